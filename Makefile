@@ -1,0 +1,28 @@
+# The front door. Both targets set themselves up on a fresh Debian machine (as root):
+# system packages, a virtualenv in .venv, and acpcheck installed into it.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup-system.sh
+	./scripts/setup-system.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+test: setup
+	$(PY) -m pytest -n auto -q
+
+demo: setup
+	./scripts/demo.sh $(VENV)
+
+bench: setup
+	$(PY) bench/plan_bench.py
+
+clean:
+	rm -rf $(VENV) reports/out bench/out *.egg-info

@@ -1,0 +1,1 @@
+"""Typed models: the plan, check metadata, profiles, waivers and results."""

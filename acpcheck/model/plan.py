@@ -1,0 +1,413 @@
+"""The cluster plan: the ACP "Create Cluster" form as YAML (see DESIGN.md).
+
+The schema checks form, not policy: a CIDR that does not parse, an unknown field or
+a literal password is bad input (exit 4, before anything connects); two CIDRs that
+overlap or a VRID of 300 are findings of the checks (FAIL, exit 1), because those
+carry a rule, a source and a remediation that the user should see.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from netaddr import IPAddress, IPNetwork
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from acpcheck.addressing import is_domain, is_ip, parse_cidr, parse_ip
+from acpcheck.errors import InputError, Problem
+from acpcheck.model.validation import FORMAT_EXAMPLES, validate_document
+from acpcheck.yamlsource import FieldPath, LocatedDocument, dotted, load_yaml
+
+# ---------------------------------------------------------------------------
+# Field types. Each parses with netaddr and serialises back to text.
+
+
+def _to_cidrs(value: Any) -> tuple[IPNetwork, ...]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not 1 <= len(items) <= 2:
+        raise ValueError("give one CIDR, or for dual-stack a list with one CIDR per family")
+    networks = tuple(parse_cidr(item) for item in items)
+    if len({n.version for n in networks}) != len(networks):
+        raise ValueError("a dual-stack list needs one IPv4 and one IPv6 CIDR, not two of one family")
+    return networks
+
+
+def _to_ips(value: Any) -> tuple[IPAddress, ...]:
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not 1 <= len(items) <= 2:
+        raise ValueError("give one IP address, or for dual-stack a list with one per family")
+    return tuple(parse_ip(item) for item in items)
+
+
+def _to_ip_of(version: int) -> Any:
+    def convert(value: Any) -> IPAddress:
+        ip = parse_ip(value)
+        if ip.version != version:
+            raise ValueError(f"{value!r} is not an IPv{version} address")
+        return ip
+
+    return convert
+
+
+def _address_or_domain(value: Any) -> str:
+    if not isinstance(value, str) or not (is_ip(value) or is_domain(value)):
+        raise ValueError(f"{value!r} is neither an IP address nor a domain name")
+    return value
+
+
+def _show_all(values: tuple[Any, ...]) -> str | list[str]:
+    return str(values[0]) if len(values) == 1 else [str(v) for v in values]
+
+
+_CIDR_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "description": "CIDR, e.g. 10.3.0.0/16"},
+        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2, "description": "dual-stack: one CIDR per family"},
+    ]
+}
+CIDRs = Annotated[
+    tuple[IPNetwork, ...],
+    BeforeValidator(_to_cidrs),
+    PlainSerializer(_show_all),
+    WithJsonSchema(_CIDR_SCHEMA),
+]
+IPs = Annotated[
+    tuple[IPAddress, ...],
+    BeforeValidator(_to_ips),
+    PlainSerializer(_show_all),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 2}]}),
+]
+IPv4 = Annotated[IPAddress, BeforeValidator(_to_ip_of(4)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv4"})]
+IPv6 = Annotated[IPAddress, BeforeValidator(_to_ip_of(6)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv6"})]
+IPText = Annotated[str, BeforeValidator(lambda v: str(parse_ip(v))), WithJsonSchema({"type": "string"})]
+AddressOrDomain = Annotated[str, BeforeValidator(_address_or_domain)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="name of an environment variable")]
+VERSION_PATTERN = r"^v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?$"
+ACP_VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
+FORMAT_EXAMPLES[VERSION_PATTERN] = "1.34.5"
+FORMAT_EXAMPLES[ACP_VERSION_PATTERN] = "4.3 or 4.3.1"
+FORMAT_EXAMPLES[r"^[A-Za-z_][A-Za-z0-9_]*$"] = "SSH_PASSWORD (the name of an environment variable)"
+
+
+class Spec(BaseModel):
+    """Base of every plan section: camelCase keys, unknown keys are errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        arbitrary_types_allowed=True,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Sections, in the order of the ACP "Create Cluster" form.
+
+
+class Metadata(Spec):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class Acp(Spec):
+    version: str = Field(pattern=ACP_VERSION_PATTERN, description="target ACP version, e.g. 4.3 or 4.3.1")
+    upgrade_from: str | None = Field(
+        default=None,
+        pattern=ACP_VERSION_PATTERN,
+        description="set when the plan describes an existing cluster to be upgraded from this ACP version",
+    )
+
+
+ClusterRole = Literal["global", "workload"]
+ClusterType = Literal["on-premise", "hosted-control-plane", "imported", "registered", "immutable"]
+#: Cluster types whose Kubernetes is installed and managed by ACP itself.
+PLATFORM_MANAGED: frozenset[str] = frozenset({"on-premise", "hosted-control-plane", "immutable"})
+#: Cluster types that ACP connects to but did not build ("third-party").
+THIRD_PARTY: frozenset[str] = frozenset({"imported", "registered"})
+
+
+class Cluster(Spec):
+    role: ClusterRole = "workload"
+    type: ClusterType = "on-premise"
+    kubernetes_version: str = Field(pattern=VERSION_PATTERN, description="e.g. 1.34.5")
+    container_runtime: Literal["containerd", "docker"] = "containerd"
+    ip_family: Literal["ipv4", "ipv6", "dual-stack"] = "ipv4"
+    node_name: Literal["ip", "hostname"] = "ip"
+    annotations: dict[str, str] = Field(default_factory=dict)
+    feature_gates: list[str] = Field(default_factory=list, description="platform feature gates enabled for this cluster, e.g. cri-docker")
+
+
+class SelfBuiltVip(Spec):
+    enabled: bool = False
+    vrid: int | None = Field(default=None, description="keepalived virtual router id (ACP requires 1-255)")
+
+
+class Endpoint(Spec):
+    address: str | None = Field(default=None, description="VIP or domain (the form's 'IP Address / Domain')")
+    self_built_vip: SelfBuiltVip = Field(default_factory=SelfBuiltVip, alias="selfBuiltVIP")
+    external_access: AddressOrDomain | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _address_or_domain(value)
+
+
+class KubeOvn(Spec):
+    transmit_mode: Literal["overlay", "underlay"] = "overlay"
+    join_cidr: CIDRs | None = Field(default=None, alias="joinCIDR")
+    gateway: IPs | None = None
+    vlan_id: int = Field(default=0, ge=0, le=4094, alias="vlanID")
+    reserved_ips: list[IPText] = Field(default_factory=list, alias="reservedIPs")
+
+
+class Network(Spec):
+    plugin: Literal["kube-ovn", "calico", "flannel", "custom"] = "kube-ovn"
+    cluster_cidr: CIDRs = Field(alias="clusterCIDR")
+    service_cidr: CIDRs = Field(alias="serviceCIDR")
+    kube_ovn: KubeOvn = Field(default_factory=KubeOvn)
+    node_ip_count: int | None = Field(default=None, gt=0, alias="nodeIPCount", description="Flannel: pod IPs per node")
+    nic: str | None = None
+
+
+class ManagementCluster(Spec):
+    pod_cidr: CIDRs | None = Field(default=None, alias="podCIDR")
+    service_cidr: CIDRs | None = Field(default=None, alias="serviceCIDR")
+
+
+class Kubelet(Spec):
+    extra_args: dict[str, str | int] = Field(default_factory=dict)
+
+
+class ApiServer(Spec):
+    public_alternative_names: list[str] = Field(default_factory=list)
+
+
+class Registry(Spec):
+    type: Literal["platform", "private", "public"] = "platform"
+    address: str | None = None
+
+
+class SshAuth(Spec):
+    """Secrets only by reference: a file path or the name of an environment variable."""
+
+    private_key_file: str | None = None
+    passphrase_env: EnvName | None = None
+    password_env: EnvName | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_method(self) -> SshAuth:
+        if self.password_env and self.password_file:
+            raise ValueError("give passwordEnv or passwordFile, not both")
+        if self.passphrase_env and not self.private_key_file:
+            raise ValueError("passphraseEnv needs privateKeyFile")
+        return self
+
+
+class Proxy(Spec):
+    url: str = Field(description="socks5://host:port (no credentials in the URL)")
+    username: str | None = None
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    password_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _socks5(cls, value: str) -> str:
+        match = re.match(r"^socks5h?://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/@\[\]]+):(?P<port>\d{1,5})/?$", value)
+        if "@" in value:
+            # Never echo the URL: it holds a password.
+            raise ValueError("credentials in the proxy URL are refused; use usernameEnv/passwordEnv")
+        if not match or not 1 <= int(match["port"]) <= 65535:
+            raise ValueError(f"{value!r} is not a SOCKS5 URL (ACP only supports SOCKS5 proxies: socks5://host:port)")
+        return value
+
+
+HostKeyPolicy = Literal["strict", "accept-new", "insecure"]
+
+
+class Ssh(Spec):
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(default="root", min_length=1)
+    auth: SshAuth = Field(default_factory=SshAuth)
+    proxy: Proxy | None = None
+    host_key_policy: HostKeyPolicy = "accept-new"
+
+
+class SshOverride(Spec):
+    """Per-node SSH settings; anything left out comes from ``spec.ssh``."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    user: str | None = Field(default=None, min_length=1)
+    auth: SshAuth | None = None
+    proxy: Proxy | None = None
+    host_key_policy: HostKeyPolicy | None = None
+
+
+NodeRole = Literal["control-plane", "worker"]
+
+
+class Node(Spec):
+    name: str = Field(min_length=1, max_length=253)
+    role: NodeRole
+    ipv4: IPv4 | None = None
+    ipv6: IPv6 | None = None
+    application_deployable: bool = False
+    ssh_host: AddressOrDomain | None = None
+    nic: str | None = None
+    ssh: SshOverride | None = None
+
+    @model_validator(mode="after")
+    def _has_address(self) -> Node:
+        if self.ipv4 is None and self.ipv6 is None:
+            raise ValueError("a node needs ipv4 or ipv6")
+        return self
+
+    @property
+    def addresses(self) -> tuple[IPAddress, ...]:
+        return tuple(ip for ip in (self.ipv4, self.ipv6) if ip is not None)
+
+    @property
+    def target(self) -> str:
+        return f"node:{self.name}"
+
+
+class ClusterSpec(Spec):
+    acp: Acp
+    cluster: Cluster
+    endpoint: Endpoint = Field(default_factory=Endpoint)
+    network: Network
+    management_cluster: ManagementCluster = Field(default_factory=ManagementCluster)
+    kubelet: Kubelet = Field(default_factory=Kubelet)
+    api_server: ApiServer = Field(default_factory=ApiServer)
+    registry: Registry = Field(default_factory=Registry)
+    ssh: Ssh = Field(default_factory=Ssh)
+    nodes: list[Node] = Field(default_factory=list)
+    kubeconfig: str | None = None
+
+
+class ClusterPlan(Spec):
+    """A whole plan file. ``source`` keeps file and line numbers for messages."""
+
+    api_version: Literal["acpcheck/v1"]
+    kind: Literal["ClusterPlan"]
+    metadata: Metadata
+    spec: ClusterSpec
+
+    _source: LocatedDocument | None = PrivateAttr(default=None)
+
+    # -- conveniences the checks share ---------------------------------------
+
+    @property
+    def file(self) -> str:
+        return self._source.file if self._source else "<plan>"
+
+    def where(self, *path: str | int) -> str:
+        """``plan.yaml:17`` for a field path such as ("spec", "network", "clusterCIDR")."""
+        line = self._source.line_of(path) if self._source else None
+        return f"{self.file}:{line}" if line else self.file
+
+    def nodes_with_role(self, role: str) -> list[Node]:
+        return [n for n in self.spec.nodes if n.role == role]
+
+    @property
+    def control_plane(self) -> list[Node]:
+        return self.nodes_with_role("control-plane")
+
+    @property
+    def is_upgrade(self) -> bool:
+        return self.spec.acp.upgrade_from is not None
+
+
+# ---------------------------------------------------------------------------
+# Loading: YAML with lines -> secret scan -> pydantic -> located messages.
+
+#: Keys that would hold a secret literal. Compared case-insensitively with
+#: separators removed, so "private_key", "privateKey" and "PrivateKey" all match.
+SECRET_KEYS = frozenset({"password", "passphrase", "privatekey", "token", "secret", "apikey", "accesskey", "secretkey", "clientkeydata", "credentials"})
+_SECRET_HINT = {
+    "password": "passwordEnv (an environment variable name) or passwordFile",
+    "passphrase": "passphraseEnv",
+    "privatekey": "privateKeyFile",
+}
+
+
+def _normalise_key(key: str) -> str:
+    return re.sub(r"[^a-z]", "", key.lower())
+
+
+def _find_literal_secrets(data: Any, doc: LocatedDocument, path: FieldPath = ()) -> list[Problem]:
+    """Report, and blank out, every literal secret. The value is never echoed."""
+    problems: list[Problem] = []
+    if isinstance(data, dict):
+        for key in list(data):
+            child = (*path, key)
+            norm = _normalise_key(str(key))
+            if norm in SECRET_KEYS:
+                hint = _SECRET_HINT.get(norm, "a reference (…Env or …File)")
+                problems.append(doc.problem(child, f"literal secrets are refused in a plan (value not shown); use {hint}"))
+                del data[key]
+            elif isinstance(data[key], str) and "PRIVATE KEY-----" in data[key]:
+                problems.append(doc.problem(child, "looks like an inline private key (value not shown); use privateKeyFile"))
+                del data[key]
+            else:
+                problems.extend(_find_literal_secrets(data[key], doc, child))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            problems.extend(_find_literal_secrets(item, doc, (*path, index)))
+    return problems
+
+
+def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] | None = None) -> ClusterPlan:
+    """Validate a loaded document into a ClusterPlan, or raise InputError with every problem."""
+    if not isinstance(doc.data, dict):
+        raise InputError([doc.problem((), "a plan must be a YAML mapping with apiVersion, kind, metadata and spec")])
+    problems = _find_literal_secrets(doc.data, doc)
+    plan, schema_problems = validate_document(ClusterPlan, doc)
+    problems.extend(schema_problems)
+    spec = doc.data.get("spec")
+    acp = spec.get("acp") if isinstance(spec, dict) else None
+    version = acp.get("version") if isinstance(acp, dict) else None
+    if known_acp_versions is not None and isinstance(version, str) and re.match(ACP_VERSION_PATTERN, version):
+        minor = ".".join(version.split(".")[:2])
+        if minor not in known_acp_versions:
+            known = ", ".join(sorted(known_acp_versions))
+            problems.append(doc.problem(("spec", "acp", "version"), f"ACP {minor} is not in acpcheck's version matrix (known: {known})"))
+    if problems:
+        problems.sort(key=lambda p: p.line or 0)
+        raise InputError(problems)
+    assert plan is not None
+    plan._source = doc
+    return plan
+
+
+def load_plan(path: str | Path) -> ClusterPlan:
+    """Load and validate a plan file (InputError lists every problem)."""
+    from acpcheck.matrix import known_acp_versions
+
+    return plan_from_document(load_yaml(path), known_acp_versions())
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """JSON Schema of the plan file, for editors (``acpcheck schema``)."""
+    schema = ClusterPlan.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "acpcheck ClusterPlan"
+    return schema
+
+
+__all__ = ["ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted"]

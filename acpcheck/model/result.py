@@ -1,0 +1,80 @@
+"""Statuses, one check result, and the exit code they add up to (DESIGN.md, fixed)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+    MANUAL = "manual"
+    ERROR = "error"
+    WAIVED = "waived"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Exit codes of `acpcheck run`.
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+EXIT_INTERNAL = 3
+EXIT_BAD_INPUT = 4
+EXIT_NOTHING_SELECTED = 5
+
+
+@dataclass
+class CheckResult:
+    """One check on one target; serialised as an entry of results.json."""
+
+    check: str
+    title: str
+    area: str
+    severity: str
+    status: Status
+    target: str
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remediation: str = ""
+    refs: list[str] = field(default_factory=list)
+    waiver: dict[str, Any] | None = None
+    duration: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(**{**data, "status": Status(data["status"])})
+
+
+def summarise(results: list[CheckResult]) -> dict[str, int]:
+    counts = {str(s): 0 for s in Status}
+    for result in results:
+        counts[str(result.status)] += 1
+    return counts
+
+
+def exit_code(summary: dict[str, int], expired_waivers: int = 0) -> int:
+    """0 compliant (warnings allowed), 1 any FAIL or expired waiver, 2 no FAIL but ERROR, 5 nothing ran."""
+    if summary.get("fail", 0) or expired_waivers:
+        return EXIT_FAIL
+    if summary.get("error", 0):
+        return EXIT_ERROR
+    if not any(summary.values()):
+        return EXIT_NOTHING_SELECTED
+    return EXIT_OK
+
+
+def utc_now() -> str:
+    """Timestamps in results: ISO 8601, UTC, seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,1 @@
+"""Run output: the controller-side collector and the report writers."""

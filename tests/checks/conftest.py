@@ -1,0 +1,67 @@
+"""Helpers for check tables: build a plan from the base example plus edits, run one check.
+
+    def test_pod_service_overlap():
+        plan = make_plan({"spec": {"network": {"serviceCIDR": "10.3.128.0/17"}}})
+        assert run_check(check_pod_service_disjoint, plan).status == "fail"
+
+``make_plan`` deep-merges the edits into ``BASE`` (a valid 4.3 Kube-OVN workload
+plan); a value of ``DELETE`` removes the key. The plan goes through the real loader,
+so every test plan is also schema-valid.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from acpcheck.matrix import known_acp_versions
+from acpcheck.model.check import Severity, verdict_of, Verdict
+from acpcheck.model.plan import ClusterPlan, plan_from_document
+from acpcheck.model.profile import DEFAULT_PARAMS
+from acpcheck.yamlsource import parse_yaml
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+BASE: dict[str, Any] = yaml.safe_load((EXAMPLES / "workload-kube-ovn.yaml").read_text())
+DELETE = object()
+
+
+def merge(base: Any, edits: Any) -> Any:
+    if isinstance(base, dict) and isinstance(edits, dict):
+        result = dict(base)
+        for key, value in edits.items():
+            if value is DELETE:
+                result.pop(key, None)
+            else:
+                result[key] = merge(base.get(key), value)
+        return result
+    return copy.deepcopy(edits)
+
+
+def make_plan(edits: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> ClusterPlan:
+    data = merge(base if base is not None else BASE, edits or {})
+    return plan_from_document(parse_yaml(yaml.safe_dump(data), "test-plan.yaml"), known_acp_versions())
+
+
+def run_check(function: Callable[..., Any], plan: ClusterPlan, params: dict[str, Any] | None = None, fail_on: Severity = Severity.MEDIUM) -> Verdict:
+    """Run one check body the way the plugin grades it (applicability, then verdict)."""
+    meta = function.__acpcheck__
+    reason = meta.applies.not_applicable(plan)
+    if reason:
+        return Verdict("skip", reason)
+    kwargs: dict[str, Any] = {"plan": plan}
+    if "params" in function.__code__.co_varnames[: function.__code__.co_argcount]:
+        kwargs["params"] = {**DEFAULT_PARAMS, **(params or {})}
+    try:
+        function(**kwargs)
+    except Exception as error:  # graded exactly like the plugin does
+        return verdict_of(error, meta.severity, fail_on)
+    return verdict_of(None, meta.severity, fail_on)
+
+
+@pytest.fixture
+def base_plan() -> ClusterPlan:
+    return make_plan()

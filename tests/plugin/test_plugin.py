@@ -1,0 +1,247 @@
+"""The pytest plugin, driven through pytester: inertness, statuses, reports, xdist."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml"
+
+# One check of every outcome. Ids live in a range no real check uses (9xx).
+CHECKS = textwrap.dedent(
+    '''
+    from acpcheck import Scope, Severity, When, check, fail, manual, warn
+
+    REF = ["https://docs.alauda.io/container_platform/4.3/install/prepare/node_preprocessing.html"]
+
+    @check(id="ACP-NET-901", title="passes", severity=Severity.HIGH, refs=REF, remediation="nothing")
+    def check_passes(plan):
+        """Always compliant."""
+
+    @check(id="ACP-NET-902", title="fails", severity=Severity.HIGH, refs=REF, remediation="fix the CIDR")
+    def check_fails(plan):
+        """Always a violation."""
+        fail(f"{plan.spec.network.cluster_cidr[0]} overlaps 10.3.0.0/17", cidr=str(plan.spec.network.cluster_cidr[0]))
+
+    @check(id="ACP-NET-903", title="low severity failure", severity=Severity.LOW, refs=REF, remediation="consider it")
+    def check_low(plan):
+        """Below fail_on: a WARN."""
+        assert plan.spec.cluster.role == "global", "this is not the global cluster"
+
+    @check(id="ACP-NET-904", title="explicit warning", severity=Severity.CRITICAL, refs=REF, remediation="look")
+    def check_warns(plan):
+        """warn() is always WARN."""
+        warn("worth a look")
+
+    @check(id="ACP-NET-905", title="not applicable", severity=Severity.HIGH, refs=REF, remediation="-",
+           applies=When(plugins=frozenset({"calico"})))
+    def check_calico_only(plan):
+        """Skipped for Kube-OVN plans."""
+        fail("must not run")
+
+    @check(id="ACP-NET-906", title="needs a person", severity=Severity.HIGH, refs=REF, remediation="-")
+    def check_manual(plan):
+        """Manual."""
+        manual("ask the network team whether VRRP is allowed")
+
+    @check(id="ACP-NET-907", title="broken check", severity=Severity.HIGH, refs=REF, remediation="-")
+    def check_breaks(plan):
+        """A bug or lost connection is ERROR, never FAIL."""
+        raise ConnectionError("node unreachable")
+
+    @check(id="ACP-NODE-908", title="per worker", severity=Severity.HIGH, refs=REF, remediation="-",
+           scope=Scope.NODE, roles={"worker"})
+    def check_per_worker(node):
+        """Runs once per worker node."""
+        if node.name == "w2":
+            fail(f"{node.name} ({node.ipv4}) is bad")
+    '''
+)
+
+EXPECTED = {
+    ("ACP-NET-901", "plan"): "pass",
+    ("ACP-NET-902", "plan"): "fail",
+    ("ACP-NET-903", "plan"): "warn",
+    ("ACP-NET-904", "plan"): "warn",
+    ("ACP-NET-905", "plan"): "skip",
+    ("ACP-NET-906", "plan"): "manual",
+    ("ACP-NET-907", "plan"): "error",
+    ("ACP-NODE-908", "node:w1"): "pass",
+    ("ACP-NODE-908", "node:w2"): "fail",
+}
+
+
+@pytest.fixture
+def checks(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(check_demo=CHECKS)
+    return pytester
+
+
+def results_of(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+def statuses(document: dict) -> dict[tuple[str, str], str]:
+    return {(r["check"], r["target"]): r["status"] for r in document["results"]}
+
+
+def test_inert_without_a_plan(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_one():\n    assert 1\n\ndef check_helper():\n    raise AssertionError('not a test')\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()
+    assert "== acpcheck ==" not in result.stdout.str() and "check_helper" not in result.stdout.str()
+
+
+def test_every_status_is_graded_and_reported(checks: pytest.Pytester) -> None:
+    out = checks.path / "out"
+    result = checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    document = results_of(out)
+    assert statuses(document) == EXPECTED
+    assert document["summary"] == {"pass": 2, "fail": 2, "warn": 2, "skip": 1, "manual": 1, "error": 1, "waived": 0}
+    assert document["run"]["exitCode"] == 1
+    # Plain pytest keeps its own exit codes: a FAIL is a failed test.
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*FAIL*ACP-NET-902 [[]plan[]] fails*", "*10.3.0.0/16 overlaps 10.3.0.0/17*", "*2 warned*"])
+
+
+def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    document = results_of(out)
+    assert document["schema"] == "acpcheck/results/v1"
+    assert {"id", "started", "finished", "profile", "plan", "acpcheck"} <= set(document["run"])
+    failing = next(r for r in document["results"] if r["check"] == "ACP-NET-902")
+    assert failing == {
+        **failing,
+        "title": "fails",
+        "area": "NET",
+        "severity": "high",
+        "status": "fail",
+        "target": "plan",
+        "message": "10.3.0.0/16 overlaps 10.3.0.0/17",
+        "evidence": {"cidr": "10.3.0.0/16"},
+        "remediation": "fix the CIDR",
+        "waiver": None,
+    }
+    assert failing["refs"][0].startswith("https://docs.alauda.io/")
+
+
+def test_same_results_under_xdist(checks: pytest.Pytester) -> None:
+    serial, parallel = checks.path / "serial", checks.path / "parallel"
+    checks.runpytest_subprocess(f"--acp-plan={EXAMPLE}", f"--acp-out={serial}")
+    result = checks.runpytest_subprocess(f"--acp-plan={EXAMPLE}", f"--acp-out={parallel}", "-n", "2", "--dist", "loadgroup")
+    result.stdout.fnmatch_lines(["*2 workers*"])
+    strip = lambda doc: [{k: v for k, v in r.items() if k != "duration"} for r in doc["results"]]  # noqa: E731
+    assert strip(results_of(parallel)) == strip(results_of(serial))
+    assert results_of(parallel)["summary"] == results_of(serial)["summary"]
+
+
+def test_node_checks_are_grouped_per_node(checks: pytest.Pytester) -> None:
+    result = checks.runpytest(f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-k", "per_worker")
+    # Only workers (w1, w2), never the control-plane nodes.
+    result.stdout.fnmatch_lines(["*check_per_worker[[]w1[]]*", "*check_per_worker[[]w2[]]*"])
+    assert "cp1" not in result.stdout.str()
+    # The xdist_group mark sits on each parameter (test_same_results_under_xdist shows
+    # the end-to-end effect); here we read the marks pytest attached.
+    conftest = "def pytest_collection_finish(session):\n    for item in session.items:\n        group = item.get_closest_marker('xdist_group')\n        if group: print('GROUP', item.name, group.args[0])\n"
+    checks.makeconftest(conftest)
+    result = checks.runpytest(f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-s")
+    result.stdout.fnmatch_lines(["GROUP check_per_worker[[]w1[]] w1", "GROUP check_per_worker[[]w2[]] w2"])
+
+
+def test_profile_selects_and_regrades(checks: pytest.Pytester) -> None:
+    profile = checks.path / "strict.yaml"
+    profile.write_text(
+        "name: strict\nextends: plan\nexclude: [ACP-NET-907, ACP-NET-906]\nfail_on: low\noverrides:\n  ACP-NET-902: {severity: info}\n"
+    )
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-profile={profile}")
+    got = statuses(results_of(out))
+    assert ("ACP-NET-907", "plan") not in got and ("ACP-NET-906", "plan") not in got  # excluded
+    assert ("ACP-NODE-908", "node:w1") not in got  # the plan profile has no node checks
+    assert got[("ACP-NET-903", "plan")] == "fail"  # low >= fail_on low
+    assert got[("ACP-NET-902", "plan")] == "warn"  # re-graded to info, below fail_on
+
+
+def test_waiver_and_expired_waiver(checks: pytest.Pytester) -> None:
+    waivers = checks.path / "waivers.yaml"
+    waivers.write_text(
+        textwrap.dedent(
+            """
+            waivers:
+              - {check: ACP-NET-902, target: plan, reason: accepted for the lab, owner: net-team, expires: 2999-01-01}
+              - {check: ACP-NODE-908, target: "node:w2", reason: old exception, owner: ops, expires: 2020-01-01}
+            """
+        )
+    )
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}")
+    document = results_of(out)
+    by_key = {(r["check"], r["target"]): r for r in document["results"]}
+    assert by_key[("ACP-NET-902", "plan")]["status"] == "waived"
+    assert by_key[("ACP-NET-902", "plan")]["waiver"]["owner"] == "net-team"
+    assert by_key[("ACP-NODE-908", "node:w2")]["status"] == "fail"
+    assert "expired on 2020-01-01" in by_key[("ACP-NODE-908", "node:w2")]["message"]
+    assert document["expiredWaivers"][0]["owner"] == "ops"
+    assert document["summary"]["waived"] == 1
+
+
+def test_expired_waiver_alone_fails_the_run(checks: pytest.Pytester) -> None:
+    waivers = checks.path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - {check: ACP-NET-999, reason: gone, owner: ops, expires: 2020-01-01}\n")
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}", "--acp-select=ACP-NET-901")
+    document = results_of(out)
+    assert document["summary"]["pass"] == 1 and document["summary"]["fail"] == 0
+    assert document["run"]["exitCode"] == 1
+
+
+def test_junit_names_checks_and_marks_failures(checks: pytest.Pytester) -> None:
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "9" and suite.get("failures") == "2" and suite.get("errors") == "1"
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    failing = cases["ACP-NET-902 fails [plan]"]
+    assert failing.find("failure") is not None and "fix the CIDR" in failing.find("failure").text
+    assert cases["ACP-NET-907 broken check [plan]"].find("error") is not None
+    assert cases["ACP-NET-906 needs a person [plan]"].find("skipped").get("message").startswith("MANUAL")
+
+
+def test_summary_and_html_are_written(checks: pytest.Pytester) -> None:
+    out = checks.path / "out"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    summary = (out / "summary.md").read_text()
+    assert summary.startswith("# acpcheck: prod-east — NOT compliant")
+    assert summary.index("## ❌ FAIL (2)") < summary.index("## 💥 ERROR (1)") < summary.index("## ⚠️ WARN (2)")
+    assert "**Fix:** fix the CIDR" in summary
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http://" not in page.split("<table>")[0]
+
+
+def test_allure_labels(checks: pytest.Pytester) -> None:
+    allure_dir = checks.path / "allure"
+    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={checks.path / 'out'}", f"--alluredir={allure_dir}", "--acp-select=ACP-NET-902")
+    documents = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+    assert len(documents) == 1
+    labels = {(label["name"], label["value"]) for label in documents[0]["labels"]}
+    assert {("severity", "critical"), ("feature", "NET"), ("check_id", "ACP-NET-902"), ("target", "plan")} <= labels
+
+
+def test_bad_plan_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    plan = pytester.path / "plan.yaml"
+    plan.write_text(EXAMPLE.read_text().replace("clusterCIDR: 10.3.0.0/16", "clusterCIDR: 10.3.0.0/33"))
+    result = pytester.runpytest(f"--acp-plan={plan}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{plan}:*: spec.network.clusterCIDR: '10.3.0.0/33' has an impossible prefix length*"])
+
+
+def test_checks_without_plan_say_what_is_missing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_uses_plan="def test_x(plan):\n    pass\n")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*acpcheck checks need a plan: run with --acp-plan FILE*"])
