@@ -2,10 +2,10 @@
 
 The public API for writing checks::
 
-    from acpcheck import Scope, Severity, When, check, fail, fail_if, warn, manual
+    from acpcheck import Scope, Severity, When, check, fail, fail_if, warn, manual, skip
 """
 
-from acpcheck.model.check import Scope, Severity, When, check, fail, fail_if, manual, warn
+from acpcheck.model.check import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 
 __version__ = "0.1.0"
-__all__ = ["Scope", "Severity", "When", "check", "fail", "fail_if", "manual", "warn", "__version__"]
+__all__ = ["Scope", "Severity", "When", "check", "fail", "fail_if", "manual", "skip", "warn", "__version__"]

@@ -119,6 +119,10 @@ def _run(args: argparse.Namespace) -> int:
         "no:cacheprovider",
         "--no-header",
         "-q" if not args.verbose else "-v",
+        # Findings are printed once, by acpcheck's own summary; pytest's failure
+        # sections would repeat them (pass `-- --tb=short` to see tracebacks).
+        "--tb=no",
+        "-rN",
         # option=value form: pytest would take a bare path value for a test path
         # when it looks for its rootdir and ini file.
         f"--acp-plan={args.plan}",

@@ -280,13 +280,14 @@ def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult) -> None:
         report.longrepr = None
         if result.status is not Status.PASS:
             report.sections.append(("acpcheck", headline))
-    elif result.status is Status.MANUAL:
+    elif result.status in (Status.MANUAL, Status.SKIP) and report.when == "call":
+        prefix = "MANUAL: " if result.status is Status.MANUAL else ""
         report.outcome = "skipped"
-        report.longrepr = (str(report.location[0]), report.location[1] or 0, f"MANUAL: {result.message}")
+        report.longrepr = (str(report.location[0]), report.location[1] or 0, prefix + result.message)
     elif result.status is Status.FAIL:
         report.outcome = "failed"
         report.longrepr = headline
-    # SKIP and ERROR keep pytest's own outcome and traceback (useful to debug a check).
+    # Setup-time SKIPs and ERRORs keep pytest's own outcome and traceback (useful to debug a check).
 
 
 def _jsonable(evidence: dict[str, Any]) -> dict[str, Any]:

@@ -242,6 +242,18 @@ class CheckWarning(Exception):
         self.evidence = evidence or {}
 
 
+class NotApplicable(Exception):
+    """The rule does not apply to this target (SKIP), decided inside the check.
+
+    Prefer ``When`` (static, shown by ``acpcheck explain``); use ``skip()`` when
+    applicability depends on data, such as a matrix row.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class ManualCheck(Exception):
     """The rule cannot be verified automatically here (MANUAL)."""
 
@@ -264,6 +276,11 @@ def fail_if(findings: list[str], **evidence: Any) -> None:
 def warn(message: str, **evidence: Any) -> NoReturn:
     """Report something a person should look at that is not a violation."""
     raise CheckWarning(message, evidence)
+
+
+def skip(reason: str) -> NoReturn:
+    """Say the rule does not apply here, and why."""
+    raise NotApplicable(reason)
 
 
 def manual(message: str) -> NoReturn:
@@ -293,6 +310,8 @@ def verdict_of(error: BaseException | None, severity: Severity, fail_on: Severit
         return Verdict("warn", error.message, error.evidence)
     if isinstance(error, ManualCheck):
         return Verdict("manual", error.message)
+    if isinstance(error, NotApplicable):
+        return Verdict("skip", error.message)
     if isinstance(error, AssertionError):
         message = error.message if isinstance(error, CheckFailed) else (str(error).split("\nassert ")[0] or "assertion failed")
         evidence = error.evidence if isinstance(error, CheckFailed) else {}

@@ -56,6 +56,21 @@ class CheckResult:
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         return cls(**{**data, "status": Status(data["status"])})
 
+    def best_ref(self, acp_version: str) -> str:
+        """The source to show first: the one the finding cites, else the page for
+        the plan's ACP version, else the first reference."""
+        return best_ref(self.as_dict(), acp_version)
+
+
+def best_ref(result: dict[str, Any], acp_version: str) -> str:
+    """See CheckResult.best_ref; works on results.json entries too."""
+    cited = (result.get("evidence") or {}).get("source")
+    if isinstance(cited, str) and cited.startswith("https://"):
+        return cited
+    minor = "/" + ".".join(acp_version.split(".")[:2]) + "/"
+    refs = result.get("refs") or [""]
+    return next((ref for ref in refs if minor in ref), refs[0])
+
 
 def summarise(results: list[CheckResult]) -> dict[str, int]:
     counts = {str(s): 0 for s in Status}

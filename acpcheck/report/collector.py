@@ -86,7 +86,7 @@ class ResultCollector:
                 tr.write_line(f"       {line}")
             if result.status in (Status.FAIL, Status.WARN):
                 tr.write_line(f"       fix: {result.remediation}")
-                tr.write_line(f"       see: {result.refs[0]}")
+                tr.write_line(f"       see: {result.best_ref(self.settings.plan.spec.acp.version)}")
         for waiver in self.settings.waivers.expired:
             tr.write_line(f"EXPIRED waiver {waiver.check} [{waiver.target}] owned by {waiver.owner}, expired {waiver.expires}", red=True)
         counts = summarise(results)

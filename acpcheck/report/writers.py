@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from acpcheck.model.result import best_ref
+
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "✋", "error": "💥", "waived": "🏳️"}
 # Findings first, in the order a person should read them.
 SECTIONS = ("fail", "error", "warn", "manual", "waived")
@@ -63,7 +65,7 @@ def junit_xml(document: dict[str, Any]) -> str:
         properties = ET.SubElement(case, "properties")
         for name in ("check", "severity", "target", "status"):
             ET.SubElement(properties, "property", name=name, value=str(result[name]))
-        detail = f"{result['message']}\n\nfix: {result['remediation']}\nsee: {' '.join(result['refs'])}"
+        detail = f"{result['message']}\n\nfix: {result['remediation']}\nsee: {best_ref(result, document['run']['acp'])}"
         status = result["status"]
         if status == "fail":
             ET.SubElement(case, "failure", message=result["message"].splitlines()[0] if result["message"] else "", type=result["severity"]).text = detail
@@ -109,7 +111,7 @@ def summary_markdown(document: dict[str, Any]) -> str:
                 lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
             if status in ("fail", "warn", "waived"):
                 lines += [f"**Fix:** {result['remediation']}", ""]
-            lines += ["Source: " + ", ".join(result["refs"]), ""]
+            lines += [f"Source: {best_ref(result, run['acp'])}", ""]
     passed = [r for r in results if r["status"] in ("pass", "skip")]
     if passed:
         lines += ["## Passed and not applicable", "", "| check | target | status | note |", "|---|---|---|---|"]
@@ -140,7 +142,7 @@ def report_html(document: dict[str, Any]) -> str:
             detail = f"<pre>{e(r['message'])}</pre>"
         if r["status"] in ("fail", "warn", "waived"):
             detail += f"<div><b>Fix:</b> {e(r['remediation'])}</div>"
-        links = " ".join(f'<a href="{e(u)}">source</a>' for u in r["refs"])
+        links = f'<a href="{e(best_ref(r, run["acp"]))}">source</a>'
         rows.append(
             f"<tr><td><span class='s {r['status']}'>{r['status']}</span></td><td>{e(r['check'])}<br><small>{e(r['severity'])}</small></td>"
             f"<td>{e(r['target'])}</td><td><b>{e(r['title'])}</b>{detail}<details><summary>why</summary>{links}</details></td></tr>"

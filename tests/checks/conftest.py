@@ -30,13 +30,13 @@ DELETE = object()
 
 
 def merge(base: Any, edits: Any) -> Any:
-    if isinstance(base, dict) and isinstance(edits, dict):
-        result = dict(base)
+    if isinstance(edits, dict):
+        result = dict(base) if isinstance(base, dict) else {}
         for key, value in edits.items():
             if value is DELETE:
                 result.pop(key, None)
             else:
-                result[key] = merge(base.get(key), value)
+                result[key] = merge(result.get(key), value)
         return result
     return copy.deepcopy(edits)
 
