@@ -36,6 +36,8 @@ def parse_cidr(text: str) -> IPNetwork:
         raise ValueError(f"{text!r} is not a CIDR (expected address/prefix, e.g. 10.3.0.0/16)")
     address, _, prefix = text.strip().partition("/")
     ip = parse_ip(address)
+    if not prefix:
+        raise ValueError(f"{text!r} has no prefix length (e.g. {address}/16)")
     if not prefix.isdigit() or not 0 <= int(prefix) <= width(ip.version):
         raise ValueError(f"{text!r} has an impossible prefix length (IPv{ip.version} allows /0 to /{width(ip.version)})")
     network = IPNetwork(f"{ip}/{prefix}")
@@ -54,8 +56,14 @@ def is_ip(text: str) -> bool:
 
 
 def is_domain(text: str) -> bool:
-    """True for a syntactically valid DNS name of at most 253 characters."""
-    return isinstance(text, str) and len(text.rstrip(".")) <= 253 and bool(_DOMAIN.match(text)) and not is_ip(text)
+    """True for a syntactically valid DNS name of at most 253 characters.
+
+    A name whose last label is all digits is not a domain (RFC 3696 §2): that is
+    how a mistyped address such as ``192.0.2.300`` or ``10.1`` is kept out.
+    """
+    if not isinstance(text, str) or len(text.rstrip(".")) > 253 or not _DOMAIN.match(text):
+        return False
+    return not text.rstrip(".").rsplit(".", 1)[-1].isdigit()
 
 
 def width(version: int) -> int:

@@ -14,6 +14,8 @@ from acpcheck.model.check import REGISTRY, CheckMeta
 
 
 def load_catalog() -> dict[str, CheckMeta]:
+    """The first-party checks by id (checks of other packs imported in the same
+    process, e.g. by a test run, are not part of the catalogue)."""
     for module in pkgutil.iter_modules(acpcheck.checks.__path__):
         importlib.import_module(f"acpcheck.checks.{module.name}")
-    return dict(sorted(REGISTRY.items()))
+    return {check_id: meta for check_id, meta in sorted(REGISTRY.items()) if meta.function.startswith("acpcheck.checks.")}

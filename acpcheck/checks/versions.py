@@ -117,7 +117,7 @@ def check_new_cluster_kubernetes_offered(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-VER-002",
-    title="Workload cluster Kubernetes version is compatible with the target ACP",
+    title="workload cluster Kubernetes version is compatible with the target ACP",
     severity=Severity.HIGH,
     applies=When(cluster_roles=frozenset({"workload"}), cluster_types=PLATFORM_MANAGED, upgrade=True),
     refs=_matrix_refs(lambda entry: entry.source),
@@ -151,7 +151,7 @@ def check_workload_kubernetes_compatible(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-VER-003",
-    title="Third-party cluster Kubernetes version is accepted by the target ACP",
+    title="third-party cluster Kubernetes version is accepted by the target ACP",
     severity=Severity.HIGH,
     applies=When(cluster_types=THIRD_PARTY),
     refs=_matrix_refs(lambda entry: entry.source),
@@ -248,7 +248,7 @@ def check_new_cluster_docker_selectable(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-VER-005",
-    title="Network plugin is offered for new clusters on the target ACP",
+    title="network plugin is offered for new clusters on the target ACP",
     severity=Severity.HIGH,
     applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
@@ -273,7 +273,7 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-VER-006",
-    title="Network plugin of a new cluster is not in maintenance mode on the target ACP",
+    title="network plugin of a new cluster is not in maintenance mode on the target ACP",
     severity=Severity.LOW,
     applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
@@ -299,7 +299,7 @@ def check_new_cluster_network_plugin_not_in_maintenance(plan: ClusterPlan) -> No
 
 @check(
     id="ACP-VER-007",
-    title="Hosted control plane clusters are available on the target ACP",
+    title="hosted control plane clusters are available on the target ACP",
     severity=Severity.HIGH,
     applies=When(cluster_types=frozenset({"hosted-control-plane"})),
     refs=_matrix_refs(lambda entry: entry.hosted_control_plane_source),
@@ -360,7 +360,7 @@ def _no_kubernetes_prerequisite(plan: ClusterPlan) -> str | None:
 
 @check(
     id="ACP-UPG-001",
-    title="Upgrade path from the current ACP version to the target is supported",
+    title="upgrade path from the current ACP version to the target is supported",
     severity=Severity.CRITICAL,
     applies=When(upgrade=True),
     refs=_matrix_refs(lambda entry: entry.upgrade.source),
@@ -407,7 +407,7 @@ def check_upgrade_path_supported(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-UPG-002",
-    title="Cluster runs the Kubernetes version the upgrade path requires",
+    title="cluster runs the Kubernetes version the upgrade path requires",
     severity=Severity.HIGH,
     applies=When(upgrade=True),
     refs=_matrix_refs(lambda entry: entry.upgrade.source),
@@ -490,7 +490,7 @@ def check_upgrade_docker_runtime(plan: ClusterPlan) -> None:
 
 @check(
     id="ACP-UPG-004",
-    title="Cluster network plugin is not removed in the target ACP",
+    title="cluster network plugin is not removed in the target ACP",
     severity=Severity.HIGH,
     applies=When(cluster_types=PLATFORM_MANAGED, upgrade=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),

@@ -63,7 +63,7 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+def _describe(error: Any, model: type[BaseModel]) -> str:
     """Our wording for one pydantic error. Input values are shown only where our
     own validators chose to (never for free text, which may be a mistyped secret)."""
     kind = error["type"]

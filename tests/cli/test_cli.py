@@ -1,0 +1,136 @@
+"""The acpcheck command as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+GOOD_PLANS = sorted(EXAMPLES.glob("*.yaml"))
+BASE = (EXAMPLES / "workload-kube-ovn.yaml").read_text()
+
+
+def acpcheck(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "acpcheck", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("plan", GOOD_PLANS, ids=lambda p: p.name)
+def test_good_example_is_compliant(plan: Path, tmp_path: Path) -> None:
+    result = acpcheck("run", "--plan", str(plan), "--profile", "plan", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["summary"]["fail"] == 0 and document["summary"]["error"] == 0
+    assert document["summary"]["pass"] > 0
+
+
+def test_defective_plan_fails_with_rule_values_and_source(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = acpcheck("run", "--plan", str(EXAMPLES / "defective" / "workload-with-defects.yaml"), "--profile", "plan", "--out", str(out))
+    assert result.returncode == 1, result.stdout + result.stderr
+    document = json.loads((out / "results.json").read_text())
+    failing = {r["check"]: r for r in document["results"] if r["status"] == "fail"}
+    # Each deliberate defect in that file is reported by the rule that owns it.
+    messages = "\n".join(r["message"] for r in failing.values())
+    for value in ("1.32.9", "10.3.128.0/17", "300", "198.51.100.21", "198.51.100.11"):
+        assert value in messages, value
+    assert any("control-plane" in r["message"] and "2" in r["message"] for r in failing.values())
+    assert all(r["refs"] and r["refs"][0].startswith("https://") for r in failing.values())
+    assert "NOT compliant" in result.stdout and "see: https://docs.alauda.io/" in result.stdout
+    for name in ("results.json", "junit.xml", "summary.md", "report.html"):
+        assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("find", "replace", "expected"),
+    [
+        ("spec:\n", "spec: [\n", "invalid YAML"),
+        ("ipFamily: ipv4", "ipFamly: ipv4", "spec.cluster.ipFamly: unknown field; did you mean 'ipFamily'?"),
+        ("port: 22", "port: twenty-two", "spec.ssh.port: Input should be a valid integer"),
+        ("clusterCIDR: 10.3.0.0/16", "clusterCIDR: 10.3.0.0/40", "spec.network.clusterCIDR: '10.3.0.0/40' has an impossible prefix length"),
+        ("auth: {privateKeyFile: ~/.ssh/id_ed25519}", "auth: {password: S3cret-Hunter2}", "spec.ssh.auth.password: literal secrets are refused"),
+    ],
+)
+def test_bad_plan_exits_4_naming_file_and_line(tmp_path: Path, find: str, replace: str, expected: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    text = BASE.replace(find, replace, 1)
+    plan.write_text(text)
+    result = acpcheck("run", "--plan", str(plan), "--out", str(tmp_path / "out"))
+    assert result.returncode == 4
+    assert expected in result.stderr
+    assert f"{plan}:" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Hunter2" not in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()  # nothing half-done
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASE.replace("ipFamily: ipv4", "ipFamily: ipv5").replace("plugin: kube-ovn", "plugin: weave"))
+    result = acpcheck("validate", "--plan", str(plan))
+    assert result.returncode == 4
+    assert "spec.cluster.ipFamily" in result.stderr and "spec.network.plugin" in result.stderr
+
+
+def test_bad_profile_and_waivers_exit_4(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - {check: ACP-NET-001}\n")
+    result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--profile", "nonsense", "--waivers", str(waivers))
+    assert result.returncode == 4
+    assert "profile 'nonsense' not found" in result.stderr
+    assert f"{waivers}:2: waivers[0].reason: required field is missing" in result.stderr
+
+
+def test_nothing_selected_exits_5(tmp_path: Path) -> None:
+    result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--check", "ACP-ENC-*", "--out", str(tmp_path / "o"))
+    assert result.returncode == 5, result.stdout + result.stderr
+
+
+def test_password_env_value_never_reaches_output(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(BASE.replace("auth: {privateKeyFile: ~/.ssh/id_ed25519}", "auth: {passwordEnv: NODE_SSH_PASSWORD}"))
+    out = tmp_path / "out"
+    secret = "Very-S3cret-Value-42"
+    result = acpcheck("run", "--plan", str(plan), "--profile", "plan", "--out", str(out), env={"NODE_SSH_PASSWORD": secret})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert secret not in result.stdout + result.stderr
+    for path in out.iterdir():
+        assert secret not in path.read_text()
+
+
+def test_list_and_explain() -> None:
+    listing = acpcheck("list", "--profile", "plan")
+    assert listing.returncode == 0
+    assert "ACP-NET-001" in listing.stdout and "ACP-VER-001" in listing.stdout
+    as_json = json.loads(acpcheck("list", "--json", "--area", "ver").stdout)
+    assert as_json and {c["area"] for c in as_json} == {"VER"}
+    explained = acpcheck("explain", "acp-ver-001")
+    assert explained.returncode == 0
+    assert "Why:" in explained.stdout and "Sources:" in explained.stdout and "https://docs.alauda.io/" in explained.stdout
+    unknown = acpcheck("explain", "ACP-VER-0001")
+    assert unknown.returncode == 4 and "did you mean ACP-VER-001" in unknown.stderr
+
+
+def test_schema_is_json() -> None:
+    result = acpcheck("schema")
+    assert json.loads(result.stdout)["title"] == "acpcheck ClusterPlan"
+
+
+def test_user_pytest_ini_does_not_change_a_run(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --this-option-does-not-exist\n")
+    result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--profile", "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list((tmp_path / "reports" / "out").glob("*/results.json"))
