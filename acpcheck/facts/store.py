@@ -1,0 +1,196 @@
+"""Save gathered facts to a directory and load them back, exactly.
+
+One JSON file per node, ``<node>.json`` (the name percent-encoded if it holds
+characters a file name cannot), schema ``acpcheck/facts/v1``:
+
+- facts:   ``NodeFacts.as_dict()`` (sets as sorted lists, tuples as lists);
+- failure: ``{"schema": …, "node": …, "failure": {"kind", "message", "extra"}}``.
+
+The node name inside the file is authoritative, not the file name. A directory
+holds one gather: ``save_facts`` removes facts files of nodes it was not given.
+JSON files with another ``schema`` (results.json …) are ignored, so facts may
+share a report directory. Decoding follows NodeFacts' type hints, so a field
+added to the model round-trips without a change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+from acpcheck.errors import InputError, Problem
+from acpcheck.facts.model import FACTS_SCHEMA, GatherFailure, NodeFacts
+from acpcheck.transport.errors import FAILURE_KINDS
+
+if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan
+
+FACTS_SCHEMA_PREFIX = FACTS_SCHEMA.rsplit("/", 1)[0] + "/"  # "acpcheck/facts/"
+MISSING_MESSAGE = "no facts saved for this node"
+
+
+def facts_file_name(node: str) -> str:
+    return quote(node, safe="-_.@+=,") + ".json"
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (frozenset, set)):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def encode(result: NodeFacts | GatherFailure) -> dict[str, Any]:
+    """The JSON document of one node's result."""
+    if isinstance(result, NodeFacts):
+        return cast(dict[str, Any], _jsonable(result.as_dict()))
+    return {
+        "schema": FACTS_SCHEMA,
+        "node": result.node,
+        "failure": {"kind": result.kind, "message": result.message, "extra": _jsonable(result.extra)},
+    }
+
+
+# ---------------------------------------------------------------------------
+# Decoding, driven by the dataclass type hints
+
+
+def _decode_as(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) not in args:
+                raise ValueError("null where a value is required")
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _decode_as(inner, value)
+    if origin is tuple:
+        return tuple(_decode_as(args[0], v) for v in _expect(list, value))
+    if origin is frozenset:
+        return frozenset(_decode_as(args[0], v) for v in _expect(list, value))
+    if origin is dict:
+        return {k: _decode_as(args[1], v) for k, v in _expect(dict, value).items()}
+    if dataclasses.is_dataclass(hint):
+        return _decode_dataclass(hint, _expect(dict, value))
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {type(value).__name__}")
+        return float(value)
+    if hint is Any:
+        return value
+    return _expect(hint, value)
+
+
+def _expect(kind: type, value: Any) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _decode_dataclass(cls: Any, data: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.name in data:
+            try:
+                values[field.name] = _decode_as(hints[field.name], data[field.name])
+            except ValueError as exc:
+                raise ValueError(f"{field.name}: {exc}") from None
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ValueError(f"{field.name}: missing")
+    return cls(**values)
+
+
+def decode(data: dict[str, Any]) -> NodeFacts | GatherFailure:
+    """One node's result from its JSON document; ValueError says what is wrong."""
+    if data.get("schema") != FACTS_SCHEMA:
+        raise ValueError(f"schema {data.get('schema')!r} is not {FACTS_SCHEMA} (written by another acpcheck version?)")
+    if "failure" in data:
+        failure = _expect(dict, data["failure"])
+        kind = failure.get("kind")
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"failure.kind {kind!r} is not one of {', '.join(sorted(FAILURE_KINDS))}")
+        return GatherFailure(_expect(str, data.get("node")), kind, str(failure.get("message", "")), dict(failure.get("extra") or {}))
+    return cast(NodeFacts, _decode_dataclass(NodeFacts, data))
+
+
+# ---------------------------------------------------------------------------
+# Directories
+
+
+def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFailure]) -> list[Path]:
+    """Write one file per node (atomically) and drop facts files of other nodes; return the paths."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for node, result in results.items():
+        path = target / facts_file_name(node)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(encode(result), indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+        written.append(path)
+    keep = set(written)
+    for path, data in _facts_documents(target):
+        if path not in keep and isinstance(data, dict):
+            path.unlink()
+    return written
+
+
+def _facts_documents(directory: Path) -> list[tuple[Path, Any]]:
+    """(path, parsed JSON or the error text) of every acpcheck facts file in ``directory``."""
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, ValueError) as exc:
+            found.append((path, f"not readable JSON ({type(exc).__name__}: {exc})"))
+            continue
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if isinstance(schema, str) and schema.startswith(FACTS_SCHEMA_PREFIX):
+            found.append((path, data))
+    return found
+
+
+def load_facts(directory: str | Path, plan: ClusterPlan | None = None) -> dict[str, NodeFacts | GatherFailure]:
+    """The results saved in ``directory``, by node name.
+
+    With a plan: exactly the plan's nodes, in plan order; a node without a file
+    is a GatherFailure "probe" ("no facts saved for this node"), files of other
+    nodes are ignored. Without: every node in the directory, sorted by name.
+    A damaged facts file is bad input: InputError listing every such file.
+    """
+    source = Path(directory)
+    if not source.is_dir():
+        raise InputError([Problem(str(source), None, "", "facts directory not found")])
+    loaded: dict[str, NodeFacts | GatherFailure] = {}
+    problems = []
+    for path, data in _facts_documents(source):
+        if isinstance(data, str):
+            problems.append(Problem(str(path), None, "", data))
+            continue
+        try:
+            result = decode(data)
+        except ValueError as exc:
+            problems.append(Problem(str(path), None, "", f"not a valid facts file: {exc}"))
+            continue
+        loaded[result.node] = result
+    if problems:
+        raise InputError(problems)
+    if plan is None:
+        return dict(sorted(loaded.items()))
+    return {node.name: loaded.get(node.name) or GatherFailure(node.name, "probe", MISSING_MESSAGE) for node in plan.spec.nodes}
