@@ -1,0 +1,125 @@
+"""What the node checks (``node_*.py``) share: sources, applicability, and how they
+conclude when some facts are unknown.
+
+A node check reads ``node.facts`` (a :class:`~acpcheck.facts.model.NodeFacts`) and
+never connects anywhere. A fact that is None (or whose probe section failed) is
+unknown: the check reports it as MANUAL, or as a note next to real findings, and
+never turns it into a FAIL.
+
+This module holds no checks; the plugin collects it like the others and finds none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from acpcheck import When, fail_if, manual, warn
+from acpcheck.facts.model import NodeContext
+from acpcheck.facts.parse import field_errors
+from acpcheck.matrix.os import os_matrix
+from acpcheck.model.plan import ClusterPlan
+
+# ---------------------------------------------------------------------------
+# Sources
+
+DOCS = "https://docs.alauda.io/container_platform"
+
+
+def preprocessing_page(version: str) -> str:
+    """The node preprocessing page of an ACP version ('4.3.1' -> the 4.3 page)."""
+    minor = ".".join(version.split(".")[:2])
+    return f"{DOCS}/{minor}/install/prepare/node_preprocessing.html"
+
+
+#: The node preprocessing page of every release in the node matrix, for checks whose
+#: rule changed between releases.
+PREPROCESSING_PAGES = [preprocessing_page(version) for version in sorted(os_matrix().versions)]
+PREPROCESSING = preprocessing_page("4.3")
+PREREQUISITES = f"{DOCS}/4.3/install/prepare/prerequisites.html"
+DISK_CONFIGURATION = f"{DOCS}/4.3/configure/scalability/disk_configuration.html"
+NODE_ADD = f"{DOCS}/4.3/configure/clusters/nodes/node-add.html"
+ON_PREMISES = f"{DOCS}/4.3/configure/clusters/on-premises.html"
+
+
+def plan_page(plan: ClusterPlan) -> str:
+    """The node preprocessing page of the plan's own ACP version, for messages."""
+    return preprocessing_page(plan.spec.acp.version)
+
+
+# ---------------------------------------------------------------------------
+# Applicability
+
+#: Cluster types whose nodes are user-provided machines that ACP joins over SSH, the
+#: ones node preprocessing is written for. Immutable-OS nodes are image-provisioned
+#: (the 4.3 page says the checks do not apply to them), and imported or registered
+#: clusters were built by someone else.
+PREPROCESSED_CLUSTER_TYPES = frozenset({"on-premise", "hosted-control-plane"})
+
+
+def preprocessed(**conditions: Any) -> When:
+    """Applies wherever node preprocessing does, plus ``conditions`` (When fields)."""
+    return When(cluster_types=PREPROCESSED_CLUSTER_TYPES, **conditions)
+
+
+def before_install(**conditions: Any) -> When:
+    """Applies to nodes not yet installed: not to an upgrade plan, whose nodes run ACP
+    and so hold, by design, the ports, unit files and data directories these rules
+    want absent on a fresh machine."""
+    return When(cluster_types=PREPROCESSED_CLUSTER_TYPES, upgrade=False, **conditions)
+
+
+# ---------------------------------------------------------------------------
+# Unknown facts and concluding
+
+
+def require(node: NodeContext, *fields: str) -> None:
+    """MANUAL when the probe could not read any of ``fields`` on this node.
+
+    A read that failed is listed in ``probe_errors`` as ``"<field>: <why>"``; a
+    collection fact of such a read is empty because it is unknown, not because the
+    node has nothing in it.
+    """
+    errors = [f"{field}: {error}" for field in fields for error in field_errors(node.facts, field)]
+    if errors:
+        manual(f"{node.name}: could not read {', '.join(fields)} ({'; '.join(errors)}); verify by hand")
+
+
+def conclude(findings: Sequence[str], *, warnings: Sequence[str] = (), unknown: Sequence[str] = (), **evidence: Any) -> None:
+    """FAIL with the findings; else WARN with the warnings; else MANUAL for what could
+    not be read; else PASS. Unknowns ride along in a FAIL or WARN message so a reader
+    sees everything that was not verified."""
+    notes = [f"(not verified) {line}" for line in unknown]
+    fail_if([*findings, *notes] if findings else [], **evidence)
+    if warnings:
+        warn("\n".join([*warnings, *notes]), **evidence)
+    if unknown:
+        manual("\n".join(unknown))
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+KIB_PER_GB = 1e9 / 1024  # the docs' GB is 10^9 bytes
+
+
+def gigabytes(kib: int) -> float:
+    """KiB (as /proc and df report them) in the docs' GB."""
+    return kib / KIB_PER_GB
+
+
+def listed(items: Iterable[object]) -> str:
+    """'a, b, c', or 'none'."""
+    text = ", ".join(str(item) for item in items)
+    return text or "none"
+
+
+def port_ranges(ports: Iterable[int]) -> str:
+    """[2379, 2380, 10249, 10250, 10251] -> '2379-2380, 10249-10251'."""
+    spans: list[list[int]] = []
+    for port in sorted(set(ports)):
+        if spans and port == spans[-1][1] + 1:
+            spans[-1][1] = port
+        else:
+            spans.append([port, port])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)

@@ -1,0 +1,274 @@
+"""Node preprocessing, OS and kernel: boot parameters, kernel modules, security
+modules, host firewall and swap (node preprocessing K1-K7).
+
+Node state that makes each check FAIL (for the lab):
+
+- ACP-NODE-001: /proc/cmdline without ``transparent_hugepage=never`` (or with another value last).
+- ACP-NODE-002: CentOS 7 (os-release ID=centos, VERSION_ID=7) booted without ``cgroup.memory=nokmem``.
+- ACP-NODE-003: one of ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh missing from /proc/modules.
+- ACP-NODE-004: kernel < 4.19.0 (RHEL: < 4.18.0) without nf_conntrack_ipv4 loaded
+  (or without nf_conntrack_ipv6 when the plan is IPv6 or dual-stack).
+- ACP-NODE-005: Kube-OVN plan, and geneve or openvswitch missing from /proc/modules.
+- ACP-NODE-006: SELinux enforcing, or /sys/module/apparmor/parameters/enabled = Y
+  (SELinux permissive is a WARN).
+- ACP-NODE-007: the firewalld, ufw, nftables or iptables service active.
+- ACP-NODE-008: any active swap in /proc/swaps.
+"""
+
+from __future__ import annotations
+
+from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
+from acpcheck.checks.node_common import PREPROCESSING, listed, plan_page, preprocessed, require
+from acpcheck.facts.model import NodeContext
+from acpcheck.matrix.os import kernel_tuple
+
+IP_VS_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
+KUBE_OVN_MODULES = ["geneve", "openvswitch"]
+
+#: Below these kernels nf_conntrack_ipv4/_ipv6 are separate modules (merged into
+#: nf_conntrack upstream in 4.19; RHEL backported the merge into its 4.18 kernels).
+CONNTRACK_SPLIT_BELOW = (4, 19, 0)
+CONNTRACK_SPLIT_BELOW_RHEL = (4, 18, 0)
+
+# ---------------------------------------------------------------------------
+# Shared helpers
+
+
+def boot_parameters(cmdline: str) -> dict[str, list[str]]:
+    """Every ``key=value`` of a kernel command line, each key's values in the order given."""
+    parameters: dict[str, list[str]] = {}
+    for token in cmdline.split():
+        key, _, value = token.partition("=")
+        parameters.setdefault(key, []).append(value)
+    return parameters
+
+
+def cmdline_of(node: NodeContext) -> str:
+    """The running kernel's command line; MANUAL when it could not be read."""
+    cmdline = node.facts.kernel_cmdline
+    if cmdline is None:
+        manual(f"{node.name}: /proc/cmdline could not be read; check the kernel command line by hand")
+    return cmdline
+
+
+def require_modules(node: NodeContext, required: list[str], needed_by: str) -> None:
+    """FAIL naming the ``required`` kernel modules that are not loaded."""
+    require(node, "modules")
+    missing = [module for module in required if module not in node.facts.modules]
+    if missing:
+        fail(
+            f"{node.name}: kernel module(s) {listed(missing)} not loaded; {needed_by} needs {listed(required)} "
+            f"(source: {plan_page(node.plan)})",
+            missing=missing,
+            required=required,
+        )
+
+
+def kernel_of(node: NodeContext) -> tuple[int, int, int]:
+    """The kernel's (x, y, z); MANUAL when uname -r could not be read."""
+    version = kernel_tuple(node.facts.kernel_release)
+    if version is None:
+        manual(f"{node.name}: the kernel release ({node.facts.kernel_release or 'nothing'}) could not be read as x.y.z; check `uname -r` by hand")
+    return version
+
+
+def dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+# ---------------------------------------------------------------------------
+# K1, K2: boot parameters
+
+
+@check(
+    id="ACP-NODE-001",
+    title="transparent huge pages are disabled on the kernel command line",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation=(
+        "Add transparent_hugepage=never to GRUB_CMDLINE_LINUX in /etc/default/grub, regenerate the GRUB configuration "
+        "(grub2-mkconfig or update-grub) and reboot."
+    ),
+)
+def check_transparent_hugepage_never(node: NodeContext) -> None:
+    """Node preprocessing requires transparent_hugepage=never in the GRUB boot
+    configuration on every node. The docs give no reason; transparent huge pages are
+    commonly turned off for latency-sensitive stores such as etcd, whose compaction
+    stalls they cause. The running kernel's /proc/cmdline is what counts, so a GRUB
+    change that is waiting for a reboot still fails. The kernel uses the last value
+    when the parameter is given twice."""
+    values = boot_parameters(cmdline_of(node)).get("transparent_hugepage")
+    if not values:
+        fail(f"{node.name}: the kernel command line has no transparent_hugepage parameter; node preprocessing requires transparent_hugepage=never")
+    if values[-1] != "never":
+        fail(
+            f"{node.name}: the kernel command line sets transparent_hugepage={values[-1]}; node preprocessing requires transparent_hugepage=never",
+            seen=values[-1],
+        )
+
+
+@check(
+    id="ACP-NODE-002",
+    title="CentOS 7 boots with cgroup.memory=nokmem",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation="On CentOS 7, add cgroup.memory=nokmem to GRUB_CMDLINE_LINUX in /etc/default/grub, run grub2-mkconfig and reboot.",
+)
+def check_centos7_nokmem(node: NodeContext) -> None:
+    """On CentOS 7 node preprocessing requires cgroup.memory=nokmem in the GRUB boot
+    configuration: the 3.10 kernel's kernel-memory accounting leaks memory cgroups,
+    which ends in "no space left on device" when pods are created
+    (kubernetes/kubernetes#61937). Other distributions are skipped, as the docs only
+    ask it of CentOS 7.
+    ``cgroup.memory`` takes a comma-separated list and may be given more than once."""
+    os_id, version = node.facts.os_id, node.facts.os_version_id
+    if os_id is None:
+        manual(f"{node.name}: /etc/os-release could not be read, so it is unknown whether this is CentOS 7 (which needs cgroup.memory=nokmem)")
+    if os_id != "centos" or not (version or "").startswith("7"):
+        skip(f"{node.name} runs {os_id} {version or ''}".rstrip() + ": only CentOS 7 needs cgroup.memory=nokmem")
+    options = [option for value in boot_parameters(cmdline_of(node)).get("cgroup.memory", []) for option in value.split(",")]
+    if "nokmem" not in options:
+        seen = ",".join(options) if options else "no cgroup.memory parameter"
+        fail(f"{node.name}: CentOS {version} kernel command line has {seen}; node preprocessing requires cgroup.memory=nokmem on CentOS 7", seen=seen)
+
+
+# ---------------------------------------------------------------------------
+# K3, K4, K5: kernel modules
+
+
+@check(
+    id="ACP-NODE-003",
+    title="IPVS kernel modules are loaded",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation=(
+        "Load the modules (modprobe ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh) and list them in /etc/modules-load.d/ipvs.conf "
+        "so they load at boot."
+    ),
+)
+def check_ipvs_modules(node: NodeContext) -> None:
+    """kube-proxy runs in IPVS mode on ACP, which needs ip_vs and its round-robin,
+    weighted round-robin and source-hashing schedulers (ip_vs_rr, ip_vs_wrr,
+    ip_vs_sh) on every node."""
+    require_modules(node, IP_VS_MODULES, "kube-proxy in IPVS mode")
+
+
+@check(
+    id="ACP-NODE-004",
+    title="connection-tracking modules are loaded on kernels older than 4.19",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation=(
+        "Load nf_conntrack_ipv4 (and nf_conntrack_ipv6 for IPv6 or dual-stack clusters) with modprobe and list them in "
+        "/etc/modules-load.d/ so they load at boot."
+    ),
+)
+def check_conntrack_modules(node: NodeContext) -> None:
+    """On kernels older than 4.19.0 (RHEL: 4.18.0) connection tracking for each address
+    family is a separate module, nf_conntrack_ipv4 and nf_conntrack_ipv6, which
+    node preprocessing requires (IPv6 only when the cluster uses IPv6). Newer kernels
+    merged them into nf_conntrack, so the check is skipped there."""
+    kernel = kernel_of(node)
+    threshold = CONNTRACK_SPLIT_BELOW_RHEL if node.facts.os_id == "rhel" else CONNTRACK_SPLIT_BELOW
+    if kernel >= threshold:
+        skip(f"{node.name}: kernel {dotted(kernel)} is {dotted(threshold)} or newer; nf_conntrack_ipv4/_ipv6 are part of nf_conntrack there")
+    ip_family = node.plan.spec.cluster.ip_family
+    required = ["nf_conntrack_ipv4"] + (["nf_conntrack_ipv6"] if ip_family in ("ipv6", "dual-stack") else [])
+    require_modules(node, required, f"kernel {dotted(kernel)} (older than {dotted(threshold)}), cluster IP family {ip_family},")
+
+
+@check(
+    id="ACP-NODE-005",
+    title="Kube-OVN kernel modules geneve and openvswitch are loaded",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(plugins=frozenset({"kube-ovn"})),
+    refs=[PREPROCESSING],
+    remediation="Load the modules (modprobe geneve openvswitch) and list them in /etc/modules-load.d/kube-ovn.conf so they load at boot.",
+)
+def check_kube_ovn_modules(node: NodeContext) -> None:
+    """Kube-OVN builds its overlay with Open vSwitch and Geneve tunnels, so node
+    preprocessing requires the geneve and openvswitch modules when Kube-OVN is the
+    network plugin."""
+    require_modules(node, KUBE_OVN_MODULES, "Kube-OVN")
+
+
+# ---------------------------------------------------------------------------
+# K6, K7: security modules, firewall, swap
+
+
+@check(
+    id="ACP-NODE-006",
+    title="SELinux and AppArmor are disabled",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation=(
+        "SELinux: set SELINUX=disabled in /etc/selinux/config and reboot. AppArmor: systemctl disable --now apparmor and "
+        "add apparmor=0 to the kernel command line, then reboot."
+    ),
+)
+def check_security_modules_disabled(node: NodeContext) -> None:
+    """Node preprocessing requires SELinux and AppArmor to be disabled: their policies
+    deny the container runtime, the CNI and host-path volumes in ways that surface as
+    unexplained permission errors. The docs say "disable" without discussing
+    permissive mode; permissive enforces nothing but is not "disabled", so it is a
+    WARN rather than a FAIL (our reading). SELinux absent from the node (None) and an
+    AppArmor module that is not loaded count as disabled."""
+    facts = node.facts
+    findings = []
+    if facts.selinux == "enforcing":
+        findings.append(f"{node.name}: SELinux is enforcing; node preprocessing requires it disabled")
+    if facts.apparmor_enabled:
+        findings.append(f"{node.name}: AppArmor is enabled (/sys/module/apparmor/parameters/enabled = Y); node preprocessing requires it disabled")
+    fail_if(findings, selinux=facts.selinux, apparmor_enabled=facts.apparmor_enabled)
+    if facts.selinux == "permissive":
+        warn(f"{node.name}: SELinux is permissive; node preprocessing asks for it to be disabled", selinux=facts.selinux)
+
+
+@check(
+    id="ACP-NODE-007",
+    title="no host firewall service is active",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation="Stop and disable the firewall service: systemctl disable --now firewalld (or ufw disable, or systemctl disable --now nftables / iptables).",
+)
+def check_firewall_disabled(node: NodeContext) -> None:
+    """Node preprocessing requires the host firewall to be off: kube-proxy and the CNI
+    program their own netfilter rules, and a firewall service that reloads its rule
+    set drops them, or blocks the ports the cluster uses between nodes. What counts
+    as active is the probe's reading (acpcheck.facts.parse): the firewalld unit
+    running, ufw enabled, or an nftables/iptables rule set that filters."""
+    require(node, "firewall_services")
+    active = sorted(name for name, state in node.facts.firewall_services.items() if state == "active")
+    fail_if(
+        [f"{node.name}: firewall service {name} is active; node preprocessing requires the firewall disabled" for name in active],
+        services=dict(node.facts.firewall_services),
+    )
+
+
+@check(
+    id="ACP-NODE-008",
+    title="swap is disabled",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=preprocessed(),
+    refs=[PREPROCESSING],
+    remediation="Run `swapoff -a` and remove or comment out the swap entries in /etc/fstab (and any systemd swap units).",
+)
+def check_swap_disabled(node: NodeContext) -> None:
+    """The kubelet refuses to start with swap on by default, and swapped-out etcd or
+    API server memory turns into timeouts; node preprocessing requires swap off."""
+    require(node, "swaps")
+    fail_if([f"{node.name}: swap is active on {device}; node preprocessing requires swap disabled" for device in node.facts.swaps], swaps=list(node.facts.swaps))

@@ -1,0 +1,1 @@
+"""Tables for the node checks (acpcheck/checks/node_*.py)."""
