@@ -52,12 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)")
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>)")
     run.add_argument("--waivers", help="waivers YAML")
+    run.add_argument("--facts", help="replay node facts saved by `acpcheck gather` instead of connecting")
     run.add_argument("--check", action="append", default=[], metavar="SEL", help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)")
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(handler=_run)
+
+    gather = commands.add_parser("gather", help="collect every node's facts into a directory (for --facts, offline review, bug reports)")
+    gather.add_argument("--plan", required=True)
+    gather.add_argument("--out", required=True, help="directory for <node>.json files")
+    gather.set_defaults(handler=_gather)
+
+    lab = commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only)", add_help=False)
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
+    lab.set_defaults(handler=_lab)
 
     validate = commands.add_parser("validate", help="validate a plan file only")
     validate.add_argument("--plan", required=True)
@@ -132,6 +142,8 @@ def _run(args: argparse.Namespace) -> int:
     ]
     if args.waivers:
         argv.append(f"--acp-waivers={args.waivers}")
+    if args.facts:
+        argv.append(f"--acp-facts={args.facts}")
     if args.check:
         argv.append(f"--acp-select={','.join(args.check)}")
     if args.workers:
@@ -149,6 +161,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"acpcheck: the run did not complete (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_INTERNAL if code != pytest.ExitCode.INTERRUPTED else EXIT_ERROR
     return int(json.loads(results.read_text())["run"]["exitCode"])
+
+
+def _gather(args: argparse.Namespace) -> int:
+    from acpcheck.facts.model import GatherFailure
+    from acpcheck.fleet import obtain_facts
+    from acpcheck.model.plan import load_plan
+
+    plan = load_plan(args.plan)
+    results = obtain_facts(plan, replay_dir=None, save_dir=Path(args.out))
+    failures = [r for r in results.values() if isinstance(r, GatherFailure)]
+    for failure in failures:
+        print(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", file=sys.stderr)
+    print(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {args.out}/")
+    return EXIT_ERROR if failures else 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from acpcheck.lab import main as lab_main
+
+    return int(lab_main(args.lab_args))
 
 
 def _validate(args: argparse.Namespace) -> int:

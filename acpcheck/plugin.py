@@ -23,6 +23,8 @@ from typing import Any, Generator
 import pytest
 
 from acpcheck.errors import InputError
+from acpcheck.facts.model import Fleet, GatherFailure, NodeContext
+from acpcheck.fleet import FactsByNode, NodeUnavailable, context_for, fleet_for, node_checks_selected, obtain_facts
 from acpcheck.model.check import CheckMeta, Scope, Severity, verdict_of
 from acpcheck.model.plan import ClusterPlan, Node, load_plan
 from acpcheck.model.profile import Profile, load_profile, matches_selector
@@ -45,6 +47,10 @@ class Settings:
     run_id: str
     select: list[str] = field(default_factory=list)
     started: str = ""
+    #: saved facts to load instead of connecting (--acp-facts, or the xdist controller's)
+    replay_dir: Path | None = None
+    #: this process's facts, once obtained
+    facts: FactsByNode | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -73,6 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--acp-out", metavar="DIR", help="report directory (default reports/out/<run-id>)")
     group.addoption("--acp-waivers", metavar="FILE", help="waivers file (YAML)")
     group.addoption("--acp-select", metavar="SELECTORS", default="", help="only these checks, comma-separated: ACP-NET-*, area:VER, scope:plan")
+    group.addoption("--acp-facts", metavar="DIR", help="replay node facts saved by `acpcheck gather` (no connection)")
     group.addoption("--acp-run-id", metavar="ID", help=None)
 
 
@@ -97,7 +104,9 @@ def pytest_configure(config: pytest.Config) -> None:
     run_id = config.getoption("acp_run_id") or (workerinput or {}).get("acp_run_id") or new_run_id()
     out_dir = Path(config.getoption("acp_out") or Path("reports/out") / run_id)
     select = [s.strip() for s in config.getoption("acp_select").split(",") if s.strip()]
-    config.stash[SETTINGS] = Settings(plan, plan_path, profile, waivers, out_dir, run_id, select, utc_now())
+    replay = config.getoption("acp_facts") or (workerinput or {}).get("acp_facts_dir")
+    settings = Settings(plan, plan_path, profile, waivers, out_dir, run_id, select, utc_now(), Path(replay) if replay else None)
+    config.stash[SETTINGS] = settings
     # Check packs name their functions check_* and their files check_*.py; the
     # first-party pack's files are collected by path (pytest_collect_file).
     config.addinivalue_line("python_functions", "check_*")
@@ -105,7 +114,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None:
         from acpcheck.report.collector import ResultCollector
 
-        config.pluginmanager.register(ResultCollector(config.stash[SETTINGS]), "acpcheck-collector")
+        config.pluginmanager.register(ResultCollector(settings), "acpcheck-collector")
+        if config.getoption("numprocesses", None) and not config.option.collectonly and node_checks_selected(plan, profile, select):
+            # xdist workers must not each connect to every node: gather here, once,
+            # and hand the workers the saved directory.
+            _facts(settings)
+            settings.replay_dir = settings.replay_dir or out_dir / "facts"
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
@@ -114,6 +128,8 @@ def pytest_configure_node(node: Any) -> None:
     settings = settings_of(node.config)
     if settings is not None:
         node.workerinput["acp_run_id"] = settings.run_id
+        if settings.replay_dir is not None:
+            node.workerinput["acp_facts_dir"] = str(settings.replay_dir)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
@@ -160,10 +176,46 @@ def params(request: pytest.FixtureRequest) -> dict[str, Any]:
     return _require(request).profile.params
 
 
+def _facts(settings: Settings) -> FactsByNode:
+    """This process's node facts: replayed, or gathered once from every node."""
+    if settings.facts is None:
+        save_dir = None if settings.replay_dir else settings.out_dir / "facts"
+        try:
+            settings.facts = obtain_facts(settings.plan, settings.replay_dir, save_dir)
+        except InputError:
+            raise
+        except Exception as error:  # a bug must not hide the other results: every node is ERROR
+            failure = f"gathering failed: {type(error).__name__}: {error}"
+            settings.facts = {n.name: GatherFailure(n.name, "probe", failure) for n in settings.plan.spec.nodes}
+    return settings.facts
+
+
 @pytest.fixture
-def node(request: pytest.FixtureRequest) -> Node:
-    """The plan node a node-scope check runs against (parametrised per node)."""
-    return request.param  # type: ignore[no-any-return]
+def node(request: pytest.FixtureRequest) -> NodeContext:
+    """The node a node-scope check runs against (parametrised per plan node): its
+    plan entry and its facts. A node whose facts could not be gathered is ERROR."""
+    settings = _require(request)
+    return context_for(settings.plan, request.param, _facts(settings))
+
+
+@pytest.fixture
+def nodes(request: pytest.FixtureRequest) -> Fleet:
+    """Every node's facts at once, for cross-node checks (unique hostnames, clock skew …)."""
+    settings = _require(request)
+    return fleet_for(settings.plan, _facts(settings))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Gather before the first check runs (not inside it), so progress reads cleanly."""
+    settings = settings_of(session.config)
+    if settings is None or settings.facts is not None or session.config.option.collectonly:
+        return
+    if any(_needs_facts(item) for item in session.items):
+        _facts(settings)
+
+
+def _needs_facts(item: pytest.Item) -> bool:
+    return META in item.stash and not item.get_closest_marker("skip") and bool({"node", "nodes"} & set(getattr(item, "fixturenames", ())))
 
 
 # -- selection, applicability, labels -------------------------------------------
@@ -173,7 +225,7 @@ def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
     if meta.scope is Scope.NODE:
         callspec = getattr(item, "callspec", None)
         node_param = callspec.params.get("node") if callspec else None
-        return node_param.target if isinstance(node_param, Node) else "node:?"
+        return node_param.target if isinstance(node_param, Node) else "nodes"
     if meta.scope is Scope.CLUSTER:
         return f"cluster:{settings.plan.metadata.name}"
     return "plan"
@@ -267,6 +319,9 @@ def _grade(report: pytest.TestReport, call: pytest.CallInfo[None], meta: CheckMe
         return Status.SKIP, reason.removeprefix("Skipped: "), {}
     if report.when != "call":
         error = call.excinfo.value if call.excinfo else None
+        if isinstance(error, NodeUnavailable):
+            failure = error.failure
+            return Status.ERROR, f"could not check: {failure.kind}: {failure.message}", {"node": failure.node, "kind": failure.kind}
         return Status.ERROR, f"could not check ({report.when} failed): {type(error).__name__}: {error}", {}
     verdict = verdict_of(call.excinfo.value if call.excinfo else None, settings.profile.severity_of(meta), settings.profile.fail_on)
     return Status(verdict.status), verdict.message, verdict.evidence

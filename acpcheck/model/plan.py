@@ -246,6 +246,9 @@ class Ssh(Spec):
     auth: SshAuth = Field(default_factory=SshAuth)
     proxy: Proxy | None = None
     host_key_policy: HostKeyPolicy = "accept-new"
+    known_hosts_file: str | None = Field(
+        default=None, description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts"
+    )
 
 
 class SshOverride(Spec):

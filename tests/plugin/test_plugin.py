@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import sys
 import json
 import textwrap
 import xml.etree.ElementTree as ET
@@ -9,7 +12,21 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml"
+from acpcheck.facts.model import GatherFailure
+from acpcheck.facts.store import save_facts
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "workload-kube-ovn.yaml"
+
+
+@functools.cache
+def _node_factories():
+    """tests/nodes/conftest.py (healthy NodeFacts builders), loaded by path."""
+    spec = importlib.util.spec_from_file_location("node_factories", ROOT / "tests" / "nodes" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in it look their module up
+    spec.loader.exec_module(module)
+    return module
 
 # One check of every outcome. Ids live in a range no real check uses (9xx).
 CHECKS = textwrap.dedent(
@@ -57,8 +74,8 @@ CHECKS = textwrap.dedent(
            scope=Scope.NODE, roles={"worker"})
     def check_per_worker(node):
         """Runs once per worker node."""
-        if node.name == "w2":
-            fail(f"{node.name} ({node.ipv4}) is bad")
+        if node.facts.hostname == "w2":
+            fail(f"{node.name} ({node.spec.ipv4}) is bad")
     '''
 )
 
@@ -77,8 +94,16 @@ EXPECTED = {
 
 @pytest.fixture
 def checks(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The demo checks, plus saved healthy facts for every example node, replayed
+    with --acp-facts (these tests are about the plugin, not about SSH)."""
     pytester.makepyfile(check_demo=CHECKS)
+    factories = _node_factories()
+    save_facts(pytester.path / "facts", {name: factories.healthy_facts(name) for name in ("cp1", "cp2", "cp3", "w1", "w2")})
     return pytester
+
+
+def replay(pytester: pytest.Pytester) -> str:
+    return f"--acp-facts={pytester.path / 'facts'}"
 
 
 def results_of(out: Path) -> dict:
@@ -99,7 +124,7 @@ def test_inert_without_a_plan(pytester: pytest.Pytester) -> None:
 
 def test_every_status_is_graded_and_reported(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
-    result = checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     document = results_of(out)
     assert statuses(document) == EXPECTED
     assert document["summary"] == {"pass": 2, "fail": 2, "warn": 2, "skip": 1, "manual": 1, "error": 1, "waived": 0}
@@ -111,7 +136,7 @@ def test_every_status_is_graded_and_reported(checks: pytest.Pytester) -> None:
 
 def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     document = results_of(out)
     assert document["schema"] == "acpcheck/results/v1"
     assert {"id", "started", "finished", "profile", "plan", "acpcheck"} <= set(document["run"])
@@ -133,8 +158,8 @@ def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
 
 def test_same_results_under_xdist(checks: pytest.Pytester) -> None:
     serial, parallel = checks.path / "serial", checks.path / "parallel"
-    checks.runpytest_subprocess(f"--acp-plan={EXAMPLE}", f"--acp-out={serial}")
-    result = checks.runpytest_subprocess(f"--acp-plan={EXAMPLE}", f"--acp-out={parallel}", "-n", "2", "--dist", "loadgroup")
+    checks.runpytest_subprocess(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={serial}")
+    result = checks.runpytest_subprocess(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={parallel}", "-n", "2", "--dist", "loadgroup")
     result.stdout.fnmatch_lines(["*2 workers*"])
     strip = lambda doc: [{k: v for k, v in r.items() if k != "duration"} for r in doc["results"]]  # noqa: E731
     assert strip(results_of(parallel)) == strip(results_of(serial))
@@ -142,7 +167,7 @@ def test_same_results_under_xdist(checks: pytest.Pytester) -> None:
 
 
 def test_node_checks_are_grouped_per_node(checks: pytest.Pytester) -> None:
-    result = checks.runpytest(f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-k", "per_worker")
+    result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-k", "per_worker")
     # Only workers (w1, w2), never the control-plane nodes.
     result.stdout.fnmatch_lines(["*check_per_worker[[]w1[]]*", "*check_per_worker[[]w2[]]*"])
     assert "cp1" not in result.stdout.str()
@@ -150,7 +175,7 @@ def test_node_checks_are_grouped_per_node(checks: pytest.Pytester) -> None:
     # the end-to-end effect); here we read the marks pytest attached.
     conftest = "def pytest_collection_finish(session):\n    for item in session.items:\n        group = item.get_closest_marker('xdist_group')\n        if group: print('GROUP', item.name, group.args[0])\n"
     checks.makeconftest(conftest)
-    result = checks.runpytest(f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-s")
+    result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-s")
     result.stdout.fnmatch_lines(["GROUP check_per_worker[[]w1[]] w1", "GROUP check_per_worker[[]w2[]] w2"])
 
 
@@ -160,7 +185,7 @@ def test_profile_selects_and_regrades(checks: pytest.Pytester) -> None:
         "name: strict\nextends: plan\nexclude: [ACP-NET-907, ACP-NET-906]\nfail_on: low\noverrides:\n  ACP-NET-902: {severity: info}\n"
     )
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-profile={profile}")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-profile={profile}")
     got = statuses(results_of(out))
     assert ("ACP-NET-907", "plan") not in got and ("ACP-NET-906", "plan") not in got  # excluded
     assert ("ACP-NODE-908", "node:w1") not in got  # the plan profile has no node checks
@@ -180,7 +205,7 @@ def test_waiver_and_expired_waiver(checks: pytest.Pytester) -> None:
         )
     )
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}")
     document = results_of(out)
     by_key = {(r["check"], r["target"]): r for r in document["results"]}
     assert by_key[("ACP-NET-902", "plan")]["status"] == "waived"
@@ -195,7 +220,7 @@ def test_expired_waiver_alone_fails_the_run(checks: pytest.Pytester) -> None:
     waivers = checks.path / "waivers.yaml"
     waivers.write_text("waivers:\n  - {check: ACP-NET-999, reason: gone, owner: ops, expires: 2020-01-01}\n")
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}", "--acp-select=ACP-NET-901")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}", "--acp-select=ACP-NET-901")
     document = results_of(out)
     assert document["summary"]["pass"] == 1 and document["summary"]["fail"] == 0
     assert document["run"]["exitCode"] == 1
@@ -203,7 +228,7 @@ def test_expired_waiver_alone_fails_the_run(checks: pytest.Pytester) -> None:
 
 def test_junit_names_checks_and_marks_failures(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "9" and suite.get("failures") == "2" and suite.get("errors") == "1"
     cases = {case.get("name"): case for case in suite.iter("testcase")}
@@ -215,7 +240,7 @@ def test_junit_names_checks_and_marks_failures(checks: pytest.Pytester) -> None:
 
 def test_summary_and_html_are_written(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# acpcheck: prod-east — NOT compliant")
     assert summary.index("## ❌ FAIL (2)") < summary.index("## 💥 ERROR (1)") < summary.index("## ⚠️ WARN (2)")
@@ -226,7 +251,7 @@ def test_summary_and_html_are_written(checks: pytest.Pytester) -> None:
 
 def test_allure_labels(checks: pytest.Pytester) -> None:
     allure_dir = checks.path / "allure"
-    checks.runpytest(f"--acp-plan={EXAMPLE}", f"--acp-out={checks.path / 'out'}", f"--alluredir={allure_dir}", "--acp-select=ACP-NET-902")
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={checks.path / 'out'}", f"--alluredir={allure_dir}", "--acp-select=ACP-NET-902")
     documents = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
     assert len(documents) == 1
     labels = {(label["name"], label["value"]) for label in documents[0]["labels"]}
@@ -245,3 +270,21 @@ def test_checks_without_plan_say_what_is_missing(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_uses_plan="def test_x(plan):\n    pass\n")
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*acpcheck checks need a plan: run with --acp-plan FILE*"])
+
+
+def test_unreachable_node_is_error_and_the_rest_completes(checks: pytest.Pytester) -> None:
+    factories = _node_factories()
+    save_facts(
+        checks.path / "facts",
+        {
+            **{name: factories.healthy_facts(name) for name in ("cp1", "cp2", "cp3", "w2")},
+            "w1": GatherFailure("w1", "unreachable", "192.0.2.21:22 refused the connection"),
+        },
+    )
+    out = checks.path / "out"
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
+    by_key = {(r["check"], r["target"]): r for r in results_of(out)["results"]}
+    assert by_key[("ACP-NODE-908", "node:w1")]["status"] == "error"
+    assert by_key[("ACP-NODE-908", "node:w1")]["message"] == "could not check: unreachable: 192.0.2.21:22 refused the connection"
+    assert by_key[("ACP-NODE-908", "node:w2")]["status"] == "fail"
+    assert by_key[("ACP-NET-901", "plan")]["status"] == "pass"
