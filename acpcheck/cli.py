@@ -27,8 +27,13 @@ from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERNAL, EXI
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["lab"]:  # the lab has its own parser (and --help)
+        from acpcheck.lab import main as lab_main
+
+        return int(lab_main(arguments[1:]))
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -65,9 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     gather.add_argument("--out", required=True, help="directory for <node>.json files")
     gather.set_defaults(handler=_gather)
 
-    lab = commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only)", add_help=False)
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER)
-    lab.set_defaults(handler=_lab)
+    commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only); see `acpcheck lab --help`")
 
     validate = commands.add_parser("validate", help="validate a plan file only")
     validate.add_argument("--plan", required=True)
@@ -175,12 +178,6 @@ def _gather(args: argparse.Namespace) -> int:
         print(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", file=sys.stderr)
     print(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {args.out}/")
     return EXIT_ERROR if failures else 0
-
-
-def _lab(args: argparse.Namespace) -> int:
-    from acpcheck.lab import main as lab_main
-
-    return int(lab_main(args.lab_args))
 
 
 def _validate(args: argparse.Namespace) -> int:

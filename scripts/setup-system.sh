@@ -6,12 +6,51 @@ set -euo pipefail
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
 
+# The local lab (acpcheck/lab): one network namespace, sshd and root file system per
+# node, a SOCKS5 proxy, and the tools the lab's nodes must have (see acpcheck/lab/README.md).
+#   command (or file)                              package
+lab_tools=(
+  "ip                                              iproute2"
+  "unshare                                         util-linux"
+  "/usr/sbin/sshd                                  openssh-server"
+  "ssh-keygen                                      openssh-client"
+  "microsocks                                      microsocks"
+  "sudo                                            sudo"
+  "nft                                             nftables"
+  "openssl                                         openssl"
+  "modprobe                                        kmod"
+  "ss                                              iproute2"
+  "tar                                             tar"
+  "/usr/share/zoneinfo/Asia/Shanghai               tzdata"
+  "/usr/bin/python3                                python3"
+)
+for entry in "${lab_tools[@]}"; do
+  read -r tool package <<<"$entry"
+  if [[ $tool == /* ]]; then [ -e "$tool" ] && continue; else command -v "$tool" >/dev/null 2>&1 && continue; fi
+  [[ " ${need[*]} " == *" $package "* ]] || need+=("$package")
+done
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(libfaketime)
+
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup-system: missing packages ${need[*]}; run as root or install them" >&2
     exit 1
   fi
   echo "setup-system: installing ${need[*]}"
+  # Packages must not start services here (openssh-server would start sshd on port 22
+  # of this machine): a policy-rc.d that says "no" for the duration of the install,
+  # unless the machine already has its own.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need[@]}" >/dev/null
+  if [[ " ${need[*]} " == *" openssh-server "* ]]; then
+    # The lab runs its own sshds in namespaces; this machine's sshd stays off, also after a reboot.
+    update-rc.d ssh disable >/dev/null 2>&1 || true  # Debian's: the init.d and the systemd links
+    systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
+  fi
 fi

@@ -1,0 +1,42 @@
+"""The local lab: real sshd "nodes" in network namespaces, with real defects.
+
+    python -m acpcheck.lab up [--scenario FILE|NAME | --nodes N] [--state DIR]
+    python -m acpcheck.lab status [--state DIR]
+    python -m acpcheck.lab down [--state DIR] [--purge]
+
+``up`` builds one network namespace per node of a scenario (``scenarios/*.yaml``), each
+with its own hostname, root file system (an overlay over the host's), /proc and /sys
+files and OpenSSH sshd; nodes on the *direct* network are reachable from this
+machine, nodes on the *hidden* one only through a SOCKS5 proxy (microsocks, with a
+username and password). It writes a ready-to-use acpcheck plan, ``<state>/plan.yaml``,
+whose secrets are environment variables set by ``<state>/lab.env``. ``down`` removes
+everything again, also after a failed ``up``. Root only; one lab per machine.
+README.md in this directory has the details: networks, state dir, defects, limits.
+
+Modules: ``scenario`` (the YAML format), ``content`` (file texts), ``node`` (a node's
+file view and init script), ``host`` (namespaces, links, processes, the keeper),
+``layout`` (names, addresses, state-dir paths), ``outputs`` (plan, lab.env, ssh_config),
+``core`` (up/down/status), ``socks5`` (a tiny client), ``cli``; ``keeper.py`` and
+``listener.py`` run as separate processes.
+"""
+
+from acpcheck.lab.cli import main
+from acpcheck.lab.core import (
+    DownReport,
+    LabInfo,
+    LabStatus,
+    NodeInfo,
+    NodeStatus,
+    ProxyInfo,
+    down,
+    status,
+    up,
+)
+from acpcheck.lab.host import LabError
+from acpcheck.lab.layout import DEFAULT_STATE_DIR
+from acpcheck.lab.scenario import Scenario, healthy_scenario, load_scenario
+
+__all__ = [
+    "DEFAULT_STATE_DIR", "DownReport", "LabError", "LabInfo", "LabStatus", "NodeInfo", "NodeStatus", "ProxyInfo",
+    "Scenario", "down", "healthy_scenario", "load_scenario", "main", "status", "up",
+]

@@ -1,0 +1,538 @@
+"""``up``, ``down`` and ``status`` of the lab (see ``acpcheck.lab`` for the overview)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import grp
+import json
+import os
+import pwd
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from acpcheck.lab import content, outputs, socks5
+from acpcheck.lab.host import (
+    Keeper,
+    LabError,
+    disable_ipv6,
+    host_routes_overlapping,
+    ip_batch,
+    is_keeper,
+    lab_etc_netns_dirs,
+    lab_links,
+    lab_namespaces,
+    lab_processes,
+    listening,
+    pid_alive,
+    require_root,
+    run,
+    terminate,
+    wait_gone,
+)
+from acpcheck.lab.layout import (
+    DEFAULT_STATE_DIR,
+    MARKER_ENV,
+    NETWORKS,
+    PROXY_NS,
+    PROXY_PASSWORD_ENV,
+    PROXY_PORT,
+    PROXY_USER_ENV,
+    PROXY_VETH,
+    SSH_PASSWORD_ENV,
+    StatePaths,
+    veth_name,
+)
+from acpcheck.lab.node import HostBase, LabBuildError, NodeBuild, build_node, write_node
+from acpcheck.lab.scenario import LAB_USER, Scenario, load_scenario
+
+#: Metric that tags the lab's "unreachable hidden network" route in the root namespace.
+ROUTE_METRIC = 4242
+FIRST_LAB_UID = 4242
+REQUIRED_TOOLS = ("ip", "unshare", "setsid", "mount", "ssh-keygen", "openssl", "/usr/sbin/sshd")
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    role: str
+    network: str  # direct | hidden
+    ipv4: str
+    hostname: str
+    netns: str
+    ssh_user: str
+    defects: list[str]  # the scenario's defect keys on this node
+
+
+@dataclass
+class ProxyInfo:
+    host: str
+    port: int
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"socks5://{self.host}:{self.port}"
+
+
+@dataclass
+class LabInfo:
+    """A running lab. Secrets are in ``lab.env`` and in the fields with repr=False."""
+
+    state_dir: Path
+    scenario: str
+    nodes: list[NodeInfo]
+    proxy: ProxyInfo | None
+    client_key: Path
+    lab_user: str
+    lab_password: str = field(repr=False)
+    started_seconds: float = 0.0
+
+    @property
+    def paths(self) -> StatePaths:
+        return StatePaths(self.state_dir)
+
+    @property
+    def plan_file(self) -> Path:
+        return self.paths.plan
+
+    @property
+    def env_file(self) -> Path:
+        return self.paths.env
+
+    def node(self, name: str) -> NodeInfo:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no lab node {name!r}")
+
+    def env(self) -> dict[str, str]:
+        """The environment variables the lab's plan refers to."""
+        values = {SSH_PASSWORD_ENV: self.lab_password}
+        if self.proxy:
+            values.update({PROXY_USER_ENV: self.proxy.username, PROXY_PASSWORD_ENV: self.proxy.password})
+        return values
+
+    def public_dict(self) -> dict:
+        """lab.json: everything but the secrets."""
+        data = asdict(self)
+        data.pop("lab_password")
+        data["proxy"] = {"host": self.proxy.host, "port": self.proxy.port} if self.proxy else None
+        data["state_dir"], data["client_key"] = str(self.state_dir), str(self.client_key)
+        return data
+
+    @classmethod
+    def load(cls, state_dir: Path | str) -> LabInfo:
+        paths = StatePaths(Path(state_dir))
+        try:
+            data = json.loads(paths.info.read_text())
+            secrets_ = outputs.read_env(paths)
+        except FileNotFoundError:
+            raise LabError(f"no lab is up with state dir {state_dir} (no {paths.info.name})") from None
+        proxy = data["proxy"]
+        return cls(
+            state_dir=Path(data["state_dir"]),
+            scenario=data["scenario"],
+            nodes=[NodeInfo(**node) for node in data["nodes"]],
+            proxy=ProxyInfo(proxy["host"], proxy["port"], secrets_.get(PROXY_USER_ENV, ""), secrets_.get(PROXY_PASSWORD_ENV, "")) if proxy else None,
+            client_key=Path(data["client_key"]),
+            lab_user=data["lab_user"],
+            lab_password=secrets_.get(SSH_PASSWORD_ENV, ""),
+            started_seconds=data.get("started_seconds", 0.0),
+        )
+
+
+# ---------------------------------------------------------------------------
+# up
+
+
+def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT_STATE_DIR, *, ready_timeout: float | None = None) -> LabInfo:
+    """Build the lab for ``scenario`` (a Scenario, a file or a shipped name) and wait
+    until every node's sshd and the proxy accept connections. On any failure whatever
+    was built is torn down again before the error is raised."""
+    started = time.monotonic()
+    require_root("up")
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    paths = StatePaths(Path(state_dir).resolve())
+    _preflight(scenario, paths)
+    try:
+        info = _build(scenario, paths, ready_timeout)
+    except BaseException:
+        down(paths.root, purge=False, quiet=True)
+        raise
+    info.started_seconds = round(time.monotonic() - started, 2)
+    paths.info.write_text(json.dumps(info.public_dict(), indent=2) + "\n")
+    return info
+
+
+def _preflight(scenario: Scenario, paths: StatePaths) -> None:
+    tools = list(REQUIRED_TOOLS)
+    if scenario.needs_proxy:
+        tools.append("microsocks")
+    if any(node.defects.nftables_drop for node in scenario.nodes):
+        tools.append("nft")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
+    existing = lab_namespaces() + lab_links() + (["the unreachable route for the hidden network"] if _lab_route_present() else [])
+    if existing:
+        raise LabError(f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run `acpcheck lab down` first")
+    used = [NETWORKS["direct"].cidr] + ([NETWORKS["hidden"].cidr] if scenario.needs_proxy else [])
+    clashes = host_routes_overlapping(str(cidr) for cidr in used)
+    if clashes:
+        raise LabError(f"this machine already routes the lab's networks ({'; '.join(clashes)}); the lab needs them for itself")
+    if re.search(r"[\s,:\\'\"]", str(paths.root)):
+        raise LabError(f"{paths.root}: a state dir path must not contain spaces, quotes, ',' or ':' (they end up in mount options)")
+    if paths.root.exists() and any(paths.root.iterdir()) and not paths.marker.exists():
+        raise LabError(f"{paths.root} exists and is not a lab state dir; choose another --state")
+
+
+def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -> LabInfo:
+    # Leftovers of an earlier lab in this state dir (keys are kept on purpose).
+    for stale in (paths.nodes, paths.proxy_dir):
+        shutil.rmtree(stale, ignore_errors=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    os.chmod(paths.root, 0o700)  # holds private keys and lab.env
+    paths.marker.write_text("state directory of an acpcheck lab; `acpcheck lab down` removes it\n")
+
+    _ensure_keys(paths, [node.name for node in scenario.nodes])
+    password = secrets.token_urlsafe(15)  # the lab user's, new for every `up`
+    host = _host_base(paths, password)
+    counters = {"direct": 0, "hidden": 0}
+    builds: list[NodeBuild] = []
+    try:
+        for node in scenario.nodes:
+            network = NETWORKS[node.network]
+            builds.append(build_node(node, network.node_address(counters[node.network]), network, host))
+            counters[node.network] += 1
+    except LabBuildError as error:
+        raise LabError(str(error)) from None
+
+    proxy = None
+    if scenario.needs_proxy:
+        proxy = ProxyInfo(str(NETWORKS["direct"].proxy_address), PROXY_PORT, "lab-" + secrets.token_hex(4), secrets.token_urlsafe(18))
+    info = LabInfo(
+        state_dir=paths.root,
+        scenario=scenario.name,
+        nodes=[_node_info(build) for build in builds],
+        proxy=proxy,
+        client_key=paths.client_key,
+        lab_user=LAB_USER,
+        lab_password=password,
+    )
+    # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
+    outputs.write_plan(paths, scenario, info)
+    _validate_plan(paths)
+    outputs.write_env(paths, info)
+
+    for build in builds:
+        node_dir = paths.node_dir(build.spec.name)
+        node_dir.mkdir(parents=True)
+        write_node(build, node_dir, paths.host_key(build.spec.name), host)
+
+    _create_network(builds, with_hidden=proxy is not None)
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", MARKER_ENV: str(paths.root)}
+    requests = [_proxy_request(paths, proxy, env)] if proxy is not None else []
+    for build in builds:
+        node_dir = paths.node_dir(build.spec.name)
+        requests.append((build.netns, ["unshare", "--uts", "--", "/bin/sh", str(node_dir / "init.sh")], node_dir / "sshd.log", env))
+    keeper = Keeper(paths.keeper_pid, env)
+    try:
+        keeper.launch(requests)
+    finally:
+        keeper.close()
+    _wait_ready(paths, builds, proxy, ready_timeout if ready_timeout is not None else 20 + 0.2 * len(builds))
+
+    host_keys = {b.spec.name: outputs.host_key_line(paths.host_key(b.spec.name).with_suffix(".pub")) for b in builds}
+    outputs.write_ssh_files(paths, info, host_keys)
+    return info
+
+
+def _node_info(build: NodeBuild) -> NodeInfo:
+    spec = build.spec
+    defects = sorted(spec.defects.model_dump(exclude_defaults=True, by_alias=True))
+    return NodeInfo(spec.name, spec.role, spec.network, str(build.address), spec.hostname, build.netns, spec.ssh_user, defects)
+
+
+def _validate_plan(paths: StatePaths) -> None:
+    from acpcheck.errors import InputError
+    from acpcheck.model.plan import load_plan
+
+    try:
+        load_plan(paths.plan)
+    except InputError as error:
+        raise LabError(f"the scenario's plan is not a valid acpcheck plan:\n{error}") from None
+
+
+def _ensure_keys(paths: StatePaths, nodes: list[str]) -> None:
+    """The client key and one ed25519 host key per node, generated in parallel when
+    missing. Kept across `down` so a node keeps its host key, like a real machine."""
+    (paths.keys / "hosts").mkdir(parents=True, exist_ok=True)
+    wanted = [(paths.client_key, "acpcheck-lab-client")] + [(paths.host_key(name), f"root@{name}") for name in nodes]
+    procs = []
+    for key, comment in wanted:
+        if not key.exists() or not key.with_suffix(".pub").exists():
+            key.unlink(missing_ok=True)
+            key.with_suffix(".pub").unlink(missing_ok=True)
+            procs.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for proc in procs:
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise LabError("ssh-keygen did not finish within 30 s") from None
+        if proc.returncode:
+            raise LabError(f"ssh-keygen failed: {err.decode().strip()}")
+
+
+def _host_base(paths: StatePaths, password: str) -> HostBase:
+    used_ids = {entry.pw_uid for entry in pwd.getpwall()} | {entry.gr_gid for entry in grp.getgrall()}
+    try:
+        shadow_gid = grp.getgrnam("shadow").gr_gid
+    except KeyError:
+        shadow_gid = 0
+    dpkg_status: Path | None = None
+    conflicts: set[str] = set()
+    if Path("/var/lib/dpkg/status").exists():
+        clean, conflicts = content.dpkg_without_conflicts(Path("/var/lib/dpkg/status").read_text(errors="replace"))
+        dpkg_status = paths.root / "dpkg-status"  # rendered once, copied into each node's /var
+        dpkg_status.write_text(clean)
+    faketime = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib*/faketime/libfaketime.so.1"))
+    # The hash comes from openssl with the password on stdin (never on a command line).
+    password_hash = run(["openssl", "passwd", "-6", "-stdin"], stdin=password, timeout=10).stdout.strip()
+    return HostBase(
+        passwd=_with_newline(Path("/etc/passwd").read_text()),
+        group=_with_newline(Path("/etc/group").read_text()),
+        shadow=_with_newline(Path("/etc/shadow").read_text()),
+        shadow_gid=shadow_gid,
+        dpkg_status=dpkg_status,
+        dpkg_status_differs=bool(conflicts),
+        lab_uid=next(candidate for candidate in range(FIRST_LAB_UID, 60000) if candidate not in used_ids),
+        password_hash=password_hash,
+        client_public_key=paths.client_key.with_suffix(".pub").read_text(),
+        faketime_lib=faketime[0] if faketime else None,
+        python="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+    )
+
+
+def _with_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _create_network(builds: list[NodeBuild], with_hidden: bool) -> None:
+    """Bridges, namespaces and veths, in two ``ip -batch`` runs for any number of nodes."""
+    direct, hidden = NETWORKS["direct"], NETWORKS["hidden"]
+    bridges = [direct.bridge] + ([hidden.bridge] if with_hidden else [])
+    ip_batch(f"link add {bridge} type bridge" for bridge in bridges)
+    disable_ipv6(bridges)  # before they come up, so they never get a link-local address
+    lines = [f"address add {direct.root_address}/{direct.cidr.prefixlen} dev {direct.bridge}"]
+    lines += [f"link set {bridge} up" for bridge in bridges]
+    if with_hidden:
+        # Without this, a connection attempt to a hidden node would leave through the
+        # machine's default route instead of failing here.
+        lines.append(f"route add unreachable {hidden.cidr} metric {ROUTE_METRIC}")
+        lines.append(f"netns add {PROXY_NS}")
+        for leg, network in (("eth0", direct), ("eth1", hidden)):
+            lines.append(f"link add {PROXY_VETH[network.name]} type veth peer name {leg} netns {PROXY_NS}")
+            lines.append(f"link set {PROXY_VETH[network.name]} master {network.bridge} up")
+    for index, build in enumerate(builds):
+        lines.append(f"netns add {build.netns}")
+        lines.append(f"link add {veth_name(index)} type veth peer name eth0 netns {build.netns}")
+        lines.append(f"link set {veth_name(index)} master {build.network.bridge} up")
+    ip_batch(lines)
+    disable_ipv6(link for link in lab_links() if link not in bridges)
+
+
+def _proxy_request(paths: StatePaths, proxy: ProxyInfo, env: dict[str, str]) -> tuple[str, list[str], Path, dict[str, str]]:
+    """microsocks in its own namespace with a leg on each network, listening on its
+    direct-network address. Credentials reach it through the environment of the
+    start script (microsocks also blanks them in its argv)."""
+    direct, hidden = NETWORKS["direct"], NETWORKS["hidden"]
+    paths.proxy_dir.mkdir(parents=True, exist_ok=True)
+    script = paths.proxy_dir / "start.sh"
+    script.write_text(
+        "#!/bin/sh\n# the lab's SOCKS5 proxy (generated by `acpcheck lab up`)\nset -eu\n"
+        f"echo $$ > {shlex.quote(str(paths.proxy_dir / 'proxy.pid'))}\n"
+        "ip -batch - <<'EOF'\nlink set lo up\nlink set eth0 up\nlink set eth1 up\n"
+        f"address add {direct.proxy_address}/{direct.cidr.prefixlen} dev eth0\n"
+        f"address add {hidden.proxy_address}/{hidden.cidr.prefixlen} dev eth1\nEOF\n"
+        "# the proxy relays connections; it never routes packets between the networks\n"
+        "echo 0 > /proc/sys/net/ipv4/ip_forward\n"
+        f'exec microsocks -i {proxy.host} -p {proxy.port} -u "${PROXY_USER_ENV}" -P "${PROXY_PASSWORD_ENV}"\n'
+    )
+    return PROXY_NS, ["/bin/sh", str(script)], paths.proxy_dir / "proxy.log", {**env, PROXY_USER_ENV: proxy.username, PROXY_PASSWORD_ENV: proxy.password}
+
+
+def _wait_ready(paths: StatePaths, builds: list[NodeBuild], proxy: ProxyInfo | None, timeout: float) -> None:
+    """Until every sshd says it listens and the proxy accepts connections; fail as soon
+    as one of them has died, with the end of its log."""
+    deadline = time.monotonic() + timeout
+    pending = {build.spec.name: paths.node_dir(build.spec.name) for build in builds}
+    proxy_ready = proxy is None
+    next_death_check = 0.0
+    while pending or not proxy_ready:
+        check_deaths = time.monotonic() >= next_death_check
+        for name, node_dir in list(pending.items()):
+            log = node_dir / "sshd.log"
+            text = log.read_text(errors="replace")
+            if "Server listening on" in text:
+                del pending[name]
+            elif check_deaths and pid_alive(node_dir / "sshd.pid", verify=False) is False:
+                raise LabError(f"node {name} did not start; end of {log}:\n{_tail(text)}")
+        if check_deaths:
+            next_death_check = time.monotonic() + 0.2
+        if not proxy_ready and proxy is not None:
+            proxy_ready = listening(paths.proxy_dir / "proxy.pid", proxy.port)
+            if not proxy_ready and pid_alive(paths.proxy_dir / "proxy.pid", verify=False) is False:
+                raise LabError(f"the SOCKS5 proxy did not start:\n{_tail((paths.proxy_dir / 'proxy.log').read_text(errors='replace'))}")
+        if time.monotonic() > deadline:
+            waiting = sorted(pending) + ([] if proxy_ready else ["proxy"])
+            raise LabError(f"not ready after {timeout:.0f} s: {', '.join(waiting[:10])}{' …' if len(waiting) > 10 else ''}")
+        if pending or not proxy_ready:
+            time.sleep(0.02)
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return "\n".join("  " + line for line in text.strip().splitlines()[-lines:]) or "  (empty)"
+
+
+# ---------------------------------------------------------------------------
+# down
+
+
+@dataclass
+class DownReport:
+    processes: int
+    namespaces: list[str]
+    links: list[str]
+    leftovers: list[str]  # what could not be removed (empty when all is clean)
+
+
+def down(state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quiet: bool = False) -> DownReport:
+    """Remove every lab process, namespace, link, route and /etc/netns entry (found by
+    name prefix and process marker, so this also cleans up after a crashed or
+    half-finished ``up``), then the state dir's contents. The keys are kept unless
+    ``purge``; a directory that is not a lab state dir is never touched. Idempotent."""
+    require_root("down")
+    paths = StatePaths(Path(state_dir).resolve())
+    pid_files = list(paths.nodes.glob("*/*.pid")) + list(paths.proxy_dir.glob("*.pid")) + [paths.keeper_pid]
+    processes = lab_processes(pid_files)
+    # The keeper last: it reaps the others as they end, then exits by itself.
+    keepers = {pid for pid in processes if is_keeper(pid)}
+    survivors = terminate(set(processes) - keepers)
+    survivors += terminate(wait_gone(keepers, timeout=2.0))
+    namespaces, links = lab_namespaces(), lab_links()
+    ip_batch((f"netns delete {name}" for name in namespaces), force=True)
+    # veths first (each takes its peer with it), then the bridges
+    ip_batch((f"link delete {name}" for name in sorted(lab_links(), key=lambda n: n in _bridges())), force=True)
+    _delete_lab_route()
+    for directory in lab_etc_netns_dirs():
+        shutil.rmtree(directory, ignore_errors=True)
+    _clear_state(paths, purge)
+
+    leftovers = [f"process {pid}" for pid in survivors]
+    leftovers += [f"namespace {name}" for name in lab_namespaces()] + [f"link {name}" for name in lab_links()]
+    leftovers += [f"directory {path}" for path in lab_etc_netns_dirs()]
+    leftovers += ["the unreachable route for the hidden network"] if _lab_route_present() else []
+    if leftovers and not quiet:
+        raise LabError(f"could not remove: {', '.join(leftovers)}")
+    return DownReport(len(processes), namespaces, links, leftovers)
+
+
+def _bridges() -> set[str]:
+    return {network.bridge for network in NETWORKS.values()}
+
+
+def _lab_route_present() -> bool:
+    hidden = NETWORKS["hidden"].cidr
+    routes = run(["ip", "-4", "route", "show", "type", "unreachable"], timeout=10).stdout
+    return any(str(hidden) in line.split() and f"metric {ROUTE_METRIC}" in line for line in routes.splitlines())
+
+
+def _delete_lab_route() -> None:
+    if _lab_route_present():
+        run(["ip", "route", "delete", "unreachable", str(NETWORKS["hidden"].cidr), "metric", str(ROUTE_METRIC)], timeout=10)
+
+
+def _clear_state(paths: StatePaths, purge: bool) -> None:
+    if not paths.marker.exists():
+        return  # not ours (or already gone): never delete a directory we did not make
+    if purge:
+        shutil.rmtree(paths.root, ignore_errors=True)
+        return
+    for entry in paths.root.iterdir():
+        if entry == paths.keys:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry != paths.marker:
+            entry.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------
+# status
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    role: str
+    network: str
+    ipv4: str
+    hostname: str
+    sshd_running: bool
+    reachable: bool
+    route: str  # "direct" or "via proxy <url>"
+    detail: str = ""  # why it is unreachable
+
+
+@dataclass
+class LabStatus:
+    info: LabInfo
+    nodes: list[NodeStatus]
+    proxy_running: bool | None
+
+    @property
+    def healthy(self) -> bool:
+        return all(node.reachable for node in self.nodes) and self.proxy_running is not False
+
+
+def status(state_dir: Path | str = DEFAULT_STATE_DIR, timeout: float = 3.0) -> LabStatus:
+    """Each node's sshd process and whether it answers with an SSH banner: directly,
+    or through the proxy for hidden nodes (as a controller would reach it)."""
+    require_root("status")  # to tell the lab's processes from others
+    info = LabInfo.load(Path(state_dir).resolve())
+    paths = info.paths
+
+    def probe(node: NodeInfo) -> NodeStatus:
+        running = bool(pid_alive(paths.node_dir(node.name) / "sshd.pid"))
+        proxy = info.proxy if node.network == "hidden" else None
+        route = f"via proxy {proxy.url}" if proxy else "direct"
+        try:
+            if proxy:
+                sock = socks5.connect((proxy.host, proxy.port), (node.ipv4, 22), proxy.username, proxy.password, timeout)
+            else:
+                sock = socket.create_connection((node.ipv4, 22), timeout=timeout)
+            with sock:
+                sock.settimeout(timeout)
+                banner = sock.recv(64)
+            ok, detail = banner.startswith(b"SSH-2.0-"), "" if banner.startswith(b"SSH-2.0-") else "no SSH banner"
+        except OSError as error:
+            ok, detail = False, str(error) or type(error).__name__
+        return NodeStatus(node.name, node.role, node.network, node.ipv4, node.hostname, running, ok, route, detail)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        rows = list(pool.map(probe, info.nodes))
+    proxy_running = bool(pid_alive(paths.proxy_dir / "proxy.pid")) if info.proxy else None
+    return LabStatus(info, rows, proxy_running)

@@ -1,0 +1,99 @@
+"""``down`` leaves nothing behind: after a normal lab, after an ``up`` that failed
+half-way, and after an ``up`` that was killed half-way (then ``down`` must find
+everything by name prefix and process marker alone)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from acpcheck.lab import LabError, Scenario, down, healthy_scenario, up
+from acpcheck.lab.host import (
+    ETC_NETNS_DIR,
+    lab_etc_netns_dirs,
+    lab_links,
+    lab_namespaces,
+    lab_processes,
+    run,
+)
+from acpcheck.lab.scenario import NodeSpec
+
+SMALL = Scenario(name="small", nodes=[NodeSpec(name="a1", role="control-plane"), NodeSpec(name="h1", role="worker", network="hidden",
+                                                                                         defects={"listen": [6443]})])
+
+
+def leftovers() -> list[str]:
+    found = [f"namespace {name}" for name in lab_namespaces()]
+    found += [f"link {name}" for name in lab_links()]
+    found += [f"/etc/netns entry {path}" for path in lab_etc_netns_dirs()]
+    found += [f"process {pid} ({why})" for pid, why in lab_processes().items()]
+    if "198.51.100.0/24" in run(["ip", "-4", "route", "show", "type", "unreachable"]).stdout:
+        found.append("unreachable route")
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_down_removes_everything(lab_machine: Path) -> None:
+    info = up(SMALL, lab_machine)
+    pids = [int((lab_machine / "nodes" / n.name / "sshd.pid").read_text()) for n in info.nodes]
+    pids.append(int((lab_machine / "proxy" / "proxy.pid").read_text()))
+    had_etc_netns = ETC_NETNS_DIR.exists()
+    ETC_NETNS_DIR.joinpath("acplab-a1").mkdir(parents=True, exist_ok=True)  # as if someone used ip netns exec's /etc view
+    assert leftovers()
+    report = down(lab_machine)
+    if not had_etc_netns:
+        ETC_NETNS_DIR.rmdir()  # ours; empty now
+    assert leftovers() == []
+    assert report.processes >= len(pids) + 1  # sshds, proxy, listener, keeper
+    assert not [pid for pid in pids if _running(pid)]
+    assert sorted(p.name for p in lab_machine.iterdir()) == [".acpcheck-lab", "keys"]  # keys survive without --purge
+    down(lab_machine)  # idempotent
+    down(lab_machine, purge=True)
+    assert not lab_machine.exists()
+
+
+def test_failed_up_cleans_up_after_itself(lab_machine: Path) -> None:
+    broken = Scenario(name="broken", nodes=[NodeSpec(name="ok1", role="control-plane"),
+                                             NodeSpec(name="bad1", role="worker", defects={"sshdConfig": {"NoSuchKeyword": "x"}})])
+    with pytest.raises(LabError, match=r"(?s)node bad1 did not start.*Bad configuration option: NoSuchKeyword"):
+        up(broken, lab_machine)
+    assert leftovers() == []
+    down(lab_machine, purge=True)
+
+
+def test_down_after_a_killed_up(lab_machine: Path) -> None:
+    # A bigger lab, so that `up` is still busy when it is killed.
+    code = ("import sys; from acpcheck.lab import up, healthy_scenario; "
+            f"up(healthy_scenario(40), {str(lab_machine)!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not lab_namespaces() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert lab_namespaces(), "up was killed before it made anything; nothing to test"
+    time.sleep(0.3)  # let whatever the keeper had started come up
+    down(lab_machine, purge=True)
+    assert leftovers() == []
+
+
+def test_second_up_is_refused_while_a_lab_runs(lab_machine: Path) -> None:
+    up(SMALL, lab_machine)
+    try:
+        with pytest.raises(LabError, match="already up"):
+            up(healthy_scenario(1), lab_machine.with_name(lab_machine.name + "-second"))
+    finally:
+        down(lab_machine, purge=True)
+    assert leftovers() == []
