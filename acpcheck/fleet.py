@@ -53,8 +53,17 @@ def obtain_facts(plan: ClusterPlan, replay_dir: Path | None, save_dir: Path | No
         return load_facts(replay_dir, plan)
     from acpcheck.facts.gather import gather_all
 
+    from acpcheck.transport import Timeouts
+
+    ssh = plan.spec.ssh
+    timeouts = Timeouts(
+        connect=ssh.connect_timeout_seconds,
+        handshake=ssh.connect_timeout_seconds,
+        auth=ssh.connect_timeout_seconds,
+        command=ssh.command_timeout_seconds,
+    )
     progress = None if quiet else ProgressLine(len(plan.spec.nodes))
-    results = gather_all(plan, known_hosts=plan.spec.ssh.known_hosts_file, progress=progress)
+    results = gather_all(plan, timeouts=timeouts, known_hosts=ssh.known_hosts_file, progress=progress)
     if save_dir is not None:
         save_facts(save_dir, results)
     return results

@@ -232,6 +232,21 @@ def unescape_octal(text: str) -> str:
     return _OCTAL_ESCAPE.sub(lambda m: chr(int(m[1], 8)), text)
 
 
+def detailed_version(os_id: str | None, version_id: str | None, centos_release: str | None, kylin_productinfo: str | None) -> str | None:
+    """VERSION_ID with what os-release leaves out: CentOS 7 says "7" (the minor is in
+    /etc/centos-release: "7.9.2009"), Kylin V10 says "V10" for every service pack
+    (the pack is in /etc/.productinfo: "V10 SP3")."""
+    if os_id == "centos" and centos_release:
+        match = re.search(r"release\s+(\d+\.\d+(?:\.\d+)?)", centos_release)
+        if match:
+            return match.group(1)
+    if os_id == "kylin" and kylin_productinfo:
+        match = re.search(r"\b(V\d+)\b.*?\(?\b(SP\d+)\b", kylin_productinfo, re.IGNORECASE | re.DOTALL)
+        if match:
+            return f"{match.group(1).upper()} {match.group(2).upper()}"
+    return version_id
+
+
 def parse_os_release(text: str) -> dict[str, str]:
     """os-release(5): shell-style KEY=value lines, values possibly quoted."""
     values: dict[str, str] = {}
@@ -606,10 +621,18 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
     meminfo = errors.file(raw, "meminfo", "memory_kib")
     swaps = errors.file(raw, "swaps", "swaps")
     cmdline = errors.file(raw, "cmdline", "kernel_cmdline")
-    modules = errors.file(raw, "modules", "modules")
-    if modules is None and raw.get("modules") is not None and raw.sections["modules"].rc == 1:
-        # An empty set would read as "nothing loaded"; say why it is empty.
-        errors.add("modules", "/proc/modules is absent: no loadable-module support (built-in modules are not listed)")
+    # Loaded modules are in /proc/modules; built-in ones (and all of them on a
+    # kernel without loadable-module support) only as /sys/module/<name>.
+    proc_modules = raw.get("modules")
+    sys_module = raw.get("sys_module")
+    modules: frozenset[str] | None = None
+    if proc_modules is not None and proc_modules.rc == 0:
+        modules = parse_modules(proc_modules.out)
+    if sys_module is not None and sys_module.rc == 0:
+        modules = (modules or frozenset()) | frozenset(sys_module.out.split())
+    if modules is None:
+        # An empty set would read as "nothing loaded"; say why it is unknown.
+        errors.add("modules", "neither /proc/modules nor /sys/module could be read")
     sysctls = {}
     for name in SYSCTLS:
         value = errors.file(raw, f"sysctl:{name}", "sysctls")
@@ -653,7 +676,7 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
         clock_epoch=clock,
         clock_read_at_epoch=clock_read_at_epoch,
         os_id=os_release.get("ID"),
-        os_version_id=os_release.get("VERSION_ID"),
+        os_version_id=detailed_version(os_release.get("ID"), os_release.get("VERSION_ID"), raw.text("centos_release"), raw.text("kylin_productinfo")),
         os_pretty_name=os_release.get("PRETTY_NAME"),
         kernel_release=kernel.strip() if kernel else None,
         architecture=_value(arch),
@@ -662,7 +685,7 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
         memory_kib=parse_meminfo_total(meminfo) if meminfo is not None else None,
         swaps=parse_swaps(swaps) if swaps is not None else (),
         kernel_cmdline=cmdline.strip() if cmdline is not None else None,
-        modules=parse_modules(modules) if modules is not None else frozenset(),
+        modules=modules or frozenset(),
         sysctls=sysctls,
         selinux=parse_selinux(errors.file(raw, "selinux_enforce", "selinux"), errors.file(raw, "selinux_config", "selinux")),
         apparmor_enabled=parse_apparmor(errors.file(raw, "apparmor_enabled", "apparmor_enabled")),

@@ -91,6 +91,9 @@ V systemd "$systemd"
 
 # --- OS, kernel, hardware ---------------------------------------------------
 F os_release /etc/os-release
+# The minor release (CentOS) and service pack (Kylin) that os-release leaves out.
+F centos_release /etc/centos-release
+F kylin_productinfo /etc/.productinfo
 F osrelease /proc/sys/kernel/osrelease
 C uname_m uname -m
 F cpuinfo /proc/cpuinfo
@@ -98,6 +101,8 @@ F meminfo /proc/meminfo
 F swaps /proc/swaps
 F cmdline /proc/cmdline
 F modules /proc/modules
+# Built-in modules (and every module on a kernel without /proc/modules) show up here only.
+C sys_module ls /sys/module
 for pair in $SYSCTLS; do
 	F "sysctl:${pair%%=*}" "${pair#*=}"
 done

@@ -249,6 +249,8 @@ class Ssh(Spec):
     known_hosts_file: str | None = Field(
         default=None, description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts"
     )
+    connect_timeout_seconds: float = Field(default=10, gt=0, le=600, description="TCP connect, SSH handshake and authentication, each")
+    command_timeout_seconds: float = Field(default=60, gt=0, le=3600, description="the facts probe on one node")
 
 
 class SshOverride(Spec):

@@ -213,7 +213,17 @@ def test_without_systemd_everything_comes_from_files() -> None:
         },
     )
     assert field_errors(facts, "listeners") == ["ss -Htlnp command not found: sh: 1: ss: not found", "ss -Hulnp command not found: sh: 1: ss: not found"]
-    assert field_errors(facts, "modules") == ["/proc/modules is absent: no loadable-module support (built-in modules are not listed)"]
+    assert field_errors(facts, "modules") == ["neither /proc/modules nor /sys/module could be read"]
+
+
+def test_modules_come_from_sys_module_too() -> None:
+    # A kernel without loadable-module support has no /proc/modules; built-in
+    # modules are listed only under /sys/module. Both count as present.
+    facts = facts_of({**recorded.NO_SYSTEMD, "sys_module": recorded.ok("ip_vs\nip_vs_rr\ngeneve\n")})
+    assert facts.modules == frozenset({"ip_vs", "ip_vs_rr", "geneve"})
+    assert field_errors(facts, "modules") == []
+    both = facts_of({**recorded.UBUNTU_2204, "sys_module": recorded.ok("overlay\n")})
+    assert "overlay" in both.modules and "ip_vs" in both.modules
 
 
 def test_probe_asks_what_the_checks_read() -> None:
