@@ -22,7 +22,9 @@ demo: setup
 	./scripts/demo.sh $(VENV)
 
 bench: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check pytest-testinfra  # the peer we measure against
 	$(PY) bench/plan_bench.py
+	$(PY) bench/node_bench.py
 
 clean:
 	rm -rf $(VENV) reports/out bench/out *.egg-info

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -98,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
     from acpcheck.model.profile import load_profile
     from acpcheck.model.waivers import load_waivers
-    from acpcheck.plugin import new_run_id
+    from acpcheck.model.result import new_run_id
 
     # Validate everything first: nothing runs on bad input.
     problems = []
@@ -122,6 +123,10 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     argv = [
+        # Only the plugins a run needs: whatever else is installed next to acpcheck
+        # cannot slow the run down or change it (see the environment below).
+        "-p",
+        "acpcheck.plugin",
         "--pyargs",
         "acpcheck.checks",
         "-c",
@@ -150,10 +155,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.check:
         argv.append(f"--acp-select={','.join(args.check)}")
     if args.workers:
-        argv += ["-n", args.workers, "--dist", "loadgroup"]
+        argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup"]
     if args.alluredir:
-        argv += ["--alluredir", args.alluredir]
+        argv += ["-p", "allure_pytest.plugin", "--alluredir", args.alluredir]
     argv += args.pytest_args
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # inherited by xdist workers too
     code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_BAD_INPUT

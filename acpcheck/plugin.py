@@ -15,7 +15,7 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import json
-import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generator
@@ -28,7 +28,7 @@ from acpcheck.fleet import FactsByNode, NodeUnavailable, context_for, fleet_for,
 from acpcheck.model.check import CheckMeta, Scope, Severity, verdict_of
 from acpcheck.model.plan import ClusterPlan, Node, load_plan
 from acpcheck.model.profile import Profile, load_profile, matches_selector
-from acpcheck.model.result import CheckResult, Status, utc_now
+from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waivers, load_waivers
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
@@ -51,6 +51,8 @@ class Settings:
     replay_dir: Path | None = None
     #: this process's facts, once obtained
     facts: FactsByNode | None = None
+    #: facts being gathered in the background while pytest collects
+    pending: Future[FactsByNode] | None = None
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -64,12 +66,6 @@ ALLURE_SEVERITY = {
     Severity.LOW: "minor",
     Severity.INFO: "trivial",
 }
-
-
-def new_run_id() -> str:
-    import secrets
-
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,6 +103,11 @@ def pytest_configure(config: pytest.Config) -> None:
     replay = config.getoption("acp_facts") or (workerinput or {}).get("acp_facts_dir")
     settings = Settings(plan, plan_path, profile, waivers, out_dir, run_id, select, utc_now(), Path(replay) if replay else None)
     config.stash[SETTINGS] = settings
+    if settings.replay_dir is not None:
+        try:  # saved facts are input too: a damaged file is exit 4, before anything runs
+            settings.facts = obtain_facts(plan, settings.replay_dir, None)
+        except InputError as error:
+            raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
     # Check packs name their functions check_* and their files check_*.py; the
     # first-party pack's files are collected by path (pytest_collect_file).
     config.addinivalue_line("python_functions", "check_*")
@@ -115,11 +116,15 @@ def pytest_configure(config: pytest.Config) -> None:
         from acpcheck.report.collector import ResultCollector
 
         config.pluginmanager.register(ResultCollector(settings), "acpcheck-collector")
-        if config.getoption("numprocesses", None) and not config.option.collectonly and node_checks_selected(plan, profile, select):
-            # xdist workers must not each connect to every node: gather here, once,
-            # and hand the workers the saved directory.
-            _facts(settings)
-            settings.replay_dir = settings.replay_dir or out_dir / "facts"
+        if not config.option.collectonly and node_checks_selected(plan, profile, select):
+            if config.getoption("numprocesses", None):
+                # xdist workers must not each connect to every node: gather here, once,
+                # and hand the workers the saved directory.
+                _facts(settings)
+                settings.replay_dir = settings.replay_dir or out_dir / "facts"
+            else:
+                # Waiting on the nodes overlaps with pytest's collection.
+                settings.pending = ThreadPoolExecutor(1, thread_name_prefix="acpcheck-facts").submit(_obtain, settings)
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
@@ -179,15 +184,17 @@ def params(request: pytest.FixtureRequest) -> dict[str, Any]:
 def _facts(settings: Settings) -> FactsByNode:
     """This process's node facts: replayed, or gathered once from every node."""
     if settings.facts is None:
-        save_dir = None if settings.replay_dir else settings.out_dir / "facts"
-        try:
-            settings.facts = obtain_facts(settings.plan, settings.replay_dir, save_dir)
-        except InputError:
-            raise
-        except Exception as error:  # a bug must not hide the other results: every node is ERROR
-            failure = f"gathering failed: {type(error).__name__}: {error}"
-            settings.facts = {n.name: GatherFailure(n.name, "probe", failure) for n in settings.plan.spec.nodes}
+        settings.facts = settings.pending.result() if settings.pending is not None else _obtain(settings)
     return settings.facts
+
+
+def _obtain(settings: Settings) -> FactsByNode:
+    save_dir = None if settings.replay_dir else settings.out_dir / "facts"
+    try:
+        return obtain_facts(settings.plan, settings.replay_dir, save_dir)
+    except Exception as error:  # a bug must not hide the other results: every node is ERROR
+        failure = f"gathering failed: {type(error).__name__}: {error}"
+        return {n.name: GatherFailure(n.name, "probe", failure) for n in settings.plan.spec.nodes}
 
 
 @pytest.fixture

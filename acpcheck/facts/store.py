@@ -16,6 +16,7 @@ added to the model round-trips without a change here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import types
@@ -102,8 +103,13 @@ def _expect(kind: type, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: Any) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # resolving string annotations is slow: once per class
+
+
 def _decode_dataclass(cls: Any, data: dict[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values = {}
     for field in dataclasses.fields(cls):
         if field.name in data:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -48,8 +48,10 @@ class CheckResult:
     duration: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow on purpose (one per check and node): evidence is already plain JSON data.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["status"] = str(self.status)
+        data["refs"] = list(self.refs)
         return data
 
     @classmethod
@@ -93,3 +95,10 @@ def exit_code(summary: dict[str, int], expired_waivers: int = 0) -> int:
 def utc_now() -> str:
     """Timestamps in results: ISO 8601, UTC, seconds."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def new_run_id() -> str:
+    """``20261121T080000Z-1a2b``: sortable, and unique enough for one machine."""
+    import secrets
+
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(2)

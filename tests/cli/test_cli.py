@@ -134,3 +134,29 @@ def test_user_pytest_ini_does_not_change_a_run(tmp_path: Path) -> None:
     result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--profile", "plan", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert list((tmp_path / "reports" / "out").glob("*/results.json"))
+
+
+def test_damaged_facts_directory_exits_4(tmp_path: Path) -> None:
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    (facts / "cp1.json").write_text("{not json")
+    result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--facts", str(facts), "--out", str(tmp_path / "out"))
+    assert result.returncode == 4
+    assert f"{facts / 'cp1.json'}: not readable JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gather_reports_unreachable_nodes_without_hanging(tmp_path: Path) -> None:
+    # Loopback only: a node whose SSH port nothing listens on (port 1 on 127.0.0.1).
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    text = BASE.replace("port: 22", "port: 1\n    connectTimeoutSeconds: 2").replace("~/.ssh/id_ed25519", str(key))
+    # Only w1, and only through loopback: nothing else is contacted.
+    text = text[: text.index("  nodes:")] + "  nodes:\n    - {name: w1, role: worker, ipv4: 192.0.2.21, sshHost: 127.0.0.1}\n"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text)
+    result = acpcheck("gather", "--plan", str(plan), "--out", str(tmp_path / "facts"))
+    assert result.returncode == 2
+    assert "ERROR  w1: unreachable: 127.0.0.1:1 refused the connection" in result.stderr
+    saved = json.loads((tmp_path / "facts" / "w1.json").read_text())
+    assert saved["failure"]["kind"] == "unreachable"

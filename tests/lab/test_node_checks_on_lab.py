@@ -17,14 +17,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from acpcheck.lab import LabInfo, down, up
+from acpcheck.lab import LabInfo
 
 #: check -> (nodes that must FAIL, nodes that must PASS) in the defects lab's own plan.
 PROOFS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -66,12 +65,8 @@ NOT_PROVABLE_ON_THIS_MACHINE = {"ACP-NODE-028", "ACP-NODE-036"}
 
 
 @pytest.fixture(scope="module")
-def lab(lab_machine: Path) -> Iterator[LabInfo]:
-    info = up("defects", lab_machine)
-    try:
-        yield info
-    finally:
-        down(lab_machine, purge=True)
+def lab(defects_lab: LabInfo) -> LabInfo:
+    return defects_lab
 
 
 def acpcheck_run(lab: LabInfo, plan: dict[str, Any] | Path, out: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
