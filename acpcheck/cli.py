@@ -24,6 +24,7 @@ from typing import Sequence
 
 from acpcheck import __version__
 from acpcheck.errors import InputError
+from acpcheck.model.check import AREAS
 from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERNAL, EXIT_NOTHING_SELECTED
 
 
@@ -78,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_validate)
 
     listing = commands.add_parser("list", help="list checks")
-    listing.add_argument("--area", help="e.g. NET, VER")
+    listing.add_argument("--area", type=str.upper, choices=AREAS, help="one of " + ", ".join(AREAS))
     listing.add_argument("--scope", choices=["plan", "node", "cluster"])
     listing.add_argument("--profile", help="only checks this profile selects")
     listing.add_argument("--json", action="store_true", help="machine-readable")
@@ -200,7 +201,7 @@ def _list(args: argparse.Namespace) -> int:
 
     checks = list(load_catalog().values())
     if args.area:
-        checks = [c for c in checks if c.area == args.area.upper()]
+        checks = [c for c in checks if c.area == args.area]
     if args.scope:
         checks = [c for c in checks if c.scope.value == args.scope]
     if args.profile:

@@ -93,7 +93,7 @@ class ResultCollector:
         line = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         verdict = writers.VERDICT[self.run["exitCode"]]
         tr.write_line(f"{self.settings.plan.metadata.name}: {verdict} — {line or 'no results'} (profile {self.settings.profile.name}, fail_on {self.settings.profile.fail_on})", bold=True)
-        tr.write_line(f"reports: {self.written}/  (results.json, junit.xml, summary.md, report.html)")
+        tr.write_line(f"reports: {self.written}/  (results.json, junit.xml, summary.md, report.html, results.sarif)")
 
 
 _STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.MANUAL: 3}

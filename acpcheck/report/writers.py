@@ -4,6 +4,8 @@
 - junit.xml     one testcase per check and target, named by check id, for CI UIs
 - summary.md    what a person reads first: verdict, then findings with fixes
 - report.html   one self-contained page (no external assets)
+- results.sarif SARIF 2.1.0 for code-scanning UIs: FAIL and WARN findings on the
+                plan file, at the line of the field they are about when known
 
 Nothing here sees the plan's secrets: the plan holds only references, and the
 results hold only what checks chose to report.
@@ -33,6 +35,7 @@ def write_all(out_dir: Path, document: dict[str, Any]) -> Path:
     _atomic_write(out_dir / "junit.xml", junit_xml(document))
     _atomic_write(out_dir / "summary.md", summary_markdown(document))
     _atomic_write(out_dir / "report.html", report_html(document))
+    _atomic_write(out_dir / "results.sarif", json.dumps(sarif(document), indent=2, ensure_ascii=False) + "\n")
     return out_dir
 
 
@@ -156,3 +159,68 @@ def report_html(document: dict[str, Any]) -> str:
         f"<p class='counts'>{counts}</p>"
         "<table><tr><th>status</th><th>check</th><th>target</th><th>finding</th></tr>" + "".join(rows) + "</table></body></html>\n"
     )
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+#: Severity -> SARIF level of a FAIL (a WARN is always "warning").
+SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+
+
+def sarif(document: dict[str, Any]) -> dict[str, Any]:
+    """FAIL, WARN and WAIVED results as SARIF 2.1.0, one rule per check.
+
+    Every finding sits on the plan file: at the line of the field a check named in
+    its ``at`` evidence (``plan.yaml:17``), else line 1; a node's findings also name
+    the node as a logical location. WAIVED findings carry a suppression with the
+    waiver's owner and reason.
+    """
+    run = document["run"]
+    findings = [r for r in document["results"] if r["status"] in ("fail", "warn", "waived")]
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    for finding in findings:
+        rules.setdefault(
+            finding["check"],
+            {
+                "id": finding["check"],
+                "name": finding["check"].replace("-", ""),
+                "shortDescription": {"text": finding["title"]},
+                "help": {"text": finding["remediation"]},
+                "helpUri": best_ref(finding, run["acp"]),
+                "defaultConfiguration": {"level": SARIF_LEVEL.get(finding["severity"], "warning")},
+                "properties": {"severity": finding["severity"], "area": finding["area"]},
+            },
+        )
+        uri, line = _plan_location(finding, run["plan"])
+        entry: dict[str, Any] = {
+            "ruleId": finding["check"],
+            "level": "warning" if finding["status"] == "warn" else SARIF_LEVEL.get(finding["severity"], "warning"),
+            "message": {"text": f"[{finding['target']}] {finding['message']}"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}}}],
+        }
+        if finding["target"] != "plan":
+            entry["locations"][0]["logicalLocations"] = [{"name": finding["target"], "kind": "resource"}]
+        if finding.get("waiver"):
+            waiver = finding["waiver"]
+            entry["suppressions"] = [{"kind": "external", "justification": f"{waiver['reason']} (owner {waiver['owner']}, until {waiver['expires']})"}]
+        results.append(entry)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "acpcheck", "version": run["acpcheck"], "informationUri": "https://docs.alauda.io/container_platform/4.3/", "rules": list(rules.values())}},
+                "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
+                "results": results,
+            }
+        ],
+    }
+
+
+def _plan_location(finding: dict[str, Any], plan_file: str) -> tuple[str, int]:
+    """(file, line) from the finding's ``at`` evidence when it points into the plan file."""
+    at = str((finding.get("evidence") or {}).get("at") or "")
+    file, _, line = at.rpartition(":")
+    if file == plan_file and line.isdigit():
+        return file, int(line)
+    return plan_file, 1

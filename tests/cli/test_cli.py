@@ -160,3 +160,13 @@ def test_gather_reports_unreachable_nodes_without_hanging(tmp_path: Path) -> Non
     assert "ERROR  w1: unreachable: 127.0.0.1:1 refused the connection" in result.stderr
     saved = json.loads((tmp_path / "facts" / "w1.json").read_text())
     assert saved["failure"]["kind"] == "unreachable"
+
+
+def test_sarif_points_at_the_line_of_the_field(tmp_path: Path) -> None:
+    plan = EXAMPLES / "defective" / "workload-with-defects.yaml"
+    out = tmp_path / "out"
+    acpcheck("run", "--plan", str(plan), "--profile", "plan", "--out", str(out))
+    results = json.loads((out / "results.sarif").read_text())["runs"][0]["results"]
+    overlap = next(r for r in results if r["ruleId"] == "ACP-NET-001")
+    line = next(n for n, text in enumerate(plan.read_text().splitlines(), 1) if text.lstrip().startswith("serviceCIDR:"))
+    assert overlap["locations"][0]["physicalLocation"]["region"]["startLine"] == line

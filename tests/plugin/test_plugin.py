@@ -288,3 +288,23 @@ def test_unreachable_node_is_error_and_the_rest_completes(checks: pytest.Pyteste
     assert by_key[("ACP-NODE-908", "node:w1")]["message"] == "could not check: unreachable: 192.0.2.21:22 refused the connection"
     assert by_key[("ACP-NODE-908", "node:w2")]["status"] == "fail"
     assert by_key[("ACP-NET-901", "plan")]["status"] == "pass"
+
+
+def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
+    waivers = checks.path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - {check: ACP-NET-903, reason: lab only, owner: ops, expires: 2999-01-01}\n")
+    out = checks.path / "out"
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}")
+    document = json.loads((out / "results.sarif").read_text())
+    assert document["version"] == "2.1.0"
+    run = document["runs"][0]
+    by_rule = {(r["ruleId"], r["message"]["text"].split("]")[0] + "]"): r for r in run["results"]}
+    # FAIL of a high-severity check: an error; the explicit warn(): a warning; waived: suppressed.
+    assert by_rule[("ACP-NET-902", "[plan]")]["level"] == "error"
+    assert by_rule[("ACP-NET-904", "[plan]")]["level"] == "warning"
+    assert by_rule[("ACP-NET-903", "[plan]")]["suppressions"][0]["justification"].startswith("lab only")
+    node_finding = by_rule[("ACP-NODE-908", "[node:w2]")]
+    assert node_finding["locations"][0]["logicalLocations"] == [{"name": "node:w2", "kind": "resource"}]
+    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(EXAMPLE)
+    assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == {"ACP-NET-902", "ACP-NET-903", "ACP-NET-904", "ACP-NODE-908"}
+    assert not any(r["ruleId"] in ("ACP-NET-901", "ACP-NET-907") for r in run["results"])  # PASS and ERROR are not findings
