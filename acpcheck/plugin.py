@@ -129,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
 def pytest_configure_node(node: Any) -> None:
-    """Controller side: give every worker the controller's run id."""
+    """Controller side: give every worker the run id and the directory of the facts gathered here."""
     settings = settings_of(node.config)
     if settings is not None:
         node.workerinput["acp_run_id"] = settings.run_id
