@@ -45,14 +45,14 @@ def node_checks_selected(plan: ClusterPlan, profile: Profile, select: list[str])
     )
 
 
-def obtain_facts(plan: ClusterPlan, replay_dir: Path | None, save_dir: Path | None, quiet: bool = False) -> FactsByNode:
+def obtain_facts(plan: ClusterPlan, replay_dir: Path | None, save_dir: Path | None) -> FactsByNode:
     """Load facts from ``replay_dir``, or gather them from every plan node (saving them to ``save_dir``)."""
     from acpcheck.facts.store import load_facts, save_facts
 
     if replay_dir is not None:
         return load_facts(replay_dir, plan)
+    # Imported here: a plan-only or replayed run never loads paramiko.
     from acpcheck.facts.gather import gather_all
-
     from acpcheck.transport import Timeouts
 
     ssh = plan.spec.ssh
@@ -62,8 +62,7 @@ def obtain_facts(plan: ClusterPlan, replay_dir: Path | None, save_dir: Path | No
         auth=ssh.connect_timeout_seconds,
         command=ssh.command_timeout_seconds,
     )
-    progress = None if quiet else ProgressLine(len(plan.spec.nodes))
-    results = gather_all(plan, timeouts=timeouts, known_hosts=ssh.known_hosts_file, progress=progress)
+    results = gather_all(plan, timeouts=timeouts, known_hosts=ssh.known_hosts_file, progress=ProgressLine())
     if save_dir is not None:
         save_facts(save_dir, results)
     return results
@@ -72,10 +71,8 @@ def obtain_facts(plan: ClusterPlan, replay_dir: Path | None, save_dir: Path | No
 def context_for(plan: ClusterPlan, spec: Node, facts: FactsByNode) -> NodeContext:
     """The ``node`` argument of a node check; raises NodeUnavailable for a failed node."""
     found = facts.get(spec.name)
-    if found is None:
-        raise NodeUnavailable(GatherFailure(spec.name, "probe", "no facts were gathered for this node"))
-    if isinstance(found, GatherFailure):
-        raise NodeUnavailable(found)
+    if not isinstance(found, NodeFacts):
+        raise NodeUnavailable(_failure_of(spec.name, facts))
     return NodeContext(spec=spec, facts=found, plan=plan)
 
 
@@ -94,8 +91,7 @@ def _failure_of(name: str, facts: FactsByNode) -> GatherFailure:
 class ProgressLine:
     """`gathering facts: 37/100 nodes, 2 failed` on stderr; one line per failure."""
 
-    def __init__(self, total: int, stream: object = None):
-        self.total = total
+    def __init__(self, stream: object = None):
         self.failed = 0
         self.stream = stream or sys.stderr
         self.is_tty = bool(getattr(self.stream, "isatty", lambda: False)())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -79,14 +79,22 @@ class Matrix(_Data):
     versions: dict[str, AcpRelease]
 
 
+D = TypeVar("D", bound=BaseModel)
+
+
+def load_data_file(path: Path, model: type[D], what: str) -> D:
+    """A shipped data file, validated; a broken one is a packaging bug, said with its path."""
+    document = load_yaml(path)
+    try:
+        return model.model_validate(document.data)
+    except Exception as exc:
+        raise InputError([document.problem((), f"invalid {what}: {exc}")]) from None
+
+
 @lru_cache(maxsize=1)
 def matrix() -> Matrix:
     """The shipped matrix (loaded once per process)."""
-    document = load_yaml(MATRIX_FILE)
-    try:
-        return Matrix.model_validate(document.data)
-    except Exception as exc:  # a broken data file is a packaging bug, say where
-        raise InputError([document.problem((), f"invalid version matrix: {exc}")]) from None
+    return load_data_file(MATRIX_FILE, Matrix, "version matrix")
 
 
 def known_acp_versions() -> frozenset[str]:

@@ -18,9 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from acpcheck.errors import InputError
-from acpcheck.matrix import acp_minor
-from acpcheck.yamlsource import load_yaml
+from acpcheck.matrix import acp_minor, load_data_file
 
 OS_MATRIX_FILE = Path(__file__).with_name("os.yaml")
 
@@ -120,11 +118,7 @@ class OsMatrix(_Data):
 @lru_cache(maxsize=1)
 def os_matrix() -> OsMatrix:
     """The shipped node matrix (loaded once per process)."""
-    document = load_yaml(OS_MATRIX_FILE)
-    try:
-        return OsMatrix.model_validate(document.data)
-    except Exception as exc:  # a broken data file is a packaging bug, say where
-        raise InputError([document.problem((), f"invalid node matrix: {exc}")]) from None
+    return load_data_file(OS_MATRIX_FILE, OsMatrix, "node matrix")
 
 
 def node_support(acp_version: str) -> NodeSupport:
