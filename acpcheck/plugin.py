@@ -14,6 +14,7 @@ else's pytest run. With a plan it
 
 from __future__ import annotations
 
+import importlib
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, Generator
 
 import pytest
 
+import acpcheck.checks
 from acpcheck.errors import InputError
 from acpcheck.facts.model import Fleet, GatherFailure, NodeContext
 from acpcheck.fleet import FactsByNode, NodeUnavailable, context_for, fleet_for, node_checks_selected, obtain_facts
@@ -31,7 +33,11 @@ from acpcheck.model.profile import Profile, load_profile, matches_selector
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waivers, load_waivers
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+#: Where the first-party checks are: the top-level checks/ of a checkout (editable
+#: install) or acpcheck/checks/ inside a wheel. Either way their import name is
+#: ``acpcheck.checks.<module>``.
+CHECKS_DIR = Path(acpcheck.checks.__file__).resolve().parent
+CHECKS_PACKAGE = acpcheck.checks.__name__
 DEFAULT_PROFILE = "preinstall"
 
 
@@ -137,12 +143,25 @@ def pytest_configure_node(node: Any) -> None:
             node.workerinput["acp_facts_dir"] = str(settings.replay_dir)
 
 
+class CheckModule(pytest.Module):
+    """A first-party check module, imported by its package name.
+
+    pytest would import ``checks/network.py`` of a checkout as ``checks.network``
+    (its rootdir-relative name); the catalogue and the other check modules know it
+    as ``acpcheck.checks.network``. Importing it under one name means every check
+    registers once, whether the run says ``pytest checks/`` or ``--pyargs acpcheck.checks``.
+    """
+
+    def _getobj(self) -> Any:
+        return importlib.import_module(f"{CHECKS_PACKAGE}.{self.path.stem}")
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect the first-party checks (plain module names such as network.py)."""
     if settings_of(parent.config) is None:
         return None
-    if file_path.suffix == ".py" and file_path.parent == CHECKS_DIR and file_path.name != "__init__.py":
-        return pytest.Module.from_parent(parent, path=file_path)
+    if file_path.suffix == ".py" and file_path.parent.resolve() == CHECKS_DIR and file_path.name != "__init__.py":
+        return CheckModule.from_parent(parent, path=file_path)
     return None
 
 

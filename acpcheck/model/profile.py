@@ -1,6 +1,6 @@
 """Profiles: which checks run, how hard they fail, and their parameters.
 
-A profile is YAML (built-ins live in ``acpcheck/profiles/``)::
+A profile is YAML (built-ins live in the top-level ``profiles/``, shipped as ``acpcheck.profiles``)::
 
     name: preinstall
     description: plan checks plus every node and load-balancer check
@@ -24,12 +24,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+import acpcheck.profiles
 from acpcheck.errors import InputError, Problem
 from acpcheck.model.check import AREAS, CheckMeta, Scope, Severity
 from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import load_yaml
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+BUILTIN_DIR = Path(acpcheck.profiles.__file__).resolve().parent
 
 #: Parameters every profile starts from. Where a value is ours and not ACP's,
 #: the check that reads it says so in its docstring.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from acpcheck.catalog import load_catalog
-from acpcheck.checks.node_common import port_ranges
+from acpcheck.checks.support import port_ranges
 from acpcheck.facts.model import NodeFacts
 from acpcheck.matrix import known_acp_versions
 from acpcheck.matrix.os import kernel_core, kylin_service_pack, node_release, os_matrix, probe_queries

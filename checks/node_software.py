@@ -21,7 +21,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from acpcheck import Scope, Severity, check, fail, manual
-from acpcheck.checks.node_common import PREPROCESSING, PREPROCESSING_PAGES, before_install, conclude, listed, preprocessed, require
+from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, conclude, listed, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
 

@@ -12,7 +12,7 @@ Node state that makes each check FAIL (for the lab):
 from __future__ import annotations
 
 from acpcheck import Scope, Severity, check, fail, manual
-from acpcheck.checks.node_common import PREPROCESSING, PREPROCESSING_PAGES, before_install, plan_page, preprocessed
+from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, plan_page, preprocessed
 from acpcheck.facts.model import NodeContext
 
 #: What `systemctl show` prints for an unlimited DefaultTasksMax: "infinity", or on

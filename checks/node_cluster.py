@@ -29,9 +29,7 @@ from netaddr import IPNetwork
 
 from acpcheck import Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
-from acpcheck.checks.network import some_names
-from acpcheck.checks.node_common import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, conclude, preprocessed
-from acpcheck.checks.node_network import address_carrying, address_text
+from acpcheck.checks.support import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, address_carrying, address_text, conclude, preprocessed, some_names
 from acpcheck.facts.model import Fleet, NodeFacts
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).

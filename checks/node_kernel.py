@@ -18,7 +18,7 @@ Node state that makes each check FAIL (for the lab):
 from __future__ import annotations
 
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
-from acpcheck.checks.node_common import PREPROCESSING, listed, plan_page, preprocessed, require
+from acpcheck.checks.support import PREPROCESSING, listed, plan_page, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
 

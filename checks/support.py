@@ -6,7 +6,9 @@ never connects anywhere. A fact that is None (or whose probe section failed) is
 unknown: the check reports it as MANUAL, or as a note next to real findings, and
 never turns it into a FAIL.
 
-This module holds no checks; the plugin collects it like the others and finds none.
+It also holds the helpers that the plan checks and the node checks share, so that no
+check module imports another. This module holds no checks; the plugin collects it like
+the others and finds none.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from netaddr import AddrFormatError, IPAddress, IPRange
+from packaging.specifiers import SpecifierSet
+
 from acpcheck import When, fail_if, manual, warn
-from acpcheck.facts.model import NodeContext
+from acpcheck.addressing import Labelled, parse_ip
+from acpcheck.facts.model import Address, NodeContext
 from acpcheck.facts.parse import field_errors
 from acpcheck.matrix.os import os_matrix
 from acpcheck.model.plan import ClusterPlan
@@ -123,3 +129,45 @@ def port_ranges(ports: Iterable[int]) -> str:
         else:
             spans.append([port, port])
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+# ---------------------------------------------------------------------------
+# Shared by the network plan checks and the node checks
+
+#: How many names a message lists before it says "and N more".
+LISTED_NAMES = 10
+
+
+def some_names(names: list[str]) -> str:
+    """'a, b, c' or, for long lists, the first few and how many more."""
+    shown = ", ".join(names[:LISTED_NAMES])
+    return shown if len(names) <= LISTED_NAMES else f"{shown} and {len(names) - LISTED_NAMES} more"
+
+
+#: Ranges the container runtime's bridge takes on each node (node preprocessing N9):
+#: Docker's on ACP 4.0/4.1, the installer's nerdctl's from 4.2 on.
+DOCKER_ERA = SpecifierSet("<4.2")
+DOCKER_BRIDGE_RANGE = IPRange("172.16.0.0", "172.32.255.255")
+NERDCTL_BRIDGE_RANGE = IPRange("172.17.0.0", "172.18.255.255")
+
+def runtime_bridge_range(plan: ClusterPlan) -> tuple[str, Labelled]:
+    """The container runtime that owns the bridge range on the target ACP version, and the range."""
+    version = plan.spec.acp.version
+    runtime, bridge = ("Docker", DOCKER_BRIDGE_RANGE) if version in DOCKER_ERA else ("nerdctl", NERDCTL_BRIDGE_RANGE)
+    return runtime, Labelled(f"{runtime} bridge range on ACP {version}", bridge)
+
+
+def ip_or_none(text: str) -> IPAddress | None:
+    try:
+        return parse_ip(text.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
+    except (ValueError, AddrFormatError):
+        return None
+
+
+def address_text(address: Address) -> str:
+    return f"{address.interface} {address.address}/{address.prefix_length}"
+
+
+def address_carrying(node: NodeContext, ip: IPAddress) -> Address | None:
+    """The interface address on the node equal to ``ip``."""
+    return next((a for a in node.facts.addresses if ip_or_none(a.address) == ip), None)

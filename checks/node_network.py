@@ -29,9 +29,12 @@ import re
 from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, warn
-from acpcheck.addressing import Labelled, find_overlaps, host, parse_ip
-from acpcheck.checks.network import runtime_bridge_range
-from acpcheck.checks.node_common import (
+from acpcheck.addressing import Labelled, find_overlaps, host
+from acpcheck.checks.support import (
+    address_carrying,
+    address_text,
+    ip_or_none,
+    runtime_bridge_range,
     PREPROCESSING,
     PREPROCESSING_PAGES,
     before_install,
@@ -42,7 +45,7 @@ from acpcheck.checks.node_common import (
     preprocessed,
     require,
 )
-from acpcheck.facts.model import Address, NodeContext
+from acpcheck.facts.model import NodeContext
 
 # ---------------------------------------------------------------------------
 # Rules, as the node preprocessing page states them
@@ -98,13 +101,6 @@ def search_domains(resolv_conf: str) -> list[str] | None:
     return lines[-1] if lines else None
 
 
-def ip_or_none(text: str) -> IPAddress | None:
-    try:
-        return parse_ip(text.split("%", 1)[0])  # drop an IPv6 zone (fe80::1%eth0)
-    except (ValueError, AddrFormatError):
-        return None
-
-
 def route_fields(line: str) -> list[str]:
     """A route line's fields with a leading route type (blackhole, unreachable ...) removed;
     empty for routes that do not forward (every type but unicast)."""
@@ -147,15 +143,6 @@ def default_route_families(routes: tuple[str, ...]) -> set[int]:
             family = gateway.version if gateway is not None else None
         families |= {family} if family else {4, 6}
     return families
-
-
-def address_text(address: Address) -> str:
-    return f"{address.interface} {address.address}/{address.prefix_length}"
-
-
-def address_carrying(node: NodeContext, ip: IPAddress) -> Address | None:
-    """The interface address on the node equal to ``ip``."""
-    return next((a for a in node.facts.addresses if ip_or_none(a.address) == ip), None)
 
 
 def require_ports_free(node: NodeContext, ports: list[int], needed_by: str) -> None:

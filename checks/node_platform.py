@@ -23,7 +23,7 @@ from collections import defaultdict
 from math import ceil
 
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
-from acpcheck.checks.node_common import (
+from acpcheck.checks.support import (
     DISK_CONFIGURATION,
     PREPROCESSING,
     PREPROCESSING_PAGES,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from netaddr import IPAddress, IPNetwork, IPRange
-from packaging.specifiers import SpecifierSet
+from netaddr import IPAddress, IPNetwork
 
 from acpcheck import Severity, When, check, fail, fail_if, skip
 from acpcheck.addressing import Labelled, family_name, find_overlaps, host, is_domain, is_ip, parse_cidr, parse_ip, within
+from acpcheck.checks.support import runtime_bridge_range, some_names
 from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
 
 # ---------------------------------------------------------------------------
@@ -54,12 +54,6 @@ DEFAULT_JOIN_CIDRS: dict[int, IPNetwork] = {4: parse_cidr("100.64.0.0/16"), 6: p
 #: Address families each ``spec.cluster.ipFamily`` needs.
 IP_FAMILY_VERSIONS: dict[str, frozenset[int]] = {"ipv4": frozenset({4}), "ipv6": frozenset({6}), "dual-stack": frozenset({4, 6})}
 
-#: Ranges the container runtime's bridge takes on each node (node preprocessing N9):
-#: Docker's on ACP 4.0/4.1, the installer's nerdctl's from 4.2 on.
-DOCKER_ERA = SpecifierSet("<4.2")
-DOCKER_BRIDGE_RANGE = IPRange("172.16.0.0", "172.32.255.255")
-NERDCTL_BRIDGE_RANGE = IPRange("172.17.0.0", "172.18.255.255")
-
 #: Highest kubelet max-pods the Create Cluster form recommends.
 RECOMMENDED_MAX_PODS = 256
 
@@ -68,8 +62,6 @@ MAX_ALTERNATIVE_NAME_LENGTH = 253
 
 PLATFORM_URL_ANNOTATION = "cpaas.io/platform-url"
 
-#: How many names a message lists before it says "and N more".
-LISTED_NAMES = 10
 
 # ---------------------------------------------------------------------------
 # Shared helpers: the plan's ranges, labelled and located.
@@ -176,12 +168,6 @@ def clash(a: Labelled, b: Labelled) -> str:
     return f"{a} overlaps {b}"
 
 
-def some_names(names: list[str]) -> str:
-    """'a, b, c' or, for long lists, the first few and how many more."""
-    shown = ", ".join(names[:LISTED_NAMES])
-    return shown if len(names) <= LISTED_NAMES else f"{shown} and {len(names) - LISTED_NAMES} more"
-
-
 def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, str]:
     """Pods per node the kubelet will allow, and where that number comes from.
 
@@ -200,13 +186,6 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
     if network.plugin == "flannel" and network.node_ip_count is not None:
         return network.node_ip_count, f"Flannel nodeIPCount, which the form turns into kubelet max-pods ({field_at(plan, 'spec', 'network', 'nodeIPCount')})"
     return int(params["defaultMaxPods"]), "the installer default kubelet max-pods"
-
-
-def runtime_bridge_range(plan: ClusterPlan) -> tuple[str, Labelled]:
-    """The container runtime that owns the bridge range on the target ACP version, and the range."""
-    version = plan.spec.acp.version
-    runtime, bridge = ("Docker", DOCKER_BRIDGE_RANGE) if version in DOCKER_ERA else ("nerdctl", NERDCTL_BRIDGE_RANGE)
-    return runtime, Labelled(f"{runtime} bridge range on ACP {version}", bridge)
 
 
 # Applicability shared by several checks.

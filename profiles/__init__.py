@@ -1,0 +1,1 @@
+"""The built-in profiles (YAML). This directory is shipped as ``acpcheck.profiles``."""
