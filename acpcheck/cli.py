@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)")
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>)")
     run.add_argument("--waivers", help="waivers YAML")
-    run.add_argument("--facts", help="replay node facts saved by `acpcheck gather` instead of connecting")
+    run.add_argument("--facts", metavar="DIR", help="replay evidence saved by a run (<out>/facts) or by `acpcheck gather` instead of connecting")
     run.add_argument("--check", action="append", default=[], metavar="SEL", help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)")
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
@@ -67,9 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(handler=_run)
 
-    gather = commands.add_parser("gather", help="collect every node's facts into a directory (for --facts, offline review, bug reports)")
+    gather = commands.add_parser("gather", help="collect every node's facts into an evidence directory (for --facts, offline review, bug reports)")
     gather.add_argument("--plan", required=True)
-    gather.add_argument("--out", required=True, help="directory for <node>.json files")
+    gather.add_argument("--out", required=True, help="evidence directory: node facts go to DIR/nodes/<node>.json")
     gather.set_defaults(handler=_gather)
 
     commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only); see `acpcheck lab --help`")
@@ -182,15 +182,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def _gather(args: argparse.Namespace) -> int:
     from acpcheck.facts.model import GatherFailure
-    from acpcheck.fleet import obtain_facts
     from acpcheck.model.plan import load_plan
+    from acpcheck.sources import REGISTRY
+    from acpcheck.sources.evidence import Evidence, ProgressLine
 
     plan = load_plan(args.plan)
-    results = obtain_facts(plan, replay_dir=None, save_dir=Path(args.out))
+    evidence = Evidence(plan)
+    evidence.gather([REGISTRY["nodes"]], save_to=Path(args.out), progress=ProgressLine())
+    results = evidence.raw("nodes")
     failures = [r for r in results.values() if isinstance(r, GatherFailure)]
     for failure in failures:
         print(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", file=sys.stderr)
-    print(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {args.out}/")
+    print(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)")
     return EXIT_ERROR if failures else 0
 
 

@@ -1,13 +1,16 @@
-"""The pytest plugin: options, fixtures, node parametrisation, statuses, results.
+"""The pytest plugin: options, evidence fixtures, node parametrisation, statuses, results.
 
 Inert unless ``--acp-plan`` is given: installing acpcheck must not change anyone
 else's pytest run. With a plan it
 
 - collects ``@check`` functions (``check_*``) and the first-party pack,
 - selects them by profile, SKIPs the ones that do not apply to the plan,
+- gathers the evidence the selected checks need once per run on the controller
+  (``acpcheck.sources``), or replays it (``--acp-facts``), and hands it to the
+  checks as fixtures named after their parameters (``node``, ``nodes``, …),
 - parametrises node checks per node (with ``xdist_group(<node>)`` so
   ``--dist loadgroup`` keeps one node on one worker),
-- grades each outcome PASS/FAIL/WARN/SKIP/MANUAL/ERROR (+ waived) on the report,
+- grades each outcome through ``acpcheck.grading`` on the report,
 - and, on the controller only, writes results.json, junit.xml, summary.md and
   report.html (see ``acpcheck.report``).
 """
@@ -15,23 +18,23 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import importlib
-import json
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any, Callable, Generator
 
 import pytest
 
 import acpcheck.checks
 from acpcheck.errors import InputError
-from acpcheck.facts.model import Fleet, GatherFailure, NodeContext
-from acpcheck.fleet import FactsByNode, NodeUnavailable, context_for, fleet_for, node_checks_selected, obtain_facts
-from acpcheck.model.check import CheckMeta, Scope, Severity, verdict_of
-from acpcheck.model.plan import ClusterPlan, Node, load_plan
+from acpcheck.grading import GradingPolicy, grade, not_applicable, target_of
+from acpcheck.model.check import CheckMeta, NotApplicable, Scope, Severity
+from acpcheck.model.plan import ClusterPlan, load_plan
 from acpcheck.model.profile import Profile, load_profile, matches_selector
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waivers, load_waivers
+from acpcheck.sources import REGISTRY, SourceEntry, sources_for
+from acpcheck.sources.evidence import Evidence, ProgressLine
 
 #: Where the first-party checks are: the top-level checks/ of a checkout (editable
 #: install) or acpcheck/checks/ inside a wheel. Either way their import name is
@@ -53,12 +56,24 @@ class Settings:
     run_id: str
     select: list[str] = field(default_factory=list)
     started: str = ""
-    #: saved facts to load instead of connecting (--acp-facts, or the xdist controller's)
+    #: saved evidence to load instead of connecting (--acp-facts, or the xdist controller's)
     replay_dir: Path | None = None
-    #: this process's facts, once obtained
-    facts: FactsByNode | None = None
-    #: facts being gathered in the background while pytest collects
-    pending: Future[FactsByNode] | None = None
+    #: this process's evidence, gathered or replayed source by source
+    evidence: Evidence = field(init=False)
+    #: evidence being gathered in the background while pytest collects
+    pending: Future[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.evidence = Evidence(self.plan)
+        self.policy = GradingPolicy(self.plan, self.profile, self.waivers)
+
+    def chooses(self, meta: CheckMeta) -> bool:
+        """Selected by the profile and by every --acp-select (when any is given)."""
+        return self.profile.selects(meta) and (not self.select or any(matches_selector(s, meta) for s in self.select))
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.out_dir / "facts"
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -81,12 +96,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--acp-out", metavar="DIR", help="report directory (default reports/out/<run-id>)")
     group.addoption("--acp-waivers", metavar="FILE", help="waivers file (YAML)")
     group.addoption("--acp-select", metavar="SELECTORS", default="", help="only these checks, comma-separated: ACP-NET-*, area:VER, scope:plan")
-    group.addoption("--acp-facts", metavar="DIR", help="replay node facts saved by `acpcheck gather` (no connection)")
+    group.addoption("--acp-facts", metavar="DIR", help="replay the evidence saved by a run or by `acpcheck gather` (no connection)")
     group.addoption("--acp-run-id", metavar="ID", help=None)
 
 
 def settings_of(config: pytest.Config) -> Settings | None:
     return config.stash.get(SETTINGS, None)
+
+
+def _bad_input(error: InputError) -> pytest.UsageError:
+    return pytest.UsageError(f"acpcheck: bad input\n{error}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -101,19 +120,20 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = load_profile(config.getoption("acp_profile"))
         waivers = load_waivers(config.getoption("acp_waivers"))
     except InputError as error:
-        raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
+        raise _bad_input(error) from None
     workerinput = getattr(config, "workerinput", None)
     run_id = config.getoption("acp_run_id") or (workerinput or {}).get("acp_run_id") or new_run_id()
     out_dir = Path(config.getoption("acp_out") or Path("reports/out") / run_id)
     select = [s.strip() for s in config.getoption("acp_select").split(",") if s.strip()]
-    replay = config.getoption("acp_facts") or (workerinput or {}).get("acp_facts_dir")
+    replay = config.getoption("acp_facts") or (workerinput or {}).get("acp_evidence_dir")
     settings = Settings(plan, plan_path, profile, waivers, out_dir, run_id, select, utc_now(), Path(replay) if replay else None)
     config.stash[SETTINGS] = settings
+    needed = _sources_needed(settings)
     if settings.replay_dir is not None:
-        try:  # saved facts are input too: a damaged file is exit 4, before anything runs
-            settings.facts = obtain_facts(plan, settings.replay_dir, None)
+        try:  # saved evidence is input too: a damaged file is exit 4, before anything runs
+            settings.evidence.replay(needed, settings.replay_dir)
         except InputError as error:
-            raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
+            raise _bad_input(error) from None
     # Check packs name their functions check_* and their files check_*.py; the
     # first-party pack's files are collected by path (pytest_collect_file).
     config.addinivalue_line("python_functions", "check_*")
@@ -122,25 +142,59 @@ def pytest_configure(config: pytest.Config) -> None:
         from acpcheck.report.collector import ResultCollector
 
         config.pluginmanager.register(ResultCollector(settings), "acpcheck-collector")
-        if not config.option.collectonly and node_checks_selected(plan, profile, select):
+        if not config.option.collectonly and needed and settings.replay_dir is None:
             if config.getoption("numprocesses", None):
                 # xdist workers must not each connect to every node: gather here, once,
                 # and hand the workers the saved directory.
-                _facts(settings)
-                settings.replay_dir = settings.replay_dir or out_dir / "facts"
+                _ensure_evidence(settings, needed)
+                settings.replay_dir = settings.evidence_dir
             else:
                 # Waiting on the nodes overlaps with pytest's collection.
-                settings.pending = ThreadPoolExecutor(1, thread_name_prefix="acpcheck-facts").submit(_obtain, settings)
+                executor = ThreadPoolExecutor(1, thread_name_prefix="acpcheck-evidence")
+                settings.pending = executor.submit(_gather, settings, needed)
+                executor.shutdown(wait=False)
+
+
+def _sources_needed(settings: Settings) -> list[SourceEntry]:
+    """The sources that the selected, applicable first-party checks read (a plan-only run: none)."""
+    from acpcheck.catalog import load_catalog
+
+    return sources_for(meta.needs for meta in load_catalog().values() if settings.chooses(meta) and not_applicable(meta, settings.plan) is None)
+
+
+def _gather(settings: Settings, entries: list[SourceEntry]) -> None:
+    settings.evidence.gather(entries, save_to=settings.evidence_dir, progress=ProgressLine())
+
+
+def _ensure_evidence(settings: Settings, entries: list[SourceEntry]) -> None:
+    """Make this process's evidence hold ``entries``: wait for the background gather,
+    then replay or gather what is still missing (a check pack outside the catalogue)."""
+    if settings.pending is not None:
+        pending, settings.pending = settings.pending, None
+        pending.result()
+    missing = [entry for entry in entries if not settings.evidence.has(entry.name)]
+    if not missing:
+        return
+    if settings.replay_dir is not None:
+        settings.evidence.replay(missing, settings.replay_dir)
+    else:
+        _gather(settings, missing)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    settings = settings_of(config)
+    if settings is not None:
+        settings.evidence.close()  # a gather interrupted by Ctrl-C drops its connections
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
 def pytest_configure_node(node: Any) -> None:
-    """Controller side: give every worker the run id and the directory of the facts gathered here."""
+    """Controller side: give every worker the run id and the directory of the evidence gathered here."""
     settings = settings_of(node.config)
     if settings is not None:
         node.workerinput["acp_run_id"] = settings.run_id
         if settings.replay_dir is not None:
-            node.workerinput["acp_facts_dir"] = str(settings.replay_dir)
+            node.workerinput["acp_evidence_dir"] = str(settings.replay_dir)
 
 
 class CheckModule(pytest.Module):
@@ -200,61 +254,44 @@ def params(request: pytest.FixtureRequest) -> dict[str, Any]:
     return _require(request).profile.params
 
 
-def _facts(settings: Settings) -> FactsByNode:
-    """This process's node facts: replayed, or gathered once from every node."""
-    if settings.facts is None:
-        settings.facts = settings.pending.result() if settings.pending is not None else _obtain(settings)
-    return settings.facts
+def _evidence_fixture(entry: SourceEntry, parameter: str, doc: str) -> Callable[..., Any]:
+    """The fixture that hands check parameter ``parameter`` its evidence."""
+
+    def provide(request: pytest.FixtureRequest) -> Any:
+        settings = _require(request)
+        _ensure_evidence(settings, [entry])
+        return settings.evidence.provide(parameter, getattr(request, "param", None))
+
+    provide.__doc__ = doc
+    provide.__name__ = parameter
+    return pytest.fixture(name=parameter)(provide)
 
 
-def _obtain(settings: Settings) -> FactsByNode:
-    save_dir = None if settings.replay_dir else settings.out_dir / "facts"
-    try:
-        return obtain_facts(settings.plan, settings.replay_dir, save_dir)
-    except Exception as error:  # a bug must not hide the other results: every node is ERROR
-        failure = f"gathering failed: {type(error).__name__}: {error}"
-        return {n.name: GatherFailure(n.name, "probe", failure) for n in settings.plan.spec.nodes}
-
-
-@pytest.fixture
-def node(request: pytest.FixtureRequest) -> NodeContext:
-    """The node a node-scope check runs against (parametrised per plan node): its
-    plan entry and its facts. A node whose facts could not be gathered is ERROR."""
-    settings = _require(request)
-    return context_for(settings.plan, request.param, _facts(settings))
-
-
-@pytest.fixture
-def nodes(request: pytest.FixtureRequest) -> Fleet:
-    """Every node's facts at once, for cross-node checks (unique hostnames, clock skew …)."""
-    settings = _require(request)
-    return fleet_for(settings.plan, _facts(settings))
+# One fixture per parameter a registered source provides (node, nodes, …): a new
+# source needs no change here.
+for _entry in REGISTRY.values():
+    for _parameter, _doc in _entry.provides.items():
+        globals()[f"_evidence_fixture_{_parameter}"] = _evidence_fixture(_entry, _parameter, _doc)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gather before the first check runs (not inside it), so progress reads cleanly."""
     settings = settings_of(session.config)
-    if settings is None or settings.facts is not None or session.config.option.collectonly:
+    if settings is None or session.config.option.collectonly:
         return
-    if any(_needs_facts(item) for item in session.items):
-        _facts(settings)
-
-
-def _needs_facts(item: pytest.Item) -> bool:
-    return META in item.stash and not item.get_closest_marker("skip") and bool({"node", "nodes"} & set(getattr(item, "fixturenames", ())))
+    needs = [item.fixturenames for item in session.items if META in item.stash and not item.get_closest_marker("skip")]  # type: ignore[attr-defined]
+    entries = sources_for(needs)
+    if entries:
+        _ensure_evidence(settings, entries)
 
 
 # -- selection, applicability, labels -------------------------------------------
 
 
 def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
-    if meta.scope is Scope.NODE:
-        callspec = getattr(item, "callspec", None)
-        node_param = callspec.params.get("node") if callspec else None
-        return node_param.target if isinstance(node_param, Node) else "nodes"
-    if meta.scope is Scope.CLUSTER:
-        return f"cluster:{settings.plan.metadata.name}"
-    return "plan"
+    callspec = getattr(item, "callspec", None)
+    node = callspec.params.get("node") if callspec else None
+    return target_of(meta, settings.plan, {"node": node} if node is not None else {})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -269,14 +306,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if meta is None:
             selected.append(item)
             continue
-        chosen = settings.profile.selects(meta) and (not settings.select or any(matches_selector(s, meta) for s in settings.select))
-        if not chosen:
+        if not settings.chooses(meta):
             deselected.append(item)
             continue
         item.stash[META] = meta
         item.stash[TARGET] = _target(item, meta, settings)
         item.add_marker(pytest.mark.acpcheck(meta.id))
-        reason = meta.applies.not_applicable(settings.plan)
+        reason = not_applicable(meta, settings.plan)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
         if config.getoption("allure_report_dir", None):
@@ -311,46 +347,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     decisive = report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed)
     if not decisive:
         return report
-    status, message, evidence = _grade(report, call, meta, settings)
-    target = item.stash[TARGET]
-    waiver = None
-    if status in (Status.FAIL, Status.WARN):
-        found = settings.waivers.find(meta.id, target)
-        if found is not None and not found.is_expired(settings.waivers.today):
-            status, waiver = Status.WAIVED, found.as_dict()
-        elif found is not None:
-            message += f"\n(waiver owned by {found.owner} expired on {found.expires.isoformat()}; it no longer applies)"
-    result = CheckResult(
-        check=meta.id,
-        title=meta.title,
-        area=meta.area,
-        severity=str(settings.profile.severity_of(meta)),
-        status=status,
-        target=target,
-        message=message,
-        evidence=_jsonable(evidence),
-        remediation=meta.remediation,
-        refs=list(meta.refs),
-        waiver=waiver,
-        duration=round(report.duration, 4),
-    )
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        ending: BaseException | None = NotApplicable(reason.removeprefix("Skipped: "))
+    else:
+        ending = call.excinfo.value if call.excinfo else None
+    result = grade(meta, item.stash[TARGET], ending, settings.policy, phase=report.when, duration=report.duration)
     report.acp_result = result.as_dict()  # type: ignore[attr-defined]  # travels to the xdist controller
     _set_pytest_outcome(report, result)
     return report
-
-
-def _grade(report: pytest.TestReport, call: pytest.CallInfo[None], meta: CheckMeta, settings: Settings) -> tuple[Status, str, dict[str, Any]]:
-    if report.skipped:
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        return Status.SKIP, reason.removeprefix("Skipped: "), {}
-    if report.when != "call":
-        error = call.excinfo.value if call.excinfo else None
-        if isinstance(error, NodeUnavailable):
-            failure = error.failure
-            return Status.ERROR, f"could not check: {failure.kind}: {failure.message}", {"node": failure.node, "kind": failure.kind}
-        return Status.ERROR, f"could not check ({report.when} failed): {type(error).__name__}: {error}", {}
-    verdict = verdict_of(call.excinfo.value if call.excinfo else None, settings.profile.severity_of(meta), settings.profile.fail_on)
-    return Status(verdict.status), verdict.message, verdict.evidence
 
 
 def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult) -> None:
@@ -369,10 +374,6 @@ def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult) -> None:
         report.outcome = "failed"
         report.longrepr = headline
     # Setup-time SKIPs and ERRORs keep pytest's own outcome and traceback (useful to debug a check).
-
-
-def _jsonable(evidence: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(evidence, default=str))  # type: ignore[no-any-return]
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:

@@ -1,6 +1,6 @@
 """Cross-node rules: what must hold between the nodes of one cluster (node
 preprocessing X2-X3, node-add and self-built VIP rules). Each check takes ``nodes``
-(a :class:`~acpcheck.facts.model.Fleet`) and judges every member at once.
+(a :class:`~acpcheck.facts.model.NodeSet`) and judges every member at once.
 
 A node whose facts could not be gathered cannot be compared: when the members
 agree but some nodes are missing, the check is MANUAL and names them, since a
@@ -8,7 +8,7 @@ missing node could hold the duplicate hostname or the drifting clock.
 
 X1 (no firewall between nodes) needs traffic between nodes and is not checked here.
 
-Fleet state that makes each check FAIL (for the lab):
+NodeSet state that makes each check FAIL (for the lab):
 
 - ACP-NODE-033: two nodes with the same hostname (compared case-insensitively).
 - ACP-NODE-034: two nodes in different time zones (e.g. UTC and Asia/Shanghai).
@@ -30,18 +30,18 @@ from netaddr import IPNetwork
 from acpcheck import Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
 from acpcheck.checks.support import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, address_carrying, address_text, conclude, preprocessed, some_names
-from acpcheck.facts.model import Fleet, NodeFacts
+from acpcheck.facts.model import NodeSet, NodeFacts
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).
 MAX_CLOCK_SKEW_SECONDS = 10.0
 
 
-def missing_nodes(nodes: Fleet) -> list[str]:
+def missing_nodes(nodes: NodeSet) -> list[str]:
     """One line per node whose facts could not be gathered."""
     return [f"{name}: facts not gathered ({failure.kind}: {failure.message})" for name, failure in sorted(nodes.failures.items())]
 
 
-def group_by(nodes: Fleet, read: Callable[[NodeFacts], str | None], what: str) -> tuple[dict[str, list[str]], list[str]]:
+def group_by(nodes: NodeSet, read: Callable[[NodeFacts], str | None], what: str) -> tuple[dict[str, list[str]], list[str]]:
     """Node names grouped by the value ``read`` returns, and a line for every node where it is unknown."""
     groups: dict[str, list[str]] = defaultdict(list)
     unknown = []
@@ -54,7 +54,7 @@ def group_by(nodes: Fleet, read: Callable[[NodeFacts], str | None], what: str) -
     return dict(groups), unknown + missing_nodes(nodes)
 
 
-def require_one_value(nodes: Fleet, read: Callable[[NodeFacts], str | None], what: str, rule: str) -> None:
+def require_one_value(nodes: NodeSet, read: Callable[[NodeFacts], str | None], what: str, rule: str) -> None:
     """FAIL when the members disagree on ``what``, listing which node has which value."""
     groups, unknown = group_by(nodes, read, what)
     findings = []
@@ -77,7 +77,7 @@ def require_one_value(nodes: Fleet, read: Callable[[NodeFacts], str | None], wha
     refs=[PREPROCESSING],
     remediation="Give every node its own hostname (hostnamectl set-hostname <name>).",
 )
-def check_hostnames_unique(nodes: Fleet) -> None:
+def check_hostnames_unique(nodes: NodeSet) -> None:
     """Kubernetes registers nodes by hostname when the cluster names nodes that way,
     and certificates and logs identify nodes by it; node preprocessing requires it
     unique in the cluster. Hostnames are compared ignoring case, as DNS does."""
@@ -95,7 +95,7 @@ def check_hostnames_unique(nodes: Fleet) -> None:
     refs=[PREPROCESSING],
     remediation="Set one time zone on every node (timedatectl set-timezone <zone>).",
 )
-def check_same_time_zone(nodes: Fleet) -> None:
+def check_same_time_zone(nodes: NodeSet) -> None:
     """Node preprocessing requires one time zone on all nodes: scheduled jobs,
     certificate checks and log timestamps that mix zones are misread."""
     require_one_value(nodes, lambda facts: facts.timezone, "the time zone", "node preprocessing requires one time zone on all nodes")
@@ -128,7 +128,7 @@ def clock_reading(name: str, facts: NodeFacts) -> ClockReading:
     refs=[PREPROCESSING],
     remediation="Synchronise every node with the same NTP source (chrony or systemd-timesyncd) and check `chronyc tracking`.",
 )
-def check_clock_skew(nodes: Fleet) -> None:
+def check_clock_skew(nodes: NodeSet) -> None:
     """Node preprocessing allows at most 10 s between node clocks: etcd leases,
     certificate validity and token expiry all compare timestamps across nodes.
 
@@ -182,7 +182,7 @@ def listed_readings(readings: list[ClockReading]) -> str:
         "(hybrid) Core package; with it, waive this check."
     ),
 )
-def check_same_architecture(nodes: Fleet) -> None:
+def check_same_architecture(nodes: NodeSet) -> None:
     """Nodes added to a cluster must have the cluster's CPU architecture, and with a
     single-architecture Core package the images exist for that architecture only:
     pods scheduled on a node of the other one cannot start. ACP also ships a hybrid
@@ -200,7 +200,7 @@ def check_same_architecture(nodes: Fleet) -> None:
     refs=[NODE_ADD],
     remediation="Use the same OS distribution on every node of the cluster.",
 )
-def check_same_os(nodes: Fleet) -> None:
+def check_same_os(nodes: NodeSet) -> None:
     """The node-add page says a new node's OS type should match the existing nodes'.
     "Should" makes this LOW: a WARN under the default profile. The OS type is read
     as the /etc/os-release ID (ubuntu, rhel, centos, kylin): different releases of
@@ -221,7 +221,7 @@ def check_same_os(nodes: Fleet) -> None:
     refs=[ON_PREMISES, PREREQUISITES],
     remediation="Choose a VIP inside the subnet of the control-plane nodes' interfaces, or move the control-plane nodes into one subnet with it.",
 )
-def check_vip_in_control_plane_subnet(nodes: Fleet) -> None:
+def check_vip_in_control_plane_subnet(nodes: NodeSet) -> None:
     """keepalived moves the self-built VIP between control-plane nodes with gratuitous
     ARP, which only works when the VIP and every control-plane node share one L2
     subnet. The subnet of a node is read from its interface address that carries its
@@ -243,7 +243,7 @@ def check_vip_in_control_plane_subnet(nodes: Fleet) -> None:
         if planned is None:
             findings.append(f"{spec_node.name}: has no IPv{vip.version} address in the plan, so it cannot share a subnet with the VIP {vip}")
         elif member is None:
-            unknown.append(f"{spec_node.name}: facts not gathered ({nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the fleet'})")
+            unknown.append(f"{spec_node.name}: facts not gathered ({nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the node set'})")
         elif (address := address_carrying(member, planned)) is None:
             unknown.append(f"{spec_node.name}: plan IP {planned} is on no interface (ACP-NODE-017), so its subnet is unknown")
         elif vip not in IPNetwork(f"{address.address}/{address.prefix_length}"):

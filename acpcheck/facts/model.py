@@ -141,7 +141,7 @@ class NodeContext:
 
 
 @dataclass(frozen=True)
-class Fleet:
+class NodeSet:
     """What a cross-node check receives as its ``nodes`` argument: every node
     whose facts were gathered, and why the others could not be."""
 

@@ -136,6 +136,9 @@ class CheckMeta:
     roles: frozenset[str] = NODE_ROLES
     applies: When = ALWAYS
     tags: frozenset[str] = frozenset()
+    #: The body's parameters: the evidence it reads (``node``, ``nodes``, …) and
+    #: ``plan``/``params``. Decides which evidence sources a run gathers.
+    needs: frozenset[str] = frozenset()
 
     @property
     def area(self) -> str:
@@ -212,6 +215,7 @@ def check(
             roles=frozenset(roles),
             applies=applies,
             tags=frozenset(tags),
+            needs=frozenset(inspect.signature(function).parameters),
         )
         REGISTRY[id] = meta
         function.__acpcheck__ = meta  # type: ignore[attr-defined]

@@ -21,6 +21,11 @@ class Status(str, enum.Enum):
         return self.value
 
 
+#: The target of a check about every node of the plan at once (a cross-node check).
+#: Targets (docs/interfaces.md): ``plan``, ``node:<name>``, ``node:*``, ``cluster:<name>``;
+#: a waiver's target is a glob over them, so ``node:*`` waives per-node and cross-node results.
+ALL_NODES = "node:*"
+
 # Exit codes of `acpcheck run`.
 EXIT_OK = 0
 EXIT_FAIL = 1

@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from acpcheck.matrix import known_acp_versions
-from acpcheck.model.check import Severity, verdict_of, Verdict
+from acpcheck import testing
+from acpcheck.model.check import Severity
 from acpcheck.model.plan import ClusterPlan, plan_from_document
-from acpcheck.model.profile import DEFAULT_PARAMS
+from acpcheck.model.result import CheckResult
 from acpcheck.yamlsource import parse_yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -46,20 +47,9 @@ def make_plan(edits: dict[str, Any] | None = None, base: dict[str, Any] | None =
     return plan_from_document(parse_yaml(yaml.safe_dump(data), "test-plan.yaml"), known_acp_versions())
 
 
-def run_check(function: Callable[..., Any], plan: ClusterPlan, params: dict[str, Any] | None = None, fail_on: Severity = Severity.MEDIUM) -> Verdict:
-    """Run one check body the way the plugin grades it (applicability, then verdict)."""
-    meta = function.__acpcheck__
-    reason = meta.applies.not_applicable(plan)
-    if reason:
-        return Verdict("skip", reason)
-    kwargs: dict[str, Any] = {"plan": plan}
-    if "params" in function.__code__.co_varnames[: function.__code__.co_argcount]:
-        kwargs["params"] = {**DEFAULT_PARAMS, **(params or {})}
-    try:
-        function(**kwargs)
-    except Exception as error:  # graded exactly like the plugin does
-        return verdict_of(error, meta.severity, fail_on)
-    return verdict_of(None, meta.severity, fail_on)
+def run_check(function: Callable[..., Any], plan: ClusterPlan, params: dict[str, Any] | None = None, fail_on: Severity = Severity.MEDIUM) -> CheckResult:
+    """Grade one plan check exactly as a run does (acpcheck.testing)."""
+    return testing.run_check(function, plan, params=params, fail_on=fail_on)
 
 
 @pytest.fixture

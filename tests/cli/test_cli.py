@@ -158,8 +158,14 @@ def test_gather_reports_unreachable_nodes_without_hanging(tmp_path: Path) -> Non
     result = acpcheck("gather", "--plan", str(plan), "--out", str(tmp_path / "facts"))
     assert result.returncode == 2
     assert "ERROR  w1: unreachable: 127.0.0.1:1 refused the connection" in result.stderr
-    saved = json.loads((tmp_path / "facts" / "w1.json").read_text())
+    saved = json.loads((tmp_path / "facts" / "nodes" / "w1.json").read_text())
     assert saved["failure"]["kind"] == "unreachable"
+    # The evidence directory replays: the node is ERROR again, with no connection attempt.
+    replayed = acpcheck("run", "--plan", str(plan), "--facts", str(tmp_path / "facts"), "--check", "ACP-NODE-008", "--out", str(tmp_path / "out"))
+    assert replayed.returncode == 2, replayed.stdout + replayed.stderr
+    (result,) = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert (result["status"], result["target"]) == ("error", "node:w1")
+    assert "127.0.0.1:1 refused the connection" in result["message"]
 
 
 def test_sarif_points_at_the_line_of_the_field(tmp_path: Path) -> None:
@@ -170,3 +176,18 @@ def test_sarif_points_at_the_line_of_the_field(tmp_path: Path) -> None:
     overlap = next(r for r in results if r["ruleId"] == "ACP-NET-001")
     line = next(n for n, text in enumerate(plan.read_text().splitlines(), 1) if text.lstrip().startswith("serviceCIDR:"))
     assert overlap["locations"][0]["physicalLocation"]["region"]["startLine"] == line
+
+
+def test_plan_only_run_imports_no_transport_or_node_source(tmp_path: Path) -> None:
+    """Which sources a run gathers follows from the selected checks' parameters: a
+    plan-only run loads neither paramiko nor the node-facts gatherer."""
+    script = (
+        "import sys\n"
+        "from acpcheck.cli import main\n"
+        f"code = main(['run', '--plan', {str(EXAMPLES / 'workload-kube-ovn.yaml')!r}, '--profile', 'plan', '--out', {str(tmp_path / 'out')!r}])\n"
+        "loaded = [m for m in ('paramiko', 'acpcheck.facts.gather', 'acpcheck.transport.ssh') if m in sys.modules]\n"
+        "print('LOADED', loaded, 'EXIT', code)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "LOADED [] EXIT 0" in completed.stdout, completed.stdout + completed.stderr
+    assert not (tmp_path / "out" / "facts").exists()

@@ -1,4 +1,4 @@
-"""Builders for node-check tables: healthy facts, a node or a fleet on the example
+"""Builders for node-check tables: healthy facts, a node or a node set on the example
 plan, and grading the way the plugin grades.
 
     verdict = grade(check_swap_disabled, node_context("w1", swaps=("/swap.img",)))
@@ -29,9 +29,11 @@ from typing import Any
 import pytest
 import yaml
 
-from acpcheck.facts.model import Address, DiskSpace, Fleet, GatherFailure, Listener, Mount, NodeContext, NodeFacts
+from acpcheck.facts.model import Address, DiskSpace, NodeSet, GatherFailure, Listener, Mount, NodeContext, NodeFacts
 from acpcheck.matrix import known_acp_versions
-from acpcheck.model.check import Severity, Verdict, verdict_of
+from acpcheck import testing
+from acpcheck.model.check import Severity
+from acpcheck.model.result import CheckResult
 from acpcheck.model.plan import ClusterPlan, load_plan, plan_from_document
 from acpcheck.yamlsource import parse_yaml
 
@@ -128,7 +130,7 @@ def healthy_facts(name: str = "cp1", plan: ClusterPlan | None = None, **override
 
 
 # ---------------------------------------------------------------------------
-# Plans, nodes and fleets
+# Plans, nodes and node sets
 
 
 def merge(base: Any, edits: Any) -> Any:
@@ -153,38 +155,25 @@ def node_context(name: str = "cp1", plan: ClusterPlan | None = None, **overrides
     return NodeContext(spec=spec, facts=healthy_facts(name, plan, **overrides), plan=plan)
 
 
-def fleet(
+def node_set(
     plan: ClusterPlan | None = None,
     overrides: dict[str, dict[str, Any]] | None = None,
     failures: dict[str, str] | None = None,
-) -> Fleet:
+) -> NodeSet:
     """What a cross-node check gets as ``nodes``: every plan node, each with its own
     ``overrides``, except those in ``failures`` (name -> failure kind)."""
     plan = plan or EXAMPLE_PLAN
     overrides, failures = overrides or {}, failures or {}
     members = tuple(node_context(n.name, plan, **overrides.get(n.name, {})) for n in plan.spec.nodes if n.name not in failures)
     lost = {name: GatherFailure(name, kind, f"{kind} (test)") for name, kind in failures.items()}
-    return Fleet(members=members, failures=lost, plan=plan)
+    return NodeSet(members=members, failures=lost, plan=plan)
 
 
-def grade(check_fn: Callable[..., Any], target: NodeContext | Fleet, fail_on: Severity = Severity.MEDIUM) -> Verdict:
-    """Run one check the way the plugin does: applicability, role filter, then the verdict."""
-    meta = check_fn.__acpcheck__
-    reason = meta.applies.not_applicable(target.plan)
-    if reason:
-        return Verdict("skip", reason)
-    argument = next(iter(inspect.signature(check_fn).parameters))
-    if argument == "node":
-        assert isinstance(target, NodeContext), f"{meta.id} is a per-node check"
-        if target.role not in meta.roles:  # the plugin does not parametrise it for this node
-            return Verdict("skip", f"not run on {target.role} nodes")
-    else:
-        assert argument == "nodes" and isinstance(target, Fleet), f"{meta.id} is a cross-node check"
-    try:
-        check_fn(**{argument: target})
-    except Exception as error:  # graded exactly like the plugin does
-        return verdict_of(error, meta.severity, fail_on)
-    return verdict_of(None, meta.severity, fail_on)
+def grade(check_fn: Callable[..., Any], target: NodeContext | NodeSet, fail_on: Severity = Severity.MEDIUM) -> CheckResult:
+    """Grade one node or cross-node check exactly as a run does (acpcheck.testing)."""
+    argument = "node" if isinstance(target, NodeContext) else "nodes"
+    assert argument in check_fn.__acpcheck__.needs, f"{check_fn.__acpcheck__.id} does not take {argument!r}"
+    return testing.run_check(check_fn, target.plan, fail_on=fail_on, **{argument: target})
 
 
 # ---------------------------------------------------------------------------
@@ -200,7 +189,7 @@ class Case:
     facts: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the node's facts
     plan: dict[str, Any] = dataclasses.field(default_factory=dict)  # edits to the example plan
     node: str = "cp1"
-    fleet: dict[str, dict[str, Any]] | None = None  # cross-node: overrides per node
+    node_set: dict[str, dict[str, Any]] | None = None  # cross-node: overrides per node
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # cross-node: nodes not gathered
     mentions: tuple[str, ...] = ()  # text the message must contain (the values seen)
     fail_on: Severity = Severity.MEDIUM
@@ -219,10 +208,10 @@ def case(check_fn: Callable[..., Any], expect: str, label: str, **fields: Any) -
     return pytest.param(Case(check_fn, expect, **fields), id=f"{check_fn.__acpcheck__.id}-{expect}-{label}")
 
 
-def run_case(row: Case) -> Verdict:
+def run_case(row: Case) -> CheckResult:
     """Grade a table row; assert its status, and that a FAIL/WARN names the node and the values."""
     plan = plan_with(row.plan)
-    target = fleet(plan, row.fleet or {}, row.failures) if row.is_cross_node else node_context(row.node, plan, **row.facts)
+    target = node_set(plan, row.node_set or {}, row.failures) if row.is_cross_node else node_context(row.node, plan, **row.facts)
     verdict = grade(row.check, target, row.fail_on)
     assert verdict.status == row.expect, f"{row.check_id}: expected {row.expect}, got {verdict.status}: {verdict.message}"
     if row.expect in ("fail", "warn") and not row.is_cross_node:

@@ -19,7 +19,7 @@ from acpcheck.facts.model import NodeFacts
 from acpcheck.matrix import known_acp_versions
 from acpcheck.matrix.os import kernel_core, kylin_service_pack, node_release, os_matrix, probe_queries
 from acpcheck.model.check import REGISTRY
-from nodes.conftest import Case, fleet, grade, healthy_facts, node_context, plan_with
+from nodes.conftest import Case, node_set, grade, healthy_facts, node_context, plan_with
 
 TABLE_MODULES = sorted(path.stem for path in Path(__file__).parent.glob("test_node_*.py") if path.stem != Path(__file__).stem)
 
@@ -60,7 +60,7 @@ def test_every_node_check_has_a_passing_and_a_failing_row() -> None:
 
 
 def test_failing_rows_assert_the_values_seen() -> None:
-    vague = [f"{row.check_id} {row.facts or row.fleet}" for row in table_rows() if row.expect in ("fail", "warn") and not row.mentions]
+    vague = [f"{row.check_id} {row.facts or row.node_set}" for row in table_rows() if row.expect in ("fail", "warn") and not row.mentions]
     assert not vague, f"FAIL/WARN rows must assert what the message names: {vague}"
 
 
@@ -102,12 +102,12 @@ def empty_of(field_name: str) -> Any:
 
 
 def verdicts_with(overrides: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """(check id, status, message) of every node check on cp1 (and on the fleet, with
+    """(check id, status, message) of every node check on cp1 (and on the node_set, with
     cp1's facts changed), under each plan of EVERY_CHECK_APPLIES."""
     for edits in EVERY_CHECK_APPLIES:
         plan = plan_with(edits)
         for check_id, check_fn in node_checks().items():
-            target = fleet(plan, {"cp1": overrides}) if is_cross_node(check_fn) else node_context("cp1", plan, **overrides)
+            target = node_set(plan, {"cp1": overrides}) if is_cross_node(check_fn) else node_context("cp1", plan, **overrides)
             verdict = grade(check_fn, target)
             yield check_id, verdict.status, verdict.message
 

@@ -1,0 +1,72 @@
+"""Evidence sources: what checks read, gathered once per run (see ``base`` for the protocol).
+
+The registry maps a source's name to its implementation (imported on first use)
+and to the check parameters it fills. A check says what it needs by naming those
+parameters in its signature (``def check_swap_off(node)``), so the run can tell
+from static metadata which sources to gather, and a plan-only run gathers none.
+
+Adding a source (say, load-balancer observations):
+
+1. write ``acpcheck/sources/lb.py`` with a class that follows ``EvidenceSource``
+   (``name = "lb"``, ``order = 10`` so node facts come first; gather through
+   ``context.pool`` and ``context.gathered["nodes"]``; save/load JSON under its
+   directory; ``provide("lb", …)``);
+2. add ``SourceEntry("lb", "acpcheck.sources.lb:LoadBalancerSource", {"lb": "…"})`` below;
+3. write checks that take an ``lb`` parameter. The plugin creates the fixture,
+   gathers the source only when such a check is selected, saves it with the run,
+   replays it under ``--facts`` and hands it to xdist workers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from acpcheck.sources.base import EvidenceSource, GatherContext, TargetUnavailable
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A registered source: its name, where its class lives, what it provides."""
+
+    name: str
+    implementation: str  # "package.module:Class", imported on first use
+    #: check parameter -> what a check receives in it (the fixture's docstring)
+    provides: dict[str, str]
+
+    def create(self) -> EvidenceSource:
+        module, _, attribute = self.implementation.partition(":")
+        source: Any = getattr(importlib.import_module(module), attribute)()
+        return source  # type: ignore[no-any-return]
+
+
+REGISTRY: dict[str, SourceEntry] = {
+    entry.name: entry
+    for entry in (
+        SourceEntry(
+            "nodes",
+            "acpcheck.sources.nodes:NodeFactsSource",
+            {
+                "node": "The node a node check runs against (one item per plan node of the check's roles): "
+                "its plan entry and its facts. A node whose facts could not be gathered is ERROR.",
+                "nodes": "Every node's facts at once, for cross-node checks (unique hostnames, clock skew …).",
+            },
+        ),
+    )
+}
+
+
+def source_providing(parameter: str) -> SourceEntry | None:
+    """The source that fills check parameter ``parameter``, if any."""
+    return next((entry for entry in REGISTRY.values() if parameter in entry.provides), None)
+
+
+def sources_for(needs: Iterable[Iterable[str]]) -> list[SourceEntry]:
+    """The sources that the checks with these parameter sets need, in registry order."""
+    wanted = {parameter for parameters in needs for parameter in parameters}
+    return [entry for entry in REGISTRY.values() if wanted & entry.provides.keys()]
+
+
+__all__ = ["REGISTRY", "EvidenceSource", "GatherContext", "SourceEntry", "TargetUnavailable", "source_providing", "sources_for"]
