@@ -267,11 +267,11 @@ def _evidence_fixture(entry: SourceEntry, parameter: str, doc: str) -> Callable[
     return pytest.fixture(name=parameter)(provide)
 
 
-# One fixture per parameter a registered source provides (node, nodes, …): a new
-# source needs no change here.
-for _entry in REGISTRY.values():
-    for _parameter, _doc in _entry.provides.items():
-        globals()[f"_evidence_fixture_{_parameter}"] = _evidence_fixture(_entry, _parameter, _doc)
+# One fixture per parameter a registered source provides (node, nodes, …), so a
+# new source needs no change here. pytest finds fixtures among a plugin's globals.
+globals().update(
+    {f"_evidence_fixture_{parameter}": _evidence_fixture(entry, parameter, doc) for entry in REGISTRY.values() for parameter, doc in entry.provides.items()}
+)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
