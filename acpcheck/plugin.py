@@ -224,12 +224,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     settings = settings_of(metafunc.config)
     if meta is None or settings is None or meta.scope is not Scope.NODE or "node" not in metafunc.fixturenames:
         return
-    nodes = [n for n in settings.plan.spec.nodes if n.role in meta.roles]
-    metafunc.parametrize(
-        "node",
-        [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in nodes],
-        indirect=True,
-    )
+    nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in settings.plan.spec.nodes if n.role in meta.roles]
+    if not nodes:
+        # One SKIP that says why, instead of pytest's "got empty parameter set".
+        reason = not_applicable(meta, settings.plan) or f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes"
+        nodes = [pytest.param(None, id="no-nodes", marks=pytest.mark.skip(reason=reason))]
+    metafunc.parametrize("node", nodes, indirect=True)
 
 
 # -- fixtures -----------------------------------------------------------------

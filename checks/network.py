@@ -190,6 +190,8 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
 
 # Applicability shared by several checks.
 BUILT_BY_ACP = When(cluster_types=PLATFORM_MANAGED)
+#: For checks that read spec.network, which plans of imported/registered clusters may omit.
+NETWORK_BUILT_BY_ACP = When(cluster_types=PLATFORM_MANAGED, needs_network=True)
 #: Cluster types whose control-plane nodes are listed in the plan and installed by ACP.
 OWN_CONTROL_PLANE = frozenset({"on-premise", "immutable"})
 
@@ -203,12 +205,14 @@ OWN_CONTROL_PLANE = frozenset({"on-premise", "immutable"})
     severity=Severity.CRITICAL,
     refs=[ON_PREMISES],
     remediation="Choose a service CIDR outside the cluster (pod) CIDR, e.g. the installer defaults 10.3.0.0/16 (pods) and 10.4.0.0/16 (services).",
+    applies=When(needs_network=True),
 )
 def check_pod_service_cidrs_disjoint(plan: ClusterPlan) -> None:
     """The Create Cluster form refuses, for every network plugin, a Service CIDR that overlaps
     the default subnet (cluster CIDR): a ClusterIP that is also a pod address is ambiguous,
     and traffic to one of them goes to the other. Applies to every cluster type, because a
-    cluster with overlapping ranges is broken however it was built."""
+    cluster with overlapping ranges is broken however it was built (skipped when the plan of an
+    imported or registered cluster leaves the network out)."""
     pairs = find_overlaps(service_cidrs(plan), pod_cidrs(plan))
     findings = [f"{clash(service, pod)}: the service CIDR must not overlap the cluster (pod) CIDR" for service, pod in pairs]
     fail_if(findings, at=plan.where("spec", "network", "serviceCIDR"))
@@ -246,7 +250,7 @@ def check_join_cidr_disjoint(plan: ClusterPlan) -> None:
         "Pick service and join CIDRs (and, for overlay networks, a cluster CIDR) that do not contain "
         "the hosts' network, e.g. the installer defaults 10.3.0.0/16, 10.4.0.0/16 and 100.64.0.0/16 when the hosts are elsewhere."
     ),
-    applies=BUILT_BY_ACP,
+    applies=NETWORK_BUILT_BY_ACP,
 )
 def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     """A node address (or the endpoint VIP) inside the service CIDR can be taken by a ClusterIP,
@@ -324,7 +328,7 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
         "Set spec.managementCluster.podCIDR and serviceCIDR to the management cluster's ranges, and choose hosted "
         "cluster CIDRs outside them (e.g. 10.13.0.0/16 and 10.14.0.0/16 when the management cluster uses the defaults)."
     ),
-    applies=When(cluster_types=frozenset({"hosted-control-plane"})),
+    applies=When(cluster_types=frozenset({"hosted-control-plane"}), needs_network=True),
 )
 def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
     """The Hosted Control Plane concepts page requires the hosted cluster's pod CIDR not to
@@ -358,7 +362,7 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
         "or set `bip` in the Docker (4.0/4.1) or nerdctl (4.2+) configuration so the runtime bridge uses a free range; "
         "contact support if neither is possible."
     ),
-    applies=When(cluster_types=frozenset({"on-premise", "hosted-control-plane"})),
+    applies=When(cluster_types=frozenset({"on-premise", "hosted-control-plane"}), needs_network=True),
 )
 def check_runtime_bridge_range_free(plan: ClusterPlan) -> None:
     """Node preprocessing requires the container runtime's bridge range to be unused: on
@@ -386,7 +390,7 @@ def check_runtime_bridge_range_free(plan: ClusterPlan) -> None:
         "Match spec.cluster.ipFamily: ipv4 takes one IPv4 CIDR per field, ipv6 one IPv6 CIDR, dual-stack a list of one IPv4 "
         "and one IPv6 CIDR (e.g. [10.3.0.0/16, fd00:10:16::/64]); give every node an address of each family."
     ),
-    applies=BUILT_BY_ACP,
+    applies=NETWORK_BUILT_BY_ACP,
 )
 def check_ip_families_consistent(plan: ClusterPlan) -> None:
     """The cluster network protocol (IPv4, IPv6 or dual-stack) cannot change after creation.
@@ -483,7 +487,7 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     severity=Severity.LOW,
     refs=[ON_PREMISES, EVALUATING_WORKLOAD],
     remediation="Keep kubelet max-pods (spec.kubelet.extraArgs.max-pods, or Flannel's nodeIPCount) at 256 or less; add nodes for more pods.",
-    applies=BUILT_BY_ACP,
+    applies=NETWORK_BUILT_BY_ACP,
 )
 def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> None:
     """The form accepts any positive max-pods but recommends a value not exceeding 256, and

@@ -250,7 +250,7 @@ def check_new_cluster_docker_selectable(plan: ClusterPlan) -> None:
     id="ACP-VER-005",
     title="network plugin is offered for new clusters on the target ACP",
     severity=Severity.HIGH,
-    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False),
+    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False, needs_network=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
     remediation="Choose a network plugin the target ACP still offers; Kube-OVN is the default and recommended one.",
 )
@@ -275,7 +275,7 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
     id="ACP-VER-006",
     title="network plugin of a new cluster is not in maintenance mode on the target ACP",
     severity=Severity.LOW,
-    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False),
+    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False, needs_network=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
     remediation="Prefer Kube-OVN (the default) for new clusters; keep a maintenance-mode plugin only where an existing design depends on it.",
 )
@@ -492,7 +492,7 @@ def check_upgrade_docker_runtime(plan: ClusterPlan) -> None:
     id="ACP-UPG-004",
     title="cluster network plugin is not removed in the target ACP",
     severity=Severity.HIGH,
-    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=True),
+    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=True, needs_network=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
     remediation=(
         "Migrate the cluster's network to a plugin the target ACP supports (Kube-OVN for Flannel clusters, as the "

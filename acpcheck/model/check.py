@@ -60,6 +60,11 @@ class When:
     Every field left empty means "any". ``acp`` is a PEP 440 specifier on the
     target ACP version (``">=4.2"``); ``upgrade`` True/False limits the check to
     plans that do / do not describe an upgrade (``spec.acp.upgradeFrom``).
+
+    ``needs_network`` marks a check that reads ``spec.network``, which plans of
+    imported and registered clusters may leave out; ``plugins`` and
+    ``transmit_modes`` imply it. Such a check is SKIPped on a plan without one
+    (and this is the only place that looks at ``spec.network`` to decide).
     """
 
     acp: str | None = None
@@ -71,19 +76,35 @@ class When:
     runtimes: frozenset[str] = frozenset()
     upgrade: bool | None = None
     self_built_vip: bool | None = None
+    needs_network: bool = False
+
+    #: The SKIP reason on a plan without ``spec.network`` (not a dataclass field: no annotation).
+    NO_NETWORK = "the plan has no network section (imported/registered clusters may omit it)"
+
+    @property
+    def reads_network(self) -> bool:
+        """Whether the check reads ``spec.network``: said so, or implied by a plugin or Kube-OVN mode condition."""
+        return self.needs_network or bool(self.plugins) or bool(self.transmit_modes)
 
     def not_applicable(self, plan: ClusterPlan) -> str | None:
         """Why the check does not apply to ``plan``, or None when it does."""
         spec = plan.spec
+        network = spec.network
+        if network is None:
+            network_tests = [(not self.reads_network, self.NO_NETWORK)]
+        else:
+            network_tests = [
+                (not self.plugins or network.plugin in self.plugins, f"network plugin {network.plugin}"),
+                (
+                    not self.transmit_modes or (network.plugin == "kube-ovn" and network.kube_ovn.transmit_mode in self.transmit_modes),
+                    f"not Kube-OVN {'/'.join(sorted(self.transmit_modes))}",
+                ),
+            ]
         tests: list[tuple[bool, str]] = [
             (self.acp is None or spec.acp.version in SpecifierSet(self.acp), f"ACP {spec.acp.version} (applies to ACP {self.acp})"),
             (not self.cluster_roles or spec.cluster.role in self.cluster_roles, f"{spec.cluster.role} cluster"),
             (not self.cluster_types or spec.cluster.type in self.cluster_types, f"cluster type {spec.cluster.type}"),
-            (not self.plugins or spec.network.plugin in self.plugins, f"network plugin {spec.network.plugin}"),
-            (
-                not self.transmit_modes or (spec.network.plugin == "kube-ovn" and spec.network.kube_ovn.transmit_mode in self.transmit_modes),
-                f"not Kube-OVN {'/'.join(sorted(self.transmit_modes))}",
-            ),
+            *network_tests,
             (not self.ip_families or spec.cluster.ip_family in self.ip_families, f"IP family {spec.cluster.ip_family}"),
             (not self.runtimes or spec.cluster.container_runtime in self.runtimes, f"runtime {spec.cluster.container_runtime}"),
             (self.upgrade is None or plan.is_upgrade == self.upgrade, "not an upgrade plan" if self.upgrade else "an upgrade plan"),
@@ -97,6 +118,8 @@ class When:
 
     def describe(self) -> str:
         """Human summary for ``acpcheck explain``."""
+        from acpcheck.model.plan import THIRD_PARTY  # the cluster types whose plans may omit spec.network
+
         parts = []
         if self.acp:
             parts.append(f"ACP {self.acp}")
@@ -110,6 +133,10 @@ class When:
         ):
             if values:
                 parts.append(f"{label} {'/'.join(sorted(values))}")
+        # Said only where it limits anything: a plugin or mode condition implies it, and
+        # the cluster types ACP builds always have a network section.
+        if self.needs_network and not (self.plugins or self.transmit_modes) and (not self.cluster_types or self.cluster_types & THIRD_PARTY):
+            parts.append("plans with a network section")
         if self.upgrade is not None:
             parts.append("upgrade plans" if self.upgrade else "new clusters")
         if self.self_built_vip is not None:

@@ -9,6 +9,7 @@ carry a rule, a source and a remediation that the user should see.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -291,11 +292,36 @@ class Node(Spec):
         return f"node:{self.name}"
 
 
+@dataclass(frozen=True)
+class _NetworkLeftOut:
+    """Stands in for a missing spec.network of a cluster ACP builds, to be reported as such."""
+
+    cluster_type: str
+
+
 class ClusterSpec(Spec):
+    # For editors: the network section is required (and a mapping) unless spec.cluster.type is imported or registered.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"cluster": {"properties": {"type": {"enum": sorted(THIRD_PARTY)}}, "required": ["type"]}},
+                "required": ["cluster"],
+            },
+            "else": {"required": ["network"], "properties": {"network": {"type": "object"}}},
+        }
+    )
+
     acp: Acp
     cluster: Cluster
     endpoint: Endpoint = Field(default_factory=Endpoint)
-    network: Network
+    network: Network | None = Field(
+        default=None,
+        description=(
+            "the cluster network (the form's Network section). Required when ACP builds the cluster (spec.cluster.type "
+            "on-premise, hosted-control-plane or immutable). Optional when spec.cluster.type is imported or registered: "
+            "ACP does not manage that network, so leave it out when unknown; the checks that need it are then skipped"
+        ),
+    )
     management_cluster: ManagementCluster = Field(default_factory=ManagementCluster)
     kubelet: Kubelet = Field(default_factory=Kubelet)
     api_server: ApiServer = Field(default_factory=ApiServer)
@@ -303,6 +329,34 @@ class ClusterSpec(Spec):
     ssh: Ssh = Field(default_factory=Ssh)
     nodes: list[Node] = Field(default_factory=list)
     kubeconfig: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mark_missing_network(cls, data: Any) -> Any:
+        # Decided on the input, so that the problem is reported together with any other
+        # (even when spec.cluster itself is invalid in some other field).
+        if not isinstance(data, dict) or data.get("network") is not None:
+            return data
+        cluster = data.get("cluster")
+        if isinstance(cluster, Cluster):
+            cluster_type: Any = cluster.type
+        elif isinstance(cluster, dict):
+            cluster_type = cluster.get("type", Cluster.model_fields["type"].default)
+        else:
+            return data  # spec.cluster is missing or not a mapping: reported there
+        if isinstance(cluster_type, str) and cluster_type in PLATFORM_MANAGED:  # not an invalid type: reported there
+            return {**data, "network": _NetworkLeftOut(cluster_type)}
+        return data
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_unless_third_party(cls, value: Any) -> Any:
+        if isinstance(value, _NetworkLeftOut):
+            raise ValueError(
+                f"required for cluster type {value.cluster_type}: ACP builds this cluster's network, so the plan must "
+                "describe it (only imported and registered clusters may omit it)"
+            )
+        return value
 
 
 class ClusterPlan(Spec):

@@ -115,6 +115,11 @@ def endpoint(**fields: Any) -> dict[str, Any]:
 
 ACP_41 = spec(acp={"version": "4.1"}, cluster={"kubernetesVersion": "1.32.7"})
 IMPORTED = cluster(type="imported")
+#: Imported and registered clusters may leave the network section out; the checks that read it SKIP.
+NO_NETWORK = spec(network=DELETE)
+IMPORTED_NO_NETWORK = (IMPORTED, NO_NETWORK)
+REGISTERED_NO_NETWORK = (cluster(type="registered"), NO_NETWORK)
+NO_NETWORK_REASON = "the plan has no network section (imported/registered clusters may omit it)"
 GLOBAL = cluster(role="global")
 CALICO = network(plugin="calico", kubeOvn=DELETE)
 FLANNEL = (ACP_41, network(plugin="flannel", kubeOvn=DELETE, nodeIPCount=128))
@@ -208,6 +213,8 @@ CASES = [
         id="dual-stack-ipv6-side",
     ),
     case(check_pod_service_cidrs_disjoint, "fail", IMPORTED, network(serviceCIDR="10.0.0.0/8"), expect=("service CIDR 10.0.0.0/8",), id="imported-too"),
+    case(check_pod_service_cidrs_disjoint, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
+    case(check_pod_service_cidrs_disjoint, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
     # ACP-NET-002 Kube-OVN join CIDR
     case(check_join_cidr_disjoint, "pass", id="defaults"),
     case(check_join_cidr_disjoint, "pass", kube_ovn(joinCIDR=DELETE), id="join-unset"),
@@ -237,6 +244,7 @@ CASES = [
         id="ipv6-default-join",
     ),
     case(check_join_cidr_disjoint, "skip", CALICO, expect=("network plugin calico",), id="calico"),
+    case(check_join_cidr_disjoint, "skip", IMPORTED_NO_NETWORK, expect=("cluster type imported", NO_NETWORK_REASON), id="imported-no-network"),
     # ACP-NET-003 host addresses outside the cluster's CIDRs
     case(check_host_addresses_outside_cidrs, "pass", id="defaults"),
     case(check_host_addresses_outside_cidrs, "pass", UNDERLAY_ON_NODE_NETWORK, id="underlay-pods-on-host-network"),
@@ -272,6 +280,7 @@ CASES = [
         id="ipv6-pods-on-host-network",
     ),
     case(check_host_addresses_outside_cidrs, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
+    case(check_host_addresses_outside_cidrs, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
     # ACP-NET-004 Kube-OVN Underlay subnet
     case(check_underlay_subnet, "pass", UNDERLAY, id="underlay"),
     case(
@@ -323,6 +332,7 @@ CASES = [
         id="no-nic",
     ),
     case(check_underlay_subnet, "skip", expect=("not Kube-OVN underlay",), id="overlay"),
+    case(check_underlay_subnet, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
     # ACP-NET-005 hosted control plane vs management cluster
     case(check_hosted_cidrs_disjoint_from_management, "pass", HCP, HCP_WORKERS, id="disjoint"),
     case(
@@ -353,6 +363,7 @@ CASES = [
         id="management-unknown",
     ),
     case(check_hosted_cidrs_disjoint_from_management, "skip", expect=("cluster type on-premise",), id="on-premise"),
+    case(check_hosted_cidrs_disjoint_from_management, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
     # ACP-NET-006 container-runtime bridge range
     case(check_runtime_bridge_range_free, "pass", id="defaults"),
     case(check_runtime_bridge_range_free, "pass", nodes(("cp1", "control-plane", "172.20.0.5", None)), id="4.3-allows-172.20"),
@@ -381,6 +392,7 @@ CASES = [
         id="4.1-service-cidr",
     ),
     case(check_runtime_bridge_range_free, "skip", cluster(type="immutable"), expect=("cluster type immutable",), id="immutable"),
+    case(check_runtime_bridge_range_free, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
     # ACP-NET-007 IP families
     case(check_ip_families_consistent, "pass", id="ipv4"),
     case(check_ip_families_consistent, "pass", DUAL, DUAL_NODES, id="dual-stack"),
@@ -430,6 +442,7 @@ CASES = [
         id="ipv6-node-without-ipv6",
     ),
     case(check_ip_families_consistent, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
+    case(check_ip_families_consistent, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
     # ACP-NET-008 IPv6 global platform address
     case(check_ipv6_global_has_domain, "pass", GLOBAL, V6, V6_NODES, endpoint(address="acp.example.com"), id="domain-endpoint"),
     case(
@@ -452,6 +465,18 @@ CASES = [
         id="ip-endpoint",
     ),
     case(check_ipv6_global_has_domain, "skip", V6, V6_NODES, endpoint(address="2001:db8::100"), expect=("workload cluster",), id="workload"),
+    # ... and it does not read the network, so a third-party plan without one is still checked.
+    case(
+        check_ipv6_global_has_domain,
+        "fail",
+        GLOBAL,
+        V6,
+        V6_NODES,
+        IMPORTED_NO_NETWORK,
+        endpoint(address="2001:db8::100"),
+        expect=("needs a domain name",),
+        id="imported-no-network",
+    ),
     # ACP-NET-009 Flannel sizing
     case(check_flannel_capacity, "pass", FLANNEL, id="defaults"),
     case(check_flannel_capacity, "pass", FLANNEL, network(clusterCIDR="10.3.0.0/22", nodeIPCount=65), id="65-rounds-to-128-fits"),
@@ -472,6 +497,7 @@ CASES = [
         id="no-node-ip-count",
     ),
     case(check_flannel_capacity, "skip", expect=("network plugin kube-ovn",), id="kube-ovn"),
+    case(check_flannel_capacity, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
     # ACP-NET-010 kubelet max-pods
     case(check_max_pods_recommended, "pass", id="installer-default"),
     case(check_max_pods_recommended, "pass", spec(kubelet={"extraArgs": {"max-pods": 256}}), id="256"),
@@ -487,6 +513,7 @@ CASES = [
     case(check_max_pods_recommended, "warn", FLANNEL, network(nodeIPCount=512), expect=("Flannel nodeIPCount", "is 512"), id="flannel-node-ip-count"),
     case(check_max_pods_recommended, "warn", spec(kubelet={"extraArgs": {"max-pods": "many"}}), expect=("'many'", "not a positive integer"), id="not-a-number"),
     case(check_max_pods_recommended, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
+    case(check_max_pods_recommended, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
     # ACP-NET-011 pod CIDR capacity (derived threshold)
     case(check_pod_cidr_capacity, "pass", id="defaults"),
     case(check_pod_cidr_capacity, "pass", network(clusterCIDR="10.3.0.0/22"), id="1024-for-550"),
@@ -515,6 +542,7 @@ CASES = [
         id="bad-max-pods",
     ),
     case(check_pod_cidr_capacity, "skip", FLANNEL, expect=("network plugin flannel",), id="flannel"),
+    case(check_pod_cidr_capacity, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
     # ACP-NET-012 control-plane count
     case(check_control_plane_count, "pass", id="three"),
     case(check_control_plane_count, "pass", control_planes(1), id="one"),
@@ -643,6 +671,7 @@ CASES = [
         id="no-host",
     ),
     case(check_platform_url_annotation, "skip", GLOBAL, EXTERNAL, expect=("global cluster",), id="global"),
+    case(check_platform_url_annotation, "fail", IMPORTED_NO_NETWORK, EXTERNAL, expect=("no cpaas.io/platform-url annotation",), id="imported-no-network"),
 ]
 
 

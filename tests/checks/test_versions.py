@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import pytest
-from conftest import EXAMPLES, make_plan, merge, run_check
+from conftest import BASE, DELETE, EXAMPLES, make_plan, merge, run_check
 
 from acpcheck.checks import versions
 from acpcheck.matrix import release
@@ -47,6 +47,10 @@ def docker(*gates: str) -> dict[str, Any]:
 
 
 IMPORTED = cluster(type="imported")
+REGISTERED = cluster(type="registered")
+#: Imported and registered clusters may leave the network section out.
+NO_NETWORK = {"spec": {"network": DELETE}}
+NO_NETWORK_REASON = "the plan has no network section (imported/registered clusters may omit it)"
 
 
 class Row(NamedTuple):
@@ -88,6 +92,8 @@ ROWS = [
     row("ACP-VER-003", "pass", cluster(type="registered", kubernetesVersion="v1.31.6-eks-1")),
     row("ACP-VER-003", "pass", acp("4.2"), IMPORTED, k8s("1.30.5")),
     row("ACP-VER-003", "pass", acp("4.3", "4.2"), IMPORTED, k8s("1.32.0")),
+    row("ACP-VER-003", "pass", IMPORTED, k8s("1.34.1"), NO_NETWORK),
+    row("ACP-VER-003", "fail", REGISTERED, k8s("1.18.20"), NO_NETWORK, mentions=("1.18.20", "registered workload cluster")),
     row("ACP-VER-003", "warn", IMPORTED, k8s("1.28.3"), mentions=("1.28.3", ">=1.19.0,<1.35.0", "1.34, 1.33, 1.32, 1.31")),
     row("ACP-VER-003", "fail", IMPORTED, k8s("1.35.0"), mentions=("1.35.0", ">=1.19.0,<1.35.0", "imported workload cluster")),
     row("ACP-VER-003", "fail", cluster(type="registered", kubernetesVersion="1.18.20"), mentions=("1.18.20", ">=1.19.0,<1.35.0")),
@@ -112,12 +118,14 @@ ROWS = [
     row("ACP-VER-005", "fail", acp("4.2"), k8s("1.33.6"), plugin("flannel"), mentions=("flannel", "4.2/overview/release_notes")),
     row("ACP-VER-005", "skip", acp("4.3", "4.2"), plugin("flannel")),
     row("ACP-VER-005", "skip", IMPORTED, plugin("flannel")),
+    row("ACP-VER-005", "skip", IMPORTED, NO_NETWORK, mentions=("cluster type imported", NO_NETWORK_REASON)),
     # ACP-VER-006: network plugin of a new cluster not in maintenance (LOW: WARN unless fail_on is low)
     row("ACP-VER-006", "pass"),
     row("ACP-VER-006", "pass", acp("4.1"), k8s("1.32.7"), plugin("calico")),
     row("ACP-VER-006", "warn", plugin("calico"), mentions=("calico", "maintenance", "kube-ovn, custom")),
     row("ACP-VER-006", "fail", plugin("calico"), mentions=("calico", "kube-ovn, custom"), fail_on=Severity.LOW),
     row("ACP-VER-006", "skip", acp("4.3", "4.2"), plugin("calico")),
+    row("ACP-VER-006", "skip", REGISTERED, NO_NETWORK, mentions=(NO_NETWORK_REASON,)),
     # ACP-VER-007: hosted control planes offered by the target
     row("ACP-VER-007", "warn", cluster(type="hosted-control-plane"), mentions=("Technology Preview",)),
     row("ACP-VER-007", "pass", cluster(type="hosted-control-plane"), matrix_changes={"hosted_control_plane": "available"}),
@@ -166,14 +174,15 @@ ROWS = [
     row("ACP-UPG-004", "fail", acp("4.2", "4.1"), k8s("1.32.7"), plugin("flannel"), mentions=("flannel", "ACP 4.2", "kube-ovn, custom", "ACP 4.1")),
     row("ACP-UPG-004", "skip", plugin("flannel")),
     row("ACP-UPG-004", "skip", acp("4.3", "4.2"), IMPORTED, plugin("flannel")),
+    row("ACP-UPG-004", "skip", acp("4.3", "4.2"), IMPORTED, k8s("1.33.7"), NO_NETWORK, mentions=(NO_NETWORK_REASON,)),
 ]
 
 
 def _run(case: Row, monkeypatch: pytest.MonkeyPatch) -> Any:
-    edits: dict[str, Any] = {}
-    for part in case.edits:
-        edits = merge(edits, part)
-    plan = make_plan(edits)
+    data = BASE
+    for part in case.edits:  # one by one onto the base plan, so that a DELETE removes a key of it
+        data = merge(data, part)
+    plan = make_plan(base=data)
     if case.matrix_changes:
         # Data a future ACP release might carry; the check must follow the matrix, not code.
         changed = release(plan.spec.acp.version).model_copy(update=case.matrix_changes)
@@ -212,7 +221,7 @@ def test_refs_are_the_matrix_pages() -> None:
         assert len(set(refs)) == len(refs), check_id
 
 
-VERSION_EXAMPLES = ["imported-cluster.yaml", "upgrade-4.2-to-4.3.yaml"]
+VERSION_EXAMPLES = ["imported-cluster.yaml", "registered-cluster.yaml", "upgrade-4.2-to-4.3.yaml"]
 
 
 @pytest.mark.parametrize("name", VERSION_EXAMPLES)
@@ -222,7 +231,7 @@ def test_version_examples_have_no_failures(name: str) -> None:
     bad = {check_id: v.message for check_id, v in verdicts.items() if v.status in ("fail", "error")}
     assert not bad
     # Each example is checked by the rules it exists to show.
-    shown = {"imported-cluster.yaml": ["ACP-VER-003"], "upgrade-4.2-to-4.3.yaml": ["ACP-VER-002", "ACP-UPG-001", "ACP-UPG-002", "ACP-UPG-004"]}
+    shown = {"imported-cluster.yaml": ["ACP-VER-003"], "registered-cluster.yaml": ["ACP-VER-003"], "upgrade-4.2-to-4.3.yaml": ["ACP-VER-002", "ACP-UPG-001", "ACP-UPG-002", "ACP-UPG-004"]}
     assert all(verdicts[check_id].status == "pass" for check_id in shown[name])
 
 

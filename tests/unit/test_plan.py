@@ -130,3 +130,81 @@ def test_json_schema_is_usable() -> None:
     for field in ("clusterCIDR", "serviceCIDR", "selfBuiltVIP", "kubernetesVersion", "passwordEnv", "hostKeyPolicy"):
         assert f'"{field}"' in text
     assert schema["additionalProperties"] is False
+
+
+# ---------------------------------------------------------------------------
+# spec.network: required when ACP builds the cluster, optional for imported/registered ones
+
+
+def without_network(text: str) -> str:
+    """``text`` with its whole ``network:`` section removed."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("  network:"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    "))
+    return "".join(lines[:start] + lines[end:])
+
+
+@pytest.mark.parametrize("cluster_type", ["imported", "registered"])
+def test_third_party_plan_may_omit_the_network(tmp_path: Path, cluster_type: str) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(without_network(BASE).replace("type: on-premise", f"type: {cluster_type}", 1))
+    plan = load_plan(path)
+    assert plan.spec.network is None and plan.spec.cluster.type == cluster_type
+
+
+def test_registered_example_has_no_network() -> None:
+    assert load_plan(EXAMPLES / "registered-cluster.yaml").spec.network is None
+
+
+@pytest.mark.parametrize("cluster_type", ["on-premise", "hosted-control-plane", "immutable", None])
+def test_network_is_required_when_acp_builds_the_cluster(tmp_path: Path, cluster_type: str | None) -> None:
+    text = without_network(BASE)
+    text = text.replace("    type: on-premise\n", f"    type: {cluster_type}\n" if cluster_type else "", 1)
+    problems = problems_for(tmp_path, text)
+    shown = cluster_type or "on-premise"  # the default type
+    expected = f"{tmp_path / 'plan.yaml'}:{line_of(text, 'spec:')}: spec.network: required for cluster type {shown}"
+    assert [p for p in problems if p.startswith(expected)], problems
+    assert any("only imported and registered clusters may omit it" in p for p in problems)
+
+
+def test_explicit_null_network_is_located_at_its_line(tmp_path: Path) -> None:
+    text = without_network(BASE).replace("  nodes:", "  network: null\n  nodes:", 1)
+    problems = problems_for(tmp_path, text)
+    assert any(p.startswith(f"{tmp_path / 'plan.yaml'}:{line_of(text, 'network: null')}: spec.network: required for cluster type on-premise") for p in problems)
+
+
+def test_missing_network_is_reported_with_the_other_problems(tmp_path: Path) -> None:
+    text = without_network(BASE).replace("ipFamily: ipv4", "ipFamily: ipv5")
+    problems = problems_for(tmp_path, text)
+    assert any("spec.cluster.ipFamily" in p for p in problems) and any("spec.network: required" in p for p in problems)
+
+
+def test_invalid_cluster_type_is_not_also_a_missing_network(tmp_path: Path) -> None:
+    problems = problems_for(tmp_path, without_network(BASE).replace("type: on-premise", "type: imprted", 1))
+    assert any("spec.cluster.type: must be one of" in p for p in problems)
+    assert not any("spec.network" in p for p in problems)
+
+
+def test_json_schema_says_when_the_network_is_required() -> None:
+    schema = plan_json_schema()
+    spec = schema["$defs"]["ClusterSpec"]
+    assert "network" not in spec["required"]
+    description = spec["properties"]["network"]["description"]
+    assert "imported or registered" in description and "Required when ACP builds the cluster" in description
+    assert spec["else"] == {"required": ["network"], "properties": {"network": {"type": "object"}}}
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    import yaml
+
+    plan = yaml.safe_load(without_network(BASE))
+    assert any("'network' is a required property" in e.message for e in validator.iter_errors(plan))
+    plan["spec"]["cluster"]["type"] = "registered"
+    assert not list(validator.iter_errors(plan))
+    for example in sorted(EXAMPLES.glob("*.yaml")):
+        assert not list(validator.iter_errors(yaml.safe_load(example.read_text()))), example.name
+
+
+def test_unhashable_cluster_type_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    problems = problems_for(tmp_path, without_network(BASE).replace("type: on-premise", "type: [on-premise]", 1))
+    assert any("spec.cluster.type" in p for p in problems)
