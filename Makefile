@@ -12,10 +12,12 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/setup-system.sh
 	./scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# The wheel check installs packages, so it runs first: before any test brings up a lab.
 test: setup
+	PYTHON=$(PYTHON) ./scripts/check-wheel.sh $(VENV)
 	$(PY) -m pytest -n auto -q
 
 demo: setup

@@ -1,4 +1,4 @@
-"""The cluster plan: the ACP "Create Cluster" form as YAML (see DESIGN.md).
+"""The cluster plan: the ACP "Create Cluster" form as YAML (see docs/interfaces.md).
 
 The schema checks form, not policy: a CIDR that does not parse, an unknown field or
 a literal password is bad input (exit 4, before anything connects); two CIDRs that

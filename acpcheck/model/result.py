@@ -1,4 +1,4 @@
-"""Statuses, one check result, and the exit code they add up to (DESIGN.md, fixed)."""
+"""Statuses, one check result, and the exit code they add up to (docs/interfaces.md, fixed)."""
 
 from __future__ import annotations
 

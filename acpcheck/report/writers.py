@@ -1,9 +1,10 @@
 """Report files, all written from one results document (the results.json content).
 
-- results.json  the fixed machine-readable format (DESIGN.md)
+- results.json  the fixed machine-readable format (docs/interfaces.md)
 - junit.xml     one testcase per check and target, named by check id, for CI UIs
 - summary.md    what a person reads first: verdict, then findings with fixes
-- report.html   one self-contained page (no external assets)
+- report.html   one self-contained page (no external assets), from the Jinja2
+                template reports/report.html.j2 (package acpcheck.reports)
 - results.sarif SARIF 2.1.0 for code-scanning UIs: FAIL and WARN findings on the
                 plan file, at the line of the field they are about when known
 
@@ -13,14 +14,18 @@ results hold only what checks chose to report.
 
 from __future__ import annotations
 
-import html
+import functools
+import importlib.resources
 import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acpcheck.model.result import best_ref
+
+if TYPE_CHECKING:
+    import jinja2
 
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "✋", "error": "💥", "waived": "🏳️"}
 # Findings first, in the order a person should read them.
@@ -125,40 +130,30 @@ def summary_markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-h1{font-size:1.5em}table{border-collapse:collapse;width:100%}td,th{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-.s{font-weight:600;text-transform:uppercase;font-size:.8em;padding:.15em .5em;border-radius:3px;color:#fff}
-.pass{background:#2e7d32}.fail{background:#c62828}.warn{background:#ef6c00}.skip{background:#757575}.manual{background:#6a1b9a}.error{background:#4e342e}.waived{background:#1565c0}
-pre{white-space:pre-wrap;margin:.3em 0;font-size:.92em}details summary{cursor:pointer;color:#555}.counts span{margin-right:1em}
-"""
-
-
 def report_html(document: dict[str, Any]) -> str:
-    run, summary, results = document["run"], document["summary"], document["results"]
-    e = html.escape
+    """The page of ``reports/report.html.j2``: findings first, then passes and skips."""
+    run = document["run"]
     order = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
-    rows = []
-    for r in sorted(results, key=lambda r: (order[r["status"]], r["check"], r["target"])):
-        detail = ""
-        if r["status"] != "pass":
-            detail = f"<pre>{e(r['message'])}</pre>"
-        if r["status"] in ("fail", "warn", "waived"):
-            detail += f"<div><b>Fix:</b> {e(r['remediation'])}</div>"
-        links = f'<a href="{e(best_ref(r, run["acp"]))}">source</a>'
-        rows.append(
-            f"<tr><td><span class='s {r['status']}'>{r['status']}</span></td><td>{e(r['check'])}<br><small>{e(r['severity'])}</small></td>"
-            f"<td>{e(r['target'])}</td><td><b>{e(r['title'])}</b>{detail}<details><summary>why</summary>{links}</details></td></tr>"
-        )
-    counts = "".join(f"<span class='s {s}'>{s} {n}</span> " for s, n in summary.items() if n)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>acpcheck {e(run['cluster'])}</title><style>{_CSS}</style></head><body>"
-        f"<h1>acpcheck: {e(run['cluster'])} — {e(VERDICT.get(run['exitCode'], 'unknown'))}</h1>"
-        f"<p>Plan <code>{e(run['plan'])}</code> · ACP {e(run['acp'])} · profile <code>{e(run['profile'])}</code> · run <code>{e(run['id'])}</code></p>"
-        f"<p class='counts'>{counts}</p>"
-        "<table><tr><th>status</th><th>check</th><th>target</th><th>finding</th></tr>" + "".join(rows) + "</table></body></html>\n"
+    results = sorted(document["results"], key=lambda r: (order[r["status"]], r["check"], r["target"]))
+    return _template("report.html.j2").render(
+        run=run,
+        summary=document["summary"],
+        verdict=VERDICT.get(run["exitCode"], "unknown"),
+        rows=[(r, best_ref(r, run["acp"])) for r in results],
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    # Imported here, not at the top: jinja2 costs ~25 ms, and only the controller
+    # renders, once at the end of a run (xdist workers import this module too).
+    import jinja2
+
+    # Read through importlib.resources: the templates ship in the acpcheck.reports
+    # package (top-level reports/ in a checkout), also inside a wheel or a zip.
+    text = importlib.resources.files("acpcheck.reports").joinpath(name).read_text(encoding="utf-8")
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    return environment.from_string(text)
 
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
