@@ -147,7 +147,9 @@ def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFa
     for node, result in results.items():
         path = target / facts_file_name(node)
         temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(encode(result), indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        # Keys in the order the facts have them (not sorted): a replay must hand the
+        # checks the very same mappings, so that its results.json is byte-identical.
+        temporary.write_text(json.dumps(encode(result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, path)
         written.append(path)
     keep = set(written)

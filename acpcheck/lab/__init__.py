@@ -1,6 +1,6 @@
 """The local lab: real sshd "nodes" in network namespaces, with real defects.
 
-    python -m acpcheck.lab up [--scenario FILE|NAME | --nodes N] [--state DIR]
+    python -m acpcheck.lab up [--scenario FILE|NAME | --nodes N] [--subnets DIRECT,HIDDEN] [--state DIR]
     python -m acpcheck.lab status [--state DIR]
     python -m acpcheck.lab down [--state DIR] [--purge]
 
@@ -15,7 +15,8 @@ README.md in this directory has the details: networks, state dir, defects, limit
 
 Modules: ``scenario`` (the YAML format), ``content`` (file texts), ``node`` (a node's
 file view and init script), ``host`` (namespaces, links, processes, the keeper),
-``layout`` (names, addresses, state-dir paths), ``outputs`` (plan, lab.env, ssh_config),
+``layout`` (names, subnets and the addresses derived from them, state-dir paths),
+``hostcheck`` (is a subnet already in use on this machine?), ``outputs`` (plan, lab.env, ssh_config),
 ``core`` (up/down/status), ``socks5`` (a tiny client), ``cli``; ``keeper.py`` and
 ``listener.py`` run as separate processes.
 """

@@ -1,7 +1,8 @@
 """``acpcheck lab`` / ``python -m acpcheck.lab``: up, status, down (root only).
 
 Exit codes: 0 done (status: every node reachable), 1 the lab failed or a node is
-unreachable, 4 bad input (scenario file, options).
+unreachable, 4 bad input (scenario file, options, subnets that are invalid, too small
+or already in use on this machine).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 from acpcheck.errors import InputError
 from acpcheck.lab import core, socks5
 from acpcheck.lab.host import LabError
-from acpcheck.lab.layout import DEFAULT_STATE_DIR, StatePaths
+from acpcheck.lab.layout import (
+    DEFAULT_STATE_DIR,
+    DEFAULT_SUBNETS,
+    NARROWEST_PREFIX,
+    SUBNETS_ENV,
+    WIDEST_PREFIX,
+    StatePaths,
+)
 from acpcheck.lab.scenario import healthy_scenario, load_scenario, shipped_scenarios
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 4
@@ -55,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--scenario", default=None, help=f"scenario file or shipped name ({', '.join(shipped_scenarios())}); default: demo")
     which.add_argument("--nodes", type=int, metavar="N", help="N healthy nodes instead of a scenario (benchmarks)")
     up.add_argument("--state", default=str(DEFAULT_STATE_DIR), help=state_help)
+    up.add_argument("--subnets", metavar="DIRECT,HIDDEN",
+                    help=f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else {DEFAULT_SUBNETS})")
     up.add_argument("--json", action="store_true", help="print the lab's description as JSON")
     up.set_defaults(handler=_up)
 
@@ -81,12 +91,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace) -> int:
     scenario = healthy_scenario(args.nodes) if args.nodes is not None else load_scenario(args.scenario or "demo")
-    info = core.up(scenario, args.state)
+    info = core.up(scenario, args.state, subnets=args.subnets)
     if args.json:
         print(json.dumps(info.public_dict(), indent=2))
         return EXIT_OK
     paths = info.paths
     print(f"lab {info.scenario!r} is up: {len(info.nodes)} nodes in {info.started_seconds:.2f} s (state {paths.root})")
+    print(f"subnets: direct {info.subnets['direct']}, hidden {info.subnets['hidden']}")
     _table(
         ["NODE", "ROLE", "NETWORK", "ADDRESS", "HOSTNAME", "SSH USER", "DEFECTS"],
         [[n.name, n.role, n.network, n.ipv4, n.hostname, n.ssh_user, ",".join(n.defects) or "-"] for n in info.nodes[:50]],

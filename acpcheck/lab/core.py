@@ -19,12 +19,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from acpcheck.lab import content, outputs, socks5
+from acpcheck.lab import content, hostcheck, outputs, socks5
 from acpcheck.lab.host import (
     Keeper,
     LabError,
     disable_ipv6,
-    host_routes_overlapping,
     ip_batch,
     is_keeper,
     lab_etc_netns_dirs,
@@ -39,23 +38,24 @@ from acpcheck.lab.host import (
     wait_gone,
 )
 from acpcheck.lab.layout import (
+    BRIDGE,
     DEFAULT_STATE_DIR,
     MARKER_ENV,
-    NETWORKS,
     PROXY_NS,
     PROXY_PASSWORD_ENV,
     PROXY_PORT,
     PROXY_USER_ENV,
     PROXY_VETH,
+    ROUTE_METRIC,
     SSH_PASSWORD_ENV,
+    LabNetwork,
+    LabSubnets,
     StatePaths,
     veth_name,
 )
 from acpcheck.lab.node import HostBase, LabBuildError, NodeBuild, build_node, write_node
 from acpcheck.lab.scenario import LAB_USER, Scenario, load_scenario
 
-#: Metric that tags the lab's "unreachable hidden network" route in the root namespace.
-ROUTE_METRIC = 4242
 FIRST_LAB_UID = 4242
 REQUIRED_TOOLS = ("ip", "unshare", "setsid", "mount", "ssh-keygen", "openssl", "/usr/sbin/sshd")
 
@@ -96,10 +96,16 @@ class LabInfo:
     lab_user: str
     lab_password: str = field(repr=False)
     started_seconds: float = 0.0
+    #: {"direct": cidr, "hidden": cidr}: the subnets every address of this lab comes from.
+    subnets: dict[str, str] = field(default_factory=lambda: LabSubnets.default().as_dict())
 
     @property
     def paths(self) -> StatePaths:
         return StatePaths(self.state_dir)
+
+    @property
+    def lab_subnets(self) -> LabSubnets:
+        return LabSubnets.from_dict(self.subnets)
 
     @property
     def plan_file(self) -> Path:
@@ -138,6 +144,8 @@ class LabInfo:
             secrets_ = outputs.read_env(paths)
         except FileNotFoundError:
             raise LabError(f"no lab is up with state dir {state_dir} (no {paths.info.name})") from None
+        if "subnets" not in data:
+            raise LabError(f"{paths.info} was written by an older acpcheck (no subnets); run `acpcheck lab down` and `up` again")
         proxy = data["proxy"]
         return cls(
             state_dir=Path(data["state_dir"]),
@@ -148,6 +156,7 @@ class LabInfo:
             lab_user=data["lab_user"],
             lab_password=secrets_.get(SSH_PASSWORD_ENV, ""),
             started_seconds=data.get("started_seconds", 0.0),
+            subnets=data["subnets"],
         )
 
 
@@ -155,18 +164,27 @@ class LabInfo:
 # up
 
 
-def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT_STATE_DIR, *, ready_timeout: float | None = None) -> LabInfo:
+def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT_STATE_DIR, *, ready_timeout: float | None = None,
+       subnets: LabSubnets | str | None = None, host_sources: hostcheck.HostSources | None = None) -> LabInfo:
     """Build the lab for ``scenario`` (a Scenario, a file or a shipped name) and wait
     until every node's sshd and the proxy accept connections. On any failure whatever
-    was built is torn down again before the error is raised."""
+    was built is torn down again before the error is raised.
+
+    ``subnets``: ``DIRECT,HIDDEN`` or LabSubnets; default ACPCHECK_LAB_SUBNETS, else
+    198.18.0.0/24,198.19.0.0/24. Before anything is built the host is inspected
+    (``hostcheck``, from ``host_sources``): a subnet in use here is refused with
+    SubnetsInUse (an InputError), as are subnets too small for the scenario."""
     started = time.monotonic()
-    require_root("up")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    if not isinstance(subnets, LabSubnets):
+        subnets = LabSubnets.chosen(subnets)
+    subnets.check_room({name: sum(node.network == name for node in scenario.nodes) for name in ("direct", "hidden")})
+    require_root("up")
     paths = StatePaths(Path(state_dir).resolve())
-    _preflight(scenario, paths)
+    _preflight(scenario, paths, subnets, host_sources)
     try:
-        info = _build(scenario, paths, ready_timeout)
+        info = _build(scenario, paths, subnets, ready_timeout)
     except BaseException:
         down(paths.root, purge=False, quiet=True)
         raise
@@ -175,7 +193,8 @@ def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT
     return info
 
 
-def _preflight(scenario: Scenario, paths: StatePaths) -> None:
+def _preflight(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_sources: hostcheck.HostSources | None) -> None:
+    """Everything that can refuse an ``up`` before it writes or builds anything."""
     tools = list(REQUIRED_TOOLS)
     if scenario.needs_proxy:
         tools.append("microsocks")
@@ -184,20 +203,17 @@ def _preflight(scenario: Scenario, paths: StatePaths) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
-    existing = lab_namespaces() + lab_links() + (["the unreachable route for the hidden network"] if _lab_route_present() else [])
+    existing = lab_namespaces() + lab_links() + [f"the unreachable route for {route}" for route in lab_routes()]
     if existing:
         raise LabError(f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run `acpcheck lab down` first")
-    used = [NETWORKS["direct"].cidr] + ([NETWORKS["hidden"].cidr] if scenario.needs_proxy else [])
-    clashes = host_routes_overlapping(str(cidr) for cidr in used)
-    if clashes:
-        raise LabError(f"this machine already routes the lab's networks ({'; '.join(clashes)}); the lab needs them for itself")
+    hostcheck.check_host(subnets, ["direct", "hidden"] if scenario.needs_proxy else ["direct"], host_sources)
     if re.search(r"[\s,:\\'\"]", str(paths.root)):
         raise LabError(f"{paths.root}: a state dir path must not contain spaces, quotes, ',' or ':' (they end up in mount options)")
     if paths.root.exists() and any(paths.root.iterdir()) and not paths.marker.exists():
         raise LabError(f"{paths.root} exists and is not a lab state dir; choose another --state")
 
 
-def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -> LabInfo:
+def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_timeout: float | None) -> LabInfo:
     # Leftovers of an earlier lab in this state dir (keys are kept on purpose).
     for stale in (paths.nodes, paths.proxy_dir):
         shutil.rmtree(stale, ignore_errors=True)
@@ -208,11 +224,12 @@ def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -
     _ensure_keys(paths, [node.name for node in scenario.nodes])
     password = secrets.token_urlsafe(15)  # the lab user's, new for every `up`
     host = _host_base(paths, password)
+    networks = subnets.networks
     counters = {"direct": 0, "hidden": 0}
     builds: list[NodeBuild] = []
     try:
         for node in scenario.nodes:
-            network = NETWORKS[node.network]
+            network = networks[node.network]
             builds.append(build_node(node, network.node_address(counters[node.network]), network, host))
             counters[node.network] += 1
     except LabBuildError as error:
@@ -220,7 +237,7 @@ def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -
 
     proxy = None
     if scenario.needs_proxy:
-        proxy = ProxyInfo(str(NETWORKS["direct"].proxy_address), PROXY_PORT, "lab-" + secrets.token_hex(4), secrets.token_urlsafe(18))
+        proxy = ProxyInfo(str(networks["direct"].proxy_address), PROXY_PORT, "lab-" + secrets.token_hex(4), secrets.token_urlsafe(18))
     info = LabInfo(
         state_dir=paths.root,
         scenario=scenario.name,
@@ -229,6 +246,7 @@ def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -
         client_key=paths.client_key,
         lab_user=LAB_USER,
         lab_password=password,
+        subnets=subnets.as_dict(),
     )
     # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
     outputs.write_plan(paths, scenario, info)
@@ -240,9 +258,9 @@ def _build(scenario: Scenario, paths: StatePaths, ready_timeout: float | None) -
         node_dir.mkdir(parents=True)
         write_node(build, node_dir, paths.host_key(build.spec.name), host)
 
-    _create_network(builds, with_hidden=proxy is not None)
+    _create_network(builds, networks, with_hidden=proxy is not None)
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", MARKER_ENV: str(paths.root)}
-    requests = [_proxy_request(paths, proxy, env)] if proxy is not None else []
+    requests = [_proxy_request(paths, proxy, networks, env)] if proxy is not None else []
     for build in builds:
         node_dir = paths.node_dir(build.spec.name)
         requests.append((build.netns, ["unshare", "--uts", "--", "/bin/sh", str(node_dir / "init.sh")], node_dir / "sshd.log", env))
@@ -330,9 +348,9 @@ def _with_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def _create_network(builds: list[NodeBuild], with_hidden: bool) -> None:
+def _create_network(builds: list[NodeBuild], networks: dict[str, LabNetwork], with_hidden: bool) -> None:
     """Bridges, namespaces and veths, in two ``ip -batch`` runs for any number of nodes."""
-    direct, hidden = NETWORKS["direct"], NETWORKS["hidden"]
+    direct, hidden = networks["direct"], networks["hidden"]
     bridges = [direct.bridge] + ([hidden.bridge] if with_hidden else [])
     ip_batch(f"link add {bridge} type bridge" for bridge in bridges)
     disable_ipv6(bridges)  # before they come up, so they never get a link-local address
@@ -354,11 +372,12 @@ def _create_network(builds: list[NodeBuild], with_hidden: bool) -> None:
     disable_ipv6(link for link in lab_links() if link not in bridges)
 
 
-def _proxy_request(paths: StatePaths, proxy: ProxyInfo, env: dict[str, str]) -> tuple[str, list[str], Path, dict[str, str]]:
+def _proxy_request(paths: StatePaths, proxy: ProxyInfo, networks: dict[str, LabNetwork],
+                   env: dict[str, str]) -> tuple[str, list[str], Path, dict[str, str]]:
     """microsocks in its own namespace with a leg on each network, listening on its
     direct-network address. Credentials reach it through the environment of the
     start script (microsocks also blanks them in its argv)."""
-    direct, hidden = NETWORKS["direct"], NETWORKS["hidden"]
+    direct, hidden = networks["direct"], networks["hidden"]
     paths.proxy_dir.mkdir(parents=True, exist_ok=True)
     script = paths.proxy_dir / "start.sh"
     script.write_text(
@@ -436,7 +455,7 @@ def down(state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quie
     ip_batch((f"netns delete {name}" for name in namespaces), force=True)
     # veths first (each takes its peer with it), then the bridges
     ip_batch((f"link delete {name}" for name in sorted(lab_links(), key=lambda n: n in _bridges())), force=True)
-    _delete_lab_route()
+    _delete_lab_routes()
     for directory in lab_etc_netns_dirs():
         shutil.rmtree(directory, ignore_errors=True)
     _clear_state(paths, purge)
@@ -444,25 +463,25 @@ def down(state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quie
     leftovers = [f"process {pid}" for pid in survivors]
     leftovers += [f"namespace {name}" for name in lab_namespaces()] + [f"link {name}" for name in lab_links()]
     leftovers += [f"directory {path}" for path in lab_etc_netns_dirs()]
-    leftovers += ["the unreachable route for the hidden network"] if _lab_route_present() else []
+    leftovers += [f"the unreachable route for {route}" for route in lab_routes()]
     if leftovers and not quiet:
         raise LabError(f"could not remove: {', '.join(leftovers)}")
     return DownReport(len(processes), namespaces, links, leftovers)
 
 
 def _bridges() -> set[str]:
-    return {network.bridge for network in NETWORKS.values()}
+    return set(BRIDGE.values())
 
 
-def _lab_route_present() -> bool:
-    hidden = NETWORKS["hidden"].cidr
-    routes = run(["ip", "-4", "route", "show", "type", "unreachable"], timeout=10).stdout
-    return any(str(hidden) in line.split() and f"metric {ROUTE_METRIC}" in line for line in routes.splitlines())
+def lab_routes() -> list[str]:
+    """The lab's unreachable routes (for its hidden subnet, whichever that was), found
+    by their tag, the metric: lab.json may not exist after a killed ``up``."""
+    routes = json.loads(run(["ip", "-4", "-j", "route", "show", "type", "unreachable"], timeout=10).stdout or "[]")
+    return [route["dst"] for route in routes if route.get("metric") == ROUTE_METRIC and "dst" in route]
 
 
-def _delete_lab_route() -> None:
-    if _lab_route_present():
-        run(["ip", "route", "delete", "unreachable", str(NETWORKS["hidden"].cidr), "metric", str(ROUTE_METRIC)], timeout=10)
+def _delete_lab_routes() -> None:
+    ip_batch((f"route delete unreachable {dst} metric {ROUTE_METRIC}" for dst in lab_routes()), force=True)
 
 
 def _clear_state(paths: StatePaths, purge: bool) -> None:

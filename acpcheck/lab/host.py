@@ -3,7 +3,6 @@ and finding and stopping the lab's processes. Nothing here knows about scenarios
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -259,25 +258,3 @@ def listening(pid_file: Path, port: int) -> bool:
         if len(fields) > 3 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A = LISTEN
             return True
     return False
-
-
-def host_routes_overlapping(cidrs: Iterable[str]) -> list[str]:
-    """Routes of this machine (any table) that overlap the given networks."""
-    wanted = [ipaddress.ip_network(cidr) for cidr in cidrs]
-    found = []
-    output = run(["ip", "-4", "-o", "route", "show", "table", "all"], timeout=10).stdout
-    for line in output.splitlines():
-        fields = line.split()
-        if not fields:
-            continue
-        index = 1 if fields[0] in ("local", "broadcast", "unreachable", "blackhole", "prohibit", "throw", "unicast") else 0
-        target = fields[index]
-        if target == "default":
-            continue
-        try:
-            network = ipaddress.ip_network(target, strict=False)
-        except ValueError:
-            continue
-        if any(network.overlaps(cidr) for cidr in wanted):
-            found.append(line.strip())
-    return found

@@ -5,31 +5,49 @@ Only one lab runs on a machine at a time (its addresses live in the root namespa
 routing table), so every kernel object is named with the fixed prefix ``acplab-`` and
 ``down`` removes everything with that prefix, whatever state dir it is given.
 
-Addresses come from documentation ranges only (RFC 5737), so nothing can be mistaken
-for a real network:
+Two subnets, chosen per ``up`` (``--subnets DIRECT,HIDDEN`` or ``ACPCHECK_LAB_SUBNETS``)
+and recorded in ``lab.json``; every address below is derived from them:
 
-- direct network 203.0.113.0/24 (TEST-NET-3): bridge ``acplab-direct``; the root
+- direct network (default 198.18.0.0/24): bridge ``acplab-direct``; the root
   namespace (the controller) is .1, the proxy's leg .2, a spare endpoint address .10,
-  nodes from .11. 192.0.2.0/24 is not used because it is a common "example" range
-  that machines do use for real (this one's eth0 is on it).
-- hidden network 198.51.100.0/24 (TEST-NET-2): bridge ``acplab-hidden``, no address in
+  nodes from .11.
+- hidden network (default 198.19.0.0/24): bridge ``acplab-hidden``, no address in
   the root namespace; the proxy's leg is .1 (also the hidden nodes' gateway), nodes
-  from .11. The root namespace gets an ``unreachable`` route for it, so a direct
-  attempt fails at once instead of leaving through the machine's default route.
+  from .11. The root namespace gets an ``unreachable`` route for it, tagged with a
+  metric, so a direct attempt fails at once instead of leaving through the machine's
+  default route.
+
+Why the defaults come from 198.18.0.0/15: it is set aside for test networks in a lab
+(RFC 2544 benchmarking; RFC 6815 and RFC 6890: never on the Internet), so it is rarely
+used for anything real. The documentation ranges (RFC 5737), the lab's first defaults,
+are not: sandboxes and examples use them for real hosts (interfaces on 192.0.2.0/24,
+package mirrors inside 203.0.113.0/24), and a lab on top of them cut the machine off
+from those. RFC 1918 space and 100.64.0.0/10 are taken by corporate networks, VPNs,
+container bridges and the clusters the plans describe. One /24 in each half of the /15
+keeps the two networks apart at a glance (198.18 direct, 198.19 hidden) and holds the
+lab's 240 nodes per network. Some proxy tools (Clash's fake-ip mode) answer DNS from
+198.18.0.0/16: ``up`` inspects the host first (``hostcheck``) and refuses, naming the
+clash, whenever a subnet is in use here.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from acpcheck.lab.scenario import FIRST_NODE_HOST
+from acpcheck.errors import InputError, Problem
+from acpcheck.lab.scenario import FIRST_NODE_HOST, MAX_NODES_PER_NETWORK
 
 PREFIX = "acplab-"
 BRIDGE = {"direct": "acplab-direct", "hidden": "acplab-hidden"}
 PROXY_NS = "acplab-proxy"
 PROXY_PORT = 1080
+#: Metric that tags the lab's "unreachable hidden network" route in the root namespace:
+#: ``down`` removes every unreachable route with it, whatever subnet it is for.
+ROUTE_METRIC = 4242
 #: Environment variable on every process the lab starts, holding the state dir:
 #: ``down`` recognises lab processes by it, so a reused pid is never killed.
 MARKER_ENV = "ACPCHECK_LAB_STATE"
@@ -39,6 +57,15 @@ PROXY_PASSWORD_ENV = "ACPLAB_PROXY_PASSWORD"
 SSH_PASSWORD_ENV = "ACPLAB_SSH_PASSWORD"
 DEFAULT_STATE_DIR = Path("/tmp/acpcheck-lab")
 STATE_MARKER = ".acpcheck-lab"
+
+#: ``DIRECT,HIDDEN``: the lab's subnets when neither ``--subnets`` nor SUBNETS_ENV says otherwise.
+DEFAULT_SUBNETS = "198.18.0.0/24,198.19.0.0/24"
+SUBNETS_ENV = "ACPCHECK_LAB_SUBNETS"
+#: Prefix lengths a lab subnet may have (a /28 still holds FIRST_NODE_HOST + 4 nodes).
+WIDEST_PREFIX, NARROWEST_PREFIX = 16, 28
+#: Host number of the spare direct-network address the plan names as the cluster endpoint.
+ENDPOINT_HOST = 10
+NETWORK_NAMES = ("direct", "hidden")
 
 
 @dataclass(frozen=True)
@@ -53,19 +80,115 @@ class LabNetwork:
     def bridge(self) -> str:
         return BRIDGE[self.name]
 
+    @property
+    def capacity(self) -> int:
+        """How many nodes fit: host numbers FIRST_NODE_HOST.. up to the broadcast address."""
+        return max(0, min(MAX_NODES_PER_NETWORK, self.cidr.num_addresses - FIRST_NODE_HOST - 1))
+
     def node_address(self, index: int) -> ipaddress.IPv4Address:
         """Address of the index-th (0-based) node on this network."""
+        if not 0 <= index < self.capacity:
+            raise ValueError(f"the {self.name} subnet {self.cidr} has addresses for {self.capacity} nodes, not {index + 1}")
         return self.cidr.network_address + FIRST_NODE_HOST + index
 
 
-_DIRECT = ipaddress.IPv4Network("203.0.113.0/24")
-_HIDDEN = ipaddress.IPv4Network("198.51.100.0/24")
-NETWORKS = {
-    "direct": LabNetwork("direct", _DIRECT, _DIRECT.network_address + 1, _DIRECT.network_address + 2, _DIRECT.network_address + 1),
-    "hidden": LabNetwork("hidden", _HIDDEN, _HIDDEN.network_address + 1, _HIDDEN.network_address + 1, None),
-}
-#: An unused direct-network address, written into the plan as the cluster endpoint.
-ENDPOINT_ADDRESS = _DIRECT.network_address + 10
+@dataclass(frozen=True)
+class LabSubnets:
+    """The two subnets of one lab; every lab address is derived from them."""
+
+    direct: ipaddress.IPv4Network
+    hidden: ipaddress.IPv4Network
+
+    @classmethod
+    def parse(cls, text: str, origin: str = "--subnets") -> LabSubnets:
+        """``DIRECT,HIDDEN``, e.g. ``198.18.0.0/24,198.19.0.0/24``; InputError (exit 4)
+        naming ``origin`` when it is not two usable, separate IPv4 subnets."""
+        parts = [part.strip() for part in text.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InputError([Problem(origin, None, "", f"{text!r}: give two IPv4 subnets as DIRECT,HIDDEN, e.g. {DEFAULT_SUBNETS}")])
+        problems, networks = [], []
+        for name, part in zip(NETWORK_NAMES, parts):
+            try:
+                network = ipaddress.IPv4Network(part)
+            except ValueError as error:
+                hint = ""
+                try:
+                    hint = f" (did you mean {ipaddress.IPv4Network(part, strict=False)}?)" if "/" in part else " (give it with its prefix, e.g. /24)"
+                except ValueError:
+                    pass
+                problems.append(Problem(origin, None, "", f"{name} subnet {part!r}: not an IPv4 subnet: {error}{hint}"))
+                continue
+            why = _unusable(network)
+            if why:
+                problems.append(Problem(origin, None, "", f"{name} subnet {network}: {why}"))
+            networks.append(network)
+        if not problems and networks[0].overlaps(networks[1]):
+            problems.append(Problem(origin, None, "", f"the direct subnet {networks[0]} and the hidden subnet {networks[1]} overlap; give two separate subnets"))
+        if problems:
+            raise InputError(problems)
+        return cls(networks[0], networks[1])
+
+    @classmethod
+    def default(cls) -> LabSubnets:
+        return cls.parse(DEFAULT_SUBNETS, "DEFAULT_SUBNETS")
+
+    @classmethod
+    def chosen(cls, option: str | None = None, environ: Mapping[str, str] | None = None) -> LabSubnets:
+        """``--subnets`` if given, else the SUBNETS_ENV environment variable, else the defaults."""
+        if option is not None:
+            return cls.parse(option, "--subnets")
+        value = (os.environ if environ is None else environ).get(SUBNETS_ENV, "").strip()
+        return cls.parse(value, SUBNETS_ENV) if value else cls.default()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> LabSubnets:
+        return cls(ipaddress.IPv4Network(data["direct"]), ipaddress.IPv4Network(data["hidden"]))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"direct": str(self.direct), "hidden": str(self.hidden)}
+
+    def __str__(self) -> str:
+        return f"{self.direct},{self.hidden}"
+
+    def cidr(self, name: str) -> ipaddress.IPv4Network:
+        return self.direct if name == "direct" else self.hidden
+
+    @property
+    def networks(self) -> dict[str, LabNetwork]:
+        direct, hidden = self.direct.network_address, self.hidden.network_address
+        return {
+            "direct": LabNetwork("direct", self.direct, direct + 1, direct + 2, direct + 1),
+            "hidden": LabNetwork("hidden", self.hidden, hidden + 1, hidden + 1, None),
+        }
+
+    @property
+    def endpoint_address(self) -> ipaddress.IPv4Address:
+        """An unused direct-network address, written into the plan as the cluster endpoint."""
+        return self.direct.network_address + ENDPOINT_HOST
+
+    def check_room(self, counts: Mapping[str, int], origin: str = "--subnets") -> None:
+        """InputError unless each network has addresses for its ``counts[name]`` nodes."""
+        networks = self.networks
+        problems = [
+            Problem(origin, None, "", f"the {name} subnet {networks[name].cidr} has addresses for {networks[name].capacity} nodes "
+                                      f"(host numbers {FIRST_NODE_HOST} up to the broadcast address); the scenario puts {count} there. "
+                                      "Give a wider subnet")
+            for name, count in counts.items() if count > networks[name].capacity
+        ]
+        if problems:
+            raise InputError(problems)
+
+
+def _unusable(network: ipaddress.IPv4Network) -> str | None:
+    if not WIDEST_PREFIX <= network.prefixlen <= NARROWEST_PREFIX:
+        return f"the prefix must be between /{WIDEST_PREFIX} and /{NARROWEST_PREFIX}"
+    for test, what in (("is_loopback", "loopback"), ("is_multicast", "multicast"), ("is_link_local", "link-local"),
+                       ("is_reserved", "reserved (240.0.0.0/4)"), ("is_unspecified", "unspecified")):
+        if getattr(network, test):
+            return f"a {what} range cannot be a lab network"
+    if network.overlaps(ipaddress.IPv4Network("0.0.0.0/8")):
+        return "0.0.0.0/8 means \"this network\"; it cannot be a lab network"
+    return None
 
 
 def netns_name(node: str) -> str:

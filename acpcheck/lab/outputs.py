@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from acpcheck.lab.layout import (
-    ENDPOINT_ADDRESS,
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
     SSH_PASSWORD_ENV,
@@ -25,12 +24,13 @@ if TYPE_CHECKING:
     from acpcheck.lab import LabInfo
     from acpcheck.lab.scenario import Scenario
 
-#: The cluster the lab's nodes are planned for; a scenario's ``plan:`` merges over it.
+#: The cluster the lab's nodes are planned for (the endpoint is a spare address of the
+#: lab's direct subnet, filled in per lab); a scenario's ``plan:`` merges over it.
 BASE_SPEC: dict[str, Any] = {
     "acp": {"version": "4.3"},
     "cluster": {"role": "workload", "type": "on-premise", "kubernetesVersion": "1.34.5", "containerRuntime": "containerd",
                 "ipFamily": "ipv4", "nodeName": "ip"},
-    "endpoint": {"address": str(ENDPOINT_ADDRESS), "selfBuiltVIP": {"enabled": False}},
+    "endpoint": {"address": None, "selfBuiltVIP": {"enabled": False}},
     "network": {"plugin": "kube-ovn", "clusterCIDR": "10.3.0.0/16", "serviceCIDR": "10.4.0.0/16",
                 "kubeOvn": {"transmitMode": "overlay", "joinCIDR": "100.64.0.0/16"}, "nic": "eth0"},
     "registry": {"type": "platform"},
@@ -60,7 +60,8 @@ def plan_document(scenario: Scenario, info: LabInfo) -> dict[str, Any]:
         if override:
             entry["ssh"] = override
         nodes.append(entry)
-    spec = merge(BASE_SPEC, scenario.plan)
+    base = merge(BASE_SPEC, {"endpoint": {"address": str(info.lab_subnets.endpoint_address)}})
+    spec = merge(base, scenario.plan)
     # The lab knows every node's host key, so the plan can be strict about them.
     spec["ssh"] = {
         "port": 22,

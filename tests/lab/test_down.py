@@ -4,6 +4,7 @@ everything by name prefix and process marker alone)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import subprocess
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from acpcheck.lab import LabError, Scenario, down, healthy_scenario, up
+from acpcheck.errors import InputError
+from acpcheck.lab import LabError, LabInfo, Scenario, down, healthy_scenario, up
+from acpcheck.lab.cli import main
+from acpcheck.lab.core import lab_routes
 from acpcheck.lab.host import (
     ETC_NETNS_DIR,
     lab_etc_netns_dirs,
@@ -22,6 +26,7 @@ from acpcheck.lab.host import (
     lab_processes,
     run,
 )
+from acpcheck.lab.hostcheck import SubnetsInUse, host_uses
 from acpcheck.lab.scenario import NodeSpec
 
 SMALL = Scenario(name="small", nodes=[NodeSpec(name="a1", role="control-plane"), NodeSpec(name="h1", role="worker", network="hidden",
@@ -33,8 +38,9 @@ def leftovers() -> list[str]:
     found += [f"link {name}" for name in lab_links()]
     found += [f"/etc/netns entry {path}" for path in lab_etc_netns_dirs()]
     found += [f"process {pid} ({why})" for pid, why in lab_processes().items()]
-    if "198.51.100.0/24" in run(["ip", "-4", "route", "show", "type", "unreachable"]).stdout:
-        found.append("unreachable route")
+    found += [f"unreachable route {dst}" for dst in lab_routes()]
+    tagged = run(["ip", "-4", "route", "show", "type", "unreachable"]).stdout
+    found += [f"route {line}" for line in tagged.splitlines() if "metric 4242" in line and line not in found]
     return found
 
 
@@ -97,3 +103,42 @@ def test_second_up_is_refused_while_a_lab_runs(lab_machine: Path) -> None:
     finally:
         down(lab_machine, purge=True)
     assert leftovers() == []
+
+
+def test_chosen_subnets_are_used_and_recorded_and_down_finds_them_without_lab_json(lab_machine: Path) -> None:
+    subnets = "198.18.77.0/26,198.19.77.0/28"
+    info = up(SMALL, lab_machine, subnets=subnets)
+    try:
+        assert info.subnets == {"direct": "198.18.77.0/26", "hidden": "198.19.77.0/28"}
+        assert [(n.name, n.ipv4) for n in info.nodes] == [("a1", "198.18.77.11"), ("h1", "198.19.77.11")]
+        assert info.proxy is not None and info.proxy.host == "198.18.77.2"
+        assert LabInfo.load(lab_machine).subnets == info.subnets  # lab.json: what status and the fixtures read
+        assert "address: 198.18.77.10" in info.plan_file.read_text()  # the plan's endpoint
+        assert "198.18.77.1/26" in run(["ip", "-4", "-o", "addr", "show", "dev", "acplab-direct"]).stdout
+        assert lab_routes() == ["198.19.77.0/28"]
+        assert "HostName 198.19.77.11" in (lab_machine / "ssh_config").read_text()
+    finally:
+        (lab_machine / "lab.json").unlink()  # as after a killed `up`: down must not need it
+        down(lab_machine, purge=True)
+    assert leftovers() == []
+
+
+def _state_listing(state: Path) -> list[str]:
+    return sorted(str(path.relative_to(state)) for path in state.rglob("*")) if state.exists() else ["(none)"]
+
+
+def test_up_refuses_bad_or_busy_subnets_before_building_anything(lab_machine: Path) -> None:
+    before = _state_listing(lab_machine)
+    with pytest.raises(InputError, match="prefix must be between"):
+        up(SMALL, lab_machine, subnets="198.18.0.0/29,198.19.0.0/24")
+    with pytest.raises(InputError, match="has addresses for 4 nodes"):
+        up(healthy_scenario(5), lab_machine, subnets="198.18.0.0/28,198.19.0.0/28")
+    assert main(["up", "--state", str(lab_machine), "--subnets", "nonsense"]) == 4
+    # this machine's own interface network, as `ip` reports it, is in use by definition
+    own = [use.network for use in host_uses() if use.what.startswith("address ") and not use.network.is_loopback
+           and 16 <= use.network.prefixlen <= 28 and not use.network.overlaps(ipaddress.ip_network("198.19.0.0/24"))]
+    if own:
+        with pytest.raises(SubnetsInUse, match=rf"address \S+ on \S+ \(from `ip addr`\) overlaps the lab's direct subnet {own[0]}"):
+            up(SMALL, lab_machine, subnets=f"{own[0]},198.19.0.0/24")
+        assert main(["up", "--state", str(lab_machine), "--subnets", f"{own[0]},198.19.0.0/24"]) == 4
+    assert leftovers() == [] and _state_listing(lab_machine) == before  # nothing was built, nothing written

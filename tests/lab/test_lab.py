@@ -200,14 +200,15 @@ def test_etc_hosts(sh: Shells) -> None:
     assert sh.out("healthy", addresses_of_localhost).split() == ["127.0.0.1", "::1"]
 
 
-def test_resolv_conf(sh: Shells) -> None:
+def test_resolv_conf(sh: Shells, defects_lab: LabInfo) -> None:
     assert sh("bad-software", "test -e /etc/resolv.conf")[0] == 1  # missing
     assert "nameserver" not in sh.out("bad-network", "cat /etc/resolv.conf")
     bad = sh.out("bad-config", "cat /etc/resolv.conf")
     assert "nameserver 172.16.0.10" in bad
     assert len(next(line for line in bad.splitlines() if line.startswith("search")).split()) == 31  # "search" + 30 domains
     healthy = sh.out("healthy", "cat /etc/resolv.conf")
-    assert "nameserver 203.0.113.1" in healthy and "search" not in healthy
+    gateway = defects_lab.lab_subnets.networks["direct"].gateway  # the default: the node's gateway
+    assert f"nameserver {gateway}\n" in healthy and "search" not in healthy
 
 
 def test_default_route(sh: Shells) -> None:

@@ -4,19 +4,27 @@ proxy, changed host keys and dead nodes. Each test runs `acpcheck run` as a user
 would (a real process, real sshd nodes, the real SOCKS5 proxy).
 
 The `defects` scenario (acpcheck/lab/scenarios/defects.yaml) says which node carries
-which defect. Two checks cannot be proven here: the CPU architecture of a lab node
+which defect. Every proof is a ``Proof`` row of a table that a test here is
+parametrized over, and the test asserts exactly the row's expectations; the catalogue
+test derives "proven" from those parametrizations, so a new node check without a lab
+proof fails it. Two checks cannot be proven here: the CPU architecture of a lab node
 is this machine's (ACP-NODE-028 ARM CPU model, ACP-NODE-036 same architecture);
 their unit tables in tests/nodes cover both outcomes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +32,33 @@ import pytest
 import yaml
 
 from acpcheck.lab import LabInfo
+from acpcheck.model.result import ALL_NODES
+
+PlanEdit = Callable[[dict[str, Any], LabInfo], None]
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One check's expected statuses on the lab: ``expect`` maps a target (a node name,
+    or "nodes" for a cross-node check) to the status the check must give it."""
+
+    check: str
+    expect: tuple[tuple[str, str], ...]
+    edit: PlanEdit | None = field(default=None, compare=False)  # how the lab's plan is changed first
+    case: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.check}{'-' + self.case if self.case else ''}"
+
+
+def proofs(table: dict[str, tuple[tuple[str, ...], tuple[str, ...]]], bad: str) -> list[Proof]:
+    """Rows of ``check: (nodes that must be <bad>, nodes that must PASS)``."""
+    return [Proof(check, tuple((node, bad) for node in failing) + tuple((node, "pass") for node in passing))
+            for check, (failing, passing) in sorted(table.items())]
+
 
 #: check -> (nodes that must FAIL, nodes that must PASS) in the defects lab's own plan.
-PROOFS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+PROOFS = proofs({
     "ACP-NODE-001": (("bad-kernel",), ("healthy",)),
     "ACP-NODE-002": (("centos-bad",), ("centos-ok",)),
     "ACP-NODE-003": (("bad-kernel",), ("healthy",)),
@@ -55,12 +87,56 @@ PROOFS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ACP-NODE-027": (("bad-kernel", "bad-network", "kylin-sp2"), ("healthy", "centos-ok", "kylin-ok")),
     "ACP-NODE-031": (("bad-kernel",), ("healthy",)),
     "ACP-NODE-032": (("bad-kernel",), ("healthy",)),
-}
+}, "fail")
 #: Checks whose FAIL comes out as WARN by design (low severity under fail_on medium).
-WARN_PROOFS = {"ACP-NODE-029": (("kylin-sp2",), ("kylin-ok",))}
-#: Cross-node checks: FAIL for the defects fleet, PASS for a fleet of healthy nodes.
-FLEET_PROOFS = ("ACP-NODE-033", "ACP-NODE-034", "ACP-NODE-035")
+WARN_PROOFS = proofs({"ACP-NODE-029": (("kylin-sp2",), ("kylin-ok",))}, "warn")
+#: Cross-node checks, for the whole defects fleet (with the words the message must hold) …
+FLEET_PROOFS = [
+    (Proof("ACP-NODE-033", (("nodes", "fail"),)), "twin"),
+    (Proof("ACP-NODE-034", (("nodes", "fail"),)), "Asia/Shanghai"),
+    (Proof("ACP-NODE-035", (("nodes", "fail"),)), "bad-time"),
+    (Proof("ACP-NODE-037", (("nodes", "warn"),)), "debian"),  # Debian among Ubuntu, CentOS and Kylin: OS type "should" match
+]
+#: … and for a consistent fleet of healthy nodes (ACP-NODE-036 can only PASS here).
 HEALTHY_FLEET = ("healthy", "hidden-ok", "bad-kernel")
+CONSISTENT_FLEET_PROOFS = [Proof(check, (("nodes", "pass"),)) for check in ("ACP-NODE-033", "ACP-NODE-034", "ACP-NODE-035", "ACP-NODE-036", "ACP-NODE-037")]
+
+
+def _unused_direct_address(lab: LabInfo) -> str:
+    """In the lab's direct subnet, on no node: reachable-looking, but nobody's address."""
+    taken = {node.ipv4 for node in lab.nodes}
+    return str(next(a for a in reversed(list(lab.lab_subnets.direct.hosts())) if str(a) not in taken))
+
+
+def _address_outside_the_lab(lab: LabInfo) -> str:
+    subnets = lab.lab_subnets
+    return next(a for a in ("192.0.2.250", "198.51.100.250", "10.255.0.250")
+                if not any(ipaddress.ip_address(a) in net for net in (subnets.direct, subnets.hidden)))
+
+
+def _plan_ip_not_on_the_node(plan: dict[str, Any], lab: LabInfo) -> None:
+    healthy = next(n for n in plan["spec"]["nodes"] if n["name"] == "healthy")
+    healthy["sshHost"] = healthy["ipv4"]
+    healthy["ipv4"] = _unused_direct_address(lab)  # reachable over SSH, but not the node's address
+
+
+def _global_cluster(plan: dict[str, Any], lab: LabInfo) -> None:
+    plan["spec"]["cluster"]["role"] = "global"
+
+
+def _vip(where: Callable[[LabInfo], str]) -> PlanEdit:
+    def edit(plan: dict[str, Any], lab: LabInfo) -> None:
+        plan["spec"]["endpoint"] = {"address": where(lab), "selfBuiltVIP": {"enabled": True, "vrid": 37}}
+    return edit
+
+
+#: Checks proven on an edited plan, one run with ``--check`` each.
+PLAN_EDIT_PROOFS = [
+    Proof("ACP-NODE-017", (("healthy", "fail"), ("bad-kernel", "pass")), _plan_ip_not_on_the_node, "ip-not-on-node"),
+    Proof("ACP-NODE-030", (("bad-kernel", "fail"), ("healthy", "pass")), _global_cluster, "global-2-cpus-4-gib"),  # bad-kernel: 2 CPUs, 4 GiB
+    Proof("ACP-NODE-038", (("nodes", "pass"),), _vip(_unused_direct_address), "vip-in-subnet"),
+    Proof("ACP-NODE-038", (("nodes", "fail"),), _vip(_address_outside_the_lab), "vip-elsewhere"),
+]
 NOT_PROVABLE_ON_THIS_MACHINE = {"ACP-NODE-028", "ACP-NODE-036"}
 
 
@@ -76,7 +152,7 @@ def acpcheck_run(lab: LabInfo, plan: dict[str, Any] | Path, out: Path, *args: st
         path.write_text(yaml.safe_dump(plan))
         plan = path
     command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan), "--out", str(out), *args]
-    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **lab.env(), **(env or {})}, timeout=120, stdin=subprocess.DEVNULL)
+    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **lab.env(), **(env or {})}, timeout=120, stdin=subprocess.DEVNULL, check=False)
     results_file = out / "results.json"
     assert results_file.exists(), completed.stdout + completed.stderr
     document = json.loads(results_file.read_text())
@@ -86,7 +162,12 @@ def acpcheck_run(lab: LabInfo, plan: dict[str, Any] | Path, out: Path, *args: st
 
 
 def statuses(document: dict[str, Any]) -> dict[tuple[str, str], str]:
-    return {(r["check"], r["target"].removeprefix("node:")): r["status"] for r in document["results"]}
+    return {(r["check"], target_of(r)): r["status"] for r in document["results"]}
+
+
+def target_of(result: dict[str, Any]) -> str:
+    """A result's node name, or "nodes" for a cross-node result."""
+    return "nodes" if result["target"] == ALL_NODES else result["target"].removeprefix("node:")
 
 
 def lab_plan(lab: LabInfo) -> dict[str, Any]:
@@ -104,74 +185,72 @@ def test_full_run_finds_defects_and_completes(full_run: dict[str, Any]) -> None:
     assert "gathering facts: 12/12 nodes" in full_run["output"]
 
 
-@pytest.mark.parametrize("check", sorted(PROOFS))
-def test_node_check_fails_on_the_defect_and_passes_without(full_run: dict[str, Any], check: str) -> None:
-    got = statuses(full_run)
-    failing, passing = PROOFS[check]
-    for node in failing:
-        assert got[(check, node)] == "fail", (check, node)
-        message = next(r["message"] for r in full_run["results"] if r["check"] == check and r["target"] == f"node:{node}")
-        assert node in message  # the FAIL names the node …
-    for node in passing:
-        assert got[(check, node)] == "pass", (check, node)
+def assert_proof(document: dict[str, Any], proof: Proof) -> None:
+    """Every expectation of ``proof``; a FAIL or WARN must name its node."""
+    got = statuses(document)
+    for target, status in proof.expect:
+        assert got.get((proof.check, target)) == status, (proof.check, target, got.get((proof.check, target)))
+        if status != "pass" and target != "nodes":
+            message = next(r["message"] for r in document["results"] if r["check"] == proof.check and target_of(r) == target)
+            assert target in message, message
 
 
-@pytest.mark.parametrize("check", sorted(WARN_PROOFS))
-def test_advisory_node_check_warns_on_the_defect(full_run: dict[str, Any], check: str) -> None:
-    got = statuses(full_run)
-    failing, passing = WARN_PROOFS[check]
-    assert all(got[(check, node)] == "warn" for node in failing)
-    assert all(got[(check, node)] == "pass" for node in passing)
+@pytest.mark.parametrize("proof", PROOFS + WARN_PROOFS, ids=str)
+def test_node_check_fails_on_the_defect_and_passes_without(full_run: dict[str, Any], proof: Proof) -> None:
+    assert_proof(full_run, proof)
 
 
-def test_cross_node_checks_fail_for_the_defects_fleet(full_run: dict[str, Any]) -> None:
-    got = statuses(full_run)
-    assert {check: got[(check, "nodes")] for check in FLEET_PROOFS} == dict.fromkeys(FLEET_PROOFS, "fail")
-    messages = {r["check"]: r["message"] for r in full_run["results"] if r["target"] == "nodes"}
-    assert "twin" in messages["ACP-NODE-033"] and "Asia/Shanghai" in messages["ACP-NODE-034"] and "bad-time" in messages["ACP-NODE-035"]
-    assert got[("ACP-NODE-037", "nodes")] == "warn"  # Debian among Ubuntu, CentOS and Kylin: OS type "should" match
+@pytest.mark.parametrize(("proof", "words"), FLEET_PROOFS, ids=str)
+def test_cross_node_check_for_the_defects_fleet(full_run: dict[str, Any], proof: Proof, words: str) -> None:
+    assert_proof(full_run, proof)
+    message = next(r["message"] for r in full_run["results"] if r["check"] == proof.check and target_of(r) == "nodes")
+    assert words.lower() in message.lower(), message
 
 
-def test_cross_node_checks_pass_for_a_consistent_fleet(lab: LabInfo, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def consistent_fleet_run(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     plan = lab_plan(lab)
     plan["spec"]["nodes"] = [n for n in plan["spec"]["nodes"] if n["name"] in HEALTHY_FLEET]
-    got = statuses(acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-03*"))
-    for check in (*FLEET_PROOFS, "ACP-NODE-036", "ACP-NODE-037"):
-        assert got[(check, "nodes")] == "pass", check
+    return acpcheck_run(lab, plan, tmp_path_factory.mktemp("fleet") / "out", "--check", "ACP-NODE-03*")
 
 
-def test_plan_ip_missing_on_the_node(lab: LabInfo, tmp_path: Path) -> None:
+@pytest.mark.parametrize("proof", CONSISTENT_FLEET_PROOFS, ids=str)
+def test_cross_node_check_for_a_consistent_fleet(consistent_fleet_run: dict[str, Any], proof: Proof) -> None:
+    assert_proof(consistent_fleet_run, proof)
+
+
+@pytest.mark.parametrize("proof", PLAN_EDIT_PROOFS, ids=str)
+def test_node_check_on_an_edited_plan(lab: LabInfo, tmp_path: Path, proof: Proof) -> None:
+    assert proof.edit is not None
     plan = lab_plan(lab)
-    healthy = next(n for n in plan["spec"]["nodes"] if n["name"] == "healthy")
-    healthy["sshHost"] = healthy["ipv4"]
-    healthy["ipv4"] = "203.0.113.250"  # reachable over SSH, but not the node's address
-    got = statuses(acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-017"))
-    assert got[("ACP-NODE-017", "healthy")] == "fail"
-    assert got[("ACP-NODE-017", "bad-kernel")] == "pass"
+    proof.edit(plan, lab)
+    assert_proof(acpcheck_run(lab, plan, tmp_path / "out", "--check", proof.check), proof)
 
 
-def test_global_control_plane_minimum_size(lab: LabInfo, tmp_path: Path) -> None:
-    plan = lab_plan(lab)
-    plan["spec"]["cluster"]["role"] = "global"
-    got = statuses(acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-030"))
-    assert got[("ACP-NODE-030", "bad-kernel")] == "fail"  # 2 CPUs, 4 GiB
-    assert got[("ACP-NODE-030", "healthy")] == "pass"
-
-
-@pytest.mark.parametrize(("vip", "expected"), [("203.0.113.250", "pass"), ("192.0.2.250", "fail")])
-def test_self_built_vip_in_the_control_plane_subnet(lab: LabInfo, tmp_path: Path, vip: str, expected: str) -> None:
-    plan = lab_plan(lab)
-    plan["spec"]["endpoint"] = {"address": vip, "selfBuiltVIP": {"enabled": True, "vrid": 37}}
-    got = statuses(acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-038"))
-    assert got[("ACP-NODE-038", "nodes")] == expected
+def asserted_proofs() -> list[Proof]:
+    """Every Proof that a test of this module is parametrized over (and so asserts)."""
+    found = []
+    for name, test in globals().items():
+        for mark in getattr(test, "pytestmark", []) if name.startswith("test_") else []:
+            if mark.name == "parametrize":
+                for row in mark.args[1]:
+                    values = row.values if hasattr(row, "values") else row if isinstance(row, tuple | list) else (row,)
+                    found += [value for value in values if isinstance(value, Proof)]
+    return found
 
 
 def test_every_node_check_is_proven_here_or_named_as_not_provable() -> None:
     from acpcheck.catalog import load_catalog
 
     node_checks = {check for check in load_catalog() if check.startswith("ACP-NODE-")}
-    proven = {*PROOFS, *WARN_PROOFS, *FLEET_PROOFS, "ACP-NODE-017", "ACP-NODE-030", "ACP-NODE-037", "ACP-NODE-038"}
-    assert node_checks - proven == NOT_PROVABLE_ON_THIS_MACHINE
+    outcomes: dict[str, set[str]] = {}
+    for proof in asserted_proofs():
+        outcomes.setdefault(proof.check, set()).update(status for _, status in proof.expect)
+    # proven: some test shows the check PASS and some test shows it FAIL (or WARN)
+    proven = {check for check, seen in outcomes.items() if "pass" in seen and seen & {"fail", "warn"}}
+    assert node_checks - proven == NOT_PROVABLE_ON_THIS_MACHINE, sorted(node_checks - proven - NOT_PROVABLE_ON_THIS_MACHINE)
+    assert not proven & NOT_PROVABLE_ON_THIS_MACHINE  # proven after all: take it off the list
+    assert proven <= node_checks, sorted(proven - node_checks)  # a table names a check the catalogue does not have
 
 
 # -- transport failures: ERROR for the node concerned, the rest of the run completes ---------
@@ -183,7 +262,7 @@ def only(plan: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def errors_by_node(document: dict[str, Any]) -> dict[str, str]:
-    return {r["target"].removeprefix("node:"): r["message"] for r in document["results"] if r["status"] == "error"}
+    return {target_of(r): r["message"] for r in document["results"] if r["status"] == "error"}
 
 
 def test_wrong_key_is_an_auth_error(lab: LabInfo, tmp_path: Path) -> None:
@@ -199,18 +278,41 @@ def test_wrong_key_is_an_auth_error(lab: LabInfo, tmp_path: Path) -> None:
     assert statuses(document)[("ACP-NODE-008", "bad-kernel")] == "fail"  # the other node still ran
 
 
-def test_wrong_password_is_an_auth_error_and_never_printed(lab: LabInfo, tmp_path: Path) -> None:
-    plan = only(lab_plan(lab), "bad-sudo")
-    plan["spec"]["nodes"][0]["ssh"] = {"user": "acplab", "auth": {"passwordEnv": "LAB_WRONG_PASSWORD"}}
-    document = acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-008", env={"LAB_WRONG_PASSWORD": "Not-The-Password-9"})
+#: Everything `acpcheck run --out` writes (facts/ holds one file per node that answered).
+OUTPUT_FILES = ("results.json", "junit.xml", "summary.md", "report.html", "results.sarif")
+
+
+def assert_canary_nowhere(document: dict[str, Any], out: Path, canary: str, *, facts: list[str]) -> None:
+    written = sorted(path for path in out.rglob("*") if path.is_file())
+    names = {str(path.relative_to(out)) for path in written}
+    assert set(OUTPUT_FILES) <= names, sorted(names)
+    assert {node for node in facts if not any(n.startswith("facts/") and n.endswith(f"/{node}.json") for n in names)} == set(), sorted(names)
+    assert canary not in document["output"], "the password reached stdout/stderr"
+    for path in written:
+        data = path.read_bytes()
+        for form in {canary, json.dumps(canary)[1:-1], re.escape(canary)}:
+            assert form.encode() not in data, f"the password reached {path.relative_to(out)}"
+
+
+def test_wrong_password_is_an_auth_error_and_never_written(lab: LabInfo, tmp_path: Path) -> None:
+    canary = f"Canary-{secrets.token_hex(8)}-Wrong"
+    plan = only(lab_plan(lab), "bad-sudo", "healthy")
+    next(n for n in plan["spec"]["nodes"] if n["name"] == "bad-sudo")["ssh"] = {"user": "acplab", "auth": {"passwordEnv": "LAB_WRONG_PASSWORD"}}
+    out = tmp_path / "out"
+    document = acpcheck_run(lab, plan, out, "--check", "ACP-NODE-00*", env={"LAB_WRONG_PASSWORD": canary})
     assert "could not check: auth:" in errors_by_node(document)["bad-sudo"]
-    assert "Not-The-Password-9" not in document["output"] + json.dumps(document)
+    assert_canary_nowhere(document, out, canary, facts=["healthy"])
 
 
-def test_right_password_works(lab: LabInfo, tmp_path: Path) -> None:
+def test_right_password_gathers_and_is_never_written(lab: LabInfo, tmp_path: Path) -> None:
+    # The lab user's password is new for every `up`: a canary of its own.
     plan = only(lab_plan(lab), "bad-sudo")
     plan["spec"]["nodes"][0]["ssh"] = {"user": "acplab", "auth": {"passwordEnv": "ACPLAB_SSH_PASSWORD"}}
-    assert statuses(acpcheck_run(lab, plan, tmp_path / "out", "--check", "ACP-NODE-008"))[("ACP-NODE-008", "bad-sudo")] == "pass"
+    out = tmp_path / "out"
+    document = acpcheck_run(lab, plan, out, "--profile", "preinstall")
+    assert statuses(document)[("ACP-NODE-008", "bad-sudo")] == "pass"  # a real gather over password auth
+    assert json.loads(next((out / "facts").rglob("bad-sudo.json")).read_text())  # … that produced facts
+    assert_canary_nowhere(document, out, lab.lab_password, facts=["bad-sudo"])
 
 
 def test_proxy_with_wrong_credentials_is_an_error_for_hidden_nodes_only(lab: LabInfo, tmp_path: Path) -> None:
@@ -281,5 +383,5 @@ def test_xdist_run_gives_the_same_results_and_contacts_each_node_once(lab: LabIn
     after = {name: log.read_text().count("Accepted ") for name, log in logs.items()}
     assert {name: after[name] - before[name] for name in logs} == dict.fromkeys(logs, 1)
     serial = acpcheck_run(lab, plan, tmp_path / "serial")
-    strip = lambda d: sorted((r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"])  # noqa: E731
+    strip = lambda d: sorted((r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"])
     assert strip(parallel) == strip(serial)

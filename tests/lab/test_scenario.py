@@ -11,9 +11,15 @@ import pytest
 from acpcheck.errors import InputError
 from acpcheck.lab import content, healthy_scenario, load_scenario
 from acpcheck.lab.core import LabInfo, NodeInfo, ProxyInfo
-from acpcheck.lab.layout import NETWORKS, PROXY_PASSWORD_ENV, PROXY_USER_ENV
+from acpcheck.lab.layout import (
+    DEFAULT_SUBNETS,
+    PROXY_PASSWORD_ENV,
+    PROXY_USER_ENV,
+    LabSubnets,
+    StatePaths,
+)
 from acpcheck.lab.node import HostBase, build_node, init_script
-from acpcheck.lab.outputs import plan_document
+from acpcheck.lab.outputs import plan_document, write_ssh_files
 from acpcheck.lab.scenario import scenario_from_document, shipped_scenarios
 from acpcheck.yamlsource import parse_yaml
 
@@ -91,10 +97,10 @@ def test_init_script_makes_the_defects() -> None:
     scenario = scenario_text(
         "name: t\nnodes:\n  - name: n1\n    role: worker\n    defects: {tmpNoexec: true, clockSkewSeconds: 60, listen: [6443],"
         " defaultRoute: false, runtimeBridge: 172.17.0.1/16, missingBinaries: [tar]}\n")
-    network = NETWORKS["direct"]
+    network = LabSubnets.default().networks["direct"]
     build = build_node(scenario.nodes[0], network.node_address(0), network, HOST)
     script = init_script(build, Path("/state/nodes/n1"), HOST)
-    assert "address add 203.0.113.11/24 dev eth0" in script and "route add default" not in script
+    assert f"address add {network.cidr.network_address + 11}/24 dev eth0" in script and "route add default" not in script
     assert "address add 172.17.0.1/16 dev docker0" in script
     assert "listener.py 6443" in script
     assert 'noexec,size=1g acplab-tmp "$R"/tmp' in script
@@ -105,16 +111,97 @@ def test_init_script_makes_the_defects() -> None:
     assert "size=512g" in script  # the default disk
 
 
+#: Where the lab's default subnets must lie: the benchmarking range (RFC 2544), see layout.py.
+BENCHMARKING = ipaddress.ip_network("198.18.0.0/15")
+
+
+def lab_info(scenario, subnets: LabSubnets, state: Path = Path("/state")) -> LabInfo:
+    """A LabInfo as ``up`` makes it (node addresses counted per network), without a lab."""
+    networks, counters, nodes = subnets.networks, {"direct": 0, "hidden": 0}, []
+    for n in scenario.nodes:
+        address = networks[n.network].node_address(counters[n.network])
+        counters[n.network] += 1
+        nodes.append(NodeInfo(n.name, n.role, n.network, str(address), n.name, f"acplab-{n.name}", n.ssh_user, []))
+    proxy = ProxyInfo(str(networks["direct"].proxy_address), 1080, "user", "SECRET")
+    return LabInfo(state, scenario.name, nodes, proxy, state / "keys" / "id_ed25519", "acplab", "SECRET2", subnets=subnets.as_dict())
+
+
+def lab_addresses(info: LabInfo, plan: dict) -> list[tuple[str, ipaddress.IPv4Address, str]]:
+    """Every address the lab hands out, with the network it belongs on: nodes (lab.json
+    and plan), the proxy (lab.json and each plan proxy URL), the plan's endpoint."""
+    assert info.proxy is not None
+    network = {n.name: n.network for n in info.nodes}
+    found = [(f"node {n.name}", ipaddress.IPv4Address(n.ipv4), n.network) for n in info.nodes]
+    found += [(f"plan node {n['name']}", ipaddress.IPv4Address(n["ipv4"]), network[n["name"]]) for n in plan["spec"]["nodes"]]
+    found += [("plan endpoint", ipaddress.IPv4Address(plan["spec"]["endpoint"]["address"]), "direct")]
+    found += [("proxy", ipaddress.IPv4Address(info.proxy.host), "direct")]
+    found += [(f"plan proxy of {n['name']}", ipaddress.IPv4Address(n["ssh"]["proxy"]["url"].split("//")[1].split(":")[0]), "direct")
+              for n in plan["spec"]["nodes"] if "proxy" in n.get("ssh", {})]
+    return found
+
+
 def test_plan_refers_to_secrets_by_name_only() -> None:
     scenario = load_scenario("demo")
-    nodes = [NodeInfo(n.name, n.role, n.network, str(NETWORKS[n.network].node_address(i)), n.name, f"acplab-{n.name}", n.ssh_user, [])
-             for i, n in enumerate(scenario.nodes)]
-    info = LabInfo(Path("/state"), "demo", nodes, ProxyInfo("203.0.113.2", 1080, "user", "SECRET"), Path("/state/keys/id_ed25519"),
-                   "acplab", "SECRET2")
+    info = lab_info(scenario, LabSubnets.default())
     plan = plan_document(scenario, info)
     assert "SECRET" not in repr(plan) and "SECRET" not in repr(info)
     w1 = plan["spec"]["nodes"][3]
-    assert w1["ssh"]["proxy"] == {"url": "socks5://203.0.113.2:1080", "usernameEnv": PROXY_USER_ENV, "passwordEnv": PROXY_PASSWORD_ENV}
+    assert w1["ssh"]["proxy"] == {"url": f"socks5://{info.proxy.host}:1080", "usernameEnv": PROXY_USER_ENV, "passwordEnv": PROXY_PASSWORD_ENV}
     assert plan["spec"]["cluster"]["role"] == "global"  # the scenario's plan: section merged in
-    for node in plan["spec"]["nodes"]:
-        assert ipaddress.ip_address(node["ipv4"]).is_private  # documentation ranges only
+
+
+@pytest.mark.parametrize("subnets", [DEFAULT_SUBNETS, "10.77.0.0/16,172.31.255.0/28", "192.0.2.128/25,203.0.113.0/24"])
+def test_every_lab_address_lies_in_the_lab_subnets(subnets: str, tmp_path: Path) -> None:
+    chosen = LabSubnets.parse(subnets)
+    scenario = load_scenario("demo")
+    info = lab_info(scenario, chosen, tmp_path)
+    plan = plan_document(scenario, info)
+    addresses = lab_addresses(info, plan)
+    assert {what.split()[0] for what, _, _ in addresses} == {"node", "plan", "proxy"} and len(addresses) == 2 * len(info.nodes) + 3
+    for what, address, network in addresses:
+        assert address in chosen.cidr(network), f"{what} {address} is outside the lab's {network} subnet {chosen.cidr(network)}"
+    own = [address for what, address, _ in addresses if what.startswith(("node ", "proxy", "plan endpoint"))]
+    assert len(set(own)) == len(own)  # nodes, proxy and endpoint never share an address
+    # ssh_config and known_hosts name the same addresses
+    write_ssh_files(StatePaths(tmp_path), info, {n.name: "ssh-ed25519 AAAA" for n in info.nodes})
+    hostnames = [line.split()[1] for line in (tmp_path / "ssh_config").read_text().splitlines() if line.strip().startswith("HostName")]
+    assert hostnames == [n.ipv4 for n in info.nodes]
+    assert all(ipaddress.IPv4Address(h) in chosen.direct or ipaddress.IPv4Address(h) in chosen.hidden for h in hostnames)
+    assert info.lab_subnets == chosen
+
+
+def test_default_subnets_are_in_the_benchmarking_range_and_apart() -> None:
+    default = LabSubnets.default()
+    assert default.direct.subnet_of(BENCHMARKING) and default.hidden.subnet_of(BENCHMARKING)
+    assert not default.direct.overlaps(default.hidden)
+    assert LabSubnets.chosen(environ={}) == default
+    assert LabSubnets.chosen(environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}) == LabSubnets.parse("10.9.0.0/24,10.9.1.0/24")
+    assert LabSubnets.chosen("10.8.0.0/24,10.8.1.0/24", environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}).direct == ipaddress.ip_network("10.8.0.0/24")
+
+
+@pytest.mark.parametrize("text, origin, message", [
+    ("198.18.0.0/24", "--subnets", "give two IPv4 subnets as DIRECT,HIDDEN"),
+    ("198.18.0.5/24,198.19.0.0/24", "--subnets", "did you mean 198.18.0.0/24"),
+    ("198.18.0.0/15,198.20.0.0/24", "--subnets", "prefix must be between /16 and /28"),
+    ("198.18.0.0/29,198.19.0.0/24", "--subnets", "prefix must be between /16 and /28"),
+    ("198.18.0.0/24,198.18.0.128/25", "--subnets", "overlap"),
+    ("2001:db8::/64,198.19.0.0/24", "--subnets", "not an IPv4 subnet"),
+    ("127.0.0.0/24,198.19.0.0/24", "ACPCHECK_LAB_SUBNETS", "loopback"),
+    ("224.0.0.0/24,198.19.0.0/24", "--subnets", "multicast"),
+])
+def test_bad_subnets_are_input_errors(text: str, origin: str, message: str) -> None:
+    with pytest.raises(InputError, match=message) as caught:
+        LabSubnets.parse(text, origin)
+    assert str(caught.value).startswith(origin + ":")
+
+
+def test_subnets_must_hold_the_scenario() -> None:
+    default = LabSubnets.default()
+    default.check_room({"direct": 240, "hidden": 240})  # `--nodes 240` keeps working with /24
+    assert default.networks["direct"].node_address(239) == default.direct.network_address + 250
+    small = LabSubnets.parse("10.1.0.0/28,10.1.0.16/28")
+    small.check_room({"direct": 4, "hidden": 1})
+    with pytest.raises(InputError, match=r"direct subnet 10.1.0.0/28 has addresses for 4 nodes .* puts 5 there"):
+        small.check_room({"direct": 5, "hidden": 0})
+    with pytest.raises(ValueError):
+        small.networks["direct"].node_address(4)  # would be the broadcast address
