@@ -139,19 +139,31 @@ def _proxy(proxy: Proxy) -> ProxySettings:
     )
 
 
+def proxy_for(plan: ClusterPlan, node: Node | None = None) -> ProxySettings | None:
+    """The SOCKS5 proxy that reaches ``node`` (None: connect directly).
+
+    The node's own ``ssh.proxy`` when it sets one (``proxy: null`` there means
+    direct), else the plan's ``spec.ssh.proxy``; without a node, the plan's.
+    """
+    proxy = plan.spec.ssh.proxy
+    override = node.ssh if node is not None else None
+    # `proxy: null` written on the node means "direct"; leaving it out inherits the default.
+    if override is not None and "proxy" in override.model_fields_set:
+        proxy = override.proxy
+    return _proxy(proxy) if proxy is not None else None
+
+
 def resolve_ssh(plan: ClusterPlan, node: Node) -> SshSettings:
     """The effective SSH settings of ``node`` (see the module docstring for the merge rules)."""
     defaults = plan.spec.ssh
     override = node.ssh
     if override is None:
-        port, user, policy, auth, proxy = defaults.port, defaults.user, defaults.host_key_policy, defaults.auth, defaults.proxy
+        port, user, policy, auth = defaults.port, defaults.user, defaults.host_key_policy, defaults.auth
     else:
         port = override.port if override.port is not None else defaults.port
         user = override.user if override.user is not None else defaults.user
         policy = override.host_key_policy if override.host_key_policy is not None else defaults.host_key_policy
         auth = override.auth if override.auth is not None else defaults.auth
-        # `proxy: null` written on the node means "direct"; leaving it out inherits the default.
-        proxy = override.proxy if "proxy" in override.model_fields_set else defaults.proxy
 
     password = None
     if auth.password_env:
@@ -167,5 +179,5 @@ def resolve_ssh(plan: ClusterPlan, node: Node) -> SshSettings:
         key_file=_path(auth.private_key_file) if auth.private_key_file else None,
         passphrase=SecretRef("passphrase of the private key", env=auth.passphrase_env) if auth.passphrase_env else None,
         password=password,
-        proxy=_proxy(proxy) if proxy is not None else None,
+        proxy=proxy_for(plan, node),
     )

@@ -3,9 +3,11 @@
 ``connect(settings)`` opens a TCP connection (directly, or through a SOCKS5 proxy
 with python-socks), negotiates SSH, checks the host key against acpcheck's
 known_hosts file under the plan's policy, and logs in with a private key and/or a
-password. It returns an ``SshSession`` whose ``run()`` executes one command per
-channel on the same connection, so the facts probe and later remediation share
-one login.
+password. It returns an ``SshSession`` (a ``NodeTransport``, see ``base``) whose
+``run()`` executes one command per channel on the same connection, so the facts
+probe and later remediation share one login; ``start()`` runs a command in the
+background (see ``background``), ``open_channel()``/``forward()`` reach a TCP
+address as the node sees it through direct-tcpip channels.
 
 Determinism: no SSH agent, no ``~/.ssh`` keys, no ``~/.ssh/config`` — only what
 the plan says. Bounded time: TCP connect (and the SOCKS5 handshake), SSH banner
@@ -18,12 +20,12 @@ names hosts, ports, users, files and variables but never a secret value.
 from __future__ import annotations
 
 import logging
+import resource
 import select
-import shlex
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,11 +38,12 @@ from paramiko.ssh_exception import (
     ChannelException,
     SSHException,
 )
-from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError, ProxyType
-from python_socks.sync import Proxy
-
+from acpcheck.transport.background import Background, start_line, sudo_line
+from acpcheck.transport.base import CommandResult
 from acpcheck.transport.errors import TransportError, scrub
+from acpcheck.transport.forward import Forwarder
 from acpcheck.transport.hostkeys import KnownHosts, fingerprint, host_key_name, preferred_key_types
+from acpcheck.transport.net import open_tcp
 from acpcheck.transport.settings import SshSettings, hostport, resolve_ssh
 
 if TYPE_CHECKING:
@@ -64,32 +67,6 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command produced. Unpacks as ``exit_status, stdout, stderr``.
-
-    The times are controller wall-clock epochs: ``input_sent_at`` is when the
-    command (and its stdin) had been handed to the server, ``first_output_at``
-    when its first stdout bytes arrived (None when it printed nothing). The facts
-    probe prints the node's clock first, so those two bracket the clock read.
-    """
-
-    exit_status: int  # -1 when the server reported none (e.g. killed by a signal)
-    stdout: str
-    stderr: str
-    started_at: float
-    input_sent_at: float
-    first_output_at: float | None
-    finished_at: float
-
-    def __iter__(self) -> Iterator[object]:
-        return iter((self.exit_status, self.stdout, self.stderr))
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == 0
 
 
 class _Deadline:
@@ -116,13 +93,49 @@ def _decode(chunks: list[bytes]) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-class SshSession:
-    """A logged-in connection to one node; ``run()`` may be called many times."""
+def _wait_readable(fd: int, timeout: float) -> None:
+    """Until ``fd`` is readable or ``timeout`` passes. poll(), not select(): a run
+    with many connections has descriptors above select()'s limit of 1024."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.poll(max(0, int(timeout * 1000)))
 
-    def __init__(self, settings: SshSettings, transport: paramiko.Transport, command_timeout: float):
+
+def _drain(channel: paramiko.Channel, out: Callable[[bytes], None], err: Callable[[bytes], None], deadline: _Deadline | None) -> None:
+    """Hand stdout and stderr to ``out``/``err`` until EOF; ``deadline.error()`` when time runs out."""
+    ready = channel.fileno()  # readable when stdout or stderr has data, and at EOF
+    while True:
+        while channel.recv_ready():
+            chunk = channel.recv(65536)
+            if not chunk:
+                break
+            out(chunk)
+        while channel.recv_stderr_ready():
+            chunk = channel.recv_stderr(65536)
+            if not chunk:
+                break
+            err(chunk)
+        if channel.eof_received or channel.closed:
+            if channel.recv_ready() or channel.recv_stderr_ready():
+                continue  # data that arrived together with the EOF
+            return
+        if deadline is not None and deadline.expired:
+            raise deadline.error()
+        # Capped so that a missed wake-up costs half a second, never a hang.
+        _wait_readable(ready, min(deadline.remaining(), 0.5) if deadline is not None else 0.5)
+
+
+class SshSession:
+    """A logged-in connection to one node (a ``NodeTransport``); every method may be called many times."""
+
+    def __init__(self, settings: SshSettings, transport: paramiko.Transport, command_timeout: float, open_timeout: float = 10.0):
         self.settings = settings
+        self.node = settings.node
         self._transport = transport
         self.command_timeout = command_timeout
+        self.open_timeout = open_timeout  # for the channels behind forward()
+        self._forwards: list[Forwarder] = []
+        self._forwards_lock = threading.RLock()
 
     def __repr__(self) -> str:
         state = "open" if self.is_active else "closed"
@@ -138,7 +151,21 @@ class SshSession:
     def is_active(self) -> bool:
         return self._transport.is_active()
 
+    def abort(self) -> None:
+        """Cut the connection at once: shut its socket down. Takes no lock, so it is safe
+        anywhere (a signal handler); the node sees the connection end, ``close()`` tidies up."""
+        try:
+            self._transport.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass  # closed already
+
     def close(self) -> None:
+        """Close the forwards and the connection. Background commands are not stopped:
+        their handles report the connection lost, and the node ends them at their deadline."""
+        with self._forwards_lock:
+            forwards, self._forwards = self._forwards, []
+        for forward in forwards:
+            forward.close()
         self._transport.close()
 
     def run(self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None) -> CommandResult:
@@ -150,20 +177,24 @@ class SshSession:
         """
         deadline = _Deadline(self.command_timeout if timeout is None else timeout, f"{self.settings.address}: command")
         started = time.time()
-        try:
-            channel = self._transport.open_session(timeout=deadline.remaining())
-        except ChannelException as exc:
-            raise TransportError("permission", f"{self.settings.address}: the server refused a session channel ({exc.text})") from None
-        except SSHException as exc:
-            if deadline.expired:
-                raise deadline.error() from None
-            raise TransportError("unreachable", f"{self.settings.address}: cannot open a channel: {exc}") from None
+        channel = self._open_session(deadline)
         try:
             return self._exec(channel, command, stdin, started, deadline)
         finally:
             channel.close()
 
-    def _exec(self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, started: float, deadline: _Deadline) -> CommandResult:
+    def _open_session(self, deadline: _Deadline) -> paramiko.Channel:
+        try:
+            return self._transport.open_session(timeout=deadline.remaining())
+        except ChannelException as exc:
+            raise TransportError("permission", f"{self.settings.address}: the server refused a session channel ({exc.text})") from None
+        except (SSHException, EOFError, OSError) as exc:
+            if deadline.expired:
+                raise deadline.error() from None
+            raise TransportError("unreachable", f"{self.settings.address}: cannot open a channel: {exc or type(exc).__name__}") from None
+
+    def _begin(self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, deadline: _Deadline) -> None:
+        """Start ``command`` on ``channel`` and hand it ``stdin`` (then EOF)."""
         where = self.settings.address
         # paramiko waits for the exec reply without a timeout; closing the channel
         # at the deadline wakes it up. No fileno() exists yet, so closing is safe.
@@ -187,33 +218,23 @@ class SshSession:
             if deadline.expired:
                 raise deadline.error() from None
             # Otherwise the command exited without reading all its input; its output still counts.
+
+    def _exec(self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, started: float, deadline: _Deadline) -> CommandResult:
+        where = self.settings.address
+        self._begin(channel, command, stdin, deadline)
         input_sent = time.time()
 
         out: list[bytes] = []
         err: list[bytes] = []
         first_output: float | None = None
-        ready = channel.fileno()  # readable when stdout or stderr has data, and at EOF
-        while True:
-            while channel.recv_ready():
-                chunk = channel.recv(65536)
-                if not chunk:
-                    break
-                if first_output is None:
-                    first_output = time.time()
-                out.append(chunk)
-            while channel.recv_stderr_ready():
-                chunk = channel.recv_stderr(65536)
-                if not chunk:
-                    break
-                err.append(chunk)
-            if channel.eof_received or channel.closed:
-                if channel.recv_ready() or channel.recv_stderr_ready():
-                    continue  # data that arrived together with the EOF
-                break
-            if deadline.expired:
-                raise deadline.error()
-            # Capped so that a missed wake-up costs half a second, never a hang.
-            select.select([ready], [], [], min(deadline.remaining(), 0.5))
+
+        def stdout(chunk: bytes) -> None:
+            nonlocal first_output
+            if first_output is None:
+                first_output = time.time()
+            out.append(chunk)
+
+        _drain(channel, stdout, err.append, deadline)
         if not channel.status_event.wait(deadline.remaining()):
             raise deadline.error()
         if channel.exit_status == -1 and not self._transport.is_active():
@@ -235,8 +256,95 @@ class SshSession:
         non-zero exit with sudo's message on stderr, not a hang.
         """
         if not self.settings.is_root:
-            command = f"sudo -n sh -c {shlex.quote(command)}"
+            command = sudo_line(command)
         return self.run(command, timeout, stdin=stdin)
+
+    # --- background commands ------------------------------------------------------
+
+    def start(self, command: str, *, deadline: float, as_root: bool = False) -> Background:
+        """Start ``command`` on the node in the background (see ``background``).
+
+        Returns once the node has started it (within the command timeout). The
+        node ends it after ``deadline`` seconds whatever happens to this
+        connection. With ``as_root`` and a non-root user it runs, and is
+        stopped, through ``sudo -n``; without passwordless sudo the handle has
+        already ended with sudo's message on stderr (like ``run_as_root``).
+        """
+        where = self.settings.address
+        sudo = as_root and not self.settings.is_root
+        line = start_line(command, deadline, sudo=sudo)
+        budget = _Deadline(self.command_timeout, f"{where}: starting a background command")
+        started = time.time()
+        channel = self._open_session(budget)
+        handle = Background(where, run_line=lambda text, timeout: self.run(text, timeout), abandon=channel.close, sudo=sudo, started_at=started)
+        try:
+            self._begin(channel, line, None, budget)
+        except BaseException:
+            channel.close()
+            raise
+        handle.input_sent()
+        threading.Thread(target=self._pump, args=(channel, handle), name=f"acpcheck background {self.node}", daemon=True).start()
+        handle.wait_started(budget.remaining())
+        return handle
+
+    def _pump(self, channel: paramiko.Channel, handle: Background) -> None:
+        """Read a background command's output until it ends or the channel is closed."""
+        lost = False
+        try:
+            _drain(channel, handle.feed_stdout, handle.feed_stderr, None)
+            channel.status_event.wait(5.0)
+            lost = channel.exit_status == -1 and not self._transport.is_active()
+        except Exception:  # noqa: BLE001 — the connection died under us
+            lost = True
+        finally:
+            channel.close()
+            handle.finish(channel.exit_status, lost=lost)
+
+    # --- TCP from the node ------------------------------------------------------
+
+    def open_channel(self, host: str, port: int, *, timeout: float) -> paramiko.Channel:
+        """A direct-tcpip channel: sshd connects to ``host:port`` from the node and pipes it here.
+
+        ``host`` is resolved on the node, so ``127.0.0.1`` is the node's own
+        loopback (e.g. etcd's client port). The channel is a socket-like stream
+        (send/recv/sendall/shutdown/settimeout/fileno/close).
+        """
+        where = self.settings.address
+        target = hostport(host, port)
+        if not self._transport.is_active():
+            raise TransportError("unreachable", f"{where}: the connection is closed; cannot reach {target}")
+        try:
+            return self._transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout)
+        except ChannelException as exc:
+            if exc.code == 1:  # SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED
+                raise TransportError(
+                    "permission", f"{where}: sshd refuses to forward to {target} (administratively prohibited: AllowTcpForwarding or PermitOpen)"
+                ) from None
+            if exc.code == 2:  # SSH2_OPEN_CONNECT_FAILED
+                raise TransportError(
+                    "unreachable", f"{where}: the node could not connect to {target} (connection refused or no route: is anything listening there?)"
+                ) from None
+            raise TransportError("unreachable", f"{where}: sshd would not open a channel to {target}: {exc.text} (code {exc.code})") from None
+        except SSHException as exc:
+            if "timeout" in str(exc).lower():
+                raise TransportError("timeout", f"{where}: no channel to {target} within {timeout:g} s") from None
+            raise TransportError("unreachable", f"{where}: cannot open a channel to {target}: {exc}") from None
+        except (EOFError, OSError) as exc:
+            raise TransportError("unreachable", f"{where}: the connection was lost while opening a channel to {target} ({type(exc).__name__})") from None
+
+    def forward(self, host: str, port: int) -> Forwarder:
+        """Listen on 127.0.0.1:<ephemeral> here; each connection gets its own channel to ``host:port``.
+
+        One channel is opened and closed first, so an unreachable target is a
+        TransportError here rather than a silently closed connection later.
+        Closed with ``close()`` (or this session's ``close()``).
+        """
+        self.open_channel(host, port, timeout=self.open_timeout).close()
+        forward = Forwarder(lambda: self.open_channel(host, port, timeout=self.open_timeout), name=f"{self.node}: {hostport(host, port)}")
+        with self._forwards_lock:
+            self._forwards = [f for f in self._forwards if not f.closed]
+            self._forwards.append(forward)
+        return forward
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +377,7 @@ def _connect(settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts,
         password = settings.password.read()
         secrets.append(password)
 
-    sock = _open_socket(settings, timeouts, secrets)
+    sock = open_tcp(settings.host, settings.port, proxy=settings.proxy, timeout=timeouts.connect, refused_hint=" (no sshd listening on that port?)")
     transport = paramiko.Transport(sock)
     try:
         _handshake(transport, settings, timeouts, known_hosts)
@@ -278,7 +386,7 @@ def _connect(settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts,
         transport.close()
         raise
     transport.set_keepalive(15)  # lets a long-lived session notice a dead node
-    return SshSession(settings, transport, timeouts.command)
+    return SshSession(settings, transport, timeouts.command, timeouts.connect)
 
 
 def _load_key(settings: SshSettings, secrets: list[str]) -> PKey:
@@ -308,68 +416,6 @@ def _load_key(settings: SshSettings, secrets: list[str]) -> PKey:
         if passphrase is not None:
             raise TransportError("auth", f"private key file {path} could not be decrypted: wrong passphrase in ${passphrase_env}?") from None
         raise TransportError("auth", f"private key file {path} is not a private key acpcheck can read") from None
-
-
-def _open_socket(settings: SshSettings, timeouts: Timeouts, secrets: list[str]) -> socket.socket:
-    target = hostport(settings.host, settings.port)
-    if settings.proxy is not None:
-        return _open_via_proxy(settings, timeouts, secrets)
-    try:
-        return socket.create_connection((settings.host, settings.port), timeout=timeouts.connect)
-    except socket.gaierror as exc:
-        raise TransportError("unreachable", f"cannot resolve {settings.host}: {exc.strerror}") from None
-    except TimeoutError:
-        raise TransportError("timeout", f"TCP connect to {target} timed out after {timeouts.connect:g} s") from None
-    except ConnectionRefusedError:
-        raise TransportError("unreachable", f"{target} refused the connection (no sshd listening on that port?)") from None
-    except OSError as exc:  # no route to host, network unreachable …
-        raise TransportError("unreachable", f"cannot connect to {target}: {exc.strerror or type(exc).__name__}") from None
-
-
-def _open_via_proxy(settings: SshSettings, timeouts: Timeouts, secrets: list[str]) -> socket.socket:
-    proxy = settings.proxy
-    assert proxy is not None
-    via = f"SOCKS5 proxy {proxy.address}"
-    target = hostport(settings.host, settings.port)
-    username = proxy.read_username()
-    password = proxy.password.read() if proxy.password is not None else None
-    if password is not None:
-        secrets.append(password)
-    if (username is None) != (password is None):
-        raise TransportError("proxy-auth", f"{via}: give both a username (username/usernameEnv) and a password (passwordEnv/passwordFile), or neither")
-    client = Proxy(ProxyType.SOCKS5, proxy.host, proxy.port, username=username, password=password, rdns=proxy.remote_dns)
-    try:
-        return client.connect(settings.host, settings.port, timeout=timeouts.connect)
-    except ProxyConnectionError as exc:  # could not reach the proxy itself
-        cause = exc.__cause__
-        if isinstance(cause, TimeoutError):
-            raise TransportError("proxy", f"{via} did not accept a connection within {timeouts.connect:g} s") from None
-        if isinstance(cause, ConnectionRefusedError):
-            raise TransportError("proxy", f"{via} refused the connection (is the proxy running?)") from None
-        if isinstance(cause, socket.gaierror):
-            raise TransportError("proxy", f"cannot resolve the proxy host {proxy.host}: {cause.strerror}") from None
-        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else type(cause).__name__
-        raise TransportError("proxy", f"cannot connect to {via}: {reason}") from None
-    except ProxyTimeoutError:
-        raise TransportError("timeout", f"no answer within {timeouts.connect:g} s while connecting to {target} through {via}") from None
-    except ProxyError as exc:
-        text = scrub(str(exc), secrets)
-        if exc.error_code is not None:  # a SOCKS5 reply: the proxy could not reach the node
-            raise TransportError("proxy", f"{via} could not connect to {target}: {text} (SOCKS5 reply {exc.error_code})") from None
-        if "no acceptable authentication" in text.lower():
-            wanted = (
-                "does not accept username/password login"
-                if username is not None
-                else "requires a username and password (set username/usernameEnv and passwordEnv/passwordFile)"
-            )
-            raise TransportError("proxy-auth", f"{via} {wanted}") from None
-        if "authentication" in text.lower():
-            raise TransportError("proxy-auth", f"{via} rejected the username and password") from None
-        raise TransportError("proxy", f"{via}: {text}") from None
-    except socket.gaierror as exc:  # the node's name, resolved locally for socks5:// URLs
-        raise TransportError("unreachable", f"cannot resolve {settings.host}: {exc.strerror}") from None
-    except OSError as exc:
-        raise TransportError("proxy", f"{via}: connection failed: {exc.strerror or type(exc).__name__}") from None
 
 
 def _handshake(transport: paramiko.Transport, settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts) -> None:
@@ -435,10 +481,17 @@ def _authenticate(transport: paramiko.Transport, settings: SshSettings, key: PKe
 
 @dataclass
 class SshPool:
-    """One session per node, opened on first use and reused (facts, then remediation).
+    """The run's connection pool: one session per node, opened on first use and reused (facts, then remediation).
 
     Thread-safe: concurrent callers for one node share one connection attempt.
     A session whose connection died is replaced on the next ``session()`` call.
+    ``close()`` is idempotent and safe from a signal handler or a
+    KeyboardInterrupt path; a connection that finishes opening after it is
+    closed at once (that ``session()`` call raises). The pool stays usable.
+
+    Creating a pool raises this process's open-file soft limit towards the hard
+    limit, once (``raise_open_file_limit``): every session holds a socket and
+    every command two pipe ends, and 1,000 nodes would not fit in 1,024.
     """
 
     plan: ClusterPlan
@@ -446,7 +499,12 @@ class SshPool:
     known_hosts: KnownHosts = field(default_factory=KnownHosts)
     _sessions: dict[str, SshSession] = field(default_factory=dict, init=False, repr=False)
     _locks: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # Re-entrant: close() may run in a signal handler on a thread that holds it.
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    _generation: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        raise_open_file_limit()
 
     def session(self, node: str | Node) -> SshSession:
         spec = self._node(node)
@@ -456,15 +514,33 @@ class SshPool:
             current = self._sessions.get(spec.name)
             if current is not None and current.is_active:
                 return current
+            generation = self._generation
             fresh = connect_node(self.plan, spec, timeouts=self.timeouts, known_hosts=self.known_hosts)
-            self._sessions[spec.name] = fresh
-            return fresh
+            with self._lock:
+                if self._generation == generation:
+                    self._sessions[spec.name] = fresh
+                    return fresh
+            fresh.close()
+            raise TransportError("unreachable", f"{fresh.settings.address}: the connection pool was closed while this connection opened")
 
     def close(self) -> None:
+        """Close every session. Idempotent; never waits for a connection attempt in progress.
+
+        The connections are cut at once (``SshSession.abort``, lock-free); the
+        tidy close runs on a helper thread joined for at most five seconds, so
+        a signal handler that interrupted a thread inside paramiko (holding one
+        of its locks) cannot deadlock on it.
+        """
         with self._lock:
+            self._generation += 1
             sessions, self._sessions = list(self._sessions.values()), {}
+        if not sessions:
+            return
         for session in sessions:
-            session.close()
+            session.abort()
+        closer = threading.Thread(target=_close_all, args=(sessions,), name="acpcheck pool close", daemon=True)
+        closer.start()
+        closer.join(5.0)
 
     def __enter__(self) -> SshPool:
         return self
@@ -479,3 +555,40 @@ class SshPool:
             if spec.name == node:
                 return spec
         raise KeyError(f"no node {node!r} in plan {self.plan.metadata.name!r}")
+
+
+def _close_all(sessions: list[SshSession]) -> None:
+    for session in sessions:
+        try:
+            session.close()
+        except Exception as exc:  # noqa: BLE001 — one broken connection must not keep the others open
+            log.debug("closing %r: %s", session, exc)
+
+
+#: Soft open-file limit ``raise_open_file_limit`` aims for when the hard limit is unlimited.
+NOFILE_TARGET = 1 << 20
+_nofile_lock = threading.Lock()
+_nofile_done = False
+
+
+def raise_open_file_limit() -> tuple[int, int] | None:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit (at most ``NOFILE_TARGET``), once per process.
+
+    Returns the (soft, hard) limits after the first call, None on later calls.
+    A failure (a platform that refuses) is logged at debug level and ignored.
+    """
+    global _nofile_done
+    with _nofile_lock:
+        if _nofile_done:
+            return None
+        _nofile_done = True
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = NOFILE_TARGET if hard == resource.RLIM_INFINITY else min(hard, NOFILE_TARGET)
+            if soft != resource.RLIM_INFINITY and soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                log.debug("raised the open-file limit from %d to %d", soft, want)
+            return resource.getrlimit(resource.RLIMIT_NOFILE)
+        except (OSError, ValueError) as exc:
+            log.debug("cannot raise the open-file limit: %s", exc)
+            return None

@@ -7,6 +7,7 @@ Debian's microsocks with a username and password. Only 127.0.0.1 is contacted.
 What touches the machine, and is undone at teardown: two test users made with
 useradd (random names ``acpt…`` and random passwords, deleted with userdel),
 and one /etc/sudoers.d drop-in giving one of them passwordless sudo (removed).
+The other one (``plain``) has no sudo and may not forward TCP (direct-tcpip).
 ``UsePAM no`` makes sshd check /etc/shadow itself, so password login works
 without PAM and a wrong password fails at once.
 
@@ -93,6 +94,7 @@ class SshdServer:
     directory: Path  # private to this server: config, host key, log
     authorized_keys: Path  # shared directory of <user> files
     users: list[str]
+    no_forwarding: list[str] = field(default_factory=list)  # users refused TCP forwarding (direct-tcpip)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -131,6 +133,7 @@ class SshdServer:
                     "UseDNS no",
                     "Subsystem sftp internal-sftp",
                     "LogLevel VERBOSE",
+                    *(f"Match User {user}\n  AllowTcpForwarding no" for user in self.no_forwarding),
                 ]
             )
             + "\n"
@@ -260,7 +263,7 @@ def start_lab() -> Lab:
         _authorize(authorized, "root", *(lab.keys[k] for k in ("ed25519", "rsa", "ecdsa", "ed25519_pass", "rsa_pem_pass")))
         _authorize(authorized, lab.plain.name, lab.keys["ed25519"])
         _authorize(authorized, lab.sudoer.name, lab.keys["ed25519"])
-        lab.sshd = SshdServer(directory / "sshd", authorized, ["root", lab.plain.name, lab.sudoer.name])
+        lab.sshd = SshdServer(directory / "sshd", authorized, ["root", lab.plain.name, lab.sudoer.name], no_forwarding=[lab.plain.name])
         lab.sshd.start()
         if os.path.exists(MICROSOCKS):
             lab.proxy = SocksProxy(username=f"proxy{tag}", password=secrets.token_urlsafe(12))

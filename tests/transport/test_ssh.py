@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +19,7 @@ import pytest
 from realsshd import FAST, LOCALHOST, Lab, SocksProxy, free_port
 
 from acpcheck.transport import KnownHosts, SshPool, SshSession, SshSettings, Timeouts, TransportError, connect, resolve_ssh
+from acpcheck.transport.ssh import NOFILE_TARGET
 
 
 def settings_of(lab: Lab, nodes: list[dict[str, Any]] | None = None, **ssh: Any) -> SshSettings:
@@ -251,3 +258,80 @@ def test_pool_reuses_one_connection_per_node(lab: Lab, known_hosts: KnownHosts) 
         second = pool.session("n1")
         assert second is not first and second.run("true").ok
     assert not second.is_active
+
+
+def test_pool_close_is_idempotent_and_safe_in_a_signal_handler(lab: Lab, known_hosts: KnownHosts) -> None:
+    pool = SshPool(lab.plan(), timeouts=FAST, known_hosts=known_hosts)
+    session = pool.session("n1")
+    previous = signal.signal(signal.SIGUSR1, lambda *_: pool.close())
+    try:
+        with pool._lock:  # the signal arrives while this thread is inside the pool
+            signal.raise_signal(signal.SIGUSR1)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert not session.is_active
+    pool.close()
+    pool.close()
+    fresh = pool.session("n1")  # still usable after close
+    assert fresh is not session and fresh.run("true").ok
+    pool.close()
+
+
+def test_pool_raises_the_open_file_limit(lab: Lab, tmp_path: Path) -> None:
+    """In a child whose soft limit is 1,024: creating a pool raises it to the hard limit, once."""
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import json, resource, sys\n"
+        "from acpcheck.model.plan import ClusterPlan\n"
+        "from acpcheck.transport import SshPool, raise_open_file_limit\n"
+        "plan = ClusterPlan.model_validate(json.loads(sys.argv[1]))\n"
+        "SshPool(plan)\n"
+        "print(*resource.getrlimit(resource.RLIMIT_NOFILE), raise_open_file_limit())\n"
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip(f"the hard open-file limit is {hard}")
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    plan = lab.plan().model_dump(mode="json", by_alias=True, exclude_none=True)
+    done = subprocess.run([sys.executable, str(script), json.dumps(plan)], capture_output=True, text=True, preexec_fn=low_limit, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    soft, reported_hard, second = done.stdout.split()
+    assert int(soft) == min(int(reported_hard), NOFILE_TARGET) > 1024 and second == "None"
+
+
+def test_commands_work_with_descriptors_above_1024(lab: Lab, known_hosts: KnownHosts) -> None:
+    """select() cannot watch a descriptor above 1,024; a big run has them."""
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs a soft open-file limit above 1,200")
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with open_session(lab, known_hosts) as session:
+            assert session._transport.sock.fileno() > 1024
+            assert session.run("echo high").stdout == "high\n"
+    finally:
+        for fd in filler:
+            os.close(fd)
+
+
+def test_pool_close_cuts_a_command_in_progress(lab: Lab, known_hosts: KnownHosts) -> None:
+    pool = SshPool(lab.plan(), timeouts=FAST, known_hosts=known_hosts)
+    session = pool.session("n1")
+    outcome: list[BaseException | object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(session.run("sleep 10"))
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    pool.close()
+    thread.join(5)
+    assert time.monotonic() - started < 3 and not thread.is_alive()
+    assert isinstance(outcome[0], TransportError) and outcome[0].kind == "unreachable", outcome
