@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test fuzz demo bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,16 @@ $(STAMP): pyproject.toml scripts/setup-system.sh
 # The wheel check installs packages, so it runs first: before any test brings up a lab.
 test: setup
 	PYTHON=$(PYTHON) ./scripts/check-wheel.sh $(VENV)
-	$(PY) -m pytest -n auto -q
+	$(PY) -m pytest -n auto --dist loadgroup -q
+
+# The long fuzzing run (the default suite runs a short, derandomised one): every kind of
+# hostile input, FUZZ_EXAMPLES cases each, outcomes counted at the end (and in
+# reports/out/fuzz.json).
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	mkdir -p reports/out
+	ACPCHECK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ACPCHECK_FUZZ_REPORT=reports/out/fuzz.json \
+		$(PY) -m pytest tests/fuzz -q -p no:cacheprovider --hypothesis-profile=long --hypothesis-show-statistics
 
 demo: setup
 	./scripts/demo.sh $(VENV)

@@ -8,8 +8,10 @@
 
 Input is validated before pytest starts, so bad input exits 4 with every problem
 listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
-1 a FAIL (or an expired waiver), 2 no FAIL but an ERROR, 4 bad input,
-5 nothing selected, 3 an internal error.
+1 a FAIL (or an expired waiver), 2 no FAIL but an ERROR, 4 bad input (options
+and usage errors included), 5 nothing selected, 3 an internal error. The exit code
+of a run is handed back by the plugin (``RunInputs.exit_code``), never re-read
+from a report file.
 """
 
 from __future__ import annotations
@@ -17,15 +19,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import Any, NoReturn
 
 from acpcheck import __version__
-from acpcheck.errors import InputError
+from acpcheck.errors import InputError, Problem, visible
 from acpcheck.model.check import AREAS
-from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_INTERNAL, EXIT_NOTHING_SELECTED
+from acpcheck.model.result import (
+    EXIT_BAD_INPUT,
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_NOTHING_SELECTED,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is bad input: exit 4 (argparse's own is 2, which
+    acpcheck's contract reserves for an incomplete assessment)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, visible(f"{self.prog}: error: {message}\n"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from acpcheck.lab import main as lab_main
 
         return int(lab_main(arguments[1:]))
+    if arguments[:1] in (["remediate"], ["rollback"]):  # remediation has its own parser (and --help)
+        from acpcheck.remediation.cli import main as remediation_main
+
+        return int(remediation_main(arguments))
     parser = _parser()
     args = parser.parse_args(arguments)
     if not getattr(args, "command", None):
@@ -50,15 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters.")
+    parser = _Parser(prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters.")
     parser.add_argument("--version", action="version", version=f"acpcheck {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser("run", help="assess a plan (and its nodes and cluster, by profile)")
     run.add_argument("--plan", required=True, help="cluster plan YAML")
     run.add_argument("--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)")
-    run.add_argument("--out", help="report directory (default: reports/out/<run-id>)")
+    run.add_argument("--out", help="report directory (default: reports/out/<run-id>); locked for the run")
+    run.add_argument("--force", action="store_true", help="write reports into an --out directory that holds files acpcheck did not write")
     run.add_argument("--waivers", help="waivers YAML")
+    run.add_argument("--remediate", action="store_true", help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)")
     run.add_argument("--facts", metavar="DIR", help="replay evidence saved by a run (<out>/facts) or by `acpcheck gather` instead of connecting")
     run.add_argument("--check", action="append", default=[], metavar="SEL", help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)")
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
@@ -70,9 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     gather = commands.add_parser("gather", help="collect every node's facts into an evidence directory (for --facts, offline review, bug reports)")
     gather.add_argument("--plan", required=True)
     gather.add_argument("--out", required=True, help="evidence directory: node facts go to DIR/nodes/<node>.json")
+    gather.add_argument("--force", action="store_true", help="write into a directory that holds files acpcheck did not write")
     gather.set_defaults(handler=_gather)
 
     commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only); see `acpcheck lab --help`")
+    commands.add_parser("remediate", help="fix the findings that have a remediation step; a dry-run unless --apply (see `acpcheck remediate --help`)")
+    commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
 
     validate = commands.add_parser("validate", help="validate a plan file only")
     validate.add_argument("--plan", required=True)
@@ -97,30 +124,33 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
-    from acpcheck.model.plan import load_plan
-    from acpcheck.model.profile import load_profile
-    from acpcheck.model.waivers import load_waivers
-    from acpcheck.model.result import new_run_id
+    from acpcheck.plugin import prepare_run
 
-    # Validate everything first: nothing runs on bad input.
-    problems = []
-    plan = None
-    for loader, value in ((load_plan, args.plan), (load_profile, args.profile), (load_waivers, args.waivers)):
-        try:
-            result = loader(value)
-            plan = result if loader is load_plan else plan
-        except InputError as error:
-            problems.extend(error.problems)
-    if problems:
-        raise InputError(problems)
-    assert plan is not None
+    if args.workers is not None and not re.fullmatch(r"\d+|auto|logical", args.workers):
+        raise InputError([Problem("-n", None, "", "give a number of workers, auto or logical")])
+    # Everything is read and checked once, here, before pytest starts: bad input is
+    # exit 4 with nothing run, and the report directory is locked for this run.
+    inputs = prepare_run(args.plan, args.profile, args.waivers, args.out, None, args.check, args.facts, args.force, args.alluredir)
+    try:
+        code = _run_checks(args, inputs, pytest)
+    finally:
+        inputs.out.release()
+    if args.remediate and not args.facts and code in (0, 1, 2):
+        from acpcheck.remediation.cli import after_run
 
-    run_id = new_run_id()
-    out_dir = Path(args.out or Path("reports/out") / run_id)
+        after_run(args.plan, inputs.out.path)
+    return code
+
+
+def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
+    plan = inputs.plan
     spec = plan.spec
     print(
-        f"acpcheck {__version__}: {plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} {spec.cluster.type}, "
-        f"Kubernetes {spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes), profile {args.profile}",
+        visible(
+            f"acpcheck {__version__}: {plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} {spec.cluster.type}, "
+            f"Kubernetes {spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes), profile {args.profile}",
+            one_line=True,
+        ),
         flush=True,
     )
     argv = [
@@ -150,50 +180,61 @@ def _run(args: argparse.Namespace) -> int:
         "--tb=no",
         "-rN",
         # option=value form: pytest would take a bare path value for a test path
-        # when it looks for its rootdir and ini file.
+        # when it looks for its rootdir and ini file. The plugin takes the input
+        # from `inputs` (registered below), already read and checked.
         f"--acp-plan={args.plan}",
         f"--acp-profile={args.profile}",
-        f"--acp-out={out_dir}",
-        f"--acp-run-id={run_id}",
+        f"--acp-out={inputs.out.path}",
+        f"--acp-run-id={inputs.run_id}",
     ]
     if args.waivers:
         argv.append(f"--acp-waivers={args.waivers}")
     if args.facts:
         argv.append(f"--acp-facts={args.facts}")
-    if args.check:
-        argv.append(f"--acp-select={','.join(args.check)}")
+    if inputs.select:
+        argv.append(f"--acp-select={','.join(inputs.select)}")
     if args.workers:
         argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup"]
     if args.alluredir:
         argv += ["-p", "allure_pytest.plugin", "--alluredir", args.alluredir]
     argv += args.pytest_args
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # inherited by xdist workers too
-    code = pytest.main(argv)
+    code = pytest.main(argv, plugins=[inputs])
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_BAD_INPUT
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return EXIT_NOTHING_SELECTED
-    results = out_dir / "results.json"
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED) or not results.exists():
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED) or inputs.exit_code is None:
         print(f"acpcheck: the run did not complete (pytest exit {int(code)})", file=sys.stderr)
         return EXIT_INTERNAL if code != pytest.ExitCode.INTERRUPTED else EXIT_ERROR
-    return int(json.loads(results.read_text())["run"]["exitCode"])
+    return int(inputs.exit_code)
 
 
 def _gather(args: argparse.Namespace) -> int:
     from acpcheck.facts.model import GatherFailure
-    from acpcheck.model.plan import load_plan
+    from acpcheck.model.plan import load_plan, secret_reference_problems
+    from acpcheck.model.result import new_run_id
+    from acpcheck.report.outdir import OutDir
     from acpcheck.sources import REGISTRY
     from acpcheck.sources.evidence import Evidence, ProgressLine
 
     plan = load_plan(args.plan)
-    evidence = Evidence(plan)
-    evidence.gather([REGISTRY["nodes"]], save_to=Path(args.out), progress=ProgressLine())
+    problems = secret_reference_problems(plan)
+    if problems:
+        raise InputError(problems)
+    # Locked like a run's --out; adds to what is there and deletes nothing.
+    out = OutDir.claim(Path(args.out), new_run_id(), args.force, ours=("nodes",), retire=False)
+    try:
+        out.adopt("nodes")
+        evidence = Evidence(plan)
+        evidence.gather([REGISTRY["nodes"]], save_to=Path(args.out), progress=ProgressLine())
+    finally:
+        out.release()
     results = evidence.raw("nodes")
     failures = [r for r in results.values() if isinstance(r, GatherFailure)]
     for failure in failures:
-        print(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", file=sys.stderr)
-    print(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)")
+        print(visible(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", True), file=sys.stderr)
+    print(visible(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)", True))
     return EXIT_ERROR if failures else 0
 
 
@@ -201,7 +242,7 @@ def _validate(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
 
     plan = load_plan(args.plan)
-    print(f"{args.plan}: valid plan for {plan.metadata.name} ({len(plan.spec.nodes)} nodes)")
+    print(visible(f"{args.plan}: valid plan for {plan.metadata.name} ({len(plan.spec.nodes)} nodes)", True))
     return 0
 
 
@@ -221,7 +262,7 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps([c.as_dict() for c in checks], indent=2))
         return 0
     for c in checks:
-        print(f"{c.id:<13} {str(c.severity):<8} {c.scope.value:<7} {c.title}")
+        print(f"{c.id:<13} {c.severity!s:<8} {c.scope.value:<7} {c.title}")
     print(f"{len(checks)} checks")
     return 0
 
@@ -235,7 +276,7 @@ def _explain(args: argparse.Namespace) -> int:
         import difflib
 
         close = difflib.get_close_matches(args.id.upper(), catalog, n=3)
-        print(f"acpcheck: no check {args.id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""), file=sys.stderr)
+        print(visible(f"acpcheck: no check {args.id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""), True), file=sys.stderr)
         return EXIT_BAD_INPUT
     info = meta.as_dict()
     print(f"{meta.id}: {meta.title}")

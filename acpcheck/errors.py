@@ -1,13 +1,39 @@
 """Errors that stop a run before anything connects (exit code 4).
 
-Every problem with user input (plan, profile, waivers, options) is reported as
-``file:line: field: what is wrong``, all of them at once, so a user fixes a file
-in one pass instead of one error per run.
+Every problem with user input (plan, profile, waivers, facts, options) is reported
+as ``file:line: field: what is wrong``, all of them at once, so a user fixes a file
+in one pass instead of one error per run. Whatever a problem quotes from the input
+(a file name, a key) is made visible first: no control or escape character from
+the input reaches a terminal raw (``visible``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+#: Characters shown as escapes wherever input text reaches a person: C0 and C1
+#: controls (tab and newline excepted), DEL, bidirectional and zero-width
+#: formatting characters, the BOM, and lone surrogates (which no file can hold).
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
+_INVISIBLE_OR_NEWLINE = re.compile(f"{_INVISIBLE.pattern[:-1]}\t\n]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x0A:
+        return "\\n"
+    if code == 0x09:
+        return "\\t"
+    if code == 0x0D:
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, one_line: bool = False) -> str:
+    """``text`` with every control, escape and invisible formatting character written
+    as an escape (``\\x1b``, ``\\u202e``); with ``one_line`` also tabs and newlines."""
+    return (_INVISIBLE_OR_NEWLINE if one_line else _INVISIBLE).sub(_escape, text)
 
 
 @dataclass(frozen=True)
@@ -20,9 +46,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        file = visible(self.file, one_line=True)
+        where = f"{file}:{self.line}" if self.line else file
+        field = f" {visible(self.field, one_line=True)}:" if self.field else ""
+        return f"{where}:{field} {visible(self.message, one_line=True)}"
 
 
 class InputError(Exception):

@@ -26,13 +26,24 @@ from typing import Any, Callable, Generator
 import pytest
 
 import acpcheck.checks
-from acpcheck.errors import InputError
+from acpcheck.errors import InputError, Problem
 from acpcheck.grading import GradingPolicy, grade, not_applicable, target_of
 from acpcheck.model.check import CheckMeta, NotApplicable, Scope, Severity
-from acpcheck.model.plan import ClusterPlan, load_plan
-from acpcheck.model.profile import Profile, load_profile, matches_selector
+from acpcheck.model.plan import (
+    ClusterPlan,
+    load_plan,
+    plan_from_document,
+    secret_reference_problems,
+)
+from acpcheck.model.profile import (
+    Profile,
+    load_profile,
+    matches_selector,
+    selector_problems,
+)
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
-from acpcheck.model.waivers import Waivers, load_waivers
+from acpcheck.model.waivers import Waiver, Waivers, load_waivers
+from acpcheck.report.outdir import OutDir, usable
 from acpcheck.sources import REGISTRY, SourceEntry, sources_for
 from acpcheck.sources.evidence import Evidence, ProgressLine
 
@@ -42,6 +53,81 @@ from acpcheck.sources.evidence import Evidence, ProgressLine
 CHECKS_DIR = Path(acpcheck.checks.__file__).resolve().parent
 CHECKS_PACKAGE = acpcheck.checks.__name__
 DEFAULT_PROFILE = "preinstall"
+
+
+@dataclass(eq=False)  # registered as a pytest plugin object: hashed by identity
+class RunInputs:
+    """A run's input, read and checked once, before anything runs or connects, and
+    what the run hands back. ``acpcheck run`` prepares it (``prepare_run``) and
+    registers it as a plugin object; under plain pytest, pytest_configure prepares it.
+    """
+
+    plan: ClusterPlan
+    plan_path: str
+    profile: Profile
+    waivers: Waivers
+    run_id: str
+    out: OutDir
+    select: list[str] = field(default_factory=list)
+    #: the evidence replayed from --facts (loaded here, so a damaged file is exit 4)
+    evidence: Evidence | None = None
+    replay_dir: Path | None = None
+    #: set by the collector once the reports are written: the run's exit code
+    exit_code: int | None = None
+
+
+def prepare_run(
+    plan_path: str,
+    profile: str = "preinstall",
+    waivers: str | None = None,
+    out: str | None = None,
+    run_id: str | None = None,
+    select: list[str] | None = None,
+    facts: str | None = None,
+    force: bool = False,
+    alluredir: str | None = None,
+) -> RunInputs:
+    """Read, validate and check everything a run needs, in this order, before any
+    check runs: plan, profile and waivers (every problem at once), ``--check``
+    selectors, the replayed evidence or (for a run that connects) the plan's secret
+    references, ``--alluredir``, and last the report directory, which is locked for
+    the run. InputError (exit 4) on the first stage with problems."""
+    problems: list[Problem] = []
+    loaded: dict[str, Any] = {}
+    for name, loader, value in (("plan", load_plan, plan_path), ("profile", load_profile, profile), ("waivers", load_waivers, waivers)):
+        try:
+            loaded[name] = loader(value)
+        except InputError as error:
+            problems.extend(error.problems)
+    selectors = [s.strip() for s in ",".join(select or []).split(",") if s.strip()]
+    problems.extend(selector_problems(selectors))
+    if problems:
+        raise InputError(problems)
+    plan: ClusterPlan = loaded["plan"]
+    needed = sources_needed(plan, loaded["profile"], selectors)
+    evidence = None
+    if facts is not None:
+        evidence = Evidence(plan)
+        evidence.replay(needed, Path(facts))
+    elif needed:
+        problems = secret_reference_problems(plan)
+        if problems:
+            raise InputError(problems)
+    if alluredir:
+        usable(Path(alluredir), "--alluredir")
+    run_id = run_id or new_run_id()
+    claimed = OutDir.claim(Path(out or Path("reports/out") / run_id), run_id, force, keep=[Path(facts)] if facts else [])
+    return RunInputs(plan, plan_path, loaded["profile"], loaded["waivers"], run_id, claimed, selectors, evidence, Path(facts) if facts else None)
+
+
+def sources_needed(plan: ClusterPlan, profile: Profile, select: list[str]) -> list[SourceEntry]:
+    """The sources that the selected, applicable first-party checks read (a plan-only run: none)."""
+    from acpcheck.catalog import load_catalog
+
+    def chosen(meta: CheckMeta) -> bool:
+        return profile.selects(meta) and (not select or any(matches_selector(s, meta) for s in select))
+
+    return sources_for(meta.needs for meta in load_catalog().values() if chosen(meta) and not_applicable(meta, plan) is None)
 
 
 @dataclass
@@ -59,12 +145,15 @@ class Settings:
     #: saved evidence to load instead of connecting (--acp-facts, or the xdist controller's)
     replay_dir: Path | None = None
     #: this process's evidence, gathered or replayed source by source
-    evidence: Evidence = field(init=False)
+    evidence: Evidence = field(default=None)  # type: ignore[assignment]
     #: evidence being gathered in the background while pytest collects
     pending: Future[None] | None = None
+    #: the controller's prepared input: its locked report directory, and where the exit code goes
+    inputs: RunInputs | None = None
 
     def __post_init__(self) -> None:
-        self.evidence = Evidence(self.plan)
+        if self.evidence is None:
+            self.evidence = Evidence(self.plan)
         self.policy = GradingPolicy(self.plan, self.profile, self.waivers)
 
     def chooses(self, meta: CheckMeta) -> bool:
@@ -98,6 +187,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--acp-select", metavar="SELECTORS", default="", help="only these checks, comma-separated: ACP-NET-*, area:VER, scope:plan")
     group.addoption("--acp-facts", metavar="DIR", help="replay the evidence saved by a run or by `acpcheck gather` (no connection)")
     group.addoption("--acp-run-id", metavar="ID", help=None)
+    group.addoption("--acp-force", action="store_true", help="write reports into a --acp-out directory that holds other files")
 
 
 def settings_of(config: pytest.Config) -> Settings | None:
@@ -115,22 +205,12 @@ def pytest_configure(config: pytest.Config) -> None:
     plan_path = config.getoption("acp_plan")
     if not plan_path:
         return
-    try:
-        plan = load_plan(plan_path)
-        profile = load_profile(config.getoption("acp_profile"))
-        waivers = load_waivers(config.getoption("acp_waivers"))
-    except InputError as error:
-        raise _bad_input(error) from None
     workerinput = getattr(config, "workerinput", None)
-    run_id = config.getoption("acp_run_id") or (workerinput or {}).get("acp_run_id") or new_run_id()
-    out_dir = Path(config.getoption("acp_out") or Path("reports/out") / run_id)
-    select = [s.strip() for s in config.getoption("acp_select").split(",") if s.strip()]
-    replay = config.getoption("acp_facts") or (workerinput or {}).get("acp_evidence_dir")
-    settings = Settings(plan, plan_path, profile, waivers, out_dir, run_id, select, utc_now(), Path(replay) if replay else None)
+    settings = _worker_settings(config, workerinput) if workerinput is not None else _controller_settings(config, plan_path)
     config.stash[SETTINGS] = settings
     needed = _sources_needed(settings)
-    if settings.replay_dir is not None:
-        try:  # saved evidence is input too: a damaged file is exit 4, before anything runs
+    if workerinput is not None and settings.replay_dir is not None:
+        try:  # what the controller gathered or checked; read again only if damaged since
             settings.evidence.replay(needed, settings.replay_dir)
         except InputError as error:
             raise _bad_input(error) from None
@@ -155,14 +235,86 @@ def pytest_configure(config: pytest.Config) -> None:
                 executor.shutdown(wait=False)
 
 
+def _controller_settings(config: pytest.Config, plan_path: str) -> Settings:
+    """The run's input as ``acpcheck run`` prepared it (read once), or prepared here under plain pytest."""
+    inputs = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, RunInputs)), None)
+    if inputs is None:
+        try:
+            inputs = prepare_run(
+                plan_path,
+                config.getoption("acp_profile"),
+                config.getoption("acp_waivers"),
+                config.getoption("acp_out"),
+                config.getoption("acp_run_id"),
+                [config.getoption("acp_select")],
+                config.getoption("acp_facts"),
+                config.getoption("acp_force"),
+                config.getoption("allure_report_dir", None),
+            )
+        except InputError as error:
+            raise _bad_input(error) from None
+    settings = Settings(
+        inputs.plan,
+        inputs.plan_path,
+        inputs.profile,
+        inputs.waivers,
+        inputs.out.path,
+        inputs.run_id,
+        inputs.select,
+        utc_now(),
+        inputs.replay_dir,
+        evidence=inputs.evidence or Evidence(inputs.plan),
+        inputs=inputs,
+    )
+    return settings
+
+
+def _worker_settings(config: pytest.Config, workerinput: dict[str, Any]) -> Settings:
+    """An xdist worker's settings, from what the controller read (no input file is read again)."""
+    from acpcheck.matrix import known_acp_versions
+    from acpcheck.yamlsource import parse_yaml
+
+    given = workerinput["acp_inputs"]
+    plan = plan_from_document(parse_yaml(given["plan_text"], given["plan_path"]), known_acp_versions())
+    profile = Profile(**{**given["profile"], "fail_on": Severity.parse(given["profile"]["fail_on"]), "overrides": {k: Severity.parse(v) for k, v in given["profile"]["overrides"].items()}})
+    import datetime as dt
+
+    waivers = Waivers([Waiver.model_validate(w) for w in given["waivers"]], dt.date.fromisoformat(given["today"]))
+    replay = workerinput.get("acp_evidence_dir")
+    return Settings(plan, given["plan_path"], profile, waivers, Path(given["out"]), workerinput["acp_run_id"], given["select"], utc_now(), Path(replay) if replay else None)
+
+
+def _inputs_for_workers(settings: Settings) -> dict[str, Any]:
+    profile = settings.profile
+    source = settings.plan._source
+    return {
+        "plan_path": settings.plan_path,
+        "plan_text": source.text if source is not None and source.text is not None else "",
+        "profile": {
+            "name": profile.name,
+            "description": profile.description,
+            "include": list(profile.include),
+            "exclude": list(profile.exclude),
+            "fail_on": str(profile.fail_on),
+            "overrides": {k: str(v) for k, v in profile.overrides.items()},
+            "params": dict(profile.params),
+            "source": profile.source,
+        },
+        "waivers": [w.as_dict() for w in settings.waivers.all],
+        "today": settings.waivers.today.isoformat(),
+        "out": str(settings.out_dir),
+        "select": list(settings.select),
+    }
+
+
 def _sources_needed(settings: Settings) -> list[SourceEntry]:
     """The sources that the selected, applicable first-party checks read (a plan-only run: none)."""
-    from acpcheck.catalog import load_catalog
-
-    return sources_for(meta.needs for meta in load_catalog().values() if settings.chooses(meta) and not_applicable(meta, settings.plan) is None)
+    return sources_needed(settings.plan, settings.profile, settings.select)
 
 
 def _gather(settings: Settings, entries: list[SourceEntry]) -> None:
+    if settings.inputs is not None:
+        settings.inputs.out.adopt(settings.evidence_dir.name)
     settings.evidence.gather(entries, save_to=settings.evidence_dir, progress=ProgressLine())
 
 
@@ -185,6 +337,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     settings = settings_of(config)
     if settings is not None:
         settings.evidence.close()  # a gather interrupted by Ctrl-C drops its connections
+        if settings.inputs is not None:
+            settings.inputs.out.release()
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
@@ -193,6 +347,7 @@ def pytest_configure_node(node: Any) -> None:
     settings = settings_of(node.config)
     if settings is not None:
         node.workerinput["acp_run_id"] = settings.run_id
+        node.workerinput["acp_inputs"] = _inputs_for_workers(settings)
         if settings.replay_dir is not None:
             node.workerinput["acp_evidence_dir"] = str(settings.replay_dir)
 

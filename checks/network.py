@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from netaddr import IPAddress, IPNetwork
+from pydantic import Field
 
 from acpcheck import Severity, When, check, fail, fail_if, skip
 from acpcheck.addressing import Labelled, family_name, find_overlaps, host, is_domain, is_ip, parse_cidr, parse_ip, within
@@ -187,6 +188,11 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
         return network.node_ip_count, f"Flannel nodeIPCount, which the form turns into kubelet max-pods ({field_at(plan, 'spec', 'network', 'nodeIPCount')})"
     return int(params["defaultMaxPods"]), "the installer default kubelet max-pods"
 
+
+#: The profile parameters the max-pods checks read, validated when a profile is loaded:
+#: a whole number of pods per node (kubelet accepts any positive value; more than a /16
+#: of pods on one node is surely a typo).
+MAX_PODS_PARAMS: dict[str, Any] = {"defaultMaxPods": Annotated[int, Field(strict=True, ge=1, le=65536)]}
 
 # Applicability shared by several checks.
 BUILT_BY_ACP = When(cluster_types=PLATFORM_MANAGED)
@@ -488,6 +494,7 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     refs=[ON_PREMISES, EVALUATING_WORKLOAD],
     remediation="Keep kubelet max-pods (spec.kubelet.extraArgs.max-pods, or Flannel's nodeIPCount) at 256 or less; add nodes for more pods.",
     applies=NETWORK_BUILT_BY_ACP,
+    params=MAX_PODS_PARAMS,
 )
 def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> None:
     """The form accepts any positive max-pods but recommends a value not exceeding 256, and
@@ -509,6 +516,7 @@ def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> Non
     refs=[ON_PREMISES, EVALUATING_WORKLOAD],
     remediation="Widen the cluster CIDR (e.g. a /16 gives 65,536 addresses) or plan a lower max-pods; pod ranges cannot change after creation.",
     applies=When(cluster_types=PLATFORM_MANAGED, plugins=frozenset({"kube-ovn", "calico"})),
+    params=MAX_PODS_PARAMS,
 )
 def check_pod_cidr_capacity(plan: ClusterPlan, params: dict[str, Any]) -> None:
     """Our derived threshold, not an ACP number: nodes x kubelet max-pods should fit in the

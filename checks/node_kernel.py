@@ -17,10 +17,16 @@ Node state that makes each check FAIL (for the lab):
 
 from __future__ import annotations
 
+import shlex
+
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.support import PREPROCESSING, listed, plan_page, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
+from acpcheck.remediation.edits import comment_out_swap, set_assignment
+from acpcheck.remediation.nodesteps import edit, kernel_parameter, load_modules, plan_of
+from acpcheck.remediation.step import Plan, RunCommand, WriteFile, step
+from acpcheck.remediation.view import NodeView
 
 IP_VS_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
 KUBE_OVN_MODULES = ["geneve", "openvswitch"]
@@ -272,3 +278,109 @@ def check_swap_disabled(node: NodeContext) -> None:
     API server memory turns into timeouts; node preprocessing requires swap off."""
     require(node, "swaps")
     fail_if([f"{node.name}: swap is active on {device}; node preprocessing requires swap disabled" for device in node.facts.swaps], swaps=list(node.facts.swaps))
+
+
+# ---------------------------------------------------------------------------
+# Remediation steps (`acpcheck remediate`): what acpcheck may change to fix the checks
+# above, planned from the node's current files (see acpcheck/remediation/step.py).
+
+@step(check="ACP-NODE-001", name="grub-thp", does="puts transparent_hugepage=never on the kernel command line of the next boot (GRUB); no reboot")
+def grub_transparent_hugepage(node: NodeView) -> Plan:
+    return kernel_parameter(node, "transparent_hugepage=never")
+
+
+@step(check="ACP-NODE-002", name="grub-nokmem", does="puts cgroup.memory=nokmem on the kernel command line of the next boot (GRUB); no reboot")
+def grub_nokmem(node: NodeView) -> Plan:
+    return kernel_parameter(node, "cgroup.memory=nokmem", exclusive=False)
+
+
+@step(check="ACP-NODE-003", name="ipvs-modules", does="loads the IPVS modules now and lists them in /etc/modules-load.d/ipvs.conf")
+def ipvs_modules(node: NodeView) -> Plan:
+    return load_modules(node, IP_VS_MODULES, "/etc/modules-load.d/ipvs.conf", "kube-proxy in IPVS mode")
+
+
+@step(check="ACP-NODE-004", name="conntrack-modules", does="loads nf_conntrack_ipv4 (and _ipv6) now and lists them in /etc/modules-load.d/conntrack.conf")
+def conntrack_modules(node: NodeView) -> Plan:
+    wanted = ["nf_conntrack_ipv4"] + (["nf_conntrack_ipv6"] if node.plan.spec.cluster.ip_family in ("ipv6", "dual-stack") else [])
+    return load_modules(node, wanted, "/etc/modules-load.d/conntrack.conf", "connection tracking on kernels before 4.19")
+
+
+@step(check="ACP-NODE-005", name="kube-ovn-modules", does="loads geneve and openvswitch now and lists them in /etc/modules-load.d/kube-ovn.conf")
+def kube_ovn_modules(node: NodeView) -> Plan:
+    return load_modules(node, KUBE_OVN_MODULES, "/etc/modules-load.d/kube-ovn.conf", "Kube-OVN")
+
+
+SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
+
+
+@step(check="ACP-NODE-006", name="selinux-off", does="switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the next boot)")
+def selinux_off(node: NodeView) -> Plan:
+    parts: list[tuple[RunCommand | WriteFile | None, str | None]] = []
+    deferred = False
+    if node.facts.selinux == "enforcing":
+        why_not = node.kernel_view(SELINUX_ENFORCE) or (None if node.writable(SELINUX_ENFORCE) else f"{SELINUX_ENFORCE} is read-only here")
+        if why_not is None:
+            now, back = ("setenforce 0", "setenforce 1") if node.has("setenforce") else (f"echo 0 > {SELINUX_ENFORCE}", f"echo 1 > {SELINUX_ENFORCE}")
+            parts.append((RunCommand(now, "permissive now", reverse=back), None))
+        else:
+            parts.append((None, f"SELinux stays enforcing until the next boot: {why_not}"))
+    if node.file("/etc/selinux/config").kind != "absent":
+        change, note = edit(node, "/etc/selinux/config", lambda text: set_assignment(text, "SELINUX", "disabled"), "disabled from the next boot")
+        parts.append((change, note))
+        deferred = change is not None or node.facts.selinux in ("enforcing", "permissive")
+    notes = []
+    if node.facts.apparmor_enabled:
+        notes.append("AppArmor is enabled and is not changed by acpcheck (node preprocessing: `systemctl disable --now apparmor`, "
+                     "apparmor=0 on the kernel command line, reboot)")
+    return plan_of(parts, deferred=deferred, notes=notes)
+
+
+@step(check="ACP-NODE-007", name="firewall-off", does="stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it")
+def firewall_off(node: NodeView) -> Plan:
+    active = {name for name, state in node.facts.firewall_services.items() if state == "active"}
+    actions: list[RunCommand | WriteFile] = []
+    notes: list[str] = []
+
+    def stop_unit(unit: str) -> None:
+        running, enabled = node.unit_state(unit)
+        if running == "active" or enabled == "enabled":
+            reverse = f"systemctl enable --now {unit}" if enabled == "enabled" else f"systemctl start {unit}"
+            actions.append(RunCommand(f"systemctl disable --now {unit}", f"stop {unit} and keep it off at boot", reverse=reverse))
+
+    if "firewalld" in active:
+        stop_unit("firewalld.service")
+    if "ufw" in active:
+        if node.has("ufw"):
+            actions.append(RunCommand("ufw disable", "stop ufw and keep it off at boot", reverse="ufw --force enable", touches=("/etc/ufw/ufw.conf",)))
+        else:
+            change, note = edit(node, "/etc/ufw/ufw.conf", lambda text: set_assignment(text, "ENABLED", "no"), "ufw off at boot (no ufw command here)")
+            actions += [change] if change else []
+            notes += [note] if note else []
+    if "nftables" in active:
+        if node.systemd:
+            stop_unit("nftables.service")
+        actions.append(RunCommand("nft flush ruleset", "drop every nftables rule", capture="nft list ruleset", reverse="{ echo 'flush ruleset'; cat; } | nft -f -"))
+    if "iptables" in active:
+        if node.systemd:
+            stop_unit("iptables.service")
+        flush = "iptables -P INPUT ACCEPT && iptables -P FORWARD ACCEPT && iptables -P OUTPUT ACCEPT && iptables -F && iptables -X"
+        actions.append(RunCommand(flush, "accept everything, drop every iptables rule", capture="iptables-save", reverse="iptables-restore"))
+    return Plan(tuple(actions), tuple(notes))
+
+
+@step(check="ACP-NODE-008", name="swap-off", does="turns swap off now and comments the swap entries out of /etc/fstab")
+def swap_off(node: NodeView) -> Plan:
+    parts: list[tuple[RunCommand | WriteFile | None, str | None]] = [edit(node, "/etc/fstab", comment_out_swap, "no swap at boot")]
+    deferred = False
+    why_not = node.kernel_view("/proc/swaps")
+    for device in node.facts.swaps:
+        if why_not is None:
+            quoted = shlex.quote(device)
+            reverse = f"awk '{{print $1}}' /proc/swaps | grep -qxF {quoted} || swapon {quoted}"  # safe to repeat
+            parts.append((RunCommand(f"swapoff {quoted}", f"swap off on {device} now", reverse=reverse, timeout=1800), None))
+        if device.startswith("/dev/zram"):
+            parts.append((None, f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable that too (not changed by acpcheck)"))
+    if why_not is not None and node.facts.swaps:
+        deferred = True
+        parts.append((None, f"swapoff is not run: {why_not}; without fstab entries there is no swap after the next boot"))
+    return plan_of(parts, deferred=deferred)

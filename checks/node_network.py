@@ -46,6 +46,10 @@ from acpcheck.checks.support import (
     require,
 )
 from acpcheck.facts.model import NodeContext
+from acpcheck.remediation.edits import ensure_localhost
+from acpcheck.remediation.nodesteps import edit, plan_of
+from acpcheck.remediation.step import Plan, step
+from acpcheck.remediation.view import NodeView
 
 # ---------------------------------------------------------------------------
 # Rules, as the node preprocessing page states them
@@ -457,3 +461,14 @@ def check_runtime_bridge_range_unused(node: NodeContext) -> None:
             used.append(Labelled(f"route '{line.strip()}'", destination))
     findings = [f"{node.name}: {item.label} lies in the {bridge}" for item, _ in find_overlaps(used, [bridge])]
     fail_if([f"{line}; {runtime} takes that range for its bridge unless `bip` is set (source: {plan_page(node.plan)})" for line in findings])
+
+
+# ---------------------------------------------------------------------------
+# Remediation steps (`acpcheck remediate`; see acpcheck/remediation/step.py). Only
+# N2 has a value the docs give that a machine can set; a hostname, nameservers or a
+# node address are the operator's to choose.
+
+
+@step(check="ACP-NODE-014", name="hosts-localhost", does="puts `127.0.0.1 localhost` in /etc/hosts ahead of any other IPv4 localhost line")
+def hosts_localhost(node: NodeView) -> Plan:
+    return plan_of([edit(node, "/etc/hosts", ensure_localhost, "localhost resolves to 127.0.0.1")])

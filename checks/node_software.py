@@ -24,6 +24,9 @@ from acpcheck import Scope, Severity, check, fail, manual
 from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, conclude, listed, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
+from acpcheck.remediation.nodesteps import remove_packages
+from acpcheck.remediation.step import MoveAside, Plan, WriteFile, step
+from acpcheck.remediation.view import NodeView
 
 
 def rules_source() -> str:
@@ -176,3 +179,43 @@ def check_no_leftover_paths(node: NodeContext) -> None:
         present=present,
         source=support.leftover_paths_source,
     )
+
+
+# ---------------------------------------------------------------------------
+# Remediation steps (`acpcheck remediate --allow-removals`; see
+# acpcheck/remediation/step.py). They delete software and data, so they run only when
+# asked for explicitly, and keep a backup on the node that `acpcheck rollback` restores.
+
+
+@step(check="ACP-NODE-023", name="kubelet-unit", does="removes /etc/systemd/system/kubelet.service (its content kept in the journal)", removes=True)
+def remove_kubelet_unit(node: NodeView) -> Plan:
+    unit = os_matrix().preprocessing.kubelet_unit
+    state = node.file(unit)
+    if state.kind != "file":
+        return Plan(notes=(f"{unit} is {state.kind}: nothing acpcheck removes",) if state.exists else ())
+    reload = "systemctl daemon-reload" if node.systemd else None
+    return Plan((WriteFile(unit, state, None, "a leftover of an earlier Kubernetes", then=reload),))
+
+
+@step(check="ACP-NODE-025", name="conflicting-software", does="removes the conflicting packages and moves the stray /usr/local/bin binaries aside", removes=True)
+def remove_conflicting_software(node: NodeView) -> Plan:
+    facts, pre = node.facts, os_matrix().preprocessing
+    os_id = facts.os_id or ""
+    conflicting = set(pre.packages.get(os_id, [name for names in pre.packages.values() for name in names]))
+    packages = remove_packages(node, sorted(facts.installed_packages & conflicting), facts.package_manager)
+    strays = tuple(MoveAside(f"/usr/local/bin/{name}", "a stray container-runtime or Kubernetes binary")
+                   for name in sorted(facts.usr_local_bin) if any(fnmatchcase(name, pattern) for pattern in pre.stray_binaries))
+    snaps = sorted(facts.snaps & set(pre.snaps.get(os_id, [])))
+    notes = [f"snap {name}: remove it by hand (`snap remove --purge {name}`); acpcheck cannot restore a snap" for name in snaps]
+    return Plan(packages.actions + strays, (*packages.notes, *notes))
+
+
+@step(check="ACP-NODE-026", name="leftover-paths", does="moves the listed leftover paths aside into the node's acpcheck backup directory", removes=True)
+def remove_leftover_paths(node: NodeView) -> Plan:
+    support = node_support(node.plan.spec.acp.version)
+    mount_points = {mount.target.rstrip("/") or "/" for mount in node.facts.mounts}
+    existing = {path.rstrip("/") for path in node.facts.existing_paths}
+    present = [path.rstrip("/") for path in support.leftover_paths if path.rstrip("/") in existing]
+    moves = tuple(MoveAside(path, f"left by an earlier installation (source: {support.leftover_paths_source})") for path in present if path not in mount_points)
+    notes = tuple(f"{path} is a mount point: empty it by hand (acpcheck never removes a mount point)" for path in present if path in mount_points)
+    return Plan(moves, notes)

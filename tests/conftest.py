@@ -20,8 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab: needs root, a real sshd, microsocks or network namespaces (set from the fixtures used)")
 
 
+#: The namespace lab: one per machine, so all of its tests share one xdist worker
+#: (``--dist loadgroup``) instead of queueing on its lock from several workers.
+NAMESPACE_LAB_FIXTURE = "lab_machine"
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if LAB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if LAB_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.lab)
+        if NAMESPACE_LAB_FIXTURE in fixtures:
+            item.add_marker(pytest.mark.xdist_group("namespace-lab"))

@@ -6,11 +6,14 @@ characters a file name cannot), schema ``acpcheck/facts/v1``:
 - facts:   ``NodeFacts.as_dict()`` (sets as sorted lists, tuples as lists);
 - failure: ``{"schema": …, "node": …, "failure": {"kind", "message", "extra"}}``.
 
-The node name inside the file is authoritative, not the file name. A directory
-holds one gather: ``save_facts`` removes facts files of nodes it was not given.
+The node name inside the file is authoritative, not the file name. ``save_facts``
+writes the files of the nodes it is given and deletes nothing: facts of other
+nodes in the directory stay (a replay with a plan reads the plan's nodes only).
 JSON files with another ``schema`` (results.json …) are ignored, so facts may
-share a report directory. Decoding follows NodeFacts' type hints, so a field
-added to the model round-trips without a change here.
+share a report directory. Files are read by the one hardened loader
+(``acpcheck.yamlsource.load_json``: regular files only, a size limit); decoding
+follows NodeFacts' type hints, so a field added to the model round-trips without a
+change here, and a value of the wrong shape is bad input naming the file and field.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from urllib.parse import quote
 from acpcheck.errors import InputError, Problem
 from acpcheck.facts.model import FACTS_SCHEMA, GatherFailure, NodeFacts
 from acpcheck.transport.errors import FAILURE_KINDS
+from acpcheck.yamlsource import load_json
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
@@ -122,16 +126,25 @@ def _decode_dataclass(cls: Any, data: dict[str, Any]) -> Any:
     return cls(**values)
 
 
+def _field(name: str, kind: type, value: Any) -> Any:
+    try:
+        return _expect(kind, value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def decode(data: dict[str, Any]) -> NodeFacts | GatherFailure:
     """One node's result from its JSON document; ValueError says what is wrong."""
     if data.get("schema") != FACTS_SCHEMA:
-        raise ValueError(f"schema {data.get('schema')!r} is not {FACTS_SCHEMA} (written by another acpcheck version?)")
+        raise ValueError(f"schema is not {FACTS_SCHEMA} (written by another acpcheck version?)")
     if "failure" in data:
-        failure = _expect(dict, data["failure"])
+        failure = _field("failure", dict, data["failure"])
         kind = failure.get("kind")
-        if kind not in FAILURE_KINDS:
-            raise ValueError(f"failure.kind {kind!r} is not one of {', '.join(sorted(FAILURE_KINDS))}")
-        return GatherFailure(_expect(str, data.get("node")), kind, str(failure.get("message", "")), dict(failure.get("extra") or {}))
+        if not isinstance(kind, str) or kind not in FAILURE_KINDS:
+            shown = repr(kind)[:40] if isinstance(kind, str) else type(kind).__name__
+            raise ValueError(f"failure.kind {shown} is not one of {', '.join(sorted(FAILURE_KINDS))}")
+        extra = _field("failure.extra", dict, failure.get("extra") or {})
+        return GatherFailure(_field("node", str, data.get("node")), kind, _field("failure.message", str, failure.get("message", "")), dict(extra))
     return cast(NodeFacts, _decode_dataclass(NodeFacts, data))
 
 
@@ -140,7 +153,7 @@ def decode(data: dict[str, Any]) -> NodeFacts | GatherFailure:
 
 
 def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFailure]) -> list[Path]:
-    """Write one file per node (atomically) and drop facts files of other nodes; return the paths."""
+    """Write one file per node (atomically; nothing else is touched); return the paths."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written = []
@@ -152,21 +165,17 @@ def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFa
         temporary.write_text(json.dumps(encode(result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(temporary, path)
         written.append(path)
-    keep = set(written)
-    for path, data in _facts_documents(target):
-        if path not in keep and isinstance(data, dict):
-            path.unlink()
     return written
 
 
 def _facts_documents(directory: Path) -> list[tuple[Path, Any]]:
     """(path, parsed JSON or the error text) of every acpcheck facts file in ``directory``."""
-    found = []
+    found: list[tuple[Path, Any]] = []
     for path in sorted(directory.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeError, ValueError) as exc:
-            found.append((path, f"not readable JSON ({type(exc).__name__}: {exc})"))
+            data = load_json(path).data
+        except InputError as error:
+            found.extend((path, problem) for problem in error.problems)
             continue
         schema = data.get("schema") if isinstance(data, dict) else None
         if isinstance(schema, str) and schema.startswith(FACTS_SCHEMA_PREFIX):
@@ -188,12 +197,12 @@ def load_facts(directory: str | Path, plan: ClusterPlan | None = None) -> dict[s
     loaded: dict[str, NodeFacts | GatherFailure] = {}
     problems = []
     for path, data in _facts_documents(source):
-        if isinstance(data, str):
-            problems.append(Problem(str(path), None, "", data))
+        if isinstance(data, Problem):
+            problems.append(data)
             continue
         try:
             result = decode(data)
-        except ValueError as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.append(Problem(str(path), None, "", f"not a valid facts file: {exc}"))
             continue
         loaded[result.node] = result

@@ -11,7 +11,7 @@ import enum
 import inspect
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, TypeVar
 
 from packaging.specifiers import SpecifierSet
 
@@ -166,6 +166,10 @@ class CheckMeta:
     #: The body's parameters: the evidence it reads (``node``, ``nodes``, …) and
     #: ``plan``/``params``. Decides which evidence sources a run gathers.
     needs: frozenset[str] = frozenset()
+    #: The profile ``params`` the check reads: name -> type (pydantic), e.g.
+    #: ``{"defaultMaxPods": Annotated[int, Field(strict=True, ge=1)]}``. A profile's
+    #: params are validated against the union of these when it is loaded.
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def area(self) -> str:
@@ -208,8 +212,10 @@ def check(
     roles: frozenset[str] | set[str] = NODE_ROLES,
     applies: When = ALWAYS,
     tags: frozenset[str] | set[str] = frozenset(),
+    params: Mapping[str, Any] | None = None,
 ) -> Callable[[F], F]:
-    """Declare a check. The function's docstring is its rationale."""
+    """Declare a check. The function's docstring is its rationale; ``params`` the
+    schema of the profile parameters it reads (see ``CheckMeta.params``)."""
 
     def decorate(function: F) -> F:
         origin = f"{function.__module__}.{function.__qualname__}"
@@ -225,6 +231,8 @@ def check(
             problems.append("title and remediation are required")
         if not set(roles) <= NODE_ROLES:
             problems.append(f"roles must be within {sorted(NODE_ROLES)}")
+        if params and "params" not in inspect.signature(function).parameters:
+            problems.append("a check that declares params takes a `params` argument")
         existing = REGISTRY.get(id)
         if existing is not None and existing.function != origin:
             problems.append(f"id {id} is already used by {existing.function}")
@@ -243,6 +251,7 @@ def check(
             applies=applies,
             tags=frozenset(tags),
             needs=frozenset(inspect.signature(function).parameters),
+            params=dict(params or {}),
         )
         REGISTRY[id] = meta
         function.__acpcheck__ = meta  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ carry a rule, a source and a remediation that the user should see.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,12 @@ from pydantic.alias_generators import to_camel
 
 from acpcheck.addressing import is_domain, is_ip, parse_cidr, parse_ip
 from acpcheck.errors import InputError, Problem
-from acpcheck.model.validation import FORMAT_EXAMPLES, validate_document
+from acpcheck.model.validation import (
+    FORMAT_EXAMPLES,
+    SECRET_KEYS,
+    find_literal_secrets,
+    validate_document,
+)
 from acpcheck.yamlsource import FieldPath, LocatedDocument, dotted, load_yaml
 
 # ---------------------------------------------------------------------------
@@ -395,48 +401,12 @@ class ClusterPlan(Spec):
 # ---------------------------------------------------------------------------
 # Loading: YAML with lines -> secret scan -> pydantic -> located messages.
 
-#: Keys that would hold a secret literal. Compared case-insensitively with
-#: separators removed, so "private_key", "privateKey" and "PrivateKey" all match.
-SECRET_KEYS = frozenset({"password", "passphrase", "privatekey", "token", "secret", "apikey", "accesskey", "secretkey", "clientkeydata", "credentials"})
-_SECRET_HINT = {
-    "password": "passwordEnv (an environment variable name) or passwordFile",
-    "passphrase": "passphraseEnv",
-    "privatekey": "privateKeyFile",
-}
-
-
-def _normalise_key(key: str) -> str:
-    return re.sub(r"[^a-z]", "", key.lower())
-
-
-def _find_literal_secrets(data: Any, doc: LocatedDocument, path: FieldPath = ()) -> list[Problem]:
-    """Report, and blank out, every literal secret. The value is never echoed."""
-    problems: list[Problem] = []
-    if isinstance(data, dict):
-        for key in list(data):
-            child = (*path, key)
-            norm = _normalise_key(str(key))
-            if norm in SECRET_KEYS:
-                hint = _SECRET_HINT.get(norm, "a reference (…Env or …File)")
-                problems.append(doc.problem(child, f"literal secrets are refused in a plan (value not shown); use {hint}"))
-                del data[key]
-            elif isinstance(data[key], str) and "PRIVATE KEY-----" in data[key]:
-                problems.append(doc.problem(child, "looks like an inline private key (value not shown); use privateKeyFile"))
-                del data[key]
-            else:
-                problems.extend(_find_literal_secrets(data[key], doc, child))
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            problems.extend(_find_literal_secrets(item, doc, (*path, index)))
-    return problems
-
-
 def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] | None = None) -> ClusterPlan:
     """Validate a loaded document into a ClusterPlan, or raise InputError with every problem."""
     if not isinstance(doc.data, dict):
         raise InputError([doc.problem((), "a plan must be a YAML mapping with apiVersion, kind, metadata and spec")])
-    problems = _find_literal_secrets(doc.data, doc)
-    plan, schema_problems = validate_document(ClusterPlan, doc)
+    problems, hidden = find_literal_secrets(doc)
+    plan, schema_problems = validate_document(ClusterPlan, doc, hidden=hidden)
     problems.extend(schema_problems)
     spec = doc.data.get("spec")
     acp = spec.get("acp") if isinstance(spec, dict) else None
@@ -469,4 +439,65 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted"]
+__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted", "secret_reference_problems"]
+#: What a conventional environment variable name looks like. A name that does not
+#: (``Hunter2!x``) may be a password typed where the name belongs: it is never shown.
+CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def secret_reference_problems(plan: ClusterPlan) -> list[Problem]:
+    """Every secret reference the run would need to contact the plan's nodes that
+    cannot be resolved: an unset or empty environment variable, a file that does
+    not exist or cannot be read. One problem per field (not per node), at its line.
+
+    Called before anything connects, and only by runs that connect. The reference
+    itself is shown only when it cannot be the secret: a conventional variable name
+    (upper case, digits, underscores); never a path that does not exist.
+    """
+    seen: dict[FieldPath, str] = {}
+    for index, node in enumerate(plan.spec.nodes):
+        override = node.ssh
+        auth_at: FieldPath = ("spec", "nodes", index, "ssh", "auth") if override is not None and override.auth is not None else ("spec", "ssh", "auth")
+        auth = override.auth if override is not None and override.auth is not None else plan.spec.ssh.auth
+        proxy_at: FieldPath = ("spec", "nodes", index, "ssh", "proxy") if override is not None and "proxy" in override.model_fields_set else ("spec", "ssh", "proxy")
+        proxy = override.proxy if override is not None and "proxy" in override.model_fields_set else plan.spec.ssh.proxy
+        references: list[tuple[FieldPath, str, str | None]] = [
+            ((*auth_at, "passwordEnv"), "env", auth.password_env),
+            ((*auth_at, "passphraseEnv"), "env", auth.passphrase_env),
+            ((*auth_at, "passwordFile"), "file", auth.password_file),
+            ((*auth_at, "privateKeyFile"), "file", auth.private_key_file),
+        ]
+        if proxy is not None:
+            references += [
+                ((*proxy_at, "usernameEnv"), "env", proxy.username_env),
+                ((*proxy_at, "passwordEnv"), "env", proxy.password_env),
+                ((*proxy_at, "passwordFile"), "file", proxy.password_file),
+            ]
+        for path, kind, reference in references:
+            if reference is None or path in seen:
+                continue
+            message = _unresolved_env(reference) if kind == "env" else _unresolved_file(reference)
+            if message:
+                seen[path] = message
+    return [plan._source.problem(path, message) if plan._source else Problem(plan.file, None, dotted(path), message) for path, message in seen.items()]
+
+
+def _unresolved_env(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value:
+        return None
+    state = "is empty" if value == "" else "is not set"
+    if CONVENTIONAL_ENV_NAME.match(name):
+        return f"environment variable {name} {state}; set it before a run that connects to nodes"
+    return f"the environment variable named here {state}; its name is not shown because it does not look like one (a password typed in place of the name?)"
+
+
+def _unresolved_file(reference: str) -> str | None:
+    path = Path(reference).expanduser()
+    if not path.exists():
+        return "no such file (the path is not shown, in case a secret was typed in its place)"
+    if not path.is_file() or not os.access(path, os.R_OK):
+        return "not a readable regular file"
+    return None
+
+

@@ -17,18 +17,21 @@ A profile is YAML (built-ins live in the top-level ``profiles/``, shipped as ``a
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 import acpcheck.profiles
-from acpcheck.errors import InputError, Problem
-from acpcheck.model.check import AREAS, CheckMeta, Scope, Severity
-from acpcheck.model.validation import validate_document
-from acpcheck.yamlsource import load_yaml
+from acpcheck.errors import InputError, Problem, visible
+from acpcheck.model.check import AREAS, REGISTRY, CheckMeta, Scope, Severity
+from acpcheck.model.validation import find_literal_secrets, validate_document
+from acpcheck.yamlsource import LocatedDocument, load_yaml
 
 BUILTIN_DIR = Path(acpcheck.profiles.__file__).resolve().parent
 
@@ -133,21 +136,35 @@ def _locate(reference: str, relative_to: Path | None) -> Path:
     return BUILTIN_DIR / f"{reference}.yaml"
 
 
-def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Path | None = None) -> Profile:
-    """Load a built-in profile by name, or a profile file by path; InputError on problems."""
+#: Longest ``extends`` chain followed.
+MAX_EXTENDS = 16
+
+
+def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Path | None = None, _at: Problem | None = None) -> Profile:
+    """Load a built-in profile by name, or a profile file by path; InputError on problems.
+
+    Every file of the ``extends`` chain is read once; its ``params`` are validated
+    against the schemas the checks declare, its ``overrides`` must name known checks.
+    """
     path = _locate(reference, _relative_to)
-    if not path.exists():
+    where = _at or Problem("--profile", None, "", "")
+    if not path.exists() and not path.is_symlink():
         hint = f" (built-in profiles: {', '.join(builtin_profiles())})" if path.parent == BUILTIN_DIR else ""
-        where = _chain[-1] if _chain else "--profile"
-        raise InputError([_problem(str(where), f"profile {reference!r} not found{hint}")])
+        raise InputError([_replace(where, f"profile {_shown(reference)} not found{hint}")])
     if path.resolve() in _chain:
-        raise InputError([_problem(str(path), "profile extends itself (cycle: " + " -> ".join(p.name for p in (*_chain, path)) + ")")])
+        raise InputError([_replace(where, "profile extends itself (cycle: " + " -> ".join(p.name for p in (*_chain, path)) + ")")])
+    if len(_chain) >= MAX_EXTENDS:
+        raise InputError([_replace(where, f"extends more than {MAX_EXTENDS} profiles deep")])
     document = load_yaml(path)
-    data, problems = validate_document(ProfileFile, document)
+    secrets, hidden = find_literal_secrets(document, secret_keys=False)
+    data, problems = validate_document(ProfileFile, document, hidden=hidden)
+    problems = secrets + problems
+    if data is not None:
+        problems += _check_overrides(document, data) + _check_params(document, data)
     if problems or data is None:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=lambda p: p.line or 0))
     resolved = (
-        load_profile(data.extends, (*_chain, path.resolve()), path.parent)
+        load_profile(data.extends, (*_chain, path.resolve()), path.parent, document.problem(("extends",), ""))
         if data.extends
         else Profile(name=data.name, source=str(path))
     )
@@ -163,5 +180,87 @@ def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Pa
     return resolved
 
 
-def _problem(file: str, message: str) -> Problem:
-    return Problem(file, None, "", message)
+def _replace(problem: Problem, message: str) -> Problem:
+    return Problem(problem.file, problem.line, problem.field, message)
+
+
+def _shown(reference: str) -> str:
+    # A reference to a file that does not exist is shown as given (it is a profile
+    # name or path, not a secret), but never with control characters.
+    return repr(visible(reference, one_line=True))
+
+
+def _known_checks() -> dict[str, CheckMeta]:
+    from acpcheck.catalog import load_catalog
+
+    load_catalog()  # the first-party checks, plus whatever check packs are already imported
+    return REGISTRY
+
+
+def _check_overrides(document: LocatedDocument, data: ProfileFile) -> list[Problem]:
+    known = _known_checks()
+    problems = []
+    for check_id in data.overrides:
+        if check_id not in known:
+            close = difflib.get_close_matches(check_id.upper(), known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(document.problem(("overrides", check_id), f"no check has this id{hint}"))
+    return problems
+
+
+def params_model() -> type[BaseModel]:
+    """The schema of profile ``params``: every parameter a known check declares."""
+    declared: dict[str, Any] = {}
+    for meta in _known_checks().values():
+        for name, annotation in meta.params.items():
+            declared.setdefault(name, annotation)
+    return _params_model(tuple(sorted(declared.items(), key=lambda item: item[0])))
+
+
+@functools.lru_cache(maxsize=8)
+def _params_model(declared: tuple[tuple[str, Any], ...]) -> type[BaseModel]:
+    fields: dict[str, Any] = {name: (annotation, None) for name, annotation in declared}
+    return create_model("ProfileParams", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _check_params(document: LocatedDocument, data: ProfileFile) -> list[Problem]:
+    _, problems = validate_document(params_model(), document, data.params, at=("params",))
+    return problems
+
+
+def _could_name_a_check(glob: str) -> bool:
+    """Whether an id glob matches any id a check could have (``ACP-ENC-*`` does,
+    though no ENC check exists yet: a valid selection that selects nothing)."""
+    pattern = re.compile(fnmatch.translate(glob))
+    return any(pattern.match(check_id) for check_id in _possible_ids())
+
+
+@functools.cache
+def _possible_ids() -> tuple[str, ...]:
+    return tuple(f"ACP-{area}-{number:03d}" for area in AREAS for number in range(1000))
+
+
+def selector_problems(selectors: list[str], option: str = "--check") -> list[Problem]:
+    """What is wrong with each ``--check`` selector: not a selector, or one that can
+    select no check at all (an id glob no check id matches, an unknown tag). A valid
+    selector that the profile happens to exclude is no problem here (exit 5 later)."""
+    if not selectors:
+        return []
+    known = _known_checks()
+    tags = sorted({tag for meta in known.values() for tag in meta.tags})
+    problems = []
+    for selector in selectors:
+        try:
+            normal = _valid_selector(selector)
+        except ValueError as exc:
+            problems.append(Problem(option, None, "", str(exc)))
+            continue
+        kind, _, value = normal.partition(":")
+        if not value and not any(fnmatch.fnmatchcase(check_id, normal) for check_id in known) and not _could_name_a_check(normal):
+            close = difflib.get_close_matches(selector.upper(), known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
+            problems.append(Problem(option, None, "", f"{_shown(selector)} matches no check id{hint}"))
+        elif kind == "tag" and value not in tags:
+            known_tags = f"tags: {', '.join(tags)}" if tags else "no check has tags yet"
+            problems.append(Problem(option, None, "", f"no check has the tag {_shown(value)} ({known_tags})"))
+    return problems

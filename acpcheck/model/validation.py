@@ -3,18 +3,25 @@
 Shared by the plan, profiles and waivers so that every input file reports its
 problems the same way: ``file:line: field: what is wrong``, with a did-you-mean
 for unknown fields, and without echoing input values pydantic would otherwise show.
+
+Also the literal-secret scan (``find_literal_secrets``) that every input document
+goes through before it is validated: a value under a secret-looking key, and any
+string anywhere (keys, list items, annotation values) that holds a private key, a
+URL with user info, an inline ``password=…``/``token: …`` or a well-known token
+format, is refused without being echoed.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from acpcheck.errors import Problem
-from acpcheck.yamlsource import LocatedDocument
+from acpcheck.yamlsource import FieldPath, LocatedDocument
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -22,14 +29,21 @@ M = TypeVar("M", bound=BaseModel)
 FORMAT_EXAMPLES: dict[str, str] = {}
 
 
-def validate_document(model: type[M], doc: LocatedDocument, data: Any = None) -> tuple[M | None, list[Problem]]:
-    """Validate ``data`` (default: the whole document); return the model or the problems."""
+def validate_document(
+    model: type[M], doc: LocatedDocument, data: Any = None, at: FieldPath = (), hidden: frozenset[FieldPath] = frozenset()
+) -> tuple[M | None, list[Problem]]:
+    """Validate ``data`` (default: the whole document), found at path ``at`` of the
+    document; return the model or the problems. Problems at or under a ``hidden``
+    path (a refused secret, already reported) are left out."""
+    value = doc.data if data is None else data
     try:
-        return model.model_validate(doc.data if data is None else data), []
+        return model.model_validate(value), []
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
-            loc = _strip_model_suffix(tuple(error["loc"]))
+            loc = (*at, *_document_path(value, tuple(error["loc"])))
+            if any(loc[: len(path)] == path for path in hidden):
+                continue
             problems.append(doc.problem(loc, _describe(error, model)))
         return None, problems
 
@@ -87,9 +101,121 @@ def _describe(error: Any, model: type[BaseModel]) -> str:
     return str(error["msg"])
 
 
-def _strip_model_suffix(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic inserts the union branch or function names into loc for some
-    # annotated types; keep only the parts that exist in the document.
-    return tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part.startswith("function-"))))
+def _document_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
+    """pydantic's error location as a path of the document. pydantic inserts union
+    branch and validator names (``function-after[…]``) into ``loc``; a part is kept
+    when the document has it at that place (so a key holding brackets keeps its
+    name), or when it is a field the document lacks (a missing field)."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and str(part) in current:
+            path.append(str(part))
+            current = current[str(part)]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        else:
+            path.append(part)
+            current = None
+    return tuple(path)
+
+
+# ---------------------------------------------------------------------------
+# Literal secrets
+
+#: Keys that would hold a secret literal. Compared case-insensitively with
+#: separators removed, so "private_key", "privateKey" and "PrivateKey" all match.
+SECRET_KEYS = frozenset(
+    {"password", "passwd", "passphrase", "privatekey", "token", "secret", "apikey", "accesskey", "secretkey", "clientkeydata", "clientsecret", "credentials"}
+)
+_SECRET_HINT = {
+    "password": "passwordEnv (an environment variable name) or passwordFile",
+    "passwd": "passwordEnv (an environment variable name) or passwordFile",
+    "passphrase": "passphraseEnv",
+    "privatekey": "privateKeyFile",
+}
+#: Secret-shaped strings, wherever they are: (pattern, what it is, what to do instead).
+SECRET_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"PRIVATE KEY-----|-----BEGIN [A-Z0-9 ]*PRIVATE KEY"), "looks like an inline private key; use privateKeyFile"),
+    (re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s@?#]+@"), "a URL with user info (credentials) is refused; keep credentials in …Env or …File references"),
+    (
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|passphrase|secret|token|api[-_]?key|access[-_]?key|secret[-_]?key|"
+            r"client[-_]?secret|client[-_]?key[-_]?data|private[-_]?key|credentials?)[\"']?\s*[:=]\s*[^\s,;]"
+        ),
+        "looks like an inline secret (password=…, token: …)",
+    ),
+    (
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.|\b(?:gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{16,}|\bAKIA[0-9A-Z]{16}\b"),
+        "looks like an access token",
+    ),
+)
+
+
+def secret_shape(text: str) -> str | None:
+    """What kind of secret ``text`` holds (a sentence for a message), or None."""
+    return next((what for pattern, what in SECRET_SHAPES if pattern.search(text)), None)
+
+
+def normalise_key(key: str) -> str:
+    return re.sub(r"[^a-z]", "", key.lower())
+
+
+def find_literal_secrets(doc: LocatedDocument, secret_keys: bool = True) -> tuple[list[Problem], frozenset[FieldPath]]:
+    """Report every literal secret in ``doc.data`` and take it out of the data, so that
+    no later message can quote it. Returns the problems and the paths taken out (give
+    them to ``validate_document`` as ``hidden``). The values are never echoed.
+
+    ``secret_keys``: also refuse any value under a secret-looking key (plans)."""
+    problems: list[Problem] = []
+    hidden: set[FieldPath] = set()
+    stack: list[tuple[Any, FieldPath]] = [(doc.data, ())]
+    while stack:
+        data, path = stack.pop()
+        if isinstance(data, dict):
+            for key in list(data):
+                child = (*path, key)
+                shape = secret_shape(key)
+                if shape:
+                    problems.append(doc.problem(path, f"a key refused: {shape.partition('; ')[0]} (key and value not shown)"))
+                    hidden.add(path)
+                    del data[key]
+                elif secret_keys and normalise_key(key) in SECRET_KEYS:
+                    hint = _SECRET_HINT.get(normalise_key(key), "a reference (…Env or …File)")
+                    problems.append(doc.problem(child, f"literal secrets are refused (value not shown); use {hint}"))
+                    hidden.add(child)
+                    del data[key]
+                elif isinstance(data[key], str):
+                    if _refuse_string(doc, data[key], child, problems):
+                        hidden.add(child)
+                        data[key] = ""
+                else:
+                    stack.append((data[key], child))
+        elif isinstance(data, list):
+            for index, item in enumerate(data):
+                child = (*path, index)
+                if isinstance(item, str):
+                    if _refuse_string(doc, item, child, problems):
+                        hidden.add(child)
+                        data[index] = ""
+                else:
+                    stack.append((item, child))
+        elif isinstance(data, str) and _refuse_string(doc, data, path, problems):
+            hidden.add(path)
+            doc.data = ""
+    problems.sort(key=lambda p: p.line or 0)
+    return problems, frozenset(hidden)
+
+
+def _refuse_string(doc: LocatedDocument, text: str, path: FieldPath, problems: list[Problem]) -> bool:
+    shape = secret_shape(text)
+    if shape is None:
+        return False
+    what, _, advice = shape.partition("; ")
+    problems.append(doc.problem(path, f"{what} (value not shown)" + (f"; {advice}" if advice else "")))
+    return True
 
 

@@ -19,12 +19,32 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from acpcheck.errors import InputError
-from acpcheck.model.validation import validate_document
+from acpcheck.model.validation import find_literal_secrets, validate_document
 from acpcheck.yamlsource import load_yaml
+
+
+def _date(value: Any) -> dt.date:
+    """A calendar date: a YAML date (2026-12-31) or that text; not a number of seconds."""
+    if isinstance(value, dt.datetime):
+        if value.time() != dt.time(0):
+            raise ValueError("give a date (2026-12-31), not a time of day")
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("must be a real date like 2026-12-31")
+
+
+Date = Annotated[dt.date, BeforeValidator(_date)]
 
 
 class Waiver(BaseModel):
@@ -33,7 +53,7 @@ class Waiver(BaseModel):
     target: str = "*"
     reason: str = Field(min_length=1)
     owner: str = Field(min_length=1)
-    expires: dt.date
+    expires: Date
 
     def matches(self, check_id: str, target: str) -> bool:
         return fnmatch.fnmatchcase(check_id, self.check) and fnmatch.fnmatchcase(target, self.target)
@@ -67,7 +87,10 @@ def load_waivers(path: str | Path | None, today: dt.date | None = None) -> Waive
     if path is None:
         return Waivers([], today)
     document = load_yaml(path)
-    data, problems = validate_document(WaiverFile, document, document.data if document.data is not None else {})
-    if problems or data is None:
-        raise InputError(problems)
+    if document.data is None:
+        document.data = {}
+    secrets, hidden = find_literal_secrets(document, secret_keys=False)
+    data, problems = validate_document(WaiverFile, document, hidden=hidden)
+    if secrets or problems or data is None:
+        raise InputError(sorted(secrets + problems, key=lambda p: p.line or 0))
     return Waivers(data.waivers, today)

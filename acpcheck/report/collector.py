@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from acpcheck import __version__
-from acpcheck.model.result import CheckResult, Status, exit_code, summarise, utc_now
+from acpcheck.errors import visible
+from acpcheck.model.result import (
+    EXIT_INTERNAL,
+    CheckResult,
+    Status,
+    exit_code,
+    summarise,
+    utc_now,
+)
 from acpcheck.report import writers
 
 if TYPE_CHECKING:
@@ -69,7 +77,18 @@ class ResultCollector:
             "expiredWaivers": expired,
             "results": [r.as_dict() for r in results],
         }
-        self.written = writers.write_all(settings.out_dir, document)
+        inputs = settings.inputs
+        try:
+            files = writers.render_all(document)
+            self.written = inputs.out.write(files) if inputs is not None else writers.write_all(settings.out_dir, document)
+        except OSError as error:
+            # The previous run's reports were removed when this run began: nothing stale is left looking current.
+            session.config.get_terminal_writer().line(f"acpcheck: the reports could not be written to {visible(str(settings.out_dir), True)}: {error.strerror or error}", red=True)
+            if inputs is not None:
+                inputs.exit_code = EXIT_INTERNAL
+            return
+        if inputs is not None:
+            inputs.exit_code = self.run["exitCode"]  # handed back to `acpcheck run`: never re-read from a file
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.written is None:
@@ -79,21 +98,25 @@ class ResultCollector:
         notable = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.WARN, Status.MANUAL)]
         notable.sort(key=lambda r: (_STATUS_ORDER[r.status], _SEVERITY_ORDER.get(r.severity, 9), r.check, r.target))
         tr.section("acpcheck")
+        # Every line is made visible: a node's hostname or a facts value may hold escape sequences.
         for result in notable:
             colour = {"fail": {"red": True}, "error": {"red": True}, "warn": {"yellow": True}}.get(str(result.status), {})
-            tr.write_line(f"{result.status.name:<6} {result.check} [{result.target}] {result.title}", bold=True, **colour)
+            tr.write_line(visible(f"{result.status.name:<6} {result.check} [{result.target}] {result.title}", True), bold=True, **colour)
             for line in result.message.splitlines():
-                tr.write_line(f"       {line}")
+                tr.write_line(visible(f"       {line}", True))
             if result.status in (Status.FAIL, Status.WARN):
-                tr.write_line(f"       fix: {result.remediation}")
-                tr.write_line(f"       see: {result.best_ref(self.settings.plan.spec.acp.version)}")
+                tr.write_line(visible(f"       fix: {result.remediation}", True))
+                tr.write_line(visible(f"       see: {result.best_ref(self.settings.plan.spec.acp.version)}", True))
         for waiver in self.settings.waivers.expired:
-            tr.write_line(f"EXPIRED waiver {waiver.check} [{waiver.target}] owned by {waiver.owner}, expired {waiver.expires}", red=True)
+            tr.write_line(visible(f"EXPIRED waiver {waiver.check} [{waiver.target}] owned by {waiver.owner}, expired {waiver.expires}", True), red=True)
         counts = summarise(results)
         line = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         verdict = writers.VERDICT[self.run["exitCode"]]
-        tr.write_line(f"{self.settings.plan.metadata.name}: {verdict} — {line or 'no results'} (profile {self.settings.profile.name}, fail_on {self.settings.profile.fail_on})", bold=True)
-        tr.write_line(f"reports: {self.written}/  (results.json, junit.xml, summary.md, report.html, results.sarif)")
+        tr.write_line(
+            visible(f"{self.settings.plan.metadata.name}: {verdict} — {line or 'no results'} (profile {self.settings.profile.name}, fail_on {self.settings.profile.fail_on})", True),
+            bold=True,
+        )
+        tr.write_line(visible(f"reports: {self.written}/  (results.json, junit.xml, summary.md, report.html, results.sarif)", True))
 
 
 _STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.MANUAL: 3}

@@ -10,6 +10,11 @@
 
 Nothing here sees the plan's secrets: the plan holds only references, and the
 results hold only what checks chose to report.
+
+Whatever the results hold (a node's hostname, a facts value, a file name), every
+file is well-formed: strings that no file can hold (lone surrogates) and numbers
+JSON cannot write (NaN) are made text first, and in the files people read (XML,
+Markdown, HTML) every control or escape character is written as a visible escape.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-import os
+import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
 
 if TYPE_CHECKING:
@@ -33,22 +41,56 @@ SECTIONS = ("fail", "error", "warn", "manual", "waived")
 VERDICT = {0: "compliant", 1: "NOT compliant", 2: "assessment incomplete: some checks could not run", 5: "nothing selected"}
 
 
+def render_all(document: dict[str, Any]) -> dict[str, str]:
+    """Every report file of ``document``, by name (see ``OutDir.write``)."""
+    exact = _writable(document)
+    shown = _shown(exact)
+    return {
+        "results.json": json.dumps(exact, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        "junit.xml": junit_xml(shown),
+        "summary.md": summary_markdown(shown),
+        "report.html": report_html(shown),
+        "results.sarif": json.dumps(sarif(exact), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+    }
+
+
 def write_all(out_dir: Path, document: dict[str, Any]) -> Path:
-    """Write every report into ``out_dir`` (created); return the directory."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out_dir / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(out_dir / "junit.xml", junit_xml(document))
-    _atomic_write(out_dir / "summary.md", summary_markdown(document))
-    _atomic_write(out_dir / "report.html", report_html(document))
-    _atomic_write(out_dir / "results.sarif", json.dumps(sarif(document), indent=2, ensure_ascii=False) + "\n")
-    return out_dir
+    """Write every report into ``out_dir`` (claimed and locked for the write); return it."""
+    from acpcheck.report.outdir import OutDir
+
+    claimed = OutDir.claim(out_dir, str(document["run"]["id"]), force=True, retire=False)
+    try:
+        return claimed.write(render_all(document))
+    finally:
+        claimed.release()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # A CI job that reads the file while a run is finishing never sees half of it.
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _writable(value: Any) -> Any:
+    """``value`` with what no UTF-8 file or JSON can hold made text: lone surrogates
+    (from a facts file's ``\\ud800``) as escapes, NaN and infinities as words."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_writable(str(k)): _writable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_writable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _shown(value: Any) -> Any:
+    """``value`` with every string made visible (for the XML, Markdown and HTML reports)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
 
 
 def _title(result: dict[str, Any]) -> str:
@@ -113,7 +155,8 @@ def summary_markdown(document: dict[str, Any]) -> str:
         lines += [f"## {STATUS_ICON[status]} {status.upper()} ({len(chosen)})", ""]
         for result in chosen:
             lines += [f"### {result['check']} — {result['title']} `[{result['target']}]`", "", f"Severity **{result['severity']}**.", ""]
-            lines += ["```", result["message"] or "(no message)", "```", ""]
+            fence = "`" * max([3, *(len(run) + 1 for run in re.findall("`+", result["message"]))])
+            lines += [fence, result["message"] or "(no message)", fence, ""]
             if result.get("waiver"):
                 w = result["waiver"]
                 lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
@@ -143,7 +186,7 @@ def report_html(document: dict[str, Any]) -> str:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _template(name: str) -> jinja2.Template:
     # Imported here, not at the top: jinja2 costs ~25 ms, and only the controller
     # renders, once at the end of a run (xdist workers import this module too).
@@ -171,6 +214,7 @@ def sarif(document: dict[str, Any]) -> dict[str, Any]:
     """
     run = document["run"]
     findings = [r for r in document["results"] if r["status"] in ("fail", "warn", "waived")]
+    artifact, bases = artifact_location(run["plan"])
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for finding in findings:
@@ -186,12 +230,12 @@ def sarif(document: dict[str, Any]) -> dict[str, Any]:
                 "properties": {"severity": finding["severity"], "area": finding["area"]},
             },
         )
-        uri, line = _plan_location(finding, run["plan"])
+        line = _plan_line(finding, run["plan"])
         entry: dict[str, Any] = {
             "ruleId": finding["check"],
             "level": "warning" if finding["status"] == "warn" else SARIF_LEVEL.get(finding["severity"], "warning"),
             "message": {"text": f"[{finding['target']}] {finding['message']}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}}}],
+            "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": line}}}],
         }
         if finding["target"] != "plan":
             entry["locations"][0]["logicalLocations"] = [{"name": finding["target"], "kind": "resource"}]
@@ -206,16 +250,36 @@ def sarif(document: dict[str, Any]) -> dict[str, Any]:
             {
                 "tool": {"driver": {"name": "acpcheck", "version": run["acpcheck"], "informationUri": "https://docs.alauda.io/container_platform/4.3/", "rules": list(rules.values())}},
                 "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
+                **({"originalUriBaseIds": bases} if bases else {}),
                 "results": results,
             }
         ],
     }
 
 
-def _plan_location(finding: dict[str, Any], plan_file: str) -> tuple[str, int]:
-    """(file, line) from the finding's ``at`` evidence when it points into the plan file."""
+def _plan_line(finding: dict[str, Any], plan_file: str) -> int:
+    """The line of the finding's ``at`` evidence when it points into the plan file, else 1."""
     at = str((finding.get("evidence") or {}).get("at") or "")
     file, _, line = at.rpartition(":")
-    if file == plan_file and line.isdigit():
-        return file, int(line)
-    return plan_file, 1
+    return int(line) if file == plan_file and line.isdigit() and int(line) > 0 else 1
+
+
+#: The base of relative artifact URIs: the directory acpcheck ran in.
+SARIF_BASE = "SRCROOT"
+
+
+def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The SARIF ``artifactLocation`` of the plan file, and the ``originalUriBaseIds`` it needs.
+
+    A real URI either way: relative to ``SRCROOT`` (the working directory) when the
+    plan is under it, else an absolute ``file://`` URI; percent-encoded both ways."""
+    cwd = (cwd or Path.cwd()).resolve()
+    path = Path(plan_file)
+    absolute = path if path.is_absolute() else cwd / path
+    try:
+        relative = Path(*absolute.parts).relative_to(cwd) if ".." not in path.parts else None
+    except ValueError:
+        relative = None
+    if relative is not None:
+        return {"uri": quote(relative.as_posix()), "uriBaseId": SARIF_BASE}, {SARIF_BASE: {"uri": cwd.as_uri() + "/"}}
+    return {"uri": "file://" + quote(absolute.as_posix())}, {}

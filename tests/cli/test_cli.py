@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from runner import acpcheck
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 GOOD_PLANS = sorted(EXAMPLES.glob("*.yaml"))
 BASE = (EXAMPLES / "workload-kube-ovn.yaml").read_text()
-
-
-def acpcheck(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "acpcheck", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.mark.parametrize("plan", GOOD_PLANS, ids=lambda p: p.name)
@@ -142,7 +130,7 @@ def test_damaged_facts_directory_exits_4(tmp_path: Path) -> None:
     (facts / "cp1.json").write_text("{not json")
     result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--facts", str(facts), "--out", str(tmp_path / "out"))
     assert result.returncode == 4
-    assert f"{facts / 'cp1.json'}: not readable JSON" in result.stderr
+    assert f"{facts / 'cp1.json'}:1: not readable JSON" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -155,11 +143,16 @@ def test_gather_reports_unreachable_nodes_without_hanging(tmp_path: Path) -> Non
     text = text[: text.index("  nodes:")] + "  nodes:\n    - {name: w1, role: worker, ipv4: 192.0.2.21, sshHost: 127.0.0.1}\n"
     plan = tmp_path / "plan.yaml"
     plan.write_text(text)
+    # Facts of another node, from an earlier gather: this gather must not delete them.
+    other = {"schema": "acpcheck/facts/v1", "node": "other", "failure": {"kind": "probe", "message": "from another gather"}}
+    (tmp_path / "facts" / "nodes").mkdir(parents=True)
+    (tmp_path / "facts" / "nodes" / "other.json").write_text(json.dumps(other))
     result = acpcheck("gather", "--plan", str(plan), "--out", str(tmp_path / "facts"))
     assert result.returncode == 2
     assert "ERROR  w1: unreachable: 127.0.0.1:1 refused the connection" in result.stderr
     saved = json.loads((tmp_path / "facts" / "nodes" / "w1.json").read_text())
     assert saved["failure"]["kind"] == "unreachable"
+    assert json.loads((tmp_path / "facts" / "nodes" / "other.json").read_text()) == other
     # The evidence directory replays: the node is ERROR again, with no connection attempt.
     replayed = acpcheck("run", "--plan", str(plan), "--facts", str(tmp_path / "facts"), "--check", "ACP-NODE-008", "--out", str(tmp_path / "out"))
     assert replayed.returncode == 2, replayed.stdout + replayed.stderr

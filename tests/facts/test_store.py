@@ -73,12 +73,14 @@ def test_odd_node_names_get_safe_file_names(tmp_path: Path) -> None:
     assert load_facts(tmp_path) == {"rack 1/cp:1": odd}
 
 
-def test_a_directory_holds_one_gather(tmp_path: Path) -> None:
+def test_saving_deletes_nothing(tmp_path: Path) -> None:
     save_facts(tmp_path, RESULTS)
     (tmp_path / "results.json").write_text(json.dumps({"schema": "acpcheck/results/v1", "results": []}))
+    (tmp_path / "other-node.json").write_text(json.dumps({"schema": "acpcheck/facts/v1", "node": "other", "failure": {"kind": "probe", "message": ""}}))
     save_facts(tmp_path, {"dead": RESULTS["dead"]})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dead.json", "results.json"]  # other schemas untouched
-    assert load_facts(tmp_path) == {"dead": RESULTS["dead"]}
+    # Facts of nodes this call did not gather, and files of other schemas, stay.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(f"{n}.json" for n in RESULTS), "other-node.json", "results.json"])
+    assert load_facts(tmp_path, plan_of("dead"))["dead"] == RESULTS["dead"]
 
 
 @pytest.mark.parametrize(

@@ -305,6 +305,6 @@ def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
     assert by_rule[("ACP-NET-903", "[plan]")]["suppressions"][0]["justification"].startswith("lab only")
     node_finding = by_rule[("ACP-NODE-908", "[node:w2]")]
     assert node_finding["locations"][0]["logicalLocations"] == [{"name": "node:w2", "kind": "resource"}]
-    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == str(EXAMPLE)
+    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == EXAMPLE.as_uri()  # a real URI
     assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == {"ACP-NET-902", "ACP-NET-903", "ACP-NET-904", "ACP-NODE-908"}
     assert not any(r["ruleId"] in ("ACP-NET-901", "ACP-NET-907") for r in run["results"])  # PASS and ERROR are not findings

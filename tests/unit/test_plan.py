@@ -97,7 +97,7 @@ def test_literal_secret_is_refused_without_echo(tmp_path: Path, auth: str, field
 def test_proxy_credentials_in_url_are_refused_without_echo(tmp_path: Path) -> None:
     text = BASE.replace("hostKeyPolicy: accept-new", "hostKeyPolicy: accept-new\n    proxy: {url: 'socks5://bob:Hunter2-secret@192.0.2.9:1080'}")
     problems = problems_for(tmp_path, text)
-    assert any("spec.ssh.proxy.url: credentials in the proxy URL are refused" in p for p in problems)
+    assert any("spec.ssh.proxy.url: a URL with user info (credentials) is refused" in p for p in problems)
     assert not any("Hunter2" in p for p in problems)
 
 

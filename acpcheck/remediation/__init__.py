@@ -1,0 +1,14 @@
+"""Remediation: acpcheck performs the node provisioning steps itself, shows them first,
+and can undo them.
+
+- ``step``     — the Step protocol: a step per check, data plus a plan function (``@step``);
+- ``view``     — what a plan function reads on a node (files, read-only commands);
+- ``nodesteps``, ``edits`` — building blocks of node steps, and pure text edits;
+- ``actions``  — how each kind of change is shown, performed, journaled and undone;
+- ``journal``  — the append-only, fsync'd journal that makes every change undoable;
+- ``runner``   — dry-run, apply (verify with ``acpcheck.grading.evaluate``), rollback;
+- ``refusals`` — where the docs say a change is unsupported;
+- ``output``, ``cli`` — text and remediation.json; ``acpcheck remediate|rollback``.
+
+The steps themselves live next to the checks they fix, in ``checks/node_*.py``.
+"""

@@ -1,0 +1,353 @@
+"""How each kind of action is shown, performed, journaled and undone.
+
+Every kind has the same four parts, so that the runner, the journal and ``rollback``
+never need to know what an action is:
+
+- ``describe(action)``: the dry-run lines, exact commands and a unified diff;
+- ``prepare(action, ctx)``: look at the node and return the *undo record* (journaled
+  as the ``intent`` before anything changes): a file's current bytes, mode and owner;
+  a command's captured state and an archive of the paths it touches, made on the node;
+  where a path is moved to. Raises ``Stale`` when the node no longer looks the way the
+  plan assumed, so a plan is never applied to something else;
+- ``perform(action, ctx)``: make the change (and check it happened);
+- ``undo(record, ctx)``: restore from the record; safe to repeat, and right whether
+  or not the change had happened (an ``intent`` without ``done``).
+
+``register_kind`` adds a kind (cluster objects, later).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from acpcheck.errors import visible
+from acpcheck.remediation.nodefiles import (
+    NodeFileError,
+    read_state,
+    remove_file,
+    restore,
+    write_file,
+)
+from acpcheck.remediation.step import FileState, MoveAside, RunCommand, WriteFile
+
+if TYPE_CHECKING:
+    from acpcheck.remediation.journal import TargetJournal
+    from acpcheck.transport.base import NodeTransport
+
+#: Where a node keeps what a run moved aside or archived, per run id.
+BACKUP_ROOT = "/var/lib/acpcheck/backup"
+#: Lines of a diff shown before "… N more lines".
+DIFF_LINES = 200
+
+
+class ActionFailed(Exception):
+    """An action could not be performed (its step is undone)."""
+
+
+class Stale(ActionFailed):
+    """The node changed between planning and performing: nothing was done."""
+
+
+@dataclass
+class ActionContext:
+    """What performing or undoing an action on one target needs."""
+
+    transport: NodeTransport
+    run_id: str
+    target: str
+    journal: TargetJournal | None = None
+    #: Names this action's node-side archive (the runner sets it: step and action index).
+    label: str = "action"
+    #: Open a brand-new login to the node: None when it works, else why not.
+    fresh_login: Callable[[], str | None] = lambda: None
+    #: Where on the node backups go (tests put it under their own directory).
+    backup_root: str = BACKUP_ROOT
+
+    @property
+    def backup_dir(self) -> str:
+        return f"{self.backup_root}/{self.run_id}"
+
+    def root(self, command: str, timeout: float = 120.0, stdin: str | bytes | None = None) -> tuple[bool, str]:
+        """Run ``command`` as root; (ok, what it said)."""
+        result = self.transport.run_as_root(command, timeout, stdin=stdin)
+        said = (result.stderr.strip() or result.stdout.strip())[-2000:]
+        return result.ok, said or f"exit {result.exit_status}"
+
+
+class ActionKind(Protocol):
+    def describe(self, action: Any) -> list[str]: ...
+    def prepare(self, action: Any, ctx: ActionContext) -> dict[str, Any]: ...
+    def perform(self, action: Any, ctx: ActionContext) -> None: ...
+    def undo(self, record: dict[str, Any], ctx: ActionContext) -> str: ...
+
+
+KINDS: dict[str, ActionKind] = {}
+
+
+def register_kind(name: str, kind: ActionKind) -> None:
+    KINDS[name] = kind
+
+
+def kind_of(action: Any) -> ActionKind:
+    return KINDS[action.kind]
+
+
+# ---------------------------------------------------------------------------
+# Diffs
+
+
+def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode: int = 0o644) -> list[str]:
+    """A unified diff of a planned file change, every character made visible."""
+    if before.kind == "file":
+        old_head = f"--- {path}\t({before.describe()})"
+        old = before.content
+    else:
+        old_head, old = f"--- {path}\t(absent)", b""
+    if after is None:
+        new_head, new = f"+++ {path}\t(removed)", b""
+    elif before.kind == "file":
+        new_head, new = f"+++ {path}\t(planned, {before.mode:04o} {before.uid}:{before.gid} kept)", after
+    else:
+        new_head, new = f"+++ {path}\t(new, {new_mode:04o} 0:0)", after
+    if b"\0" in old or b"\0" in new:
+        return [old_head, new_head, f"binary content: {hashlib.sha256(old).hexdigest()[:12]} -> {hashlib.sha256(new).hexdigest()[:12]}"]
+    old_lines = old.decode("utf-8", errors="replace").splitlines(keepends=True)
+    new_lines = new.decode("utf-8", errors="replace").splitlines(keepends=True)
+    body = []
+    for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=2):
+        if line.startswith(("---", "+++")):
+            continue
+        text = line.rstrip("\n")
+        body.append(visible(text) + ("" if line.endswith("\n") or line.startswith("@@") else "  \\ no newline at end of file"))
+    if len(body) > DIFF_LINES:
+        body = body[:DIFF_LINES] + [f"… {len(body) - DIFF_LINES} more lines"]
+    return [old_head, new_head, *body]
+
+
+# ---------------------------------------------------------------------------
+# Files
+
+
+class FileKind:
+    def describe(self, action: WriteFile) -> list[str]:
+        verb = "remove" if action.after is None else ("create" if not action.before.exists else "edit")
+        lines = [f"{verb} {visible(action.path, one_line=True)}" + (f": {action.why}" if action.why else "")]
+        lines += ["  " + line for line in unified_diff(action.path, action.before, action.after, new_mode=action.mode)]
+        if action.validate:
+            lines.append(f"  before it is moved into place: $ {action.validate.replace(chr(34) + '$1' + chr(34), 'NEWFILE')}")
+        if action.then:
+            lines.append(f"  then: $ {action.then}")
+        if action.login_check:
+            lines.append("  then: a new SSH login must succeed, else the file is restored and reloaded at once")
+        return lines
+
+    def prepare(self, action: WriteFile, ctx: ActionContext) -> dict[str, Any]:
+        current = read_state(ctx.transport, action.path)
+        if not current.same_as(action.before):
+            raise Stale(f"{action.path} changed on the node since the plan was made ({action.before.describe()} -> {current.describe()}); nothing done")
+        return {
+            "path": action.path,
+            "before": current.as_record(),
+            "afterSha256": hashlib.sha256(action.after).hexdigest() if action.after is not None else None,
+            "createdParents": list(current.missing_parents) if action.after is not None else [],
+            "then": action.then,
+            "thenUndo": action.then_undo if action.then_undo is not None else action.then,
+        }
+
+    def perform(self, action: WriteFile, ctx: ActionContext) -> None:
+        before = action.before
+        try:
+            if action.after is None:
+                remove_file(ctx.transport, action.path)
+            else:
+                mode, uid, gid = (before.mode, before.uid, before.gid) if before.kind == "file" else (action.mode, 0, 0)
+                write_file(ctx.transport, action.path, action.after, mode=mode, uid=uid, gid=gid, validate=action.validate)
+            written = read_state(ctx.transport, action.path)
+        except NodeFileError as error:
+            raise ActionFailed(str(error)) from None
+        if (action.after is None and written.exists) or (action.after is not None and written.content != action.after):
+            raise ActionFailed(f"{action.path} does not hold the planned content after writing it")
+        if action.then:
+            ok, said = ctx.root(action.then)
+            if not ok:
+                raise ActionFailed(f"`{action.then}` failed: {said}")
+        if action.login_check:
+            problem = ctx.fresh_login()
+            if problem is not None:
+                raise ActionFailed(f"a new SSH login failed after the change ({problem})")
+
+    def undo(self, record: dict[str, Any], ctx: ActionContext) -> str:
+        before = FileState.from_record(record["before"])
+        current = read_state(ctx.transport, before.path)
+        after = record.get("afterSha256")
+        left_by_run = (current.kind == "absent") if after is None else (current.sha256 == after)
+        if not current.same_as(before) and not left_by_run:
+            raise NodeFileError(
+                f"{before.path} changed after this run changed it (now {current.describe()}); not overwritten: "
+                "roll back later runs first, or restore it by hand"
+            )
+        changed = restore(ctx.transport, before, created_parents=tuple(record.get("createdParents", ())))
+        if not changed:
+            return f"{record['path']}: already as before"
+        if not read_state(ctx.transport, before.path).same_as(before):
+            raise NodeFileError(f"{before.path} is not as before after restoring it")
+        then = record.get("thenUndo")
+        if then:
+            ok, said = ctx.root(then)
+            if not ok:
+                raise NodeFileError(f"{before.path} restored, but `{then}` failed: {said}")
+        what = "removed again (it did not exist)" if not before.exists else f"restored byte for byte ({before.describe()})"
+        return f"{record['path']}: {what}" + (f"; ran `{then}`" if then else "")
+
+
+# ---------------------------------------------------------------------------
+# Commands
+
+_ARCHIVE = r"""set -eu
+b=$1; shift
+for a in "$@"; do
+  p=${a#?:}
+  if [ -e "$p" ] || [ -L "$p" ]; then echo "exists $p"; else echo "absent $p"; fi
+done
+"""
+
+_RESTORE = r"""set -eu
+b=$1; shift
+for a in "$@"; do
+  case $a in
+    A:*|R:*) rm -rf -- "${a#??}" ;;
+  esac
+done
+if [ -n "$b" ]; then
+  [ -f "$b" ] || { echo "the backup archive $b is missing on the node" >&2; exit 3; }
+  tar -xpf "$b" --xattrs --numeric-owner -C /
+fi
+"""
+
+
+def _sh(body: str, *args: str) -> str:
+    return f"sh -c {shlex.quote(body)} sh " + " ".join(shlex.quote(arg) for arg in args)
+
+
+class CommandKind:
+    def describe(self, action: RunCommand) -> list[str]:
+        lines = [f"$ {visible(action.command)}" + (f"    # {action.why}" if action.why else "")]
+        if action.capture:
+            lines.append(f"  first saves the output of `{action.capture}` in the journal (for the undo)")
+        if action.touches:
+            shown = ", ".join(action.touches[:6]) + (f" and {len(action.touches) - 6} more" if len(action.touches) > 6 else "")
+            lines.append(f"  first archives on the node what it changes: {visible(shown, one_line=True)}")
+        if action.reverse:
+            lines.append(f"  undo: $ {visible(action.reverse)}")
+        elif action.touches:
+            lines.append("  undo: restore the archived paths")
+        else:
+            lines.append(f"  undo: none exists ({action.no_reverse or 'not reversible'})")
+        return lines
+
+    def prepare(self, action: RunCommand, ctx: ActionContext) -> dict[str, Any]:
+        record: dict[str, Any] = {"command": action.command, "reverse": action.reverse, "noReverse": action.no_reverse}
+        if action.capture:
+            result = ctx.transport.run_as_root(action.capture, 120.0)
+            if not result.ok:
+                raise ActionFailed(f"cannot save the state to undo: `{action.capture}` failed: {result.stderr.strip()}")
+            record["captured"] = result.stdout
+        if action.touches:
+            record.update(self._archive(action, ctx))
+        return record
+
+    def _archive(self, action: RunCommand, ctx: ActionContext) -> dict[str, Any]:
+        marked = [("R:" if path in action.recursive else "E:") + path for path in action.touches]
+        result = ctx.transport.run_as_root(_sh(_ARCHIVE, "", *marked), 60.0)
+        if not result.ok:
+            raise ActionFailed(f"cannot look at the paths to back up: {result.stderr.strip()}")
+        existing = [line[7:] for line in result.stdout.splitlines() if line.startswith("exists ")]
+        absent = [line[7:] for line in result.stdout.splitlines() if line.startswith("absent ")]
+        archive = None
+        if existing:
+            archive = f"{ctx.backup_dir}/{ctx.label}.tar"
+            entries = [path.lstrip("/") or "." for path in existing if path not in action.recursive]
+            trees = [path.lstrip("/") for path in existing if path in action.recursive]
+            names = ["--no-recursion", *entries] + (["--recursion", *trees] if trees else [])
+            command = (
+                f"set -e; mkdir -p {shlex.quote(posixpath.dirname(archive))}; chmod 700 {shlex.quote(ctx.backup_dir)}; "
+                f"tar -cf {shlex.quote(archive)} --xattrs --numeric-owner -C / " + " ".join(shlex.quote(name) for name in names)
+                + f"; sha256sum {shlex.quote(archive)}"
+            )
+            done = ctx.transport.run_as_root(command, 1800.0)
+            if not done.ok:
+                raise ActionFailed(f"cannot archive {len(existing)} paths before `{action.command}`: {done.stderr.strip()[-500:]}")
+            sha = done.stdout.split()[0] if done.stdout.split() else None
+            return {"archive": archive, "archiveSha256": sha, "existing": existing, "absent": absent, "recursive": list(action.recursive)}
+        return {"archive": None, "existing": [], "absent": absent, "recursive": list(action.recursive)}
+
+    def perform(self, action: RunCommand, ctx: ActionContext) -> None:
+        ok, said = ctx.root(action.command, action.timeout)
+        if not ok:
+            raise ActionFailed(f"`{action.command}` failed: {said}")
+
+    def undo(self, record: dict[str, Any], ctx: ActionContext) -> str:
+        done = []
+        if "absent" in record:
+            recursive = set(record.get("recursive", ()))
+            marked = [f"A:{p}" for p in record["absent"]] + [("R:" if p in recursive else "E:") + p for p in record["existing"]]
+            ok, said = ctx.root(_sh(_RESTORE, record.get("archive") or "", *marked), 1800.0)
+            if not ok:
+                raise NodeFileError(f"cannot restore what `{record['command']}` changed: {said}")
+            done.append(f"restored {len(record['existing'])} archived paths" + (f", removed {len(record['absent'])} it created" if record["absent"] else ""))
+        if record.get("reverse"):
+            result = ctx.transport.run_as_root(record["reverse"], 300.0, stdin=record.get("captured"))
+            if not result.ok:
+                raise NodeFileError(f"the reverse of `{record['command']}` failed: `{record['reverse']}`: {result.stderr.strip()}")
+            done.append(f"ran `{record['reverse']}`")
+        if not done:
+            return f"`{record['command']}`: NOT reversed: no reverse exists ({record.get('noReverse') or 'not reversible'})"
+        return f"`{record['command']}`: " + "; ".join(done)
+
+
+# ---------------------------------------------------------------------------
+# Moving aside
+
+
+class MoveKind:
+    def describe(self, action: MoveAside) -> list[str]:
+        where = f"{BACKUP_ROOT}/<run>/moved{action.path}"
+        return [f"$ mv -T {shlex.quote(action.path)} {where}" + (f"    # {action.why}" if action.why else ""), "  undo: move it back"]
+
+    def prepare(self, action: MoveAside, ctx: ActionContext) -> dict[str, Any]:
+        backup = f"{ctx.backup_dir}/moved{action.path}"
+        result = ctx.transport.run_as_root(_sh('{ [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ]', action.path, backup), 30.0)
+        if not result.ok:
+            raise Stale(f"{action.path} is gone, or {backup} is taken; nothing done")
+        return {"path": action.path, "backup": backup}
+
+    def perform(self, action: MoveAside, ctx: ActionContext) -> None:
+        backup = f"{ctx.backup_dir}/moved{action.path}"
+        body = 'set -e; mkdir -p "$(dirname "$2")"; chmod 700 "$3"; mv -T -- "$1" "$2"'
+        ok, said = ctx.root(_sh(body, action.path, backup, ctx.backup_dir), 1800.0)
+        if not ok:
+            raise ActionFailed(f"cannot move {action.path} aside: {said}")
+
+    def undo(self, record: dict[str, Any], ctx: ActionContext) -> str:
+        body = r"""p=$1 b=$2
+if [ -e "$b" ] || [ -L "$b" ]; then
+  if [ -e "$p" ] || [ -L "$p" ]; then echo "both $p and $b exist; move one by hand" >&2; exit 3; fi
+  mkdir -p "$(dirname "$p")" && mv -T -- "$b" "$p" && echo moved
+elif [ -e "$p" ] || [ -L "$p" ]; then echo inplace
+else echo "$p is gone and so is its backup $b" >&2; exit 3
+fi"""
+        result = ctx.transport.run_as_root(_sh(body, record["path"], record["backup"]), 1800.0)
+        if not result.ok:
+            raise NodeFileError(result.stderr.strip())
+        return f"{record['path']}: " + ("moved back" if result.stdout.strip() == "moved" else "already in place")
+
+
+register_kind("file", FileKind())
+register_kind("command", CommandKind())
+register_kind("move", MoveKind())

@@ -1,0 +1,550 @@
+"""Dry-run, apply and rollback: nodes in parallel, each node's steps in order.
+
+    remediate(plan, options, access)  ->  RunReport       (dry-run unless options.apply)
+    rollback(journal, access)         ->  RollbackReport
+
+A step is *wanted* on a node when its owning check FAILs or WARNs there, graded by
+``acpcheck.grading.evaluate`` on facts gathered now (``--from results.json`` narrows
+this to the findings of an earlier assessment, still re-graded now). Its plan is made
+from the node's current files. A dry-run stops there and shows it. ``apply`` then
+performs the plan's actions one by one, each journaled (intent, with what undoes it)
+before it changes anything and marked done after; an action that fails undoes its
+whole step at once. When a node's steps are done its facts are gathered again (one
+probe) and every owning check graded again: fixed, needs reboot, or still failing.
+
+``rollback`` reads the journal and undoes, newest first, every change that was started
+and is not yet undone, whether its apply finished, failed, or was killed midway.
+
+Nodes are reached through a ``NodeAccess``: the run's SSH pool (``SshAccess``), or
+anything else that gives a transport and facts per node (the tests use this machine).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts
+from acpcheck.grading import GradingPolicy, evaluate
+from acpcheck.model.result import CheckResult, Status
+from acpcheck.remediation.actions import (
+    BACKUP_ROOT,
+    KINDS,
+    ActionContext,
+    ActionFailed,
+    kind_of,
+)
+from acpcheck.remediation.journal import Journal, file_name
+from acpcheck.remediation.nodefiles import NodeFileError
+from acpcheck.remediation.refusals import node_refusal, plan_refusal
+from acpcheck.remediation.step import Plan, Step
+from acpcheck.remediation.view import NodeView
+from acpcheck.transport.errors import TransportError
+
+if TYPE_CHECKING:
+    from acpcheck.model.check import CheckMeta
+    from acpcheck.model.plan import ClusterPlan, Node
+    from acpcheck.transport.base import NodeTransport
+
+#: Statuses of the owning check that make a step wanted.
+FINDINGS = frozenset({Status.FAIL, Status.WARN})
+#: Environment variable for crash tests: the runner kills itself (SIGKILL) at this
+#: crash point (points are counted across the run: after each journal record is
+#: durable and after each change is made), like a runner killed by the OOM killer.
+CRASH_ENV = "ACPCHECK_REMEDIATION_CRASH_AT"
+#: Failures of a node or an action that are reported, never raised.
+NODE_ERRORS = (TransportError, NodeFileError, ActionFailed, OSError)
+
+
+class SimulatedCrash(BaseException):
+    """Raised at a crash point by in-process tests: nothing catches it, like SIGKILL."""
+
+
+class Crasher:
+    """Counts crash points; at ``at`` it kills the process (``hard``) or raises SimulatedCrash."""
+
+    def __init__(self, at: int | None = None, *, hard: bool = False):
+        self.at = at
+        self.hard = hard
+        self.count = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> Crasher:
+        value = os.environ.get(CRASH_ENV, "")
+        return cls(int(value), hard=True) if value.isdigit() else cls()
+
+    def point(self) -> None:
+        if self.at is None:
+            return
+        with self._lock:
+            self.count += 1
+            hit = self.count == self.at
+        if hit:
+            if self.hard:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise SimulatedCrash(f"crash point {self.at}")
+
+
+# ---------------------------------------------------------------------------
+# Reaching nodes
+
+
+class NodeAccess(Protocol):
+    """Transports and facts per node, for one remediation or rollback."""
+
+    def transport(self, node: Node) -> NodeTransport: ...
+    def gather(self, nodes: list[Node]) -> dict[str, NodeFacts | GatherFailure]: ...
+    def fresh_login(self, node: Node) -> str | None: ...
+    def close(self) -> None: ...
+
+
+#: Login failures that may be sshd re-executing itself after SIGHUP, worth another try.
+RETRIED_LOGIN_FAILURES = frozenset({"unreachable", "timeout", "proxy"})
+
+
+class SshAccess:
+    """The plan's nodes over SSH: one pooled session per node for the whole run (facts,
+    planning, changes, facts again), and brand-new logins to prove sshd still lets
+    people in after it was reloaded."""
+
+    LOGIN_ATTEMPTS_SECONDS = 20.0
+
+    def __init__(self, plan: ClusterPlan):
+        from acpcheck.sources.base import GatherContext
+
+        self.plan = plan
+        self._context = GatherContext(plan)
+
+    def transport(self, node: Node) -> NodeTransport:
+        return self._context.pool.session(node)
+
+    def gather(self, nodes: list[Node]) -> dict[str, NodeFacts | GatherFailure]:
+        from acpcheck.facts.gather import gather_all
+
+        return gather_all(self.plan, nodes, timeouts=self._context.timeouts, pool=self._context.pool)
+
+    def fresh_login(self, node: Node) -> str | None:
+        from acpcheck.transport.ssh import connect_node
+
+        deadline = time.monotonic() + self.LOGIN_ATTEMPTS_SECONDS
+        problem = "no attempt"
+        while True:
+            try:
+                with connect_node(self.plan, node, timeouts=self._context.timeouts, known_hosts=self._context.pool.known_hosts) as session:
+                    result = session.run("true", 10.0)
+                    if result.ok:
+                        return None
+                    problem = f"`true` exited {result.exit_status}"
+            except TransportError as error:
+                problem = f"{error.kind}: {error.message}"
+                if error.kind not in RETRIED_LOGIN_FAILURES:
+                    return problem  # refused by sshd itself: asking again changes nothing
+            if time.monotonic() > deadline:
+                return problem
+            time.sleep(0.5)  # sshd re-executes itself on SIGHUP: a moment without a listener
+
+    def close(self) -> None:
+        self._context.close()
+
+
+# ---------------------------------------------------------------------------
+# Reports
+
+
+@dataclass
+class StepReport:
+    step: Step
+    before: CheckResult
+    plan: Plan | None = None
+    #: planned | nothing to change | fixed | needs reboot | still failing | failed | refused | skipped | unverified
+    outcome: str = "planned"
+    after: CheckResult | None = None
+    messages: list[str] = field(default_factory=list)
+    changed: int = 0  # actions performed
+
+    @property
+    def changes_planned(self) -> bool:
+        return bool(self.plan and self.plan.actions)
+
+
+@dataclass
+class NodeReport:
+    node: str
+    error: str | None = None
+    refused: str | None = None
+    steps: list[StepReport] = field(default_factory=list)
+    already_passing: list[str] = field(default_factory=list)  # findings of --from that pass now
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    plan: ClusterPlan
+    apply: bool
+    nodes: list[NodeReport]
+    refused: str | None = None
+    journal: Path | None = None
+    interrupted: bool = False
+
+    def steps(self) -> Iterable[StepReport]:
+        return (s for n in self.nodes for s in n.steps)
+
+    def exit_code(self) -> int:
+        """0 nothing left to do; 1 changes planned (dry-run) or findings remain; 2 a node
+        or a step failed; 130 interrupted."""
+        if self.interrupted:
+            return 130
+        if self.refused:
+            return 1
+        if any(n.error for n in self.nodes) or any(s.outcome in ("failed", "unverified") for s in self.steps()):
+            return 2
+        if not self.apply:
+            return 1 if any(s.changes_planned or s.outcome in ("skipped", "refused") for s in self.steps()) else 0
+        return 1 if any(s.outcome not in ("fixed",) for s in self.steps()) else 0
+
+
+# ---------------------------------------------------------------------------
+# Choosing steps
+
+
+@dataclass(frozen=True)
+class Options:
+    apply: bool = False
+    allow_removals: bool = False
+    selectors: tuple[str, ...] = ()
+    #: (check, target) pairs that FAILed or WARNed in an earlier assessment; None: every node.
+    findings: frozenset[tuple[str, str]] | None = None
+    run_id: str = ""
+    journal_dir: Path | None = None
+    header: dict[str, Any] = field(default_factory=dict)  # extra run.json fields (plan path and text, argv)
+    max_parallel: int = 64
+    backup_root: str = BACKUP_ROOT  # on each node
+
+
+def selected_steps(selectors: Iterable[str]) -> list[tuple[Step, CheckMeta]]:
+    """Every node step whose owning check matches a selector (all of them without one)."""
+    from acpcheck.model.profile import matches_selector
+    from acpcheck.remediation.step import STEPS
+
+    catalog = checks()
+    chosen = list(selectors)
+    found = []
+    for check_id in sorted(STEPS):
+        meta = catalog.get(check_id)
+        if meta is None or (chosen and not any(matches_selector(s, meta) for s in chosen)):
+            continue
+        found += [(s, meta) for s in STEPS[check_id] if s.target == "node"]
+    return sorted(found, key=lambda pair: (pair[0].order, pair[0].check, pair[0].name))
+
+
+def checks() -> dict[str, CheckMeta]:
+    """Every check imported: the first-party catalogue, and check packs imported alongside."""
+    from acpcheck.catalog import load_catalog
+    from acpcheck.model.check import REGISTRY
+
+    load_catalog()
+    return REGISTRY
+
+
+def check_function(meta: CheckMeta) -> Callable[..., Any]:
+    module, _, name = meta.function.rpartition(".")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def grade(meta: CheckMeta, node: NodeContext, policy: GradingPolicy) -> CheckResult:
+    """The owning check on ``node``, graded exactly as a run grades it."""
+    return evaluate(check_function(meta), policy, {"node": node})
+
+
+# ---------------------------------------------------------------------------
+# Remediate
+
+
+def remediate(plan: ClusterPlan, options: Options, access: NodeAccess, *, crasher: Crasher | None = None, progress: Callable[[str], None] | None = None) -> RunReport:
+    crasher = crasher or Crasher.from_environment()
+    report = RunReport(options.run_id, plan, options.apply, [])
+    refusal = plan_refusal(plan)
+    if refusal:
+        report.refused = refusal
+        return report
+    steps = selected_steps(options.selectors)
+    nodes = [n for n in plan.spec.nodes if options.findings is None or any(target == n.target for _, target in options.findings)]
+    if not steps or not nodes:
+        return report
+    journal = None
+    if options.apply:
+        assert options.journal_dir is not None
+        journal = Journal.create(options.journal_dir, {"run": options.run_id, "cluster": plan.metadata.name, **options.header})
+        report.journal = options.journal_dir
+    policy = GradingPolicy.for_plan(plan)
+    facts = access.gather(nodes)
+    stop = threading.Event()
+    reports: dict[str, NodeReport] = {}
+
+    def one(node: Node) -> None:
+        reports[node.name] = _remediate_node(plan, node, facts[node.name], steps, options, access, policy, journal, crasher, stop)
+        if progress:
+            progress(node.name)
+
+    def run_all() -> None:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_parallel, len(nodes))), thread_name_prefix="acpcheck-remediate")
+        futures = [pool.submit(one, node) for node in nodes]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            # No new change starts; connections are cut so that nodes waiting on one fail
+            # fast. What was started is in the journal, for `acpcheck rollback`.
+            stop.set()
+            access.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+    try:
+        if journal is not None:
+            with journal.locked():
+                run_all()
+        else:
+            run_all()
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.nodes = [reports[n.name] for n in nodes if n.name in reports]
+    return report
+
+
+def _remediate_node(
+    plan: ClusterPlan,
+    spec: Node,
+    facts: NodeFacts | GatherFailure,
+    steps: list[tuple[Step, CheckMeta]],
+    options: Options,
+    access: NodeAccess,
+    policy: GradingPolicy,
+    journal: Journal | None,
+    crasher: Crasher,
+    stop: threading.Event,
+) -> NodeReport:
+    report = NodeReport(spec.name)
+    if isinstance(facts, GatherFailure):
+        report.error = f"{facts.kind}: {facts.message}"
+        return report
+    node = NodeContext(spec=spec, facts=facts, plan=plan)
+    report.refused = node_refusal(node)
+    try:
+        transport = access.transport(spec)
+    except TransportError as error:
+        report.error = f"{error.kind}: {error.message}"
+        return report
+    view = NodeView(transport, node)
+    target = spec.target
+    writer = journal.writer(target) if journal is not None else None
+    for step, meta in steps:
+        if stop.is_set():
+            break
+        if spec.role not in meta.roles:
+            continue
+        if options.findings is not None and (step.check, target) not in options.findings:
+            continue
+        before = grade(meta, node, policy)
+        if before.status not in FINDINGS:
+            if options.findings is not None:
+                report.already_passing.append(f"{step.check} now {before.status}")
+            continue
+        item = StepReport(step, before)
+        report.steps.append(item)
+        if report.refused:
+            item.outcome, item.plan = "refused", Plan(refused=report.refused)
+            continue
+        try:
+            item.plan = step.plan(view)
+        except NODE_ERRORS as error:
+            item.outcome = "failed"
+            item.messages.append(f"could not plan: {error}")
+            continue
+        if item.plan.refused:
+            item.outcome = "refused"
+        elif step.removes and not options.allow_removals:
+            item.outcome = "skipped"
+            item.messages.append("deletes software or data: only with --allow-removals")
+        elif not item.plan.actions:
+            item.outcome = "nothing to change"
+        elif options.apply and writer is not None:
+            ctx = ActionContext(transport, options.run_id, target, writer, fresh_login=lambda: access.fresh_login(spec), backup_root=options.backup_root)
+            _perform(item, ctx, crasher, stop)
+            view.forget()  # the next step plans on what the node holds now
+        else:
+            view.assume(item.plan)  # a dry-run: the next step plans on top of this one
+    if options.apply and report.steps and not stop.is_set():
+        _verify(report, spec, plan, access, policy)
+    return report
+
+
+def _perform(item: StepReport, ctx: ActionContext, crasher: Crasher, stop: threading.Event) -> None:
+    """Perform one step's actions; on a failure undo the step's own changes at once."""
+    assert item.plan is not None and ctx.journal is not None
+    writer, run_id = ctx.journal, ctx.run_id
+    started: list[tuple[int, str, dict[str, Any]]] = []  # (intent seq, kind, undo record)
+    try:
+        for index, action in enumerate(item.plan.actions):
+            if stop.is_set():
+                item.messages.append("interrupted before this step was complete")
+                return
+            ctx.label = f"{journal_file_stem(ctx.target)}-{item.step.check}-{item.step.name}-{index}"
+            kind = kind_of(action)
+            undo = kind.prepare(action, ctx)
+            seq = writer.append("intent", step=item.step.id, action=index, kind=action.kind, undo=undo)
+            started.append((seq, action.kind, undo))
+            crasher.point()
+            kind.perform(action, ctx)
+            crasher.point()
+            writer.append("done", ref=seq)
+            item.changed += 1
+            crasher.point()
+    except NODE_ERRORS as error:
+        item.outcome = "failed"
+        item.messages.append(str(error))
+        if started:
+            writer.append("failed", ref=started[-1][0], error=str(error))
+        for seq, kind_name, undo in reversed(started):
+            try:
+                note = KINDS[kind_name].undo(undo, ctx)
+                writer.append("undone", ref=seq, note=note)
+                item.messages.append(f"undone: {note}")
+            except NODE_ERRORS as undo_error:
+                writer.append("undo-failed", ref=seq, error=str(undo_error))
+                item.messages.append(f"could NOT undo ({undo_error}); run `acpcheck rollback {run_id}`")
+
+
+def journal_file_stem(target: str) -> str:
+    return file_name(target).removesuffix(".jsonl")
+
+
+def _verify(report: NodeReport, spec: Node, plan: ClusterPlan, access: NodeAccess, policy: GradingPolicy) -> None:
+    """Gather the node's facts again and grade every owning check: the outcome of each step."""
+    pending = [s for s in report.steps if s.outcome not in ("failed", "refused", "skipped")]
+    if not pending:
+        return
+    fresh = access.gather([spec])[spec.name]
+    if isinstance(fresh, GatherFailure):
+        for item in pending:
+            item.outcome = "unverified"
+            item.messages.append(f"could not gather facts again: {fresh.kind}: {fresh.message}")
+        return
+    node = NodeContext(spec=spec, facts=fresh, plan=plan)
+    catalog = checks()
+    for item in pending:
+        item.after = grade(catalog[item.step.check], node, policy)
+        deferred = item.plan is not None and item.plan.deferred
+        if item.after.status not in FINDINGS:
+            item.outcome = "fixed"
+        elif deferred:
+            item.outcome = "needs reboot"
+        else:
+            item.outcome = "still failing"
+
+
+# ---------------------------------------------------------------------------
+# Rollback
+
+
+@dataclass
+class UndoLine:
+    step: str
+    text: str
+    ok: bool
+    irreversible: bool = False
+
+
+@dataclass
+class TargetRollback:
+    target: str
+    lines: list[UndoLine] = field(default_factory=list)
+    error: str | None = None
+    warning: str | None = None
+
+
+@dataclass
+class RollbackReport:
+    run_id: str
+    targets: list[TargetRollback]
+
+    def exit_code(self) -> int:
+        if any(t.error or not all(line.ok for line in t.lines) for t in self.targets):
+            return 2
+        return 0
+
+
+def pending_undos(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Intents not yet undone, newest first."""
+    undone = {r["ref"] for r in records if r["event"] == "undone"}
+    return [r for r in reversed(records) if r["event"] == "intent" and r["seq"] not in undone]
+
+
+def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64) -> RollbackReport:
+    by_name = {n.name: n for n in plan.spec.nodes}
+    targets = journal.read()
+    results: dict[str, TargetRollback] = {}
+
+    def one(target: str, records: list[dict[str, Any]], warning: str | None) -> None:
+        outcome = TargetRollback(target, warning=warning)
+        results[target] = outcome
+        pending = pending_undos(records)
+        if not pending:
+            return
+        name = target.removeprefix("node:")
+        if not target.startswith("node:") or name not in by_name:
+            outcome.error = f"{target} is not a node of the plan; nothing undone there"
+            return
+        try:
+            transport = access.transport(by_name[name])
+        except TransportError as error:
+            outcome.error = f"{error.kind}: {error.message}"
+            return
+        writer = journal.writer(target)
+        ctx = ActionContext(transport, journal.run_id, target, writer)
+        for record in pending:
+            try:
+                note = KINDS[record["kind"]].undo(record["undo"], ctx)
+            except NODE_ERRORS as error:
+                writer.append("undo-failed", ref=record["seq"], error=str(error))
+                outcome.lines.append(UndoLine(record["step"], f"could NOT undo: {error}", False))
+                continue
+            writer.append("undone", ref=record["seq"], note=note)
+            outcome.lines.append(UndoLine(record["step"], note, True, irreversible="NOT reversed" in note))
+
+    workers = max(1, min(max_parallel, len(targets) or 1))
+    with journal.locked(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acpcheck-rollback") as pool:
+        for future in [pool.submit(one, target, records, warning) for target, records, warning in targets]:
+            future.result()
+    return RollbackReport(journal.run_id, [results[target] for target, _, _ in targets])
+
+
+# ---------------------------------------------------------------------------
+# Earlier findings
+
+
+def findings_of(results_file: Path, plan: ClusterPlan) -> frozenset[tuple[str, str]]:
+    """(check, target) pairs that FAILed or WARNed in a results.json of this plan's cluster."""
+    from acpcheck.errors import InputError, Problem
+
+    try:
+        document = json.loads(results_file.read_text(encoding="utf-8"))
+        cluster = document["run"]["cluster"]
+        pairs = frozenset((r["check"], r["target"]) for r in document["results"] if r["status"] in ("fail", "warn"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError([Problem(str(results_file), None, "", f"not a readable acpcheck results.json: {error}")]) from None
+    if cluster != plan.metadata.name:
+        raise InputError([Problem(str(results_file), None, "run.cluster", f"is {cluster!r}, but the plan is of cluster {plan.metadata.name!r}")])
+    return pairs
+

@@ -1,0 +1,193 @@
+"""The report directory (``--out``) of one run: checked first, held exclusively, never lying.
+
+``OutDir.claim(path, run_id)`` runs before any check:
+
+- the directory must be usable: an existing directory we can write to, or one we
+  can create; anything else is bad input (exit 4) at once, not after the checks;
+- the run takes an exclusive lock on it (``.acpcheck.lock``, ``flock``): a second
+  run on the same directory exits 4 naming the holder (pid, run id, start time),
+  so two runs never mix their reports and each exit code is its own;
+- a directory that holds files acpcheck did not write is refused unless ``force``
+  (the files acpcheck wrote are listed in ``.acpcheck-manifest.json``);
+- the previous run's reports are removed, so that a run that cannot finish writing
+  never leaves them looking current.
+
+``write(files)`` then writes the whole report set into a private staging directory
+and moves each file into place (``rename``: a reader never sees half a file), and
+records them in the manifest. ``release()`` drops the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from acpcheck.errors import InputError, Problem
+
+LOCK = ".acpcheck.lock"
+MANIFEST = ".acpcheck-manifest.json"
+STAGING_PREFIX = ".acpcheck-staging-"
+#: What a run writes (reports and the gathered evidence), by name.
+REPORT_NAMES = ("results.json", "junit.xml", "summary.md", "report.html", "results.sarif", "facts")
+
+
+class OutDir:
+    def __init__(self, path: Path, run_id: str, lock: IO[str]):
+        self.path = path
+        self.run_id = run_id
+        self._lock: IO[str] | None = lock
+        self.written: list[str] = []
+
+    @classmethod
+    def claim(
+        cls,
+        path: str | Path,
+        run_id: str,
+        force: bool = False,
+        option: str = "--out",
+        keep: Iterable[Path] = (),
+        ours: Iterable[str] = REPORT_NAMES,
+        retire: bool = True,
+    ) -> OutDir:
+        """Check, create, lock and clear ``path`` for this run; InputError when it cannot be used.
+
+        ``keep``: paths never removed (the evidence a run replays); ``retire``: remove
+        the previous run's files (``acpcheck gather`` adds to a directory instead)."""
+        directory = Path(path)
+        usable(directory, option)
+        try:
+            lock = open(directory / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 — held for the whole run
+        except OSError as exc:
+            raise _refuse(directory, option, f"cannot be written to ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = _holder(lock.read())
+            lock.close()
+            raise _refuse(directory, option, f"is in use by another acpcheck run ({holder}); wait for it to finish or choose another directory") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(json.dumps({"pid": os.getpid(), "run": run_id, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+        lock.flush()
+        claimed = cls(directory, run_id, lock)
+        try:
+            claimed._clear(force, set(ours), [Path(k).resolve() for k in keep], option, retire)
+        except BaseException:
+            claimed.release()
+            raise
+        return claimed
+
+    def _clear(self, force: bool, ours: set[str], keep: list[Path], option: str, retire: bool) -> None:
+        manifest = _read_manifest(self.path)
+        entries = {entry.name for entry in self.path.iterdir()} - {LOCK, MANIFEST}
+        entries = {name for name in entries if not name.startswith(STAGING_PREFIX)}
+        if manifest is not None:
+            owned = set(manifest.get("files", [])) & ours
+        elif _looks_like_ours(self.path) or not retire:
+            # Reports of an acpcheck from before the manifest; or a directory that is
+            # only added to (`gather`), where acpcheck's own names are never removed.
+            owned = entries & ours
+        else:
+            owned = set()
+        foreign = sorted(entries - owned)
+        if foreign and not force:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise _refuse(self.path, option, f"holds files acpcheck did not write ({shown}); choose an empty or new directory, or pass --force to write beside them")
+        for name in sorted(owned) if retire else ():
+            target = self.path / name
+            if any(target.resolve() == k or target.resolve() in k.parents for k in keep):
+                continue  # the evidence this run replays
+            _remove(target)
+        for stale in self.path.glob(STAGING_PREFIX + "*"):
+            _remove(stale)
+        self.written = [name for name in sorted(owned) if (self.path / name).exists()]
+        self._write_manifest(self.written, "running")
+
+    def adopt(self, name: str) -> None:
+        """Record ``name`` (written directly, e.g. the gathered ``facts/``) as this run's."""
+        if name not in self.written:
+            self.written.append(name)
+            self._write_manifest(self.written, "running")
+
+    def write(self, files: dict[str, str]) -> Path:
+        """Write the report set: staged privately, then each file renamed into place."""
+        staging = self.path / f"{STAGING_PREFIX}{self.run_id}-{os.getpid()}"
+        staging.mkdir()
+        try:
+            for name, text in files.items():
+                (staging / name).write_text(text, encoding="utf-8")
+            for name in files:
+                os.replace(staging / name, self.path / name)
+                if name not in self.written:
+                    self.written.append(name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._write_manifest(self.written, "complete")
+        return self.path
+
+    def _write_manifest(self, names: list[str], state: str) -> None:
+        temporary = self.path / f".{MANIFEST}.tmp"
+        temporary.write_text(json.dumps({"run": self.run_id, "state": state, "files": sorted(set(names))}) + "\n", encoding="utf-8")
+        os.replace(temporary, self.path / MANIFEST)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing drops the flock
+            self._lock = None
+
+
+def usable(directory: Path, option: str) -> None:
+    """``directory`` exists as a writable directory, or is created; InputError otherwise."""
+    try:
+        if directory.exists() or directory.is_symlink():
+            if not directory.is_dir():
+                raise _refuse(directory, option, "is not a directory")
+        else:
+            directory.mkdir(parents=True)
+    except InputError:
+        raise
+    except OSError as exc:
+        raise _refuse(directory, option, f"cannot be created ({exc.strerror or exc})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise _refuse(directory, option, "cannot be written to (permission denied)")
+
+
+def _refuse(directory: Path, option: str, message: str) -> InputError:
+    return InputError([Problem(str(directory), None, option, message)])
+
+
+def _holder(text: str) -> str:
+    try:
+        data: Any = json.loads(text)
+        return f"pid {int(data['pid'])}, run {data['run']}, since {data['since']}"
+    except (ValueError, TypeError, KeyError):
+        return "unknown holder"
+
+
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("files"), list) else None
+
+
+def _looks_like_ours(directory: Path) -> bool:
+    try:
+        return json.loads((directory / "results.json").read_text(encoding="utf-8")).get("schema") == "acpcheck/results/v1"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,85 @@
+"""`acpcheck remediate` / `acpcheck rollback` as commands (python -m acpcheck.remediation
+until the main command dispatches to them): bad input is exit 4 before anything
+connects; a node that cannot be reached is exit 2; the journal survives a cut line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acpcheck.remediation.cli import main
+from acpcheck.remediation.journal import Journal, JournalError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "workload-kube-ovn.yaml"
+
+
+def loopback_plan(tmp_path: Path) -> Path:
+    """A plan whose one node is this machine's loopback on a closed port: refused at once."""
+    text = EXAMPLE.read_text().split("  nodes:")[0] + "  nodes:\n    - {name: cp1, role: control-plane, ipv4: 127.0.0.1, ssh: {port: 9}}\n"
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace("port: 22", "port: 9").replace("~/.ssh/id_ed25519", str(tmp_path / "no-key")))
+    return path
+
+
+def test_bad_input_is_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["remediate", "--plan", str(tmp_path / "missing.yaml")]) == 4
+    assert main(["remediate", "--plan", str(EXAMPLE), "--check", "ACP-NOPE-1"]) == 4
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"run": {"cluster": "another"}, "results": []}))
+    assert main(["remediate", "--plan", str(EXAMPLE), "--from", str(results)]) == 4
+    assert "is 'another', but the plan is of cluster 'prod-east'" in capsys.readouterr().err
+    assert main(["rollback", "NO-SUCH-RUN", "--journal-dir", str(tmp_path / "none")]) == 4
+    assert "no remediation journal" in capsys.readouterr().err
+    assert main(["remediate"]) == 4
+
+
+def test_rollback_of_another_runs_journal_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Journal.create(tmp_path / "journal", {"run": "RUN-A", "planText": EXAMPLE.read_text()})
+    assert main(["rollback", "RUN-B", "--journal-dir", str(tmp_path / "journal")]) == 4
+    assert "is the journal of run RUN-A" in capsys.readouterr().err
+
+
+def test_an_unreachable_node_is_exit_2_and_nothing_is_journaled(tmp_path: Path) -> None:
+    plan = loopback_plan(tmp_path)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "remediate", "--plan", str(plan), "--apply", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "node cp1: could not be reached" in done.stdout
+    document = json.loads((out / "remediation.json").read_text())
+    assert document["mode"] == "apply" and document["nodes"][0]["error"]
+    assert not list((out / "journal").glob("*.jsonl"))  # a header, and not one change
+
+
+def test_a_journal_cut_short_by_a_crash_still_reads(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path / "journal", {"run": "RUN1"})
+    writer = journal.writer("node:cp1")
+    writer.append("intent", step="S", action=0, kind="file", undo={"path": "/x", "before": {"path": "/x", "kind": "absent"}})
+    with open(writer.path, "a") as handle:
+        handle.write('{"seq": 2, "at": "2026-')  # the runner died in the middle of a line
+    (target, records, warning), = Journal.open(tmp_path / "journal").read()
+    assert target == "node:cp1" and [r["seq"] for r in records] == [1]
+    assert warning and "cut short" in warning
+    with pytest.raises(JournalError, match="already holds the journal of run RUN1"):
+        Journal.create(tmp_path / "journal", {"run": "RUN2"})
+
+
+def test_module_entry_point_shows_help() -> None:
+    done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "rollback", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "--journal-dir" in done.stdout
+
+
+def test_run_remediate_shows_the_dry_run_of_that_runs_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from acpcheck.remediation.cli import after_run
+
+    out = tmp_path / "run"
+    out.mkdir()
+    results = {"run": {"cluster": "prod-east"}, "results": [{"check": "ACP-NODE-010", "target": "node:cp1", "status": "fail"}]}
+    (out / "results.json").write_text(json.dumps(results))
+    assert after_run(str(loopback_plan(tmp_path)), out) == 2  # its one node cannot be reached here
+    assert "dry-run: nothing is changed" in capsys.readouterr().out
