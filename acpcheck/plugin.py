@@ -18,6 +18,7 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import importlib
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from acpcheck.model.profile import (
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waiver, Waivers, load_waivers
 from acpcheck.report.outdir import OutDir, usable
-from acpcheck.sources import REGISTRY, SourceEntry, sources_for
+from acpcheck.sources import REGISTRY, SourceEntry, TargetUnavailable, sources_for
 from acpcheck.sources.evidence import Evidence, ProgressLine
 
 #: Where the first-party checks are: the top-level checks/ of a checkout (editable
@@ -124,10 +125,12 @@ def sources_needed(plan: ClusterPlan, profile: Profile, select: list[str]) -> li
     """The sources that the selected, applicable first-party checks read (a plan-only run: none)."""
     from acpcheck.catalog import load_catalog
 
-    def chosen(meta: CheckMeta) -> bool:
-        return profile.selects(meta) and (not select or any(matches_selector(s, meta) for s in select))
+    return sources_for(meta.needs for meta in load_catalog().values() if chosen_by(profile, select, meta) and not_applicable(meta, plan) is None)
 
-    return sources_for(meta.needs for meta in load_catalog().values() if chosen(meta) and not_applicable(meta, plan) is None)
+
+def chosen_by(profile: Profile, select: list[str], meta: CheckMeta) -> bool:
+    """Selected by the profile and by every --acp-select (when any is given)."""
+    return profile.selects(meta) and (not select or any(matches_selector(s, meta) for s in select))
 
 
 @dataclass
@@ -152,13 +155,19 @@ class Settings:
     inputs: RunInputs | None = None
 
     def __post_init__(self) -> None:
+        self._reasons: dict[str, str | None] = {}
         if self.evidence is None:
             self.evidence = Evidence(self.plan)
         self.policy = GradingPolicy(self.plan, self.profile, self.waivers)
 
     def chooses(self, meta: CheckMeta) -> bool:
-        """Selected by the profile and by every --acp-select (when any is given)."""
-        return self.profile.selects(meta) and (not self.select or any(matches_selector(s, meta) for s in self.select))
+        return chosen_by(self.profile, self.select, meta)
+
+    def not_applicable(self, meta: CheckMeta) -> str | None:
+        """Why ``meta`` does not apply to this run's plan: decided once per check, not per item."""
+        if meta.id not in self._reasons:
+            self._reasons[meta.id] = not_applicable(meta, self.plan)
+        return self._reasons[meta.id]
 
     @property
     def evidence_dir(self) -> Path:
@@ -374,16 +383,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
+    """No item at all for a check the profile or --acp-select leaves out: at 1,000
+    nodes, items made only to be deselected would cost more than the checks."""
+    meta: CheckMeta | None = getattr(obj, "__acpcheck__", None)
+    settings = settings_of(collector.config)
+    if meta is not None and settings is not None and not settings.chooses(meta):
+        return []
+    return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     meta: CheckMeta | None = getattr(metafunc.function, "__acpcheck__", None)
     settings = settings_of(metafunc.config)
     if meta is None or settings is None or meta.scope is not Scope.NODE or "node" not in metafunc.fixturenames:
         return
     nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in settings.plan.spec.nodes if n.role in meta.roles]
-    if not nodes:
-        # One SKIP that says why, instead of pytest's "got empty parameter set".
-        reason = not_applicable(meta, settings.plan) or f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes"
-        nodes = [pytest.param(None, id="no-nodes", marks=pytest.mark.skip(reason=reason))]
+    reason = settings.not_applicable(meta) or ("" if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes")
+    if reason:
+        # One SKIP (target node:*) that says why, not one per node, nor pytest's "got empty parameter set".
+        nodes = [pytest.param(None, id="not-applicable", marks=pytest.mark.skip(reason=reason))]
     metafunc.parametrize("node", nodes, indirect=True)
 
 
@@ -415,7 +435,15 @@ def _evidence_fixture(entry: SourceEntry, parameter: str, doc: str) -> Callable[
     def provide(request: pytest.FixtureRequest) -> Any:
         settings = _require(request)
         _ensure_evidence(settings, [entry])
-        return settings.evidence.provide(parameter, getattr(request, "param", None))
+        try:
+            return settings.evidence.provide(parameter, getattr(request, "param", None))
+        except TargetUnavailable as missing:
+            if META not in request.node.stash:
+                raise
+            # A check's target without evidence is graded ERROR when its body would
+            # run (pytest_pyfunc_call): raised here, pytest would format a traceback
+            # for every check of an unreachable node.
+            return missing
 
     provide.__doc__ = doc
     provide.__name__ = parameter
@@ -454,30 +482,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = settings_of(config)
     if settings is None:
         return
-    selected: list[pytest.Item] = []
-    deselected: list[pytest.Item] = []
+    allure = bool(config.getoption("allure_report_dir", None))
     for item in items:
         meta: CheckMeta | None = getattr(getattr(item, "function", None), "__acpcheck__", None)
         if meta is None:
-            selected.append(item)
-            continue
-        if not settings.chooses(meta):
-            deselected.append(item)
             continue
         item.stash[META] = meta
         item.stash[TARGET] = _target(item, meta, settings)
         item.add_marker(pytest.mark.acpcheck(meta.id))
-        reason = not_applicable(meta, settings.plan)
-        if reason:
+        reason = settings.not_applicable(meta)
+        if reason and meta.scope is not Scope.NODE:  # a node check's SKIP is made in pytest_generate_tests
             item.add_marker(pytest.mark.skip(reason=reason))
-        if config.getoption("allure_report_dir", None):
+        if allure:
             _add_allure_labels(item, meta, settings)
-        selected.append(item)
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
     # Stable order: by check id, then target, whatever the file layout.
-    selected.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
-    items[:] = selected
+    items.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
 
 
 def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -> None:
@@ -490,6 +509,32 @@ def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -
 
 
 # -- grading -------------------------------------------------------------------
+
+ENDING = pytest.StashKey[BaseException]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run a check body and keep how it ended for grading.
+
+    A finding (FAIL, WARN, MANUAL, SKIP) is an exception by design; letting it
+    propagate would make pytest format a traceback for each one, only for grading
+    to replace it with the finding. pytest's own outcomes (``pytest.skip``,
+    ``pytest.fail``, Ctrl-C) are not ``Exception`` and still propagate.
+    """
+    if META not in pyfuncitem.stash:
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    missing = next((value for value in arguments.values() if isinstance(value, TargetUnavailable)), None)
+    if missing is not None:
+        pyfuncitem.stash[ENDING] = missing  # no evidence for this target: ERROR, and the body does not run
+        return True
+    try:
+        pyfuncitem.obj(**arguments)
+    except Exception as ending:  # noqa: BLE001 — graded in pytest_runtest_makereport
+        pyfuncitem.stash[ENDING] = ending
+    return True
+
 
 
 @pytest.hookimpl(wrapper=True)
@@ -505,15 +550,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         ending: BaseException | None = NotApplicable(reason.removeprefix("Skipped: "))
+    elif call.excinfo:
+        ending = call.excinfo.value
     else:
-        ending = call.excinfo.value if call.excinfo else None
+        ending = item.stash.get(ENDING, None) if report.when == "call" else None
     result = grade(meta, item.stash[TARGET], ending, settings.policy, phase=report.when, duration=report.duration)
     report.acp_result = result.as_dict()  # type: ignore[attr-defined]  # travels to the xdist controller
-    _set_pytest_outcome(report, result)
+    _set_pytest_outcome(report, result, ending)
     return report
 
 
-def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult) -> None:
+def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult, ending: BaseException | None) -> None:
     """Map our status onto pytest's three outcomes (so plain pytest exit codes make sense)."""
     headline = f"{result.check} [{result.target}] {result.status.name}: {result.message}"
     if result.status in (Status.PASS, Status.WARN, Status.WAIVED):
@@ -528,6 +575,11 @@ def _set_pytest_outcome(report: pytest.TestReport, result: CheckResult) -> None:
     elif result.status is Status.FAIL:
         report.outcome = "failed"
         report.longrepr = headline
+    elif result.status is Status.ERROR and report.when == "call" and report.passed:
+        # A check body that broke (its exception was kept by pytest_pyfunc_call): a
+        # pytest failure, with the traceback that says where to look.
+        report.outcome = "failed"
+        report.longrepr = headline + "\n" + "".join(traceback.format_exception(ending)) if ending else headline
     # Setup-time SKIPs and ERRORs keep pytest's own outcome and traceback (useful to debug a check).
 
 

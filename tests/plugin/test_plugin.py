@@ -193,6 +193,28 @@ def test_profile_selects_and_regrades(checks: pytest.Pytester) -> None:
     assert got[("ACP-NET-902", "plan")] == "warn"  # re-graded to info, below fail_on
 
 
+def test_no_item_is_made_for_a_check_the_run_leaves_out(checks: pytest.Pytester) -> None:
+    """Items are made only for selected checks (a plan-only run of 1,000 nodes makes no
+    node items), and a node check that does not apply is one SKIP, not one per node."""
+    collected = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", "--acp-profile=plan", "--collect-only", "-q")
+    listing = collected.stdout.str()
+    assert "ACP-NODE" not in listing and "check_per_worker" not in listing and "deselected" not in listing
+    calico = checks.path / "calico.py"
+    calico.write_text(CHECKS.split("@check(")[0] + textwrap.dedent(
+        """
+        @check(id="ACP-NODE-909", title="calico nodes", severity=Severity.HIGH, refs=REF, remediation="-",
+               scope=Scope.NODE, applies=When(plugins=frozenset({"calico"})))
+        def check_calico_node(node):
+            \"\"\"Not for Kube-OVN plans.\"\"\"
+        """
+    ))
+    out = checks.path / "out"
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "--acp-select=ACP-NODE-909", str(calico))
+    (result,) = results_of(out)["results"]
+    assert (result["check"], result["target"], result["status"]) == ("ACP-NODE-909", "node:*", "skip")
+    assert "network plugin kube-ovn" in result["message"]
+
+
 def test_waiver_and_expired_waiver(checks: pytest.Pytester) -> None:
     waivers = checks.path / "waivers.yaml"
     waivers.write_text(
