@@ -178,15 +178,6 @@ SETTINGS = pytest.StashKey[Settings]()
 META = pytest.StashKey[CheckMeta]()
 TARGET = pytest.StashKey[str]()
 
-ALLURE_SEVERITY = {
-    Severity.CRITICAL: "blocker",
-    Severity.HIGH: "critical",
-    Severity.MEDIUM: "normal",
-    Severity.LOW: "minor",
-    Severity.INFO: "trivial",
-}
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("acpcheck", "Alauda Container Platform checks")
     group.addoption("--acp-plan", metavar="FILE", help="cluster plan (YAML); without it acpcheck does nothing")
@@ -227,6 +218,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # first-party pack's files are collected by path (pytest_collect_file).
     config.addinivalue_line("python_functions", "check_*")
     config.addinivalue_line("python_files", "check_*.py")
+    if config.getoption("allure_report_dir", None):
+        from acpcheck.report import allure
+
+        allure.register(config, str(settings.profile.fail_on), settings.plan.spec.acp.version)  # titles and statuses, in every process
     if workerinput is None:
         from acpcheck.report.collector import ResultCollector
 
@@ -394,10 +389,15 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     return None
 
 
+def _per_node(meta: CheckMeta, fixturenames: list[str]) -> bool:
+    """A node check with one item per node (not a cross-node check, which takes ``nodes``)."""
+    return meta.scope is Scope.NODE and "node" in fixturenames
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     meta: CheckMeta | None = getattr(metafunc.function, "__acpcheck__", None)
     settings = settings_of(metafunc.config)
-    if meta is None or settings is None or meta.scope is not Scope.NODE or "node" not in metafunc.fixturenames:
+    if meta is None or settings is None or not _per_node(meta, metafunc.fixturenames):
         return
     nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in settings.plan.spec.nodes if n.role in meta.roles]
     reason = settings.not_applicable(meta) or ("" if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes")
@@ -491,7 +491,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[TARGET] = _target(item, meta, settings)
         item.add_marker(pytest.mark.acpcheck(meta.id))
         reason = settings.not_applicable(meta)
-        if reason and meta.scope is not Scope.NODE:  # a node check's SKIP is made in pytest_generate_tests
+        if reason and not _per_node(meta, item.fixturenames):  # type: ignore[attr-defined]  # per-node SKIPs are made in pytest_generate_tests
             item.add_marker(pytest.mark.skip(reason=reason))
         if allure:
             _add_allure_labels(item, meta, settings)
@@ -500,17 +500,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -> None:
-    label = pytest.mark.allure_label
-    item.add_marker(label(ALLURE_SEVERITY[settings.profile.severity_of(meta)], label_type="severity"))
-    item.add_marker(label(meta.area, label_type="feature"))
-    item.add_marker(label(meta.id, label_type="check_id"))
-    item.add_marker(label(item.stash[TARGET], label_type="target"))
-    item.add_marker(label(meta.id, label_type="as_id"))
+    """Labels, links and description that allure-pytest reads (acpcheck.report.allure)."""
+    from acpcheck.report.allure import marks
+
+    severity = str(settings.profile.severity_of(meta))
+    for mark in marks(meta.id, meta.title, meta.area, item.stash[TARGET], severity, meta.rationale, meta.remediation, list(meta.refs)):
+        item.add_marker(mark)
 
 
 # -- grading -------------------------------------------------------------------
 
 ENDING = pytest.StashKey[BaseException]()
+RATIONALE_SENT = pytest.StashKey[set[str]]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -556,6 +557,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         ending = item.stash.get(ENDING, None) if report.when == "call" else None
     result = grade(meta, item.stash[TARGET], ending, settings.policy, phase=report.when, duration=report.duration)
     report.acp_result = result.as_dict()  # type: ignore[attr-defined]  # travels to the xdist controller
+    sent = item.config.stash.setdefault(RATIONALE_SENT, set())
+    if meta.id not in sent:  # the reports' "why": once per check and process, not per target
+        sent.add(meta.id)
+        report.acp_rationale = meta.rationale  # type: ignore[attr-defined]
     _set_pytest_outcome(report, result, ending)
     return report
 

@@ -106,8 +106,19 @@ def replay(pytester: pytest.Pytester) -> str:
     return f"--acp-facts={pytester.path / 'facts'}"
 
 
+@functools.cache
+def _results_schema():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads((ROOT / "reports" / "results.schema.json").read_text()))
+
+
 def results_of(out: Path) -> dict:
-    return json.loads((out / "results.json").read_text())
+    """results.json of a run, validated against reports/results.schema.json (every run's output)."""
+    document = json.loads((out / "results.json").read_text())
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _results_schema().iter_errors(document)]
+    assert not errors, errors
+    return document
 
 
 def statuses(document: dict) -> dict[tuple[str, str], str]:
@@ -206,13 +217,20 @@ def test_no_item_is_made_for_a_check_the_run_leaves_out(checks: pytest.Pytester)
                scope=Scope.NODE, applies=When(plugins=frozenset({"calico"})))
         def check_calico_node(node):
             \"\"\"Not for Kube-OVN plans.\"\"\"
+            fail("must not run")
+
+        @check(id="ACP-NODE-910", title="calico node set", severity=Severity.HIGH, refs=REF, remediation="-",
+               scope=Scope.NODE, applies=When(plugins=frozenset({"calico"})))
+        def check_calico_nodes(nodes):
+            \"\"\"Not for Kube-OVN plans either (a cross-node check).\"\"\"
+            fail("must not run")
         """
     ))
     out = checks.path / "out"
-    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "--acp-select=ACP-NODE-909", str(calico))
-    (result,) = results_of(out)["results"]
-    assert (result["check"], result["target"], result["status"]) == ("ACP-NODE-909", "node:*", "skip")
-    assert "network plugin kube-ovn" in result["message"]
+    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "--acp-select=ACP-NODE-909,ACP-NODE-910", str(calico))
+    results = results_of(out)["results"]
+    assert [(r["check"], r["target"], r["status"]) for r in results] == [("ACP-NODE-909", "node:*", "skip"), ("ACP-NODE-910", "node:*", "skip")]
+    assert all("network plugin kube-ovn" in r["message"] for r in results)
 
 
 def test_waiver_and_expired_waiver(checks: pytest.Pytester) -> None:
@@ -268,7 +286,8 @@ def test_summary_and_html_are_written(checks: pytest.Pytester) -> None:
     assert summary.index("## ❌ FAIL (2)") < summary.index("## 💥 ERROR (1)") < summary.index("## ⚠️ WARN (2)")
     assert "**Fix:** fix the CIDR" in summary
     page = (out / "report.html").read_text()
-    assert page.startswith("<!doctype html>") and "<script" not in page and "http://" not in page.split("<table>")[0]
+    assert page.startswith("<!doctype html>") and page.count("<script") == 1 and '<script id="filter-script">' in page and "http://" not in page
+    assert "Always a violation." in page  # the check's rationale: the "why" of its finding
 
 
 def test_allure_labels(checks: pytest.Pytester) -> None:
@@ -277,7 +296,10 @@ def test_allure_labels(checks: pytest.Pytester) -> None:
     documents = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
     assert len(documents) == 1
     labels = {(label["name"], label["value"]) for label in documents[0]["labels"]}
-    assert {("severity", "critical"), ("feature", "NET"), ("check_id", "ACP-NET-902"), ("target", "plan")} <= labels
+    assert {("severity", "critical"), ("feature", "NET"), ("check_id", "ACP-NET-902"), ("target", "plan"), ("tag", "ACP-NET-902"), ("tag", "plan")} <= labels
+    assert documents[0]["name"] == "ACP-NET-902 fails [plan]" and documents[0]["status"] == "failed"
+    assert documents[0]["statusDetails"]["message"].startswith("FAIL (high, fails at medium and above): 10.3.0.0/16 overlaps")
+    assert (allure_dir / "environment.properties").exists() and (allure_dir / "categories.json").exists()
 
 
 def test_bad_plan_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -321,12 +343,21 @@ def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
     assert document["version"] == "2.1.0"
     run = document["runs"][0]
     by_rule = {(r["ruleId"], r["message"]["text"].split("]")[0] + "]"): r for r in run["results"]}
-    # FAIL of a high-severity check: an error; the explicit warn(): a warning; waived: suppressed.
+    # A FAIL (it failed the run): an error; the explicit warn() of a critical check: a warning; waived: a suppressed note.
     assert by_rule[("ACP-NET-902", "[plan]")]["level"] == "error"
     assert by_rule[("ACP-NET-904", "[plan]")]["level"] == "warning"
+    assert by_rule[("ACP-NET-903", "[plan]")]["level"] == "note"
     assert by_rule[("ACP-NET-903", "[plan]")]["suppressions"][0]["justification"].startswith("lab only")
     node_finding = by_rule[("ACP-NODE-908", "[node:w2]")]
-    assert node_finding["locations"][0]["logicalLocations"] == [{"name": "node:w2", "kind": "resource"}]
-    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == EXAMPLE.as_uri()  # a real URI
-    assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == {"ACP-NET-902", "ACP-NET-903", "ACP-NET-904", "ACP-NODE-908"}
+    assert node_finding["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "node:w2"
+    # The plan is outside the working directory: relative to its own directory, on w2's line of spec.nodes.
+    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": EXAMPLE.name, "uriBaseId": "PLANDIR"}
+    assert run["originalUriBaseIds"]["PLANDIR"]["uri"] == EXAMPLE.parent.as_uri() + "/"
+    line = node_finding["locations"][0]["physicalLocation"]["region"]["startLine"]
+    assert EXAMPLE.read_text().splitlines()[line - 1].strip().startswith("- {name: w2,")
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert set(rules) == {"ACP-NET-901", "ACP-NET-902", "ACP-NET-903", "ACP-NET-904", "ACP-NET-905", "ACP-NET-906", "ACP-NET-907", "ACP-NODE-908"}
+    assert rules["ACP-NET-902"]["fullDescription"]["text"] == "Always a violation."  # the rationale, also under pytest
     assert not any(r["ruleId"] in ("ACP-NET-901", "ACP-NET-907") for r in run["results"])  # PASS and ERROR are not findings
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False and invocation["toolExecutionNotifications"][0]["associatedRule"]["id"] == "ACP-NET-907"
