@@ -36,6 +36,8 @@ bench: setup
 	$(PY) -m pip install --quiet --disable-pip-version-check pytest-testinfra  # the peer we measure against
 	$(PY) bench/plan_bench.py
 	$(PY) bench/node_bench.py
+	$(PY) bench/lb_bench.py
+	$(PY) bench/etcd_bench.py
 
 clean:
 	rm -rf $(VENV) reports/out bench/out *.egg-info

@@ -46,7 +46,64 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, visible(f"{self.prog}: error: {message}\n"))
 
 
+class _QuietWhenClosed:
+    """A standard stream that, once its reader is gone (``acpcheck run … | head``),
+    drops what is written instead of raising BrokenPipeError: the command goes on to
+    its end, quietly, and exits with its own code (a compliant plan still exits 0).
+    The file descriptor is pointed at /dev/null too, so nothing at exit (Python's
+    final flush, xdist, pytest) trips over the closed pipe either."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        self.reader_gone = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass  # not a real file (a test's capture): dropping is enough
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``acpcheck`` command; every subcommand's output to a closed pipe ends quietly."""
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _QuietWhenClosed(sys.stdout), _QuietWhenClosed(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["lab"]:  # the lab has its own parser (and --help)
         from acpcheck.lab import main as lab_main
@@ -82,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>); locked for the run")
     run.add_argument("--force", action="store_true", help="write reports into an --out directory that holds files acpcheck did not write")
     run.add_argument("--waivers", help="waivers YAML")
+    run.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of the live cluster (default: the plan's spec.kubeconfig)")
+    run.add_argument("--context", metavar="NAME", help="its context (default: the plan's spec.kubeconfigContext, else its current-context)")
+    run.add_argument("--etcd-sample", metavar="N", type=int, help="read an even sample of N etcd objects instead of all of them (default: all, up to 100000)")
+    run.add_argument("--live", action="store_true", help="the cluster exists: probe its API servers through the load balancer instead of the pre-install LB and connectivity proofs")
     run.add_argument("--remediate", action="store_true", help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)")
     run.add_argument("--facts", metavar="DIR", help="replay evidence saved by a run (<out>/facts) or by `acpcheck gather` instead of connecting")
     run.add_argument("--check", action="append", default=[], metavar="SEL", help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)")
@@ -130,7 +191,24 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError([Problem("-n", None, "", "give a number of workers, auto or logical")])
     # Everything is read and checked once, here, before pytest starts: bad input is
     # exit 4 with nothing run, and the report directory is locked for this run.
-    inputs = prepare_run(args.plan, args.profile, args.waivers, args.out, None, args.check, args.facts, args.force, args.alluredir)
+    # Read by the live-cluster sources, in this process and in xdist workers alike.
+    if args.live:
+        os.environ["ACPCHECK_LIVE"] = "1"
+    if args.kubeconfig or args.context or args.etcd_sample is not None:
+        from acpcheck.sources.cluster import CONTEXT_ENV, KUBECONFIG_ENV
+        from acpcheck.sources.etcd import SAMPLE_ENV
+
+        if args.etcd_sample is not None and args.etcd_sample < 1:
+            raise InputError([Problem("--etcd-sample", None, "", "give a number of objects, 1 or more")])
+        if args.kubeconfig:
+            os.environ[KUBECONFIG_ENV] = str(Path(args.kubeconfig).resolve())
+        if args.context:
+            os.environ[CONTEXT_ENV] = args.context
+        if args.etcd_sample is not None:
+            os.environ[SAMPLE_ENV] = str(args.etcd_sample)
+    from acpcheck.catalog import load_catalog
+
+    inputs = prepare_run(args.plan, args.profile, args.waivers, args.out, None, args.check, args.facts, args.force, args.alluredir, known_checks=load_catalog())
     try:
         code = _run_checks(args, inputs, pytest)
     finally:

@@ -18,6 +18,7 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from acpcheck.model.profile import (
     load_profile,
     matches_selector,
     selector_problems,
+    unknown_override_problems,
 )
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waiver, Waivers, load_waivers
@@ -87,15 +89,24 @@ def prepare_run(
     facts: str | None = None,
     force: bool = False,
     alluredir: str | None = None,
+    known_checks: Iterable[str] | None = None,
 ) -> RunInputs:
     """Read, validate and check everything a run needs, in this order, before any
     check runs: plan, profile and waivers (every problem at once), ``--check``
     selectors, the replayed evidence or (for a run that connects) the plan's secret
     references, ``--alluredir``, and last the report directory, which is locked for
-    the run. InputError (exit 4) on the first stage with problems."""
+    the run. InputError (exit 4) on the first stage with problems.
+
+    ``known_checks``: every check the run can have, when the caller knows them
+    (``acpcheck run``: the catalogue), so that an override naming none is refused
+    here with the other problems; otherwise the plugin refuses it after collection.
+    """
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
-    for name, loader, value in (("plan", load_plan, plan_path), ("profile", load_profile, profile), ("waivers", load_waivers, waivers)):
+    def load_run_profile(reference: str) -> Profile:
+        return load_profile(reference, known_checks=known_checks)
+
+    for name, loader, value in (("plan", load_plan, plan_path), ("profile", load_run_profile, profile), ("waivers", load_waivers, waivers)):
         try:
             loaded[name] = loader(value)
         except InputError as error:
@@ -222,6 +233,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from acpcheck.report import allure
 
         allure.register(config, str(settings.profile.fail_on), settings.plan.spec.acp.version)  # titles and statuses, in every process
+    if workerinput is None and config.getoption("numprocesses", None):
+        # Under xdist this process collects nothing: the checks it knows (first-party
+        # and imported packs) are all the run has to name an override.
+        _refuse_unknown_overrides(settings)
     if workerinput is None:
         from acpcheck.report.collector import ResultCollector
 
@@ -495,8 +510,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
         if allure:
             _add_allure_labels(item, meta, settings)
+    if getattr(config, "workerinput", None) is None:
+        _refuse_unknown_overrides(settings)  # now every check pack of the run is imported
     # Stable order: by check id, then target, whatever the file layout.
     items.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
+
+
+def _refuse_unknown_overrides(settings: Settings) -> None:
+    problems = unknown_override_problems(settings.profile)
+    if problems:
+        raise _bad_input(InputError(problems))
 
 
 def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -> None:

@@ -3,6 +3,8 @@
 - ``report.html.j2``       the report.html page (Jinja2, autoescaped), rendered by
                            ``acpcheck.report.writers.report_html``
 - ``results.schema.json``  JSON Schema (draft 2020-12) of results.json, see docs/interfaces.md
+- ``allure-categories.json`` the Allure categories of acpcheck's statuses, copied as
+                           ``categories.json`` into ``--alluredir`` (acpcheck.report.allure)
 
 Read them with ``importlib.resources.files("acpcheck.reports")``: that works from a
 checkout and from an installed wheel alike.

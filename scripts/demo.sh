@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the pre-install assessment on the local lab. Brings up 4 real sshd
 # nodes (3 control-plane, 1 worker; two with realistic defects, the worker reachable
-# only through a SOCKS5 proxy), runs the `preinstall` profile against the lab's plan,
-# shows where the reports are, and tears the lab down again, also on failure.
+# only through a SOCKS5 proxy) behind a real haproxy that leaves cp2 out of port 11443,
+# runs the `preinstall` profile against the lab's plan, shows the load-balancer
+# finding and where the reports are, and tears the lab down again, also on failure.
 # Exits non-zero only if acpcheck itself misbehaves: the lab's defects must give exit 1.
 set -uo pipefail
 venv=${1:-.venv}
@@ -24,4 +25,17 @@ code=$?
 echo
 echo "--- exit code $code (1 expected: the lab's nodes carry defects)"
 [ "$code" -eq 1 ] || { echo "demo: unexpected exit code" >&2; exit 1; }
+echo "--- the load balancer: ACP-LB-002 names the port and the node it never reached"
+"$venv/bin/python" - "$out/results.json" <<'EOF' || { echo "demo: the load-balancer finding is missing" >&2; exit 1; }
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+found = [r for r in results if r["check"] == "ACP-LB-002" and r["status"] == "fail"]
+for r in found:
+    print(f"    {r['status'].upper()} {r['check']} [{r['target']}] {r['message']}")
+sys.exit(0 if any(r["target"] == "node:cp2" and "port 11443" in r["message"] for r in found) else 1)
+EOF
+echo
+echo "=== acpcheck remediate --plan $state/plan.yaml --from $out/results.json  (dry-run: what acpcheck would fix, and how)"
+"$acpcheck" remediate --plan "$state/plan.yaml" --from "$out/results.json"
+fix=$?; [ "$fix" -eq 1 ] || { echo "demo: remediate dry-run exit $fix (1 expected)" >&2; exit 1; }
 echo "Read first: $out/summary.md  (also results.json, junit.xml, report.html, facts/)"

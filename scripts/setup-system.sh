@@ -23,6 +23,14 @@ lab_tools=(
   "tar                                             tar"
   "/usr/share/zoneinfo/Asia/Shanghai               tzdata"
   "/usr/bin/python3                                python3"
+  # the load-balancer lab (acpcheck/lab/lb.py): an LB and a VRRP speaker in front of the
+  # nodes, and the listener tools the LB proof falls back to on nodes without python3/perl
+  "haproxy                                         haproxy"
+  "keepalived                                      keepalived"
+  "socat                                           socat"
+  "/usr/bin/nc.openbsd                             netcat-openbsd"
+  # etcd on lab control-plane nodes (acpcheck/lab/etcd.py): the encryption checks read its bytes
+  "/usr/bin/etcd                                   etcd-server"
 )
 for entry in "${lab_tools[@]}"; do
   read -r tool package <<<"$entry"
@@ -30,6 +38,8 @@ for entry in "${lab_tools[@]}"; do
   [[ " ${need[*]} " == *" $package "* ]] || need+=("$package")
 done
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(libfaketime)
+# The report tests open report.html in headless Chromium, as its readers do (tests/unit/test_report_browser.py).
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -53,4 +63,24 @@ if [ ${#need[@]} -gt 0 ]; then
     update-rc.d ssh disable >/dev/null 2>&1 || true  # Debian's: the init.d and the systemd links
     systemctl disable --quiet ssh.service >/dev/null 2>&1 || true
   fi
+  if [[ " ${need[*]} " == *" etcd-server "* ]]; then
+    # The lab runs its own etcd in a node's namespace; the machine's stays off.
+    update-rc.d etcd disable >/dev/null 2>&1 || true
+    systemctl disable --quiet etcd.service >/dev/null 2>&1 || true
+  fi
+  for service in haproxy keepalived; do
+    # The lab runs its own haproxy and keepalived in namespaces; the machine's stay off.
+    if [[ " ${need[*]} " == *" $service "* ]]; then
+      update-rc.d "$service" disable >/dev/null 2>&1 || true
+      systemctl disable --quiet "$service.service" >/dev/null 2>&1 || true
+    fi
+  done
+fi
+
+# Allure's own command line (npm; a Java app) reads the Allure results in tests/unit/test_allure.py,
+# which says so and skips when it is absent.
+allure_tools=/opt/acpcheck-test-tools
+if [ ! -x "$allure_tools/node_modules/.bin/allure" ] && [ "$(id -u)" -eq 0 ] && command -v npm >/dev/null 2>&1 && command -v java >/dev/null 2>&1; then
+  npm install --silent --no-audit --no-fund --prefix "$allure_tools" allure-commandline@2.46.1 >/dev/null \
+    || echo "setup-system: allure-commandline was not installed; tests/unit/test_allure.py will skip its Allure CLI test" >&2
 fi

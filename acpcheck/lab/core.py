@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from acpcheck.lab import content, hostcheck, outputs, socks5
+from acpcheck.lab import etcd as lab_etcd
+from acpcheck.lab import lb as lab_lb
 from acpcheck.lab.host import (
     Keeper,
     LabError,
@@ -200,6 +202,8 @@ def _preflight(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_
         tools.append("microsocks")
     if any(node.defects.nftables_drop for node in scenario.nodes):
         tools.append("nft")
+    tools += [tool for tool in lab_lb.required_tools(scenario) if tool not in tools]
+    lab_lb.check_names(scenario)
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
@@ -234,6 +238,9 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
             counters[node.network] += 1
     except LabBuildError as error:
         raise LabError(str(error)) from None
+    lab_lb.apply_firewalls(builds)
+    parts = lab_etcd.LabParts(scenario, paths, builds, host)  # control-plane files, etcd, the test API server
+    scenario = parts.scenario  # with the plan's kubeconfig when the scenario has a live cluster
 
     proxy = None
     if scenario.needs_proxy:
@@ -252,6 +259,7 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
     outputs.write_plan(paths, scenario, info)
     _validate_plan(paths)
     outputs.write_env(paths, info)
+    extras = lab_lb.prepare(scenario, paths, networks, builds, str(subnets.endpoint_address))
 
     for build in builds:
         node_dir = paths.node_dir(build.spec.name)
@@ -259,17 +267,22 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
         write_node(build, node_dir, paths.host_key(build.spec.name), host)
 
     _create_network(builds, networks, with_hidden=proxy is not None)
+    extras.create_network()
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", MARKER_ENV: str(paths.root)}
     requests = [_proxy_request(paths, proxy, networks, env)] if proxy is not None else []
     for build in builds:
         node_dir = paths.node_dir(build.spec.name)
         requests.append((build.netns, ["unshare", "--uts", "--", "/bin/sh", str(node_dir / "init.sh")], node_dir / "sshd.log", env))
+    requests += extras.requests(env)
+    requests += parts.processes(env)
     keeper = Keeper(paths.keeper_pid, env)
     try:
         keeper.launch(requests)
     finally:
         keeper.close()
     _wait_ready(paths, builds, proxy, ready_timeout if ready_timeout is not None else 20 + 0.2 * len(builds))
+    extras.wait_ready()
+    parts.ready()
 
     host_keys = {b.spec.name: outputs.host_key_line(paths.host_key(b.spec.name).with_suffix(".pub")) for b in builds}
     outputs.write_ssh_files(paths, info, host_keys)

@@ -153,6 +153,7 @@ class NodeBuild:
     proc: dict[str, str]  # /proc path -> content bind-mounted over it
     nftables: str | None
     sshd_options: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)  # shell lines run inside the node before sshd (etcd: acpcheck/lab/etcd.py)
 
     @property
     def netns(self) -> str:
@@ -439,6 +440,7 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
         "pivot_root . .",
         "umount -l .",
         "cd /",
+        *build.services,
         "exec /usr/sbin/sshd -D -e " + " ".join(q(option) for option in build.sshd_options),
         "",
     ]

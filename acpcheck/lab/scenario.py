@@ -31,6 +31,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from acpcheck.errors import InputError, Problem
+from acpcheck.lab.etcd import ControlPlaneSpec, LiveClusterSpec
+from acpcheck.lab.lbmodel import DropRule, LabLoadBalancer, LabVip
 from acpcheck.model.plan import Spec
 from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
@@ -174,6 +176,8 @@ class Defects(Spec):
     # time
     timezone: str = Field(default="Etc/UTC", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", description="/etc/timezone and /etc/localtime")
     clock_skew_seconds: int = Field(default=0, ge=-10**7, le=10**7, description="offset of the clock seen in SSH sessions (libfaketime)")
+    # load balancer and connectivity scenarios (acpcheck/lab/lb.py)
+    drop_from: list[DropRule] = Field(default_factory=list, description="nftables rules dropping traffic from other nodes, e.g. [{from: w1, ports: [6443]}]")
 
     @field_validator("cmdline_extra")
     @classmethod
@@ -243,6 +247,7 @@ class NodeSpec(Spec):
     os: str = "ubuntu-22.04"
     ssh_user: Literal["root", "acplab"] = "root"
     defects: Defects = Field(default_factory=Defects)
+    control_plane: ControlPlaneSpec | None = Field(default=None, description="kube-apiserver manifest, encryption config, etcd (acpcheck/lab/etcd.py)")
 
     @field_validator("os")
     @classmethod
@@ -269,6 +274,9 @@ class Scenario(Spec):
     description: str = ""
     plan: dict[str, Any] = Field(default_factory=dict, description="deep-merged into the generated plan's spec")
     nodes: list[NodeSpec] = Field(min_length=1)
+    load_balancer: LabLoadBalancer | None = Field(default=None, description="an haproxy on the endpoint address (acpcheck/lab/lb.py)")
+    vip: LabVip | None = Field(default=None, description="a keepalived that already holds the endpoint address as its VIP")
+    live_cluster: LiveClusterSpec | None = Field(default=None, description="the test API server and etcd's data (acpcheck/lab/etcd.py)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

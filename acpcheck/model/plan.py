@@ -110,7 +110,9 @@ FORMAT_EXAMPLES[r"^[A-Za-z_][A-Za-z0-9_]*$"] = "SSH_PASSWORD (the name of an env
 
 
 class Spec(BaseModel):
-    """Base of every plan section: camelCase keys, unknown keys are errors."""
+    """Base of every plan section: camelCase keys, unknown keys are errors, and values of
+    the type the JSON Schema says (strict: ``port: "22"`` or ``enabled: "true"`` is
+    refused by the loader as by an editor, not converted)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -118,6 +120,7 @@ class Spec(BaseModel):
         populate_by_name=True,
         frozen=True,
         arbitrary_types_allowed=True,
+        strict=True,
     )
 
 
@@ -126,10 +129,14 @@ class Spec(BaseModel):
 
 
 class Metadata(Spec):
-    name: str = Field(min_length=1, max_length=253)
+    """Who the plan is about."""
+
+    name: str = Field(min_length=1, max_length=253, description="the cluster's name (the live cluster's target is cluster:<name>)")
 
 
 class Acp(Spec):
+    """The ACP version the plan targets (the form's platform version)."""
+
     version: str = Field(pattern=ACP_VERSION_PATTERN, description="target ACP version, e.g. 4.3 or 4.3.1")
     upgrade_from: str | None = Field(
         default=None,
@@ -147,25 +154,33 @@ THIRD_PARTY: frozenset[str] = frozenset({"imported", "registered"})
 
 
 class Cluster(Spec):
-    role: ClusterRole = "workload"
-    type: ClusterType = "on-premise"
-    kubernetes_version: str = Field(pattern=VERSION_PATTERN, description="e.g. 1.34.5")
-    container_runtime: Literal["containerd", "docker"] = "containerd"
-    ip_family: Literal["ipv4", "ipv6", "dual-stack"] = "ipv4"
-    node_name: Literal["ip", "hostname"] = "ip"
-    annotations: dict[str, str] = Field(default_factory=dict)
+    """The cluster itself: its role, how ACP builds it, its Kubernetes and runtime (the form's Basic Info)."""
+
+    role: ClusterRole = Field(default="workload", description="global: the cluster that runs ACP itself; workload: a cluster ACP manages")
+    type: ClusterType = Field(
+        default="on-premise", description="how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or imported/registered"
+    )
+    kubernetes_version: str = Field(pattern=VERSION_PATTERN, description="the Kubernetes version, e.g. 1.34.5; for an upgrade plan, what the cluster runs today")
+    container_runtime: Literal["containerd", "docker"] = Field(default="containerd", description="the container runtime of the nodes")
+    ip_family: Literal["ipv4", "ipv6", "dual-stack"] = Field(default="ipv4", description="the address families of the cluster network")
+    node_name: Literal["ip", "hostname"] = Field(default="ip", description="what names the Kubernetes nodes: their IP address or their hostname")
+    annotations: dict[str, str] = Field(default_factory=dict, description="cluster annotations, e.g. cpaas.io/platform-url")
     feature_gates: list[str] = Field(default_factory=list, description="platform feature gates enabled for this cluster, e.g. cri-docker")
 
 
 class SelfBuiltVip(Spec):
-    enabled: bool = False
+    """A VIP that ACP's keepalived serves on the control-plane nodes, instead of an external load balancer."""
+
+    enabled: bool = Field(default=False, description="true: ACP serves endpoint.address itself (keepalived on the control-plane nodes)")
     vrid: int | None = Field(default=None, description="keepalived virtual router id (ACP requires 1-255)")
 
 
 class Endpoint(Spec):
+    """How clients reach the cluster's API server (the form's Access Address)."""
+
     address: str | None = Field(default=None, description="VIP or domain (the form's 'IP Address / Domain')")
     self_built_vip: SelfBuiltVip = Field(default_factory=SelfBuiltVip, alias="selfBuiltVIP")
-    external_access: AddressOrDomain | None = None
+    external_access: AddressOrDomain | None = Field(default=None, description="IP or domain, when the global cluster and this cluster are on different networks")
 
     @field_validator("address")
     @classmethod
@@ -174,47 +189,93 @@ class Endpoint(Spec):
 
 
 class KubeOvn(Spec):
-    transmit_mode: Literal["overlay", "underlay"] = "overlay"
-    join_cidr: CIDRs | None = Field(default=None, alias="joinCIDR")
-    gateway: IPs | None = None
-    vlan_id: int = Field(default=0, ge=0, le=4094, alias="vlanID")
-    reserved_ips: list[IPText] = Field(default_factory=list, alias="reservedIPs")
+    """Kube-OVN's settings (network plugin kube-ovn)."""
+
+    transmit_mode: Literal["overlay", "underlay"] = Field(default="overlay", description="overlay (Geneve tunnels) or underlay (the physical network's VLAN)")
+    join_cidr: CIDRs | None = Field(default=None, alias="joinCIDR", description="the join subnet between nodes and pods; null: Kube-OVN's default")
+    gateway: IPs | None = Field(default=None, description="underlay: the physical network's gateway (one per family for dual-stack)")
+    vlan_id: int = Field(default=0, ge=0, le=4094, alias="vlanID", description="underlay: the VLAN id (0: untagged)")
+    reserved_ips: list[IPText] = Field(default_factory=list, alias="reservedIPs", description="underlay: addresses Kube-OVN must not give to pods")
 
 
 class Network(Spec):
-    plugin: Literal["kube-ovn", "calico", "flannel", "custom"] = "kube-ovn"
-    cluster_cidr: CIDRs = Field(alias="clusterCIDR")
-    service_cidr: CIDRs = Field(alias="serviceCIDR")
+    """The cluster network (the form's Network section)."""
+
+    plugin: Literal["kube-ovn", "calico", "flannel", "custom"] = Field(default="kube-ovn", description="the network plugin (CNI)")
+    cluster_cidr: CIDRs = Field(alias="clusterCIDR", description="the pods' addresses (the form's default subnet)")
+    service_cidr: CIDRs = Field(alias="serviceCIDR", description="the Services' ClusterIPs")
     kube_ovn: KubeOvn = Field(default_factory=KubeOvn)
     node_ip_count: int | None = Field(default=None, gt=0, alias="nodeIPCount", description="Flannel: pod IPs per node")
-    nic: str | None = None
+    nic: str | None = Field(default=None, description="the network interface the cluster network uses on every node (a node may name its own)")
 
 
 class ManagementCluster(Spec):
-    pod_cidr: CIDRs | None = Field(default=None, alias="podCIDR")
-    service_cidr: CIDRs | None = Field(default=None, alias="serviceCIDR")
+    """Hosted control plane: the management cluster that runs this cluster's control plane."""
+
+    pod_cidr: CIDRs | None = Field(default=None, alias="podCIDR", description="the management cluster's pod CIDR")
+    service_cidr: CIDRs | None = Field(default=None, alias="serviceCIDR", description="the management cluster's Service CIDR")
 
 
 class Kubelet(Spec):
-    extra_args: dict[str, str | int] = Field(default_factory=dict)
+    """The kubelet's settings on every node."""
+
+    extra_args: dict[str, str | int] = Field(default_factory=dict, description="extra kubelet flags by name, e.g. {max-pods: 200}")
 
 
 class ApiServer(Spec):
-    public_alternative_names: list[str] = Field(default_factory=list)
+    """The API server's settings."""
+
+    public_alternative_names: list[str] = Field(default_factory=list, description="extra names and addresses in the API server's certificate (SANs)")
 
 
 class Registry(Spec):
-    type: Literal["platform", "private", "public"] = "platform"
-    address: str | None = None
+    """Where the cluster pulls its images from."""
+
+    type: Literal["platform", "private", "public"] = Field(default="platform", description="the platform's own registry, a private one, or the public one")
+    address: str | None = Field(default=None, description="a private registry's address (host[:port])")
+
+
+class LoadBalancer(Spec):
+    """The load balancer in front of the cluster's endpoint, as the LB proof needs it (ACP-LB-*)."""
+
+    ports: dict[str, Annotated[int, Field(ge=1, le=65535)] | None] = Field(
+        default_factory=dict,
+        description=(
+            "required LB ports overridden by name (names in acpcheck/matrix/ports.yaml), e.g. {https: 8443} for a "
+            "customised 443; null drops a port"
+        ),
+    )
+    http_enabled: bool = Field(default=False, description="global: the platform's HTTP port is enabled (off by default), so the LB forwards it too")
+    disaster_recovery: bool = Field(default=False, description="global: disaster recovery is planned, so the LB also forwards etcd's 2379")
+    proof_seconds: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description=(
+            "how long the LB proof waits for a backend to answer through the LB after its listener started: above the "
+            "LB's health-check interval x rise (the proof ends as soon as every backend has answered)"
+        ),
+    )
+
+    @field_validator("ports")
+    @classmethod
+    def _known_names(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        from acpcheck.matrix.ports import lb_port_names
+
+        known = lb_port_names()
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"unknown LB port name(s) {', '.join(map(repr, unknown))} (known: {', '.join(known)})")
+        return value
 
 
 class SshAuth(Spec):
     """Secrets only by reference: a file path or the name of an environment variable."""
 
-    private_key_file: str | None = None
-    passphrase_env: EnvName | None = None
-    password_env: EnvName | None = None
-    password_file: str | None = None
+    private_key_file: str | None = Field(default=None, description="the private key file (e.g. ~/.ssh/id_ed25519)")
+    passphrase_env: EnvName | None = Field(default=None, description="the environment variable that holds the private key's passphrase")
+    password_env: EnvName | None = Field(default=None, description="the environment variable that holds the SSH password")
+    password_file: str | None = Field(default=None, description="a file that holds the SSH password")
 
     @model_validator(mode="after")
     def _one_method(self) -> SshAuth:
@@ -226,11 +287,13 @@ class SshAuth(Spec):
 
 
 class Proxy(Spec):
+    """The SOCKS5 proxy that reaches the nodes (the only kind ACP supports)."""
+
     url: str = Field(description="socks5://host:port (no credentials in the URL)")
-    username: str | None = None
-    username_env: EnvName | None = None
-    password_env: EnvName | None = None
-    password_file: str | None = None
+    username: str | None = Field(default=None, description="the proxy user name, when it is no secret")
+    username_env: EnvName | None = Field(default=None, description="the environment variable that holds the proxy user name")
+    password_env: EnvName | None = Field(default=None, description="the environment variable that holds the proxy password")
+    password_file: str | None = Field(default=None, description="a file that holds the proxy password")
 
     @field_validator("url")
     @classmethod
@@ -248,11 +311,13 @@ HostKeyPolicy = Literal["strict", "accept-new", "insecure"]
 
 
 class Ssh(Spec):
-    port: int = Field(default=22, ge=1, le=65535)
-    user: str = Field(default="root", min_length=1)
+    """How acpcheck reaches every node over SSH; a node may override any of it under its own ssh."""
+
+    port: int = Field(default=22, ge=1, le=65535, description="the nodes' SSH port")
+    user: str = Field(default="root", min_length=1, description="the SSH user: root, or a user with passwordless sudo")
     auth: SshAuth = Field(default_factory=SshAuth)
     proxy: Proxy | None = None
-    host_key_policy: HostKeyPolicy = "accept-new"
+    host_key_policy: HostKeyPolicy = Field(default="accept-new", description="strict: known keys only; accept-new: pin on first use, refuse a changed key; insecure: any key")
     known_hosts_file: str | None = Field(
         default=None, description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts"
     )
@@ -263,24 +328,26 @@ class Ssh(Spec):
 class SshOverride(Spec):
     """Per-node SSH settings; anything left out comes from ``spec.ssh``."""
 
-    port: int | None = Field(default=None, ge=1, le=65535)
-    user: str | None = Field(default=None, min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535, description="this node's SSH port")
+    user: str | None = Field(default=None, min_length=1, description="this node's SSH user")
     auth: SshAuth | None = None
     proxy: Proxy | None = None
-    host_key_policy: HostKeyPolicy | None = None
+    host_key_policy: HostKeyPolicy | None = Field(default=None, description="this node's host key policy (see spec.ssh.hostKeyPolicy)")
 
 
 NodeRole = Literal["control-plane", "worker"]
 
 
 class Node(Spec):
-    name: str = Field(min_length=1, max_length=253)
-    role: NodeRole
-    ipv4: IPv4 | None = None
-    ipv6: IPv6 | None = None
-    application_deployable: bool = False
-    ssh_host: AddressOrDomain | None = None
-    nic: str | None = None
+    """One machine of the cluster (the form's node list)."""
+
+    name: str = Field(min_length=1, max_length=253, description="the node's name, unique in the plan (its target is node:<name>)")
+    role: NodeRole = Field(description="control-plane or worker")
+    ipv4: IPv4 | None = Field(default=None, description="the node's IPv4 address (at least one of ipv4, ipv6)")
+    ipv6: IPv6 | None = Field(default=None, description="the node's IPv6 address")
+    application_deployable: bool = Field(default=False, description="a control-plane node that also runs applications")
+    ssh_host: AddressOrDomain | None = Field(default=None, description="connect here instead of the node's address (IP or domain)")
+    nic: str | None = Field(default=None, description="this node's network interface, when it differs from spec.network.nic")
     ssh: SshOverride | None = None
 
     @model_validator(mode="after")
@@ -305,7 +372,29 @@ class _NetworkLeftOut:
     cluster_type: str
 
 
+class EtcdEncryption(Spec):
+    """What the plan says about etcd encryption at rest (the etcd Encryption Manager plugin)."""
+
+    expected: bool | None = Field(
+        default=None,
+        description=(
+            "true: the cluster must encrypt etcd with the etcd Encryption Manager (its EtcdEncryptionConfig 'default' "
+            "must exist); false: it does not, and the encryption checks are skipped; null: checked when installed"
+        ),
+    )
+    sample: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "how many etcd objects the encryption scan reads (an even sample); null: every object when there are at "
+            "most 100000, else an even sample of 100000 (environment: ACPCHECK_ETCD_SAMPLE)"
+        ),
+    )
+
+
 class ClusterSpec(Spec):
+    """What the cluster is to be: the form's sections, its nodes and how acpcheck reaches them."""
+
     # For editors: the network section is required (and a mapping) unless spec.cluster.type is imported or registered.
     model_config = ConfigDict(
         json_schema_extra={
@@ -332,9 +421,14 @@ class ClusterSpec(Spec):
     kubelet: Kubelet = Field(default_factory=Kubelet)
     api_server: ApiServer = Field(default_factory=ApiServer)
     registry: Registry = Field(default_factory=Registry)
+    load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     ssh: Ssh = Field(default_factory=Ssh)
-    nodes: list[Node] = Field(default_factory=list)
-    kubeconfig: str | None = None
+    nodes: list[Node] = Field(default_factory=list, description="the cluster's nodes")
+    kubeconfig: str | None = Field(default=None, description="kubeconfig file for live-cluster checks (environment: ACPCHECK_KUBECONFIG)")
+    kubeconfig_context: str | None = Field(
+        default=None, min_length=1, description="the kubeconfig context to use; null: its current-context (environment: ACPCHECK_KUBECONTEXT)"
+    )
+    etcd_encryption: EtcdEncryption = Field(default_factory=EtcdEncryption)
 
     @model_validator(mode="before")
     @classmethod
@@ -366,10 +460,11 @@ class ClusterSpec(Spec):
 
 
 class ClusterPlan(Spec):
-    """A whole plan file. ``source`` keeps file and line numbers for messages."""
+    """A cluster plan for acpcheck: the ACP Create Cluster form as YAML (docs/interfaces.md)."""
 
-    api_version: Literal["acpcheck/v1"]
-    kind: Literal["ClusterPlan"]
+    # ``_source`` keeps the file and the line of every field, for messages.
+    api_version: Literal["acpcheck/v1"] = Field(description="the plan format: acpcheck/v1")
+    kind: Literal["ClusterPlan"] = Field(description="always ClusterPlan")
     metadata: Metadata
     spec: ClusterSpec
 
@@ -431,15 +526,6 @@ def load_plan(path: str | Path) -> ClusterPlan:
     return plan_from_document(load_yaml(path), known_acp_versions())
 
 
-def plan_json_schema() -> dict[str, Any]:
-    """JSON Schema of the plan file, for editors (``acpcheck schema``)."""
-    schema = ClusterPlan.model_json_schema(by_alias=True, mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "acpcheck ClusterPlan"
-    return schema
-
-
-__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted", "secret_reference_problems"]
 #: What a conventional environment variable name looks like. A name that does not
 #: (``Hunter2!x``) may be a password typed where the name belongs: it is never shown.
 CONVENTIONAL_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -501,3 +587,25 @@ def _unresolved_file(reference: str) -> str | None:
     return None
 
 
+def plan_json_schema() -> dict[str, Any]:
+    """JSON Schema of the plan file, for editors (``acpcheck schema``).
+
+    Every field has a title and a description, both from the model: a field's own
+    ``description``, or for a section (a model) the section's docstring; the title
+    from the field's name where pydantic gives none (next to a ``$ref``)."""
+    schema = ClusterPlan.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "acpcheck ClusterPlan"
+    definitions = schema.get("$defs", {})
+    for body in (schema, *definitions.values()):
+        for name, prop in body.get("properties", {}).items():
+            prop.setdefault("title", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).capitalize())
+            if "description" not in prop:
+                refs = [prop, *prop.get("anyOf", []), prop.get("items") or {}]
+                target = next((str(r["$ref"]).rsplit("/", 1)[-1] for r in refs if "$ref" in r), None)
+                if target in definitions and definitions[target].get("description"):
+                    prop["description"] = definitions[target]["description"]
+    return schema
+
+
+__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted", "secret_reference_problems"]

@@ -23,6 +23,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -103,6 +104,8 @@ class Profile:
     overrides: dict[str, Severity] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     source: str = ""
+    #: where each override was given (file:line), for unknown_override_problems
+    override_at: dict[str, Problem] = field(default_factory=dict)
 
     def selects(self, meta: CheckMeta) -> bool:
         """Included by any include selector and by no exclude selector."""
@@ -140,11 +143,21 @@ def _locate(reference: str, relative_to: Path | None) -> Path:
 MAX_EXTENDS = 16
 
 
-def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Path | None = None, _at: Problem | None = None) -> Profile:
+def load_profile(
+    reference: str,
+    _chain: tuple[Path, ...] = (),
+    _relative_to: Path | None = None,
+    _at: Problem | None = None,
+    *,
+    known_checks: Iterable[str] | None = None,
+) -> Profile:
     """Load a built-in profile by name, or a profile file by path; InputError on problems.
 
     Every file of the ``extends`` chain is read once; its ``params`` are validated
-    against the schemas the checks declare, its ``overrides`` must name known checks.
+    against the schemas the checks declare. With ``known_checks`` (every check the
+    run can have, as ``acpcheck run`` knows), its ``overrides`` must name one of
+    them; otherwise the pytest plugin asks ``unknown_override_problems`` once it has
+    collected the run's check packs.
     """
     path = _locate(reference, _relative_to)
     where = _at or Problem("--profile", None, "", "")
@@ -160,11 +173,14 @@ def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Pa
     data, problems = validate_document(ProfileFile, document, hidden=hidden)
     problems = secrets + problems
     if data is not None:
-        problems += _check_overrides(document, data) + _check_params(document, data)
+        problems += _check_params(document, data)
+        if known_checks is not None:
+            at = {check_id: document.problem(("overrides", check_id), "") for check_id in data.overrides}
+            problems += unknown_override_problems(at, known_checks)
     if problems or data is None:
         raise InputError(sorted(problems, key=lambda p: p.line or 0))
     resolved = (
-        load_profile(data.extends, (*_chain, path.resolve()), path.parent, document.problem(("extends",), ""))
+        load_profile(data.extends, (*_chain, path.resolve()), path.parent, document.problem(("extends",), ""), known_checks=known_checks)
         if data.extends
         else Profile(name=data.name, source=str(path))
     )
@@ -176,6 +192,7 @@ def load_profile(reference: str, _chain: tuple[Path, ...] = (), _relative_to: Pa
     if data.fail_on:
         resolved.fail_on = Severity.parse(data.fail_on)
     resolved.overrides.update({check_id: Severity.parse(o.severity) for check_id, o in data.overrides.items()})
+    resolved.override_at.update({check_id: document.problem(("overrides", check_id), "") for check_id in data.overrides})
     resolved.params.update(data.params)
     return resolved
 
@@ -197,14 +214,20 @@ def _known_checks() -> dict[str, CheckMeta]:
     return REGISTRY
 
 
-def _check_overrides(document: LocatedDocument, data: ProfileFile) -> list[Problem]:
-    known = _known_checks()
+def unknown_override_problems(overrides: Profile | dict[str, Problem], known: Iterable[str] | None = None) -> list[Problem]:
+    """Every override that names no check (a typo would silently change nothing).
+
+    Asked once the run knows every check it has: the first-party ones and those of
+    any check pack it collected (``known``; default: every check imported so far).
+    """
+    ids = set(known) if known is not None else set(_known_checks())
+    given = overrides.override_at if isinstance(overrides, Profile) else overrides
     problems = []
-    for check_id in data.overrides:
-        if check_id not in known:
-            close = difflib.get_close_matches(check_id.upper(), known, n=1)
+    for check_id, at in given.items():
+        if check_id not in ids:
+            close = difflib.get_close_matches(check_id.upper(), sorted(ids), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            problems.append(document.problem(("overrides", check_id), f"no check has this id{hint}"))
+            problems.append(_replace(at, f"no check has this id{hint}"))
     return problems
 
 

@@ -15,6 +15,7 @@ import pytest
 from acpcheck import __version__
 from acpcheck.errors import visible
 from acpcheck.model.result import (
+    ALL_NODES,
     EXIT_INTERNAL,
     CheckResult,
     Status,
@@ -23,24 +24,30 @@ from acpcheck.model.result import (
     utc_now,
 )
 from acpcheck.report import writers
+from acpcheck.report.terminal import summary_lines
 
 if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan
     from acpcheck.plugin import Settings
-
-_SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 class ResultCollector:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.by_nodeid: dict[str, CheckResult] = {}
+        #: check id -> its rationale, sent once per check by each process that graded it
+        self.rationales: dict[str, str] = {}
         self.written: Path | None = None
         self.run: dict[str, Any] = {}
+        self.document: dict[str, Any] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "acp_result", None)
         if data is None:
             return
+        rationale = getattr(report, "acp_rationale", None)
+        if rationale:
+            self.rationales.setdefault(data["check"], rationale)
         previous = self.by_nodeid.get(report.nodeid)
         # A teardown error only matters when the check itself had passed.
         if previous is None or previous.status is Status.PASS:
@@ -70,17 +77,23 @@ class ResultCollector:
             "failOn": str(settings.profile.fail_on),
             "exitCode": exit_code(summary, len(expired)),
         }
-        document = {
+        document = self.document = {
             "schema": "acpcheck/results/v1",
             "run": self.run,
             "summary": summary,
             "expiredWaivers": expired,
             "results": [r.as_dict() for r in results],
         }
+        context = writers.Context(self.rationales, plan_lines(settings.plan))
         inputs = settings.inputs
         try:
-            files = writers.render_all(document)
-            self.written = inputs.out.write(files) if inputs is not None else writers.write_all(settings.out_dir, document)
+            files = writers.render_all(document, context)
+            self.written = inputs.out.write(files) if inputs is not None else writers.write_all(settings.out_dir, document, context)
+            alluredir = session.config.getoption("allure_report_dir", None)
+            if alluredir:
+                from acpcheck.report import allure
+
+                allure.write_run_files(Path(alluredir), document)
         except OSError as error:
             # The previous run's reports were removed when this run began: nothing stale is left looking current.
             session.config.get_terminal_writer().line(f"acpcheck: the reports could not be written to {visible(str(settings.out_dir), True)}: {error.strerror or error}", red=True)
@@ -94,29 +107,29 @@ class ResultCollector:
         if self.written is None:
             return
         tr = terminalreporter
-        results = self.results
-        notable = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.WARN, Status.MANUAL)]
-        notable.sort(key=lambda r: (_STATUS_ORDER[r.status], _SEVERITY_ORDER.get(r.severity, 9), r.check, r.target))
         tr.section("acpcheck")
-        # Every line is made visible: a node's hostname or a facts value may hold escape sequences.
-        for result in notable:
-            colour = {"fail": {"red": True}, "error": {"red": True}, "warn": {"yellow": True}}.get(str(result.status), {})
-            tr.write_line(visible(f"{result.status.name:<6} {result.check} [{result.target}] {result.title}", True), bold=True, **colour)
-            for line in result.message.splitlines():
-                tr.write_line(visible(f"       {line}", True))
-            if result.status in (Status.FAIL, Status.WARN):
-                tr.write_line(visible(f"       fix: {result.remediation}", True))
-                tr.write_line(visible(f"       see: {result.best_ref(self.settings.plan.spec.acp.version)}", True))
-        for waiver in self.settings.waivers.expired:
-            tr.write_line(visible(f"EXPIRED waiver {waiver.check} [{waiver.target}] owned by {waiver.owner}, expired {waiver.expires}", True), red=True)
-        counts = summarise(results)
-        line = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        verdict = writers.VERDICT[self.run["exitCode"]]
-        tr.write_line(
-            visible(f"{self.settings.plan.metadata.name}: {verdict} — {line or 'no results'} (profile {self.settings.profile.name}, fail_on {self.settings.profile.fail_on})", True),
-            bold=True,
-        )
-        tr.write_line(visible(f"reports: {self.written}/  (results.json, junit.xml, summary.md, report.html, results.sarif)", True))
+        # terminal.summary_lines makes every line visible: a hostname may hold escape sequences.
+        for text, markup in summary_lines(self.document, tr._tw.fullwidth, str(self.written)):
+            tr.write_line(text, **markup)
 
 
-_STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.MANUAL: 3}
+def plan_lines(plan: ClusterPlan) -> dict[str, int]:
+    """Each target's line in the plan file: a node's item of ``spec.nodes``, the
+    ``spec.nodes`` list for the cross-node target, ``metadata.name`` (or
+    ``spec.kubeconfig``) for the live cluster. Empty for a plan not read from a file."""
+    source = plan._source
+    if source is None:
+        return {}
+    lines: dict[str, int] = {}
+    for index, node in enumerate(plan.spec.nodes):
+        line = source.line_of(("spec", "nodes", index))
+        if line:
+            lines.setdefault(node.target, line)
+    for target, path in (
+        (ALL_NODES, ("spec", "nodes")),
+        (f"cluster:{plan.metadata.name}", ("spec", "kubeconfig") if ("spec", "kubeconfig") in source.lines else ("metadata", "name")),
+    ):
+        line = source.line_of(path)
+        if line:
+            lines[target] = line
+    return lines

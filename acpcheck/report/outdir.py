@@ -33,6 +33,7 @@ from acpcheck.errors import InputError, Problem
 LOCK = ".acpcheck.lock"
 MANIFEST = ".acpcheck-manifest.json"
 STAGING_PREFIX = ".acpcheck-staging-"
+UNKNOWN_HOLDER = "unknown holder"
 #: What a run writes (reports and the gathered evidence), by name.
 REPORT_NAMES = ("results.json", "junit.xml", "summary.md", "report.html", "results.sarif", "facts")
 
@@ -68,8 +69,13 @@ class OutDir:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            lock.seek(0)
-            holder = _holder(lock.read())
+            holder = _holder("")
+            for _ in range(20):  # the holder writes its name just after taking the lock: give it a moment
+                lock.seek(0)
+                holder = _holder(lock.read())
+                if holder != UNKNOWN_HOLDER:
+                    break
+                time.sleep(0.01)
             lock.close()
             raise _refuse(directory, option, f"is in use by another acpcheck run ({holder}); wait for it to finish or choose another directory") from None
         lock.seek(0)
@@ -168,7 +174,7 @@ def _holder(text: str) -> str:
         data: Any = json.loads(text)
         return f"pid {int(data['pid'])}, run {data['run']}, since {data['since']}"
     except (ValueError, TypeError, KeyError):
-        return "unknown holder"
+        return UNKNOWN_HOLDER
 
 
 def _read_manifest(directory: Path) -> dict[str, Any] | None:

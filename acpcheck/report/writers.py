@@ -1,12 +1,22 @@
 """Report files, all written from one results document (the results.json content).
 
 - results.json  the fixed machine-readable format (docs/interfaces.md)
-- junit.xml     one testcase per check and target, named by check id, for CI UIs
+- junit.xml     one testcase per check and target, named by check id, for CI UIs;
+                valid against the junit-10.xsd that Jenkins' xUnit plugin enforces;
+                one failing testcase per expired waiver
 - summary.md    what a person reads first: verdict, then findings with fixes
-- report.html   one self-contained page (no external assets), from the Jinja2
-                template reports/report.html.j2 (package acpcheck.reports)
-- results.sarif SARIF 2.1.0 for code-scanning UIs: FAIL and WARN findings on the
-                plan file, at the line of the field they are about when known
+- report.html   one self-contained page (no external assets, an inline filter
+                script), from the Jinja2 template reports/report.html.j2
+                (package acpcheck.reports)
+- results.sarif SARIF 2.1.0 for code-scanning UIs (acpcheck.report.sarif)
+
+Every non-compliance shows in every file: FAILs, ERRORs (the assessment is
+incomplete), expired waivers and the verdict.
+
+Besides the document, the writers take a ``Context``: each check's rationale (the
+"why" of the HTML page and SARIF's ``fullDescription``) and the plan line of each
+target (where SARIF puts a node's findings). Both come from the run; without them
+the reports still work, with the title in place of the rationale and line 1.
 
 Nothing here sees the plan's secrets: the plan holds only references, and the
 results hold only what checks chose to report.
@@ -25,42 +35,60 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
+from acpcheck.report.sarif import artifact_location, sarif
 
 if TYPE_CHECKING:
     import jinja2
 
+__all__ = ["Context", "artifact_location", "error_groups", "groups", "junit_xml", "render_all", "report_html", "sarif", "summary_markdown", "write_all"]
+
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "✋", "error": "💥", "waived": "🏳️"}
 # Findings first, in the order a person should read them.
 SECTIONS = ("fail", "error", "warn", "manual", "waived")
+STATUS_ORDER = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 VERDICT = {0: "compliant", 1: "NOT compliant", 2: "assessment incomplete: some checks could not run", 5: "nothing selected"}
 
 
-def render_all(document: dict[str, Any]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Context:
+    """What the reports show beyond results.json, from the run that made it."""
+
+    #: check id -> its rationale (the check's docstring): why the rule exists
+    rationales: Mapping[str, str] = field(default_factory=dict)
+    #: target -> the plan line of its entry (node:<name> -> its item of spec.nodes)
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+
+def render_all(document: dict[str, Any], context: Context | None = None) -> dict[str, str]:
     """Every report file of ``document``, by name (see ``OutDir.write``)."""
+    context = context or Context()
     exact = _writable(document)
     shown = _shown(exact)
+    shown_context = Context({k: visible(v) for k, v in _writable(dict(context.rationales)).items()}, context.lines)
     return {
         "results.json": json.dumps(exact, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
         "junit.xml": junit_xml(shown),
         "summary.md": summary_markdown(shown),
-        "report.html": report_html(shown),
-        "results.sarif": json.dumps(sarif(exact), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        "report.html": report_html(shown, shown_context),
+        "results.sarif": json.dumps(sarif(exact, Context(_writable(dict(context.rationales)), context.lines)), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
     }
 
 
-def write_all(out_dir: Path, document: dict[str, Any]) -> Path:
+def write_all(out_dir: Path, document: dict[str, Any], context: Context | None = None) -> Path:
     """Write every report into ``out_dir`` (claimed and locked for the write); return it."""
     from acpcheck.report.outdir import OutDir
 
     claimed = OutDir.claim(out_dir, str(document["run"]["id"]), force=True, retire=False)
     try:
-        return claimed.write(render_all(document))
+        return claimed.write(render_all(document, context))
     finally:
         claimed.release()
 
@@ -97,40 +125,146 @@ def _title(result: dict[str, Any]) -> str:
     return f"{result['check']} {result['title']} [{result['target']}]"
 
 
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+# -- grouping: what repeats across targets is read once ----------------------------------
+
+
+def error_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ERRORs with one reason on one target (an unreachable node: every check of it),
+    one group each, in order of first appearance: ``{"target", "message", "members"}``."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for result in results:
+        if result["status"] == "error":
+            key = (result["target"], result["message"])
+            found.setdefault(key, {"target": result["target"], "message": result["message"], "members": []})["members"].append(result)
+    return list(found.values())
+
+
+def groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results as a person reads them, findings first.
+
+    - ERRORs with the same reason on the same target across several checks are one
+      group about that target (``kind`` "target", its ``items`` are the checks);
+    - everything else is one group per check and status (``kind`` "check", its
+      ``items`` are the targets): the same FAIL on 40 nodes is read once, with the
+      nodes listed, and the message once when every target has the same one.
+    """
+    out: list[dict[str, Any]] = []
+    by_check: dict[tuple[str, str], dict[str, Any]] = {}
+    for error in error_groups(results):
+        if len(error["members"]) > 1:
+            items = error["members"]
+            out.append(
+                {
+                    "kind": "target",
+                    "status": "error",
+                    "check": items[0]["check"],
+                    "title": f"{len(items)} checks could not run on {error['target']}",
+                    "severity": min((i["severity"] for i in items), key=lambda s: SEVERITY_ORDER.get(s, 9)),
+                    "areas": sorted({i["area"] for i in items}),
+                    "targets": [error["target"]],
+                    "message": error["message"],
+                    "same_message": True,
+                    "members": items,
+                }
+            )
+    grouped = {id(i) for g in out for i in g["members"]}
+    for result in results:
+        if id(result) in grouped:
+            continue
+        key = (result["check"], result["status"])
+        group = by_check.get(key)
+        if group is None:
+            group = by_check[key] = {
+                "kind": "check",
+                "status": result["status"],
+                "check": result["check"],
+                "title": result["title"],
+                "severity": result["severity"],
+                "areas": [result["area"]],
+                "targets": [],
+                "members": [],
+                "remediation": result["remediation"],
+                "refs": result["refs"],
+            }
+            out.append(group)
+        group["targets"].append(result["target"])
+        group["members"].append(result)
+    for group in out:
+        messages = {(i["message"], json.dumps(i.get("waiver"), sort_keys=True)) for i in group["members"]}
+        group["same_message"] = len(messages) == 1
+        group["message"] = group["members"][0]["message"]
+    out.sort(key=lambda g: (STATUS_ORDER.get(g["status"], 9), SEVERITY_ORDER.get(g["severity"], 9), g["kind"] != "target", g["check"], g["targets"][0]))
+    return out
+
+
+# -- junit.xml -------------------------------------------------------------------------------
+
+
 def junit_xml(document: dict[str, Any]) -> str:
-    results = document["results"]
-    summary = document["summary"]
+    """One testcase per check and target (``ACP-NET-001 <title> [target]``, classname
+    ``acpcheck.<AREA>``), one failing testcase per expired waiver; run data as suite
+    properties and per-case data in the case's ``system-out``, where junit-10.xsd
+    allows them (it has no ``properties`` inside a ``testcase``)."""
+    run, results, summary = document["run"], document["results"], document["summary"]
+    expired = document.get("expiredWaivers", [])
     suite = ET.Element(
         "testsuite",
-        name=f"acpcheck {document['run']['cluster']}",
-        tests=str(len(results)),
-        failures=str(summary["fail"]),
+        name=f"acpcheck {run['cluster']}",
+        tests=str(len(results) + len(expired)),
+        failures=str(summary["fail"] + len(expired)),
         errors=str(summary["error"]),
         skipped=str(summary["skip"] + summary["manual"]),
         time=f"{sum(r['duration'] for r in results):.3f}",
-        timestamp=document["run"]["started"],
+        timestamp=run["started"],
     )
+    properties = ET.SubElement(suite, "properties")
+    verdict = VERDICT.get(run["exitCode"], "unknown")
+    for name, value in (
+        ("verdict", verdict),
+        ("exitCode", run["exitCode"]),
+        ("plan", run["plan"]),
+        ("cluster", run["cluster"]),
+        ("acp", run["acp"]),
+        ("profile", run["profile"]),
+        ("failOn", run["failOn"]),
+        ("expiredWaivers", len(expired)),
+        ("run", run["id"]),
+        ("acpcheck", run["acpcheck"]),
+    ):
+        ET.SubElement(properties, "property", name=name, value=str(value))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=f"acpcheck.{result['area']}", name=_title(result), time=f"{result['duration']:.3f}")
-        properties = ET.SubElement(case, "properties")
-        for name in ("check", "severity", "target", "status"):
-            ET.SubElement(properties, "property", name=name, value=str(result[name]))
-        detail = f"{result['message']}\n\nfix: {result['remediation']}\nsee: {best_ref(result, document['run']['acp'])}"
         status = result["status"]
+        detail = f"{result['message']}\n\nfix: {result['remediation']}\nsee: {best_ref(result, run['acp'])}"
         if status == "fail":
-            ET.SubElement(case, "failure", message=result["message"].splitlines()[0] if result["message"] else "", type=result["severity"]).text = detail
+            ET.SubElement(case, "failure", message=_first_line(result["message"]), type=result["severity"]).text = detail
         elif status == "error":
-            ET.SubElement(case, "error", message=result["message"].splitlines()[0] if result["message"] else "", type="error").text = result["message"]
+            ET.SubElement(case, "error", message=_first_line(result["message"]), type="could-not-check").text = result["message"]
         elif status in ("skip", "manual"):
-            ET.SubElement(case, "skipped", message=f"{status.upper()}: {result['message']}")
-        elif status in ("warn", "waived"):
-            waiver = result.get("waiver") or {}
-            extra = f"\nwaived by {waiver.get('owner')} until {waiver.get('expires')}: {waiver.get('reason')}" if waiver else ""
-            ET.SubElement(case, "system-out").text = f"{status.upper()}: {detail}{extra}"
-    root = ET.Element("testsuites")
+            ET.SubElement(case, "skipped", message=f"{status.upper()}: {result['message']}", type=status)
+        out = f"status: {status.upper()}\ncheck: {result['check']}\nseverity: {result['severity']}\ntarget: {result['target']}\n"
+        if status in ("warn", "waived", "manual"):
+            out += f"\n{detail}\n"
+        if result.get("waiver"):
+            waiver = result["waiver"]
+            out += f"waived by {waiver['owner']} until {waiver['expires']}: {waiver['reason']}\n"
+        ET.SubElement(case, "system-out").text = out
+    for waiver in expired:
+        case = ET.SubElement(suite, "testcase", classname="acpcheck.waivers", name=f"{waiver['check']} waiver expired [{waiver['target']}]", time="0.000")
+        message = f"the waiver owned by {waiver['owner']} expired on {waiver['expires']}: it waives nothing and fails the run"
+        ET.SubElement(case, "failure", message=message, type="expired-waiver").text = f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file."
+    ET.SubElement(suite, "system-out").text = f"acpcheck {run['cluster']}: {verdict} (exit {run['exitCode']})\n"
+    root = ET.Element("testsuites", name="acpcheck", tests=suite.get("tests", "0"), failures=suite.get("failures", "0"), errors=suite.get("errors", "0"))
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- summary.md ------------------------------------------------------------------------------
 
 
 def summary_markdown(document: dict[str, Any]) -> str:
@@ -138,7 +272,7 @@ def summary_markdown(document: dict[str, Any]) -> str:
     lines = [
         f"# acpcheck: {run['cluster']} — {VERDICT.get(run['exitCode'], 'unknown')}",
         "",
-        f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and above) · run `{run['id']}` · acpcheck {run['acpcheck']}",
+        f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and above) · run `{run['id']}` · acpcheck {run['acpcheck']} · exit code {run['exitCode']}",
         "",
         "| " + " | ".join(f"{STATUS_ICON[s]} {s}" for s in summary) + " |",
         "|" + "---|" * len(summary),
@@ -148,21 +282,28 @@ def summary_markdown(document: dict[str, Any]) -> str:
     for waiver in document.get("expiredWaivers", []):
         lines.append(f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, expired {waiver['expires']}): it no longer applies and fails the run.")
         lines.append("")
+    if summary["error"]:
+        lines += [f"> **Incomplete:** {summary['error']} check result(s) could not be determined (ERROR); the run is not compliant until they are.", ""]
     for status in SECTIONS:
-        chosen = [r for r in results if r["status"] == status]
+        chosen = [g for g in groups(results) if g["status"] == status]
         if not chosen:
             continue
-        lines += [f"## {STATUS_ICON[status]} {status.upper()} ({len(chosen)})", ""]
-        for result in chosen:
-            lines += [f"### {result['check']} — {result['title']} `[{result['target']}]`", "", f"Severity **{result['severity']}**.", ""]
-            fence = "`" * max([3, *(len(run) + 1 for run in re.findall("`+", result["message"]))])
-            lines += [fence, result["message"] or "(no message)", fence, ""]
-            if result.get("waiver"):
-                w = result["waiver"]
-                lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
-            if status in ("fail", "warn", "waived"):
-                lines += [f"**Fix:** {result['remediation']}", ""]
-            lines += [f"Source: {best_ref(result, run['acp'])}", ""]
+        lines += [f"## {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
+        for group in chosen:
+            if group["kind"] == "target":
+                lines += [f"### {group['title']}", "", "Checks: " + ", ".join(f"{i['check']}" for i in group["members"]), ""]
+                lines += [*_fenced(group["message"]), ""]
+                continue
+            for result in group["members"] if not group["same_message"] else group["members"][:1]:
+                targets = result["target"] if not group["same_message"] else ", ".join(group["targets"])
+                lines += [f"### {result['check']} — {result['title']} `[{targets}]`", "", f"Severity **{result['severity']}**.", ""]
+                lines += [*_fenced(result["message"]), ""]
+                if result.get("waiver"):
+                    w = result["waiver"]
+                    lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
+                if status in ("fail", "warn", "waived"):
+                    lines += [f"**Fix:** {result['remediation']}", ""]
+                lines += [f"Source: {best_ref(result, run['acp'])}", ""]
     passed = [r for r in results if r["status"] in ("pass", "skip")]
     if passed:
         lines += ["## Passed and not applicable", "", "| check | target | status | note |", "|---|---|---|---|"]
@@ -173,17 +314,50 @@ def summary_markdown(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def report_html(document: dict[str, Any]) -> str:
-    """The page of ``reports/report.html.j2``: findings first, then passes and skips."""
+def _fenced(text: str) -> list[str]:
+    fence = "`" * max([3, *(len(run) + 1 for run in re.findall("`+", text))])
+    return [fence, text or "(no message)", fence]
+
+
+# -- report.html -----------------------------------------------------------------------------
+
+
+def report_html(document: dict[str, Any], context: Context | None = None) -> str:
+    """The page of ``reports/report.html.j2``: verdict, expired waivers, filters, then
+    every group of results, findings first, each with its rationale and fix."""
+    context = context or Context()
     run = document["run"]
-    order = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
-    results = sorted(document["results"], key=lambda r: (order[r["status"]], r["check"], r["target"]))
+    page_groups = groups(document["results"])
+    for group in page_groups:
+        group["why"] = paragraphs(context.rationales.get(group["check"], "") or group["title"]) if group["kind"] == "check" else []
+        best = best_ref(group["members"][0], run["acp"]) if group.get("refs") else ""
+        group["sources"] = list(dict.fromkeys([best, *group.get("refs", [])])) if best else []
+    targets = sorted({r["target"] for r in document["results"]}, key=lambda t: (not t == "plan", not t.startswith("node:*"), t))
     return _template("report.html.j2").render(
         run=run,
         summary=document["summary"],
         verdict=VERDICT.get(run["exitCode"], "unknown"),
-        rows=[(r, best_ref(r, run["acp"])) for r in results],
+        expired=document.get("expiredWaivers", []),
+        groups=page_groups,
+        areas=sorted({r["area"] for r in document["results"]}),
+        targets=targets,
     )
+
+
+def paragraphs(text: str) -> list[str]:
+    """A docstring's paragraphs, each on one line (the page wraps them itself);
+    a list item (``- …``) is a paragraph of its own."""
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        current: list[str] = []
+        for line in block.splitlines():
+            if re.match(r"\s*([-*•]|\d+[.)])\s", line) and current:
+                out.append(" ".join(current))
+                current = []
+            current.append(line.strip())
+        if current:
+            out.append(" ".join(current))
+    return out
 
 
 @functools.cache
@@ -196,90 +370,5 @@ def _template(name: str) -> jinja2.Template:
     # package (top-level reports/ in a checkout), also inside a wheel or a zip.
     text = importlib.resources.files("acpcheck.reports").joinpath(name).read_text(encoding="utf-8")
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    environment.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=True)
     return environment.from_string(text)
-
-
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-#: Severity -> SARIF level of a FAIL (a WARN is always "warning").
-SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
-
-
-def sarif(document: dict[str, Any]) -> dict[str, Any]:
-    """FAIL, WARN and WAIVED results as SARIF 2.1.0, one rule per check.
-
-    Every finding sits on the plan file: at the line of the field a check named in
-    its ``at`` evidence (``plan.yaml:17``), else line 1; a node's findings also name
-    the node as a logical location. WAIVED findings carry a suppression with the
-    waiver's owner and reason.
-    """
-    run = document["run"]
-    findings = [r for r in document["results"] if r["status"] in ("fail", "warn", "waived")]
-    artifact, bases = artifact_location(run["plan"])
-    rules: dict[str, dict[str, Any]] = {}
-    results = []
-    for finding in findings:
-        rules.setdefault(
-            finding["check"],
-            {
-                "id": finding["check"],
-                "name": finding["check"].replace("-", ""),
-                "shortDescription": {"text": finding["title"]},
-                "help": {"text": finding["remediation"]},
-                "helpUri": best_ref(finding, run["acp"]),
-                "defaultConfiguration": {"level": SARIF_LEVEL.get(finding["severity"], "warning")},
-                "properties": {"severity": finding["severity"], "area": finding["area"]},
-            },
-        )
-        line = _plan_line(finding, run["plan"])
-        entry: dict[str, Any] = {
-            "ruleId": finding["check"],
-            "level": "warning" if finding["status"] == "warn" else SARIF_LEVEL.get(finding["severity"], "warning"),
-            "message": {"text": f"[{finding['target']}] {finding['message']}"},
-            "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": line}}}],
-        }
-        if finding["target"] != "plan":
-            entry["locations"][0]["logicalLocations"] = [{"name": finding["target"], "kind": "resource"}]
-        if finding.get("waiver"):
-            waiver = finding["waiver"]
-            entry["suppressions"] = [{"kind": "external", "justification": f"{waiver['reason']} (owner {waiver['owner']}, until {waiver['expires']})"}]
-        results.append(entry)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {"driver": {"name": "acpcheck", "version": run["acpcheck"], "informationUri": "https://docs.alauda.io/container_platform/4.3/", "rules": list(rules.values())}},
-                "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
-                **({"originalUriBaseIds": bases} if bases else {}),
-                "results": results,
-            }
-        ],
-    }
-
-
-def _plan_line(finding: dict[str, Any], plan_file: str) -> int:
-    """The line of the finding's ``at`` evidence when it points into the plan file, else 1."""
-    at = str((finding.get("evidence") or {}).get("at") or "")
-    file, _, line = at.rpartition(":")
-    return int(line) if file == plan_file and line.isdigit() and int(line) > 0 else 1
-
-
-#: The base of relative artifact URIs: the directory acpcheck ran in.
-SARIF_BASE = "SRCROOT"
-
-
-def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str, str], dict[str, Any]]:
-    """The SARIF ``artifactLocation`` of the plan file, and the ``originalUriBaseIds`` it needs.
-
-    A real URI either way: relative to ``SRCROOT`` (the working directory) when the
-    plan is under it, else an absolute ``file://`` URI; percent-encoded both ways."""
-    cwd = (cwd or Path.cwd()).resolve()
-    path = Path(plan_file)
-    absolute = path if path.is_absolute() else cwd / path
-    try:
-        relative = Path(*absolute.parts).relative_to(cwd) if ".." not in path.parts else None
-    except ValueError:
-        relative = None
-    if relative is not None:
-        return {"uri": quote(relative.as_posix()), "uriBaseId": SARIF_BASE}, {SARIF_BASE: {"uri": cwd.as_uri() + "/"}}
-    return {"uri": "file://" + quote(absolute.as_posix())}, {}

@@ -92,6 +92,10 @@ def all_sources() -> list[SourceEntry]:
     return list(REGISTRY.values())
 
 
+#: How a progress line names a source and what it counts (default: the source's name, nodes).
+_PROGRESS_WORDS = {"nodes": ("facts", "nodes"), "cluster": ("cluster objects", "clusters")}
+
+
 class ProgressLine:
     """``gathering facts: 37/100 nodes, 2 failed`` on stderr; one line per failure."""
 
@@ -105,9 +109,9 @@ class ProgressLine:
             self.failed += 1
         end = "\n" if done == total or not self.is_tty else ""
         failed = f", {self.failed} failed" if self.failed else ""
-        what = "facts" if source == "nodes" else source
+        what, unit = _PROGRESS_WORDS.get(source, (source, "nodes"))
         if self.is_tty or not ok or done == total:
-            line = f"\rgathering {what}: {done}/{total} nodes{failed}" + (f" ({target} failed)" if not ok else "")
+            line = ("\r" if self.is_tty else "") + f"gathering {what}: {done}/{total} {unit}{failed}" + (f" ({target} failed)" if not ok else "")
             print(line, end=end, file=self.stream, flush=True)
         if done == total:
             self.failed = 0

@@ -1,0 +1,197 @@
+"""results.sarif: SARIF 2.1.0 for code-scanning UIs (GitHub, GitLab, the SARIF viewers).
+
+- One rule per check of the run, with ``shortDescription`` (the compliant state),
+  ``fullDescription`` (the rationale), ``help`` (the fix) and ``helpUri`` (the docs
+  page); its default level says whether a failure of that check fails the run under
+  the profile's ``fail_on``.
+- One result per FAIL, WARN and WAIVED finding. Its ``level`` follows what the
+  finding did to the run: a FAIL (it failed the run) is ``error``, a WARN (below
+  ``fail_on``, or advice) ``warning``, a WAIVED finding ``note`` with a suppression
+  naming the waiver.
+- Each result sits on the plan line of what it is about: the field its ``at``
+  evidence names, else the target's own entry (a node's ``spec.nodes`` item, the
+  ``spec.nodes`` list for a cross-node result, ``metadata.name`` for the live
+  cluster), else line 1. URIs are relative, with a ``uriBaseId``.
+- What is not a finding but still matters is in the invocation: the exit code and
+  the verdict, ``executionSuccessful`` false when a check could not run (ERROR:
+  the assessment is incomplete), a tool-execution notification per ERROR reason
+  and target, and a tool-configuration notification per expired waiver.
+
+Validated in the tests against the OASIS SARIF 2.1.0 schema and read back by
+sarif-tools (tests/unit/test_sarif.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from acpcheck.model.check import Severity
+from acpcheck.model.result import best_ref
+
+if TYPE_CHECKING:
+    from acpcheck.report.writers import Context
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+#: A finding's status -> its SARIF level: what it did to the run, not only its severity.
+SARIF_LEVEL = {"fail": "error", "warn": "warning", "waived": "note"}
+#: The base of relative artifact URIs: the directory acpcheck ran in, when the plan is under it.
+SARIF_BASE = "SRCROOT"
+#: Otherwise: the plan file's own directory.
+PLAN_BASE = "PLANDIR"
+
+
+def fails_the_run(severity: str, fail_on: str) -> bool:
+    """Whether a failure of ``severity`` is a FAIL (not a WARN) under ``fail_on``."""
+    try:
+        return Severity.parse(severity) >= Severity.parse(fail_on)
+    except ValueError:
+        return True
+
+
+def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
+    """The SARIF log of one results document (see the module's docstring)."""
+    from acpcheck.report.writers import VERDICT, error_groups
+
+    run = document["run"]
+    artifact, bases = artifact_location(run["plan"])
+    rules: dict[str, dict[str, Any]] = {}
+    for result in document["results"]:
+        if result["check"] not in rules:
+            rules[result["check"]] = _rule(result, run, context)
+    index = {check: i for i, check in enumerate(rules)}
+    results = []
+    for finding in (r for r in document["results"] if r["status"] in SARIF_LEVEL):
+        entry: dict[str, Any] = {
+            "ruleId": finding["check"],
+            "ruleIndex": index[finding["check"]],
+            "level": SARIF_LEVEL[finding["status"]],
+            "kind": "fail",
+            "message": {"text": f"[{finding['target']}] {finding['message'] or finding['title']}"},
+            "locations": [_location(artifact, plan_line(finding, run["plan"], context), finding["target"])],
+            "partialFingerprints": {"acpcheck/check-target/v1": f"{finding['check']}|{finding['target']}"},
+            "properties": {"status": finding["status"], "severity": finding["severity"], "target": finding["target"]},
+        }
+        if finding.get("waiver"):
+            waiver = finding["waiver"]
+            entry["suppressions"] = [
+                {"kind": "external", "status": "accepted", "justification": f"{waiver['reason']} (owner {waiver['owner']}, until {waiver['expires']})"}
+            ]
+        results.append(entry)
+    execution = []
+    for group in error_groups(document["results"]):
+        first = group["members"][0]
+        checks = [item["check"] for item in group["members"]]
+        notification: dict[str, Any] = {
+            "level": "error",
+            "descriptor": {"id": "could-not-check"},
+            "message": {"text": f"ERROR [{group['target']}] {len(checks)} check(s) could not run ({', '.join(checks)}): {first['message']}"},
+            "locations": [_location(artifact, plan_line(first, run["plan"], context), group["target"])],
+            "properties": {"target": group["target"], "checks": checks},
+        }
+        if len(checks) == 1:
+            notification["associatedRule"] = {"id": checks[0], "index": index[checks[0]]}
+        execution.append(notification)
+    configuration = [
+        {
+            "level": "error",
+            "descriptor": {"id": "expired-waiver"},
+            "message": {
+                "text": f"the waiver for {w['check']} [{w['target']}] owned by {w['owner']} expired on {w['expires']}: it waives nothing and fails the run ({w['reason']})"
+            },
+            "properties": dict(w),
+        }
+        for w in document.get("expiredWaivers", [])
+    ]
+    invocation: dict[str, Any] = {
+        "executionSuccessful": document["summary"]["error"] == 0,
+        "exitCode": run["exitCode"],
+        "exitCodeDescription": VERDICT.get(run["exitCode"], "unknown"),
+        "startTimeUtc": run["started"],
+        "endTimeUtc": run["finished"],
+        "toolExecutionNotifications": execution,
+        "toolConfigurationNotifications": configuration,
+        "properties": {"profile": run["profile"], "failOn": run["failOn"], "summary": document["summary"], "expiredWaivers": len(configuration)},
+    }
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "acpcheck",
+                        "version": run["acpcheck"],
+                        "semanticVersion": run["acpcheck"],
+                        "informationUri": "https://docs.alauda.io/container_platform/4.3/",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
+                "originalUriBaseIds": bases,
+                "invocations": [invocation],
+                "results": results,
+                "properties": {"cluster": run["cluster"], "acp": run["acp"], "verdict": VERDICT.get(run["exitCode"], "unknown")},
+            }
+        ],
+    }
+
+
+def _rule(result: dict[str, Any], run: dict[str, Any], context: Context) -> dict[str, Any]:
+    rationale = context.rationales.get(result["check"]) or result["title"]
+    source = best_ref(result, run["acp"])
+    return {
+        "id": result["check"],
+        "name": "".join(part.capitalize() for part in result["check"].split("-")),
+        "shortDescription": {"text": result["title"]},
+        "fullDescription": {"text": rationale},
+        "help": {"text": f"{result['remediation']}\n\nSource: {source}", "markdown": f"**Fix:** {result['remediation']}\n\n[Source]({source})"},
+        "helpUri": source,
+        "defaultConfiguration": {"level": "error" if fails_the_run(result["severity"], run["failOn"]) else "warning"},
+        "properties": {"severity": result["severity"], "area": result["area"], "tags": ["acpcheck", result["area"]]},
+    }
+
+
+def _location(artifact: dict[str, str], line: int, target: str) -> dict[str, Any]:
+    location: dict[str, Any] = {"physicalLocation": {"artifactLocation": dict(artifact), "region": {"startLine": line}}}
+    if target != "plan":
+        kind, _, name = target.partition(":")
+        location["logicalLocations"] = [{"name": name, "fullyQualifiedName": target, "kind": "resource", "properties": {"acpcheckKind": kind}}]
+    return location
+
+
+def plan_line(finding: dict[str, Any], plan_file: str, context: Context) -> int:
+    """The plan line a finding is about: its ``at`` evidence when that points into
+    the plan file, else (a plan finding) the first plan line its message cites, else
+    its target's entry (context.lines), else 1."""
+    at = str((finding.get("evidence") or {}).get("at") or "")
+    file, _, line = at.rpartition(":")
+    if file == plan_file and line.isdigit() and int(line) > 0:
+        return int(line)
+    if finding["target"] == "plan":  # a plan finding that names its field only in the message: "(spec.nodes at plan.yaml:24)"
+        cited = re.search(f" at {re.escape(plan_file)}:([1-9][0-9]*)\\b", finding.get("message") or "")
+        if cited:
+            return int(cited.group(1))
+    return context.lines.get(finding["target"]) or 1
+
+
+def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The SARIF ``artifactLocation`` of the plan file, and the ``originalUriBaseIds`` it needs.
+
+    Always a relative, percent-encoded URI with a ``uriBaseId``: relative to
+    ``SRCROOT`` (the working directory, what code-scanning uploads are relative to)
+    when the plan is under it, else to ``PLANDIR``, the plan's own directory."""
+    cwd = (cwd or Path.cwd()).resolve()
+    path = Path(plan_file)
+    absolute = path if path.is_absolute() else cwd / path
+    try:
+        relative = Path(*absolute.parts).relative_to(cwd) if ".." not in path.parts else None
+    except ValueError:
+        relative = None
+    if relative is not None:
+        return {"uri": quote(relative.as_posix()), "uriBaseId": SARIF_BASE}, {SARIF_BASE: {"uri": cwd.as_uri() + "/"}}
+    resolved = Path(*absolute.parts).resolve() if ".." in absolute.parts else absolute
+    base = resolved.parent.as_uri()
+    return {"uri": quote(resolved.name), "uriBaseId": PLAN_BASE}, {PLAN_BASE: {"uri": base if base.endswith("/") else base + "/"}}

@@ -1,0 +1,724 @@
+"""Live-cluster evidence: Kubernetes API objects, read once per run with the official client.
+
+The ``cluster`` check parameter. Which kubeconfig and context: the environment
+(``ACPCHECK_KUBECONFIG``, ``ACPCHECK_KUBECONTEXT``: what ``acpcheck run --kubeconfig
+--context`` set) before the plan (``spec.kubeconfig``, ``spec.kubeconfigContext``),
+else the kubeconfig's ``current-context``. Like acpcheck's SSH, nothing is taken
+implicitly: not ``$KUBECONFIG``, not ``~/.kube/config``, not ``HTTPS_PROXY`` (only the
+kubeconfig's own ``proxy-url``). Without a kubeconfig the live-cluster checks are
+SKIPped (``When`` in the checks asks ``kubeconfig_of``).
+
+Authentication: bearer token (``token``, ``tokenFile``), client certificate (files, or
+``client-certificate-data``/``client-key-data`` held in a memfd, never written to
+disk), and exec plugins (``users[].user.exec``, run with the client's own
+``ExecProvider``). TLS is verified against the kubeconfig's CA (or the system's when it
+names none); ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` play no part, and only the
+kubeconfig's ``insecure-skip-tls-verify: true`` turns verification off (recorded in
+the evidence).
+
+What is read is declared in ``READS`` (one row per object or list the checks need),
+so the run reads exactly that, saves it as ``cluster/cluster.json`` (no credentials:
+server URL, context and user *names*, the objects) and ``--facts`` replays it. Each
+read ends as ``ok``, ``absent`` (404 for the object), ``not-served`` (the cluster does
+not serve the resource type: a plugin is not installed), ``forbidden`` (403: the
+verb and resource that were refused) or ``error``; failures before any read
+(unreachable, TLS, 401, a broken kubeconfig) are one ``failure`` for the whole
+cluster. A check reads them through ``ClusterView``, which raises
+``TargetUnavailable`` (ERROR with the reason) for anything but ok/absent.
+
+The ``kubernetes`` package is imported inside ``gather`` only: plan-only and node-only
+runs never load it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from acpcheck.sources.base import GatherContext, TargetUnavailable
+
+if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan
+
+KUBECONFIG_ENV = "ACPCHECK_KUBECONFIG"
+CONTEXT_ENV = "ACPCHECK_KUBECONTEXT"
+EVIDENCE_FILE = "cluster.json"
+SCHEMA = "acpcheck/cluster/v1"
+#: Seconds for the TCP/TLS connect and for each response.
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
+#: Items per page of a list (the API server's ``limit``/``continue``).
+PAGE = 500
+#: Control-plane node labels (kubeadm today, and the name it used before 1.24).
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+
+
+# ---------------------------------------------------------------------------
+# What is read
+
+
+def _node_summary(node: dict[str, Any]) -> dict[str, Any]:
+    """What the checks need of a Node (a whole Node is tens of kB: 5,000 of them would not fit a report)."""
+    metadata, status = node.get("metadata") or {}, node.get("status") or {}
+    labels = metadata.get("labels") or {}
+    return {
+        "name": metadata.get("name"),
+        "controlPlane": any(label in labels for label in CONTROL_PLANE_LABELS),
+        "addresses": [{"type": a.get("type"), "address": a.get("address")} for a in status.get("addresses") or []],
+    }
+
+
+def qualified_name(resource: str, group: str) -> str:
+    """``etcdencryptionconfigs.cluster.alauda.io`` (``nodes`` for the core group), as kubectl names a resource."""
+    return f"{resource}.{group}" if group else resource
+
+
+def group_version(group: str, version: str) -> str:
+    """``cluster.alauda.io/v1alpha1``, or ``v1`` for the core group."""
+    return f"{group}/{version}" if group else version
+
+
+@dataclass(frozen=True)
+class Read:
+    """One object (``name``) or one list (``name`` None) the checks read."""
+
+    key: str
+    group: str  # "" for the core group
+    version: str
+    resource: str  # plural
+    name: str | None = None
+    namespace: str | None = None
+    summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+
+    @property
+    def qualified(self) -> str:
+        return qualified_name(self.resource, self.group)
+
+    @property
+    def group_version(self) -> str:
+        return group_version(self.group, self.version)
+
+    def describe(self, verb: str | None = None) -> str:
+        verb = verb or ("get" if self.name else "list")
+        what = f'{self.qualified} "{self.name}"' if self.name else self.qualified
+        return f"{verb} {what}" + (f" in namespace {self.namespace}" if self.namespace else "")
+
+
+ETCD_ENCRYPTION_CONFIG = Read("etcdencryptionconfig", "cluster.alauda.io", "v1alpha1", "etcdencryptionconfigs", name="default")
+NODES = Read("nodes", "", "v1", "nodes", summarise=_node_summary)
+#: Everything a run reads from the API (later issues add rows here).
+READS: tuple[Read, ...] = (NODES, ETCD_ENCRYPTION_CONFIG)
+
+
+# ---------------------------------------------------------------------------
+# Evidence
+
+
+@dataclass
+class ReadResult:
+    status: str  # ok | absent | not-served | forbidden | error
+    object: dict[str, Any] | None = None
+    items: list[dict[str, Any]] | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status}
+        if self.object is not None:
+            data["object"] = self.object
+        if self.items is not None:
+            data["items"] = self.items
+        if self.message:
+            data["message"] = self.message
+        return data
+
+
+@dataclass
+class ClusterEvidence:
+    """What the API said, without credentials. ``failure`` (kind, message): nothing could be read."""
+
+    target: str
+    kubeconfig: str | None = None
+    context: str | None = None
+    server: str | None = None
+    user: str | None = None  # the kubeconfig's user entry name, never its credentials
+    auth: str | None = None  # token | client-certificate | exec | none
+    tls_verify: bool = True
+    observed_at: str | None = None  # ISO 8601 UTC: time-based rules judge against this, so a replay agrees
+    version: dict[str, Any] | None = None
+    failure: tuple[str, str] | None = None
+    reads: dict[str, ReadResult] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "target": self.target,
+            "kubeconfig": self.kubeconfig,
+            "context": self.context,
+            "server": self.server,
+            "user": self.user,
+            "auth": self.auth,
+            "tlsVerify": self.tls_verify,
+            "observedAt": self.observed_at,
+            "version": self.version,
+            "failure": {"kind": self.failure[0], "message": self.failure[1]} if self.failure else None,
+            "reads": {key: result.as_dict() for key, result in self.reads.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusterEvidence:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not {SCHEMA} evidence")
+        failure = data.get("failure")
+        return cls(
+            target=data["target"],
+            kubeconfig=data.get("kubeconfig"),
+            context=data.get("context"),
+            server=data.get("server"),
+            user=data.get("user"),
+            auth=data.get("auth"),
+            tls_verify=bool(data.get("tlsVerify", True)),
+            observed_at=data.get("observedAt"),
+            version=data.get("version"),
+            failure=(failure["kind"], failure["message"]) if failure else None,
+            reads={key: ReadResult(value["status"], value.get("object"), value.get("items"), value.get("message", "")) for key, value in data["reads"].items()},
+        )
+
+
+class ClusterView:
+    """What a check receives as ``cluster``: the objects read, by ``Read``."""
+
+    def __init__(self, evidence: ClusterEvidence):
+        self.evidence = evidence
+        self.target = evidence.target
+
+    @property
+    def observed_at(self) -> dt.datetime:
+        """When the cluster was read (time-based rules compare with this, not with "now")."""
+        assert self.evidence.observed_at is not None
+        return dt.datetime.fromisoformat(self.evidence.observed_at.replace("Z", "+00:00"))
+
+    @property
+    def server(self) -> str | None:
+        return self.evidence.server
+
+    def _result(self, read: Read) -> ReadResult:
+        result = self.evidence.reads.get(read.key)
+        if result is None:
+            raise TargetUnavailable(self.target, "missing", f"the evidence holds no {read.describe()} (gathered by an older acpcheck?)")
+        return result
+
+    def served(self, read: Read) -> bool:
+        """Whether the cluster serves ``read``'s resource type (False: e.g. its plugin is not installed)."""
+        result = self._result(read)
+        if result.status == "not-served":
+            return False
+        if result.status in ("ok", "absent"):
+            return True
+        raise TargetUnavailable(self.target, result.status, result.message)
+
+    def get(self, read: Read) -> dict[str, Any] | None:
+        """The object, or None when it does not exist; ERROR (TargetUnavailable) for any other outcome."""
+        result = self._result(read)
+        if result.status == "ok":
+            return result.object
+        if result.status == "absent":
+            return None
+        raise TargetUnavailable(self.target, result.status, result.message)
+
+    def items(self, read: Read) -> list[dict[str, Any]]:
+        result = self._result(read)
+        if result.status == "ok":
+            return list(result.items or [])
+        raise TargetUnavailable(self.target, result.status, result.message)
+
+    def control_plane_nodes(self) -> list[dict[str, Any]]:
+        """The cluster's control-plane Nodes (by their role label), as ``_node_summary`` keeps them."""
+        return [node for node in self.items(NODES) if node.get("controlPlane")]
+
+
+# ---------------------------------------------------------------------------
+# Which kubeconfig
+
+
+def kubeconfig_of(plan: ClusterPlan, environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(kubeconfig path, context) for this run: the environment (the command line's
+    options) first, then the plan. Relative plan paths are relative to the plan file."""
+    env = os.environ if environ is None else environ
+    path = env.get(KUBECONFIG_ENV) or None
+    if path is None and plan.spec.kubeconfig:
+        path = plan.spec.kubeconfig
+        if not os.path.isabs(os.path.expanduser(path)) and plan.file != "<plan>":
+            path = str(Path(plan.file).resolve().parent / path)
+    context = env.get(CONTEXT_ENV) or plan.spec.kubeconfig_context
+    return (os.path.expanduser(path) if path else None), context
+
+
+class KubeconfigError(Exception):
+    """The kubeconfig cannot be used; the message names the file and the entry, never a value."""
+
+
+@dataclass
+class KubeTarget:
+    """One context of a kubeconfig, resolved: where, and how to authenticate (secrets repr=False)."""
+
+    path: str
+    context: str
+    cluster: str
+    user: str | None
+    server: str
+    ca_data: str | None = None
+    ca_file: str | None = None
+    insecure: bool = False
+    tls_server_name: str | None = None
+    proxy_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    cert_file: str | None = None
+    key_file: str | None = None
+    cert_data: str | None = field(default=None, repr=False)
+    key_data: str | None = field(default=None, repr=False)
+    exec_config: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def auth(self) -> str:
+        if self.exec_config is not None:
+            return "exec"
+        if self.token is not None:
+            return "token"
+        if self.cert_file or self.cert_data:
+            return "client-certificate"
+        return "none"
+
+    def secrets(self) -> list[str]:
+        """Every credential value, to scrub from any text we did not write."""
+        values = [self.token, self.key_data]
+        if self.key_data:
+            values += self.key_data.splitlines()
+        return [value for value in values if value and len(value) >= 8]
+
+
+def _named(entries: Any, what: str, path: str) -> dict[str, dict[str, Any]]:
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        raise KubeconfigError(f"{path}: {what} is not a list")
+    found = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            found[entry["name"]] = entry.get(what.rstrip("s")) or {}
+    return found
+
+
+def _decode_data(value: Any, where: str) -> str:
+    try:
+        return base64.b64decode(str(value), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise KubeconfigError(f"{where} is not base64-encoded PEM") from None
+
+
+def load_kubeconfig(path: str, context: str | None = None) -> KubeTarget:
+    """Resolve one context of a kubeconfig file (KubeconfigError otherwise)."""
+    import yaml
+
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise KubeconfigError(f"kubeconfig {path} does not exist") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as error:
+        raise KubeconfigError(f"kubeconfig {path} cannot be read ({type(error).__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        # The problem only: PyYAML's full message quotes the file, which may hold credentials.
+        raise KubeconfigError(f"kubeconfig {path} is not valid YAML{where}: {getattr(error, 'problem', None) or 'syntax error'}") from None
+    if not isinstance(data, dict):
+        raise KubeconfigError(f"kubeconfig {path} is not a kubeconfig (a YAML mapping with clusters, users, contexts)")
+    contexts = _named(data.get("contexts"), "contexts", path)
+    name = context or data.get("current-context")
+    if not name:
+        raise KubeconfigError(f"kubeconfig {path} has no current-context; name one with spec.kubeconfigContext or --context")
+    if name not in contexts:
+        known = ", ".join(sorted(contexts)) or "none"
+        raise KubeconfigError(f"kubeconfig {path} has no context {name!r} (its contexts: {known})")
+    entry = contexts[name]
+    clusters, users = _named(data.get("clusters"), "clusters", path), _named(data.get("users"), "users", path)
+    cluster_name, user_name = entry.get("cluster"), entry.get("user")
+    if cluster_name not in clusters:
+        raise KubeconfigError(f"kubeconfig {path}: context {name!r} names cluster {cluster_name!r}, which the file does not define")
+    cluster = clusters[cluster_name]
+    server = cluster.get("server")
+    if not isinstance(server, str) or not server.startswith(("https://", "http://")):
+        raise KubeconfigError(f"kubeconfig {path}: cluster {cluster_name!r} has no https:// server")
+    base = Path(path).resolve().parent
+
+    def file_of(value: Any) -> str:
+        return str(base / os.path.expanduser(str(value)))
+
+    target = KubeTarget(
+        path=path, context=name, cluster=cluster_name, user=user_name if isinstance(user_name, str) else None, server=server.rstrip("/"),
+        insecure=bool(cluster.get("insecure-skip-tls-verify")), tls_server_name=cluster.get("tls-server-name"), proxy_url=cluster.get("proxy-url"),
+    )
+    if cluster.get("certificate-authority-data"):
+        target.ca_data = _decode_data(cluster["certificate-authority-data"], f"kubeconfig {path}: cluster {cluster_name!r} certificate-authority-data")
+    elif cluster.get("certificate-authority"):
+        target.ca_file = file_of(cluster["certificate-authority"])
+    user = users.get(user_name) if isinstance(user_name, str) else None
+    if user_name is not None and user is None:
+        raise KubeconfigError(f"kubeconfig {path}: context {name!r} names user {user_name!r}, which the file does not define")
+    user = user or {}
+    where = f"kubeconfig {path}: user {user_name!r}"
+    if user.get("auth-provider"):
+        raise KubeconfigError(f"{where} uses an auth-provider ({user['auth-provider'].get('name', '?')}), removed from Kubernetes clients; use an exec plugin")
+    if user.get("username") or user.get("password"):
+        raise KubeconfigError(f"{where} uses basic authentication, which Kubernetes no longer serves; use a token or a client certificate")
+    if user.get("exec"):
+        target.exec_config = dict(user["exec"])
+    if user.get("token"):
+        target.token = str(user["token"])
+    elif user.get("tokenFile"):
+        try:
+            target.token = Path(file_of(user["tokenFile"])).read_text().strip()
+        except OSError as error:
+            raise KubeconfigError(f"{where}: tokenFile cannot be read ({type(error).__name__})") from None
+    if user.get("client-certificate-data"):
+        target.cert_data = _decode_data(user["client-certificate-data"], f"{where} client-certificate-data")
+    elif user.get("client-certificate"):
+        target.cert_file = file_of(user["client-certificate"])
+    if user.get("client-key-data"):
+        target.key_data = _decode_data(user["client-key-data"], f"{where} client-key-data")
+    elif user.get("client-key"):
+        target.key_file = file_of(user["client-key"])
+    if bool(target.cert_data or target.cert_file) != bool(target.key_data or target.key_file):
+        raise KubeconfigError(f"{where} has a client certificate without its key (or a key without its certificate)")
+    return target
+
+
+# ---------------------------------------------------------------------------
+# Talking to the API server
+
+
+class ApiFailure(Exception):
+    """A request failed: ``kind`` (unreachable, tls, timeout, auth, forbidden, absent, not-served, error)."""
+
+    def __init__(self, kind: str, message: str, status: int = 0):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``acpcheck.transport.errors.scrub``, imported when needed (the transport package loads paramiko)."""
+    from acpcheck.transport.errors import scrub as scrub_secrets
+
+    return scrub_secrets(text, secrets)
+
+
+def memfd_file(name: str, content: str | bytes) -> tuple[int, str]:
+    """An anonymous in-memory file (Linux memfd) holding ``content``: (fd, /proc/self/fd/N path).
+    For libraries that load certificates only by path; nothing reaches a disk."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.write(fd, content.encode() if isinstance(content, str) else content)
+    return fd, f"/proc/self/fd/{fd}"
+
+
+class KubeClient:
+    """The official client, configured from a ``KubeTarget`` and nothing else. Close it."""
+
+    def __init__(self, target: KubeTarget, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT):
+        from kubernetes import client  # the heavy import: only here
+
+        self.target = target
+        self.timeout = (connect_timeout, read_timeout)
+        self._fds: list[int] = []
+        self.secrets = target.secrets()
+        config = client.Configuration()
+        config.host = target.server
+        config.proxy = target.proxy_url  # explicit: no proxy from the environment
+        config.verify_ssl = not target.insecure
+        config.ssl_ca_cert = target.ca_file
+        config.ca_cert_data = target.ca_data
+        if target.tls_server_name:
+            config.tls_server_name = target.tls_server_name
+        config.retries = False  # one attempt: errors come back at once, with their cause
+        config.client_side_validation = False
+        token = target.token
+        cert_data, key_data = target.cert_data, target.key_data
+        if target.exec_config is not None:
+            status = self._exec(target)
+            token = status.get("token") or token
+            cert_data = status.get("clientCertificateData") or cert_data
+            key_data = status.get("clientKeyData") or key_data
+            self.secrets += [value for value in (status.get("token"), status.get("clientKeyData")) if value]
+        if token:
+            config.api_key = {"authorization": f"Bearer {token}"}
+        if cert_data and key_data:
+            fd, path = memfd_file("acpcheck-kube-client", cert_data.rstrip("\n") + "\n" + key_data)
+            self._fds.append(fd)
+            config.cert_file, config.key_file = path, None
+        elif target.cert_file:
+            config.cert_file, config.key_file = target.cert_file, target.key_file
+        self.api = client.ApiClient(config)
+        self.client = client
+
+    def _exec(self, target: KubeTarget) -> dict[str, Any]:
+        from kubernetes.config.config_exception import ConfigException
+        from kubernetes.config.exec_provider import ExecProvider
+        from kubernetes.config.kube_config import ConfigNode
+
+        command = str(target.exec_config.get("command", "?")) if target.exec_config else "?"
+        try:
+            provider = ExecProvider(ConfigNode("exec", target.exec_config), str(Path(target.path).resolve().parent))
+            status = provider.run()
+        except ConfigException as error:
+            first = scrub(str(error), self.secrets).splitlines()[0][:300]
+            raise ApiFailure("auth", f"the exec credential plugin {command!r} of kubeconfig user {target.user!r} failed: {first}") from None
+        except OSError as error:
+            raise ApiFailure("auth", f"the exec credential plugin {command!r} could not be run ({type(error).__name__}: {error.strerror})") from None
+        if not isinstance(status, dict):
+            raise ApiFailure("auth", f"the exec credential plugin {command!r} returned no credential status")
+        return status
+
+    def close(self) -> None:
+        try:
+            self.api.close()
+        except Exception:  # noqa: BLE001, S110 — closing idle pools
+            pass
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------
+
+    def call(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``function(*args)`` with the run's timeouts; every failure becomes an ApiFailure about ``what``."""
+        import urllib3
+
+        try:
+            return function(*args, _request_timeout=self.timeout, **kwargs)
+        except self.client.ApiException as error:
+            raise self._http_failure(error, what) from None
+        except urllib3.exceptions.HTTPError as error:
+            raise self._connection_failure(error) from None
+
+    def _http_failure(self, error: Any, what: str) -> ApiFailure:
+        status = int(getattr(error, "status", 0) or 0)
+        detail = ""
+        try:
+            body = json.loads(error.body) if error.body else {}
+            detail = str(body.get("message", "")) if isinstance(body, dict) else ""
+        except (ValueError, TypeError):
+            detail = ""
+        detail = scrub(detail, self.secrets)[:400]
+        user = f"kubeconfig user {self.target.user!r}" if self.target.user else "the kubeconfig's (anonymous) user"
+        if status == 0:
+            reason = scrub(str(getattr(error, "reason", "") or ""), self.secrets)
+            if "SSL" in reason or "certificate" in reason.lower():
+                return ApiFailure("tls", self._tls_message(reason))
+            return ApiFailure("unreachable", f"{self.target.server}: {reason.splitlines()[-1] if reason else 'no response'}")
+        if status == 401:
+            return ApiFailure("auth", f"{self.target.server} refused the credentials of {user} (401 Unauthorized)" + (f": {detail}" if detail else ""), 401)
+        if status == 403:
+            return ApiFailure("forbidden", f"forbidden: {user} may not {what} (403 Forbidden" + (f": {detail})" if detail else ")"), 403)
+        if status == 404:
+            return ApiFailure("absent", f"{what}: not found (404)" + (f": {detail}" if detail else ""), 404)
+        return ApiFailure("error", f"{what}: HTTP {status} {getattr(error, 'reason', '')}" + (f": {detail}" if detail else ""), status)
+
+    def _tls_message(self, reason: str) -> str:
+        line = next((part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason)
+        trust = f"the kubeconfig's CA of cluster {self.target.cluster!r}" if (self.target.ca_data or self.target.ca_file) else "the system's CAs (the kubeconfig names no CA)"
+        return f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}"
+
+    def _connection_failure(self, error: Exception) -> ApiFailure:
+        import urllib3
+
+        cause: Any = getattr(error, "reason", None) or error
+        server = self.target.server
+        if isinstance(cause, urllib3.exceptions.SSLError) or isinstance(error, urllib3.exceptions.SSLError):
+            return ApiFailure("tls", self._tls_message(scrub(str(cause), self.secrets)))
+        timeouts = (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)
+        if isinstance(cause, timeouts) and not isinstance(cause, urllib3.exceptions.NewConnectionError) or "timed out" in str(cause):
+            return ApiFailure("timeout", f"{server} did not answer within {self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (response)")
+        text = str(cause)
+        if "Connection refused" in text:
+            why = "connection refused (nothing listens there?)"
+        elif "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+            why = "the host name does not resolve"
+        elif "No route to host" in text or "Network is unreachable" in text:
+            why = "no route to the host"
+        else:
+            why = f"{type(cause).__name__}"
+        return ApiFailure("unreachable", f"cannot reach the Kubernetes API at {server}: {why}")
+
+    def version(self) -> dict[str, Any]:
+        info = self.call("get /version", self.client.VersionApi(self.api).get_code)
+        return self.api.sanitize_for_serialization(info)  # type: ignore[no-any-return]
+
+    def served(self, read: Read, cache: dict[str, set[str] | None]) -> bool:
+        """Whether the API serves ``read``'s resource (discovery, once per group/version)."""
+        if read.group_version not in cache:
+            try:
+                if read.group:
+                    found = self.call(f"discover {read.group_version}", self.client.CustomObjectsApi(self.api).get_api_resources, read.group, read.version)
+                else:
+                    found = self.call("discover v1", self.client.CoreV1Api(self.api).get_api_resources)
+                cache[read.group_version] = {resource.name for resource in found.resources or []}
+            except ApiFailure as failure:
+                if failure.kind != "absent":
+                    raise
+                cache[read.group_version] = None
+        resources = cache[read.group_version]
+        return resources is not None and read.resource in resources
+
+    def fetch(self, read: Read) -> ReadResult:
+        """One ``Read``; auth/TLS/unreachable failures propagate (they are about the whole cluster)."""
+        try:
+            if read.name is not None:
+                return ReadResult("ok", object=self._get(read))
+            return ReadResult("ok", items=list(self._list(read)))
+        except ApiFailure as failure:
+            if failure.kind == "absent" and read.name is not None:
+                return ReadResult("absent", message=failure.message)
+            if failure.kind in ("forbidden", "error", "absent"):
+                return ReadResult(failure.kind if failure.kind != "absent" else "error", message=failure.message)
+            raise
+
+    def _get(self, read: Read) -> dict[str, Any]:
+        custom = self.client.CustomObjectsApi(self.api)
+        if read.group:
+            if read.namespace:
+                found = self.call(read.describe(), custom.get_namespaced_custom_object, read.group, read.version, read.namespace, read.resource, read.name)
+            else:
+                found = self.call(read.describe(), custom.get_cluster_custom_object, read.group, read.version, read.resource, read.name)
+        else:
+            core = self.client.CoreV1Api(self.api)
+            singular = _core_singular(read.resource)
+            if read.namespace:
+                found = self.call(read.describe(), getattr(core, f"read_namespaced_{singular}"), read.name, read.namespace)
+            else:
+                found = self.call(read.describe(), getattr(core, f"read_{singular}"), read.name)
+        data: dict[str, Any] = self.api.sanitize_for_serialization(found)
+        return read.summarise(data) if read.summarise else data
+
+    def _list(self, read: Read) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = self._page(read, token)
+            for item in page.get("items") or []:
+                yield read.summarise(item) if read.summarise else item
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def _page(self, read: Read, token: str | None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"limit": PAGE}
+        if token:
+            extra["_continue"] = token
+        if read.group:
+            custom = self.client.CustomObjectsApi(self.api)
+            if read.namespace:
+                found = self.call(read.describe(), custom.list_namespaced_custom_object, read.group, read.version, read.namespace, read.resource, **extra)
+            else:
+                found = self.call(read.describe(), custom.list_cluster_custom_object, read.group, read.version, read.resource, **extra)
+        else:
+            core = self.client.CoreV1Api(self.api)
+            singular = _core_singular(read.resource)
+            if read.namespace:
+                found = self.call(read.describe(), getattr(core, f"list_namespaced_{singular}"), read.namespace, **extra)
+            else:
+                found = self.call(read.describe(), getattr(core, f"list_{singular}"), **extra)
+        return self.api.sanitize_for_serialization(found)  # type: ignore[no-any-return]
+
+
+def _core_singular(resource: str) -> str:
+    """CoreV1Api method stem of a core resource: nodes -> node, configmaps -> config_map."""
+    stems = {"configmaps": "config_map", "persistentvolumeclaims": "persistent_volume_claim", "persistentvolumes": "persistent_volume",
+             "serviceaccounts": "service_account", "resourcequotas": "resource_quota", "limitranges": "limit_range", "endpoints": "endpoints"}
+    return stems.get(resource, re.sub(r"s$", "", resource))
+
+
+# ---------------------------------------------------------------------------
+# The source
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def gather_cluster(plan: ClusterPlan, reads: tuple[Read, ...] = READS, environ: dict[str, str] | None = None) -> ClusterEvidence:
+    """Read ``reads`` from the cluster the run's kubeconfig names (never raises for the cluster's sake)."""
+    target = f"cluster:{plan.metadata.name}"
+    path, context = kubeconfig_of(plan, environ)
+    evidence = ClusterEvidence(target=target, kubeconfig=path, context=context, observed_at=_now())
+    if path is None:
+        evidence.failure = ("config", "no kubeconfig: give spec.kubeconfig in the plan (or --kubeconfig) for live-cluster checks")
+        return evidence
+    try:
+        kube = load_kubeconfig(path, context)
+    except KubeconfigError as error:
+        evidence.failure = ("config", str(error))
+        return evidence
+    evidence.context, evidence.server, evidence.user, evidence.auth, evidence.tls_verify = kube.context, kube.server, kube.user, kube.auth, not kube.insecure
+    try:
+        with KubeClient(kube) as api:
+            evidence.version = api.version()
+            discovered: dict[str, set[str] | None] = {}
+            for read in reads:
+                if not api.served(read, discovered):
+                    evidence.reads[read.key] = ReadResult(
+                        "not-served", message=f"the cluster does not serve {read.qualified}/{read.version} (is the plugin that defines it installed?)"
+                    )
+                    continue
+                evidence.reads[read.key] = api.fetch(read)
+    except ApiFailure as failure:
+        kind = {"forbidden": "permission"}.get(failure.kind, failure.kind)
+        evidence.failure = (kind, failure.message)
+        evidence.reads = {}
+    return evidence
+
+
+class ClusterSource:
+    name: ClassVar[str] = "cluster"
+    order: ClassVar[int] = 5  # no node access: may run before sources that open ports on nodes
+
+    def gather(self, context: GatherContext) -> ClusterEvidence:
+        evidence = gather_cluster(context.plan)
+        if context.progress is not None:
+            context.progress(self.name, 1, 1, evidence.target, evidence.failure is None)
+        return evidence
+
+    def unavailable(self, plan: ClusterPlan, message: str) -> ClusterEvidence:
+        return ClusterEvidence(target=f"cluster:{plan.metadata.name}", failure=("error", message), observed_at=_now())
+
+    def save(self, evidence: ClusterEvidence, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / EVIDENCE_FILE).write_text(json.dumps(evidence.as_dict(), indent=1, sort_keys=False) + "\n")
+
+    def load(self, directory: Path, plan: ClusterPlan) -> ClusterEvidence:
+        from acpcheck.errors import InputError, Problem
+
+        path = directory / EVIDENCE_FILE
+        if not path.exists():
+            return ClusterEvidence(target=f"cluster:{plan.metadata.name}", failure=("missing", f"no cluster evidence in {directory}"))
+        try:
+            return ClusterEvidence.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError([Problem(str(path), None, "", f"damaged cluster evidence: {type(error).__name__}: {error}")]) from None
+
+    def provide(self, parameter: str, evidence: ClusterEvidence, plan: ClusterPlan, param: Any) -> ClusterView:
+        if evidence.failure is not None:
+            raise TargetUnavailable(evidence.target, *evidence.failure)
+        return ClusterView(evidence)

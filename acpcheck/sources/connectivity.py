@@ -1,0 +1,260 @@
+"""Connectivity evidence: every node reaches the other nodes on the cluster's ports,
+and a workload cluster's nodes reach the global cluster.
+
+``ConnectivitySource`` (``connectivity``, order 20: after node facts and the LB
+proof, whose listeners are gone by then):
+
+1. every node listens (``nodeside``) on the ports other nodes must reach on it:
+   the control-plane ports on control-plane nodes, the CNI's ports on every node
+   (``acpcheck.matrix.ports``, ``connectivity:`` rows). A port the node's facts show
+   in use is left alone (the pair is "not proven");
+2. every node runs one connector over all its targets in parallel (a timeout each):
+   every control-plane node on the control-plane ports, every other node on the
+   all-node ports, and for a workload cluster the ``cpaas.io/platform-url``
+   address and the global registry (``spec.registry.address``, else the platform
+   URL's host, on 11443) when the plan names them;
+3. the listeners are stopped, whatever happened (and end themselves at their
+   deadline, or as soon as the runner's connection is gone).
+
+All pairs up to ``ALL_PAIRS_UP_TO`` nodes. Above that, each node probes every
+control-plane node and its next ``ALL_PAIRS_UP_TO - 1`` nodes in name order (a ring),
+so every node is still probed by that many others, every pair of neighbours in
+both directions, and the work grows linearly with the cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from acpcheck.sources.base import GatherContext
+from acpcheck.sources.lb import EvidenceDocument, JsonEvidenceSource, _reachable, busy_ports, live_reason
+from acpcheck.sources.nodeside import (
+    ListenerSet,
+    ListenerState,
+    Target,
+    connector_command,
+    connector_input,
+    identity,
+    parse_connector,
+)
+
+if TYPE_CHECKING:
+    from acpcheck.matrix.ports import ConnPort
+    from acpcheck.model.plan import ClusterPlan, Node
+
+#: Every pair is probed up to this many nodes; above it, a ring sample (module docstring).
+ALL_PAIRS_UP_TO = 100
+#: Seconds each connection may take, and connections a node runs at once.
+CONNECT_TIMEOUT = 2.0
+PARALLEL = 64
+PLATFORM_URL = "cpaas.io/platform-url"
+REGISTRY_PORT = 11443
+
+
+class Pair(BaseModel):
+    """A connection from one node that did not prove anything good."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str  # a node name, or a host for the global targets
+    port: int
+    protocol: str
+    outcome: str  # refused | timeout | unreachable | closed | silent | foreign | stale | node (another one) | busy … | notool …
+    detail: str = ""
+
+
+class FromNode(BaseModel):
+    """What one node's connections showed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ok: int = 0  # pairs proven: the right node answered
+    failed: list[Pair] = Field(default_factory=list)
+    unproven: list[Pair] = Field(default_factory=list)
+    error: str = ""  # the connector itself could not run
+    targets: int = 0
+
+
+class GlobalTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str  # platform-url | registry
+    host: str
+    port: int
+    source: str  # the plan field it comes from
+
+
+class GlobalResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    host: str
+    port: int
+    outcome: str  # connected | refused | timeout | unreachable | notool
+    detail: str = ""
+
+
+class ConnEvidence(EvidenceDocument):
+    """The ``connectivity`` evidence. mode: proof | live (the cluster exists: its ports are held) | none | error."""
+
+    schema_: str = Field(default="acpcheck/connectivity/v1", alias="schema")
+    listeners: dict[str, ListenerState] = Field(default_factory=dict)
+    nodes: dict[str, FromNode] = Field(default_factory=dict)
+    global_targets: list[GlobalTarget] = Field(default_factory=list)
+    global_results: dict[str, list[GlobalResult]] = Field(default_factory=dict)
+    sampled: bool = False
+    connections: int = 0
+    seconds: float = 0.0
+
+
+def global_targets(plan: ClusterPlan) -> list[GlobalTarget]:
+    """What a workload cluster's nodes must reach of the global cluster, as far as the plan names it."""
+    if plan.spec.cluster.role != "workload":
+        return []
+    targets = []
+    url = plan.spec.cluster.annotations.get(PLATFORM_URL)
+    host = None
+    if url:
+        parts = urlsplit(url if "://" in url else f"https://{url}")
+        host = parts.hostname
+        if host:
+            port = parts.port or (80 if parts.scheme == "http" else 443)
+            targets.append(GlobalTarget(name="platform-url", host=host, port=port, source=f"spec.cluster.annotations[{PLATFORM_URL}]"))
+    registry = plan.spec.registry
+    if registry.type == "platform":
+        if registry.address:
+            parts = urlsplit(f"//{registry.address.split('://')[-1]}")
+            if parts.hostname:
+                targets.append(GlobalTarget(name="registry", host=parts.hostname, port=parts.port or REGISTRY_PORT, source="spec.registry.address"))
+        elif host:
+            targets.append(GlobalTarget(name="registry", host=host, port=REGISTRY_PORT, source=f"spec.cluster.annotations[{PLATFORM_URL}] (its host)"))
+    return targets
+
+
+def ports_on(node: Node, ports: list[ConnPort]) -> list[ConnPort]:
+    """The ports other nodes must reach on ``node``."""
+    return [port for port in ports if port.to == "all" or node.role == "control-plane"]
+
+
+def peers_of(position: int, ordered: list[Node]) -> list[Node]:
+    """The nodes the node at ``position`` probes: all others, or above ALL_PAIRS_UP_TO the
+    control-plane nodes and the next ALL_PAIRS_UP_TO - 1 nodes of the ring."""
+    me = ordered[position]
+    if len(ordered) <= ALL_PAIRS_UP_TO:
+        return [node for node in ordered if node is not me]
+    ring = [ordered[(position + step) % len(ordered)] for step in range(1, ALL_PAIRS_UP_TO)]
+    chosen = {id(node) for node in ring}
+    extra = [node for node in ordered if node.role == "control-plane" and node is not me and id(node) not in chosen]
+    return ring + extra
+
+
+class ConnectivitySource(JsonEvidenceSource):
+    name: ClassVar[str] = "connectivity"
+    order: ClassVar[int] = 20
+    model = ConnEvidence
+    file = "connectivity.json"
+    what = "connectivity evidence"
+
+    def gather(self, context: GatherContext) -> ConnEvidence:
+        from acpcheck.matrix.ports import connectivity_ports
+
+        plan = context.plan
+        started = time.monotonic()
+        reason = live_reason(plan)
+        if reason:
+            return ConnEvidence(mode="live", reason=reason)
+        ports = connectivity_ports(plan)
+        if not plan.spec.nodes:
+            return ConnEvidence(mode="none", reason="the plan lists no nodes")
+        facts = context.gathered.get("nodes")  # None when the selected checks needed no node facts
+        reachable, failed = _reachable(plan.spec.nodes, facts)
+        index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
+        idents = {node.name: identity(node.name, index[node.name]) for node in plan.spec.nodes}
+        ordered = sorted(plan.spec.nodes, key=lambda node: node.name)
+        evidence = ConnEvidence(mode="proof", sampled=len(ordered) > ALL_PAIRS_UP_TO, global_targets=global_targets(plan))
+        for name, why in failed.items():
+            evidence.listeners[name] = ListenerState(node=name, ident=idents[name], state="unreachable", detail=why)
+
+        plans: dict[str, list[tuple[Node, ConnPort]]] = {}
+        for position, node in enumerate(ordered):
+            plans[node.name] = [(peer, port) for peer in peers_of(position, ordered) for port in ports_on(peer, ports)]
+        largest = max((len(pairs) for pairs in plans.values()), default=0) + len(evidence.global_targets)
+        budget = math.ceil(largest / PARALLEL) * (CONNECT_TIMEOUT + 1.5) + 10
+        nonce = secrets.token_hex(8)
+
+        wanted = []
+        for node in reachable:
+            specs = [(port.protocol, port.port) for port in ports_on(node, ports)]
+            known = busy_ports((facts or {}).get(node.name), specs)
+            wanted.append((node, idents[node.name], [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known], known))
+        with ListenerSet(context.pool, nonce, budget + 20) as listeners:
+            states = {**evidence.listeners, **listeners.start(wanted)}
+
+            def run_from(node: Node) -> tuple[str, FromNode, list[GlobalResult]]:
+                return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, budget))
+
+            with ThreadPoolExecutor(max_workers=max(1, min(64, len(reachable))), thread_name_prefix="acpcheck-conn") as executor:
+                for done, (name, result, global_results) in enumerate(executor.map(run_from, reachable), 1):
+                    evidence.nodes[name] = result
+                    if global_results:
+                        evidence.global_results[name] = global_results
+                    if context.progress is not None:
+                        context.progress("connectivity", done, len(reachable), name, not result.error)
+        evidence.listeners.update(listeners.states)
+        evidence.listeners = {node.name: evidence.listeners[node.name] for node in plan.spec.nodes if node.name in evidence.listeners}
+        evidence.connections = sum(result.targets for result in evidence.nodes.values())
+        evidence.seconds = round(time.monotonic() - started, 3)
+        return evidence
+
+    @staticmethod
+    def _connect_from(context: GatherContext, node: Node, pairs: list[tuple[Node, ConnPort]], states: dict[str, ListenerState],
+                      idents: dict[str, str], globals_: list[GlobalTarget], nonce: str, budget: float) -> tuple[FromNode, list[GlobalResult]]:
+        from acpcheck.transport.errors import TransportError
+
+        result = FromNode()
+        targets: list[Target] = []
+        about: list[tuple[Node, ConnPort]] = []
+        for peer, port in pairs:
+            state = states.get(peer.name)
+            port_state = state.port_state(port.protocol, port.port) if state is not None else ""
+            if state is None or state.state != "ok" or port_state != "ok":
+                if state is not None and state.state != "ok":
+                    kind, why = state.state, state.detail
+                else:
+                    kind, _, why = (port_state or "unreachable no listener").partition(" ")
+                result.unproven.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=kind, detail=why))
+                continue
+            host = str(peer.ipv4 if peer.ipv4 is not None else peer.ipv6)
+            targets.append(Target(port.protocol, host, port.port, "id"))
+            about.append((peer, port))
+        targets += [Target("tcp", target.host, target.port, "tcp") for target in globals_]
+        result.targets = len(targets)
+        if not targets:
+            return result, []
+        try:
+            run = context.pool.session(node).run(connector_command(CONNECT_TIMEOUT, PARALLEL), timeout=budget, stdin=connector_input(targets))
+        except (TransportError, ValueError) as error:
+            result.error = f"{getattr(error, 'kind', 'probe')}: {getattr(error, 'message', error)}"
+            return result, []
+        answers = parse_connector(run.stdout, len(targets), nonce)
+        for (peer, port), answer in zip(about, answers):
+            if answer.kind == "node" and answer.ident == idents[peer.name]:
+                result.ok += 1
+            elif answer.kind == "notool":
+                result.unproven.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome="notool", detail=answer.detail))
+            else:
+                detail = f"{answer.ident} answered instead" if answer.kind == "node" else answer.detail
+                result.failed.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=answer.kind, detail=detail))
+        global_results = [
+            GlobalResult(name=target.name, host=target.host, port=target.port,
+                         outcome="connected" if answer.reached else answer.kind, detail=answer.detail)
+            for target, answer in zip(globals_, answers[len(about):])
+        ]
+        return result, global_results

@@ -1,0 +1,687 @@
+"""Load-balancer evidence: proof that the endpoint forwards every port to every
+control-plane node (pre-install), the self-built VIP's state, and TLS probes of a
+live cluster's API servers (post-install).
+
+``LoadBalancerSource`` (``lb``, order 10: after node facts, which say which nodes
+answer and which ports are already taken):
+
+- **external load balancer** (``spec.endpoint.selfBuiltVIP.enabled`` false): on every
+  control-plane node a listener (``nodeside``) answers on each required port
+  (``acpcheck.matrix.ports``) with the node's name and this run's nonce; the runner
+  connects to ``endpoint:port`` (through ``spec.ssh.proxy`` when set), per port in
+  parallel, again and again until every listening node has answered or
+  ``spec.loadBalancer.proofSeconds`` have passed; at most ``max_connections(n)``
+  connections per port, spread over that time so that an LB whose health check
+  needs a moment to see a new backend gets it. A port in use on a node (its facts)
+  is never touched: that node/port pair is "not proven". Listeners are stopped
+  when the proof ends, whatever the outcome; a runner that dies leaves them to the
+  node, which ends them at their deadline (and as soon as it notices the runner's
+  connection is gone).
+- **self-built VIP**: whether anything holds the VIP yet (a node's own addresses
+  in its facts; from a control-plane node: TCP to the VIP and its ARP entry), and
+  whether VRRP packets pass between the control-plane nodes (a raw-socket probe as
+  root with python3: VRRP's IP protocol 112 to 224.0.0.18, marked with the nonce
+  and with version 0 so that no VRRP speaker acts on it).
+- **post-install** (``live_reason(plan)``: ``spec.kubeconfig`` or
+  ``ACPCHECK_KUBECONFIG`` set, or ``ACPCHECK_LIVE=1``): nothing here; the cluster's
+  own listeners hold the ports. ``ApiTlsSource`` takes over.
+
+``ApiTlsSource`` (``lb_live``, order 11), post-install only: TLS to
+``endpoint:6443`` several times and to each control-plane node's own ``:6443``,
+recording the certificate each one serves (SANs, expiry, fingerprint) and whether
+``/version`` answers, so a check can tell which node each LB connection reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import ssl
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from acpcheck.errors import InputError, Problem
+from acpcheck.sources.base import GatherContext, TargetUnavailable
+from acpcheck.sources.nodeside import (
+    ListenerSet,
+    ListenerState,
+    Target,
+    connector_command,
+    connector_input,
+    identity,
+    parse_connector,
+    probe,
+)
+
+if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan, Node
+
+#: Set to 1 to say the cluster exists (what ``acpcheck run --live`` sets).
+LIVE_ENV = "ACPCHECK_LIVE"
+#: A kubeconfig given by the environment instead of spec.kubeconfig (the live-cluster source's).
+KUBECONFIG_ENV = "ACPCHECK_KUBECONFIG"
+#: Seconds a listener may live beyond the proof itself (start, stop, a slow node).
+LISTENER_MARGIN = 15.0
+VRRP_GROUP = "224.0.0.18"
+
+
+def live_reason(plan: ClusterPlan) -> str | None:
+    """Why acpcheck treats the cluster as existing (post-install mode), or None before install."""
+    if plan.spec.kubeconfig:
+        return "the plan gives a kubeconfig (spec.kubeconfig): the cluster exists"
+    if os.environ.get(KUBECONFIG_ENV):
+        return f"{KUBECONFIG_ENV} gives a kubeconfig: the cluster exists"
+    if os.environ.get(LIVE_ENV) == "1":
+        return f"{LIVE_ENV}=1 (acpcheck run --live): the cluster exists"
+    return None
+
+
+def max_connections(backends: int) -> int:
+    """The count bound of one port's proof: enough that a random or least-connection LB
+    misses a backend with probability below 1e-4 (n·(1-1/n)^k), at least 24."""
+    return max(24, 16 * backends)
+
+
+def _model_config() -> ConfigDict:
+    return ConfigDict(extra="forbid")
+
+
+class PortProof(BaseModel):
+    """What the connections to ``endpoint:port`` brought back."""
+
+    model_config = _model_config()
+
+    name: str
+    port: int
+    source: str
+    #: identities of the nodes that listened on this port (and so could answer)
+    expected: list[str] = Field(default_factory=list)
+    #: node name -> connections it answered
+    answered: dict[str, int] = Field(default_factory=dict)
+    #: what else came back: refused, timeout, unreachable, closed, silent, foreign, stale -> count
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    #: one example message per outcome kind
+    details: dict[str, str] = Field(default_factory=dict)
+    connections: int = 0
+    seconds: float = 0.0
+    #: why the port was not probed at all (no node could listen on it)
+    skipped: str = ""
+
+
+class VipState(BaseModel):
+    model_config = _model_config()
+
+    address: str
+    #: nodes that carry the VIP on an interface already (facts)
+    holders: list[str] = Field(default_factory=list)
+    #: the node that probed the VIP, and what each port gave ("refused", "timeout", …)
+    probed_from: str = ""
+    ports: dict[str, str] = Field(default_factory=dict)
+    #: `ip neigh` line for the VIP on the probing node (a lladdr there: someone answers ARP)
+    neighbour: str = ""
+    error: str = ""
+
+
+class VrrpState(BaseModel):
+    model_config = _model_config()
+
+    #: could not be proven: why (no python3, no root) and what to do by hand
+    manual: str = ""
+    #: sender -> receivers that got its packets
+    received: dict[str, list[str]] = Field(default_factory=dict)
+    #: nodes that took part (sent and listened)
+    nodes: list[str] = Field(default_factory=list)
+    #: node -> why it could not take part
+    failed: dict[str, str] = Field(default_factory=dict)
+
+
+class EvidenceDocument(BaseModel):
+    """One source's evidence of one run: what was done (``mode``; ``error`` when gathering
+    failed) and why (``reason``), then the source's own fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    mode: str
+    reason: str = ""
+
+
+class LbEvidence(EvidenceDocument):
+    """The ``lb`` evidence. mode: proof (external LB) | vip (self-built VIP) | live
+    (post-install: nothing gathered) | none (nothing to prove) | error."""
+
+    schema_: str = Field(default="acpcheck/lb/v1", alias="schema")
+    endpoint: str | None = None
+    ports: list[PortProof] = Field(default_factory=list)
+    listeners: dict[str, ListenerState] = Field(default_factory=dict)
+    vip: VipState | None = None
+    vrrp: VrrpState | None = None
+    seconds: float = 0.0
+
+    @property
+    def connections(self) -> int:
+        return sum(port.connections for port in self.ports)
+
+    def node_of(self, ident: str) -> str:
+        """The plan node name behind a listener identity."""
+        for state in self.listeners.values():
+            if state.ident == ident:
+                return state.node
+        return ident
+
+
+# ---------------------------------------------------------------------------
+
+
+def _save(model: BaseModel, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model.model_dump(mode="json", by_alias=True), indent=1, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _load(model: type[Any], path: Path, missing: Any) -> Any:
+    from acpcheck.yamlsource import load_json
+
+    if not path.exists():
+        return missing()
+    document = load_json(path)
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InputError([Problem(str(path), None, where, f"not {model.__name__} evidence: {first['msg']}")]) from None
+
+
+class JsonEvidenceSource:
+    """What the sources here share: one JSON document (a pydantic model with ``mode`` and
+    ``reason``) per run, an ``error`` document when gathering failed, and ERROR (never a
+    finding) for every check that reads an ``error`` document."""
+
+    #: the model, its file under the source's directory, and what it is, for messages
+    model: ClassVar[type[Any]]
+    file: ClassVar[str]
+    what: ClassVar[str]
+
+    def unavailable(self, plan: ClusterPlan, message: str) -> Any:
+        return self.model(mode="error", reason=message)
+
+    def save(self, evidence: BaseModel, directory: Path) -> None:
+        _save(evidence, directory / self.file)
+
+    def load(self, directory: Path, plan: ClusterPlan) -> Any:
+        return _load(self.model, directory / self.file, lambda: self.unavailable(plan, f"no {self.what} was saved with these facts"))
+
+    def provide(self, parameter: str, evidence: Any, plan: ClusterPlan, param: Any) -> Any:
+        if evidence.mode == "error":
+            raise TargetUnavailable(self.target(plan), "probe", evidence.reason)
+        return evidence
+
+    def target(self, plan: ClusterPlan) -> str:
+        return "node:*"
+
+
+class LoadBalancerSource(JsonEvidenceSource):
+    name: ClassVar[str] = "lb"
+    order: ClassVar[int] = 10
+    model = LbEvidence
+    file = "lb.json"
+    what = "load-balancer evidence"
+
+    def gather(self, context: GatherContext) -> LbEvidence:
+        plan = context.plan
+        started = time.monotonic()
+        endpoint = plan.spec.endpoint.address
+        reason = live_reason(plan)
+        if reason:
+            return LbEvidence(mode="live", reason=reason, endpoint=endpoint)
+        if not endpoint:
+            return LbEvidence(mode="none", reason="the plan gives no endpoint address (spec.endpoint.address)")
+        if not plan.control_plane:
+            return LbEvidence(mode="none", reason="the plan lists no control-plane node", endpoint=endpoint)
+        facts = context.gathered.get("nodes")  # None when the selected checks needed no node facts
+        if plan.spec.endpoint.self_built_vip.enabled:
+            evidence = _gather_vip(context, endpoint, facts)
+        else:
+            evidence = _gather_proof(context, endpoint, facts)
+        evidence.seconds = round(time.monotonic() - started, 3)
+        return evidence
+
+
+def _reachable(plan_nodes: list[Node], facts: dict[str, Any] | None) -> tuple[list[Node], dict[str, str]]:
+    """The nodes to start listeners on, and why the others are left out: with node facts
+    (the usual case), those whose facts were gathered; without (a run whose checks
+    need no facts), every node, and a session that fails says so."""
+    from acpcheck.facts.model import NodeFacts
+
+    if facts is None:
+        return list(plan_nodes), {}
+    ok, failed = [], {}
+    for node in plan_nodes:
+        found = facts.get(node.name)
+        if isinstance(found, NodeFacts):
+            ok.append(node)
+        else:
+            failed[node.name] = f"{found.kind}: {found.message}" if found is not None else "no facts were gathered for this node"
+    return ok, failed
+
+
+def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
+    """Of ``wanted``, the ports something already listens on (from the node's facts)."""
+    taken = {(listener.protocol, listener.port): listener for listener in getattr(facts, "listeners", None) or ()}
+    busy = {}
+    for proto, port in wanted:
+        listener = taken.get((proto, port))
+        if listener is not None:
+            busy[f"{proto}/{port}"] = f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
+    return busy
+
+
+def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] | None) -> LbEvidence:
+    from acpcheck.matrix.ports import lb_ports
+    from acpcheck.transport.settings import proxy_for
+
+    plan = context.plan
+    ports = lb_ports(plan)
+    nonce = secrets.token_hex(8)
+    seconds = plan.spec.load_balancer.proof_seconds
+    nodes, failed = _reachable(plan.control_plane, facts)
+    index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
+    evidence = LbEvidence(mode="proof", endpoint=endpoint)
+    for name, why in failed.items():
+        evidence.listeners[name] = ListenerState(node=name, ident=identity(name, index[name]), state="unreachable", detail=why)
+
+    wanted = []
+    for node in nodes:
+        specs = [("tcp", port.port) for port in ports]
+        known = busy_ports((facts or {}).get(node.name), specs)
+        wanted.append((node, identity(node.name, index[node.name]), [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known], known))
+    proxy = proxy_for(plan)
+    connect_timeout = min(plan.spec.ssh.connect_timeout_seconds, 3.0)
+    with ListenerSet(context.pool, nonce, seconds + LISTENER_MARGIN) as listeners:
+        states = listeners.start(wanted)
+        if context.progress is not None:
+            for done, state in enumerate(states.values(), 1):
+                context.progress("lb", done, len(states), state.node, state.state == "ok")
+
+        def prove(port: Any) -> PortProof:
+            expected = [s.ident for s in states.values() if s.state == "ok" and s.port_state("tcp", port.port) == "ok"]
+            return prove_port(endpoint, port.name, port.port, port.source, expected, nonce, proxy=proxy, seconds=seconds, connect_timeout=connect_timeout,
+                              cancelled=listeners.lost)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(ports)), thread_name_prefix="acpcheck-lb") as executor:
+            evidence.ports = list(executor.map(prove, ports))
+    evidence.listeners.update(listeners.states)
+    evidence.listeners = {node.name: evidence.listeners[node.name] for node in plan.control_plane if node.name in evidence.listeners}
+    return evidence
+
+
+def prove_port(endpoint: str, name: str, port: int, source: str, expected: list[str], nonce: str, *, proxy: Any, seconds: float,
+               connect_timeout: float = 3.0, cancelled: Callable[[], bool] = lambda: False) -> PortProof:
+    """Connect to ``endpoint:port`` until every ``expected`` identity answered, the count
+    bound is reached or ``seconds`` have passed. Connections that reveal nothing new
+    are spread evenly over ``seconds``; failures back off (50 ms doubling to 0.5 s).
+    ``cancelled`` ends it early (the listeners are gone: the run was interrupted)."""
+    proof = PortProof(name=name, port=port, source=source, expected=sorted(expected))
+    if not expected:
+        proof.skipped = "no control-plane node could listen on this port"
+        return proof
+    cap = max_connections(len(expected))
+    spacing = seconds / cap
+    started = time.monotonic()
+    end = started + seconds
+    seen: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    backoff = 0.05
+    while proof.connections < cap and time.monotonic() < end and not set(expected) <= set(seen) and not cancelled():
+        answer = probe(endpoint, port, nonce, proxy=proxy, timeout=max(0.2, min(connect_timeout, end - time.monotonic())))
+        proof.connections += 1
+        pause = 0.0
+        if answer.kind == "node":
+            pause = 0.0 if seen[answer.ident] == 0 else spacing
+            seen[answer.ident] += 1
+            backoff = 0.05
+        else:
+            outcomes[answer.kind] += 1
+            proof.details.setdefault(answer.kind, answer.detail)
+            pause, backoff = backoff, min(0.5, backoff * 2)
+        if pause:
+            time.sleep(max(0.0, min(pause, end - time.monotonic())))
+    proof.answered = dict(sorted(seen.items()))
+    proof.outcomes = dict(sorted(outcomes.items()))
+    proof.seconds = round(time.monotonic() - started, 3)
+    return proof
+
+
+# ---------------------------------------------------------------------------
+# Self-built VIP
+
+
+def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) -> LbEvidence:
+    from acpcheck.matrix.ports import lb_ports
+    from acpcheck.transport.errors import TransportError
+
+    plan = context.plan
+    nodes, failed = _reachable(plan.control_plane, facts)
+    state = VipState(address=vip)
+    for name, node_facts in (facts or {}).items():
+        for address in getattr(node_facts, "addresses", None) or ():
+            if address.address == vip:
+                state.holders.append(name)
+    nonce = secrets.token_hex(8)
+    if nodes:
+        prober = nodes[0]
+        state.probed_from = prober.name
+        ports = sorted({22, *(port.port for port in lb_ports(plan))})
+        targets = [Target("tcp", vip, port, "tcp") for port in ports]
+        try:
+            session = context.pool.session(prober)
+            result = session.run(connector_command(2.0), timeout=30, stdin=connector_input(targets))
+            answers = parse_connector(result.stdout, len(targets), nonce)
+            state.ports = {str(port): answer.kind for port, answer in zip(ports, answers)}
+            neighbour = session.run(f"ip -4 neigh show to {vip} 2>/dev/null || ip neigh show {vip}", timeout=10)
+            state.neighbour = neighbour.stdout.strip()
+        except TransportError as error:
+            state.error = f"{error.kind}: {error.message}"
+    else:
+        state.error = "no control-plane node could be reached to probe the VIP from"
+    vrrp = _gather_vrrp(context, nodes, failed, nonce)
+    return LbEvidence(mode="vip", endpoint=vip, vip=state, vrrp=vrrp)
+
+
+_VRRP_RECEIVER = r"""
+import os, re, select, socket, struct, sys, time
+n, ip = sys.argv[1:3]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("224.0.0.18"), socket.inet_aton(ip)))
+sys.stdout.write("acpcheck-ready\n"); sys.stdout.flush()
+last = 0.0
+while True:
+    if select.select([s], [], [], 0.5)[0]:
+        d, a = s.recvfrom(4096)
+        m = re.search(rb"acpcheck-vrrp ([0-9a-f]+) ([A-Za-z0-9._-]+)", d[(d[0] & 15) * 4:])
+        if m and m.group(1).decode() == n:
+            sys.stdout.write("acpcheck-vrrp-from %s %s\n" % (a[0], m.group(2).decode())); sys.stdout.flush()
+    if time.time() - last >= 0.5:
+        last = time.time()
+        try:
+            sys.stdout.write("\n"); sys.stdout.flush()
+        except OSError:
+            os._exit(0)
+"""
+
+# Version 0 and type 0: every VRRP implementation discards the packet (RFC 3768/5798
+# check the version first), so a real VRRP group on this segment is never disturbed.
+_VRRP_SENDER = r"""
+import socket, sys, time
+n, i, ip = sys.argv[1:4]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+for k in range(3):
+    s.sendto(b"\x00\x00\x00\x00" + ("acpcheck-vrrp %s %s\n" % (n, i)).encode(), ("224.0.0.18", 0))
+    time.sleep(0.1)
+print("acpcheck-sent")
+"""
+
+VRRP_MANUAL = (
+    "prove it by hand: on each control-plane node run `tcpdump -ni <nic> vrrp` (or `ip protocol 112`) while keepalived "
+    "runs on another with a spare VRID (or send any IP protocol 112 packet to 224.0.0.18); every node must see every other one"
+)
+
+
+def _python_line(code: str, *args: str) -> str:
+    import shlex
+
+    quoted = " ".join(shlex.quote(arg) for arg in args)
+    return (
+        f"C={shlex.quote(code)}\n"
+        "for P in python3 platform-python /usr/libexec/platform-python; do\n"
+        '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac\n'
+        f'  exec "$P" -c "$C" {quoted}\n'
+        "done\n"
+        "echo acpcheck-notool; exit 3"
+    )
+
+
+def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, str], nonce: str) -> VrrpState:
+    """Every control-plane node listens for VRRP (as root), then each sends three packets."""
+    from acpcheck.transport.errors import TransportError
+
+    state = VrrpState(failed=dict(failed))
+    if len(nodes) + len(failed) < 2:
+        return state  # one node: nothing to pass between
+    index = {node.name: i for i, node in enumerate(context.plan.spec.nodes)}
+    idents = {node.name: identity(node.name, index[node.name]) for node in nodes}
+    handles: dict[str, Any] = {}
+
+    def start(node: Node) -> tuple[str, Any, str]:
+        ip = str(node.ipv4) if node.ipv4 is not None else ""
+        if not ip:
+            return node.name, None, "VRRP over IPv6 is not probed"
+        try:
+            handle = context.pool.session(node).start(_python_line(_VRRP_RECEIVER, nonce, ip), deadline=20, as_root=True)
+        except TransportError as error:
+            return node.name, None, f"{error.kind}: {error.message}"
+        end = time.monotonic() + READY_SECONDS
+        while handle.running() and time.monotonic() < end and "acpcheck-ready" not in handle.output()[0]:
+            time.sleep(0.02)
+        out, err = handle.output()
+        if "acpcheck-ready" in out:
+            return node.name, handle, ""
+        handle.stop()
+        why = "no python3 on the node" if "acpcheck-notool" in out else (err.strip().splitlines() or ["the receiver did not start"])[-1][:200]
+        return node.name, None, why
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as executor:
+            for name, handle, why in executor.map(start, nodes):
+                if handle is not None:
+                    handles[name] = handle
+                else:
+                    state.failed[name] = why
+
+        def send(node: Node) -> tuple[str, str]:
+            try:
+                result = context.pool.session(node).run_as_root(_python_line(_VRRP_SENDER, nonce, idents[node.name], str(node.ipv4)), timeout=15)
+            except TransportError as error:
+                return node.name, f"{error.kind}: {error.message}"
+            return node.name, "" if "acpcheck-sent" in result.stdout else (result.stderr.strip().splitlines() or ["could not send"])[-1][:200]
+
+        senders = [node for node in nodes if node.name in handles]
+        with ThreadPoolExecutor(max_workers=max(1, len(senders))) as executor:
+            for name, why in executor.map(send, senders):
+                if why:
+                    state.failed[name] = why
+        time.sleep(0.3)
+    finally:
+        outputs = {}
+        for name, handle in handles.items():
+            try:
+                handle.stop()
+            except TransportError:
+                pass
+            outputs[name] = handle.output()[0]
+    by_ident = {ident: name for name, ident in idents.items()}
+    state.nodes = sorted(name for name in handles if name not in state.failed)
+    received: dict[str, set[str]] = {name: set() for name in state.nodes}
+    for receiver, out in outputs.items():
+        for line in out.splitlines():
+            words = line.split()
+            if len(words) == 3 and words[0] == "acpcheck-vrrp-from" and by_ident.get(words[2]) in received:
+                received[by_ident[words[2]]].add(receiver)
+    state.received = {sender: sorted(receivers) for sender, receivers in received.items()}
+    if len(state.nodes) < 2 and state.failed:
+        state.manual = "; ".join(f"{name}: {why}" for name, why in sorted(state.failed.items()))
+    return state
+
+
+READY_SECONDS = 10.0
+
+
+# ---------------------------------------------------------------------------
+# Post-install: TLS to the API servers
+
+
+class TlsProbe(BaseModel):
+    """One TLS connection to an API server: the certificate it served and /version."""
+
+    model_config = _model_config()
+
+    host: str
+    port: int = 6443
+    error: str = ""
+    fingerprint: str = ""  # sha256 of the DER certificate
+    subject: str = ""
+    sans: list[str] = Field(default_factory=list)
+    not_after: str = ""  # ISO 8601 UTC
+    days_left: float | None = None
+    version: str = ""  # gitVersion from /version
+    version_status: int | None = None
+    version_error: str = ""
+
+
+class LiveEvidence(EvidenceDocument):
+    """The ``lb_live`` evidence. mode: live | off (before install: nothing gathered) | error."""
+
+    schema_: str = Field(default="acpcheck/lb-live/v1", alias="schema")
+    endpoint: str | None = None
+    #: connections to endpoint:6443, in order
+    through_endpoint: list[TlsProbe] = Field(default_factory=list)
+    #: control-plane node name -> its own :6443
+    nodes: dict[str, TlsProbe] = Field(default_factory=dict)
+    checked_at: str = ""
+
+    def node_of(self, probe_: TlsProbe) -> str | None:
+        """The control-plane node that served this certificate (by fingerprint), if one did."""
+        if not probe_.fingerprint:
+            return None
+        owners = [name for name, own in self.nodes.items() if own.fingerprint == probe_.fingerprint]
+        return owners[0] if len(owners) == 1 else None
+
+    @property
+    def certificates_differ(self) -> bool:
+        """Whether every reachable node serves its own certificate (else the LB's spread cannot be seen)."""
+        prints = [p.fingerprint for p in self.nodes.values() if p.fingerprint]
+        return len(prints) >= 2 and len(set(prints)) == len(prints)
+
+
+API_PORT = 6443
+
+
+def endpoint_connections(control_plane: int) -> int:
+    """TLS connections made to the endpoint: enough to see a round-robin LB reach every node."""
+    return min(60, max(6, 4 * control_plane))
+
+
+class ApiTlsSource(JsonEvidenceSource):
+    name: ClassVar[str] = "lb_live"
+    order: ClassVar[int] = 11
+    model = LiveEvidence
+    file = "lb_live.json"
+    what = "API server TLS evidence"
+
+    def gather(self, context: GatherContext) -> LiveEvidence:
+        from acpcheck.transport.settings import proxy_for
+
+        plan = context.plan
+        endpoint = plan.spec.endpoint.address
+        reason = live_reason(plan)
+        if reason is None:
+            return LiveEvidence(mode="off", reason="the cluster does not exist yet (set spec.kubeconfig or ACPCHECK_KUBECONFIG, or ACPCHECK_LIVE=1)",
+                                endpoint=endpoint)
+        evidence = LiveEvidence(mode="live", reason=reason, endpoint=endpoint, checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        timeout = min(plan.spec.ssh.connect_timeout_seconds, 5.0)
+
+        def node_probe(node: Node) -> tuple[str, TlsProbe]:
+            host = str(node.ipv4 if node.ipv4 is not None else node.ipv6)
+            return node.name, tls_probe(host, API_PORT, proxy=proxy_for(plan, node), timeout=timeout, server_name=endpoint)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(plan.control_plane)))) as executor:
+            evidence.nodes = dict(executor.map(node_probe, plan.control_plane))
+        if endpoint:
+            proxy = proxy_for(plan)
+            for count in range(endpoint_connections(len(plan.control_plane))):
+                evidence.through_endpoint.append(tls_probe(endpoint, API_PORT, proxy=proxy, timeout=timeout, server_name=endpoint, version=count == 0))
+        return evidence
+
+    def target(self, plan: ClusterPlan) -> str:
+        return f"cluster:{plan.metadata.name}"
+
+
+def tls_probe(host: str, port: int, *, proxy: Any, timeout: float, server_name: str | None = None, version: bool = True,
+              now: dt.datetime | None = None) -> TlsProbe:
+    """One TLS handshake with ``host:port`` (no verification: we read the certificate,
+    we do not trust it), then ``GET /version`` when ``version``."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID
+
+    from acpcheck.addressing import is_ip
+    from acpcheck.transport.errors import TransportError
+    from acpcheck.transport.net import open_tcp
+
+    result = TlsProbe(host=host, port=port)
+    try:
+        raw = open_tcp(host, port, proxy=proxy, timeout=timeout)
+    except TransportError as error:
+        result.error = f"{error.kind}: {error.message}"
+        return result
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        sni = server_name if server_name and not is_ip(server_name) else None
+        with context.wrap_socket(raw, server_hostname=sni) as tls:
+            der = tls.getpeercert(binary_form=True) or b""
+            result.fingerprint = hashlib.sha256(der).hexdigest()
+            cert = x509.load_der_x509_certificate(der)
+            result.subject = cert.subject.rfc4514_string()
+            try:
+                names = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+                result.sans = [str(value) for value in names.get_values_for_type(x509.DNSName)]
+                result.sans += [str(value) for value in names.get_values_for_type(x509.IPAddress)]
+            except x509.ExtensionNotFound:
+                pass
+            expiry = cert.not_valid_after_utc
+            result.not_after = expiry.isoformat(timespec="seconds")
+            result.days_left = round(((expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()) / 86400, 2)
+            if version:
+                _version(tls, host, result)
+    except (OSError, ssl.SSLError, ValueError) as error:
+        result.error = f"TLS: {error}"
+    return result
+
+
+def _version(tls: ssl.SSLSocket, host: str, result: TlsProbe) -> None:
+    try:
+        tls.settimeout(5.0)
+        tls.sendall(f"GET /version HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while len(data) < 65536:
+            chunk = tls.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (OSError, ssl.SSLError) as error:
+        result.version_error = f"no answer to GET /version: {error}"
+        return
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    try:
+        result.version_status = int(status_line.split()[1])
+    except (IndexError, ValueError):
+        result.version_error = f"not an HTTP answer to GET /version: {status_line[:60]!r}"
+        return
+    if result.version_status == 200:
+        try:
+            result.version = str(json.loads(body.decode("utf-8", errors="replace")).get("gitVersion", ""))
+        except (ValueError, AttributeError):
+            result.version_error = "GET /version answered 200 without the JSON of a Kubernetes API server"

@@ -1,0 +1,160 @@
+"""Connectivity between the nodes, and from a workload cluster to the global cluster.
+
+Node preprocessing X1: no network firewall restrictions between the nodes of a
+cluster; firewalls between nodes are among the most common install failures. Before
+install, every node listens on the ports others must reach on it and connects to
+every other node (``acpcheck.sources.connectivity``; ports from
+``acpcheck/matrix/ports.yaml``).
+
+What makes each check FAIL (the lab scenario ``lb-firewall``):
+
+- ACP-CONN-001: a node whose connection to another node's control-plane or CNI port
+  times out or is refused (e.g. an nftables rule on the other node that drops it).
+- ACP-CONN-002: a workload node that cannot open a TCP connection to the global
+  cluster's ``cpaas.io/platform-url`` address.
+- ACP-CONN-003: a workload node that cannot reach the global registry on 11443.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from acpcheck import Scope, Severity, When, check, fail, manual, skip
+from acpcheck.checks.support import DOCS, ON_PREMISES, PREPROCESSING, PREREQUISITES, before_install, conclude
+from acpcheck.facts.model import NodeContext
+from acpcheck.sources.base import TargetUnavailable
+from acpcheck.sources.connectivity import (
+    ALL_PAIRS_UP_TO,
+    ConnEvidence,
+    GlobalResult,
+    Pair,
+)
+
+PLATFORM_URL_PAGE = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
+REGISTRY_ADDRESS_PAGE = f"{DOCS}/4.3/configure/clusters/how-to/add-external-address-for-built-in-registry.html"
+
+
+def _proof(connectivity: ConnEvidence) -> ConnEvidence:
+    if connectivity.mode == "live":
+        skip(f"{connectivity.reason}; the pre-install proof needs the ports free")
+    if connectivity.mode != "proof":
+        skip(connectivity.reason or f"no connectivity proof ({connectivity.mode})")
+    return connectivity
+
+
+def _port_names(node: NodeContext) -> dict[tuple[int, str], str]:
+    from acpcheck.matrix.ports import connectivity_ports
+
+    return {(port.port, port.protocol): port.name for port in connectivity_ports(node.plan)}
+
+
+def _grouped(pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
+    """One line per peer: ``cp3: 6443/tcp (apiserver) timeout, 2379/tcp (etcd-client) timeout``."""
+    by_peer: dict[str, list[str]] = defaultdict(list)
+    for pair in pairs:
+        label = f"{pair.port}/{pair.protocol}"
+        if (pair.port, pair.protocol) in names:
+            label += f" ({names[(pair.port, pair.protocol)]})"
+        detail = f" ({pair.detail})" if pair.detail and pair.outcome in ("foreign", "stale", "node", "unreachable", "busy", "error", "notool") else ""
+        by_peer[pair.to].append(f"{label} {pair.outcome}{detail}")
+    return [f"{peer}: {', '.join(items)}" for peer, items in sorted(by_peer.items())]
+
+
+@check(
+    id="ACP-CONN-001",
+    title="this node reaches every control-plane node on the control-plane ports and every node on the CNI's ports",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=before_install(),
+    refs=[PREPROCESSING, PREREQUISITES],
+    remediation=(
+        "Open the ports named between these nodes (host firewalls, security groups, ACLs): ACP requires no firewall "
+        "restrictions between the nodes of a cluster."
+    ),
+    tags={"connectivity"},
+)
+def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> None:
+    """Node preprocessing requires 'no network firewall restrictions between nodes of
+    the cluster'. Every node listens on the ports others must reach on it (6443, 2379,
+    2380 and the CNI's control-plane ports on control-plane nodes; the kubelet's 10250
+    and the CNI's tunnel or BGP port on every node) and answers with its name, and
+    every node connects to all the others (up to 100 nodes; above that to every
+    control-plane node and its 99 ring neighbours). A port in use on a peer cannot be
+    proven (it must be free anyway: ACP-NODE-019/020) and is MANUAL, never FAIL. The
+    2 s connect timeout is ours."""
+    connectivity = _proof(connectivity)
+    result = connectivity.nodes.get(node.name)
+    if result is None:
+        state = connectivity.listeners.get(node.name)
+        raise TargetUnavailable(node.spec.target, "unreachable", state.detail if state else "no connection was made from this node")
+    if result.error:
+        raise TargetUnavailable(node.spec.target, "probe", f"the connections could not be made: {result.error}")
+    names = _port_names(node)
+    findings = [f"{node.name} cannot reach {line}" for line in _grouped(result.failed, names)]
+    unproven = [f"{node.name} -> {line} (not proven: a busy port or no listener tool on the peer)" for line in _grouped(result.unproven, names)]
+    sampled = f" (sampled: above {ALL_PAIRS_UP_TO} nodes each node probes the control plane and {ALL_PAIRS_UP_TO - 1} ring neighbours)" if connectivity.sampled else ""
+    evidence = {"node": node.name, "proven": result.ok, "failed": len(result.failed), "unproven": len(result.unproven), "sampled": connectivity.sampled}
+    conclude([line + sampled for line in findings], unknown=unproven, **evidence)
+
+
+def _global(node: NodeContext, connectivity: ConnEvidence, name: str, what: str) -> GlobalResult:
+    connectivity = _proof(connectivity)
+    target = next((t for t in connectivity.global_targets if t.name == name), None)
+    if target is None:
+        skip(f"the plan names no {what} (spec.cluster.annotations[cpaas.io/platform-url], spec.registry.address)")
+    results = [r for r in connectivity.global_results.get(node.name, []) if r.name == name]
+    if not results:
+        result = connectivity.nodes.get(node.name)
+        why = result.error if result is not None and result.error else "no connection was made from this node"
+        raise TargetUnavailable(node.spec.target, "unreachable", why)
+    found = results[0]
+    if found.outcome == "notool":
+        manual(f"no connector tool on {node.name}: run `nc -zv {found.host} {found.port}` there (from {target.source})")
+    return found
+
+
+#: The global targets: a workload cluster that ACP builds, before install.
+WORKLOAD_BEFORE_INSTALL = When(cluster_roles=frozenset({"workload"}), cluster_types=frozenset({"on-premise", "hosted-control-plane"}), upgrade=False)
+
+
+def _require_connected(node: NodeContext, connectivity: ConnEvidence, name: str, what: str) -> None:
+    """FAIL unless this node opened a TCP connection to the global target ``name``."""
+    found = _global(node, connectivity, name, what)
+    if found.outcome != "connected":
+        fail(f"{node.name} cannot open a TCP connection to the {what} {found.host}:{found.port}: {found.outcome}"
+             + (f" ({found.detail})" if found.detail else ""), host=found.host, port=found.port)
+
+
+@check(
+    id="ACP-CONN-002",
+    title="this node reaches the global cluster's platform address (cpaas.io/platform-url)",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=WORKLOAD_BEFORE_INSTALL,
+    refs=[PLATFORM_URL_PAGE, ON_PREMISES],
+    remediation="Route and open HTTPS from every workload node to the cpaas.io/platform-url address; its port must forward to all global control-plane nodes.",
+    tags={"connectivity", "global"},
+)
+def check_reaches_platform_url(node: NodeContext, connectivity: ConnEvidence) -> None:
+    """Workload clusters reach the global cluster through the address in the
+    cluster's cpaas.io/platform-url annotation (access from workload to global must
+    work both ways). Every node of the workload cluster opens a TCP connection to it
+    (2 s timeout, ours)."""
+    _require_connected(node, connectivity, "platform-url", "platform URL")
+
+
+@check(
+    id="ACP-CONN-003",
+    title="this node reaches the global registry on port 11443",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=WORKLOAD_BEFORE_INSTALL,
+    refs=[PREREQUISITES, REGISTRY_ADDRESS_PAGE],
+    remediation="Route and open TCP 11443 from every workload node to the global registry address, or give the registry an external address workload nodes can reach.",
+    tags={"connectivity", "global"},
+)
+def check_reaches_global_registry(node: NodeContext, connectivity: ConnEvidence) -> None:
+    """Workload nodes pull images from the global cluster's built-in registry
+    (<host>:11443): a node that cannot reach it cannot start a single platform pod.
+    The address is spec.registry.address when set, else the host of the platform URL."""
+    _require_connected(node, connectivity, "registry", "global registry")
