@@ -33,7 +33,7 @@ demo: setup
 	./scripts/demo.sh $(VENV)
 
 bench: setup
-	$(PY) -m pip install --quiet --disable-pip-version-check pytest-testinfra  # the peer we measure against
+	$(PY) -m pip install --quiet --disable-pip-version-check pytest-testinfra ansible-core  # the peers we measure against
 	$(PY) bench/plan_bench.py
 	$(PY) bench/node_bench.py
 	$(PY) bench/lb_bench.py

@@ -173,7 +173,7 @@ def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT
     was built is torn down again before the error is raised.
 
     ``subnets``: ``DIRECT,HIDDEN`` or LabSubnets; default ACPCHECK_LAB_SUBNETS, else
-    198.18.0.0/24,198.19.0.0/24. Before anything is built the host is inspected
+    198.18.0.0/22,198.19.0.0/24. Before anything is built the host is inspected
     (``hostcheck``, from ``host_sources``): a subnet in use here is refused with
     SubnetsInUse (an InputError), as are subnets too small for the scenario."""
     started = time.monotonic()

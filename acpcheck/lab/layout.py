@@ -8,7 +8,7 @@ routing table), so every kernel object is named with the fixed prefix ``acplab-`
 Two subnets, chosen per ``up`` (``--subnets DIRECT,HIDDEN`` or ``ACPCHECK_LAB_SUBNETS``)
 and recorded in ``lab.json``; every address below is derived from them:
 
-- direct network (default 198.18.0.0/24): bridge ``acplab-direct``; the root
+- direct network (default 198.18.0.0/22): bridge ``acplab-direct``; the root
   namespace (the controller) is .1, the proxy's leg .2, a spare endpoint address .10,
   nodes from .11.
 - hidden network (default 198.19.0.0/24): bridge ``acplab-hidden``, no address in
@@ -24,8 +24,8 @@ are not: sandboxes and examples use them for real hosts (interfaces on 192.0.2.0
 package mirrors inside 203.0.113.0/24), and a lab on top of them cut the machine off
 from those. RFC 1918 space and 100.64.0.0/10 are taken by corporate networks, VPNs,
 container bridges and the clusters the plans describe. One /24 in each half of the /15
-keeps the two networks apart at a glance (198.18 direct, 198.19 hidden) and holds the
-lab's 240 nodes per network. Some proxy tools (Clash's fake-ip mode) answer DNS from
+keeps the two networks apart at a glance (198.18 direct, 198.19 hidden); the direct
+network is a /22 so that it holds the 1,000 nodes of ``--nodes 1000``. Some proxy tools (Clash's fake-ip mode) answer DNS from
 198.18.0.0/16: ``up`` inspects the host first (``hostcheck``) and refuses, naming the
 clash, whenever a subnet is in use here.
 """
@@ -59,7 +59,7 @@ DEFAULT_STATE_DIR = Path("/tmp/acpcheck-lab")
 STATE_MARKER = ".acpcheck-lab"
 
 #: ``DIRECT,HIDDEN``: the lab's subnets when neither ``--subnets`` nor SUBNETS_ENV says otherwise.
-DEFAULT_SUBNETS = "198.18.0.0/24,198.19.0.0/24"
+DEFAULT_SUBNETS = "198.18.0.0/22,198.19.0.0/24"
 SUBNETS_ENV = "ACPCHECK_LAB_SUBNETS"
 #: Prefix lengths a lab subnet may have (a /28 still holds FIRST_NODE_HOST + 4 nodes).
 WIDEST_PREFIX, NARROWEST_PREFIX = 16, 28

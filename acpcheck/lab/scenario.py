@@ -43,7 +43,8 @@ SCENARIO_DIR = Path(__file__).with_name("scenarios")
 LAB_USER = "acplab"
 #: Host numbers 11.. of each lab network are node addresses (.1/.2 are the gateway and proxy).
 FIRST_NODE_HOST = 11
-MAX_NODES_PER_NETWORK = 240
+#: A Linux bridge has at most 1,024 ports (BR_MAX_PORTS): the nodes, the proxy's leg and the host's.
+MAX_NODES_PER_NETWORK = 1000
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ def test_routes_and_addresses(tmp_path: Path) -> None:
 
 def test_a_free_pair_is_suggested(tmp_path: Path) -> None:
     (tmp_path / "hosts").write_text(f"{DIRECT_ADDRESS} a\n")
-    with pytest.raises(SubnetsInUse, match=r"free on this machine: --subnets 198.18.1.0/24,198.19.1.0/24\)$"):
+    with pytest.raises(SubnetsInUse, match=r"free on this machine: --subnets 198.18.4.0/22,198.19.1.0/24\)$"):
         check_host(DEFAULT, sources=sources(tmp_path))
 
 

@@ -100,7 +100,7 @@ def test_init_script_makes_the_defects() -> None:
     network = LabSubnets.default().networks["direct"]
     build = build_node(scenario.nodes[0], network.node_address(0), network, HOST)
     script = init_script(build, Path("/state/nodes/n1"), HOST)
-    assert f"address add {network.cidr.network_address + 11}/24 dev eth0" in script and "route add default" not in script
+    assert f"address add {network.cidr.network_address + 11}/{network.cidr.prefixlen} dev eth0" in script and "route add default" not in script
     assert "address add 172.17.0.1/16 dev docker0" in script
     assert "listener.py 6443" in script
     assert 'noexec,size=1g acplab-tmp "$R"/tmp' in script
