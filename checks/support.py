@@ -13,7 +13,8 @@ the others and finds none.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from netaddr import AddrFormatError, IPAddress, IPRange
@@ -171,3 +172,31 @@ def address_text(address: Address) -> str:
 def address_carrying(node: NodeContext, ip: IPAddress) -> Address | None:
     """The interface address on the node equal to ``ip``."""
     return next((a for a in node.facts.addresses if ip_or_none(a.address) == ip), None)
+
+
+# ---------------------------------------------------------------------------
+# Live-cluster checks that verify what a plan section asks for (ACP-ROLE-*, ACP-REG-*)
+
+
+@dataclass(frozen=True)
+class PlannedInCluster(When):
+    """Applies when the plan asks for something (``wants``: a plan predicate, ``what``: how
+    it is said in the SKIP reason) and the run has a kubeconfig to look with."""
+
+    wants: Callable[[ClusterPlan], bool] | None = field(default=None, compare=False)
+    what: str = ""
+
+    def not_applicable(self, plan: ClusterPlan) -> str | None:
+        from acpcheck.sources.cluster import kubeconfig_of
+
+        reason = super().not_applicable(plan)
+        if reason:
+            return reason
+        if self.wants is not None and not self.wants(plan):
+            return f"not applicable: the plan asks for no {self.what}"
+        if kubeconfig_of(plan)[0] is None:
+            return "not applicable: no kubeconfig (spec.kubeconfig, or --kubeconfig): live-cluster checks need one"
+        return None
+
+    def describe(self) -> str:
+        return ", ".join([super().describe(), f"the plan gives {self.what}", "with a kubeconfig"])

@@ -228,11 +228,50 @@ class ApiServer(Spec):
     public_alternative_names: list[str] = Field(default_factory=list, description="extra names and addresses in the API server's certificate (SANs)")
 
 
+class RegistryExternalAddress(Spec):
+    """An external address for the built-in registry (the global cluster's "Add External Address
+    for Built-in Registry"): a TLS Secret, an Ingress and a Service in kube-system."""
+
+    domain: str = Field(
+        min_length=1, max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        description="the registry's domain name, reachable from the workload nodes and different from the platform access address",
+    )
+    cert_file: str = Field(min_length=1, description="PEM certificate (chain) for the domain, for Secret registry-address.tls; relative to the plan file")
+    key_file: str = Field(
+        min_length=1, description="PEM private key of the certificate; relative to the plan file (read when a step creates the Secret, never copied into reports or journals)"
+    )
+
+
 class Registry(Spec):
     """Where the cluster pulls its images from."""
 
     type: Literal["platform", "private", "public"] = Field(default="platform", description="the platform's own registry, a private one, or the public one")
     address: str | None = Field(default=None, description="a private registry's address (host[:port])")
+    external_address: RegistryExternalAddress | None = Field(
+        default=None, description="global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted"
+    )
+
+
+class NodeRoleAssignment(Spec):
+    """A node made an infra, log or custom role node: label node-role.kubernetes.io/<role> and taint
+    node-role.kubernetes.io/<role>=<taint>:NoSchedule (Cluster Node Planning)."""
+
+    node: str = Field(min_length=1, max_length=253, description="the Kubernetes Node's name")
+    role: str = Field(
+        min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        description="infra, log, or a custom role name (not control-plane, master or worker)",
+    )
+    taint: str | None = Field(
+        default="reserved", max_length=63, pattern=r"^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$",
+        description="the taint's value (the docs use reserved); null: no taint is wanted, only the label",
+    )
+
+    @field_validator("role")
+    @classmethod
+    def _not_builtin(cls, value: str) -> str:
+        if value in ("control-plane", "master", "worker"):
+            raise ValueError(f"{value} is a built-in role, not an infra/log/custom role")
+        return value
 
 
 class LoadBalancer(Spec):
@@ -429,6 +468,9 @@ class ClusterSpec(Spec):
         default=None, min_length=1, description="the kubeconfig context to use; null: its current-context (environment: ACPCHECK_KUBECONTEXT)"
     )
     etcd_encryption: EtcdEncryption = Field(default_factory=EtcdEncryption)
+    node_roles: list[NodeRoleAssignment] = Field(
+        default_factory=list, description="infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -608,4 +650,4 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "load_plan", "plan_from_document", "plan_json_schema", "dotted", "secret_reference_problems"]
+__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "dotted", "load_plan", "plan_from_document", "plan_json_schema", "secret_reference_problems"]

@@ -68,6 +68,8 @@ class ActionContext:
     fresh_login: Callable[[], str | None] = lambda: None
     #: Where on the node backups go (tests put it under their own directory).
     backup_root: str = BACKUP_ROOT
+    #: Cluster steps: the Kubernetes client (``sources.cluster.KubeClient``); ``transport`` is unused then.
+    kube: Any = None
 
     @property
     def backup_dir(self) -> str:

@@ -72,11 +72,14 @@ def render_run(report: RunReport) -> str:
         if node.error:
             out.append(f"node {node.node}: could not be reached ({visible(node.error, one_line=True)}); nothing done there")
             continue
+        if node.refused and not node.steps:
+            out.append(f"node {node.node}: {visible(node.refused)}")
+            continue
         if not node.steps:
             passing = f" ({'; '.join(node.already_passing)})" if node.already_passing else ""
             out.append(f"node {node.node}: nothing to change: no check with a remediation step fails here{passing}")
             continue
-        out.append(f"node {node.node}")
+        out.append(node.node if node.node.startswith("cluster:") else f"node {node.node}")
         if node.refused:
             out.append(f"  {visible(node.refused)}")
         for item in node.steps:
@@ -101,7 +104,8 @@ def summary(report: RunReport) -> str:
     files = sum(isinstance(a, WriteFile) for a in actions)
     commands = sum(isinstance(a, RunCommand) for a in actions)
     moves = sum(isinstance(a, MoveAside) for a in actions)
-    what = f"{files} file(s), {commands} command(s), {moves} path(s) moved aside"
+    objects = sum(getattr(a, "kind", "") == "object" for a in actions)
+    what = f"{files} file(s), {commands} command(s), {moves} path(s) moved aside" + (f", {objects} Kubernetes object(s)" if objects else "")
     if report.apply:
         changed = sum(s.changed for s in steps)
         head = f"summary: {len(steps)} step(s) on {nodes} node(s) made {changed} change(s): {what}" if changed else f"summary: {len(steps)} step(s) on {nodes} node(s): no change made"
@@ -151,7 +155,7 @@ def _step_document(item: StepReport) -> dict[str, Any]:
     }
 
 
-def _action_document(action: WriteFile | RunCommand | MoveAside) -> dict[str, Any]:
+def _action_document(action: Any) -> dict[str, Any]:
     if isinstance(action, WriteFile):
         return {
             "kind": "file",
@@ -164,7 +168,10 @@ def _action_document(action: WriteFile | RunCommand | MoveAside) -> dict[str, An
         }
     if isinstance(action, RunCommand):
         return {"kind": "command", "command": action.command, "reverse": action.reverse, "noReverse": action.no_reverse, "touches": len(action.touches)}
-    return {"kind": "move", "path": action.path}
+    if isinstance(action, MoveAside):
+        return {"kind": "move", "path": action.path}
+    # A cluster object (remediation.objects.ObjectChange): its diff, never a Secret's values.
+    return {"kind": "object", "op": action.op, "object": str(action.ref), **action.ref.as_record(), "diff": kind_of(action).describe(action)}
 
 
 def render_rollback(report: RollbackReport, cluster: str) -> str:

@@ -4,14 +4,15 @@ message naming the doc, and nothing changed at all (not a partial change).
 Node OS changes are refused on immutable-OS clusters (``spec.cluster.type:
 immutable``) and on any node that runs an immutable OS: such nodes are
 image-provisioned and their OS belongs to the platform, and node preprocessing says
-its checks do not apply to them. (The refusals of the cluster steps, node roles on
-EKS, third-party and immutable-OS clusters and etcd encryption changes on the global
-cluster, come with those steps.)
+its checks do not apply to them. Cluster steps are refused where their docs say so:
+node roles (infra, log, custom) on EKS, third-party (imported, registered) and
+immutable-OS clusters (Cluster Node Planning), and any etcd encryption change on the
+global cluster (the etcd Encryption page: not supported on global).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from acpcheck.facts.model import NodeContext
@@ -49,5 +50,45 @@ def node_refusal(node: NodeContext) -> str | None:
         return (
             f"refused: {node.name} runs an immutable OS ({facts.os_pretty_name or facts.os_id}); changing it is not supported: "
             f"the platform manages the OS of immutable nodes (source: {SOURCES}). Nothing was changed on {node.name}."
+        )
+    return None
+
+
+#: Cluster Node Planning: infra and custom role nodes only on non-immutable clusters.
+NODE_PLANNING = f"{DOCS}/4.3/configure/clusters/acp-node-planning.html"
+#: The etcd Encryption page: the Encryption Manager does not support the global cluster.
+ETCD_ENCRYPTION = f"{DOCS}/4.3/configure/clusters/etcd-encryption.html"
+#: Cluster types that are third-party clusters (ACP did not build them).
+THIRD_PARTY_TYPES = frozenset({"imported", "registered"})
+
+
+def cluster_step_refusal(plan: ClusterPlan, check_id: str, nodes: list[dict[str, Any]] | None = None) -> str | None:
+    """Why a cluster step of ``check_id`` may not run on ``plan``'s cluster, or None.
+    ``nodes``: the live Nodes as the cluster source summarises them (EKS, OS image)."""
+    name = plan.metadata.name
+    if check_id.startswith("ACP-ROLE-"):
+        why = None
+        if plan.spec.cluster.type == "immutable":
+            why = "an immutable-OS cluster"
+        elif plan.spec.cluster.type in THIRD_PARTY_TYPES:
+            why = f"a third-party cluster (spec.cluster.type: {plan.spec.cluster.type})"
+        else:
+            for node in nodes or ():
+                image = str(node.get("osImage") or "")
+                if node.get("eks"):
+                    why = f"an EKS cluster (Node {node.get('name')} is an EKS node)"
+                    break
+                if any(os_id.replace("-", " ") in image.lower() for os_id in IMMUTABLE_OS_IDS) or any(n in image for n in IMMUTABLE_OS_NAMES):
+                    why = f"a cluster whose nodes run an immutable OS (Node {node.get('name')}: {image})"
+                    break
+        if why:
+            return (
+                f"refused: cluster {name} is {why}; adding infra, log or custom role nodes is not supported there "
+                f"(source: {NODE_PLANNING}, \"only applicable to non-immutable clusters\"). Nothing was changed."
+            )
+    if check_id.startswith("ACP-ENC-") and plan.spec.cluster.role == "global":
+        return (
+            f"refused: cluster {name} is the global cluster; etcd encryption changes are not supported on the global cluster "
+            f"(source: {ETCD_ENCRYPTION}). Nothing was changed."
         )
     return None

@@ -157,6 +157,57 @@ class SshAccess:
         self._context.close()
 
 
+class ClusterAccess(Protocol):
+    """The Kubernetes API of the plan's cluster, for cluster steps: a client, and evidence read now."""
+
+    def kube(self) -> Any: ...  # sources.cluster.KubeClient
+    def gather(self) -> Any: ...  # sources.cluster.ClusterEvidence
+    def close(self) -> None: ...
+
+
+class KubeAccess:
+    """The plan's kubeconfig (or --kubeconfig), exactly as the ``cluster`` source reads it."""
+
+    def __init__(self, plan: ClusterPlan, environ: dict[str, str] | None = None):
+        self.plan = plan
+        self.environ = environ
+        self._kube: Any = None
+
+    @classmethod
+    def of(cls, plan: ClusterPlan, environ: dict[str, str] | None = None) -> KubeAccess | None:
+        """None when the run has no kubeconfig (the cluster checks are not applicable then)."""
+        from acpcheck.sources.cluster import kubeconfig_of
+
+        return cls(plan, environ) if kubeconfig_of(plan, environ)[0] else None
+
+    def kube(self) -> Any:
+        from acpcheck.sources.cluster import (
+            ApiFailure,
+            KubeClient,
+            KubeconfigError,
+            kubeconfig_of,
+            load_kubeconfig,
+        )
+
+        if self._kube is None:
+            path, context = kubeconfig_of(self.plan, self.environ)
+            try:
+                self._kube = KubeClient(load_kubeconfig(str(path), context))
+            except (KubeconfigError, ApiFailure) as error:
+                raise ActionFailed(str(getattr(error, "message", error))) from None
+        return self._kube
+
+    def gather(self) -> Any:
+        from acpcheck.sources.cluster import gather_cluster
+
+        return gather_cluster(self.plan, environ=self.environ)
+
+    def close(self) -> None:
+        if self._kube is not None:
+            self._kube.close()
+            self._kube = None
+
+
 # ---------------------------------------------------------------------------
 # Reports
 
@@ -231,8 +282,8 @@ class Options:
     backup_root: str = BACKUP_ROOT  # on each node
 
 
-def selected_steps(selectors: Iterable[str]) -> list[tuple[Step, CheckMeta]]:
-    """Every node step whose owning check matches a selector (all of them without one)."""
+def selected_steps(selectors: Iterable[str], target: str = "node") -> list[tuple[Step, CheckMeta]]:
+    """Every node (or cluster) step whose owning check matches a selector (all of them without one)."""
     from acpcheck.model.profile import matches_selector
     from acpcheck.remediation.step import STEPS
 
@@ -243,7 +294,7 @@ def selected_steps(selectors: Iterable[str]) -> list[tuple[Step, CheckMeta]]:
         meta = catalog.get(check_id)
         if meta is None or (chosen and not any(matches_selector(s, meta) for s in chosen)):
             continue
-        found += [(s, meta) for s in STEPS[check_id] if s.target == "node"]
+        found += [(s, meta) for s in STEPS[check_id] if s.target == target]
     return sorted(found, key=lambda pair: (pair[0].order, pair[0].check, pair[0].name))
 
 
@@ -270,22 +321,53 @@ def grade(meta: CheckMeta, node: NodeContext, policy: GradingPolicy) -> CheckRes
 # Remediate
 
 
-def remediate(plan: ClusterPlan, options: Options, access: NodeAccess, *, crasher: Crasher | None = None, progress: Callable[[str], None] | None = None) -> RunReport:
+def remediate(
+    plan: ClusterPlan,
+    options: Options,
+    access: NodeAccess,
+    *,
+    crasher: Crasher | None = None,
+    progress: Callable[[str], None] | None = None,
+    cluster_access: ClusterAccess | None = None,
+) -> RunReport:
     crasher = crasher or Crasher.from_environment()
     report = RunReport(options.run_id, plan, options.apply, [])
+    cluster_steps = selected_steps(options.selectors, "cluster")
+    cluster_target = f"cluster:{plan.metadata.name}"
+    if options.findings is not None and not any(target == cluster_target for _, target in options.findings):
+        cluster_steps = []
+    own_access = None
+    if cluster_steps and cluster_access is None:
+        cluster_access = own_access = KubeAccess.of(plan)
+    if cluster_access is None:
+        cluster_steps = []
     refusal = plan_refusal(plan)
-    if refusal:
+    if refusal and not cluster_steps:
         report.refused = refusal
         return report
-    steps = selected_steps(options.selectors)
+    steps = [] if refusal else selected_steps(options.selectors)
     nodes = [n for n in plan.spec.nodes if options.findings is None or any(target == n.target for _, target in options.findings)]
-    if not steps or not nodes:
+    if (not steps or not nodes) and not cluster_steps:
         return report
     journal = None
     if options.apply:
         assert options.journal_dir is not None
         journal = Journal.create(options.journal_dir, {"run": options.run_id, "cluster": plan.metadata.name, **options.header})
         report.journal = options.journal_dir
+    if cluster_steps:
+        assert cluster_access is not None
+        try:
+            report.nodes.append(_remediate_cluster(plan, cluster_steps, options, cluster_access, journal, crasher))
+        except KeyboardInterrupt:
+            report.interrupted = True
+            return report
+        finally:
+            if own_access is not None:
+                own_access.close()
+    if refusal:  # the node steps are refused, the cluster steps ran (and refused what the docs refuse)
+        report.nodes += [NodeReport(n.name, refused=refusal) for n in nodes]
+    if not steps or not nodes:
+        return report
     policy = GradingPolicy.for_plan(plan)
     facts = access.gather(nodes)
     stop = threading.Event()
@@ -319,7 +401,7 @@ def remediate(plan: ClusterPlan, options: Options, access: NodeAccess, *, crashe
             run_all()
     except KeyboardInterrupt:
         report.interrupted = True
-    report.nodes = [reports[n.name] for n in nodes if n.name in reports]
+    report.nodes += [reports[n.name] for n in nodes if n.name in reports]
     return report
 
 
@@ -356,30 +438,10 @@ def _remediate_node(
             continue
         if options.findings is not None and (step.check, target) not in options.findings:
             continue
-        before = grade(meta, node, policy)
-        if before.status not in FINDINGS:
-            if options.findings is not None:
-                report.already_passing.append(f"{step.check} now {before.status}")
+        item = _wanted(report, step, grade(meta, node, policy), options)
+        if item is None or not _planned(item, report.refused, view, options):
             continue
-        item = StepReport(step, before)
-        report.steps.append(item)
-        if report.refused:
-            item.outcome, item.plan = "refused", Plan(refused=report.refused)
-            continue
-        try:
-            item.plan = step.plan(view)
-        except NODE_ERRORS as error:
-            item.outcome = "failed"
-            item.messages.append(f"could not plan: {error}")
-            continue
-        if item.plan.refused:
-            item.outcome = "refused"
-        elif step.removes and not options.allow_removals:
-            item.outcome = "skipped"
-            item.messages.append("deletes software or data: only with --allow-removals")
-        elif not item.plan.actions:
-            item.outcome = "nothing to change"
-        elif options.apply and writer is not None:
+        if options.apply and writer is not None:
             ctx = ActionContext(transport, options.run_id, target, writer, fresh_login=lambda: access.fresh_login(spec), backup_root=options.backup_root)
             _perform(item, ctx, crasher, stop)
             view.forget()  # the next step plans on what the node holds now
@@ -388,6 +450,94 @@ def _remediate_node(
     if options.apply and report.steps and not stop.is_set():
         _verify(report, spec, plan, access, policy)
     return report
+
+
+def _remediate_cluster(
+    plan: ClusterPlan,
+    steps: list[tuple[Step, CheckMeta]],
+    options: Options,
+    access: ClusterAccess,
+    journal: Journal | None,
+    crasher: Crasher,
+) -> NodeReport:
+    """The cluster steps, in order, against ``cluster:<name>`` through the Kubernetes API."""
+    from acpcheck.remediation.objects import ClusterObjects
+    from acpcheck.remediation.refusals import cluster_step_refusal
+    from acpcheck.sources.cluster import NODES, ClusterView
+
+    target = f"cluster:{plan.metadata.name}"
+    report = NodeReport(target)
+    evidence = access.gather()
+    if evidence.failure is not None:
+        report.error = f"{evidence.failure[0]}: {evidence.failure[1]}"
+        return report
+    view = ClusterView(evidence)
+    policy = GradingPolicy.for_plan(plan)
+    live_nodes = view.items(NODES) if evidence.reads.get(NODES.key) and evidence.reads[NODES.key].status == "ok" else []
+    try:
+        objects = ClusterObjects(access.kube(), plan)
+    except ActionFailed as error:
+        report.error = str(error)
+        return report
+    writer = journal.writer(target) if journal is not None else None
+    for step, meta in steps:
+        if options.findings is not None and (step.check, target) not in options.findings:
+            continue
+        item = _wanted(report, step, evaluate(check_function(meta), policy, {"cluster": view}), options)
+        if item is None or not _planned(item, cluster_step_refusal(plan, step.check, live_nodes), objects, options):
+            continue
+        if options.apply and writer is not None:
+            ctx = ActionContext(None, options.run_id, target, writer, kube=objects.kube)  # type: ignore[arg-type]
+            _perform(item, ctx, crasher, threading.Event())
+            objects.forget()
+        else:
+            objects.assume(item.plan)
+    if options.apply and report.steps:
+        pending = [s for s in report.steps if s.outcome not in ("failed", "refused", "skipped")]
+        if pending:
+            fresh = access.gather()
+            for item in pending:
+                if fresh.failure is not None:
+                    item.outcome = "unverified"
+                    item.messages.append(f"could not read the cluster again: {fresh.failure[0]}: {fresh.failure[1]}")
+                    continue
+                item.after = evaluate(check_function(checks()[item.step.check]), policy, {"cluster": ClusterView(fresh)})
+                item.outcome = "fixed" if item.after.status not in FINDINGS else "still failing"
+    return report
+
+
+def _wanted(report: NodeReport, step: Step, before: CheckResult, options: Options) -> StepReport | None:
+    """The step's report when its owning check FAILs or WARNs now (else None, noted with --from)."""
+    if before.status not in FINDINGS:
+        if options.findings is not None:
+            report.already_passing.append(f"{step.check} now {before.status}")
+        return None
+    item = StepReport(step, before)
+    report.steps.append(item)
+    return item
+
+
+def _planned(item: StepReport, refusal: str | None, view: Any, options: Options) -> bool:
+    """Plan the step (unless refused); True when it has changes to show or make."""
+    if refusal:
+        item.outcome, item.plan = "refused", Plan(refused=refusal)
+        return False
+    try:
+        item.plan = item.step.plan(view)
+    except NODE_ERRORS as error:
+        item.outcome = "failed"
+        item.messages.append(f"could not plan: {error}")
+        return False
+    if item.plan.refused:
+        item.outcome = "refused"
+    elif item.step.removes and not options.allow_removals:
+        item.outcome = "skipped"
+        item.messages.append("deletes software or data: only with --allow-removals")
+    elif not item.plan.actions:
+        item.outcome = "nothing to change"
+    else:
+        return True
+    return False
 
 
 def _perform(item: StepReport, ctx: ActionContext, crasher: Crasher, stop: threading.Event) -> None:
@@ -491,9 +641,10 @@ def pending_undos(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in reversed(records) if r["event"] == "intent" and r["seq"] not in undone]
 
 
-def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64) -> RollbackReport:
+def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64, cluster_access: ClusterAccess | None = None) -> RollbackReport:
     by_name = {n.name: n for n in plan.spec.nodes}
     targets = journal.read()
+    owned: dict[str, KubeAccess | None] = {}  # the Kubernetes access rollback opens itself (closed at the end)
     results: dict[str, TargetRollback] = {}
 
     def one(target: str, records: list[dict[str, Any]], warning: str | None) -> None:
@@ -503,16 +654,27 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
         if not pending:
             return
         name = target.removeprefix("node:")
-        if not target.startswith("node:") or name not in by_name:
+        if target == f"cluster:{plan.metadata.name}":
+            kube_access = cluster_access or owned.setdefault("kube", KubeAccess.of(plan))
+            if kube_access is None:
+                outcome.error = f"{target}: no kubeconfig (spec.kubeconfig, or --kubeconfig); nothing undone there"
+                return
+            try:
+                ctx = ActionContext(None, journal.run_id, target, journal.writer(target), kube=kube_access.kube())  # type: ignore[arg-type]
+            except ActionFailed as error:
+                outcome.error = str(error)
+                return
+        elif not target.startswith("node:") or name not in by_name:
             outcome.error = f"{target} is not a node of the plan; nothing undone there"
             return
-        try:
-            transport = access.transport(by_name[name])
-        except TransportError as error:
-            outcome.error = f"{error.kind}: {error.message}"
-            return
+        else:
+            try:
+                transport = access.transport(by_name[name])
+            except TransportError as error:
+                outcome.error = f"{error.kind}: {error.message}"
+                return
+            ctx = ActionContext(transport, journal.run_id, target, journal.writer(target))
         writer = journal.writer(target)
-        ctx = ActionContext(transport, journal.run_id, target, writer)
         for record in pending:
             try:
                 note = KINDS[record["kind"]].undo(record["undo"], ctx)
@@ -525,8 +687,13 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
 
     workers = max(1, min(max_parallel, len(targets) or 1))
     with journal.locked(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acpcheck-rollback") as pool:
-        for future in [pool.submit(one, target, records, warning) for target, records, warning in targets]:
-            future.result()
+        try:
+            for future in [pool.submit(one, target, records, warning) for target, records, warning in targets]:
+                future.result()
+        finally:
+            for kube_access in owned.values():
+                if kube_access is not None:
+                    kube_access.close()
     return RollbackReport(journal.run_id, [results[target] for target, _, _ in targets])
 
 

@@ -229,6 +229,16 @@ def step(*, check: str, name: str, does: str, order: int = 50, removes: bool = F
     return decorate
 
 
+def cluster_step(*, check: str, name: str, does: str, order: int = 50) -> Callable[[Callable[[Any], Plan]], Step]:
+    """Declare the function below as the plan of a cluster step of ``check``: it receives
+    a ``ClusterObjects`` view and returns ``ObjectChange`` actions (``remediation.objects``)."""
+
+    def decorate(planner: Callable[[Any], Plan]) -> Step:
+        return register(Step(check=check, name=name, does=does, planner=planner, order=order, target="cluster"))
+
+    return decorate
+
+
 def steps_for(check_id: str) -> list[Step]:
     return list(STEPS.get(check_id, ()))
 

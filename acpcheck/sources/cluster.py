@@ -57,6 +57,8 @@ CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 PAGE = 500
 #: Control-plane node labels (kubeadm today, and the name it used before 1.24).
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+#: Role labels: node-role.kubernetes.io/<role> (Cluster Node Planning).
+ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
 
 
 # ---------------------------------------------------------------------------
@@ -71,7 +73,30 @@ def _node_summary(node: dict[str, Any]) -> dict[str, Any]:
         "name": metadata.get("name"),
         "controlPlane": any(label in labels for label in CONTROL_PLANE_LABELS),
         "addresses": [{"type": a.get("type"), "address": a.get("address")} for a in status.get("addresses") or []],
+        # Node roles (ACP-ROLE-*) and what tells an EKS or immutable-OS node (the role refusals).
+        "roleLabels": {key: value for key, value in labels.items() if key.startswith(ROLE_LABEL_PREFIX)},
+        "taints": [{k: t.get(k) for k in ("key", "value", "effect") if t.get(k) is not None} for t in (node.get("spec") or {}).get("taints") or []],
+        "eks": any(key.startswith("eks.amazonaws.com/") for key in labels) or str((node.get("spec") or {}).get("providerID") or "").startswith("aws://"),
+        "osImage": (status.get("nodeInfo") or {}).get("osImage"),
     }
+
+
+def _secret_summary(secret: dict[str, Any]) -> dict[str, Any]:
+    """A Secret without its values: its type, labels and, per key, the length and sha256 of the value."""
+    import hashlib
+
+    metadata = secret.get("metadata") or {}
+    keys = {}
+    for key, value in sorted((secret.get("data") or {}).items()):
+        raw = base64.b64decode(value or "")
+        keys[key] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    return {"metadata": {"name": metadata.get("name"), "namespace": metadata.get("namespace"), "labels": metadata.get("labels") or {}},
+            "type": secret.get("type"), "keys": keys}
+
+
+def _annotated_summary(obj: dict[str, Any]) -> dict[str, Any]:
+    metadata = obj.get("metadata") or {}
+    return {"name": metadata.get("name"), "namespace": metadata.get("namespace"), "annotations": metadata.get("annotations") or {}}
 
 
 def qualified_name(resource: str, group: str) -> str:
@@ -112,8 +137,14 @@ class Read:
 
 ETCD_ENCRYPTION_CONFIG = Read("etcdencryptionconfig", "cluster.alauda.io", "v1alpha1", "etcdencryptionconfigs", name="default")
 NODES = Read("nodes", "", "v1", "nodes", summarise=_node_summary)
+#: The built-in registry's external address (ACP-REG-*): kept without the Secret's values.
+REGISTRY_TLS_SECRET = Read("registry-tls-secret", "", "v1", "secrets", name="registry-address.tls", namespace="kube-system", summarise=_secret_summary)
+REGISTRY_INGRESS = Read("registry-ingress", "networking.k8s.io", "v1", "ingresses", name="registry-address", namespace="kube-system")
+REGISTRY_SERVICE = Read("registry-service", "", "v1", "services", name="registry", namespace="kube-system")
+#: The global cluster's Cluster objects (cpaas.io/platform-url of a workload cluster), name and annotations only.
+CAPI_CLUSTERS = Read("capi-clusters", "cluster.x-k8s.io", "v1beta1", "clusters", namespace="cpaas-system", summarise=_annotated_summary)
 #: Everything a run reads from the API (later issues add rows here).
-READS: tuple[Read, ...] = (NODES, ETCD_ENCRYPTION_CONFIG)
+READS: tuple[Read, ...] = (NODES, ETCD_ENCRYPTION_CONFIG, REGISTRY_TLS_SECRET, REGISTRY_INGRESS, REGISTRY_SERVICE, CAPI_CLUSTERS)
 
 
 # ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class FakeView(NodeView):
 
 
 def plan(check: str, view: FakeView) -> Plan:
+    all_steps()  # imports the check modules (their steps), whichever test of this file runs first
     (step,) = steps_for(check)
     return step.plan(view)
 
@@ -62,11 +63,14 @@ def files(result: Plan) -> dict[str, str | None]:
 KERNEL = {"stat -f -c %T /proc": "proc", "stat -f -c %T /sys": "sysfs"}
 
 
-def test_every_shipped_step_belongs_to_a_node_check_of_the_catalogue() -> None:
+def test_every_shipped_step_belongs_to_a_check_of_its_target_in_the_catalogue() -> None:
     from acpcheck.catalog import load_catalog
 
     catalog = load_catalog()
-    steps = [s for s in all_steps() if s.check in catalog]
+    cluster_steps = [s for s in all_steps() if s.check in catalog and s.target == "cluster"]
+    assert {s.check for s in cluster_steps} == {"ACP-ROLE-001", "ACP-ROLE-002", "ACP-REG-001", "ACP-REG-002", "ACP-REG-003", "ACP-REG-004"}
+    assert all(catalog[s.check].scope.value == "cluster" and not s.removes for s in cluster_steps)
+    steps = [s for s in all_steps() if s.check in catalog and s.target == "node"]
     assert {s.check for s in steps} == {
         "ACP-NODE-001", "ACP-NODE-002", "ACP-NODE-003", "ACP-NODE-004", "ACP-NODE-005", "ACP-NODE-006", "ACP-NODE-007",
         "ACP-NODE-008", "ACP-NODE-010", "ACP-NODE-011", "ACP-NODE-012", "ACP-NODE-014", "ACP-NODE-023", "ACP-NODE-025", "ACP-NODE-026",
