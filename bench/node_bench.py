@@ -6,8 +6,11 @@ For each size, in the same run and against the same lab:
             acpcheck's probe script (the same reads, no judging, no pytest, no
             reports): what any tool must at least spend to know the facts. A second
             floor runs `true` instead (transport only);
-- acpcheck  `acpcheck run --profile preinstall` (every node check, one probe exec
-            per node, reports written), as a user runs it;
+- acpcheck  `acpcheck run --profile preinstall --check area:NODE`: every node
+            preprocessing check, one probe exec per node, reports written — the
+            same facts the floor reads, judged. (The full preinstall profile also
+            proves the load balancer and node-to-node connectivity with listeners
+            on every node: work the floor does not do, measured by bench/lb_bench.py.)
 - testinfra pytest-testinfra, paramiko backend, `-n auto`: the same facts read the
             testinfra way (one command or file read per fact, per node);
 - ansible   `ansible all -m setup` (fact gathering, forks 50, pipelining on), the
@@ -147,7 +150,9 @@ def measure(size: int, runs: int, with_testinfra: bool, with_ansible: bool) -> d
         with tempfile.TemporaryDirectory() as work:
             record["floor_true"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env, ROOT)
             record["floor"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "probe"], runs, env, ROOT)
-            record["acpcheck"] = run_measured([python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--out", f"{work}/r"], runs, env, ROOT)
+            record["acpcheck"] = run_measured(
+                [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--check", "area:NODE", "--out", f"{work}/r"], runs, env, ROOT
+            )
             if with_testinfra:
                 tests = Path(work) / "test_infra.py"
                 tests.write_text(TESTINFRA_CHECKS)

@@ -62,6 +62,11 @@ class GatherContext:
     plan: ClusterPlan
     gathered: dict[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
+    #: the sources this run still gathers after the current one: when none is left,
+    #: a source closes each connection as soon as it is done with it (an idle
+    #: paramiko transport keeps a thread waking ten times a second, which at 1,000
+    #: nodes costs the runner more CPU than the probes themselves)
+    later: list[str] = field(default_factory=list)
     _pool: SshPool | None = field(default=None, repr=False)
 
     @property

@@ -53,7 +53,8 @@ class Evidence:
                 return
             self._context = context = GatherContext(self.plan, gathered=self._data, progress=progress)
             try:
-                for source in pending:
+                for index, source in enumerate(pending):
+                    context.later = [later.name for later in pending[index + 1 :]]
                     try:
                         data = source.gather(context)
                     except Exception as error:  # noqa: BLE001 — a bug costs this source's checks an ERROR each, not the run

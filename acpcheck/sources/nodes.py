@@ -33,7 +33,11 @@ class NodeFactsSource:
             if progress is not None:
                 progress(self.name, done, total, node, ok)
 
-        return gather_all(context.plan, timeouts=context.timeouts, pool=context.pool, progress=report)
+        # Later sources (the LB proof, connectivity) reuse the node's session: one login
+        # per node and run. Without them each connection closes right after its probe.
+        pool = context.pool if context.later else None
+        known_hosts = None if pool is not None else context.plan.spec.ssh.known_hosts_file
+        return gather_all(context.plan, timeouts=context.timeouts, pool=pool, known_hosts=known_hosts, progress=report)
 
     def unavailable(self, plan: ClusterPlan, message: str) -> FactsByNode:
         return {node.name: GatherFailure(node.name, "probe", message) for node in plan.spec.nodes}
