@@ -18,8 +18,8 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
 import traceback
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from acpcheck.sources import REGISTRY, SourceEntry, source_providing
+from acpcheck.sources import SourceEntry, source_providing
 from acpcheck.sources.base import EvidenceSource, GatherContext
 
 if TYPE_CHECKING:
@@ -87,10 +87,6 @@ class Evidence:
     def raw(self, name: str) -> Any:
         """One source's evidence as gathered (e.g. ``{node: NodeFacts | GatherFailure}`` for "nodes")."""
         return self._data[name]
-
-
-def all_sources() -> list[SourceEntry]:
-    return list(REGISTRY.values())
 
 
 #: How a progress line names a source and what it counts (default: the source's name, nodes).
