@@ -124,6 +124,16 @@ def test_user_pytest_ini_does_not_change_a_run(tmp_path: Path) -> None:
     assert list((tmp_path / "reports" / "out").glob("*/results.json"))
 
 
+def test_conftest_files_of_the_working_directory_are_not_imported(tmp_path: Path) -> None:
+    # Someone else's test suite: importing it would run their code in every assessment.
+    for directory in (tmp_path, tmp_path / "tests"):
+        directory.mkdir(exist_ok=True)
+        (directory / "conftest.py").write_text("raise SystemExit('conftest.py of the working directory was imported')\n")
+    result = acpcheck("run", "--plan", str(EXAMPLES / "workload-kube-ovn.yaml"), "--profile", "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "was imported" not in result.stdout + result.stderr
+
+
 def test_damaged_facts_directory_exits_4(tmp_path: Path) -> None:
     facts = tmp_path / "facts"
     facts.mkdir()
