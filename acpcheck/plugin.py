@@ -33,6 +33,7 @@ from acpcheck.grading import GradingPolicy, grade, not_applicable, target_of
 from acpcheck.model.check import CheckMeta, NotApplicable, Scope, Severity
 from acpcheck.model.plan import (
     ClusterPlan,
+    Node,
     load_plan,
     plan_from_document,
     secret_reference_problems,
@@ -47,7 +48,7 @@ from acpcheck.model.profile import (
 from acpcheck.model.result import CheckResult, Status, new_run_id, utc_now
 from acpcheck.model.waivers import Waiver, Waivers, load_waivers
 from acpcheck.report.outdir import OutDir, usable
-from acpcheck.sources import REGISTRY, SourceEntry, TargetUnavailable, sources_for
+from acpcheck.sources import REGISTRY, SourceEntry, TargetUnavailable, source_providing, sources_for
 from acpcheck.sources.evidence import Evidence, ProgressLine
 
 #: Where the first-party checks are: the top-level checks/ of a checkout (editable
@@ -393,32 +394,89 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return None
 
 
+#: The check parameters a run provides itself: the plan, the profile's params and
+#: the evidence of every registered source.
+PROVIDED = frozenset({"plan", "params"} | {parameter for entry in REGISTRY.values() for parameter in entry.provides})
+NODE_PARAM = pytest.StashKey["Node | None"]()
+
+
+class CheckItem(pytest.Function):
+    """One check on one target, its arguments taken straight from the run's evidence.
+
+    pytest would resolve each argument of each item through its fixture machinery
+    (a request, a fixture definition and a cache per argument): at 1,000 nodes,
+    31,000 items, that alone was a fifth of the run. A check whose parameters are
+    all provided by the run (``PROVIDED``) gets these items instead; one that asks
+    for anything else (a fixture of a check pack's conftest.py) is collected the
+    usual way, through the fixtures below. Names, markers, ``-k``, ``-m``, ``-n``
+    and JUnit are the same either way: ``check_name[node]`` per node.
+    """
+
+    def arguments(self, settings: Settings) -> dict[str, Any]:
+        """The check's arguments; a TargetUnavailable in place of a target's missing evidence."""
+        meta = self.stash[META]
+        values: dict[str, Any] = {}
+        for parameter in meta.needs:
+            values[parameter] = _provide(settings, parameter, self.stash.get(NODE_PARAM, None))
+        return values
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
-    """No item at all for a check the profile or --acp-select leaves out: at 1,000
-    nodes, items made only to be deselected would cost more than the checks."""
+    """The items of a check: none for a check the profile or --acp-select leaves out
+    (at 1,000 nodes, items made only to be deselected would cost more than the
+    checks), one per node for a node check, else one."""
     meta: CheckMeta | None = getattr(obj, "__acpcheck__", None)
     settings = settings_of(collector.config)
-    if meta is not None and settings is not None and not settings.chooses(meta):
+    if meta is None or settings is None:
+        return None
+    if not settings.chooses(meta):
         return []
-    return None
+    if not meta.needs <= PROVIDED:
+        return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
+    info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)  # autouse fixtures only
+
+    def item(suffix: str, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
+        # The full name makes the node id on every pytest; originalname after, as
+        # pytest >= 9.2 would build the id from it and a callspec, which these items have not.
+        made = CheckItem.from_parent(collector, name=name + suffix, callobj=obj, fixtureinfo=info)
+        made.originalname = name
+        made.stash[NODE_PARAM] = node
+        for mark in marks:
+            made.add_marker(mark)
+        return made
+
+    if not _per_node(meta, meta.needs):
+        return [item("")]
+    targets = _node_targets(meta, settings)
+    if isinstance(targets, str):
+        return [item("[not-applicable]", None, pytest.mark.skip(reason=targets))]
+    return [item(f"[{node.name}]", node, pytest.mark.xdist_group(node.name)) for node in targets]
 
 
-def _per_node(meta: CheckMeta, fixturenames: list[str]) -> bool:
+def _per_node(meta: CheckMeta, parameters: Iterable[str]) -> bool:
     """A node check with one item per node (not a cross-node check, which takes ``nodes``)."""
-    return meta.scope is Scope.NODE and "node" in fixturenames
+    return meta.scope is Scope.NODE and "node" in parameters
+
+
+def _node_targets(meta: CheckMeta, settings: Settings) -> list[Node] | str:
+    """The nodes a node check has an item for, or why it has none (one SKIP, target
+    ``node:*``, that says why: not one per node, nor pytest's "got empty parameter set")."""
+    nodes = [n for n in settings.plan.spec.nodes if n.role in meta.roles]
+    return settings.not_applicable(meta) or (nodes if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Per-node parametrisation of a node check collected the usual way (see CheckItem)."""
     meta: CheckMeta | None = getattr(metafunc.function, "__acpcheck__", None)
     settings = settings_of(metafunc.config)
     if meta is None or settings is None or not _per_node(meta, metafunc.fixturenames):
         return
-    nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in settings.plan.spec.nodes if n.role in meta.roles]
-    reason = settings.not_applicable(meta) or ("" if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes")
-    if reason:
-        # One SKIP (target node:*) that says why, not one per node, nor pytest's "got empty parameter set".
-        nodes = [pytest.param(None, id="not-applicable", marks=pytest.mark.skip(reason=reason))]
+    targets = _node_targets(meta, settings)
+    if isinstance(targets, str):
+        nodes = [pytest.param(None, id="not-applicable", marks=pytest.mark.skip(reason=targets))]
+    else:
+        nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in targets]
     metafunc.parametrize("node", nodes, indirect=True)
 
 
@@ -444,21 +502,32 @@ def params(request: pytest.FixtureRequest) -> dict[str, Any]:
     return _require(request).profile.params
 
 
-def _evidence_fixture(entry: SourceEntry, parameter: str, doc: str) -> Callable[..., Any]:
-    """The fixture that hands check parameter ``parameter`` its evidence."""
+def _provide(settings: Settings, parameter: str, param: Any) -> Any:
+    """A check parameter's value: the plan, the params, or evidence (gathered or replayed
+    first if need be). A target without evidence gives its TargetUnavailable, which
+    grading makes ERROR when the body would run (pytest_pyfunc_call): raised, pytest
+    would format a traceback for every check of an unreachable node."""
+    if parameter == "plan":
+        return settings.plan
+    if parameter == "params":
+        return settings.profile.params
+    entry = source_providing(parameter)
+    assert entry is not None, parameter
+    _ensure_evidence(settings, [entry])
+    try:
+        return settings.evidence.provide(parameter, param)
+    except TargetUnavailable as missing:
+        return missing
+
+
+def _evidence_fixture(parameter: str, doc: str) -> Callable[..., Any]:
+    """The fixture that hands check parameter ``parameter`` its evidence (checks collected the usual way)."""
 
     def provide(request: pytest.FixtureRequest) -> Any:
-        settings = _require(request)
-        _ensure_evidence(settings, [entry])
-        try:
-            return settings.evidence.provide(parameter, getattr(request, "param", None))
-        except TargetUnavailable as missing:
-            if META not in request.node.stash:
-                raise
-            # A check's target without evidence is graded ERROR when its body would
-            # run (pytest_pyfunc_call): raised here, pytest would format a traceback
-            # for every check of an unreachable node.
-            return missing
+        value = _provide(_require(request), parameter, getattr(request, "param", None))
+        if isinstance(value, TargetUnavailable) and META not in request.node.stash:
+            raise value  # not a check: a plain test using the fixture
+        return value
 
     provide.__doc__ = doc
     provide.__name__ = parameter
@@ -468,7 +537,7 @@ def _evidence_fixture(entry: SourceEntry, parameter: str, doc: str) -> Callable[
 # One fixture per parameter a registered source provides (node, nodes, …), so a
 # new source needs no change here. pytest finds fixtures among a plugin's globals.
 globals().update(
-    {f"_evidence_fixture_{parameter}": _evidence_fixture(entry, parameter, doc) for entry in REGISTRY.values() for parameter, doc in entry.provides.items()}
+    {f"_evidence_fixture_{parameter}": _evidence_fixture(parameter, doc) for entry in REGISTRY.values() for parameter, doc in entry.provides.items()}
 )
 
 
@@ -477,7 +546,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = settings_of(session.config)
     if settings is None or session.config.option.collectonly:
         return
-    needs = [item.fixturenames for item in session.items if META in item.stash and not item.get_closest_marker("skip")]  # type: ignore[attr-defined]
+    needs = [item.stash[META].needs for item in session.items if META in item.stash and not item.get_closest_marker("skip")]
     entries = sources_for(needs)
     if entries:
         _ensure_evidence(settings, entries)
@@ -487,8 +556,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
-    callspec = getattr(item, "callspec", None)
-    node = callspec.params.get("node") if callspec else None
+    if isinstance(item, CheckItem):
+        node = item.stash[NODE_PARAM]
+    else:
+        callspec = getattr(item, "callspec", None)
+        node = callspec.params.get("node") if callspec else None
     return target_of(meta, settings.plan, {"node": node} if node is not None else {})
 
 
@@ -506,7 +578,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[TARGET] = _target(item, meta, settings)
         item.add_marker(pytest.mark.acpcheck(meta.id))
         reason = settings.not_applicable(meta)
-        if reason and not _per_node(meta, item.fixturenames):  # type: ignore[attr-defined]  # per-node SKIPs are made in pytest_generate_tests
+        if reason and not _per_node(meta, meta.needs):  # a node check's SKIP was made with its items
             item.add_marker(pytest.mark.skip(reason=reason))
         if allure:
             _add_allure_labels(item, meta, settings)
@@ -548,7 +620,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """
     if META not in pyfuncitem.stash:
         return None
-    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    if isinstance(pyfuncitem, CheckItem):
+        arguments = pyfuncitem.arguments(pyfuncitem.config.stash[SETTINGS])
+    else:
+        arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
     missing = next((value for value in arguments.values() if isinstance(value, TargetUnavailable)), None)
     if missing is not None:
         pyfuncitem.stash[ENDING] = missing  # no evidence for this target: ERROR, and the body does not run

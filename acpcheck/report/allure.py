@@ -48,7 +48,8 @@ import allure_commons
 import pytest
 
 from allure_commons.logger import AllureFileLogger
-from allure_commons.model2 import Label, StatusDetails, TestResult
+from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult
+from allure_commons.utils import md5
 
 from acpcheck.model.result import best_ref
 from acpcheck.report.sarif import fails_the_run
@@ -137,9 +138,13 @@ class AllureAdapter:
         result.name = title(data)
         result.status = status
         result.statusDetails = StatusDetails(message=message, trace=trace) if message else None
-        for parameter in result.parameters:
-            if parameter.name == "node":  # the node's name, not the repr of its facts
-                parameter.value = data["target"].removeprefix("node:")
+        node = data["target"].removeprefix("node:")
+        if node != data["target"] and node != "*":
+            # The node's name (not the repr of its facts) as the parameter, and one
+            # history per check and node: allure-pytest takes both from a callspec,
+            # which the plugin's check items have not (acpcheck.plugin.CheckItem).
+            result.parameters = [p for p in result.parameters if p.name != "node"] + [Parameter(name="node", value=node)]
+            result.historyId = md5(result.fullName, node)
 
 
 def register(config: pytest.Config, fail_on: str, acp: str) -> AllureAdapter:

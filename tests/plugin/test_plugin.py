@@ -316,6 +316,33 @@ def test_checks_without_plan_say_what_is_missing(pytester: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(["*acpcheck checks need a plan: run with --acp-plan FILE*"])
 
 
+def test_checks_get_their_evidence_without_fixtures_and_pack_fixtures_still_work(checks: pytest.Pytester) -> None:
+    """A check asking only for what the run provides gets it with no per-item fixture
+    work (the cost that dominated 1,000-node runs); a check pack's check that also
+    asks for a fixture of its conftest.py is collected the usual way, same names."""
+    checks.makeconftest(
+        "import pytest\n\n@pytest.fixture\ndef bad_node():\n    return 'w1'\n\n"
+        "def pytest_collection_finish(session):\n    for item in session.items:\n        print('ITEM', item.name, sorted(item.fixturenames))\n"
+    )
+    pack = checks.path / "check_pack.py"
+    pack.write_text(CHECKS.split("@check(")[0] + textwrap.dedent(
+        """
+        @check(id="ACP-NODE-911", title="pack check with a fixture", severity=Severity.HIGH, refs=REF, remediation="-",
+               scope=Scope.NODE, roles={"worker"})
+        def check_with_fixture(node, bad_node):
+            \"\"\"Uses the pack's fixture.\"\"\"
+            if node.name == bad_node:
+                fail(f"{node.name} is the bad one")
+        """
+    ))
+    out = checks.path / "out"
+    result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "-s")
+    result.stdout.fnmatch_lines(["ITEM check_per_worker[[]w1[]] [[][]]", "ITEM check_with_fixture[[]w1[]] [[]'bad_node', 'node', 'request'[]]"])
+    got = statuses(results_of(out))
+    assert got[("ACP-NODE-911", "node:w1")] == "fail" and got[("ACP-NODE-911", "node:w2")] == "pass"
+    assert {k: v for k, v in got.items() if k[0] != "ACP-NODE-911"} == EXPECTED
+
+
 def test_unreachable_node_is_error_and_the_rest_completes(checks: pytest.Pytester) -> None:
     factories = _node_factories()
     save_facts(
