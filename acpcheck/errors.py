@@ -30,10 +30,16 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def has_invisible(text: str) -> bool:
+    """Whether ``visible(text)`` would change anything (tabs and newlines are visible)."""
+    return _INVISIBLE.search(text) is not None
+
+
 def visible(text: str, one_line: bool = False) -> str:
     """``text`` with every control, escape and invisible formatting character written
     as an escape (``\\x1b``, ``\\u202e``); with ``one_line`` also tabs and newlines."""
-    return (_INVISIBLE_OR_NEWLINE if one_line else _INVISIBLE).sub(_escape, text)
+    pattern = _INVISIBLE_OR_NEWLINE if one_line else _INVISIBLE
+    return pattern.sub(_escape, text) if pattern.search(text) else text  # most text has none: a search is cheaper
 
 
 @dataclass(frozen=True)

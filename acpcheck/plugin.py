@@ -18,6 +18,7 @@ else's pytest run. With a plan it
 from __future__ import annotations
 
 import importlib
+import inspect
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -412,6 +413,13 @@ class CheckItem(pytest.Function):
     and JUnit are the same either way: ``check_name[node]`` per node.
     """
 
+    #: (file, 0-based line) of the check function, found once per check by the collector
+    check_location: tuple[Path, int]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # pytest's looks the function's file and line up again for every item.
+        return (*self.check_location, self.name)
+
     def arguments(self, settings: Settings) -> dict[str, Any]:
         """The check's arguments; a TargetUnavailable in place of a target's missing evidence."""
         meta = self.stash[META]
@@ -432,15 +440,18 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return None
     if not settings.chooses(meta):
         return []
-    if not meta.needs <= PROVIDED:
+    if not meta.needs <= PROVIDED or not isinstance(collector, pytest.Module):
         return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
     info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)  # autouse fixtures only
+    code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
+    location = (Path(code.co_filename), code.co_firstlineno - 1)
 
     def item(suffix: str, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
         # The full name makes the node id on every pytest; originalname after, as
         # pytest >= 9.2 would build the id from it and a callspec, which these items have not.
         made = CheckItem.from_parent(collector, name=name + suffix, callobj=obj, fixtureinfo=info)
         made.originalname = name
+        made.check_location = location
         made.stash[NODE_PARAM] = node
         for mark in marks:
             made.add_marker(mark)
