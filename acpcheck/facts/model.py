@@ -11,7 +11,7 @@ checks treat None as "unknown", which is neither PASS nor FAIL.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 FACTS_SCHEMA = "acpcheck/facts/v1"
@@ -97,11 +97,6 @@ class NodeFacts:
     is_root: bool | None
     passwordless_sudo: bool | None  # sudo -n true succeeded (None when the user is root)
     probe_errors: tuple[str, ...] = ()  # sections that failed, for ERROR messages
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["schema"] = FACTS_SCHEMA
-        return data
 
     def mount_of(self, path: str) -> Mount | None:
         """The mount that holds ``path`` (longest matching mount point)."""

@@ -3,7 +3,7 @@
 One JSON file per node, ``<node>.json`` (the name percent-encoded if it holds
 characters a file name cannot), schema ``acpcheck/facts/v1``:
 
-- facts:   ``NodeFacts.as_dict()`` (sets as sorted lists, tuples as lists);
+- facts:   the fields of ``NodeFacts`` (sets as sorted lists, tuples as lists);
 - failure: ``{"schema": …, "node": …, "failure": {"kind", "message", "extra"}}``.
 
 The node name inside the file is authoritative, not the file name. ``save_facts``
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import types
 import typing
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
+from acpcheck import jsontext
 from acpcheck.errors import InputError, Problem
 from acpcheck.facts.model import FACTS_SCHEMA, GatherFailure, NodeFacts
 from acpcheck.transport.errors import FAILURE_KINDS
@@ -50,6 +50,9 @@ def facts_file_name(node: str) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # Field by field, in field order (dataclasses.asdict deep-copies every value first).
+        return {field.name: _jsonable(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (frozenset, set)):
@@ -62,7 +65,7 @@ def _jsonable(value: Any) -> Any:
 def encode(result: NodeFacts | GatherFailure) -> dict[str, Any]:
     """The JSON document of one node's result."""
     if isinstance(result, NodeFacts):
-        return cast(dict[str, Any], _jsonable(result.as_dict()))
+        return {**cast(dict[str, Any], _jsonable(result)), "schema": FACTS_SCHEMA}
     return {
         "schema": FACTS_SCHEMA,
         "node": result.node,
@@ -162,7 +165,7 @@ def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFa
         temporary = path.with_name(f".{path.name}.tmp")
         # Keys in the order the facts have them (not sorted): a replay must hand the
         # checks the very same mappings, so that its results.json is byte-identical.
-        temporary.write_text(json.dumps(encode(result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        temporary.write_text(jsontext.dumps(encode(result), expand=1, allow_nan=True) + "\n", encoding="utf-8")  # one fact per line
         os.replace(temporary, path)
         written.append(path)
     return written
