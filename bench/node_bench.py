@@ -11,6 +11,8 @@ For each size, in the same run and against the same lab:
             same facts the floor reads, judged. (The full preinstall profile also
             proves the load balancer and node-to-node connectivity with listeners
             on every node: work the floor does not do, measured by bench/lb_bench.py.)
+- replay    the same acpcheck run on the facts it just saved (``--facts``): judging
+            and reports alone, no SSH — what the runner spends besides gathering;
 - testinfra pytest-testinfra, paramiko backend, `-n auto`: the same facts read the
             testinfra way (one command or file read per fact, per node);
 - ansible   `ansible all -m setup` (fact gathering, forks 50, pipelining on), the
@@ -25,7 +27,7 @@ descendants. Reported per size: median wall seconds and runner CPU seconds of
 whole processes, CPU per node, ratios against the probe floor, peak memory.
 Nothing is asserted: this measures.
 
-    python bench/node_bench.py [--sizes 10,100,500,1000] [--runs 3] [--no-testinfra] [--no-ansible] [--peers-up-to 500]
+    python bench/node_bench.py [--sizes 10,100,500,1000] [--runs 3] [--peer-runs 1] [--no-testinfra] [--no-ansible] [--peers-up-to 1000]
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def ansible_inventory(lab, path: Path) -> None:  # type: ignore[no-untyped-def]
     path.write_text("\n".join(lines) + "\n")
 
 
-def measure(size: int, runs: int, with_testinfra: bool, with_ansible: bool) -> dict[str, object]:
+def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ansible: bool) -> dict[str, object]:
     from acpcheck.lab import down, healthy_scenario, up
 
     lab = up(healthy_scenario(size), STATE)
@@ -150,15 +152,16 @@ def measure(size: int, runs: int, with_testinfra: bool, with_ansible: bool) -> d
         with tempfile.TemporaryDirectory() as work:
             record["floor_true"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env, ROOT)
             record["floor"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "probe"], runs, env, ROOT)
-            record["acpcheck"] = run_measured(
-                [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--check", "area:NODE", "--out", f"{work}/r"], runs, env, ROOT
-            )
+            acpcheck_run = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--check", "area:NODE", "--force"]
+            record["acpcheck"] = run_measured([*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT)
+            # The same run on the facts the last one saved: judging and reports alone, no SSH.
+            record["replay"] = run_measured([*acpcheck_run, "--out", f"{work}/replay", "--facts", f"{work}/r/facts"], runs, env, ROOT)
             if with_testinfra:
                 tests = Path(work) / "test_infra.py"
                 tests.write_text(TESTINFRA_CHECKS)
                 hosts = ",".join(f"paramiko://root@{n.ipv4}?ssh_identity_file={lab.client_key}" for n in lab.nodes)
                 command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:acpcheck", "-n", "auto", f"--hosts={hosts}", str(tests)]
-                record["testinfra"] = run_measured(command, runs, env, ROOT)
+                record["testinfra"] = run_measured(command, peer_runs, env, ROOT)
             ansible = shutil.which("ansible", path=str(Path(python).parent)) or shutil.which("ansible")
             if with_ansible and ansible:
                 inventory = Path(work) / "inventory.ini"
@@ -171,16 +174,24 @@ def measure(size: int, runs: int, with_testinfra: bool, with_ansible: bool) -> d
                     "ANSIBLE_LOCAL_TEMP": f"{work}/ansible-tmp",
                     "ANSIBLE_NOCOLOR": "1",
                 }
-                record["ansible"] = run_measured([ansible, "all", "-i", str(inventory), "-m", "setup", "-f", "50"], runs, ansible_env, Path(work))
+                record["ansible"] = run_measured([ansible, "all", "-i", str(inventory), "-m", "setup", "-f", "50"], peer_runs, ansible_env, Path(work))
     finally:
         down(STATE, quiet=True)
     return record
 
 
-def table(records: list[dict[str, object]], runs: int) -> str:
-    tools = ("floor_true", "floor", "acpcheck", "testinfra", "ansible")
+def machine() -> str:
+    """The machine the figures come from (they mean little without it)."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown CPU")
+    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
+    return f"{os.cpu_count()} CPUs ({model}), {memory} GiB, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
+
+
+def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
+    tools = ("floor_true", "floor", "acpcheck", "replay", "testinfra", "ansible")
     lines = [
-        f"node benchmark, median of {runs} runs: wall s / runner CPU s (CPU ms per node); ratios against the probe floor",
+        f"node benchmark on {machine()}",
+        f"median of {runs} runs (peers: {peer_runs}): wall s / runner CPU s (CPU ms per node); ratios against the probe floor",
         f"{'nodes':>5} " + " ".join(f"{name:>22}" for name in tools) + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11}",
     ]
     for r in records:
@@ -191,7 +202,36 @@ def table(records: list[dict[str, object]], runs: int) -> str:
         acp, floor = r["acpcheck"], r["floor"]
         assert isinstance(acp, Sample) and isinstance(floor, Sample)
         lines.append(f"{r['nodes']:>5} " + " ".join(f"{c:>22}" for c in cells) + f" {acp.wall_s / floor.wall_s:14.2f} {acp.cpu_s / floor.cpu_s:13.2f} {acp.peak_mb:11.0f}")
-    return "\n".join(lines)
+    return "\n".join(lines + targets(records))
+
+
+def targets(records: list[dict[str, object]]) -> list[str]:
+    """The issue's targets, against the sizes measured (a target whose size was not measured is left out)."""
+    by_size = {r["nodes"]: r for r in records}
+
+    def sample(size: int, tool: str) -> Sample:
+        found = by_size[size][tool]
+        assert isinstance(found, Sample)
+        return found
+
+    def per_node(size: int, tool: str) -> float:
+        return sample(size, tool).cpu_s / size
+
+    lines = ["targets:"]
+    for size in (100, 1000):
+        if size in by_size:
+            ratio = per_node(size, "acpcheck") / per_node(size, "floor")
+            lines.append(f"  runner CPU per node <= 1.5x the floor's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}")
+    if 100 in by_size and 1000 in by_size:
+        growth = per_node(1000, "acpcheck") / per_node(100, "acpcheck") - 1
+        lines.append(f"  flat: CPU per node at 1,000 within 20 % of 100's: {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}")
+    if 100 in by_size:
+        ratio = sample(100, "acpcheck").wall_s / sample(100, "floor").wall_s
+        lines.append(f"  wall <= 1.15x the floor's at 100: {ratio:.2f}x — {'met' if ratio <= 1.15 else 'NOT met'}")
+    if 1000 in by_size:
+        peak = sample(1000, "acpcheck").peak_mb
+        lines.append(f"  peak memory <= 500 MB at 1,000: {peak:.0f} MB — {'met' if peak <= 500 else 'NOT met'}")
+    return lines
 
 
 def main() -> int:
@@ -200,7 +240,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-testinfra", action="store_true")
     parser.add_argument("--no-ansible", action="store_true")
-    parser.add_argument("--peers-up-to", type=int, default=500, metavar="N", help="measure testinfra and Ansible only up to N nodes (they take minutes at 1,000)")
+    parser.add_argument("--peers-up-to", type=int, default=1000, metavar="N", help="measure testinfra and Ansible only up to N nodes (each takes minutes at 1,000)")
+    parser.add_argument("--peer-runs", type=int, default=1, metavar="N", help="runs of each peer per size (default 1: they are context, not the ratio)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("node_bench: the lab needs root", file=sys.stderr)
@@ -210,8 +251,8 @@ def main() -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"measuring {size} nodes …", file=sys.stderr, flush=True)
         peers = size <= args.peers_up_to
-        records.append(measure(size, args.runs, peers and not args.no_testinfra, peers and not args.no_ansible))
-    print(table(records, args.runs))
+        records.append(measure(size, args.runs, args.peer_runs, peers and not args.no_testinfra, peers and not args.no_ansible))
+    print(table(records, args.runs, args.peer_runs))
     serialisable = [{k: asdict(v) if isinstance(v, Sample) else v for k, v in r.items()} for r in records]
     (OUT / "node_bench.json").write_text(json.dumps(serialisable, indent=2) + "\n")
     print(f"written: {OUT / 'node_bench.json'}")
