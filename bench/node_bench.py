@@ -33,6 +33,7 @@ Nothing is asserted: this measures.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -47,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 STATE = Path(tempfile.gettempdir()) / "acpcheck-bench-lab"
+LOCK = Path("/run/lock/acpcheck-lab-tests.lock")  # one lab per machine: the tests and the other benchmarks take it too
 
 FLOOR = r'''
 import sys, yaml, paramiko
@@ -248,10 +250,13 @@ def main() -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     records = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        print(f"measuring {size} nodes …", file=sys.stderr, flush=True)
-        peers = size <= args.peers_up_to
-        records.append(measure(size, args.runs, args.peer_runs, peers and not args.no_testinfra, peers and not args.no_ansible))
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for size in (int(s) for s in args.sizes.split(",")):
+            print(f"measuring {size} nodes …", file=sys.stderr, flush=True)
+            peers = size <= args.peers_up_to
+            records.append(measure(size, args.runs, args.peer_runs, peers and not args.no_testinfra, peers and not args.no_ansible))
     print(table(records, args.runs, args.peer_runs))
     serialisable = [{k: asdict(v) if isinstance(v, Sample) else v for k, v in r.items()} for r in records]
     (OUT / "node_bench.json").write_text(json.dumps(serialisable, indent=2) + "\n")

@@ -18,8 +18,23 @@ def normalised(results_json: Path) -> bytes:
     return VOLATILE.sub(r"\1<volatile>", results_json.read_text(encoding="utf-8")).encode()
 
 
+def logins_by_node(lab: LabInfo) -> dict[str, int]:
+    return {node.name: (lab.state_dir / "nodes" / node.name / "sshd.log").read_text().count("Accepted ") for node in lab.nodes}
+
+
 def sshd_logins(lab: LabInfo) -> int:
-    return sum((lab.state_dir / "nodes" / node.name / "sshd.log").read_text().count("Accepted ") for node in lab.nodes)
+    return sum(logins_by_node(lab).values())
+
+
+def test_a_run_logs_in_to_each_node_once(defects_lab: LabInfo, tmp_path: Path) -> None:
+    """Every source of the run (facts, load balancer, connectivity) shares one login per
+    node, and xdist workers connect to none: at 1,000 nodes each extra login is runner CPU."""
+    before = logins_by_node(defects_lab)
+    run = acpcheck_run(defects_lab, defects_lab.plan_file, tmp_path / "out", "--profile", "preinstall", "-n", "2")
+    after = logins_by_node(defects_lab)
+    gathered = {p.stem for p in (tmp_path / "out" / "facts" / "nodes").glob("*.json") if '"failure"' not in p.read_text()}
+    assert gathered, run["output"]
+    assert {name: after[name] - before[name] for name in after} == {name: int(name in gathered) for name in after}
 
 
 def test_replayed_run_writes_the_same_results_without_connecting(defects_lab: LabInfo, tmp_path: Path) -> None:
