@@ -35,7 +35,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,38 +115,27 @@ def _plain(document: dict[str, Any]) -> bool:
 
 def _writable(value: Any) -> Any:
     """``value`` with what no UTF-8 file or JSON can hold made text: lone surrogates
-    (from a facts file's ``\\ud800``) as escapes, NaN and infinities as words.
-    What needs no change is returned as it is, not copied (a 1,000-node document is large)."""
+    (from a facts file's ``\\ud800``) as escapes, NaN and infinities as words."""
     if isinstance(value, str):
         return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
-        changed = {_writable(str(k)): _writable(v) for k, v in value.items()}
-        unchanged = len(changed) == len(value) and _same(changed, value) and _same(changed.values(), value.values())
-        return value if unchanged else changed
+        return {_writable(str(k)): _writable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        items = [_writable(v) for v in value]
-        return value if isinstance(value, list) and _same(items, value) else items
+        return [_writable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
 
 
 def _shown(value: Any) -> Any:
-    """``value`` with every string made visible (for the XML, Markdown and HTML reports); unchanged parts are not copied."""
+    """``value`` with every string made visible (for the XML, Markdown and HTML reports)."""
     if isinstance(value, str):
         return visible(value)
     if isinstance(value, dict):
-        changed = {k: _shown(v) for k, v in value.items()}
-        return value if _same(changed.values(), value.values()) else changed
+        return {k: _shown(v) for k, v in value.items()}
     if isinstance(value, list):
-        items = [_shown(v) for v in value]
-        return value if _same(items, value) else items
+        return [_shown(v) for v in value]
     return value
-
-
-def _same(new: Iterable[Any], old: Iterable[Any]) -> bool:
-    """Whether every part of ``new`` is the very object in ``old`` (nothing was rewritten)."""
-    return all(a is b for a, b in zip(new, old, strict=True))
 
 
 def _title(result: dict[str, Any]) -> str:
