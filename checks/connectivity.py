@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 from acpcheck import Scope, Severity, When, check, fail, manual, skip
-from acpcheck.checks.support import DOCS, ON_PREMISES, PREPROCESSING, PREREQUISITES, before_install, conclude
+from acpcheck.checks.support import DOCS, ON_PREMISES, PREPROCESSING, PREREQUISITES, before_install, conclude, listed
 from acpcheck.facts.model import NodeContext
 from acpcheck.sources.base import TargetUnavailable
+from acpcheck.sources.nodeside import manual_listener
 from acpcheck.sources.connectivity import (
     ALL_PAIRS_UP_TO,
+    SAMPLED_PEERS,
     ConnEvidence,
     GlobalResult,
     Pair,
@@ -78,10 +80,16 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     the cluster'. Every node listens on the ports others must reach on it (6443, 2379,
     2380 and the CNI's control-plane ports on control-plane nodes; the kubelet's 10250
     and the CNI's tunnel or BGP port on every node) and answers with its name, and
-    every node connects to all the others (up to 100 nodes; above that to every
-    control-plane node and its 99 ring neighbours). A port in use on a peer cannot be
-    proven (it must be free anyway: ACP-NODE-019/020) and is MANUAL, never FAIL. The
-    2 s connect timeout is ours."""
+    every node connects to the others: all of them up to 50 nodes; above that every
+    control-plane node and 24 peers, each node probed by as many (the numbers and the
+    2 s connect timeout are ours).
+
+    One root cause, one result: a pair that could not be proven because of the *peer*
+    (its listener did not start, it has no listener tool, the port is in use there)
+    says nothing about this node and is left to the peer's own result, which names
+    the ports others could not prove and why (MANUAL; a busy port also FAILs
+    ACP-NODE-019/020 there). This node is MANUAL only for what it could not prove
+    itself (no connector tool here). Never FAIL for what was not proven."""
     connectivity = _proof(connectivity)
     result = connectivity.nodes.get(node.name)
     if result is None:
@@ -91,10 +99,62 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
         raise TargetUnavailable(node.spec.target, "probe", f"the connections could not be made: {result.error}")
     names = _port_names(node)
     findings = [f"{node.name} cannot reach {line}" for line in _grouped(result.failed, names)]
-    unproven = [f"{node.name} -> {line} (not proven: a busy port or no listener tool on the peer)" for line in _grouped(result.unproven, names)]
-    sampled = f" (sampled: above {ALL_PAIRS_UP_TO} nodes each node probes the control plane and {ALL_PAIRS_UP_TO - 1} ring neighbours)" if connectivity.sampled else ""
-    evidence = {"node": node.name, "proven": result.ok, "failed": len(result.failed), "unproven": len(result.unproven), "sampled": connectivity.sampled}
-    conclude([line + sampled for line in findings], unknown=unproven, **evidence)
+    own = [pair for pair in result.unproven if not _peer_is_why(connectivity, pair)]
+    unknown = _own_unproven(node.name, own, names) + _not_proven_towards(node.name, connectivity, names)
+    left_to_peers = len(result.unproven) - len(own)
+    sampled = f" (sampled: above {ALL_PAIRS_UP_TO} nodes each node probes the control plane and {SAMPLED_PEERS} peers)" if connectivity.sampled else ""
+    evidence = {"node": node.name, "proven": result.ok, "failed": len(result.failed), "unproven": len(own),
+                "left_to_peers": left_to_peers, "sampled": connectivity.sampled}
+    if not findings and not unknown and not result.ok and left_to_peers:
+        peers = sorted({pair.to for pair in result.unproven})
+        skip(f"nothing to prove from {node.name}: no peer it probes could listen ({listed(peers)}; see ACP-CONN-001 on them)")
+    conclude([line + sampled for line in findings], unknown=unknown, **evidence)
+
+
+def _peer_is_why(connectivity: ConnEvidence, pair: Pair) -> bool:
+    """Whether an unproven pair is explained by the peer: its listener was not up on that port."""
+    state = connectivity.listeners.get(pair.to)
+    return state is None or state.state != "ok" or state.port_state(pair.protocol, pair.port) != "ok"
+
+
+def _own_unproven(name: str, pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
+    """What this node could not prove itself: its connector had no tool (one line), or anything else per peer."""
+    notool = [pair for pair in pairs if pair.outcome == "notool"]
+    lines = []
+    if notool:
+        peer = next((pair for pair in notool if pair.protocol == "tcp"), notool[0])
+        lines.append(f"{name} has no tool to connect with ({notool[0].detail or 'no python3, perl, socat or nc'}): {len(notool)} "
+                     f"connections not proven; from {name} run e.g. `nc -zv{'u' if peer.protocol == 'udp' else ''} {peer.to} {peer.port}` for each peer and port")
+    rest = [pair for pair in pairs if pair.outcome != "notool"]
+    lines += [f"{name} -> {line} (not proven)" for line in _grouped(rest, names)]
+    return lines
+
+
+def _not_proven_towards(name: str, connectivity: ConnEvidence, names: dict[tuple[int, str], str]) -> list[str]:
+    """What no other node could prove about reaching this one, because of this node: its listener."""
+    state = connectivity.listeners.get(name)
+    if state is None or state.state == "unreachable":
+        return []
+    if state.state == "notool":
+        example = 10250 if (10250, "tcp") in names else next((port for port, protocol in sorted(names) if protocol == "tcp"), 10250)  # the kubelet's: every node's
+        return [f"no node could prove it reaches {name}: {state.detail}; prove it by hand, port by port: "
+                f"{manual_listener(name, 'tcp', example)}, then connect from another node"]
+    if state.state != "ok":
+        return [f"no node could prove it reaches {name}: its listener did not start ({state.detail})"]
+    lines = []
+    for spec, port_state in sorted(state.ports.items()):
+        if port_state == "ok":
+            continue
+        protocol, port = spec.split("/")
+        label = f"{port}/{protocol}" + (f" ({names[(int(port), protocol)]})" if (int(port), protocol) in names else "")
+        kind, _, why = port_state.partition(" ")
+        if kind == "busy":
+            lines.append(f"{label} on {name}: not proven: the port is in use ({why}); it must be free before install (ACP-NODE-019/020)")
+        elif kind == "notool":
+            lines.append(f"{label} on {name}: not proven: its listener tool ({state.tool}) serves TCP only; {manual_listener(name, protocol, int(port))}")
+        else:
+            lines.append(f"{label} on {name}: not proven: the listener could not bind it ({port_state})")
+    return lines
 
 
 def _global(node: NodeContext, connectivity: ConnEvidence, name: str, what: str) -> GlobalResult:

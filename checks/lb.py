@@ -139,14 +139,16 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
     name and this run's nonce; the runner connects to the endpoint repeatedly (at most
     max(24, 16 x nodes) connections per port, spread over proofSeconds, stopping once
     every node answered: both bounds are ours). A port already in use here cannot be
-    proven (it must be free anyway: ACP-NODE-019) and is MANUAL, never FAIL."""
+    proven (it must be free anyway: ACP-NODE-019) and is MANUAL, never FAIL. A port on
+    which no node answered at all is ACP-LB-001's FAIL, not this node's: this check
+    then SKIPs naming it (one root cause, one FAIL)."""
     lb = _proof(lb)
     state = lb.listeners.get(node.name)
     if state is None or state.state == "unreachable":
         raise TargetUnavailable(node.spec.target, "unreachable", state.detail if state else "no listener was started on this node")
     if state.state == "error":
         raise TargetUnavailable(node.spec.target, "probe", f"the listener did not start: {state.detail}")
-    missed, by_hand = [], []
+    missed, by_hand, explained = [], [], []
     for proof in lb.ports:
         label = f"port {proof.port} ({proof.name})"
         if state.state == "notool":
@@ -162,7 +164,7 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         if state.ident in proof.answered:
             continue
         if not proof.answered:
-            missed.append(f"{label}: no control-plane node answered through {lb.endpoint}:{proof.port} at all (ACP-LB-001), so neither did {node.name}")
+            explained.append(label)  # one root cause, one FAIL: ACP-LB-001's
             continue
         others = sorted(lb.node_of(ident) for ident in proof.answered)
         pinned = ""
@@ -176,7 +178,11 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         "listener": state.ports,
         "answered": {str(p.port): {lb.node_of(ident): count for ident, count in p.answered.items()} for p in lb.ports},
         "connections": {str(p.port): p.connections for p in lb.ports},
+        "explained_by_ACP-LB-001": explained,
     }
+    if explained and not missed and not by_hand:
+        skip(f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: ACP-LB-001 FAILs for that; "
+             f"nothing about {node.name} alone can be told")
     conclude(missed, unknown=by_hand, **evidence)
 
 

@@ -26,7 +26,7 @@ from acpcheck.lab.layout import (
     WIDEST_PREFIX,
     StatePaths,
 )
-from acpcheck.lab.scenario import healthy_scenario, load_scenario, shipped_scenarios
+from acpcheck.lab.scenario import healthy_scenario, load_scenario, scaled_scenario, shipped_scenarios
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 4
 
@@ -59,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     state_help = f"state directory (default: {DEFAULT_STATE_DIR})"
 
     up = commands.add_parser("up", help="build the lab and write its plan")
-    which = up.add_mutually_exclusive_group()
-    which.add_argument("--scenario", default=None, help=f"scenario file or shipped name ({', '.join(shipped_scenarios())}); default: demo")
-    which.add_argument("--nodes", type=int, metavar="N", help="N healthy nodes instead of a scenario (benchmarks)")
+    up.add_argument("--scenario", default=None, help=f"scenario file or shipped name ({', '.join(shipped_scenarios())}); default: demo")
+    up.add_argument("--nodes", type=int, metavar="N",
+                    help="N healthy nodes behind a load balancer (benchmarks); with --scenario: the scenario with healthy workers added up to N nodes")
     up.add_argument("--state", default=str(DEFAULT_STATE_DIR), help=state_help)
     up.add_argument("--subnets", metavar="DIRECT,HIDDEN",
                     help=f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else {DEFAULT_SUBNETS})")
@@ -90,7 +90,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(args: argparse.Namespace) -> int:
-    scenario = healthy_scenario(args.nodes) if args.nodes is not None else load_scenario(args.scenario or "demo")
+    if args.nodes is not None and args.scenario is not None:
+        scenario = scaled_scenario(load_scenario(args.scenario), args.nodes)
+    elif args.nodes is not None:
+        scenario = healthy_scenario(args.nodes)
+    else:
+        scenario = load_scenario(args.scenario or "demo")
     info = core.up(scenario, args.state, subnets=args.subnets)
     if args.json:
         print(json.dumps(info.public_dict(), indent=2))
@@ -145,7 +150,7 @@ def _scenarios(args: argparse.Namespace) -> int:
     for name in shipped_scenarios():
         scenario = load_scenario(name)
         print(f"{name:10} {len(scenario.nodes):3} nodes  {scenario.description.strip().splitlines()[0] if scenario.description else ''}")
-    print(f"{'--nodes N':10}   N nodes  healthy nodes for benchmarks")
+    print(f"{'--nodes N':10}   N nodes  healthy nodes behind a load balancer, for benchmarks (with --scenario: that scenario grown to N nodes)")
     return EXIT_OK
 
 

@@ -323,10 +323,33 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
 
 def healthy_scenario(count: int, control_planes: int = 3) -> Scenario:
     """``count`` healthy nodes on the direct network, for benchmarks: the first
-    ``control_planes`` are control-plane nodes (``cp1``…), the rest workers (``w1``…)."""
-    if not 1 <= count <= MAX_NODES_PER_NETWORK:
-        raise InputError([Problem("--nodes", None, "", f"give 1 to {MAX_NODES_PER_NETWORK} nodes")])
+    ``control_planes`` are control-plane nodes (``cp1``…), the rest workers (``w1``…),
+    behind a real load balancer (haproxy on the plan's endpoint, every required port
+    to every control-plane node), so that the whole ``preinstall`` profile passes."""
+    _check_count(count)
     cps = min(control_planes, count)
     nodes = [NodeSpec(name=f"cp{i}", role="control-plane") for i in range(1, cps + 1)]
     nodes += [NodeSpec(name=f"w{i}", role="worker") for i in range(1, count - cps + 1)]
-    return Scenario(name=f"bench-{count}", description=f"{count} healthy nodes", nodes=nodes)
+    return Scenario(name=f"bench-{count}", description=f"{count} healthy nodes", nodes=nodes, load_balancer=LabLoadBalancer())
+
+
+def scaled_scenario(scenario: Scenario, count: int) -> Scenario:
+    """``scenario`` with healthy workers added (``w<n>``, numbered on from its own)
+    until it has ``count`` nodes: its defects, at the size of a real cluster."""
+    _check_count(count)
+    if count < len(scenario.nodes):
+        raise InputError([Problem("--nodes", None, "", f"scenario {scenario.name!r} has {len(scenario.nodes)} nodes already; give at least that many")])
+    taken = {node.name for node in scenario.nodes}
+    added: list[NodeSpec] = []
+    number = 1
+    while len(scenario.nodes) + len(added) < count:
+        name = f"w{number}"
+        number += 1
+        if name not in taken:
+            added.append(NodeSpec(name=name, role="worker"))
+    return scenario.model_copy(update={"name": f"{scenario.name}-{count}", "nodes": [*scenario.nodes, *added]})
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= MAX_NODES_PER_NETWORK:
+        raise InputError([Problem("--nodes", None, "", f"give 1 to {MAX_NODES_PER_NETWORK} nodes")])

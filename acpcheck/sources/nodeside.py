@@ -6,7 +6,9 @@ and one usual tool, a short-lived listener that says which node it is, and (for
 connectivity) a client that connects from the node and reports what answered.
 
 Listener (``listener_command``), started with ``NodeTransport.start`` (its own
-process group, ended by the node itself at the deadline):
+process group, ended by the node itself at the deadline). Python runs with ``-S``
+(the programs use the standard library only; skipping ``site`` saves a third of
+its start-up, which every node pays twice):
 
 - picks the first tool the node has: ``python3``, ``platform-python``
   (``/usr/libexec/platform-python`` on RHEL 8), ``perl``, ``socat``, ``nc``
@@ -111,13 +113,19 @@ def classify(data: bytes, nonce: str) -> Answer:
 # ---------------------------------------------------------------------------
 # The listener
 
+# One thread, one epoll loop: no thread per connection. A node probed by hundreds of
+# peers at once (every node probes every control-plane node) answers all of them
+# with the CPU of a few system calls each, on nodes that share cores with the lab's
+# other nodes or with the workloads of a real one.
 _PY_LISTENER = r"""
-import errno, os, select, socket, sys, threading, time
+import errno, os, selectors, socket, sys, time
 n, i, f, b = sys.argv[1:5]
 h = ("acpcheck %s %s\n" % (n, i)).encode()
+page = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(h)).encode() + b"\r\nConnection: close\r\n\r\n" + h
 fam = socket.AF_INET6 if f == "6" else socket.AF_INET
 host = b or ("::" if f == "6" else "0.0.0.0")
-tcp, udp, out = [], [], []
+sel = selectors.DefaultSelector()
+out = []
 for spec in sys.argv[5:]:
     p, port = spec.split("/")
     k = socket.socket(fam, socket.SOCK_STREAM if p == "tcp" else socket.SOCK_DGRAM)
@@ -128,46 +136,55 @@ for spec in sys.argv[5:]:
             k.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         k.bind((host, int(port)))
         if p == "tcp":
-            k.listen(128)
-            tcp.append(k)
-        else:
-            udp.append(k)
+            k.listen(4096)
+        k.setblocking(False)
+        sel.register(k, selectors.EVENT_READ, p)
         out.append("acpcheck-port %s %s ok" % (p, port))
     except OSError as e:
         k.close()
         out.append("acpcheck-port %s %s %s %s" % (p, port, "busy" if e.errno == errno.EADDRINUSE else "error", (e.strerror or "?").replace(" ", "_")))
 sys.stdout.write("\n".join(out + ["acpcheck-ready", ""]))
 sys.stdout.flush()
-def serve(c):
+waiting = {}
+def answer(c, q):
     try:
-        c.settimeout(0.3)
-        try:
-            q = c.recv(512)
-        except OSError:
-            q = b""
-        if q[:4] in (b"GET ", b"HEAD", b"OPTI"):
-            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(h)).encode() + b"\r\nConnection: close\r\n\r\n" + h)
-        else:
-            c.sendall(h)
+        c.send(page if q[:4] in (b"GET ", b"HEAD", b"OPTI") else h)
     except OSError:
         pass
-    finally:
-        c.close()
+    c.close()
 last = 0.0
 while True:
-    r = select.select(tcp + udp, [], [], 0.5)[0]
-    for k in r:
+    now = time.monotonic()
+    for c, t in list(waiting.items()):
+        if t <= now:
+            sel.unregister(c)
+            del waiting[c]
+            answer(c, b"")
+    for key, _ in sel.select(0.1 if waiting else 0.5):
+        k, kind = key.fileobj, key.data
         try:
-            if k in udp:
-                d, a = k.recvfrom(512)
-                k.sendto(h, a)
+            if kind == "udp":
+                while True:
+                    d, a = k.recvfrom(512)
+                    k.sendto(h, a)
+            elif kind == "tcp":
+                while True:
+                    c = k.accept()[0]
+                    c.setblocking(False)
+                    sel.register(c, selectors.EVENT_READ, "conn")
+                    waiting[c] = now + 0.3
             else:
-                c = k.accept()[0]
-                threading.Thread(target=serve, args=(c,), daemon=True).start()
+                try:
+                    q = k.recv(512)
+                except OSError:
+                    q = b""
+                sel.unregister(k)
+                del waiting[k]
+                answer(k, q)
         except OSError:
             pass
-    if time.time() - last >= 0.5:
-        last = time.time()
+    if now - last >= 0.5:
+        last = now
         try:
             sys.stdout.write("\n")
             sys.stdout.flush()
@@ -267,7 +284,7 @@ def listener_command(nonce: str, ident: str, specs: list[tuple[str, int]], *, fa
         f"PL={q(_PL_LISTENER)}",
         "for P in python3 platform-python /usr/libexec/platform-python; do",
         '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac',
-        f'  echo "acpcheck-tool $P"; exec "$P" -c "$PY" {args}',
+        f'  echo "acpcheck-tool $P"; exec "$P" -S -c "$PY" {args}',
         "done",
         f'if command -v perl >/dev/null 2>&1; then echo "acpcheck-tool perl"; exec perl -e "$PL" {args}; fi',
         "T=",
@@ -318,59 +335,111 @@ def manual_listener(ident: str, proto: str, port: int) -> str:
 # ---------------------------------------------------------------------------
 # The connector
 
+# One thread, non-blocking sockets and epoll, at most PAR connections in flight: the
+# CPU of a few system calls per target, where a thread per connection spent most of
+# it switching between threads.
 _PY_CONNECTOR = r"""
-import socket, sys, threading
+import errno, os, selectors, socket, sys, time
 to, par = float(sys.argv[1]), int(sys.argv[2])
 todo = [l.split() for l in sys.stdin.read().splitlines() if l.strip()]
-lock = threading.Lock()
-def one(t):
+todo.reverse()
+sel = selectors.DefaultSelector()
+live = {}
+def say(idx, r):
+    sys.stdout.write("acpcheck-conn %s %s\n" % (idx, r))
+def why(e):
+    if e == errno.ECONNREFUSED:
+        return "refused"
+    if e == errno.ETIMEDOUT:
+        return "timeout"
+    return "unreachable " + (os.strerror(e) if e else "error").replace(" ", "_")
+def end(s, r):
+    idx = live.pop(s)[0]
+    sel.unregister(s)
+    s.close()
+    say(idx, r)
+def begin(t):
     idx, p, host, port, mode = t
     try:
         fam, ty, pr, _, addr = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM if p == "tcp" else socket.SOCK_DGRAM)[0]
         s = socket.socket(fam, ty, pr)
-        s.settimeout(to)
-        try:
-            s.connect(addr)
-            if mode == "tcp":
-                r = "ok"
-            else:
-                s.send(b"ACPCHECK?\n")
-                d = b""
-                try:
-                    while len(d) < 512:
-                        c = s.recv(512)
-                        if not c:
-                            break
-                        d += c
-                        if p == "udp" or (b"acpcheck " in d and d.endswith(b"\n")):
-                            break
-                except socket.timeout:
-                    if p == "udp" and not d:
-                        raise
-                r = "data " + d.hex() if d else ("silent" if p == "tcp" else "timeout")
-        finally:
-            s.close()
-    except socket.timeout:
-        r = "timeout"
-    except ConnectionRefusedError:
-        r = "refused"
     except OSError as e:
-        r = "unreachable " + (e.strerror or type(e).__name__).replace(" ", "_")
-    with lock:
-        sys.stdout.write("acpcheck-conn %s %s\n" % (idx, r))
-        sys.stdout.flush()
-def worker():
-    while True:
-        with lock:
-            if not todo:
-                return
-            t = todo.pop()
-        one(t)
-threads = [threading.Thread(target=worker) for _ in range(max(1, min(par, len(todo))))]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
+        say(idx, "unreachable " + (e.strerror or type(e).__name__).replace(" ", "_"))
+        return
+    s.setblocking(False)
+    e = s.connect_ex(addr)
+    if e not in (0, errno.EINPROGRESS):
+        s.close()
+        say(idx, why(e))
+        return
+    # [index, proto, mode, deadline, phase, data]
+    live[s] = [idx, p, mode, time.monotonic() + to, "connect" if p == "tcp" else "read", b""]
+    if p == "udp":
+        try:
+            s.send(b"ACPCHECK?\n")
+        except OSError as e:
+            live.pop(s)
+            s.close()
+            say(idx, why(e.errno))
+            return
+        sel.register(s, selectors.EVENT_READ)
+    else:
+        sel.register(s, selectors.EVENT_WRITE)
+def expire(s, st):
+    if st[4] == "connect":
+        end(s, "timeout")
+    elif st[5]:
+        end(s, "data " + st[5].hex())
+    else:
+        end(s, "silent" if st[1] == "tcp" else "timeout")
+while todo or live:
+    while todo and len(live) < par:
+        begin(todo.pop())
+    if not live:
+        continue
+    now = time.monotonic()
+    for s, st in list(live.items()):
+        if st[3] <= now:
+            expire(s, st)
+    if not live:
+        continue
+    wait = max(0.0, min(st[3] for st in live.values()) - now)
+    for key, _ in sel.select(wait):
+        s = key.fileobj
+        st = live.get(s)
+        if st is None:
+            continue
+        if st[4] == "connect":
+            e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if e:
+                end(s, why(e))
+            elif st[2] == "tcp":
+                end(s, "ok")
+            else:
+                try:
+                    s.send(b"ACPCHECK?\n")
+                except OSError as x:
+                    end(s, why(x.errno))
+                    continue
+                st[3], st[4] = time.monotonic() + to, "read"
+                sel.modify(s, selectors.EVENT_READ)
+            continue
+        try:
+            c = s.recv(512)
+        except BlockingIOError:
+            continue
+        except OSError as x:
+            if st[5]:
+                end(s, "data " + st[5].hex())
+            else:
+                end(s, "refused" if x.errno == errno.ECONNREFUSED else ("closed" if st[1] == "tcp" else why(x.errno)))
+            continue
+        st[5] += c
+        d = st[5]
+        if not c or st[1] == "udp" or len(d) >= 512 or (b"acpcheck " in d and d.endswith(b"\n")):
+            end(s, "data " + d.hex() if d else "closed")
+    sys.stdout.flush()
+sys.stdout.flush()
 """
 
 _PL_CONNECTOR = r"""
@@ -454,7 +523,7 @@ def connector_command(timeout: float, parallel: int = 64) -> str:
             f"PL={q(_PL_CONNECTOR)}",
             "for P in python3 platform-python /usr/libexec/platform-python; do",
             '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac',
-            f'  exec "$P" -c "$PY" {timeout:g} "$PAR"',
+            f'  exec "$P" -S -c "$PY" {timeout:g} "$PAR"',
             "done",
             f'if command -v perl >/dev/null 2>&1; then exec perl -e "$PL" {timeout:g} "$PAR"; fi',
             "T=",

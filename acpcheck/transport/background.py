@@ -28,7 +28,10 @@ the command's status.
 Stop. ``stop_line()`` runs on a fresh channel with the same privileges (sudo
 when the wrapper used sudo): SIGTERM to the group, SIGKILL after the grace
 period, then waits until no live member remains. Zombies do not count (an init
-that does not reap orphans, as in some containers, leaves them behind).
+that does not reap orphans, as in some containers, leaves them behind), but
+telling them apart means reading every process's ``/proc/N/stat``, so that walk
+only starts when the group still exists 50 ms after SIGTERM (on a lab machine
+with 1,000 nodes' processes it took 0.1 s a node, for every node).
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ alive() {
 }
 if sleep 0.01 2>/dev/null; then step=0.1 n=$2; else step=1 n=$((($2 + 9) / 10)); fi
 kill -TERM -"$G" 2>/dev/null
+# Usually the group is gone (and reaped) within milliseconds: ask the kernel a few
+# times before walking /proc, whose cost grows with every process on the machine.
+q=5
+while [ "$step" = 0.1 ] && [ "$q" -gt 0 ] && kill -0 -"$G" 2>/dev/null; do sleep 0.01; q=$((q - 1)); done
 while alive; do
   if [ "$n" -le 0 ]; then
     kill -KILL -"$G" 2>/dev/null

@@ -15,8 +15,19 @@ import pytest
 
 from acpcheck.checks import connectivity as checks
 from acpcheck.model.plan import Node
-from acpcheck.sources.connectivity import ALL_PAIRS_UP_TO, ConnEvidence, FromNode, GlobalResult, GlobalTarget, Pair, global_targets, peers_of
-from acpcheck.sources.nodeside import Target, connector_command, connector_input, listener_command, parse_connector, parse_listener
+from acpcheck.sources.connectivity import (
+    ALL_PAIRS_UP_TO,
+    SAMPLED_PEERS,
+    ConnEvidence,
+    FromNode,
+    GlobalResult,
+    GlobalTarget,
+    Pair,
+    global_targets,
+    peer_offsets,
+    peers_of,
+)
+from acpcheck.sources.nodeside import ListenerState, Target, connector_command, connector_input, listener_command, parse_connector, parse_listener
 from acpcheck.testing import run_check
 from nodes.conftest import node_context, plan_with
 
@@ -24,11 +35,29 @@ PLAN = plan_with()
 WORKLOAD_WITH_GLOBAL = plan_with({"spec": {"cluster": {"annotations": {"cpaas.io/platform-url": "https://global.example.com"}}}})
 
 
-def evidence(**nodes: FromNode) -> ConnEvidence:
-    results = {name: FromNode(ok=20, targets=20) for name in ("cp1", "cp2", "cp3", "w1", "w2")}
-    results.update(nodes)
-    return ConnEvidence(mode="proof", nodes=results)
+NAMES = ("cp1", "cp2", "cp3", "w1", "w2")
+CP_PORTS = {"tcp/6443": "ok", "tcp/2379": "ok", "tcp/2380": "ok", "tcp/10250": "ok", "tcp/6641": "ok", "tcp/6642": "ok", "udp/6081": "ok"}
+WORKER_PORTS = {"tcp/10250": "ok", "udp/6081": "ok"}
 
+
+def evidence(listeners: dict[str, ListenerState] | None = None, **nodes: FromNode) -> ConnEvidence:
+    results = {name: FromNode(ok=20, targets=20) for name in NAMES}
+    results.update(nodes)
+    states = {name: ListenerState(node=name, ident=name, state="ok", tool="python3", ports=dict(CP_PORTS if name.startswith("cp") else WORKER_PORTS))
+              for name in NAMES}
+    states.update(listeners or {})
+    return ConnEvidence(mode="proof", nodes=results, listeners=states)
+
+
+BUSY_6443 = ListenerState(node="cp3", ident="cp3", state="ok", tool="python3",
+                          ports={**CP_PORTS, "tcp/6443": "busy kube-apiserver listens on 0.0.0.0, per the node's facts"})
+NO_TOOL = ListenerState(node="w2", ident="w2", state="notool", detail="no python3, platform-python, perl, socat or nc on the node")
+NC_ONLY = ListenerState(node="w2", ident="w2", state="ok", tool="nc", ports={"tcp/10250": "ok", "udp/6081": "notool"})
+TO_BUSY_CP3 = [Pair(to="cp3", port=6443, protocol="tcp", outcome="busy", detail="kube-apiserver listens on 0.0.0.0")]
+TO_W2 = [Pair(to="w2", port=10250, protocol="tcp", outcome="notool", detail=NO_TOOL.detail),
+         Pair(to="w2", port=6081, protocol="udp", outcome="notool", detail=NO_TOOL.detail)]
+OWN_NO_TOOL = [Pair(to=peer, port=10250, protocol="tcp", outcome="notool", detail="no python3, platform-python, perl, socat or nc on the node")
+               for peer in ("cp1", "cp2", "cp3", "w1")]
 
 CONN_CASES = [
     ("w1", evidence(), "pass", []),
@@ -39,12 +68,23 @@ CONN_CASES = [
      ["cp1 cannot reach w2", "6081/udp (geneve) timeout"]),
     ("cp2", evidence(cp2=FromNode(ok=19, targets=20, failed=[Pair(to="cp3", port=6443, protocol="tcp", outcome="node", detail="cp1 answered instead")])),
      "fail", ["cp3", "cp1 answered instead"]),
-    ("cp2", evidence(cp2=FromNode(ok=19, targets=19, unproven=[Pair(to="cp3", port=6443, protocol="tcp", outcome="busy", detail="kube-apiserver listens on 0.0.0.0")])),
-     "manual", ["cp2 -> cp3", "6443/tcp", "busy", "kube-apiserver"]),
+    # a busy port on cp3: the prober passes, cp3 itself says which port nobody could prove
+    ("cp2", evidence({"cp3": BUSY_6443}, cp2=FromNode(ok=19, targets=20, unproven=TO_BUSY_CP3)), "pass", []),
+    ("cp3", evidence({"cp3": BUSY_6443}), "manual", ["6443/tcp (apiserver) on cp3", "in use", "kube-apiserver", "ACP-NODE-019"]),
+    # a node without any listener tool: one MANUAL, on that node, never on the nodes that probed it
+    ("w1", evidence({"w2": NO_TOOL}, w1=FromNode(ok=18, targets=20, unproven=TO_W2)), "pass", []),
+    ("w2", evidence({"w2": NO_TOOL}, w2=FromNode(ok=0, targets=4, unproven=OWN_NO_TOOL)), "manual",
+     ["w2 has no tool to connect with", "4 connections not proven", "no node could prove it reaches w2", "nc -l"]),
+    # nc serves TCP only: the UDP port is the listening node's to prove by hand
+    ("w2", evidence({"w2": NC_ONLY}), "manual", ["6081/udp (geneve) on w2", "serves TCP only"]),
+    # everything this node probes could not listen: nothing to say about it
+    ("w1", evidence({"w2": NO_TOOL}, w1=FromNode(ok=0, targets=2, unproven=TO_W2)), "skip", ["nothing to prove from w1", "w2"]),
 ]
 
 
-@pytest.mark.parametrize(("name", "given", "status", "words"), CONN_CASES, ids=["all-reached", "firewalled-cp", "udp-tunnel", "wrong-node", "busy-peer"])
+@pytest.mark.parametrize(("name", "given", "status", "words"), CONN_CASES,
+                         ids=["all-reached", "firewalled-cp", "udp-tunnel", "wrong-node", "busy-peer-passes", "busy-node-is-manual",
+                              "prober-of-a-toolless-node-passes", "toolless-node-is-manual", "nc-only-udp", "nothing-to-prove"])
 def test_node_reaches_peers(name: str, given: ConnEvidence, status: str, words: list[str]) -> None:
     result = run_check(checks.check_node_reaches_peers, PLAN, node=node_context(name), connectivity=given)
     assert (result.status, result.target) == (status, f"node:{name}"), result.message
@@ -112,15 +152,27 @@ def test_all_pairs_up_to_the_limit() -> None:
         assert {peer.name for peer in peers_of(position, ordered)} == {n.name for n in ordered} - {node.name}
 
 
-def test_above_the_limit_every_node_is_probed_by_as_many_as_at_the_limit() -> None:
-    ordered = nodes(250)
+@pytest.mark.parametrize("count", [ALL_PAIRS_UP_TO + 1, 60, 100, 300, 1000])
+def test_above_the_limit_every_node_probes_and_is_probed_by_the_same_number_of_peers(count: int) -> None:
+    """The coverage guarantee (docs/architecture.md): each node is a source and a
+    destination for SAMPLED_PEERS peers on every port class, reaches every
+    control-plane node, and near and distant nodes of the ring are both probed."""
+    ordered = nodes(count)
+    control_plane = {n.name for n in ordered if n.role == "control-plane"}
+    offsets = peer_offsets(count)
+    assert len(offsets) == SAMPLED_PEERS and offsets[0] == 1 and offsets[-1] > count // 2
     probed_by: Counter[str] = Counter()
     for position, node in enumerate(ordered):
         peers = peers_of(position, ordered)
-        assert node not in peers and {"n0000", "n0001", "n0002"} - {node.name} <= {p.name for p in peers}  # every control-plane node
-        assert len(peers) <= ALL_PAIRS_UP_TO + 2
-        probed_by.update(peer.name for peer in peers)
-    assert min(probed_by.values()) >= ALL_PAIRS_UP_TO - 1
+        names = [peer.name for peer in peers]
+        assert node.name not in names and len(names) == len(set(names))
+        assert control_plane - {node.name} <= set(names)
+        assert len(peers) <= SAMPLED_PEERS + len(control_plane)
+        probed_by.update(names)
+    workers = [n.name for n in ordered if n.name not in control_plane]
+    assert {probed_by[name] for name in workers} <= {SAMPLED_PEERS, SAMPLED_PEERS + 1, SAMPLED_PEERS + 2, SAMPLED_PEERS + 3}
+    assert min(probed_by[name] for name in workers) >= SAMPLED_PEERS
+    assert all(probed_by[name] == count - 1 for name in control_plane)
 
 
 # ---------------------------------------------------------------------------

@@ -95,14 +95,16 @@ MISSING_CP2 = proof(port(6443, ALL), port(11780, {"cp1": 24, "cp3": 24}), port(1
     ("cp1", MISSING_CP2, "pass", []),
     ("cp3", proof(port(6443, {"cp1": 48}), port(11780, {"cp1": 48}), port(11781, {"cp1": 48})), "fail",
      ["port 6443", "port 11781", "never cp3", "every connection went to cp1", "client address"]),
-    ("cp2", proof(port(6443, ALL), port(11780, ALL), port(11781, refused=48)), "fail", ["port 11781", "no control-plane node answered", "ACP-LB-001"]),
+    # one root cause, one FAIL: the port nobody answered on is ACP-LB-001's, not each node's
+    ("cp2", proof(port(6443, ALL), port(11780, ALL), port(11781, refused=48)), "skip", ["port 11781", "no control-plane node answered", "ACP-LB-001 FAILs"]),
+    ("cp2", proof(port(6443, {"cp1": 24, "cp3": 24}), port(11780, ALL), port(11781, refused=48)), "fail", ["port 6443", "never cp2"]),
     ("cp3", proof(port(6443, {"cp1": 24, "cp2": 24}), port(11780, ALL), port(11781, ALL),
                   states=listeners(cp3={"tcp/6443": "busy python3 listens on 0.0.0.0, per the node's facts"})), "manual",
      ["port 6443", "in use on cp3", "python3", "ACP-NODE-019"]),
     ("cp3", proof(port(6443, {"cp1": 24, "cp2": 24}), port(11780, {"cp1": 24, "cp2": 24}), port(11781, ALL),
                   states=listeners(cp3={"tcp/6443": "busy python3 listens on 0.0.0.0, per the node's facts"})), "fail",
      ["port 11780", "never cp3", "(not verified) port 6443"]),
-], ids=["reached", "missing-backend", "others-fine", "pinned", "port-not-forwarded", "busy-port-is-manual", "fail-notes-unproven"])
+], ids=["reached", "missing-backend", "others-fine", "pinned", "port-not-forwarded-is-lb-001s", "own-miss-still-fails", "busy-port-is-manual", "fail-notes-unproven"])
 def test_lb_reaches_node(node: str, evidence: LbEvidence, status: str, words: list[str]) -> None:
     result = grade(checks.check_lb_reaches_node, node=node_context(node), lb=evidence)
     assert (result.status, result.target) == (status, f"node:{node}"), result.message
