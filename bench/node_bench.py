@@ -8,9 +8,13 @@ For each size, in the same run and against the same lab:
             floor runs `true` instead (transport only);
 - acpcheck  `acpcheck run --profile preinstall --check area:NODE`: every node
             preprocessing check, one probe exec per node, reports written — the
-            same facts the floor reads, judged. (The full preinstall profile also
-            proves the load balancer and node-to-node connectivity with listeners
-            on every node: work the floor does not do, measured by bench/lb_bench.py.)
+            same facts the floor reads, judged;
+- preinstall the whole `preinstall` profile, `acpcheck run --profile preinstall`:
+            node facts, the load-balancer proof through the lab's haproxy, the
+            connectivity proof (listeners and connectors on every node), every check,
+            every report; with the number of FAIL and ERROR results, which on this
+            healthy lab must be 0 (issue 16: a wrong verdict at 60 nodes went unseen
+            because nothing ran the whole profile at size);
 - replay    the same acpcheck run on the facts it just saved (``--facts``): judging
             and reports alone, no SSH — what the runner spends besides gathering;
 - testinfra pytest-testinfra, paramiko backend, `-n auto`: the same facts read the
@@ -117,9 +121,16 @@ class Sample:
     cpu_s: float  # user+sys of the process and its waited-for descendants
     peak_mb: float  # max RSS of the largest single process among them
     exit: int
+    bad: int | None = None  # FAIL + ERROR results of the last run, where counted
 
 
-def run_measured(command: list[str], runs: int, env: dict[str, str], cwd: Path) -> Sample:
+def fails_and_errors(results: Path) -> int:
+    """FAIL and ERROR results in a run's results.json (one result per line)."""
+    document = json.loads(results.read_text())
+    return sum(result["status"] in ("fail", "error") for result in document["results"])
+
+
+def run_measured(command: list[str], runs: int, env: dict[str, str], cwd: Path, results: Path | None = None) -> Sample:
     walls, cpus, peaks, code = [], [], [], 0
     for _ in range(runs):
         started = time.perf_counter()
@@ -129,7 +140,8 @@ def run_measured(command: list[str], runs: int, env: dict[str, str], cwd: Path) 
         cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)
         code = os.waitstatus_to_exitcode(status)
-    return Sample(statistics.median(walls), statistics.median(cpus), max(peaks), code)
+    bad = fails_and_errors(results) if results is not None and results.exists() else None
+    return Sample(statistics.median(walls), statistics.median(cpus), max(peaks), code, bad)
 
 
 def ansible_inventory(lab, path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +167,9 @@ def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ans
             record["floor_true"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env, ROOT)
             record["floor"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "probe"], runs, env, ROOT)
             acpcheck_run = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--check", "area:NODE", "--force"]
-            record["acpcheck"] = run_measured([*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT)
+            record["acpcheck"] = run_measured([*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT, Path(work) / "r" / "results.json")
+            whole = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--force", "--out", f"{work}/whole"]
+            record["preinstall"] = run_measured(whole, runs, env, ROOT, Path(work) / "whole" / "results.json")
             # The same run on the facts the last one saved: judging and reports alone, no SSH.
             record["replay"] = run_measured([*acpcheck_run, "--out", f"{work}/replay", "--facts", f"{work}/r/facts"], runs, env, ROOT)
             if with_testinfra:
@@ -190,11 +204,12 @@ def machine() -> str:
 
 
 def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
-    tools = ("floor_true", "floor", "acpcheck", "replay", "testinfra", "ansible")
+    tools = ("floor_true", "floor", "acpcheck", "preinstall", "replay", "testinfra", "ansible")
     lines = [
         f"node benchmark on {machine()}",
         f"median of {runs} runs (peers: {peer_runs}): wall s / runner CPU s (CPU ms per node); ratios against the probe floor",
-        f"{'nodes':>5} " + " ".join(f"{name:>22}" for name in tools) + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11}",
+        f"{'nodes':>5} " + " ".join(f"{name:>22}" for name in tools)
+        + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11} {'pre/acp wall':>12} {'pre peak MB':>11} {'pre FAIL+ERROR':>14}",
     ]
     for r in records:
         cells = []
@@ -203,7 +218,11 @@ def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
             cells.append(f"{s.wall_s:6.2f}/{s.cpu_s:6.2f} ({1000 * s.cpu_s / r['nodes']:5.1f})" if isinstance(s, Sample) else f"{'-':>22}")
         acp, floor = r["acpcheck"], r["floor"]
         assert isinstance(acp, Sample) and isinstance(floor, Sample)
-        lines.append(f"{r['nodes']:>5} " + " ".join(f"{c:>22}" for c in cells) + f" {acp.wall_s / floor.wall_s:14.2f} {acp.cpu_s / floor.cpu_s:13.2f} {acp.peak_mb:11.0f}")
+        line = f"{r['nodes']:>5} " + " ".join(f"{c:>22}" for c in cells) + f" {acp.wall_s / floor.wall_s:14.2f} {acp.cpu_s / floor.cpu_s:13.2f} {acp.peak_mb:11.0f}"
+        whole = r.get("preinstall")
+        if isinstance(whole, Sample):
+            line += f" {whole.wall_s / acp.wall_s:12.2f} {whole.peak_mb:11.0f} {whole.bad if whole.bad is not None else '?':>14}"
+        lines.append(line)
     return "\n".join(lines + targets(records))
 
 
@@ -233,6 +252,20 @@ def targets(records: list[dict[str, object]]) -> list[str]:
     if 1000 in by_size:
         peak = sample(1000, "acpcheck").peak_mb
         lines.append(f"  peak memory <= 500 MB at 1,000: {peak:.0f} MB — {'met' if peak <= 500 else 'NOT met'}")
+    # issue 16: the whole preinstall profile
+    if all(isinstance(r.get("preinstall"), Sample) for r in records):
+        for size in (100, 1000):
+            if size in by_size:
+                ratio = sample(size, "preinstall").wall_s / sample(size, "acpcheck").wall_s
+                lines.append(f"  whole preinstall wall <= 1.5x the node-only run's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}")
+        if 100 in by_size and 1000 in by_size:
+            growth = per_node(1000, "preinstall") / per_node(100, "preinstall") - 1
+            lines.append(f"  whole preinstall CPU per node flat from 100 to 1,000 (within 20 %): {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}")
+        if 1000 in by_size:
+            peak = sample(1000, "preinstall").peak_mb
+            lines.append(f"  whole preinstall peak RSS < 1 GB at 1,000: {peak:.0f} MB — {'met' if peak < 1000 else 'NOT met'}")
+        bad = {r["nodes"]: r["preinstall"].bad for r in records}  # type: ignore[union-attr]
+        lines.append(f"  no FAIL and no ERROR on the healthy lab: {bad} — {'met' if all(count == 0 for count in bad.values()) else 'NOT met'}")
     return lines
 
 

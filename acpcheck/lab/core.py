@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from acpcheck.lab import content, hostcheck, neighbours, outputs, socks5
+from acpcheck.lab import content, hostcheck, kernel_limits, outputs, socks5
 from acpcheck.lab import etcd as lab_etcd
 from acpcheck.lab import lb as lab_lb
 from acpcheck.lab.host import (
@@ -271,7 +271,7 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
         node_dir.mkdir(parents=True)
         write_node(build, node_dir, paths.host_key(build.spec.name), host)
 
-    neighbours.raise_limits(len(builds))  # one ARP table for every namespace: see neighbours.py
+    kernel_limits.raise_limits(len(builds))  # one ARP table and one backlog for every node: see kernel_limits.py
     _create_network(builds, networks, with_hidden=proxy is not None)
     extras.create_network()
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", MARKER_ENV: str(paths.root)}
@@ -479,7 +479,7 @@ def down(state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quie
     # veths first (each takes its peer with it), then the bridges
     ip_batch((f"link delete {name}" for name in sorted(lab_links(), key=lambda n: n in _bridges())), force=True)
     _delete_lab_routes()
-    neighbours.restore_limits()
+    kernel_limits.restore_limits()
     for directory in lab_etc_netns_dirs():
         shutil.rmtree(directory, ignore_errors=True)
     _clear_state(paths, purge)
