@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.lb import EvidenceDocument, JsonEvidenceSource, _reachable, busy_ports, live_reason
 from acpcheck.sources.nodeside import (
+    NODES_AT_ONCE,
     READY_TIMEOUT,
     ListenerSet,
     ListenerState,
@@ -65,8 +66,9 @@ SAMPLED_PEERS = 24
 #: Seconds each connection may take, and connections a node runs at once.
 CONNECT_TIMEOUT = 2.0
 PARALLEL = 64
-#: Nodes whose listeners start (or connectors run) at once, from the runner.
-NODES_AT_ONCE = 64
+#: Attempts for a pair that gave no answer at all, before it counts as blocked: one
+#: lost SYN on a busy network is not a firewall (ours; a dropping firewall drops every try).
+TRIES = 2
 PLATFORM_URL = "cpaas.io/platform-url"
 REGISTRY_PORT = 11443
 
@@ -218,7 +220,7 @@ class ConnectivitySource(JsonEvidenceSource):
         # targets; a listener's with the time every listener and every connector may
         # take in batches of NODES_AT_ONCE (a connector starts only once all
         # listeners are up, and the listeners stop once all connectors are done).
-        budget = math.ceil(largest / PARALLEL) * (CONNECT_TIMEOUT + 1.5) + 10
+        budget = math.ceil(largest / PARALLEL) * (CONNECT_TIMEOUT + 1.5) * TRIES + 10
         batches = math.ceil(len(reachable) / NODES_AT_ONCE)
         listener_deadline = batches * (READY_TIMEOUT + budget) + 30
         nonce = secrets.token_hex(8)
@@ -232,7 +234,10 @@ class ConnectivitySource(JsonEvidenceSource):
             states = {**evidence.listeners, **listeners.start(wanted)}
 
             def run_from(node: Node) -> tuple[str, FromNode, list[GlobalResult]]:
-                return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, budget))
+                try:
+                    return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, budget))
+                except Exception as error:  # noqa: BLE001 - one node's surprise is that node's ERROR, never every node's
+                    return node.name, FromNode(error=f"probe: {type(error).__name__}: {error}"[:300]), []
 
             with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(reachable))), thread_name_prefix="acpcheck-conn") as executor:
                 for done, (name, result, global_results) in enumerate(executor.map(run_from, reachable), 1):
@@ -273,7 +278,7 @@ class ConnectivitySource(JsonEvidenceSource):
         if not targets:
             return result, []
         try:
-            run = context.pool.session(node).run(connector_command(CONNECT_TIMEOUT, PARALLEL), timeout=budget, stdin=connector_input(targets))
+            run = context.pool.session(node).run(connector_command(CONNECT_TIMEOUT, PARALLEL, TRIES), timeout=budget, stdin=connector_input(targets))
         except (TransportError, ValueError) as error:
             result.error = f"{getattr(error, 'kind', 'probe')}: {getattr(error, 'message', error)}"
             return result, []

@@ -353,6 +353,7 @@ def manual_listener(ident: str, proto: str, port: int) -> str:
 _PY_CONNECTOR = r"""
 import errno, os, selectors, socket, sys, time
 to, par = float(sys.argv[1]), int(sys.argv[2])
+tries = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 todo = [l.split() for l in sys.stdin.read().splitlines() if l.strip()]
 todo.reverse()
 sel = selectors.DefaultSelector()
@@ -365,13 +366,22 @@ def why(e):
     if e == errno.ETIMEDOUT:
         return "timeout"
     return "unreachable " + (os.strerror(e) if e else "error").replace(" ", "_")
+tried = {}
+def done(t, r):
+    # No answer at all may be a packet lost on a busy network: try again (last), and
+    # report only the final attempt. A firewall that drops the port drops it every time.
+    if tried[t[0]] < tries and (r in ("timeout", "silent") or r.startswith("unreachable")):
+        todo.insert(0, t)
+    else:
+        say(t[0], r)
 def end(s, r):
-    idx = live.pop(s)[0]
+    t = live.pop(s)[6]
     sel.unregister(s)
     s.close()
-    say(idx, r)
+    done(t, r)
 def begin(t):
     idx, p, host, port, mode = t
+    tried[idx] = tried.get(idx, 0) + 1
     try:
         fam, ty, pr, _, addr = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM if p == "tcp" else socket.SOCK_DGRAM)[0]
         s = socket.socket(fam, ty, pr)
@@ -382,17 +392,17 @@ def begin(t):
     e = s.connect_ex(addr)
     if e not in (0, errno.EINPROGRESS):
         s.close()
-        say(idx, why(e))
+        done(t, why(e))
         return
-    # [index, proto, mode, deadline, phase, data]
-    live[s] = [idx, p, mode, time.monotonic() + to, "connect" if p == "tcp" else "read", b""]
+    # [index, proto, mode, deadline, phase, data, target]
+    live[s] = [idx, p, mode, time.monotonic() + to, "connect" if p == "tcp" else "read", b"", t]
     if p == "udp":
         try:
             s.send(b"ACPCHECK?\n")
         except OSError as e:
             live.pop(s)
             s.close()
-            say(idx, why(e.errno))
+            done(t, why(e.errno))
             return
         sel.register(s, selectors.EVENT_READ)
     else:
@@ -524,8 +534,11 @@ wait
 """
 
 
-def connector_command(timeout: float, parallel: int = 64) -> str:
-    """The sh command line of a connector; the targets come on stdin (``connector_input``)."""
+def connector_command(timeout: float, parallel: int = 64, tries: int = 1) -> str:
+    """The sh command line of a connector; the targets come on stdin (``connector_input``).
+
+    ``tries``: attempts for a target that gave no answer at all (timeout, silent,
+    unreachable), the repeats after every other target (Python connector only)."""
     q = shlex.quote
     seconds = max(1, round(timeout))
     return "\n".join(
@@ -535,7 +548,7 @@ def connector_command(timeout: float, parallel: int = 64) -> str:
             f"PL={q(_PL_CONNECTOR)}",
             "for P in python3 platform-python /usr/libexec/platform-python; do",
             '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac',
-            f'  exec "$P" -S -c "$PY" {timeout:g} "$PAR"',
+            f'  exec "$P" -S -c "$PY" {timeout:g} "$PAR" {int(tries)}',
             "done",
             f'if command -v perl >/dev/null 2>&1; then exec perl -e "$PL" {timeout:g} "$PAR"; fi',
             "T=",
@@ -651,6 +664,8 @@ class ListenerState(BaseModel):
 
 #: Seconds a listener may take to say it is ready.
 READY_TIMEOUT = 10.0
+#: Nodes whose listeners start (or stop, or whose connectors run) at once, from the runner.
+NODES_AT_ONCE = 64
 
 
 class ListenerSet:
@@ -676,10 +691,17 @@ class ListenerSet:
 
     def start(self, wanted: list[tuple[Any, str, list[tuple[str, int]], dict[str, str]]]) -> dict[str, ListenerState]:
         """``wanted``: (plan node, identity, [(proto, port) to listen on], {"tcp/6443": "busy …"} already known)."""
-        with ThreadPoolExecutor(max_workers=max(1, min(64, len(wanted))), thread_name_prefix="acpcheck-listen") as executor:
-            for state in executor.map(lambda item: self._start_one(*item), wanted):
+        with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(wanted))), thread_name_prefix="acpcheck-listen") as executor:
+            for state in executor.map(lambda item: self._start_isolated(*item), wanted):
                 self.states[state.node] = state
         return self.states
+
+    def _start_isolated(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
+        """``_start_one``, where anything unexpected is that node's error, never the whole proof's."""
+        try:
+            return self._start_one(node, ident, specs, known)
+        except Exception as error:  # noqa: BLE001 - one node's surprise must not cost every node's evidence
+            return ListenerState(node=node.name, ident=ident, state="error", ports=dict(known), detail=f"{type(error).__name__}: {error}"[:300])
 
     def _start_one(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
         from acpcheck.transport.errors import TransportError
@@ -694,13 +716,8 @@ class ListenerSet:
         except TransportError as error:
             return state.model_copy(update={"state": "unreachable", "detail": f"{error.kind}: {error.message}"})
         self._handles[node.name] = handle
-        end = time.monotonic() + READY_TIMEOUT
-        while True:
-            out, err = handle.output()
-            report = parse_listener(out)
-            if report.ready or report.notool or not handle.running() or time.monotonic() > end:
-                break
-            time.sleep(0.02)
+        out, err = handle.wait_output(lambda text: "acpcheck-ready" in text or "acpcheck-notool" in text, READY_TIMEOUT)
+        report = parse_listener(out)
         state.tool = report.tool
         state.ports.update(report.ports)
         if report.notool:
@@ -729,10 +746,12 @@ class ListenerSet:
                 return name, True, ""
             except TransportError as error:
                 return name, False, f"{error.message} (the node ends it itself within {self.deadline:g} s of its start)"
+            except Exception as error:  # noqa: BLE001 - as in _start_isolated
+                return name, False, f"{type(error).__name__}: {error} (the node ends it itself within {self.deadline:g} s of its start)"
 
         if not handles:
             return
-        with ThreadPoolExecutor(max_workers=max(1, min(64, len(handles))), thread_name_prefix="acpcheck-stop") as executor:
+        with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(handles))), thread_name_prefix="acpcheck-stop") as executor:
             for name, cleaned, detail in executor.map(stop_one, handles.items()):
                 if name in self.states:
                     self.states[name].cleaned = cleaned

@@ -172,6 +172,7 @@ class Background:
         self._marker_done = False
         self._lock = threading.RLock()
         self._stop_lock = threading.RLock()
+        self._news = threading.Event()  # output arrived or the command ended (for wait_output)
         self._began = threading.Event()  # the marker arrived, or the wrapper ended without one
         self._done = threading.Event()
         self._result: CommandResult | None = None
@@ -207,6 +208,7 @@ class Background:
                 if self._first_output_at is None:
                     self._first_output_at = time.time()
                 self._out += data[: max(0, OUTPUT_CAP - len(self._out))]
+                self._news.set()
 
     def _after_marker(self) -> bytes | None:
         """Find the marker line in the stdout read so far: the output after it, or None to read on.
@@ -255,6 +257,7 @@ class Background:
             )
         self._began.set()
         self._done.set()
+        self._news.set()
 
     def wait_started(self, timeout: float) -> None:
         """Until the wrapper has said which group it runs in (or ended); TransportError("timeout") otherwise."""
@@ -268,6 +271,18 @@ class Background:
         """What it has printed so far (stdout, stderr): e.g. to wait for a server's "listening" line."""
         with self._lock:
             return self._out.decode("utf-8", errors="replace"), self._err.decode("utf-8", errors="replace")
+
+    def wait_output(self, done: Callable[[str], bool], timeout: float) -> tuple[str, str]:
+        """Wait until ``done(stdout so far)`` holds, the command ends or ``timeout``
+        passes, and return the output then. Woken by the output itself: no polling
+        (64 threads polling every 20 ms were a share of a 1,000-node run's CPU)."""
+        end = time.monotonic() + timeout
+        while True:
+            self._news.clear()  # before reading: output fed after the read wakes the wait below
+            out, err = self.output()
+            if done(out) or not self.running() or time.monotonic() >= end:
+                return out, err
+            self._news.wait(max(0.0, end - time.monotonic()))
 
     # --- BackgroundCommand ----------------------------------------------------
 

@@ -20,7 +20,7 @@ Every failure is a ``TransportError`` (see ``errors``) with a secret-free messag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -78,6 +78,14 @@ class BackgroundCommand(Protocol):
 
     def wait(self, timeout: float) -> CommandResult:
         """Its result once it has ended; ``TransportError("timeout")`` if it still runs after ``timeout`` s."""
+        ...
+
+    def output(self) -> tuple[str, str]:
+        """What it has printed so far (stdout, stderr)."""
+        ...
+
+    def wait_output(self, done: Callable[[str], bool], timeout: float) -> tuple[str, str]:
+        """The output once ``done(stdout)`` holds, the command has ended or ``timeout`` s have passed (no polling)."""
         ...
 
     def stop(self, timeout: float = 5.0) -> CommandResult:

@@ -206,6 +206,51 @@ def test_connector_reports_each_target_with_one_tool(tool: str, tmp_path: Path) 
     assert answers[3].kind == ("node" if tool in ("python3", "perl") else "notool")
 
 
+def test_a_target_that_answers_only_on_the_second_try_is_reached_and_one_that_never_does_times_out(tmp_path: Path) -> None:
+    """TRIES: a pair that gave no answer is tried again after the others, so one lost
+    SYN on a busy network is not a FAIL, while a port that never answers still is."""
+    import socket
+    import threading
+
+    from acpcheck.transport.local import LocalTransport
+
+    nonce = secrets.token_hex(8)
+    late = socket.socket()
+    late.bind(("127.0.0.1", 0))
+    late.listen(0)  # a full backlog: further SYNs are dropped, the connector times out
+    stuffed = [socket.create_connection(late.getsockname(), timeout=1)]
+    never = socket.socket()
+    never.bind(("127.0.0.1", 0))
+    never.listen(0)
+    stuffed.append(socket.create_connection(never.getsockname(), timeout=1))
+
+    # Timeout 1.5 s: the first attempt's SYN (0 s) and its retransmission (1 s) are
+    # dropped; the server frees its queue at 1.7 s; the second attempt (from 1.5 s)
+    # gets through with its retransmission at 2.5 s.
+    def serve_late() -> None:
+        time.sleep(1.7)
+        while True:
+            try:
+                conn = late.accept()[0]
+            except OSError:
+                return
+            conn.sendall(f"acpcheck {nonce} w7\n".encode())
+            conn.close()
+
+    threading.Thread(target=serve_late, daemon=True).start()
+    targets = [Target("tcp", "127.0.0.1", late.getsockname()[1]), Target("tcp", "127.0.0.1", never.getsockname()[1])]
+    try:
+        with LocalTransport() as local:
+            result = local.run(connector_command(1.5, 4, tries=2), stdin=connector_input(targets), timeout=30)
+    finally:
+        for sock in [*stuffed, late, never]:
+            sock.close()
+    answers = parse_connector(result.stdout, len(targets), nonce)
+    assert (answers[0].kind, answers[0].ident) == ("node", "w7"), result.stdout
+    assert answers[1].kind == "timeout", result.stdout
+    assert result.stdout.count("acpcheck-conn 1 ") == 1  # only the final attempt is reported
+
+
 def test_connector_input_refuses_anything_but_a_host() -> None:
     with pytest.raises(ValueError):
         connector_input([Target("tcp", "a; rm -rf /", 1)])

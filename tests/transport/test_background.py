@@ -222,3 +222,18 @@ def test_login_shell_noise_before_the_marker_is_dropped() -> None:
     assert handle.pgid == 4242 and handle.output() == ("first line\n", "warning\n")
     handle.finish(0)
     assert tuple(handle.wait(0)) == (0, "first line\n", "warning\n")
+
+
+def test_wait_output_returns_as_soon_as_the_line_is_there_and_at_the_end(transport: NodeTransport) -> None:
+    """Listeners wait for their ready line this way: woken by the output, not by polling."""
+    handle = transport.start("sleep 0.3; echo ready; sleep 30", deadline=60)
+    try:
+        started = time.monotonic()
+        out, _ = handle.wait_output(lambda text: "ready" in text, 20)
+        assert "ready" in out and time.monotonic() - started < 10
+        out, _ = handle.wait_output(lambda text: "never" in text, 0.2)  # the timeout bounds it
+        assert "never" not in out
+    finally:
+        handle.stop()
+    out, _ = handle.wait_output(lambda text: "never" in text, 20)  # an ended command returns at once
+    assert not handle.running()
