@@ -81,8 +81,9 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     2380 and the CNI's control-plane ports on control-plane nodes; the kubelet's 10250
     and the CNI's tunnel or BGP port on every node) and answers with its name, and
     every node connects to the others: all of them up to 50 nodes; above that every
-    control-plane node and 24 peers, each node probed by as many (the numbers and the
-    2 s connect timeout are ours).
+    control-plane node and 24 peers, each node probed by as many. A pair that gave no
+    answer is tried once more before it counts (the numbers, the 2 s connect timeout
+    and the second try are ours).
 
     One root cause, one result: a pair that could not be proven because of the *peer*
     (its listener did not start, it has no listener tool, the port is in use there)

@@ -39,6 +39,12 @@ BASE_SPEC: dict[str, Any] = {
 }
 
 
+#: The installer's default kubelet max-pods (ACP-NET-011), and the pod CIDR of a lab too
+#: large for the base one's /16 (10.0.0.0-10.3.255.255: clear of the service CIDR).
+PODS_PER_NODE = 110
+LARGE_CLUSTER_CIDR = "10.0.0.0/14"
+
+
 def merge(base: Any, edits: Any) -> Any:
     """Deep-merge mappings; anything else in ``edits`` replaces."""
     if isinstance(base, dict) and isinstance(edits, dict):
@@ -63,6 +69,9 @@ def plan_document(scenario: Scenario, info: LabInfo) -> dict[str, Any]:
             entry["ssh"] = override
         nodes.append(entry)
     base = merge(BASE_SPEC, {"endpoint": {"address": str(info.lab_subnets.endpoint_address)}})
+    if len(info.nodes) * PODS_PER_NODE > 2**16:
+        # a healthy lab stays healthy at 1,000 nodes: ACP-NET-011 wants room for 110 pods a node
+        base["network"] = {**base["network"], "clusterCIDR": LARGE_CLUSTER_CIDR}
     spec = merge(base, scenario.plan)
     # The lab knows every node's host key, so the plan can be strict about them.
     spec["ssh"] = {
