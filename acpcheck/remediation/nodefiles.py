@@ -11,6 +11,7 @@ own message when the node refuses.
 from __future__ import annotations
 
 import base64
+import hashlib
 import shlex
 from typing import TYPE_CHECKING
 
@@ -63,13 +64,22 @@ def read_state(transport: NodeTransport, path: str) -> FileState:
     raise NodeFileError(f"cannot read {path}: unexpected answer {lines[0]!r}")
 
 
+# The content must arrive whole before it replaces anything: a runner killed while it
+# sends stdin leaves base64 an early EOF, and an empty sshd_config moved into place
+# locks the node out. So the size (and, where sha256sum exists, the digest) is
+# checked on the node before the move.
 _WRITE = r"""set -eu
-p=$1 mode=$2 owner=$3
+p=$1 mode=$2 owner=$3 size=$4 digest=$5
 d=$(dirname "$p")
 mkdir -p "$d"
 t=$(mktemp "$d/.acpcheck.XXXXXX")
 trap 'rm -f "$t"' EXIT
 base64 -d > "$t"
+got=$(wc -c < "$t" | tr -d ' ')
+if [ "$got" != "$size" ]; then echo "incomplete content: $got of $size bytes arrived; $p left as it was" >&2; exit 4; fi
+if command -v sha256sum >/dev/null 2>&1 && [ "$(sha256sum < "$t" | cut -d' ' -f1)" != "$digest" ]; then
+  echo "content damaged on the way; $p left as it was" >&2; exit 4
+fi
 chown "$owner" "$t"
 chmod "$mode" "$t"
 """
@@ -83,7 +93,8 @@ def write_file(transport: NodeTransport, path: str, content: bytes, *, mode: int
         body += f'if ! ( set -- "$t"; {validate} ) >&2; then echo "validation failed: {_shown(validate)}" >&2; exit 3; fi\n'
     body += 'sync "$t" 2>/dev/null || true\nmv -f "$t" "$p"\ntrap - EXIT\n'
     payload = base64.encodebytes(content)
-    result = transport.run_as_root(_script(body, path, f"{mode:o}", f"{uid}:{gid}"), FILE_TIMEOUT, stdin=payload)
+    result = transport.run_as_root(_script(body, path, f"{mode:o}", f"{uid}:{gid}", str(len(content)), hashlib.sha256(content).hexdigest()),
+                                   FILE_TIMEOUT, stdin=payload)
     if not result.ok:
         raise NodeFileError(f"cannot write {path}: {result.stderr.strip() or f'exit {result.exit_status}'}")
 
