@@ -23,7 +23,6 @@ from acpcheck import Scope, Severity, When, check, fail, manual, skip
 from acpcheck.checks.support import DOCS, ON_PREMISES, PREPROCESSING, PREREQUISITES, before_install, conclude, listed
 from acpcheck.facts.model import NodeContext
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.nodeside import manual_listener
 from acpcheck.sources.connectivity import (
     ALL_PAIRS_UP_TO,
     SAMPLED_PEERS,
@@ -31,6 +30,7 @@ from acpcheck.sources.connectivity import (
     GlobalResult,
     Pair,
 )
+from acpcheck.sources.nodeside import manual_listener
 
 PLATFORM_URL_PAGE = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
 REGISTRY_ADDRESS_PAGE = f"{DOCS}/4.3/configure/clusters/how-to/add-external-address-for-built-in-registry.html"

@@ -178,7 +178,7 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         "listener": state.ports,
         "answered": {str(p.port): {lb.node_of(ident): count for ident, count in p.answered.items()} for p in lb.ports},
         "connections": {str(p.port): p.connections for p in lb.ports},
-        "explained_by_ACP-LB-001": explained,
+        "ports_nobody_answered": explained,  # ACP-LB-001 FAILs for these
     }
     if explained and not missed and not by_hand:
         skip(f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: ACP-LB-001 FAILs for that; "
