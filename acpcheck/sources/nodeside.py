@@ -121,7 +121,7 @@ def classify(data: bytes, nonce: str) -> Answer:
 # with the CPU of a few system calls each, on nodes that share cores with the lab's
 # other nodes or with the workloads of a real one.
 _PY_LISTENER = r"""
-import errno, os, selectors, socket, sys, time
+import errno, os, selectors, socket, stat, sys, time
 n, i, f, b = sys.argv[1:5]
 h = ("acpcheck %s %s\n" % (n, i)).encode()
 page = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(h)).encode() + b"\r\nConnection: close\r\n\r\n" + h
@@ -148,13 +148,16 @@ for spec in sys.argv[5:]:
         out.append("acpcheck-port %s %s %s %s" % (p, port, "busy" if e.errno == errno.EADDRINUSE else "error", (e.strerror or "?").replace(" ", "_")))
 sys.stdout.write("\n".join(out + ["acpcheck-ready", ""]))
 sys.stdout.flush()
-# The runner is gone when the other end of stdout closes: epoll reports that on the
-# write end itself (EPOLLERR on a pipe, EPOLLHUP on a socket), with no traffic at all.
+# The runner is gone when the reading end of stdout closes: on a pipe, epoll reports
+# that on the write end itself (EPOLLERR), with no traffic at all. Anything else (a
+# socket that sshd might also use for stdin) gets the heartbeat instead.
+beat = 0.5
 try:
-    sel.register(sys.stdout.fileno(), selectors.EVENT_READ, "runner")
-    beat = 10.0
+    if stat.S_ISFIFO(os.fstat(1).st_mode):
+        sel.register(1, selectors.EVENT_READ, "runner")
+        beat = 10.0
 except (OSError, ValueError):
-    beat = 0.5
+    pass
 waiting = {}
 def answer(c, q):
     try:

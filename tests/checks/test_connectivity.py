@@ -254,3 +254,27 @@ def test_a_target_that_answers_only_on_the_second_try_is_reached_and_one_that_ne
 def test_connector_input_refuses_anything_but_a_host() -> None:
     with pytest.raises(ValueError):
         connector_input([Target("tcp", "a; rm -rf /", 1)])
+
+
+def test_the_python_listener_ends_as_soon_as_nobody_reads_its_output() -> None:
+    """It sends no heartbeat while it waits (1,000 of them kept the runner busy): the
+    closed reading end of its stdout pipe is how it learns the runner is gone."""
+    import select
+    import subprocess
+
+    from test_lb import free_ports
+
+    (port,) = free_ports(1)
+    command = listener_command(secrets.token_hex(8), "w1", [("tcp", port)], bind="127.0.0.1")
+    process = subprocess.Popen(["sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        seen = b""
+        while b"acpcheck-ready" not in seen:
+            seen += process.stdout.read1(4096)
+        assert b"acpcheck-tool python3" in seen
+        assert select.select([process.stdout], [], [], 1.5)[0] == []  # quiet while it waits: no heartbeat
+        process.stdout.close()  # the runner is gone
+        process.wait(timeout=5)  # far sooner than any heartbeat (10 s) would notice
+    finally:
+        process.kill()
