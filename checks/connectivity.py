@@ -51,9 +51,11 @@ def _port_names(node: NodeContext) -> dict[tuple[int, str], str]:
 
 
 def _grouped(pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
-    """One line per peer: ``cp3: 6443/tcp (apiserver) timeout, 2379/tcp (etcd-client) timeout``."""
+    """One line per peer: ``cp3: 6443/tcp (apiserver) timeout, 2379/tcp (etcd-client) timeout``,
+    ports in the order of the port matrix (each node probes in its own shuffled order)."""
+    rank = {key: index for index, key in enumerate(names)}
     by_peer: dict[str, list[str]] = defaultdict(list)
-    for pair in pairs:
+    for pair in sorted(pairs, key=lambda pair: (rank.get((pair.port, pair.protocol), len(rank)), pair.port)):
         label = f"{pair.port}/{pair.protocol}"
         if (pair.port, pair.protocol) in names:
             label += f" ({names[(pair.port, pair.protocol)]})"
