@@ -170,6 +170,8 @@ def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ans
             record["acpcheck"] = run_measured([*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT, Path(work) / "r" / "results.json")
             whole = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--force", "--out", f"{work}/whole"]
             record["preinstall"] = run_measured(whole, runs, env, ROOT, Path(work) / "whole" / "results.json")
+            if (Path(work) / "whole" / "results.json").exists():  # kept: a FAIL or ERROR on the healthy lab must be explainable
+                shutil.copy(Path(work) / "whole" / "results.json", OUT / f"preinstall-{size}.results.json")
             # The same run on the facts the last one saved: judging and reports alone, no SSH.
             record["replay"] = run_measured([*acpcheck_run, "--out", f"{work}/replay", "--facts", f"{work}/r/facts"], runs, env, ROOT)
             if with_testinfra:
