@@ -84,11 +84,13 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     and the CNI's tunnel or BGP port on every node) and answers with its name, and
     every node connects to the others: all of them up to 50 nodes; above that every
     control-plane node and 24 peers, each node probed by as many. A pair that gave no
-    answer is tried once more before it counts (the numbers, the 2 s connect timeout
-    and the second try are ours).
+    answer is tried once more before it counts, and a connector that ran out of time
+    runs once more after the others (the numbers, the 2 s connect timeout and the
+    second tries are ours).
 
     One root cause, one result: a pair that could not be proven because of the *peer*
-    (its listener did not start, it has no listener tool, the port is in use there)
+    (its listener did not start or ended during the probe, it has no listener tool,
+    the port is in use there)
     says nothing about this node and is left to the peer's own result, which names
     the ports others could not prove and why (MANUAL; a busy port also FAILs
     ACP-NODE-019/020 there). This node is MANUAL only for what it could not prove
@@ -117,7 +119,7 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
 def _peer_is_why(connectivity: ConnEvidence, pair: Pair) -> bool:
     """Whether an unproven pair is explained by the peer: its listener was not up on that port."""
     state = connectivity.listeners.get(pair.to)
-    return state is None or state.state != "ok" or state.port_state(pair.protocol, pair.port) != "ok"
+    return state is None or state.state != "ok" or state.port_state(pair.protocol, pair.port) != "ok" or pair.outcome == "ended"
 
 
 def _own_unproven(name: str, pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
@@ -145,6 +147,9 @@ def _not_proven_towards(name: str, connectivity: ConnEvidence, names: dict[tuple
     if state.state != "ok":
         return [f"no node could prove it reaches {name}: its listener did not start ({state.detail})"]
     lines = []
+    if state.unproven_after_end:
+        lines.append(f"{state.unproven_after_end} connections towards {name} not proven: its listener ended during the probe "
+                     f"({state.ended}); run again")
     for spec, port_state in sorted(state.ports.items()):
         if port_state == "ok":
             continue

@@ -69,6 +69,9 @@ PARALLEL = 64
 #: Attempts for a pair that gave no answer at all, before it counts as blocked: one
 #: lost SYN on a busy network is not a firewall (ours; a dropping firewall drops every try).
 TRIES = 2
+#: A connector that timed out (or lost its connection) runs once more, after the
+#: others, with this many times its time budget (ours).
+RETRY_BUDGET_FACTOR = 2
 PLATFORM_URL = "cpaas.io/platform-url"
 REGISTRY_PORT = 11443
 
@@ -95,6 +98,7 @@ class FromNode(BaseModel):
     unproven: list[Pair] = Field(default_factory=list)
     error: str = ""  # the connector itself could not run
     targets: int = 0
+    attempts: int = 1  # 2: the first run timed out or lost its connection, and it ran once more
 
 
 class GlobalTarget(BaseModel):
@@ -179,6 +183,24 @@ def peers_of(position: int, ordered: list[Node], offsets: list[int] | None = Non
     return chosen + [node for node in cps if node is not me and node.name not in names]
 
 
+def _discount_ended_listeners(evidence: ConnEvidence) -> None:
+    """A listener that ended during the probe (its node's connection was lost, it
+    was killed) answers nothing from then on: a failed connection towards it proves
+    nothing about the node that made it. Such pairs become "not proven" (outcome
+    ``ended``), left to the ended node's own result. One pass over the failures."""
+    ended = {name for name, state in evidence.listeners.items() if state.ended}
+    if not ended:
+        return
+    for result in evidence.nodes.values():
+        towards_ended = [pair for pair in result.failed if pair.to in ended]
+        if not towards_ended:
+            continue
+        result.failed = [pair for pair in result.failed if pair.to not in ended]
+        for pair in towards_ended:
+            evidence.listeners[pair.to].unproven_after_end += 1
+            result.unproven.append(pair.model_copy(update={"outcome": "ended", "detail": f"{pair.outcome} {pair.detail}".strip()}))
+
+
 class ConnectivitySource(JsonEvidenceSource):
     name: ClassVar[str] = "connectivity"
     order: ClassVar[int] = 20
@@ -188,6 +210,7 @@ class ConnectivitySource(JsonEvidenceSource):
 
     def gather(self, context: GatherContext) -> ConnEvidence:
         from acpcheck.matrix.ports import connectivity_ports
+        from acpcheck.transport.errors import unexpected  # lazily, as every source: the transport package loads paramiko
 
         plan = context.plan
         started = time.monotonic()
@@ -217,12 +240,13 @@ class ConnectivitySource(JsonEvidenceSource):
             plans[node.name] = pairs
         largest = max((len(pairs) for pairs in plans.values()), default=0) + len(evidence.global_targets)
         # The node-side deadlines grow with the work: a connector's with its own
-        # targets; a listener's with the time every listener and every connector may
-        # take in batches of NODES_AT_ONCE (a connector starts only once all
-        # listeners are up, and the listeners stop once all connectors are done).
+        # targets; a listener's with the time every listener and every connector
+        # (and each one's second attempt) may take in batches of NODES_AT_ONCE (a
+        # connector starts only once all listeners are up, and the listeners stop
+        # once all connectors are done).
         budget = math.ceil(largest / PARALLEL) * (CONNECT_TIMEOUT + 1.5) * TRIES + 10
         batches = math.ceil(len(reachable) / NODES_AT_ONCE)
-        listener_deadline = batches * (READY_TIMEOUT + budget) + 30
+        listener_deadline = batches * (READY_TIMEOUT + budget * (1 + RETRY_BUDGET_FACTOR)) + 30
         nonce = secrets.token_hex(8)
 
         wanted = []
@@ -233,20 +257,37 @@ class ConnectivitySource(JsonEvidenceSource):
         with ListenerSet(context.pool, nonce, listener_deadline) as listeners:
             states = {**evidence.listeners, **listeners.start(wanted)}
 
-            def run_from(node: Node) -> tuple[str, FromNode, list[GlobalResult]]:
+            def run_from(node: Node, seconds: float) -> tuple[str, FromNode, list[GlobalResult], bool]:
                 try:
-                    return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, budget))
+                    return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, seconds))
                 except Exception as error:  # noqa: BLE001 - one node's surprise is that node's ERROR, never every node's
-                    return node.name, FromNode(error=f"probe: {type(error).__name__}: {error}"[:300]), []
+                    return node.name, FromNode(error=f"probe: {unexpected(error)}"[:300]), [], True
 
-            with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(reachable))), thread_name_prefix="acpcheck-conn") as executor:
-                for done, (name, result, global_results) in enumerate(executor.map(run_from, reachable), 1):
-                    evidence.nodes[name] = result
-                    if global_results:
-                        evidence.global_results[name] = global_results
-                    if context.progress is not None:
-                        context.progress("connectivity", done, len(reachable), name, not result.error)
+            def run_all(nodes: list[Node], seconds: float, attempt: int) -> list[Node]:
+                """Run the connectors of ``nodes``; return those worth another attempt."""
+                again = []
+                with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(nodes))), thread_name_prefix="acpcheck-conn") as executor:
+                    for done, (name, result, global_results, retry) in enumerate(executor.map(lambda node: run_from(node, seconds), nodes), 1):
+                        result.attempts = attempt
+                        evidence.nodes[name] = result
+                        if global_results:
+                            evidence.global_results[name] = global_results
+                        if retry:
+                            again.append(by_name[name])
+                        if context.progress is not None:
+                            context.progress("connectivity" if attempt == 1 else "connectivity, again", done, len(nodes), name, not result.error)
+                return again
+
+            by_name = {node.name: node for node in reachable}
+            # A connector that ran out of time, lost its connection or failed in a way
+            # nobody expected runs once more, after all the others and with twice the
+            # time: a node that was slow to start python while 63 others did is not a
+            # node that cannot connect.
+            again = run_all(reachable, budget, 1)
+            if again:
+                run_all(again, budget * RETRY_BUDGET_FACTOR, 2)
         evidence.listeners.update(listeners.states)
+        _discount_ended_listeners(evidence)
         evidence.listeners = {node.name: evidence.listeners[node.name] for node in plan.spec.nodes if node.name in evidence.listeners}
         evidence.connections = sum(result.targets for result in evidence.nodes.values())
         evidence.seconds = round(time.monotonic() - started, 3)
@@ -254,7 +295,8 @@ class ConnectivitySource(JsonEvidenceSource):
 
     @staticmethod
     def _connect_from(context: GatherContext, node: Node, pairs: list[tuple[Node, ConnPort]], states: dict[str, ListenerState],
-                      idents: dict[str, str], globals_: list[GlobalTarget], nonce: str, budget: float) -> tuple[FromNode, list[GlobalResult]]:
+                      idents: dict[str, str], globals_: list[GlobalTarget], nonce: str, budget: float) -> tuple[FromNode, list[GlobalResult], bool]:
+        """The connections from ``node``, and whether another attempt is worth it (the connector timed out or its connection was lost)."""
         from acpcheck.transport.errors import TransportError
 
         result = FromNode()
@@ -276,12 +318,15 @@ class ConnectivitySource(JsonEvidenceSource):
         targets += [Target("tcp", target.host, target.port, "tcp") for target in globals_]
         result.targets = len(targets)
         if not targets:
-            return result, []
+            return result, [], False
         try:
             run = context.pool.session(node).run(connector_command(CONNECT_TIMEOUT, PARALLEL, TRIES), timeout=budget, stdin=connector_input(targets))
-        except (TransportError, ValueError) as error:
-            result.error = f"{getattr(error, 'kind', 'probe')}: {getattr(error, 'message', error)}"
-            return result, []
+        except TransportError as error:
+            result.error = f"{error.kind}: {error.message}"
+            return result, [], error.kind in ("timeout", "unreachable")
+        except ValueError as error:
+            result.error = f"probe: {error}"
+            return result, [], False
         answers = parse_connector(run.stdout, len(targets), nonce)
         for (peer, port), answer in zip(about, answers):
             if answer.kind == "node" and answer.ident == idents[peer.name]:
@@ -296,4 +341,4 @@ class ConnectivitySource(JsonEvidenceSource):
                          outcome="connected" if answer.reached else answer.kind, detail=answer.detail)
             for target, answer in zip(globals_, answers[len(about):])
         ]
-        return result, global_results
+        return result, global_results, False

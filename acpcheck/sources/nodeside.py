@@ -660,6 +660,10 @@ class ListenerState(BaseModel):
     #: the listener is known to be gone (stopped and its process group checked), False when not confirmed
     cleaned: bool | None = None
     cleanup: str = ""
+    #: why it had already ended when it was to be stopped (it ended during the probe; "" when it had not)
+    ended: str = ""
+    #: connections towards it that failed while it may have been gone: they prove nothing (see ``ended``)
+    unproven_after_end: int = 0
 
     def port_state(self, proto: str, port: int) -> str:
         return self.ports.get(f"{proto}/{port}", "")
@@ -669,6 +673,18 @@ class ListenerState(BaseModel):
 READY_TIMEOUT = 10.0
 #: Nodes whose listeners start (or stop, or whose connectors run) at once, from the runner.
 NODES_AT_ONCE = 64
+
+
+def _why_ended(handle: Any) -> str:
+    """How a listener that should still be running ended: its connection was lost, or its exit status and last words."""
+    from acpcheck.transport.errors import TransportError
+
+    try:
+        result = handle.wait(0)
+    except TransportError as error:
+        return error.message[:300]
+    last = (result.stderr.strip().splitlines() or [""])[-1][:200]
+    return f"exit status {result.exit_status} after {result.finished_at - result.started_at:.0f} s" + (f": {last}" if last else "")
 
 
 class ListenerSet:
@@ -701,10 +717,12 @@ class ListenerSet:
 
     def _start_isolated(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
         """``_start_one``, where anything unexpected is that node's error, never the whole proof's."""
+        from acpcheck.transport.errors import unexpected
+
         try:
             return self._start_one(node, ident, specs, known)
         except Exception as error:  # noqa: BLE001 - one node's surprise must not cost every node's evidence
-            return ListenerState(node=node.name, ident=ident, state="error", ports=dict(known), detail=f"{type(error).__name__}: {error}"[:300])
+            return ListenerState(node=node.name, ident=ident, state="error", ports=dict(known), detail=unexpected(error)[:300])
 
     def _start_one(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
         from acpcheck.transport.errors import TransportError
@@ -737,10 +755,14 @@ class ListenerSet:
         return bool(handles) and not any(handle.running() for handle in handles)
 
     def stop(self) -> None:
-        """Stop every listener (in parallel); record whether each is known to be gone."""
-        from acpcheck.transport.errors import TransportError
+        """Stop every listener (in parallel); record whether each is known to be gone,
+        and which had ended before (``ended``: connections towards them prove nothing)."""
+        from acpcheck.transport.errors import TransportError, unexpected
 
         handles, self._handles = self._handles, {}
+        for name, handle in handles.items():
+            if name in self.states and not handle.running():
+                self.states[name].ended = _why_ended(handle)
 
         def stop_one(item: tuple[str, Any]) -> tuple[str, bool, str]:
             name, handle = item
@@ -750,7 +772,7 @@ class ListenerSet:
             except TransportError as error:
                 return name, False, f"{error.message} (the node ends it itself within {self.deadline:g} s of its start)"
             except Exception as error:  # noqa: BLE001 - as in _start_isolated
-                return name, False, f"{type(error).__name__}: {error} (the node ends it itself within {self.deadline:g} s of its start)"
+                return name, False, f"{unexpected(error)} (the node ends it itself within {self.deadline:g} s of its start)"
 
         if not handles:
             return

@@ -9,6 +9,7 @@ is a second line of defence for text we did not write ourselves.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Literal, get_args
 
@@ -42,3 +43,18 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def unexpected(error: BaseException) -> str:
+    """An exception nobody expected, for an ERROR message: its type, text and the
+    line it came from (``EOFError at paramiko/channel.py:1234``), so a report says
+    where to look instead of a bare ``EOFError:``."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    frames = error.__traceback__
+    while frames is not None and frames.tb_next is not None:
+        frames = frames.tb_next
+    if frames is None:
+        return text
+    code = frames.tb_frame.f_code
+    where = os.sep.join(code.co_filename.split(os.sep)[-2:])
+    return f"{text} (at {where}:{frames.tb_lineno} in {code.co_name})"

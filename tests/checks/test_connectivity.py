@@ -91,6 +91,30 @@ def test_node_reaches_peers(name: str, given: ConnEvidence, status: str, words: 
     assert all(word in result.message for word in words), result.message
 
 
+def test_a_listener_that_ended_during_the_probe_is_its_own_nodes_result_not_its_probers() -> None:
+    """At 1,000 lab nodes a node's connection was lost mid-probe; its listener went with
+    it, and every node that probed it afterwards FAILed "refused" (94 false FAILs)."""
+    from acpcheck.sources.connectivity import _discount_ended_listeners
+
+    ended = ListenerState(node="w2", ident="w2", state="ok", tool="python3", ports=dict(WORKER_PORTS),
+                          ended="the connection was lost while the background command ran")
+    given = evidence({"w2": ended},
+                     w1=FromNode(ok=17, targets=20, failed=[Pair(to="w2", port=10250, protocol="tcp", outcome="refused"),
+                                                            Pair(to="w2", port=6081, protocol="udp", outcome="refused"),
+                                                            Pair(to="cp3", port=2379, protocol="tcp", outcome="timeout")]),
+                     cp1=FromNode(ok=19, targets=20, failed=[Pair(to="w2", port=10250, protocol="tcp", outcome="refused")]))
+    _discount_ended_listeners(given)
+
+    prober = run_check(checks.check_node_reaches_peers, PLAN, node=node_context("cp1"), connectivity=given)
+    assert prober.status == "pass", prober.message
+    # w1's own failure towards cp3 (whose listener was up) still counts, and only that one
+    mixed = run_check(checks.check_node_reaches_peers, PLAN, node=node_context("w1"), connectivity=given)
+    assert mixed.status == "fail" and "2379/tcp" in mixed.message and "w2" not in mixed.message, mixed.message
+    owner = run_check(checks.check_node_reaches_peers, PLAN, node=node_context("w2"), connectivity=given)
+    assert owner.status == "manual", owner.message
+    assert "3 connections towards w2 not proven" in owner.message and "connection was lost" in owner.message, owner.message
+
+
 def test_node_whose_connector_failed_is_an_error() -> None:
     given = evidence(w2=FromNode(error="unreachable: the connection was lost"))
     result = run_check(checks.check_node_reaches_peers, PLAN, node=node_context("w2"), connectivity=given)
