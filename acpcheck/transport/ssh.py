@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import resource
-import select
 import socket
 import threading
 import time
@@ -93,20 +92,48 @@ def _decode(chunks: list[bytes]) -> str:
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-def _wait_readable(fd: int, timeout: float) -> None:
-    """Until ``fd`` is readable or ``timeout`` passes. poll(), not select(): a run
-    with many connections has descriptors above select()'s limit of 1024."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    poller.poll(max(0, int(timeout * 1000)))
+class _Wake:
+    """Wakes a reader when stdout or stderr data, or the end, arrives on a channel.
+
+    paramiko's buffers call ``set()`` on it when data arrives (and ``clear()`` when
+    they are read empty, which is ignored here: the reader clears before it looks,
+    so no wake-up is lost between two buffers sharing one).
+
+    Not ``Channel.fileno()``: behind it is an OS pipe that ``Channel.close()`` closes
+    while paramiko's transport thread may still write its wake-up byte into it, and
+    a reader may still read one out of it (``PosixPipe.clear`` does not check that it
+    was closed). With 1,000 connections that fd number is by then often another
+    connection's socket: a byte written into or read out of another node's SSH stream
+    kills that connection ("Socket exception: Bad file descriptor", "Broken pipe";
+    listeners lost mid-probe on a 1,000-node lab). A threading.Event has no fd.
+    """
+
+    def __init__(self, channel: paramiko.Channel):
+        self._event = threading.Event()
+        channel.in_buffer.set_event(self)
+        channel.in_stderr_buffer.set_event(self)
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        """Called by paramiko's buffers when read empty: ignored (see the class)."""
+
+    def before_look(self) -> None:
+        """Forget earlier wake-ups: whatever arrives from now on wakes ``wait``."""
+        self._event.clear()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(max(0.0, timeout))
 
 
 def _drain(channel: paramiko.Channel, out: Callable[[bytes], None], err: Callable[[bytes], None], deadline: _Deadline | None,
            idle_wait: float = 0.5) -> None:
     """Hand stdout and stderr to ``out``/``err`` until EOF; ``deadline.error()`` when time runs out.
     ``idle_wait``: the longest sleep between looks when nothing arrives."""
-    ready = channel.fileno()  # readable when stdout or stderr has data, and at EOF
+    wake = _Wake(channel)
     while True:
+        wake.before_look()
         while channel.recv_ready():
             chunk = channel.recv(65536)
             if not chunk:
@@ -124,7 +151,7 @@ def _drain(channel: paramiko.Channel, out: Callable[[bytes], None], err: Callabl
         if deadline is not None and deadline.expired:
             raise deadline.error()
         # Capped so that a missed wake-up costs idle_wait seconds, never a hang.
-        _wait_readable(ready, min(deadline.remaining(), idle_wait) if deadline is not None else idle_wait)
+        wake.wait(min(deadline.remaining(), idle_wait) if deadline is not None else idle_wait)
 
 
 class SshSession:
@@ -199,7 +226,8 @@ class SshSession:
         """Start ``command`` on ``channel`` and hand it ``stdin`` (then EOF)."""
         where = self.settings.address
         # paramiko waits for the exec reply without a timeout; closing the channel
-        # at the deadline wakes it up. No fileno() exists yet, so closing is safe.
+        # at the deadline wakes it up. Closing from another thread is safe: no channel
+        # here ever has an OS pipe behind it (see _Wake).
         watchdog = threading.Timer(deadline.remaining(), channel.close)
         watchdog.daemon = True
         watchdog.start()

@@ -335,3 +335,39 @@ def test_pool_close_cuts_a_command_in_progress(lab: Lab, known_hosts: KnownHosts
     thread.join(5)
     assert time.monotonic() - started < 3 and not thread.is_alive()
     assert isinstance(outcome[0], TransportError) and outcome[0].kind == "unreachable", outcome
+
+
+# --- channels and file descriptors -------------------------------------------
+
+
+def test_no_channel_ever_gets_an_os_pipe_so_closing_one_cannot_touch_another_connection(
+        lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """paramiko's ``Channel.fileno()`` puts an OS pipe behind a channel; closing the
+    channel closes that pipe while paramiko's transport thread may still write its
+    wake-up byte into it (and a reader read one out), by then often another
+    connection's socket under the same fd number. On a 1,000-node lab that killed
+    connections mid-probe ("Socket exception: Bad file descriptor", "Broken pipe").
+    Every way a channel is read and closed here — a command, its output, a timeout,
+    a background command stopped and one abandoned from another thread — works
+    without one."""
+    import paramiko
+
+    def no_pipe(channel: paramiko.Channel) -> int:
+        raise AssertionError("Channel.fileno() called: an OS pipe behind a channel")
+
+    monkeypatch.setattr(paramiko.Channel, "fileno", no_pipe)
+    with open_session(lab, known_hosts) as session, open_session(lab, known_hosts) as other:
+        result = session.run("printf out; printf err >&2; head -c 300000 /dev/zero | tr '\\0' x; exit 3")
+        assert (result.exit_status, result.stdout[:3], result.stderr, len(result.stdout)) == (3, "out", "err", 300003)
+        with pytest.raises(TransportError) as caught:
+            session.run("sleep 5", timeout=0.5)
+        assert caught.value.kind == "timeout"
+        stopped = session.start("echo ready; exec sleep 60", deadline=30)
+        stopped.wait_output(lambda text: "ready" in text, 5)
+        stopped.stop(timeout=5)
+        for _ in range(10):  # abandoned from another thread while its reader thread reads a stream of output
+            noisy = session.start("while :; do echo acpcheck; sleep 0.01; done", deadline=3)
+            noisy.wait_output(lambda text: len(text) > 100, 5)
+            threading.Thread(target=noisy._abandon).start()
+            assert other.run("echo still here").stdout == "still here\n"
+        assert session.is_active and other.is_active
