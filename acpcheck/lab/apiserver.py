@@ -27,12 +27,17 @@ exercised over the real protocol, with the official ``kubernetes`` client and
   against, and pruned to, the CRD's ``openAPIV3Schema`` (422 Invalid), like the real one.
   ``etcdencryptionconfigs.cluster.alauda.io`` is built in from ACP's published CRD.
 
+- **Hostile answers** (``hostile = Hostile(mode, path, interval)``, or ``serve --hostile``):
+  for the requests under a path, one of ``acpcheck.lab.tlsapi.HOSTILE_MODES`` instead of
+  the real answer (a drip of one byte every few seconds, silence, an endless body, a body
+  that is not JSON, a reset mid-answer), so tests prove a client's deadlines and limits.
+
 Differences from the real thing: objects live in memory (no etcd behind it), deletion is
 immediate (no finalizers, no graceful termination, a namespace takes its objects with
 it), no watch, no admission webhooks, no server-side apply, no protobuf responses.
 
     python -m acpcheck.lab.apiserver init DIR [--host 127.0.0.1] [--version 1.34.5]
-    python -m acpcheck.lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...]
+    python -m acpcheck.lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...] [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
 
 ``init`` writes a CA, a serving certificate, a config (users, tokens, rules: mode
 0600) and one kubeconfig per user into DIR; ``serve`` serves until SIGTERM. From Python:
@@ -66,6 +71,7 @@ from typing import Any
 import yaml
 
 from acpcheck.lab import protowire
+from acpcheck.lab.tlsapi import DRIP_INTERVAL, HOSTILE_MODES, hostile_answer, parse_hostile
 from acpcheck.sources.cluster import group_version, qualified_name
 
 NAME = "acpcheck test API server"
@@ -773,6 +779,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         self._body_read = False
+        owner = self.server.owner
+        hostile = owner.hostile
+        if hostile is not None and urllib.parse.urlsplit(self.path).path.startswith(hostile.path):
+            owner.log(f"{self.address_string()} {method} {self.path}: a hostile answer ({hostile.mode})")
+            hostile_answer(self, hostile.mode, owner.stopping, hostile.interval)
+            return
         try:
             identity = self.server.owner.authenticate(self)
             if identity is None:
@@ -810,6 +822,11 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     owner: TestApiServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that broke (a client gone mid-answer, a reset on purpose): a log line, not a traceback."""
+        error = sys.exc_info()[1]
+        self.owner.log(f"{client_address[0]} connection ended: {type(error).__name__}")
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS per connection, in the connection's own thread (a slow handshake never blocks accept)."""
         request.settimeout(30)
@@ -825,6 +842,22 @@ class _HttpServer(http.server.ThreadingHTTPServer):
                 tls.close()
             except OSError:
                 pass
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """How the server misbehaves on purpose (``TestApiServer.hostile``): every request whose
+    path starts with ``path`` gets the ``mode`` answer of ``acpcheck.lab.tlsapi.HOSTILE_MODES``
+    (drip, silent, huge, malformed, reset) instead of its real one; ``interval``: seconds
+    between two bytes of a drip."""
+
+    mode: str
+    path: str = "/"
+    interval: float = DRIP_INTERVAL
+
+    def __post_init__(self) -> None:
+        if self.mode not in HOSTILE_MODES:
+            raise ValueError(f"not a hostile mode: {self.mode!r} (one of {', '.join(HOSTILE_MODES)})")
 
 
 @dataclass
@@ -861,6 +894,10 @@ class TestApiServer:
         self.httpd.owner = self
         self.host, self.port = host, int(self.httpd.server_address[1])
         self._thread: threading.Thread | None = None
+        #: Set to misbehave on purpose (tests of clients against hostile servers); None: a well-behaved server.
+        self.hostile: Hostile | None = None
+        #: Set by ``stop()``: hostile answers in progress end with it.
+        self.stopping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -877,6 +914,7 @@ class TestApiServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread is not None:
@@ -1281,13 +1319,23 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--listen", help="HOST:PORT (default: the address in DIR/config.yaml)")
     serve.add_argument("--seed", action="append", default=[], help="YAML file of objects to create first (status included)")
     serve.add_argument("--no-crds", action="store_true", help="without the shipped CRDs (a cluster without the etcd Encryption Manager)")
+    serve.add_argument("--hostile", metavar="MODE[:SECONDS]", help=f"misbehave on purpose: {', '.join(HOSTILE_MODES)} (SECONDS: between two bytes of a drip)")
+    serve.add_argument("--hostile-path", default="/", metavar="PREFIX", help="only for requests whose path starts with PREFIX (default: all)")
     args = parser.parse_args(argv)
     if args.command == "init":
         server_dir = init_server_dir(args.dir, host=args.host, port=args.port)
         print(f"{NAME}: wrote {server_dir.root} (kubeconfigs: {', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})")
         return 0
+    hostile = None
+    if args.hostile:
+        try:
+            mode, interval = parse_hostile(args.hostile)
+        except ValueError as error:
+            parser.error(str(error))
+        hostile = Hostile(mode, args.hostile_path, interval)
     server = serve_dir(args.dir, listen=args.listen, seeds=[Path(s) for s in args.seed], with_crds=not args.no_crds,
                        log=lambda line: print(line, file=sys.stderr, flush=True))
+    server.hostile = hostile
     print(f"{BANNER}: listening on {server.url}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
