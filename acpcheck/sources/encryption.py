@@ -286,21 +286,31 @@ class _NodeRead:
 def _read_file(transport: NodeTransport, path: str, *, stat: bool = False) -> tuple[str | None, str | None]:
     """(stat line, content) of a root-only file; content None when it does not exist.
     A file that exists but cannot be read (no passwordless sudo …) is a TransportError
-    ("permission"): that node's checks are ERROR, never FAIL."""
+    ("permission"): that node's checks are ERROR, never FAIL. As acpcheck's loader does
+    with local files, only a regular file within the input size limit is read (checked on
+    the node, and at most one byte more is sent): a FIFO, a device or a huge file named by
+    a manifest is that node's ERROR ("probe"), not a read without end."""
     from acpcheck.transport.errors import TransportError
+    from acpcheck.yamlsource import max_input_bytes
 
-    quoted = shlex.quote(path)
+    quoted, limit = shlex.quote(path), max_input_bytes()
     script = (f"if [ ! -e {quoted} ]; then echo acpcheck-missing; exit 0; fi\n"
-              + (f"stat -L -c '%a %U %G %s' -- {quoted} || exit 1\n" if stat else "echo -\n")
-              + f"cat -- {quoted}")
+              f"if [ ! -f {quoted} ]; then echo acpcheck-not-regular; exit 0; fi\n"
+              f"stat -L -c '%a %U %G %s' -- {quoted} || exit 1\n"
+              f"head -c {limit + 1} -- {quoted}")
     result = transport.run_as_root(script)
     if not result.ok:
         first = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])[-1][:200]
         raise TransportError("permission", f"{transport.node}: cannot read {path}: {first}")
     if result.stdout.startswith("acpcheck-missing"):
         return None, None
+    if result.stdout.startswith("acpcheck-not-regular"):
+        raise TransportError("probe", f"{transport.node}: {path} is not a regular file (a FIFO, a device or a directory?); acpcheck reads regular files only")
     head, _, body = result.stdout.partition("\n")
-    return head, body
+    size = head.split()[-1] if head.split() else ""
+    if (size.isdigit() and int(size) > limit) or len(body) > limit:
+        raise TransportError("probe", f"{transport.node}: {path} is larger than {limit:,} bytes, the input size limit (ACPCHECK_MAX_INPUT_BYTES raises it)")
+    return (head if stat else None), body
 
 
 def read_node(transport: NodeTransport, salt: bytes) -> _NodeRead:
@@ -374,7 +384,10 @@ def scan_from(transport: NodeTransport, read: _NodeRead, sample: int | None) -> 
             continue
         try:
             with forward, EtcdClient(forward.address, parsed.hostname, credentials, label=f"{transport.node}: {url}") as client:
-                result = scan(client, expectations, sample=sample, node=transport.node, endpoint=url)
+                try:
+                    result = scan(client, expectations, sample=sample, node=transport.node, endpoint=url)
+                except (KeyError, TypeError, ValueError) as error:  # JSON, but not etcd's (binascii.Error is a ValueError)
+                    raise EtcdError("error", f"{transport.node}: {url}: the answers are not what etcd sends ({type(error).__name__})") from None
                 result.skipped = skipped
                 return result
         except EtcdError as error:

@@ -10,6 +10,11 @@ named by the kube-apiserver manifest (``--etcd-cafile``) for the host in
 certificate only by path, so it reads them from a memfd (``/proc/self/fd/N``) that is
 closed as soon as the context has them. Nothing is written to disk or logged.
 
+Each call has a deadline on the whole exchange (``acpcheck.sources.deadline``: 60 s,
+``ACPCHECK_REQUEST_TIMEOUT``) besides the 30 s bound on each read, and an answer is read
+up to ``MAX_ANSWER_BYTES``: an etcd (or anything else on that port) that drips, stalls
+or floods ends the scan from that node with ``timeout`` or ``error``.
+
 The scan reads every resource prefix in pages pinned to the revision of its first
 answer (one consistent snapshot; memory bounded by one page of about 8 MB). etcd counts
 every key from a request's start to its range end, so a resource with more than 200 000
@@ -45,6 +50,8 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from acpcheck.sources.deadline import REQUEST_TIMEOUT_ENV, Deadline, request_timeout, watch_current
 
 ENC_PREFIX = b"k8s:enc:"
 #: Categories that break the rule "every value is encrypted with a key of the current config".
@@ -221,6 +228,7 @@ class _Connection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
+        watch_current(raw)  # before the TLS handshake: the read's deadline covers it too
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.sock = self._tls.wrap_socket(raw, server_hostname=self._server_hostname)
@@ -240,12 +248,27 @@ class _Connection(http.client.HTTPSConnection):
         super()._send_output(message_body, encode_chunked)
 
 
-class EtcdClient:
-    """One keep-alive HTTPS connection to etcd's JSON gateway."""
+#: The largest answer read from etcd, in bytes. Our choice: pages aim at ``PAGE_BYTES``
+#: (8 MB), but a page holds at least ``MIN_PAGE`` values and etcd stores values of up to
+#: 1.5 MiB: 100 of them are 200 MB in base64.
+MAX_ANSWER_BYTES = 256 << 20
 
-    def __init__(self, address: tuple[str, int], host: str, credentials: ClientCredentials, *, timeout: float = 30.0, label: str = "etcd"):
+
+class EtcdClient:
+    """One keep-alive HTTPS connection to etcd's JSON gateway.
+
+    ``timeout`` bounds the connect and each read; ``deadline`` (default
+    ``request_timeout()``) the whole of one call, so an etcd (or a forward) that drips
+    its answer ends as ``timeout``; an answer is read up to ``MAX_ANSWER_BYTES``."""
+
+    def __init__(self, address: tuple[str, int], host: str, credentials: ClientCredentials, *, timeout: float = 30.0, label: str = "etcd",
+                 deadline: float | None = None):
         self.label = label
         self.host = host
+        try:
+            self.deadline = request_timeout() if deadline is None else deadline
+        except ValueError as error:
+            raise EtcdError("config", f"{REQUEST_TIMEOUT_ENV}: {error}") from None
         try:
             context = tls_context(credentials)
         except ssl.SSLError as error:
@@ -263,12 +286,28 @@ class EtcdClient:
         self.close()
 
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``path``; ``last_size`` is then the answer's size in bytes."""
+        """POST ``body`` to ``path`` within the deadline; ``last_size`` is then the answer's size in bytes."""
+        with Deadline(self.deadline) as deadline:
+            try:
+                return self._call(path, body, deadline)
+            except EtcdError:
+                if deadline.expired:  # whatever broke, it broke because the deadline shut the connection
+                    self._connection.close()
+                    raise EtcdError("timeout", f"{self.label}: etcd gave no complete answer to {path} within {self.deadline:g} s "
+                                    f"(the deadline of one read; {REQUEST_TIMEOUT_ENV} sets it)") from None
+                raise
+
+    def _call(self, path: str, body: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         data = json.dumps(body).encode()
+        if self._connection.sock is not None:  # kept alive from an earlier call
+            deadline.watch(self._connection.sock)
         try:
             self._connection.request("POST", path, body=data, headers={"Content-Type": "application/json"})
             response = self._connection.getresponse()
-            payload = response.read()
+            payload = _read_bounded(response, MAX_ANSWER_BYTES)
+        except _TooLarge as error:
+            self._connection.close()
+            raise EtcdError("error", f"{self.label}: etcd's answer to {path} {error}") from None
         except ssl.SSLCertVerificationError as error:
             self._connection.close()
             raise EtcdError("tls", f"{self.label}: etcd's certificate is not trusted for {self.host} by the CA of --etcd-cafile "
@@ -281,7 +320,7 @@ class EtcdClient:
             raise EtcdError("tls", f"{self.label}: TLS with etcd failed ({reason})") from None
         except TimeoutError:
             self._connection.close()
-            raise EtcdError("timeout", f"{self.label}: etcd did not answer within {self._connection.timeout:g} s") from None
+            raise EtcdError("timeout", f"{self.label}: etcd did not answer {path} within {self._connection.timeout:g} s (one read)") from None
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             self._connection.close()
             raise EtcdError("unreachable", f"{self.label}: the connection to etcd ended ({type(error).__name__}); "
@@ -289,15 +328,19 @@ class EtcdClient:
         self.last_size = len(payload)
         if response.status != 200:
             try:
-                message = str(json.loads(payload).get("message") or json.loads(payload).get("error") or "")[:200]
-            except ValueError:
+                found = json.loads(payload)
+                message = str(found.get("message") or found.get("error") or "")[:200] if isinstance(found, dict) else ""
+            except (ValueError, RecursionError):
                 message = payload[:200].decode(errors="replace")
             kind = "auth" if response.status in (401, 403) else "error"
             raise EtcdError(kind, f"{self.label}: etcd answered {path} with HTTP {response.status}: {message}")
         try:
-            return json.loads(payload)  # type: ignore[no-any-return]
-        except ValueError:
+            answer = json.loads(payload)
+        except (ValueError, RecursionError):
             raise EtcdError("error", f"{self.label}: etcd's answer to {path} is not JSON (is this etcd's client port?)") from None
+        if not isinstance(answer, dict):
+            raise EtcdError("error", f"{self.label}: etcd's answer to {path} is not a JSON object (is this etcd's client port?)")
+        return answer
 
     def range(self, key: bytes, end: bytes, *, limit: int = 0, revision: int = 0, keys_only: bool = False, count_only: bool = False) -> dict[str, Any]:
         body: dict[str, Any] = {"key": _b64(key), "range_end": _b64(end)}
@@ -313,6 +356,26 @@ class EtcdClient:
 
     def status(self) -> dict[str, Any]:
         return self.call("/v3/maintenance/status", {})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_bounded(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """The body of ``response``, at most ``limit`` bytes (_TooLarge otherwise, the rest unread)."""
+    declared = response.getheader("Content-Length") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(f"is {int(declared):,} bytes, more than the {limit:,} acpcheck reads")
+    chunks, size = [], 0
+    while True:
+        chunk = response.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(f"is more than the {limit:,} bytes acpcheck reads")
+        chunks.append(chunk)
 
 
 # ---------------------------------------------------------------------------

@@ -169,16 +169,17 @@ def test_tls_is_verified_and_the_environment_cannot_loosen_it(served: tuple[Test
 
 
 def test_kubeconfig_problems_are_named_without_values(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
-    assert gather(tmp_path / "absent.kubeconfig").failure == ("config", f"kubeconfig {tmp_path / 'absent.kubeconfig'} does not exist")
+    assert gather(tmp_path / "absent.kubeconfig").failure == ("config", f"kubeconfig {tmp_path / 'absent.kubeconfig'}: file not found")
     wrong_context = gather_cluster(PLAN, environ={"ACPCHECK_KUBECONFIG": str(served[1].kubeconfig("admin")), "ACPCHECK_KUBECONTEXT": "prod"})
-    assert wrong_context.failure == ("config", f"kubeconfig {served[1].kubeconfig('admin')} has no context 'prod' (its contexts: test-apiserver)")
+    line = next(n for n, text in enumerate(served[1].kubeconfig("admin").read_text().splitlines(), 1) if text.startswith("contexts:"))
+    assert wrong_context.failure == ("config", f"kubeconfig {served[1].kubeconfig('admin')}:{line}: contexts: there is no context 'prod' (the contexts: test-apiserver)")
     basic = edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "basic.kubeconfig", lambda d: d["users"][0]["user"].update(username="u", password="hunter2-password"))
     failure = gather(basic).failure
     assert failure is not None and "basic authentication" in failure[1] and "hunter2" not in failure[1]
     broken = tmp_path / "broken.kubeconfig"
     broken.write_text(served[1].kubeconfig("acpcheck-reader").read_text().replace("users:", "users: [", 1))
     failure = gather(broken).failure
-    assert failure is not None and "not valid YAML" in failure[1]
+    assert failure is not None and "invalid YAML" in failure[1]
     assert not any(secret in failure[1] for secret in secrets_of(served[1]))
     assert kubeconfig_of(PLAN, environ={}) == (None, None)
 
