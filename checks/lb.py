@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from netaddr import AddrFormatError, IPAddress
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip
-from acpcheck.checks.support import DOCS, ON_PREMISES, PREREQUISITES, conclude, listed
+from acpcheck.checks.support import DOCS, ON_PREMISES, PREREQUISITES, conclude, listed, some_lines, some_names
 from acpcheck.facts.model import NodeContext
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.sources.base import TargetUnavailable
@@ -284,11 +284,13 @@ def check_vrrp_passes(lb: LbEvidence) -> None:
         skip("fewer than two control-plane nodes: VRRP has nobody to talk to")
     findings = []
     for sender in vrrp.nodes:
-        missing = [receiver for receiver in vrrp.nodes if receiver != sender and receiver not in vrrp.received.get(sender, [])]
+        # A set per sender: each pair is looked at once (the evidence holds every pair heard).
+        heard = set(vrrp.received.get(sender, ()))
+        missing = [receiver for receiver in vrrp.nodes if receiver != sender and receiver not in heard]
         if missing:
-            findings.append(f"VRRP from {sender} never reached {listed(missing)}")
+            findings.append(f"VRRP from {sender} never reached {some_names(missing)}")
     unproven = [f"not proven for {name}: {why}" for name, why in sorted(vrrp.failed.items())]
-    conclude(findings, unknown=[*unproven, VRRP_MANUAL] if unproven else [], received=vrrp.received)
+    conclude(some_lines(findings, "senders not heard by every node"), unknown=[*unproven, VRRP_MANUAL] if unproven else [], received=vrrp.received)
 
 
 # ---------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 Every check here reads the plan alone (scope ``plan``). Address arithmetic goes
 through :mod:`acpcheck.addressing`; whenever many ranges are compared (every node
-against every CIDR, every node against every other node) the comparison is one
-:func:`~acpcheck.addressing.find_overlaps` sweep, so a 500-node plan costs
-O(n log n), never a loop over pairs.
+against every CIDR) the comparison is one :func:`~acpcheck.addressing.find_overlaps`
+sweep, and node addresses compared with each other are grouped by value, so a
+1,000-node plan costs O(n log n), never a loop over pairs. A finding per node or pair
+is listed for the first few only, then "... and N more" (``some_lines``): 1,000 nodes
+on one address are one short message, not a million lines in every report.
 
 Messages name the rule, every value involved and where the plan sets it
 (``spec.nodes[3].ipv4 at plan.yaml:34``), so a reader can fix the file without
@@ -24,7 +26,7 @@ from pydantic import Field
 
 from acpcheck import Severity, When, check, fail, fail_if, skip
 from acpcheck.addressing import Labelled, family_name, find_overlaps, host, is_domain, is_ip, parse_cidr, parse_ip, within
-from acpcheck.checks.support import runtime_bridge_range, some_names
+from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
 from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
 
 # ---------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     ranges = service_cidrs(plan) + join_cidrs(plan) + ([] if underlay else pod_cidrs(plan))
     pairs = find_overlaps(ranges, host_network_addresses(plan))
     findings = [f"{clash(cidr, address)}: host-network addresses must stay out of the cluster's CIDRs" for cidr, address in pairs]
-    fail_if(findings)
+    fail_if(some_lines(findings, "addresses inside the cluster's CIDRs"))
 
 
 @check(
@@ -311,9 +313,12 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
         if not within(address, pods):
             findings.append(f"{address} is outside the cluster CIDR {pod_text}: reserved IPs only exclude addresses of the Underlay subnet")
 
-    for cidr, address in find_overlaps(pods, host_network_addresses(plan)):
-        if address.first not in reserved:
-            findings.append(f"{clash(cidr, address)} but is not in reservedIPs: Kube-OVN would hand it to a pod")
+    unreserved = [
+        f"{clash(cidr, address)} but is not in reservedIPs: Kube-OVN would hand it to a pod"
+        for cidr, address in find_overlaps(pods, host_network_addresses(plan))
+        if address.first not in reserved
+    ]
+    findings += some_lines(unreserved, "unreserved addresses")
 
     if network.nic is None:
         without_nic = [node.name for node in plan.spec.nodes if node.nic is None]
@@ -380,7 +385,7 @@ def check_runtime_bridge_range_free(plan: ClusterPlan) -> None:
     runtime, bridge = runtime_bridge_range(plan)
     pairs = find_overlaps(cluster_cidrs(plan) + node_addresses(plan), [bridge])
     findings = [f"{clash(item, bridge)}: {runtime} uses that range for its bridge unless `bip` is set" for item, _ in pairs]
-    fail_if(findings)
+    fail_if(some_lines(findings, "ranges in the bridge range"))
 
 
 # ---------------------------------------------------------------------------
@@ -421,14 +426,15 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
         if values and have != wanted:
             shown = ", ".join(str(value) for value in values)
             findings.append(f"{field_at(plan, *path)} is {shown} ({families(have)}): ipFamily {ip_family} needs {families(wanted)}")
+    short = []
     for index, node in enumerate(plan.spec.nodes):
         missing = wanted - {address.version for address in node.addresses}
         if missing:
-            findings.append(
+            short.append(
                 f"node {node.name} ({field_at(plan, 'spec', 'nodes', index)}) has no {families(missing)} address: "
                 f"ipFamily {ip_family} needs {families(wanted)} on every node"
             )
-    fail_if(findings, at=plan.where("spec", "cluster", "ipFamily"))
+    fail_if(findings + some_lines(short, "nodes without an address of each family"), at=plan.where("spec", "cluster", "ipFamily"))
 
 
 @check(
@@ -610,7 +616,8 @@ def check_self_built_vip(plan: ClusterPlan) -> None:
     elif vip is None:
         findings.append(f"endpoint {endpoint.address} ({address_at}) is a domain: a self-built VIP must be an IP address")
     else:
-        findings += [f"{clash(vip, node)}: the VIP must differ from every node IP" for _, node in find_overlaps([vip], node_addresses(plan))]
+        taken = [f"{clash(vip, node)}: the VIP must differ from every node IP" for _, node in find_overlaps([vip], node_addresses(plan))]
+        findings += some_lines(taken, "nodes with the VIP's address")
     fail_if(findings, at=plan.where("spec", "endpoint"))
 
 
@@ -635,7 +642,7 @@ def check_endpoint_not_a_node(plan: ClusterPlan) -> None:
         consequence = "with a single control-plane node the cluster can never be scaled to high availability"
     else:
         consequence = "the cluster endpoint goes down with that node"
-    fail_if([f"{clash(vip, node)}: {consequence}" for node in hits])
+    fail_if(some_lines([f"{clash(vip, node)}: {consequence}" for node in hits], "control-plane nodes with the endpoint's address"))
 
 
 @check(
@@ -679,9 +686,18 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     places: dict[str, list[str]] = defaultdict(list)
     for index, node in enumerate(plan.spec.nodes):
         places[node.name].append(field_at(plan, "spec", "nodes", index, "name"))
-    findings = [f"node name {name!r} is used {len(at)} times ({'; '.join(at)})" for name, at in places.items() if len(at) > 1]
-    findings += [f"{clash(a, b)}: two nodes cannot share an address" for a, b in find_overlaps(node_addresses(plan))]
-    fail_if(findings, at=plan.where("spec", "nodes"))
+    findings = [f"node name {name!r} is used {len(at)} times ({some_names(at)})" for name, at in places.items() if len(at) > 1]
+    # Grouped by value, not compared pair by pair: 1,000 nodes on one address are one
+    # finding naming a few of them, where the pairs were 499,500 findings.
+    sharing: dict[tuple[int, int], list[Located]] = defaultdict(list)
+    for address in node_addresses(plan):
+        sharing[(address.version, address.first)].append(address)
+    findings += [
+        f"{len(group)} nodes have the same address {group[0].network.ip}: {some_names([str(a) for a in group])}; two nodes cannot share an address"
+        for group in sharing.values()
+        if len(group) > 1
+    ]
+    fail_if(some_lines(findings, "duplicated names or addresses"), at=plan.where("spec", "nodes"))
 
 
 @check(

@@ -29,7 +29,7 @@ from netaddr import IPNetwork
 
 from acpcheck import Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
-from acpcheck.checks.support import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, address_carrying, address_text, conclude, preprocessed, some_names
+from acpcheck.checks.support import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, address_carrying, address_text, conclude, preprocessed, some_lines, some_names
 from acpcheck.facts.model import NodeSet, NodeFacts
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).
@@ -59,7 +59,7 @@ def require_one_value(nodes: NodeSet, read: Callable[[NodeFacts], str | None], w
     groups, unknown = group_by(nodes, read, what)
     findings = []
     if len(groups) > 1:
-        spread = "; ".join(f"{value} on {some_names(names)}" for value, names in sorted(groups.items()))
+        spread = "; ".join(some_lines([f"{value} on {some_names(names)}" for value, names in sorted(groups.items())], "values"))
         findings.append(f"{what} differs between nodes: {spread}; {rule}")
     conclude(findings, unknown=unknown, values={value: names for value, names in groups.items()})
 
@@ -83,7 +83,7 @@ def check_hostnames_unique(nodes: NodeSet) -> None:
     unique in the cluster. Hostnames are compared ignoring case, as DNS does."""
     groups, unknown = group_by(nodes, lambda facts: facts.hostname.lower() if facts.hostname else None, "the hostname")
     findings = [f"hostname {name!r} is used by {len(members)} nodes: {some_names(members)}; hostnames must be unique" for name, members in sorted(groups.items()) if len(members) > 1]
-    conclude(findings, unknown=unknown)
+    conclude(some_lines(findings, "shared hostnames"), unknown=unknown)
 
 
 @check(

@@ -145,6 +145,14 @@ def some_names(names: list[str]) -> str:
     return shown if len(names) <= LISTED_NAMES else f"{shown} and {len(names) - LISTED_NAMES} more"
 
 
+def some_lines(lines: list[str], what: str = "findings") -> list[str]:
+    """The first few lines and one that says how many more: a finding per node (or per
+    pair) of a 1,000-node plan would otherwise be written, whole, into every report."""
+    if len(lines) <= LISTED_NAMES:
+        return lines
+    return [*lines[:LISTED_NAMES], f"... and {len(lines) - LISTED_NAMES} more {what}"]
+
+
 #: Ranges the container runtime's bridge takes on each node (node preprocessing N9):
 #: Docker's on ACP 4.0/4.1, the installer's nerdctl's from 4.2 on.
 DOCKER_ERA = SpecifierSet("<4.2")
