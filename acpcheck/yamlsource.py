@@ -90,6 +90,9 @@ class LocatedDocument:
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./:@-]*$")
+#: Longest key a field path writes out (our choice: far longer than any field name or
+#: annotation key; a Kubernetes annotation key is at most 253 + 1 + 63).
+_KEY_LIMIT = 320
 
 
 def dotted(path: FieldPath) -> str:
@@ -97,11 +100,15 @@ def dotted(path: FieldPath) -> str:
 
     A key that could be misread in that form (brackets, spaces, newlines, quotes,
     an empty key) is written in brackets as a JSON string: ``annotations["a b\\n"]``.
+    A key longer than any name (``_KEY_LIMIT``) is not written at all, only its length:
+    it is more likely a pasted value (a key body, a token) than a name.
     """
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif len(part) > _KEY_LIMIT:
+            text += f"[<a key of {len(part):,} characters>]"
         elif _PLAIN_KEY.match(part):
             text += f".{part}" if text else part
         else:

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 import acpcheck.profiles
-from acpcheck.errors import InputError, Problem, visible
+from acpcheck.errors import InputError, Problem, quoted
 from acpcheck.model.check import AREAS, REGISTRY, CheckMeta, Scope, Severity
 from acpcheck.model.validation import find_literal_secrets, validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
@@ -54,7 +54,7 @@ def _valid_selector(selector: str) -> str:
         return selector
     if kind == "tag" and value:
         return selector
-    raise ValueError(f"{selector!r} is not a selector (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)")
+    raise ValueError(f"{_shown(selector, 'this selector')} is not a selector (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)")
 
 
 class Override(BaseModel):
@@ -163,7 +163,7 @@ def load_profile(
     where = _at or Problem("--profile", None, "", "")
     if not path.exists() and not path.is_symlink():
         hint = f" (built-in profiles: {', '.join(builtin_profiles())})" if path.parent == BUILTIN_DIR else ""
-        raise InputError([_replace(where, f"profile {_shown(reference)} not found{hint}")])
+        raise InputError([_replace(where, f"profile {_shown(reference, 'given', password_like=False)} not found{hint}")])
     if path.resolve() in _chain:
         raise InputError([_replace(where, "profile extends itself (cycle: " + " -> ".join(p.name for p in (*_chain, path)) + ")")])
     if len(_chain) >= MAX_EXTENDS:
@@ -201,10 +201,11 @@ def _replace(problem: Problem, message: str) -> Problem:
     return Problem(problem.file, problem.line, problem.field, message)
 
 
-def _shown(reference: str) -> str:
-    # A reference to a file that does not exist is shown as given (it is a profile
-    # name or path, not a secret), but never with control characters.
-    return repr(visible(reference, one_line=True))
+def _shown(reference: str, instead: str, password_like: bool = True) -> str:
+    # A profile name or path, or a selector, that names nothing is shown as given, never
+    # with control characters, unless it could be a secret typed in the wrong place.
+    shown = quoted(reference, password_like)
+    return shown if shown is not None else f"{instead} (not shown: it could be a secret)"
 
 
 def _known_checks() -> dict[str, CheckMeta]:
@@ -282,8 +283,8 @@ def selector_problems(selectors: list[str], option: str = "--check") -> list[Pro
         if not value and not any(fnmatch.fnmatchcase(check_id, normal) for check_id in known) and not _could_name_a_check(normal):
             close = difflib.get_close_matches(selector.upper(), known, n=1)
             hint = f"; did you mean {close[0]}?" if close else " (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
-            problems.append(Problem(option, None, "", f"{_shown(selector)} matches no check id{hint}"))
+            problems.append(Problem(option, None, "", f"{_shown(selector, 'this selector')} matches no check id{hint}"))
         elif kind == "tag" and value not in tags:
             known_tags = f"tags: {', '.join(tags)}" if tags else "no check has tags yet"
-            problems.append(Problem(option, None, "", f"no check has the tag {_shown(value)} ({known_tags})"))
+            problems.append(Problem(option, None, "", f"no check has the tag {_shown(value, 'given')} ({known_tags})"))
     return problems

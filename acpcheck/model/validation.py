@@ -3,12 +3,16 @@
 Shared by the plan, profiles and waivers so that every input file reports its
 problems the same way: ``file:line: field: what is wrong``, with a did-you-mean
 for unknown fields, and without echoing input values pydantic would otherwise show.
+A value a validator quotes back is left out where it could be a secret
+(``acpcheck.secretshapes.could_be_secret``), and so is the name of an unknown field
+that does not look like a field name.
 
 Also the literal-secret scan (``find_literal_secrets``) that every input document
 goes through before it is validated: a value under a secret-looking key, and any
-string anywhere (keys, list items, annotation values) that holds a private key, a
-URL with user info, an inline ``password=…``/``token: …`` or a well-known token
-format, is refused without being echoed.
+string anywhere (keys, list items, annotation values) that holds a secret shape
+(``acpcheck.secretshapes.SHAPES``: a private key, a URL with user info, an inline
+``password=…``, a well-known token format, a password hash, a shadow-file line …) is
+refused without being echoed.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from acpcheck.errors import Problem
-from acpcheck.yamlsource import FieldPath, LocatedDocument
+from acpcheck.errors import Problem, not_valid_here
+from acpcheck.secretshapes import could_be_secret, secret_shape
+from acpcheck.yamlsource import FieldPath, LocatedDocument, dotted
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,12 +45,27 @@ def validate_document(
         return model.model_validate(value), []
     except ValidationError as exc:
         problems = []
-        for error in exc.errors(include_input=False, include_url=False):
+        for error in exc.errors(include_url=False):
             loc = (*at, *_document_path(value, tuple(error["loc"])))
             if any(loc[: len(path)] == path for path in hidden):
                 continue
+            if error["type"] == "extra_forbidden" and loc and not _shows_as_field(loc[-1]):
+                line = doc.line_of(loc)
+                why = f"an unknown field whose name is not shown: it does not look like a field name{_unknown_field_hint(error, model)}"
+                problems.append(Problem(doc.file, line, dotted(loc[:-1]), not_valid_here(doc.file, line, why)))
+                continue
             problems.append(doc.problem(loc, _describe(error, model)))
         return None, problems
+
+
+#: A key an "unknown field" message names: what field names are made of (our bound on
+#: the length: the longest field name is far shorter). Any other key could be a secret
+#: or a line of some other file (``root:$6$…``), and only its line is named.
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _shows_as_field(key: str | int) -> bool:
+    return isinstance(key, int) or (_FIELD_NAME.fullmatch(key) is not None and secret_shape(key) is None)
 
 
 def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
@@ -81,13 +101,8 @@ def _describe(error: Any, model: type[BaseModel]) -> str:
     """Our wording for one pydantic error. Input values are shown only where our
     own validators chose to (never for free text, which may be a mistyped secret)."""
     kind = error["type"]
-    loc = error["loc"]
     if kind == "extra_forbidden":
-        parent = _model_at(model, loc[:-1])
-        known = _field_names(parent) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else (f" (allowed: {', '.join(known)})" if known else "")
-        return f"unknown field{hint}"
+        return f"unknown field{_unknown_field_hint(error, model)}"
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
@@ -97,8 +112,32 @@ def _describe(error: Any, model: type[BaseModel]) -> str:
         example = FORMAT_EXAMPLES.get(pattern)
         return f"has the wrong format (expected e.g. {example})" if example else f"has the wrong format (must match {pattern})"
     if kind in ("value_error", "assertion_error"):
-        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return _unquote_secrets(str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, "), error.get("input"))
     return str(error["msg"])
+
+
+def _unknown_field_hint(error: Any, model: type[BaseModel]) -> str:
+    loc = error["loc"]
+    parent = _model_at(model, loc[:-1])
+    known = _field_names(parent) if parent else []
+    close = difflib.get_close_matches(str(loc[-1])[:64], known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else (f" (allowed: {', '.join(known)})" if known else "")
+
+
+def _unquote_secrets(message: str, value: Any) -> str:
+    """``message`` without the value (or the items of a list value) it quotes, where
+    that could be a secret: our validators quote what they could not understand
+    (``'10.0.0.300' is not a valid IP address``), which is a help for an address and a
+    leak for a password typed in its place."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    withheld = False
+    for item in items:
+        if isinstance(item, str) and could_be_secret(item):
+            for form in (repr(item), item):
+                if form and form in message:
+                    message = message.replace(form, "this value")
+                    withheld = True
+    return f"{message} (value not shown)" if withheld else message
 
 
 def _document_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
@@ -137,27 +176,6 @@ _SECRET_HINT = {
     "passphrase": "passphraseEnv",
     "privatekey": "privateKeyFile",
 }
-#: Secret-shaped strings, wherever they are: (pattern, what it is, what to do instead).
-SECRET_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"PRIVATE KEY-----|-----BEGIN [A-Z0-9 ]*PRIVATE KEY"), "looks like an inline private key; use privateKeyFile"),
-    (re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s@?#]+@"), "a URL with user info (credentials) is refused; keep credentials in …Env or …File references"),
-    (
-        re.compile(
-            r"(?i)(?<![A-Za-z0-9])(?:password|passwd|pwd|passphrase|secret|token|api[-_]?key|access[-_]?key|secret[-_]?key|"
-            r"client[-_]?secret|client[-_]?key[-_]?data|private[-_]?key|credentials?)[\"']?\s*[:=]\s*[^\s,;]"
-        ),
-        "looks like an inline secret (password=…, token: …)",
-    ),
-    (
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{4,}\.|\b(?:gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]{16,}|\bAKIA[0-9A-Z]{16}\b"),
-        "looks like an access token",
-    ),
-)
-
-
-def secret_shape(text: str) -> str | None:
-    """What kind of secret ``text`` holds (a sentence for a message), or None."""
-    return next((what for pattern, what in SECRET_SHAPES if pattern.search(text)), None)
 
 
 def normalise_key(key: str) -> str:
@@ -180,7 +198,9 @@ def find_literal_secrets(doc: LocatedDocument, secret_keys: bool = True) -> tupl
                 child = (*path, key)
                 shape = secret_shape(key)
                 if shape:
-                    problems.append(doc.problem(path, f"a key refused: {shape.partition('; ')[0]} (key and value not shown)"))
+                    line = doc.line_of(child)
+                    why = f"a key that looks like {shape.kind}; key and value not shown"
+                    problems.append(Problem(doc.file, line, dotted(path), not_valid_here(doc.file, line, why)))
                     hidden.add(path)
                     del data[key]
                 elif secret_keys and normalise_key(key) in SECRET_KEYS:
@@ -214,7 +234,7 @@ def _refuse_string(doc: LocatedDocument, text: str, path: FieldPath, problems: l
     shape = secret_shape(text)
     if shape is None:
         return False
-    what, _, advice = shape.partition("; ")
+    what, _, advice = shape.refusal.partition("; ")
     problems.append(doc.problem(path, f"{what} (value not shown)" + (f"; {advice}" if advice else "")))
     return True
 
