@@ -9,14 +9,18 @@
 Input is validated before pytest starts, so bad input exits 4 with every problem
 listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
 1 a FAIL (or an expired waiver), 2 no FAIL but an ERROR, 4 bad input (options
-and usage errors included), 5 nothing selected, 3 an internal error. The exit code
+and usage errors included, and a path acpcheck cannot read or write: a name too
+long, no permission, a read-only or full file system), 5 nothing selected, 3 the
+run did not complete (its reports then say "incomplete" and why). The exit code
 of a run is handed back by the plugin (``RunInputs.exit_code``), never re-read
-from a report file.
+from a report file; pytest's own early exits with 0 (``-- --co``, ``-- --markers``)
+are 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import os
@@ -38,9 +42,10 @@ from acpcheck.model.result import (
 )
 
 
-class _Parser(argparse.ArgumentParser):
+class UsageParser(argparse.ArgumentParser):
     """argparse, but a usage error is bad input: exit 4 (argparse's own is 2, which
-    acpcheck's contract reserves for an incomplete assessment)."""
+    acpcheck's contract reserves for an incomplete assessment). Every acpcheck
+    command line uses it, ``acpcheck lab`` included."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -124,15 +129,53 @@ def _main(argv: Sequence[str] | None) -> int:
     except InputError as error:
         print(f"acpcheck: bad input\n{error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:
+        problem = path_problem(error, args)
+        if problem is None:
+            raise
+        print(f"acpcheck: bad input\n{problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("acpcheck: interrupted", file=sys.stderr)
         return EXIT_ERROR
 
 
+#: File-system errors that are the user's or the machine's, never acpcheck's: a path
+#: given too long or pointing nowhere, permission, a read-only or full file system.
+PATH_ERRORS = frozenset({
+    errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM,
+    errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EEXIST, errno.ENXIO,
+})
+
+
+def path_problem(error: OSError, args: argparse.Namespace) -> Problem | None:
+    """The Problem (exit 4) of a file-system error about a path, naming the path and
+    the option that gave it (when one did); None for any other error, which stays a
+    bug of acpcheck's. The input loader and the report directory name their own
+    paths already: this is the net under everything else that opens a file (a
+    profile or facts path over the file system's name limit was a traceback)."""
+    if error.errno not in PATH_ERRORS or error.filename is None:
+        return None
+    path = os.fsdecode(error.filename)
+    option = next((f"--{name.replace('_', '-')}" for name, value in sorted(vars(args).items())
+                   if isinstance(value, str) and value and _names(value, path)), "")
+    cause = error.strerror or str(error)
+    writing = error.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    # The loader's and the report directory's words, so a person (and tests/fuzz) reads one language.
+    return Problem(path, None, option, f"cannot be written to ({cause})" if writing else f"cannot read file: {cause}")
+
+
+def _names(given: str, path: str) -> bool:
+    """Whether ``path`` is the option value ``given``, lies under it, or is the built-in
+    file it names (``--profile NAME`` is looked up as ``profiles/NAME.yaml``)."""
+    given = given.rstrip("/") or "/"
+    return path == given or path.startswith(given + "/") or os.path.abspath(path) == os.path.abspath(given) or Path(path).stem == given
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters.")
+    parser = UsageParser(prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters.")
     parser.add_argument("--version", action="version", version=f"acpcheck {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
 
     run = commands.add_parser("run", help="assess a plan (and its nodes and cluster, by profile)")
     run.add_argument("--plan", required=True, help="cluster plan YAML")
@@ -183,13 +226,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), at least 1."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def bounded_workers(requested: str) -> str:
+    """``-n``: a number of workers, auto or logical, at most the CPUs this process may use.
+
+    Our bound: under ``-n`` the controller gathers every node's evidence first and the
+    workers only judge it, which is CPU work with no waiting, so a worker beyond the
+    CPUs adds its start-up (importing pytest and acpcheck, reading the evidence) and
+    its memory and nothing else. ``-n 1000`` once started a thousand processes. A
+    larger number is lowered to the bound, with a line on stderr saying so."""
+    if not re.fullmatch(r"\d+|auto|logical", requested):
+        raise InputError([Problem("-n", None, "", "give a number of workers, auto or logical")])
+    cpus = usable_cpus()
+    if requested.isdigit() and int(requested) > cpus:
+        print(f"acpcheck: -n {int(requested)} lowered to {cpus}: this machine gives acpcheck {cpus} CPU(s), and workers "
+              "only judge evidence already gathered, so more workers than CPUs make a run slower, not faster", file=sys.stderr)
+        return str(cpus)
+    return requested
+
+
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
     from acpcheck.plugin import prepare_run
 
-    if args.workers is not None and not re.fullmatch(r"\d+|auto|logical", args.workers):
-        raise InputError([Problem("-n", None, "", "give a number of workers, auto or logical")])
+    if args.workers is not None:
+        args.workers = bounded_workers(args.workers)
     # Everything is read and checked once, here, before pytest starts: bad input is
     # exit 4 with nothing run, and the report directory is locked for this run.
     # Read by the live-cluster sources, in this process and in xdist workers alike.
@@ -210,11 +279,12 @@ def _run(args: argparse.Namespace) -> int:
     from acpcheck.catalog import load_catalog
 
     inputs = prepare_run(args.plan, args.profile, args.waivers, args.out, None, args.check, args.facts, args.force, args.alluredir, known_checks=load_catalog())
+    inputs.command_line = True  # what went wrong is said here, on stderr (_run_checks)
     try:
         code = _run_checks(args, inputs, pytest)
     finally:
         inputs.out.release()
-    if args.remediate and not args.facts and code in (0, 1, 2):
+    if args.remediate and not args.facts and code in (0, 1, 2) and not inputs.failure:  # an interrupted run (2) wrote no results.json
         from acpcheck.remediation.cli import after_run
 
         after_run(args.plan, inputs.out.path)
@@ -289,7 +359,10 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
     if inputs.select:
         argv.append(f"--acp-select={','.join(inputs.select)}")
     if args.workers:
-        argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup"]
+        # A worker that dies is not replaced: with --dist loadgroup, pytest-xdist 3.8
+        # hangs for ever once it replaces one (pytest-dev/pytest-xdist#1323, #1327).
+        # The run ends instead, and its reports say which check gave no result (exit 3).
+        argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
     if args.alluredir:
         argv += ["-p", "allure_pytest.plugin", "--alluredir", args.alluredir]
     argv += args.pytest_args
@@ -306,10 +379,16 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         return EXIT_BAD_INPUT
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return EXIT_NOTHING_SELECTED
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.INTERRUPTED) or inputs.exit_code is None:
-        print(f"acpcheck: the run did not complete (pytest exit {int(code)})", file=sys.stderr)
-        return EXIT_INTERNAL if code != pytest.ExitCode.INTERRUPTED else EXIT_ERROR
-    return int(inputs.exit_code)
+    if inputs.exit_code is not None:
+        # The collector reached the end: its code, 3 (or 2, interrupted) with the
+        # reason when the run did not complete, 4 when --out could not take the reports.
+        if inputs.failure:
+            print(f"acpcheck: {inputs.failure}", file=sys.stderr)
+        return int(inputs.exit_code)
+    if code == pytest.ExitCode.OK:
+        return 0  # pytest ended early by itself, and well: -- --co, --markers, --fixtures, --help, --version
+    print(f"acpcheck: the run did not complete (pytest exit {int(code)})", file=sys.stderr)
+    return EXIT_ERROR if code == pytest.ExitCode.INTERRUPTED else EXIT_INTERNAL
 
 
 def _gather(args: argparse.Namespace) -> int:

@@ -82,6 +82,11 @@ class RunInputs:
     replay_dir: Path | None = None
     #: set by the collector once the reports are written: the run's exit code
     exit_code: int | None = None
+    #: set by the collector when the run did not complete or its reports could not be
+    #: written: the reason, or the path and the cause
+    failure: str | None = None
+    #: `acpcheck run` prints ``failure`` itself (on stderr); under plain pytest the collector does
+    command_line: bool = False
 
 
 def prepare_run(
@@ -245,7 +250,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None:
         from acpcheck.report.collector import ResultCollector
 
-        config.pluginmanager.register(ResultCollector(settings), "acpcheck-collector")
+        config.pluginmanager.register(ResultCollector(settings, config.getoption("allure_report_dir", None)), "acpcheck-collector")
         if not config.option.collectonly and needed and settings.replay_dir is None:
             if config.getoption("numprocesses", None):
                 # xdist workers must not each connect to every node: gather here, once,

@@ -1,8 +1,8 @@
 """``acpcheck lab`` / ``python -m acpcheck.lab``: up, status, down (root only).
 
 Exit codes: 0 done (status: every node reachable), 1 the lab failed or a node is
-unreachable, 4 bad input (scenario file, options, subnets that are invalid, too small
-or already in use on this machine).
+unreachable, 4 bad input (scenario file, options and usage errors, subnets that are
+invalid, too small or already in use on this machine).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from acpcheck.cli import UsageParser
 from acpcheck.errors import InputError
 from acpcheck.lab import core, socks5
 from acpcheck.lab.host import LabError
@@ -54,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="acpcheck lab", description="Local lab: sshd nodes with real defects in network namespaces (root only).")
-    commands = parser.add_subparsers(metavar="COMMAND")
+    # A usage error is bad input, 4, as for every acpcheck command (argparse's own 2 means "incomplete").
+    parser = UsageParser(prog="acpcheck lab", description="Local lab: sshd nodes with real defects in network namespaces (root only).")
+    commands = parser.add_subparsers(metavar="COMMAND", parser_class=UsageParser)
     state_help = f"state directory (default: {DEFAULT_STATE_DIR})"
 
     up = commands.add_parser("up", help="build the lab and write its plan")

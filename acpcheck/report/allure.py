@@ -183,7 +183,7 @@ def _utf16(char: str) -> list[int]:
 
 def environment(document: dict[str, Any]) -> str:
     """``environment.properties``: what the Allure report's Environment widget shows."""
-    from acpcheck.report.writers import VERDICT
+    from acpcheck.report.writers import verdict
 
     run = document["run"]
     pairs = [
@@ -192,7 +192,7 @@ def environment(document: dict[str, Any]) -> str:
         ("ACP version", run["acp"]),
         ("profile", run["profile"]),
         ("fail_on", run["failOn"]),
-        ("verdict", f"{VERDICT.get(run['exitCode'], 'unknown')} (exit code {run['exitCode']})"),
+        ("verdict", f"{verdict(document)} (exit code {run['exitCode']})"),
         ("expired waivers", len(document.get("expiredWaivers", []))),
         ("run", run["id"]),
         ("acpcheck", run["acpcheck"]),

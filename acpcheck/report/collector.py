@@ -3,19 +3,30 @@
 Registered only on the controller (never on xdist workers), like pytest's own
 junitxml: workers grade items, xdist forwards their reports with the
 ``acp_result`` attribute, and this class sees every one of them exactly once.
+
+It also knows whether the run completed, and never writes a verdict for one that
+did not: when pytest stopped with an internal error (a plugin that broke, e.g.
+allure-pytest on a full ``--alluredir``), was interrupted, or checks it collected
+gave no result (an xdist worker that died), the report set says "incomplete" with
+the reason (``writers.verdict``), has no results.json, and ``acpcheck run`` exits 3
+(2 when interrupted, as before). A report directory that cannot take the reports
+(full, read-only) is exit 4 naming it, with none of the set left behind.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pytest
 
 from acpcheck import __version__
-from acpcheck.errors import visible
+from acpcheck.errors import InputError, visible
 from acpcheck.model.result import (
     ALL_NODES,
+    EXIT_BAD_INPUT,
+    EXIT_ERROR,
     EXIT_INTERNAL,
     CheckResult,
     Status,
@@ -24,6 +35,7 @@ from acpcheck.model.result import (
     utc_now,
 )
 from acpcheck.report import writers
+from acpcheck.report.outdir import ReportsNotWritten, usable
 from acpcheck.report.terminal import summary_lines
 
 if TYPE_CHECKING:
@@ -31,19 +43,50 @@ if TYPE_CHECKING:
     from acpcheck.plugin import Settings
 
 
+#: The longest reason an incomplete report gives (the first line of an exception, a path).
+REASON_CHARS = 400
+
+
 class ResultCollector:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, alluredir: str | None = None):
         self.settings = settings
+        #: the directories this run writes, by option: a crash on one of them is named
+        self.directories = {"--out": str(settings.out_dir), "--alluredir": alluredir}
         self.by_nodeid: dict[str, CheckResult] = {}
         #: check id -> its rationale, sent once per check by each process that graded it
         self.rationales: dict[str, str] = {}
         self.written: Path | None = None
         self.run: dict[str, Any] = {}
         self.document: dict[str, Any] = {}
+        #: node ids of the check items the run will run (None until collected)
+        self.expected: set[str] | None = None
+        #: why pytest stopped with an internal error (pytest_internalerror)
+        self.crash: str | None = None
+        #: the first check item that ended without a graded result, and how
+        self.lost: str | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from acpcheck.plugin import META
+
+        self.expected = {item.nodeid for item in session.items if META in item.stash}
+
+    @pytest.hookimpl(optionalhook=True)  # xdist: the controller collects nothing itself
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        if self.expected is None:
+            # The controller has ids only: check items are the check_* functions
+            # (the plugin's python_functions); every worker collects the same ids.
+            self.expected = {nodeid for nodeid in ids if nodeid.rsplit("::", 1)[-1].startswith("check_")}
+
+    def pytest_internalerror(self, excrepr: Any, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if self.crash is None:
+            self.crash = crash_reason(excinfo.value, self.directories)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "acp_result", None)
         if data is None:
+            if report.failed and self.lost is None and (self.expected is None or report.nodeid in self.expected):
+                # Failed outside grading: an xdist worker that died running it, a plugin's hook that broke.
+                self.lost = f"{report.nodeid}: {_first_line(str(report.longrepr))}"
             return
         rationale = getattr(report, "acp_rationale", None)
         if rationale:
@@ -57,8 +100,24 @@ class ResultCollector:
     def results(self) -> list[CheckResult]:
         return sorted(self.by_nodeid.values(), key=lambda r: (r.check, r.target))
 
+    def incomplete(self, session: pytest.Session, exitstatus: int) -> tuple[int, str] | None:
+        """(exit code, reason) when the run did not complete, else None."""
+        if self.crash is not None or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            return EXIT_INTERNAL, self.crash or "pytest stopped with an internal error"
+        missing = sorted((self.expected or set()) - set(self.by_nodeid))
+        maxfail = session.config.getoption("maxfail", 0) or 0
+        summary = summarise(list(self.by_nodeid.values()))
+        if maxfail and summary["fail"] + summary["error"] >= maxfail:
+            return None  # stopped by the user's own -x/--maxfail, on a FAIL or ERROR that the verdict shows
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            return EXIT_ERROR, f"interrupted ({session.shouldstop})" if isinstance(session.shouldstop, str) and session.shouldstop else "interrupted"
+        if missing:
+            example = self.lost or missing[0]
+            return EXIT_INTERNAL, f"{len(missing)} of {len(self.expected or ())} checks gave no result (first: {example})"
+        return None
+
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if session.config.option.collectonly:
             return
         settings = self.settings
@@ -84,24 +143,48 @@ class ResultCollector:
             "expiredWaivers": expired,
             "results": [r.as_dict() for r in results],
         }
+        stopped = self.incomplete(session, exitstatus)
+        alluredir = session.config.getoption("allure_report_dir", None)
+        if alluredir:
+            from acpcheck.report import allure
+
+            if stopped is not None:
+                self._mark_incomplete(*stopped)
+            try:
+                allure.write_run_files(Path(alluredir), document)
+            except OSError as error:
+                stopped = stopped or (EXIT_INTERNAL, f"--alluredir {_path_text(alluredir)}: {error.strerror or error}")
+        if stopped is not None:
+            self._mark_incomplete(*stopped)
         context = writers.Context(self.rationales, plan_lines(settings.plan))
         inputs = settings.inputs
         try:
             files = writers.render_all(document, context)
-            self.written = inputs.out.write(files) if inputs is not None else writers.write_all(settings.out_dir, document, context)
-            alluredir = session.config.getoption("allure_report_dir", None)
-            if alluredir:
-                from acpcheck.report import allure
-
-                allure.write_run_files(Path(alluredir), document)
-        except OSError as error:
-            # The previous run's reports were removed when this run began: nothing stale is left looking current.
-            session.config.get_terminal_writer().line(f"acpcheck: the reports could not be written to {visible(str(settings.out_dir), True)}: {error.strerror or error}", red=True)
             if inputs is not None:
-                inputs.exit_code = EXIT_INTERNAL
+                self.written = inputs.out.write(files, "incomplete" if stopped else "complete")
+            else:
+                self.written = writers.write_all(settings.out_dir, document, context)
+        except (ReportsNotWritten, OSError) as error:
+            # Nothing of this set is left, and the previous run's reports were removed
+            # when this run began: nothing stale is left looking current either.
+            problem = error.problem if isinstance(error, ReportsNotWritten) else f"{_path_text(settings.out_dir)}: the reports cannot be written ({error.strerror or error})"
+            self._say(session, EXIT_BAD_INPUT, f"bad input\n{problem}")
             return
+        failure = f"the run did not complete: {stopped[1]}; the reports in {_path_text(self.written)} say so (no results.json)" if stopped else None
+        self._say(session, self.run["exitCode"], failure)
+
+    def _say(self, session: pytest.Session, code: int, failure: str | None) -> None:
+        """Hand the exit code (and what went wrong) to `acpcheck run`, which prints it;
+        under plain pytest, print it here."""
+        inputs = self.settings.inputs
         if inputs is not None:
-            inputs.exit_code = self.run["exitCode"]  # handed back to `acpcheck run`: never re-read from a file
+            inputs.exit_code, inputs.failure = code, failure  # never re-read from a file
+        if failure and (inputs is None or not inputs.command_line):
+            session.config.get_terminal_writer().line(f"acpcheck: {failure}", red=True)
+
+    def _mark_incomplete(self, code: int, reason: str) -> None:
+        self.run["exitCode"] = code
+        self.document["incomplete"] = reason
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.written is None:
@@ -111,6 +194,57 @@ class ResultCollector:
         # terminal.summary_lines makes every line visible: a hostname may hold escape sequences.
         for text, markup in summary_lines(self.document, tr._tw.fullwidth, str(self.written)):
             tr.write_line(text, **markup)
+
+
+def crash_reason(error: BaseException, directories: dict[str, str | None]) -> str:
+    """One line on why pytest stopped. A file-system error is blamed on the run's
+    directory it happened in (``--alluredir DIR: cannot be written to (No space left on
+    device)``): by its file name, or, when it has none (a write that failed on a full
+    disk; an xdist worker's error, which reaches the controller as text), on the one
+    that cannot be written now. Anything else: the exception's line."""
+    said = _exception_line(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        for option, directory in directories.items():
+            if directory and _inside(str(error.filename), directory):
+                return _first_line(f"{option} {_path_text(directory)}: {error.strerror or error} (writing {_path_text(Path(str(error.filename)).name)})")
+    if isinstance(error, OSError) or "[Errno " in said:
+        for option, directory in directories.items():
+            if directory:
+                try:
+                    usable(Path(directory), option)
+                except InputError as refused:
+                    return _first_line(f"{option} {_path_text(directory)}: {refused.problems[0].message}")
+    if isinstance(error, OSError) and error.filename is not None:
+        return _first_line(f"{_path_text(error.filename)}: {error.strerror or error}")
+    return _first_line(said)
+
+
+def _exception_line(error: BaseException) -> str:
+    """``OSError: [Errno 28] No space left on device``. xdist hands a worker's internal
+    error to the controller as an AssertionError holding the worker's traceback: its
+    last exception line is the one that says what happened."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if isinstance(error, AssertionError):
+        raised = [line for line in lines if re.match(r"^(E\s+)?[\w.]+(Error|Exception|Exit|Interrupt): ", line)]
+        if raised:
+            return re.sub(r"^E\s+", "", raised[-1])
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _inside(path: str, directory: str) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(Path(directory).resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _path_text(path: Any) -> str:
+    return visible(str(path), one_line=True)
+
+
+def _first_line(text: str) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
 
 
 def plan_lines(plan: ClusterPlan) -> dict[str, int]:

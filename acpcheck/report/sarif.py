@@ -14,8 +14,9 @@
   cluster), else line 1. URIs are relative, with a ``uriBaseId``.
 - What is not a finding but still matters is in the invocation: the exit code and
   the verdict, ``executionSuccessful`` false when a check could not run (ERROR:
-  the assessment is incomplete), a tool-execution notification per ERROR reason
-  and target, and a tool-configuration notification per expired waiver.
+  the assessment is incomplete) or the run did not complete, a tool-execution
+  notification per ERROR reason and target (and one ``run-incomplete``), and a
+  tool-configuration notification per expired waiver.
 
 Validated in the tests against the OASIS SARIF 2.1.0 schema and read back by
 sarif-tools (tests/unit/test_sarif.py).
@@ -53,7 +54,7 @@ def fails_the_run(severity: str, fail_on: str) -> bool:
 
 def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
     """The SARIF log of one results document (see the module's docstring)."""
-    from acpcheck.report.writers import VERDICT, error_groups
+    from acpcheck.report.writers import error_groups, verdict
 
     run = document["run"]
     artifact, bases = artifact_location(run["plan"])
@@ -105,10 +106,12 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         }
         for w in document.get("expiredWaivers", [])
     ]
+    if document.get("incomplete"):
+        execution.append({"level": "error", "descriptor": {"id": "run-incomplete"}, "message": {"text": f"the run did not complete: {document['incomplete']}"}})
     invocation: dict[str, Any] = {
-        "executionSuccessful": document["summary"]["error"] == 0,
+        "executionSuccessful": document["summary"]["error"] == 0 and not document.get("incomplete"),
         "exitCode": run["exitCode"],
-        "exitCodeDescription": VERDICT.get(run["exitCode"], "unknown"),
+        "exitCodeDescription": verdict(document),
         "startTimeUtc": run["started"],
         "endTimeUtc": run["finished"],
         "toolExecutionNotifications": execution,
@@ -133,7 +136,7 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
                 "originalUriBaseIds": bases,
                 "invocations": [invocation],
                 "results": results,
-                "properties": {"cluster": run["cluster"], "acp": run["acp"], "verdict": VERDICT.get(run["exitCode"], "unknown")},
+                "properties": {"cluster": run["cluster"], "acp": run["acp"], "verdict": verdict(document)},
             }
         ],
     }

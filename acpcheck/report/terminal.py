@@ -20,7 +20,7 @@ from typing import Any
 
 from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
-from acpcheck.report.writers import SEVERITY_ORDER, VERDICT, error_groups
+from acpcheck.report.writers import SEVERITY_ORDER, error_groups, verdict
 
 INDENT = " " * 7
 _ORDER = {"fail": 0, "error": 1, "warn": 2, "manual": 3}
@@ -86,8 +86,8 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
         head = f"EXPIRED waiver {waiver['check']} [{waiver['target']}] owned by {waiver['owner']}, expired {waiver['expires']}: it waives nothing and fails the run"
         lines += [(line, {"red": True}) for line in wrap(head, width, "", INDENT)]
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
-    verdict = VERDICT.get(run["exitCode"], "unknown")
-    head = f"{run['cluster']}: {verdict} — {counts or 'no results'} (profile {run['profile']}, fail_on {run['failOn']})"
+    head = f"{run['cluster']}: {verdict(document)} — {counts or 'no results'} (profile {run['profile']}, fail_on {run['failOn']})"
     lines += [(line, {"bold": True}) for line in wrap(head, width, "", INDENT)]
-    lines += [(line, {}) for line in wrap(f"reports: {written}/  (results.json, junit.xml, summary.md, report.html, results.sarif)", width, "", INDENT)]
+    names = "junit.xml, summary.md, report.html, results.sarif" if document.get("incomplete") else "results.json, junit.xml, summary.md, report.html, results.sarif"
+    lines += [(line, {}) for line in wrap(f"reports: {written}/  ({names})", width, "", INDENT)]
     return lines

@@ -13,6 +13,12 @@
 Every non-compliance shows in every file: FAILs, ERRORs (the assessment is
 incomplete), expired waivers and the verdict.
 
+A run that did not complete (acpcheck or a plugin broke, the run was interrupted,
+checks gave no result) is never reported as anything but that: the document then
+carries ``incomplete`` (the reason), every file's verdict says "incomplete" with the
+reason (``verdict``), and results.json is not written at all, since its ``exitCode``
+is a completed run's (docs/interfaces.md).
+
 Besides the document, the writers take a ``Context``: each check's rationale (the
 "why" of the HTML page and SARIF's ``fullDescription``) and the plan line of each
 target (where SARIF puts a node's findings). Both come from the run; without them
@@ -48,7 +54,7 @@ from acpcheck.report.sarif import artifact_location, sarif
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["Context", "artifact_location", "error_groups", "groups", "junit_xml", "render_all", "report_html", "sarif", "summary_markdown", "write_all"]
+__all__ = ["Context", "artifact_location", "error_groups", "groups", "junit_xml", "render_all", "report_html", "sarif", "summary_markdown", "verdict", "write_all"]
 
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "✋", "error": "💥", "waived": "🏳️"}
 # Findings first, in the order a person should read them.
@@ -56,6 +62,17 @@ SECTIONS = ("fail", "error", "warn", "manual", "waived")
 STATUS_ORDER = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 VERDICT = {0: "compliant", 1: "NOT compliant", 2: "assessment incomplete: some checks could not run", 5: "nothing selected"}
+#: The verdict of a run that did not complete, whatever its results say.
+INCOMPLETE = "INCOMPLETE: the run did not complete"
+
+
+def verdict(document: dict[str, Any]) -> str:
+    """The run's verdict in words: ``INCOMPLETE: the run did not complete (<reason>)``
+    for a run that did not complete, else the words for its exit code."""
+    reason = document.get("incomplete")
+    if reason:
+        return f"{INCOMPLETE} ({reason})"
+    return VERDICT.get(document["run"]["exitCode"], "unknown")
 
 
 @dataclass(frozen=True)
@@ -75,7 +92,7 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
     exact = document if plain else _writable(document)
     shown = exact if plain else _shown(exact)
     shown_context = Context({k: visible(v) for k, v in _writable(dict(context.rationales)).items()}, context.lines)
-    return {
+    files = {
         # One result per line (jsontext): reads and greps well, and fast to write.
         "results.json": jsontext.dumps(exact, expand=2) + "\n",
         "junit.xml": junit_xml(shown),
@@ -83,6 +100,10 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
         "report.html": report_html(shown, shown_context),
         "results.sarif": json.dumps(sarif(exact, Context(_writable(dict(context.rationales)), context.lines)), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
     }
+    if document.get("incomplete"):
+        # Its exitCode would be read as a completed run's verdict; the other files say "incomplete".
+        del files["results.json"]
+    return files
 
 
 def write_all(out_dir: Path, document: dict[str, Any], context: Context | None = None) -> Path:
@@ -228,20 +249,21 @@ def junit_xml(document: dict[str, Any]) -> str:
     allows them (it has no ``properties`` inside a ``testcase``)."""
     run, results, summary = document["run"], document["results"], document["summary"]
     expired = document.get("expiredWaivers", [])
+    incomplete = document.get("incomplete")
     suite = ET.Element(
         "testsuite",
         name=f"acpcheck {run['cluster']}",
-        tests=str(len(results) + len(expired)),
+        tests=str(len(results) + len(expired) + bool(incomplete)),
         failures=str(summary["fail"] + len(expired)),
-        errors=str(summary["error"]),
+        errors=str(summary["error"] + bool(incomplete)),
         skipped=str(summary["skip"] + summary["manual"]),
         time=f"{sum(r['duration'] for r in results):.3f}",
         timestamp=run["started"],
     )
     properties = ET.SubElement(suite, "properties")
-    verdict = VERDICT.get(run["exitCode"], "unknown")
+    said = verdict(document)
     for name, value in (
-        ("verdict", verdict),
+        ("verdict", said),
         ("exitCode", run["exitCode"]),
         ("plan", run["plan"]),
         ("cluster", run["cluster"]),
@@ -274,7 +296,13 @@ def junit_xml(document: dict[str, Any]) -> str:
         case = ET.SubElement(suite, "testcase", classname="acpcheck.waivers", name=f"{waiver['check']} waiver expired [{waiver['target']}]", time="0.000")
         message = f"the waiver owned by {waiver['owner']} expired on {waiver['expires']}: it waives nothing and fails the run"
         ET.SubElement(case, "failure", message=message, type="expired-waiver").text = f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file."
-    ET.SubElement(suite, "system-out").text = f"acpcheck {run['cluster']}: {verdict} (exit {run['exitCode']})\n"
+    if incomplete:
+        # A CI test view shows this case red: the results above are only what was graded before the run stopped.
+        case = ET.SubElement(suite, "testcase", classname="acpcheck.run", name="acpcheck run did not complete", time="0.000")
+        ET.SubElement(case, "error", message=_first_line(incomplete), type="run-incomplete").text = (
+            f"{incomplete}\nThe results in this file are those graded before the run stopped; it is not an assessment."
+        )
+    ET.SubElement(suite, "system-out").text = f"acpcheck {run['cluster']}: {said} (exit {run['exitCode']})\n"
     root = ET.Element("testsuites", name="acpcheck", tests=suite.get("tests", "0"), failures=suite.get("failures", "0"), errors=suite.get("errors", "0"))
     root.append(suite)
     ET.indent(root)
@@ -287,7 +315,7 @@ def junit_xml(document: dict[str, Any]) -> str:
 def summary_markdown(document: dict[str, Any]) -> str:
     run, summary, results = document["run"], document["summary"], document["results"]
     lines = [
-        f"# acpcheck: {run['cluster']} — {VERDICT.get(run['exitCode'], 'unknown')}",
+        f"# acpcheck: {run['cluster']} — {verdict(document)}",
         "",
         f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and above) · run `{run['id']}` · acpcheck {run['acpcheck']} · exit code {run['exitCode']}",
         "",
@@ -296,6 +324,12 @@ def summary_markdown(document: dict[str, Any]) -> str:
         "| " + " | ".join(str(n) for n in summary.values()) + " |",
         "",
     ]
+    if document.get("incomplete"):
+        lines += [
+            f"> **The run did not complete:** {document['incomplete']}. The results below are those graded before it stopped; "
+            "this is not an assessment, and results.json was not written.",
+            "",
+        ]
     for waiver in document.get("expiredWaivers", []):
         lines.append(f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, expired {waiver['expires']}): it no longer applies and fails the run.")
         lines.append("")
@@ -353,7 +387,7 @@ def report_html(document: dict[str, Any], context: Context | None = None) -> str
     return _template("report.html.j2").render(
         run=run,
         summary=document["summary"],
-        verdict=VERDICT.get(run["exitCode"], "unknown"),
+        verdict=verdict(document),
         expired=document.get("expiredWaivers", []),
         groups=page_groups,
         areas=sorted({r["area"] for r in document["results"]}),
