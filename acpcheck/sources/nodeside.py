@@ -150,12 +150,13 @@ sys.stdout.write("\n".join(out + ["acpcheck-ready", ""]))
 sys.stdout.flush()
 # The runner is gone when the reading end of stdout closes: on a pipe, epoll reports
 # that on the write end itself (EPOLLERR), with no traffic at all. Anything else (a
-# socket that sshd might also use for stdin) gets the heartbeat instead.
+# socket that sshd might also use for stdin) gets the heartbeat instead. On a pipe
+# the rare beat is a second safety net; each one wakes the runner.
 beat = 0.5
 try:
     if stat.S_ISFIFO(os.fstat(1).st_mode):
         sel.register(1, selectors.EVENT_READ, "runner")
-        beat = 10.0
+        beat = 60.0
 except (OSError, ValueError):
     pass
 waiting = {}
