@@ -38,6 +38,7 @@ bench: setup
 	$(PY) bench/node_bench.py
 	$(PY) bench/lb_bench.py
 	$(PY) bench/etcd_bench.py
+	$(PY) bench/secret_scan_bench.py
 
 clean:
 	rm -rf $(VENV) reports/out bench/out *.egg-info
