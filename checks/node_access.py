@@ -16,6 +16,7 @@ from dataclasses import replace
 from acpcheck import Scope, Severity, check, fail, manual
 from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, plan_page, preprocessed
 from acpcheck.facts.model import NodeContext
+from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import ini_value, set_ini_key
 from acpcheck.remediation.nodesteps import edit, plan_of, sshd_option
 from acpcheck.remediation.step import Plan, step
@@ -172,5 +173,5 @@ def default_tasks_max(node: NodeView) -> Plan:
     plan = plan_of(changes, notes=notes)
     if node.systemd and plan.actions:  # one re-exec, after the last file
         *first, last = plan.actions
-        plan = Plan((*first, replace(last, then="systemctl daemon-reexec")), plan.notes)
+        plan = Plan((*first, replace(last, then=NamedCommand("systemctl-daemon-reexec"))), plan.notes)
     return plan

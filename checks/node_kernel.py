@@ -23,6 +23,7 @@ from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.support import PREPROCESSING, listed, plan_page, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
+from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import comment_out_swap, set_assignment
 from acpcheck.remediation.nodesteps import edit, kernel_parameter, load_modules, plan_of
 from acpcheck.remediation.step import Plan, RunCommand, WriteFile, step
@@ -320,7 +321,7 @@ def selinux_off(node: NodeView) -> Plan:
     if node.facts.selinux == "enforcing":
         why_not = node.kernel_view(SELINUX_ENFORCE) or (None if node.writable(SELINUX_ENFORCE) else f"{SELINUX_ENFORCE} is read-only here")
         if why_not is None:
-            now, back = ("setenforce 0", "setenforce 1") if node.has("setenforce") else (f"echo 0 > {SELINUX_ENFORCE}", f"echo 1 > {SELINUX_ENFORCE}")
+            now, back = ("setenforce 0", NamedCommand("setenforce", mode="1")) if node.has("setenforce") else (f"echo 0 > {SELINUX_ENFORCE}", NamedCommand("selinux-enforce-file", mode="1"))
             parts.append((RunCommand(now, "permissive now", reverse=back), None))
         else:
             parts.append((None, f"SELinux stays enforcing until the next boot: {why_not}"))
@@ -344,14 +345,14 @@ def firewall_off(node: NodeView) -> Plan:
     def stop_unit(unit: str) -> None:
         running, enabled = node.unit_state(unit)
         if running == "active" or enabled == "enabled":
-            reverse = f"systemctl enable --now {unit}" if enabled == "enabled" else f"systemctl start {unit}"
+            reverse = NamedCommand("systemctl-enable-now" if enabled == "enabled" else "systemctl-start", unit=unit)
             actions.append(RunCommand(f"systemctl disable --now {unit}", f"stop {unit} and keep it off at boot", reverse=reverse))
 
     if "firewalld" in active:
         stop_unit("firewalld.service")
     if "ufw" in active:
         if node.has("ufw"):
-            actions.append(RunCommand("ufw disable", "stop ufw and keep it off at boot", reverse="ufw --force enable", touches=("/etc/ufw/ufw.conf",)))
+            actions.append(RunCommand("ufw disable", "stop ufw and keep it off at boot", reverse=NamedCommand("ufw-enable"), touches=("/etc/ufw/ufw.conf",)))
         else:
             change, note = edit(node, "/etc/ufw/ufw.conf", lambda text: set_assignment(text, "ENABLED", "no"), "ufw off at boot (no ufw command here)")
             actions += [change] if change else []
@@ -359,12 +360,12 @@ def firewall_off(node: NodeView) -> Plan:
     if "nftables" in active:
         if node.systemd:
             stop_unit("nftables.service")
-        actions.append(RunCommand("nft flush ruleset", "drop every nftables rule", capture="nft list ruleset", reverse="{ echo 'flush ruleset'; cat; } | nft -f -"))
+        actions.append(RunCommand("nft flush ruleset", "drop every nftables rule", capture="nft list ruleset", reverse=NamedCommand("nft-restore")))
     if "iptables" in active:
         if node.systemd:
             stop_unit("iptables.service")
         flush = "iptables -P INPUT ACCEPT && iptables -P FORWARD ACCEPT && iptables -P OUTPUT ACCEPT && iptables -F && iptables -X"
-        actions.append(RunCommand(flush, "accept everything, drop every iptables rule", capture="iptables-save", reverse="iptables-restore"))
+        actions.append(RunCommand(flush, "accept everything, drop every iptables rule", capture="iptables-save", reverse=NamedCommand("iptables-restore")))
     return Plan(tuple(actions), tuple(notes))
 
 
@@ -376,7 +377,7 @@ def swap_off(node: NodeView) -> Plan:
     for device in node.facts.swaps:
         if why_not is None:
             quoted = shlex.quote(device)
-            reverse = f"awk '{{print $1}}' /proc/swaps | grep -qxF {quoted} || swapon {quoted}"  # safe to repeat
+            reverse = NamedCommand("swapon", device=device)
             parts.append((RunCommand(f"swapoff {quoted}", f"swap off on {device} now", reverse=reverse, timeout=1800), None))
         if device.startswith("/dev/zram"):
             parts.append((None, f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable that too (not changed by acpcheck)"))

@@ -24,6 +24,7 @@ from acpcheck import Scope, Severity, check, fail, manual
 from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, conclude, listed, preprocessed, require
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
+from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.nodesteps import remove_packages
 from acpcheck.remediation.step import MoveAside, Plan, WriteFile, step
 from acpcheck.remediation.view import NodeView
@@ -193,7 +194,7 @@ def remove_kubelet_unit(node: NodeView) -> Plan:
     state = node.file(unit)
     if state.kind != "file":
         return Plan(notes=(f"{unit} is {state.kind}: nothing acpcheck removes",) if state.exists else ())
-    reload = "systemctl daemon-reload" if node.systemd else None
+    reload = NamedCommand("systemctl-daemon-reload") if node.systemd else None
     return Plan((WriteFile(unit, state, None, "a leftover of an earlier Kubernetes", then=reload),))
 
 

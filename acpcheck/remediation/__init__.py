@@ -5,7 +5,10 @@ and can undo them.
 - ``view``     — what a plan function reads on a node (files, read-only commands);
 - ``nodesteps``, ``edits`` — building blocks of node steps, and pure text edits;
 - ``actions``  — how each kind of change is shown, performed, journaled and undone;
-- ``journal``  — the append-only, fsync'd journal that makes every change undoable;
+- ``journal``  — the append-only, fsync'd, hash-chained journal that makes every change
+  undoable, verified whole before rollback acts on it (``records``: its fields' checks);
+- ``commands`` — the named commands an undo may run (never shell text from a journal);
+- ``nodelock`` — the lock on a node that one apply or rollback holds while it changes it;
 - ``runner``   — dry-run, apply (verify with ``acpcheck.grading.evaluate``), rollback;
 - ``refusals`` — where the docs say a change is unsupported;
 - ``output``, ``cli`` — text and remediation.json; ``acpcheck remediate|rollback``.

@@ -11,7 +11,11 @@ never need to know what an action is:
   plan assumed, so a plan is never applied to something else;
 - ``perform(action, ctx)``: make the change (and check it happened);
 - ``undo(record, ctx)``: restore from the record; safe to repeat, and right whether
-  or not the change had happened (an ``intent`` without ``done``).
+  or not the change had happened (an ``intent`` without ``done``);
+- ``verify(record, backup_dir)``: what is wrong with an undo record read back from a
+  journal, checked before ``rollback`` touches any node: every field ``undo`` uses, a
+  file's bytes against their sha256, a backup where this run puts it, a command that
+  is one of the named ones (``commands``), never shell text.
 
 ``register_kind`` adds a kind (cluster objects, later).
 """
@@ -27,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from acpcheck.errors import visible
+from acpcheck.remediation import records
+from acpcheck.remediation.commands import NamedCommand, record_problems
 from acpcheck.remediation.nodefiles import (
     NodeFileError,
     read_state,
@@ -70,6 +76,8 @@ class ActionContext:
     backup_root: str = BACKUP_ROOT
     #: Cluster steps: the Kubernetes client (``sources.cluster.KubeClient``); ``transport`` is unused then.
     kube: Any = None
+    #: The node lock this apply holds (``nodelock.NodeLock``), refreshed before each change.
+    lock: Any = None
 
     @property
     def backup_dir(self) -> str:
@@ -87,6 +95,7 @@ class ActionKind(Protocol):
     def prepare(self, action: Any, ctx: ActionContext) -> dict[str, Any]: ...
     def perform(self, action: Any, ctx: ActionContext) -> None: ...
     def undo(self, record: dict[str, Any], ctx: ActionContext) -> str: ...
+    def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]: ...
 
 
 KINDS: dict[str, ActionKind] = {}
@@ -150,6 +159,13 @@ class FileKind:
         return lines
 
     def prepare(self, action: WriteFile, ctx: ActionContext) -> dict[str, Any]:
+        then_undo = action.then_undo if action.then_undo is not None else action.then
+        if then_undo is not None and not isinstance(then_undo, NamedCommand):
+            raise ActionFailed(f"the command its undo would run (`{then_undo}`) is shell text, not a named command "
+                               "(acpcheck.remediation.commands): rollback runs named commands only; nothing done")
+        problem = records.node_path(action.path)
+        if problem:
+            raise ActionFailed(f"{action.path!r} {problem}; nothing done")
         current = read_state(ctx.transport, action.path)
         if not current.same_as(action.before):
             raise Stale(f"{action.path} changed on the node since the plan was made ({action.before.describe()} -> {current.describe()}); nothing done")
@@ -158,8 +174,7 @@ class FileKind:
             "before": current.as_record(),
             "afterSha256": hashlib.sha256(action.after).hexdigest() if action.after is not None else None,
             "createdParents": list(current.missing_parents) if action.after is not None else [],
-            "then": action.then,
-            "thenUndo": action.then_undo if action.then_undo is not None else action.then,
+            "thenUndo": then_undo.as_record() if then_undo is not None else None,
         }
 
     def perform(self, action: WriteFile, ctx: ActionContext) -> None:
@@ -199,13 +214,37 @@ class FileKind:
             return f"{record['path']}: already as before"
         if not read_state(ctx.transport, before.path).same_as(before):
             raise NodeFileError(f"{before.path} is not as before after restoring it")
-        then = record.get("thenUndo")
+        then = NamedCommand.from_record(record["thenUndo"]) if record.get("thenUndo") else None
         if then:
             ok, said = ctx.root(then)
             if not ok:
                 raise NodeFileError(f"{before.path} restored, but `{then}` failed: {said}")
         what = "removed again (it did not exist)" if not before.exists else f"restored byte for byte ({before.describe()})"
         return f"{record['path']}: {what}" + (f"; ran `{then}`" if then else "")
+
+    def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
+        found = records.problems(record, {
+            "path": records.node_path,
+            "before": _json_object,
+            "afterSha256": lambda value: None if value is None else records.sha256(value),
+            "createdParents": lambda value: None if isinstance(value, list) else "is not a list",
+            "thenUndo": lambda value: None if value is None else _json_object(value),
+        })
+        if found:
+            return found
+        path = record["path"]
+        problem = records.list_of(lambda parent: records.ancestor_of(parent, path))(record["createdParents"])
+        if problem:
+            return [("createdParents", problem)]
+        if record["thenUndo"] is not None:
+            found = [(f"thenUndo.{name}", message) for name, message in record_problems(record["thenUndo"])]
+            if found:
+                return found
+        return [(f"before.{name}", message) for name, message in FileState.record_problems(record["before"], path)]
+
+
+def _json_object(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "is not a JSON object"
 
 
 # ---------------------------------------------------------------------------
@@ -219,15 +258,20 @@ for a in "$@"; do
 done
 """
 
+# The archive is checked (there, and the one this run made: its sha256) before anything
+# is removed: a missing or replaced archive leaves every path as it is.
 _RESTORE = r"""set -eu
-b=$1; shift
+b=$1 sum=$2; shift 2
+if [ -n "$b" ]; then
+  [ -f "$b" ] || { echo "the backup archive $b is missing on the node; nothing restored" >&2; exit 3; }
+  [ "$(sha256sum < "$b" | cut -d' ' -f1)" = "$sum" ] || { echo "the backup archive $b is not the one this run made (its sha256 differs); nothing restored" >&2; exit 3; }
+fi
 for a in "$@"; do
   case $a in
     A:*|R:*) rm -rf -- "${a#??}" ;;
   esac
 done
 if [ -n "$b" ]; then
-  [ -f "$b" ] || { echo "the backup archive $b is missing on the node" >&2; exit 3; }
   tar -xpf "$b" --xattrs --numeric-owner -C /
 fi
 """
@@ -254,7 +298,14 @@ class CommandKind:
         return lines
 
     def prepare(self, action: RunCommand, ctx: ActionContext) -> dict[str, Any]:
-        record: dict[str, Any] = {"command": action.command, "reverse": action.reverse, "noReverse": action.no_reverse}
+        if action.reverse is not None and not isinstance(action.reverse, NamedCommand):
+            raise ActionFailed(f"its reverse (`{action.reverse}`) is shell text, not a named command (acpcheck.remediation.commands): "
+                               "rollback runs named commands only; nothing done")
+        for path in action.touches:
+            problem = records.node_path(path)
+            if problem:
+                raise ActionFailed(f"it touches {path!r}, which {problem}; nothing done")
+        record: dict[str, Any] = {"command": action.command, "reverse": action.reverse.as_record() if action.reverse else None, "noReverse": action.no_reverse}
         if action.capture:
             result = ctx.transport.run_as_root(action.capture, 120.0)
             if not result.ok:
@@ -285,7 +336,9 @@ class CommandKind:
             done = ctx.transport.run_as_root(command, 1800.0)
             if not done.ok:
                 raise ActionFailed(f"cannot archive {len(existing)} paths before `{action.command}`: {done.stderr.strip()[-500:]}")
-            sha = done.stdout.split()[0] if done.stdout.split() else None
+            sha = done.stdout.split()[0] if done.stdout.split() else ""
+            if records.sha256(sha):
+                raise ActionFailed(f"cannot archive {len(existing)} paths before `{action.command}`: no sha256 of the archive ({done.stdout.strip()[:200]!r})")
             return {"archive": archive, "archiveSha256": sha, "existing": existing, "absent": absent, "recursive": list(action.recursive)}
         return {"archive": None, "existing": [], "absent": absent, "recursive": list(action.recursive)}
 
@@ -299,18 +352,50 @@ class CommandKind:
         if "absent" in record:
             recursive = set(record.get("recursive", ()))
             marked = [f"A:{p}" for p in record["absent"]] + [("R:" if p in recursive else "E:") + p for p in record["existing"]]
-            ok, said = ctx.root(_sh(_RESTORE, record.get("archive") or "", *marked), 1800.0)
+            ok, said = ctx.root(_sh(_RESTORE, record.get("archive") or "", record.get("archiveSha256") or "", *marked), 1800.0)
             if not ok:
                 raise NodeFileError(f"cannot restore what `{record['command']}` changed: {said}")
             done.append(f"restored {len(record['existing'])} archived paths" + (f", removed {len(record['absent'])} it created" if record["absent"] else ""))
         if record.get("reverse"):
-            result = ctx.transport.run_as_root(record["reverse"], 300.0, stdin=record.get("captured"))
+            reverse = NamedCommand.from_record(record["reverse"])
+            result = ctx.transport.run_as_root(reverse, 300.0, stdin=record.get("captured"))
             if not result.ok:
-                raise NodeFileError(f"the reverse of `{record['command']}` failed: `{record['reverse']}`: {result.stderr.strip()}")
-            done.append(f"ran `{record['reverse']}`")
+                raise NodeFileError(f"the reverse of `{record['command']}` failed: `{reverse}`: {result.stderr.strip()}")
+            done.append(f"ran `{reverse}`")
         if not done:
             return f"`{record['command']}`: NOT reversed: no reverse exists ({record.get('noReverse') or 'not reversible'})"
         return f"`{record['command']}`: " + "; ".join(done)
+
+    def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
+        found = records.problems(record, {
+            "command": records.text,  # shown, never run by an undo
+            "reverse": lambda value: None if value is None else _json_object(value),
+            "noReverse": records.optional_text,
+            "captured": records.text,
+        }, optional=frozenset({"captured"}))
+        if found:
+            return found
+        if record["reverse"] is not None:
+            found = [(f"reverse.{name}", message) for name, message in record_problems(record["reverse"])]
+            if found:
+                return found
+        if "absent" not in record:
+            return []
+        paths = records.list_of(records.node_path)
+        found = records.problems(record, {
+            "archive": lambda value: None if value is None else (records.below(value, backup_dir) or (None if value.endswith(".tar") else "is not a .tar file")),
+            "existing": paths,
+            "absent": paths,
+            "recursive": paths,
+            "archiveSha256": records.sha256,
+        }, optional=frozenset({"archiveSha256"}))
+        if found:
+            return found
+        if record["archive"] is not None and "archiveSha256" not in record:
+            return [("archiveSha256", "is missing: nothing shows that the archive on the node is the one this run made")]
+        if bool(record["existing"]) != (record["archive"] is not None):
+            return [("archive", "does not go with the archived paths (existing)")]
+        return []
 
 
 # ---------------------------------------------------------------------------
@@ -323,6 +408,9 @@ class MoveKind:
         return [f"$ mv -T {shlex.quote(action.path)} {where}" + (f"    # {action.why}" if action.why else ""), "  undo: move it back"]
 
     def prepare(self, action: MoveAside, ctx: ActionContext) -> dict[str, Any]:
+        problem = records.node_path(action.path)
+        if problem:
+            raise ActionFailed(f"{action.path!r} {problem}; nothing done")
         backup = f"{ctx.backup_dir}/moved{action.path}"
         result = ctx.transport.run_as_root(_sh('{ [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ]', action.path, backup), 30.0)
         if not result.ok:
@@ -348,6 +436,15 @@ fi"""
         if not result.ok:
             raise NodeFileError(result.stderr.strip())
         return f"{record['path']}: " + ("moved back" if result.stdout.strip() == "moved" else "already in place")
+
+    def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
+        found = records.problems(record, {"path": records.node_path, "backup": records.text})
+        if found:
+            return found
+        expected = f"{backup_dir}/moved{record['path']}"
+        if record["backup"] != expected:
+            return [("backup", f"is not where this run moves {record['path']} ({expected}): the record was changed")]
+        return []
 
 
 register_kind("file", FileKind())

@@ -13,8 +13,11 @@ Exit codes. remediate: 0 nothing (left) to do; 1 a dry-run with changes to make,
 after --apply findings that remain (needs reboot, still failing, refused, skipped);
 2 a node could not be reached or a step failed (its own changes undone); 4 bad input;
 130 interrupted (the journal holds what was done). rollback: 0 every change undone
-(commands without a reverse are listed); 2 something could not be undone; 4 no such
-journal. 3: acpcheck itself broke.
+(commands without a reverse are listed); 2 something could not be undone (a node
+could not be reached, another remediation holds it, an undo failed); 4 no such
+journal, or one that is damaged, was changed after it was written, is of an older
+format, or names a target the plan lacks: refused before any node is touched.
+3: acpcheck itself broke. A node held by another remediation is exit 2 for remediate too.
 """
 
 from __future__ import annotations
@@ -81,9 +84,9 @@ def remediate_command(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
     from acpcheck.model.profile import selector_problems
     from acpcheck.model.result import new_run_id
-    from acpcheck.remediation.journal import JournalError
     from acpcheck.remediation.output import document, render_run
     from acpcheck.remediation.runner import Options, SshAccess, findings_of, remediate
+    from acpcheck.yamlsource import read_input
 
     plan = load_plan(args.plan)
     problems = selector_problems(args.check)
@@ -98,7 +101,7 @@ def remediate_command(args: argparse.Namespace) -> int:
     plan_path = Path(args.plan).resolve()
     header = {
         "planPath": str(plan_path),
-        "planText": plan_path.read_text(encoding="utf-8"),
+        "planText": read_input(plan_path).decode("utf-8"),  # load_plan read it already: a plan, within the limits
         "options": {"checks": args.check, "from": args.results, "allowRemovals": args.allow_removals},
     }
     options = Options(
@@ -114,9 +117,8 @@ def remediate_command(args: argparse.Namespace) -> int:
         print(f"\rremediate: {done[0]}/{total} nodes", end="\n" if done[0] == total else "", file=sys.stderr, flush=True)
 
     try:
+        # a JournalError (another run's journal in --out, or one made at the same moment) is exit 4
         report = remediate(plan, options, access, progress=progress if sys.stderr.isatty() else None)
-    except JournalError as error:
-        raise InputError([Problem(str(out), None, "--out", str(error))]) from None
     finally:
         access.close()
     code = report.exit_code()
@@ -129,16 +131,13 @@ def remediate_command(args: argparse.Namespace) -> int:
 
 def rollback_command(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
-    from acpcheck.remediation.journal import Journal, JournalError
+    from acpcheck.remediation.journal import Journal
     from acpcheck.remediation.output import render_rollback
     from acpcheck.remediation.runner import SshAccess, rollback
     from acpcheck.testing import load_plan_text
 
     directory = Path(args.journal_dir) if args.journal_dir else DEFAULT_OUT / args.run_id / "journal"
-    try:
-        journal = Journal.open(directory)
-    except JournalError as error:
-        raise InputError([Problem(str(directory), None, "", str(error))]) from None
+    journal = Journal.open(directory)  # verified whole, before any node is touched: JournalError (exit 4) names file and record
     if journal.run_id != args.run_id:
         raise InputError([Problem(str(directory), None, "run", f"is the journal of run {journal.run_id}, not {args.run_id}")])
     if args.plan:
@@ -150,8 +149,6 @@ def rollback_command(args: argparse.Namespace) -> int:
     access = SshAccess(plan)
     try:
         report = rollback(plan, journal, access)
-    except JournalError as error:
-        raise InputError([Problem(str(directory), None, "", str(error))]) from None
     finally:
         access.close()
     sys.stdout.write(render_rollback(report, plan.metadata.name))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable
 
+from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import (
     add_words,
     set_kernel_parameter,
@@ -62,8 +63,7 @@ def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str)
         why_not = view.kernel_view("/proc/modules")
         if why_not is None:
             names = " ".join(shlex.quote(m) for m in missing)
-            pattern = shlex.quote("^(" + "|".join(missing) + ") ")
-            reverse = f"modprobe -r -a {names} 2>/dev/null; ! grep -qE {pattern} /proc/modules"  # safe to repeat; fails if one stays loaded
+            reverse = NamedCommand("modprobe-remove", modules=missing)
             parts.append((RunCommand(f"modprobe -a {names}", f"load {', '.join(missing)} now", reverse=reverse), None))
         else:
             deferred = True
@@ -75,25 +75,13 @@ def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str)
 # sshd
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
-#: Reload the sshd that serves this very session: walk up from this shell to the first
-#: sshd whose parent is not an sshd (the listener; the ones below it are this
-#: connection's session processes) and send it SIGHUP. sshd validates nothing on HUP:
-#: the config was validated with ``sshd -t`` before it was moved into place.
-RELOAD_SSHD_LISTENER = (
-    "p=$$; l=; while [ \"$p\" -gt 1 ]; do c=$(cat /proc/$p/comm) || break; "
-    "case $c in sshd|sshd-session) l=$p ;; *) [ -n \"$l\" ] && break ;; esac; "
-    "p=$(awk '$1 == \"PPid:\" {print $2}' /proc/$p/status); done; "
-    "[ -n \"$l\" ] && kill -HUP \"$l\""
-)
-
-
-def reload_sshd(view: NodeView) -> str:
+def reload_sshd(view: NodeView) -> NamedCommand:
     """The command that makes sshd read its configuration again on this node."""
     if view.systemd:
         for unit in ("ssh.service", "sshd.service"):
             if view.unit_state(unit)[0] == "active":
-                return f"systemctl reload {unit}"
-    return RELOAD_SSHD_LISTENER
+                return NamedCommand("systemctl-reload", unit=unit)
+    return NamedCommand("sshd-reload-listener")
 
 
 def sshd_option(view: NodeView, keyword: str, value: str) -> Plan:
@@ -129,7 +117,7 @@ def sysctl_values(view: NodeView, values: dict[str, str], conf: str, why: str) -
     for key, value in values.items():
         if " ".join(view.output(f"sysctl -n {shlex.quote(key)}").split()) != value:
             read = f"sysctl -n {shlex.quote(key)}"
-            parts.append((RunCommand(f"sysctl -w {shlex.quote(f'{key}={value}')}", f"{key} = {value} now", capture=read, reverse=f'sysctl -w {shlex.quote(key)}="$(cat)"'), None))
+            parts.append((RunCommand(f"sysctl -w {shlex.quote(f'{key}={value}')}", f"{key} = {value} now", capture=read, reverse=NamedCommand("sysctl-restore", key=key)), None))
     return plan_of(parts)
 
 

@@ -24,12 +24,14 @@ import copy
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from acpcheck.errors import visible
+from acpcheck.remediation import records
 from acpcheck.remediation.actions import (
     ActionContext,
     ActionFailed,
@@ -252,6 +254,38 @@ class ObjectKind:
             return f"{ref}: already as before"
         patch_object(kube, ref, merge_patch_of(restore))
         return f"{ref}: restored {', '.join('.'.join(path) for path in restore)}"
+
+    def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
+        found = records.problems(record, {"op": lambda value: None if value in ("create", "patch") else "is not create or patch", "ref": _ref_problem})
+        if found:
+            return found
+        if record["op"] == "create":
+            return records.problems(record, {"shape": lambda value: None, "sha256": records.sha256})
+        found = records.problems(record, {"fields": lambda value: None if isinstance(value, list) and value else "is not a list of fields"})
+        for index, entry in enumerate(record.get("fields") or (), start=1):
+            problems = records.problems(entry, {"path": _field_path, "before": lambda value: None, "after": lambda value: None,
+                                                "absentFrom": _field_path}, optional=frozenset({"absentFrom"}))
+            if not problems and "absentFrom" in entry and entry["path"][:len(entry["absentFrom"])] != entry["absentFrom"]:
+                problems = [("absentFrom", "is not a part of the field's path")]
+            found += [(f"fields[{index}].{name}", message) for name, message in problems]
+        return found
+
+
+#: Names of Kubernetes objects and namespaces (DNS subdomains, and Node names that are addresses).
+_OBJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?")
+
+
+def _ref_problem(value: Any) -> str | None:
+    found = records.problems(value, {
+        "resource": lambda resource: None if resource in TYPES else f"is not one of {', '.join(sorted(TYPES))}",
+        "name": lambda name: None if isinstance(name, str) and _OBJECT_NAME.fullmatch(name) else "is not an object name",
+        "namespace": lambda namespace: None if namespace is None or isinstance(namespace, str) and _OBJECT_NAME.fullmatch(namespace) else "is not a namespace",
+    })
+    return f"{found[0][0]} {found[0][1]}" if found else None
+
+
+def _field_path(value: Any) -> str | None:
+    return None if isinstance(value, list) and value and all(isinstance(part, str) and part for part in value) else "is not a field path"
 
 
 def _empty_without(value: Any, rest: Path_) -> bool:

@@ -72,6 +72,9 @@ def render_run(report: RunReport) -> str:
         if node.error:
             out.append(f"node {node.node}: could not be reached ({visible(node.error, one_line=True)}); nothing done there")
             continue
+        if node.locked:
+            out.append(f"node {node.node}: NOT changed: {visible(node.locked, one_line=True)}")
+            continue
         if node.refused and not node.steps:
             out.append(f"node {node.node}: {visible(node.refused)}")
             continue
@@ -96,7 +99,7 @@ def summary(report: RunReport) -> str:
     steps = list(report.steps())
     if not steps:
         return "summary: nothing to change: every selected check with a remediation step passes on every node" + (
-            "" if all(not n.error for n in report.nodes) else " that could be reached"
+            "" if all(not n.error and not n.locked for n in report.nodes) else " that could be reached (and was not held by another remediation)"
         )
     counts = Counter(OUTCOMES.get(s.outcome, s.outcome) for s in steps)
     nodes = len({n.node for n in report.nodes if n.steps})
@@ -130,6 +133,7 @@ def document(report: RunReport, exit_code: int) -> dict[str, Any]:
                 "node": node.node,
                 "error": node.error,
                 "refused": node.refused,
+                "locked": node.locked,
                 "alreadyPassing": node.already_passing,
                 "steps": [_step_document(item) for item in node.steps],
             }

@@ -12,8 +12,14 @@ before it changes anything and marked done after; an action that fails undoes it
 whole step at once. When a node's steps are done its facts are gathered again (one
 probe) and every owning check graded again: fixed, needs reboot, or still failing.
 
-``rollback`` reads the journal and undoes, newest first, every change that was started
-and is not yet undone, whether its apply finished, failed, or was killed midway.
+``rollback`` undoes, newest first, every change that was started and is not yet
+undone, whether its apply finished, failed, or was killed midway. The journal it gets
+was verified whole when it was opened (``Journal.open``), and every target it names is
+checked against the plan, before any node is touched.
+
+An apply holds each node's lock (``nodelock``) from before it plans the node's first
+change until the node is done; rollback holds it while it undoes. A node another
+remediation holds is not changed, and its report names the holder.
 
 Nodes are reached through a ``NodeAccess``: the run's SSH pool (``SshAccess``), or
 anything else that gives a transport and facts per node (the tests use this machine).
@@ -21,6 +27,7 @@ anything else that gives a transport and facts per node (the tests use this mach
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -33,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from acpcheck.errors import InputError, Problem
 from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts
 from acpcheck.grading import GradingPolicy, evaluate
 from acpcheck.model.result import CheckResult, Status
@@ -45,6 +53,7 @@ from acpcheck.remediation.actions import (
 )
 from acpcheck.remediation.journal import Journal, file_name
 from acpcheck.remediation.nodefiles import NodeFileError
+from acpcheck.remediation.nodelock import NodeLock, NodeLockError, lock_file
 from acpcheck.remediation.refusals import node_refusal, plan_refusal
 from acpcheck.remediation.step import Plan, Step
 from acpcheck.remediation.view import NodeView
@@ -233,6 +242,7 @@ class NodeReport:
     node: str
     error: str | None = None
     refused: str | None = None
+    locked: str | None = None  # another remediation holds the node: nothing done there
     steps: list[StepReport] = field(default_factory=list)
     already_passing: list[str] = field(default_factory=list)  # findings of --from that pass now
 
@@ -257,7 +267,7 @@ class RunReport:
             return 130
         if self.refused:
             return 1
-        if any(n.error for n in self.nodes) or any(s.outcome in ("failed", "unverified") for s in self.steps()):
+        if any(n.error or n.locked for n in self.nodes) or any(s.outcome in ("failed", "unverified") for s in self.steps()):
             return 2
         if not self.apply:
             return 1 if any(s.changes_planned or s.outcome in ("skipped", "refused") for s in self.steps()) else 0
@@ -280,6 +290,7 @@ class Options:
     header: dict[str, Any] = field(default_factory=dict)  # extra run.json fields (plan path and text, argv)
     max_parallel: int = 64
     backup_root: str = BACKUP_ROOT  # on each node
+    lock_path: Callable[[Node], str] = lock_file  # each node's lock (tests: one per node directory)
 
 
 def selected_steps(selectors: Iterable[str], target: str = "node") -> list[tuple[Step, CheckMeta]]:
@@ -352,8 +363,30 @@ def remediate(
     journal = None
     if options.apply:
         assert options.journal_dir is not None
-        journal = Journal.create(options.journal_dir, {"run": options.run_id, "cluster": plan.metadata.name, **options.header})
+        targets = ([cluster_target] if cluster_steps else []) + ([n.target for n in nodes] if steps else [])
+        header = {"run": options.run_id, "cluster": plan.metadata.name, "backupRoot": options.backup_root, **options.header}
+        journal = Journal.create(options.journal_dir, header, targets)
         report.journal = options.journal_dir
+    with journal.locked() if journal is not None else contextlib.nullcontext():
+        return _remediate_all(plan, options, access, report, journal, crasher, progress, cluster_steps, cluster_access, own_access, refusal, steps, nodes)
+
+
+def _remediate_all(
+    plan: ClusterPlan,
+    options: Options,
+    access: NodeAccess,
+    report: RunReport,
+    journal: Journal | None,
+    crasher: Crasher,
+    progress: Callable[[str], None] | None,
+    cluster_steps: list[tuple[Step, CheckMeta]],
+    cluster_access: ClusterAccess | None,
+    own_access: KubeAccess | None,
+    refusal: str | None,
+    steps: list[tuple[Step, CheckMeta]],
+    nodes: list[Node],
+) -> RunReport:
+    """The cluster's steps, then every node's (with the journal held, when there is one)."""
     if cluster_steps:
         assert cluster_access is not None
         try:
@@ -394,11 +427,7 @@ def remediate(
         pool.shutdown()
 
     try:
-        if journal is not None:
-            with journal.locked():
-                run_all()
-        else:
-            run_all()
+        run_all()
     except KeyboardInterrupt:
         report.interrupted = True
     report.nodes += [reports[n.name] for n in nodes if n.name in reports]
@@ -431,25 +460,51 @@ def _remediate_node(
     view = NodeView(transport, node)
     target = spec.target
     writer = journal.writer(target) if journal is not None else None
-    for step, meta in steps:
-        if stop.is_set():
-            break
-        if spec.role not in meta.roles:
-            continue
-        if options.findings is not None and (step.check, target) not in options.findings:
-            continue
-        item = _wanted(report, step, grade(meta, node, policy), options)
-        if item is None or not _planned(item, report.refused, view, options):
-            continue
-        if options.apply and writer is not None:
-            ctx = ActionContext(transport, options.run_id, target, writer, fresh_login=lambda: access.fresh_login(spec), backup_root=options.backup_root)
-            _perform(item, ctx, crasher, stop)
-            view.forget()  # the next step plans on what the node holds now
-        else:
-            view.assume(item.plan)  # a dry-run: the next step plans on top of this one
-    if options.apply and report.steps and not stop.is_set():
-        _verify(report, spec, plan, access, policy)
+    lock: NodeLock | None = None
+    try:
+        for step, meta in steps:
+            if stop.is_set():
+                break
+            if spec.role not in meta.roles:
+                continue
+            if options.findings is not None and (step.check, target) not in options.findings:
+                continue
+            item = _wanted(report, step, grade(meta, node, policy), options)
+            if item is None:
+                continue
+            if writer is not None and lock is None and not report.refused:
+                # Taken before the first plan, so that the plan is made from what no other remediation is changing.
+                try:
+                    lock = NodeLock.acquire(transport, options.lock_path(spec), run_id=options.run_id, target=target)
+                except NodeLockError as error:
+                    report.locked, report.steps = str(error), []
+                    return report
+            if not _planned(item, report.refused, view, options):
+                continue
+            if options.apply and writer is not None:
+                ctx = ActionContext(transport, options.run_id, target, writer, fresh_login=lambda: access.fresh_login(spec),
+                                    backup_root=options.backup_root, lock=lock)
+                _perform(item, ctx, crasher, stop)
+                view.forget()  # the next step plans on what the node holds now
+            else:
+                view.assume(item.plan)  # a dry-run: the next step plans on top of this one
+        if options.apply and report.steps and not stop.is_set():
+            _verify(report, spec, plan, access, policy)
+    except SimulatedCrash:
+        lock = None  # like SIGKILL: the lock stays on the node (rollback of this run takes it over)
+        raise
+    finally:
+        if lock is not None:
+            _release(lock)
     return report
+
+
+def _release(lock: NodeLock) -> None:
+    """Release a node's lock; a node gone meanwhile keeps it until it is stale (or rolled back)."""
+    try:
+        lock.release()
+    except NodeLockError:
+        pass
 
 
 def _remediate_cluster(
@@ -550,6 +605,8 @@ def _perform(item: StepReport, ctx: ActionContext, crasher: Crasher, stop: threa
             if stop.is_set():
                 item.messages.append("interrupted before this step was complete")
                 return
+            if ctx.lock is not None:
+                ctx.lock.refresh()  # still ours (and alive) before each change
             ctx.label = f"{journal_file_stem(ctx.target)}-{item.step.check}-{item.step.name}-{index}"
             kind = kind_of(action)
             undo = kind.prepare(action, ctx)
@@ -641,9 +698,22 @@ def pending_undos(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in reversed(records) if r["event"] == "intent" and r["seq"] not in undone]
 
 
-def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64, cluster_access: ClusterAccess | None = None) -> RollbackReport:
+def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64, cluster_access: ClusterAccess | None = None,
+             lock_path: Callable[[Node], str] = lock_file) -> RollbackReport:
+    """Undo what ``journal`` (verified by ``Journal.open``) says is not undone yet. A target
+    with changes to undo that ``plan`` cannot reach is InputError before any node is touched."""
     by_name = {n.name: n for n in plan.spec.nodes}
+    cluster_target = f"cluster:{plan.metadata.name}"
     targets = journal.read()
+    unreachable = [
+        Problem(str(journal.writer(target).path), None, "target",
+                f"{target} has changes to undo, but the plan of {plan.metadata.name} has no such node (nor cluster): "
+                "give the plan the run used (--plan); nothing was undone anywhere")
+        for target, records, _ in targets
+        if pending_undos(records) and target != cluster_target and (not target.startswith("node:") or target.removeprefix("node:") not in by_name)
+    ]
+    if unreachable:
+        raise InputError(unreachable)
     owned: dict[str, KubeAccess | None] = {}  # the Kubernetes access rollback opens itself (closed at the end)
     results: dict[str, TargetRollback] = {}
 
@@ -653,8 +723,8 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
         pending = pending_undos(records)
         if not pending:
             return
-        name = target.removeprefix("node:")
-        if target == f"cluster:{plan.metadata.name}":
+        lock = None
+        if target == cluster_target:
             kube_access = cluster_access or owned.setdefault("kube", KubeAccess.of(plan))
             if kube_access is None:
                 outcome.error = f"{target}: no kubeconfig (spec.kubeconfig, or --kubeconfig); nothing undone there"
@@ -664,26 +734,38 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
             except ActionFailed as error:
                 outcome.error = str(error)
                 return
-        elif not target.startswith("node:") or name not in by_name:
-            outcome.error = f"{target} is not a node of the plan; nothing undone there"
-            return
         else:
+            node = by_name[target.removeprefix("node:")]
             try:
-                transport = access.transport(by_name[name])
+                transport = access.transport(node)
+                lock = NodeLock.acquire(transport, lock_path(node), run_id=journal.run_id, target=target, purpose="rollback")
             except TransportError as error:
                 outcome.error = f"{error.kind}: {error.message}"
                 return
-            ctx = ActionContext(transport, journal.run_id, target, journal.writer(target))
+            except NodeLockError as error:
+                outcome.error = str(error)
+                return
+            ctx = ActionContext(transport, journal.run_id, target, journal.writer(target), lock=lock)
         writer = journal.writer(target)
-        for record in pending:
-            try:
-                note = KINDS[record["kind"]].undo(record["undo"], ctx)
-            except NODE_ERRORS as error:
-                writer.append("undo-failed", ref=record["seq"], error=str(error))
-                outcome.lines.append(UndoLine(record["step"], f"could NOT undo: {error}", False))
-                continue
-            writer.append("undone", ref=record["seq"], note=note)
-            outcome.lines.append(UndoLine(record["step"], note, True, irreversible="NOT reversed" in note))
+        try:
+            for record in pending:
+                try:
+                    if lock is not None:
+                        lock.refresh()
+                except NodeLockError as error:
+                    outcome.error = str(error)
+                    return
+                try:
+                    note = KINDS[record["kind"]].undo(record["undo"], ctx)
+                except NODE_ERRORS as error:
+                    writer.append("undo-failed", ref=record["seq"], error=str(error))
+                    outcome.lines.append(UndoLine(record["step"], f"could NOT undo: {error}", False))
+                    continue
+                writer.append("undone", ref=record["seq"], note=note)
+                outcome.lines.append(UndoLine(record["step"], note, True, irreversible="NOT reversed" in note))
+        finally:
+            if lock is not None:
+                _release(lock)
 
     workers = max(1, min(max_parallel, len(targets) or 1))
     with journal.locked(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="acpcheck-rollback") as pool:

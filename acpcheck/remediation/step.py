@@ -29,9 +29,12 @@ them without knowing what they are.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from acpcheck.remediation.commands import NamedCommand
 
 if TYPE_CHECKING:
     from acpcheck.remediation.view import NodeView
@@ -92,11 +95,46 @@ class FileState:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> FileState:
+        """The state a (verified: ``record_problems``) journal record holds."""
         import base64
 
         if record["kind"] == "file":
             return cls(record["path"], "file", base64.b64decode(record["content"]), int(record["mode"], 8), int(record["uid"]), int(record["gid"]))
         return cls(record["path"], record["kind"], missing_parents=tuple(record.get("missingParents", ())))
+
+    @staticmethod
+    def record_problems(record: Any, path: str) -> list[tuple[str, str]]:
+        """What is wrong with ``as_record()`` output read back from a journal, for the file
+        at ``path``; above all, bytes that do not match their own sha256 (rollback
+        writes them to the node as root)."""
+        import base64
+        import binascii
+
+        from acpcheck.remediation import records
+
+        found = records.problems(record, {
+            "path": lambda value: None if value == path else f"is not the path of the change ({path})",
+            "kind": lambda value: None if value in ("file", "absent", "symlink", "other") else "is not file, absent, symlink or other",
+            "missingParents": records.list_of(lambda parent: records.ancestor_of(parent, path)),
+        }, optional=frozenset({"missingParents"}))
+        if found or record["kind"] != "file":
+            return found
+        found = records.problems(record, {
+            "content": records.text,
+            "sha256": records.sha256,
+            "mode": lambda value: None if isinstance(value, str) and re.fullmatch(r"0?[0-7]{1,4}", value) else "is not a file mode (octal, at most 7777)",
+            "uid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+            "gid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+        })
+        if found:
+            return found
+        try:
+            content = base64.b64decode(record["content"], validate=True)
+        except (binascii.Error, ValueError):
+            return [("content", "is not base64")]
+        if hashlib.sha256(content).hexdigest() != record["sha256"]:
+            return [("content", "does not match its sha256: these are not the bytes the node had, and rollback will not write them")]
+        return []
 
 
 # ---------------------------------------------------------------------------
@@ -118,10 +156,11 @@ class WriteFile:
     #: A command run on the new content in a temporary file, "$1", before it is
     #: moved into place (e.g. ``sshd -t -f "$1"``); a failure leaves the node as it was.
     validate: str | None = None
-    #: Run after the change, and again after its undo (a reload).
-    then: str | None = None
+    #: Run after the change, and again after its undo (a reload). A named command
+    #: (``commands``): the journal keeps its name and parameters for the undo, never shell text.
+    then: NamedCommand | None = None
     #: Run after the undo instead of ``then`` (e.g. enable where ``then`` disabled).
-    then_undo: str | None = None
+    then_undo: NamedCommand | None = None
     #: After ``then``: a new SSH login must still succeed, else the change is undone at once.
     login_check: bool = False
     kind: Literal["file"] = field(default="file", init=False)
@@ -138,11 +177,13 @@ class RunCommand:
     """One shell command, run as root. Its undo is, in this order: the files it
     ``touches`` restored from an archive made on the node before it ran (absent ones
     removed again), then ``reverse`` (fed the output of ``capture`` on stdin, when
-    there is one). A command without either lists ``no_reverse`` in ``rollback``."""
+    there is one). A command without either lists ``no_reverse`` in ``rollback``.
+    ``reverse`` is a named command (``commands``): the journal keeps which one and its
+    parameters, never shell text, so an edited journal cannot make rollback run its own."""
 
     command: str
     why: str = ""
-    reverse: str | None = None
+    reverse: NamedCommand | None = None
     no_reverse: str | None = None
     #: A read-only command whose output is journaled before ``command`` runs (e.g. the
     #: firewall rule set it is about to flush), and handed to ``reverse`` on stdin.

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,13 @@ from nodes.conftest import healthy_facts, plan_with
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts
 from acpcheck.model.plan import ClusterPlan, Node
+from acpcheck.remediation import records
 from acpcheck.remediation import step as step_module
+from acpcheck.remediation.commands import NamedCommand, register_command
 from acpcheck.remediation.edits import set_assignment
 from acpcheck.remediation.nodesteps import edit, plan_of
-from acpcheck.remediation.runner import Crasher, Options, RunReport, remediate
+from acpcheck.remediation.journal import Journal
+from acpcheck.remediation.runner import Crasher, Options, RollbackReport, RunReport, remediate, rollback
 from acpcheck.remediation.step import MoveAside, Plan, RunCommand, Step, register
 from acpcheck.remediation.view import NodeView
 from acpcheck.transport.local import LocalTransport
@@ -88,10 +92,15 @@ def check_broken(node: NodeContext) -> None:
         fail(f"{node.name}: broken")
 
 
+# The test steps' undo commands: named, like the shipped ones (a journal holds their names, never shell text).
+register_command("test-reload", lambda path: f"echo reload >> {shlex.quote(path)}", path=records.node_path)
+register_command("test-write-state", lambda path: f"cat > {shlex.quote(path)}", path=records.node_path)
+
+
 def _config(view: NodeView) -> Plan:
     path = str(node_dir(view.node) / "config")
     touched = node_dir(view.node) / "reloaded"
-    return plan_of([edit(view, path, lambda text: set_assignment(text, "value", "good"), "value=good", then=f"echo reload >> {touched}")])
+    return plan_of([edit(view, path, lambda text: set_assignment(text, "value", "good"), "value=good", then=NamedCommand("test-reload", path=str(touched)))])
 
 
 def _leftover(view: NodeView) -> Plan:
@@ -107,7 +116,7 @@ def _state(view: NodeView) -> Plan:
     where = node_dir(view.node)
     state, tree, made = where / "state", where / "tree", where / "made-by-command"
     return Plan((
-        RunCommand(f"echo off > {state}", "turn it off", capture=f"cat {state}", reverse=f"cat > {state}"),
+        RunCommand(f"echo off > {state}", "turn it off", capture=f"cat {state}", reverse=NamedCommand("test-write-state", path=str(state))),
         RunCommand(f"rm -rf {tree} && echo made > {made}", "remove the tree", touches=(str(tree), str(made)), recursive=(str(tree),)),
         RunCommand(f"echo note >> {where / 'log'}", "append to a log", no_reverse="a log line cannot be taken back"),
     ))
@@ -218,12 +227,23 @@ def machine(tmp_path: Path, test_steps: tuple[Step, ...]) -> Machine:
     return Machine(plan, tmp_path / "nodes")
 
 
+def locks(tmp_path: Path) -> Callable[[Node], str]:
+    """Each test node's lock, in a directory of its own (every test node is this machine,
+    whose /var/lib/acpcheck the tests never touch)."""
+    return lambda node: str(tmp_path / "locks" / node.name / "remediate.lock")
+
+
 def run(machine: Machine, tmp_path: Path, *, apply: bool = False, run_id: str = "RUN1", selectors: tuple[str, ...] = SELECT,
         crasher: Crasher | None = None, **options: Any) -> RunReport:
     journal = tmp_path / "out" / run_id / "journal" if apply else None
     settings = Options(apply=apply, selectors=selectors, run_id=run_id, journal_dir=journal, header={"planText": "test"},
-                       backup_root=str(tmp_path / "backup"), **options)
+                       backup_root=str(tmp_path / "backup"), lock_path=locks(tmp_path), **options)
     return remediate(machine.plan, settings, machine, crasher=crasher or Crasher())
+
+
+def rollback_run(machine: Machine, tmp_path: Path, run_id: str = "RUN1") -> RollbackReport:
+    """``rollback`` of a run of ``run``, with the same node locks."""
+    return rollback(machine.plan, Journal.open(tmp_path / "out" / run_id / "journal"), machine, lock_path=locks(tmp_path))
 
 
 def outcomes(report: RunReport) -> dict[tuple[str, str], str]:

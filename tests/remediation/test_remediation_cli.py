@@ -53,18 +53,23 @@ def test_an_unreachable_node_is_exit_2_and_nothing_is_journaled(tmp_path: Path) 
     assert "node cp1: could not be reached" in done.stdout
     document = json.loads((out / "remediation.json").read_text())
     assert document["mode"] == "apply" and document["nodes"][0]["error"]
-    assert not list((out / "journal").glob("*.jsonl"))  # a header, and not one change
+    (target, records, _), = Journal.open(out / "journal").read()  # a header, a file opened for the node, and not one change
+    assert target == "node:cp1" and [r["event"] for r in records] == ["open"]
 
 
 def test_a_journal_cut_short_by_a_crash_still_reads(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path / "journal", {"run": "RUN1"})
+    journal = Journal.create(tmp_path / "journal", {"run": "RUN1"}, ["node:cp1"])
     writer = journal.writer("node:cp1")
-    writer.append("intent", step="S", action=0, kind="file", undo={"path": "/x", "before": {"path": "/x", "kind": "absent"}})
+    writer.append("intent", step="S", action=0, kind="move", undo={"path": "/x", "backup": "/var/lib/acpcheck/backup/RUN1/moved/x"})
     with open(writer.path, "a") as handle:
-        handle.write('{"seq": 2, "at": "2026-')  # the runner died in the middle of a line
-    (target, records, warning), = Journal.open(tmp_path / "journal").read()
-    assert target == "node:cp1" and [r["seq"] for r in records] == [1]
+        handle.write('{"seq": 3, "at": "2026-')  # the runner died in the middle of a line
+    reopened = Journal.open(tmp_path / "journal")
+    (target, records, warning), = reopened.read()
+    assert target == "node:cp1" and [r["event"] for r in records] == ["open", "intent"]
     assert warning and "cut short" in warning
+    reopened.writer("node:cp1").append("undone", ref=2, note="moved back")  # the cut line goes first: never mid-file
+    (_, records, warning), = Journal.open(tmp_path / "journal").read()
+    assert [r["event"] for r in records] == ["open", "intent", "undone"] and warning is None
     with pytest.raises(JournalError, match="already holds the journal of run RUN1"):
         Journal.create(tmp_path / "journal", {"run": "RUN2"})
 

@@ -16,12 +16,8 @@ from nodes.conftest import plan_with
 
 from acpcheck.remediation.journal import Journal
 from acpcheck.remediation.output import document, render_run
-from acpcheck.remediation.runner import Crasher, SimulatedCrash, pending_undos, rollback
-from remediation.conftest import Machine, node_dir, outcomes, run, snapshot
-
-
-def rollback_run(machine: Machine, tmp_path: Path, run_id: str = "RUN1"):
-    return rollback(machine.plan, Journal.open(tmp_path / "out" / run_id / "journal"), machine)
+from acpcheck.remediation.runner import Crasher, SimulatedCrash, pending_undos
+from remediation.conftest import Machine, node_dir, outcomes, rollback_run, run, snapshot
 
 
 def test_dry_run_changes_nothing_and_shows_every_change(machine: Machine, tmp_path: Path) -> None:
@@ -65,7 +61,7 @@ def test_journal_says_what_undoes_a_change_before_the_change(machine: Machine, t
             assert done["ref"] in intents and done["ref"] < done["seq"]
         config = next(r for r in intents.values() if r["kind"] == "file" and r["undo"]["path"].endswith("/config"))
         assert config["undo"]["before"]["mode"] == "0640" and config["undo"]["before"]["uid"] == 4321
-    assert journal.header["schema"] == "acpcheck/journal/v1" and journal.header["run"] == "RUN1"
+    assert journal.header["schema"] == "acpcheck/journal/v2" and journal.header["run"] == "RUN1"
 
 
 def test_second_apply_changes_nothing_and_says_so(machine: Machine, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from nodes.conftest import node_context
 
-from acpcheck.remediation.nodesteps import RELOAD_SSHD_LISTENER
+from acpcheck.remediation.commands import RELOAD_SSHD_LISTENER
 from acpcheck.remediation.step import (
     FileState,
     MoveAside,
