@@ -174,6 +174,8 @@ class TargetJournal:
     warning: str | None = None  # the file ended in a line cut short by a crash
     #: Bytes of the file up to its last whole record: a cut line after it is cut off before the next append.
     whole: int | None = None
+    #: Bytes of the file as verified (and as appended since): another process that wrote to it shows.
+    size: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -194,6 +196,7 @@ class TargetJournal:
                 handle.write(line.encode("ascii"))
                 handle.flush()
                 os.fsync(handle.fileno())
+                self.size = handle.tell()
             self._write_head(record)
             self.seq, self.digest = record["seq"], record["digest"]
             self.records.append(record)
@@ -325,6 +328,9 @@ class Journal:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise JournalError(self.directory, "is in use by another acpcheck remediate or rollback") from None
+            for journal in self._targets.values():  # what was verified is still what is there
+                if not os.path.isfile(journal.path) or os.path.getsize(journal.path) != journal.size:
+                    raise JournalError(journal.path, "changed since it was verified (another acpcheck wrote to it meanwhile); run the command again")
             yield
         finally:
             os.close(descriptor)
@@ -419,7 +425,7 @@ def _verified_target(path: Path, target: str, header: dict[str, Any]) -> TargetJ
     if not found:
         raise JournalError(path, "is empty: it lost its records (changes recorded there would stay on the node)")
     _check_head(path, target, found, cut)
-    return TargetJournal(path, target, len(found), previous, found, warning, len(data) - len(cut) if cut else None)
+    return TargetJournal(path, target, len(found), previous, found, warning, len(data) - len(cut) if cut else None, len(data))
 
 
 def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes) -> None:

@@ -3,7 +3,8 @@ plans and changes it, a second apply on that node is refused naming the holder, 
 is taken atomically (of many takers at once exactly one wins), a stale one is taken
 over, and rollback takes over the lock its own killed apply left. The journal is
 created atomically too: of many applies on one ``--out`` exactly one gets it, and the
-others are told whose it is (the issue's 3 crashes in 16 races)."""
+others are told whose it is (the issue's 3 crashes in 16 races); and a rollback never
+writes to a journal that changed after it verified it."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from nodes.conftest import plan_with
 from acpcheck.remediation.journal import Journal, JournalError
 from acpcheck.remediation.nodelock import NodeLock, NodeLockError
 from acpcheck.remediation.output import render_run
-from acpcheck.remediation.runner import Crasher, SimulatedCrash
+from acpcheck.remediation.runner import Crasher, SimulatedCrash, rollback
 from acpcheck.remediation.step import STEPS, Step
 from acpcheck.transport.local import LocalTransport
-from remediation.conftest import Machine, _config, locks, outcomes, rollback_run, run
+from remediation.conftest import Machine, _config, locks, outcomes, rollback_run, run, snapshot
 
 
 def only_cp1(machine: Machine) -> None:
@@ -139,3 +140,17 @@ def test_of_many_applies_on_one_out_exactly_one_gets_the_journal(tmp_path: Path)
     assert all(answer.endswith(f"already holds the journal of run {winner}; choose another directory") for answer in got.values() if answer != "created"), got
     assert Journal.open(directory).run_id == winner  # and it is whole
     assert not [p for p in directory.parent.iterdir() if p.name != "journal"]  # no half-made journal left beside it
+
+
+def test_a_rollback_that_verified_a_journal_another_one_then_used_refuses(machine: Machine, tmp_path: Path) -> None:
+    """Two rollbacks of one run that both read the journal before either ran: the later
+    one finds the journal changed since it verified it and stops, before any node."""
+    run(machine, tmp_path, apply=True, allow_removals=True)
+    journal = tmp_path / "out" / "RUN1" / "journal"
+    first, second = Journal.open(journal), Journal.open(journal)
+    assert rollback(machine.plan, first, machine, lock_path=locks(tmp_path)).exit_code() == 0
+    before = snapshot(machine.root)
+    with pytest.raises(JournalError, match="changed since it was verified"):
+        rollback(machine.plan, second, machine, lock_path=locks(tmp_path))
+    assert snapshot(machine.root) == before
+    assert all(warning is None for _, _, warning in Journal.open(journal).read())  # still whole: no record appended twice
