@@ -13,14 +13,17 @@ try running to the word's end (41 s for a 200 KB value, hours for 3 MB). The pat
 here keep to three rules, so that no character is looked at more than a fixed number of
 times however the text is built:
 
-1. A pattern starts with a literal (``://``, ``eyJ``, ``$``, ``ghp_``, ``:``), which
-   ``re`` finds with its fast prefix scan; a check on what comes *before* it is a
-   fixed-width look-behind placed after that literal, never a leading ``\\b`` or
-   ``(?<!…)``, which would make ``re`` try every position.
+1. A pattern starts with a literal (``://``, ``eyJ``, ``$``, ``ghp_``, ``:``; ``bearer``
+   in either case), which ``re`` finds with its fast prefix scan; a check on what comes
+   *before* it is a fixed-width look-behind placed after that literal, never a leading
+   ``\\b`` or ``(?<!…)``, which would make ``re`` try every position. The words of an
+   inline secret are matched in the lower-cased text (``Shape.lower_case``): IGNORECASE
+   on a list of words leaves ``re`` no literal to scan for.
 2. A run of unbounded length is possessive (``++``, ``*+``: it never gives characters
-   back), or followed by something it cannot contain, and cannot contain the literal
-   its pattern starts with, so the runs scanned from different starting points do not
-   overlap.
+   back), and cannot contain the literal its pattern starts with, so the runs scanned
+   from different starting points do not overlap. The one run that gives characters
+   back, in ``-----BEGIN [A-Z0-9 ]*PRIVATE KEY``, does so only within the run after its
+   own ``-----BEGIN``, which cannot hold a "-" and so no other start shares.
 3. Every other repetition has a fixed bound (``{16}``).
 
 ``bench/secret_scan_bench.py`` measures the scan from 64 KiB to 16 MiB (about 2x time
@@ -179,7 +182,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape(
         "Basic credentials",
         "looks like Basic credentials (user:password in base64)",
-        (re.compile(r"(?i)basic\s++([A-Za-z0-9+/]{4,}+=*)"),),
+        (re.compile(r"(?i)basic\s++([A-Za-z0-9+/]{4,}+=*+)"),),
         _is_basic_credential,
     ),
     Shape(
