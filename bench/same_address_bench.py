@@ -72,21 +72,26 @@ def main() -> int:
     }
     rows: dict[str, dict[str, float | int]] = {}
     with tempfile.TemporaryDirectory() as scratch:
+        commands: dict[str, list[str]] = {}
         for label, plan in plans.items():
             plan_path = Path(scratch) / f"{label.split()[0]}.yaml"
             plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
             for suffix, extra in (("", []), (", ACP-NET-017 only", ["--check", "ACP-NET-017"])):
-                samples = []
-                for run in range(args.runs):
-                    out = Path(scratch) / f"out-{len(rows)}-{run}"
-                    command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_path), "--profile", "plan", "--out", str(out), *extra]
-                    samples.append(measure(command, out))
-                rows[label + suffix] = {
-                    "median_s": round(statistics.median(s[0] for s in samples), 3),
-                    "peak_mb": round(max(s[1] for s in samples) / 1024, 1),
-                    "exit": samples[-1][2],
-                    "reports_mb": round(samples[-1][3] / 1e6, 3),
-                }
+                commands[label + suffix] = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_path), "--profile", "plan", *extra]
+        samples: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in commands}
+        # Round by round, every case once a round: a machine whose load drifts
+        # (the lab, other runs) weighs on the baseline and the duplicate alike.
+        for run in range(args.runs):
+            for index, (name, command) in enumerate(commands.items()):
+                out = Path(scratch) / f"out-{index}-{run}"
+                samples[name].append(measure([*command, "--out", str(out)], out))
+        for name, taken in samples.items():
+            rows[name] = {
+                "median_s": round(statistics.median(s[0] for s in taken), 3),
+                "peak_mb": round(max(s[1] for s in taken) / 1024, 1),
+                "exit": taken[-1][2],
+                "reports_mb": round(taken[-1][3] / 1e6, 3),
+            }
     print(f"{args.nodes} nodes, profile plan, {args.runs} runs each (median wall time, largest peak RSS)")
     print(f"{'case':<48} {'seconds':>8} {'peak MB':>8} {'reports MB':>11} {'exit':>5}")
     for label, row in rows.items():
