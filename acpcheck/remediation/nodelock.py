@@ -16,7 +16,9 @@ another holder fails that change before it starts.
   on a node without ``flock`` a stale lock is refused like a live one (remove the file
   by hand once its holder is gone).
 - ``rollback RUN`` also takes over a lock its own run left (an apply that was killed
-  or lost its connection), and releases it at the end.
+  or lost its connection), and releases it at the end; on a node of the run with
+  nothing to undo (the apply was killed after it took the lock, before it changed
+  anything there) it removes that run's lock (``release_run``).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ case $op in
     if mine; then touch "$f"; echo ok; else echo lost; cat "$f" 2>/dev/null || true; fi ;;
   release)
     if mine; then rm -f "$f"; fi; echo ok ;;
+  release-run)
+    if [ -f "$f" ] && grep -qxF "run: $run" "$f"; then rm -f "$f"; fi; echo ok ;;
 esac
 """
 
@@ -140,6 +144,11 @@ class NodeLock:
         _run(self.transport, self.path, "release", self.run_id, self.owner)
 
 
+def release_run(transport: NodeTransport, path: str, run_id: str) -> None:
+    """Remove the lock if ``run_id`` holds it (a killed apply's, on a node it had not changed yet)."""
+    _run(transport, path, "release-run", run_id, "-")
+
+
 def _run(transport: NodeTransport, path: str, op: str, run_id: str, owner: str, *, stdin: str | None = None) -> str:
     from acpcheck.transport.errors import TransportError
 
@@ -147,11 +156,15 @@ def _run(transport: NodeTransport, path: str, op: str, run_id: str, owner: str, 
     try:
         result = transport.run_as_root(command, TIMEOUT, stdin=stdin)
     except TransportError as error:
-        raise NodeLockError(f"cannot {op if op in ('refresh', 'release') else 'take'} the lock {path}: {error.kind}: {error.message}") from None
+        raise NodeLockError(f"cannot {_verb(op)} the lock {path}: {error.kind}: {error.message}") from None
     if not result.ok:
         said = (result.stderr.strip() or result.stdout.strip() or f"exit {result.exit_status}")[-500:]
-        raise NodeLockError(f"cannot {op if op in ('refresh', 'release') else 'take'} the lock {path}: {visible(said, one_line=True)}")
+        raise NodeLockError(f"cannot {_verb(op)} the lock {path}: {visible(said, one_line=True)}")
     return result.stdout
+
+
+def _verb(op: str) -> str:
+    return {"refresh": "refresh", "release": "release", "release-run": "release"}.get(op, "take")
 
 
 def describe(text: str, age: str) -> str:

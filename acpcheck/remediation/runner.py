@@ -53,7 +53,7 @@ from acpcheck.remediation.actions import (
 )
 from acpcheck.remediation.journal import Journal, file_name
 from acpcheck.remediation.nodefiles import NodeFileError
-from acpcheck.remediation.nodelock import NodeLock, NodeLockError, lock_file
+from acpcheck.remediation.nodelock import NodeLock, NodeLockError, lock_file, release_run
 from acpcheck.remediation.refusals import node_refusal, plan_refusal
 from acpcheck.remediation.step import Plan, Step
 from acpcheck.remediation.view import NodeView
@@ -717,11 +717,22 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
     owned: dict[str, KubeAccess | None] = {}  # the Kubernetes access rollback opens itself (closed at the end)
     results: dict[str, TargetRollback] = {}
 
+    def _free_own_lock(target: str, outcome: TargetRollback) -> None:
+        """A node of the run with nothing to undo may still hold the run's lock (the apply
+        was killed after taking it, before changing anything): remove it, or say why not."""
+        node = by_name[target.removeprefix("node:")]
+        try:
+            release_run(access.transport(node), lock_path(node), journal.run_id)
+        except (TransportError, NodeLockError) as error:
+            outcome.warning = outcome.warning or f"could not check for this run's lock on {target}: {getattr(error, 'message', error)}"
+
     def one(target: str, records: list[dict[str, Any]], warning: str | None) -> None:
         outcome = TargetRollback(target, warning=warning)
         results[target] = outcome
         pending = pending_undos(records)
         if not pending:
+            if target.startswith("node:") and target.removeprefix("node:") in by_name:
+                _free_own_lock(target, outcome)
             return
         lock = None
         if target == cluster_target:

@@ -248,6 +248,7 @@ def test_net_sysctls_change_in_the_nodes_own_namespace_and_come_back(lab: LabInf
     plan = only(lab, tmp_path, "fix-config", "fix-hidden")
     assert {sysctl(lab, n) for n in ("fix-config", "fix-hidden", "ok")} == {"0"}
     report = apply_in_process(plan, tmp_path, "ACP-NODE-961", "SYSCTL")
+    assert [node.locked for node in report.nodes] == [None, None]  # no lock left behind by an earlier (killed) apply
     assert {item.outcome for node in report.nodes for item in node.steps} == {"fixed"}
     assert (sysctl(lab, "fix-config"), sysctl(lab, "fix-hidden"), sysctl(lab, "ok")) == ("1", "1", "0")  # per namespace; "ok" not in the plan
     assert "net.ipv4.conf.all.arp_accept = 1" in in_node(lab, "fix-hidden", "cat /etc/sysctl.d/90-acpcheck-test.conf")
