@@ -547,6 +547,21 @@ class _AnswerProblem(Exception):
     """An answer too large to read, or not JSON (``call`` names the request)."""
 
 
+class _ReadAnswer:
+    """A urllib3 response whose body ``_bounded_request`` has read: ``data`` and
+    ``read()`` give that body, everything else is the response's own."""
+
+    def __init__(self, raw: Any, data: bytes):
+        self._raw = raw
+        self.data = data
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        return self.data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
 def _bounded_request(request: Callable[..., Any], limit: int) -> Callable[..., Any]:
     """The kubernetes client's ``RESTClientObject.request``, reading the answer's body itself:
     at most ``limit`` bytes (decompressed), and a 2xx body must be JSON (the client would
@@ -567,6 +582,9 @@ def _bounded_request(request: Callable[..., Any], limit: int) -> Callable[..., A
                 raise _AnswerProblem(f"is more than the {limit:,} bytes acpcheck reads")
             chunks.append(chunk)
         response.data = b"".join(chunks)
+        # A caller asking for the raw answer (``_preload_content=False``, remediation's
+        # object reads) gets ``response.response``, whose body is read by now.
+        response.response = _ReadAnswer(raw, response.data)
         if 200 <= response.status < 300:
             try:
                 json.loads(response.data)
