@@ -86,6 +86,7 @@ def remediate_command(args: argparse.Namespace) -> int:
     from acpcheck.model.result import new_run_id
     from acpcheck.remediation.output import document, render_run
     from acpcheck.remediation.runner import Options, SshAccess, findings_of, remediate
+    from acpcheck.report.outdir import usable
     from acpcheck.yamlsource import read_input
 
     plan = load_plan(args.plan)
@@ -98,6 +99,8 @@ def remediate_command(args: argparse.Namespace) -> int:
     journal_dir = out / "journal" if out is not None and args.apply else None
     if journal_dir is not None and (journal_dir / "run.json").exists():
         raise InputError([Problem(str(out), None, "--out", "already holds a remediation journal; choose another directory")])
+    if out is not None:
+        usable(out, "--out")  # read-only, full or too long: exit 4 now, before any node is contacted
     plan_path = Path(args.plan).resolve()
     header = {
         "planPath": str(plan_path),

@@ -57,6 +57,23 @@ def test_an_unreachable_node_is_exit_2_and_nothing_is_journaled(tmp_path: Path) 
     assert target == "node:cp1" and [r["event"] for r in records] == ["open"]
 
 
+def test_an_out_directory_that_cannot_be_written_is_exit_4_before_any_node_is_contacted(tmp_path: Path) -> None:
+    """The node of this plan listens nowhere: had it been contacted, the node would be
+    "could not be reached" (exit 2). A read-only --out is bad input, said first."""
+    plan = loopback_plan(tmp_path)
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(locked)], check=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "remediate", "--plan", str(plan), "--apply", "--out", str(locked / "run")],
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    finally:
+        subprocess.run(["umount", str(locked)], check=True)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "--out" in done.stderr and "Read-only file system" in done.stderr, done.stderr
+    assert "cp1" not in done.stdout + done.stderr  # no node was contacted
+
+
 def test_a_journal_cut_short_by_a_crash_still_reads(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path / "journal", {"run": "RUN1"}, ["node:cp1"])
     writer = journal.writer("node:cp1")
