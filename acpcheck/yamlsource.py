@@ -507,7 +507,7 @@ def load_json(path: str | Path) -> LocatedDocument:
     name = str(path)
     text = decode(read_input(path), name)
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        data = strict_json(text)
     except json.JSONDecodeError as exc:
         raise InputError([Problem(name, exc.lineno, "", f"not readable JSON: {exc.msg} (column {exc.colno})")]) from None
     except _JsonProblem as exc:
@@ -524,6 +524,12 @@ def load_json(path: str | Path) -> LocatedDocument:
 
 class _JsonProblem(ValueError):
     pass
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads`` refusing what two readers could read differently: a key given twice
+    (which one counts?), NaN and Infinity (not JSON). ValueError naming the problem."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -140,22 +140,19 @@ def _read(path: Path) -> bytes:
         raise JournalError(path, error.problems[0].message) from None
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"the key {key!r} appears twice")
-        found[key] = value
-    return found
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+def _read_document(path: Path) -> Any:
+    """One whole-file JSON document of the journal (the header, a head file); JournalError naming it otherwise."""
+    try:
+        return _parse(_read(path))
+    except ValueError as error:
+        raise JournalError(path, f"damaged: {error}") from None
 
 
 def _parse(text: bytes) -> Any:
     """Strict JSON: UTF-8, no duplicate keys (what a digest covers is what is read), no NaN."""
-    return json.loads(text.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    from acpcheck.yamlsource import strict_json
+
+    return strict_json(text.decode("utf-8"))
 
 
 # ---------------------------------------------------------------------------
@@ -290,10 +287,7 @@ class Journal:
             raise JournalError(directory, "no remediation journal here (no such directory)")
         if not os.path.lexists(head):
             raise JournalError(directory, f"no remediation journal in it (no {HEADER})")
-        try:
-            document = _parse(_read(head))
-        except ValueError as error:
-            raise JournalError(head, f"damaged: {error}") from None
+        document = _read_document(head)
         header = _verified_header(head, document)
         listed = {entry["file"]: entry["target"] for entry in header["targets"]}
         for path in sorted(directory.iterdir()):
@@ -432,10 +426,7 @@ def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes
     head_path = path.with_name(_head_name(path.name))
     if not os.path.lexists(head_path):
         raise JournalError(head_path, f"is missing: nothing shows whether records were cut off the end of {path.name}")
-    try:
-        head = _parse(_read(head_path))
-    except ValueError as error:
-        raise JournalError(head_path, f"damaged: {error}") from None
+    head = _read_document(head_path)
     problems = records.problems(head, {"target": records.text, "seq": records.count, "digest": records.sha256})
     if problems:
         raise JournalError(head_path, problems[0][1], field=problems[0][0])
