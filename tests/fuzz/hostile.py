@@ -521,6 +521,48 @@ def secret_reference_cases(draw: st.DrawFn) -> Case:
     return Case("secret-refs", files, run_args("--check", "ACP-NODE-00*", profile="preinstall"), env=env, labels=[how])
 
 
+BASE_KUBECONFIG: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "fuzz",
+    "clusters": [{"name": "fuzz", "cluster": {"server": "https://127.0.0.1:9"}}],  # nothing listens: refused at once
+    "users": [{"name": "fuzz", "user": {"token": CANARY}}],
+    "contexts": [{"name": "fuzz", "context": {"cluster": "fuzz", "user": "fuzz"}}],
+}
+
+
+@st.composite
+def kubeconfig_cases(draw: st.DrawFn) -> Case:
+    """The kubeconfig of a run's live sources (issue 22): mutated and damaged like a plan,
+    or not a file at all, or naming a token or CA file that is a FIFO. Its user's token
+    is the canary; its API server a closed loopback port, and the plan's nodes too."""
+    how = draw(st.sampled_from(["mutated"] * 6 + ["fifo", "dev-zero", "directory", "token-file", "token-file-fifo", "ca-file-fifo", "exec-missing"]))
+    labels = [how]
+    files: dict[str, bytes | str] = {"plan.yaml": LOOPBACK_PLAN.replace("auth: {privateKeyFile: ~/.ssh/id_ed25519}", "auth: {passwordEnv: ACPCHECK_FUZZ_PASSWORD}")}
+    config = copy.deepcopy(BASE_KUBECONFIG)
+    user, cluster = config["users"][0]["user"], config["clusters"][0]["cluster"]
+    if how == "mutated":
+        config, raws, more = draw(mutated(BASE_KUBECONFIG, "kubeconfig"))
+        files["kubeconfig"] = draw(damaged_text(dump(config, raws), more))
+        labels += more
+    elif how in ("fifo", "dev-zero", "directory"):
+        files["kubeconfig"] = {"fifo": FIFO, "dev-zero": DEV_ZERO, "directory": DIRECTORY}[how]
+    else:
+        if how.startswith("token-file"):
+            del user["token"]
+            user["tokenFile"] = "token"
+            files["token"] = FIFO if how == "token-file-fifo" else CANARY + "\n"
+        elif how == "ca-file-fifo":
+            cluster["certificate-authority"] = "ca.pem"
+            files["ca.pem"] = FIFO
+        else:
+            del user["token"]
+            user["exec"] = {"apiVersion": "client.authentication.k8s.io/v1", "command": "./no-such-plugin", "interactiveMode": "Never"}
+        files["kubeconfig"] = dump(config, {})
+    return Case("kubeconfig", files, run_args("--kubeconfig", "kubeconfig", "--check", "area:ENC", profile="upgrade"),
+                env={"ACPCHECK_FUZZ_PASSWORD": "fuzz-password"}, labels=labels)
+
+
 VALID_SELECTORS = ["ACP-NET-*", "area:VER", "scope:plan", "ACP-ENC-*", "area:enc", "", "ACP-NET-001,area:NET"]
 INVALID_SELECTORS = ["tag:no-such-tag", "area:XYZ", "scope:everything", "tag:", "nonsense", "ACP-NET-9999", "acp-net-001"]
 
@@ -572,7 +614,7 @@ def option_cases(draw: st.DrawFn) -> Case:
 
 
 def any_case() -> st.SearchStrategy[Case]:
-    return st.one_of(plan_cases(), profile_cases(), waiver_cases(), facts_cases(), secret_reference_cases(), option_cases())
+    return st.one_of(plan_cases(), profile_cases(), waiver_cases(), facts_cases(), secret_reference_cases(), option_cases(), kubeconfig_cases())
 
 
 STRATEGIES = {
@@ -582,4 +624,5 @@ STRATEGIES = {
     "facts": facts_cases,
     "secret-refs": secret_reference_cases,
     "options": option_cases,
+    "kubeconfig": kubeconfig_cases,
 }
