@@ -5,6 +5,7 @@ connects; a node that cannot be reached is exit 2; the journal survives a cut li
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,12 @@ def test_bad_input_is_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     results.write_text(json.dumps({"run": {"cluster": "another"}, "results": []}))
     assert main(["remediate", "--plan", str(EXAMPLE), "--from", str(results)]) == 4
     assert "is 'another', but the plan is of cluster 'prod-east'" in capsys.readouterr().err
+    fifo = tmp_path / "results-fifo.json"
+    os.mkfifo(fifo)  # it used to wait for a writer forever; /dev/zero grew to 3.8 GB
+    assert main(["remediate", "--plan", str(EXAMPLE), "--from", str(fifo)]) == 4
+    assert "not a regular file (it is a FIFO)" in capsys.readouterr().err
+    assert main(["remediate", "--plan", str(EXAMPLE), "--from", "/dev/zero"]) == 4
+    assert "not a regular file (it is a device)" in capsys.readouterr().err
     assert main(["rollback", "NO-SUCH-RUN", "--journal-dir", str(tmp_path / "none")]) == 4
     assert "no remediation journal" in capsys.readouterr().err
     assert main(["remediate"]) == 4
