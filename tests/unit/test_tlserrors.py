@@ -93,7 +93,7 @@ def handshake(tmp_path: Path, server_chain: tuple[bytes, bytes], client: ssl.SSL
     def serve() -> None:
         try:
             with server.wrap_socket(right, server_side=True) as tls:
-                tls.recv(1)
+                tls.sendall(b"y")  # only after a handshake it accepted
         except (OSError, ssl.SSLError):
             pass
         finally:
@@ -103,8 +103,10 @@ def handshake(tmp_path: Path, server_chain: tuple[bytes, bytes], client: ssl.SSL
     thread.start()
     try:
         with client.wrap_socket(left, server_hostname=host) as tls:
-            tls.sendall(b"x")
-            tls.recv(1)  # TLS 1.3: a refused client certificate is reported after the handshake
+            # TLS 1.3: a refused client certificate is reported after the handshake, as
+            # the server's alert, read here. Not a write first: the server may have closed
+            # by then, and the write's broken pipe would hide the alert.
+            tls.recv(1)
     except (OSError, ssl.SSLError) as error:
         return error
     finally:
