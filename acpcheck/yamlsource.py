@@ -129,13 +129,14 @@ def max_input_bytes() -> int:
 _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_input(path: str | Path) -> bytes:
-    """The bytes of a regular file, within the size limit; InputError otherwise.
+def read_input(path: str | Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file, within the size limit (``limit``, else the input
+    limit in force); InputError otherwise.
 
     Opened with O_NONBLOCK, so a FIFO nobody writes to is refused instead of waited on.
     """
     name = str(path)
-    limit = max_input_bytes()
+    limit = limit or max_input_bytes()
 
     def refuse(message: str) -> InputError:
         return InputError([Problem(name, None, "", message)])
@@ -497,15 +498,16 @@ def _copy(value: Any) -> Any:
 # JSON
 
 
-def load_json(path: str | Path) -> LocatedDocument:
-    """Read and parse one JSON file with the same limits; InputError on any problem.
+def load_json(path: str | Path, limit: int | None = None) -> LocatedDocument:
+    """Read and parse one JSON file with the same limits (``limit``: another size limit,
+    for files acpcheck itself writes and that grow with the cluster); InputError on any problem.
 
     JSON carries no line numbers into the data; problems found later name the file
     and the field. Duplicate keys, NaN and Infinity, and integers too long to convert
     are refused here.
     """
     name = str(path)
-    text = decode(read_input(path), name)
+    text = decode(read_input(path, limit), name)
     try:
         data = strict_json(text)
     except json.JSONDecodeError as exc:

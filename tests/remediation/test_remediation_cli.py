@@ -112,3 +112,17 @@ def test_run_remediate_shows_the_dry_run_of_that_runs_findings(tmp_path: Path, c
     (out / "results.json").write_text(json.dumps(results))
     assert after_run(str(loopback_plan(tmp_path)), out) == 2  # its one node cannot be reached here
     assert "dry-run: nothing is changed" in capsys.readouterr().out
+
+
+def test_from_reads_a_results_file_of_a_thousand_node_run(tmp_path: Path) -> None:
+    """A 1,000-node preinstall run writes about 19 MB of results.json, more than the
+    16 MiB limit for hand-written input: --from takes it (and only the FAIL/WARN pairs)."""
+    from acpcheck.model.plan import load_plan
+    from acpcheck.remediation.runner import findings_of
+
+    results = [{"check": f"ACP-NODE-{i % 40:03d}", "target": f"node:w{i}", "status": "fail" if i % 997 == 0 else "pass",
+                "message": "x" * 480} for i in range(36_000)]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"run": {"cluster": "prod-east"}, "results": results}))
+    assert path.stat().st_size > 16 << 20
+    assert findings_of(path, load_plan(EXAMPLE)) == {(r["check"], r["target"]) for r in results if r["status"] == "fail"}
