@@ -185,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--waivers", help="waivers YAML")
     run.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of the live cluster (default: the plan's spec.kubeconfig)")
     run.add_argument("--context", metavar="NAME", help="its context (default: the plan's spec.kubeconfigContext, else its current-context)")
+    run.add_argument("--request-timeout", metavar="SECONDS",
+                     help="deadline of each whole exchange with the Kubernetes API, etcd or an exec credential plugin (default 60; ACPCHECK_REQUEST_TIMEOUT)")
     run.add_argument("--etcd-sample", metavar="N", type=int, help="read an even sample of N etcd objects instead of all of them (default: all, up to 100000)")
     run.add_argument("--live", action="store_true", help="the cluster exists: probe its API servers through the load balancer instead of the pre-install LB and connectivity proofs")
     run.add_argument("--remediate", action="store_true", help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)")
@@ -264,6 +266,14 @@ def _run(args: argparse.Namespace) -> int:
     # Read by the live-cluster sources, in this process and in xdist workers alike.
     if args.live:
         os.environ["ACPCHECK_LIVE"] = "1"
+    if args.request_timeout is not None:
+        from acpcheck.sources.deadline import REQUEST_TIMEOUT_ENV, request_timeout
+
+        try:
+            request_timeout({REQUEST_TIMEOUT_ENV: args.request_timeout})
+        except ValueError as error:
+            raise InputError([Problem("--request-timeout", None, "", str(error))]) from None
+        os.environ[REQUEST_TIMEOUT_ENV] = args.request_timeout  # read by the live sources, here and in xdist workers
     if args.kubeconfig or args.context or args.etcd_sample is not None:
         from acpcheck.sources.cluster import CONTEXT_ENV, KUBECONFIG_ENV
         from acpcheck.sources.etcd import SAMPLE_ENV

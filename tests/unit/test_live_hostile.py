@@ -365,3 +365,13 @@ def test_acpcheck_run_with_kubeconfig_dev_zero_ends_at_once_naming_it(tmp_path: 
     assert done.returncode == 4, done.stdout + done.stderr
     assert "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only" in done.stderr
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-3", "1e9"])
+def test_a_bad_request_timeout_option_is_bad_input_before_anything_runs(tmp_path: Path, value: str) -> None:
+    command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(ROOT / "examples" / "workload-kube-ovn.yaml"), "--profile", "upgrade",
+               "--check", "ACP-ENC-001", "--request-timeout", value, "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "--request-timeout: give a number of seconds above 0, at most 86,400" in done.stderr
+    assert "soon" not in done.stderr  # what was typed is not echoed
