@@ -797,7 +797,7 @@ class KubeClient:
         if status == 0:
             reason = scrub(str(getattr(error, "reason", "") or ""), self.secrets)
             if "SSL" in reason or "certificate" in reason.lower():
-                return ApiFailure("tls", self._tls_message(reason))
+                return self._tls_failure(error, reason)
             return ApiFailure("unreachable", f"{self.target.server}: {reason.splitlines()[-1] if reason else 'no response'}")
         if status == 401:
             return ApiFailure("auth", f"{self.target.server} refused the credentials of {user} (401 Unauthorized)" + (f": {detail}" if detail else ""), 401)
@@ -807,10 +807,18 @@ class KubeClient:
             return ApiFailure("absent", f"{what}: not found (404)" + (f": {detail}" if detail else ""), 404)
         return ApiFailure("error", f"{what}: HTTP {status} {getattr(error, 'reason', '')}" + (f": {detail}" if detail else ""), status)
 
-    def _tls_message(self, reason: str) -> str:
-        line = next((part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason)
+    def _tls_failure(self, error: BaseException, reason: str) -> ApiFailure:
+        """A TLS failure named by its cause (unknown CA, expired, host name, client
+        certificate or key; ``acpcheck.tlserrors``), from the ssl error the client's
+        exception still holds; from ``reason`` (its text, scrubbed) when none is left."""
+        from acpcheck.tlserrors import describe_tls_error, find_ssl_error
+
         trust = f"the kubeconfig's CA of cluster {self.target.cluster!r}" if (self.target.ca_data or self.target.ca_file) else "the system's CAs (the kubeconfig names no CA)"
-        return f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}"
+        if find_ssl_error(error) is None:
+            line = next((part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason)
+            return ApiFailure("tls", f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}")
+        problem = describe_tls_error(error, trusted=trust, ca_pem=self.target.ca_data, cert_pem=self.target.cert_data, key_pem=self.target.key_data)
+        return ApiFailure("tls", f"TLS with {self.target.server} failed: {scrub(problem.message, self.secrets)[:400]}")
 
     def _connection_failure(self, error: Exception, what: str) -> ApiFailure:
         import urllib3
@@ -818,7 +826,7 @@ class KubeClient:
         cause: Any = getattr(error, "reason", None) or error
         server = self.target.server
         if isinstance(cause, urllib3.exceptions.SSLError) or isinstance(error, urllib3.exceptions.SSLError):
-            return ApiFailure("tls", self._tls_message(scrub(str(cause), self.secrets)))
+            return self._tls_failure(error, scrub(str(cause), self.secrets))
         timeouts = (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)
         if isinstance(cause, timeouts) and not isinstance(cause, urllib3.exceptions.NewConnectionError) or "timed out" in str(cause):
             return ApiFailure("timeout", f"{what}: {server} did not answer within {self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (one read)")

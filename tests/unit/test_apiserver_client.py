@@ -162,6 +162,7 @@ def test_tls_is_verified_and_the_environment_cannot_loosen_it(served: tuple[Test
         env.setenv("CURL_CA_BUNDLE", bundle)
         evidence = gather(no_ca)
     assert evidence.failure is not None and evidence.failure[0] == "tls" and "the system's CAs" in evidence.failure[1]
+    assert "unknown CA: the server's certificate is not signed by a CA in the system's CAs" in evidence.failure[1]  # the cause, not "SSLError"
     with pytest.MonkeyPatch.context() as env:  # and a bundle in the environment does not displace the kubeconfig's CA
         env.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
         env.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
