@@ -49,7 +49,15 @@ class UsageParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, visible(f"{self.prog}: error: {message}\n"))
+        self.exit(EXIT_BAD_INPUT, visible(f"{self.prog}: error: {_unquoted_secrets(message)}\n"))
+
+
+def _unquoted_secrets(message: str) -> str:
+    """argparse's message with every word that has a secret's shape left out: it quotes
+    what was typed (``unrecognized arguments: --token=sk_live_…``)."""
+    from acpcheck.secretshapes import secret_shape
+
+    return " ".join("<not shown: looks like a secret>" if secret_shape(word) else word for word in message.split(" "))
 
 
 class _QuietWhenClosed:

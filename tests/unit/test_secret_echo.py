@@ -128,6 +128,14 @@ def test_a_secret_given_as_a_check_selector_is_not_echoed(tmp_path: Path) -> Non
     assert result.returncode == 4 and "--check:" in text and CANARY not in text, text
 
 
+@pytest.mark.parametrize("name", ["stripe", "npm", "jwt", "url user info"])
+def test_a_secret_in_an_unknown_option_is_not_echoed(tmp_path: Path, name: str) -> None:
+    """argparse quotes what it did not understand (``unrecognized arguments: --token=…``)."""
+    result = acpcheck("run", "--plan", str(GOOD), f"--token={PLANTED[name][0]}", "--out", str(tmp_path / "out"))
+    text = output(result)
+    assert result.returncode == 4 and "unrecognized arguments" in text and PLANTED[name][1] not in text, text
+
+
 def test_a_16_mib_plan_built_against_backtracking_is_validated(tmp_path: Path) -> None:
     # Eight values of 2 MiB, each a long run that a backtracking pattern would try from
     # every position: the first alone took 41 s at 200 KB before issue 22.
