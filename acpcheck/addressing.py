@@ -40,7 +40,9 @@ def parse_cidr(text: str) -> IPNetwork:
     if not prefix:
         raise ValueError(f"{text!r} has no prefix length (e.g. {address}/16)")
     if not prefix.isdigit() or not 0 <= int(prefix) <= width(ip.version):
-        raise ValueError(f"{text!r} has an impossible prefix length (IPv{ip.version} allows /0 to /{width(ip.version)})")
+        raise ValueError(
+            f"{text!r} has an impossible prefix length (IPv{ip.version} allows /0 to /{width(ip.version)})"
+        )
     network = IPNetwork(f"{ip}/{prefix}")
     if network.ip != network.network:
         raise ValueError(f"{text!r} has host bits set; did you mean {network.cidr}?")

@@ -18,4 +18,6 @@ def load_catalog() -> dict[str, CheckMeta]:
     process, e.g. by a test run, are not part of the catalogue)."""
     for module in pkgutil.iter_modules(acpcheck.checks.__path__):
         importlib.import_module(f"acpcheck.checks.{module.name}")
-    return {check_id: meta for check_id, meta in sorted(REGISTRY.items()) if meta.function.startswith("acpcheck.checks.")}
+    return {
+        check_id: meta for check_id, meta in sorted(REGISTRY.items()) if meta.function.startswith("acpcheck.checks.")
+    }

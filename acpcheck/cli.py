@@ -150,10 +150,23 @@ def _main(argv: Sequence[str] | None) -> int:
 
 #: File-system errors that are the user's or the machine's, never acpcheck's: a path
 #: given too long or pointing nowhere, permission, a read-only or full file system.
-PATH_ERRORS = frozenset({
-    errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM,
-    errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EEXIST, errno.ENXIO,
-})
+PATH_ERRORS = frozenset(
+    {
+        errno.ENAMETOOLONG,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EEXIST,
+        errno.ENXIO,
+    }
+)
 
 
 def path_problem(error: OSError, args: argparse.Namespace) -> Problem | None:
@@ -165,8 +178,14 @@ def path_problem(error: OSError, args: argparse.Namespace) -> Problem | None:
     if error.errno not in PATH_ERRORS or error.filename is None:
         return None
     path = os.fsdecode(error.filename)
-    option = next((f"--{name.replace('_', '-')}" for name, value in sorted(vars(args).items())
-                   if isinstance(value, str) and value and _names(value, path)), "")
+    option = next(
+        (
+            f"--{name.replace('_', '-')}"
+            for name, value in sorted(vars(args).items())
+            if isinstance(value, str) and value and _names(value, path)
+        ),
+        "",
+    )
     cause = error.strerror or str(error)
     writing = error.errno in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     # The loader's and the report directory's words, so a person (and tests/fuzz) reads one language.
@@ -177,43 +196,98 @@ def _names(given: str, path: str) -> bool:
     """Whether ``path`` is the option value ``given``, lies under it, or is the built-in
     file it names (``--profile NAME`` is looked up as ``profiles/NAME.yaml``)."""
     given = given.rstrip("/") or "/"
-    return path == given or path.startswith(given + "/") or os.path.abspath(path) == os.path.abspath(given) or Path(path).stem == given
+    return (
+        path == given
+        or path.startswith(given + "/")
+        or os.path.abspath(path) == os.path.abspath(given)
+        or Path(path).stem == given
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = UsageParser(prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters.")
+    parser = UsageParser(
+        prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters."
+    )
     parser.add_argument("--version", action="version", version=f"acpcheck {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
 
     run = commands.add_parser("run", help="assess a plan (and its nodes and cluster, by profile)")
     run.add_argument("--plan", required=True, help="cluster plan YAML")
-    run.add_argument("--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)")
+    run.add_argument(
+        "--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)"
+    )
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>); locked for the run")
-    run.add_argument("--force", action="store_true", help="write reports into an --out directory that holds files acpcheck did not write")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="write reports into an --out directory that holds files acpcheck did not write",
+    )
     run.add_argument("--waivers", help="waivers YAML")
-    run.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of the live cluster (default: the plan's spec.kubeconfig)")
-    run.add_argument("--context", metavar="NAME", help="its context (default: the plan's spec.kubeconfigContext, else its current-context)")
-    run.add_argument("--request-timeout", metavar="SECONDS",
-                     help="deadline of each whole exchange with the Kubernetes API, etcd or an exec credential plugin (default 60; ACPCHECK_REQUEST_TIMEOUT)")
-    run.add_argument("--etcd-sample", metavar="N", type=int, help="read an even sample of N etcd objects instead of all of them (default: all, up to 100000)")
-    run.add_argument("--live", action="store_true", help="the cluster exists: probe its API servers through the load balancer instead of the pre-install LB and connectivity proofs")
-    run.add_argument("--remediate", action="store_true", help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)")
-    run.add_argument("--facts", metavar="DIR", help="replay evidence saved by a run (<out>/facts) or by `acpcheck gather` instead of connecting")
-    run.add_argument("--check", action="append", default=[], metavar="SEL", help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)")
+    run.add_argument(
+        "--kubeconfig", metavar="FILE", help="kubeconfig of the live cluster (default: the plan's spec.kubeconfig)"
+    )
+    run.add_argument(
+        "--context",
+        metavar="NAME",
+        help="its context (default: the plan's spec.kubeconfigContext, else its current-context)",
+    )
+    run.add_argument(
+        "--request-timeout",
+        metavar="SECONDS",
+        help="deadline of each whole exchange with the Kubernetes API, etcd or an exec credential plugin (default 60; ACPCHECK_REQUEST_TIMEOUT)",
+    )
+    run.add_argument(
+        "--etcd-sample",
+        metavar="N",
+        type=int,
+        help="read an even sample of N etcd objects instead of all of them (default: all, up to 100000)",
+    )
+    run.add_argument(
+        "--live",
+        action="store_true",
+        help="the cluster exists: probe its API servers through the load balancer instead of the pre-install LB and connectivity proofs",
+    )
+    run.add_argument(
+        "--remediate",
+        action="store_true",
+        help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)",
+    )
+    run.add_argument(
+        "--facts",
+        metavar="DIR",
+        help="replay evidence saved by a run (<out>/facts) or by `acpcheck gather` instead of connecting",
+    )
+    run.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="SEL",
+        help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)",
+    )
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
     run.set_defaults(handler=_run)
 
-    gather = commands.add_parser("gather", help="collect every node's facts into an evidence directory (for --facts, offline review, bug reports)")
+    gather = commands.add_parser(
+        "gather",
+        help="collect every node's facts into an evidence directory (for --facts, offline review, bug reports)",
+    )
     gather.add_argument("--plan", required=True)
     gather.add_argument("--out", required=True, help="evidence directory: node facts go to DIR/nodes/<node>.json")
-    gather.add_argument("--force", action="store_true", help="write into a directory that holds files acpcheck did not write")
+    gather.add_argument(
+        "--force", action="store_true", help="write into a directory that holds files acpcheck did not write"
+    )
     gather.set_defaults(handler=_gather)
 
-    commands.add_parser("lab", help="the local lab: sshd nodes in network namespaces (root only); see `acpcheck lab --help`")
-    commands.add_parser("remediate", help="fix the findings that have a remediation step; a dry-run unless --apply (see `acpcheck remediate --help`)")
+    commands.add_parser(
+        "lab", help="the local lab: sshd nodes in network namespaces (root only); see `acpcheck lab --help`"
+    )
+    commands.add_parser(
+        "remediate",
+        help="fix the findings that have a remediation step; a dry-run unless --apply (see `acpcheck remediate --help`)",
+    )
     commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
 
     validate = commands.add_parser("validate", help="validate a plan file only")
@@ -256,8 +330,11 @@ def bounded_workers(requested: str) -> str:
         raise InputError([Problem("-n", None, "", "give a number of workers, auto or logical")])
     cpus = usable_cpus()
     if requested.isdigit() and int(requested) > cpus:
-        print(f"acpcheck: -n {int(requested)} lowered to {cpus}: this machine gives acpcheck {cpus} CPU(s), and workers "
-              "only judge evidence already gathered, so more workers than CPUs make a run slower, not faster", file=sys.stderr)
+        print(
+            f"acpcheck: -n {int(requested)} lowered to {cpus}: this machine gives acpcheck {cpus} CPU(s), and workers "
+            "only judge evidence already gathered, so more workers than CPUs make a run slower, not faster",
+            file=sys.stderr,
+        )
         return str(cpus)
     return requested
 
@@ -296,13 +373,26 @@ def _run(args: argparse.Namespace) -> int:
             os.environ[SAMPLE_ENV] = str(args.etcd_sample)
     from acpcheck.catalog import load_catalog
 
-    inputs = prepare_run(args.plan, args.profile, args.waivers, args.out, None, args.check, args.facts, args.force, args.alluredir, known_checks=load_catalog())
+    inputs = prepare_run(
+        args.plan,
+        args.profile,
+        args.waivers,
+        args.out,
+        None,
+        args.check,
+        args.facts,
+        args.force,
+        args.alluredir,
+        known_checks=load_catalog(),
+    )
     inputs.command_line = True  # what went wrong is said here, on stderr (_run_checks)
     try:
         code = _run_checks(args, inputs, pytest)
     finally:
         inputs.out.release()
-    if args.remediate and not args.facts and code in (0, 1, 2) and not inputs.failure:  # an interrupted run (2) wrote no results.json
+    if (
+        args.remediate and not args.facts and code in (0, 1, 2) and not inputs.failure
+    ):  # an interrupted run (2) wrote no results.json
         from acpcheck.remediation.cli import after_run
 
         after_run(args.plan, inputs.out.path)
@@ -433,7 +523,12 @@ def _gather(args: argparse.Namespace) -> int:
     failures = [r for r in results.values() if isinstance(r, GatherFailure)]
     for failure in failures:
         print(visible(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", True), file=sys.stderr)
-    print(visible(f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)", True))
+    print(
+        visible(
+            f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)",
+            True,
+        )
+    )
     return EXIT_ERROR if failures else 0
 
 
@@ -475,11 +570,17 @@ def _explain(args: argparse.Namespace) -> int:
         import difflib
 
         close = difflib.get_close_matches(args.id.upper(), catalog, n=3)
-        print(visible(f"acpcheck: no check {args.id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""), True), file=sys.stderr)
+        print(
+            visible(f"acpcheck: no check {args.id!r}" + (f"; did you mean {', '.join(close)}?" if close else ""), True),
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     info = meta.as_dict()
     print(f"{meta.id}: {meta.title}")
-    print(f"  severity  {info['severity']}\n  scope     {info['scope']}" + (f" ({', '.join(info['roles'])})" if info["roles"] else ""))
+    print(
+        f"  severity  {info['severity']}\n  scope     {info['scope']}"
+        + (f" ({', '.join(info['roles'])})" if info["roles"] else "")
+    )
     print(f"  applies   {info['applies']}")
     print("\nWhy:\n" + textwrap.indent(meta.rationale, "  "))
     print("\nFix:\n" + textwrap.indent(textwrap.fill(meta.remediation, 90), "  "))

@@ -20,7 +20,9 @@ from acpcheck.secretshapes import could_be_secret, secret_shape
 #: Characters shown as escapes wherever input text reaches a person: C0 and C1
 #: controls (tab and newline excepted), DEL, bidirectional and zero-width
 #: formatting characters, the BOM, and lone surrogates (which no file can hold).
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]"
+)
 _INVISIBLE_OR_NEWLINE = re.compile(f"{_INVISIBLE.pattern[:-1]}\t\n]")
 
 

@@ -46,7 +46,9 @@ class GradingPolicy:
     waivers: Waivers
 
     @classmethod
-    def for_plan(cls, plan: ClusterPlan, profile: Profile | None = None, waivers: Waivers | None = None) -> GradingPolicy:
+    def for_plan(
+        cls, plan: ClusterPlan, profile: Profile | None = None, waivers: Waivers | None = None
+    ) -> GradingPolicy:
         """A policy with the defaults of a plain run: no waivers, and a profile that
         selects everything with ``fail_on: medium`` and the default parameters."""
         from acpcheck.model.profile import Profile
@@ -60,7 +62,15 @@ def not_applicable(meta: CheckMeta, plan: ClusterPlan) -> str | None:
     return meta.applies.not_applicable(plan)
 
 
-def grade(meta: CheckMeta, target: str, ending: BaseException | None, policy: GradingPolicy, *, phase: str = "call", duration: float = 0.0) -> CheckResult:
+def grade(
+    meta: CheckMeta,
+    target: str,
+    ending: BaseException | None,
+    policy: GradingPolicy,
+    *,
+    phase: str = "call",
+    duration: float = 0.0,
+) -> CheckResult:
     """The result of ``meta`` on ``target`` whose body ended with ``ending`` (None: it returned).
 
     ``phase`` is where ``ending`` was raised: "call" for the body itself; "setup" or
@@ -69,9 +79,17 @@ def grade(meta: CheckMeta, target: str, ending: BaseException | None, policy: Gr
     """
     severity = policy.profile.severity_of(meta)
     if isinstance(ending, TargetUnavailable):
-        status, message, evidence = Status.ERROR, f"could not check: {ending.kind}: {ending.message}", {"target": ending.target, "kind": ending.kind}
+        status, message, evidence = (
+            Status.ERROR,
+            f"could not check: {ending.kind}: {ending.message}",
+            {"target": ending.target, "kind": ending.kind},
+        )
     elif phase != "call" and not _is_skip(ending):
-        status, message, evidence = Status.ERROR, f"could not check ({phase} failed): {type(ending).__name__}: {ending}", {}
+        status, message, evidence = (
+            Status.ERROR,
+            f"could not check ({phase} failed): {type(ending).__name__}: {ending}",
+            {},
+        )
     else:
         verdict = verdict_of(ending, severity, policy.profile.fail_on)
         status, message, evidence = Status(verdict.status), verdict.message, verdict.evidence
@@ -103,7 +121,9 @@ def skipped(meta: CheckMeta, target: str, reason: str, policy: GradingPolicy) ->
     return grade(meta, target, NotApplicable(reason), policy)
 
 
-def evaluate(check: Callable[..., Any], policy: GradingPolicy, evidence: Mapping[str, Any], target: str | None = None) -> CheckResult:
+def evaluate(
+    check: Callable[..., Any], policy: GradingPolicy, evidence: Mapping[str, Any], target: str | None = None
+) -> CheckResult:
     """Run one check body against ``evidence`` and grade it: applicability first.
 
     ``evidence`` maps the body's parameter names to values (``node``, ``nodes``,
@@ -115,7 +135,12 @@ def evaluate(check: Callable[..., Any], policy: GradingPolicy, evidence: Mapping
     target = target or target_of(meta, policy.plan, evidence)
     reason = not_applicable(meta, policy.plan)
     node = evidence.get("node")
-    if reason is None and meta.scope is Scope.NODE and node is not None and getattr(node, "role", None) not in meta.roles:
+    if (
+        reason is None
+        and meta.scope is Scope.NODE
+        and node is not None
+        and getattr(node, "role", None) not in meta.roles
+    ):
         reason = f"not applicable: runs on {'/'.join(sorted(meta.roles))} nodes only"  # the plugin makes no item for it
     if reason:
         return skipped(meta, target, reason, policy)

@@ -19,7 +19,10 @@ def dumps(value: Any, expand: int = 1, *, indent: str = "  ", allow_nan: bool = 
         return json.dumps(value, ensure_ascii=False, allow_nan=allow_nan)
     inner = indent * (_depth + 1)
     if isinstance(value, dict):
-        parts = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {dumps(v, expand - 1, indent=indent, allow_nan=allow_nan, _depth=_depth + 1)}" for k, v in value.items()]
+        parts = [
+            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {dumps(v, expand - 1, indent=indent, allow_nan=allow_nan, _depth=_depth + 1)}"
+            for k, v in value.items()
+        ]
         return "{\n" + ",\n".join(parts) + "\n" + indent * _depth + "}"
     parts = [inner + dumps(v, expand - 1, indent=indent, allow_nan=allow_nan, _depth=_depth + 1) for v in value]
     return "[\n" + ",\n".join(parts) + "\n" + indent * _depth + "]"

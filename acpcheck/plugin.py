@@ -113,10 +113,15 @@ def prepare_run(
     """
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
+
     def load_run_profile(reference: str) -> Profile:
         return load_profile(reference, known_checks=known_checks)
 
-    for name, loader, value in (("plan", load_plan, plan_path), ("profile", load_run_profile, profile), ("waivers", load_waivers, waivers)):
+    for name, loader, value in (
+        ("plan", load_plan, plan_path),
+        ("profile", load_run_profile, profile),
+        ("waivers", load_waivers, waivers),
+    ):
         try:
             loaded[name] = loader(value)
         except InputError as error:
@@ -144,15 +149,31 @@ def prepare_run(
     if alluredir:
         usable(Path(alluredir), "--alluredir")
     run_id = run_id or new_run_id()
-    claimed = OutDir.claim(Path(out or Path("reports/out") / run_id), run_id, force, keep=[Path(facts)] if facts else [])
-    return RunInputs(plan, plan_path, loaded["profile"], loaded["waivers"], run_id, claimed, selectors, evidence, Path(facts) if facts else None)
+    claimed = OutDir.claim(
+        Path(out or Path("reports/out") / run_id), run_id, force, keep=[Path(facts)] if facts else []
+    )
+    return RunInputs(
+        plan,
+        plan_path,
+        loaded["profile"],
+        loaded["waivers"],
+        run_id,
+        claimed,
+        selectors,
+        evidence,
+        Path(facts) if facts else None,
+    )
 
 
 def sources_needed(plan: ClusterPlan, profile: Profile, select: list[str]) -> list[SourceEntry]:
     """The sources that the selected, applicable first-party checks read (a plan-only run: none)."""
     from acpcheck.catalog import load_catalog
 
-    return sources_for(meta.needs for meta in load_catalog().values() if chosen_by(profile, select, meta) and not_applicable(meta, plan) is None)
+    return sources_for(
+        meta.needs
+        for meta in load_catalog().values()
+        if chosen_by(profile, select, meta) and not_applicable(meta, plan) is None
+    )
 
 
 def chosen_by(profile: Profile, select: list[str], meta: CheckMeta) -> bool:
@@ -205,16 +226,28 @@ SETTINGS = pytest.StashKey[Settings]()
 META = pytest.StashKey[CheckMeta]()
 TARGET = pytest.StashKey[str]()
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("acpcheck", "Alauda Container Platform checks")
     group.addoption("--acp-plan", metavar="FILE", help="cluster plan (YAML); without it acpcheck does nothing")
-    group.addoption("--acp-profile", metavar="NAME|FILE", default=DEFAULT_PROFILE, help=f"profile (default {DEFAULT_PROFILE})")
+    group.addoption(
+        "--acp-profile", metavar="NAME|FILE", default=DEFAULT_PROFILE, help=f"profile (default {DEFAULT_PROFILE})"
+    )
     group.addoption("--acp-out", metavar="DIR", help="report directory (default reports/out/<run-id>)")
     group.addoption("--acp-waivers", metavar="FILE", help="waivers file (YAML)")
-    group.addoption("--acp-select", metavar="SELECTORS", default="", help="only these checks, comma-separated: ACP-NET-*, area:VER, scope:plan")
-    group.addoption("--acp-facts", metavar="DIR", help="replay the evidence saved by a run or by `acpcheck gather` (no connection)")
+    group.addoption(
+        "--acp-select",
+        metavar="SELECTORS",
+        default="",
+        help="only these checks, comma-separated: ACP-NET-*, area:VER, scope:plan",
+    )
+    group.addoption(
+        "--acp-facts", metavar="DIR", help="replay the evidence saved by a run or by `acpcheck gather` (no connection)"
+    )
     group.addoption("--acp-run-id", metavar="ID", help=None)
-    group.addoption("--acp-force", action="store_true", help="write reports into a --acp-out directory that holds other files")
+    group.addoption(
+        "--acp-force", action="store_true", help="write reports into a --acp-out directory that holds other files"
+    )
 
 
 def settings_of(config: pytest.Config) -> Settings | None:
@@ -233,7 +266,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not plan_path:
         return
     workerinput = getattr(config, "workerinput", None)
-    settings = _worker_settings(config, workerinput) if workerinput is not None else _controller_settings(config, plan_path)
+    settings = (
+        _worker_settings(config, workerinput) if workerinput is not None else _controller_settings(config, plan_path)
+    )
     config.stash[SETTINGS] = settings
     needed = _sources_needed(settings)
     if workerinput is not None and settings.replay_dir is not None:
@@ -248,7 +283,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("allure_report_dir", None):
         from acpcheck.report import allure
 
-        allure.register(config, str(settings.profile.fail_on), settings.plan.spec.acp.version)  # titles and statuses, in every process
+        allure.register(
+            config, str(settings.profile.fail_on), settings.plan.spec.acp.version
+        )  # titles and statuses, in every process
     if workerinput is None and config.getoption("numprocesses", None):
         # Under xdist this process collects nothing: the checks it knows (first-party
         # and imported packs) are all the run has to name an override.
@@ -256,7 +293,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None:
         from acpcheck.report.collector import ResultCollector
 
-        config.pluginmanager.register(ResultCollector(settings, config.getoption("allure_report_dir", None)), "acpcheck-collector")
+        config.pluginmanager.register(
+            ResultCollector(settings, config.getoption("allure_report_dir", None)), "acpcheck-collector"
+        )
         if not config.option.collectonly and needed and settings.replay_dir is None:
             if config.getoption("numprocesses", None):
                 # xdist workers must not each connect to every node: gather here, once,
@@ -311,12 +350,28 @@ def _worker_settings(config: pytest.Config, workerinput: dict[str, Any]) -> Sett
 
     given = workerinput["acp_inputs"]
     plan = plan_from_document(parse_yaml(given["plan_text"], given["plan_path"]), known_acp_versions())
-    profile = Profile(**{**given["profile"], "fail_on": Severity.parse(given["profile"]["fail_on"]), "overrides": {k: Severity.parse(v) for k, v in given["profile"]["overrides"].items()}})
+    profile = Profile(
+        **{
+            **given["profile"],
+            "fail_on": Severity.parse(given["profile"]["fail_on"]),
+            "overrides": {k: Severity.parse(v) for k, v in given["profile"]["overrides"].items()},
+        }
+    )
     import datetime as dt
 
     waivers = Waivers([Waiver.model_validate(w) for w in given["waivers"]], dt.date.fromisoformat(given["today"]))
     replay = workerinput.get("acp_evidence_dir")
-    return Settings(plan, given["plan_path"], profile, waivers, Path(given["out"]), workerinput["acp_run_id"], given["select"], utc_now(), Path(replay) if replay else None)
+    return Settings(
+        plan,
+        given["plan_path"],
+        profile,
+        waivers,
+        Path(given["out"]),
+        workerinput["acp_run_id"],
+        given["select"],
+        utc_now(),
+        Path(replay) if replay else None,
+    )
 
 
 def _inputs_for_workers(settings: Settings) -> dict[str, Any]:
@@ -460,7 +515,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return []
     if not meta.needs <= PROVIDED or not isinstance(collector, pytest.Module):
         return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
-    info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)  # autouse fixtures only
+    info = collector.session._fixturemanager.getfixtureinfo(
+        node=collector, func=None, cls=None
+    )  # autouse fixtures only
     code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
     location = (Path(code.co_filename), code.co_firstlineno - 1)
 
@@ -492,7 +549,9 @@ def _node_targets(meta: CheckMeta, settings: Settings) -> list[Node] | str:
     """The nodes a node check has an item for, or why it has none (one SKIP, target
     ``node:*``, that says why: not one per node, nor pytest's "got empty parameter set")."""
     nodes = [n for n in settings.plan.spec.nodes if n.role in meta.roles]
-    return settings.not_applicable(meta) or (nodes if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes")
+    return settings.not_applicable(meta) or (
+        nodes if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -566,7 +625,11 @@ def _evidence_fixture(parameter: str, doc: str) -> Callable[..., Any]:
 # One fixture per parameter a registered source provides (node, nodes, …), so a
 # new source needs no change here. pytest finds fixtures among a plugin's globals.
 globals().update(
-    {f"_evidence_fixture_{parameter}": _evidence_fixture(parameter, doc) for entry in REGISTRY.values() for parameter, doc in entry.provides.items()}
+    {
+        f"_evidence_fixture_{parameter}": _evidence_fixture(parameter, doc)
+        for entry in REGISTRY.values()
+        for parameter, doc in entry.provides.items()
+    }
 )
 
 
@@ -575,7 +638,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = settings_of(session.config)
     if settings is None or session.config.option.collectonly:
         return
-    needs = [item.stash[META].needs for item in session.items if META in item.stash and not item.get_closest_marker("skip")]
+    needs = [
+        item.stash[META].needs for item in session.items if META in item.stash and not item.get_closest_marker("skip")
+    ]
     entries = sources_for(needs)
     if entries:
         _ensure_evidence(settings, entries)
@@ -628,7 +693,9 @@ def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -
     from acpcheck.report.allure import marks
 
     severity = str(settings.profile.severity_of(meta))
-    for mark in marks(meta.id, meta.title, meta.area, item.stash[TARGET], severity, meta.rationale, meta.remediation, list(meta.refs)):
+    for mark in marks(
+        meta.id, meta.title, meta.area, item.stash[TARGET], severity, meta.rationale, meta.remediation, list(meta.refs)
+    ):
         item.add_marker(mark)
 
 
@@ -664,15 +731,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     settings = settings_of(item.config)
     meta = item.stash.get(META, None)
     if settings is None or meta is None:
         return report
-    decisive = report.when == "call" or (report.when == "setup" and not report.passed) or (report.when == "teardown" and report.failed)
+    decisive = (
+        report.when == "call"
+        or (report.when == "setup" and not report.passed)
+        or (report.when == "teardown" and report.failed)
+    )
     if not decisive:
         return report
     if report.skipped:

@@ -104,7 +104,11 @@ def _is_der_private_key(match: re.Match[str]) -> bool:
         return False
     length = head[1]
     start = 2 if length < 0x80 else 2 + (length & 0x7F)
-    return length != 0x80 and head[start : start + 2] == b"\x02\x01" and head[start + 2 : start + 3] in (b"\x00", b"\x01", b"\x03")
+    return (
+        length != 0x80
+        and head[start : start + 2] == b"\x02\x01"
+        and head[start + 2 : start + 3] in (b"\x00", b"\x01", b"\x03")
+    )
 
 
 _TOKEN_SIGN = re.compile(r"[0-9A-Z._~+/]")
@@ -123,8 +127,21 @@ def _is_bearer_token(match: re.Match[str]) -> bool:
 #: Matched anywhere, also inside a longer name, so that ``dbPassword=``,
 #: ``client_secret:``, ``accessToken:`` and Azure's ``SharedAccessKey=`` are caught.
 _SECRET_WORDS = (
-    "password", "passwd", "pwd", "passphrase", "secret", "token", "credentials?", "authorization", "sharedaccesssignature",
-    "api[-_]?key", "access[-_]?key", "secret[-_]?key", "private[-_]?key", "account[-_]?key", "client[-_]?key[-_]?data",
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credentials?",
+    "authorization",
+    "sharedaccesssignature",
+    "api[-_]?key",
+    "access[-_]?key",
+    "secret[-_]?key",
+    "private[-_]?key",
+    "account[-_]?key",
+    "client[-_]?key[-_]?data",
 )
 
 SHAPES: tuple[Shape, ...] = (
@@ -165,7 +182,10 @@ SHAPES: tuple[Shape, ...] = (
         (
             # a JWT: base64url of '{"…' twice, separated by a dot; the header starts a run
             re.compile(r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{4,}+\."),
-            *(_token(prefix, r"[A-Za-z0-9_-]{16}") for prefix in ("gh[pousr]_", "github_pat_", "glpat-", "xox[abprs]-")),  # GitHub, GitLab, Slack
+            *(
+                _token(prefix, r"[A-Za-z0-9_-]{16}")
+                for prefix in ("gh[pousr]_", "github_pat_", "glpat-", "xox[abprs]-")
+            ),  # GitHub, GitLab, Slack
             _token("A[KS]IA", r"[0-9A-Z]{16}(?![0-9A-Za-z])"),  # AWS access key id
             _token("[sr]k_", r"(?:live|test)_[0-9A-Za-z]{16}"),  # Stripe secret and restricted keys
             _token("AIza", r"[0-9A-Za-z_-]{35}"),  # Google API key
@@ -202,8 +222,12 @@ SHAPES: tuple[Shape, ...] = (
         "looks like a password hash (a line of a shadow or htpasswd file?)",
         (
             # $id$[params$]salt$hash (crypt(3): MD5, bcrypt, SHA-256/512, yescrypt, Argon2 …)
-            re.compile(r"\$(?:1|2[abxy]|5|6|7|y|gy|apr1|sha1|scrypt|argon2(?:id|i|d)|pbkdf2[-a-z0-9]*+)\$[A-Za-z0-9./=,+-]++\$[A-Za-z0-9./=,+-]{8}"),
-            re.compile(r"\{(?:SSHA|SHA|SMD5|MD5|CRYPT|SSHA256|SSHA512|SHA256|SHA512|PBKDF2[-A-Z0-9]*+)\}[A-Za-z0-9+/$.]{8}"),  # LDAP
+            re.compile(
+                r"\$(?:1|2[abxy]|5|6|7|y|gy|apr1|sha1|scrypt|argon2(?:id|i|d)|pbkdf2[-a-z0-9]*+)\$[A-Za-z0-9./=,+-]++\$[A-Za-z0-9./=,+-]{8}"
+            ),
+            re.compile(
+                r"\{(?:SSHA|SHA|SMD5|MD5|CRYPT|SSHA256|SSHA512|SHA256|SHA512|PBKDF2[-A-Z0-9]*+)\}[A-Za-z0-9+/$.]{8}"
+            ),  # LDAP
         ),
     ),
 )

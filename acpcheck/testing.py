@@ -54,12 +54,18 @@ def run_check(
     (default: ``node:<name>`` for ``node``, ``node:*`` for ``nodes``, else ``plan``).
     """
     chosen = load_profile(profile) if isinstance(profile, str) else profile
-    policy = GradingPolicy.for_plan(plan, chosen, load_waivers(waivers) if isinstance(waivers, (str, Path)) else waivers)
+    policy = GradingPolicy.for_plan(
+        plan, chosen, load_waivers(waivers) if isinstance(waivers, (str, Path)) else waivers
+    )
     if params or fail_on is not None:
         resolved = dataclasses.replace(
             policy.profile,
             params={**policy.profile.params, **(params or {})},
-            fail_on=policy.profile.fail_on if fail_on is None else fail_on if isinstance(fail_on, Severity) else Severity.parse(fail_on),
+            fail_on=policy.profile.fail_on
+            if fail_on is None
+            else fail_on
+            if isinstance(fail_on, Severity)
+            else Severity.parse(fail_on),
         )
         policy = GradingPolicy(plan, resolved, policy.waivers)
     return evaluate(check, policy, evidence, target)

@@ -51,8 +51,15 @@ UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
 HOSTNAME_MISMATCH = 62
 IP_ADDRESS_MISMATCH = 64
-UNKNOWN_CA_CODES = frozenset({UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN,
-                              UNABLE_TO_GET_ISSUER_CERT_LOCALLY, UNABLE_TO_VERIFY_LEAF_SIGNATURE})
+UNKNOWN_CA_CODES = frozenset(
+    {
+        UNABLE_TO_GET_ISSUER_CERT,
+        DEPTH_ZERO_SELF_SIGNED_CERT,
+        SELF_SIGNED_CERT_IN_CHAIN,
+        UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+        UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+    }
+)
 
 #: TLS alerts a server sends when it will not take the client certificate (reason -> why).
 CLIENT_REFUSED = {
@@ -105,21 +112,43 @@ def describe_tls_error(
     if "ALERT_" in reason:
         alert = reason.split("ALERT_", 1)[1]
         if alert in CLIENT_REFUSED:
-            return TlsProblem("client-certificate", f"the server refused the client certificate: {CLIENT_REFUSED[alert]} (TLS alert {alert.lower()})")
+            return TlsProblem(
+                "client-certificate",
+                f"the server refused the client certificate: {CLIENT_REFUSED[alert]} (TLS alert {alert.lower()})",
+            )
         if alert in ("PROTOCOL_VERSION", "HANDSHAKE_FAILURE", "INSUFFICIENT_SECURITY"):
-            return TlsProblem("protocol", f"the server ended the TLS handshake: no TLS version or cipher in common (TLS alert {alert.lower()})")
+            return TlsProblem(
+                "protocol",
+                f"the server ended the TLS handshake: no TLS version or cipher in common (TLS alert {alert.lower()})",
+            )
     if reason == "KEY_VALUES_MISMATCH":
-        return TlsProblem("client-key", "the client key does not belong to the client certificate (key values mismatch): give the key the certificate was issued for")
-    if "PEM lib" in text or reason in ("NO_START_LINE", "BAD_BASE64_DECODE", "BAD_END_LINE", "BAD_DECRYPT", "UNSUPPORTED_PRIVATE_KEY_ALGORITHM"):
+        return TlsProblem(
+            "client-key",
+            "the client key does not belong to the client certificate (key values mismatch): give the key the certificate was issued for",
+        )
+    if "PEM lib" in text or reason in (
+        "NO_START_LINE",
+        "BAD_BASE64_DECODE",
+        "BAD_END_LINE",
+        "BAD_DECRYPT",
+        "UNSUPPORTED_PRIVATE_KEY_ALGORITHM",
+    ):
         return _unreadable_client(cert_pem, key_pem)
     if "does not contain a certificate" in text or reason == "NO_CERTIFICATE_OR_CRL_FOUND":
         return TlsProblem("ca-unusable", f"the CA to trust ({trust}) holds no readable PEM certificate")
     if reason == "WRONG_VERSION_NUMBER" or "wrong version number" in text:
-        return TlsProblem("protocol", "the server did not answer with TLS (plain HTTP, or another protocol, on that port?)")
+        return TlsProblem(
+            "protocol", "the server did not answer with TLS (plain HTTP, or another protocol, on that port?)"
+        )
     if reason in ("UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "TLSV1_ALERT_PROTOCOL_VERSION"):
-        return TlsProblem("protocol", "the server and acpcheck have no TLS version in common (acpcheck needs TLS 1.2 or later)")
+        return TlsProblem(
+            "protocol", "the server and acpcheck have no TLS version in common (acpcheck needs TLS 1.2 or later)"
+        )
     if isinstance(found, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
-        return TlsProblem("protocol", "the server closed the connection during the TLS handshake (a server that refuses the client certificate may do this too)")
+        return TlsProblem(
+            "protocol",
+            "the server closed the connection during the TLS handshake (a server that refuses the client certificate may do this too)",
+        )
     return TlsProblem("tls", f"TLS failed: {_first_line(text)}")
 
 
@@ -144,18 +173,31 @@ def _verification(error: ssl.SSLCertVerificationError, trust: str, ca_pem: str |
     said = error.verify_message or str(error.reason or error)
     if code in UNKNOWN_CA_CODES:
         self_signed = " (it is self-signed)" if code == DEPTH_ZERO_SELF_SIGNED_CERT else ""
-        return TlsProblem("unknown-ca", f"unknown CA: the server's certificate{self_signed} is not signed by a CA in {trust} ({said}); "
-                          "give the CA that issued it, or check that this is the right server")
+        return TlsProblem(
+            "unknown-ca",
+            f"unknown CA: the server's certificate{self_signed} is not signed by a CA in {trust} ({said}); "
+            "give the CA that issued it, or check that this is the right server",
+        )
     if code in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH):
-        return TlsProblem("hostname", f"hostname mismatch: {_first_line(said).rstrip('.')}; connect by a name or address the certificate lists (its SANs), "
-                          "or reissue it with this one")
+        return TlsProblem(
+            "hostname",
+            f"hostname mismatch: {_first_line(said).rstrip('.')}; connect by a name or address the certificate lists (its SANs), "
+            "or reissue it with this one",
+        )
     if code in (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID):
         kind, state = ("expired", "expired") if code == CERT_HAS_EXPIRED else ("not-yet-valid", "not valid yet")
         ca = _out_of_date_ca(ca_pem)
         if ca:
-            return TlsProblem(kind, f"{state}: the CA certificate {ca}; renew the CA (and the certificates it signs), then update {trust}")
-        return TlsProblem(kind, f"{state}: the server's certificate, or a CA certificate of its chain, is {state} ({said}); "
-                          + ("check this machine's clock, then " if kind == "not-yet-valid" else "") + "renew it")
+            return TlsProblem(
+                kind,
+                f"{state}: the CA certificate {ca}; renew the CA (and the certificates it signs), then update {trust}",
+            )
+        return TlsProblem(
+            kind,
+            f"{state}: the server's certificate, or a CA certificate of its chain, is {state} ({said}); "
+            + ("check this machine's clock, then " if kind == "not-yet-valid" else "")
+            + "renew it",
+        )
     return TlsProblem("tls", f"the server's certificate was not accepted: {said}")
 
 
@@ -190,8 +232,13 @@ def _unreadable_client(cert_pem: str | bytes | None, key_pem: str | bytes | None
         if why:
             return TlsProblem("client-key", f"the client key cannot be used: {why}")
     if cert_pem is not None and key_pem is not None:
-        return TlsProblem("client-key", "the client key does not belong to the client certificate, or cannot be used with it")
-    return TlsProblem("client-key", "the client certificate or key cannot be used: not PEM, encrypted, or not each other's (OpenSSL: PEM lib)")
+        return TlsProblem(
+            "client-key", "the client key does not belong to the client certificate, or cannot be used with it"
+        )
+    return TlsProblem(
+        "client-key",
+        "the client certificate or key cannot be used: not PEM, encrypted, or not each other's (OpenSSL: PEM lib)",
+    )
 
 
 def _key_problem(key_pem: str | bytes) -> str | None:

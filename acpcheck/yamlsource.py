@@ -126,7 +126,13 @@ def max_input_bytes() -> int:
     return int(configured) if configured.isdigit() and int(configured) > 0 else MAX_INPUT_BYTES
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def read_input(path: str | Path, limit: int | None = None) -> bytes:
@@ -175,7 +181,9 @@ def read_input(path: str | Path, limit: int | None = None) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"file too large: {size:,} bytes, more than the limit of {limit:,} (set ACPCHECK_MAX_INPUT_BYTES to raise it)"
+    return (
+        f"file too large: {size:,} bytes, more than the limit of {limit:,} (set ACPCHECK_MAX_INPUT_BYTES to raise it)"
+    )
 
 
 def decode(data: bytes, name: str) -> str:
@@ -189,7 +197,16 @@ def decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError([Problem(name, line, "", f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); save the file as UTF-8")]) from None
+        raise InputError(
+            [
+                Problem(
+                    name,
+                    line,
+                    "",
+                    f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); save the file as UTF-8",
+                )
+            ]
+        ) from None
 
 
 def _forbidden_character(text: str, name: str, pattern: re.Pattern[str], where: str) -> Problem | None:
@@ -198,7 +215,12 @@ def _forbidden_character(text: str, name: str, pattern: re.Pattern[str], where: 
         return None
     line = text.count("\n", 0, found.start()) + 1
     column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
-    return Problem(name, line, "", f"control character U+{ord(found.group()):04X} {where} (column {column}) is not allowed; remove it")
+    return Problem(
+        name,
+        line,
+        "",
+        f"control character U+{ord(found.group()):04X} {where} (column {column}) is not allowed; remove it",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -252,11 +274,15 @@ def parse_yaml(text: str, name: str) -> LocatedDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or exc.context or "invalid YAML"
-        raise InputError([Problem(name, mark.line + 1 if mark else None, "", f"invalid YAML: {_quote(reason)}")]) from None
+        raise InputError(
+            [Problem(name, mark.line + 1 if mark else None, "", f"invalid YAML: {_quote(reason)}")]
+        ) from None
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
-        raise InputError([Problem(name, line, "", f"invalid YAML: {_quote(str(getattr(exc, 'reason', None) or exc))}")]) from None
+        raise InputError(
+            [Problem(name, line, "", f"invalid YAML: {_quote(str(getattr(exc, 'reason', None) or exc))}")]
+        ) from None
     except RecursionError:  # pragma: no cover — the builder is iterative; a parser bug
         raise InputError([Problem(name, None, "", f"nested too deeply (more than {MAX_DEPTH} levels)")]) from None
     finally:
@@ -307,7 +333,14 @@ class _Builder:
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    raise _Abort(Problem(self.name, event.start_mark.line + 1, "", "a second YAML document (---) in the file; give one document"))
+                    raise _Abort(
+                        Problem(
+                            self.name,
+                            event.start_mark.line + 1,
+                            "",
+                            "a second YAML document (---) in the file; give one document",
+                        )
+                    )
             elif isinstance(event, yaml.ScalarEvent):
                 self.scalar(event)
             elif isinstance(event, yaml.MappingStartEvent):
@@ -339,13 +372,21 @@ class _Builder:
             return
         value: Any = None
         if tag not in _SCALAR_TAGS:
-            self.add_problem(line, path, f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, booleans, dates and null)")
+            self.add_problem(
+                line,
+                path,
+                f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, booleans, dates and null)",
+            )
         elif tag == f"{_TAG}str":
             value = event.value
             if _FORBIDDEN_IN_VALUE.search(value):
                 found = _FORBIDDEN_IN_VALUE.search(value)
                 assert found is not None
-                self.add_problem(line, path, f"control character U+{ord(found.group()):04X} in a value is not allowed (value not shown)")
+                self.add_problem(
+                    line,
+                    path,
+                    f"control character U+{ord(found.group()):04X} in a value is not allowed (value not shown)",
+                )
                 value = ""
         else:
             value = self.construct(tag, event, line, path)
@@ -381,7 +422,11 @@ class _Builder:
         if len(self.stack) >= MAX_DEPTH:
             raise _Abort(Problem(self.name, line, dotted(path), f"nested more than {MAX_DEPTH} levels deep"))
         if event.tag not in (None, "!", default_tag):
-            self.add_problem(line, path, f"tag {_show_tag(event.tag)} is not allowed here (acpcheck reads plain YAML mappings and lists)")
+            self.add_problem(
+                line,
+                path,
+                f"tag {_show_tag(event.tag)} is not allowed here (acpcheck reads plain YAML mappings and lists)",
+            )
         frame = _Frame(container, path, event.anchor, line, key=_NO_KEY if isinstance(container, dict) else None)
         if self.stack and self.expecting_key():
             # A mapping or list used as a key: read it, then report it.
@@ -410,13 +455,29 @@ class _Builder:
         line = self.line(event)
         anchor = event.anchor
         if anchor in self.open_anchors:
-            raise _Abort(Problem(self.name, line, dotted(self.child_path()), f"alias *{_quote(anchor)} refers to a value that contains it"))
+            raise _Abort(
+                Problem(
+                    self.name,
+                    line,
+                    dotted(self.child_path()),
+                    f"alias *{_quote(anchor)} refers to a value that contains it",
+                )
+            )
         if anchor not in self.anchors:
-            raise _Abort(Problem(self.name, line, dotted(self.child_path()), f"alias *{_quote(anchor)} is not defined above"))
+            raise _Abort(
+                Problem(self.name, line, dotted(self.child_path()), f"alias *{_quote(anchor)} is not defined above")
+            )
         value, size = self.anchors[anchor]
         self.alias_budget -= size
         if self.alias_budget < 0:
-            raise _Abort(Problem(self.name, line, dotted(self.child_path()), f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)"))
+            raise _Abort(
+                Problem(
+                    self.name,
+                    line,
+                    dotted(self.child_path()),
+                    f"aliases expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?)",
+                )
+            )
         self.attach(_copy(value), line, size, None)
 
     # -- placing a finished value ------------------------------------------------
@@ -511,11 +572,15 @@ def load_json(path: str | Path, limit: int | None = None) -> LocatedDocument:
     try:
         data = strict_json(text)
     except json.JSONDecodeError as exc:
-        raise InputError([Problem(name, exc.lineno, "", f"not readable JSON: {exc.msg} (column {exc.colno})")]) from None
+        raise InputError(
+            [Problem(name, exc.lineno, "", f"not readable JSON: {exc.msg} (column {exc.colno})")]
+        ) from None
     except _JsonProblem as exc:
         raise InputError([Problem(name, None, "", f"not readable JSON: {exc}")]) from None
     except RecursionError:
-        raise InputError([Problem(name, None, "", f"not readable JSON: nested more than {MAX_DEPTH} levels deep")]) from None
+        raise InputError(
+            [Problem(name, None, "", f"not readable JSON: nested more than {MAX_DEPTH} levels deep")]
+        ) from None
     except ValueError as exc:
         reason = "an integer with more than 4300 digits" if "digits" in str(exc) else _quote(str(exc))
         raise InputError([Problem(name, None, "", f"not readable JSON: {reason}")]) from None

@@ -40,7 +40,7 @@ OUT = ROOT / "bench" / "out"
 STATE = Path(tempfile.gettempdir()) / "acpcheck-bench-etcd"
 LOCK = Path("/run/lock/acpcheck-lab-tests.lock")
 
-FLOOR = r'''
+FLOOR = r"""
 import sys, yaml
 from acpcheck.model.plan import load_plan
 from acpcheck.sources.base import GatherContext
@@ -59,7 +59,7 @@ with session.forward("127.0.0.1", 2379) as forward, EtcdClient(forward.address, 
         count += sum(1 for _ in _values(client, prefix, prefix_end(prefix), revision))
 context.close()
 print(count)
-'''
+"""
 
 
 def scenario(objects: int):  # type: ignore[no-untyped-def]
@@ -89,11 +89,29 @@ def measure(objects: int, runs: int) -> dict[str, object]:
         python, plan = sys.executable, str(lab.plan_file)
         with tempfile.TemporaryDirectory() as work:
             record["floor"] = run_measured([python, "-c", FLOOR, plan], runs, env, ROOT)
-            command = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "upgrade", "--check", "ACP-ENC-013", "--out", f"{work}/r", "--force"]
+            command = [
+                python,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                plan,
+                "--profile",
+                "upgrade",
+                "--check",
+                "ACP-ENC-013",
+                "--out",
+                f"{work}/r",
+                "--force",
+            ]
             record["acpcheck"] = run_measured(command, runs, env, ROOT)
             record["sample_10000"] = run_measured(command, runs, {**env, "ACPCHECK_ETCD_SAMPLE": "10000"}, ROOT)
             subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=False)
-            result = next(r for r in json.loads(Path(f"{work}/r/results.json").read_text())["results"] if r["check"] == "ACP-ENC-013")
+            result = next(
+                r
+                for r in json.loads(Path(f"{work}/r/results.json").read_text())["results"]
+                if r["check"] == "ACP-ENC-013"
+            )
             record["verdict"] = result["status"]
             record["examined"] = result["evidence"].get("examined")
     finally:
@@ -115,15 +133,19 @@ def main() -> int:
         print("etcd_bench: waiting for the lab lock …", file=sys.stderr, flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = measure(args.objects, args.runs)
-    lines = [f"etcd scan of {record['objects']} objects (lab up and seeded in {record['lab_up_s']} s), median of {args.runs} runs",
-             f"{'':10} {'wall s':>7} {'CPU s':>6} {'peak MB':>8}"]
+    lines = [
+        f"etcd scan of {record['objects']} objects (lab up and seeded in {record['lab_up_s']} s), median of {args.runs} runs",
+        f"{'':10} {'wall s':>7} {'CPU s':>6} {'peak MB':>8}",
+    ]
     for name in ("floor", "acpcheck", "sample_10000"):
         sample = record[name]
         assert isinstance(sample, Sample)
         lines.append(f"{name:10} {sample.wall_s:7.2f} {sample.cpu_s:6.2f} {sample.peak_mb:8.0f}")
     lines.append(f"ACP-ENC-013: {record['verdict']} ({record['examined']} objects examined)")
     print("\n".join(lines))
-    (OUT / "etcd_bench.json").write_text(json.dumps({k: asdict(v) if isinstance(v, Sample) else v for k, v in record.items()}, indent=2) + "\n")
+    (OUT / "etcd_bench.json").write_text(
+        json.dumps({k: asdict(v) if isinstance(v, Sample) else v for k, v in record.items()}, indent=2) + "\n"
+    )
     print(f"written: {OUT / 'etcd_bench.json'}")
     return 0
 

@@ -48,7 +48,9 @@ def measure(size: int, runs: int) -> dict[str, object]:
     from acpcheck.sources.lb import LoadBalancerSource
     from acpcheck.sources.nodes import NodeFactsSource
 
-    scenario = healthy_scenario(size + 1, control_planes=size).model_copy(update={"load_balancer": LabLoadBalancer(), "name": f"lb-bench-{size}"})
+    scenario = healthy_scenario(size + 1, control_planes=size).model_copy(
+        update={"load_balancer": LabLoadBalancer(), "name": f"lb-bench-{size}"}
+    )
     info = up(scenario, STATE)
     try:
         os.environ.update(info.env())
@@ -62,8 +64,15 @@ def measure(size: int, runs: int) -> dict[str, object]:
                 evidence = LoadBalancerSource().gather(context)
                 total = time.monotonic() - started
                 complete = all(len(port.answered) == size for port in evidence.ports)
-                rows.append({"total": total, "proof": max(port.seconds for port in evidence.ports), "connections": evidence.connections,
-                             "complete": complete, "cleaned": all(state.cleaned for state in evidence.listeners.values())})
+                rows.append(
+                    {
+                        "total": total,
+                        "proof": max(port.seconds for port in evidence.ports),
+                        "connections": evidence.connections,
+                        "complete": complete,
+                        "cleaned": all(state.cleaned for state in evidence.listeners.values()),
+                    }
+                )
         finally:
             context.close()
         run_seconds = _one_run(info.plan_file, info.env())
@@ -88,8 +97,26 @@ def measure(size: int, runs: int) -> dict[str, object]:
 def _one_run(plan: Path, env: dict[str, str]) -> float:
     with tempfile.TemporaryDirectory() as out:
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "acpcheck", "run", "--plan", str(plan), "--out", out, "--force", "--check", "ACP-LB-*"],
-                       env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=120)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                str(plan),
+                "--out",
+                out,
+                "--force",
+                "--check",
+                "ACP-LB-*",
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=120,
+        )
         return time.monotonic() - started
 
 
@@ -110,11 +137,15 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "lb_bench.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"LB proof on the lab, {args.runs} runs each, ports 6443/11780/11781 (median; max)")
-    print("| control-plane nodes x ports | time to proof | whole source (listeners up, proof, listeners gone) | connections | `acpcheck run --check ACP-LB-*` |")
+    print(
+        "| control-plane nodes x ports | time to proof | whole source (listeners up, proof, listeners gone) | connections | `acpcheck run --check ACP-LB-*` |"
+    )
     print("|---|---|---|---|---|")
     for row in results:
-        print(f"| {row['control_plane']} x {row['ports']} | {row['proof_median']:.3f} s ({row['proof_max']:.3f}) | {row['total_median']:.3f} s | "
-              f"{row['connections_median']:g} ({row['connections_max']}) | {row['acpcheck_run']:.2f} s |")
+        print(
+            f"| {row['control_plane']} x {row['ports']} | {row['proof_median']:.3f} s ({row['proof_max']:.3f}) | {row['total_median']:.3f} s | "
+            f"{row['connections_median']:g} ({row['connections_max']}) | {row['acpcheck_run']:.2f} s |"
+        )
     if not all(row["all_proven"] and row["all_cleaned"] for row in results):
         print("lb_bench: some run did not prove every node or did not clean up", file=sys.stderr)
         return 1

@@ -83,10 +83,20 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measured(command: list[str], env: dict[str, str], cwd: Path, cap_seconds: float, cap_mb: float) -> dict[str, object]:
+def measured(
+    command: list[str], env: dict[str, str], cwd: Path, cap_seconds: float, cap_mb: float
+) -> dict[str, object]:
     started = time.perf_counter()
     # cwd: the measured tree (``python -m`` and ``-c`` put the working directory first on sys.path).
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     killed: list[str] = []
     output: list[bytes] = []
     reader = threading.Thread(target=lambda: output.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
@@ -98,7 +108,9 @@ def measured(command: list[str], env: dict[str, str], cwd: Path, cap_seconds: fl
             memory = sum(rss_mb(pid) for pid in children_of(process.pid))
             if elapsed > cap_seconds or memory > cap_mb:
                 killed.append(f"killed at {elapsed:.0f} s" if elapsed > cap_seconds else f"killed at {memory:,.0f} MB")
-                os.kill(process.pid, signal.SIGKILL)  # acpcheck only, as `timeout` would: what it started may stay behind
+                os.kill(
+                    process.pid, signal.SIGKILL
+                )  # acpcheck only, as `timeout` would: what it started may stay behind
                 return
             time.sleep(0.1)
 
@@ -115,8 +127,14 @@ def measured(command: list[str], env: dict[str, str], cwd: Path, cap_seconds: fl
         pass
     reader.join(5)
     text = b"".join(output).decode(errors="replace")
-    return {"exit": os.waitstatus_to_exitcode(status), "wall_s": round(wall, 1), "peak_mb": round(usage.ru_maxrss / 1024, 1),
-            "note": killed[0] if killed else "", "orphans": left, "output": text[-600:]}
+    return {
+        "exit": os.waitstatus_to_exitcode(status),
+        "wall_s": round(wall, 1),
+        "peak_mb": round(usage.ru_maxrss / 1024, 1),
+        "note": killed[0] if killed else "",
+        "orphans": left,
+        "output": text[-600:],
+    }
 
 
 def orphans() -> list[int]:
@@ -124,8 +142,10 @@ def orphans() -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if ORPHAN_MARK in Path(f"/proc/{entry.name}/cmdline").read_bytes().decode(errors="replace") and \
-                        "State:\tZ" not in Path(f"/proc/{entry.name}/status").read_text():
+                if (
+                    ORPHAN_MARK in Path(f"/proc/{entry.name}/cmdline").read_bytes().decode(errors="replace")
+                    and "State:\tZ" not in Path(f"/proc/{entry.name}/status").read_text()
+                ):
                     found.append(int(entry.name))
             except OSError:
                 pass
@@ -137,7 +157,9 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=ROOT, help="the acpcheck tree to measure (default: this one)")
     parser.add_argument("--cap-seconds", type=float, default=120.0)
     parser.add_argument("--cap-mb", type=float, default=2048.0)
-    parser.add_argument("--interval", type=float, default=3.0, help="seconds between two bytes of the drip (the issue's: 3)")
+    parser.add_argument(
+        "--interval", type=float, default=3.0, help="seconds between two bytes of the drip (the issue's: 3)"
+    )
     parser.add_argument("--only", action="append", default=[], help="run only these cases")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -150,7 +172,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="acpcheck-hostile-") as work_dir:
         work = Path(work_dir)
         (work / ".ssh").mkdir()
-        (work / ".ssh" / "id_ed25519").write_text("")  # the example plan's key file: present, never used (no node is contacted)
+        (work / ".ssh" / "id_ed25519").write_text(
+            ""
+        )  # the example plan's key file: present, never used (no node is contacted)
         env["HOME"] = str(work)
         server_dir = init_server_dir(work / "api", port=0)
         server = serve_dir(server_dir.root, listen="127.0.0.1:0")
@@ -160,14 +184,19 @@ def main() -> int:
             if args.only and name not in args.only:
                 return
             out = work / "out" / name
-            line = command or [*acpcheck, "run", "--plan", str(PLAN), *extra, "--out", str(out)] + (["--kubeconfig", str(kubeconfig)] if kubeconfig else [])
+            line = command or [*acpcheck, "run", "--plan", str(PLAN), *extra, "--out", str(out)] + (
+                ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+            )
             row = measured(line, env, args.tree.resolve(), args.cap_seconds, args.cap_mb)
             results = out / "results.json"
             if results.exists():
                 document = json.loads(results.read_text())
                 row["statuses"] = {k: v for k, v in document["summary"].items() if v}
             rows[name] = row
-            print(f"{name:28} exit {row['exit']:>3}  {row['wall_s']:>7} s  {row['peak_mb']:>8} MB  {row['note']}  orphans {row['orphans']}", flush=True)
+            print(
+                f"{name:28} exit {row['exit']:>3}  {row['wall_s']:>7} s  {row['peak_mb']:>8} MB  {row['note']}  orphans {row['orphans']}",
+                flush=True,
+            )
 
         run("healthy API", CLUSTER_CHECK, reader)
         for mode in ("drip", "silent", "huge", "malformed", "reset"):
@@ -181,7 +210,13 @@ def main() -> int:
         plugin.write_text(f"#!/bin/sh\nsleep {ORPHAN_MARK} &\nsleep {ORPHAN_MARK}\n")
         plugin.chmod(0o755)
         document = yaml.safe_load(reader.read_text())
-        document["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}}
+        document["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(plugin),
+                "interactiveMode": "Never",
+            }
+        }
         (work / "exec.kubeconfig").write_text(yaml.safe_dump(document))
         run("exec plugin never exits", CLUSTER_CHECK, work / "exec.kubeconfig")
         for pid in orphans():
@@ -195,8 +230,11 @@ def main() -> int:
         run("--kubeconfig /dev/zero (ENC)", ENC, "/dev/zero")
 
         user = yaml.safe_load(server_dir.kubeconfig("admin").read_text())["users"][0]["user"]
-        for name, value in (("ca.pem", server_dir.ca.read_text()), ("cert.pem", base64.b64decode(user["client-certificate-data"]).decode()),
-                            ("key.pem", base64.b64decode(user["client-key-data"]).decode())):
+        for name, value in (
+            ("ca.pem", server_dir.ca.read_text()),
+            ("cert.pem", base64.b64decode(user["client-certificate-data"]).decode()),
+            ("key.pem", base64.b64decode(user["client-key-data"]).decode()),
+        ):
             (work / name).write_text(value)
         for mode in ("drip", "huge"):
             server.hostile = Hostile(mode, "/v3/", args.interval)
@@ -205,8 +243,25 @@ def main() -> int:
 
         results_fifo = work / "results.fifo"
         os.mkfifo(results_fifo)
-        for name, source in (("remediate --from FIFO", results_fifo), ("remediate --from /dev/zero", Path("/dev/zero"))):
-            run(name, [], None, [*acpcheck, "remediate", "--plan", str(PLAN), "--from", str(source), "--out", str(work / "out" / name.replace(" ", "_").replace("/", "_"))])
+        for name, source in (
+            ("remediate --from FIFO", results_fifo),
+            ("remediate --from /dev/zero", Path("/dev/zero")),
+        ):
+            run(
+                name,
+                [],
+                None,
+                [
+                    *acpcheck,
+                    "remediate",
+                    "--plan",
+                    str(PLAN),
+                    "--from",
+                    str(source),
+                    "--out",
+                    str(work / "out" / name.replace(" ", "_").replace("/", "_")),
+                ],
+            )
         server.stop()
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

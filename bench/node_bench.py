@@ -54,7 +54,7 @@ OUT = ROOT / "bench" / "out"
 STATE = Path(tempfile.gettempdir()) / "acpcheck-bench-lab"
 LOCK = Path("/run/lock/acpcheck-lab-tests.lock")  # one lab per machine: the tests and the other benchmarks take it too
 
-FLOOR = r'''
+FLOOR = r"""
 import sys, yaml, paramiko
 from concurrent.futures import ThreadPoolExecutor
 plan = yaml.safe_load(open(sys.argv[1]))
@@ -77,10 +77,10 @@ def one(node):
     client.close()
 with ThreadPoolExecutor(64) as pool:
     list(pool.map(one, plan["spec"]["nodes"]))
-'''
+"""
 
 # The facts acpcheck's probe reads, read the testinfra way: one call per fact.
-TESTINFRA_CHECKS = r'''
+TESTINFRA_CHECKS = r"""
 def test_node(host):
     host.file("/etc/os-release").content_string
     host.file("/proc/sys/kernel/osrelease").content_string
@@ -110,7 +110,7 @@ def test_node(host):
     host.run("df -Pk / /tmp")
     host.file("/etc/timezone").exists
     host.run("date +%s.%N")
-'''
+"""
 
 
 @dataclass
@@ -134,7 +134,9 @@ def run_measured(command: list[str], runs: int, env: dict[str, str], cwd: Path, 
     walls, cpus, peaks, code = [], [], [], 0
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
         _, status, usage = os.wait4(process.pid, 0)
         walls.append(time.perf_counter() - started)
         cpus.append(usage.ru_utime + usage.ru_stime)
@@ -164,21 +166,66 @@ def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ans
         plan = str(lab.plan_file)
         record: dict[str, object] = {"nodes": size}
         with tempfile.TemporaryDirectory() as work:
-            record["floor_true"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env, ROOT)
+            record["floor_true"] = run_measured(
+                [python, "-c", FLOOR, plan, str(lab.client_key), "true"], runs, env, ROOT
+            )
             record["floor"] = run_measured([python, "-c", FLOOR, plan, str(lab.client_key), "probe"], runs, env, ROOT)
-            acpcheck_run = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--check", "area:NODE", "--force"]
-            record["acpcheck"] = run_measured([*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT, Path(work) / "r" / "results.json")
-            whole = [python, "-m", "acpcheck", "run", "--plan", plan, "--profile", "preinstall", "--force", "--out", f"{work}/whole"]
+            acpcheck_run = [
+                python,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                plan,
+                "--profile",
+                "preinstall",
+                "--check",
+                "area:NODE",
+                "--force",
+            ]
+            record["acpcheck"] = run_measured(
+                [*acpcheck_run, "--out", f"{work}/r"], runs, env, ROOT, Path(work) / "r" / "results.json"
+            )
+            whole = [
+                python,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                plan,
+                "--profile",
+                "preinstall",
+                "--force",
+                "--out",
+                f"{work}/whole",
+            ]
             record["preinstall"] = run_measured(whole, runs, env, ROOT, Path(work) / "whole" / "results.json")
-            if (Path(work) / "whole" / "results.json").exists():  # kept: a FAIL or ERROR on the healthy lab must be explainable
+            if (
+                Path(work) / "whole" / "results.json"
+            ).exists():  # kept: a FAIL or ERROR on the healthy lab must be explainable
                 shutil.copy(Path(work) / "whole" / "results.json", OUT / f"preinstall-{size}.results.json")
             # The same run on the facts the last one saved: judging and reports alone, no SSH.
-            record["replay"] = run_measured([*acpcheck_run, "--out", f"{work}/replay", "--facts", f"{work}/r/facts"], runs, env, ROOT)
+            record["replay"] = run_measured(
+                [*acpcheck_run, "--out", f"{work}/replay", "--facts", f"{work}/r/facts"], runs, env, ROOT
+            )
             if with_testinfra:
                 tests = Path(work) / "test_infra.py"
                 tests.write_text(TESTINFRA_CHECKS)
                 hosts = ",".join(f"paramiko://root@{n.ipv4}?ssh_identity_file={lab.client_key}" for n in lab.nodes)
-                command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:acpcheck", "-n", "auto", f"--hosts={hosts}", str(tests)]
+                command = [
+                    python,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-p",
+                    "no:acpcheck",
+                    "-n",
+                    "auto",
+                    f"--hosts={hosts}",
+                    str(tests),
+                ]
                 record["testinfra"] = run_measured(command, peer_runs, env, ROOT)
             ansible = shutil.which("ansible", path=str(Path(python).parent)) or shutil.which("ansible")
             if with_ansible and ansible:
@@ -192,7 +239,12 @@ def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ans
                     "ANSIBLE_LOCAL_TEMP": f"{work}/ansible-tmp",
                     "ANSIBLE_NOCOLOR": "1",
                 }
-                record["ansible"] = run_measured([ansible, "all", "-i", str(inventory), "-m", "setup", "-f", "50"], peer_runs, ansible_env, Path(work))
+                record["ansible"] = run_measured(
+                    [ansible, "all", "-i", str(inventory), "-m", "setup", "-f", "50"],
+                    peer_runs,
+                    ansible_env,
+                    Path(work),
+                )
     finally:
         down(STATE, quiet=True)
     return record
@@ -200,8 +252,25 @@ def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ans
 
 def machine() -> str:
     """The machine the figures come from (they mean little without it)."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown CPU")
-    memory = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))) // 1024 // 1024
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory = (
+        int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+        // 1024
+        // 1024
+    )
     return f"{os.cpu_count()} CPUs ({model}), {memory} GiB, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
 
 
@@ -210,17 +279,26 @@ def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
     lines = [
         f"node benchmark on {machine()}",
         f"median of {runs} runs (peers: {peer_runs}): wall s / runner CPU s (CPU ms per node); ratios against the probe floor",
-        f"{'nodes':>5} " + " ".join(f"{name:>22}" for name in tools)
+        f"{'nodes':>5} "
+        + " ".join(f"{name:>22}" for name in tools)
         + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11} {'pre/acp wall':>12} {'pre peak MB':>11} {'pre FAIL+ERROR':>14}",
     ]
     for r in records:
         cells = []
         for name in tools:
             s = r.get(name)
-            cells.append(f"{s.wall_s:6.2f}/{s.cpu_s:6.2f} ({1000 * s.cpu_s / r['nodes']:5.1f})" if isinstance(s, Sample) else f"{'-':>22}")
+            cells.append(
+                f"{s.wall_s:6.2f}/{s.cpu_s:6.2f} ({1000 * s.cpu_s / r['nodes']:5.1f})"
+                if isinstance(s, Sample)
+                else f"{'-':>22}"
+            )
         acp, floor = r["acpcheck"], r["floor"]
         assert isinstance(acp, Sample) and isinstance(floor, Sample)
-        line = f"{r['nodes']:>5} " + " ".join(f"{c:>22}" for c in cells) + f" {acp.wall_s / floor.wall_s:14.2f} {acp.cpu_s / floor.cpu_s:13.2f} {acp.peak_mb:11.0f}"
+        line = (
+            f"{r['nodes']:>5} "
+            + " ".join(f"{c:>22}" for c in cells)
+            + f" {acp.wall_s / floor.wall_s:14.2f} {acp.cpu_s / floor.cpu_s:13.2f} {acp.peak_mb:11.0f}"
+        )
         whole = r.get("preinstall")
         if isinstance(whole, Sample):
             line += f" {whole.wall_s / acp.wall_s:12.2f} {whole.peak_mb:11.0f} {whole.bad if whole.bad is not None else '?':>14}"
@@ -244,10 +322,14 @@ def targets(records: list[dict[str, object]]) -> list[str]:
     for size in (100, 1000):
         if size in by_size:
             ratio = per_node(size, "acpcheck") / per_node(size, "floor")
-            lines.append(f"  runner CPU per node <= 1.5x the floor's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}")
+            lines.append(
+                f"  runner CPU per node <= 1.5x the floor's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}"
+            )
     if 100 in by_size and 1000 in by_size:
         growth = per_node(1000, "acpcheck") / per_node(100, "acpcheck") - 1
-        lines.append(f"  flat: CPU per node at 1,000 within 20 % of 100's: {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}")
+        lines.append(
+            f"  flat: CPU per node at 1,000 within 20 % of 100's: {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}"
+        )
     if 100 in by_size:
         ratio = sample(100, "acpcheck").wall_s / sample(100, "floor").wall_s
         lines.append(f"  wall <= 1.15x the floor's at 100: {ratio:.2f}x — {'met' if ratio <= 1.15 else 'NOT met'}")
@@ -259,15 +341,23 @@ def targets(records: list[dict[str, object]]) -> list[str]:
         for size in (100, 1000):
             if size in by_size:
                 ratio = sample(size, "preinstall").wall_s / sample(size, "acpcheck").wall_s
-                lines.append(f"  whole preinstall wall <= 1.5x the node-only run's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}")
+                lines.append(
+                    f"  whole preinstall wall <= 1.5x the node-only run's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}"
+                )
         if 100 in by_size and 1000 in by_size:
             growth = per_node(1000, "preinstall") / per_node(100, "preinstall") - 1
-            lines.append(f"  whole preinstall CPU per node flat from 100 to 1,000 (within 20 %): {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}")
+            lines.append(
+                f"  whole preinstall CPU per node flat from 100 to 1,000 (within 20 %): {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}"
+            )
         if 1000 in by_size:
             peak = sample(1000, "preinstall").peak_mb
-            lines.append(f"  whole preinstall peak RSS < 1 GB at 1,000: {peak:.0f} MB — {'met' if peak < 1000 else 'NOT met'}")
+            lines.append(
+                f"  whole preinstall peak RSS < 1 GB at 1,000: {peak:.0f} MB — {'met' if peak < 1000 else 'NOT met'}"
+            )
         bad = {r["nodes"]: r["preinstall"].bad for r in records}  # type: ignore[union-attr]
-        lines.append(f"  no FAIL and no ERROR on the healthy lab: {bad} — {'met' if all(count == 0 for count in bad.values()) else 'NOT met'}")
+        lines.append(
+            f"  no FAIL and no ERROR on the healthy lab: {bad} — {'met' if all(count == 0 for count in bad.values()) else 'NOT met'}"
+        )
     return lines
 
 
@@ -277,8 +367,20 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-testinfra", action="store_true")
     parser.add_argument("--no-ansible", action="store_true")
-    parser.add_argument("--peers-up-to", type=int, default=1000, metavar="N", help="measure testinfra and Ansible only up to N nodes (each takes minutes at 1,000)")
-    parser.add_argument("--peer-runs", type=int, default=1, metavar="N", help="runs of each peer per size (default 1: they are context, not the ratio)")
+    parser.add_argument(
+        "--peers-up-to",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="measure testinfra and Ansible only up to N nodes (each takes minutes at 1,000)",
+    )
+    parser.add_argument(
+        "--peer-runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs of each peer per size (default 1: they are context, not the ratio)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("node_bench: the lab needs root", file=sys.stderr)
@@ -291,7 +393,9 @@ def main() -> int:
         for size in (int(s) for s in args.sizes.split(",")):
             print(f"measuring {size} nodes …", file=sys.stderr, flush=True)
             peers = size <= args.peers_up_to
-            records.append(measure(size, args.runs, args.peer_runs, peers and not args.no_testinfra, peers and not args.no_ansible))
+            records.append(
+                measure(size, args.runs, args.peer_runs, peers and not args.no_testinfra, peers and not args.no_ansible)
+            )
     print(table(records, args.runs, args.peer_runs))
     serialisable = [{k: asdict(v) if isinstance(v, Sample) else v for k, v in r.items()} for r in records]
     (OUT / "node_bench.json").write_text(json.dumps(serialisable, indent=2) + "\n")

@@ -81,12 +81,34 @@ def main() -> int:
         cases = {
             "interpreter": [python, "-c", "pass"],
             "import floor": [python, "-c", "import pytest, pydantic, netaddr, yaml"],
-            "acpcheck 5 nodes": [python, "-m", "acpcheck", "run", "--plan", "examples/workload-kube-ovn.yaml", "--profile", "plan", "--out", f"{reports}/5"],
+            "acpcheck 5 nodes": [
+                python,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                "examples/workload-kube-ovn.yaml",
+                "--profile",
+                "plan",
+                "--out",
+                f"{reports}/5",
+            ],
         }
         for nodes in (int(n) for n in args.nodes.split(",")):
             plan_path = OUT / f"plan-{nodes}.yaml"
             plan_path.write_text(yaml.safe_dump(make_plan(nodes), sort_keys=False))
-            cases[f"acpcheck {nodes} nodes"] = [python, "-m", "acpcheck", "run", "--plan", str(plan_path), "--profile", "plan", "--out", f"{reports}/{nodes}"]
+            cases[f"acpcheck {nodes} nodes"] = [
+                python,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                str(plan_path),
+                "--profile",
+                "plan",
+                "--out",
+                f"{reports}/{nodes}",
+            ]
         measured = {name: timed(command, args.runs) for name, command in cases.items()}
     floor = measured["import floor"][0]
     print(f"plan-only benchmark, {args.runs} runs each (median wall time)")
@@ -97,8 +119,13 @@ def main() -> int:
     for nodes, limit in targets.items():
         if f"acpcheck {nodes} nodes" in measured:
             median = measured[f"acpcheck {nodes} nodes"][0]
-            print(f"target: plan-only run of a {nodes}-node plan <= {limit} s: {median:.2f} s — {'met' if median <= limit else 'NOT met'}")
-    record = {name: {"median_s": round(m, 4), "samples_s": [round(s, 4) for s in samples], "exit": code} for name, (m, samples, code) in measured.items()}
+            print(
+                f"target: plan-only run of a {nodes}-node plan <= {limit} s: {median:.2f} s — {'met' if median <= limit else 'NOT met'}"
+            )
+    record = {
+        name: {"median_s": round(m, 4), "samples_s": [round(s, 4) for s in samples], "exit": code}
+        for name, (m, samples, code) in measured.items()
+    }
     (OUT / "plan_bench.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"written: {OUT / 'plan_bench.json'}")
     return 0

@@ -77,7 +77,17 @@ def main() -> int:
             plan_path = Path(scratch) / f"{label.split()[0]}.yaml"
             plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
             for suffix, extra in (("", []), (", ACP-NET-017 only", ["--check", "ACP-NET-017"])):
-                commands[label + suffix] = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_path), "--profile", "plan", *extra]
+                commands[label + suffix] = [
+                    sys.executable,
+                    "-m",
+                    "acpcheck",
+                    "run",
+                    "--plan",
+                    str(plan_path),
+                    "--profile",
+                    "plan",
+                    *extra,
+                ]
         samples: dict[str, list[tuple[float, int, int, int]]] = {name: [] for name in commands}
         # Round by round, every case once a round: a machine whose load drifts
         # (the lab, other runs) weighs on the baseline and the duplicate alike.
@@ -97,10 +107,14 @@ def main() -> int:
     for label, row in rows.items():
         print(f"{label:<48} {row['median_s']:8.3f} {row['peak_mb']:8.1f} {row['reports_mb']:11.3f} {row['exit']:5}")
     base, dup = rows["distinct addresses (baseline)"], rows["one address"]
-    print(f"one address / baseline: time x{dup['median_s'] / base['median_s']:.2f}, peak memory x{dup['peak_mb'] / base['peak_mb']:.2f}")
+    print(
+        f"one address / baseline: time x{dup['median_s'] / base['median_s']:.2f}, peak memory x{dup['peak_mb'] / base['peak_mb']:.2f}"
+    )
     met = dup["median_s"] < TARGET_SECONDS and dup["peak_mb"] < TARGET_PEAK_MB and dup["reports_mb"] < TARGET_REPORT_MB
-    print(f"target: under {TARGET_SECONDS:g} s, {TARGET_PEAK_MB} MB and {TARGET_REPORT_MB} MB of reports: "
-          f"{dup['median_s']:.2f} s, {dup['peak_mb']:.0f} MB, {dup['reports_mb']:.2f} MB — {'met' if met else 'NOT met'}")
+    print(
+        f"target: under {TARGET_SECONDS:g} s, {TARGET_PEAK_MB} MB and {TARGET_REPORT_MB} MB of reports: "
+        f"{dup['median_s']:.2f} s, {dup['peak_mb']:.0f} MB, {dup['reports_mb']:.2f} MB — {'met' if met else 'NOT met'}"
+    )
     (OUT / "same_address_bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"written: {OUT / 'same_address_bench.json'}")
     return 0

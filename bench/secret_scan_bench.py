@@ -96,7 +96,9 @@ def plan_with(value: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-mib", type=int, default=16, help="largest value, in MiB (default 16: the input limit)")
-    parser.add_argument("--before", action="store_true", help="also time the URL pattern before issue 22 (64 and 128 KiB only)")
+    parser.add_argument(
+        "--before", action="store_true", help="also time the URL pattern before issue 22 (64 and 128 KiB only)"
+    )
     args = parser.parse_args()
     results: dict[str, list[dict[str, float]]] = {}
     print(f"{'value':18} {'size':>9} {'scan s':>8} {'base s':>8} {'scan/base':>9} {'x per 2x':>8}")
@@ -109,7 +111,9 @@ def main() -> int:
             scan, base = cpu(lambda: secret_shape(value), repeat), cpu(lambda: BASELINE.search(value), repeat)
             growth = scan / rows[-1]["scan"] if rows and rows[-1]["scan"] > 0 else float("nan")
             rows.append({"bytes": len(value), "scan": scan, "base": base, "growth": growth})
-            print(f"{kind:18} {len(value) // KIB:>6} Ki {scan:8.4f} {base:8.4f} {scan / max(base, 1e-9):9.1f} {growth:8.2f}")
+            print(
+                f"{kind:18} {len(value) // KIB:>6} Ki {scan:8.4f} {base:8.4f} {scan / max(base, 1e-9):9.1f} {growth:8.2f}"
+            )
     loader = results.setdefault("loader: plan with a long word", [])
     for size in sizes(args.max_mib):
         text = plan_with("a" * (size - 2048))  # the plan itself is about 1.2 KiB: the file stays within the limit
@@ -127,7 +131,9 @@ def main() -> int:
             print(f"{'URL before #22':18} {size // KIB:>6} Ki {took:8.4f} {'':>8} {'':>9} {growth:8.2f}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "secret_scan.json").write_text(json.dumps(results, indent=1) + "\n")
-    worst = max(row["growth"] for kind, rows in results.items() if not kind.startswith("URL pattern before") for row in rows[1:])
+    worst = max(
+        row["growth"] for kind, rows in results.items() if not kind.startswith("URL pattern before") for row in rows[1:]
+    )
     print(f"largest growth per doubling: {worst:.2f}x (linear: about 2; quadratic: about 4)")
     return 0
 

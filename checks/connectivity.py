@@ -59,7 +59,11 @@ def _grouped(pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
         label = f"{pair.port}/{pair.protocol}"
         if (pair.port, pair.protocol) in names:
             label += f" ({names[(pair.port, pair.protocol)]})"
-        detail = f" ({pair.detail})" if pair.detail and pair.outcome in ("foreign", "stale", "node", "unreachable", "busy", "error", "notool") else ""
+        detail = (
+            f" ({pair.detail})"
+            if pair.detail and pair.outcome in ("foreign", "stale", "node", "unreachable", "busy", "error", "notool")
+            else ""
+        )
         by_peer[pair.to].append(f"{label} {pair.outcome}{detail}")
     return [f"{peer}: {', '.join(items)}" for peer, items in sorted(by_peer.items())]
 
@@ -99,7 +103,9 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     result = connectivity.nodes.get(node.name)
     if result is None:
         state = connectivity.listeners.get(node.name)
-        raise TargetUnavailable(node.spec.target, "unreachable", state.detail if state else "no connection was made from this node")
+        raise TargetUnavailable(
+            node.spec.target, "unreachable", state.detail if state else "no connection was made from this node"
+        )
     if result.error:
         raise TargetUnavailable(node.spec.target, "probe", f"the connections could not be made: {result.error}")
     names = _port_names(node)
@@ -107,19 +113,36 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     own = [pair for pair in result.unproven if not _peer_is_why(connectivity, pair)]
     unknown = _own_unproven(node.name, own, names) + _not_proven_towards(node.name, connectivity, names)
     left_to_peers = len(result.unproven) - len(own)
-    sampled = f" (sampled: above {ALL_PAIRS_UP_TO} nodes each node probes the control plane and {SAMPLED_PEERS} peers)" if connectivity.sampled else ""
-    evidence = {"node": node.name, "proven": result.ok, "failed": len(result.failed), "unproven": len(own),
-                "left_to_peers": left_to_peers, "sampled": connectivity.sampled}
+    sampled = (
+        f" (sampled: above {ALL_PAIRS_UP_TO} nodes each node probes the control plane and {SAMPLED_PEERS} peers)"
+        if connectivity.sampled
+        else ""
+    )
+    evidence = {
+        "node": node.name,
+        "proven": result.ok,
+        "failed": len(result.failed),
+        "unproven": len(own),
+        "left_to_peers": left_to_peers,
+        "sampled": connectivity.sampled,
+    }
     if not findings and not unknown and not result.ok and left_to_peers:
         peers = sorted({pair.to for pair in result.unproven})
-        skip(f"nothing to prove from {node.name}: no peer it probes could listen ({listed(peers)}; see ACP-CONN-001 on them)")
+        skip(
+            f"nothing to prove from {node.name}: no peer it probes could listen ({listed(peers)}; see ACP-CONN-001 on them)"
+        )
     conclude([line + sampled for line in findings], unknown=unknown, **evidence)
 
 
 def _peer_is_why(connectivity: ConnEvidence, pair: Pair) -> bool:
     """Whether an unproven pair is explained by the peer: its listener was not up on that port."""
     state = connectivity.listeners.get(pair.to)
-    return state is None or state.state != "ok" or state.port_state(pair.protocol, pair.port) != "ok" or pair.outcome == "ended"
+    return (
+        state is None
+        or state.state != "ok"
+        or state.port_state(pair.protocol, pair.port) != "ok"
+        or pair.outcome == "ended"
+    )
 
 
 def _own_unproven(name: str, pairs: list[Pair], names: dict[tuple[int, str], str]) -> list[str]:
@@ -128,8 +151,10 @@ def _own_unproven(name: str, pairs: list[Pair], names: dict[tuple[int, str], str
     lines = []
     if notool:
         peer = next((pair for pair in notool if pair.protocol == "tcp"), notool[0])
-        lines.append(f"{name} has no tool to connect with ({notool[0].detail or 'no python3, perl, socat or nc'}): {len(notool)} "
-                     f"connections not proven; from {name} run e.g. `nc -zv{'u' if peer.protocol == 'udp' else ''} {peer.to} {peer.port}` for each peer and port")
+        lines.append(
+            f"{name} has no tool to connect with ({notool[0].detail or 'no python3, perl, socat or nc'}): {len(notool)} "
+            f"connections not proven; from {name} run e.g. `nc -zv{'u' if peer.protocol == 'udp' else ''} {peer.to} {peer.port}` for each peer and port"
+        )
     rest = [pair for pair in pairs if pair.outcome != "notool"]
     lines += [f"{name} -> {line} (not proven)" for line in _grouped(rest, names)]
     return lines
@@ -141,15 +166,23 @@ def _not_proven_towards(name: str, connectivity: ConnEvidence, names: dict[tuple
     if state is None or state.state == "unreachable":
         return []
     if state.state == "notool":
-        example = 10250 if (10250, "tcp") in names else next((port for port, protocol in sorted(names) if protocol == "tcp"), 10250)  # the kubelet's: every node's
-        return [f"no node could prove it reaches {name}: {state.detail}; prove it by hand, port by port: "
-                f"{manual_listener(name, 'tcp', example)}, then connect from another node"]
+        example = (
+            10250
+            if (10250, "tcp") in names
+            else next((port for port, protocol in sorted(names) if protocol == "tcp"), 10250)
+        )  # the kubelet's: every node's
+        return [
+            f"no node could prove it reaches {name}: {state.detail}; prove it by hand, port by port: "
+            f"{manual_listener(name, 'tcp', example)}, then connect from another node"
+        ]
     if state.state != "ok":
         return [f"no node could prove it reaches {name}: its listener did not start ({state.detail})"]
     lines = []
     if state.unproven_after_end:
-        lines.append(f"{state.unproven_after_end} connections towards {name} not proven: its listener ended during the probe "
-                     f"({state.ended}); run again")
+        lines.append(
+            f"{state.unproven_after_end} connections towards {name} not proven: its listener ended during the probe "
+            f"({state.ended}); run again"
+        )
     for spec, port_state in sorted(state.ports.items()):
         if port_state == "ok":
             continue
@@ -157,9 +190,13 @@ def _not_proven_towards(name: str, connectivity: ConnEvidence, names: dict[tuple
         label = f"{port}/{protocol}" + (f" ({names[(int(port), protocol)]})" if (int(port), protocol) in names else "")
         kind, _, why = port_state.partition(" ")
         if kind == "busy":
-            lines.append(f"{label} on {name}: not proven: the port is in use ({why}); it must be free before install (ACP-NODE-019/020)")
+            lines.append(
+                f"{label} on {name}: not proven: the port is in use ({why}); it must be free before install (ACP-NODE-019/020)"
+            )
         elif kind == "notool":
-            lines.append(f"{label} on {name}: not proven: its listener tool ({state.tool}) serves TCP only; {manual_listener(name, protocol, int(port))}")
+            lines.append(
+                f"{label} on {name}: not proven: its listener tool ({state.tool}) serves TCP only; {manual_listener(name, protocol, int(port))}"
+            )
         else:
             lines.append(f"{label} on {name}: not proven: the listener could not bind it ({port_state})")
     return lines
@@ -182,15 +219,23 @@ def _global(node: NodeContext, connectivity: ConnEvidence, name: str, what: str)
 
 
 #: The global targets: a workload cluster that ACP builds, before install.
-WORKLOAD_BEFORE_INSTALL = When(cluster_roles=frozenset({"workload"}), cluster_types=frozenset({"on-premise", "hosted-control-plane"}), upgrade=False)
+WORKLOAD_BEFORE_INSTALL = When(
+    cluster_roles=frozenset({"workload"}),
+    cluster_types=frozenset({"on-premise", "hosted-control-plane"}),
+    upgrade=False,
+)
 
 
 def _require_connected(node: NodeContext, connectivity: ConnEvidence, name: str, what: str) -> None:
     """FAIL unless this node opened a TCP connection to the global target ``name``."""
     found = _global(node, connectivity, name, what)
     if found.outcome != "connected":
-        fail(f"{node.name} cannot open a TCP connection to the {what} {found.host}:{found.port}: {found.outcome}"
-             + (f" ({found.detail})" if found.detail else ""), host=found.host, port=found.port)
+        fail(
+            f"{node.name} cannot open a TCP connection to the {what} {found.host}:{found.port}: {found.outcome}"
+            + (f" ({found.detail})" if found.detail else ""),
+            host=found.host,
+            port=found.port,
+        )
 
 
 @check(

@@ -38,7 +38,9 @@ from acpcheck.sources.etcd import FAILING, ScanResult
 DOCS = "https://docs.alauda.io/container_platform"
 ENCRYPTION_PAGE = f"{DOCS}/4.3/configure/clusters/etcd-encryption.html"
 ENCRYPTION_PAGES = [f"{DOCS}/{version}/configure/clusters/etcd-encryption.html" for version in ("4.1", "4.2", "4.3")]
-CRD = "https://github.com/alauda/acp-docs/blob/release-4.3/docs/shared/crds/cluster.alauda.io_etcdencryptionconfigs.yaml"
+CRD = (
+    "https://github.com/alauda/acp-docs/blob/release-4.3/docs/shared/crds/cluster.alauda.io_etcdencryptionconfigs.yaml"
+)
 GLOBAL_DR = f"{DOCS}/4.3/install/global_dr.html"
 UPSTREAM = "https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/"
 UPSTREAM_CONFIG = "https://kubernetes.io/docs/reference/config-api/apiserver-config.v1/"
@@ -69,10 +71,14 @@ class EncryptionApplies(When):
         if reason:
             return reason
         if plan.spec.etcd_encryption.expected is False:
-            return "not applicable: the plan says this cluster does not encrypt etcd (spec.etcdEncryption.expected: false)"
+            return (
+                "not applicable: the plan says this cluster does not encrypt etcd (spec.etcdEncryption.expected: false)"
+            )
         if plan.spec.cluster.role == "global" and plan.spec.acp.version in NO_GLOBAL:
-            return ("not applicable: the etcd Encryption Manager does not support the global cluster in ACP 4.1–4.3 "
-                    "(its documentation: supported on On-Premises and DCS clusters, not on global)")
+            return (
+                "not applicable: the etcd Encryption Manager does not support the global cluster in ACP 4.1–4.3 "
+                "(its documentation: supported on On-Premises and DCS clusters, not on global)"
+            )
         if self.live_api and kubeconfig_of(plan)[0] is None:
             return "not applicable: no kubeconfig (spec.kubeconfig, or --kubeconfig): live-cluster checks need one"
         return None
@@ -113,11 +119,18 @@ def the_config(plan: Any, params: dict[str, Any], cluster: ClusterView) -> dict[
     found = cluster.get(ETCD_ENCRYPTION_CONFIG) if served else None
     if found is not None:
         return found
-    what = ("the cluster does not serve etcdencryptionconfigs.cluster.alauda.io (the etcd Encryption Manager plugin is not installed)"
-            if not served else "the cluster has no EtcdEncryptionConfig named default")
+    what = (
+        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io (the etcd Encryption Manager plugin is not installed)"
+        if not served
+        else "the cluster has no EtcdEncryptionConfig named default"
+    )
     if expected(plan, params):
-        raise TargetUnavailable(cluster.target, "not-served" if not served else "absent", f"{what}; ACP-ENC-001 reports it")
-    skip(f"{what}, and neither the plan (spec.etcdEncryption.expected) nor the profile (requireEtcdEncryption) expects etcd encryption")
+        raise TargetUnavailable(
+            cluster.target, "not-served" if not served else "absent", f"{what}; ACP-ENC-001 reports it"
+        )
+    skip(
+        f"{what}, and neither the plan (spec.etcdEncryption.expected) nor the profile (requireEtcdEncryption) expects etcd encryption"
+    )
 
 
 def _resource_name(name: str) -> str:
@@ -143,7 +156,7 @@ def go_duration(text: str) -> dt.timedelta:
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="Install the etcd Encryption Manager cluster plugin (Administrator > Clusters > Cluster Plugins); it creates "
-                "EtcdEncryptionConfig default. Check with: kubectl get etcdencryptionconfig default -o yaml",
+    "EtcdEncryptionConfig default. Check with: kubectl get etcdencryptionconfig default -o yaml",
 )
 def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """The etcd Encryption Manager (ACP 4.1+, On-Premises and DCS clusters) rotates the
@@ -157,10 +170,17 @@ def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView)
     found = cluster.get(ETCD_ENCRYPTION_CONFIG) if served else None
     if found is not None:
         return
-    why = ("the cluster does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager plugin is not installed"
-           if not served else "the etcd Encryption Manager's CRD is there, but EtcdEncryptionConfig default is not")
+    why = (
+        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager plugin is not installed"
+        if not served
+        else "the etcd Encryption Manager's CRD is there, but EtcdEncryptionConfig default is not"
+    )
     if expected(plan, params):
-        source = "the plan (spec.etcdEncryption.expected: true)" if plan.spec.etcd_encryption.expected else "the profile (requireEtcdEncryption)"
+        source = (
+            "the plan (spec.etcdEncryption.expected: true)"
+            if plan.spec.etcd_encryption.expected
+            else "the profile (requireEtcdEncryption)"
+        )
         fail(f"{why}, and {source} expects etcd encryption", served=served)
     if served:
         warn(f"{why}: nothing is encrypted by it")
@@ -173,7 +193,7 @@ def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView)
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="Set spec.type: aesgcm in EtcdEncryptionConfig default (the only type the plugin supports): "
-                "kubectl patch etcdencryptionconfig default --type merge -p '{\"spec\":{\"type\":\"aesgcm\"}}'",
+    'kubectl patch etcdencryptionconfig default --type merge -p \'{"spec":{"type":"aesgcm"}}\'',
 )
 def check_type_aesgcm(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """The plugin's algorithm is 256-bit AES-GCM; ``spec.type`` is an enum with the one
@@ -190,7 +210,7 @@ def check_type_aesgcm(plan: Any, params: dict[str, Any], cluster: ClusterView) -
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE],
     remediation="List both in spec.resources: kubectl patch etcdencryptionconfig default --type merge "
-                "-p '{\"spec\":{\"resources\":[\"secrets\",\"configmaps\"]}}'",
+    '-p \'{"spec":{"resources":["secrets","configmaps"]}}\'',
 )
 def check_resources(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """The plugin's default encrypts ``secrets`` and ``configmaps``: Secrets hold credentials
@@ -209,7 +229,7 @@ def check_resources(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     severity=Severity.MEDIUM,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="Wait for the rotation to finish; if the revisions stay apart, read the etcd-encryption-manager logs "
-                "(kubectl -n kube-system logs deploy/etcd-encryption-manager) and the nodes' deployStatus messages.",
+    "(kubectl -n kube-system logs deploy/etcd-encryption-manager) and the nodes' deployStatus messages.",
 )
 def check_revisions(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """A rotation bumps ``status.revision``; each control-plane node reports the revision
@@ -221,8 +241,11 @@ def check_revisions(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     if not status:
         fail("the EtcdEncryptionConfig has no status: the controller has not reported yet")
     revision = status.get("revision")
-    findings = [f"deployStatus[{address}].revision is {entry.get('revision')}, status.revision is {revision}"
-                for address, entry in sorted((status.get("deployStatus") or {}).items()) if entry.get("revision") != revision]
+    findings = [
+        f"deployStatus[{address}].revision is {entry.get('revision')}, status.revision is {revision}"
+        for address, entry in sorted((status.get("deployStatus") or {}).items())
+        if entry.get("revision") != revision
+    ]
     if not status.get("deployStatus"):
         findings.append("status.deployStatus is empty: no node has reported")
     migration = status.get("migration")
@@ -239,7 +262,7 @@ def check_revisions(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="On a node in UpdateFailed/RestartFailed, compare /etc/kubernetes/encryption-provider.conf with another "
-                "control-plane node's and check that kube-apiserver restarted; then let the controller retry.",
+    "control-plane node's and check that kube-apiserver restarted; then let the controller retry.",
 )
 def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """``status.deployStatus`` is keyed by control-plane node IP; its ``state`` is one of
@@ -250,19 +273,25 @@ def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView
     their addresses; without such labels, the plan's control-plane nodes."""
     config = the_config(plan, params, cluster)
     deployed = (config.get("status") or {}).get("deployStatus") or {}
-    members: list[tuple[str, set[str]]] = [(n["name"], {a["address"] for a in n.get("addresses") or [] if a.get("address")})
-                                           for n in cluster.control_plane_nodes()]
+    members: list[tuple[str, set[str]]] = [
+        (n["name"], {a["address"] for a in n.get("addresses") or [] if a.get("address")})
+        for n in cluster.control_plane_nodes()
+    ]
     source = "the cluster's control-plane Nodes"
     if not members:
         members = [(n.name, {str(a) for a in (n.ipv4, n.ipv6) if a}) for n in plan.control_plane]
         source = "the plan's control-plane nodes (no Node has a control-plane role label)"
     if not members:
-        manual("neither the cluster nor the plan names the control-plane nodes: compare status.deployStatus with them by hand")
+        manual(
+            "neither the cluster nor the plan names the control-plane nodes: compare status.deployStatus with them by hand"
+        )
     findings = []
     for name, addresses in members:
         address = next((a for a in sorted(addresses) if a in deployed), None)
         if address is None:
-            findings.append(f"{name} ({', '.join(sorted(addresses)) or 'no address'}) is not in status.deployStatus: the controller has not deployed to it")
+            findings.append(
+                f"{name} ({', '.join(sorted(addresses)) or 'no address'}) is not in status.deployStatus: the controller has not deployed to it"
+            )
             continue
         entry = deployed[address]
         if entry.get("state") != "Success":
@@ -277,7 +306,7 @@ def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="Read status.migration.message and the etcd-encryption-manager logs; objects not migrated stay encrypted "
-                "with an older key (or unencrypted) until the migration succeeds.",
+    "with an older key (or unencrypted) until the migration succeeds.",
 )
 def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """After a new key is deployed the controller rewrites every object of the encrypted
@@ -289,8 +318,11 @@ def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
         fail("status.migration is missing: no migration has been reported")
     if migration.get("state") != "Success":
         message = str(migration.get("message") or "")[:200]
-        fail(f"migration of revision {migration.get('revision')} is {migration.get('state')}" + (f": {message}" if message else ""),
-             state=migration.get("state"))
+        fail(
+            f"migration of revision {migration.get('revision')} is {migration.get('state')}"
+            + (f": {message}" if message else ""),
+            state=migration.get("state"),
+        )
 
 
 @status_check(
@@ -299,7 +331,7 @@ def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     severity=Severity.MEDIUM,
     refs=[ENCRYPTION_PAGE, CRD],
     remediation="Find out why the controller stopped rotating (kubectl -n kube-system get pods | grep etcd-encryption-manager; "
-                "its logs); a stuck rotation usually shows in deployStatus or migration as well.",
+    "its logs); a stuck rotation usually shows in deployStatus or migration as well.",
 )
 def check_rotation(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """The controller rotates the key every ``spec.rotationInterval`` (default 168h0m0s, 7
@@ -317,13 +349,19 @@ def check_rotation(plan: Any, params: dict[str, Any], cluster: ClusterView) -> N
     migration = (config.get("status") or {}).get("migration") or {}
     completed = migration.get("completeTimestamp")
     if not completed:
-        manual("status.migration has no completeTimestamp: when the key was last rotated cannot be told from the status")
+        manual(
+            "status.migration has no completeTimestamp: when the key was last rotated cannot be told from the status"
+        )
     last = dt.datetime.fromisoformat(str(completed).replace("Z", "+00:00"))
     grace = dt.timedelta(hours=int(params.get("etcdKeyRotationGraceHours", DEFAULT_GRACE_HOURS)))
     age = cluster.observed_at - last
     if age > interval + grace:
-        fail(f"the last rotation completed {completed}, {_days(age)} before the cluster was read; rotationInterval is {interval_text} "
-             f"(+{grace.total_seconds() / 3600:g} h grace): overdue by {_days(age - interval)}", completed=completed, interval=interval_text)
+        fail(
+            f"the last rotation completed {completed}, {_days(age)} before the cluster was read; rotationInterval is {interval_text} "
+            f"(+{grace.total_seconds() / 3600:g} h grace): overdue by {_days(age - interval)}",
+            completed=completed,
+            interval=interval_text,
+        )
 
 
 def _days(delta: dt.timedelta) -> str:
@@ -341,7 +379,7 @@ def _days(delta: dt.timedelta) -> str:
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, UPSTREAM],
     remediation="kube-apiserver needs --encryption-provider-config=/etc/kubernetes/encryption-provider.conf in "
-                "/etc/kubernetes/manifests/kube-apiserver.yaml; the etcd Encryption Manager sets it when it deploys to the node.",
+    "/etc/kubernetes/manifests/kube-apiserver.yaml; the etcd Encryption Manager sets it when it deploys to the node.",
 )
 def check_manifest_flag(node: Any, encryption: Any) -> None:
     """kube-apiserver encrypts only what ``--encryption-provider-config`` tells it to; the
@@ -355,7 +393,9 @@ def check_manifest_flag(node: Any, encryption: Any) -> None:
     if seen.manifest_problem:
         fail(f"{seen.manifest}: {seen.manifest_problem}")
     if "encryption-provider-config" not in seen.flags:
-        fail(f"{seen.manifest} runs kube-apiserver without --encryption-provider-config: etcd is not encrypted on this node")
+        fail(
+            f"{seen.manifest} runs kube-apiserver without --encryption-provider-config: etcd is not encrypted on this node"
+        )
 
 
 def _config_of(node: Any, encryption: Any) -> Any:
@@ -378,7 +418,10 @@ def check_config_file(node: Any, encryption: Any) -> None:
     owner root, and kube-apiserver (root) is its only reader; a stricter mode (0400) is fine."""
     config = _config_of(node, encryption)
     if not config.exists:
-        fail(f"{config.path} (named by --encryption-provider-config) " + (config.parse_error or "does not exist: kube-apiserver cannot start with it"))
+        fail(
+            f"{config.path} (named by --encryption-provider-config) "
+            + (config.parse_error or "does not exist: kube-apiserver cannot start with it")
+        )
     findings = []
     mode = int(config.mode or "0", 8)
     if mode & 0o077 or mode & 0o7000:
@@ -394,7 +437,7 @@ def check_config_file(node: Any, encryption: Any) -> None:
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, UPSTREAM, UPSTREAM_CONFIG],
     remediation="Let the etcd Encryption Manager rewrite the file (it writes aesgcm first, identity last), or restore it from "
-                "another control-plane node; then restart kube-apiserver. Never put identity first.",
+    "another control-plane node; then restart kube-apiserver. Never put identity first.",
 )
 def check_config_content(node: Any, encryption: Any) -> None:
     """kube-apiserver writes with the *first* provider of a resource's rule and its first key,
@@ -423,7 +466,9 @@ def check_config_content(node: Any, encryption: Any) -> None:
         elif not first["keys"]:
             findings.append(f"{names}: the aesgcm provider has no key")
     wildcard = listed & {"*", "*.*"}
-    findings += [f"{name} is in no rule: stored unencrypted" for name in DEFAULT_RESOURCES if name not in listed and not wildcard]
+    findings += [
+        f"{name} is in no rule: stored unencrypted" for name in DEFAULT_RESOURCES if name not in listed and not wildcard
+    ]
     fail_if(findings, path=config.path)
 
 
@@ -433,7 +478,7 @@ def check_config_content(node: Any, encryption: Any) -> None:
     severity=Severity.LOW,
     refs=[ENCRYPTION_PAGE],
     remediation="Let the etcd Encryption Manager prune old keys (it keeps the 8 most recent); make sure its migrations "
-                "succeed first (ACP-ENC-006), or objects still under a pruned key become unreadable.",
+    "succeed first (ACP-ENC-006), or objects still under a pruned key become unreadable.",
 )
 def check_key_count(node: Any, encryption: Any) -> None:
     """The controller retains the 8 most recent keys for rollback. More means it stopped
@@ -456,7 +501,7 @@ def check_key_count(node: Any, encryption: Any) -> None:
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, GLOBAL_DR],
     remediation="Copy /etc/kubernetes/encryption-provider.conf from a node whose kube-apiserver reads the cluster's data "
-                "(mode 600, owner root) to the others, or let the etcd Encryption Manager redeploy it; restart kube-apiserver.",
+    "(mode 600, owner root) to the others, or let the etcd Encryption Manager redeploy it; restart kube-apiserver.",
 )
 def check_same_config(encryption: Any) -> None:
     """Every kube-apiserver must be able to read what any other wrote: a node with a different
@@ -475,12 +520,23 @@ def check_same_config(encryption: Any) -> None:
         groups.setdefault(key, []).append(name)
     unread = [f"{name} ({kind}: {message})" for name, (kind, message) in encryption.failures().items()]
     if len(groups) > 1:
-        lines = [f"{', '.join(sorted(names))}: {key}" for key, names in sorted(groups.items(), key=lambda item: -len(item[1]))]
-        fail("the control-plane nodes have different encryption configs:\n" + "\n".join(lines)
-             + (f"\nnot read: {'; '.join(unread)}" if unread else ""), groups={k: sorted(v) for k, v in groups.items()})
+        lines = [
+            f"{', '.join(sorted(names))}: {key}"
+            for key, names in sorted(groups.items(), key=lambda item: -len(item[1]))
+        ]
+        fail(
+            "the control-plane nodes have different encryption configs:\n"
+            + "\n".join(lines)
+            + (f"\nnot read: {'; '.join(unread)}" if unread else ""),
+            groups={k: sorted(v) for k, v in groups.items()},
+        )
     if unread:
         agree = f"the {len(observed)} read agree; " if observed else ""
-        raise TargetUnavailable("node:*", "unreachable", f"{agree}not every control-plane node could be read to compare: {'; '.join(unread)}")
+        raise TargetUnavailable(
+            "node:*",
+            "unreachable",
+            f"{agree}not every control-plane node could be read to compare: {'; '.join(unread)}",
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -503,8 +559,8 @@ def _summary(counts: dict[str, int]) -> str:
     applies=NODES,
     refs=[UPSTREAM, ENCRYPTION_PAGE],
     remediation="Rewrite the objects so kube-apiserver stores them with the current key: "
-                "kubectl get secrets,configmaps -A -o json | kubectl replace -f -  (after fixing the config on every "
-                "control-plane node: ACP-ENC-008..012); objects under an unknown key need that key back in the config first.",
+    "kubectl get secrets,configmaps -A -o json | kubectl replace -f -  (after fixing the config on every "
+    "control-plane node: ACP-ENC-008..012); objects under an unknown key need that key back in the config first.",
     tags=TAGS,
 )
 def check_etcd_values(etcd: ScanResult) -> None:
@@ -518,29 +574,57 @@ def check_etcd_values(etcd: ScanResult) -> None:
     per namespace with a few object names, never values. Values under an older key that the
     config still lists are readable but not yet migrated: a WARN. A status of Success
     (ACP-ENC-004..006) does not prove any of this."""
-    scope = (f"all {etcd.examined} objects" if etcd.mode == "all" else f"an even sample of {etcd.examined} of {etcd.total} objects")
+    scope = (
+        f"all {etcd.examined} objects"
+        if etcd.mode == "all"
+        else f"an even sample of {etcd.examined} of {etcd.total} objects"
+    )
     where = f"read from {etcd.node} via {etcd.endpoint} at etcd revision {etcd.revision}: {scope}"
     lines, stale, bad_total = [], [], 0
     for resource in etcd.resources:
         bad = sum(resource.counts.get(c, 0) for c in FAILING)
         bad_total += bad
         if bad:
-            failing = sorted(((ns, c) for ns, c in resource.namespaces.items() if any(c.get(x) for x in FAILING)),
-                             key=lambda item: (-sum(item[1].get(x, 0) for x in FAILING), item[0]))
+            failing = sorted(
+                ((ns, c) for ns, c in resource.namespaces.items() if any(c.get(x) for x in FAILING)),
+                key=lambda item: (-sum(item[1].get(x, 0) for x in FAILING), item[0]),
+            )
             per_namespace = "; ".join(f"{ns}: {_summary(c)}" for ns, c in failing[:NAMESPACES_SHOWN])
             if len(failing) > NAMESPACES_SHOWN:
                 per_namespace += f"; … {len(failing) - NAMESPACES_SHOWN} more namespaces (all in the evidence)"
-            examples = "; ".join(f"{category}: {', '.join(names)}" for category, names in sorted(resource.examples.items()) if category in FAILING)
-            lines.append(f"{resource.resource}: {_summary(resource.counts)} of {resource.examined} (written now as {resource.expected}) "
-                         f"— per namespace: {per_namespace} — e.g. {examples}")
+            examples = "; ".join(
+                f"{category}: {', '.join(names)}"
+                for category, names in sorted(resource.examples.items())
+                if category in FAILING
+            )
+            lines.append(
+                f"{resource.resource}: {_summary(resource.counts)} of {resource.examined} (written now as {resource.expected}) "
+                f"— per namespace: {per_namespace} — e.g. {examples}"
+            )
         if resource.counts.get("stale-key"):
-            stale.append(f"{resource.resource}: {resource.counts['stale-key']} of {resource.examined} under an older key of the config "
-                         f"(now {resource.expected}; keys seen: {', '.join(f'{k} ×{n}' for k, n in sorted(resource.found_keys.items()))})")
-    evidence = {"node": etcd.node, "endpoint": etcd.endpoint, "revision": etcd.revision, "mode": etcd.mode, "examined": etcd.examined,
-                "total": etcd.total, "resources": {r.resource: {"counts": r.counts, "namespaces": r.namespaces} for r in etcd.resources},
-                "notScanned": etcd.skipped}
+            stale.append(
+                f"{resource.resource}: {resource.counts['stale-key']} of {resource.examined} under an older key of the config "
+                f"(now {resource.expected}; keys seen: {', '.join(f'{k} ×{n}' for k, n in sorted(resource.found_keys.items()))})"
+            )
+    evidence = {
+        "node": etcd.node,
+        "endpoint": etcd.endpoint,
+        "revision": etcd.revision,
+        "mode": etcd.mode,
+        "examined": etcd.examined,
+        "total": etcd.total,
+        "resources": {r.resource: {"counts": r.counts, "namespaces": r.namespaces} for r in etcd.resources},
+        "notScanned": etcd.skipped,
+    }
     if bad_total:
-        fail(f"etcd holds {bad_total} of {etcd.examined} objects not encrypted with a key of {etcd.node}'s config ({where}):\n"
-             + "\n".join(lines + stale), **evidence)
+        fail(
+            f"etcd holds {bad_total} of {etcd.examined} objects not encrypted with a key of {etcd.node}'s config ({where}):\n"
+            + "\n".join(lines + stale),
+            **evidence,
+        )
     if stale:
-        warn(f"every object is encrypted with a key of the config, but not all with the current one ({where}):\n" + "\n".join(stale), **evidence)
+        warn(
+            f"every object is encrypted with a key of the config, but not all with the current one ({where}):\n"
+            + "\n".join(stale),
+            **evidence,
+        )

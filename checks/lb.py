@@ -39,7 +39,9 @@ from acpcheck.sources.lb import VRRP_MANUAL, LbEvidence, LiveEvidence, PortProof
 from acpcheck.sources.nodeside import manual_listener
 
 CERT_MONITORING = f"{DOCS}/4.3/security/cert/certificate-monitoring.html"
-HEALTH_CHECK_KB = "https://github.com/alauda/knowledge/blob/main/docs/en/solutions/How_to_add_healthcheck_for_acp_clusters.md"
+HEALTH_CHECK_KB = (
+    "https://github.com/alauda/knowledge/blob/main/docs/en/solutions/How_to_add_healthcheck_for_acp_clusters.md"
+)
 GLOBAL_DR = f"{DOCS}/4.3/install/global_dr.html"
 
 #: Days before expiry at which ACP's certificate monitoring raises High and Medium
@@ -104,17 +106,31 @@ def check_endpoint_answers(lb: LbEvidence) -> None:
             continue
         kinds = set(proof.outcomes)
         if kinds <= {"refused"}:
-            findings.append(f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not forward this port")
+            findings.append(
+                f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not forward this port"
+            )
         elif kinds <= {"timeout", "unreachable"}:
-            findings.append(f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the endpoint is down or filtered")
+            findings.append(
+                f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the endpoint is down or filtered"
+            )
         elif kinds & {"foreign", "stale"}:
-            findings.append(f"port {proof.port} ({proof.name}): no control-plane node answered through {where}; something else did"
-                            + _example(proof, "foreign", "stale") + " (see ACP-LB-003)")
+            findings.append(
+                f"port {proof.port} ({proof.name}): no control-plane node answered through {where}; something else did"
+                + _example(proof, "foreign", "stale")
+                + " (see ACP-LB-003)"
+            )
         else:
-            findings.append(f"port {proof.port} ({proof.name}): {where} accepted connections but no control-plane node answered: "
-                            "the LB forwards this port to no live backend")
-    evidence = {"endpoint": lb.endpoint, "ports": {str(p.port): {"name": p.name, "answered": p.answered, "outcomes": p.outcomes, "details": p.details}
-                                                   for p in lb.ports}}
+            findings.append(
+                f"port {proof.port} ({proof.name}): {where} accepted connections but no control-plane node answered: "
+                "the LB forwards this port to no live backend"
+            )
+    evidence = {
+        "endpoint": lb.endpoint,
+        "ports": {
+            str(p.port): {"name": p.name, "answered": p.answered, "outcomes": p.outcomes, "details": p.details}
+            for p in lb.ports
+        },
+    }
     conclude(findings, unknown=unproven, **evidence)
 
 
@@ -145,21 +161,31 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
     lb = _proof(lb)
     state = lb.listeners.get(node.name)
     if state is None or state.state == "unreachable":
-        raise TargetUnavailable(node.spec.target, "unreachable", state.detail if state else "no listener was started on this node")
+        raise TargetUnavailable(
+            node.spec.target, "unreachable", state.detail if state else "no listener was started on this node"
+        )
     if state.state == "error":
         raise TargetUnavailable(node.spec.target, "probe", f"the listener did not start: {state.detail}")
     missed, by_hand, explained = [], [], []
     for proof in lb.ports:
         label = f"port {proof.port} ({proof.name})"
         if state.state == "notool":
-            by_hand.append(f"{label}: {manual_listener(node.name, 'tcp', proof.port)}, then connect to {lb.endpoint}:{proof.port} "
-                           f"about {max_connections(3)} times and see {node.name} answer")
+            by_hand.append(
+                f"{label}: {manual_listener(node.name, 'tcp', proof.port)}, then connect to {lb.endpoint}:{proof.port} "
+                f"about {max_connections(3)} times and see {node.name} answer"
+            )
             continue
         port_state = state.port_state("tcp", proof.port)
         if port_state != "ok":
             kind, _, why = port_state.partition(" ")
-            seen = f"in use on {node.name} ({why})" if kind == "busy" else f"not listened on by {node.name} ({port_state or 'no listener'})"
-            by_hand.append(f"{label}: not proven: the port is {seen}; it must be free before install (ACP-NODE-019): free it and run again")
+            seen = (
+                f"in use on {node.name} ({why})"
+                if kind == "busy"
+                else f"not listened on by {node.name} ({port_state or 'no listener'})"
+            )
+            by_hand.append(
+                f"{label}: not proven: the port is {seen}; it must be free before install (ACP-NODE-019): free it and run again"
+            )
             continue
         if state.ident in proof.answered:
             continue
@@ -170,7 +196,9 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         pinned = ""
         if len(others) == 1 and len(proof.expected) > 1:
             pinned = f"; every connection went to {others[0]}: an LB that balances by client address sends one client to one node (check its algorithm)"
-        missed.append(f"{label}: connections to {lb.endpoint}:{proof.port} reached {listed(others)}, never {node.name}{pinned}")
+        missed.append(
+            f"{label}: connections to {lb.endpoint}:{proof.port} reached {listed(others)}, never {node.name}{pinned}"
+        )
     evidence = {
         "endpoint": lb.endpoint,
         "node": node.name,
@@ -181,8 +209,10 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         "ports_nobody_answered": explained,  # ACP-LB-001 FAILs for these
     }
     if explained and not missed and not by_hand:
-        skip(f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: ACP-LB-001 FAILs for that; "
-             f"nothing about {node.name} alone can be told")
+        skip(
+            f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: ACP-LB-001 FAILs for that; "
+            f"nothing about {node.name} alone can be told"
+        )
     conclude(missed, unknown=by_hand, **evidence)
 
 
@@ -211,8 +241,10 @@ def check_only_plan_nodes_answer(lb: LbEvidence) -> None:
             if ident not in plan_idents:
                 strangers[f"listener {ident}"] = count
         if strangers:
-            findings.append(f"port {proof.port} ({proof.name}): connections through {lb.endpoint}:{proof.port} were answered by something "
-                            "that is not a control-plane node of this plan" + _example(proof, "foreign", "stale"))
+            findings.append(
+                f"port {proof.port} ({proof.name}): connections through {lb.endpoint}:{proof.port} were answered by something "
+                "that is not a control-plane node of this plan" + _example(proof, "foreign", "stale")
+            )
     fail_if(findings, endpoint=lb.endpoint)
 
 
@@ -248,7 +280,10 @@ def check_vip_free(lb: LbEvidence) -> None:
     findings = [f"{name} already carries the VIP {vip.address} on an interface" for name in vip.holders]
     answered = {port: kind for port, kind in vip.ports.items() if kind not in ("timeout", "unreachable", "notool")}
     if answered:
-        said = ", ".join(f"{port} {'refused (a host sent a reset)' if kind == 'refused' else 'accepted'}" for port, kind in sorted(answered.items(), key=lambda i: int(i[0])))
+        said = ", ".join(
+            f"{port} {'refused (a host sent a reset)' if kind == 'refused' else 'accepted'}"
+            for port, kind in sorted(answered.items(), key=lambda i: int(i[0]))
+        )
         findings.append(f"something answers on {vip.address}, probed from {vip.probed_from}: port {said}")
     if "lladdr" in vip.neighbour.split():
         mac = vip.neighbour.split()[vip.neighbour.split().index("lladdr") + 1]
@@ -290,7 +325,11 @@ def check_vrrp_passes(lb: LbEvidence) -> None:
         if missing:
             findings.append(f"VRRP from {sender} never reached {some_names(missing)}")
     unproven = [f"not proven for {name}: {why}" for name, why in sorted(vrrp.failed.items())]
-    conclude(some_lines(findings, "senders not heard by every node"), unknown=[*unproven, VRRP_MANUAL] if unproven else [], received=vrrp.received)
+    conclude(
+        some_lines(findings, "senders not heard by every node"),
+        unknown=[*unproven, VRRP_MANUAL] if unproven else [],
+        received=vrrp.received,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -356,9 +395,13 @@ def check_api_certificate_names(plan: ClusterPlan, api_tls: LiveEvidence) -> Non
     for who, probe in _served(api_tls):
         missing = [name for name in wanted if not covers(probe.sans, name)]
         if missing:
-            findings.append(f"the certificate served by {who} ({probe.subject}) lacks {listed(missing)} among its SANs ({listed(probe.sans)})")
+            findings.append(
+                f"the certificate served by {who} ({probe.subject}) lacks {listed(missing)} among its SANs ({listed(probe.sans)})"
+            )
     if not _served(api_tls):
-        raise TargetUnavailable(f"cluster:{plan.metadata.name}", "unreachable", "no API server served a certificate (see ACP-LB-009)")
+        raise TargetUnavailable(
+            f"cluster:{plan.metadata.name}", "unreachable", "no API server served a certificate (see ACP-LB-009)"
+        )
     fail_if(findings, wanted=wanted)
 
 
@@ -369,7 +412,9 @@ def _expiring(api_tls: LiveEvidence, days: int) -> list[str]:
             continue
         state = "expired" if probe.days_left <= 0 else f"expires in {probe.days_left:.1f} days"
         level = "Critical" if probe.days_left <= 0 else "High" if probe.days_left <= HIGH_ALERT_DAYS else "Medium"
-        lines.append(f"the API server certificate served by {who} {state} ({probe.not_after}; ACP's certificate monitoring: {level})")
+        lines.append(
+            f"the API server certificate served by {who} {state} ({probe.not_after}; ACP's certificate monitoring: {level})"
+        )
     return lines
 
 
@@ -435,7 +480,11 @@ def check_api_answers(api_tls: LiveEvidence) -> None:
     is Kubernetes' default; 401 or 403 still proves the server answers), and so is the
     endpoint."""
     api_tls = _live(api_tls)
-    findings = [f"{name}: {probe.host}:{probe.port} does not answer: {why}" for name, probe in sorted(api_tls.nodes.items()) if (why := _answers(probe))]
+    findings = [
+        f"{name}: {probe.host}:{probe.port} does not answer: {why}"
+        for name, probe in sorted(api_tls.nodes.items())
+        if (why := _answers(probe))
+    ]
     if api_tls.through_endpoint and (why := _answers(api_tls.through_endpoint[0])):
         findings.insert(0, f"the endpoint {api_tls.endpoint}:6443 does not answer: {why}")
     fail_if(findings, versions={name: probe.version for name, probe in api_tls.nodes.items()})
@@ -461,8 +510,10 @@ def check_endpoint_spreads(api_tls: LiveEvidence) -> None:
     if len(up) < 2:
         skip("fewer than two control-plane nodes answer on their own: nothing to spread over (see ACP-LB-009)")
     if not api_tls.certificates_differ:
-        manual("the control-plane nodes serve the same certificate, so a connection does not tell which node took it: "
-               "check the LB's statistics for the spread over the nodes")
+        manual(
+            "the control-plane nodes serve the same certificate, so a connection does not tell which node took it: "
+            "check the LB's statistics for the spread over the nodes"
+        )
     reached: dict[str, int] = {}
     for probe in api_tls.through_endpoint:
         owner = api_tls.node_of(probe)
@@ -471,5 +522,9 @@ def check_endpoint_spreads(api_tls: LiveEvidence) -> None:
     never = [name for name in up if name not in reached]
     if never:
         got = ", ".join(f"{name} ({count})" for name, count in sorted(reached.items())) or "no control-plane node"
-        fail(f"{len(api_tls.through_endpoint)} connections to {api_tls.endpoint}:6443 reached {got}, never {listed(never)} "
-             "(which answer on their own :6443)", reached=reached, never=never)
+        fail(
+            f"{len(api_tls.through_endpoint)} connections to {api_tls.endpoint}:6443 reached {got}, never {listed(never)} "
+            "(which answer on their own :6443)",
+            reached=reached,
+            never=never,
+        )

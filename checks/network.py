@@ -25,7 +25,17 @@ from netaddr import IPAddress, IPNetwork
 from pydantic import Field
 
 from acpcheck import Severity, When, check, fail, fail_if, skip
-from acpcheck.addressing import Labelled, family_name, find_overlaps, host, is_domain, is_ip, parse_cidr, parse_ip, within
+from acpcheck.addressing import (
+    Labelled,
+    family_name,
+    find_overlaps,
+    host,
+    is_domain,
+    is_ip,
+    parse_cidr,
+    parse_ip,
+    within,
+)
 from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
 from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
 
@@ -55,7 +65,11 @@ KB_UNATTENDED = "https://github.com/alauda/knowledge/blob/main/docs/en/solutions
 DEFAULT_JOIN_CIDRS: dict[int, IPNetwork] = {4: parse_cidr("100.64.0.0/16"), 6: parse_cidr("fd00:100:64::/64")}
 
 #: Address families each ``spec.cluster.ipFamily`` needs.
-IP_FAMILY_VERSIONS: dict[str, frozenset[int]] = {"ipv4": frozenset({4}), "ipv6": frozenset({6}), "dual-stack": frozenset({4, 6})}
+IP_FAMILY_VERSIONS: dict[str, frozenset[int]] = {
+    "ipv4": frozenset({4}),
+    "ipv6": frozenset({6}),
+    "dual-stack": frozenset({4, 6}),
+}
 
 #: Highest kubelet max-pods the Create Cluster form recommends.
 RECOMMENDED_MAX_PODS = 256
@@ -86,7 +100,9 @@ def field_at(plan: ClusterPlan, *path: str | int) -> str:
     return f"{dotted(path)} at {plan.where(*path)}"
 
 
-def located_cidrs(plan: ClusterPlan, label: str, path: tuple[str, ...], networks: Iterable[IPNetwork] | None) -> list[Located]:
+def located_cidrs(
+    plan: ClusterPlan, label: str, path: tuple[str, ...], networks: Iterable[IPNetwork] | None
+) -> list[Located]:
     at = field_at(plan, *path)
     return [Located(label, network, at) for network in networks or ()]
 
@@ -138,7 +154,9 @@ def node_addresses(plan: ClusterPlan, role: str | None = None) -> list[Located]:
             continue
         for key, address in (("ipv4", node.ipv4), ("ipv6", node.ipv6)):
             if address is not None:
-                addresses.append(located_address(f"node {node.name}", address, field_at(plan, "spec", "nodes", index, key)))
+                addresses.append(
+                    located_address(f"node {node.name}", address, field_at(plan, "spec", "nodes", index, key))
+                )
     return addresses
 
 
@@ -187,7 +205,10 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
         return int(text), f"kubelet max-pods ({at})"
     network = plan.spec.network
     if network.plugin == "flannel" and network.node_ip_count is not None:
-        return network.node_ip_count, f"Flannel nodeIPCount, which the form turns into kubelet max-pods ({field_at(plan, 'spec', 'network', 'nodeIPCount')})"
+        return (
+            network.node_ip_count,
+            f"Flannel nodeIPCount, which the form turns into kubelet max-pods ({field_at(plan, 'spec', 'network', 'nodeIPCount')})",
+        )
     return int(params["defaultMaxPods"]), "the installer default kubelet max-pods"
 
 
@@ -222,7 +243,9 @@ def check_pod_service_cidrs_disjoint(plan: ClusterPlan) -> None:
     cluster with overlapping ranges is broken however it was built (skipped when the plan of an
     imported or registered cluster leaves the network out)."""
     pairs = find_overlaps(service_cidrs(plan), pod_cidrs(plan))
-    findings = [f"{clash(service, pod)}: the service CIDR must not overlap the cluster (pod) CIDR" for service, pod in pairs]
+    findings = [
+        f"{clash(service, pod)}: the service CIDR must not overlap the cluster (pod) CIDR" for service, pod in pairs
+    ]
     fail_if(findings, at=plan.where("spec", "network", "serviceCIDR"))
 
 
@@ -245,7 +268,10 @@ def check_join_cidr_disjoint(plan: ClusterPlan) -> None:
     fd00:100:64::/64), taken from the Alauda KB unattended-install script because the
     product docs do not state it."""
     pairs = find_overlaps(join_cidrs(plan), pod_cidrs(plan) + service_cidrs(plan))
-    findings = [f"{clash(join, other)}: the Kube-OVN join CIDR must not overlap the cluster or service CIDR" for join, other in pairs]
+    findings = [
+        f"{clash(join, other)}: the Kube-OVN join CIDR must not overlap the cluster or service CIDR"
+        for join, other in pairs
+    ]
     fail_if(findings, at=plan.where("spec", "network", "kubeOvn", "joinCIDR"))
 
 
@@ -270,7 +296,10 @@ def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     underlay = plan.spec.network.plugin == "kube-ovn" and plan.spec.network.kube_ovn.transmit_mode == "underlay"
     ranges = service_cidrs(plan) + join_cidrs(plan) + ([] if underlay else pod_cidrs(plan))
     pairs = find_overlaps(ranges, host_network_addresses(plan))
-    findings = [f"{clash(cidr, address)}: host-network addresses must stay out of the cluster's CIDRs" for cidr, address in pairs]
+    findings = [
+        f"{clash(cidr, address)}: host-network addresses must stay out of the cluster's CIDRs"
+        for cidr, address in pairs
+    ]
     fail_if(some_lines(findings, "addresses inside the cluster's CIDRs"))
 
 
@@ -301,17 +330,25 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
 
     gateway_path = ("spec", "network", "kubeOvn", "gateway")
     if not kube_ovn.gateway:
-        findings.append(f"no default gateway ({field_at(plan, *gateway_path)}): Underlay needs the physical network's gateway, inside the cluster CIDR")
+        findings.append(
+            f"no default gateway ({field_at(plan, *gateway_path)}): Underlay needs the physical network's gateway, inside the cluster CIDR"
+        )
     for address in kube_ovn.gateway or ():
         gateway = located_address("gateway", address, field_at(plan, *gateway_path))
         if not within(gateway, pods):
-            findings.append(f"{gateway} is outside the cluster CIDR {pod_text}: the Underlay gateway must lie inside it")
+            findings.append(
+                f"{gateway} is outside the cluster CIDR {pod_text}: the Underlay gateway must lie inside it"
+            )
 
     reserved = {int(parse_ip(text)) for text in kube_ovn.reserved_ips}
     for index, text in enumerate(kube_ovn.reserved_ips):
-        address = located_address("reserved IP", parse_ip(text), field_at(plan, "spec", "network", "kubeOvn", "reservedIPs", index))
+        address = located_address(
+            "reserved IP", parse_ip(text), field_at(plan, "spec", "network", "kubeOvn", "reservedIPs", index)
+        )
         if not within(address, pods):
-            findings.append(f"{address} is outside the cluster CIDR {pod_text}: reserved IPs only exclude addresses of the Underlay subnet")
+            findings.append(
+                f"{address} is outside the cluster CIDR {pod_text}: reserved IPs only exclude addresses of the Underlay subnet"
+            )
 
     unreserved = [
         f"{clash(cidr, address)} but is not in reservedIPs: Kube-OVN would hand it to a pod"
@@ -355,11 +392,15 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
     ):
         path = ("spec", "managementCluster", key)
         if not theirs:
-            findings.append(f"{field_at(plan, *path)} is not set: the hosted {label} CIDR cannot be compared with the management cluster's")
+            findings.append(
+                f"{field_at(plan, *path)} is not set: the hosted {label} CIDR cannot be compared with the management cluster's"
+            )
             continue
         management_ranges = located_cidrs(plan, f"management cluster {label} CIDR", path, theirs)
         for ours, other in find_overlaps(hosted, management_ranges):
-            findings.append(f"{clash(ours, other)}: a hosted cluster's {label} CIDR must not overlap the management cluster's")
+            findings.append(
+                f"{clash(ours, other)}: a hosted cluster's {label} CIDR must not overlap the management cluster's"
+            )
     fail_if(findings, at=plan.where("spec", "managementCluster"))
 
 
@@ -384,7 +425,9 @@ def check_runtime_bridge_range_free(plan: ClusterPlan) -> None:
     node preprocessing) or to imported/registered clusters."""
     runtime, bridge = runtime_bridge_range(plan)
     pairs = find_overlaps(cluster_cidrs(plan) + node_addresses(plan), [bridge])
-    findings = [f"{clash(item, bridge)}: {runtime} uses that range for its bridge unless `bip` is set" for item, _ in pairs]
+    findings = [
+        f"{clash(item, bridge)}: {runtime} uses that range for its bridge unless `bip` is set" for item, _ in pairs
+    ]
     fail_if(some_lines(findings, "ranges in the bridge range"))
 
 
@@ -425,7 +468,9 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
         have = {value.version for value in values or ()}
         if values and have != wanted:
             shown = ", ".join(str(value) for value in values)
-            findings.append(f"{field_at(plan, *path)} is {shown} ({families(have)}): ipFamily {ip_family} needs {families(wanted)}")
+            findings.append(
+                f"{field_at(plan, *path)} is {shown} ({families(have)}): ipFamily {ip_family} needs {families(wanted)}"
+            )
     short = []
     for index, node in enumerate(plan.spec.nodes):
         missing = wanted - {address.version for address in node.addresses}
@@ -434,7 +479,10 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
                 f"node {node.name} ({field_at(plan, 'spec', 'nodes', index)}) has no {families(missing)} address: "
                 f"ipFamily {ip_family} needs {families(wanted)} on every node"
             )
-    fail_if(findings + some_lines(short, "nodes without an address of each family"), at=plan.where("spec", "cluster", "ipFamily"))
+    fail_if(
+        findings + some_lines(short, "nodes without an address of each family"),
+        at=plan.where("spec", "cluster", "ipFamily"),
+    )
 
 
 @check(
@@ -456,7 +504,9 @@ def check_ipv6_global_has_domain(plan: ClusterPlan) -> None:
     candidates = [value for value in (endpoint.address, endpoint.external_access) if value]
     if not any(is_domain(value) for value in candidates):
         shown = ", ".join(candidates) or "nothing"
-        fail(f"{field_at(plan, 'spec', 'endpoint')} gives {shown}: an IPv6 global cluster needs a domain name as its platform access address")
+        fail(
+            f"{field_at(plan, 'spec', 'endpoint')} gives {shown}: an IPv6 global cluster needs a domain name as its platform access address"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -482,14 +532,18 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     included, needs a block."""
     node_ip_count = plan.spec.network.node_ip_count
     if node_ip_count is None:
-        fail(f"{field_at(plan, 'spec', 'network', 'nodeIPCount')} is not set: Flannel needs the number of pod IPs per node")
+        fail(
+            f"{field_at(plan, 'spec', 'network', 'nodeIPCount')} is not set: Flannel needs the number of pod IPs per node"
+        )
     block = 1 << (node_ip_count - 1).bit_length()
     planned = len(plan.spec.nodes)
     findings = []
     for cidr in pod_cidrs(plan):
         fits = size(cidr) // block
         if fits < max(planned, 1):
-            findings.append(f"{cidr} holds {fits} per-node blocks of {block} addresses (nodeIPCount {node_ip_count}), but the plan has {planned} nodes")
+            findings.append(
+                f"{cidr} holds {fits} per-node blocks of {block} addresses (nodeIPCount {node_ip_count}), but the plan has {planned} nodes"
+            )
     fail_if(findings, at=plan.where("spec", "network", "clusterCIDR"))
 
 
@@ -512,7 +566,9 @@ def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> Non
     except ValueError as error:
         fail(str(error))
     if max_pods > RECOMMENDED_MAX_PODS:
-        fail(f"{source} is {max_pods}: values above {RECOMMENDED_MAX_PODS} are not recommended (ACP tests up to 250 pods per node)")
+        fail(
+            f"{source} is {max_pods}: values above {RECOMMENDED_MAX_PODS} are not recommended (ACP tests up to 250 pods per node)"
+        )
 
 
 @check(
@@ -614,9 +670,14 @@ def check_self_built_vip(plan: ClusterPlan) -> None:
     if endpoint.address is None:
         findings.append(f"no VIP ({address_at}): a self-built VIP needs an IP address")
     elif vip is None:
-        findings.append(f"endpoint {endpoint.address} ({address_at}) is a domain: a self-built VIP must be an IP address")
+        findings.append(
+            f"endpoint {endpoint.address} ({address_at}) is a domain: a self-built VIP must be an IP address"
+        )
     else:
-        taken = [f"{clash(vip, node)}: the VIP must differ from every node IP" for _, node in find_overlaps([vip], node_addresses(plan))]
+        taken = [
+            f"{clash(vip, node)}: the VIP must differ from every node IP"
+            for _, node in find_overlaps([vip], node_addresses(plan))
+        ]
         findings += some_lines(taken, "nodes with the VIP's address")
     fail_if(findings, at=plan.where("spec", "endpoint"))
 
@@ -642,7 +703,11 @@ def check_endpoint_not_a_node(plan: ClusterPlan) -> None:
         consequence = "with a single control-plane node the cluster can never be scaled to high availability"
     else:
         consequence = "the cluster endpoint goes down with that node"
-    fail_if(some_lines([f"{clash(vip, node)}: {consequence}" for node in hits], "control-plane nodes with the endpoint's address"))
+    fail_if(
+        some_lines(
+            [f"{clash(vip, node)}: {consequence}" for node in hits], "control-plane nodes with the endpoint's address"
+        )
+    )
 
 
 @check(
@@ -661,7 +726,9 @@ def check_public_alternative_names(plan: ClusterPlan) -> None:
     for index, name in enumerate(plan.spec.api_server.public_alternative_names):
         at = field_at(plan, "spec", "apiServer", "publicAlternativeNames", index)
         if len(name) > MAX_ALTERNATIVE_NAME_LENGTH:
-            findings.append(f"{name[:40]}... ({at}) is {len(name)} characters: at most {MAX_ALTERNATIVE_NAME_LENGTH} are allowed")
+            findings.append(
+                f"{name[:40]}... ({at}) is {len(name)} characters: at most {MAX_ALTERNATIVE_NAME_LENGTH} are allowed"
+            )
         elif not (is_ip(name) or is_domain(name)):
             findings.append(f"{name!r} ({at}) is neither an IP address nor a domain name")
     fail_if(findings, at=plan.where("spec", "apiServer", "publicAlternativeNames"))
@@ -686,7 +753,9 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     places: dict[str, list[str]] = defaultdict(list)
     for index, node in enumerate(plan.spec.nodes):
         places[node.name].append(field_at(plan, "spec", "nodes", index, "name"))
-    findings = [f"node name {name!r} is used {len(at)} times ({some_names(at)})" for name, at in places.items() if len(at) > 1]
+    findings = [
+        f"node name {name!r} is used {len(at)} times ({some_names(at)})" for name, at in places.items() if len(at) > 1
+    ]
     # Grouped by value, not compared pair by pair: 1,000 nodes on one address are one
     # finding naming a few of them, where the pairs were 499,500 findings.
     sharing: dict[tuple[int, int], list[Located]] = defaultdict(list)
@@ -724,7 +793,9 @@ def check_platform_url_annotation(plan: ClusterPlan) -> None:
     url = plan.spec.cluster.annotations.get(PLATFORM_URL_ANNOTATION)
     reason = f"spec.endpoint.externalAccess is {external_access}, so global and this cluster are on different networks"
     if url is None:
-        fail(f"no {PLATFORM_URL_ANNOTATION} annotation ({at}): {reason}; the cluster needs an address of global it can reach")
+        fail(
+            f"no {PLATFORM_URL_ANNOTATION} annotation ({at}): {reason}; the cluster needs an address of global it can reach"
+        )
     parsed = urlparse(url)
     if parsed.scheme != "https" or not parsed.hostname:
         fail(f"{PLATFORM_URL_ANNOTATION} {url!r} ({at}) is not an https URL with a host")

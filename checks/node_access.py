@@ -39,7 +39,9 @@ def require_sshd_value(node: NodeContext, key: str, wanted: str, config_name: st
     """FAIL unless `sshd -T` reports ``key`` as ``wanted``; MANUAL when sshd -T gave nothing."""
     value = node.facts.sshd.get(key)
     if value is None:
-        manual(f"{node.name}: `sshd -T` did not report {config_name} (it needs root to run); check /etc/ssh/sshd_config by hand")
+        manual(
+            f"{node.name}: `sshd -T` did not report {config_name} (it needs root to run); check /etc/ssh/sshd_config by hand"
+        )
     if value.lower() != wanted:
         fail(
             f"{node.name}: sshd runs with {config_name} {value}; node preprocessing requires {config_name} {wanted} "
@@ -72,7 +74,9 @@ def check_ssh_user_privileges(node: NodeContext) -> None:
     if facts.is_root:
         return
     if facts.passwordless_sudo is None:
-        manual(f"{node.name}: SSH user {user} is not root and whether it has passwordless sudo is unknown; check `sudo -n true` by hand")
+        manual(
+            f"{node.name}: SSH user {user} is not root and whether it has passwordless sudo is unknown; check `sudo -n true` by hand"
+        )
     if not facts.passwordless_sudo:
         fail(
             f"{node.name}: SSH user {user} is not root and `sudo -n true` fails; node preprocessing requires root or passwordless sudo",
@@ -150,12 +154,22 @@ def check_default_tasks_max(node: NodeContext) -> None:
 # still works, or puts the old file back at once.
 
 
-@step(check="ACP-NODE-010", name="sshd-usedns", does="sets UseDNS no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd", order=90)
+@step(
+    check="ACP-NODE-010",
+    name="sshd-usedns",
+    does="sets UseDNS no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd",
+    order=90,
+)
 def sshd_usedns(node: NodeView) -> Plan:
     return sshd_option(node, "UseDNS", "no")
 
 
-@step(check="ACP-NODE-011", name="sshd-usepam", does="sets UsePAM no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd", order=91)
+@step(
+    check="ACP-NODE-011",
+    name="sshd-usepam",
+    does="sets UsePAM no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd",
+    order=91,
+)
 def sshd_usepam(node: NodeView) -> Plan:
     return sshd_option(node, "UsePAM", "no")
 
@@ -163,13 +177,32 @@ def sshd_usepam(node: NodeView) -> Plan:
 SYSTEM_CONF = "/etc/systemd/system.conf"
 
 
-@step(check="ACP-NODE-012", name="tasks-max", does="sets DefaultTasksMax=infinity in systemd's system.conf (and drop-ins that override it), then systemctl daemon-reexec")
+@step(
+    check="ACP-NODE-012",
+    name="tasks-max",
+    does="sets DefaultTasksMax=infinity in systemd's system.conf (and drop-ins that override it), then systemctl daemon-reexec",
+)
 def default_tasks_max(node: NodeView) -> Plan:
     drop_ins = node.glob("/etc/systemd/system.conf.d/*.conf")
-    overriding = [path for path in drop_ins if ini_value(node.file(path).text, "Manager", "DefaultTasksMax") not in (None, "infinity")]
-    changes = [edit(node, path, lambda text: set_ini_key(text, "Manager", "DefaultTasksMax", "infinity"), "DefaultTasksMax=infinity")
-               for path in [SYSTEM_CONF, *overriding]]
-    notes = [] if node.systemd else ["systemd is not PID 1 here: nothing to re-execute; the setting applies when systemd starts"]
+    overriding = [
+        path
+        for path in drop_ins
+        if ini_value(node.file(path).text, "Manager", "DefaultTasksMax") not in (None, "infinity")
+    ]
+    changes = [
+        edit(
+            node,
+            path,
+            lambda text: set_ini_key(text, "Manager", "DefaultTasksMax", "infinity"),
+            "DefaultTasksMax=infinity",
+        )
+        for path in [SYSTEM_CONF, *overriding]
+    ]
+    notes = (
+        []
+        if node.systemd
+        else ["systemd is not PID 1 here: nothing to re-execute; the setting applies when systemd starts"]
+    )
     plan = plan_of(changes, notes=notes)
     if node.systemd and plan.actions:  # one re-exec, after the last file
         *first, last = plan.actions

@@ -29,8 +29,19 @@ from netaddr import IPNetwork
 
 from acpcheck import Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
-from acpcheck.checks.support import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES, address_carrying, address_text, conclude, preprocessed, some_lines, some_names
-from acpcheck.facts.model import NodeSet, NodeFacts
+from acpcheck.checks.support import (
+    NODE_ADD,
+    ON_PREMISES,
+    PREPROCESSING,
+    PREREQUISITES,
+    address_carrying,
+    address_text,
+    conclude,
+    preprocessed,
+    some_lines,
+    some_names,
+)
+from acpcheck.facts.model import NodeFacts, NodeSet
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).
 MAX_CLOCK_SKEW_SECONDS = 10.0
@@ -38,10 +49,15 @@ MAX_CLOCK_SKEW_SECONDS = 10.0
 
 def missing_nodes(nodes: NodeSet) -> list[str]:
     """One line per node whose facts could not be gathered."""
-    return [f"{name}: facts not gathered ({failure.kind}: {failure.message})" for name, failure in sorted(nodes.failures.items())]
+    return [
+        f"{name}: facts not gathered ({failure.kind}: {failure.message})"
+        for name, failure in sorted(nodes.failures.items())
+    ]
 
 
-def group_by(nodes: NodeSet, read: Callable[[NodeFacts], str | None], what: str) -> tuple[dict[str, list[str]], list[str]]:
+def group_by(
+    nodes: NodeSet, read: Callable[[NodeFacts], str | None], what: str
+) -> tuple[dict[str, list[str]], list[str]]:
     """Node names grouped by the value ``read`` returns, and a line for every node where it is unknown."""
     groups: dict[str, list[str]] = defaultdict(list)
     unknown = []
@@ -59,7 +75,9 @@ def require_one_value(nodes: NodeSet, read: Callable[[NodeFacts], str | None], w
     groups, unknown = group_by(nodes, read, what)
     findings = []
     if len(groups) > 1:
-        spread = "; ".join(some_lines([f"{value} on {some_names(names)}" for value, names in sorted(groups.items())], "values"))
+        spread = "; ".join(
+            some_lines([f"{value} on {some_names(names)}" for value, names in sorted(groups.items())], "values")
+        )
         findings.append(f"{what} differs between nodes: {spread}; {rule}")
     conclude(findings, unknown=unknown, values={value: names for value, names in groups.items()})
 
@@ -82,7 +100,11 @@ def check_hostnames_unique(nodes: NodeSet) -> None:
     and certificates and logs identify nodes by it; node preprocessing requires it
     unique in the cluster. Hostnames are compared ignoring case, as DNS does."""
     groups, unknown = group_by(nodes, lambda facts: facts.hostname.lower() if facts.hostname else None, "the hostname")
-    findings = [f"hostname {name!r} is used by {len(members)} nodes: {some_names(members)}; hostnames must be unique" for name, members in sorted(groups.items()) if len(members) > 1]
+    findings = [
+        f"hostname {name!r} is used by {len(members)} nodes: {some_names(members)}; hostnames must be unique"
+        for name, members in sorted(groups.items())
+        if len(members) > 1
+    ]
     conclude(some_lines(findings, "shared hostnames"), unknown=unknown)
 
 
@@ -98,7 +120,9 @@ def check_hostnames_unique(nodes: NodeSet) -> None:
 def check_same_time_zone(nodes: NodeSet) -> None:
     """Node preprocessing requires one time zone on all nodes: scheduled jobs,
     certificate checks and log timestamps that mix zones are misread."""
-    require_one_value(nodes, lambda facts: facts.timezone, "the time zone", "node preprocessing requires one time zone on all nodes")
+    require_one_value(
+        nodes, lambda facts: facts.timezone, "the time zone", "node preprocessing requires one time zone on all nodes"
+    )
 
 
 @dataclass(frozen=True)
@@ -188,7 +212,12 @@ def check_same_architecture(nodes: NodeSet) -> None:
     pods scheduled on a node of the other one cannot start. ACP also ships a hybrid
     package for mixed clusters; the plan does not say which package is used, so a
     mixed cluster FAILs and a hybrid install waives it."""
-    require_one_value(nodes, lambda facts: facts.architecture, "the CPU architecture", "nodes of a cluster must share one architecture")
+    require_one_value(
+        nodes,
+        lambda facts: facts.architecture,
+        "the CPU architecture",
+        "nodes of a cluster must share one architecture",
+    )
 
 
 @check(
@@ -241,12 +270,20 @@ def check_vip_in_control_plane_subnet(nodes: NodeSet) -> None:
         planned = next((ip for ip in spec_node.addresses if ip.version == vip.version), None)
         member = members.get(spec_node.name)
         if planned is None:
-            findings.append(f"{spec_node.name}: has no IPv{vip.version} address in the plan, so it cannot share a subnet with the VIP {vip}")
+            findings.append(
+                f"{spec_node.name}: has no IPv{vip.version} address in the plan, so it cannot share a subnet with the VIP {vip}"
+            )
         elif member is None:
-            unknown.append(f"{spec_node.name}: facts not gathered ({nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the node set'})")
+            unknown.append(
+                f"{spec_node.name}: facts not gathered ({nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the node set'})"
+            )
         elif (address := address_carrying(member, planned)) is None:
-            unknown.append(f"{spec_node.name}: plan IP {planned} is on no interface (ACP-NODE-017), so its subnet is unknown")
+            unknown.append(
+                f"{spec_node.name}: plan IP {planned} is on no interface (ACP-NODE-017), so its subnet is unknown"
+            )
         elif vip not in IPNetwork(f"{address.address}/{address.prefix_length}"):
             subnet = IPNetwork(f"{address.address}/{address.prefix_length}").cidr
-            findings.append(f"{spec_node.name}: the self-built VIP {vip} is outside its subnet {subnet} ({address_text(address)}); the VIP and all control-plane nodes must share one subnet")
+            findings.append(
+                f"{spec_node.name}: the self-built VIP {vip} is outside its subnet {subnet} ({address_text(address)}); the VIP and all control-plane nodes must share one subnet"
+            )
     conclude(findings, unknown=unknown, vip=str(vip))

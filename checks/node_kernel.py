@@ -75,7 +75,9 @@ def kernel_of(node: NodeContext) -> tuple[int, int, int]:
     """The kernel's (x, y, z); MANUAL when uname -r could not be read."""
     version = kernel_tuple(node.facts.kernel_release)
     if version is None:
-        manual(f"{node.name}: the kernel release ({node.facts.kernel_release or 'nothing'}) could not be read as x.y.z; check `uname -r` by hand")
+        manual(
+            f"{node.name}: the kernel release ({node.facts.kernel_release or 'nothing'}) could not be read as x.y.z; check `uname -r` by hand"
+        )
     return version
 
 
@@ -108,7 +110,9 @@ def check_transparent_hugepage_never(node: NodeContext) -> None:
     when the parameter is given twice."""
     values = boot_parameters(cmdline_of(node)).get("transparent_hugepage")
     if not values:
-        fail(f"{node.name}: the kernel command line has no transparent_hugepage parameter; node preprocessing requires transparent_hugepage=never")
+        fail(
+            f"{node.name}: the kernel command line has no transparent_hugepage parameter; node preprocessing requires transparent_hugepage=never"
+        )
     if values[-1] != "never":
         fail(
             f"{node.name}: the kernel command line sets transparent_hugepage={values[-1]}; node preprocessing requires transparent_hugepage=never",
@@ -134,13 +138,20 @@ def check_centos7_nokmem(node: NodeContext) -> None:
     ``cgroup.memory`` takes a comma-separated list and may be given more than once."""
     os_id, version = node.facts.os_id, node.facts.os_version_id
     if os_id is None:
-        manual(f"{node.name}: /etc/os-release could not be read, so it is unknown whether this is CentOS 7 (which needs cgroup.memory=nokmem)")
+        manual(
+            f"{node.name}: /etc/os-release could not be read, so it is unknown whether this is CentOS 7 (which needs cgroup.memory=nokmem)"
+        )
     if os_id != "centos" or not (version or "").startswith("7"):
         skip(f"{node.name} runs {os_id} {version or ''}".rstrip() + ": only CentOS 7 needs cgroup.memory=nokmem")
-    options = [option for value in boot_parameters(cmdline_of(node)).get("cgroup.memory", []) for option in value.split(",")]
+    options = [
+        option for value in boot_parameters(cmdline_of(node)).get("cgroup.memory", []) for option in value.split(",")
+    ]
     if "nokmem" not in options:
         seen = ",".join(options) if options else "no cgroup.memory parameter"
-        fail(f"{node.name}: CentOS {version} kernel command line has {seen}; node preprocessing requires cgroup.memory=nokmem on CentOS 7", seen=seen)
+        fail(
+            f"{node.name}: CentOS {version} kernel command line has {seen}; node preprocessing requires cgroup.memory=nokmem on CentOS 7",
+            seen=seen,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -186,10 +197,14 @@ def check_conntrack_modules(node: NodeContext) -> None:
     kernel = kernel_of(node)
     threshold = CONNTRACK_SPLIT_BELOW_RHEL if node.facts.os_id == "rhel" else CONNTRACK_SPLIT_BELOW
     if kernel >= threshold:
-        skip(f"{node.name}: kernel {dotted(kernel)} is {dotted(threshold)} or newer; nf_conntrack_ipv4/_ipv6 are part of nf_conntrack there")
+        skip(
+            f"{node.name}: kernel {dotted(kernel)} is {dotted(threshold)} or newer; nf_conntrack_ipv4/_ipv6 are part of nf_conntrack there"
+        )
     ip_family = node.plan.spec.cluster.ip_family
     required = ["nf_conntrack_ipv4"] + (["nf_conntrack_ipv6"] if ip_family in ("ipv6", "dual-stack") else [])
-    require_modules(node, required, f"kernel {dotted(kernel)} (older than {dotted(threshold)}), cluster IP family {ip_family},")
+    require_modules(
+        node, required, f"kernel {dotted(kernel)} (older than {dotted(threshold)}), cluster IP family {ip_family},"
+    )
 
 
 @check(
@@ -236,10 +251,14 @@ def check_security_modules_disabled(node: NodeContext) -> None:
     if facts.selinux == "enforcing":
         findings.append(f"{node.name}: SELinux is enforcing; node preprocessing requires it disabled")
     if facts.apparmor_enabled:
-        findings.append(f"{node.name}: AppArmor is enabled (/sys/module/apparmor/parameters/enabled = Y); node preprocessing requires it disabled")
+        findings.append(
+            f"{node.name}: AppArmor is enabled (/sys/module/apparmor/parameters/enabled = Y); node preprocessing requires it disabled"
+        )
     fail_if(findings, selinux=facts.selinux, apparmor_enabled=facts.apparmor_enabled)
     if facts.selinux == "permissive":
-        warn(f"{node.name}: SELinux is permissive; node preprocessing asks for it to be disabled", selinux=facts.selinux)
+        warn(
+            f"{node.name}: SELinux is permissive; node preprocessing asks for it to be disabled", selinux=facts.selinux
+        )
 
 
 @check(
@@ -260,7 +279,10 @@ def check_firewall_disabled(node: NodeContext) -> None:
     require(node, "firewall_services")
     active = sorted(name for name, state in node.facts.firewall_services.items() if state == "active")
     fail_if(
-        [f"{node.name}: firewall service {name} is active; node preprocessing requires the firewall disabled" for name in active],
+        [
+            f"{node.name}: firewall service {name} is active; node preprocessing requires the firewall disabled"
+            for name in active
+        ],
         services=dict(node.facts.firewall_services),
     )
 
@@ -278,35 +300,66 @@ def check_swap_disabled(node: NodeContext) -> None:
     """The kubelet refuses to start with swap on by default, and swapped-out etcd or
     API server memory turns into timeouts; node preprocessing requires swap off."""
     require(node, "swaps")
-    fail_if([f"{node.name}: swap is active on {device}; node preprocessing requires swap disabled" for device in node.facts.swaps], swaps=list(node.facts.swaps))
+    fail_if(
+        [
+            f"{node.name}: swap is active on {device}; node preprocessing requires swap disabled"
+            for device in node.facts.swaps
+        ],
+        swaps=list(node.facts.swaps),
+    )
 
 
 # ---------------------------------------------------------------------------
 # Remediation steps (`acpcheck remediate`): what acpcheck may change to fix the checks
 # above, planned from the node's current files (see acpcheck/remediation/step.py).
 
-@step(check="ACP-NODE-001", name="grub-thp", does="puts transparent_hugepage=never on the kernel command line of the next boot (GRUB); no reboot")
+
+@step(
+    check="ACP-NODE-001",
+    name="grub-thp",
+    does="puts transparent_hugepage=never on the kernel command line of the next boot (GRUB); no reboot",
+)
 def grub_transparent_hugepage(node: NodeView) -> Plan:
     return kernel_parameter(node, "transparent_hugepage=never")
 
 
-@step(check="ACP-NODE-002", name="grub-nokmem", does="puts cgroup.memory=nokmem on the kernel command line of the next boot (GRUB); no reboot")
+@step(
+    check="ACP-NODE-002",
+    name="grub-nokmem",
+    does="puts cgroup.memory=nokmem on the kernel command line of the next boot (GRUB); no reboot",
+)
 def grub_nokmem(node: NodeView) -> Plan:
     return kernel_parameter(node, "cgroup.memory=nokmem", exclusive=False)
 
 
-@step(check="ACP-NODE-003", name="ipvs-modules", does="loads the IPVS modules now and lists them in /etc/modules-load.d/ipvs.conf")
+@step(
+    check="ACP-NODE-003",
+    name="ipvs-modules",
+    does="loads the IPVS modules now and lists them in /etc/modules-load.d/ipvs.conf",
+)
 def ipvs_modules(node: NodeView) -> Plan:
     return load_modules(node, IP_VS_MODULES, "/etc/modules-load.d/ipvs.conf", "kube-proxy in IPVS mode")
 
 
-@step(check="ACP-NODE-004", name="conntrack-modules", does="loads nf_conntrack_ipv4 (and _ipv6) now and lists them in /etc/modules-load.d/conntrack.conf")
+@step(
+    check="ACP-NODE-004",
+    name="conntrack-modules",
+    does="loads nf_conntrack_ipv4 (and _ipv6) now and lists them in /etc/modules-load.d/conntrack.conf",
+)
 def conntrack_modules(node: NodeView) -> Plan:
-    wanted = ["nf_conntrack_ipv4"] + (["nf_conntrack_ipv6"] if node.plan.spec.cluster.ip_family in ("ipv6", "dual-stack") else [])
-    return load_modules(node, wanted, "/etc/modules-load.d/conntrack.conf", "connection tracking on kernels before 4.19")
+    wanted = ["nf_conntrack_ipv4"] + (
+        ["nf_conntrack_ipv6"] if node.plan.spec.cluster.ip_family in ("ipv6", "dual-stack") else []
+    )
+    return load_modules(
+        node, wanted, "/etc/modules-load.d/conntrack.conf", "connection tracking on kernels before 4.19"
+    )
 
 
-@step(check="ACP-NODE-005", name="kube-ovn-modules", does="loads geneve and openvswitch now and lists them in /etc/modules-load.d/kube-ovn.conf")
+@step(
+    check="ACP-NODE-005",
+    name="kube-ovn-modules",
+    does="loads geneve and openvswitch now and lists them in /etc/modules-load.d/kube-ovn.conf",
+)
 def kube_ovn_modules(node: NodeView) -> Plan:
     return load_modules(node, KUBE_OVN_MODULES, "/etc/modules-load.d/kube-ovn.conf", "Kube-OVN")
 
@@ -314,29 +367,50 @@ def kube_ovn_modules(node: NodeView) -> Plan:
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 
-@step(check="ACP-NODE-006", name="selinux-off", does="switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the next boot)")
+@step(
+    check="ACP-NODE-006",
+    name="selinux-off",
+    does="switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the next boot)",
+)
 def selinux_off(node: NodeView) -> Plan:
     parts: list[tuple[RunCommand | WriteFile | None, str | None]] = []
     deferred = False
     if node.facts.selinux == "enforcing":
-        why_not = node.kernel_view(SELINUX_ENFORCE) or (None if node.writable(SELINUX_ENFORCE) else f"{SELINUX_ENFORCE} is read-only here")
+        why_not = node.kernel_view(SELINUX_ENFORCE) or (
+            None if node.writable(SELINUX_ENFORCE) else f"{SELINUX_ENFORCE} is read-only here"
+        )
         if why_not is None:
-            now, back = ("setenforce 0", NamedCommand("setenforce", mode="1")) if node.has("setenforce") else (f"echo 0 > {SELINUX_ENFORCE}", NamedCommand("selinux-enforce-file", mode="1"))
+            now, back = (
+                ("setenforce 0", NamedCommand("setenforce", mode="1"))
+                if node.has("setenforce")
+                else (f"echo 0 > {SELINUX_ENFORCE}", NamedCommand("selinux-enforce-file", mode="1"))
+            )
             parts.append((RunCommand(now, "permissive now", reverse=back), None))
         else:
             parts.append((None, f"SELinux stays enforcing until the next boot: {why_not}"))
     if node.file("/etc/selinux/config").kind != "absent":
-        change, note = edit(node, "/etc/selinux/config", lambda text: set_assignment(text, "SELINUX", "disabled"), "disabled from the next boot")
+        change, note = edit(
+            node,
+            "/etc/selinux/config",
+            lambda text: set_assignment(text, "SELINUX", "disabled"),
+            "disabled from the next boot",
+        )
         parts.append((change, note))
         deferred = change is not None or node.facts.selinux in ("enforcing", "permissive")
     notes = []
     if node.facts.apparmor_enabled:
-        notes.append("AppArmor is enabled and is not changed by acpcheck (node preprocessing: `systemctl disable --now apparmor`, "
-                     "apparmor=0 on the kernel command line, reboot)")
+        notes.append(
+            "AppArmor is enabled and is not changed by acpcheck (node preprocessing: `systemctl disable --now apparmor`, "
+            "apparmor=0 on the kernel command line, reboot)"
+        )
     return plan_of(parts, deferred=deferred, notes=notes)
 
 
-@step(check="ACP-NODE-007", name="firewall-off", does="stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it")
+@step(
+    check="ACP-NODE-007",
+    name="firewall-off",
+    does="stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it",
+)
 def firewall_off(node: NodeView) -> Plan:
     active = {name for name, state in node.facts.firewall_services.items() if state == "active"}
     actions: list[RunCommand | WriteFile] = []
@@ -346,42 +420,81 @@ def firewall_off(node: NodeView) -> Plan:
         running, enabled = node.unit_state(unit)
         if running == "active" or enabled == "enabled":
             reverse = NamedCommand("systemctl-enable-now" if enabled == "enabled" else "systemctl-start", unit=unit)
-            actions.append(RunCommand(f"systemctl disable --now {unit}", f"stop {unit} and keep it off at boot", reverse=reverse))
+            actions.append(
+                RunCommand(f"systemctl disable --now {unit}", f"stop {unit} and keep it off at boot", reverse=reverse)
+            )
 
     if "firewalld" in active:
         stop_unit("firewalld.service")
     if "ufw" in active:
         if node.has("ufw"):
-            actions.append(RunCommand("ufw disable", "stop ufw and keep it off at boot", reverse=NamedCommand("ufw-enable"), touches=("/etc/ufw/ufw.conf",)))
+            actions.append(
+                RunCommand(
+                    "ufw disable",
+                    "stop ufw and keep it off at boot",
+                    reverse=NamedCommand("ufw-enable"),
+                    touches=("/etc/ufw/ufw.conf",),
+                )
+            )
         else:
-            change, note = edit(node, "/etc/ufw/ufw.conf", lambda text: set_assignment(text, "ENABLED", "no"), "ufw off at boot (no ufw command here)")
+            change, note = edit(
+                node,
+                "/etc/ufw/ufw.conf",
+                lambda text: set_assignment(text, "ENABLED", "no"),
+                "ufw off at boot (no ufw command here)",
+            )
             actions += [change] if change else []
             notes += [note] if note else []
     if "nftables" in active:
         if node.systemd:
             stop_unit("nftables.service")
-        actions.append(RunCommand("nft flush ruleset", "drop every nftables rule", capture="nft list ruleset", reverse=NamedCommand("nft-restore")))
+        actions.append(
+            RunCommand(
+                "nft flush ruleset",
+                "drop every nftables rule",
+                capture="nft list ruleset",
+                reverse=NamedCommand("nft-restore"),
+            )
+        )
     if "iptables" in active:
         if node.systemd:
             stop_unit("iptables.service")
         flush = "iptables -P INPUT ACCEPT && iptables -P FORWARD ACCEPT && iptables -P OUTPUT ACCEPT && iptables -F && iptables -X"
-        actions.append(RunCommand(flush, "accept everything, drop every iptables rule", capture="iptables-save", reverse=NamedCommand("iptables-restore")))
+        actions.append(
+            RunCommand(
+                flush,
+                "accept everything, drop every iptables rule",
+                capture="iptables-save",
+                reverse=NamedCommand("iptables-restore"),
+            )
+        )
     return Plan(tuple(actions), tuple(notes))
 
 
 @step(check="ACP-NODE-008", name="swap-off", does="turns swap off now and comments the swap entries out of /etc/fstab")
 def swap_off(node: NodeView) -> Plan:
-    parts: list[tuple[RunCommand | WriteFile | None, str | None]] = [edit(node, "/etc/fstab", comment_out_swap, "no swap at boot")]
+    parts: list[tuple[RunCommand | WriteFile | None, str | None]] = [
+        edit(node, "/etc/fstab", comment_out_swap, "no swap at boot")
+    ]
     deferred = False
     why_not = node.kernel_view("/proc/swaps")
     for device in node.facts.swaps:
         if why_not is None:
             quoted = shlex.quote(device)
             reverse = NamedCommand("swapon", device=device)
-            parts.append((RunCommand(f"swapoff {quoted}", f"swap off on {device} now", reverse=reverse, timeout=1800), None))
+            parts.append(
+                (RunCommand(f"swapoff {quoted}", f"swap off on {device} now", reverse=reverse, timeout=1800), None)
+            )
         if device.startswith("/dev/zram"):
-            parts.append((None, f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable that too (not changed by acpcheck)"))
+            parts.append(
+                (
+                    None,
+                    f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable that too (not changed by acpcheck)",
+                )
+            )
     if why_not is not None and node.facts.swaps:
         deferred = True
-        parts.append((None, f"swapoff is not run: {why_not}; without fstab entries there is no swap after the next boot"))
+        parts.append(
+            (None, f"swapoff is not run: {why_not}; without fstab entries there is no swap after the next boot")
+        )
     return plan_of(parts, deferred=deferred)

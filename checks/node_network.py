@@ -31,19 +31,19 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, warn
 from acpcheck.addressing import Labelled, find_overlaps, host
 from acpcheck.checks.support import (
-    address_carrying,
-    address_text,
-    ip_or_none,
-    runtime_bridge_range,
     PREPROCESSING,
     PREPROCESSING_PAGES,
+    address_carrying,
+    address_text,
     before_install,
     conclude,
+    ip_or_none,
     listed,
     plan_page,
     port_ranges,
     preprocessed,
     require,
+    runtime_bridge_range,
 )
 from acpcheck.facts.model import NodeContext
 from acpcheck.remediation.edits import ensure_localhost
@@ -73,7 +73,9 @@ PORTS_BY_ROLE = {
 CNI_PORTS = {"kube-ovn": [6641, 6642], "calico": [179]}
 
 #: `ip route` prints a route type before the destination for anything but unicast.
-ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "anycast"})
+ROUTE_TYPES = frozenset(
+    {"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit", "blackhole", "nat", "anycast"}
+)
 DEFAULT_DESTINATIONS = {"default": None, "0.0.0.0/0": 4, "::/0": 6}
 
 #: Address families each ``spec.cluster.ipFamily`` uses.
@@ -191,7 +193,9 @@ def check_hostname_rules(node: NodeContext) -> None:
         problems.append(f"is {len(name)} characters long (at most {MAX_HOSTNAME_LENGTH})")
     if not HOSTNAME_CHARACTERS.match(name):
         bad = sorted(set(re.sub(r"[a-z0-9.-]", "", name)))
-        problems.append(f"contains {listed(repr(c) for c in bad)} (only lowercase letters, digits, '-' and '.' are allowed)")
+        problems.append(
+            f"contains {listed(repr(c) for c in bad)} (only lowercase letters, digits, '-' and '.' are allowed)"
+        )
     if not name or not name[0].isalnum() or not name[-1].isalnum():
         problems.append("must start and end with a letter or digit")
     problems += [f"contains {pair!r}" for pair in HOSTNAME_FORBIDDEN if pair in name]
@@ -219,7 +223,10 @@ def check_localhost_resolves(node: NodeContext) -> None:
         address = ip_or_none(fields[0])
         if address is not None and address.version == 4 and "localhost" in (name.lower() for name in fields[1:]):
             if str(address) != "127.0.0.1":
-                fail(f"{node.name}: /etc/hosts maps localhost to {address} ({' '.join(fields)}); node preprocessing requires 127.0.0.1", seen=str(address))
+                fail(
+                    f"{node.name}: /etc/hosts maps localhost to {address} ({' '.join(fields)}); node preprocessing requires 127.0.0.1",
+                    seen=str(address),
+                )
             return
     fail(f"{node.name}: /etc/hosts has no IPv4 entry for localhost; node preprocessing requires `127.0.0.1 localhost`")
 
@@ -246,16 +253,26 @@ def check_resolv_conf_nameservers(node: NodeContext) -> None:
     facts = node.facts
     findings, unknown = [], []
     if facts.resolv_conf is None:
-        findings.append(f"{node.name}: /etc/resolv.conf does not exist; node preprocessing requires it with at least one nameserver")
+        findings.append(
+            f"{node.name}: /etc/resolv.conf does not exist; node preprocessing requires it with at least one nameserver"
+        )
         nameservers: list[str] = []
     else:
-        nameservers = [fields[1] for fields in resolv_conf_lines(facts.resolv_conf) if fields[0] == "nameserver" and len(fields) > 1]
+        nameservers = [
+            fields[1]
+            for fields in resolv_conf_lines(facts.resolv_conf)
+            if fields[0] == "nameserver" and len(fields) > 1
+        ]
         if not nameservers:
-            findings.append(f"{node.name}: /etc/resolv.conf has no nameserver line; node preprocessing requires at least one")
+            findings.append(
+                f"{node.name}: /etc/resolv.conf has no nameserver line; node preprocessing requires at least one"
+            )
     for server in nameservers:
         address = ip_or_none(server)
         if address is not None and address.version == 4 and address.words[0] == 172:
-            findings.append(f"{node.name}: nameserver {server} in /etc/resolv.conf starts with 172; node preprocessing forbids such nameservers")
+            findings.append(
+                f"{node.name}: nameserver {server} in /etc/resolv.conf starts with 172; node preprocessing forbids such nameservers"
+            )
     if facts.systemd_resolved_active:
         findings.append(f"{node.name}: systemd-resolved is active; node preprocessing requires it disabled")
     elif facts.systemd_resolved_active is None:
@@ -289,16 +306,23 @@ def check_resolv_conf_search(node: NodeContext) -> None:
     shown = " ".join(domains)
     findings = []
     if len(domains) > MAX_SEARCH_DOMAINS:
-        findings.append(f"{node.name}: the resolv.conf search line has {len(domains)} domains; at most {MAX_SEARCH_DOMAINS} are allowed")
+        findings.append(
+            f"{node.name}: the resolv.conf search line has {len(domains)} domains; at most {MAX_SEARCH_DOMAINS} are allowed"
+        )
     findings += [
         f"{node.name}: search domain {domain[:40]}... is {len(domain)} characters; at most {MAX_SEARCH_DOMAIN_LENGTH} are allowed"
         for domain in domains
         if len(domain) > MAX_SEARCH_DOMAIN_LENGTH
     ]
     if len(shown) > MAX_SEARCH_LIST_CHARS:
-        findings.append(f"{node.name}: the resolv.conf search line is {len(shown)} characters; at most {MAX_SEARCH_LIST_CHARS} are allowed")
+        findings.append(
+            f"{node.name}: the resolv.conf search line is {len(shown)} characters; at most {MAX_SEARCH_LIST_CHARS} are allowed"
+        )
     fail_if(findings, search=domains)
-    warn(f"{node.name}: /etc/resolv.conf has a search line ({shown[:200]}); node preprocessing asks for none, and allows one within the limits only when needed", search=domains)
+    warn(
+        f"{node.name}: /etc/resolv.conf has a search line ({shown[:200]}); node preprocessing asks for none, and allows one within the limits only when needed",
+        search=domains,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -347,10 +371,20 @@ def check_node_ip_configured(node: NodeContext) -> None:
         address = address_carrying(node, ip)
         if address is None:
             have = listed(address_text(a) for a in node.facts.addresses)
-            findings.append(f"{node.name}: the plan's node IP {ip} is not configured on any interface (the node has {have})")
-        elif ip.version == 4 and address.prefix_length <= 30 and IPNetwork(f"{ip}/{address.prefix_length}").broadcast == ip:
+            findings.append(
+                f"{node.name}: the plan's node IP {ip} is not configured on any interface (the node has {have})"
+            )
+        elif (
+            ip.version == 4
+            and address.prefix_length <= 30
+            and IPNetwork(f"{ip}/{address.prefix_length}").broadcast == ip
+        ):
             findings.append(f"{node.name}: the plan's node IP {ip} is the broadcast address of {address_text(address)}")
-    fail_if(findings, planned=[str(ip) for ip in node.spec.addresses], addresses=[address_text(a) for a in node.facts.addresses])
+    fail_if(
+        findings,
+        planned=[str(ip) for ip in node.spec.addresses],
+        addresses=[address_text(a) for a in node.facts.addresses],
+    )
 
 
 @check(
@@ -460,7 +494,12 @@ def check_runtime_bridge_range_unused(node: NodeContext) -> None:
         if destination is not None and not is_kernel_route(fields):
             used.append(Labelled(f"route '{line.strip()}'", destination))
     findings = [f"{node.name}: {item.label} lies in the {bridge}" for item, _ in find_overlaps(used, [bridge])]
-    fail_if([f"{line}; {runtime} takes that range for its bridge unless `bip` is set (source: {plan_page(node.plan)})" for line in findings])
+    fail_if(
+        [
+            f"{line}; {runtime} takes that range for its bridge unless `bip` is set (source: {plan_page(node.plan)})"
+            for line in findings
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -469,6 +508,10 @@ def check_runtime_bridge_range_unused(node: NodeContext) -> None:
 # node address are the operator's to choose.
 
 
-@step(check="ACP-NODE-014", name="hosts-localhost", does="puts `127.0.0.1 localhost` in /etc/hosts ahead of any other IPv4 localhost line")
+@step(
+    check="ACP-NODE-014",
+    name="hosts-localhost",
+    does="puts `127.0.0.1 localhost` in /etc/hosts ahead of any other IPv4 localhost line",
+)
 def hosts_localhost(node: NodeView) -> Plan:
     return plan_of([edit(node, "/etc/hosts", ensure_localhost, "localhost resolves to 127.0.0.1")])

@@ -35,7 +35,16 @@ from acpcheck.checks.support import (
     require,
 )
 from acpcheck.facts.model import DiskSpace, NodeContext
-from acpcheck.matrix.os import NodeSupport, OsRow, cpu_model_matches, kernel_core, kylin_service_pack, node_release, node_support, os_matrix
+from acpcheck.matrix.os import (
+    NodeSupport,
+    OsRow,
+    cpu_model_matches,
+    kernel_core,
+    kylin_service_pack,
+    node_release,
+    node_support,
+    os_matrix,
+)
 
 #: What lscpu prints when it does not know the model; as good as no answer.
 UNKNOWN_CPU_MODELS = {"", "-", "unknown"}
@@ -94,9 +103,19 @@ def check_os_kernel_supported(node: NodeContext) -> None:
     kernel fails whatever the minor release), and a matching one is MANUAL."""
     facts = node.facts
     acp = node.plan.spec.acp.version
-    unknown = [label for label, value in (("OS ID", facts.os_id), ("architecture", facts.architecture), ("kernel release", facts.kernel_release)) if not value]
+    unknown = [
+        label
+        for label, value in (
+            ("OS ID", facts.os_id),
+            ("architecture", facts.architecture),
+            ("kernel release", facts.kernel_release),
+        )
+        if not value
+    ]
     if unknown:
-        manual(f"{node.name}: {listed(unknown)} could not be read; compare /etc/os-release, `uname -m` and `uname -r` with the ACP {acp} matrix by hand")
+        manual(
+            f"{node.name}: {listed(unknown)} could not be read; compare /etc/os-release, `uname -m` and `uname -r` with the ACP {acp} matrix by hand"
+        )
     assert facts.os_id and facts.architecture and facts.kernel_release  # for the type checker
     source = support_of(node).source
     candidates = [row for row in rows_for(node, facts.architecture) if row.os == facts.os_id]
@@ -154,13 +173,17 @@ def check_arm_cpu_model(node: NodeContext) -> None:
     have no CPU-model rule and are skipped."""
     facts = node.facts
     if facts.architecture is None:
-        manual(f"{node.name}: the architecture could not be read; if this is an ARM node, check that its CPU is a Kunpeng 920")
+        manual(
+            f"{node.name}: the architecture could not be read; if this is an ARM node, check that its CPU is a Kunpeng 920"
+        )
     required = sorted({model for row in rows_for(node, facts.architecture) for model in row.cpu_models})
     if not required:
         skip(f"{node.name}: no CPU-model rule for {facts.architecture} nodes")
     model = (facts.cpu_model or "").strip()
     if model.lower() in UNKNOWN_CPU_MODELS:
-        manual(f"{node.name}: the CPU model could not be read (lscpu: {facts.cpu_model!r}); check that it is {listed(required)} by hand")
+        manual(
+            f"{node.name}: the CPU model could not be read (lscpu: {facts.cpu_model!r}); check that it is {listed(required)} by hand"
+        )
     if not any(cpu_model_matches(model, name) for name in required):
         source = support_of(node).source
         fail(
@@ -194,7 +217,9 @@ def check_kylin_nodeport_bug(node: NodeContext) -> None:
     bug = os_matrix().kylin_node_port_bug
     pack = kylin_service_pack(facts.os_version_id, facts.os_pretty_name)
     if pack is None:
-        manual(f"{node.name}: the Kylin service pack cannot be told from /etc/os-release ({os_description(node)}); check /etc/.productinfo says SP{bug.fixed_in} or later")
+        manual(
+            f"{node.name}: the Kylin service pack cannot be told from /etc/os-release ({os_description(node)}); check /etc/.productinfo says SP{bug.fixed_in} or later"
+        )
     if pack < bug.fixed_in:
         warn(
             f"{node.name}: Kylin V10 SP{pack} has kernel bugs that can break NodePort access; upgrade to SP{bug.fixed_in} (source: {bug.source})",
@@ -242,9 +267,13 @@ def check_global_control_plane_size(node: NodeContext) -> None:
     evidence = {"cpus": facts.cpu_count, "memory_gb": round(memory, 1), "source": hardware.source}
     findings = []
     if facts.cpu_count < min_cpus:
-        findings.append(f"{node.name}: {facts.cpu_count} CPUs; {layout} needs at least {min_cpus}{arm_note} (source: {hardware.source})")
+        findings.append(
+            f"{node.name}: {facts.cpu_count} CPUs; {layout} needs at least {min_cpus}{arm_note} (source: {hardware.source})"
+        )
     if memory < min_memory:
-        findings.append(f"{node.name}: {gb(memory)} memory; {layout} needs at least {gb(min_memory)}{arm_note} (source: {hardware.source})")
+        findings.append(
+            f"{node.name}: {gb(memory)} memory; {layout} needs at least {gb(min_memory)}{arm_note} (source: {hardware.source})"
+        )
     fail_if(findings, **evidence)
     if arm:
         factor = hardware.arm_recommended_factor
@@ -315,10 +344,17 @@ def check_data_disk_space(node: NodeContext) -> None:
             what = f"{joined(paths)} {shared}, {gb(room)} free"
         parts = " + ".join(f"{gb(rules[path].minimum_gb)} {path}" for path in paths) if len(paths) > 1 else ""
         if room < minimum:
-            findings.append(f"{node.name}: {what}; at least {gb(minimum)}{f' ({parts})' if parts else ''} is required (source: {disks.source})")
+            findings.append(
+                f"{node.name}: {what}; at least {gb(minimum)}{f' ({parts})' if parts else ''} is required (source: {disks.source})"
+            )
         elif room < recommended:
             warnings.append(f"{node.name}: {what}; {gb(recommended)} is recommended (source: {disks.source})")
-    conclude(findings, warnings=warnings, unknown=unknown, disks=[f"{d.path} on {d.mount}" for _, e in by_mount.items() for _, d in e])
+    conclude(
+        findings,
+        warnings=warnings,
+        unknown=unknown,
+        disks=[f"{d.path} on {d.mount}" for _, e in by_mount.items() for _, d in e],
+    )
 
 
 @check(
@@ -344,9 +380,16 @@ def check_root_filesystem(node: NodeContext) -> None:
     used = 100 * (1 - disk.available_kib / disk.size_kib)
     findings = []
     if size < root.minimum_gb:
-        findings.append(f"{node.name}: the root filesystem is {gb(size)}; at least {gb(root.minimum_gb)} is required (source: {source})")
+        findings.append(
+            f"{node.name}: the root filesystem is {gb(size)}; at least {gb(root.minimum_gb)} is required (source: {source})"
+        )
     if used >= root.max_used_percent:
-        findings.append(f"{node.name}: the root filesystem is {used:.0f} % used; keep it below {root.max_used_percent:g} % (source: {source})")
+        findings.append(
+            f"{node.name}: the root filesystem is {used:.0f} % used; keep it below {root.max_used_percent:g} % (source: {source})"
+        )
     fail_if(findings, size_gb=round(size, 1), used_percent=round(used, 1))
     if size < root.recommended_gb:
-        warn(f"{node.name}: the root filesystem is {gb(size)}; {gb(root.recommended_gb)} is recommended (source: {source})", size_gb=round(size, 1))
+        warn(
+            f"{node.name}: the root filesystem is {gb(size)}; {gb(root.recommended_gb)} is recommended (source: {source})",
+            size_gb=round(size, 1),
+        )

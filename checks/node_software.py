@@ -21,7 +21,15 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 
 from acpcheck import Scope, Severity, check, fail, manual
-from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, conclude, listed, preprocessed, require
+from acpcheck.checks.support import (
+    PREPROCESSING,
+    PREPROCESSING_PAGES,
+    before_install,
+    conclude,
+    listed,
+    preprocessed,
+    require,
+)
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
 from acpcheck.remediation.commands import NamedCommand
@@ -102,7 +110,9 @@ def check_tmp_executable(node: NodeContext) -> None:
     require(node, "mounts")
     mount = node.facts.mount_of("/tmp")
     if mount is None:
-        manual(f"{node.name}: the mount table could not be read; check that /tmp is not noexec by hand (`findmnt -T /tmp`)")
+        manual(
+            f"{node.name}: the mount table could not be read; check that /tmp is not noexec by hand (`findmnt -T /tmp`)"
+        )
     if "noexec" in mount.options:
         where = "/tmp" if mount.target == "/tmp" else f"/tmp (on the {mount.target} mount)"
         fail(
@@ -171,9 +181,21 @@ def check_no_leftover_paths(node: NodeContext) -> None:
     require(node, "existing_paths")
     support = node_support(node.plan.spec.acp.version)
     mount_points = {mount.target.rstrip("/") or "/" for mount in node.facts.mounts}
-    present = [path for path in support.leftover_paths if path.rstrip("/") in {p.rstrip("/") for p in node.facts.existing_paths}]
-    findings = [f"{node.name}: {path} exists; node preprocessing on ACP {node.plan.spec.acp.version} requires it deleted" for path in present if path not in mount_points]
-    warnings = [f"{node.name}: {path} is a mount point; make sure it is empty (node preprocessing requires the path deleted)" for path in present if path in mount_points]
+    present = [
+        path
+        for path in support.leftover_paths
+        if path.rstrip("/") in {p.rstrip("/") for p in node.facts.existing_paths}
+    ]
+    findings = [
+        f"{node.name}: {path} exists; node preprocessing on ACP {node.plan.spec.acp.version} requires it deleted"
+        for path in present
+        if path not in mount_points
+    ]
+    warnings = [
+        f"{node.name}: {path} is a mount point; make sure it is empty (node preprocessing requires the path deleted)"
+        for path in present
+        if path in mount_points
+    ]
     conclude(
         [f"{line} (source: {support.leftover_paths_source})" for line in findings],
         warnings=warnings,
@@ -188,7 +210,12 @@ def check_no_leftover_paths(node: NodeContext) -> None:
 # asked for explicitly, and keep a backup on the node that `acpcheck rollback` restores.
 
 
-@step(check="ACP-NODE-023", name="kubelet-unit", does="removes /etc/systemd/system/kubelet.service (its content kept in the journal)", removes=True)
+@step(
+    check="ACP-NODE-023",
+    name="kubelet-unit",
+    does="removes /etc/systemd/system/kubelet.service (its content kept in the journal)",
+    removes=True,
+)
 def remove_kubelet_unit(node: NodeView) -> Plan:
     unit = os_matrix().preprocessing.kubelet_unit
     state = node.file(unit)
@@ -198,25 +225,49 @@ def remove_kubelet_unit(node: NodeView) -> Plan:
     return Plan((WriteFile(unit, state, None, "a leftover of an earlier Kubernetes", then=reload),))
 
 
-@step(check="ACP-NODE-025", name="conflicting-software", does="removes the conflicting packages and moves the stray /usr/local/bin binaries aside", removes=True)
+@step(
+    check="ACP-NODE-025",
+    name="conflicting-software",
+    does="removes the conflicting packages and moves the stray /usr/local/bin binaries aside",
+    removes=True,
+)
 def remove_conflicting_software(node: NodeView) -> Plan:
     facts, pre = node.facts, os_matrix().preprocessing
     os_id = facts.os_id or ""
     conflicting = set(pre.packages.get(os_id, [name for names in pre.packages.values() for name in names]))
     packages = remove_packages(node, sorted(facts.installed_packages & conflicting), facts.package_manager)
-    strays = tuple(MoveAside(f"/usr/local/bin/{name}", "a stray container-runtime or Kubernetes binary")
-                   for name in sorted(facts.usr_local_bin) if any(fnmatchcase(name, pattern) for pattern in pre.stray_binaries))
+    strays = tuple(
+        MoveAside(f"/usr/local/bin/{name}", "a stray container-runtime or Kubernetes binary")
+        for name in sorted(facts.usr_local_bin)
+        if any(fnmatchcase(name, pattern) for pattern in pre.stray_binaries)
+    )
     snaps = sorted(facts.snaps & set(pre.snaps.get(os_id, [])))
-    notes = [f"snap {name}: remove it by hand (`snap remove --purge {name}`); acpcheck cannot restore a snap" for name in snaps]
+    notes = [
+        f"snap {name}: remove it by hand (`snap remove --purge {name}`); acpcheck cannot restore a snap"
+        for name in snaps
+    ]
     return Plan(packages.actions + strays, (*packages.notes, *notes))
 
 
-@step(check="ACP-NODE-026", name="leftover-paths", does="moves the listed leftover paths aside into the node's acpcheck backup directory", removes=True)
+@step(
+    check="ACP-NODE-026",
+    name="leftover-paths",
+    does="moves the listed leftover paths aside into the node's acpcheck backup directory",
+    removes=True,
+)
 def remove_leftover_paths(node: NodeView) -> Plan:
     support = node_support(node.plan.spec.acp.version)
     mount_points = {mount.target.rstrip("/") or "/" for mount in node.facts.mounts}
     existing = {path.rstrip("/") for path in node.facts.existing_paths}
     present = [path.rstrip("/") for path in support.leftover_paths if path.rstrip("/") in existing]
-    moves = tuple(MoveAside(path, f"left by an earlier installation (source: {support.leftover_paths_source})") for path in present if path not in mount_points)
-    notes = tuple(f"{path} is a mount point: empty it by hand (acpcheck never removes a mount point)" for path in present if path in mount_points)
+    moves = tuple(
+        MoveAside(path, f"left by an earlier installation (source: {support.leftover_paths_source})")
+        for path in present
+        if path not in mount_points
+    )
+    notes = tuple(
+        f"{path} is a mount point: empty it by hand (acpcheck never removes a mount point)"
+        for path in present
+        if path in mount_points
+    )
     return Plan(moves, notes)

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acpcheck.checks.support import PlannedInCluster
-
 from acpcheck import Scope, Severity, check, fail, skip
+from acpcheck.checks.support import PlannedInCluster
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.remediation.objects import (
     ClusterObjects,
@@ -43,7 +42,10 @@ from acpcheck.sources.cluster import (
 from acpcheck.sources.connectivity import PLATFORM_URL
 
 DOCS = "https://docs.alauda.io/container_platform"
-REGISTRY_ADDRESS_PAGES = [f"{DOCS}/{version}/configure/clusters/how-to/add_external_addr_for_global_registry.html" for version in ("4.0", "4.3")]
+REGISTRY_ADDRESS_PAGES = [
+    f"{DOCS}/{version}/configure/clusters/how-to/add_external_addr_for_global_registry.html"
+    for version in ("4.0", "4.3")
+]
 PLATFORM_URL_PAGE = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
 UPSTREAM_TLS_SECRET = "https://kubernetes.io/docs/concepts/configuration/secret/#tls-secrets"
 
@@ -73,9 +75,15 @@ def _external(plan: ClusterPlan) -> Any:
     return plan.spec.registry.external_address
 
 
-REGISTRY = PlannedInCluster(cluster_roles=frozenset({"global"}), wants=lambda plan: _external(plan) is not None, what="spec.registry.externalAddress")
+REGISTRY = PlannedInCluster(
+    cluster_roles=frozenset({"global"}),
+    wants=lambda plan: _external(plan) is not None,
+    what="spec.registry.externalAddress",
+)
 PLATFORM = PlannedInCluster(
-    cluster_roles=frozenset({"workload"}), wants=lambda plan: PLATFORM_URL in plan.spec.cluster.annotations, what=f"spec.cluster.annotations[{PLATFORM_URL}]"
+    cluster_roles=frozenset({"workload"}),
+    wants=lambda plan: PLATFORM_URL in plan.spec.cluster.annotations,
+    what=f"spec.cluster.annotations[{PLATFORM_URL}]",
 )
 TAGS = frozenset({"registry"})
 
@@ -90,9 +98,24 @@ def ingress_body(domain: str) -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {"name": INGRESS, "namespace": NAMESPACE, "labels": {"service_name": "registry"}, "annotations": {BACKEND_PROTOCOL: "HTTPS"}},
+        "metadata": {
+            "name": INGRESS,
+            "namespace": NAMESPACE,
+            "labels": {"service_name": "registry"},
+            "annotations": {BACKEND_PROTOCOL: "HTTPS"},
+        },
         "spec": {
-            "rules": [{"host": domain, "http": {"paths": [{"backend": backend, "path": path, "pathType": "ImplementationSpecific"} for path in DOC_PATHS]}}],
+            "rules": [
+                {
+                    "host": domain,
+                    "http": {
+                        "paths": [
+                            {"backend": backend, "path": path, "pathType": "ImplementationSpecific"}
+                            for path in DOC_PATHS
+                        ]
+                    },
+                }
+            ],
             "tls": [{"secretName": SECRET, "hosts": [domain]}],
         },
     }
@@ -102,8 +125,16 @@ def service_body() -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": {"name": "registry", "service_name": "registry"}},
-        "spec": {"ports": [{"protocol": "TCP", "port": SERVICE_PORT, "targetPort": TARGET_PORT}], "selector": {"component": "registry"}, "type": "ClusterIP"},
+        "metadata": {
+            "name": SERVICE,
+            "namespace": NAMESPACE,
+            "labels": {"name": "registry", "service_name": "registry"},
+        },
+        "spec": {
+            "ports": [{"protocol": "TCP", "port": SERVICE_PORT, "targetPort": TARGET_PORT}],
+            "selector": {"component": "registry"},
+            "type": "ClusterIP",
+        },
     }
 
 
@@ -133,7 +164,8 @@ def ingress_problems(ingress: dict[str, Any], domain: str) -> list[str]:
     else:
         paths = {
             p.get("path"): (p.get("backend") or {}).get("service") or {}
-            for rule in rules for p in (rule.get("http") or {}).get("paths") or []
+            for rule in rules
+            for p in (rule.get("http") or {}).get("paths") or []
         }
         for path in DOC_PATHS:
             found = next((paths[p] for p in _accepted(path) if p in paths), None)
@@ -203,7 +235,11 @@ def check_registry_ingress(plan: ClusterPlan, cluster: ClusterView) -> None:
     """The Ingress sends the registry API paths (``/v2/…``, ``/auth/token``) of the
     external domain to Service ``registry`` port 443 over HTTPS (the backend-protocol
     annotation), with TLS from ``registry-address.tls``."""
-    as_documented(cluster.get(REGISTRY_INGRESS), f"Ingress {INGRESS}", lambda found: ingress_problems(found, _external(plan).domain))
+    as_documented(
+        cluster.get(REGISTRY_INGRESS),
+        f"Ingress {INGRESS}",
+        lambda found: ingress_problems(found, _external(plan).domain),
+    )
 
 
 @check(
@@ -238,7 +274,9 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
     ``Cluster`` object lives on the global cluster, so the run's kubeconfig must be the
     global cluster's."""
     if not cluster.served(CAPI_CLUSTERS):
-        skip("the cluster does not serve clusters.cluster.x-k8s.io: give the global cluster's kubeconfig (--kubeconfig) to check this")
+        skip(
+            "the cluster does not serve clusters.cluster.x-k8s.io: give the global cluster's kubeconfig (--kubeconfig) to check this"
+        )
     found = next((c for c in cluster.items(CAPI_CLUSTERS) if c.get("name") == plan.metadata.name), None)
     if found is None:
         fail(f"cpaas-system has no Cluster {plan.metadata.name}")
@@ -256,13 +294,23 @@ def _differs(what: str, problems: list[str]) -> str:
     return f"{what} exists and differs from the documented one ({'; '.join(problems)}); not overwritten: fix or delete it by hand"
 
 
-@cluster_step(check="ACP-REG-001", name="registry-tls-secret", does="creates Secret kube-system/registry-address.tls from spec.registry.externalAddress's certificate files")
+@cluster_step(
+    check="ACP-REG-001",
+    name="registry-tls-secret",
+    does="creates Secret kube-system/registry-address.tls from spec.registry.externalAddress's certificate files",
+)
 def registry_secret_step(cluster: ClusterObjects) -> Plan:
     external = _external(cluster.plan)
     current = cluster.get("secrets", SECRET, NAMESPACE)
     cert_path, key_path = plan_file(cluster.plan, external.cert_file), plan_file(cluster.plan, external.key_file)
     if current is not None:
-        keys = {k: {"bytes": len(base64.b64decode(v or "")), "sha256": hashlib.sha256(base64.b64decode(v or "")).hexdigest()} for k, v in (current.get("data") or {}).items()}
+        keys = {
+            k: {
+                "bytes": len(base64.b64decode(v or "")),
+                "sha256": hashlib.sha256(base64.b64decode(v or "")).hexdigest(),
+            }
+            for k, v in (current.get("data") or {}).items()
+        }
         problems = secret_problems({"type": current.get("type"), "keys": keys})
         try:
             if (keys.get("tls.crt") or {}).get("sha256") != hashlib.sha256(cert_path.read_bytes()).hexdigest():
@@ -273,45 +321,99 @@ def registry_secret_step(cluster: ClusterObjects) -> Plan:
     try:
         cert, key = cert_path.read_bytes(), key_path.read_bytes()
     except OSError as error:
-        return Plan(notes=(f"cannot read the certificate files of spec.registry.externalAddress: {error.strerror}: {error.filename}",))
+        return Plan(
+            notes=(
+                f"cannot read the certificate files of spec.registry.externalAddress: {error.strerror}: {error.filename}",
+            )
+        )
     body = {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
         "metadata": {"name": SECRET, "namespace": NAMESPACE},
         "data": {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()},
     }
     shown = redacted_secret(body, {"tls.crt": str(cert_path), "tls.key": str(key_path)})
-    return Plan(actions=(ObjectChange(Ref("secrets", SECRET, NAMESPACE), "create", f"the certificate of {external.domain}", body=body, shown=shown),))
+    return Plan(
+        actions=(
+            ObjectChange(
+                Ref("secrets", SECRET, NAMESPACE),
+                "create",
+                f"the certificate of {external.domain}",
+                body=body,
+                shown=shown,
+            ),
+        )
+    )
 
 
-@cluster_step(check="ACP-REG-002", name="registry-ingress", does="creates Ingress kube-system/registry-address with the documented paths, annotation and TLS")
+@cluster_step(
+    check="ACP-REG-002",
+    name="registry-ingress",
+    does="creates Ingress kube-system/registry-address with the documented paths, annotation and TLS",
+)
 def registry_ingress_step(cluster: ClusterObjects) -> Plan:
     domain = _external(cluster.plan).domain
     current = cluster.get("ingresses", INGRESS, NAMESPACE)
     if current is not None:
         problems = ingress_problems(current, domain)
         return Plan(notes=(_differs(f"Ingress {NAMESPACE}/{INGRESS}", problems),) if problems else ())
-    return Plan(actions=(ObjectChange(Ref("ingresses", INGRESS, NAMESPACE), "create", f"route {domain} to the registry", body=ingress_body(domain)),))
+    return Plan(
+        actions=(
+            ObjectChange(
+                Ref("ingresses", INGRESS, NAMESPACE),
+                "create",
+                f"route {domain} to the registry",
+                body=ingress_body(domain),
+            ),
+        )
+    )
 
 
-@cluster_step(check="ACP-REG-003", name="registry-service", does="creates Service kube-system/registry (ClusterIP, 443 -> 60080, selector component: registry)")
+@cluster_step(
+    check="ACP-REG-003",
+    name="registry-service",
+    does="creates Service kube-system/registry (ClusterIP, 443 -> 60080, selector component: registry)",
+)
 def registry_service_step(cluster: ClusterObjects) -> Plan:
     current = cluster.get("services", SERVICE, NAMESPACE)
     if current is not None:
         problems = service_problems(current)
         return Plan(notes=(_differs(f"Service {NAMESPACE}/{SERVICE}", problems),) if problems else ())
-    return Plan(actions=(ObjectChange(Ref("services", SERVICE, NAMESPACE), "create", "the Ingress's backend", body=service_body()),))
+    return Plan(
+        actions=(
+            ObjectChange(Ref("services", SERVICE, NAMESPACE), "create", "the Ingress's backend", body=service_body()),
+        )
+    )
 
 
-@cluster_step(check="ACP-REG-004", name="platform-url", does="annotates the workload cluster's Cluster object cpaas.io/platform-url (kubectl annotate --overwrite)")
+@cluster_step(
+    check="ACP-REG-004",
+    name="platform-url",
+    does="annotates the workload cluster's Cluster object cpaas.io/platform-url (kubectl annotate --overwrite)",
+)
 def platform_url_step(cluster: ClusterObjects) -> Plan:
     plan = cluster.plan
     current = cluster.get("clusters.cluster.x-k8s.io", plan.metadata.name, "cpaas-system")
     if current is None:
-        return Plan(notes=(f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the global cluster's); nothing to annotate",))
+        return Plan(
+            notes=(
+                f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the global cluster's); nothing to annotate",
+            )
+        )
     wanted = plan.spec.cluster.annotations[PLATFORM_URL]
     now = ((current.get("metadata") or {}).get("annotations") or {}).get(PLATFORM_URL)
     if now == wanted:
         return Plan()
-    notes = (f"replaces its {PLATFORM_URL} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",) if now is not None else ()
-    change = ObjectChange(Ref("clusters.cluster.x-k8s.io", plan.metadata.name, "cpaas-system"), "patch", "how its nodes reach global", fields={("metadata", "annotations", PLATFORM_URL): (now, wanted)})
+    notes = (
+        (f"replaces its {PLATFORM_URL} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",)
+        if now is not None
+        else ()
+    )
+    change = ObjectChange(
+        Ref("clusters.cluster.x-k8s.io", plan.metadata.name, "cpaas-system"),
+        "patch",
+        "how its nodes reach global",
+        fields={("metadata", "annotations", PLATFORM_URL): (now, wanted)},
+    )
     return Plan(actions=(change,), notes=notes)

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from acpcheck.checks.support import PlannedInCluster
-
 from acpcheck import Scope, Severity, check, fail
+from acpcheck.checks.support import PlannedInCluster
 from acpcheck.model.plan import ClusterPlan, NodeRoleAssignment
 from acpcheck.remediation.objects import ClusterObjects, ObjectChange, Ref
 from acpcheck.remediation.step import Plan, cluster_step
@@ -50,7 +49,10 @@ def _nodes(cluster: ClusterView) -> dict[str, dict[str, Any]]:
 
 
 def _has_taint(taints: list[dict[str, Any]], wanted: dict[str, str]) -> bool:
-    return any(t.get("key") == wanted["key"] and (t.get("value") or "") == wanted["value"] and t.get("effect") == EFFECT for t in taints)
+    return any(
+        t.get("key") == wanted["key"] and (t.get("value") or "") == wanted["value"] and t.get("effect") == EFFECT
+        for t in taints
+    )
 
 
 @check(
@@ -77,7 +79,10 @@ def check_role_labels(plan: ClusterPlan, cluster: ClusterView) -> None:
         elif role_label(assignment.role) not in (node.get("roleLabels") or {}):
             missing.append(f"{assignment.node} has no label {role_label(assignment.role)}")
     if absent:
-        fail(f"the cluster has no Node {', '.join(sorted(absent))} (spec.nodeRoles names it)" + (f"; {'; '.join(missing)}" if missing else ""))
+        fail(
+            f"the cluster has no Node {', '.join(sorted(absent))} (spec.nodeRoles names it)"
+            + (f"; {'; '.join(missing)}" if missing else "")
+        )
     if missing:
         fail("; ".join(missing))
 
@@ -113,22 +118,39 @@ def check_role_taints(plan: ClusterPlan, cluster: ClusterView) -> None:
 # Steps
 
 
-@cluster_step(check="ACP-ROLE-001", name="role-label", does='labels each planned Node node-role.kubernetes.io/<role>="" (a merge patch of the Node)')
+@cluster_step(
+    check="ACP-ROLE-001",
+    name="role-label",
+    does='labels each planned Node node-role.kubernetes.io/<role>="" (a merge patch of the Node)',
+)
 def role_label_step(cluster: ClusterObjects) -> Plan:
     actions, notes = [], []
     for assignment in cluster.plan.spec.node_roles:
         node = cluster.get("nodes", assignment.node)
         if node is None:
-            notes.append(f"Node {assignment.node} does not exist; nothing to label (is spec.nodeRoles[].node the Node's name?)")
+            notes.append(
+                f"Node {assignment.node} does not exist; nothing to label (is spec.nodeRoles[].node the Node's name?)"
+            )
             continue
         key = role_label(assignment.role)
         if key in ((node.get("metadata") or {}).get("labels") or {}):
             continue
-        actions.append(ObjectChange(Ref("nodes", assignment.node), "patch", f"make it a {assignment.role} node", fields={("metadata", "labels", key): (None, "")}))
+        actions.append(
+            ObjectChange(
+                Ref("nodes", assignment.node),
+                "patch",
+                f"make it a {assignment.role} node",
+                fields={("metadata", "labels", key): (None, "")},
+            )
+        )
     return Plan(actions=tuple(actions), notes=tuple(notes))
 
 
-@cluster_step(check="ACP-ROLE-002", name="role-taint", does="taints each planned Node node-role.kubernetes.io/<role>=<value>:NoSchedule (a merge patch of its taints)")
+@cluster_step(
+    check="ACP-ROLE-002",
+    name="role-taint",
+    does="taints each planned Node node-role.kubernetes.io/<role>=<value>:NoSchedule (a merge patch of its taints)",
+)
 def role_taint_step(cluster: ClusterObjects) -> Plan:
     actions, notes = [], []
     for assignment in cluster.plan.spec.node_roles:
@@ -142,9 +164,18 @@ def role_taint_step(cluster: ClusterObjects) -> Plan:
         kept = []
         for taint in taints:
             if taint.get("key") == wanted["key"] and taint.get("effect") == EFFECT:
-                notes.append(f"{assignment.node}: replaces its taint {taint.get('key')}={taint.get('value') or ''}:{EFFECT} with value {wanted['value']!r} (the plan's)")
+                notes.append(
+                    f"{assignment.node}: replaces its taint {taint.get('key')}={taint.get('value') or ''}:{EFFECT} with value {wanted['value']!r} (the plan's)"
+                )
                 continue
             kept.append(taint)
         before = (node.get("spec") or {}).get("taints")
-        actions.append(ObjectChange(Ref("nodes", assignment.node), "patch", f"keep workloads off the {assignment.role} node", fields={("spec", "taints"): (before, [*kept, wanted])}))
+        actions.append(
+            ObjectChange(
+                Ref("nodes", assignment.node),
+                "patch",
+                f"keep workloads off the {assignment.role} node",
+                fields={("spec", "taints"): (before, [*kept, wanted])},
+            )
+        )
     return Plan(actions=tuple(actions), notes=tuple(notes))

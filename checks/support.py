@@ -92,7 +92,9 @@ def require(node: NodeContext, *fields: str) -> None:
         manual(f"{node.name}: could not read {', '.join(fields)} ({'; '.join(errors)}); verify by hand")
 
 
-def conclude(findings: Sequence[str], *, warnings: Sequence[str] = (), unknown: Sequence[str] = (), **evidence: Any) -> None:
+def conclude(
+    findings: Sequence[str], *, warnings: Sequence[str] = (), unknown: Sequence[str] = (), **evidence: Any
+) -> None:
     """FAIL with the findings; else WARN with the warnings; else MANUAL for what could
     not be read; else PASS. Unknowns ride along in a FAIL or WARN message so a reader
     sees everything that was not verified."""
@@ -158,6 +160,7 @@ def some_lines(lines: list[str], what: str = "findings") -> list[str]:
 DOCKER_ERA = SpecifierSet("<4.2")
 DOCKER_BRIDGE_RANGE = IPRange("172.16.0.0", "172.32.255.255")
 NERDCTL_BRIDGE_RANGE = IPRange("172.17.0.0", "172.18.255.255")
+
 
 def runtime_bridge_range(plan: ClusterPlan) -> tuple[str, Labelled]:
     """The container runtime that owns the bridge range on the target ACP version, and the range."""

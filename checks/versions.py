@@ -313,7 +313,9 @@ def check_hosted_control_plane_available(plan: ClusterPlan) -> None:
     target, acp = _target(plan), plan.spec.acp.version
     status = target.hosted_control_plane
     if status == "unavailable":
-        offering = [version for version, entry in matrix().versions.items() if entry.hosted_control_plane != "unavailable"]
+        offering = [
+            version for version, entry in matrix().versions.items() if entry.hosted_control_plane != "unavailable"
+        ]
         fail(
             f"Cluster type {plan.spec.cluster.type} is not available on ACP {acp}; ACP releases that offer hosted control planes: "
             f"{_listed(offering)} (source: {target.hosted_control_plane_source})",
@@ -344,7 +346,11 @@ def _upgrade_source(plan: ClusterPlan) -> str:
 def _releases_between(source_minor: str, target: AcpRelease) -> list[str]:
     """ACP releases that can be reached from ``source_minor`` and upgraded to ``target``."""
     versions = matrix().versions
-    return [hop for hop in target.upgrade.from_ if hop != source_minor and hop in versions and source_minor in versions[hop].upgrade.from_]
+    return [
+        hop
+        for hop in target.upgrade.from_
+        if hop != source_minor and hop in versions and source_minor in versions[hop].upgrade.from_
+    ]
 
 
 def _no_kubernetes_prerequisite(plan: ClusterPlan) -> str | None:
@@ -379,7 +385,12 @@ def check_upgrade_path_supported(plan: ClusterPlan) -> None:
     """
     target, acp, source = _target(plan), plan.spec.acp.version, _upgrade_source(plan)
     sources = list(target.upgrade.from_)
-    evidence = {"planned": source, "allowed": sources, "source": target.upgrade.source, "at": plan.where("spec", "acp", "upgradeFrom")}
+    evidence = {
+        "planned": source,
+        "allowed": sources,
+        "source": target.upgrade.source,
+        "at": plan.where("spec", "acp", "upgradeFrom"),
+    }
     if Version(source) >= Version(acp):
         fail(
             f"spec.acp.upgradeFrom {source} is not older than spec.acp.version {acp}: an upgrade goes to a newer release "

@@ -17,7 +17,9 @@ LAB_FIXTURES = frozenset({"lab", "proxy", "lab_machine", "defects_lab"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lab: needs root, a real sshd, microsocks or network namespaces (set from the fixtures used)")
+    config.addinivalue_line(
+        "markers", "lab: needs root, a real sshd, microsocks or network namespaces (set from the fixtures used)"
+    )
 
 
 #: The namespace lab: one per machine, so all of its tests share one xdist worker

@@ -123,8 +123,13 @@ def gather_all(
     else:
         known = known_hosts if isinstance(known_hosts, KnownHosts) else KnownHosts(known_hosts)
     results: dict[str, FactsResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(max_parallel, len(specs))), thread_name_prefix="acpcheck-gather") as executor:
-        futures = {executor.submit(gather_node, plan, spec, timeouts=timeouts, known_hosts=known, pool=pool): spec.name for spec in specs}
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(max_parallel, len(specs))), thread_name_prefix="acpcheck-gather"
+    ) as executor:
+        futures = {
+            executor.submit(gather_node, plan, spec, timeouts=timeouts, known_hosts=known, pool=pool): spec.name
+            for spec in specs
+        }
         for done, future in enumerate(as_completed(futures), start=1):
             name = futures[future]
             results[name] = future.result()

@@ -103,7 +103,9 @@ class NodeFacts:
         best: Mount | None = None
         for mount in self.mounts:
             prefix = mount.target.rstrip("/") + "/"
-            if (path == mount.target or path.startswith(prefix) or mount.target == "/") and (best is None or len(mount.target) > len(best.target)):
+            if (path == mount.target or path.startswith(prefix) or mount.target == "/") and (
+                best is None or len(mount.target) > len(best.target)
+            ):
                 best = mount
         return best
 

@@ -147,13 +147,19 @@ def decode_probe_output(stdout: str, stderr: str = "", exit_status: int = 0) -> 
     except ValueError:
         reason = _first_line(stderr) or (f"{len(stdout)} bytes that are not JSON" if stdout else "no output")
         raise ProbeOutputError(f"the probe's output is unusable (exit {exit_status}): {reason}") from None
-    if not isinstance(document, dict) or document.get("probe") != PROBE_VERSION or not isinstance(document.get("sections"), dict):
+    if (
+        not isinstance(document, dict)
+        or document.get("probe") != PROBE_VERSION
+        or not isinstance(document.get("sections"), dict)
+    ):
         raise ProbeOutputError(f"the probe's output is not an acpcheck probe v{PROBE_VERSION} document")
     sections: dict[str, Section] = {}
     for name, value in document["sections"].items():
         if not isinstance(value, dict):
             raise ProbeOutputError(f"probe section {name!r} is malformed")
-        sections[name] = Section(out=str(value.get("out", "")), err=str(value.get("err", "")), rc=int(value.get("rc", 0)))
+        sections[name] = Section(
+            out=str(value.get("out", "")), err=str(value.get("err", "")), rc=int(value.get("rc", 0))
+        )
     return RawProbe(clock=str(document.get("clock", "")), sections=sections)
 
 
@@ -232,7 +238,9 @@ def unescape_octal(text: str) -> str:
     return _OCTAL_ESCAPE.sub(lambda m: chr(int(m[1], 8)), text)
 
 
-def detailed_version(os_id: str | None, version_id: str | None, centos_release: str | None, kylin_productinfo: str | None) -> str | None:
+def detailed_version(
+    os_id: str | None, version_id: str | None, centos_release: str | None, kylin_productinfo: str | None
+) -> str | None:
     """VERSION_ID with what os-release leaves out: CentOS 7 says "7" (the minor is in
     /etc/centos-release: "7.9.2009"), Kylin V10 says "V10" for every service pack
     (the pack is in /etc/.productinfo: "V10 SP3")."""
@@ -288,7 +296,9 @@ def parse_cpuinfo(text: str) -> tuple[int | None, str | None]:
         implementer = next((value for key, value in fields if key == "CPU implementer" and value), None)
         part = next((value for key, value in fields if key == "CPU part" and value), None)
         if part is not None:
-            model = ARM_CPU_NAMES.get((str(implementer).lower(), part.lower()), f"implementer {implementer} part {part}")
+            model = ARM_CPU_NAMES.get(
+                (str(implementer).lower(), part.lower()), f"implementer {implementer} part {part}"
+            )
     return (count or None), model
 
 
@@ -431,7 +441,9 @@ def parse_ss(text: str, protocol: str) -> tuple[Listener, ...]:
             continue
         address = address.removeprefix("[").removesuffix("]").split("%", 1)[0]  # [::], 127.0.0.53%lo
         process = _SS_PROCESS.search(line)
-        listeners.append(Listener(protocol=protocol, address=address, port=int(port), process=process[1] if process else ""))
+        listeners.append(
+            Listener(protocol=protocol, address=address, port=int(port), process=process[1] if process else "")
+        )
     return tuple(listeners)
 
 
@@ -471,7 +483,14 @@ def parse_mounts(text: str) -> tuple[Mount, ...]:
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 4:
-            mounts.append(Mount(source=unescape_octal(words[0]), target=unescape_octal(words[1]), fstype=words[2], options=tuple(words[3].split(","))))
+            mounts.append(
+                Mount(
+                    source=unescape_octal(words[0]),
+                    target=unescape_octal(words[1]),
+                    fstype=words[2],
+                    options=tuple(words[3].split(",")),
+                )
+            )
     return tuple(mounts)
 
 
@@ -553,9 +572,14 @@ def _packages(raw: RawProbe, manager: str | None, errors: _Errors) -> frozenset[
         return frozenset()
     if manager == "dpkg":
         # Exit 1 with "no packages found matching X" just means X was never installed.
-        unexpected = [line for line in section.err.splitlines() if line.strip() and "no packages found matching" not in line]
+        unexpected = [
+            line for line in section.err.splitlines() if line.strip() and "no packages found matching" not in line
+        ]
         if section.rc not in (0, 1) or unexpected:
-            errors.add("installed_packages", describe_failure("packages", Section(section.out, "\n".join(unexpected), section.rc)))
+            errors.add(
+                "installed_packages",
+                describe_failure("packages", Section(section.out, "\n".join(unexpected), section.rc)),
+            )
         return parse_dpkg_query(section.out, probe_queries().packages)
     # rpm -q exits with the number of packages not installed; only no output is a failure.
     if section.rc >= 124 or not section.out.strip():
@@ -569,7 +593,9 @@ def _default_tasks_max(raw: RawProbe, systemd: bool, errors: _Errors) -> str | N
         if section is None:
             return None
         return last_assignment([section.out], "DefaultTasksMax")
-    files = [raw.text("system_conf") or ""] + [s.out for name, s in raw.sections.items() if name.startswith("system_conf_d:") and s.ok]
+    files = [raw.text("system_conf") or ""] + [
+        s.out for name, s in raw.sections.items() if name.startswith("system_conf_d:") and s.ok
+    ]
     return last_assignment(files, "DefaultTasksMax", section="Manager")
 
 
@@ -581,7 +607,9 @@ def _timezone(raw: RawProbe, systemd: bool, errors: _Errors) -> str | None:
             return section.out.strip()
     zone_file = raw.text("timezone_file")
     if zone_file is not None:
-        zone = next((line.strip() for line in zone_file.splitlines() if line.strip() and not line.startswith("#")), None)
+        zone = next(
+            (line.strip() for line in zone_file.splitlines() if line.strip() and not line.startswith("#")), None
+        )
         if zone:
             return zone
     link = raw.get("localtime_link")
@@ -608,7 +636,9 @@ def _value(section: Section | None) -> str | None:
     return (section.out.strip() or None) if section is not None else None
 
 
-def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_seconds: float, clock_read_at_epoch: float) -> NodeFacts:
+def facts_from_probe(
+    node: str, raw: RawProbe, *, gathered_at: str, round_trip_seconds: float, clock_read_at_epoch: float
+) -> NodeFacts:
     """Every NodeFacts field from the raw sections (see the module docstring)."""
     errors = _Errors()
     systemd = (raw.text("systemd") or "").strip() == "yes"
@@ -644,7 +674,9 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
     hostname = errors.command(raw, "hostname", "hostname")
     ip_addr = errors.command(raw, "ip_addr", "addresses")
     routes = [errors.command(raw, name, "routes") for name in ("ip_route", "ip6_route")]
-    listeners = [(errors.command(raw, name, "listeners"), protocol) for name, protocol in (("ss_tcp", "tcp"), ("ss_udp", "udp"))]
+    listeners = [
+        (errors.command(raw, name, "listeners"), protocol) for name, protocol in (("ss_tcp", "tcp"), ("ss_udp", "udp"))
+    ]
     manager = raw.text("package_manager")
     manager = manager.strip() if manager else None
     snaps = errors.command(raw, "snaps", "snaps")
@@ -676,7 +708,12 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
         clock_epoch=clock,
         clock_read_at_epoch=clock_read_at_epoch,
         os_id=os_release.get("ID"),
-        os_version_id=detailed_version(os_release.get("ID"), os_release.get("VERSION_ID"), raw.text("centos_release"), raw.text("kylin_productinfo")),
+        os_version_id=detailed_version(
+            os_release.get("ID"),
+            os_release.get("VERSION_ID"),
+            raw.text("centos_release"),
+            raw.text("kylin_productinfo"),
+        ),
         os_pretty_name=os_release.get("PRETTY_NAME"),
         kernel_release=kernel.strip() if kernel else None,
         architecture=_value(arch),
@@ -687,7 +724,9 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
         kernel_cmdline=cmdline.strip() if cmdline is not None else None,
         modules=modules or frozenset(),
         sysctls=sysctls,
-        selinux=parse_selinux(errors.file(raw, "selinux_enforce", "selinux"), errors.file(raw, "selinux_config", "selinux")),
+        selinux=parse_selinux(
+            errors.file(raw, "selinux_enforce", "selinux"), errors.file(raw, "selinux_config", "selinux")
+        ),
         apparmor_enabled=parse_apparmor(errors.file(raw, "apparmor_enabled", "apparmor_enabled")),
         firewall_services=_firewall(raw, systemd, units, errors),
         sshd=parse_sshd_t(sshd.out) if sshd is not None else {},
@@ -698,12 +737,16 @@ def facts_from_probe(node: str, raw: RawProbe, *, gathered_at: str, round_trip_s
         systemd_resolved_active=_resolved_active(raw, systemd, units),
         addresses=parse_ip_addr(ip_addr.out) if ip_addr is not None else (),
         routes=tuple(line.strip() for section in routes if section is not None for line in section.lines()),
-        listeners=tuple(item for section, protocol in listeners if section is not None for item in parse_ss(section.out, protocol)),
+        listeners=tuple(
+            item for section, protocol in listeners if section is not None for item in parse_ss(section.out, protocol)
+        ),
         package_manager=manager,
         installed_packages=_packages(raw, manager, errors),
         snaps=parse_snap_list(snaps.out) if snaps is not None else frozenset(),
         binaries=parse_binaries(binaries.out) if binaries is not None else {},
-        usr_local_bin=frozenset(usr_local_bin.lines()) if usr_local_bin is not None and usr_local_bin.ok else frozenset(),
+        usr_local_bin=frozenset(usr_local_bin.lines())
+        if usr_local_bin is not None and usr_local_bin.ok
+        else frozenset(),
         existing_paths=frozenset(line.strip() for line in existing.lines()) if existing is not None else frozenset(),
         mounts=parse_mounts(mounts) if mounts is not None else (),
         disks=tuple(disks),

@@ -147,7 +147,12 @@ def decode(data: dict[str, Any]) -> NodeFacts | GatherFailure:
             shown = repr(kind)[:40] if isinstance(kind, str) else type(kind).__name__
             raise ValueError(f"failure.kind {shown} is not one of {', '.join(sorted(FAILURE_KINDS))}")
         extra = _field("failure.extra", dict, failure.get("extra") or {})
-        return GatherFailure(_field("node", str, data.get("node")), kind, _field("failure.message", str, failure.get("message", "")), dict(extra))
+        return GatherFailure(
+            _field("node", str, data.get("node")),
+            kind,
+            _field("failure.message", str, failure.get("message", "")),
+            dict(extra),
+        )
     return cast(NodeFacts, _decode_dataclass(NodeFacts, data))
 
 
@@ -165,7 +170,9 @@ def save_facts(directory: str | Path, results: Mapping[str, NodeFacts | GatherFa
         temporary = path.with_name(f".{path.name}.tmp")
         # Keys in the order the facts have them (not sorted): a replay must hand the
         # checks the very same mappings, so that its results.json is byte-identical.
-        temporary.write_text(jsontext.dumps(encode(result), expand=1, allow_nan=True) + "\n", encoding="utf-8")  # one fact per line
+        temporary.write_text(
+            jsontext.dumps(encode(result), expand=1, allow_nan=True) + "\n", encoding="utf-8"
+        )  # one fact per line
         os.replace(temporary, path)
         written.append(path)
     return written
@@ -213,4 +220,7 @@ def load_facts(directory: str | Path, plan: ClusterPlan | None = None) -> dict[s
         raise InputError(problems)
     if plan is None:
         return dict(sorted(loaded.items()))
-    return {node.name: loaded.get(node.name) or GatherFailure(node.name, "probe", MISSING_MESSAGE) for node in plan.spec.nodes}
+    return {
+        node.name: loaded.get(node.name) or GatherFailure(node.name, "probe", MISSING_MESSAGE)
+        for node in plan.spec.nodes
+    }

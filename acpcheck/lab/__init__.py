@@ -38,6 +38,19 @@ from acpcheck.lab.layout import DEFAULT_STATE_DIR
 from acpcheck.lab.scenario import Scenario, healthy_scenario, load_scenario
 
 __all__ = [
-    "DEFAULT_STATE_DIR", "DownReport", "LabError", "LabInfo", "LabStatus", "NodeInfo", "NodeStatus", "ProxyInfo",
-    "Scenario", "down", "healthy_scenario", "load_scenario", "main", "status", "up",
+    "DEFAULT_STATE_DIR",
+    "DownReport",
+    "LabError",
+    "LabInfo",
+    "LabStatus",
+    "NodeInfo",
+    "NodeStatus",
+    "ProxyInfo",
+    "Scenario",
+    "down",
+    "healthy_scenario",
+    "load_scenario",
+    "main",
+    "status",
+    "up",
 ]

@@ -112,8 +112,11 @@ class ResourceType:
     def discovery(self) -> list[dict[str, Any]]:
         verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update"]
         entry: dict[str, Any] = {
-            "name": self.resource, "singularName": self.singular or self.kind.lower(), "namespaced": self.namespaced,
-            "kind": self.kind, "verbs": verbs,
+            "name": self.resource,
+            "singularName": self.singular or self.kind.lower(),
+            "namespaced": self.namespaced,
+            "kind": self.kind,
+            "verbs": verbs,
         }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
@@ -121,31 +124,98 @@ class ResourceType:
             entry["categories"] = list(self.categories)
         found = [entry]
         if self.status:
-            found.append({"name": f"{self.resource}/status", "singularName": "", "namespaced": self.namespaced, "kind": self.kind,
-                          "verbs": ["get", "patch", "update"]})
+            found.append(
+                {
+                    "name": f"{self.resource}/status",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "kind": self.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
         return found
 
 
-_POD_SPEC_KEYS = {"containers": "name", "initContainers": "name", "volumes": "name", "containers[].ports": "containerPort",
-                  "containers[].env": "name", "containers[].volumeMounts": "mountPath", "imagePullSecrets": "name"}
+_POD_SPEC_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "volumes": "name",
+    "containers[].ports": "containerPort",
+    "containers[].env": "name",
+    "containers[].volumeMounts": "mountPath",
+    "imagePullSecrets": "name",
+}
 _META_KEYS = {"metadata.ownerReferences": "uid", "metadata.finalizers": ""}
 
 
 def builtin_types() -> list[ResourceType]:
     """The built-in types the server serves (merge keys from k8s.io/api's patchMergeKey tags)."""
     return [
-        ResourceType("", "v1", "namespaces", "Namespace", False, "namespace", ("ns",), status=True,
-                     merge_keys={**_META_KEYS, "spec.finalizers": "", "status.conditions": "type"}),
-        ResourceType("", "v1", "nodes", "Node", False, "node", ("no",), status=True,
-                     merge_keys={**_META_KEYS, "spec.taints": "key", "status.addresses": "type", "status.conditions": "type",
-                                 "status.images": "", "spec.podCIDRs": ""}),
+        ResourceType(
+            "",
+            "v1",
+            "namespaces",
+            "Namespace",
+            False,
+            "namespace",
+            ("ns",),
+            status=True,
+            merge_keys={**_META_KEYS, "spec.finalizers": "", "status.conditions": "type"},
+        ),
+        ResourceType(
+            "",
+            "v1",
+            "nodes",
+            "Node",
+            False,
+            "node",
+            ("no",),
+            status=True,
+            merge_keys={
+                **_META_KEYS,
+                "spec.taints": "key",
+                "status.addresses": "type",
+                "status.conditions": "type",
+                "status.images": "",
+                "spec.podCIDRs": "",
+            },
+        ),
         ResourceType("", "v1", "secrets", "Secret", True, "secret", merge_keys=dict(_META_KEYS)),
         ResourceType("", "v1", "configmaps", "ConfigMap", True, "configmap", ("cm",), merge_keys=dict(_META_KEYS)),
-        ResourceType("", "v1", "services", "Service", True, "service", ("svc",), status=True,
-                     merge_keys={**_META_KEYS, "spec.ports": "port", "status.conditions": "type"}, categories=("all",)),
-        ResourceType("networking.k8s.io", "v1", "ingresses", "Ingress", True, "ingress", ("ing",), status=True, merge_keys=dict(_META_KEYS)),
-        ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-                     "customresourcedefinition", ("crd", "crds"), status=True, merge_keys=dict(_META_KEYS)),
+        ResourceType(
+            "",
+            "v1",
+            "services",
+            "Service",
+            True,
+            "service",
+            ("svc",),
+            status=True,
+            merge_keys={**_META_KEYS, "spec.ports": "port", "status.conditions": "type"},
+            categories=("all",),
+        ),
+        ResourceType(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "Ingress",
+            True,
+            "ingress",
+            ("ing",),
+            status=True,
+            merge_keys=dict(_META_KEYS),
+        ),
+        ResourceType(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            False,
+            "customresourcedefinition",
+            ("crd", "crds"),
+            status=True,
+            merge_keys=dict(_META_KEYS),
+        ),
     ]
 
 
@@ -156,11 +226,22 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
     for version in spec.get("versions") or []:
         if not version.get("served", True):
             continue
-        found.append(ResourceType(
-            spec["group"], version["name"], names["plural"], names["kind"], spec.get("scope") == "Namespaced",
-            names.get("singular", ""), tuple(names.get("shortNames") or ()), status="status" in (version.get("subresources") or {}),
-            merge_keys={}, schema=(version.get("schema") or {}).get("openAPIV3Schema"), custom=True, categories=tuple(names.get("categories") or ()),
-        ))
+        found.append(
+            ResourceType(
+                spec["group"],
+                version["name"],
+                names["plural"],
+                names["kind"],
+                spec.get("scope") == "Namespaced",
+                names.get("singular", ""),
+                tuple(names.get("shortNames") or ()),
+                status="status" in (version.get("subresources") or {}),
+                merge_keys={},
+                schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+                custom=True,
+                categories=tuple(names.get("categories") or ()),
+            )
+        )
     return found
 
 
@@ -179,26 +260,54 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
-                                "reason": self.reason, "code": self.code}
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details is not None:
             body["details"] = self.details
         return body
 
 
 def not_found(rtype: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rtype.qualified} "{name}" not found', {"name": name, "group": rtype.group, "kind": rtype.resource})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{rtype.qualified} "{name}" not found',
+        {"name": name, "group": rtype.group, "kind": rtype.resource},
+    )
 
 
 def conflict(rtype: ResourceType, name: str) -> ApiError:
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object has been modified; '
-                    "please apply your changes to the latest version and try again", {"name": name, "group": rtype.group, "kind": rtype.resource})
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        {"name": name, "group": rtype.group, "kind": rtype.resource},
+    )
 
 
 def invalid(rtype: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    message = f'{rtype.kind}.{rtype.group or "core"} "{name}" is invalid: ' + ", ".join(f"{path}: {why}" for path, why in causes)
-    return ApiError(422, "Invalid", message, {"name": name, "group": rtype.group, "kind": rtype.kind,
-                                              "causes": [{"reason": "FieldValueInvalid", "message": why, "field": path} for path, why in causes]})
+    message = f'{rtype.kind}.{rtype.group or "core"} "{name}" is invalid: ' + ", ".join(
+        f"{path}: {why}" for path, why in causes
+    )
+    return ApiError(
+        422,
+        "Invalid",
+        message,
+        {
+            "name": name,
+            "group": rtype.group,
+            "kind": rtype.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": why, "field": path} for path, why in causes],
+        },
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -216,12 +325,21 @@ class Rule:
         def hit(values: tuple[str, ...], value: str) -> bool:
             return "*" in values or value in values
 
-        return hit(self.verbs, verb) and hit(self.api_groups, group) and hit(self.resources, resource) and (not self.names or (name or "") in self.names)
+        return (
+            hit(self.verbs, verb)
+            and hit(self.api_groups, group)
+            and hit(self.resources, resource)
+            and (not self.names or (name or "") in self.names)
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rule:
-        return cls(tuple(data.get("verbs") or ()), tuple(data.get("apiGroups") or ()), tuple(data.get("resources") or ()),
-                   tuple(data.get("resourceNames") or ()))
+        return cls(
+            tuple(data.get("verbs") or ()),
+            tuple(data.get("apiGroups") or ()),
+            tuple(data.get("resources") or ()),
+            tuple(data.get("resourceNames") or ()),
+        )
 
 
 @dataclass
@@ -305,7 +423,10 @@ def _merge_list(current: list[Any], patch: list[Any], key: str, merge_keys: dict
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise ApiError(400, "BadRequest", f"strategic merge patch: an item of {path} has no merge key {key!r}")
-        index = next((i for i, existing in enumerate(result) if isinstance(existing, dict) and existing.get(key) == item[key]), None)
+        index = next(
+            (i for i, existing in enumerate(result) if isinstance(existing, dict) and existing.get(key) == item[key]),
+            None,
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 result.pop(index)
@@ -381,7 +502,9 @@ def json_patch(document: Any, operations: Any) -> Any:
         except ApiError:
             raise
         except (KeyError, IndexError, ValueError, TypeError) as error:
-            raise ApiError(422, "Invalid", f"JSON patch {op!r:.100} cannot be applied: {type(error).__name__}") from None
+            raise ApiError(
+                422, "Invalid", f"JSON patch {op!r:.100} cannot be applied: {type(error).__name__}"
+            ) from None
     return doc
 
 
@@ -413,7 +536,11 @@ def schema_problems(obj: dict[str, Any], schema: dict[str, Any]) -> list[tuple[s
         return []
     body = {key: value for key, value in obj.items() if key not in ("metadata", "apiVersion", "kind")}
     checked = {key: value for key, value in schema.items() if key != "required"}
-    checked["properties"] = {key: value for key, value in (schema.get("properties") or {}).items() if key not in ("metadata", "apiVersion", "kind")}
+    checked["properties"] = {
+        key: value
+        for key, value in (schema.get("properties") or {}).items()
+        if key not in ("metadata", "apiVersion", "kind")
+    }
     checked["required"] = [key for key in schema.get("required") or [] if key not in ("metadata", "apiVersion", "kind")]
     problems = []
     for error in jsonschema.Draft7Validator(checked).iter_errors(body):
@@ -475,7 +602,9 @@ class Store:
 
     # -- operations (callers hold no lock; each takes it) ---------------------
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: dict[str, Any], *, keep_status: bool = False) -> dict[str, Any]:
+    def create(
+        self, rtype: ResourceType, namespace: str | None, body: dict[str, Any], *, keep_status: bool = False
+    ) -> dict[str, Any]:
         with self.lock:
             obj = copy.deepcopy(body)
             meta = obj.setdefault("metadata", {})
@@ -483,10 +612,19 @@ class Store:
                 raise ApiError(400, "BadRequest", "metadata must be an object")
             if rtype.namespaced:
                 if meta.get("namespace") and meta["namespace"] != namespace:
-                    raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
+                    raise ApiError(
+                        400,
+                        "BadRequest",
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    )
                 meta["namespace"] = namespace
                 if not keep_status and ("", namespace) not in self.bucket(self._namespaces()):
-                    raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found', {"name": namespace, "kind": "namespaces"})
+                    raise ApiError(
+                        404,
+                        "NotFound",
+                        f'namespaces "{namespace}" not found',
+                        {"name": namespace, "kind": "namespaces"},
+                    )
             else:
                 meta.pop("namespace", None)
             if not meta.get("name") and meta.get("generateName"):
@@ -496,14 +634,24 @@ class Store:
             self._check_name(rtype, name)
             key = (meta.get("namespace") or "", name)
             if key in self.bucket(rtype):
-                raise ApiError(409, "AlreadyExists", f'{rtype.qualified} "{name}" already exists',
-                               {"name": name, "group": rtype.group, "kind": rtype.resource})
+                raise ApiError(
+                    409,
+                    "AlreadyExists",
+                    f'{rtype.qualified} "{name}" already exists',
+                    {"name": name, "group": rtype.group, "kind": rtype.resource},
+                )
             if rtype.status and rtype.custom and not keep_status:
                 obj.pop("status", None)  # a CR's status is written through its subresource only
             self._defaults(rtype, obj)
             obj = self._validated(rtype, obj, name)
             meta = obj["metadata"]
-            meta.update({"uid": str(uuid.uuid4()), "resourceVersion": self.next_version(), "creationTimestamp": meta.get("creationTimestamp") or _now()})
+            meta.update(
+                {
+                    "uid": str(uuid.uuid4()),
+                    "resourceVersion": self.next_version(),
+                    "creationTimestamp": meta.get("creationTimestamp") or _now(),
+                }
+            )
             if rtype.custom or rtype.kind in ("CustomResourceDefinition",):
                 meta["generation"] = 1
             for transient in ("deletionTimestamp", "managedFields"):
@@ -525,26 +673,45 @@ class Store:
                 raise not_found(rtype, name)
             return copy.deepcopy(obj)
 
-    def list(self, rtype: ResourceType, namespace: str | None, selector: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], str]:
+    def list(
+        self, rtype: ResourceType, namespace: str | None, selector: Callable[[dict[str, Any]], bool]
+    ) -> tuple[list[dict[str, Any]], str]:
         with self.lock:
-            items = [copy.deepcopy(obj) for key, obj in sorted(self.bucket(rtype).items())
-                     if (namespace is None or key[0] == namespace) and selector(obj)]
+            items = [
+                copy.deepcopy(obj)
+                for key, obj in sorted(self.bucket(rtype).items())
+                if (namespace is None or key[0] == namespace) and selector(obj)
+            ]
             return items, str(self.revision)
 
-    def replace(self, rtype: ResourceType, namespace: str | None, name: str, body: dict[str, Any], subresource: str | None) -> dict[str, Any]:
+    def replace(
+        self, rtype: ResourceType, namespace: str | None, name: str, body: dict[str, Any], subresource: str | None
+    ) -> dict[str, Any]:
         with self.lock:
             current = self.bucket(rtype).get((namespace or "", name))
             if current is None:
                 raise not_found(rtype, name)
             meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
             if meta.get("name") not in (None, name):
-                raise ApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
+                )
             wanted = meta.get("resourceVersion")
             if wanted and wanted != current["metadata"]["resourceVersion"]:
                 raise conflict(rtype, name)
             return self._store_change(rtype, current, body, subresource)
 
-    def patch(self, rtype: ResourceType, namespace: str | None, name: str, content_type: str, patch: Any, subresource: str | None) -> dict[str, Any]:
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str | None,
+    ) -> dict[str, Any]:
         with self.lock:
             current = self.bucket(rtype).get((namespace or "", name))
             if current is None:
@@ -553,15 +720,23 @@ class Store:
                 changed = merge_patch(current, patch)
             elif content_type == "application/strategic-merge-patch+json":
                 if rtype.custom:
-                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types "
-                                   "include: application/json-patch+json, application/merge-patch+json")
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types "
+                        "include: application/json-patch+json, application/merge-patch+json",
+                    )
                 changed = strategic_merge_patch(current, patch, rtype.merge_keys)
             elif content_type == "application/json-patch+json":
                 changed = json_patch(current, patch)
             else:
-                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted media types include: "
-                               "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json "
-                               f"(this test API server does not do {content_type or 'that'})")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json "
+                    f"(this test API server does not do {content_type or 'that'})",
+                )
             if not isinstance(changed, dict):
                 raise ApiError(422, "Invalid", "the patch did not leave an object")
             wanted = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
@@ -569,7 +744,9 @@ class Store:
                 raise conflict(rtype, name)
             return self._store_change(rtype, current, changed, subresource)
 
-    def _store_change(self, rtype: ResourceType, current: dict[str, Any], body: dict[str, Any], subresource: str | None) -> dict[str, Any]:
+    def _store_change(
+        self, rtype: ResourceType, current: dict[str, Any], body: dict[str, Any], subresource: str | None
+    ) -> dict[str, Any]:
         name = current["metadata"]["name"]
         new = copy.deepcopy(body)
         if subresource == STATUS_SUBRESOURCE:
@@ -601,7 +778,9 @@ class Store:
             self._register_crd(new)
         return copy.deepcopy(new)
 
-    def delete(self, rtype: ResourceType, namespace: str | None, name: str, preconditions: dict[str, Any] | None = None) -> dict[str, Any]:
+    def delete(
+        self, rtype: ResourceType, namespace: str | None, name: str, preconditions: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         with self.lock:
             bucket = self.bucket(rtype)
             current = bucket.get((namespace or "", name))
@@ -628,8 +807,12 @@ class Store:
     def _check_kind(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind not in (None, rtype.kind) or api_version not in (None, rtype.group_version):
-            raise ApiError(400, "BadRequest", f"the API version in the data ({api_version}) and kind ({kind}) do not match "
-                           f"{rtype.group_version} {rtype.kind}")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({api_version}) and kind ({kind}) do not match "
+                f"{rtype.group_version} {rtype.kind}",
+            )
         obj["kind"], obj["apiVersion"] = rtype.kind, rtype.group_version
 
     def _check_name(self, rtype: ResourceType, name: Any) -> None:
@@ -637,8 +820,17 @@ class Store:
             raise invalid(rtype, "", [("metadata.name", "Required value: name or generateName is required")])
         pattern = _DNS_LABEL if rtype.kind == "Namespace" else _DNS_SUBDOMAIN
         if len(name) > (63 if rtype.kind == "Namespace" else 253) or not pattern.match(name):
-            raise invalid(rtype, name, [("metadata.name", f'Invalid value: "{name}": a lowercase RFC 1123 '
-                                         f'{"label" if rtype.kind == "Namespace" else "subdomain"} must consist of lower case alphanumeric characters, "-" or "."')])
+            raise invalid(
+                rtype,
+                name,
+                [
+                    (
+                        "metadata.name",
+                        f'Invalid value: "{name}": a lowercase RFC 1123 '
+                        f'{"label" if rtype.kind == "Namespace" else "subdomain"} must consist of lower case alphanumeric characters, "-" or "."',
+                    )
+                ],
+            )
 
     def _defaults(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         if rtype.kind == "Secret":
@@ -654,17 +846,31 @@ class Store:
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
         elif rtype.kind == "CustomResourceDefinition":
-            obj["status"] = {"conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                                             "message": "the initial names have been accepted", "lastTransitionTime": _now()}],
-                             "acceptedNames": (obj.get("spec") or {}).get("names") or {}, "storedVersions": [
-                                 v["name"] for v in (obj.get("spec") or {}).get("versions") or [] if v.get("storage")]}
+            obj["status"] = {
+                "conditions": [
+                    {
+                        "type": "Established",
+                        "status": "True",
+                        "reason": "InitialNamesAccepted",
+                        "message": "the initial names have been accepted",
+                        "lastTransitionTime": _now(),
+                    }
+                ],
+                "acceptedNames": (obj.get("spec") or {}).get("names") or {},
+                "storedVersions": [
+                    v["name"] for v in (obj.get("spec") or {}).get("versions") or [] if v.get("storage")
+                ],
+            }
 
     def _validated(self, rtype: ResourceType, obj: dict[str, Any], name: str) -> dict[str, Any]:
         if rtype.kind == "Secret" and obj.get("stringData"):  # write-only: folded into data, as the real server does
             string_data = obj.pop("stringData")
             if not isinstance(string_data, dict):
                 raise invalid(rtype, name, [("stringData", "Invalid value: must be a map of strings")])
-            obj["data"] = {**(obj.get("data") or {}), **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}}
+            obj["data"] = {
+                **(obj.get("data") or {}),
+                **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()},
+            }
         if rtype.kind == "Secret":
             for key, value in (obj.get("data") or {}).items():
                 try:
@@ -672,7 +878,12 @@ class Store:
                 except (ValueError, TypeError):
                     raise invalid(rtype, name, [(f"data[{key}]", "Invalid value: not base64")]) from None
         if rtype.schema is not None:
-            obj = {**prune(obj, rtype.schema), "metadata": obj["metadata"], "apiVersion": obj["apiVersion"], "kind": obj["kind"]}
+            obj = {
+                **prune(obj, rtype.schema),
+                "metadata": obj["metadata"],
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+            }
             problems = schema_problems(obj, rtype.schema)
             if problems:
                 raise invalid(rtype, name, problems)
@@ -699,8 +910,11 @@ def label_selector(text: str) -> Callable[[dict[str, Any]], bool]:
         match = re.match(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$", term)
         if match:
             key, op, values = match.group(1), match.group(2), {v.strip() for v in match.group(3).split(",")}
-            tests.append((lambda k, vs: lambda labels: labels.get(k) in vs)(key, values) if op == "in"
-                         else (lambda k, vs: lambda labels: labels.get(k) not in vs)(key, values))
+            tests.append(
+                (lambda k, vs: lambda labels: labels.get(k) in vs)(key, values)
+                if op == "in"
+                else (lambda k, vs: lambda labels: labels.get(k) not in vs)(key, values)
+            )
         elif "!=" in term:
             key, value = (part.strip() for part in term.split("!=", 1))
             tests.append((lambda k, v: lambda labels: labels.get(k) != v)(key, value))
@@ -833,7 +1047,9 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         try:
             tls = self.owner.tls_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as error:
-            self.owner.log(f"{client_address[0]} TLS handshake failed: {getattr(error, 'reason', None) or type(error).__name__}")
+            self.owner.log(
+                f"{client_address[0]} TLS handshake failed: {getattr(error, 'reason', None) or type(error).__name__}"
+            )
             return
         try:
             self.RequestHandlerClass(tls, client_address, self)
@@ -874,8 +1090,17 @@ class TestApiServer:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    def __init__(self, tls: ServerTls, users: Iterable[User], *, host: str = "127.0.0.1", port: int = 0,
-                 kubernetes_version: str = DEFAULT_VERSION, crds: Iterable[dict[str, Any]] | None = None, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        tls: ServerTls,
+        users: Iterable[User],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        kubernetes_version: str = DEFAULT_VERSION,
+        crds: Iterable[dict[str, Any]] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
         self.users = list(users)
         self.by_token = {user.token: user for user in self.users if user.token}
         self.by_name = {user.name: user for user in self.users}
@@ -909,7 +1134,9 @@ class TestApiServer:
             self._log(f"{NAME}: {line}")
 
     def start(self) -> TestApiServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name=NAME, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2}, name=NAME, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -937,7 +1164,9 @@ class TestApiServer:
     def _type_of(self, obj: dict[str, Any]) -> ResourceType:
         api_version, kind = obj.get("apiVersion", ""), obj.get("kind")
         group, _, version = api_version.rpartition("/")
-        found = next((t for t in self.store.types.values() if t.group == group and t.version == version and t.kind == kind), None)
+        found = next(
+            (t for t in self.store.types.values() if t.group == group and t.version == version and t.kind == kind), None
+        )
         if found is None:
             raise ValueError(f"{NAME} serves no {api_version} {kind}")
         return found
@@ -955,13 +1184,23 @@ class TestApiServer:
             peer = None
         if peer:
             subject = dict(item for part in peer.get("subject", ()) for item in part)
-            groups = tuple(value for part in peer.get("subject", ()) for key, value in part if key == "organizationName")
+            groups = tuple(
+                value for part in peer.get("subject", ()) for key, value in part if key == "organizationName"
+            )
             name = subject.get("commonName")
             if name:
                 return Identity(name, (*groups, "system:authenticated"))
         return None
 
-    def authorize(self, identity: Identity, verb: str, rtype: ResourceType, namespace: str | None, name: str | None, subresource: str | None) -> None:
+    def authorize(
+        self,
+        identity: Identity,
+        verb: str,
+        rtype: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        subresource: str | None,
+    ) -> None:
         user = self.by_name.get(identity.name) or User(identity.name, identity.groups)
         groups = set(identity.groups) | set(user.groups)
         resource = f"{rtype.resource}/{subresource}" if subresource else rtype.resource
@@ -969,8 +1208,13 @@ class TestApiServer:
             return
         what = f'{rtype.qualified} "{name}"' if name else rtype.qualified
         scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-        raise ApiError(403, "Forbidden", f'{what} is forbidden: User "{identity.name}" cannot {verb} resource "{resource}" '
-                       f'in API group "{rtype.group}" {scope}', {"name": name, "group": rtype.group, "kind": rtype.resource})
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{what} is forbidden: User "{identity.name}" cannot {verb} resource "{resource}" '
+            f'in API group "{rtype.group}" {scope}',
+            {"name": name, "group": rtype.group, "kind": rtype.resource},
+        )
 
     # -- routing -------------------------------------------------------------
 
@@ -998,7 +1242,13 @@ class TestApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if rtype.namespaced and name is not None and namespace is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}[method]
+        verb = {
+            "GET": "get" if name else "list",
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection",
+        }[method]
         if method == "GET" and query.get("watch") in ("true", "1"):
             verb = "watch"
         if method == "POST" and name is not None:
@@ -1030,7 +1280,12 @@ class TestApiServer:
             handler._json(200, store.patch(rtype, namespace, name, content_type, handler._body(), subresource))  # type: ignore[arg-type]
         elif verb == "delete":
             options = handler._body() or {}
-            handler._json(200, store.delete(rtype, namespace, name, options.get("preconditions") if isinstance(options, dict) else None))  # type: ignore[arg-type]
+            handler._json(
+                200,
+                store.delete(
+                    rtype, namespace, name, options.get("preconditions") if isinstance(options, dict) else None
+                ),
+            )  # type: ignore[arg-type]
         else:  # deletecollection
             selector = label_selector(query.get("labelSelector", ""))
             items, _ = store.list(rtype, namespace, selector)
@@ -1048,10 +1303,14 @@ class TestApiServer:
             except (ValueError, KeyError, TypeError):
                 raise ApiError(400, "BadRequest", "the continue token is not valid") from None
         limit = int(query.get("limit") or 0)
-        page = items[start:start + limit] if limit > 0 else items[start:]
+        page = items[start : start + limit] if limit > 0 else items[start:]
         meta: dict[str, Any] = {"resourceVersion": revision}
         if limit > 0 and start + limit < len(items):
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps({"start": start + limit, "rv": revision}).encode()).decode().rstrip("=")
+            meta["continue"] = (
+                base64.urlsafe_b64encode(json.dumps({"start": start + limit, "rv": revision}).encode())
+                .decode()
+                .rstrip("=")
+            )
             meta["remainingItemCount"] = len(items) - start - limit
         accept = handler.headers.get("Accept") or ""
         if "as=Table" in accept:
@@ -1060,7 +1319,9 @@ class TestApiServer:
         for item in page:  # list items carry no kind/apiVersion, as kube-apiserver sends them
             item.pop("kind", None)
             item.pop("apiVersion", None)
-        handler._json(200, {"kind": f"{rtype.kind}List", "apiVersion": rtype.group_version, "metadata": meta, "items": page})
+        handler._json(
+            200, {"kind": f"{rtype.kind}List", "apiVersion": rtype.group_version, "metadata": meta, "items": page}
+        )
 
     def _table(self, items: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
         now = dt.datetime.now(dt.timezone.utc)
@@ -1070,16 +1331,41 @@ class TestApiServer:
             if not created:
                 return "<unknown>"
             seconds = int((now - dt.datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds())
-            return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h" if seconds < 172800 else f"{seconds // 86400}d"
+            return (
+                f"{seconds}s"
+                if seconds < 120
+                else f"{seconds // 60}m"
+                if seconds < 7200
+                else f"{seconds // 3600}h"
+                if seconds < 172800
+                else f"{seconds // 86400}d"
+            )
 
         return {
-            "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": meta,
             "columnDefinitions": [
-                {"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0},
+                {
+                    "name": "Name",
+                    "type": "string",
+                    "format": "name",
+                    "description": "Name of the object",
+                    "priority": 0,
+                },
                 {"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0},
             ],
-            "rows": [{"cells": [item["metadata"]["name"], age(item)],
-                      "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}} for item in items],
+            "rows": [
+                {
+                    "cells": [item["metadata"]["name"], age(item)],
+                    "object": {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": item["metadata"],
+                    },
+                }
+                for item in items
+            ],
         }
 
     def _discovery(self, handler: _Handler, parts: list[str]) -> bool:
@@ -1088,23 +1374,67 @@ class TestApiServer:
             handler._send(200, b"ok", "text/plain; charset=utf-8")
         elif parts == ["version"]:
             major, minor, *_ = self.kubernetes_version.split(".")
-            handler._json(200, {"major": major, "minor": minor, "gitVersion": f"v{self.kubernetes_version}+acpcheck-test-apiserver",
-                                "gitCommit": "acpcheck-test-apiserver", "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
-                                "goVersion": "none: the acpcheck test API server is Python", "compiler": "gc", "platform": "linux/amd64"})
+            handler._json(
+                200,
+                {
+                    "major": major,
+                    "minor": minor,
+                    "gitVersion": f"v{self.kubernetes_version}+acpcheck-test-apiserver",
+                    "gitCommit": "acpcheck-test-apiserver",
+                    "gitTreeState": "clean",
+                    "buildDate": "1970-01-01T00:00:00Z",
+                    "goVersion": "none: the acpcheck test API server is Python",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                },
+            )
         elif parts == ["api"]:
-            handler._json(200, {"kind": "APIVersions", "versions": ["v1"],
-                                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}]})
+            handler._json(
+                200,
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host}:{self.port}"}
+                    ],
+                },
+            )
         elif parts == ["apis"]:
-            handler._json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group(g, vs) for g, vs in groups.items() if g]})
+            handler._json(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._group(g, vs) for g, vs in groups.items() if g],
+                },
+            )
         elif len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
             handler._json(200, {"kind": "APIGroup", "apiVersion": "v1", **self._group(parts[1], groups[parts[1]])})
-        elif parts == ["api", "v1"] or (len(parts) == 3 and parts[0] == "apis" and parts[2] in groups.get(parts[1], [])):
+        elif parts == ["api", "v1"] or (
+            len(parts) == 3 and parts[0] == "apis" and parts[2] in groups.get(parts[1], [])
+        ):
             group, version = ("", "v1") if parts[0] == "api" else (parts[1], parts[2])
-            resources = [entry for rtype in sorted(self.store.types.values(), key=lambda t: t.resource)
-                         if rtype.group == group and rtype.version == version for entry in rtype.discovery()]
-            handler._json(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version, "resources": resources})
+            resources = [
+                entry
+                for rtype in sorted(self.store.types.values(), key=lambda t: t.resource)
+                if rtype.group == group and rtype.version == version
+                for entry in rtype.discovery()
+            ]
+            handler._json(
+                200,
+                {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": f"{group}/{version}" if group else version,
+                    "resources": resources,
+                },
+            )
         elif parts == ["openapi", "v2"]:
-            handler._send(200, protowire.openapi_v2_document(NAME, f"v{self.kubernetes_version}"), "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+            handler._send(
+                200,
+                protowire.openapi_v2_document(NAME, f"v{self.kubernetes_version}"),
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )
         else:
             return False
         return True
@@ -1128,7 +1458,9 @@ def _key() -> Any:
 def _pem_key(key: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _pem_cert(cert: Any) -> bytes:
@@ -1137,28 +1469,59 @@ def _pem_cert(cert: Any) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[no-any-return]
 
 
-def issue(common_name: str, *, ca: tuple[Any, Any] | None = None, organizations: Iterable[str] = (), hosts: Iterable[str] = (),
-          days: int = 365, is_ca: bool = False, client: bool = False) -> tuple[bytes, bytes, Any, Any]:
+def issue(
+    common_name: str,
+    *,
+    ca: tuple[Any, Any] | None = None,
+    organizations: Iterable[str] = (),
+    hosts: Iterable[str] = (),
+    days: int = 365,
+    is_ca: bool = False,
+    client: bool = False,
+) -> tuple[bytes, bytes, Any, Any]:
     """A certificate (PEM), its key (PEM) and both as objects; self-signed when ``ca`` is None."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-                     + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    )
     issuer_cert, issuer_key = ca if ca is not None else (None, key)
     now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_cert.subject if issuer_cert is not None else name)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-               .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+    )
     if is_ca:
-        builder = builder.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                                      key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                                      encipher_only=False, decipher_only=False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     else:
-        usage = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        usage = (
+            [ExtendedKeyUsageOID.CLIENT_AUTH]
+            if client
+            else [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        )
         builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     names: list[x509.GeneralName] = []
     for host in hosts:
@@ -1172,8 +1535,17 @@ def issue(common_name: str, *, ca: tuple[Any, Any] | None = None, organizations:
     return _pem_cert(cert), _pem_key(key), cert, key
 
 
-def kubeconfig(server: str, ca_pem: bytes, user: str, *, token: str | None = None, cert_pem: bytes | None = None, key_pem: bytes | None = None,
-               exec_config: dict[str, Any] | None = None, context: str = "test-apiserver") -> str:
+def kubeconfig(
+    server: str,
+    ca_pem: bytes,
+    user: str,
+    *,
+    token: str | None = None,
+    cert_pem: bytes | None = None,
+    key_pem: bytes | None = None,
+    exec_config: dict[str, Any] | None = None,
+    context: str = "test-apiserver",
+) -> str:
     """A kubeconfig (text) for one user of a test API server."""
     entry: dict[str, Any] = {}
     if token is not None:
@@ -1184,12 +1556,21 @@ def kubeconfig(server: str, ca_pem: bytes, user: str, *, token: str | None = Non
     if exec_config is not None:
         entry["exec"] = exec_config
     document = {
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "acpcheck-test-apiserver", "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
+        "clusters": [
+            {
+                "name": "acpcheck-test-apiserver",
+                "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()},
+            }
+        ],
         "users": [{"name": user, "user": entry}],
         "contexts": [{"name": context, "context": {"cluster": "acpcheck-test-apiserver", "user": user}}],
     }
-    return f"# kubeconfig for user {user} of the {NAME} (a stand-in, not Kubernetes)\n" + yaml.safe_dump(document, sort_keys=False)
+    return f"# kubeconfig for user {user} of the {NAME} (a stand-in, not Kubernetes)\n" + yaml.safe_dump(
+        document, sort_keys=False
+    )
 
 
 def _write_private(path: Path, data: str | bytes) -> None:
@@ -1202,11 +1583,29 @@ def _write_private(path: Path, data: str | bytes) -> None:
 #: Users every initialised server directory has: who they are and what they may do.
 DEFAULT_USERS: list[dict[str, Any]] = [
     {"name": "admin", "groups": ["system:masters"], "auth": "client-certificate"},
-    {"name": "acpcheck-reader", "auth": "token", "rules": [
-        {"verbs": ["get", "list", "watch"], "apiGroups": ["", "cluster.alauda.io", "networking.k8s.io", "apiextensions.k8s.io"], "resources": ["*"]}]},
-    {"name": "no-eec-reader", "auth": "token", "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["*"]}]},
-    {"name": "no-node-reader", "auth": "token", "rules": [
-        {"verbs": ["get", "list"], "apiGroups": ["cluster.alauda.io"], "resources": ["etcdencryptionconfigs"]}]},
+    {
+        "name": "acpcheck-reader",
+        "auth": "token",
+        "rules": [
+            {
+                "verbs": ["get", "list", "watch"],
+                "apiGroups": ["", "cluster.alauda.io", "networking.k8s.io", "apiextensions.k8s.io"],
+                "resources": ["*"],
+            }
+        ],
+    },
+    {
+        "name": "no-eec-reader",
+        "auth": "token",
+        "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["*"]}],
+    },
+    {
+        "name": "no-node-reader",
+        "auth": "token",
+        "rules": [
+            {"verbs": ["get", "list"], "apiGroups": ["cluster.alauda.io"], "resources": ["etcdencryptionconfigs"]}
+        ],
+    },
 ]
 
 
@@ -1234,12 +1633,25 @@ class ServerDir:
         return yaml.safe_load(self.config.read_text())  # type: ignore[no-any-return]
 
     def users(self) -> list[User]:
-        return [User(u["name"], tuple(u.get("groups") or ()), u.get("token"), tuple(Rule.from_dict(r) for r in u.get("rules") or ()))
-                for u in self.load()["users"]]
+        return [
+            User(
+                u["name"],
+                tuple(u.get("groups") or ()),
+                u.get("token"),
+                tuple(Rule.from_dict(r) for r in u.get("rules") or ()),
+            )
+            for u in self.load()["users"]
+        ]
 
 
-def init_server_dir(root: Path | str, *, host: str = "127.0.0.1", port: int = 6443, users: list[dict[str, Any]] | None = None,
-                    hosts: Iterable[str] = ()) -> ServerDir:
+def init_server_dir(
+    root: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 6443,
+    users: list[dict[str, Any]] | None = None,
+    hosts: Iterable[str] = (),
+) -> ServerDir:
     """Write a CA, a serving certificate for ``host`` (and ``hosts``), the users' credentials
     (config.yaml, mode 0600) and one kubeconfig per user (mode 0600) into ``root``."""
     server_dir = ServerDir(Path(root))
@@ -1258,16 +1670,27 @@ def init_server_dir(root: Path | str, *, host: str = "127.0.0.1", port: int = 64
             entry["token"] = secrets_module.token_urlsafe(24)
             text = kubeconfig(server, ca_pem, spec["name"], token=entry["token"])
         else:
-            user_cert, user_key, _, _ = issue(spec["name"], ca=(ca_cert, ca_key), organizations=spec.get("groups") or (), client=True)
+            user_cert, user_key, _, _ = issue(
+                spec["name"], ca=(ca_cert, ca_key), organizations=spec.get("groups") or (), client=True
+            )
             text = kubeconfig(server, ca_pem, spec["name"], cert_pem=user_cert, key_pem=user_key)
         _write_private(server_dir.kubeconfig(spec["name"]), text)
         written.append(entry)
-    _write_private(server_dir.config, yaml.safe_dump({"server": server, "kubernetesVersion": DEFAULT_VERSION, "users": written}, sort_keys=False))
+    _write_private(
+        server_dir.config,
+        yaml.safe_dump({"server": server, "kubernetesVersion": DEFAULT_VERSION, "users": written}, sort_keys=False),
+    )
     return server_dir
 
 
-def serve_dir(root: Path | str, *, listen: str | None = None, seeds: Iterable[Path] = (), log: Callable[[str], None] | None = None,
-              with_crds: bool = True) -> TestApiServer:
+def serve_dir(
+    root: Path | str,
+    *,
+    listen: str | None = None,
+    seeds: Iterable[Path] = (),
+    log: Callable[[str], None] | None = None,
+    with_crds: bool = True,
+) -> TestApiServer:
     """A started server for an initialised directory, with the objects of ``seeds`` (YAML files) created
     (``with_crds`` False: without the shipped CRDs, as a cluster without their plugins)."""
     server_dir = ServerDir(Path(root))
@@ -1277,8 +1700,15 @@ def serve_dir(root: Path | str, *, listen: str | None = None, seeds: Iterable[Pa
     if listen:
         host, _, port_text = listen.rpartition(":")
         host, port = host.strip("[]") or "0.0.0.0", int(port_text)  # noqa: S104 — a lab address; the caller chooses
-    server = TestApiServer(server_dir.tls(), server_dir.users(), host=host, port=port, kubernetes_version=config.get("kubernetesVersion", DEFAULT_VERSION),
-                           crds=None if with_crds else [], log=log)
+    server = TestApiServer(
+        server_dir.tls(),
+        server_dir.users(),
+        host=host,
+        port=port,
+        kubernetes_version=config.get("kubernetesVersion", DEFAULT_VERSION),
+        crds=None if with_crds else [],
+        log=log,
+    )
     if port == 0:  # an ephemeral port: point the directory's kubeconfigs at the one bound
         bound = f"{parsed.scheme}://{parsed.hostname if ':' not in (parsed.hostname or '') else '[' + str(parsed.hostname) + ']'}:{server.port}"
         for path in [server_dir.config, *server_dir.root.glob("*.kubeconfig")]:
@@ -1297,7 +1727,10 @@ def wait_ready(url: str, ca_file: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection((parsed.hostname, parsed.port), timeout=1) as sock, context.wrap_socket(sock, server_hostname=parsed.hostname):
+            with (
+                socket.create_connection((parsed.hostname, parsed.port), timeout=1) as sock,
+                context.wrap_socket(sock, server_hostname=parsed.hostname),
+            ):
                 return
         except OSError:
             if time.monotonic() > deadline:
@@ -1317,14 +1750,31 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve DIR until SIGTERM")
     serve.add_argument("dir")
     serve.add_argument("--listen", help="HOST:PORT (default: the address in DIR/config.yaml)")
-    serve.add_argument("--seed", action="append", default=[], help="YAML file of objects to create first (status included)")
-    serve.add_argument("--no-crds", action="store_true", help="without the shipped CRDs (a cluster without the etcd Encryption Manager)")
-    serve.add_argument("--hostile", metavar="MODE[:SECONDS]", help=f"misbehave on purpose: {', '.join(HOSTILE_MODES)} (SECONDS: between two bytes of a drip)")
-    serve.add_argument("--hostile-path", default="/", metavar="PREFIX", help="only for requests whose path starts with PREFIX (default: all)")
+    serve.add_argument(
+        "--seed", action="append", default=[], help="YAML file of objects to create first (status included)"
+    )
+    serve.add_argument(
+        "--no-crds",
+        action="store_true",
+        help="without the shipped CRDs (a cluster without the etcd Encryption Manager)",
+    )
+    serve.add_argument(
+        "--hostile",
+        metavar="MODE[:SECONDS]",
+        help=f"misbehave on purpose: {', '.join(HOSTILE_MODES)} (SECONDS: between two bytes of a drip)",
+    )
+    serve.add_argument(
+        "--hostile-path",
+        default="/",
+        metavar="PREFIX",
+        help="only for requests whose path starts with PREFIX (default: all)",
+    )
     args = parser.parse_args(argv)
     if args.command == "init":
         server_dir = init_server_dir(args.dir, host=args.host, port=args.port)
-        print(f"{NAME}: wrote {server_dir.root} (kubeconfigs: {', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})")
+        print(
+            f"{NAME}: wrote {server_dir.root} (kubeconfigs: {', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})"
+        )
         return 0
     hostile = None
     if args.hostile:
@@ -1333,8 +1783,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
         hostile = Hostile(mode, args.hostile_path, interval)
-    server = serve_dir(args.dir, listen=args.listen, seeds=[Path(s) for s in args.seed], with_crds=not args.no_crds,
-                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    server = serve_dir(
+        args.dir,
+        listen=args.listen,
+        seeds=[Path(s) for s in args.seed],
+        with_crds=not args.no_crds,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     server.hostile = hostile
     print(f"{BANNER}: listening on {server.url}", flush=True)
     stopped = threading.Event()

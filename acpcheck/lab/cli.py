@@ -56,17 +56,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     # A usage error is bad input, 4, as for every acpcheck command (argparse's own 2 means "incomplete").
-    parser = UsageParser(prog="acpcheck lab", description="Local lab: sshd nodes with real defects in network namespaces (root only).")
+    parser = UsageParser(
+        prog="acpcheck lab", description="Local lab: sshd nodes with real defects in network namespaces (root only)."
+    )
     commands = parser.add_subparsers(metavar="COMMAND", parser_class=UsageParser)
     state_help = f"state directory (default: {DEFAULT_STATE_DIR})"
 
     up = commands.add_parser("up", help="build the lab and write its plan")
-    up.add_argument("--scenario", default=None, help=f"scenario file or shipped name ({', '.join(shipped_scenarios())}); default: demo")
-    up.add_argument("--nodes", type=int, metavar="N",
-                    help="N healthy nodes behind a load balancer (benchmarks); with --scenario: the scenario with healthy workers added up to N nodes")
+    up.add_argument(
+        "--scenario",
+        default=None,
+        help=f"scenario file or shipped name ({', '.join(shipped_scenarios())}); default: demo",
+    )
+    up.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="N healthy nodes behind a load balancer (benchmarks); with --scenario: the scenario with healthy workers added up to N nodes",
+    )
     up.add_argument("--state", default=str(DEFAULT_STATE_DIR), help=state_help)
-    up.add_argument("--subnets", metavar="DIRECT,HIDDEN",
-                    help=f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else {DEFAULT_SUBNETS})")
+    up.add_argument(
+        "--subnets",
+        metavar="DIRECT,HIDDEN",
+        help=f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else {DEFAULT_SUBNETS})",
+    )
     up.add_argument("--json", action="store_true", help="print the lab's description as JSON")
     up.set_defaults(handler=_up)
 
@@ -83,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("scenarios", help="list the shipped scenarios")
     scenarios.set_defaults(handler=_scenarios)
 
-    connect = commands.add_parser("proxy-connect", help="stdio to HOST PORT through the lab's proxy (an ssh ProxyCommand)")
+    connect = commands.add_parser(
+        "proxy-connect", help="stdio to HOST PORT through the lab's proxy (an ssh ProxyCommand)"
+    )
     connect.add_argument("--state", default=str(DEFAULT_STATE_DIR), help=state_help)
     connect.add_argument("host")
     connect.add_argument("port", type=int)
@@ -107,7 +122,10 @@ def _up(args: argparse.Namespace) -> int:
     print(f"subnets: direct {info.subnets['direct']}, hidden {info.subnets['hidden']}")
     _table(
         ["NODE", "ROLE", "NETWORK", "ADDRESS", "HOSTNAME", "SSH USER", "DEFECTS"],
-        [[n.name, n.role, n.network, n.ipv4, n.hostname, n.ssh_user, ",".join(n.defects) or "-"] for n in info.nodes[:50]],
+        [
+            [n.name, n.role, n.network, n.ipv4, n.hostname, n.ssh_user, ",".join(n.defects) or "-"]
+            for n in info.nodes[:50]
+        ],
     )
     if len(info.nodes) > 50:
         print(f"  … and {len(info.nodes) - 50} more (acpcheck lab status)")
@@ -125,15 +143,33 @@ def _up(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     result = core.status(args.state)
     if args.json:
-        print(json.dumps({"healthy": result.healthy, "proxyRunning": result.proxy_running,
-                          "nodes": [vars(row) for row in result.nodes]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "healthy": result.healthy,
+                    "proxyRunning": result.proxy_running,
+                    "nodes": [vars(row) for row in result.nodes],
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK if result.healthy else EXIT_FAILED
     info = result.info
     print(f"lab {info.scenario!r} (state {info.state_dir})")
     _table(
         ["NODE", "ROLE", "ADDRESS", "HOSTNAME", "SSHD", "SSH", "ROUTE"],
-        [[r.name, r.role, r.ipv4, r.hostname, "running" if r.sshd_running else "STOPPED",
-          "ok" if r.reachable else f"UNREACHABLE ({r.detail})", r.route] for r in result.nodes],
+        [
+            [
+                r.name,
+                r.role,
+                r.ipv4,
+                r.hostname,
+                "running" if r.sshd_running else "STOPPED",
+                "ok" if r.reachable else f"UNREACHABLE ({r.detail})",
+                r.route,
+            ]
+            for r in result.nodes
+        ],
     )
     if info.proxy:
         print(f"proxy: {info.proxy.url} {'running' if result.proxy_running else 'STOPPED'}")
@@ -143,16 +179,22 @@ def _status(args: argparse.Namespace) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     report = core.down(args.state, purge=args.purge)
-    print(f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces and {len(report.links)} links"
-          + ("" if args.purge else f" (keys kept in {StatePaths(Path(args.state).resolve()).keys}; --purge removes them)"))
+    print(
+        f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces and {len(report.links)} links"
+        + ("" if args.purge else f" (keys kept in {StatePaths(Path(args.state).resolve()).keys}; --purge removes them)")
+    )
     return EXIT_OK
 
 
 def _scenarios(args: argparse.Namespace) -> int:
     for name in shipped_scenarios():
         scenario = load_scenario(name)
-        print(f"{name:10} {len(scenario.nodes):3} nodes  {scenario.description.strip().splitlines()[0] if scenario.description else ''}")
-    print(f"{'--nodes N':10}   N nodes  healthy nodes behind a load balancer, for benchmarks (with --scenario: that scenario grown to N nodes)")
+        print(
+            f"{name:10} {len(scenario.nodes):3} nodes  {scenario.description.strip().splitlines()[0] if scenario.description else ''}"
+        )
+    print(
+        f"{'--nodes N':10}   N nodes  healthy nodes behind a load balancer, for benchmarks (with --scenario: that scenario grown to N nodes)"
+    )
     return EXIT_OK
 
 
@@ -160,7 +202,9 @@ def _proxy_connect(args: argparse.Namespace) -> int:
     info = core.LabInfo.load(args.state)
     if info.proxy is None:
         raise LabError("this lab has no proxy")
-    sock = socks5.connect((info.proxy.host, info.proxy.port), (args.host, args.port), info.proxy.username, info.proxy.password)
+    sock = socks5.connect(
+        (info.proxy.host, info.proxy.port), (args.host, args.port), info.proxy.username, info.proxy.password
+    )
     selector = selectors.DefaultSelector()
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "in")
     selector.register(sock, selectors.EVENT_READ, "sock")

@@ -8,21 +8,59 @@ from collections.abc import Sequence
 
 #: Modules a healthy Kube-OVN node has loaded (the ACP rules K3/K5 plus usual neighbours).
 HEALTHY_MODULES = (
-    "ip_vs_sh", "ip_vs_wrr", "ip_vs_rr", "ip_vs", "nf_conntrack", "nf_defrag_ipv6", "nf_defrag_ipv4",
-    "geneve", "openvswitch", "nsh", "br_netfilter", "bridge", "stp", "llc", "overlay", "libcrc32c",
+    "ip_vs_sh",
+    "ip_vs_wrr",
+    "ip_vs_rr",
+    "ip_vs",
+    "nf_conntrack",
+    "nf_defrag_ipv6",
+    "nf_defrag_ipv4",
+    "geneve",
+    "openvswitch",
+    "nsh",
+    "br_netfilter",
+    "bridge",
+    "stp",
+    "llc",
+    "overlay",
+    "libcrc32c",
 )
 #: Package names a node must not have (ACP §1.4, Ubuntu list, plus the upstream Docker
 #: and Kubernetes package names). Healthy nodes never list them, whatever the host has.
-CONFLICTING_PACKAGES = frozenset({
-    "docker.io", "podman-docker", "containerd", "rootlesskit", "rkt", "containernetworking-plugins", "kubernetes",
-    "docker-ce", "docker-ce-cli", "containerd.io", "runc", "podman", "kubelet", "kubeadm", "kubectl",
-})
+CONFLICTING_PACKAGES = frozenset(
+    {
+        "docker.io",
+        "podman-docker",
+        "containerd",
+        "rootlesskit",
+        "rkt",
+        "containernetworking-plugins",
+        "kubernetes",
+        "docker-ce",
+        "docker-ce-cli",
+        "containerd.io",
+        "runc",
+        "podman",
+        "kubelet",
+        "kubeadm",
+        "kubectl",
+    }
+)
 #: Paths ACP wants gone before install (§1.3 S3 and S6).
 LEFTOVER_PATHS = (
-    "/etc/systemd/system/kubelet.service", "/var/lib/docker", "/var/lib/containerd", "/var/log/pods",
-    "/var/lib/kubelet/pki", "/var/lib/nerdctl", "/opt/nerdctl",
+    "/etc/systemd/system/kubelet.service",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/log/pods",
+    "/var/lib/kubelet/pki",
+    "/var/lib/nerdctl",
+    "/opt/nerdctl",
 )
-_PACKAGE_VERSIONS = {"docker.io": "20.10.21-0ubuntu1~22.04.3", "containerd": "1.6.12-0ubuntu1~22.04.3", "runc": "1.1.4-0ubuntu1~22.04.3"}
+_PACKAGE_VERSIONS = {
+    "docker.io": "20.10.21-0ubuntu1~22.04.3",
+    "containerd": "1.6.12-0ubuntu1~22.04.3",
+    "runc": "1.1.4-0ubuntu1~22.04.3",
+}
 
 
 def proc_version(kernel: str) -> str:
@@ -63,10 +101,20 @@ def meminfo(memory_gib: int, swap: bool) -> str:
     total = memory_gib * 1024 * 1024
     swap_kib = SWAP_FILE_KIB if swap else 0
     rows = [
-        ("MemTotal", total), ("MemFree", total * 9 // 10), ("MemAvailable", total * 19 // 20), ("Buffers", 102400),
-        ("Cached", total // 20), ("SwapCached", 0), ("Active", total // 40), ("Inactive", total // 40),
-        ("SwapTotal", swap_kib), ("SwapFree", swap_kib), ("Dirty", 0), ("Shmem", 2048),
-        ("HugePages_Total", None), ("Hugepagesize", 2048),
+        ("MemTotal", total),
+        ("MemFree", total * 9 // 10),
+        ("MemAvailable", total * 19 // 20),
+        ("Buffers", 102400),
+        ("Cached", total // 20),
+        ("SwapCached", 0),
+        ("Active", total // 40),
+        ("Inactive", total // 40),
+        ("SwapTotal", swap_kib),
+        ("SwapFree", swap_kib),
+        ("Dirty", 0),
+        ("Shmem", 2048),
+        ("HugePages_Total", None),
+        ("Hugepagesize", 2048),
     ]
     lines = []
     for key, value in rows:
@@ -97,7 +145,11 @@ def loaded_modules(missing: Sequence[str], extra: Sequence[str] = ()) -> tuple[s
 
 def modules(missing: Sequence[str], extra: Sequence[str] = ()) -> str:
     """/proc/modules: name size refcount users state offset."""
-    users = {"ip_vs": "ip_vs_sh,ip_vs_wrr,ip_vs_rr,", "nf_conntrack": "openvswitch,ip_vs,", "libcrc32c": "openvswitch,nf_conntrack,"}
+    users = {
+        "ip_vs": "ip_vs_sh,ip_vs_wrr,ip_vs_rr,",
+        "nf_conntrack": "openvswitch,ip_vs,",
+        "libcrc32c": "openvswitch,nf_conntrack,",
+    }
     lines = []
     for name in loaded_modules(missing, extra):
         holders = users.get(name, "-")

@@ -147,13 +147,19 @@ class LabInfo:
         except FileNotFoundError:
             raise LabError(f"no lab is up with state dir {state_dir} (no {paths.info.name})") from None
         if "subnets" not in data:
-            raise LabError(f"{paths.info} was written by an older acpcheck (no subnets); run `acpcheck lab down` and `up` again")
+            raise LabError(
+                f"{paths.info} was written by an older acpcheck (no subnets); run `acpcheck lab down` and `up` again"
+            )
         proxy = data["proxy"]
         return cls(
             state_dir=Path(data["state_dir"]),
             scenario=data["scenario"],
             nodes=[NodeInfo(**node) for node in data["nodes"]],
-            proxy=ProxyInfo(proxy["host"], proxy["port"], secrets_.get(PROXY_USER_ENV, ""), secrets_.get(PROXY_PASSWORD_ENV, "")) if proxy else None,
+            proxy=ProxyInfo(
+                proxy["host"], proxy["port"], secrets_.get(PROXY_USER_ENV, ""), secrets_.get(PROXY_PASSWORD_ENV, "")
+            )
+            if proxy
+            else None,
             client_key=Path(data["client_key"]),
             lab_user=data["lab_user"],
             lab_password=secrets_.get(SSH_PASSWORD_ENV, ""),
@@ -166,8 +172,14 @@ class LabInfo:
 # up
 
 
-def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT_STATE_DIR, *, ready_timeout: float | None = None,
-       subnets: LabSubnets | str | None = None, host_sources: hostcheck.HostSources | None = None) -> LabInfo:
+def up(
+    scenario: Scenario | str | Path = "demo",
+    state_dir: Path | str = DEFAULT_STATE_DIR,
+    *,
+    ready_timeout: float | None = None,
+    subnets: LabSubnets | str | None = None,
+    host_sources: hostcheck.HostSources | None = None,
+) -> LabInfo:
     """Build the lab for ``scenario`` (a Scenario, a file or a shipped name) and wait
     until every node's sshd and the proxy accept connections. On any failure whatever
     was built is torn down again before the error is raised.
@@ -195,7 +207,9 @@ def up(scenario: Scenario | str | Path = "demo", state_dir: Path | str = DEFAULT
     return info
 
 
-def _preflight(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_sources: hostcheck.HostSources | None) -> None:
+def _preflight(
+    scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_sources: hostcheck.HostSources | None
+) -> None:
     """Everything that can refuse an ``up`` before it writes or builds anything."""
     tools = list(REQUIRED_TOOLS)
     if scenario.needs_proxy:
@@ -209,10 +223,14 @@ def _preflight(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_
         raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
     existing = lab_namespaces() + lab_links() + [f"the unreachable route for {route}" for route in lab_routes()]
     if existing:
-        raise LabError(f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run `acpcheck lab down` first")
+        raise LabError(
+            f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run `acpcheck lab down` first"
+        )
     hostcheck.check_host(subnets, ["direct", "hidden"] if scenario.needs_proxy else ["direct"], host_sources)
     if re.search(r"[\s,:\\'\"]", str(paths.root)):
-        raise LabError(f"{paths.root}: a state dir path must not contain spaces, quotes, ',' or ':' (they end up in mount options)")
+        raise LabError(
+            f"{paths.root}: a state dir path must not contain spaces, quotes, ',' or ':' (they end up in mount options)"
+        )
     if paths.root.exists() and any(paths.root.iterdir()) and not paths.marker.exists():
         raise LabError(f"{paths.root} exists and is not a lab state dir; choose another --state")
 
@@ -249,7 +267,9 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
 
     proxy = None
     if scenario.needs_proxy:
-        proxy = ProxyInfo(str(networks["direct"].proxy_address), PROXY_PORT, "lab-" + secrets.token_hex(4), secrets.token_urlsafe(18))
+        proxy = ProxyInfo(
+            str(networks["direct"].proxy_address), PROXY_PORT, "lab-" + secrets.token_hex(4), secrets.token_urlsafe(18)
+        )
     info = LabInfo(
         state_dir=paths.root,
         scenario=scenario.name,
@@ -274,11 +294,17 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
     kernel_limits.raise_limits(len(builds))  # one ARP table and one backlog for every node: see kernel_limits.py
     _create_network(builds, networks, with_hidden=proxy is not None)
     extras.create_network()
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", MARKER_ENV: str(paths.root)}
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        MARKER_ENV: str(paths.root),
+    }
     requests = [_proxy_request(paths, proxy, networks, env)] if proxy is not None else []
     for build in builds:
         node_dir = paths.node_dir(build.spec.name)
-        requests.append((build.netns, ["unshare", "--uts", "--", "/bin/sh", str(node_dir / "init.sh")], node_dir / "sshd.log", env))
+        requests.append(
+            (build.netns, ["unshare", "--uts", "--", "/bin/sh", str(node_dir / "init.sh")], node_dir / "sshd.log", env)
+        )
     requests += extras.requests(env)
     requests += parts.processes(env)
     keeper = Keeper(paths.keeper_pid, env)
@@ -298,7 +324,9 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
 def _node_info(build: NodeBuild) -> NodeInfo:
     spec = build.spec
     defects = sorted(spec.defects.model_dump(exclude_defaults=True, by_alias=True))
-    return NodeInfo(spec.name, spec.role, spec.network, str(build.address), spec.hostname, build.netns, spec.ssh_user, defects)
+    return NodeInfo(
+        spec.name, spec.role, spec.network, str(build.address), spec.hostname, build.netns, spec.ssh_user, defects
+    )
 
 
 def _validate_plan(paths: StatePaths) -> None:
@@ -321,8 +349,14 @@ def _ensure_keys(paths: StatePaths, nodes: list[str]) -> None:
         if not key.exists() or not key.with_suffix(".pub").exists():
             key.unlink(missing_ok=True)
             key.with_suffix(".pub").unlink(missing_ok=True)
-            procs.append(subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+            procs.append(
+                subprocess.Popen(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
     for proc in procs:
         try:
             _, err = proc.communicate(timeout=30)
@@ -345,7 +379,9 @@ def _host_base(paths: StatePaths, password: str) -> HostBase:
         clean, conflicts = content.dpkg_without_conflicts(Path("/var/lib/dpkg/status").read_text(errors="replace"))
         dpkg_status = paths.root / "dpkg-status"  # rendered once, copied into each node's /var
         dpkg_status.write_text(clean)
-    faketime = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib*/faketime/libfaketime.so.1"))
+    faketime = sorted(
+        glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib*/faketime/libfaketime.so.1")
+    )
     # The hash comes from openssl with the password on stdin (never on a command line).
     password_hash = run(["openssl", "passwd", "-6", "-stdin"], stdin=password, timeout=10).stdout.strip()
     return HostBase(
@@ -391,8 +427,9 @@ def _create_network(builds: list[NodeBuild], networks: dict[str, LabNetwork], wi
     disable_ipv6(link for link in lab_links() if link not in bridges)
 
 
-def _proxy_request(paths: StatePaths, proxy: ProxyInfo, networks: dict[str, LabNetwork],
-                   env: dict[str, str]) -> tuple[str, list[str], Path, dict[str, str]]:
+def _proxy_request(
+    paths: StatePaths, proxy: ProxyInfo, networks: dict[str, LabNetwork], env: dict[str, str]
+) -> tuple[str, list[str], Path, dict[str, str]]:
     """microsocks in its own namespace with a leg on each network, listening on its
     direct-network address. Credentials reach it through the environment of the
     start script (microsocks also blanks them in its argv)."""
@@ -409,7 +446,12 @@ def _proxy_request(paths: StatePaths, proxy: ProxyInfo, networks: dict[str, LabN
         "echo 0 > /proc/sys/net/ipv4/ip_forward\n"
         f'exec microsocks -i {proxy.host} -p {proxy.port} -u "${PROXY_USER_ENV}" -P "${PROXY_PASSWORD_ENV}"\n'
     )
-    return PROXY_NS, ["/bin/sh", str(script)], paths.proxy_dir / "proxy.log", {**env, PROXY_USER_ENV: proxy.username, PROXY_PASSWORD_ENV: proxy.password}
+    return (
+        PROXY_NS,
+        ["/bin/sh", str(script)],
+        paths.proxy_dir / "proxy.log",
+        {**env, PROXY_USER_ENV: proxy.username, PROXY_PASSWORD_ENV: proxy.password},
+    )
 
 
 def _wait_ready(paths: StatePaths, builds: list[NodeBuild], proxy: ProxyInfo | None, timeout: float) -> None:
@@ -419,10 +461,12 @@ def _wait_ready(paths: StatePaths, builds: list[NodeBuild], proxy: ProxyInfo | N
     pending = {build.spec.name: paths.node_dir(build.spec.name) for build in builds}
     proxy_ready = proxy is None
     next_death_check = 0.0
+
     # Each round reads every pending node's log; the sshds starting meanwhile share
     # this machine's cores, so with many pending the rounds are spaced further apart.
     def pause() -> float:
         return min(0.25, 0.02 + 0.0002 * len(pending))
+
     while pending or not proxy_ready:
         check_deaths = time.monotonic() >= next_death_check
         for name, node_dir in list(pending.items()):
@@ -437,10 +481,14 @@ def _wait_ready(paths: StatePaths, builds: list[NodeBuild], proxy: ProxyInfo | N
         if not proxy_ready and proxy is not None:
             proxy_ready = listening(paths.proxy_dir / "proxy.pid", proxy.port)
             if not proxy_ready and pid_alive(paths.proxy_dir / "proxy.pid", verify=False) is False:
-                raise LabError(f"the SOCKS5 proxy did not start:\n{_tail((paths.proxy_dir / 'proxy.log').read_text(errors='replace'))}")
+                raise LabError(
+                    f"the SOCKS5 proxy did not start:\n{_tail((paths.proxy_dir / 'proxy.log').read_text(errors='replace'))}"
+                )
         if time.monotonic() > deadline:
             waiting = sorted(pending) + ([] if proxy_ready else ["proxy"])
-            raise LabError(f"not ready after {timeout:.0f} s: {', '.join(waiting[:10])}{' …' if len(waiting) > 10 else ''}")
+            raise LabError(
+                f"not ready after {timeout:.0f} s: {', '.join(waiting[:10])}{' …' if len(waiting) > 10 else ''}"
+            )
         if pending or not proxy_ready:
             time.sleep(pause())
 
@@ -577,7 +625,9 @@ def status(state_dir: Path | str = DEFAULT_STATE_DIR, timeout: float = 3.0) -> L
         route = f"via proxy {proxy.url}" if proxy else "direct"
         try:
             if proxy:
-                sock = socks5.connect((proxy.host, proxy.port), (node.ipv4, 22), proxy.username, proxy.password, timeout)
+                sock = socks5.connect(
+                    (proxy.host, proxy.port), (node.ipv4, 22), proxy.username, proxy.password, timeout
+                )
             else:
                 sock = socket.create_connection((node.ipv4, 22), timeout=timeout)
             with sock:

@@ -74,7 +74,16 @@ NAMESPACES = ("default", "kube-system", "cpaas-system", "team-a", "team-b")
 RESOURCES = ("secrets", "configmaps")
 REVISION = 3  # the EtcdEncryptionConfig revision the lab's keys belong to
 CURRENT, PREVIOUS, RETIRED = "key-3", "key-2", "key-1"
-CONFIG_VARIANTS = ("current", "identity-first", "no-configmaps", "ten-keys", "other-keys", "unparsable", "missing", "not-set")
+CONFIG_VARIANTS = (
+    "current",
+    "identity-first",
+    "no-configmaps",
+    "ten-keys",
+    "other-keys",
+    "unparsable",
+    "missing",
+    "not-set",
+)
 EEC_STATES = ("success", "processing", "update-failed", "overdue", "absent", "not-installed")
 
 
@@ -85,24 +94,38 @@ EEC_STATES = ("success", "processing", "update-failed", "overdue", "absent", "no
 class ControlPlaneSpec(Spec):
     """A node's control-plane files (and etcd); every default is the healthy state."""
 
-    etcd: bool = Field(default=False, description="run etcd (etcd-server) on this node's 127.0.0.1:2379 with client TLS")
+    etcd: bool = Field(
+        default=False, description="run etcd (etcd-server) on this node's 127.0.0.1:2379 with client TLS"
+    )
     manifest: bool = Field(default=True, description="a kube-apiserver static pod manifest exists")
-    encryption_config: Literal[CONFIG_VARIANTS] = Field(default="current", description="which encryption-provider.conf the node has")  # type: ignore[valid-type]
+    encryption_config: Literal[CONFIG_VARIANTS] = Field(
+        default="current", description="which encryption-provider.conf the node has"
+    )  # type: ignore[valid-type]
     config_mode: str = Field(default="0600", pattern=r"^0?[0-7]{3}$", description="mode of encryption-provider.conf")
     config_owner: Literal["root", "acplab"] = Field(default="root", description="owner of encryption-provider.conf")
-    etcd_client_cert: Literal["valid", "wrong-ca"] = Field(default="valid", description="the apiserver-etcd-client certificate etcd trusts, or one it does not")
+    etcd_client_cert: Literal["valid", "wrong-ca"] = Field(
+        default="valid", description="the apiserver-etcd-client certificate etcd trusts, or one it does not"
+    )
 
 
 class EtcdDataSpec(Spec):
-    mix: Literal["realistic", "encrypted"] = Field(default="realistic", description="realistic: a mix of stale, plain, identity and retired-key values")
-    objects: int = Field(default=0, ge=0, le=2_000_000, description="more secrets, encrypted with the current key (benchmarks)")
+    mix: Literal["realistic", "encrypted"] = Field(
+        default="realistic", description="realistic: a mix of stale, plain, identity and retired-key values"
+    )
+    objects: int = Field(
+        default=0, ge=0, le=2_000_000, description="more secrets, encrypted with the current key (benchmarks)"
+    )
 
 
 class LiveClusterSpec(Spec):
     """The cluster the control-plane nodes form: the test API server and etcd's data."""
 
-    api_server: str | None = Field(default=None, description="the node in whose namespace the test API server listens on :6443")
-    etcd_encryption_config: Literal[EEC_STATES] = Field(default="success", description="state of EtcdEncryptionConfig default")  # type: ignore[valid-type]
+    api_server: str | None = Field(
+        default=None, description="the node in whose namespace the test API server listens on :6443"
+    )
+    etcd_encryption_config: Literal[EEC_STATES] = Field(
+        default="success", description="state of EtcdEncryptionConfig default"
+    )  # type: ignore[valid-type]
     etcd_data: EtcdDataSpec = Field(default_factory=EtcdDataSpec)
 
 
@@ -118,44 +141,75 @@ def encryption_config(variant: str, keys: dict[str, str], other: dict[str, str],
     aesgcm = {"aesgcm": {"keys": [{"name": name, "secret": secret} for name, secret in chosen.items()]}}
     providers = [{"identity": {}}, aesgcm] if variant == "identity-first" else [aesgcm, {"identity": {}}]
     resources = ["secrets"] if variant == "no-configmaps" else list(RESOURCES)
-    document = {"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration", "resources": [{"resources": resources, "providers": providers}]}
-    return "# written by the etcd Encryption Manager (lab: acpcheck lab up)\n" + yaml.safe_dump(document, sort_keys=False)
+    document = {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "EncryptionConfiguration",
+        "resources": [{"resources": resources, "providers": providers}],
+    }
+    return "# written by the etcd Encryption Manager (lab: acpcheck lab up)\n" + yaml.safe_dump(
+        document, sort_keys=False
+    )
 
 
 def apiserver_manifest(address: str, with_encryption: bool) -> str:
     """A kube-apiserver static pod manifest as kubeadm writes it."""
     flags = [
-        f"--advertise-address={address}", "--allow-privileged=true", "--authorization-mode=Node,RBAC", f"--client-ca-file={PKI}/ca.crt",
-        "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
+        f"--advertise-address={address}",
+        "--allow-privileged=true",
+        "--authorization-mode=Node,RBAC",
+        f"--client-ca-file={PKI}/ca.crt",
+        "--enable-admission-plugins=NodeRestriction",
+        "--enable-bootstrap-token-auth=true",
         *([f"--encryption-provider-config={CONFIG}"] if with_encryption else []),
-        f"--etcd-cafile={PKI}/etcd/ca.crt", f"--etcd-certfile={PKI}/apiserver-etcd-client.crt", f"--etcd-keyfile={PKI}/apiserver-etcd-client.key",
-        f"--etcd-servers=https://127.0.0.1:{ETCD_PORT}", f"--secure-port={API_PORT}", "--service-cluster-ip-range=10.4.0.0/16",
-        f"--tls-cert-file={PKI}/apiserver.crt", f"--tls-private-key-file={PKI}/apiserver.key",
+        f"--etcd-cafile={PKI}/etcd/ca.crt",
+        f"--etcd-certfile={PKI}/apiserver-etcd-client.crt",
+        f"--etcd-keyfile={PKI}/apiserver-etcd-client.key",
+        f"--etcd-servers=https://127.0.0.1:{ETCD_PORT}",
+        f"--secure-port={API_PORT}",
+        "--service-cluster-ip-range=10.4.0.0/16",
+        f"--tls-cert-file={PKI}/apiserver.crt",
+        f"--tls-private-key-file={PKI}/apiserver.key",
     ]
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"annotations": {"kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": f"{address}:{API_PORT}"},
-                     "labels": {"component": "kube-apiserver", "tier": "control-plane"}, "name": "kube-apiserver", "namespace": "kube-system"},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "annotations": {"kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": f"{address}:{API_PORT}"},
+            "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+            "name": "kube-apiserver",
+            "namespace": "kube-system",
+        },
         "spec": {
-            "containers": [{"command": ["kube-apiserver", *flags], "image": "registry.alauda.cn:60080/tkestack/kube-apiserver:v1.34.5",
-                            "name": "kube-apiserver",
-                            "volumeMounts": [{"mountPath": "/etc/kubernetes", "name": "k8s-certs", "readOnly": True}]}],
-            "hostNetwork": True, "priorityClassName": "system-node-critical",
+            "containers": [
+                {
+                    "command": ["kube-apiserver", *flags],
+                    "image": "registry.alauda.cn:60080/tkestack/kube-apiserver:v1.34.5",
+                    "name": "kube-apiserver",
+                    "volumeMounts": [{"mountPath": "/etc/kubernetes", "name": "k8s-certs", "readOnly": True}],
+                }
+            ],
+            "hostNetwork": True,
+            "priorityClassName": "system-node-critical",
             "volumes": [{"hostPath": {"path": "/etc/kubernetes", "type": "DirectoryOrCreate"}, "name": "k8s-certs"}],
         },
     }
-    return "# lab: the manifest kubeadm writes; nothing runs it here (the lab's API is the acpcheck test API server)\n" + yaml.safe_dump(pod, sort_keys=False)
+    return (
+        "# lab: the manifest kubeadm writes; nothing runs it here (the lab's API is the acpcheck test API server)\n"
+        + yaml.safe_dump(pod, sort_keys=False)
+    )
 
 
 def etcd_command(name: str) -> str:
     """The node's etcd, started by its init.sh (inside the node, after pivot_root)."""
-    return (f"mkdir -p -m 0700 /var/lib/etcd && {ETCD_BIN} --name {shlex.quote(name)} --data-dir /var/lib/etcd "
-            f"--listen-client-urls https://127.0.0.1:{ETCD_PORT} --advertise-client-urls https://127.0.0.1:{ETCD_PORT} "
-            "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 "
-            f"--initial-cluster {shlex.quote(name)}=http://127.0.0.1:2380 --initial-cluster-state new "
-            f"--cert-file {PKI}/etcd/server.crt --key-file {PKI}/etcd/server.key --client-cert-auth --trusted-ca-file {PKI}/etcd/ca.crt "
-            "--max-txn-ops 2048 --max-request-bytes 16777216 --quota-backend-bytes 8589934592 --log-level warn "
-            "> /var/log/etcd.log 2>&1 &")
+    return (
+        f"mkdir -p -m 0700 /var/lib/etcd && {ETCD_BIN} --name {shlex.quote(name)} --data-dir /var/lib/etcd "
+        f"--listen-client-urls https://127.0.0.1:{ETCD_PORT} --advertise-client-urls https://127.0.0.1:{ETCD_PORT} "
+        "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 "
+        f"--initial-cluster {shlex.quote(name)}=http://127.0.0.1:2380 --initial-cluster-state new "
+        f"--cert-file {PKI}/etcd/server.crt --key-file {PKI}/etcd/server.key --client-cert-auth --trusted-ca-file {PKI}/etcd/ca.crt "
+        "--max-txn-ops 2048 --max-request-bytes 16777216 --quota-backend-bytes 8589934592 --log-level warn "
+        "> /var/log/etcd.log 2>&1 &"
+    )
 
 
 def eec_object(state: str, addresses: list[str], now: dt.datetime) -> dict[str, Any] | None:
@@ -168,19 +222,36 @@ def eec_object(state: str, addresses: list[str], now: dt.datetime) -> dict[str, 
 
     revision = REVISION + (1 if state == "processing" else 0)
     deployed = {address: {"revision": revision, "state": "Success", "message": ""} for address in addresses}
-    migration = {"revision": revision, "state": "Success", "message": "", "resources": list(RESOURCES), "completeTimestamp": stamp(now - dt.timedelta(days=2))}
+    migration = {
+        "revision": revision,
+        "state": "Success",
+        "message": "",
+        "resources": list(RESOURCES),
+        "completeTimestamp": stamp(now - dt.timedelta(days=2)),
+    }
     if state == "processing" and addresses:
         for address in addresses[1:]:
-            deployed[address] = {"revision": REVISION, "state": "Processing", "message": "waiting for kube-apiserver to reload"}
+            deployed[address] = {
+                "revision": REVISION,
+                "state": "Processing",
+                "message": "waiting for kube-apiserver to reload",
+            }
         migration = {**migration, "revision": REVISION, "completeTimestamp": stamp(now - dt.timedelta(days=7, hours=1))}
     elif state == "update-failed" and addresses:
-        deployed[addresses[-1]] = {"revision": REVISION - 1, "state": "UpdateFailed",
-                                   "message": f"write {CONFIG}: no space left on device"}
+        deployed[addresses[-1]] = {
+            "revision": REVISION - 1,
+            "state": "UpdateFailed",
+            "message": f"write {CONFIG}: no space left on device",
+        }
     elif state == "overdue":
         migration["completeTimestamp"] = stamp(now - dt.timedelta(days=11))
-    return {"apiVersion": "cluster.alauda.io/v1alpha1", "kind": "EtcdEncryptionConfig", "metadata": {"name": "default"},
-            "spec": {"resources": list(RESOURCES), "rotationInterval": "168h0m0s", "type": "aesgcm"},
-            "status": {"revision": revision, "deployStatus": deployed, "migration": migration}}
+    return {
+        "apiVersion": "cluster.alauda.io/v1alpha1",
+        "kind": "EtcdEncryptionConfig",
+        "metadata": {"name": "default"},
+        "spec": {"resources": list(RESOURCES), "rotationInterval": "168h0m0s", "type": "aesgcm"},
+        "status": {"revision": revision, "deployStatus": deployed, "migration": migration},
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -215,8 +286,16 @@ def realistic_objects(canaries: list[str], extra: int = 0, mix: str = "realistic
         return Stored(f"/registry/secrets/{namespace}/{name}".encode(), plain, how if mix == "realistic" else "current")
 
     def config_map(namespace: str, name: str, how: str) -> Stored:
-        plain = protowire.config_map(name, namespace, {"settings.yaml": f"logLevel: info\nnamespace: {namespace}\n"}, uid=str(uuid.uuid4()), creation_seconds=created)
-        return Stored(f"/registry/configmaps/{namespace}/{name}".encode(), plain, how if mix == "realistic" else "current")
+        plain = protowire.config_map(
+            name,
+            namespace,
+            {"settings.yaml": f"logLevel: info\nnamespace: {namespace}\n"},
+            uid=str(uuid.uuid4()),
+            creation_seconds=created,
+        )
+        return Stored(
+            f"/registry/configmaps/{namespace}/{name}".encode(), plain, how if mix == "realistic" else "current"
+        )
 
     for namespace in NAMESPACES:
         for index in range(1, 7):
@@ -252,8 +331,13 @@ class Material:
         def key() -> str:
             return base64.b64encode(os.urandom(32)).decode()
 
-        return cls({CURRENT: key(), PREVIOUS: key()}, {RETIRED: key()}, {CURRENT: key(), PREVIOUS: key()},
-                   {f"key-old-{i}": key() for i in range(1, 9)}, [f"acplab-canary-{secrets.token_hex(10)}" for _ in range(5)])
+        return cls(
+            {CURRENT: key(), PREVIOUS: key()},
+            {RETIRED: key()},
+            {CURRENT: key(), PREVIOUS: key()},
+            {f"key-old-{i}": key() for i in range(1, 9)},
+            [f"acplab-canary-{secrets.token_hex(10)}" for _ in range(5)],
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Material:
@@ -305,16 +389,28 @@ class LabParts:
         self.builds = {build.spec.name: build for build in builds}
         self.live = scenario.live_cluster
         self.scenario = scenario
-        parts = {name: build.spec.control_plane for name, build in self.builds.items() if build.spec.control_plane is not None}
+        parts = {
+            name: build.spec.control_plane
+            for name, build in self.builds.items()
+            if build.spec.control_plane is not None
+        }
         self.etcd_nodes = [name for name, spec in parts.items() if spec.etcd]
         if not parts and self.live is None:
             return
         if self.etcd_nodes and not os.path.exists(ETCD_BIN):
-            raise LabError(f"{ETCD_BIN} is missing: the scenario runs etcd (apt-get install etcd-server, or run scripts/setup-system.sh)")
+            raise LabError(
+                f"{ETCD_BIN} is missing: the scenario runs etcd (apt-get install etcd-server, or run scripts/setup-system.sh)"
+            )
         if self.live is not None and self.live.api_server is not None and self.live.api_server not in self.builds:
             raise LabError(f"liveCluster.apiServer: no node {self.live.api_server!r} in the scenario")
-        if self.live is not None and self.live.api_server and getattr(getattr(scenario, "load_balancer", None), "api_servers", None):
-            raise LabError("liveCluster.apiServer and loadBalancer.apiServers both listen on port 6443 of the control-plane nodes: choose one")
+        if (
+            self.live is not None
+            and self.live.api_server
+            and getattr(getattr(scenario, "load_balancer", None), "api_servers", None)
+        ):
+            raise LabError(
+                "liveCluster.apiServer and loadBalancer.apiServers both listen on port 6443 of the control-plane nodes: choose one"
+            )
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.material = Material.create()
         self.material.save(self.root)
@@ -331,11 +427,21 @@ class LabParts:
 
         ca_pem, ca_key_pem, ca, ca_key = issue("etcd-ca", is_ca=True, days=3650)
         server_pem, server_key, _, _ = issue("etcd-server", ca=(ca, ca_key), hosts=["localhost", "127.0.0.1", "::1"])
-        client_pem, client_key, _, _ = issue("kube-apiserver-etcd-client", ca=(ca, ca_key), organizations=["system:masters"], client=True)
+        client_pem, client_key, _, _ = issue(
+            "kube-apiserver-etcd-client", ca=(ca, ca_key), organizations=["system:masters"], client=True
+        )
         _, _, rogue_ca, rogue_key = issue("not-the-etcd-ca", is_ca=True)
         rogue_pem, rogue_key_pem, _, _ = issue("kube-apiserver-etcd-client", ca=(rogue_ca, rogue_key), client=True)
-        for name, data in (("ca.crt", ca_pem), ("ca.key", ca_key_pem), ("server.crt", server_pem), ("server.key", server_key),
-                           ("client.crt", client_pem), ("client.key", client_key), ("rogue-client.crt", rogue_pem), ("rogue-client.key", rogue_key_pem)):
+        for name, data in (
+            ("ca.crt", ca_pem),
+            ("ca.key", ca_key_pem),
+            ("server.crt", server_pem),
+            ("server.key", server_key),
+            ("client.crt", client_pem),
+            ("client.key", client_key),
+            ("rogue-client.crt", rogue_pem),
+            ("rogue-client.key", rogue_key_pem),
+        ):
             _private(self.root / name, data)
 
     def _read(self, name: str) -> str:
@@ -347,7 +453,13 @@ class LabParts:
             view.file(MANIFEST, apiserver_manifest(str(build.address), spec.encryption_config != "not-set"), mode=0o600)
         if spec.encryption_config not in ("missing", "not-set"):
             uid = host.lab_uid if spec.config_owner == "acplab" else 0
-            view.file(CONFIG, encryption_config(spec.encryption_config, m.keys, m.other, m.extra), mode=int(spec.config_mode, 8), uid=uid, gid=uid)
+            view.file(
+                CONFIG,
+                encryption_config(spec.encryption_config, m.keys, m.other, m.extra),
+                mode=int(spec.config_mode, 8),
+                uid=uid,
+                gid=uid,
+            )
         view.file(f"{PKI}/etcd/ca.crt", self._read("ca.crt"))
         view.file(f"{PKI}/etcd/server.crt", self._read("server.crt"))
         view.file(f"{PKI}/etcd/server.key", self._read("server.key"), mode=0o600)
@@ -366,14 +478,29 @@ class LabParts:
         init_server_dir(self.api_dir, host=address, port=API_PORT)
         control_plane = [build for build in self.builds.values() if build.spec.role == "control-plane"]
         now = dt.datetime.now(dt.timezone.utc)
-        objects: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in NAMESPACES]
+        objects: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in NAMESPACES
+        ]
         for build in self.builds.values():
             labels = {"kubernetes.io/hostname": build.spec.hostname, "kubernetes.io/os": "linux"}
             if build.spec.role == "control-plane":
                 labels["node-role.kubernetes.io/control-plane"] = ""
-            objects.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": build.spec.name, "labels": labels},
-                            "status": {"addresses": [{"type": "InternalIP", "address": str(build.address)}, {"type": "Hostname", "address": build.spec.hostname}],
-                                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "lab node"}]}})
+            objects.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": build.spec.name, "labels": labels},
+                    "status": {
+                        "addresses": [
+                            {"type": "InternalIP", "address": str(build.address)},
+                            {"type": "Hostname", "address": build.spec.hostname},
+                        ],
+                        "conditions": [
+                            {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "lab node"}
+                        ],
+                    },
+                }
+            )
         eec = eec_object(self.live.etcd_encryption_config, [str(build.address) for build in control_plane], now)
         if eec is not None:
             objects.append(eec)
@@ -389,8 +516,17 @@ class LabParts:
         """The keeper's request for the test API server (in its node's network namespace)."""
         if self.live is None or self.live.api_server is None:
             return []
-        command = [sys.executable, "-m", "acpcheck.lab.apiserver", "serve", str(self.api_dir), "--listen", f"0.0.0.0:{API_PORT}",
-                   "--seed", str(self.api_dir / "seed.yaml")]
+        command = [
+            sys.executable,
+            "-m",
+            "acpcheck.lab.apiserver",
+            "serve",
+            str(self.api_dir),
+            "--listen",
+            f"0.0.0.0:{API_PORT}",
+            "--seed",
+            str(self.api_dir / "seed.yaml"),
+        ]
         if self.live.etcd_encryption_config == "not-installed":
             command.append("--no-crds")
         return [(self.builds[self.live.api_server].netns, command, self.api_dir / "apiserver.log", env)]
@@ -409,7 +545,16 @@ class LabParts:
                 raise LabError(f"{error}; end of its log:\n{log}") from None
         data = self.live.etcd_data if self.live is not None else EtcdDataSpec()
         for name in self.etcd_nodes:
-            node_command(self.paths.root, name, "seed", "--mix", data.mix, "--objects", str(data.objects), timeout=timeout + data.objects / 1000)
+            node_command(
+                self.paths.root,
+                name,
+                "seed",
+                "--mix",
+                data.mix,
+                "--objects",
+                str(data.objects),
+                timeout=timeout + data.objects / 1000,
+            )
 
 
 def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> str:
@@ -417,7 +562,18 @@ def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> s
     from acpcheck.lab.host import LabError
     from acpcheck.lab.layout import netns_name
 
-    command = ["ip", "netns", "exec", netns_name(node), sys.executable, "-m", "acpcheck.lab.etcd", *args, "--state", str(state)]
+    command = [
+        "ip",
+        "netns",
+        "exec",
+        netns_name(node),
+        sys.executable,
+        "-m",
+        "acpcheck.lab.etcd",
+        *args,
+        "--state",
+        str(state),
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -435,7 +591,9 @@ def _client(state: Path, wait: float = 20.0) -> Any:
     from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
 
     root = state / "controlplane"
-    credentials = ClientCredentials((root / "ca.crt").read_text(), (root / "client.crt").read_text(), (root / "client.key").read_text())
+    credentials = ClientCredentials(
+        (root / "ca.crt").read_text(), (root / "client.crt").read_text(), (root / "client.key").read_text()
+    )
     deadline = time.monotonic() + wait
     while True:
         client = EtcdClient(("127.0.0.1", ETCD_PORT), "127.0.0.1", credentials, label="lab etcd")
@@ -467,9 +625,14 @@ def seed(state: Path, mix: str, objects: int) -> int:
     """The namespaces (stored as kube-apiserver stores them: not encrypted), then the secrets and configmaps."""
     material = Material.load(state / "controlplane")
     names = [*NAMESPACES, *(f"bench-{index:02d}" for index in range(min(objects, 50)))]
-    namespaces = ((f"/registry/namespaces/{name}".encode(), protowire.namespace(name, uid=str(uuid.uuid4()))) for name in names)
+    namespaces = (
+        (f"/registry/namespaces/{name}".encode(), protowire.namespace(name, uid=str(uuid.uuid4()))) for name in names
+    )
     with _client(state) as client:
-        return put_all(client, namespaces) + put_all(client, ((stored.key, material.value(stored)) for stored in realistic_objects(material.canaries, objects, mix)))
+        return put_all(client, namespaces) + put_all(
+            client,
+            ((stored.key, material.value(stored)) for stored in realistic_objects(material.canaries, objects, mix)),
+        )
 
 
 def migrate(state: Path) -> int:
@@ -483,9 +646,9 @@ def migrate(state: Path) -> int:
 
     def plain(key: bytes, value: bytes) -> bytes:
         if value.startswith(b"k8s:enc:identity:v1:"):
-            return value[len(b"k8s:enc:identity:v1:"):]
+            return value[len(b"k8s:enc:identity:v1:") :]
         if value.startswith(b"k8s:enc:aesgcm:v1:"):
-            name, _, payload = value[len(b"k8s:enc:aesgcm:v1:"):].partition(b":")
+            name, _, payload = value[len(b"k8s:enc:aesgcm:v1:") :].partition(b":")
             return AESGCM(keys[name.decode()]).decrypt(payload[:12], payload[12:], key)
         return value
 
@@ -494,14 +657,19 @@ def migrate(state: Path) -> int:
         for resource in RESOURCES:
             prefix = f"/registry/{resource}/".encode()
             revision = int(client.range(prefix, prefix_end(prefix), count_only=True)["header"]["revision"])
-            rewritten += [(key, encrypt(key, plain(key, value), CURRENT, keys[CURRENT])) for key, value in _values(client, prefix, prefix_end(prefix), revision)]
+            rewritten += [
+                (key, encrypt(key, plain(key, value), CURRENT, keys[CURRENT]))
+                for key, value in _values(client, prefix, prefix_end(prefix), revision)
+            ]
         return put_all(client, iter(rewritten))
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m acpcheck.lab.etcd", description="seed or migrate a lab node's etcd (run inside its netns)")
+    parser = argparse.ArgumentParser(
+        prog="python -m acpcheck.lab.etcd", description="seed or migrate a lab node's etcd (run inside its netns)"
+    )
     parser.add_argument("command", choices=("seed", "migrate"))
     parser.add_argument("--state", required=True)
     parser.add_argument("--mix", default="realistic", choices=("realistic", "encrypted"))

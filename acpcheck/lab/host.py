@@ -25,7 +25,9 @@ class LabError(Exception):
     """The lab could not do what was asked; the message says why, for a person."""
 
 
-def run(cmd: Sequence[str], *, timeout: float = 30, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: Sequence[str], *, timeout: float = 30, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a command (never through a shell); LabError with its stderr if it fails."""
     try:
         result = subprocess.run(list(cmd), input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
@@ -192,7 +194,12 @@ class Keeper:
         proc = subprocess.Popen(
             # -I and a file path: the keeper needs the standard library only (fast start)
             ["setsid", "-f", sys.executable, "-I", str(KEEPER)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0, close_fds=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            bufsize=0,
+            close_fds=True,
         )
         proc.wait(timeout=10)  # setsid -f returns once it has forked; the pipes now lead to the keeper
         assert proc.stdin and proc.stdout
@@ -205,11 +212,13 @@ class Keeper:
         All requests are written before any reply is read, so hundreds start quickly."""
         lines = []
         for netns, argv, log, env in requests:
-            lines.append(json.dumps({"argv": ["ip", "netns", "exec", netns, *argv], "log": str(log), "env": dict(env)}) + "\n")
+            lines.append(
+                json.dumps({"argv": ["ip", "netns", "exec", netns, *argv], "log": str(log), "env": dict(env)}) + "\n"
+            )
         data = "".join(lines).encode()
         while data:  # the keeper answers only after reading; its replies are tiny, so no deadlock
             written = self._to.write(data)
-            data = data[written or 0:]
+            data = data[written or 0 :]
         return [self._read_reply(f"could not start a process in {netns}") for netns, *_ in requests]
 
     def _read_reply(self, failure: str) -> int:

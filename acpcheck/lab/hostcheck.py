@@ -132,7 +132,9 @@ class SubnetsInUse(InputError):
 # the checks
 
 
-def check_host(subnets: LabSubnets, names: Iterable[str] = NETWORK_NAMES, sources: HostSources | None = None) -> list[HostUse]:
+def check_host(
+    subnets: LabSubnets, names: Iterable[str] = NETWORK_NAMES, sources: HostSources | None = None
+) -> list[HostUse]:
     """Raise SubnetsInUse if a subnet among ``names`` is in use here; else return what
     was inspected."""
     uses = host_uses(sources)
@@ -143,7 +145,9 @@ def check_host(subnets: LabSubnets, names: Iterable[str] = NETWORK_NAMES, source
     return uses
 
 
-def find_conflicts(subnets: LabSubnets, uses: Iterable[HostUse], names: Iterable[str] = NETWORK_NAMES) -> list[Conflict]:
+def find_conflicts(
+    subnets: LabSubnets, uses: Iterable[HostUse], names: Iterable[str] = NETWORK_NAMES
+) -> list[Conflict]:
     wanted = [(name, subnets.cidr(name)) for name in names]
     return [Conflict(use, name, cidr) for use in uses for name, cidr in wanted if use.network.overlaps(cidr)]
 
@@ -310,7 +314,11 @@ def pip_config_files(env: Mapping[str, str]) -> tuple[Path, ...]:
     """pip's configuration files, as ``pip config list`` reads them: global, user, site, PIP_CONFIG_FILE."""
     if env.get("PIP_CONFIG_FILE") == os.devnull:
         return ()
-    files = [Path(directory) / "pip" / "pip.conf" for directory in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if directory]
+    files = [
+        Path(directory) / "pip" / "pip.conf"
+        for directory in (env.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":")
+        if directory
+    ]
     files.append(Path("/etc/pip.conf"))
     for home in _homes(env):
         files.append(home / ".pip" / "pip.conf")
@@ -345,13 +353,19 @@ def pip_indexes(sources: HostSources) -> list[PackageIndex]:
                 if what:
                     index_set |= what == "pip index"
                     found += [_index(url, what, str(path)) for url in value.split()]
-    for variable, key in (("PIP_INDEX_URL", "index-url"), ("PIP_EXTRA_INDEX_URL", "extra-index-url"), ("PIP_FIND_LINKS", "find-links")):
+    for variable, key in (
+        ("PIP_INDEX_URL", "index-url"),
+        ("PIP_EXTRA_INDEX_URL", "extra-index-url"),
+        ("PIP_FIND_LINKS", "find-links"),
+    ):
         if env.get(variable):
             index_set |= key == "index-url"
             found += [_index(url, _PIP_KEYS[key], variable) for url in env[variable].split()]
     indexes = [index for index in found if index is not None]
     if not index_set:
-        indexes.append(PackageIndex(urlsplit(PIP_DEFAULT_INDEX).hostname or "", f"pip index {PIP_DEFAULT_INDEX}, pip's default"))
+        indexes.append(
+            PackageIndex(urlsplit(PIP_DEFAULT_INDEX).hostname or "", f"pip index {PIP_DEFAULT_INDEX}, pip's default")
+        )
     if not index_set or any(index.host == urlsplit(PIP_DEFAULT_INDEX).hostname for index in indexes):
         indexes.append(PackageIndex(PIP_DEFAULT_FILE_HOST, f"pip's file host for {PIP_DEFAULT_INDEX}"))
     return indexes
@@ -359,7 +373,9 @@ def pip_indexes(sources: HostSources) -> list[PackageIndex]:
 
 def apt_source_files() -> tuple[Path, ...]:
     files = [Path("/etc/apt/sources.list")]
-    files += sorted(Path(p) for p in glob.glob("/etc/apt/sources.list.d/*.list") + glob.glob("/etc/apt/sources.list.d/*.sources"))
+    files += sorted(
+        Path(p) for p in glob.glob("/etc/apt/sources.list.d/*.list") + glob.glob("/etc/apt/sources.list.d/*.sources")
+    )
     return tuple(files)
 
 
@@ -413,7 +429,11 @@ def _deb822_uris(text: str, path: Path) -> list[PackageIndex | None]:
 
 
 def npm_config_files(env: Mapping[str, str]) -> tuple[Path, ...]:
-    files = [Path(value) for key, value in env.items() if key.lower() in ("npm_config_userconfig", "npm_config_globalconfig") and value]
+    files = [
+        Path(value)
+        for key, value in env.items()
+        if key.lower() in ("npm_config_userconfig", "npm_config_globalconfig") and value
+    ]
     files += [home / ".npmrc" for home in _homes(env)] + [Path("/etc/npmrc"), Path("/usr/etc/npmrc")]
     return tuple(dict.fromkeys(files))
 
@@ -445,7 +465,11 @@ def npm_indexes(sources: HostSources) -> list[PackageIndex]:
             found.append(_index(expand(value), "npm registry", key))
     indexes = [index for index in found if index is not None]
     if not default_set:
-        indexes.append(PackageIndex(urlsplit(NPM_DEFAULT_REGISTRY).hostname or "", f"npm registry {NPM_DEFAULT_REGISTRY}, npm's default"))
+        indexes.append(
+            PackageIndex(
+                urlsplit(NPM_DEFAULT_REGISTRY).hostname or "", f"npm registry {NPM_DEFAULT_REGISTRY}, npm's default"
+            )
+        )
     return indexes
 
 
@@ -465,7 +489,11 @@ def resolve_names(names: Iterable[str], timeout: float = 2.0) -> dict[str, list[
             return
         results[name] = sorted({str(info[4][0]) for info in infos})
 
-    threads = [threading.Thread(target=lookup, args=(name,), name=f"resolve {name}", daemon=True) for name in dict.fromkeys(names) if name]
+    threads = [
+        threading.Thread(target=lookup, args=(name,), name=f"resolve {name}", daemon=True)
+        for name in dict.fromkeys(names)
+        if name
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout

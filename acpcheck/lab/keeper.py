@@ -30,8 +30,15 @@ def main() -> int:
         request = json.loads(line)
         try:
             with open(request["log"], "wb") as log:
-                proc = subprocess.Popen(request["argv"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        env=request["env"], start_new_session=True, close_fds=True)
+                proc = subprocess.Popen(
+                    request["argv"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=request["env"],
+                    start_new_session=True,
+                    close_fds=True,
+                )
         except OSError as error:
             print(f"error {error}", flush=True)
             continue

@@ -88,7 +88,9 @@ class LabNetwork:
     def node_address(self, index: int) -> ipaddress.IPv4Address:
         """Address of the index-th (0-based) node on this network."""
         if not 0 <= index < self.capacity:
-            raise ValueError(f"the {self.name} subnet {self.cidr} has addresses for {self.capacity} nodes, not {index + 1}")
+            raise ValueError(
+                f"the {self.name} subnet {self.cidr} has addresses for {self.capacity} nodes, not {index + 1}"
+            )
         return self.cidr.network_address + FIRST_NODE_HOST + index
 
 
@@ -105,7 +107,9 @@ class LabSubnets:
         naming ``origin`` when it is not two usable, separate IPv4 subnets."""
         parts = [part.strip() for part in text.split(",")]
         if len(parts) != 2 or not all(parts):
-            raise InputError([Problem(origin, None, "", f"{text!r}: give two IPv4 subnets as DIRECT,HIDDEN, e.g. {DEFAULT_SUBNETS}")])
+            raise InputError(
+                [Problem(origin, None, "", f"{text!r}: give two IPv4 subnets as DIRECT,HIDDEN, e.g. {DEFAULT_SUBNETS}")]
+            )
         problems, networks = [], []
         for name, part in zip(NETWORK_NAMES, parts):
             try:
@@ -113,7 +117,11 @@ class LabSubnets:
             except ValueError as error:
                 hint = ""
                 try:
-                    hint = f" (did you mean {ipaddress.IPv4Network(part, strict=False)}?)" if "/" in part else " (give it with its prefix, e.g. /24)"
+                    hint = (
+                        f" (did you mean {ipaddress.IPv4Network(part, strict=False)}?)"
+                        if "/" in part
+                        else " (give it with its prefix, e.g. /24)"
+                    )
                 except ValueError:
                     pass
                 problems.append(Problem(origin, None, "", f"{name} subnet {part!r}: not an IPv4 subnet: {error}{hint}"))
@@ -123,7 +131,14 @@ class LabSubnets:
                 problems.append(Problem(origin, None, "", f"{name} subnet {network}: {why}"))
             networks.append(network)
         if not problems and networks[0].overlaps(networks[1]):
-            problems.append(Problem(origin, None, "", f"the direct subnet {networks[0]} and the hidden subnet {networks[1]} overlap; give two separate subnets"))
+            problems.append(
+                Problem(
+                    origin,
+                    None,
+                    "",
+                    f"the direct subnet {networks[0]} and the hidden subnet {networks[1]} overlap; give two separate subnets",
+                )
+            )
         if problems:
             raise InputError(problems)
         return cls(networks[0], networks[1])
@@ -170,10 +185,16 @@ class LabSubnets:
         """InputError unless each network has addresses for its ``counts[name]`` nodes."""
         networks = self.networks
         problems = [
-            Problem(origin, None, "", f"the {name} subnet {networks[name].cidr} has addresses for {networks[name].capacity} nodes "
-                                      f"(host numbers {FIRST_NODE_HOST} up to the broadcast address); the scenario puts {count} there. "
-                                      "Give a wider subnet")
-            for name, count in counts.items() if count > networks[name].capacity
+            Problem(
+                origin,
+                None,
+                "",
+                f"the {name} subnet {networks[name].cidr} has addresses for {networks[name].capacity} nodes "
+                f"(host numbers {FIRST_NODE_HOST} up to the broadcast address); the scenario puts {count} there. "
+                "Give a wider subnet",
+            )
+            for name, count in counts.items()
+            if count > networks[name].capacity
         ]
         if problems:
             raise InputError(problems)
@@ -182,12 +203,17 @@ class LabSubnets:
 def _unusable(network: ipaddress.IPv4Network) -> str | None:
     if not WIDEST_PREFIX <= network.prefixlen <= NARROWEST_PREFIX:
         return f"the prefix must be between /{WIDEST_PREFIX} and /{NARROWEST_PREFIX}"
-    for test, what in (("is_loopback", "loopback"), ("is_multicast", "multicast"), ("is_link_local", "link-local"),
-                       ("is_reserved", "reserved (240.0.0.0/4)"), ("is_unspecified", "unspecified")):
+    for test, what in (
+        ("is_loopback", "loopback"),
+        ("is_multicast", "multicast"),
+        ("is_link_local", "link-local"),
+        ("is_reserved", "reserved (240.0.0.0/4)"),
+        ("is_unspecified", "unspecified"),
+    ):
         if getattr(network, test):
             return f"a {what} range cannot be a lab network"
     if network.overlaps(ipaddress.IPv4Network("0.0.0.0/8")):
-        return "0.0.0.0/8 means \"this network\"; it cannot be a lab network"
+        return '0.0.0.0/8 means "this network"; it cannot be a lab network'
     return None
 
 

@@ -105,11 +105,16 @@ def apply_firewalls(builds: list[NodeBuild]) -> None:
             if rule.protocol == "vrrp":
                 lines.append(f"\t\t{source}ip protocol vrrp drop")
             elif rule.ports:
-                lines.append(f"\t\t{source}{rule.protocol} dport {{ {', '.join(map(str, rule.ports))} }} ct state new drop")
+                lines.append(
+                    f"\t\t{source}{rule.protocol} dport {{ {', '.join(map(str, rule.ports))} }} ct state new drop"
+                )
             else:
                 lines.append(f"\t\t{source}meta l4proto {rule.protocol} ct state new drop")
-        table = ("table inet acplab_dropfrom {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
-                 + "\n".join(lines) + "\n\t}\n}\n")
+        table = (
+            "table inet acplab_dropfrom {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+            + "\n".join(lines)
+            + "\n\t}\n}\n"
+        )
         build.nftables = (build.nftables or "") + table
 
 
@@ -138,9 +143,16 @@ class LabExtras:
 
     def create_network(self) -> None:
         lines, links = [], []
-        for netns, veth, present in ((HAPROXY_NS, HAPROXY_VETH, self.haproxy is not None), (VIP_NS, VIP_VETH, self.keepalived is not None)):
+        for netns, veth, present in (
+            (HAPROXY_NS, HAPROXY_VETH, self.haproxy is not None),
+            (VIP_NS, VIP_VETH, self.keepalived is not None),
+        ):
             if present:
-                lines += [f"netns add {netns}", f"link add {veth} type veth peer name eth0 netns {netns}", f"link set {veth} master {BRIDGE['direct']} up"]
+                lines += [
+                    f"netns add {netns}",
+                    f"link add {veth} type veth peer name eth0 netns {netns}",
+                    f"link set {veth} master {BRIDGE['direct']} up",
+                ]
                 links.append(veth)
         ip_batch(lines)
         disable_ipv6(links)
@@ -152,32 +164,49 @@ class LabExtras:
         prefix = self.direct.cidr.prefixlen
         if self.haproxy is not None:
             (self.directory / "haproxy.cfg").write_text(self.haproxy)
-            script = self._script("haproxy", [
-                "ip link set lo up", "ip link set eth0 up", f"ip address add {self.endpoint}/{prefix} dev eth0",
-                f"exec haproxy -db -f {shlex.quote(str(self.directory / 'haproxy.cfg'))}",
-            ])
+            script = self._script(
+                "haproxy",
+                [
+                    "ip link set lo up",
+                    "ip link set eth0 up",
+                    f"ip address add {self.endpoint}/{prefix} dev eth0",
+                    f"exec haproxy -db -f {shlex.quote(str(self.directory / 'haproxy.cfg'))}",
+                ],
+            )
             requests.append((HAPROXY_NS, ["/bin/sh", str(script)], self.directory / "haproxy.log", env))
         if self.keepalived is not None:
             (self.directory / "keepalived.conf").write_text(self.keepalived)
             holder = self.direct.cidr.network_address + VIP_HOLDER_HOST
             d = self.directory
-            script = self._script("keepalived", [
-                "ip link set lo up", "ip link set eth0 up", f"ip address add {holder}/{prefix} dev eth0",
-                (f"exec keepalived -n -l -D -P -f {shlex.quote(str(d / 'keepalived.conf'))} -p {shlex.quote(str(d / 'keepalived-main.pid'))} "
-                 f"-r {shlex.quote(str(d / 'keepalived-vrrp.pid'))}"),
-            ])
+            script = self._script(
+                "keepalived",
+                [
+                    "ip link set lo up",
+                    "ip link set eth0 up",
+                    f"ip address add {holder}/{prefix} dev eth0",
+                    (
+                        f"exec keepalived -n -l -D -P -f {shlex.quote(str(d / 'keepalived.conf'))} -p {shlex.quote(str(d / 'keepalived-main.pid'))} "
+                        f"-r {shlex.quote(str(d / 'keepalived-vrrp.pid'))}"
+                    ),
+                ],
+            )
             requests.append((VIP_NS, ["/bin/sh", str(script)], self.directory / "keepalived.log", env))
         for node, (netns, address) in self.api_nodes.items():
             cert, key = self.directory / f"{node}.crt", self.directory / f"{node}.key"
-            script = self._script(f"api-{node}", [f"exec python3 -I {shlex.quote(str(TLS_SERVER))} {cert} {key} {API_PORT} {self.api_version}"])
+            script = self._script(
+                f"api-{node}",
+                [f"exec python3 -I {shlex.quote(str(TLS_SERVER))} {cert} {key} {API_PORT} {self.api_version}"],
+            )
             requests.append((netns, ["/bin/sh", str(script)], self.directory / f"api-{node}.log", env))
         return requests
 
     def _script(self, name: str, lines: list[str]) -> Path:
         script = self.directory / f"{name}.sh"
         pid_file = self.directory / f"{name}.pid"
-        script.write_text("#!/bin/sh\n# generated by `acpcheck lab up` (acpcheck/lab/lb.py)\nset -eu\n"
-                          f"echo $$ > {shlex.quote(str(pid_file))}\n" + "\n".join(lines) + "\n")
+        script.write_text(
+            "#!/bin/sh\n# generated by `acpcheck lab up` (acpcheck/lab/lb.py)\nset -eu\n"
+            f"echo $$ > {shlex.quote(str(pid_file))}\n" + "\n".join(lines) + "\n"
+        )
         return script
 
     def wait_ready(self, timeout: float = 20.0) -> None:
@@ -186,7 +215,9 @@ class LabExtras:
         if self.haproxy is not None and self.frontends:
             waiting["haproxy"] = lambda: listening(self.directory / "haproxy.pid", self.frontends[0])
         if self.keepalived is not None:
-            waiting["keepalived"] = lambda: self.endpoint in run(["ip", "-n", VIP_NS, "-4", "address", "show", "dev", "eth0"], check=False).stdout
+            waiting["keepalived"] = lambda: (
+                self.endpoint in run(["ip", "-n", VIP_NS, "-4", "address", "show", "dev", "eth0"], check=False).stdout
+            )
         for node in self.api_nodes:
             waiting[f"api-{node}"] = lambda node=node: listening(self.directory / f"api-{node}.pid", API_PORT)
         deadline = time.monotonic() + timeout
@@ -204,7 +235,9 @@ class LabExtras:
                 time.sleep(0.05)
 
 
-def prepare(scenario: Scenario, paths: StatePaths, networks: dict[str, LabNetwork], builds: list[NodeBuild], endpoint: str) -> LabExtras:
+def prepare(
+    scenario: Scenario, paths: StatePaths, networks: dict[str, LabNetwork], builds: list[NodeBuild], endpoint: str
+) -> LabExtras:
     """Write the configurations and certificates the scenario's LB keys ask for."""
     from acpcheck.model.plan import load_plan
 
@@ -226,8 +259,12 @@ def prepare(scenario: Scenario, paths: StatePaths, networks: dict[str, LabNetwor
         plan = load_plan(paths.plan)
         names = [] if api.omit_endpoint else [endpoint]
         names += list(plan.spec.api_server.public_alternative_names) + api.sans
-        write_certificates(extras.directory, [b for b in control_plane if b.spec.name not in api.down], names, api.cert_days)
-        extras.api_nodes = {b.spec.name: (b.netns, str(b.address)) for b in control_plane if b.spec.name not in api.down}
+        write_certificates(
+            extras.directory, [b for b in control_plane if b.spec.name not in api.down], names, api.cert_days
+        )
+        extras.api_nodes = {
+            b.spec.name: (b.netns, str(b.address)) for b in control_plane if b.spec.name not in api.down
+        }
         extras.api_version = api.version
     if vip is not None:
         extras.keepalived = keepalived_config(endpoint, extras.direct.cidr.prefixlen, vip.vrid)
@@ -238,12 +275,23 @@ def haproxy_config(endpoint: str, ports: list[int], control_plane: list[NodeBuil
     check = " check inter 200ms fastinter 100ms downinter 200ms rise 1 fall 1" if lb.health_check else ""
     lines = [
         "# the lab's load balancer (generated by `acpcheck lab up`, acpcheck/lab/lb.py)",
-        "global", "  maxconn 4096",
-        "defaults", "  mode tcp", "  timeout connect 1s", "  timeout client 30s", "  timeout server 30s", "  retries 1",
+        "global",
+        "  maxconn 4096",
+        "defaults",
+        "  mode tcp",
+        "  timeout connect 1s",
+        "  timeout client 30s",
+        "  timeout server 30s",
+        "  retries 1",
     ]
     for port in ports:
-        lines += [f"frontend f{port}", f"  bind {endpoint}:{port}", f"  default_backend b{port}",
-                  f"backend b{port}", f"  balance {lb.balance}"]
+        lines += [
+            f"frontend f{port}",
+            f"  bind {endpoint}:{port}",
+            f"  default_backend b{port}",
+            f"backend b{port}",
+            f"  balance {lb.balance}",
+        ]
         for build in control_plane:
             if build.spec.name not in lb.missing.get(port, []):
                 lines.append(f"  server {build.spec.name} {build.address}:{port}{check}")
@@ -272,9 +320,17 @@ def write_certificates(directory: Path, builds: list[NodeBuild], names: list[str
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acplab-kubernetes-ca")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now + dt.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
 
     def alternative(name: str) -> x509.GeneralName:
@@ -287,16 +343,23 @@ def write_certificates(directory: Path, builds: list[NodeBuild], names: list[str
         key = ec.generate_private_key(ec.SECP256R1())
         sans = [alternative(name) for name in dict.fromkeys([*names, str(build.address)])]
         not_after = now + dt.timedelta(days=days)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-                .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(min(now, not_after) - dt.timedelta(days=1)).not_valid_after(not_after)
-                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(min(now, not_after) - dt.timedelta(days=1))
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
         (directory / f"{build.spec.name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_file = directory / f"{build.spec.name}.key"
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         key_file.chmod(0o600)
-
-

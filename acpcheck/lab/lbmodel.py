@@ -16,7 +16,9 @@ class DropRule(Spec):
 
     from_: str = Field(alias="from", pattern=r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", description="a node name, or any")
     protocol: Literal["tcp", "udp", "vrrp"] = "tcp"
-    ports: list[int] = Field(default_factory=list, description="tcp/udp ports; empty: every port (never the node's sshd from the lab)")
+    ports: list[int] = Field(
+        default_factory=list, description="tcp/udp ports; empty: every port (never the node's sshd from the lab)"
+    )
 
     @field_validator("ports")
     @classmethod
@@ -30,7 +32,9 @@ class DropRule(Spec):
 class LabApiServers(Spec):
     """TLS servers on every control-plane node's 6443 that answer /version like kube-apiserver."""
 
-    cert_days: float = Field(default=365, ge=-3650, le=3650, description="days until the certificates expire (negative: expired)")
+    cert_days: float = Field(
+        default=365, ge=-3650, le=3650, description="days until the certificates expire (negative: expired)"
+    )
     down: list[str] = Field(default_factory=list, description="control-plane nodes without an API server")
     sans: list[str] = Field(default_factory=list, description="more subject alternative names")
     omit_endpoint: bool = Field(default=False, description="leave the endpoint address out of the certificates")

@@ -61,7 +61,17 @@ NOT_IN_LAYERS = tuple(f"/{top}" for top in NOT_A_NODE_FILE)
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LISTENER = Path(__file__).with_name("listener.py")
 #: /proc files every node has its own version of (where the host kernel has the file).
-PROC_FILES = frozenset({"/proc/sys/kernel/osrelease", "/proc/version", "/proc/cpuinfo", "/proc/meminfo", "/proc/swaps", "/proc/cmdline", "/proc/modules"})
+PROC_FILES = frozenset(
+    {
+        "/proc/sys/kernel/osrelease",
+        "/proc/version",
+        "/proc/cpuinfo",
+        "/proc/meminfo",
+        "/proc/swaps",
+        "/proc/cmdline",
+        "/proc/modules",
+    }
+)
 
 
 class LabBuildError(Exception):
@@ -153,7 +163,9 @@ class NodeBuild:
     proc: dict[str, str]  # /proc path -> content bind-mounted over it
     nftables: str | None
     sshd_options: list[str] = field(default_factory=list)
-    services: list[str] = field(default_factory=list)  # shell lines run inside the node before sshd (etcd: acpcheck/lab/etcd.py)
+    services: list[str] = field(
+        default_factory=list
+    )  # shell lines run inside the node before sshd (etcd: acpcheck/lab/etcd.py)
 
     @property
     def netns(self) -> str:
@@ -342,7 +354,9 @@ def _materialise(top: Path, layer: str, rel: str, entry: Entry) -> None:
         host_parent = os.path.join(layer, *parts[:depth])
         if os.path.islink(host_parent):
             # a directory in the layer would replace the host's symlink (say /var/run -> /run)
-            raise LabBuildError(f"{os.path.join(layer, rel)}: {host_parent} is a symlink on this machine; give the real path")
+            raise LabBuildError(
+                f"{os.path.join(layer, rel)}: {host_parent} is a symlink on this machine; give the real path"
+            )
         if not parent.is_dir():
             parent.mkdir()
             _copy_attributes(host_parent, parent)
@@ -393,8 +407,12 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
     else:
         lines.append("# defect: no default route")
     if d.runtime_bridge:
-        lines += ["# defect: an address in the container-runtime bridge range", "link add docker0 type bridge",
-                  f"address add {d.runtime_bridge} dev docker0", "link set docker0 up"]
+        lines += [
+            "# defect: an address in the container-runtime bridge range",
+            "link add docker0 type bridge",
+            f"address add {d.runtime_bridge} dev docker0",
+            "link set docker0 up",
+        ]
     lines.append("EOF")
     for key, value in d.sysctls.items():
         lines.append(f"printf '%s\\n' {q(value)} > /proc/sys/{key.replace('.', '/')}")
@@ -403,8 +421,11 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
     lines += ["", "# hostname: this UTS namespace only", f"printf '%s' {q(spec.hostname)} > /proc/sys/kernel/hostname"]
     if d.listen:
         ports = " ".join(str(port) for port in d.listen)
-        lines += ["", "# defect: real listeners on ports the node must keep free (pivot_root below moves them too)",
-                  f"{q(host.python)} {q(str(LISTENER))} {ports} > {n}/listener.pid"]
+        lines += [
+            "",
+            "# defect: real listeners on ports the node must keep free (pivot_root below moves them too)",
+            f"{q(host.python)} {q(str(LISTENER))} {ports} > {n}/listener.pid",
+        ]
 
     layers = {layer: f'"$N/layer/{layer_dir(layer)}"' for layer in LAYERS}
     lines += [
@@ -428,11 +449,16 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
         lines.append(f"mount --bind {n}/proc/{_proc_file(target)} {root}{target}")
     lines.append("# /sys: read-only overlays, this node's files over the namespace's sysfs")
     for layer in LAYERS[1:]:
-        lines.append(f"mount -t overlay acplab-{layer_dir(layer)} -o ro,lowerdir={layers[layer]}:{root}{layer} {root}{layer}")
+        lines.append(
+            f"mount -t overlay acplab-{layer_dir(layer)} -o ro,lowerdir={layers[layer]}:{root}{layer} {root}{layer}"
+        )
     # after the /sys/fs overlay, which would hide it; best effort (a cgroup v1 host has none)
     lines.append(f"mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 {root}/sys/fs/cgroup 2>/dev/null || true")
     if d.tmp_noexec:
-        lines += ["# defect: /tmp mounted noexec", f"mount -t tmpfs -o mode=1777,nosuid,nodev,noexec,size=1g acplab-tmp {root}/tmp"]
+        lines += [
+            "# defect: /tmp mounted noexec",
+            f"mount -t tmpfs -o mode=1777,nosuid,nodev,noexec,size=1g acplab-tmp {root}/tmp",
+        ]
     lines += [
         "",
         "# into the node's root; the host's is detached",

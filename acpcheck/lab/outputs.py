@@ -28,11 +28,22 @@ if TYPE_CHECKING:
 #: lab's direct subnet, filled in per lab); a scenario's ``plan:`` merges over it.
 BASE_SPEC: dict[str, Any] = {
     "acp": {"version": "4.3"},
-    "cluster": {"role": "workload", "type": "on-premise", "kubernetesVersion": "1.34.5", "containerRuntime": "containerd",
-                "ipFamily": "ipv4", "nodeName": "ip"},
+    "cluster": {
+        "role": "workload",
+        "type": "on-premise",
+        "kubernetesVersion": "1.34.5",
+        "containerRuntime": "containerd",
+        "ipFamily": "ipv4",
+        "nodeName": "ip",
+    },
     "endpoint": {"address": None, "selfBuiltVIP": {"enabled": False}},
-    "network": {"plugin": "kube-ovn", "clusterCIDR": "10.3.0.0/16", "serviceCIDR": "10.4.0.0/16",
-                "kubeOvn": {"transmitMode": "overlay", "joinCIDR": "100.64.0.0/16"}, "nic": "eth0"},
+    "network": {
+        "plugin": "kube-ovn",
+        "clusterCIDR": "10.3.0.0/16",
+        "serviceCIDR": "10.4.0.0/16",
+        "kubeOvn": {"transmitMode": "overlay", "joinCIDR": "100.64.0.0/16"},
+        "nic": "eth0",
+    },
     "registry": {"type": "platform"},
     # the lab's haproxy sees a new backend within 200 ms (acpcheck/lab/lb.py): no need to wait 10 s
     "loadBalancer": {"proofSeconds": 1},
@@ -64,7 +75,11 @@ def plan_document(scenario: Scenario, info: LabInfo) -> dict[str, Any]:
         if node.ssh_user != "root":
             override["user"] = node.ssh_user
         if node.network == "hidden" and proxy is not None:
-            override["proxy"] = {"url": f"socks5://{proxy.host}:{proxy.port}", "usernameEnv": PROXY_USER_ENV, "passwordEnv": PROXY_PASSWORD_ENV}
+            override["proxy"] = {
+                "url": f"socks5://{proxy.host}:{proxy.port}",
+                "usernameEnv": PROXY_USER_ENV,
+                "passwordEnv": PROXY_PASSWORD_ENV,
+            }
         if override:
             entry["ssh"] = override
         nodes.append(entry)
@@ -82,7 +97,12 @@ def plan_document(scenario: Scenario, info: LabInfo) -> dict[str, Any]:
         "knownHostsFile": str(info.paths.known_hosts),
     }
     spec["nodes"] = nodes
-    return {"apiVersion": "acpcheck/v1", "kind": "ClusterPlan", "metadata": {"name": f"lab-{scenario.name}"}, "spec": spec}
+    return {
+        "apiVersion": "acpcheck/v1",
+        "kind": "ClusterPlan",
+        "metadata": {"name": f"lab-{scenario.name}"},
+        "spec": spec,
+    }
 
 
 def write_plan(paths: StatePaths, scenario: Scenario, info: LabInfo) -> None:
@@ -133,7 +153,9 @@ def write_ssh_files(paths: StatePaths, info: LabInfo, host_keys: dict[str, str])
             "  StrictHostKeyChecking yes",
         ]
         if node.network == "hidden":
-            lines.append(f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck.lab proxy-connect --state {shlex.quote(str(paths.root))} %h %p")
+            lines.append(
+                f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck.lab proxy-connect --state {shlex.quote(str(paths.root))} %h %p"
+            )
         blocks.append("\n".join(lines))
     paths.ssh_config.write_text("# written by `acpcheck lab up`\n" + "\n\n".join(blocks) + "\n")
 

@@ -73,12 +73,25 @@ def repeated_text(number: int, values: Iterable[str]) -> bytes:
 # Kubernetes objects as kube-apiserver stores them
 
 
-def object_meta(name: str, namespace: str | None = None, uid: str | None = None, resource_version: str | None = None,
-                creation_seconds: int | None = None, labels: dict[str, str] | None = None) -> bytes:
+def object_meta(
+    name: str,
+    namespace: str | None = None,
+    uid: str | None = None,
+    resource_version: str | None = None,
+    creation_seconds: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> bytes:
     """k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta (name 1, namespace 3, uid 5,
     resourceVersion 6, creationTimestamp 8 {seconds 1}, labels 11)."""
     timestamp = message(8, integer(1, creation_seconds)) if creation_seconds else b""
-    return text(1, name) + text(3, namespace) + text(5, uid) + text(6, resource_version) + timestamp + string_map(11, labels)
+    return (
+        text(1, name)
+        + text(3, namespace)
+        + text(5, uid)
+        + text(6, resource_version)
+        + timestamp
+        + string_map(11, labels)
+    )
 
 
 def stored_object(api_version: str, kind: str, raw: bytes) -> bytes:

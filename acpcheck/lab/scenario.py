@@ -65,42 +65,90 @@ def _os_release(**fields: str) -> str:
 #: ``debian-12`` is a deliberately unsupported OS.
 OS_FLAVOURS: dict[str, OsFlavour] = {
     "ubuntu-22.04": OsFlavour(
-        _os_release(PRETTY_NAME="Ubuntu 22.04.1 LTS", NAME="Ubuntu", VERSION_ID="22.04", VERSION="22.04.1 LTS (Jammy Jellyfish)",
-                    VERSION_CODENAME="jammy", ID="ubuntu", ID_LIKE="debian", UBUNTU_CODENAME="jammy"),
+        _os_release(
+            PRETTY_NAME="Ubuntu 22.04.1 LTS",
+            NAME="Ubuntu",
+            VERSION_ID="22.04",
+            VERSION="22.04.1 LTS (Jammy Jellyfish)",
+            VERSION_CODENAME="jammy",
+            ID="ubuntu",
+            ID_LIKE="debian",
+            UBUNTU_CODENAME="jammy",
+        ),
         "5.15.0-56-generic",
     ),
     "ubuntu-20.04": OsFlavour(
-        _os_release(NAME="Ubuntu", VERSION="20.04.5 LTS (Focal Fossa)", ID="ubuntu", ID_LIKE="debian", PRETTY_NAME="Ubuntu 20.04.5 LTS",
-                    VERSION_ID="20.04", VERSION_CODENAME="focal", UBUNTU_CODENAME="focal"),
+        _os_release(
+            NAME="Ubuntu",
+            VERSION="20.04.5 LTS (Focal Fossa)",
+            ID="ubuntu",
+            ID_LIKE="debian",
+            PRETTY_NAME="Ubuntu 20.04.5 LTS",
+            VERSION_ID="20.04",
+            VERSION_CODENAME="focal",
+            UBUNTU_CODENAME="focal",
+        ),
         "5.4.0-135-generic",
     ),
     "rhel-8.6": OsFlavour(
-        _os_release(NAME="Red Hat Enterprise Linux", VERSION="8.6 (Ootpa)", ID="rhel", ID_LIKE="fedora", VERSION_ID="8.6",
-                    PLATFORM_ID="platform:el8", PRETTY_NAME="Red Hat Enterprise Linux 8.6 (Ootpa)"),
+        _os_release(
+            NAME="Red Hat Enterprise Linux",
+            VERSION="8.6 (Ootpa)",
+            ID="rhel",
+            ID_LIKE="fedora",
+            VERSION_ID="8.6",
+            PLATFORM_ID="platform:el8",
+            PRETTY_NAME="Red Hat Enterprise Linux 8.6 (Ootpa)",
+        ),
         "4.18.0-372.9.1.el8.x86_64",
     ),
     "kylin-v10-sp3": OsFlavour(
-        _os_release(NAME="Kylin Linux Advanced Server", VERSION="V10 (Lance)", ID="kylin", VERSION_ID="V10",
-                    PRETTY_NAME="Kylin Linux Advanced Server V10 (Lance)", ANSI_COLOR="0;31"),
+        _os_release(
+            NAME="Kylin Linux Advanced Server",
+            VERSION="V10 (Lance)",
+            ID="kylin",
+            VERSION_ID="V10",
+            PRETTY_NAME="Kylin Linux Advanced Server V10 (Lance)",
+            ANSI_COLOR="0;31",
+        ),
         "4.19.90-52.22.v2207.ky10.x86_64",
         (("/etc/.productinfo", "Kylin Linux Advanced Server\nrelease V10 (SP3) /(Lance)-x86_64-Build20/20220706\n"),),
     ),
     # SP2 carries the NodePort kernel bug ACP warns about (acp-facts.md §2.4).
     "kylin-v10-sp2": OsFlavour(
-        _os_release(NAME="Kylin Linux Advanced Server", VERSION="V10 (Sword)", ID="kylin", VERSION_ID="V10",
-                    PRETTY_NAME="Kylin Linux Advanced Server V10 (Sword)", ANSI_COLOR="0;31"),
+        _os_release(
+            NAME="Kylin Linux Advanced Server",
+            VERSION="V10 (Sword)",
+            ID="kylin",
+            VERSION_ID="V10",
+            PRETTY_NAME="Kylin Linux Advanced Server V10 (Sword)",
+            ANSI_COLOR="0;31",
+        ),
         "4.19.90-24.4.v2101.ky10.x86_64",
         (("/etc/.productinfo", "Kylin Linux Advanced Server\nrelease V10 (SP2) /(Sword)-x86_64-Build09/20210524\n"),),
     ),
     "centos-7.9": OsFlavour(
-        _os_release(NAME="CentOS Linux", VERSION="7 (Core)", ID="centos", ID_LIKE="rhel fedora", VERSION_ID="7",
-                    PRETTY_NAME="CentOS Linux 7 (Core)", CPE_NAME="cpe:/o:centos:centos:7"),
+        _os_release(
+            NAME="CentOS Linux",
+            VERSION="7 (Core)",
+            ID="centos",
+            ID_LIKE="rhel fedora",
+            VERSION_ID="7",
+            PRETTY_NAME="CentOS Linux 7 (Core)",
+            CPE_NAME="cpe:/o:centos:centos:7",
+        ),
         "3.10.0-1160.el7.x86_64",
         (("/etc/centos-release", "CentOS Linux release 7.9.2009 (Core)\n"),),
     ),
     "debian-12": OsFlavour(
-        _os_release(PRETTY_NAME="Debian GNU/Linux 12 (bookworm)", NAME="Debian GNU/Linux", VERSION_ID="12", VERSION="12 (bookworm)",
-                    VERSION_CODENAME="bookworm", ID="debian"),
+        _os_release(
+            PRETTY_NAME="Debian GNU/Linux 12 (bookworm)",
+            NAME="Debian GNU/Linux",
+            VERSION_ID="12",
+            VERSION="12 (bookworm)",
+            VERSION_CODENAME="bookworm",
+            ID="debian",
+        ),
         "6.1.0-18-amd64",
     ),
 }
@@ -141,44 +189,81 @@ class Defects(Spec):
     """Deviations from a healthy node. Every field's default is the healthy state."""
 
     # OS, kernel, hardware
-    kernel: str | None = Field(default=None, pattern=r"^\S+$", description="kernel release (/proc/sys/kernel/osrelease); default: the OS flavour's")
+    kernel: str | None = Field(
+        default=None,
+        pattern=r"^\S+$",
+        description="kernel release (/proc/sys/kernel/osrelease); default: the OS flavour's",
+    )
     cpus: int = Field(default=16, ge=1, le=1024, description="processors listed in /proc/cpuinfo")
     memory_gib: int = Field(default=32, ge=1, le=4096, alias="memoryGiB", description="MemTotal in /proc/meminfo")
-    disk_gib: int = Field(default=512, ge=1, le=65536, alias="diskGiB", description="size of the node's root file system, as df reports it")
+    disk_gib: int = Field(
+        default=512,
+        ge=1,
+        le=65536,
+        alias="diskGiB",
+        description="size of the node's root file system, as df reports it",
+    )
     swap: bool = Field(default=False, description="/proc/swaps lists an active swap file")
     transparent_hugepage_never: bool = Field(default=True, description="/proc/cmdline has transparent_hugepage=never")
     missing_modules: list[str] = Field(default_factory=list, description="modules left out of /proc/modules")
-    extra_modules: list[str] = Field(default_factory=list, description="modules loaded besides the healthy set, e.g. nf_conntrack_ipv4")
-    cmdline_extra: list[str] = Field(default_factory=list, description="more kernel parameters on /proc/cmdline, e.g. cgroup.memory=nokmem")
-    selinux: Literal["enforcing", "permissive"] | None = Field(default=None, description="/sys/fs/selinux/enforce is 1 or 0, /etc/selinux/config says so")
+    extra_modules: list[str] = Field(
+        default_factory=list, description="modules loaded besides the healthy set, e.g. nf_conntrack_ipv4"
+    )
+    cmdline_extra: list[str] = Field(
+        default_factory=list, description="more kernel parameters on /proc/cmdline, e.g. cgroup.memory=nokmem"
+    )
+    selinux: Literal["enforcing", "permissive"] | None = Field(
+        default=None, description="/sys/fs/selinux/enforce is 1 or 0, /etc/selinux/config says so"
+    )
     apparmor: bool = Field(default=False, description="/sys/module/apparmor/parameters/enabled is Y")
     # firewall
     ufw: bool = Field(default=False, description="/etc/ufw/ufw.conf has ENABLED=yes")
-    nftables_drop: list[int] = Field(default_factory=list, description="a real nft table in the node's namespace drops these TCP ports")
+    nftables_drop: list[int] = Field(
+        default_factory=list, description="a real nft table in the node's namespace drops these TCP ports"
+    )
     # users and sshd
-    sshd_config: dict[str, str] = Field(default_factory=dict, description="keywords set in the node's /etc/ssh/sshd_config, e.g. UseDNS: 'yes'")
-    default_tasks_max: str = Field(default="infinity", pattern=r"^\S+$", description="DefaultTasksMax in /etc/systemd/system.conf")
+    sshd_config: dict[str, str] = Field(
+        default_factory=dict, description="keywords set in the node's /etc/ssh/sshd_config, e.g. UseDNS: 'yes'"
+    )
+    default_tasks_max: str = Field(
+        default="infinity", pattern=r"^\S+$", description="DefaultTasksMax in /etc/systemd/system.conf"
+    )
     sudo: Literal["nopasswd", "password", "none"] = Field(default="nopasswd", description="the lab user's sudoers rule")
     # network
-    hostname: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^\S+$", description="UTS hostname; default: the node name")
+    hostname: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^\S+$", description="UTS hostname; default: the node name"
+    )
     etc_hosts_localhost: bool = Field(default=True, description="/etc/hosts maps localhost")
     resolv_conf: Literal["missing"] | ResolvConf = Field(default_factory=ResolvConf)
     default_route: bool = Field(default=True, description="a default route via the network's gateway")
     listen: list[int] = Field(default_factory=list, description="TCP ports a real process listens on")
-    runtime_bridge: str | None = Field(default=None, description="address/prefix on a docker0 bridge, e.g. 172.17.0.1/16")
+    runtime_bridge: str | None = Field(
+        default=None, description="address/prefix on a docker0 bridge, e.g. 172.17.0.1/16"
+    )
     sysctls: dict[str, str] = Field(default_factory=dict, description="net.* sysctls set in the node's namespace")
     # software and files
     packages: list[str] = Field(default_factory=list, description="dpkg packages listed as installed")
     usr_local_bin: list[str] = Field(default_factory=list, description="stray files in /usr/local/bin")
-    files: list[str] = Field(default_factory=list, description="files that exist (an empty file; a systemd unit for *.service)")
+    files: list[str] = Field(
+        default_factory=list, description="files that exist (an empty file; a systemd unit for *.service)"
+    )
     directories: list[str] = Field(default_factory=list, description="directories that exist")
     tmp_noexec: bool = Field(default=False, description="/tmp is mounted noexec")
     missing_binaries: list[str] = Field(default_factory=list, description="commands removed from the node's /usr")
     # time
-    timezone: str = Field(default="Etc/UTC", pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$", description="/etc/timezone and /etc/localtime")
-    clock_skew_seconds: int = Field(default=0, ge=-10**7, le=10**7, description="offset of the clock seen in SSH sessions (libfaketime)")
+    timezone: str = Field(
+        default="Etc/UTC",
+        pattern=r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$",
+        description="/etc/timezone and /etc/localtime",
+    )
+    clock_skew_seconds: int = Field(
+        default=0, ge=-(10**7), le=10**7, description="offset of the clock seen in SSH sessions (libfaketime)"
+    )
     # load balancer and connectivity scenarios (acpcheck/lab/lb.py)
-    drop_from: list[DropRule] = Field(default_factory=list, description="nftables rules dropping traffic from other nodes, e.g. [{from: w1, ports: [6443]}]")
+    drop_from: list[DropRule] = Field(
+        default_factory=list,
+        description="nftables rules dropping traffic from other nodes, e.g. [{from: w1, ports: [6443]}]",
+    )
 
     @field_validator("cmdline_extra")
     @classmethod
@@ -236,7 +321,13 @@ class Defects(Spec):
     def _leftover_paths(cls, value: list[str]) -> list[str]:
         for path in value:
             parts = path.rstrip("/").split("/")
-            if not path.startswith("/") or ".." in parts or "" in parts[1:] or len(parts) < 2 or parts[1] in NOT_A_NODE_FILE:
+            if (
+                not path.startswith("/")
+                or ".." in parts
+                or "" in parts[1:]
+                or len(parts) < 2
+                or parts[1] in NOT_A_NODE_FILE
+            ):
                 raise ValueError(f"{path!r}: give an absolute path outside /proc, /sys, /dev and /run")
         return [path.rstrip("/") for path in value]
 
@@ -248,7 +339,9 @@ class NodeSpec(Spec):
     os: str = "ubuntu-22.04"
     ssh_user: Literal["root", "acplab"] = "root"
     defects: Defects = Field(default_factory=Defects)
-    control_plane: ControlPlaneSpec | None = Field(default=None, description="kube-apiserver manifest, encryption config, etcd (acpcheck/lab/etcd.py)")
+    control_plane: ControlPlaneSpec | None = Field(
+        default=None, description="kube-apiserver manifest, encryption config, etcd (acpcheck/lab/etcd.py)"
+    )
 
     @field_validator("os")
     @classmethod
@@ -275,9 +368,15 @@ class Scenario(Spec):
     description: str = ""
     plan: dict[str, Any] = Field(default_factory=dict, description="deep-merged into the generated plan's spec")
     nodes: list[NodeSpec] = Field(min_length=1)
-    load_balancer: LabLoadBalancer | None = Field(default=None, description="an haproxy on the endpoint address (acpcheck/lab/lb.py)")
-    vip: LabVip | None = Field(default=None, description="a keepalived that already holds the endpoint address as its VIP")
-    live_cluster: LiveClusterSpec | None = Field(default=None, description="the test API server and etcd's data (acpcheck/lab/etcd.py)")
+    load_balancer: LabLoadBalancer | None = Field(
+        default=None, description="an haproxy on the endpoint address (acpcheck/lab/lb.py)"
+    )
+    vip: LabVip | None = Field(
+        default=None, description="a keepalived that already holds the endpoint address as its VIP"
+    )
+    live_cluster: LiveClusterSpec | None = Field(
+        default=None, description="the test API server and etcd's data (acpcheck/lab/etcd.py)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -290,7 +389,9 @@ class Scenario(Spec):
         for network in ("direct", "hidden"):
             count = sum(node.network == network for node in self.nodes)
             if count > MAX_NODES_PER_NETWORK:
-                raise ValueError(f"{count} nodes on the {network} network; the lab has addresses for {MAX_NODES_PER_NETWORK}")
+                raise ValueError(
+                    f"{count} nodes on the {network} network; the lab has addresses for {MAX_NODES_PER_NETWORK}"
+                )
         return self
 
     @property
@@ -330,7 +431,9 @@ def healthy_scenario(count: int, control_planes: int = 3) -> Scenario:
     cps = min(control_planes, count)
     nodes = [NodeSpec(name=f"cp{i}", role="control-plane") for i in range(1, cps + 1)]
     nodes += [NodeSpec(name=f"w{i}", role="worker") for i in range(1, count - cps + 1)]
-    return Scenario(name=f"bench-{count}", description=f"{count} healthy nodes", nodes=nodes, load_balancer=LabLoadBalancer())
+    return Scenario(
+        name=f"bench-{count}", description=f"{count} healthy nodes", nodes=nodes, load_balancer=LabLoadBalancer()
+    )
 
 
 def scaled_scenario(scenario: Scenario, count: int) -> Scenario:
@@ -338,7 +441,16 @@ def scaled_scenario(scenario: Scenario, count: int) -> Scenario:
     until it has ``count`` nodes: its defects, at the size of a real cluster."""
     _check_count(count)
     if count < len(scenario.nodes):
-        raise InputError([Problem("--nodes", None, "", f"scenario {scenario.name!r} has {len(scenario.nodes)} nodes already; give at least that many")])
+        raise InputError(
+            [
+                Problem(
+                    "--nodes",
+                    None,
+                    "",
+                    f"scenario {scenario.name!r} has {len(scenario.nodes)} nodes already; give at least that many",
+                )
+            ]
+        )
     taken = {node.name for node in scenario.nodes}
     added: list[NodeSpec] = []
     number = 1

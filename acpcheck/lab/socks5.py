@@ -14,7 +14,9 @@ class Socks5Error(OSError):
     """The proxy refused: wrong credentials, or it could not reach the target."""
 
 
-def connect(proxy: tuple[str, int], target: tuple[str, int], username: str, password: str, timeout: float = 5.0) -> socket.socket:
+def connect(
+    proxy: tuple[str, int], target: tuple[str, int], username: str, password: str, timeout: float = 5.0
+) -> socket.socket:
     """A socket connected to ``target`` through the SOCKS5 proxy."""
     client = Proxy(ProxyType.SOCKS5, proxy[0], proxy[1], username=username, password=password)
     try:

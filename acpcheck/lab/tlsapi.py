@@ -48,16 +48,19 @@ def hostile_answer(handler, mode, stop, interval=DRIP_INTERVAL):
     sock = handler.connection
     try:
         if mode == "drip":
-            head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {DRIP_LENGTH}\r\n\r\n").encode() + b'{"kind":"Status","message":"'
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {DRIP_LENGTH}\r\n\r\n"
+            ).encode() + b'{"kind":"Status","message":"'
             for position in range(DRIP_LENGTH):
-                handler.wfile.write(head[position:position + 1] if position < len(head) else b" ")
+                handler.wfile.write(head[position : position + 1] if position < len(head) else b" ")
                 if stop.wait(interval):
                     return
         elif mode == "silent":
             _wait_until_gone(sock, stop)
         elif mode == "huge":
-            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            handler.wfile.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
             first = b'{"kind":"List","apiVersion":"v1","metadata":{},"items":['
             item = b'{"metadata":{"name":"hostile-padding-0123456789abcdef"}},' * 1000
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
@@ -65,9 +68,13 @@ def hostile_answer(handler, mode, stop, interval=DRIP_INTERVAL):
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
         elif mode == "malformed":
             body = b'{"kind": "List", "apiVersion": "v1", "items": [{"metadata": {"name": "cut-off-'
-            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            handler.wfile.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
         elif mode == "reset":
-            handler.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"kind":"List","items":[')
+            handler.wfile.write(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"kind":"List","items":['
+            )
             # SO_LINGER 0: close() sends a TCP reset instead of a FIN.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             socket.socket.close(sock)
@@ -97,7 +104,9 @@ def parse_hostile(text):
 
 
 def main(cert: str, key: str, port: int, version: str, hostile: str = "") -> None:
-    body = json.dumps({"major": "1", "minor": version.split(".")[1] if "." in version else "", "gitVersion": version}).encode()
+    body = json.dumps(
+        {"major": "1", "minor": version.split(".")[1] if "." in version else "", "gitVersion": version}
+    ).encode()
     mode, interval = parse_hostile(hostile) if hostile else (None, DRIP_INTERVAL)
     stop = threading.Event()
 

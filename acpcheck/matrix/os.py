@@ -146,7 +146,12 @@ def kernel_tuple(release: str | None) -> tuple[int, int, int] | None:
 
 
 #: Where each distribution states its full release when /etc/os-release does not.
-RELEASE_FILES = {"centos": "/etc/centos-release", "rhel": "/etc/redhat-release", "ubuntu": "/etc/lsb-release", "kylin": "/etc/.productinfo"}
+RELEASE_FILES = {
+    "centos": "/etc/centos-release",
+    "rhel": "/etc/redhat-release",
+    "ubuntu": "/etc/lsb-release",
+    "kylin": "/etc/.productinfo",
+}
 
 _SERVICE_PACK = re.compile(r"\bSP\s*(\d+)\b", re.IGNORECASE)
 
@@ -187,7 +192,12 @@ def node_release(os_id: str, version_id: str | None, pretty_name: str | None) ->
     if match:
         return NodeRelease(os_id, f"{match.group(1)}.{match.group(2)}")
     # CentOS 7's os-release says VERSION_ID="7": the minor release is in /etc/centos-release.
-    return NodeRelease(os_id, None, f"VERSION_ID {text!r} has no minor release", RELEASE_FILES.get(os_id, "the distribution's release file"))
+    return NodeRelease(
+        os_id,
+        None,
+        f"VERSION_ID {text!r} has no minor release",
+        RELEASE_FILES.get(os_id, "the distribution's release file"),
+    )
 
 
 def _normalised(text: str) -> str:

@@ -96,18 +96,28 @@ class When:
             network_tests = [
                 (not self.plugins or network.plugin in self.plugins, f"network plugin {network.plugin}"),
                 (
-                    not self.transmit_modes or (network.plugin == "kube-ovn" and network.kube_ovn.transmit_mode in self.transmit_modes),
+                    not self.transmit_modes
+                    or (network.plugin == "kube-ovn" and network.kube_ovn.transmit_mode in self.transmit_modes),
                     f"not Kube-OVN {'/'.join(sorted(self.transmit_modes))}",
                 ),
             ]
         tests: list[tuple[bool, str]] = [
-            (self.acp is None or spec.acp.version in SpecifierSet(self.acp), f"ACP {spec.acp.version} (applies to ACP {self.acp})"),
+            (
+                self.acp is None or spec.acp.version in SpecifierSet(self.acp),
+                f"ACP {spec.acp.version} (applies to ACP {self.acp})",
+            ),
             (not self.cluster_roles or spec.cluster.role in self.cluster_roles, f"{spec.cluster.role} cluster"),
             (not self.cluster_types or spec.cluster.type in self.cluster_types, f"cluster type {spec.cluster.type}"),
             *network_tests,
             (not self.ip_families or spec.cluster.ip_family in self.ip_families, f"IP family {spec.cluster.ip_family}"),
-            (not self.runtimes or spec.cluster.container_runtime in self.runtimes, f"runtime {spec.cluster.container_runtime}"),
-            (self.upgrade is None or plan.is_upgrade == self.upgrade, "not an upgrade plan" if self.upgrade else "an upgrade plan"),
+            (
+                not self.runtimes or spec.cluster.container_runtime in self.runtimes,
+                f"runtime {spec.cluster.container_runtime}",
+            ),
+            (
+                self.upgrade is None or plan.is_upgrade == self.upgrade,
+                "not an upgrade plan" if self.upgrade else "an upgrade plan",
+            ),
             (
                 self.self_built_vip is None or spec.endpoint.self_built_vip.enabled == self.self_built_vip,
                 "self-built VIP " + ("disabled" if self.self_built_vip else "enabled"),
@@ -135,7 +145,11 @@ class When:
                 parts.append(f"{label} {'/'.join(sorted(values))}")
         # Said only where it limits anything: a plugin or mode condition implies it, and
         # the cluster types ACP builds always have a network section.
-        if self.needs_network and not (self.plugins or self.transmit_modes) and (not self.cluster_types or self.cluster_types & THIRD_PARTY):
+        if (
+            self.needs_network
+            and not (self.plugins or self.transmit_modes)
+            and (not self.cluster_types or self.cluster_types & THIRD_PARTY)
+        ):
             parts.append("plans with a network section")
         if self.upgrade is not None:
             parts.append("upgrade plans" if self.upgrade else "new clusters")
@@ -353,7 +367,11 @@ def verdict_of(error: BaseException | None, severity: Severity, fail_on: Severit
     if isinstance(error, NotApplicable):
         return Verdict("skip", error.message)
     if isinstance(error, AssertionError):
-        message = error.message if isinstance(error, CheckFailed) else (str(error).split("\nassert ")[0] or "assertion failed")
+        message = (
+            error.message
+            if isinstance(error, CheckFailed)
+            else (str(error).split("\nassert ")[0] or "assertion failed")
+        )
         evidence = error.evidence if isinstance(error, CheckFailed) else {}
         return Verdict("fail" if severity >= fail_on else "warn", message, evidence)
     return Verdict("error", f"could not check: {type(error).__name__}: {error}")

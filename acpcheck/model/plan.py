@@ -82,7 +82,13 @@ def _show_all(values: tuple[Any, ...]) -> str | list[str]:
 _CIDR_SCHEMA = {
     "anyOf": [
         {"type": "string", "description": "CIDR, e.g. 10.3.0.0/16"},
-        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2, "description": "dual-stack: one CIDR per family"},
+        {
+            "type": "array",
+            "items": {"type": "string"},
+            "minItems": 1,
+            "maxItems": 2,
+            "description": "dual-stack: one CIDR per family",
+        },
     ]
 }
 CIDRs = Annotated[
@@ -97,8 +103,12 @@ IPs = Annotated[
     PlainSerializer(_show_all),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 2}]}),
 ]
-IPv4 = Annotated[IPAddress, BeforeValidator(_to_ip_of(4)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv4"})]
-IPv6 = Annotated[IPAddress, BeforeValidator(_to_ip_of(6)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv6"})]
+IPv4 = Annotated[
+    IPAddress, BeforeValidator(_to_ip_of(4)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv4"})
+]
+IPv6 = Annotated[
+    IPAddress, BeforeValidator(_to_ip_of(6)), PlainSerializer(str), WithJsonSchema({"type": "string", "format": "ipv6"})
+]
 IPText = Annotated[str, BeforeValidator(lambda v: str(parse_ip(v))), WithJsonSchema({"type": "string"})]
 AddressOrDomain = Annotated[str, BeforeValidator(_address_or_domain)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="name of an environment variable")]
@@ -131,7 +141,9 @@ class Spec(BaseModel):
 class Metadata(Spec):
     """Who the plan is about."""
 
-    name: str = Field(min_length=1, max_length=253, description="the cluster's name (the live cluster's target is cluster:<name>)")
+    name: str = Field(
+        min_length=1, max_length=253, description="the cluster's name (the live cluster's target is cluster:<name>)"
+    )
 
 
 class Acp(Spec):
@@ -156,22 +168,40 @@ THIRD_PARTY: frozenset[str] = frozenset({"imported", "registered"})
 class Cluster(Spec):
     """The cluster itself: its role, how ACP builds it, its Kubernetes and runtime (the form's Basic Info)."""
 
-    role: ClusterRole = Field(default="workload", description="global: the cluster that runs ACP itself; workload: a cluster ACP manages")
-    type: ClusterType = Field(
-        default="on-premise", description="how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or imported/registered"
+    role: ClusterRole = Field(
+        default="workload", description="global: the cluster that runs ACP itself; workload: a cluster ACP manages"
     )
-    kubernetes_version: str = Field(pattern=VERSION_PATTERN, description="the Kubernetes version, e.g. 1.34.5; for an upgrade plan, what the cluster runs today")
-    container_runtime: Literal["containerd", "docker"] = Field(default="containerd", description="the container runtime of the nodes")
-    ip_family: Literal["ipv4", "ipv6", "dual-stack"] = Field(default="ipv4", description="the address families of the cluster network")
-    node_name: Literal["ip", "hostname"] = Field(default="ip", description="what names the Kubernetes nodes: their IP address or their hostname")
-    annotations: dict[str, str] = Field(default_factory=dict, description="cluster annotations, e.g. cpaas.io/platform-url")
-    feature_gates: list[str] = Field(default_factory=list, description="platform feature gates enabled for this cluster, e.g. cri-docker")
+    type: ClusterType = Field(
+        default="on-premise",
+        description="how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or imported/registered",
+    )
+    kubernetes_version: str = Field(
+        pattern=VERSION_PATTERN,
+        description="the Kubernetes version, e.g. 1.34.5; for an upgrade plan, what the cluster runs today",
+    )
+    container_runtime: Literal["containerd", "docker"] = Field(
+        default="containerd", description="the container runtime of the nodes"
+    )
+    ip_family: Literal["ipv4", "ipv6", "dual-stack"] = Field(
+        default="ipv4", description="the address families of the cluster network"
+    )
+    node_name: Literal["ip", "hostname"] = Field(
+        default="ip", description="what names the Kubernetes nodes: their IP address or their hostname"
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="cluster annotations, e.g. cpaas.io/platform-url"
+    )
+    feature_gates: list[str] = Field(
+        default_factory=list, description="platform feature gates enabled for this cluster, e.g. cri-docker"
+    )
 
 
 class SelfBuiltVip(Spec):
     """A VIP that ACP's keepalived serves on the control-plane nodes, instead of an external load balancer."""
 
-    enabled: bool = Field(default=False, description="true: ACP serves endpoint.address itself (keepalived on the control-plane nodes)")
+    enabled: bool = Field(
+        default=False, description="true: ACP serves endpoint.address itself (keepalived on the control-plane nodes)"
+    )
     vrid: int | None = Field(default=None, description="keepalived virtual router id (ACP requires 1-255)")
 
 
@@ -180,7 +210,9 @@ class Endpoint(Spec):
 
     address: str | None = Field(default=None, description="VIP or domain (the form's 'IP Address / Domain')")
     self_built_vip: SelfBuiltVip = Field(default_factory=SelfBuiltVip, alias="selfBuiltVIP")
-    external_access: AddressOrDomain | None = Field(default=None, description="IP or domain, when the global cluster and this cluster are on different networks")
+    external_access: AddressOrDomain | None = Field(
+        default=None, description="IP or domain, when the global cluster and this cluster are on different networks"
+    )
 
     @field_validator("address")
     @classmethod
@@ -191,41 +223,60 @@ class Endpoint(Spec):
 class KubeOvn(Spec):
     """Kube-OVN's settings (network plugin kube-ovn)."""
 
-    transmit_mode: Literal["overlay", "underlay"] = Field(default="overlay", description="overlay (Geneve tunnels) or underlay (the physical network's VLAN)")
-    join_cidr: CIDRs | None = Field(default=None, alias="joinCIDR", description="the join subnet between nodes and pods; null: Kube-OVN's default")
-    gateway: IPs | None = Field(default=None, description="underlay: the physical network's gateway (one per family for dual-stack)")
+    transmit_mode: Literal["overlay", "underlay"] = Field(
+        default="overlay", description="overlay (Geneve tunnels) or underlay (the physical network's VLAN)"
+    )
+    join_cidr: CIDRs | None = Field(
+        default=None, alias="joinCIDR", description="the join subnet between nodes and pods; null: Kube-OVN's default"
+    )
+    gateway: IPs | None = Field(
+        default=None, description="underlay: the physical network's gateway (one per family for dual-stack)"
+    )
     vlan_id: int = Field(default=0, ge=0, le=4094, alias="vlanID", description="underlay: the VLAN id (0: untagged)")
-    reserved_ips: list[IPText] = Field(default_factory=list, alias="reservedIPs", description="underlay: addresses Kube-OVN must not give to pods")
+    reserved_ips: list[IPText] = Field(
+        default_factory=list, alias="reservedIPs", description="underlay: addresses Kube-OVN must not give to pods"
+    )
 
 
 class Network(Spec):
     """The cluster network (the form's Network section)."""
 
-    plugin: Literal["kube-ovn", "calico", "flannel", "custom"] = Field(default="kube-ovn", description="the network plugin (CNI)")
+    plugin: Literal["kube-ovn", "calico", "flannel", "custom"] = Field(
+        default="kube-ovn", description="the network plugin (CNI)"
+    )
     cluster_cidr: CIDRs = Field(alias="clusterCIDR", description="the pods' addresses (the form's default subnet)")
     service_cidr: CIDRs = Field(alias="serviceCIDR", description="the Services' ClusterIPs")
     kube_ovn: KubeOvn = Field(default_factory=KubeOvn)
     node_ip_count: int | None = Field(default=None, gt=0, alias="nodeIPCount", description="Flannel: pod IPs per node")
-    nic: str | None = Field(default=None, description="the network interface the cluster network uses on every node (a node may name its own)")
+    nic: str | None = Field(
+        default=None,
+        description="the network interface the cluster network uses on every node (a node may name its own)",
+    )
 
 
 class ManagementCluster(Spec):
     """Hosted control plane: the management cluster that runs this cluster's control plane."""
 
     pod_cidr: CIDRs | None = Field(default=None, alias="podCIDR", description="the management cluster's pod CIDR")
-    service_cidr: CIDRs | None = Field(default=None, alias="serviceCIDR", description="the management cluster's Service CIDR")
+    service_cidr: CIDRs | None = Field(
+        default=None, alias="serviceCIDR", description="the management cluster's Service CIDR"
+    )
 
 
 class Kubelet(Spec):
     """The kubelet's settings on every node."""
 
-    extra_args: dict[str, str | int] = Field(default_factory=dict, description="extra kubelet flags by name, e.g. {max-pods: 200}")
+    extra_args: dict[str, str | int] = Field(
+        default_factory=dict, description="extra kubelet flags by name, e.g. {max-pods: 200}"
+    )
 
 
 class ApiServer(Spec):
     """The API server's settings."""
 
-    public_alternative_names: list[str] = Field(default_factory=list, description="extra names and addresses in the API server's certificate (SANs)")
+    public_alternative_names: list[str] = Field(
+        default_factory=list, description="extra names and addresses in the API server's certificate (SANs)"
+    )
 
 
 class RegistryExternalAddress(Spec):
@@ -233,22 +284,31 @@ class RegistryExternalAddress(Spec):
     for Built-in Registry"): a TLS Secret, an Ingress and a Service in kube-system."""
 
     domain: str = Field(
-        min_length=1, max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
         description="the registry's domain name, reachable from the workload nodes and different from the platform access address",
     )
-    cert_file: str = Field(min_length=1, description="PEM certificate (chain) for the domain, for Secret registry-address.tls; relative to the plan file")
+    cert_file: str = Field(
+        min_length=1,
+        description="PEM certificate (chain) for the domain, for Secret registry-address.tls; relative to the plan file",
+    )
     key_file: str = Field(
-        min_length=1, description="PEM private key of the certificate; relative to the plan file (read when a step creates the Secret, never copied into reports or journals)"
+        min_length=1,
+        description="PEM private key of the certificate; relative to the plan file (read when a step creates the Secret, never copied into reports or journals)",
     )
 
 
 class Registry(Spec):
     """Where the cluster pulls its images from."""
 
-    type: Literal["platform", "private", "public"] = Field(default="platform", description="the platform's own registry, a private one, or the public one")
+    type: Literal["platform", "private", "public"] = Field(
+        default="platform", description="the platform's own registry, a private one, or the public one"
+    )
     address: str | None = Field(default=None, description="a private registry's address (host[:port])")
     external_address: RegistryExternalAddress | None = Field(
-        default=None, description="global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted"
+        default=None,
+        description="global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted",
     )
 
 
@@ -258,11 +318,15 @@ class NodeRoleAssignment(Spec):
 
     node: str = Field(min_length=1, max_length=253, description="the Kubernetes Node's name")
     role: str = Field(
-        min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
         description="infra, log, or a custom role name (not control-plane, master or worker)",
     )
     taint: str | None = Field(
-        default="reserved", max_length=63, pattern=r"^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$",
+        default="reserved",
+        max_length=63,
+        pattern=r"^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$",
         description="the taint's value (the docs use reserved); null: no taint is wanted, only the label",
     )
 
@@ -284,8 +348,13 @@ class LoadBalancer(Spec):
             "customised 443; null drops a port"
         ),
     )
-    http_enabled: bool = Field(default=False, description="global: the platform's HTTP port is enabled (off by default), so the LB forwards it too")
-    disaster_recovery: bool = Field(default=False, description="global: disaster recovery is planned, so the LB also forwards etcd's 2379")
+    http_enabled: bool = Field(
+        default=False,
+        description="global: the platform's HTTP port is enabled (off by default), so the LB forwards it too",
+    )
+    disaster_recovery: bool = Field(
+        default=False, description="global: disaster recovery is planned, so the LB also forwards etcd's 2379"
+    )
     proof_seconds: float = Field(
         default=10,
         gt=0,
@@ -312,8 +381,12 @@ class SshAuth(Spec):
     """Secrets only by reference: a file path or the name of an environment variable."""
 
     private_key_file: str | None = Field(default=None, description="the private key file (e.g. ~/.ssh/id_ed25519)")
-    passphrase_env: EnvName | None = Field(default=None, description="the environment variable that holds the private key's passphrase")
-    password_env: EnvName | None = Field(default=None, description="the environment variable that holds the SSH password")
+    passphrase_env: EnvName | None = Field(
+        default=None, description="the environment variable that holds the private key's passphrase"
+    )
+    password_env: EnvName | None = Field(
+        default=None, description="the environment variable that holds the SSH password"
+    )
     password_file: str | None = Field(default=None, description="a file that holds the SSH password")
 
     @model_validator(mode="after")
@@ -330,8 +403,12 @@ class Proxy(Spec):
 
     url: str = Field(description="socks5://host:port (no credentials in the URL)")
     username: str | None = Field(default=None, description="the proxy user name, when it is no secret")
-    username_env: EnvName | None = Field(default=None, description="the environment variable that holds the proxy user name")
-    password_env: EnvName | None = Field(default=None, description="the environment variable that holds the proxy password")
+    username_env: EnvName | None = Field(
+        default=None, description="the environment variable that holds the proxy user name"
+    )
+    password_env: EnvName | None = Field(
+        default=None, description="the environment variable that holds the proxy password"
+    )
     password_file: str | None = Field(default=None, description="a file that holds the proxy password")
 
     @field_validator("url")
@@ -356,11 +433,17 @@ class Ssh(Spec):
     user: str = Field(default="root", min_length=1, description="the SSH user: root, or a user with passwordless sudo")
     auth: SshAuth = Field(default_factory=SshAuth)
     proxy: Proxy | None = None
-    host_key_policy: HostKeyPolicy = Field(default="accept-new", description="strict: known keys only; accept-new: pin on first use, refuse a changed key; insecure: any key")
-    known_hosts_file: str | None = Field(
-        default=None, description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts"
+    host_key_policy: HostKeyPolicy = Field(
+        default="accept-new",
+        description="strict: known keys only; accept-new: pin on first use, refuse a changed key; insecure: any key",
     )
-    connect_timeout_seconds: float = Field(default=10, gt=0, le=600, description="TCP connect, SSH handshake and authentication, each")
+    known_hosts_file: str | None = Field(
+        default=None,
+        description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts",
+    )
+    connect_timeout_seconds: float = Field(
+        default=10, gt=0, le=600, description="TCP connect, SSH handshake and authentication, each"
+    )
     command_timeout_seconds: float = Field(default=60, gt=0, le=3600, description="the facts probe on one node")
 
 
@@ -371,7 +454,9 @@ class SshOverride(Spec):
     user: str | None = Field(default=None, min_length=1, description="this node's SSH user")
     auth: SshAuth | None = None
     proxy: Proxy | None = None
-    host_key_policy: HostKeyPolicy | None = Field(default=None, description="this node's host key policy (see spec.ssh.hostKeyPolicy)")
+    host_key_policy: HostKeyPolicy | None = Field(
+        default=None, description="this node's host key policy (see spec.ssh.hostKeyPolicy)"
+    )
 
 
 NodeRole = Literal["control-plane", "worker"]
@@ -380,13 +465,19 @@ NodeRole = Literal["control-plane", "worker"]
 class Node(Spec):
     """One machine of the cluster (the form's node list)."""
 
-    name: str = Field(min_length=1, max_length=253, description="the node's name, unique in the plan (its target is node:<name>)")
+    name: str = Field(
+        min_length=1, max_length=253, description="the node's name, unique in the plan (its target is node:<name>)"
+    )
     role: NodeRole = Field(description="control-plane or worker")
     ipv4: IPv4 | None = Field(default=None, description="the node's IPv4 address (at least one of ipv4, ipv6)")
     ipv6: IPv6 | None = Field(default=None, description="the node's IPv6 address")
     application_deployable: bool = Field(default=False, description="a control-plane node that also runs applications")
-    ssh_host: AddressOrDomain | None = Field(default=None, description="connect here instead of the node's address (IP or domain)")
-    nic: str | None = Field(default=None, description="this node's network interface, when it differs from spec.network.nic")
+    ssh_host: AddressOrDomain | None = Field(
+        default=None, description="connect here instead of the node's address (IP or domain)"
+    )
+    nic: str | None = Field(
+        default=None, description="this node's network interface, when it differs from spec.network.nic"
+    )
     ssh: SshOverride | None = None
 
     @model_validator(mode="after")
@@ -438,7 +529,9 @@ class ClusterSpec(Spec):
     model_config = ConfigDict(
         json_schema_extra={
             "if": {
-                "properties": {"cluster": {"properties": {"type": {"enum": sorted(THIRD_PARTY)}}, "required": ["type"]}},
+                "properties": {
+                    "cluster": {"properties": {"type": {"enum": sorted(THIRD_PARTY)}}, "required": ["type"]}
+                },
                 "required": ["cluster"],
             },
             "else": {"required": ["network"], "properties": {"network": {"type": "object"}}},
@@ -463,13 +556,18 @@ class ClusterSpec(Spec):
     load_balancer: LoadBalancer = Field(default_factory=LoadBalancer)
     ssh: Ssh = Field(default_factory=Ssh)
     nodes: list[Node] = Field(default_factory=list, description="the cluster's nodes")
-    kubeconfig: str | None = Field(default=None, description="kubeconfig file for live-cluster checks (environment: ACPCHECK_KUBECONFIG)")
+    kubeconfig: str | None = Field(
+        default=None, description="kubeconfig file for live-cluster checks (environment: ACPCHECK_KUBECONFIG)"
+    )
     kubeconfig_context: str | None = Field(
-        default=None, min_length=1, description="the kubeconfig context to use; null: its current-context (environment: ACPCHECK_KUBECONTEXT)"
+        default=None,
+        min_length=1,
+        description="the kubeconfig context to use; null: its current-context (environment: ACPCHECK_KUBECONTEXT)",
     )
     etcd_encryption: EtcdEncryption = Field(default_factory=EtcdEncryption)
     node_roles: list[NodeRoleAssignment] = Field(
-        default_factory=list, description="infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)"
+        default_factory=list,
+        description="infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)",
     )
 
     @model_validator(mode="before")
@@ -538,6 +636,7 @@ class ClusterPlan(Spec):
 # ---------------------------------------------------------------------------
 # Loading: YAML with lines -> secret scan -> pydantic -> located messages.
 
+
 def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] | None = None) -> ClusterPlan:
     """Validate a loaded document into a ClusterPlan, or raise InputError with every problem."""
     if not isinstance(doc.data, dict):
@@ -552,7 +651,11 @@ def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] 
         minor = ".".join(version.split(".")[:2])
         if minor not in known_acp_versions:
             known = ", ".join(sorted(known_acp_versions))
-            problems.append(doc.problem(("spec", "acp", "version"), f"ACP {minor} is not in acpcheck's version matrix (known: {known})"))
+            problems.append(
+                doc.problem(
+                    ("spec", "acp", "version"), f"ACP {minor} is not in acpcheck's version matrix (known: {known})"
+                )
+            )
     if problems:
         problems.sort(key=lambda p: p.line or 0)
         raise InputError(problems)
@@ -585,9 +688,17 @@ def secret_reference_problems(plan: ClusterPlan) -> list[Problem]:
     seen: dict[FieldPath, str] = {}
     for index, node in enumerate(plan.spec.nodes):
         override = node.ssh
-        auth_at: FieldPath = ("spec", "nodes", index, "ssh", "auth") if override is not None and override.auth is not None else ("spec", "ssh", "auth")
+        auth_at: FieldPath = (
+            ("spec", "nodes", index, "ssh", "auth")
+            if override is not None and override.auth is not None
+            else ("spec", "ssh", "auth")
+        )
         auth = override.auth if override is not None and override.auth is not None else plan.spec.ssh.auth
-        proxy_at: FieldPath = ("spec", "nodes", index, "ssh", "proxy") if override is not None and "proxy" in override.model_fields_set else ("spec", "ssh", "proxy")
+        proxy_at: FieldPath = (
+            ("spec", "nodes", index, "ssh", "proxy")
+            if override is not None and "proxy" in override.model_fields_set
+            else ("spec", "ssh", "proxy")
+        )
         proxy = override.proxy if override is not None and "proxy" in override.model_fields_set else plan.spec.ssh.proxy
         references: list[tuple[FieldPath, str, str | None]] = [
             ((*auth_at, "passwordEnv"), "env", auth.password_env),
@@ -607,7 +718,10 @@ def secret_reference_problems(plan: ClusterPlan) -> list[Problem]:
             message = _unresolved_env(reference) if kind == "env" else _unresolved_file(reference)
             if message:
                 seen[path] = message
-    return [plan._source.problem(path, message) if plan._source else Problem(plan.file, None, dotted(path), message) for path, message in seen.items()]
+    return [
+        plan._source.problem(path, message) if plan._source else Problem(plan.file, None, dotted(path), message)
+        for path, message in seen.items()
+    ]
 
 
 def _unresolved_env(name: str) -> str | None:
@@ -650,4 +764,13 @@ def plan_json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["SECRET_KEYS", "ClusterPlan", "Node", "dotted", "load_plan", "plan_from_document", "plan_json_schema", "secret_reference_problems"]
+__all__ = [
+    "SECRET_KEYS",
+    "ClusterPlan",
+    "Node",
+    "dotted",
+    "load_plan",
+    "plan_from_document",
+    "plan_json_schema",
+    "secret_reference_problems",
+]

@@ -21,9 +21,9 @@ import difflib
 import fnmatch
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
@@ -54,7 +54,9 @@ def _valid_selector(selector: str) -> str:
         return selector
     if kind == "tag" and value:
         return selector
-    raise ValueError(f"{_shown(selector, 'this selector')} is not a selector (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)")
+    raise ValueError(
+        f"{_shown(selector, 'this selector')} is not a selector (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
+    )
 
 
 class Override(BaseModel):
@@ -109,7 +111,9 @@ class Profile:
 
     def selects(self, meta: CheckMeta) -> bool:
         """Included by any include selector and by no exclude selector."""
-        return any(matches_selector(s, meta) for s in self.include) and not any(matches_selector(s, meta) for s in self.exclude)
+        return any(matches_selector(s, meta) for s in self.include) and not any(
+            matches_selector(s, meta) for s in self.exclude
+        )
 
     def severity_of(self, meta: CheckMeta) -> Severity:
         return self.overrides.get(meta.id, meta.severity)
@@ -163,9 +167,13 @@ def load_profile(
     where = _at or Problem("--profile", None, "", "")
     if not path.exists() and not path.is_symlink():
         hint = f" (built-in profiles: {', '.join(builtin_profiles())})" if path.parent == BUILTIN_DIR else ""
-        raise InputError([_replace(where, f"profile {_shown(reference, 'given', password_like=False)} not found{hint}")])
+        raise InputError(
+            [_replace(where, f"profile {_shown(reference, 'given', password_like=False)} not found{hint}")]
+        )
     if path.resolve() in _chain:
-        raise InputError([_replace(where, "profile extends itself (cycle: " + " -> ".join(p.name for p in (*_chain, path)) + ")")])
+        raise InputError(
+            [_replace(where, "profile extends itself (cycle: " + " -> ".join(p.name for p in (*_chain, path)) + ")")]
+        )
     if len(_chain) >= MAX_EXTENDS:
         raise InputError([_replace(where, f"extends more than {MAX_EXTENDS} profiles deep")])
     document = load_yaml(path)
@@ -180,7 +188,13 @@ def load_profile(
     if problems or data is None:
         raise InputError(sorted(problems, key=lambda p: p.line or 0))
     resolved = (
-        load_profile(data.extends, (*_chain, path.resolve()), path.parent, document.problem(("extends",), ""), known_checks=known_checks)
+        load_profile(
+            data.extends,
+            (*_chain, path.resolve()),
+            path.parent,
+            document.problem(("extends",), ""),
+            known_checks=known_checks,
+        )
         if data.extends
         else Profile(name=data.name, source=str(path))
     )
@@ -192,7 +206,9 @@ def load_profile(
     if data.fail_on:
         resolved.fail_on = Severity.parse(data.fail_on)
     resolved.overrides.update({check_id: Severity.parse(o.severity) for check_id, o in data.overrides.items()})
-    resolved.override_at.update({check_id: document.problem(("overrides", check_id), "") for check_id in data.overrides})
+    resolved.override_at.update(
+        {check_id: document.problem(("overrides", check_id), "") for check_id in data.overrides}
+    )
     resolved.params.update(data.params)
     return resolved
 
@@ -215,7 +231,9 @@ def _known_checks() -> dict[str, CheckMeta]:
     return REGISTRY
 
 
-def unknown_override_problems(overrides: Profile | dict[str, Problem], known: Iterable[str] | None = None) -> list[Problem]:
+def unknown_override_problems(
+    overrides: Profile | dict[str, Problem], known: Iterable[str] | None = None
+) -> list[Problem]:
     """Every override that names no check (a typo would silently change nothing).
 
     Asked once the run knows every check it has: the first-party ones and those of
@@ -280,9 +298,17 @@ def selector_problems(selectors: list[str], option: str = "--check") -> list[Pro
             problems.append(Problem(option, None, "", str(exc)))
             continue
         kind, _, value = normal.partition(":")
-        if not value and not any(fnmatch.fnmatchcase(check_id, normal) for check_id in known) and not _could_name_a_check(normal):
+        if (
+            not value
+            and not any(fnmatch.fnmatchcase(check_id, normal) for check_id in known)
+            and not _could_name_a_check(normal)
+        ):
             close = difflib.get_close_matches(selector.upper(), known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else " (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
+            hint = (
+                f"; did you mean {close[0]}?"
+                if close
+                else " (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
+            )
             problems.append(Problem(option, None, "", f"{_shown(selector, 'this selector')} matches no check id{hint}"))
         elif kind == "tag" and value not in tags:
             known_tags = f"tags: {', '.join(tags)}" if tags else "no check has tags yet"

@@ -35,7 +35,11 @@ FORMAT_EXAMPLES: dict[str, str] = {}
 
 
 def validate_document(
-    model: type[M], doc: LocatedDocument, data: Any = None, at: FieldPath = (), hidden: frozenset[FieldPath] = frozenset()
+    model: type[M],
+    doc: LocatedDocument,
+    data: Any = None,
+    at: FieldPath = (),
+    hidden: frozenset[FieldPath] = frozenset(),
 ) -> tuple[M | None, list[Problem]]:
     """Validate ``data`` (default: the whole document), found at path ``at`` of the
     document; return the model or the problems. Problems at or under a ``hidden``
@@ -110,9 +114,15 @@ def _describe(error: Any, model: type[BaseModel]) -> str:
     if kind == "string_pattern_mismatch":
         pattern = error["ctx"]["pattern"]
         example = FORMAT_EXAMPLES.get(pattern)
-        return f"has the wrong format (expected e.g. {example})" if example else f"has the wrong format (must match {pattern})"
+        return (
+            f"has the wrong format (expected e.g. {example})"
+            if example
+            else f"has the wrong format (must match {pattern})"
+        )
     if kind in ("value_error", "assertion_error"):
-        return _unquote_secrets(str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, "), error.get("input"))
+        return _unquote_secrets(
+            str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, "), error.get("input")
+        )
     return str(error["msg"])
 
 
@@ -168,7 +178,20 @@ def _document_path(data: Any, loc: tuple[Any, ...]) -> FieldPath:
 #: Keys that would hold a secret literal. Compared case-insensitively with
 #: separators removed, so "private_key", "privateKey" and "PrivateKey" all match.
 SECRET_KEYS = frozenset(
-    {"password", "passwd", "passphrase", "privatekey", "token", "secret", "apikey", "accesskey", "secretkey", "clientkeydata", "clientsecret", "credentials"}
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "privatekey",
+        "token",
+        "secret",
+        "apikey",
+        "accesskey",
+        "secretkey",
+        "clientkeydata",
+        "clientsecret",
+        "credentials",
+    }
 )
 _SECRET_HINT = {
     "password": "passwordEnv (an environment variable name) or passwordFile",
@@ -237,5 +260,3 @@ def _refuse_string(doc: LocatedDocument, text: str, path: FieldPath, problems: l
     what, _, advice = shape.refusal.partition("; ")
     problems.append(doc.problem(path, f"{what} (value not shown)" + (f"; {advice}" if advice else "")))
     return True
-
-

@@ -62,7 +62,13 @@ class Waiver(BaseModel):
         return self.expires < today
 
     def as_dict(self) -> dict[str, str]:
-        return {"check": self.check, "target": self.target, "reason": self.reason, "owner": self.owner, "expires": self.expires.isoformat()}
+        return {
+            "check": self.check,
+            "target": self.target,
+            "reason": self.reason,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+        }
 
 
 class WaiverFile(BaseModel):

@@ -127,7 +127,11 @@ def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode:
     else:
         new_head, new = f"+++ {path}\t(new, {new_mode:04o} 0:0)", after
     if b"\0" in old or b"\0" in new:
-        return [old_head, new_head, f"binary content: {hashlib.sha256(old).hexdigest()[:12]} -> {hashlib.sha256(new).hexdigest()[:12]}"]
+        return [
+            old_head,
+            new_head,
+            f"binary content: {hashlib.sha256(old).hexdigest()[:12]} -> {hashlib.sha256(new).hexdigest()[:12]}",
+        ]
     old_lines = old.decode("utf-8", errors="replace").splitlines(keepends=True)
     new_lines = new.decode("utf-8", errors="replace").splitlines(keepends=True)
     body = []
@@ -135,7 +139,9 @@ def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode:
         if line.startswith(("---", "+++")):
             continue
         text = line.rstrip("\n")
-        body.append(visible(text) + ("" if line.endswith("\n") or line.startswith("@@") else "  \\ no newline at end of file"))
+        body.append(
+            visible(text) + ("" if line.endswith("\n") or line.startswith("@@") else "  \\ no newline at end of file")
+        )
     if len(body) > DIFF_LINES:
         body = body[:DIFF_LINES] + [f"… {len(body) - DIFF_LINES} more lines"]
     return [old_head, new_head, *body]
@@ -151,7 +157,9 @@ class FileKind:
         lines = [f"{verb} {visible(action.path, one_line=True)}" + (f": {action.why}" if action.why else "")]
         lines += ["  " + line for line in unified_diff(action.path, action.before, action.after, new_mode=action.mode)]
         if action.validate:
-            lines.append(f"  before it is moved into place: $ {action.validate.replace(chr(34) + '$1' + chr(34), 'NEWFILE')}")
+            lines.append(
+                f"  before it is moved into place: $ {action.validate.replace(chr(34) + '$1' + chr(34), 'NEWFILE')}"
+            )
         if action.then:
             lines.append(f"  then: $ {action.then}")
         if action.login_check:
@@ -161,14 +169,18 @@ class FileKind:
     def prepare(self, action: WriteFile, ctx: ActionContext) -> dict[str, Any]:
         then_undo = action.then_undo if action.then_undo is not None else action.then
         if then_undo is not None and not isinstance(then_undo, NamedCommand):
-            raise ActionFailed(f"the command its undo would run (`{then_undo}`) is shell text, not a named command "
-                               "(acpcheck.remediation.commands): rollback runs named commands only; nothing done")
+            raise ActionFailed(
+                f"the command its undo would run (`{then_undo}`) is shell text, not a named command "
+                "(acpcheck.remediation.commands): rollback runs named commands only; nothing done"
+            )
         problem = records.node_path(action.path)
         if problem:
             raise ActionFailed(f"{action.path!r} {problem}; nothing done")
         current = read_state(ctx.transport, action.path)
         if not current.same_as(action.before):
-            raise Stale(f"{action.path} changed on the node since the plan was made ({action.before.describe()} -> {current.describe()}); nothing done")
+            raise Stale(
+                f"{action.path} changed on the node since the plan was made ({action.before.describe()} -> {current.describe()}); nothing done"
+            )
         return {
             "path": action.path,
             "before": current.as_record(),
@@ -184,7 +196,9 @@ class FileKind:
                 remove_file(ctx.transport, action.path)
             else:
                 mode, uid, gid = (before.mode, before.uid, before.gid) if before.kind == "file" else (action.mode, 0, 0)
-                write_file(ctx.transport, action.path, action.after, mode=mode, uid=uid, gid=gid, validate=action.validate)
+                write_file(
+                    ctx.transport, action.path, action.after, mode=mode, uid=uid, gid=gid, validate=action.validate
+                )
             written = read_state(ctx.transport, action.path)
         except NodeFileError as error:
             raise ActionFailed(str(error)) from None
@@ -219,17 +233,22 @@ class FileKind:
             ok, said = ctx.root(then)
             if not ok:
                 raise NodeFileError(f"{before.path} restored, but `{then}` failed: {said}")
-        what = "removed again (it did not exist)" if not before.exists else f"restored byte for byte ({before.describe()})"
+        what = (
+            "removed again (it did not exist)" if not before.exists else f"restored byte for byte ({before.describe()})"
+        )
         return f"{record['path']}: {what}" + (f"; ran `{then}`" if then else "")
 
     def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
-        found = records.problems(record, {
-            "path": records.node_path,
-            "before": _json_object,
-            "afterSha256": lambda value: None if value is None else records.sha256(value),
-            "createdParents": lambda value: None if isinstance(value, list) else "is not a list",
-            "thenUndo": lambda value: None if value is None else _json_object(value),
-        })
+        found = records.problems(
+            record,
+            {
+                "path": records.node_path,
+                "before": _json_object,
+                "afterSha256": lambda value: None if value is None else records.sha256(value),
+                "createdParents": lambda value: None if isinstance(value, list) else "is not a list",
+                "thenUndo": lambda value: None if value is None else _json_object(value),
+            },
+        )
         if found:
             return found
         path = record["path"]
@@ -287,7 +306,9 @@ class CommandKind:
         if action.capture:
             lines.append(f"  first saves the output of `{action.capture}` in the journal (for the undo)")
         if action.touches:
-            shown = ", ".join(action.touches[:6]) + (f" and {len(action.touches) - 6} more" if len(action.touches) > 6 else "")
+            shown = ", ".join(action.touches[:6]) + (
+                f" and {len(action.touches) - 6} more" if len(action.touches) > 6 else ""
+            )
             lines.append(f"  first archives on the node what it changes: {visible(shown, one_line=True)}")
         if action.reverse:
             lines.append(f"  undo: $ {visible(action.reverse)}")
@@ -299,13 +320,19 @@ class CommandKind:
 
     def prepare(self, action: RunCommand, ctx: ActionContext) -> dict[str, Any]:
         if action.reverse is not None and not isinstance(action.reverse, NamedCommand):
-            raise ActionFailed(f"its reverse (`{action.reverse}`) is shell text, not a named command (acpcheck.remediation.commands): "
-                               "rollback runs named commands only; nothing done")
+            raise ActionFailed(
+                f"its reverse (`{action.reverse}`) is shell text, not a named command (acpcheck.remediation.commands): "
+                "rollback runs named commands only; nothing done"
+            )
         for path in action.touches:
             problem = records.node_path(path)
             if problem:
                 raise ActionFailed(f"it touches {path!r}, which {problem}; nothing done")
-        record: dict[str, Any] = {"command": action.command, "reverse": action.reverse.as_record() if action.reverse else None, "noReverse": action.no_reverse}
+        record: dict[str, Any] = {
+            "command": action.command,
+            "reverse": action.reverse.as_record() if action.reverse else None,
+            "noReverse": action.no_reverse,
+        }
         if action.capture:
             result = ctx.transport.run_as_root(action.capture, 120.0)
             if not result.ok:
@@ -330,16 +357,27 @@ class CommandKind:
             names = ["--no-recursion", *entries] + (["--recursion", *trees] if trees else [])
             command = (
                 f"set -e; mkdir -p {shlex.quote(posixpath.dirname(archive))}; chmod 700 {shlex.quote(ctx.backup_dir)}; "
-                f"tar -cf {shlex.quote(archive)} --xattrs --numeric-owner -C / " + " ".join(shlex.quote(name) for name in names)
+                f"tar -cf {shlex.quote(archive)} --xattrs --numeric-owner -C / "
+                + " ".join(shlex.quote(name) for name in names)
                 + f"; sha256sum {shlex.quote(archive)}"
             )
             done = ctx.transport.run_as_root(command, 1800.0)
             if not done.ok:
-                raise ActionFailed(f"cannot archive {len(existing)} paths before `{action.command}`: {done.stderr.strip()[-500:]}")
+                raise ActionFailed(
+                    f"cannot archive {len(existing)} paths before `{action.command}`: {done.stderr.strip()[-500:]}"
+                )
             sha = done.stdout.split()[0] if done.stdout.split() else ""
             if records.sha256(sha):
-                raise ActionFailed(f"cannot archive {len(existing)} paths before `{action.command}`: no sha256 of the archive ({done.stdout.strip()[:200]!r})")
-            return {"archive": archive, "archiveSha256": sha, "existing": existing, "absent": absent, "recursive": list(action.recursive)}
+                raise ActionFailed(
+                    f"cannot archive {len(existing)} paths before `{action.command}`: no sha256 of the archive ({done.stdout.strip()[:200]!r})"
+                )
+            return {
+                "archive": archive,
+                "archiveSha256": sha,
+                "existing": existing,
+                "absent": absent,
+                "recursive": list(action.recursive),
+            }
         return {"archive": None, "existing": [], "absent": absent, "recursive": list(action.recursive)}
 
     def perform(self, action: RunCommand, ctx: ActionContext) -> None:
@@ -351,28 +389,41 @@ class CommandKind:
         done = []
         if "absent" in record:
             recursive = set(record.get("recursive", ()))
-            marked = [f"A:{p}" for p in record["absent"]] + [("R:" if p in recursive else "E:") + p for p in record["existing"]]
-            ok, said = ctx.root(_sh(_RESTORE, record.get("archive") or "", record.get("archiveSha256") or "", *marked), 1800.0)
+            marked = [f"A:{p}" for p in record["absent"]] + [
+                ("R:" if p in recursive else "E:") + p for p in record["existing"]
+            ]
+            ok, said = ctx.root(
+                _sh(_RESTORE, record.get("archive") or "", record.get("archiveSha256") or "", *marked), 1800.0
+            )
             if not ok:
                 raise NodeFileError(f"cannot restore what `{record['command']}` changed: {said}")
-            done.append(f"restored {len(record['existing'])} archived paths" + (f", removed {len(record['absent'])} it created" if record["absent"] else ""))
+            done.append(
+                f"restored {len(record['existing'])} archived paths"
+                + (f", removed {len(record['absent'])} it created" if record["absent"] else "")
+            )
         if record.get("reverse"):
             reverse = NamedCommand.from_record(record["reverse"])
             result = ctx.transport.run_as_root(reverse, 300.0, stdin=record.get("captured"))
             if not result.ok:
-                raise NodeFileError(f"the reverse of `{record['command']}` failed: `{reverse}`: {result.stderr.strip()}")
+                raise NodeFileError(
+                    f"the reverse of `{record['command']}` failed: `{reverse}`: {result.stderr.strip()}"
+                )
             done.append(f"ran `{reverse}`")
         if not done:
             return f"`{record['command']}`: NOT reversed: no reverse exists ({record.get('noReverse') or 'not reversible'})"
         return f"`{record['command']}`: " + "; ".join(done)
 
     def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
-        found = records.problems(record, {
-            "command": records.text,  # shown, never run by an undo
-            "reverse": lambda value: None if value is None else _json_object(value),
-            "noReverse": records.optional_text,
-            "captured": records.text,
-        }, optional=frozenset({"captured"}))
+        found = records.problems(
+            record,
+            {
+                "command": records.text,  # shown, never run by an undo
+                "reverse": lambda value: None if value is None else _json_object(value),
+                "noReverse": records.optional_text,
+                "captured": records.text,
+            },
+            optional=frozenset({"captured"}),
+        )
         if found:
             return found
         if record["reverse"] is not None:
@@ -382,17 +433,29 @@ class CommandKind:
         if "absent" not in record:
             return []
         paths = records.list_of(records.node_path)
-        found = records.problems(record, {
-            "archive": lambda value: None if value is None else (records.below(value, backup_dir) or (None if value.endswith(".tar") else "is not a .tar file")),
-            "existing": paths,
-            "absent": paths,
-            "recursive": paths,
-            "archiveSha256": records.sha256,
-        }, optional=frozenset({"archiveSha256"}))
+        found = records.problems(
+            record,
+            {
+                "archive": lambda value: (
+                    None
+                    if value is None
+                    else (
+                        records.below(value, backup_dir) or (None if value.endswith(".tar") else "is not a .tar file")
+                    )
+                ),
+                "existing": paths,
+                "absent": paths,
+                "recursive": paths,
+                "archiveSha256": records.sha256,
+            },
+            optional=frozenset({"archiveSha256"}),
+        )
         if found:
             return found
         if record["archive"] is not None and "archiveSha256" not in record:
-            return [("archiveSha256", "is missing: nothing shows that the archive on the node is the one this run made")]
+            return [
+                ("archiveSha256", "is missing: nothing shows that the archive on the node is the one this run made")
+            ]
         if bool(record["existing"]) != (record["archive"] is not None):
             return [("archive", "does not go with the archived paths (existing)")]
         return []
@@ -405,14 +468,19 @@ class CommandKind:
 class MoveKind:
     def describe(self, action: MoveAside) -> list[str]:
         where = f"{BACKUP_ROOT}/<run>/moved{action.path}"
-        return [f"$ mv -T {shlex.quote(action.path)} {where}" + (f"    # {action.why}" if action.why else ""), "  undo: move it back"]
+        return [
+            f"$ mv -T {shlex.quote(action.path)} {where}" + (f"    # {action.why}" if action.why else ""),
+            "  undo: move it back",
+        ]
 
     def prepare(self, action: MoveAside, ctx: ActionContext) -> dict[str, Any]:
         problem = records.node_path(action.path)
         if problem:
             raise ActionFailed(f"{action.path!r} {problem}; nothing done")
         backup = f"{ctx.backup_dir}/moved{action.path}"
-        result = ctx.transport.run_as_root(_sh('{ [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ]', action.path, backup), 30.0)
+        result = ctx.transport.run_as_root(
+            _sh('{ [ -e "$1" ] || [ -L "$1" ]; } && ! [ -e "$2" ]', action.path, backup), 30.0
+        )
         if not result.ok:
             raise Stale(f"{action.path} is gone, or {backup} is taken; nothing done")
         return {"path": action.path, "backup": backup}

@@ -44,13 +44,34 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="acpcheck", description="Fix what an assessment found, show it first, and undo it.")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    fix = commands.add_parser("remediate", help="fix the findings that have a remediation step (a dry-run unless --apply)")
+    fix = commands.add_parser(
+        "remediate", help="fix the findings that have a remediation step (a dry-run unless --apply)"
+    )
     fix.add_argument("--plan", required=True, help="cluster plan YAML")
-    fix.add_argument("--from", dest="results", metavar="RESULTS", help="only the findings (fail/warn) of this results.json, graded again now")
-    fix.add_argument("--check", action="append", default=[], metavar="SEL", help="only steps of these checks: ACP-NODE-010, ACP-NODE-00*, tag:X (repeatable)")
+    fix.add_argument(
+        "--from",
+        dest="results",
+        metavar="RESULTS",
+        help="only the findings (fail/warn) of this results.json, graded again now",
+    )
+    fix.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="SEL",
+        help="only steps of these checks: ACP-NODE-010, ACP-NODE-00*, tag:X (repeatable)",
+    )
     fix.add_argument("--apply", action="store_true", help="make the changes (default: show them only)")
-    fix.add_argument("--allow-removals", action="store_true", help="also remove conflicting packages, stray binaries and leftover paths (backed up on the node)")
-    fix.add_argument("--out", metavar="DIR", help="write remediation.json (and with --apply the journal) here; default with --apply: reports/out/<run-id>")
+    fix.add_argument(
+        "--allow-removals",
+        action="store_true",
+        help="also remove conflicting packages, stray binaries and leftover paths (backed up on the node)",
+    )
+    fix.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write remediation.json (and with --apply the journal) here; default with --apply: reports/out/<run-id>",
+    )
     fix.add_argument("--run-id", help=argparse.SUPPRESS)
     back = commands.add_parser("rollback", help="undo every change of a remediation run, from its journal")
     back.add_argument("run_id", metavar="RUN-ID")
@@ -76,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("acpcheck: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 — one line and exit 3, never a traceback with a node's data
-        print(f"acpcheck: internal error: {type(error).__name__}: {visible(str(error), one_line=True)}", file=sys.stderr)
+        print(
+            f"acpcheck: internal error: {type(error).__name__}: {visible(str(error), one_line=True)}", file=sys.stderr
+        )
         return EXIT_INTERNAL
 
 
@@ -98,7 +121,9 @@ def remediate_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (DEFAULT_OUT / run_id if args.apply else None)
     journal_dir = out / "journal" if out is not None and args.apply else None
     if journal_dir is not None and (journal_dir / "run.json").exists():
-        raise InputError([Problem(str(out), None, "--out", "already holds a remediation journal; choose another directory")])
+        raise InputError(
+            [Problem(str(out), None, "--out", "already holds a remediation journal; choose another directory")]
+        )
     if out is not None:
         usable(out, "--out")  # read-only, full or too long: exit 4 now, before any node is contacted
     plan_path = Path(args.plan).resolve()
@@ -108,8 +133,13 @@ def remediate_command(args: argparse.Namespace) -> int:
         "options": {"checks": args.check, "from": args.results, "allowRemovals": args.allow_removals},
     }
     options = Options(
-        apply=args.apply, allow_removals=args.allow_removals, selectors=tuple(args.check), findings=findings,
-        run_id=run_id, journal_dir=journal_dir, header=header,
+        apply=args.apply,
+        allow_removals=args.allow_removals,
+        selectors=tuple(args.check),
+        findings=findings,
+        run_id=run_id,
+        journal_dir=journal_dir,
+        header=header,
     )
     access = SshAccess(plan)
     total = len(plan.spec.nodes)
@@ -117,7 +147,9 @@ def remediate_command(args: argparse.Namespace) -> int:
 
     def progress(node: str) -> None:
         done[0] += 1
-        print(f"\rremediate: {done[0]}/{total} nodes", end="\n" if done[0] == total else "", file=sys.stderr, flush=True)
+        print(
+            f"\rremediate: {done[0]}/{total} nodes", end="\n" if done[0] == total else "", file=sys.stderr, flush=True
+        )
 
     try:
         # a JournalError (another run's journal in --out, or one made at the same moment) is exit 4
@@ -140,9 +172,13 @@ def rollback_command(args: argparse.Namespace) -> int:
     from acpcheck.testing import load_plan_text
 
     directory = Path(args.journal_dir) if args.journal_dir else DEFAULT_OUT / args.run_id / "journal"
-    journal = Journal.open(directory)  # verified whole, before any node is touched: JournalError (exit 4) names file and record
+    journal = Journal.open(
+        directory
+    )  # verified whole, before any node is touched: JournalError (exit 4) names file and record
     if journal.run_id != args.run_id:
-        raise InputError([Problem(str(directory), None, "run", f"is the journal of run {journal.run_id}, not {args.run_id}")])
+        raise InputError(
+            [Problem(str(directory), None, "run", f"is the journal of run {journal.run_id}, not {args.run_id}")]
+        )
     if args.plan:
         plan = load_plan(args.plan)
     elif Path(journal.header.get("planPath", "")).is_file():

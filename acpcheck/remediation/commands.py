@@ -31,10 +31,10 @@ from acpcheck.remediation import records
 #: connection's session processes) and send it SIGHUP. sshd validates nothing on HUP:
 #: the config was validated with ``sshd -t`` before it was moved into place.
 RELOAD_SSHD_LISTENER = (
-    "p=$$; l=; while [ \"$p\" -gt 1 ]; do c=$(cat /proc/$p/comm) || break; "
-    "case $c in sshd|sshd-session) l=$p ;; *) [ -n \"$l\" ] && break ;; esac; "
+    'p=$$; l=; while [ "$p" -gt 1 ]; do c=$(cat /proc/$p/comm) || break; '
+    'case $c in sshd|sshd-session) l=$p ;; *) [ -n "$l" ] && break ;; esac; '
     "p=$(awk '$1 == \"PPid:\" {print $2}' /proc/$p/status); done; "
-    "[ -n \"$l\" ] && kill -HUP \"$l\""
+    '[ -n "$l" ] && kill -HUP "$l"'
 )
 
 
@@ -102,7 +102,9 @@ def _remake(name: str, params: dict[str, Any]) -> NamedCommand:
 
 def record_problems(value: Any) -> list[tuple[str, str]]:
     """What is wrong with a journaled command (``{"name": …, "params": {…}}``), for the journal's verification."""
-    found = records.problems(value, {"name": records.text, "params": lambda v: None if isinstance(v, dict) else "is not a JSON object"})
+    found = records.problems(
+        value, {"name": records.text, "params": lambda v: None if isinstance(v, dict) else "is not a JSON object"}
+    )
     if found:
         return found
     problem = command_problem(value["name"], value["params"])
@@ -158,7 +160,11 @@ register_command("ufw-enable", lambda: "ufw --force enable")
 register_command("nft-restore", lambda: "{ echo 'flush ruleset'; cat; } | nft -f -")
 #: The rules saved by ``iptables-save`` come on stdin.
 register_command("iptables-restore", lambda: "iptables-restore")
-register_command("swapon", lambda device: f"awk '{{print $1}}' /proc/swaps | grep -qxF {q(device)} || swapon {q(device)}", device=records.absolute)  # safe to repeat
+register_command(
+    "swapon",
+    lambda device: f"awk '{{print $1}}' /proc/swaps | grep -qxF {q(device)} || swapon {q(device)}",
+    device=records.absolute,
+)  # safe to repeat
 register_command("modprobe-remove", _modprobe_remove, modules=_non_empty_modules)
 #: The value read before the change comes on stdin.
 register_command("sysctl-restore", lambda key: f'sysctl -w {q(key)}="$(cat)"', key=sysctl_key)

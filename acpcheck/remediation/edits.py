@@ -37,7 +37,9 @@ def set_sshd_option(text: str, keyword: str, value: str) -> str:
                 return text
             lines[index] = f"{keyword} {value}\n"
             return "".join(lines)
-    position = next((i for i, line in enumerate(lines) if line.strip() and not line.strip().startswith("#")), len(lines))
+    position = next(
+        (i for i, line in enumerate(lines) if line.strip() and not line.strip().startswith("#")), len(lines)
+    )
     if position == len(lines) and lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     lines.insert(position, f"{keyword} {value}\n")
@@ -123,7 +125,11 @@ def set_assignment(text: str, key: str, value: str) -> str:
 
 def swap_entries(fstab: str) -> list[str]:
     """The active swap lines of an fstab (third field ``swap``)."""
-    return [line for line in fstab.splitlines() if not line.strip().startswith("#") and len(line.split()) >= 3 and line.split()[2] == "swap"]
+    return [
+        line
+        for line in fstab.splitlines()
+        if not line.strip().startswith("#") and len(line.split()) >= 3 and line.split()[2] == "swap"
+    ]
 
 
 def comment_out_swap(fstab: str) -> str:
@@ -241,7 +247,12 @@ def set_kernel_parameter(text: str, parameter: str, *, exclusive: bool = True) -
     key, _, value = parameter.partition("=")
     present = kernel_parameters(text)
     same_key = [word for word in present if word.partition("=")[0] == key]
-    if exclusive and same_key == [parameter] or not exclusive and any(value in word.partition("=")[2].split(",") for word in same_key):
+    if (
+        exclusive
+        and same_key == [parameter]
+        or not exclusive
+        and any(value in word.partition("=")[2].split(",") for word in same_key)
+    ):
         return text
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):

@@ -96,7 +96,9 @@ def _now() -> str:
 def canonical(document: Any) -> bytes:
     """The bytes a digest is taken of: keys sorted, no spaces, ASCII (so a record's
     digest does not depend on how its line was written)."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode(
+        "ascii"
+    )
 
 
 def digest_of(document: dict[str, Any]) -> str:
@@ -182,7 +184,14 @@ class TargetJournal:
     def append(self, event: str, **fields: Any) -> int:
         """Write one record, fsync it, then its head; its ``seq``."""
         with self._lock:
-            record = {"seq": self.seq + 1, "at": _now(), "target": self.target, "event": event, **fields, "prev": self.digest}
+            record = {
+                "seq": self.seq + 1,
+                "at": _now(),
+                "target": self.target,
+                "event": event,
+                **fields,
+                "prev": self.digest,
+            }
             record["digest"] = digest_of(record)
             line = json.dumps(record, separators=(",", ":"), ensure_ascii=True) + "\n"
             with open(self.path, "r+b") as handle:
@@ -201,7 +210,9 @@ class TargetJournal:
 
     def _write_head(self, record: dict[str, Any]) -> None:
         temporary = self.head_path.with_name("." + self.head_path.name + ".tmp")
-        _write_synced(temporary, canonical({"target": self.target, "seq": record["seq"], "digest": record["digest"]}) + b"\n")
+        _write_synced(
+            temporary, canonical({"target": self.target, "seq": record["seq"], "digest": record["digest"]}) + b"\n"
+        )
         temporary.replace(self.head_path)
         _fsync_directory(self.path.parent)
 
@@ -242,8 +253,13 @@ class Journal:
                 number += 1
                 name = file_name(target).removesuffix(".jsonl") + f"-{number}.jsonl"
             names[target] = name
-        document = {"schema": JOURNAL_SCHEMA, "started": _now(), "backupRoot": BACKUP_ROOT, **header,
-                    "targets": [{"target": target, "file": name} for target, name in names.items()]}
+        document = {
+            "schema": JOURNAL_SCHEMA,
+            "started": _now(),
+            "backupRoot": BACKUP_ROOT,
+            **header,
+            "targets": [{"target": target, "file": name} for target, name in names.items()],
+        }
         document["digest"] = digest_of(document)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".new", dir=directory.parent))
         try:
@@ -291,8 +307,15 @@ class Journal:
         header = _verified_header(head, document)
         listed = {entry["file"]: entry["target"] for entry in header["targets"]}
         for path in sorted(directory.iterdir()):
-            if path.suffix in (".jsonl", ".head") and path.name not in listed and path.name.removesuffix(".head") + ".jsonl" not in listed:
-                raise JournalError(path, f"is not one of this run's journal files ({HEADER} does not list it): it was added, or renamed")
+            if (
+                path.suffix in (".jsonl", ".head")
+                and path.name not in listed
+                and path.name.removesuffix(".head") + ".jsonl" not in listed
+            ):
+                raise JournalError(
+                    path,
+                    f"is not one of this run's journal files ({HEADER} does not list it): it was added, or renamed",
+                )
         targets = {target: _verified_target(directory / name, target, header) for name, target in listed.items()}
         return cls(directory, header, targets)
 
@@ -312,7 +335,9 @@ class Journal:
         path = self.directory / ".lock"
         try:
             # O_NONBLOCK: a FIFO planted here is refused, never waited on
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0), 0o600)
+            descriptor = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0), 0o600
+            )
         except OSError as error:
             raise JournalError(path, f"cannot open the journal's lock: {error.strerror or error}") from None
         try:
@@ -324,7 +349,10 @@ class Journal:
                 raise JournalError(self.directory, "is in use by another acpcheck remediate or rollback") from None
             for journal in self._targets.values():  # what was verified is still what is there
                 if not os.path.isfile(journal.path) or os.path.getsize(journal.path) != journal.size:
-                    raise JournalError(journal.path, "changed since it was verified (another acpcheck wrote to it meanwhile); run the command again")
+                    raise JournalError(
+                        journal.path,
+                        "changed since it was verified (another acpcheck wrote to it meanwhile); run the command again",
+                    )
             yield
         finally:
             os.close(descriptor)
@@ -342,16 +370,25 @@ def _verified_header(head: Path, document: Any) -> dict[str, Any]:
         raise JournalError(head, OLD_SCHEMAS[schema], field="schema")
     if schema != JOURNAL_SCHEMA:
         raise JournalError(head, f"is not an acpcheck journal ({JOURNAL_SCHEMA})", field="schema")
-    found = records.problems(document, {
-        "run": records.run_id,
-        "digest": records.sha256,
-        "backupRoot": records.node_path,
-        "targets": records.list_of(lambda entry: records.problems(entry, {"target": records.text, "file": _journal_file}) and "is not {target, file}"),
-    })
+    found = records.problems(
+        document,
+        {
+            "run": records.run_id,
+            "digest": records.sha256,
+            "backupRoot": records.node_path,
+            "targets": records.list_of(
+                lambda entry: (
+                    records.problems(entry, {"target": records.text, "file": _journal_file}) and "is not {target, file}"
+                )
+            ),
+        },
+    )
     if found:
         raise JournalError(head, found[0][1], field=found[0][0])
     if digest_of(document) != document["digest"]:
-        raise JournalError(head, "was changed after it was written (its content does not match its digest)", field="digest")
+        raise JournalError(
+            head, "was changed after it was written (its content does not match its digest)", field="digest"
+        )
     files = [entry["file"] for entry in document["targets"]]
     targets = [entry["target"] for entry in document["targets"]]
     if len(set(files)) != len(files) or len(set(targets)) != len(targets):
@@ -369,11 +406,18 @@ def _verified_target(path: Path, target: str, header: dict[str, Any]) -> TargetJ
     from acpcheck.remediation.actions import KINDS
 
     if not os.path.lexists(path):
-        raise JournalError(path, f"is missing: {HEADER} lists it for {target} (the journal lost a file; changes recorded there would stay on the node)")
+        raise JournalError(
+            path,
+            f"is missing: {HEADER} lists it for {target} (the journal lost a file; changes recorded there would stay on the node)",
+        )
     data = _read(path)
     lines = data.split(b"\n")
     cut = lines.pop()  # after the last newline: empty, or a line a crash cut short
-    warning = f"{path.name}: the last record was cut short (the runner stopped while writing it); it is ignored" if cut else None
+    warning = (
+        f"{path.name}: the last record was cut short (the runner stopped while writing it); it is ignored"
+        if cut
+        else None
+    )
     backup_dir = f"{header['backupRoot']}/{header['run']}"
     found: list[dict[str, Any]] = []
     intents: set[int] = set()
@@ -390,36 +434,59 @@ def _verified_target(path: Path, target: str, header: dict[str, Any]) -> TargetJ
         if not isinstance(record, dict):
             raise refuse(f"record {number} is not a JSON object")
         if record.get("digest") != digest_of(record):
-            raise refuse(f"record {number} was changed after it was written (its content does not match its digest)", "digest")
+            raise refuse(
+                f"record {number} was changed after it was written (its content does not match its digest)", "digest"
+            )
         if record.get("seq") != number:
-            raise refuse(f"record {number} says it is record {record.get('seq')!r}: records were removed, reordered or inserted", "seq")
+            raise refuse(
+                f"record {number} says it is record {record.get('seq')!r}: records were removed, reordered or inserted",
+                "seq",
+            )
         if record.get("prev") != previous:
-            raise refuse(f"the chain breaks at record {number}: the record before it was removed, replaced or reordered", "prev")
+            raise refuse(
+                f"the chain breaks at record {number}: the record before it was removed, replaced or reordered", "prev"
+            )
         if record.get("target") != target:
             raise refuse(f"record {number} is of {record.get('target')!r}, not of {target}", "target")
         event = record.get("event")
         if event not in EVENTS or (event == "open") != (number == 1):
-            raise refuse(f"record {number}: {event!r} is not an event here (the first record opens the file, no other does)", "event")
+            raise refuse(
+                f"record {number}: {event!r} is not an event here (the first record opens the file, no other does)",
+                "event",
+            )
         if event == "open" and record.get("run") != header["run"]:
-            raise refuse(f"record {number} opens the journal of run {record.get('run')!r}, not of {header['run']}", "run")
+            raise refuse(
+                f"record {number} opens the journal of run {record.get('run')!r}, not of {header['run']}", "run"
+            )
         if event == "intent":
             problems = records.problems(record, {"step": records.text, "action": records.count, "kind": records.text})
             if not problems and record["kind"] not in KINDS:
-                problems = [("kind", f"{record['kind']!r} is not a kind of change acpcheck knows ({', '.join(sorted(KINDS))})")]
+                problems = [
+                    ("kind", f"{record['kind']!r} is not a kind of change acpcheck knows ({', '.join(sorted(KINDS))})")
+                ]
             if not problems:
-                problems = [(f"undo.{name}".rstrip("."), message) for name, message in KINDS[record["kind"]].verify(record.get("undo"), backup_dir)]
+                problems = [
+                    (f"undo.{name}".rstrip("."), message)
+                    for name, message in KINDS[record["kind"]].verify(record.get("undo"), backup_dir)
+                ]
             if problems:
                 name, message = problems[0]
-                raise refuse(f"record {number} ({record.get('kind')} change of {record.get('step')}): {name} {message}", name)
+                raise refuse(
+                    f"record {number} ({record.get('kind')} change of {record.get('step')}): {name} {message}", name
+                )
             intents.add(number)
         if event in FOLLOW_UPS and record.get("ref") not in intents:
-            raise refuse(f"record {number} ({event}) refers to {record.get('ref')!r}, which is no earlier change", "ref")
+            raise refuse(
+                f"record {number} ({event}) refers to {record.get('ref')!r}, which is no earlier change", "ref"
+            )
         found.append(record)
         previous = record["digest"]
     if not found:
         raise JournalError(path, "is empty: it lost its records (changes recorded there would stay on the node)")
     _check_head(path, target, found, cut)
-    return TargetJournal(path, target, len(found), previous, found, warning, len(data) - len(cut) if cut else None, len(data))
+    return TargetJournal(
+        path, target, len(found), previous, found, warning, len(data) - len(cut) if cut else None, len(data)
+    )
 
 
 def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes) -> None:
@@ -436,5 +503,11 @@ def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes
     matches = head["target"] == target and 1 <= seq <= last and found[seq - 1]["digest"] == head["digest"]
     if not matches or seq < last - 1 or (seq == last - 1 and cut):
         if matches and seq < last:
-            raise JournalError(head_path, f"says {path.name} ends at record {seq}, but it holds {last}: records were added after its end")
-        raise JournalError(head_path, f"does not match {path.name} (it ends at record {last}): records were cut off its end, or the file was replaced")
+            raise JournalError(
+                head_path,
+                f"says {path.name} ends at record {seq}, but it holds {last}: records were added after its end",
+            )
+        raise JournalError(
+            head_path,
+            f"does not match {path.name} (it ends at record {last}): records were cut off its end, or the file was replaced",
+        )

@@ -48,7 +48,9 @@ def read_state(transport: NodeTransport, path: str) -> FileState:
     result = transport.run_as_root(_script(_READ, path), FILE_TIMEOUT)
     lines = result.stdout.splitlines()
     if not result.ok or not lines:
-        raise NodeFileError(f"cannot read {path}: {(result.stderr or result.stdout).strip() or f'exit {result.exit_status}'}")
+        raise NodeFileError(
+            f"cannot read {path}: {(result.stderr or result.stdout).strip() or f'exit {result.exit_status}'}"
+        )
     head = lines[0].split()
     if head[0] == "file" and len(head) == 4:
         try:
@@ -85,16 +87,23 @@ chmod "$mode" "$t"
 """
 
 
-def write_file(transport: NodeTransport, path: str, content: bytes, *, mode: int, uid: int, gid: int, validate: str | None = None) -> None:
+def write_file(
+    transport: NodeTransport, path: str, content: bytes, *, mode: int, uid: int, gid: int, validate: str | None = None
+) -> None:
     """Replace ``path`` with ``content`` (mode, owner) atomically; ``validate`` runs on
     the temporary file as "$1" first and a failure leaves ``path`` untouched."""
     body = _WRITE
     if validate:
-        body += f'if ! ( set -- "$t"; {validate} ) >&2; then echo "validation failed: {_shown(validate)}" >&2; exit 3; fi\n'
+        body += (
+            f'if ! ( set -- "$t"; {validate} ) >&2; then echo "validation failed: {_shown(validate)}" >&2; exit 3; fi\n'
+        )
     body += 'sync "$t" 2>/dev/null || true\nmv -f "$t" "$p"\ntrap - EXIT\n'
     payload = base64.encodebytes(content)
-    result = transport.run_as_root(_script(body, path, f"{mode:o}", f"{uid}:{gid}", str(len(content)), hashlib.sha256(content).hexdigest()),
-                                   FILE_TIMEOUT, stdin=payload)
+    result = transport.run_as_root(
+        _script(body, path, f"{mode:o}", f"{uid}:{gid}", str(len(content)), hashlib.sha256(content).hexdigest()),
+        FILE_TIMEOUT,
+        stdin=payload,
+    )
     if not result.ok:
         raise NodeFileError(f"cannot write {path}: {result.stderr.strip() or f'exit {result.exit_status}'}")
 
@@ -127,4 +136,3 @@ def restore(transport: NodeTransport, state: FileState, *, created_parents: tupl
 
 def _shown(command: str) -> str:
     return command.replace('"', "'").replace("\n", " ")[:120]
-

@@ -107,18 +107,25 @@ class NodeLock:
     replaced: str | None = None
 
     @classmethod
-    def acquire(cls, transport: NodeTransport, path: str, *, run_id: str, target: str, purpose: str = "apply") -> NodeLock:
+    def acquire(
+        cls, transport: NodeTransport, path: str, *, run_id: str, target: str, purpose: str = "apply"
+    ) -> NodeLock:
         """Take the lock for ``purpose`` (``apply`` or ``rollback``), or NodeLockError naming the holder."""
         owner = secrets.token_hex(8)
-        text = "\n".join([
-            "acpcheck remediation lock (see docs/interfaces.md, remediation)",
-            f"run: {run_id}",
-            f"owner: {owner}",
-            f"target: {target}",
-            f"purpose: {purpose}",
-            f"controller: {socket.gethostname()} pid {os.getpid()}",
-            f"since: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
-        ]) + "\n"
+        text = (
+            "\n".join(
+                [
+                    "acpcheck remediation lock (see docs/interfaces.md, remediation)",
+                    f"run: {run_id}",
+                    f"owner: {owner}",
+                    f"target: {target}",
+                    f"purpose: {purpose}",
+                    f"controller: {socket.gethostname()} pid {os.getpid()}",
+                    f"since: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+                ]
+            )
+            + "\n"
+        )
         answer = _run(transport, path, purpose, run_id, owner, stdin=text)
         status, _, rest = answer.partition("\n")
         word, _, age = status.partition(" ")
@@ -127,9 +134,11 @@ class NodeLock:
         if word in ("retaken", "stale"):
             return cls(transport, path, run_id, target, owner, replaced=describe(rest, age))
         if word == "held":
-            raise NodeLockError(f"{path} on this node is held by {describe(rest, age)}; nothing done here. "
-                                f"Wait for it, or once it is surely not running: `acpcheck rollback` of that run, or remove the file "
-                                f"(it counts as stale {STALE_AFTER} s after its holder's last change)")
+            raise NodeLockError(
+                f"{path} on this node is held by {describe(rest, age)}; nothing done here. "
+                f"Wait for it, or once it is surely not running: `acpcheck rollback` of that run, or remove the file "
+                f"(it counts as stale {STALE_AFTER} s after its holder's last change)"
+            )
         raise NodeLockError(f"cannot take the lock {path}: unexpected answer {visible(status, one_line=True)!r}")
 
     def refresh(self) -> None:
@@ -137,7 +146,9 @@ class NodeLock:
         answer = _run(self.transport, self.path, "refresh", self.run_id, self.owner)
         status, _, rest = answer.partition("\n")
         if status != "ok":
-            raise NodeLockError(f"this apply lost its lock {self.path} (now held by {describe(rest, '') if rest else 'nobody'}); nothing more done here")
+            raise NodeLockError(
+                f"this apply lost its lock {self.path} (now held by {describe(rest, '') if rest else 'nobody'}); nothing more done here"
+            )
 
     def release(self) -> None:
         """Remove the lock if it is still ours."""
@@ -152,7 +163,9 @@ def release_run(transport: NodeTransport, path: str, run_id: str) -> None:
 def _run(transport: NodeTransport, path: str, op: str, run_id: str, owner: str, *, stdin: str | None = None) -> str:
     from acpcheck.transport.errors import TransportError
 
-    command = f"sh -c {shlex.quote(_GUARD)} sh " + " ".join(shlex.quote(arg) for arg in (_BODY, str(GUARD_WAIT), path, op, run_id, owner, str(STALE_AFTER)))
+    command = f"sh -c {shlex.quote(_GUARD)} sh " + " ".join(
+        shlex.quote(arg) for arg in (_BODY, str(GUARD_WAIT), path, op, run_id, owner, str(STALE_AFTER))
+    )
     try:
         result = transport.run_as_root(command, TIMEOUT, stdin=stdin)
     except TransportError as error:

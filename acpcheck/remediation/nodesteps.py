@@ -23,7 +23,9 @@ from acpcheck.remediation.step import Action, Plan, RunCommand, WriteFile
 from acpcheck.remediation.view import NodeView
 
 
-def edit(view: NodeView, path: str, change: Callable[[str], str], why: str, **options: object) -> tuple[WriteFile | None, str | None]:
+def edit(
+    view: NodeView, path: str, change: Callable[[str], str], why: str, **options: object
+) -> tuple[WriteFile | None, str | None]:
     """(the WriteFile that applies ``change`` to ``path``'s text, or None when the file
     already says it; a note when the path is not a regular file acpcheck may edit).
     An absent file is created (``change`` receives "")."""
@@ -37,7 +39,9 @@ def edit(view: NodeView, path: str, change: Callable[[str], str], why: str, **op
     return WriteFile(path, state, new.encode(), why, **options), None  # type: ignore[arg-type]
 
 
-def plan_of(parts: Iterable[tuple[Action | None, str | None]], *, deferred: bool = False, notes: Iterable[str] = ()) -> Plan:
+def plan_of(
+    parts: Iterable[tuple[Action | None, str | None]], *, deferred: bool = False, notes: Iterable[str] = ()
+) -> Plan:
     """A Plan from (action or None, note or None) pairs and extra notes."""
     actions, all_notes = [], list(notes)
     for action, note in parts:
@@ -56,7 +60,12 @@ def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str)
     """``required`` listed in ``conf`` (modules-load.d: loaded at every boot) and the
     missing ones loaded now with modprobe (undo: ``modprobe -r`` of exactly those)."""
     missing = [module for module in required if module not in view.facts.modules]
-    persist = edit(view, conf, lambda text: add_words(text, required, f"{needed_by} (node preprocessing); written by acpcheck remediate"), f"load {', '.join(required)} at boot")
+    persist = edit(
+        view,
+        conf,
+        lambda text: add_words(text, required, f"{needed_by} (node preprocessing); written by acpcheck remediate"),
+        f"load {', '.join(required)} at boot",
+    )
     parts: list[tuple[Action | None, str | None]] = [persist]
     deferred = False
     if missing:
@@ -75,6 +84,8 @@ def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str)
 # sshd
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
+
+
 def reload_sshd(view: NodeView) -> NamedCommand:
     """The command that makes sshd read its configuration again on this node."""
     if view.systemd:
@@ -94,8 +105,13 @@ def sshd_option(view: NodeView, keyword: str, value: str) -> Plan:
     shown = f"{keyword.lower()} {value.lower()}"
     validate = f'{shlex.quote(sshd)} -t -f "$1" && {shlex.quote(sshd)} -T -f "$1" | grep -qix {shlex.quote(shown)}'
     change = edit(
-        view, SSHD_CONFIG, lambda text: set_sshd_option(text, keyword, value), f"{keyword} {value}",
-        validate=validate, then=reload_sshd(view), login_check=True,
+        view,
+        SSHD_CONFIG,
+        lambda text: set_sshd_option(text, keyword, value),
+        f"{keyword} {value}",
+        validate=validate,
+        then=reload_sshd(view),
+        login_check=True,
     )
     return plan_of([change])
 
@@ -117,7 +133,17 @@ def sysctl_values(view: NodeView, values: dict[str, str], conf: str, why: str) -
     for key, value in values.items():
         if " ".join(view.output(f"sysctl -n {shlex.quote(key)}").split()) != value:
             read = f"sysctl -n {shlex.quote(key)}"
-            parts.append((RunCommand(f"sysctl -w {shlex.quote(f'{key}={value}')}", f"{key} = {value} now", capture=read, reverse=NamedCommand("sysctl-restore", key=key)), None))
+            parts.append(
+                (
+                    RunCommand(
+                        f"sysctl -w {shlex.quote(f'{key}={value}')}",
+                        f"{key} = {value} now",
+                        capture=read,
+                        reverse=NamedCommand("sysctl-restore", key=key),
+                    ),
+                    None,
+                )
+            )
     return plan_of(parts)
 
 
@@ -135,8 +161,15 @@ def regenerate_grub(view: NodeView) -> tuple[RunCommand | None, str | None]:
     if view.has("update-grub") and "/boot/grub/grub.cfg" in configs:
         return RunCommand("update-grub", "regenerate /boot/grub/grub.cfg", touches=("/boot/grub/grub.cfg",)), None
     if view.has("grub2-mkconfig") and "/boot/grub2/grub.cfg" in configs:
-        return RunCommand("grub2-mkconfig -o /boot/grub2/grub.cfg", "regenerate /boot/grub2/grub.cfg", touches=("/boot/grub2/grub.cfg",)), None
-    return None, "no GRUB configuration to regenerate here (neither update-grub with /boot/grub/grub.cfg nor grub2-mkconfig with /boot/grub2/grub.cfg)"
+        return RunCommand(
+            "grub2-mkconfig -o /boot/grub2/grub.cfg",
+            "regenerate /boot/grub2/grub.cfg",
+            touches=("/boot/grub2/grub.cfg",),
+        ), None
+    return (
+        None,
+        "no GRUB configuration to regenerate here (neither update-grub with /boot/grub/grub.cfg nor grub2-mkconfig with /boot/grub2/grub.cfg)",
+    )
 
 
 def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) -> Plan:
@@ -145,8 +178,17 @@ def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) 
     boot entry updated). Never reboots: the step reports "needs reboot"."""
     state = view.file(DEFAULT_GRUB)
     if state.kind != "file":
-        return Plan(notes=(f"{DEFAULT_GRUB} does not exist here: add {parameter} to the boot loader's kernel command line by hand, then reboot",))
-    change = edit(view, DEFAULT_GRUB, lambda text: set_kernel_parameter(text, parameter, exclusive=exclusive), f"{parameter} on the next boot's kernel command line")
+        return Plan(
+            notes=(
+                f"{DEFAULT_GRUB} does not exist here: add {parameter} to the boot loader's kernel command line by hand, then reboot",
+            )
+        )
+    change = edit(
+        view,
+        DEFAULT_GRUB,
+        lambda text: set_kernel_parameter(text, parameter, exclusive=exclusive),
+        f"{parameter} on the next boot's kernel command line",
+    )
     regenerate, note = regenerate_grub(view)
     parts: list[tuple[Action | None, str | None]] = [change]
     if change[0] is not None or (regenerate is not None and _generated_without(view, regenerate, parameter)):
@@ -156,7 +198,16 @@ def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) 
         stale = [e for e in entries if parameter not in view.file(e).text.split()]
         if stale:
             touches = (*entries, "/boot/grub2/grubenv")
-            parts.append((RunCommand(f"grubby --update-kernel=ALL --args={shlex.quote(parameter)}", "the same on every boot entry (BLS)", touches=touches), None))
+            parts.append(
+                (
+                    RunCommand(
+                        f"grubby --update-kernel=ALL --args={shlex.quote(parameter)}",
+                        "the same on every boot entry (BLS)",
+                        touches=touches,
+                    ),
+                    None,
+                )
+            )
     # the next boot has it once GRUB's configuration is (or will be) regenerated
     return plan_of(parts, deferred=regenerate is not None)
 
@@ -170,7 +221,9 @@ def _generated_without(view: NodeView, regenerate: RunCommand, parameter: str) -
 
 DPKG_STATE = ("/var/lib/dpkg/status", "/var/lib/dpkg/status-old")
 DPKG_TREES = ("/var/lib/dpkg/triggers", "/var/lib/dpkg/updates")
-MAINTAINER_SCRIPTS = "the packages' maintainer scripts ran (a service they stopped stays stopped; reinstall to run them again)"
+MAINTAINER_SCRIPTS = (
+    "the packages' maintainer scripts ran (a service they stopped stays stopped; reinstall to run them again)"
+)
 
 
 def remove_packages(view: NodeView, packages: list[str], manager: str | None) -> Plan:
@@ -181,15 +234,41 @@ def remove_packages(view: NodeView, packages: list[str], manager: str | None) ->
         return Plan()
     names = " ".join(shlex.quote(p) for p in packages)
     if manager == "dpkg":
-        owned = [line for line in view.lines(f"dpkg-query -L {names} 2>/dev/null") if line.startswith("/") and line != "/."]
-        info = view.glob(" ".join(f"/var/lib/dpkg/info/{shlex.quote(p)}.* /var/lib/dpkg/info/{shlex.quote(p)}:*" for p in packages))
+        owned = [
+            line for line in view.lines(f"dpkg-query -L {names} 2>/dev/null") if line.startswith("/") and line != "/."
+        ]
+        info = view.glob(
+            " ".join(f"/var/lib/dpkg/info/{shlex.quote(p)}.* /var/lib/dpkg/info/{shlex.quote(p)}:*" for p in packages)
+        )
         touches = tuple(dict.fromkeys([*DPKG_STATE, *DPKG_TREES, *info, *owned]))
-        command = RunCommand(f"dpkg --purge {names}", "remove the conflicting packages", touches=touches, recursive=DPKG_TREES, no_reverse=MAINTAINER_SCRIPTS)
-        return Plan((command,), (f"undo restores the packages' {len(owned)} files and dpkg's database byte for byte; {MAINTAINER_SCRIPTS}",))
+        command = RunCommand(
+            f"dpkg --purge {names}",
+            "remove the conflicting packages",
+            touches=touches,
+            recursive=DPKG_TREES,
+            no_reverse=MAINTAINER_SCRIPTS,
+        )
+        return Plan(
+            (command,),
+            (
+                f"undo restores the packages' {len(owned)} files and dpkg's database byte for byte; {MAINTAINER_SCRIPTS}",
+            ),
+        )
     if manager == "rpm":
         database = view.output("readlink -f \"$(rpm --eval '%{_dbpath}')\"") or "/var/lib/rpm"
         owned = [line for line in view.lines(f"rpm -ql {names}") if line.startswith("/")]
         touches = tuple(dict.fromkeys([database, *owned]))
-        command = RunCommand(f"rpm -e {names}", "remove the conflicting packages", touches=touches, recursive=(database,), no_reverse=MAINTAINER_SCRIPTS)
-        return Plan((command,), (f"undo restores the packages' {len(owned)} files and the rpm database byte for byte; {MAINTAINER_SCRIPTS}",))
+        command = RunCommand(
+            f"rpm -e {names}",
+            "remove the conflicting packages",
+            touches=touches,
+            recursive=(database,),
+            no_reverse=MAINTAINER_SCRIPTS,
+        )
+        return Plan(
+            (command,),
+            (
+                f"undo restores the packages' {len(owned)} files and the rpm database byte for byte; {MAINTAINER_SCRIPTS}",
+            ),
+        )
     return Plan(notes=(f"no dpkg or rpm answered: remove {', '.join(packages)} by hand",))

@@ -116,7 +116,7 @@ def project(value: Any, like: Any) -> Any:
     if isinstance(like, dict):
         return {key: project(value.get(key), item) for key, item in like.items()} if isinstance(value, dict) else value
     if isinstance(like, list):
-        return [project(v, s) for v, s in zip(value, like)] + value[len(like):] if isinstance(value, list) else value
+        return [project(v, s) for v, s in zip(value, like)] + value[len(like) :] if isinstance(value, list) else value
     return value
 
 
@@ -159,33 +159,48 @@ def redacted_secret(body: dict[str, Any], sources: dict[str, str]) -> dict[str, 
     shown = copy.deepcopy(body)
     for key, value in (shown.get("data") or {}).items():
         raw = base64.b64decode(value)
-        shown["data"][key] = f"<{len(raw)} bytes from {sources.get(key, '?')}, sha256 {hashlib.sha256(raw).hexdigest()[:16]}…>"
+        shown["data"][key] = (
+            f"<{len(raw)} bytes from {sources.get(key, '?')}, sha256 {hashlib.sha256(raw).hexdigest()[:16]}…>"
+        )
     return shown
 
 
 def _yaml(value: Any) -> list[str]:
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=False).splitlines() if value is not None else []
+    return (
+        yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=False).splitlines()
+        if value is not None
+        else []
+    )
 
 
 class ObjectKind:
     def describe(self, action: ObjectChange) -> list[str]:
         ref = action.ref
         if action.op == "create":
-            lines = [f"create {ref}" + (f": {action.why}" if action.why else ""), f"  $ kubectl create -f - <<EOF  # {ref.kind}"]
+            lines = [
+                f"create {ref}" + (f": {action.why}" if action.why else ""),
+                f"  $ kubectl create -f - <<EOF  # {ref.kind}",
+            ]
             lines += [f"  + {visible(line)}" for line in _yaml(action.display)]
             lines.append("  undo: delete it (only while it is still what this run created)")
             return lines
         patch = merge_patch_of({path: after for path, (_, after) in action.fields.items()})
         lines = [f"patch {ref}" + (f": {action.why}" if action.why else "")]
         namespace = f" -n {ref.namespace}" if ref.namespace else ""
-        lines.append(f"  $ kubectl patch {ref.resource} {ref.name}{namespace} --type merge -p '{json.dumps(patch, separators=(',', ':'))}'")
+        lines.append(
+            f"  $ kubectl patch {ref.resource} {ref.name}{namespace} --type merge -p '{json.dumps(patch, separators=(',', ':'))}'"
+        )
         for path, (before, after) in action.fields.items():
             where = ".".join(path)
             old = _yaml({path[-1]: before}) if before is not None else []
             new = _yaml({path[-1]: after}) if after is not None else []
             lines.append(f"  --- {visible(where, one_line=True)}\t({'absent' if before is None else 'now'})")
             lines.append(f"  +++ {visible(where, one_line=True)}\t({'removed' if after is None else 'planned'})")
-            lines += ["  " + visible(line) for line in difflib.unified_diff(old, new, lineterm="", n=3) if not line.startswith(("---", "+++"))]
+            lines += [
+                "  " + visible(line)
+                for line in difflib.unified_diff(old, new, lineterm="", n=3)
+                if not line.startswith(("---", "+++"))
+            ]
         lines.append("  undo: patch these fields back to their values before the change")
         return lines
 
@@ -232,7 +247,9 @@ class ObjectKind:
             if current is None:
                 return f"{ref}: already absent"
             if digest(current, record["shape"]) != record["sha256"]:
-                raise ObjectError(f"{ref} changed after this run created it; not deleted: delete it by hand if it should go")
+                raise ObjectError(
+                    f"{ref} changed after this run created it; not deleted: delete it by hand if it should go"
+                )
             delete_object(kube, ref)
             return f"{ref}: deleted (this run created it)"
         if current is None:
@@ -244,9 +261,11 @@ class ObjectKind:
             if now == entry["before"]:
                 continue
             if now != entry["after"]:
-                raise ObjectError(f"{ref}: {'.'.join(path)} changed after this run changed it; not overwritten: restore it by hand")
+                raise ObjectError(
+                    f"{ref}: {'.'.join(path)} changed after this run changed it; not overwritten: restore it by hand"
+                )
             absent_from = tuple(entry.get("absentFrom") or ())
-            if absent_from and _empty_without(get_path(current, absent_from), path[len(absent_from):]):
+            if absent_from and _empty_without(get_path(current, absent_from), path[len(absent_from) :]):
                 restore[absent_from] = None
             else:
                 restore[path] = entry["before"]
@@ -256,16 +275,36 @@ class ObjectKind:
         return f"{ref}: restored {', '.join('.'.join(path) for path in restore)}"
 
     def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
-        found = records.problems(record, {"op": lambda value: None if value in ("create", "patch") else "is not create or patch", "ref": _ref_problem})
+        found = records.problems(
+            record,
+            {
+                "op": lambda value: None if value in ("create", "patch") else "is not create or patch",
+                "ref": _ref_problem,
+            },
+        )
         if found:
             return found
         if record["op"] == "create":
             return records.problems(record, {"shape": lambda value: None, "sha256": records.sha256})
-        found = records.problems(record, {"fields": lambda value: None if isinstance(value, list) and value else "is not a list of fields"})
+        found = records.problems(
+            record, {"fields": lambda value: None if isinstance(value, list) and value else "is not a list of fields"}
+        )
         for index, entry in enumerate(record.get("fields") or (), start=1):
-            problems = records.problems(entry, {"path": _field_path, "before": lambda value: None, "after": lambda value: None,
-                                                "absentFrom": _field_path}, optional=frozenset({"absentFrom"}))
-            if not problems and "absentFrom" in entry and entry["path"][:len(entry["absentFrom"])] != entry["absentFrom"]:
+            problems = records.problems(
+                entry,
+                {
+                    "path": _field_path,
+                    "before": lambda value: None,
+                    "after": lambda value: None,
+                    "absentFrom": _field_path,
+                },
+                optional=frozenset({"absentFrom"}),
+            )
+            if (
+                not problems
+                and "absentFrom" in entry
+                and entry["path"][: len(entry["absentFrom"])] != entry["absentFrom"]
+            ):
                 problems = [("absentFrom", "is not a part of the field's path")]
             found += [(f"fields[{index}].{name}", message) for name, message in problems]
         return found
@@ -276,16 +315,29 @@ _OBJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._:-]{0,251}[A-Za-z0-9])?")
 
 
 def _ref_problem(value: Any) -> str | None:
-    found = records.problems(value, {
-        "resource": lambda resource: None if resource in TYPES else f"is not one of {', '.join(sorted(TYPES))}",
-        "name": lambda name: None if isinstance(name, str) and _OBJECT_NAME.fullmatch(name) else "is not an object name",
-        "namespace": lambda namespace: None if namespace is None or isinstance(namespace, str) and _OBJECT_NAME.fullmatch(namespace) else "is not a namespace",
-    })
+    found = records.problems(
+        value,
+        {
+            "resource": lambda resource: None if resource in TYPES else f"is not one of {', '.join(sorted(TYPES))}",
+            "name": lambda name: (
+                None if isinstance(name, str) and _OBJECT_NAME.fullmatch(name) else "is not an object name"
+            ),
+            "namespace": lambda namespace: (
+                None
+                if namespace is None or isinstance(namespace, str) and _OBJECT_NAME.fullmatch(namespace)
+                else "is not a namespace"
+            ),
+        },
+    )
     return f"{found[0][0]} {found[0][1]}" if found else None
 
 
 def _field_path(value: Any) -> str | None:
-    return None if isinstance(value, list) and value and all(isinstance(part, str) and part for part in value) else "is not a field path"
+    return (
+        None
+        if isinstance(value, list) and value and all(isinstance(part, str) and part for part in value)
+        else "is not a field path"
+    )
 
 
 def _empty_without(value: Any, rest: Path_) -> bool:
@@ -320,8 +372,12 @@ def _call(kube: KubeClient, ref: Ref, verb: str, *extra: Any, **kwargs: Any) -> 
             suffix = "namespaced_custom_object" if namespaced else "cluster_custom_object"
             scope = (ref.namespace,) if namespaced else ()
             if verb == "create":
-                return kube.call(what, getattr(custom, f"create_{suffix}"), group, version, *scope, plural, *extra, **kwargs)
-            return kube.call(what, getattr(custom, f"{verb}_{suffix}"), group, version, *scope, plural, ref.name, *extra, **kwargs)
+                return kube.call(
+                    what, getattr(custom, f"create_{suffix}"), group, version, *scope, plural, *extra, **kwargs
+                )
+            return kube.call(
+                what, getattr(custom, f"{verb}_{suffix}"), group, version, *scope, plural, ref.name, *extra, **kwargs
+            )
         api = getattr(kube.client, api_name)(kube.api)
         method = getattr(api, f"{verb}_namespaced_{stem}" if namespaced else f"{verb}_{stem}")
         scope = (ref.namespace,) if namespaced else ()

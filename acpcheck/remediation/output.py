@@ -64,13 +64,17 @@ def step_lines(item: StepReport, apply: bool) -> list[str]:
 def render_run(report: RunReport) -> str:
     plan = report.plan
     mode = "apply" if report.apply else "dry-run: nothing is changed; add --apply to make these changes"
-    out = [f"acpcheck remediate: {plan.metadata.name} (ACP {plan.spec.acp.version}, {len(plan.spec.nodes)} nodes), run {report.run_id}, {mode}"]
+    out = [
+        f"acpcheck remediate: {plan.metadata.name} (ACP {plan.spec.acp.version}, {len(plan.spec.nodes)} nodes), run {report.run_id}, {mode}"
+    ]
     if report.refused:
         return "\n".join([*out, visible(report.refused)]) + "\n"
     for node in report.nodes:
         out.append("")
         if node.error:
-            out.append(f"node {node.node}: could not be reached ({visible(node.error, one_line=True)}); nothing done there")
+            out.append(
+                f"node {node.node}: could not be reached ({visible(node.error, one_line=True)}); nothing done there"
+            )
             continue
         if node.locked:
             out.append(f"node {node.node}: NOT changed: {visible(node.locked, one_line=True)}")
@@ -99,19 +103,29 @@ def summary(report: RunReport) -> str:
     steps = list(report.steps())
     if not steps:
         return "summary: nothing to change: every selected check with a remediation step passes on every node" + (
-            "" if all(not n.error and not n.locked for n in report.nodes) else " that could be reached (and was not held by another remediation)"
+            ""
+            if all(not n.error and not n.locked for n in report.nodes)
+            else " that could be reached (and was not held by another remediation)"
         )
     counts = Counter(OUTCOMES.get(s.outcome, s.outcome) for s in steps)
     nodes = len({n.node for n in report.nodes if n.steps})
-    actions = [a for s in steps if s.plan is not None and s.outcome not in ("skipped", "refused") for a in s.plan.actions]
+    actions = [
+        a for s in steps if s.plan is not None and s.outcome not in ("skipped", "refused") for a in s.plan.actions
+    ]
     files = sum(isinstance(a, WriteFile) for a in actions)
     commands = sum(isinstance(a, RunCommand) for a in actions)
     moves = sum(isinstance(a, MoveAside) for a in actions)
     objects = sum(getattr(a, "kind", "") == "object" for a in actions)
-    what = f"{files} file(s), {commands} command(s), {moves} path(s) moved aside" + (f", {objects} Kubernetes object(s)" if objects else "")
+    what = f"{files} file(s), {commands} command(s), {moves} path(s) moved aside" + (
+        f", {objects} Kubernetes object(s)" if objects else ""
+    )
     if report.apply:
         changed = sum(s.changed for s in steps)
-        head = f"summary: {len(steps)} step(s) on {nodes} node(s) made {changed} change(s): {what}" if changed else f"summary: {len(steps)} step(s) on {nodes} node(s): no change made"
+        head = (
+            f"summary: {len(steps)} step(s) on {nodes} node(s) made {changed} change(s): {what}"
+            if changed
+            else f"summary: {len(steps)} step(s) on {nodes} node(s): no change made"
+        )
     else:
         head = f"summary: {len(steps)} step(s) on {nodes} node(s) would make {len(actions)} change(s): {what}"
     return head + "; " + ", ".join(f"{label} {count}" for label, count in sorted(counts.items()))
@@ -171,11 +185,23 @@ def _action_document(action: Any) -> dict[str, Any]:
             "then": action.then,
         }
     if isinstance(action, RunCommand):
-        return {"kind": "command", "command": action.command, "reverse": action.reverse, "noReverse": action.no_reverse, "touches": len(action.touches)}
+        return {
+            "kind": "command",
+            "command": action.command,
+            "reverse": action.reverse,
+            "noReverse": action.no_reverse,
+            "touches": len(action.touches),
+        }
     if isinstance(action, MoveAside):
         return {"kind": "move", "path": action.path}
     # A cluster object (remediation.objects.ObjectChange): its diff, never a Secret's values.
-    return {"kind": "object", "op": action.op, "object": str(action.ref), **action.ref.as_record(), "diff": kind_of(action).describe(action)}
+    return {
+        "kind": "object",
+        "op": action.op,
+        "object": str(action.ref),
+        **action.ref.as_record(),
+        "diff": kind_of(action).describe(action),
+    }
 
 
 def render_rollback(report: RollbackReport, cluster: str) -> str:

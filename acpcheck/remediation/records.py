@@ -60,7 +60,11 @@ def sha256(value: Any) -> str | None:
 
 
 def run_id(value: Any) -> str | None:
-    return None if isinstance(value, str) and RUN_ID.fullmatch(value) else "is not a run id (letters, digits, '.', '_' and '-', at most 128)"
+    return (
+        None
+        if isinstance(value, str) and RUN_ID.fullmatch(value)
+        else "is not a run id (letters, digits, '.', '_' and '-', at most 128)"
+    )
 
 
 def text(value: Any) -> str | None:

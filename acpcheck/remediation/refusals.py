@@ -78,13 +78,15 @@ def cluster_step_refusal(plan: ClusterPlan, check_id: str, nodes: list[dict[str,
                 if node.get("eks"):
                     why = f"an EKS cluster (Node {node.get('name')} is an EKS node)"
                     break
-                if any(os_id.replace("-", " ") in image.lower() for os_id in IMMUTABLE_OS_IDS) or any(n in image for n in IMMUTABLE_OS_NAMES):
+                if any(os_id.replace("-", " ") in image.lower() for os_id in IMMUTABLE_OS_IDS) or any(
+                    n in image for n in IMMUTABLE_OS_NAMES
+                ):
                     why = f"a cluster whose nodes run an immutable OS (Node {node.get('name')}: {image})"
                     break
         if why:
             return (
                 f"refused: cluster {name} is {why}; adding infra, log or custom role nodes is not supported there "
-                f"(source: {NODE_PLANNING}, \"only applicable to non-immutable clusters\"). Nothing was changed."
+                f'(source: {NODE_PLANNING}, "only applicable to non-immutable clusters"). Nothing was changed.'
             )
     if check_id.startswith("ACP-ENC-") and plan.spec.cluster.role == "global":
         return (

@@ -149,7 +149,9 @@ class SshAccess:
         problem = "no attempt"
         while True:
             try:
-                with connect_node(self.plan, node, timeouts=self._context.timeouts, known_hosts=self._context.pool.known_hosts) as session:
+                with connect_node(
+                    self.plan, node, timeouts=self._context.timeouts, known_hosts=self._context.pool.known_hosts
+                ) as session:
                     result = session.run("true", 10.0)
                     if result.ok:
                         return None
@@ -267,7 +269,9 @@ class RunReport:
             return 130
         if self.refused:
             return 1
-        if any(n.error or n.locked for n in self.nodes) or any(s.outcome in ("failed", "unverified") for s in self.steps()):
+        if any(n.error or n.locked for n in self.nodes) or any(
+            s.outcome in ("failed", "unverified") for s in self.steps()
+        ):
             return 2
         if not self.apply:
             return 1 if any(s.changes_planned or s.outcome in ("skipped", "refused") for s in self.steps()) else 0
@@ -357,18 +361,41 @@ def remediate(
         report.refused = refusal
         return report
     steps = [] if refusal else selected_steps(options.selectors)
-    nodes = [n for n in plan.spec.nodes if options.findings is None or any(target == n.target for _, target in options.findings)]
+    nodes = [
+        n
+        for n in plan.spec.nodes
+        if options.findings is None or any(target == n.target for _, target in options.findings)
+    ]
     if (not steps or not nodes) and not cluster_steps:
         return report
     journal = None
     if options.apply:
         assert options.journal_dir is not None
         targets = ([cluster_target] if cluster_steps else []) + ([n.target for n in nodes] if steps else [])
-        header = {"run": options.run_id, "cluster": plan.metadata.name, "backupRoot": options.backup_root, **options.header}
+        header = {
+            "run": options.run_id,
+            "cluster": plan.metadata.name,
+            "backupRoot": options.backup_root,
+            **options.header,
+        }
         journal = Journal.create(options.journal_dir, header, targets)
         report.journal = options.journal_dir
     with journal.locked() if journal is not None else contextlib.nullcontext():
-        return _remediate_all(plan, options, access, report, journal, crasher, progress, cluster_steps, cluster_access, own_access, refusal, steps, nodes)
+        return _remediate_all(
+            plan,
+            options,
+            access,
+            report,
+            journal,
+            crasher,
+            progress,
+            cluster_steps,
+            cluster_access,
+            own_access,
+            refusal,
+            steps,
+            nodes,
+        )
 
 
 def _remediate_all(
@@ -407,12 +434,16 @@ def _remediate_all(
     reports: dict[str, NodeReport] = {}
 
     def one(node: Node) -> None:
-        reports[node.name] = _remediate_node(plan, node, facts[node.name], steps, options, access, policy, journal, crasher, stop)
+        reports[node.name] = _remediate_node(
+            plan, node, facts[node.name], steps, options, access, policy, journal, crasher, stop
+        )
         if progress:
             progress(node.name)
 
     def run_all() -> None:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(options.max_parallel, len(nodes))), thread_name_prefix="acpcheck-remediate")
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(options.max_parallel, len(nodes))), thread_name_prefix="acpcheck-remediate"
+        )
         futures = [pool.submit(one, node) for node in nodes]
         try:
             for future in futures:
@@ -482,8 +513,15 @@ def _remediate_node(
             if not _planned(item, report.refused, view, options):
                 continue
             if options.apply and writer is not None:
-                ctx = ActionContext(transport, options.run_id, target, writer, fresh_login=lambda: access.fresh_login(spec),
-                                    backup_root=options.backup_root, lock=lock)
+                ctx = ActionContext(
+                    transport,
+                    options.run_id,
+                    target,
+                    writer,
+                    fresh_login=lambda: access.fresh_login(spec),
+                    backup_root=options.backup_root,
+                    lock=lock,
+                )
                 _perform(item, ctx, crasher, stop)
                 view.forget()  # the next step plans on what the node holds now
             else:
@@ -556,7 +594,9 @@ def _remediate_cluster(
                     item.outcome = "unverified"
                     item.messages.append(f"could not read the cluster again: {fresh.failure[0]}: {fresh.failure[1]}")
                     continue
-                item.after = evaluate(check_function(checks()[item.step.check]), policy, {"cluster": ClusterView(fresh)})
+                item.after = evaluate(
+                    check_function(checks()[item.step.check]), policy, {"cluster": ClusterView(fresh)}
+                )
                 item.outcome = "fixed" if item.after.status not in FINDINGS else "still failing"
     return report
 
@@ -698,19 +738,32 @@ def pending_undos(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in reversed(records) if r["event"] == "intent" and r["seq"] not in undone]
 
 
-def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_parallel: int = 64, cluster_access: ClusterAccess | None = None,
-             lock_path: Callable[[Node], str] = lock_file) -> RollbackReport:
+def rollback(
+    plan: ClusterPlan,
+    journal: Journal,
+    access: NodeAccess,
+    *,
+    max_parallel: int = 64,
+    cluster_access: ClusterAccess | None = None,
+    lock_path: Callable[[Node], str] = lock_file,
+) -> RollbackReport:
     """Undo what ``journal`` (verified by ``Journal.open``) says is not undone yet. A target
     with changes to undo that ``plan`` cannot reach is InputError before any node is touched."""
     by_name = {n.name: n for n in plan.spec.nodes}
     cluster_target = f"cluster:{plan.metadata.name}"
     targets = journal.read()
     unreachable = [
-        Problem(str(journal.writer(target).path), None, "target",
-                f"{target} has changes to undo, but the plan of {plan.metadata.name} has no such node (nor cluster): "
-                "give the plan the run used (--plan); nothing was undone anywhere")
+        Problem(
+            str(journal.writer(target).path),
+            None,
+            "target",
+            f"{target} has changes to undo, but the plan of {plan.metadata.name} has no such node (nor cluster): "
+            "give the plan the run used (--plan); nothing was undone anywhere",
+        )
         for target, records, _ in targets
-        if pending_undos(records) and target != cluster_target and (not target.startswith("node:") or target.removeprefix("node:") not in by_name)
+        if pending_undos(records)
+        and target != cluster_target
+        and (not target.startswith("node:") or target.removeprefix("node:") not in by_name)
     ]
     if unreachable:
         raise InputError(unreachable)
@@ -724,7 +777,10 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
         try:
             release_run(access.transport(node), lock_path(node), journal.run_id)
         except (TransportError, NodeLockError) as error:
-            outcome.warning = outcome.warning or f"could not check for this run's lock on {target}: {getattr(error, 'message', error)}"
+            outcome.warning = (
+                outcome.warning
+                or f"could not check for this run's lock on {target}: {getattr(error, 'message', error)}"
+            )
 
     def one(target: str, records: list[dict[str, Any]], warning: str | None) -> None:
         outcome = TargetRollback(target, warning=warning)
@@ -749,7 +805,9 @@ def rollback(plan: ClusterPlan, journal: Journal, access: NodeAccess, *, max_par
             node = by_name[target.removeprefix("node:")]
             try:
                 transport = access.transport(node)
-                lock = NodeLock.acquire(transport, lock_path(node), run_id=journal.run_id, target=target, purpose="rollback")
+                lock = NodeLock.acquire(
+                    transport, lock_path(node), run_id=journal.run_id, target=target, purpose="rollback"
+                )
             except TransportError as error:
                 outcome.error = f"{error.kind}: {error.message}"
                 return
@@ -811,8 +869,18 @@ def findings_of(results_file: Path, plan: ClusterPlan) -> frozenset[tuple[str, s
         cluster = document["run"]["cluster"]
         pairs = frozenset((r["check"], r["target"]) for r in document["results"] if r["status"] in ("fail", "warn"))
     except (KeyError, TypeError) as error:
-        raise InputError([Problem(str(results_file), None, "", f"not an acpcheck results.json: {type(error).__name__} {error}")]) from None
+        raise InputError(
+            [Problem(str(results_file), None, "", f"not an acpcheck results.json: {type(error).__name__} {error}")]
+        ) from None
     if cluster != plan.metadata.name:
-        raise InputError([Problem(str(results_file), None, "run.cluster", f"is {cluster!r}, but the plan is of cluster {plan.metadata.name!r}")])
+        raise InputError(
+            [
+                Problem(
+                    str(results_file),
+                    None,
+                    "run.cluster",
+                    f"is {cluster!r}, but the plan is of cluster {plan.metadata.name!r}",
+                )
+            ]
+        )
     return pairs
-

@@ -88,7 +88,13 @@ class FileState:
 
         record: dict[str, Any] = {"path": self.path, "kind": self.kind}
         if self.kind == "file":
-            record.update(content=base64.b64encode(self.content).decode(), mode=f"{self.mode:04o}", uid=self.uid, gid=self.gid, sha256=self.sha256)
+            record.update(
+                content=base64.b64encode(self.content).decode(),
+                mode=f"{self.mode:04o}",
+                uid=self.uid,
+                gid=self.gid,
+                sha256=self.sha256,
+            )
         if self.missing_parents:
             record["missingParents"] = list(self.missing_parents)
         return record
@@ -99,7 +105,14 @@ class FileState:
         import base64
 
         if record["kind"] == "file":
-            return cls(record["path"], "file", base64.b64decode(record["content"]), int(record["mode"], 8), int(record["uid"]), int(record["gid"]))
+            return cls(
+                record["path"],
+                "file",
+                base64.b64decode(record["content"]),
+                int(record["mode"], 8),
+                int(record["uid"]),
+                int(record["gid"]),
+            )
         return cls(record["path"], record["kind"], missing_parents=tuple(record.get("missingParents", ())))
 
     @staticmethod
@@ -112,20 +125,33 @@ class FileState:
 
         from acpcheck.remediation import records
 
-        found = records.problems(record, {
-            "path": lambda value: None if value == path else f"is not the path of the change ({path})",
-            "kind": lambda value: None if value in ("file", "absent", "symlink", "other") else "is not file, absent, symlink or other",
-            "missingParents": records.list_of(lambda parent: records.ancestor_of(parent, path)),
-        }, optional=frozenset({"missingParents"}))
+        found = records.problems(
+            record,
+            {
+                "path": lambda value: None if value == path else f"is not the path of the change ({path})",
+                "kind": lambda value: (
+                    None if value in ("file", "absent", "symlink", "other") else "is not file, absent, symlink or other"
+                ),
+                "missingParents": records.list_of(lambda parent: records.ancestor_of(parent, path)),
+            },
+            optional=frozenset({"missingParents"}),
+        )
         if found or record["kind"] != "file":
             return found
-        found = records.problems(record, {
-            "content": records.text,
-            "sha256": records.sha256,
-            "mode": lambda value: None if isinstance(value, str) and re.fullmatch(r"0?[0-7]{1,4}", value) else "is not a file mode (octal, at most 7777)",
-            "uid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
-            "gid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
-        })
+        found = records.problems(
+            record,
+            {
+                "content": records.text,
+                "sha256": records.sha256,
+                "mode": lambda value: (
+                    None
+                    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{1,4}", value)
+                    else "is not a file mode (octal, at most 7777)"
+                ),
+                "uid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+                "gid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+            },
+        )
         if found:
             return found
         try:
@@ -133,7 +159,12 @@ class FileState:
         except (binascii.Error, ValueError):
             return [("content", "is not base64")]
         if hashlib.sha256(content).hexdigest() != record["sha256"]:
-            return [("content", "does not match its sha256: these are not the bytes the node had, and rollback will not write them")]
+            return [
+                (
+                    "content",
+                    "does not match its sha256: these are not the bytes the node had, and rollback will not write them",
+                )
+            ]
         return []
 
 
@@ -261,7 +292,9 @@ def register(new: Step) -> Step:
     return new
 
 
-def step(*, check: str, name: str, does: str, order: int = 50, removes: bool = False) -> Callable[[Callable[[NodeView], Plan]], Step]:
+def step(
+    *, check: str, name: str, does: str, order: int = 50, removes: bool = False
+) -> Callable[[Callable[[NodeView], Plan]], Step]:
     """Declare the function below as the plan of a node step of ``check``."""
 
     def decorate(planner: Callable[[NodeView], Plan]) -> Step:

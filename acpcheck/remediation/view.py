@@ -64,7 +64,9 @@ class NodeView:
                 if action.after is None:
                     self._files[action.path] = FileState(action.path, "absent")
                 elif before.kind == "file":
-                    self._files[action.path] = FileState(action.path, "file", action.after, before.mode, before.uid, before.gid)
+                    self._files[action.path] = FileState(
+                        action.path, "file", action.after, before.mode, before.uid, before.gid
+                    )
                 else:
                     self._files[action.path] = FileState(action.path, "file", action.after, action.mode)
 
@@ -89,12 +91,12 @@ class NodeView:
 
     def has(self, command: str) -> str | None:
         """The path of ``command`` on root's PATH (with the sbin directories), or None."""
-        found = self.output(f"PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; command -v {shlex.quote(command)}")
+        found = self.output(f'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"; command -v {shlex.quote(command)}')
         return found or None
 
     def glob(self, pattern: str) -> list[str]:
         """Existing paths matching a shell glob (its pattern characters unquoted)."""
-        return self.lines(f"for p in {pattern}; do [ -e \"$p\" ] && printf '%s\\n' \"$p\"; done; true")
+        return self.lines(f'for p in {pattern}; do [ -e "$p" ] && printf \'%s\\n\' "$p"; done; true')
 
     @cached_property
     def systemd(self) -> bool:

@@ -46,7 +46,6 @@ from typing import Any
 
 import allure_commons
 import pytest
-
 from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult
 from allure_commons.utils import md5
@@ -64,7 +63,16 @@ def title(result: dict[str, Any]) -> str:
     return f"{result['check']} {result['title']} [{result['target']}]"
 
 
-def marks(check: str, check_title: str, area: str, target: str, severity: str, rationale: str, remediation: str, refs: list[str]) -> list[Any]:
+def marks(
+    check: str,
+    check_title: str,
+    area: str,
+    target: str,
+    severity: str,
+    rationale: str,
+    remediation: str,
+    refs: list[str],
+) -> list[Any]:
     """The allure-pytest marks of one check item: labels, links, description."""
     label, link = pytest.mark.allure_label, pytest.mark.allure_link
     out = [
@@ -81,7 +89,15 @@ def marks(check: str, check_title: str, area: str, target: str, severity: str, r
         pytest.mark.allure_description(f"{rationale}\n\nFix: {remediation}"),
     ]
     for index, ref in enumerate(refs):
-        out.append(link(ref, link_type="link", name=f"ACP docs: {ref.rsplit('/', 1)[-1] or ref}" if index else f"ACP docs (source): {ref.rsplit('/', 1)[-1] or ref}"))
+        out.append(
+            link(
+                ref,
+                link_type="link",
+                name=f"ACP docs: {ref.rsplit('/', 1)[-1] or ref}"
+                if index
+                else f"ACP docs (source): {ref.rsplit('/', 1)[-1] or ref}",
+            )
+        )
     return out
 
 
@@ -94,11 +110,17 @@ def status_of(result: dict[str, Any], fail_on: str, acp: str) -> tuple[str, str 
     if status == "fail":
         return "failed", f"FAIL ({result['severity']}, fails at {fail_on} and above): {message}", fix
     if status == "warn":
-        why = "advice" if fails_the_run(result["severity"], fail_on) else f"{result['severity']}, below fail_on {fail_on}"
+        why = (
+            "advice" if fails_the_run(result["severity"], fail_on) else f"{result['severity']}, below fail_on {fail_on}"
+        )
         return "passed", f"WARN ({why}): {message}", fix
     if status == "waived":
         waiver = result.get("waiver") or {}
-        return "passed", f"WAIVED by {waiver.get('owner')} until {waiver.get('expires')}: {waiver.get('reason')}\n\nfinding: {message}", fix
+        return (
+            "passed",
+            f"WAIVED by {waiver.get('owner')} until {waiver.get('expires')}: {waiver.get('reason')}\n\nfinding: {message}",
+            fix,
+        )
     if status == "skip":
         return "skipped", f"SKIP: {message}", None
     if status == "manual":
@@ -143,7 +165,9 @@ class AllureAdapter:
             # The node's name (not the repr of its facts) as the parameter, and one
             # history per check and node: allure-pytest takes both from a callspec,
             # which the plugin's check items have not (acpcheck.plugin.CheckItem).
-            result.parameters = [p for p in result.parameters if p.name != "node"] + [Parameter(name="node", value=node)]
+            result.parameters = [p for p in result.parameters if p.name != "node"] + [
+                Parameter(name="node", value=node)
+            ]
             result.historyId = md5(result.fullName, node)
 
 

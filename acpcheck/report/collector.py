@@ -110,10 +110,15 @@ class ResultCollector:
         if maxfail and summary["fail"] + summary["error"] >= maxfail:
             return None  # stopped by the user's own -x/--maxfail, on a FAIL or ERROR that the verdict shows
         if exitstatus == pytest.ExitCode.INTERRUPTED:
-            return EXIT_ERROR, f"interrupted ({session.shouldstop})" if isinstance(session.shouldstop, str) and session.shouldstop else "interrupted"
+            return EXIT_ERROR, f"interrupted ({session.shouldstop})" if isinstance(
+                session.shouldstop, str
+            ) and session.shouldstop else "interrupted"
         if missing:
             example = self.lost or missing[0]
-            return EXIT_INTERNAL, f"{len(missing)} of {len(self.expected or ())} checks gave no result (first: {example})"
+            return (
+                EXIT_INTERNAL,
+                f"{len(missing)} of {len(self.expected or ())} checks gave no result (first: {example})",
+            )
         return None
 
     @pytest.hookimpl(trylast=True)
@@ -167,10 +172,18 @@ class ResultCollector:
         except (ReportsNotWritten, OSError) as error:
             # Nothing of this set is left, and the previous run's reports were removed
             # when this run began: nothing stale is left looking current either.
-            problem = error.problem if isinstance(error, ReportsNotWritten) else f"{_path_text(settings.out_dir)}: the reports cannot be written ({error.strerror or error})"
+            problem = (
+                error.problem
+                if isinstance(error, ReportsNotWritten)
+                else f"{_path_text(settings.out_dir)}: the reports cannot be written ({error.strerror or error})"
+            )
             self._say(session, EXIT_BAD_INPUT, f"bad input\n{problem}")
             return
-        failure = f"the run did not complete: {stopped[1]}; the reports in {_path_text(self.written)} say so (no results.json)" if stopped else None
+        failure = (
+            f"the run did not complete: {stopped[1]}; the reports in {_path_text(self.written)} say so (no results.json)"
+            if stopped
+            else None
+        )
         self._say(session, self.run["exitCode"], failure)
 
     def _say(self, session: pytest.Session, code: int, failure: str | None) -> None:
@@ -206,7 +219,9 @@ def crash_reason(error: BaseException, directories: dict[str, str | None]) -> st
     if isinstance(error, OSError) and error.filename is not None:
         for option, directory in directories.items():
             if directory and _inside(str(error.filename), directory):
-                return _first_line(f"{option} {_path_text(directory)}: {error.strerror or error} (writing {_path_text(Path(str(error.filename)).name)})")
+                return _first_line(
+                    f"{option} {_path_text(directory)}: {error.strerror or error} (writing {_path_text(Path(str(error.filename)).name)})"
+                )
     if isinstance(error, OSError) or "[Errno " in said:
         for option, directory in directories.items():
             if directory:
@@ -261,7 +276,10 @@ def plan_lines(plan: ClusterPlan) -> dict[str, int]:
             lines.setdefault(node.target, line)
     for target, path in (
         (ALL_NODES, ("spec", "nodes")),
-        (f"cluster:{plan.metadata.name}", ("spec", "kubeconfig") if ("spec", "kubeconfig") in source.lines else ("metadata", "name")),
+        (
+            f"cluster:{plan.metadata.name}",
+            ("spec", "kubeconfig") if ("spec", "kubeconfig") in source.lines else ("metadata", "name"),
+        ),
     ):
         line = source.line_of(path)
         if line:

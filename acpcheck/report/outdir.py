@@ -92,12 +92,21 @@ class OutDir:
                     break
                 time.sleep(0.01)
             lock.close()
-            raise _refuse(directory, option, f"is in use by another acpcheck run ({holder}); wait for it to finish or choose another directory") from None
+            raise _refuse(
+                directory,
+                option,
+                f"is in use by another acpcheck run ({holder}); wait for it to finish or choose another directory",
+            ) from None
         claimed = cls(directory, run_id, lock, option)
         try:
             lock.seek(0)
             lock.truncate()
-            lock.write(json.dumps({"pid": os.getpid(), "run": run_id, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+            lock.write(
+                json.dumps(
+                    {"pid": os.getpid(), "run": run_id, "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                )
+                + "\n"
+            )
             lock.flush()
             claimed._clear(force, set(ours), [Path(k).resolve() for k in keep], option, retire)
         except OSError as exc:  # filled up or turned read-only since the probe
@@ -123,7 +132,11 @@ class OutDir:
         foreign = sorted(entries - owned)
         if foreign and not force:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-            raise _refuse(self.path, option, f"holds files acpcheck did not write ({shown}); choose an empty or new directory, or pass --force to write beside them")
+            raise _refuse(
+                self.path,
+                option,
+                f"holds files acpcheck did not write ({shown}); choose an empty or new directory, or pass --force to write beside them",
+            )
         for name in sorted(owned) if retire else ():
             target = self.path / name
             if any(target.resolve() == k or target.resolve() in k.parents for k in keep):
@@ -161,7 +174,9 @@ class OutDir:
         except OSError as exc:
             for name in placed:
                 _remove(self.path / name)
-            raise ReportsNotWritten(Problem(str(self.path), None, self.option, f"the reports cannot be written ({exc.strerror or exc})")) from None
+            raise ReportsNotWritten(
+                Problem(str(self.path), None, self.option, f"the reports cannot be written ({exc.strerror or exc})")
+            ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.written = sorted({*self.written, *placed})
@@ -169,7 +184,9 @@ class OutDir:
 
     def _write_manifest(self, names: list[str], state: str) -> None:
         temporary = self.path / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps({"run": self.run_id, "state": state, "files": sorted(set(names))}) + "\n", encoding="utf-8")
+        temporary.write_text(
+            json.dumps({"run": self.run_id, "state": state, "files": sorted(set(names))}) + "\n", encoding="utf-8"
+        )
         os.replace(temporary, self.path / MANIFEST)
 
     def release(self) -> None:
@@ -239,7 +256,9 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
 
 def _looks_like_ours(directory: Path) -> bool:
     try:
-        return json.loads((directory / "results.json").read_text(encoding="utf-8")).get("schema") == "acpcheck/results/v1"
+        return (
+            json.loads((directory / "results.json").read_text(encoding="utf-8")).get("schema") == "acpcheck/results/v1"
+        )
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -78,7 +78,11 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         if finding.get("waiver"):
             waiver = finding["waiver"]
             entry["suppressions"] = [
-                {"kind": "external", "status": "accepted", "justification": f"{waiver['reason']} (owner {waiver['owner']}, until {waiver['expires']})"}
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": f"{waiver['reason']} (owner {waiver['owner']}, until {waiver['expires']})",
+                }
             ]
         results.append(entry)
     execution = []
@@ -88,7 +92,9 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         notification: dict[str, Any] = {
             "level": "error",
             "descriptor": {"id": "could-not-check"},
-            "message": {"text": f"ERROR [{group['target']}] {len(checks)} check(s) could not run ({', '.join(checks)}): {first['message']}"},
+            "message": {
+                "text": f"ERROR [{group['target']}] {len(checks)} check(s) could not run ({', '.join(checks)}): {first['message']}"
+            },
             "locations": [_location(artifact, plan_line(first, run["plan"], context), group["target"])],
             "properties": {"target": group["target"], "checks": checks},
         }
@@ -107,7 +113,13 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         for w in document.get("expiredWaivers", [])
     ]
     if document.get("incomplete"):
-        execution.append({"level": "error", "descriptor": {"id": "run-incomplete"}, "message": {"text": f"the run did not complete: {document['incomplete']}"}})
+        execution.append(
+            {
+                "level": "error",
+                "descriptor": {"id": "run-incomplete"},
+                "message": {"text": f"the run did not complete: {document['incomplete']}"},
+            }
+        )
     invocation: dict[str, Any] = {
         "executionSuccessful": document["summary"]["error"] == 0 and not document.get("incomplete"),
         "exitCode": run["exitCode"],
@@ -116,7 +128,12 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         "endTimeUtc": run["finished"],
         "toolExecutionNotifications": execution,
         "toolConfigurationNotifications": configuration,
-        "properties": {"profile": run["profile"], "failOn": run["failOn"], "summary": document["summary"], "expiredWaivers": len(configuration)},
+        "properties": {
+            "profile": run["profile"],
+            "failOn": run["failOn"],
+            "summary": document["summary"],
+            "expiredWaivers": len(configuration),
+        },
     }
     return {
         "$schema": SARIF_SCHEMA,
@@ -150,7 +167,10 @@ def _rule(result: dict[str, Any], run: dict[str, Any], context: Context) -> dict
         "name": "".join(part.capitalize() for part in result["check"].split("-")),
         "shortDescription": {"text": result["title"]},
         "fullDescription": {"text": rationale},
-        "help": {"text": f"{result['remediation']}\n\nSource: {source}", "markdown": f"**Fix:** {result['remediation']}\n\n[Source]({source})"},
+        "help": {
+            "text": f"{result['remediation']}\n\nSource: {source}",
+            "markdown": f"**Fix:** {result['remediation']}\n\n[Source]({source})",
+        },
         "helpUri": source,
         "defaultConfiguration": {"level": "error" if fails_the_run(result["severity"], run["failOn"]) else "warning"},
         "properties": {"severity": result["severity"], "area": result["area"], "tags": ["acpcheck", result["area"]]},
@@ -161,7 +181,9 @@ def _location(artifact: dict[str, str], line: int, target: str) -> dict[str, Any
     location: dict[str, Any] = {"physicalLocation": {"artifactLocation": dict(artifact), "region": {"startLine": line}}}
     if target != "plan":
         kind, _, name = target.partition(":")
-        location["logicalLocations"] = [{"name": name, "fullyQualifiedName": target, "kind": "resource", "properties": {"acpcheckKind": kind}}]
+        location["logicalLocations"] = [
+            {"name": name, "fullyQualifiedName": target, "kind": "resource", "properties": {"acpcheckKind": kind}}
+        ]
     return location
 
 
@@ -173,7 +195,9 @@ def plan_line(finding: dict[str, Any], plan_file: str, context: Context) -> int:
     file, _, line = at.rpartition(":")
     if file == plan_file and line.isdigit() and int(line) > 0:
         return int(line)
-    if finding["target"] == "plan":  # a plan finding that names its field only in the message: "(spec.nodes at plan.yaml:24)"
+    if (
+        finding["target"] == "plan"
+    ):  # a plan finding that names its field only in the message: "(spec.nodes at plan.yaml:24)"
         cited = re.search(f" at {re.escape(plan_file)}:([1-9][0-9]*)\\b", finding.get("message") or "")
         if cited:
             return int(cited.group(1))
@@ -197,4 +221,6 @@ def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str
         return {"uri": quote(relative.as_posix()), "uriBaseId": SARIF_BASE}, {SARIF_BASE: {"uri": cwd.as_uri() + "/"}}
     resolved = Path(*absolute.parts).resolve() if ".." in absolute.parts else absolute
     base = resolved.parent.as_uri()
-    return {"uri": quote(resolved.name), "uriBaseId": PLAN_BASE}, {PLAN_BASE: {"uri": base if base.endswith("/") else base + "/"}}
+    return {"uri": quote(resolved.name), "uriBaseId": PLAN_BASE}, {
+        PLAN_BASE: {"uri": base if base.endswith("/") else base + "/"}
+    }

@@ -37,7 +37,12 @@ def wrap(text: str, width: int, indent: str = "", hanging: str | None = None) ->
     text = visible(text, True)
     hanging = indent if hanging is None else hanging
     return textwrap.wrap(
-        text, max(width, len(hanging) + 20), initial_indent=indent, subsequent_indent=hanging, break_long_words=False, break_on_hyphens=False
+        text,
+        max(width, len(hanging) + 20),
+        initial_indent=indent,
+        subsequent_indent=hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
     ) or [indent.rstrip()]
 
 
@@ -74,7 +79,17 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
             body += [("fix: ", result["remediation"]), ("see: ", best_ref(result, run["acp"]))]
         targets = _named([m["target"] for m in members])
         key = (_ORDER[status], SEVERITY_ORDER.get(result["severity"], 9), result["check"], result["target"])
-        blocks.append((key, _block(f"{status.upper():<6} {result['check']} [{targets}] {result['title']}", body, width, _COLOUR.get(status, {}))))
+        blocks.append(
+            (
+                key,
+                _block(
+                    f"{status.upper():<6} {result['check']} [{targets}] {result['title']}",
+                    body,
+                    width,
+                    _COLOUR.get(status, {}),
+                ),
+            )
+        )
     for group in grouped:
         checks = [item["check"] for item in group["members"]]
         head = f"ERROR  {group['target']}: {len(checks)} checks could not run ({_named(checks)})"
@@ -88,6 +103,10 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
     head = f"{run['cluster']}: {verdict(document)} — {counts or 'no results'} (profile {run['profile']}, fail_on {run['failOn']})"
     lines += [(line, {"bold": True}) for line in wrap(head, width, "", INDENT)]
-    names = "junit.xml, summary.md, report.html, results.sarif" if document.get("incomplete") else "results.json, junit.xml, summary.md, report.html, results.sarif"
+    names = (
+        "junit.xml, summary.md, report.html, results.sarif"
+        if document.get("incomplete")
+        else "results.json, junit.xml, summary.md, report.html, results.sarif"
+    )
     lines += [(line, {}) for line in wrap(f"reports: {written}/  ({names})", width, "", INDENT)]
     return lines

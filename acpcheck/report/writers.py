@@ -54,14 +54,31 @@ from acpcheck.report.sarif import artifact_location, sarif
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["Context", "artifact_location", "error_groups", "groups", "junit_xml", "render_all", "report_html", "sarif", "summary_markdown", "verdict", "write_all"]
+__all__ = [
+    "Context",
+    "artifact_location",
+    "error_groups",
+    "groups",
+    "junit_xml",
+    "render_all",
+    "report_html",
+    "sarif",
+    "summary_markdown",
+    "verdict",
+    "write_all",
+]
 
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "✋", "error": "💥", "waived": "🏳️"}
 # Findings first, in the order a person should read them.
 SECTIONS = ("fail", "error", "warn", "manual", "waived")
 STATUS_ORDER = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-VERDICT = {0: "compliant", 1: "NOT compliant", 2: "assessment incomplete: some checks could not run", 5: "nothing selected"}
+VERDICT = {
+    0: "compliant",
+    1: "NOT compliant",
+    2: "assessment incomplete: some checks could not run",
+    5: "nothing selected",
+}
 #: The verdict of a run that did not complete, whatever its results say.
 INCOMPLETE = "INCOMPLETE: the run did not complete"
 
@@ -98,7 +115,13 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
         "junit.xml": junit_xml(shown),
         "summary.md": summary_markdown(shown),
         "report.html": report_html(shown, shown_context),
-        "results.sarif": json.dumps(sarif(exact, Context(_writable(dict(context.rationales)), context.lines)), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+        "results.sarif": json.dumps(
+            sarif(exact, Context(_writable(dict(context.rationales)), context.lines)),
+            indent=2,
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        + "\n",
     }
     if document.get("incomplete"):
         # Its exitCode would be read as a completed run's verdict; the other files say "incomplete".
@@ -177,7 +200,9 @@ def error_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for result in results:
         if result["status"] == "error":
             key = (result["target"], result["message"])
-            found.setdefault(key, {"target": result["target"], "message": result["message"], "members": []})["members"].append(result)
+            found.setdefault(key, {"target": result["target"], "message": result["message"], "members": []})[
+                "members"
+            ].append(result)
     return list(found.values())
 
 
@@ -232,10 +257,21 @@ def groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group["targets"].append(result["target"])
         group["members"].append(result)
     for group in out:
-        messages = {(i["message"], json.dumps(i["waiver"], sort_keys=True) if i.get("waiver") else None) for i in group["members"]}
+        messages = {
+            (i["message"], json.dumps(i["waiver"], sort_keys=True) if i.get("waiver") else None)
+            for i in group["members"]
+        }
         group["same_message"] = len(messages) == 1
         group["message"] = group["members"][0]["message"]
-    out.sort(key=lambda g: (STATUS_ORDER.get(g["status"], 9), SEVERITY_ORDER.get(g["severity"], 9), g["kind"] != "target", g["check"], g["targets"][0]))
+    out.sort(
+        key=lambda g: (
+            STATUS_ORDER.get(g["status"], 9),
+            SEVERITY_ORDER.get(g["severity"], 9),
+            g["kind"] != "target",
+            g["check"],
+            g["targets"][0],
+        )
+    )
     return out
 
 
@@ -276,13 +312,23 @@ def junit_xml(document: dict[str, Any]) -> str:
     ):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for result in results:
-        case = ET.SubElement(suite, "testcase", classname=f"acpcheck.{result['area']}", name=_title(result), time=f"{result['duration']:.3f}")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"acpcheck.{result['area']}",
+            name=_title(result),
+            time=f"{result['duration']:.3f}",
+        )
         status = result["status"]
         detail = f"{result['message']}\n\nfix: {result['remediation']}\nsee: {best_ref(result, run['acp'])}"
         if status == "fail":
-            ET.SubElement(case, "failure", message=_first_line(result["message"]), type=result["severity"]).text = detail
+            ET.SubElement(
+                case, "failure", message=_first_line(result["message"]), type=result["severity"]
+            ).text = detail
         elif status == "error":
-            ET.SubElement(case, "error", message=_first_line(result["message"]), type="could-not-check").text = result["message"]
+            ET.SubElement(case, "error", message=_first_line(result["message"]), type="could-not-check").text = result[
+                "message"
+            ]
         elif status in ("skip", "manual"):
             ET.SubElement(case, "skipped", message=f"{status.upper()}: {result['message']}", type=status)
         out = f"status: {status.upper()}\ncheck: {result['check']}\nseverity: {result['severity']}\ntarget: {result['target']}\n"
@@ -293,17 +339,37 @@ def junit_xml(document: dict[str, Any]) -> str:
             out += f"waived by {waiver['owner']} until {waiver['expires']}: {waiver['reason']}\n"
         ET.SubElement(case, "system-out").text = out
     for waiver in expired:
-        case = ET.SubElement(suite, "testcase", classname="acpcheck.waivers", name=f"{waiver['check']} waiver expired [{waiver['target']}]", time="0.000")
-        message = f"the waiver owned by {waiver['owner']} expired on {waiver['expires']}: it waives nothing and fails the run"
-        ET.SubElement(case, "failure", message=message, type="expired-waiver").text = f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file."
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="acpcheck.waivers",
+            name=f"{waiver['check']} waiver expired [{waiver['target']}]",
+            time="0.000",
+        )
+        message = (
+            f"the waiver owned by {waiver['owner']} expired on {waiver['expires']}: it waives nothing and fails the run"
+        )
+        ET.SubElement(
+            case, "failure", message=message, type="expired-waiver"
+        ).text = f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file."
     if incomplete:
         # A CI test view shows this case red: the results above are only what was graded before the run stopped.
-        case = ET.SubElement(suite, "testcase", classname="acpcheck.run", name="acpcheck run did not complete", time="0.000")
-        ET.SubElement(case, "error", message=_first_line(incomplete), type="run-incomplete").text = (
+        case = ET.SubElement(
+            suite, "testcase", classname="acpcheck.run", name="acpcheck run did not complete", time="0.000"
+        )
+        ET.SubElement(
+            case, "error", message=_first_line(incomplete), type="run-incomplete"
+        ).text = (
             f"{incomplete}\nThe results in this file are those graded before the run stopped; it is not an assessment."
         )
     ET.SubElement(suite, "system-out").text = f"acpcheck {run['cluster']}: {said} (exit {run['exitCode']})\n"
-    root = ET.Element("testsuites", name="acpcheck", tests=suite.get("tests", "0"), failures=suite.get("failures", "0"), errors=suite.get("errors", "0"))
+    root = ET.Element(
+        "testsuites",
+        name="acpcheck",
+        tests=suite.get("tests", "0"),
+        failures=suite.get("failures", "0"),
+        errors=suite.get("errors", "0"),
+    )
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -331,10 +397,15 @@ def summary_markdown(document: dict[str, Any]) -> str:
             "",
         ]
     for waiver in document.get("expiredWaivers", []):
-        lines.append(f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, expired {waiver['expires']}): it no longer applies and fails the run.")
+        lines.append(
+            f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, expired {waiver['expires']}): it no longer applies and fails the run."
+        )
         lines.append("")
     if summary["error"]:
-        lines += [f"> **Incomplete:** {summary['error']} check result(s) could not be determined (ERROR); the run is not compliant until they are.", ""]
+        lines += [
+            f"> **Incomplete:** {summary['error']} check result(s) could not be determined (ERROR); the run is not compliant until they are.",
+            "",
+        ]
     for status in SECTIONS:
         chosen = [g for g in groups(results) if g["status"] == status]
         if not chosen:
@@ -342,12 +413,22 @@ def summary_markdown(document: dict[str, Any]) -> str:
         lines += [f"## {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
         for group in chosen:
             if group["kind"] == "target":
-                lines += [f"### {group['title']}", "", "Checks: " + ", ".join(f"{i['check']}" for i in group["members"]), ""]
+                lines += [
+                    f"### {group['title']}",
+                    "",
+                    "Checks: " + ", ".join(f"{i['check']}" for i in group["members"]),
+                    "",
+                ]
                 lines += [*_fenced(group["message"]), ""]
                 continue
             for result in group["members"] if not group["same_message"] else group["members"][:1]:
                 targets = result["target"] if not group["same_message"] else ", ".join(group["targets"])
-                lines += [f"### {result['check']} — {result['title']} `[{targets}]`", "", f"Severity **{result['severity']}**.", ""]
+                lines += [
+                    f"### {result['check']} — {result['title']} `[{targets}]`",
+                    "",
+                    f"Severity **{result['severity']}**.",
+                    "",
+                ]
                 lines += [*_fenced(result["message"]), ""]
                 if result.get("waiver"):
                     w = result["waiver"]
@@ -360,7 +441,9 @@ def summary_markdown(document: dict[str, Any]) -> str:
         lines += ["## Passed and not applicable", "", "| check | target | status | note |", "|---|---|---|---|"]
         for result in passed:
             note = result["message"].replace("|", "\\|") if result["status"] == "skip" else result["title"]
-            lines.append(f"| {result['check']} | {result['target']} | {STATUS_ICON[result['status']]} {result['status']} | {note} |")
+            lines.append(
+                f"| {result['check']} | {result['target']} | {STATUS_ICON[result['status']]} {result['status']} | {note} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -380,10 +463,14 @@ def report_html(document: dict[str, Any], context: Context | None = None) -> str
     run = document["run"]
     page_groups = groups(document["results"])
     for group in page_groups:
-        group["why"] = paragraphs(context.rationales.get(group["check"], "") or group["title"]) if group["kind"] == "check" else []
+        group["why"] = (
+            paragraphs(context.rationales.get(group["check"], "") or group["title"]) if group["kind"] == "check" else []
+        )
         best = best_ref(group["members"][0], run["acp"]) if group.get("refs") else ""
         group["sources"] = list(dict.fromkeys([best, *group.get("refs", [])])) if best else []
-    targets = sorted({r["target"] for r in document["results"]}, key=lambda t: (not t == "plan", not t.startswith("node:*"), t))
+    targets = sorted(
+        {r["target"] for r in document["results"]}, key=lambda t: (not t == "plan", not t.startswith("node:*"), t)
+    )
     return _template("report.html.j2").render(
         run=run,
         summary=document["summary"],
@@ -420,6 +507,12 @@ def _template(name: str) -> jinja2.Template:
     # Read through importlib.resources: the templates ship in the acpcheck.reports
     # package (top-level reports/ in a checkout), also inside a wheel or a zip.
     text = importlib.resources.files("acpcheck.reports").joinpath(name).read_text(encoding="utf-8")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=True)
     return environment.from_string(text)

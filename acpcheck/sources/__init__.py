@@ -82,17 +82,19 @@ REGISTRY: dict[str, SourceEntry] = {
         SourceEntry(
             "cluster",
             "acpcheck.sources.cluster:ClusterSource",
-            {"cluster": "The live cluster's API objects (ClusterView), read once with the official kubernetes client from the "
-                        "run's kubeconfig. An unreachable, unauthorised or broken API is ERROR for every cluster check."},
+            {
+                "cluster": "The live cluster's API objects (ClusterView), read once with the official kubernetes client from the "
+                "run's kubeconfig. An unreachable, unauthorised or broken API is ERROR for every cluster check."
+            },
         ),
         SourceEntry(
             "encryption",
             "acpcheck.sources.encryption:EncryptionSource",
             {
                 "encryption": "Each control-plane node's kube-apiserver manifest and encryption config (EncryptionView; "
-                              "key names and fingerprints, never keys).",
+                "key names and fingerprints, never keys).",
                 "etcd": "One scan of etcd's raw values through an SSH forward from a control-plane node (ScanResult: "
-                        "counts per resource, namespace and category).",
+                "counts per resource, namespace and category).",
             },
         ),
     )
@@ -110,4 +112,12 @@ def sources_for(needs: Iterable[Iterable[str]]) -> list[SourceEntry]:
     return [entry for entry in REGISTRY.values() if wanted & entry.provides.keys()]
 
 
-__all__ = ["REGISTRY", "EvidenceSource", "GatherContext", "SourceEntry", "TargetUnavailable", "source_providing", "sources_for"]
+__all__ = [
+    "REGISTRY",
+    "EvidenceSource",
+    "GatherContext",
+    "SourceEntry",
+    "TargetUnavailable",
+    "source_providing",
+    "sources_for",
+]

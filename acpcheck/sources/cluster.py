@@ -91,8 +91,12 @@ def _node_summary(node: dict[str, Any]) -> dict[str, Any]:
         "addresses": [{"type": a.get("type"), "address": a.get("address")} for a in status.get("addresses") or []],
         # Node roles (ACP-ROLE-*) and what tells an EKS or immutable-OS node (the role refusals).
         "roleLabels": {key: value for key, value in labels.items() if key.startswith(ROLE_LABEL_PREFIX)},
-        "taints": [{k: t.get(k) for k in ("key", "value", "effect") if t.get(k) is not None} for t in (node.get("spec") or {}).get("taints") or []],
-        "eks": any(key.startswith("eks.amazonaws.com/") for key in labels) or str((node.get("spec") or {}).get("providerID") or "").startswith("aws://"),
+        "taints": [
+            {k: t.get(k) for k in ("key", "value", "effect") if t.get(k) is not None}
+            for t in (node.get("spec") or {}).get("taints") or []
+        ],
+        "eks": any(key.startswith("eks.amazonaws.com/") for key in labels)
+        or str((node.get("spec") or {}).get("providerID") or "").startswith("aws://"),
         "osImage": (status.get("nodeInfo") or {}).get("osImage"),
     }
 
@@ -106,13 +110,24 @@ def _secret_summary(secret: dict[str, Any]) -> dict[str, Any]:
     for key, value in sorted((secret.get("data") or {}).items()):
         raw = base64.b64decode(value or "")
         keys[key] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-    return {"metadata": {"name": metadata.get("name"), "namespace": metadata.get("namespace"), "labels": metadata.get("labels") or {}},
-            "type": secret.get("type"), "keys": keys}
+    return {
+        "metadata": {
+            "name": metadata.get("name"),
+            "namespace": metadata.get("namespace"),
+            "labels": metadata.get("labels") or {},
+        },
+        "type": secret.get("type"),
+        "keys": keys,
+    }
 
 
 def _annotated_summary(obj: dict[str, Any]) -> dict[str, Any]:
     metadata = obj.get("metadata") or {}
-    return {"name": metadata.get("name"), "namespace": metadata.get("namespace"), "annotations": metadata.get("annotations") or {}}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "annotations": metadata.get("annotations") or {},
+    }
 
 
 def qualified_name(resource: str, group: str) -> str:
@@ -151,16 +166,37 @@ class Read:
         return f"{verb} {what}" + (f" in namespace {self.namespace}" if self.namespace else "")
 
 
-ETCD_ENCRYPTION_CONFIG = Read("etcdencryptionconfig", "cluster.alauda.io", "v1alpha1", "etcdencryptionconfigs", name="default")
+ETCD_ENCRYPTION_CONFIG = Read(
+    "etcdencryptionconfig", "cluster.alauda.io", "v1alpha1", "etcdencryptionconfigs", name="default"
+)
 NODES = Read("nodes", "", "v1", "nodes", summarise=_node_summary)
 #: The built-in registry's external address (ACP-REG-*): kept without the Secret's values.
-REGISTRY_TLS_SECRET = Read("registry-tls-secret", "", "v1", "secrets", name="registry-address.tls", namespace="kube-system", summarise=_secret_summary)
-REGISTRY_INGRESS = Read("registry-ingress", "networking.k8s.io", "v1", "ingresses", name="registry-address", namespace="kube-system")
+REGISTRY_TLS_SECRET = Read(
+    "registry-tls-secret",
+    "",
+    "v1",
+    "secrets",
+    name="registry-address.tls",
+    namespace="kube-system",
+    summarise=_secret_summary,
+)
+REGISTRY_INGRESS = Read(
+    "registry-ingress", "networking.k8s.io", "v1", "ingresses", name="registry-address", namespace="kube-system"
+)
 REGISTRY_SERVICE = Read("registry-service", "", "v1", "services", name="registry", namespace="kube-system")
 #: The global cluster's Cluster objects (cpaas.io/platform-url of a workload cluster), name and annotations only.
-CAPI_CLUSTERS = Read("capi-clusters", "cluster.x-k8s.io", "v1beta1", "clusters", namespace="cpaas-system", summarise=_annotated_summary)
+CAPI_CLUSTERS = Read(
+    "capi-clusters", "cluster.x-k8s.io", "v1beta1", "clusters", namespace="cpaas-system", summarise=_annotated_summary
+)
 #: Everything a run reads from the API (later issues add rows here).
-READS: tuple[Read, ...] = (NODES, ETCD_ENCRYPTION_CONFIG, REGISTRY_TLS_SECRET, REGISTRY_INGRESS, REGISTRY_SERVICE, CAPI_CLUSTERS)
+READS: tuple[Read, ...] = (
+    NODES,
+    ETCD_ENCRYPTION_CONFIG,
+    REGISTRY_TLS_SECRET,
+    REGISTRY_INGRESS,
+    REGISTRY_SERVICE,
+    CAPI_CLUSTERS,
+)
 
 
 # ---------------------------------------------------------------------------
@@ -233,7 +269,10 @@ class ClusterEvidence:
             observed_at=data.get("observedAt"),
             version=data.get("version"),
             failure=(failure["kind"], failure["message"]) if failure else None,
-            reads={key: ReadResult(value["status"], value.get("object"), value.get("items"), value.get("message", "")) for key, value in data["reads"].items()},
+            reads={
+                key: ReadResult(value["status"], value.get("object"), value.get("items"), value.get("message", ""))
+                for key, value in data["reads"].items()
+            },
         )
 
 
@@ -257,7 +296,9 @@ class ClusterView:
     def _result(self, read: Read) -> ReadResult:
         result = self.evidence.reads.get(read.key)
         if result is None:
-            raise TargetUnavailable(self.target, "missing", f"the evidence holds no {read.describe()} (gathered by an older acpcheck?)")
+            raise TargetUnavailable(
+                self.target, "missing", f"the evidence holds no {read.describe()} (gathered by an older acpcheck?)"
+            )
         return result
 
     def served(self, read: Read) -> bool:
@@ -404,7 +445,10 @@ class _Kubeconfig:
         except InputError as error:
             reason = error.problems[0].message
             if reason == "file not found":
-                raise self.error(at, f"the {what} file does not exist (the path is not shown, in case a secret was typed in its place)") from None
+                raise self.error(
+                    at,
+                    f"the {what} file does not exist (the path is not shown, in case a secret was typed in its place)",
+                ) from None
             line = error.problems[0].line
             raise self.error(at, f"{what} file {path}{f' line {line}' if line else ''}: {reason}") from None
 
@@ -423,7 +467,9 @@ def load_kubeconfig(path: str, context: str | None = None) -> KubeTarget:
     contexts = config.named("contexts")
     name = context or config.data.get("current-context")
     if not name:
-        raise config.error(("current-context",), "there is no current-context; name one with spec.kubeconfigContext or --context")
+        raise config.error(
+            ("current-context",), "there is no current-context; name one with spec.kubeconfigContext or --context"
+        )
     if not isinstance(name, str) or name not in contexts:
         known = ", ".join(sorted(contexts)) or "none"
         raise config.error(("contexts",), f"there is no context {name!r} (the contexts: {known})")
@@ -431,28 +477,49 @@ def load_kubeconfig(path: str, context: str | None = None) -> KubeTarget:
     clusters, users = config.named("clusters"), config.named("users")
     cluster_name, user_name = entry.get("cluster"), entry.get("user")
     if not isinstance(cluster_name, str) or cluster_name not in clusters:
-        raise config.error(("contexts", context_index, "context", "cluster"), f"context {name!r} names cluster {cluster_name!r}, which the file does not define")
+        raise config.error(
+            ("contexts", context_index, "context", "cluster"),
+            f"context {name!r} names cluster {cluster_name!r}, which the file does not define",
+        )
     cluster_index, cluster = clusters[cluster_name]
     at_cluster: FieldPath = ("clusters", cluster_index, "cluster")
     server = cluster.get("server")
     if not isinstance(server, str) or not server.startswith(("https://", "http://")):
         raise config.error((*at_cluster, "server"), f"cluster {cluster_name!r} has no https:// server")
     target = KubeTarget(
-        path=path, context=name, cluster=cluster_name, user=user_name if isinstance(user_name, str) else None, server=server.rstrip("/"),
-        insecure=cluster.get("insecure-skip-tls-verify") is True, tls_server_name=cluster.get("tls-server-name"), proxy_url=cluster.get("proxy-url"),
+        path=path,
+        context=name,
+        cluster=cluster_name,
+        user=user_name if isinstance(user_name, str) else None,
+        server=server.rstrip("/"),
+        insecure=cluster.get("insecure-skip-tls-verify") is True,
+        tls_server_name=cluster.get("tls-server-name"),
+        proxy_url=cluster.get("proxy-url"),
     )
     if cluster.get("certificate-authority-data"):
-        target.ca_data = config.base64_of((*at_cluster, "certificate-authority-data"), cluster["certificate-authority-data"])
+        target.ca_data = config.base64_of(
+            (*at_cluster, "certificate-authority-data"), cluster["certificate-authority-data"]
+        )
     elif cluster.get("certificate-authority"):
-        target.ca_file, target.ca_data = config.text_of((*at_cluster, "certificate-authority"), cluster["certificate-authority"], "certificate authority")
+        target.ca_file, target.ca_data = config.text_of(
+            (*at_cluster, "certificate-authority"), cluster["certificate-authority"], "certificate authority"
+        )
     if user_name is not None and (not isinstance(user_name, str) or user_name not in users):
-        raise config.error(("contexts", context_index, "context", "user"), f"context {name!r} names user {user_name!r}, which the file does not define")
+        raise config.error(
+            ("contexts", context_index, "context", "user"),
+            f"context {name!r} names user {user_name!r}, which the file does not define",
+        )
     user_index, user = users[user_name] if isinstance(user_name, str) else (-1, {})
     at_user: FieldPath = ("users", user_index, "user")
     if user.get("auth-provider"):
-        raise config.error((*at_user, "auth-provider"), "auth-provider was removed from Kubernetes clients; use an exec plugin")
+        raise config.error(
+            (*at_user, "auth-provider"), "auth-provider was removed from Kubernetes clients; use an exec plugin"
+        )
     if user.get("username") or user.get("password"):
-        raise config.error(at_user, "basic authentication (username, password) is no longer served by Kubernetes; use a token or a client certificate")
+        raise config.error(
+            at_user,
+            "basic authentication (username, password) is no longer served by Kubernetes; use a token or a client certificate",
+        )
     if user.get("exec"):
         target.exec_config = _exec_config(config, (*at_user, "exec"), user["exec"])
     if user.get("token"):
@@ -462,13 +529,17 @@ def load_kubeconfig(path: str, context: str | None = None) -> KubeTarget:
     if user.get("client-certificate-data"):
         target.cert_data = config.base64_of((*at_user, "client-certificate-data"), user["client-certificate-data"])
     elif user.get("client-certificate"):
-        target.cert_file, target.cert_data = config.text_of((*at_user, "client-certificate"), user["client-certificate"], "client certificate")
+        target.cert_file, target.cert_data = config.text_of(
+            (*at_user, "client-certificate"), user["client-certificate"], "client certificate"
+        )
     if user.get("client-key-data"):
         target.key_data = config.base64_of((*at_user, "client-key-data"), user["client-key-data"])
     elif user.get("client-key"):
         target.key_file, target.key_data = config.text_of((*at_user, "client-key"), user["client-key"], "client key")
     if bool(target.cert_data) != bool(target.key_data):
-        raise config.error(at_user, f"user {user_name!r} has a client certificate without its key (or a key without its certificate)")
+        raise config.error(
+            at_user, f"user {user_name!r} has a client certificate without its key (or a key without its certificate)"
+        )
     return target
 
 
@@ -483,9 +554,16 @@ def _exec_config(config: _Kubeconfig, at: FieldPath, value: Any) -> dict[str, An
     if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
         raise config.error((*at, "args"), "is not a list of strings")
     env = value.get("env") or []
-    if not isinstance(env, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str) for e in env):
+    if not isinstance(env, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str) for e in env
+    ):
         raise config.error((*at, "env"), "is not a list of {name, value} strings")
-    return {"command": value["command"], "apiVersion": value["apiVersion"], "args": list(args), "env": [dict(e) for e in env]}
+    return {
+        "command": value["command"],
+        "apiVersion": value["apiVersion"],
+        "args": list(args),
+        "env": [dict(e) for e in env],
+    }
 
 
 def kubeconfig_problems(plan: ClusterPlan, environ: dict[str, str] | None = None) -> list[Problem]:
@@ -505,7 +583,12 @@ def kubeconfig_problems(plan: ClusterPlan, environ: dict[str, str] | None = None
     except KubeconfigError as error:
         env = os.environ if environ is None else environ
         given = f"--kubeconfig or {KUBECONFIG_ENV}" if env.get(KUBECONFIG_ENV) else f"spec.kubeconfig of {plan.file}"
-        problems += [replace(p, message=f"{p.message} (the kubeconfig given by {given})") if p.file == path and not p.field else p for p in error.problems]
+        problems += [
+            replace(p, message=f"{p.message} (the kubeconfig given by {given})")
+            if p.file == path and not p.field
+            else p
+            for p in error.problems
+        ]
     return problems
 
 
@@ -622,10 +705,19 @@ def run_exec_plugin(config: dict[str, Any], cwd: str, seconds: float) -> tuple[i
     import time
 
     env = {**os.environ, **{item["name"]: item["value"] for item in config["env"]}}
-    env["KUBERNETES_EXEC_INFO"] = json.dumps({"apiVersion": config["apiVersion"], "kind": "ExecCredential", "spec": {"interactive": False}})
+    env["KUBERNETES_EXEC_INFO"] = json.dumps(
+        {"apiVersion": config["apiVersion"], "kind": "ExecCredential", "spec": {"interactive": False}}
+    )
     try:
-        process = subprocess.Popen([config["command"], *config["args"]], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        process = subprocess.Popen(
+            [config["command"], *config["args"]],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as error:
         raise ExecPluginError("auth", f"could not be run ({type(error).__name__}: {error.strerror})") from None
 
@@ -646,8 +738,11 @@ def run_exec_plugin(config: dict[str, Any], cwd: str, seconds: float) -> tuple[i
                 if exited:
                     kill_group()  # what it wrote is in the pipes; whatever it left running goes now
                 elif time.monotonic() >= ends:
-                    raise ExecPluginError("timeout", f"did not finish within {seconds:g} s (the deadline; {REQUEST_TIMEOUT_ENV} sets it); "
-                                          "it and everything it started were stopped")
+                    raise ExecPluginError(
+                        "timeout",
+                        f"did not finish within {seconds:g} s (the deadline; {REQUEST_TIMEOUT_ENV} sets it); "
+                        "it and everything it started were stopped",
+                    )
                 # Woken by output; a tenth of a second at most, to notice an exit while a child holds the pipes.
                 events = selector.select(0 if exited else max(0.0, min(0.1, ends - time.monotonic())))
                 if exited and not events:
@@ -658,7 +753,10 @@ def run_exec_plugin(config: dict[str, Any], cwd: str, seconds: float) -> tuple[i
                         selector.unregister(key.fileobj)
                     elif key.data is stdout:
                         if len(stdout) + len(chunk) > EXEC_MAX_OUTPUT:
-                            raise ExecPluginError("auth", f"printed more than {EXEC_MAX_OUTPUT:,} bytes (an ExecCredential is a few kB); it was stopped")
+                            raise ExecPluginError(
+                                "auth",
+                                f"printed more than {EXEC_MAX_OUTPUT:,} bytes (an ExecCredential is a few kB); it was stopped",
+                            )
                         stdout += chunk
                     elif len(stderr) < EXEC_STDERR_KEPT:
                         stderr += chunk[: EXEC_STDERR_KEPT - len(stderr)]
@@ -679,7 +777,13 @@ class KubeClient:
     up to ``MAX_RESPONSE_BYTES`` and must be JSON, or the request fails as ``error``.
     """
 
-    def __init__(self, target: KubeTarget, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT, deadline: float | None = None):
+    def __init__(
+        self,
+        target: KubeTarget,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        deadline: float | None = None,
+    ):
         from kubernetes import client  # the heavy import: only here
 
         self.target = target
@@ -706,7 +810,11 @@ class KubeClient:
             token = status.get("token") or token
             cert_data = status.get("clientCertificateData") or cert_data
             key_data = status.get("clientKeyData") or key_data
-            self.secrets += [value for value in (status.get("token"), status.get("clientKeyData")) if isinstance(value, str) and value]
+            self.secrets += [
+                value
+                for value in (status.get("token"), status.get("clientKeyData"))
+                if isinstance(value, str) and value
+            ]
         if token:
             config.api_key = {"authorization": f"Bearer {token}"}
         if cert_data and key_data:
@@ -729,8 +837,12 @@ class KubeClient:
         except ExecPluginError as error:
             raise ApiFailure(error.kind, f"{plugin} {error}") from None
         if code != 0:
-            first = next((line for line in scrub(stderr.decode(errors="replace"), self.secrets).splitlines() if line.strip()), "")
-            raise ApiFailure("auth", f"{plugin} failed: exit status {code}" + (f": {first.strip()[:300]}" if first else ""))
+            first = next(
+                (line for line in scrub(stderr.decode(errors="replace"), self.secrets).splitlines() if line.strip()), ""
+            )
+            raise ApiFailure(
+                "auth", f"{plugin} failed: exit status {code}" + (f": {first.strip()[:300]}" if first else "")
+            )
         try:
             credential = json.loads(stdout)
         except (ValueError, RecursionError):
@@ -739,8 +851,14 @@ class KubeClient:
         if not isinstance(status, dict) or credential.get("kind") != "ExecCredential":
             raise ApiFailure("auth", f"{plugin} printed no ExecCredential with a status")
         if credential.get("apiVersion") != config["apiVersion"]:
-            raise ApiFailure("auth", f"{plugin} answered in apiVersion {str(credential.get('apiVersion'))[:60]!r}, not {config['apiVersion']!r}")
-        if not all(isinstance(status.get(key), (str, type(None))) for key in ("token", "clientCertificateData", "clientKeyData")):
+            raise ApiFailure(
+                "auth",
+                f"{plugin} answered in apiVersion {str(credential.get('apiVersion'))[:60]!r}, not {config['apiVersion']!r}",
+            )
+        if not all(
+            isinstance(status.get(key), (str, type(None)))
+            for key in ("token", "clientCertificateData", "clientKeyData")
+        ):
             raise ApiFailure("auth", f"{plugin} printed a status whose token or client certificate is not a string")
         return status
 
@@ -771,17 +889,25 @@ class KubeClient:
                 return function(*args, _request_timeout=self.timeout, **kwargs)
             except Exception as error:  # noqa: BLE001 — sorted below; anything else is re-raised
                 if deadline.expired:  # whatever broke, it broke because the deadline shut the connection
-                    raise ApiFailure("timeout", f"{what}: {self.target.server} gave no complete answer within {self.deadline:g} s "
-                                     f"(the deadline of one request; {REQUEST_TIMEOUT_ENV} sets it)") from None
+                    raise ApiFailure(
+                        "timeout",
+                        f"{what}: {self.target.server} gave no complete answer within {self.deadline:g} s "
+                        f"(the deadline of one request; {REQUEST_TIMEOUT_ENV} sets it)",
+                    ) from None
                 if isinstance(error, _AnswerProblem):
                     raise ApiFailure("error", f"{what}: the answer of {self.target.server} {error}") from None
                 if isinstance(error, self.client.ApiException):
                     raise self._http_failure(error, what) from None
                 if isinstance(error, (urllib3.exceptions.HTTPError, OSError)):
                     raise self._connection_failure(error, what) from None
-                if isinstance(error, (ValueError, TypeError, AttributeError, KeyError)):  # the client could not make an object of it
-                    raise ApiFailure("error", f"{what}: the answer of {self.target.server} is not what the Kubernetes API sends "
-                                     f"({type(error).__name__})") from None
+                if isinstance(
+                    error, (ValueError, TypeError, AttributeError, KeyError)
+                ):  # the client could not make an object of it
+                    raise ApiFailure(
+                        "error",
+                        f"{what}: the answer of {self.target.server} is not what the Kubernetes API sends "
+                        f"({type(error).__name__})",
+                    ) from None
                 raise
 
     def _http_failure(self, error: Any, what: str) -> ApiFailure:
@@ -798,14 +924,27 @@ class KubeClient:
             reason = scrub(str(getattr(error, "reason", "") or ""), self.secrets)
             if "SSL" in reason or "certificate" in reason.lower():
                 return self._tls_failure(error, reason)
-            return ApiFailure("unreachable", f"{self.target.server}: {reason.splitlines()[-1] if reason else 'no response'}")
+            return ApiFailure(
+                "unreachable", f"{self.target.server}: {reason.splitlines()[-1] if reason else 'no response'}"
+            )
         if status == 401:
-            return ApiFailure("auth", f"{self.target.server} refused the credentials of {user} (401 Unauthorized)" + (f": {detail}" if detail else ""), 401)
+            return ApiFailure(
+                "auth",
+                f"{self.target.server} refused the credentials of {user} (401 Unauthorized)"
+                + (f": {detail}" if detail else ""),
+                401,
+            )
         if status == 403:
-            return ApiFailure("forbidden", f"forbidden: {user} may not {what} (403 Forbidden" + (f": {detail})" if detail else ")"), 403)
+            return ApiFailure(
+                "forbidden",
+                f"forbidden: {user} may not {what} (403 Forbidden" + (f": {detail})" if detail else ")"),
+                403,
+            )
         if status == 404:
             return ApiFailure("absent", f"{what}: not found (404)" + (f": {detail}" if detail else ""), 404)
-        return ApiFailure("error", f"{what}: HTTP {status} {getattr(error, 'reason', '')}" + (f": {detail}" if detail else ""), status)
+        return ApiFailure(
+            "error", f"{what}: HTTP {status} {getattr(error, 'reason', '')}" + (f": {detail}" if detail else ""), status
+        )
 
     def _tls_failure(self, error: BaseException, reason: str) -> ApiFailure:
         """A TLS failure named by its cause (unknown CA, expired, host name, client
@@ -813,11 +952,25 @@ class KubeClient:
         exception still holds; from ``reason`` (its text, scrubbed) when none is left."""
         from acpcheck.tlserrors import describe_tls_error, find_ssl_error
 
-        trust = f"the kubeconfig's CA of cluster {self.target.cluster!r}" if (self.target.ca_data or self.target.ca_file) else "the system's CAs (the kubeconfig names no CA)"
+        trust = (
+            f"the kubeconfig's CA of cluster {self.target.cluster!r}"
+            if (self.target.ca_data or self.target.ca_file)
+            else "the system's CAs (the kubeconfig names no CA)"
+        )
         if find_ssl_error(error) is None:
-            line = next((part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason)
-            return ApiFailure("tls", f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}")
-        problem = describe_tls_error(error, trusted=trust, ca_pem=self.target.ca_data, cert_pem=self.target.cert_data, key_pem=self.target.key_data)
+            line = next(
+                (part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason
+            )
+            return ApiFailure(
+                "tls", f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}"
+            )
+        problem = describe_tls_error(
+            error,
+            trusted=trust,
+            ca_pem=self.target.ca_data,
+            cert_pem=self.target.cert_data,
+            key_pem=self.target.key_data,
+        )
         return ApiFailure("tls", f"TLS with {self.target.server} failed: {scrub(problem.message, self.secrets)[:400]}")
 
     def _connection_failure(self, error: Exception, what: str) -> ApiFailure:
@@ -828,15 +981,29 @@ class KubeClient:
         if isinstance(cause, urllib3.exceptions.SSLError) or isinstance(error, urllib3.exceptions.SSLError):
             return self._tls_failure(error, scrub(str(cause), self.secrets))
         timeouts = (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)
-        if isinstance(cause, timeouts) and not isinstance(cause, urllib3.exceptions.NewConnectionError) or "timed out" in str(cause):
-            return ApiFailure("timeout", f"{what}: {server} did not answer within {self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (one read)")
+        if (
+            isinstance(cause, timeouts)
+            and not isinstance(cause, urllib3.exceptions.NewConnectionError)
+            or "timed out" in str(cause)
+        ):
+            return ApiFailure(
+                "timeout",
+                f"{what}: {server} did not answer within {self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (one read)",
+            )
         if isinstance(error, urllib3.exceptions.ProtocolError):  # connected, then the answer broke off
-            return ApiFailure("unreachable", f"{what}: the connection to {server} ended before the answer was complete "
-                              f"({type(error.args[1] if len(error.args) > 1 else error).__name__}; reset by the server?)")
+            return ApiFailure(
+                "unreachable",
+                f"{what}: the connection to {server} ended before the answer was complete "
+                f"({type(error.args[1] if len(error.args) > 1 else error).__name__}; reset by the server?)",
+            )
         text = str(cause)
         if "Connection refused" in text:
             why = "connection refused (nothing listens there?)"
-        elif "Name or service not known" in text or "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+        elif (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or "Temporary failure in name resolution" in text
+        ):
             why = "the host name does not resolve"
         elif "No route to host" in text or "Network is unreachable" in text:
             why = "no route to the host"
@@ -853,7 +1020,12 @@ class KubeClient:
         if read.group_version not in cache:
             try:
                 if read.group:
-                    found = self.call(f"discover {read.group_version}", self.client.CustomObjectsApi(self.api).get_api_resources, read.group, read.version)
+                    found = self.call(
+                        f"discover {read.group_version}",
+                        self.client.CustomObjectsApi(self.api).get_api_resources,
+                        read.group,
+                        read.version,
+                    )
                 else:
                     found = self.call("discover v1", self.client.CoreV1Api(self.api).get_api_resources)
                 cache[read.group_version] = {resource.name for resource in found.resources or []}
@@ -881,14 +1053,31 @@ class KubeClient:
         custom = self.client.CustomObjectsApi(self.api)
         if read.group:
             if read.namespace:
-                found = self.call(read.describe(), custom.get_namespaced_custom_object, read.group, read.version, read.namespace, read.resource, read.name)
+                found = self.call(
+                    read.describe(),
+                    custom.get_namespaced_custom_object,
+                    read.group,
+                    read.version,
+                    read.namespace,
+                    read.resource,
+                    read.name,
+                )
             else:
-                found = self.call(read.describe(), custom.get_cluster_custom_object, read.group, read.version, read.resource, read.name)
+                found = self.call(
+                    read.describe(),
+                    custom.get_cluster_custom_object,
+                    read.group,
+                    read.version,
+                    read.resource,
+                    read.name,
+                )
         else:
             core = self.client.CoreV1Api(self.api)
             singular = _core_singular(read.resource)
             if read.namespace:
-                found = self.call(read.describe(), getattr(core, f"read_namespaced_{singular}"), read.name, read.namespace)
+                found = self.call(
+                    read.describe(), getattr(core, f"read_namespaced_{singular}"), read.name, read.namespace
+                )
             else:
                 found = self.call(read.describe(), getattr(core, f"read_{singular}"), read.name)
         data = self._object(read.describe(), self.api.sanitize_for_serialization(found))
@@ -897,7 +1086,10 @@ class KubeClient:
     def _object(self, what: str, data: Any) -> dict[str, Any]:
         """``data`` when it is a JSON object (a server that is not Kubernetes may send any JSON)."""
         if not isinstance(data, dict):
-            raise ApiFailure("error", f"{what}: the answer of {self.target.server} is not a Kubernetes object (JSON {type(data).__name__})")
+            raise ApiFailure(
+                "error",
+                f"{what}: the answer of {self.target.server} is not a Kubernetes object (JSON {type(data).__name__})",
+            )
         return data
 
     def _list(self, read: Read) -> Iterator[dict[str, Any]]:
@@ -906,7 +1098,10 @@ class KubeClient:
             page = self._page(read, token)
             items = page.get("items") or []
             if not isinstance(items, list):
-                raise ApiFailure("error", f"{read.describe()}: the answer of {self.target.server} is not a Kubernetes list (its items are no list)")
+                raise ApiFailure(
+                    "error",
+                    f"{read.describe()}: the answer of {self.target.server} is not a Kubernetes list (its items are no list)",
+                )
             for item in items:
                 item = self._object(read.describe(), item)
                 yield read.summarise(item) if read.summarise else item
@@ -921,14 +1116,26 @@ class KubeClient:
         if read.group:
             custom = self.client.CustomObjectsApi(self.api)
             if read.namespace:
-                found = self.call(read.describe(), custom.list_namespaced_custom_object, read.group, read.version, read.namespace, read.resource, **extra)
+                found = self.call(
+                    read.describe(),
+                    custom.list_namespaced_custom_object,
+                    read.group,
+                    read.version,
+                    read.namespace,
+                    read.resource,
+                    **extra,
+                )
             else:
-                found = self.call(read.describe(), custom.list_cluster_custom_object, read.group, read.version, read.resource, **extra)
+                found = self.call(
+                    read.describe(), custom.list_cluster_custom_object, read.group, read.version, read.resource, **extra
+                )
         else:
             core = self.client.CoreV1Api(self.api)
             singular = _core_singular(read.resource)
             if read.namespace:
-                found = self.call(read.describe(), getattr(core, f"list_namespaced_{singular}"), read.namespace, **extra)
+                found = self.call(
+                    read.describe(), getattr(core, f"list_namespaced_{singular}"), read.namespace, **extra
+                )
             else:
                 found = self.call(read.describe(), getattr(core, f"list_{singular}"), **extra)
         return self._object(read.describe(), self.api.sanitize_for_serialization(found))
@@ -936,8 +1143,15 @@ class KubeClient:
 
 def _core_singular(resource: str) -> str:
     """CoreV1Api method stem of a core resource: nodes -> node, configmaps -> config_map."""
-    stems = {"configmaps": "config_map", "persistentvolumeclaims": "persistent_volume_claim", "persistentvolumes": "persistent_volume",
-             "serviceaccounts": "service_account", "resourcequotas": "resource_quota", "limitranges": "limit_range", "endpoints": "endpoints"}
+    stems = {
+        "configmaps": "config_map",
+        "persistentvolumeclaims": "persistent_volume_claim",
+        "persistentvolumes": "persistent_volume",
+        "serviceaccounts": "service_account",
+        "resourcequotas": "resource_quota",
+        "limitranges": "limit_range",
+        "endpoints": "endpoints",
+    }
     return stems.get(resource, re.sub(r"s$", "", resource))
 
 
@@ -949,13 +1163,18 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def gather_cluster(plan: ClusterPlan, reads: tuple[Read, ...] = READS, environ: dict[str, str] | None = None) -> ClusterEvidence:
+def gather_cluster(
+    plan: ClusterPlan, reads: tuple[Read, ...] = READS, environ: dict[str, str] | None = None
+) -> ClusterEvidence:
     """Read ``reads`` from the cluster the run's kubeconfig names (never raises for the cluster's sake)."""
     target = f"cluster:{plan.metadata.name}"
     path, context = kubeconfig_of(plan, environ)
     evidence = ClusterEvidence(target=target, kubeconfig=path, context=context, observed_at=_now())
     if path is None:
-        evidence.failure = ("config", "no kubeconfig: give spec.kubeconfig in the plan (or --kubeconfig) for live-cluster checks")
+        evidence.failure = (
+            "config",
+            "no kubeconfig: give spec.kubeconfig in the plan (or --kubeconfig) for live-cluster checks",
+        )
         return evidence
     try:
         deadline = request_timeout(environ)
@@ -967,7 +1186,13 @@ def gather_cluster(plan: ClusterPlan, reads: tuple[Read, ...] = READS, environ: 
     except KubeconfigError as error:
         evidence.failure = ("config", str(error))
         return evidence
-    evidence.context, evidence.server, evidence.user, evidence.auth, evidence.tls_verify = kube.context, kube.server, kube.user, kube.auth, not kube.insecure
+    evidence.context, evidence.server, evidence.user, evidence.auth, evidence.tls_verify = (
+        kube.context,
+        kube.server,
+        kube.user,
+        kube.auth,
+        not kube.insecure,
+    )
     try:
         with KubeClient(kube, deadline=deadline) as api:
             evidence.version = api.version()
@@ -975,7 +1200,8 @@ def gather_cluster(plan: ClusterPlan, reads: tuple[Read, ...] = READS, environ: 
             for read in reads:
                 if not api.served(read, discovered):
                     evidence.reads[read.key] = ReadResult(
-                        "not-served", message=f"the cluster does not serve {read.qualified}/{read.version} (is the plugin that defines it installed?)"
+                        "not-served",
+                        message=f"the cluster does not serve {read.qualified}/{read.version} (is the plugin that defines it installed?)",
                     )
                     continue
                 evidence.reads[read.key] = api.fetch(read)
@@ -1008,11 +1234,15 @@ class ClusterSource:
 
         path = directory / EVIDENCE_FILE
         if not path.exists():
-            return ClusterEvidence(target=f"cluster:{plan.metadata.name}", failure=("missing", f"no cluster evidence in {directory}"))
+            return ClusterEvidence(
+                target=f"cluster:{plan.metadata.name}", failure=("missing", f"no cluster evidence in {directory}")
+            )
         try:
             return ClusterEvidence.from_dict(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError) as error:
-            raise InputError([Problem(str(path), None, "", f"damaged cluster evidence: {type(error).__name__}: {error}")]) from None
+            raise InputError(
+                [Problem(str(path), None, "", f"damaged cluster evidence: {type(error).__name__}: {error}")]
+            ) from None
 
     def provide(self, parameter: str, evidence: ClusterEvidence, plan: ClusterPlan, param: Any) -> ClusterView:
         if evidence.failure is not None:

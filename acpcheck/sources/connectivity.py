@@ -145,15 +145,33 @@ def global_targets(plan: ClusterPlan) -> list[GlobalTarget]:
         host = parts.hostname
         if host:
             port = parts.port or (80 if parts.scheme == "http" else 443)
-            targets.append(GlobalTarget(name="platform-url", host=host, port=port, source=f"spec.cluster.annotations[{PLATFORM_URL}]"))
+            targets.append(
+                GlobalTarget(
+                    name="platform-url", host=host, port=port, source=f"spec.cluster.annotations[{PLATFORM_URL}]"
+                )
+            )
     registry = plan.spec.registry
     if registry.type == "platform":
         if registry.address:
             parts = urlsplit(f"//{registry.address.split('://')[-1]}")
             if parts.hostname:
-                targets.append(GlobalTarget(name="registry", host=parts.hostname, port=parts.port or REGISTRY_PORT, source="spec.registry.address"))
+                targets.append(
+                    GlobalTarget(
+                        name="registry",
+                        host=parts.hostname,
+                        port=parts.port or REGISTRY_PORT,
+                        source="spec.registry.address",
+                    )
+                )
         elif host:
-            targets.append(GlobalTarget(name="registry", host=host, port=REGISTRY_PORT, source=f"spec.cluster.annotations[{PLATFORM_URL}] (its host)"))
+            targets.append(
+                GlobalTarget(
+                    name="registry",
+                    host=host,
+                    port=REGISTRY_PORT,
+                    source=f"spec.cluster.annotations[{PLATFORM_URL}] (its host)",
+                )
+            )
     return targets
 
 
@@ -170,14 +188,18 @@ def peer_offsets(count: int) -> list[int]:
     return sorted({1, *(round(step * count / SAMPLED_PEERS) for step in range(1, SAMPLED_PEERS))})
 
 
-def peers_of(position: int, ordered: list[Node], offsets: list[int] | None = None, control_plane: list[Node] | None = None) -> list[Node]:
+def peers_of(
+    position: int, ordered: list[Node], offsets: list[int] | None = None, control_plane: list[Node] | None = None
+) -> list[Node]:
     """The nodes the node at ``position`` of ``ordered`` (sorted by name) probes: those at
     ``peer_offsets`` along the ring, and every control-plane node. Give ``offsets`` and
     ``control_plane`` when calling for every node: the runner's work per node then
     depends on the peers, not on the size of the cluster."""
     me = ordered[position]
     count = len(ordered)
-    chosen = [ordered[(position + offset) % count] for offset in (offsets if offsets is not None else peer_offsets(count))]
+    chosen = [
+        ordered[(position + offset) % count] for offset in (offsets if offsets is not None else peer_offsets(count))
+    ]
     names = {node.name for node in chosen}
     cps = control_plane if control_plane is not None else [node for node in ordered if node.role == "control-plane"]
     return chosen + [node for node in cps if node is not me and node.name not in names]
@@ -198,7 +220,9 @@ def _discount_ended_listeners(evidence: ConnEvidence) -> None:
         result.failed = [pair for pair in result.failed if pair.to not in ended]
         for pair in towards_ended:
             evidence.listeners[pair.to].unproven_after_end += 1
-            result.unproven.append(pair.model_copy(update={"outcome": "ended", "detail": f"{pair.outcome} {pair.detail}".strip()}))
+            result.unproven.append(
+                pair.model_copy(update={"outcome": "ended", "detail": f"{pair.outcome} {pair.detail}".strip()})
+            )
 
 
 class ConnectivitySource(JsonEvidenceSource):
@@ -210,7 +234,9 @@ class ConnectivitySource(JsonEvidenceSource):
 
     def gather(self, context: GatherContext) -> ConnEvidence:
         from acpcheck.matrix.ports import connectivity_ports
-        from acpcheck.transport.errors import unexpected  # lazily, as every source: the transport package loads paramiko
+        from acpcheck.transport.errors import (
+            unexpected,
+        )  # lazily, as every source: the transport package loads paramiko
 
         plan = context.plan
         started = time.monotonic()
@@ -225,7 +251,9 @@ class ConnectivitySource(JsonEvidenceSource):
         index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
         idents = {node.name: identity(node.name, index[node.name]) for node in plan.spec.nodes}
         ordered = sorted(plan.spec.nodes, key=lambda node: node.name)
-        evidence = ConnEvidence(mode="proof", sampled=len(ordered) > ALL_PAIRS_UP_TO, global_targets=global_targets(plan))
+        evidence = ConnEvidence(
+            mode="proof", sampled=len(ordered) > ALL_PAIRS_UP_TO, global_targets=global_targets(plan)
+        )
         for name, why in failed.items():
             evidence.listeners[name] = ListenerState(node=name, ident=idents[name], state="unreachable", detail=why)
 
@@ -233,7 +261,11 @@ class ConnectivitySource(JsonEvidenceSource):
         offsets = peer_offsets(len(ordered))
         control_plane = [node for node in ordered if node.role == "control-plane"]
         for position, node in enumerate(ordered):
-            pairs = [(peer, port) for peer in peers_of(position, ordered, offsets, control_plane) for port in ports_on(peer, ports)]
+            pairs = [
+                (peer, port)
+                for peer in peers_of(position, ordered, offsets, control_plane)
+                for port in ports_on(peer, ports)
+            ]
             # Each node in its own (reproducible) order: were every list to start with
             # cp1, every node's first connections would arrive at cp1 at once.
             random.Random(node.name).shuffle(pairs)
@@ -253,21 +285,32 @@ class ConnectivitySource(JsonEvidenceSource):
         for node in reachable:
             specs = [(port.protocol, port.port) for port in ports_on(node, ports)]
             known = busy_ports((facts or {}).get(node.name), specs)
-            wanted.append((node, idents[node.name], [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known], known))
+            wanted.append(
+                (node, idents[node.name], [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known], known)
+            )
         with ListenerSet(context.pool, nonce, listener_deadline) as listeners:
             states = {**evidence.listeners, **listeners.start(wanted)}
 
             def run_from(node: Node, seconds: float) -> tuple[str, FromNode, list[GlobalResult], bool]:
                 try:
-                    return (node.name, *self._connect_from(context, node, plans[node.name], states, idents, evidence.global_targets, nonce, seconds))
+                    return (
+                        node.name,
+                        *self._connect_from(
+                            context, node, plans[node.name], states, idents, evidence.global_targets, nonce, seconds
+                        ),
+                    )
                 except Exception as error:  # noqa: BLE001 - one node's surprise is that node's ERROR, never every node's
                     return node.name, FromNode(error=f"probe: {unexpected(error)}"[:300]), [], True
 
             def run_all(nodes: list[Node], seconds: float, attempt: int) -> list[Node]:
                 """Run the connectors of ``nodes``; return those worth another attempt."""
                 again = []
-                with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(nodes))), thread_name_prefix="acpcheck-conn") as executor:
-                    for done, (name, result, global_results, retry) in enumerate(executor.map(lambda node: run_from(node, seconds), nodes), 1):
+                with ThreadPoolExecutor(
+                    max_workers=max(1, min(NODES_AT_ONCE, len(nodes))), thread_name_prefix="acpcheck-conn"
+                ) as executor:
+                    for done, (name, result, global_results, retry) in enumerate(
+                        executor.map(lambda node: run_from(node, seconds), nodes), 1
+                    ):
                         result.attempts = attempt
                         evidence.nodes[name] = result
                         if global_results:
@@ -275,7 +318,13 @@ class ConnectivitySource(JsonEvidenceSource):
                         if retry:
                             again.append(by_name[name])
                         if context.progress is not None:
-                            context.progress("connectivity" if attempt == 1 else "connectivity, again", done, len(nodes), name, not result.error)
+                            context.progress(
+                                "connectivity" if attempt == 1 else "connectivity, again",
+                                done,
+                                len(nodes),
+                                name,
+                                not result.error,
+                            )
                 return again
 
             by_name = {node.name: node for node in reachable}
@@ -288,14 +337,24 @@ class ConnectivitySource(JsonEvidenceSource):
                 run_all(again, budget * RETRY_BUDGET_FACTOR, 2)
         evidence.listeners.update(listeners.states)
         _discount_ended_listeners(evidence)
-        evidence.listeners = {node.name: evidence.listeners[node.name] for node in plan.spec.nodes if node.name in evidence.listeners}
+        evidence.listeners = {
+            node.name: evidence.listeners[node.name] for node in plan.spec.nodes if node.name in evidence.listeners
+        }
         evidence.connections = sum(result.targets for result in evidence.nodes.values())
         evidence.seconds = round(time.monotonic() - started, 3)
         return evidence
 
     @staticmethod
-    def _connect_from(context: GatherContext, node: Node, pairs: list[tuple[Node, ConnPort]], states: dict[str, ListenerState],
-                      idents: dict[str, str], globals_: list[GlobalTarget], nonce: str, budget: float) -> tuple[FromNode, list[GlobalResult], bool]:
+    def _connect_from(
+        context: GatherContext,
+        node: Node,
+        pairs: list[tuple[Node, ConnPort]],
+        states: dict[str, ListenerState],
+        idents: dict[str, str],
+        globals_: list[GlobalTarget],
+        nonce: str,
+        budget: float,
+    ) -> tuple[FromNode, list[GlobalResult], bool]:
         """The connections from ``node``, and whether another attempt is worth it (the connector timed out or its connection was lost)."""
         from acpcheck.transport.errors import TransportError
 
@@ -310,7 +369,9 @@ class ConnectivitySource(JsonEvidenceSource):
                     kind, why = state.state, state.detail
                 else:
                     kind, _, why = (port_state or "unreachable no listener").partition(" ")
-                result.unproven.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=kind, detail=why))
+                result.unproven.append(
+                    Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=kind, detail=why)
+                )
                 continue
             host = str(peer.ipv4 if peer.ipv4 is not None else peer.ipv6)
             targets.append(Target(port.protocol, host, port.port, "id"))
@@ -320,7 +381,9 @@ class ConnectivitySource(JsonEvidenceSource):
         if not targets:
             return result, [], False
         try:
-            run = context.pool.session(node).run(connector_command(CONNECT_TIMEOUT, PARALLEL, TRIES), timeout=budget, stdin=connector_input(targets))
+            run = context.pool.session(node).run(
+                connector_command(CONNECT_TIMEOUT, PARALLEL, TRIES), timeout=budget, stdin=connector_input(targets)
+            )
         except TransportError as error:
             result.error = f"{error.kind}: {error.message}"
             return result, [], error.kind in ("timeout", "unreachable")
@@ -332,13 +395,22 @@ class ConnectivitySource(JsonEvidenceSource):
             if answer.kind == "node" and answer.ident == idents[peer.name]:
                 result.ok += 1
             elif answer.kind == "notool":
-                result.unproven.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome="notool", detail=answer.detail))
+                result.unproven.append(
+                    Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome="notool", detail=answer.detail)
+                )
             else:
                 detail = f"{answer.ident} answered instead" if answer.kind == "node" else answer.detail
-                result.failed.append(Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=answer.kind, detail=detail))
+                result.failed.append(
+                    Pair(to=peer.name, port=port.port, protocol=port.protocol, outcome=answer.kind, detail=detail)
+                )
         global_results = [
-            GlobalResult(name=target.name, host=target.host, port=target.port,
-                         outcome="connected" if answer.reached else answer.kind, detail=answer.detail)
-            for target, answer in zip(globals_, answers[len(about):])
+            GlobalResult(
+                name=target.name,
+                host=target.host,
+                port=target.port,
+                outcome="connected" if answer.reached else answer.kind,
+                detail=answer.detail,
+            )
+            for target, answer in zip(globals_, answers[len(about) :])
         ]
         return result, global_results, False

@@ -157,7 +157,9 @@ def _shut_down(descriptor: int, inode: int) -> None:
 def watch_connections(pool_manager: Any) -> None:
     """Make every connection a urllib3 ``PoolManager`` (or ``ProxyManager``) opens or
     reuses register its socket with the deadline in force on the requesting thread."""
-    pool_manager.pool_classes_by_scheme = {scheme: _watched_pool(cls) for scheme, cls in pool_manager.pool_classes_by_scheme.items()}
+    pool_manager.pool_classes_by_scheme = {
+        scheme: _watched_pool(cls) for scheme, cls in pool_manager.pool_classes_by_scheme.items()
+    }
 
 
 @functools.lru_cache(maxsize=None)

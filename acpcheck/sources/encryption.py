@@ -77,7 +77,9 @@ def manifest_flags(text: str) -> tuple[dict[str, str], str | None]:
     containers = ((document or {}).get("spec") or {}).get("containers") if isinstance(document, dict) else None
     if not isinstance(containers, list) or not containers:
         return {}, "no containers in the pod spec"
-    container = next((c for c in containers if isinstance(c, dict) and c.get("name") == "kube-apiserver"), containers[0])
+    container = next(
+        (c for c in containers if isinstance(c, dict) and c.get("name") == "kube-apiserver"), containers[0]
+    )
     words = [str(word) for word in (container.get("command") or []) + (container.get("args") or [])]
     flags: dict[str, str] = {}
     for index, word in enumerate(words):
@@ -106,17 +108,39 @@ class ConfigSummary:
     size: int | None = None
     fingerprint: str | None = None
     parse_error: str | None = None
-    rules: list[dict[str, Any]] = field(default_factory=list)  # [{"resources": [...], "providers": [{"type", "keys": [names]}]}]
+    rules: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # [{"resources": [...], "providers": [{"type", "keys": [names]}]}]
     key_problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "exists": self.exists, "mode": self.mode, "owner": self.owner, "group": self.group, "size": self.size,
-                "fingerprint": self.fingerprint, "parseError": self.parse_error, "rules": self.rules, "keyProblems": self.key_problems}
+        return {
+            "path": self.path,
+            "exists": self.exists,
+            "mode": self.mode,
+            "owner": self.owner,
+            "group": self.group,
+            "size": self.size,
+            "fingerprint": self.fingerprint,
+            "parseError": self.parse_error,
+            "rules": self.rules,
+            "keyProblems": self.key_problems,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfigSummary:
-        return cls(data["path"], bool(data["exists"]), data.get("mode"), data.get("owner"), data.get("group"), data.get("size"),
-                   data.get("fingerprint"), data.get("parseError"), list(data.get("rules") or []), list(data.get("keyProblems") or []))
+        return cls(
+            data["path"],
+            bool(data["exists"]),
+            data.get("mode"),
+            data.get("owner"),
+            data.get("group"),
+            data.get("size"),
+            data.get("fingerprint"),
+            data.get("parseError"),
+            list(data.get("rules") or []),
+            list(data.get("keyProblems") or []),
+        )
 
 
 KEY_SIZES = {"aesgcm": (16, 24, 32), "aescbc": (16, 24, 32), "secretbox": (32,)}
@@ -134,7 +158,9 @@ def parse_config(text: str, summary: ConfigSummary) -> list[tuple[list[str], tup
         summary.parse_error = f"not valid YAML{f' at line {mark.line + 1}' if mark else ''}: {getattr(error, 'problem', None) or 'syntax error'}"
         return []
     if not isinstance(document, dict) or document.get("kind") != "EncryptionConfiguration":
-        summary.parse_error = "not an EncryptionConfiguration (kind: EncryptionConfiguration, apiVersion: apiserver.config.k8s.io/v1)"
+        summary.parse_error = (
+            "not an EncryptionConfiguration (kind: EncryptionConfiguration, apiVersion: apiserver.config.k8s.io/v1)"
+        )
         return []
     if document.get("apiVersion") not in ("apiserver.config.k8s.io/v1", "apiserver.config.k8s.io/v1alpha1"):
         summary.parse_error = f"apiVersion {str(document.get('apiVersion'))[:60]!r} is not apiserver.config.k8s.io/v1"
@@ -145,7 +171,11 @@ def parse_config(text: str, summary: ConfigSummary) -> list[tuple[list[str], tup
         return []
     parsed = []
     for number, rule in enumerate(rules, 1):
-        if not isinstance(rule, dict) or not isinstance(rule.get("resources"), list) or not isinstance(rule.get("providers"), list):
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("resources"), list)
+            or not isinstance(rule.get("providers"), list)
+        ):
             summary.parse_error = f"resources[{number - 1}] needs a resources list and a providers list"
             return []
         names = [str(resource) for resource in rule["resources"]]
@@ -168,10 +198,14 @@ def parse_config(text: str, summary: ConfigSummary) -> list[tuple[list[str], tup
                         summary.key_problems.append(f"{kind} key {name!r} is not base64")
                         secret = b""
                     if len(secret) not in KEY_SIZES[kind]:
-                        summary.key_problems.append(f"{kind} key {name!r} is {len(secret)} bytes (wants {' or '.join(map(str, KEY_SIZES[kind]))})")
+                        summary.key_problems.append(
+                            f"{kind} key {name!r} is {len(secret)} bytes (wants {' or '.join(map(str, KEY_SIZES[kind]))})"
+                        )
                     keys.append((name, secret))
             providers.append(Provider(kind, tuple(keys)))
-        summary.rules.append({"resources": names, "providers": [{"type": p.type, "keys": p.key_names} for p in providers]})
+        summary.rules.append(
+            {"resources": names, "providers": [{"type": p.type, "keys": p.key_names} for p in providers]}
+        )
         parsed.append((names, tuple(providers)))
     return parsed
 
@@ -212,19 +246,33 @@ class NodeEncryption:
     config: ConfigSummary | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "manifest": self.manifest, "manifestFound": self.manifest_found, "manifestProblem": self.manifest_problem,
-                "flags": self.flags, "config": self.config.as_dict() if self.config else None}
+        return {
+            "node": self.node,
+            "manifest": self.manifest,
+            "manifestFound": self.manifest_found,
+            "manifestProblem": self.manifest_problem,
+            "flags": self.flags,
+            "config": self.config.as_dict() if self.config else None,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeEncryption:
-        return cls(data["node"], data["manifest"], bool(data["manifestFound"]), data.get("manifestProblem"), dict(data.get("flags") or {}),
-                   ConfigSummary.from_dict(data["config"]) if data.get("config") else None)
+        return cls(
+            data["node"],
+            data["manifest"],
+            bool(data["manifestFound"]),
+            data.get("manifestProblem"),
+            dict(data.get("flags") or {}),
+            ConfigSummary.from_dict(data["config"]) if data.get("config") else None,
+        )
 
 
 @dataclass
 class EncryptionEvidence:
     target: str  # cluster:<name>, the target of the scan
-    nodes: dict[str, NodeEncryption | tuple[str, str]] = field(default_factory=dict)  # node -> observations or (kind, message)
+    nodes: dict[str, NodeEncryption | tuple[str, str]] = field(
+        default_factory=dict
+    )  # node -> observations or (kind, message)
     scan: ScanResult | tuple[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -232,9 +280,17 @@ class EncryptionEvidence:
             return {"kind": value[0], "message": value[1]}
 
         return {
-            "schema": SCHEMA, "target": self.target,
-            "nodes": {name: value.as_dict() if isinstance(value, NodeEncryption) else {"failure": failure(value)} for name, value in self.nodes.items()},
-            "scan": None if self.scan is None else self.scan.as_dict() if isinstance(self.scan, ScanResult) else {"failure": failure(self.scan)},
+            "schema": SCHEMA,
+            "target": self.target,
+            "nodes": {
+                name: value.as_dict() if isinstance(value, NodeEncryption) else {"failure": failure(value)}
+                for name, value in self.nodes.items()
+            },
+            "scan": None
+            if self.scan is None
+            else self.scan.as_dict()
+            if isinstance(self.scan, ScanResult)
+            else {"failure": failure(self.scan)},
         }
 
     @classmethod
@@ -243,11 +299,22 @@ class EncryptionEvidence:
             raise ValueError(f"not {SCHEMA} evidence")
 
         def node(value: dict[str, Any]) -> NodeEncryption | tuple[str, str]:
-            return (value["failure"]["kind"], value["failure"]["message"]) if "failure" in value else NodeEncryption.from_dict(value)
+            return (
+                (value["failure"]["kind"], value["failure"]["message"])
+                if "failure" in value
+                else NodeEncryption.from_dict(value)
+            )
 
         scan = data.get("scan")
-        return cls(data["target"], {name: node(value) for name, value in data["nodes"].items()},
-                   None if scan is None else (scan["failure"]["kind"], scan["failure"]["message"]) if "failure" in scan else ScanResult.from_dict(scan))
+        return cls(
+            data["target"],
+            {name: node(value) for name, value in data["nodes"].items()},
+            None
+            if scan is None
+            else (scan["failure"]["kind"], scan["failure"]["message"])
+            if "failure" in scan
+            else ScanResult.from_dict(scan),
+        )
 
 
 class EncryptionView:
@@ -294,10 +361,12 @@ def _read_file(transport: NodeTransport, path: str, *, stat: bool = False) -> tu
     from acpcheck.yamlsource import max_input_bytes
 
     quoted, limit = shlex.quote(path), max_input_bytes()
-    script = (f"if [ ! -e {quoted} ]; then echo acpcheck-missing; exit 0; fi\n"
-              f"if [ ! -f {quoted} ]; then echo acpcheck-not-regular; exit 0; fi\n"
-              f"stat -L -c '%a %U %G %s' -- {quoted} || exit 1\n"
-              f"head -c {limit + 1} -- {quoted}")
+    script = (
+        f"if [ ! -e {quoted} ]; then echo acpcheck-missing; exit 0; fi\n"
+        f"if [ ! -f {quoted} ]; then echo acpcheck-not-regular; exit 0; fi\n"
+        f"stat -L -c '%a %U %G %s' -- {quoted} || exit 1\n"
+        f"head -c {limit + 1} -- {quoted}"
+    )
     result = transport.run_as_root(script)
     if not result.ok:
         first = (result.stderr.strip().splitlines() or [f"exit status {result.exit_status}"])[-1][:200]
@@ -305,11 +374,17 @@ def _read_file(transport: NodeTransport, path: str, *, stat: bool = False) -> tu
     if result.stdout.startswith("acpcheck-missing"):
         return None, None
     if result.stdout.startswith("acpcheck-not-regular"):
-        raise TransportError("probe", f"{transport.node}: {path} is not a regular file (a FIFO, a device or a directory?); acpcheck reads regular files only")
+        raise TransportError(
+            "probe",
+            f"{transport.node}: {path} is not a regular file (a FIFO, a device or a directory?); acpcheck reads regular files only",
+        )
     head, _, body = result.stdout.partition("\n")
     size = head.split()[-1] if head.split() else ""
     if (size.isdigit() and int(size) > limit) or len(body) > limit:
-        raise TransportError("probe", f"{transport.node}: {path} is larger than {limit:,} bytes, the input size limit (ACPCHECK_MAX_INPUT_BYTES raises it)")
+        raise TransportError(
+            "probe",
+            f"{transport.node}: {path} is larger than {limit:,} bytes, the input size limit (ACPCHECK_MAX_INPUT_BYTES raises it)",
+        )
     return (head if stat else None), body
 
 
@@ -319,7 +394,9 @@ def read_node(transport: NodeTransport, salt: bytes) -> _NodeRead:
     read = _NodeRead(observed)
     _, manifest = _read_file(transport, MANIFEST)
     if manifest is None:
-        observed.manifest_problem = f"{MANIFEST} does not exist (not a kubeadm-style control-plane node, or kube-apiserver runs otherwise)"
+        observed.manifest_problem = (
+            f"{MANIFEST} does not exist (not a kubeadm-style control-plane node, or kube-apiserver runs otherwise)"
+        )
         return read
     observed.manifest_found = True
     flags, problem = manifest_flags(manifest)
@@ -383,11 +460,21 @@ def scan_from(transport: NodeTransport, read: _NodeRead, sample: int | None) -> 
             last_kind = error.kind
             continue
         try:
-            with forward, EtcdClient(forward.address, parsed.hostname, credentials, label=f"{transport.node}: {url}") as client:
+            with (
+                forward,
+                EtcdClient(forward.address, parsed.hostname, credentials, label=f"{transport.node}: {url}") as client,
+            ):
                 try:
                     result = scan(client, expectations, sample=sample, node=transport.node, endpoint=url)
-                except (KeyError, TypeError, ValueError) as error:  # JSON, but not etcd's (binascii.Error is a ValueError)
-                    raise EtcdError("error", f"{transport.node}: {url}: the answers are not what etcd sends ({type(error).__name__})") from None
+                except (
+                    KeyError,
+                    TypeError,
+                    ValueError,
+                ) as error:  # JSON, but not etcd's (binascii.Error is a ValueError)
+                    raise EtcdError(
+                        "error",
+                        f"{transport.node}: {url}: the answers are not what etcd sends ({type(error).__name__})",
+                    ) from None
                 result.skipped = skipped
                 return result
         except EtcdError as error:
@@ -419,7 +506,10 @@ class EncryptionSource:
         evidence = EncryptionEvidence(target=f"cluster:{plan.metadata.name}")
         control_plane = plan.control_plane
         if not control_plane:
-            evidence.scan = ("config", "the plan lists no control-plane nodes to read the encryption config and etcd from")
+            evidence.scan = (
+                "config",
+                "the plan lists no control-plane nodes to read the encryption config and etcd from",
+            )
             return evidence
         facts = context.gathered.get("nodes") or {}
         salt = secrets.token_bytes(32)  # fingerprints compare within this run, and say nothing else
@@ -459,7 +549,9 @@ class EncryptionSource:
                 attempts.append(f"{node.name}: {failure[1] if isinstance(failure, tuple) else 'not read'}")
                 continue
             if not read.observed.flags.get("etcd-servers"):
-                attempts.append(f"{node.name}: {read.observed.manifest_problem or 'its kube-apiserver manifest names no --etcd-servers'}")
+                attempts.append(
+                    f"{node.name}: {read.observed.manifest_problem or 'its kube-apiserver manifest names no --etcd-servers'}"
+                )
                 continue
             try:
                 evidence.scan = scan_from(context.pool.session(node), read, sample)
@@ -473,7 +565,11 @@ class EncryptionSource:
         return evidence
 
     def unavailable(self, plan: ClusterPlan, message: str) -> EncryptionEvidence:
-        return EncryptionEvidence(f"cluster:{plan.metadata.name}", {node.name: ("error", message) for node in plan.control_plane}, ("error", message))
+        return EncryptionEvidence(
+            f"cluster:{plan.metadata.name}",
+            {node.name: ("error", message) for node in plan.control_plane},
+            ("error", message),
+        )
 
     def save(self, evidence: EncryptionEvidence, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -485,11 +581,15 @@ class EncryptionSource:
         path = directory / EVIDENCE_FILE
         if not path.exists():
             missing = ("missing", f"no encryption evidence in {directory}")
-            return EncryptionEvidence(f"cluster:{plan.metadata.name}", {node.name: missing for node in plan.control_plane}, missing)
+            return EncryptionEvidence(
+                f"cluster:{plan.metadata.name}", {node.name: missing for node in plan.control_plane}, missing
+            )
         try:
             return EncryptionEvidence.from_dict(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError) as error:
-            raise InputError([Problem(str(path), None, "", f"damaged encryption evidence: {type(error).__name__}: {error}")]) from None
+            raise InputError(
+                [Problem(str(path), None, "", f"damaged encryption evidence: {type(error).__name__}: {error}")]
+            ) from None
 
     def provide(self, parameter: str, evidence: EncryptionEvidence, plan: ClusterPlan, param: Any) -> Any:
         if parameter == "etcd":

@@ -74,11 +74,27 @@ SPECIAL_PREFIXES = {
     "customresourcedefinitions.apiextensions.k8s.io": "/registry/apiextensions.k8s.io/customresourcedefinitions/",
 }
 #: API groups whose resources are stored under /registry/<resource>/ (not /registry/<group>/<resource>/).
-BUILTIN_GROUPS = frozenset({
-    "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io", "storage.k8s.io",
-    "scheduling.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "node.k8s.io", "certificates.k8s.io",
-    "admissionregistration.k8s.io", "flowcontrol.apiserver.k8s.io", "events.k8s.io", "extensions", "resource.k8s.io",
-})
+BUILTIN_GROUPS = frozenset(
+    {
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "node.k8s.io",
+        "certificates.k8s.io",
+        "admissionregistration.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "events.k8s.io",
+        "extensions",
+        "resource.k8s.io",
+    }
+)
 
 
 def etcd_prefix(resource: str) -> str:
@@ -145,7 +161,9 @@ class Classifier:
         self.expectation = expectation
         self.verify = verify
         first = expectation.providers[0] if expectation.providers else None
-        self.current = (first.type, first.keys[0][0]) if first is not None and first.type != "identity" and first.keys else None
+        self.current = (
+            (first.type, first.keys[0][0]) if first is not None and first.type != "identity" and first.keys else None
+        )
         self.known: dict[tuple[str, str], bytes | None] = {}
         for provider in expectation.providers:
             for name, secret in provider.keys:
@@ -163,7 +181,7 @@ class Classifier:
         """(category, provider:key or "") of one etcd value stored under ``key``."""
         if not value.startswith(ENC_PREFIX):
             return "plaintext", ""
-        rest = value[len(ENC_PREFIX):]
+        rest = value[len(ENC_PREFIX) :]
         if rest.startswith(b"identity"):
             return "identity", ""
         parts = rest.split(b":", 3)  # provider, version, key name, payload
@@ -261,8 +279,16 @@ class EtcdClient:
     ``request_timeout()``) the whole of one call, so an etcd (or a forward) that drips
     its answer ends as ``timeout``; an answer is read up to ``MAX_ANSWER_BYTES``."""
 
-    def __init__(self, address: tuple[str, int], host: str, credentials: ClientCredentials, *, timeout: float = 30.0, label: str = "etcd",
-                 deadline: float | None = None):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        host: str,
+        credentials: ClientCredentials,
+        *,
+        timeout: float = 30.0,
+        label: str = "etcd",
+        deadline: float | None = None,
+    ):
         self.label = label
         self.host = host
         try:
@@ -272,7 +298,10 @@ class EtcdClient:
         try:
             context = tls_context(credentials)
         except ssl.SSLError as error:
-            raise EtcdError("tls", f"the CA, certificate or key named in the kube-apiserver manifest cannot be used ({error.reason or error})") from None
+            raise EtcdError(
+                "tls",
+                f"the CA, certificate or key named in the kube-apiserver manifest cannot be used ({error.reason or error})",
+            ) from None
         self._connection = _Connection(address, host, context, timeout)
         self.last_size = 0
 
@@ -293,8 +322,11 @@ class EtcdClient:
             except EtcdError:
                 if deadline.expired:  # whatever broke, it broke because the deadline shut the connection
                     self._connection.close()
-                    raise EtcdError("timeout", f"{self.label}: etcd gave no complete answer to {path} within {self.deadline:g} s "
-                                    f"(the deadline of one read; {REQUEST_TIMEOUT_ENV} sets it)") from None
+                    raise EtcdError(
+                        "timeout",
+                        f"{self.label}: etcd gave no complete answer to {path} within {self.deadline:g} s "
+                        f"(the deadline of one read; {REQUEST_TIMEOUT_ENV} sets it)",
+                    ) from None
                 raise
 
     def _call(self, path: str, body: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
@@ -310,21 +342,41 @@ class EtcdClient:
             raise EtcdError("error", f"{self.label}: etcd's answer to {path} {error}") from None
         except ssl.SSLCertVerificationError as error:
             self._connection.close()
-            raise EtcdError("tls", f"{self.label}: etcd's certificate is not trusted for {self.host} by the CA of --etcd-cafile "
-                            f"({error.verify_message or error.reason})") from None
+            raise EtcdError(
+                "tls",
+                f"{self.label}: etcd's certificate is not trusted for {self.host} by the CA of --etcd-cafile "
+                f"({error.verify_message or error.reason})",
+            ) from None
         except ssl.SSLError as error:
             self._connection.close()
             reason = error.reason or type(error).__name__
-            if any(word in str(reason).upper() for word in ("BAD_CERTIFICATE", "UNKNOWN_CA", "CERTIFICATE_UNKNOWN", "CERTIFICATE_REQUIRED", "DECRYPT_ERROR", "ACCESS_DENIED")):
-                raise EtcdError("auth", f"{self.label}: etcd refused the client certificate of --etcd-certfile ({reason})") from None
+            if any(
+                word in str(reason).upper()
+                for word in (
+                    "BAD_CERTIFICATE",
+                    "UNKNOWN_CA",
+                    "CERTIFICATE_UNKNOWN",
+                    "CERTIFICATE_REQUIRED",
+                    "DECRYPT_ERROR",
+                    "ACCESS_DENIED",
+                )
+            ):
+                raise EtcdError(
+                    "auth", f"{self.label}: etcd refused the client certificate of --etcd-certfile ({reason})"
+                ) from None
             raise EtcdError("tls", f"{self.label}: TLS with etcd failed ({reason})") from None
         except TimeoutError:
             self._connection.close()
-            raise EtcdError("timeout", f"{self.label}: etcd did not answer {path} within {self._connection.timeout:g} s (one read)") from None
+            raise EtcdError(
+                "timeout", f"{self.label}: etcd did not answer {path} within {self._connection.timeout:g} s (one read)"
+            ) from None
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             self._connection.close()
-            raise EtcdError("unreachable", f"{self.label}: the connection to etcd ended ({type(error).__name__}); "
-                            "a client certificate etcd does not accept ends it like this too") from None
+            raise EtcdError(
+                "unreachable",
+                f"{self.label}: the connection to etcd ended ({type(error).__name__}); "
+                "a client certificate etcd does not accept ends it like this too",
+            ) from None
         self.last_size = len(payload)
         if response.status != 200:
             try:
@@ -337,12 +389,25 @@ class EtcdClient:
         try:
             answer = json.loads(payload)
         except (ValueError, RecursionError):
-            raise EtcdError("error", f"{self.label}: etcd's answer to {path} is not JSON (is this etcd's client port?)") from None
+            raise EtcdError(
+                "error", f"{self.label}: etcd's answer to {path} is not JSON (is this etcd's client port?)"
+            ) from None
         if not isinstance(answer, dict):
-            raise EtcdError("error", f"{self.label}: etcd's answer to {path} is not a JSON object (is this etcd's client port?)")
+            raise EtcdError(
+                "error", f"{self.label}: etcd's answer to {path} is not a JSON object (is this etcd's client port?)"
+            )
         return answer
 
-    def range(self, key: bytes, end: bytes, *, limit: int = 0, revision: int = 0, keys_only: bool = False, count_only: bool = False) -> dict[str, Any]:
+    def range(
+        self,
+        key: bytes,
+        end: bytes,
+        *,
+        limit: int = 0,
+        revision: int = 0,
+        keys_only: bool = False,
+        count_only: bool = False,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"key": _b64(key), "range_end": _b64(end)}
         if limit:
             body["limit"] = str(limit)
@@ -390,7 +455,9 @@ class ResourceScan:
     total: int = 0
     examined: int = 0
     counts: dict[str, int] = field(default_factory=lambda: {category: 0 for category in CATEGORIES})
-    namespaces: dict[str, dict[str, int]] = field(default_factory=dict)  # namespace -> {category: n} for the non-encrypted ones
+    namespaces: dict[str, dict[str, int]] = field(
+        default_factory=dict
+    )  # namespace -> {category: n} for the non-encrypted ones
     examples: dict[str, list[str]] = field(default_factory=dict)  # category -> a few object names ("ns/name")
     found_keys: dict[str, int] = field(default_factory=dict)  # provider:key -> values written with it
 
@@ -401,7 +468,7 @@ class ResourceScan:
             self.found_keys[label] = self.found_keys.get(label, 0) + 1
         if category == "encrypted":
             return
-        rest = key.decode(errors="replace")[len(self.prefix):]
+        rest = key.decode(errors="replace")[len(self.prefix) :]
         namespace, _, name = rest.rpartition("/")
         per = self.namespaces.setdefault(namespace or "(cluster)", {})
         per[category] = per.get(category, 0) + 1
@@ -410,15 +477,31 @@ class ResourceScan:
             examples.append(f"{namespace}/{name}" if namespace else name)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"resource": self.resource, "prefix": self.prefix, "expected": self.expected, "total": self.total, "examined": self.examined,
-                "counts": self.counts, "namespaces": self.namespaces, "examples": self.examples, "keysSeen": self.found_keys}
+        return {
+            "resource": self.resource,
+            "prefix": self.prefix,
+            "expected": self.expected,
+            "total": self.total,
+            "examined": self.examined,
+            "counts": self.counts,
+            "namespaces": self.namespaces,
+            "examples": self.examples,
+            "keysSeen": self.found_keys,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResourceScan:
-        return cls(data["resource"], data["prefix"], data["expected"], int(data["total"]), int(data["examined"]),
-                   {category: int(data["counts"].get(category, 0)) for category in CATEGORIES},
-                   {ns: dict(c) for ns, c in data["namespaces"].items()}, {k: list(v) for k, v in data["examples"].items()},
-                   dict(data.get("keysSeen") or {}))
+        return cls(
+            data["resource"],
+            data["prefix"],
+            data["expected"],
+            int(data["total"]),
+            int(data["examined"]),
+            {category: int(data["counts"].get(category, 0)) for category in CATEGORIES},
+            {ns: dict(c) for ns, c in data["namespaces"].items()},
+            {k: list(v) for k, v in data["examples"].items()},
+            dict(data.get("keysSeen") or {}),
+        )
 
 
 @dataclass
@@ -440,16 +523,40 @@ class ScanResult:
         return sum(r.examined for r in self.resources)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"node": self.node, "endpoint": self.endpoint, "revision": self.revision, "mode": self.mode, "limit": self.limit,
-                "total": self.total, "examined": self.examined, "resources": [r.as_dict() for r in self.resources], "skipped": self.skipped}
+        return {
+            "node": self.node,
+            "endpoint": self.endpoint,
+            "revision": self.revision,
+            "mode": self.mode,
+            "limit": self.limit,
+            "total": self.total,
+            "examined": self.examined,
+            "resources": [r.as_dict() for r in self.resources],
+            "skipped": self.skipped,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScanResult:
-        return cls(data["node"], data["endpoint"], int(data["revision"]), data["mode"], int(data["limit"]),
-                   [ResourceScan.from_dict(r) for r in data["resources"]], list(data.get("skipped") or []))
+        return cls(
+            data["node"],
+            data["endpoint"],
+            int(data["revision"]),
+            data["mode"],
+            int(data["limit"]),
+            [ResourceScan.from_dict(r) for r in data["resources"]],
+            list(data.get("skipped") or []),
+        )
 
 
-def scan(client: EtcdClient, expectations: list[Expectation], *, sample: int | None = None, node: str = "", endpoint: str = "", verify: bool = True) -> ScanResult:
+def scan(
+    client: EtcdClient,
+    expectations: list[Expectation],
+    *,
+    sample: int | None = None,
+    node: str = "",
+    endpoint: str = "",
+    verify: bool = True,
+) -> ScanResult:
     """Classify every value (or an even sample of ``sample``) under each expectation's prefix."""
     revision = 0
     scans: list[ResourceScan] = []
@@ -457,7 +564,11 @@ def scan(client: EtcdClient, expectations: list[Expectation], *, sample: int | N
         prefix = expectation.prefix.encode()
         answer = client.range(prefix, prefix_end(prefix), count_only=True, revision=revision)
         revision = revision or int(answer["header"]["revision"])
-        scans.append(ResourceScan(expectation.resource, expectation.prefix, expectation.current, total=int(answer.get("count") or 0)))
+        scans.append(
+            ResourceScan(
+                expectation.resource, expectation.prefix, expectation.current, total=int(answer.get("count") or 0)
+            )
+        )
     total = sum(s.total for s in scans)
     limit = sample if sample is not None else DEFAULT_LIMIT
     mode = "all" if total <= limit else "sample"
@@ -468,7 +579,9 @@ def scan(client: EtcdClient, expectations: list[Expectation], *, sample: int | N
         parts = [(prefix, prefix_end(prefix))]
         if resource_scan.total > SPLIT_ABOVE:  # a few long pages beat many short ones, up to here
             if namespaces is None:
-                namespaces = [key.rsplit(b"/", 1)[-1] for key in _keys(client, NAMESPACES, prefix_end(NAMESPACES), revision)]
+                namespaces = [
+                    key.rsplit(b"/", 1)[-1] for key in _keys(client, NAMESPACES, prefix_end(NAMESPACES), revision)
+                ]
             parts = subranges(prefix, namespaces)
         if mode == "all":
             pairs = (kv for start, end in parts for kv in _values(client, start, end, revision))
@@ -508,7 +621,9 @@ def subranges(prefix: bytes, namespaces: list[bytes]) -> list[tuple[bytes, bytes
     return cuts
 
 
-def _pages(client: EtcdClient, start: bytes, end: bytes, revision: int, keys_only: bool) -> Iterator[list[dict[str, Any]]]:
+def _pages(
+    client: EtcdClient, start: bytes, end: bytes, revision: int, keys_only: bool
+) -> Iterator[list[dict[str, Any]]]:
     """The kvs of [start, end) as of ``revision``, a page at a time; the page size adapts so a page is about PAGE_BYTES."""
     limit = MIN_PAGE * 10
     while True:
@@ -519,7 +634,9 @@ def _pages(client: EtcdClient, start: bytes, end: bytes, revision: int, keys_onl
         if not answer.get("more") or not kvs:
             return
         start = base64.b64decode(kvs[-1]["key"]) + b"\0"
-        limit = max(MIN_PAGE, min(MAX_KEYS_PAGE if keys_only else MAX_PAGE, int(limit * PAGE_BYTES / max(client.last_size, 1))))
+        limit = max(
+            MIN_PAGE, min(MAX_KEYS_PAGE if keys_only else MAX_PAGE, int(limit * PAGE_BYTES / max(client.last_size, 1)))
+        )
 
 
 def _keys(client: EtcdClient, start: bytes, end: bytes, revision: int) -> Iterator[bytes]:
@@ -532,7 +649,9 @@ def _values(client: EtcdClient, start: bytes, end: bytes, revision: int) -> Iter
         yield from ((base64.b64decode(kv["key"]), base64.b64decode(kv.get("value", ""))) for kv in kvs)
 
 
-def _sampled(client: EtcdClient, parts: list[tuple[bytes, bytes]], revision: int, total: int, wanted: int) -> Iterator[tuple[bytes, bytes]]:
+def _sampled(
+    client: EtcdClient, parts: list[tuple[bytes, bytes]], revision: int, total: int, wanted: int
+) -> Iterator[tuple[bytes, bytes]]:
     """About ``wanted`` values in evenly spaced windows of consecutive keys: a keys-only walk
     finds each window's first and last key, then one tight range request reads it."""
     if wanted <= 0 or total <= 0:

@@ -44,7 +44,9 @@ class Evidence:
     def has(self, name: str) -> bool:
         return name in self._data
 
-    def gather(self, entries: list[SourceEntry], save_to: Path | None = None, progress: ProgressLine | None = None) -> None:
+    def gather(
+        self, entries: list[SourceEntry], save_to: Path | None = None, progress: ProgressLine | None = None
+    ) -> None:
         """Gather each source not yet present, in order, through one connection pool;
         save each under ``save_to/<name>``. The pool is closed at the end, also on Ctrl-C."""
         with self._lock:
@@ -58,7 +60,9 @@ class Evidence:
                     try:
                         data = source.gather(context)
                     except Exception as error:  # noqa: BLE001 — a bug costs this source's checks an ERROR each, not the run
-                        data = source.unavailable(self.plan, f"gathering {source.name} failed: {type(error).__name__}: {error}")
+                        data = source.unavailable(
+                            self.plan, f"gathering {source.name} failed: {type(error).__name__}: {error}"
+                        )
                     self._data[source.name] = data
                     if save_to is not None:
                         source.save(data, save_to / source.name)
@@ -108,7 +112,11 @@ class ProgressLine:
         failed = f", {self.failed} failed" if self.failed else ""
         what, unit = _PROGRESS_WORDS.get(source, (source, "nodes"))
         if self.is_tty or not ok or done == total:
-            line = ("\r" if self.is_tty else "") + f"gathering {what}: {done}/{total} {unit}{failed}" + (f" ({target} failed)" if not ok else "")
+            line = (
+                ("\r" if self.is_tty else "")
+                + f"gathering {what}: {done}/{total} {unit}{failed}"
+                + (f" ({target} failed)" if not ok else "")
+            )
             print(line, end=end, file=self.stream, flush=True)
         if done == total:
             self.failed = 0

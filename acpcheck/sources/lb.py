@@ -183,7 +183,9 @@ class LbEvidence(EvidenceDocument):
 
 def _save(model: BaseModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(model.model_dump(mode="json", by_alias=True), indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(model.model_dump(mode="json", by_alias=True), indent=1, sort_keys=False) + "\n", encoding="utf-8"
+    )
 
 
 def _load(model: type[Any], path: Path, missing: Any) -> Any:
@@ -217,7 +219,11 @@ class JsonEvidenceSource:
         _save(evidence, directory / self.file)
 
     def load(self, directory: Path, plan: ClusterPlan) -> Any:
-        return _load(self.model, directory / self.file, lambda: self.unavailable(plan, f"no {self.what} was saved with these facts"))
+        return _load(
+            self.model,
+            directory / self.file,
+            lambda: self.unavailable(plan, f"no {self.what} was saved with these facts"),
+        )
 
     def provide(self, parameter: str, evidence: Any, plan: ClusterPlan, param: Any) -> Any:
         if evidence.mode == "error":
@@ -269,7 +275,9 @@ def _reachable(plan_nodes: list[Node], facts: dict[str, Any] | None) -> tuple[li
         if isinstance(found, NodeFacts):
             ok.append(node)
         else:
-            failed[node.name] = f"{found.kind}: {found.message}" if found is not None else "no facts were gathered for this node"
+            failed[node.name] = (
+                f"{found.kind}: {found.message}" if found is not None else "no facts were gathered for this node"
+            )
     return ok, failed
 
 
@@ -280,7 +288,9 @@ def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
     for proto, port in wanted:
         listener = taken.get((proto, port))
         if listener is not None:
-            busy[f"{proto}/{port}"] = f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
+            busy[f"{proto}/{port}"] = (
+                f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
+            )
     return busy
 
 
@@ -296,13 +306,22 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
     index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
     evidence = LbEvidence(mode="proof", endpoint=endpoint)
     for name, why in failed.items():
-        evidence.listeners[name] = ListenerState(node=name, ident=identity(name, index[name]), state="unreachable", detail=why)
+        evidence.listeners[name] = ListenerState(
+            node=name, ident=identity(name, index[name]), state="unreachable", detail=why
+        )
 
     wanted = []
     for node in nodes:
         specs = [("tcp", port.port) for port in ports]
         known = busy_ports((facts or {}).get(node.name), specs)
-        wanted.append((node, identity(node.name, index[node.name]), [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known], known))
+        wanted.append(
+            (
+                node,
+                identity(node.name, index[node.name]),
+                [spec for spec in specs if f"{spec[0]}/{spec[1]}" not in known],
+                known,
+            )
+        )
     proxy = proxy_for(plan)
     connect_timeout = min(plan.spec.ssh.connect_timeout_seconds, 3.0)
     with ListenerSet(context.pool, nonce, seconds + LISTENER_MARGIN) as listeners:
@@ -313,18 +332,41 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
 
         def prove(port: Any) -> PortProof:
             expected = [s.ident for s in states.values() if s.state == "ok" and s.port_state("tcp", port.port) == "ok"]
-            return prove_port(endpoint, port.name, port.port, port.source, expected, nonce, proxy=proxy, seconds=seconds, connect_timeout=connect_timeout,
-                              cancelled=listeners.lost)
+            return prove_port(
+                endpoint,
+                port.name,
+                port.port,
+                port.source,
+                expected,
+                nonce,
+                proxy=proxy,
+                seconds=seconds,
+                connect_timeout=connect_timeout,
+                cancelled=listeners.lost,
+            )
 
         with ThreadPoolExecutor(max_workers=max(1, len(ports)), thread_name_prefix="acpcheck-lb") as executor:
             evidence.ports = list(executor.map(prove, ports))
     evidence.listeners.update(listeners.states)
-    evidence.listeners = {node.name: evidence.listeners[node.name] for node in plan.control_plane if node.name in evidence.listeners}
+    evidence.listeners = {
+        node.name: evidence.listeners[node.name] for node in plan.control_plane if node.name in evidence.listeners
+    }
     return evidence
 
 
-def prove_port(endpoint: str, name: str, port: int, source: str, expected: list[str], nonce: str, *, proxy: Any, seconds: float,
-               connect_timeout: float = 3.0, cancelled: Callable[[], bool] = lambda: False) -> PortProof:
+def prove_port(
+    endpoint: str,
+    name: str,
+    port: int,
+    source: str,
+    expected: list[str],
+    nonce: str,
+    *,
+    proxy: Any,
+    seconds: float,
+    connect_timeout: float = 3.0,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> PortProof:
     """Connect to ``endpoint:port`` until every ``expected`` identity answered, the count
     bound is reached or ``seconds`` have passed. Connections that reveal nothing new
     are spread evenly over ``seconds``; failures back off (50 ms doubling to 0.5 s).
@@ -341,7 +383,9 @@ def prove_port(endpoint: str, name: str, port: int, source: str, expected: list[
     outcomes: Counter[str] = Counter()
     backoff = 0.05
     while proof.connections < cap and time.monotonic() < end and not set(expected) <= set(seen) and not cancelled():
-        answer = probe(endpoint, port, nonce, proxy=proxy, timeout=max(0.2, min(connect_timeout, end - time.monotonic())))
+        answer = probe(
+            endpoint, port, nonce, proxy=proxy, timeout=max(0.2, min(connect_timeout, end - time.monotonic()))
+        )
         proof.connections += 1
         pause = 0.0
         if answer.kind == "node":
@@ -468,7 +512,9 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
         if not ip:
             return node.name, None, "VRRP over IPv6 is not probed"
         try:
-            handle = context.pool.session(node).start(_python_line(_VRRP_RECEIVER, nonce, ip), deadline=20, as_root=True)
+            handle = context.pool.session(node).start(
+                _python_line(_VRRP_RECEIVER, nonce, ip), deadline=20, as_root=True
+            )
         except TransportError as error:
             return node.name, None, f"{error.kind}: {error.message}"
         end = time.monotonic() + READY_SECONDS
@@ -478,7 +524,11 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
         if "acpcheck-ready" in out:
             return node.name, handle, ""
         handle.stop()
-        why = "no python3 on the node" if "acpcheck-notool" in out else (err.strip().splitlines() or ["the receiver did not start"])[-1][:200]
+        why = (
+            "no python3 on the node"
+            if "acpcheck-notool" in out
+            else (err.strip().splitlines() or ["the receiver did not start"])[-1][:200]
+        )
         return node.name, None, why
 
     try:
@@ -491,10 +541,14 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
 
         def send(node: Node) -> tuple[str, str]:
             try:
-                result = context.pool.session(node).run_as_root(_python_line(_VRRP_SENDER, nonce, idents[node.name], str(node.ipv4)), timeout=15)
+                result = context.pool.session(node).run_as_root(
+                    _python_line(_VRRP_SENDER, nonce, idents[node.name], str(node.ipv4)), timeout=15
+                )
             except TransportError as error:
                 return node.name, f"{error.kind}: {error.message}"
-            return node.name, "" if "acpcheck-sent" in result.stdout else (result.stderr.strip().splitlines() or ["could not send"])[-1][:200]
+            return node.name, "" if "acpcheck-sent" in result.stdout else (
+                result.stderr.strip().splitlines() or ["could not send"]
+            )[-1][:200]
 
         senders = [node for node in nodes if node.name in handles]
         with ThreadPoolExecutor(max_workers=max(1, len(senders))) as executor:
@@ -596,29 +650,51 @@ class ApiTlsSource(JsonEvidenceSource):
         endpoint = plan.spec.endpoint.address
         reason = live_reason(plan)
         if reason is None:
-            return LiveEvidence(mode="off", reason="the cluster does not exist yet (set spec.kubeconfig or ACPCHECK_KUBECONFIG, or ACPCHECK_LIVE=1)",
-                                endpoint=endpoint)
-        evidence = LiveEvidence(mode="live", reason=reason, endpoint=endpoint, checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+            return LiveEvidence(
+                mode="off",
+                reason="the cluster does not exist yet (set spec.kubeconfig or ACPCHECK_KUBECONFIG, or ACPCHECK_LIVE=1)",
+                endpoint=endpoint,
+            )
+        evidence = LiveEvidence(
+            mode="live",
+            reason=reason,
+            endpoint=endpoint,
+            checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
         timeout = min(plan.spec.ssh.connect_timeout_seconds, 5.0)
 
         def node_probe(node: Node) -> tuple[str, TlsProbe]:
             host = str(node.ipv4 if node.ipv4 is not None else node.ipv6)
-            return node.name, tls_probe(host, API_PORT, proxy=proxy_for(plan, node), timeout=timeout, server_name=endpoint)
+            return node.name, tls_probe(
+                host, API_PORT, proxy=proxy_for(plan, node), timeout=timeout, server_name=endpoint
+            )
 
         with ThreadPoolExecutor(max_workers=max(1, min(32, len(plan.control_plane)))) as executor:
             evidence.nodes = dict(executor.map(node_probe, plan.control_plane))
         if endpoint:
             proxy = proxy_for(plan)
             for count in range(endpoint_connections(len(plan.control_plane))):
-                evidence.through_endpoint.append(tls_probe(endpoint, API_PORT, proxy=proxy, timeout=timeout, server_name=endpoint, version=count == 0))
+                evidence.through_endpoint.append(
+                    tls_probe(
+                        endpoint, API_PORT, proxy=proxy, timeout=timeout, server_name=endpoint, version=count == 0
+                    )
+                )
         return evidence
 
     def target(self, plan: ClusterPlan) -> str:
         return f"cluster:{plan.metadata.name}"
 
 
-def tls_probe(host: str, port: int, *, proxy: Any, timeout: float, server_name: str | None = None, version: bool = True,
-              now: dt.datetime | None = None) -> TlsProbe:
+def tls_probe(
+    host: str,
+    port: int,
+    *,
+    proxy: Any,
+    timeout: float,
+    server_name: str | None = None,
+    version: bool = True,
+    now: dt.datetime | None = None,
+) -> TlsProbe:
     """One TLS handshake with ``host:port`` (no verification: we read the certificate,
     we do not trust it), then ``GET /version`` when ``version``."""
     from cryptography import x509
@@ -663,7 +739,9 @@ def tls_probe(host: str, port: int, *, proxy: Any, timeout: float, server_name: 
 def _version(tls: ssl.SSLSocket, host: str, result: TlsProbe) -> None:
     try:
         tls.settimeout(5.0)
-        tls.sendall(f"GET /version HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode())
+        tls.sendall(
+            f"GET /version HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode()
+        )
         data = b""
         while len(data) < 65536:
             chunk = tls.recv(65536)

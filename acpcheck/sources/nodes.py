@@ -73,11 +73,21 @@ def node_context(plan: ClusterPlan, spec: Node, facts: FactsByNode) -> NodeConte
 
 def node_set(plan: ClusterPlan, facts: FactsByNode) -> NodeSet:
     """The ``nodes`` argument of a cross-node check: the nodes with facts, and why the others have none."""
-    members = tuple(NodeContext(spec=n, facts=facts[n.name], plan=plan) for n in plan.spec.nodes if isinstance(facts.get(n.name), NodeFacts))
-    failures = {n.name: _failure_of(n.name, facts) for n in plan.spec.nodes if not isinstance(facts.get(n.name), NodeFacts)}
+    members = tuple(
+        NodeContext(spec=n, facts=facts[n.name], plan=plan)
+        for n in plan.spec.nodes
+        if isinstance(facts.get(n.name), NodeFacts)
+    )
+    failures = {
+        n.name: _failure_of(n.name, facts) for n in plan.spec.nodes if not isinstance(facts.get(n.name), NodeFacts)
+    }
     return NodeSet(members=members, failures=failures, plan=plan)
 
 
 def _failure_of(name: str, facts: FactsByNode) -> GatherFailure:
     found = facts.get(name)
-    return found if isinstance(found, GatherFailure) else GatherFailure(name, "probe", "no facts were gathered for this node")
+    return (
+        found
+        if isinstance(found, GatherFailure)
+        else GatherFailure(name, "probe", "no facts were gathered for this node")
+    )

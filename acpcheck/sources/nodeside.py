@@ -582,7 +582,9 @@ def connector_input(targets: list[Target]) -> str:
 def parse_connector(stdout: str, count: int, nonce: str) -> list[Answer]:
     """One Answer per target (``unreachable`` for a target the connector never reported)."""
     if "acpcheck-notool" in stdout.split():
-        return [Answer("notool", detail="no python3, platform-python, perl, socat or nc on the node") for _ in range(count)]
+        return [
+            Answer("notool", detail="no python3, platform-python, perl, socat or nc on the node") for _ in range(count)
+        ]
     answers: list[Answer | None] = [None] * count
     for line in stdout.splitlines():
         words = line.split()
@@ -685,7 +687,9 @@ def _why_ended(handle: Any) -> str:
     except TransportError as error:
         return error.message[:300]
     last = (result.stderr.strip().splitlines() or [""])[-1][:200]
-    return f"exit status {result.exit_status} after {result.finished_at - result.started_at:.0f} s" + (f": {last}" if last else "")
+    return f"exit status {result.exit_status} after {result.finished_at - result.started_at:.0f} s" + (
+        f": {last}" if last else ""
+    )
 
 
 class ListenerSet:
@@ -711,19 +715,25 @@ class ListenerSet:
 
     def start(self, wanted: list[tuple[Any, str, list[tuple[str, int]], dict[str, str]]]) -> dict[str, ListenerState]:
         """``wanted``: (plan node, identity, [(proto, port) to listen on], {"tcp/6443": "busy …"} already known)."""
-        with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(wanted))), thread_name_prefix="acpcheck-listen") as executor:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(NODES_AT_ONCE, len(wanted))), thread_name_prefix="acpcheck-listen"
+        ) as executor:
             for state in executor.map(lambda item: self._start_isolated(*item), wanted):
                 self.states[state.node] = state
         return self.states
 
-    def _start_isolated(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
+    def _start_isolated(
+        self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]
+    ) -> ListenerState:
         """``_start_one``, where anything unexpected is that node's error, never the whole proof's."""
         from acpcheck.transport.errors import unexpected
 
         try:
             return self._start_one(node, ident, specs, known)
         except Exception as error:  # noqa: BLE001 - one node's surprise must not cost every node's evidence
-            return ListenerState(node=node.name, ident=ident, state="error", ports=dict(known), detail=unexpected(error)[:300])
+            return ListenerState(
+                node=node.name, ident=ident, state="error", ports=dict(known), detail=unexpected(error)[:300]
+            )
 
     def _start_one(self, node: Any, ident: str, specs: list[tuple[str, int]], known: dict[str, str]) -> ListenerState:
         from acpcheck.transport.errors import TransportError
@@ -734,7 +744,9 @@ class ListenerSet:
         family = 4 if node.ipv4 is not None else 6
         try:
             session = self.pool.session(node)
-            handle = session.start(listener_command(self.nonce, ident, specs, family=family, bind=self.bind), deadline=self.deadline)
+            handle = session.start(
+                listener_command(self.nonce, ident, specs, family=family, bind=self.bind), deadline=self.deadline
+            )
         except TransportError as error:
             return state.model_copy(update={"state": "unreachable", "detail": f"{error.kind}: {error.message}"})
         self._handles[node.name] = handle
@@ -773,11 +785,17 @@ class ListenerSet:
             except TransportError as error:
                 return name, False, f"{error.message} (the node ends it itself within {self.deadline:g} s of its start)"
             except Exception as error:  # noqa: BLE001 - as in _start_isolated
-                return name, False, f"{unexpected(error)} (the node ends it itself within {self.deadline:g} s of its start)"
+                return (
+                    name,
+                    False,
+                    f"{unexpected(error)} (the node ends it itself within {self.deadline:g} s of its start)",
+                )
 
         if not handles:
             return
-        with ThreadPoolExecutor(max_workers=max(1, min(NODES_AT_ONCE, len(handles))), thread_name_prefix="acpcheck-stop") as executor:
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(NODES_AT_ONCE, len(handles))), thread_name_prefix="acpcheck-stop"
+        ) as executor:
             for name, cleaned, detail in executor.map(stop_one, handles.items()):
                 if name in self.states:
                     self.states[name].cleaned = cleaned

@@ -28,7 +28,15 @@ from acpcheck.transport.hostkeys import KnownHosts, default_known_hosts_path, ho
 from acpcheck.transport.local import LocalTransport
 from acpcheck.transport.net import open_tcp, proxy_for
 from acpcheck.transport.settings import ProxySettings, SecretRef, SshSettings, resolve_ssh
-from acpcheck.transport.ssh import DEFAULT_TIMEOUTS, SshPool, SshSession, Timeouts, connect, connect_node, raise_open_file_limit
+from acpcheck.transport.ssh import (
+    DEFAULT_TIMEOUTS,
+    SshPool,
+    SshSession,
+    Timeouts,
+    connect,
+    connect_node,
+    raise_open_file_limit,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUTS",

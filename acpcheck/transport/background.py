@@ -264,7 +264,8 @@ class Background:
         if not self._began.wait(timeout):
             self._abandon()
             raise TransportError(
-                "timeout", f"{self.where}: the background command did not start within {timeout:g} s (if it did, the node ends it at its deadline)"
+                "timeout",
+                f"{self.where}: the background command did not start within {timeout:g} s (if it did, the node ends it at its deadline)",
             )
 
     def output(self) -> tuple[str, str]:
@@ -292,12 +293,17 @@ class Background:
 
     def wait(self, timeout: float) -> CommandResult:
         if not self._done.wait(timeout):
-            raise TransportError("timeout", f"{self.where}: the background command is still running after {timeout:g} s")
+            raise TransportError(
+                "timeout", f"{self.where}: the background command is still running after {timeout:g} s"
+            )
         return self._final()
 
     def _final(self) -> CommandResult:
         if self._lost:
-            raise TransportError("unreachable", f"{self.where}: the connection was lost while the background command ran (the node ends it at its deadline)")
+            raise TransportError(
+                "unreachable",
+                f"{self.where}: the connection was lost while the background command ran (the node ends it at its deadline)",
+            )
         assert self._result is not None
         return self._result
 
@@ -309,15 +315,21 @@ class Background:
             if self.pgid is not None:
                 grace = min(2.0, max(0.5, timeout * 0.4))
                 try:
-                    result = self._run_line(stop_line(self.pgid, grace, sudo=self._sudo, shell=self._shell), max(1.0, timeout))
+                    result = self._run_line(
+                        stop_line(self.pgid, grace, sudo=self._sudo, shell=self._shell), max(1.0, timeout)
+                    )
                 except TransportError as exc:
                     self._abandon()
-                    raise TransportError(exc.kind, f"{exc.message} (stopping the background command; the node ends it at its deadline)") from None
+                    raise TransportError(
+                        exc.kind, f"{exc.message} (stopping the background command; the node ends it at its deadline)"
+                    ) from None
                 if "acpcheck-bg-gone" not in result.stdout:
                     if "acpcheck-bg-alive" in result.stdout:
                         raise TransportError("timeout", f"{self.where}: process group {self.pgid} survived SIGKILL")
                     detail = result.stderr.strip() or f"exit status {result.exit_status}"
-                    raise TransportError("permission", f"{self.where}: could not stop process group {self.pgid}: {detail}")
+                    raise TransportError(
+                        "permission", f"{self.where}: could not stop process group {self.pgid}: {detail}"
+                    )
             # The group is gone: the streams reach EOF as soon as the transport has read the rest.
             if not self._done.wait(max(0.0, end - time.monotonic())):
                 self._abandon()

@@ -124,7 +124,9 @@ class NodeTransport(Protocol):
         """Run ``command`` with ``sh``-compatible syntax; ``TransportError("timeout")`` after ``timeout`` s."""
         ...
 
-    def run_as_root(self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None) -> CommandResult:
+    def run_as_root(
+        self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None
+    ) -> CommandResult:
         """``run`` as root: directly when the transport is root, else through ``sudo -n`` (never prompts)."""
         ...
 

@@ -137,7 +137,9 @@ class _Pipe:
                 return
             self.stream = stream
         stream.settimeout(None)
-        threading.Thread(target=self._copy, args=(stream, self.client), name=f"forward {self.owner.name} down", daemon=True).start()
+        threading.Thread(
+            target=self._copy, args=(stream, self.client), name=f"forward {self.owner.name} down", daemon=True
+        ).start()
         self._copy(self.client, stream)
 
     def _copy(self, source: Stream | socket.socket, target: Stream | socket.socket) -> None:

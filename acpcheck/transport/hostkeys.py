@@ -105,7 +105,11 @@ class _Index:
         lines = list(self.plain.get(name, ()))
         if self.hashed:
             encoded = name.encode()
-            lines += [line for salt, digest, line in self.hashed if hmac.compare_digest(hmac.new(salt, encoded, hashlib.sha1).digest(), digest)]
+            lines += [
+                line
+                for salt, digest, line in self.hashed
+                if hmac.compare_digest(hmac.new(salt, encoded, hashlib.sha1).digest(), digest)
+            ]
         return lines
 
 
@@ -148,7 +152,9 @@ class KnownHosts:
                 except FileNotFoundError:
                     return _Index()
                 except OSError as exc:
-                    raise TransportError("permission", f"known_hosts file {self.path} cannot be read: {exc.strerror}") from None
+                    raise TransportError(
+                        "permission", f"known_hosts file {self.path} cannot be read: {exc.strerror}"
+                    ) from None
                 self._index, self._stamp = _Index.of(text), stamp
             return self._index
 

@@ -32,7 +32,9 @@ class LocalTransport:
     through ``sudo -n``.
     """
 
-    def __init__(self, node: str = "local", *, command_timeout: float = 60.0, open_timeout: float = 10.0, shell: str = SHELL):
+    def __init__(
+        self, node: str = "local", *, command_timeout: float = 60.0, open_timeout: float = 10.0, shell: str = SHELL
+    ):
         self.node = node
         self.command_timeout = command_timeout
         self.open_timeout = open_timeout
@@ -74,7 +76,9 @@ class LocalTransport:
         process = self._popen([self.shell, "-c", command], stdin=stdin is not None)
         end = time.monotonic() + seconds
         if stdin is not None:
-            threading.Thread(target=_feed, args=(process, stdin.encode() if isinstance(stdin, str) else stdin), daemon=True).start()
+            threading.Thread(
+                target=_feed, args=(process, stdin.encode() if isinstance(stdin, str) else stdin), daemon=True
+            ).start()
         input_sent = time.time()
         out: list[bytes] = []
         err: list[bytes] = []
@@ -103,14 +107,18 @@ class LocalTransport:
             finished_at=time.time(),
         )
 
-    def run_as_root(self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None) -> CommandResult:
+    def run_as_root(
+        self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None
+    ) -> CommandResult:
         return self.run(command if self.is_root else sudo_line(command), timeout, stdin=stdin)
 
     def start(self, command: str, *, deadline: float, as_root: bool = False) -> Background:
         """Start ``command`` under the background wrapper; it ends itself after ``deadline`` seconds."""
         sudo = as_root and not self.is_root
         started = time.time()
-        process = self._popen([self.shell, "-c", start_line(command, deadline, sudo=sudo, shell=self.shell)], stdin=False)
+        process = self._popen(
+            [self.shell, "-c", start_line(command, deadline, sudo=sudo, shell=self.shell)], stdin=False
+        )
         abandoned = threading.Event()
         handle = Background(
             f"{self.node}: background command",
@@ -124,7 +132,12 @@ class LocalTransport:
         with self._lock:
             self._background = [(h, a) for h, a in self._background if h.running()]
             self._background.append((handle, abandoned))
-        threading.Thread(target=_pump_background, args=(process, handle, abandoned), name=f"acpcheck background {self.node}", daemon=True).start()
+        threading.Thread(
+            target=_pump_background,
+            args=(process, handle, abandoned),
+            name=f"acpcheck background {self.node}",
+            daemon=True,
+        ).start()
         handle.wait_started(self.command_timeout)
         return handle
 
@@ -138,7 +151,9 @@ class LocalTransport:
                 start_new_session=True,  # its own session and process group: killed as a whole on timeout
             )
         except OSError as exc:
-            raise TransportError("probe", f"{self.node}: cannot start {argv[0]}: {exc.strerror or type(exc).__name__}") from None
+            raise TransportError(
+                "probe", f"{self.node}: cannot start {argv[0]}: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     # --- TCP ----------------------------------------------------------------------
 
@@ -151,7 +166,10 @@ class LocalTransport:
     def forward(self, host: str, port: int) -> Forwarder:
         """A listener on 127.0.0.1 piping to ``host:port`` (checked once first, like ``SshSession.forward``)."""
         self.open_channel(host, port, timeout=self.open_timeout).close()
-        forward = Forwarder(lambda: self.open_channel(host, port, timeout=self.open_timeout), name=f"{self.node}: {hostport(host, port)}")
+        forward = Forwarder(
+            lambda: self.open_channel(host, port, timeout=self.open_timeout),
+            name=f"{self.node}: {hostport(host, port)}",
+        )
         with self._lock:
             self._forwards = [f for f in self._forwards if not f.closed]
             self._forwards.append(forward)

@@ -26,7 +26,9 @@ from acpcheck.transport.settings import ProxySettings, hostport, proxy_for
 __all__ = ["open_tcp", "proxy_for"]
 
 
-def open_tcp(host: str, port: int, *, proxy: ProxySettings | None, timeout: float, refused_hint: str = "") -> socket.socket:
+def open_tcp(
+    host: str, port: int, *, proxy: ProxySettings | None, timeout: float, refused_hint: str = ""
+) -> socket.socket:
     """A blocking socket connected to ``host:port`` (through ``proxy`` when given).
 
     ``refused_hint`` is appended to the "refused the connection" message, e.g.
@@ -48,7 +50,9 @@ def _through(host: str, port: int, proxy: ProxySettings, timeout: float) -> sock
     except TransportError as exc:
         raise exc.scrubbed(secrets) from None
     except Exception as exc:  # noqa: BLE001 — python-socks failing in a way we did not anticipate: still secret-free
-        raise TransportError("proxy", f"SOCKS5 proxy {proxy.address}: unexpected {type(exc).__name__}: {scrub(str(exc), secrets)}") from None
+        raise TransportError(
+            "proxy", f"SOCKS5 proxy {proxy.address}: unexpected {type(exc).__name__}: {scrub(str(exc), secrets)}"
+        ) from None
 
 
 def _direct(host: str, port: int, timeout: float, refused_hint: str) -> socket.socket:
@@ -62,7 +66,9 @@ def _direct(host: str, port: int, timeout: float, refused_hint: str) -> socket.s
     except ConnectionRefusedError:
         raise TransportError("unreachable", f"{target} refused the connection{refused_hint}") from None
     except OSError as exc:  # no route to host, network unreachable …
-        raise TransportError("unreachable", f"cannot connect to {target}: {exc.strerror or type(exc).__name__}") from None
+        raise TransportError(
+            "unreachable", f"cannot connect to {target}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def _via_proxy(host: str, port: int, proxy: ProxySettings, timeout: float, secrets: list[str]) -> socket.socket:
@@ -73,8 +79,13 @@ def _via_proxy(host: str, port: int, proxy: ProxySettings, timeout: float, secre
     if password is not None:
         secrets.append(password)
     if (username is None) != (password is None):
-        raise TransportError("proxy-auth", f"{via}: give both a username (username/usernameEnv) and a password (passwordEnv/passwordFile), or neither")
-    client = Proxy(ProxyType.SOCKS5, proxy.host, proxy.port, username=username, password=password, rdns=proxy.remote_dns)
+        raise TransportError(
+            "proxy-auth",
+            f"{via}: give both a username (username/usernameEnv) and a password (passwordEnv/passwordFile), or neither",
+        )
+    client = Proxy(
+        ProxyType.SOCKS5, proxy.host, proxy.port, username=username, password=password, rdns=proxy.remote_dns
+    )
     try:
         return client.connect(host, port, timeout=timeout)
     except ProxyConnectionError as exc:  # could not reach the proxy itself
@@ -88,11 +99,15 @@ def _via_proxy(host: str, port: int, proxy: ProxySettings, timeout: float, secre
         reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else type(cause).__name__
         raise TransportError("proxy", f"cannot connect to {via}: {reason}") from None
     except ProxyTimeoutError:
-        raise TransportError("timeout", f"no answer within {timeout:g} s while connecting to {target} through {via}") from None
+        raise TransportError(
+            "timeout", f"no answer within {timeout:g} s while connecting to {target} through {via}"
+        ) from None
     except ProxyError as exc:
         text = scrub(str(exc), secrets)
         if exc.error_code is not None:  # a SOCKS5 reply: the proxy could not reach the target
-            raise TransportError("proxy", f"{via} could not connect to {target}: {text} (SOCKS5 reply {exc.error_code})") from None
+            raise TransportError(
+                "proxy", f"{via} could not connect to {target}: {text} (SOCKS5 reply {exc.error_code})"
+            ) from None
         if "no acceptable authentication" in text.lower():
             wanted = (
                 "does not accept username/password login"

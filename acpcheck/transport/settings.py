@@ -57,10 +57,14 @@ class SecretRef:
         except FileNotFoundError:
             raise TransportError("permission", f"{self.what}: file {self.file} does not exist") from None
         except PermissionError:
-            raise TransportError("permission", f"{self.what}: file {self.file} is not readable (permission denied)") from None
+            raise TransportError(
+                "permission", f"{self.what}: file {self.file} is not readable (permission denied)"
+            ) from None
         except (OSError, UnicodeError) as exc:
             # The exception text of a decode error quotes bytes of the file: name the type only.
-            raise TransportError("permission", f"{self.what}: file {self.file} cannot be read ({type(exc).__name__})") from None
+            raise TransportError(
+                "permission", f"{self.what}: file {self.file} cannot be read ({type(exc).__name__})"
+            ) from None
         # Editors end files with a newline; it is never part of the password.
         value = text.rstrip("\r\n")
         if not value:
@@ -113,7 +117,9 @@ class SshSettings:
         return self.user == "root"
 
 
-_PROXY_URL = re.compile(r"^(?P<scheme>socks5h?)://(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:/@\[\]]+)):(?P<port>\d{1,5})/?$")
+_PROXY_URL = re.compile(
+    r"^(?P<scheme>socks5h?)://(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:/@\[\]]+)):(?P<port>\d{1,5})/?$"
+)
 
 
 def _path(value: str) -> Path:

@@ -37,6 +37,7 @@ from paramiko.ssh_exception import (
     ChannelException,
     SSHException,
 )
+
 from acpcheck.transport.background import Background, start_line, sudo_line
 from acpcheck.transport.base import CommandResult
 from acpcheck.transport.errors import TransportError, scrub
@@ -127,8 +128,13 @@ class _Wake:
         self._event.wait(max(0.0, timeout))
 
 
-def _drain(channel: paramiko.Channel, out: Callable[[bytes], None], err: Callable[[bytes], None], deadline: _Deadline | None,
-           idle_wait: float = 0.5) -> None:
+def _drain(
+    channel: paramiko.Channel,
+    out: Callable[[bytes], None],
+    err: Callable[[bytes], None],
+    deadline: _Deadline | None,
+    idle_wait: float = 0.5,
+) -> None:
     """Hand stdout and stderr to ``out``/``err`` until EOF; ``deadline.error()`` when time runs out.
     ``idle_wait``: the longest sleep between looks when nothing arrives."""
     wake = _Wake(channel)
@@ -157,7 +163,9 @@ def _drain(channel: paramiko.Channel, out: Callable[[bytes], None], err: Callabl
 class SshSession:
     """A logged-in connection to one node (a ``NodeTransport``); every method may be called many times."""
 
-    def __init__(self, settings: SshSettings, transport: paramiko.Transport, command_timeout: float, open_timeout: float = 10.0):
+    def __init__(
+        self, settings: SshSettings, transport: paramiko.Transport, command_timeout: float, open_timeout: float = 10.0
+    ):
         self.settings = settings
         self.node = settings.node
         self._transport = transport
@@ -216,11 +224,15 @@ class SshSession:
         try:
             return self._transport.open_session(timeout=deadline.remaining())
         except ChannelException as exc:
-            raise TransportError("permission", f"{self.settings.address}: the server refused a session channel ({exc.text})") from None
+            raise TransportError(
+                "permission", f"{self.settings.address}: the server refused a session channel ({exc.text})"
+            ) from None
         except (SSHException, EOFError, OSError) as exc:
             if deadline.expired:
                 raise deadline.error() from None
-            raise TransportError("unreachable", f"{self.settings.address}: cannot open a channel: {exc or type(exc).__name__}") from None
+            raise TransportError(
+                "unreachable", f"{self.settings.address}: cannot open a channel: {exc or type(exc).__name__}"
+            ) from None
 
     def _begin(self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, deadline: _Deadline) -> None:
         """Start ``command`` on ``channel`` and hand it ``stdin`` (then EOF)."""
@@ -237,7 +249,9 @@ class SshSession:
             # EOFError: paramiko's packetizer found the connection closed while sending the request
             if deadline.expired:
                 raise deadline.error() from None
-            raise TransportError("unreachable", f"{where}: the server did not run the command: {exc or 'the connection was closed'}") from None
+            raise TransportError(
+                "unreachable", f"{where}: the server did not run the command: {exc or 'the connection was closed'}"
+            ) from None
         finally:
             watchdog.cancel()
         channel.settimeout(deadline.remaining())
@@ -250,7 +264,9 @@ class SshSession:
                 raise deadline.error() from None
             # Otherwise the command exited without reading all its input; its output still counts.
 
-    def _exec(self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, started: float, deadline: _Deadline) -> CommandResult:
+    def _exec(
+        self, channel: paramiko.Channel, command: str, stdin: str | bytes | None, started: float, deadline: _Deadline
+    ) -> CommandResult:
         where = self.settings.address
         self._begin(channel, command, stdin, deadline)
         input_sent = time.time()
@@ -280,7 +296,9 @@ class SshSession:
             finished_at=time.time(),
         )
 
-    def run_as_root(self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None) -> CommandResult:
+    def run_as_root(
+        self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None
+    ) -> CommandResult:
         """Run ``command`` as root: directly for root, through ``sudo -n`` otherwise.
 
         ``sudo -n`` never prompts: without passwordless sudo the result is a
@@ -307,14 +325,22 @@ class SshSession:
         budget = _Deadline(self.command_timeout, f"{where}: starting a background command")
         started = time.time()
         channel = self._open_session(budget)
-        handle = Background(where, run_line=lambda text, timeout: self.run(text, timeout), abandon=channel.close, sudo=sudo, started_at=started)
+        handle = Background(
+            where,
+            run_line=lambda text, timeout: self.run(text, timeout),
+            abandon=channel.close,
+            sudo=sudo,
+            started_at=started,
+        )
         try:
             self._begin(channel, line, None, budget)
         except BaseException:
             channel.close()
             raise
         handle.input_sent()
-        threading.Thread(target=self._pump, args=(channel, handle), name=f"acpcheck background {self.node}", daemon=True).start()
+        threading.Thread(
+            target=self._pump, args=(channel, handle), name=f"acpcheck background {self.node}", daemon=True
+        ).start()
         handle.wait_started(budget.remaining())
         return handle
 
@@ -349,19 +375,26 @@ class SshSession:
         except ChannelException as exc:
             if exc.code == 1:  # SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED
                 raise TransportError(
-                    "permission", f"{where}: sshd refuses to forward to {target} (administratively prohibited: AllowTcpForwarding or PermitOpen)"
+                    "permission",
+                    f"{where}: sshd refuses to forward to {target} (administratively prohibited: AllowTcpForwarding or PermitOpen)",
                 ) from None
             if exc.code == 2:  # SSH2_OPEN_CONNECT_FAILED
                 raise TransportError(
-                    "unreachable", f"{where}: the node could not connect to {target} (connection refused or no route: is anything listening there?)"
+                    "unreachable",
+                    f"{where}: the node could not connect to {target} (connection refused or no route: is anything listening there?)",
                 ) from None
-            raise TransportError("unreachable", f"{where}: sshd would not open a channel to {target}: {exc.text} (code {exc.code})") from None
+            raise TransportError(
+                "unreachable", f"{where}: sshd would not open a channel to {target}: {exc.text} (code {exc.code})"
+            ) from None
         except SSHException as exc:
             if "timeout" in str(exc).lower():
                 raise TransportError("timeout", f"{where}: no channel to {target} within {timeout:g} s") from None
             raise TransportError("unreachable", f"{where}: cannot open a channel to {target}: {exc}") from None
         except (EOFError, OSError) as exc:
-            raise TransportError("unreachable", f"{where}: the connection was lost while opening a channel to {target} ({type(exc).__name__})") from None
+            raise TransportError(
+                "unreachable",
+                f"{where}: the connection was lost while opening a channel to {target} ({type(exc).__name__})",
+            ) from None
 
     def forward(self, host: str, port: int) -> Forwarder:
         """Listen on 127.0.0.1:<ephemeral> here; each connection gets its own channel to ``host:port``.
@@ -371,7 +404,10 @@ class SshSession:
         Closed with ``close()`` (or this session's ``close()``).
         """
         self.open_channel(host, port, timeout=self.open_timeout).close()
-        forward = Forwarder(lambda: self.open_channel(host, port, timeout=self.open_timeout), name=f"{self.node}: {hostport(host, port)}")
+        forward = Forwarder(
+            lambda: self.open_channel(host, port, timeout=self.open_timeout),
+            name=f"{self.node}: {hostport(host, port)}",
+        )
         with self._forwards_lock:
             self._forwards = [f for f in self._forwards if not f.closed]
             self._forwards.append(forward)
@@ -393,7 +429,9 @@ IDLE_POLL_SECONDS = 5.0
 BACKGROUND_IDLE_WAIT = 60.0
 
 
-def connect(settings: SshSettings, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, known_hosts: KnownHosts | None = None) -> SshSession:
+def connect(
+    settings: SshSettings, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, known_hosts: KnownHosts | None = None
+) -> SshSession:
     """Open and authenticate a connection to one node; raise TransportError otherwise."""
     secrets: list[str] = []  # every secret value read, to scrub from any message we pass on
     try:
@@ -401,10 +439,14 @@ def connect(settings: SshSettings, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, kno
     except TransportError as exc:
         raise exc.scrubbed(secrets) from None
     except Exception as exc:  # noqa: BLE001 — a paramiko/socket failure we did not anticipate: still a clean, secret-free error
-        raise TransportError("unreachable", f"{settings.address}: unexpected {type(exc).__name__}: {scrub(str(exc), secrets)}") from None
+        raise TransportError(
+            "unreachable", f"{settings.address}: unexpected {type(exc).__name__}: {scrub(str(exc), secrets)}"
+        ) from None
 
 
-def connect_node(plan: ClusterPlan, node: Node, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, known_hosts: KnownHosts | None = None) -> SshSession:
+def connect_node(
+    plan: ClusterPlan, node: Node, *, timeouts: Timeouts = DEFAULT_TIMEOUTS, known_hosts: KnownHosts | None = None
+) -> SshSession:
     """``connect(resolve_ssh(plan, node))``."""
     return connect(resolve_ssh(plan, node), timeouts=timeouts, known_hosts=known_hosts)
 
@@ -412,14 +454,22 @@ def connect_node(plan: ClusterPlan, node: Node, *, timeouts: Timeouts = DEFAULT_
 def _connect(settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts, secrets: list[str]) -> SshSession:
     # Local problems (missing key, unset variable) first: they need no network.
     if settings.key_file is None and settings.password is None:
-        raise TransportError("auth", f"{settings.address}: no credentials: set ssh.auth.privateKeyFile, passwordEnv or passwordFile")
+        raise TransportError(
+            "auth", f"{settings.address}: no credentials: set ssh.auth.privateKeyFile, passwordEnv or passwordFile"
+        )
     key = _load_key(settings, secrets) if settings.key_file is not None else None
     password = None
     if settings.password is not None:
         password = settings.password.read()
         secrets.append(password)
 
-    sock = open_tcp(settings.host, settings.port, proxy=settings.proxy, timeout=timeouts.connect, refused_hint=" (no sshd listening on that port?)")
+    sock = open_tcp(
+        settings.host,
+        settings.port,
+        proxy=settings.proxy,
+        timeout=timeouts.connect,
+        refused_hint=" (no sshd listening on that port?)",
+    )
     transport = paramiko.Transport(sock)
     try:
         _handshake(transport, settings, timeouts, known_hosts)
@@ -453,19 +503,27 @@ def _load_key(settings: SshSettings, secrets: list[str]) -> PKey:
     except IsADirectoryError:
         raise TransportError("permission", f"private key file {path} is a directory") from None
     except UnknownKeyType:
-        raise TransportError("auth", f"private key file {path}: unsupported key type (use ed25519, rsa or ecdsa)") from None
+        raise TransportError(
+            "auth", f"private key file {path}: unsupported key type (use ed25519, rsa or ecdsa)"
+        ) from None
     except TypeError:
         # cryptography: "password was not given but the key is encrypted", or the reverse.
         if passphrase is None:
-            raise TransportError("auth", f"private key file {path} is encrypted: give its passphrase with passphraseEnv") from None
+            raise TransportError(
+                "auth", f"private key file {path} is encrypted: give its passphrase with passphraseEnv"
+            ) from None
         return PKey.from_path(path, None)  # not encrypted: the passphrase is simply not needed
     except (ValueError, SSHException):
         if passphrase is not None:
-            raise TransportError("auth", f"private key file {path} could not be decrypted: wrong passphrase in ${passphrase_env}?") from None
+            raise TransportError(
+                "auth", f"private key file {path} could not be decrypted: wrong passphrase in ${passphrase_env}?"
+            ) from None
         raise TransportError("auth", f"private key file {path} is not a private key acpcheck can read") from None
 
 
-def _handshake(transport: paramiko.Transport, settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts) -> None:
+def _handshake(
+    transport: paramiko.Transport, settings: SshSettings, timeouts: Timeouts, known_hosts: KnownHosts
+) -> None:
     target = hostport(settings.host, settings.port)
     transport.banner_timeout = timeouts.handshake
     transport.handshake_timeout = timeouts.handshake
@@ -481,16 +539,23 @@ def _handshake(transport: paramiko.Transport, settings: SshSettings, timeouts: T
     except (SSHException, EOFError, OSError) as exc:
         cause = exc.__context__ if isinstance(exc, SSHException) else exc
         if isinstance(cause, TimeoutError):
-            raise TransportError("timeout", f"{target} accepted TCP but sent no SSH banner within {timeouts.handshake:g} s") from None
+            raise TransportError(
+                "timeout", f"{target} accepted TCP but sent no SSH banner within {timeouts.handshake:g} s"
+            ) from None
         if isinstance(cause, (EOFError, ConnectionError)):
             raise TransportError(
-                "unreachable", f"{target} closed the connection before the SSH handshake (not sshd, or sshd refused: MaxStartups, tcp wrappers)"
+                "unreachable",
+                f"{target} closed the connection before the SSH handshake (not sshd, or sshd refused: MaxStartups, tcp wrappers)",
             ) from None
         raise TransportError("unreachable", f"SSH negotiation with {target} failed: {exc}") from None
     if not (transport.is_active() and transport.initial_kex_done):
         if not transport.remote_version:
-            raise TransportError("timeout", f"{target} accepted TCP but sent no SSH banner within {timeouts.handshake:g} s")
-        raise TransportError("timeout", f"SSH key exchange with {target} did not finish within {timeouts.handshake:g} s")
+            raise TransportError(
+                "timeout", f"{target} accepted TCP but sent no SSH banner within {timeouts.handshake:g} s"
+            )
+        raise TransportError(
+            "timeout", f"SSH key exchange with {target} did not finish within {timeouts.handshake:g} s"
+        )
     known_hosts.verify(name, transport.get_remote_server_key(), settings.host_key_policy)
 
 
@@ -500,18 +565,24 @@ def _authenticate(transport: paramiko.Transport, settings: SshSettings, key: PKe
     refused: list[str] = []
     attempts: list[tuple[str, Callable[[], list[str]]]] = []
     if key is not None:
-        attempts.append((f"key {settings.key_file} ({fingerprint(key)})", lambda: transport.auth_publickey(settings.user, key)))
+        attempts.append(
+            (f"key {settings.key_file} ({fingerprint(key)})", lambda: transport.auth_publickey(settings.user, key))
+        )
     if password is not None:
         attempts.append(("password", lambda: transport.auth_password(settings.user, password)))
     for what, attempt in attempts:
         try:
             further = attempt()
         except BadAuthenticationType as exc:
-            refused.append(f"{what}: the server does not allow this method (allowed: {', '.join(exc.allowed_types) or 'none'})")
+            refused.append(
+                f"{what}: the server does not allow this method (allowed: {', '.join(exc.allowed_types) or 'none'})"
+            )
             continue
         except AuthenticationException as exc:
             if "timeout" in str(exc).lower():
-                raise TransportError("timeout", f"{where}: no answer to authentication within {transport.auth_timeout:g} s") from None
+                raise TransportError(
+                    "timeout", f"{where}: no answer to authentication within {transport.auth_timeout:g} s"
+                ) from None
             refused.append(f"{what} was refused")
             continue
         except (SSHException, EOFError, OSError):
@@ -568,7 +639,9 @@ class SshPool:
                     self._sessions[spec.name] = fresh
                     return fresh
             fresh.close()
-            raise TransportError("unreachable", f"{fresh.settings.address}: the connection pool was closed while this connection opened")
+            raise TransportError(
+                "unreachable", f"{fresh.settings.address}: the connection pool was closed while this connection opened"
+            )
 
     def close(self) -> None:
         """Close every session. Idempotent; never waits for a connection attempt in progress.

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from acpcheck.matrix import known_acp_versions
 from acpcheck import testing
+from acpcheck.matrix import known_acp_versions
 from acpcheck.model.check import Severity
 from acpcheck.model.plan import ClusterPlan, plan_from_document
 from acpcheck.model.result import CheckResult
@@ -47,7 +47,12 @@ def make_plan(edits: dict[str, Any] | None = None, base: dict[str, Any] | None =
     return plan_from_document(parse_yaml(yaml.safe_dump(data), "test-plan.yaml"), known_acp_versions())
 
 
-def run_check(function: Callable[..., Any], plan: ClusterPlan, params: dict[str, Any] | None = None, fail_on: Severity = Severity.MEDIUM) -> CheckResult:
+def run_check(
+    function: Callable[..., Any],
+    plan: ClusterPlan,
+    params: dict[str, Any] | None = None,
+    fail_on: Severity = Severity.MEDIUM,
+) -> CheckResult:
     """Grade one plan check exactly as a run does (acpcheck.testing)."""
     return testing.run_check(function, plan, params=params, fail_on=fail_on)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import make_plan, run_check
+from netaddr import IPAddress, IPNetwork
 
 from acpcheck.addressing import Labelled, find_overlaps, host
 from acpcheck.checks.network import (
@@ -22,7 +23,6 @@ from acpcheck.checks.network import (
     check_self_built_vip,
 )
 from acpcheck.model.plan import ClusterPlan
-from netaddr import IPAddress, IPNetwork
 
 NODES = 1000
 #: Enough nodes for a sample and "N more", few enough to load quickly, for the checks
@@ -32,7 +32,14 @@ SHARED = "192.0.2.50"
 
 
 def one_address(count: int, address: str = SHARED, **extra: Any) -> ClusterPlan:
-    members = [{"name": f"cp{i + 1}" if i < 3 else f"w{i - 2}", "role": "control-plane" if i < 3 else "worker", "ipv4": address} for i in range(count)]
+    members = [
+        {
+            "name": f"cp{i + 1}" if i < 3 else f"w{i - 2}",
+            "role": "control-plane" if i < 3 else "worker",
+            "ipv4": address,
+        }
+        for i in range(count)
+    ]
     return make_plan({"spec": {"nodes": members, **extra}})
 
 
@@ -57,8 +64,19 @@ def test_many_duplicated_names_and_addresses_are_sampled() -> None:
     members = []
     for i in range(SOME_NODES):
         pair = i // 2
-        members.append({"name": f"n{pair}", "role": "control-plane" if i < 3 else "worker", "ipv4": f"10.{pair // 250}.{pair % 250}.1"})
-    verdict = run_check(check_nodes_unique, make_plan({"spec": {"nodes": members, "network": {"clusterCIDR": "172.20.0.0/16", "serviceCIDR": "172.21.0.0/16"}}}))
+        members.append(
+            {
+                "name": f"n{pair}",
+                "role": "control-plane" if i < 3 else "worker",
+                "ipv4": f"10.{pair // 250}.{pair % 250}.1",
+            }
+        )
+    verdict = run_check(
+        check_nodes_unique,
+        make_plan(
+            {"spec": {"nodes": members, "network": {"clusterCIDR": "172.20.0.0/16", "serviceCIDR": "172.21.0.0/16"}}}
+        ),
+    )
     findings = verdict.evidence["findings"]
     assert verdict.status == "fail"
     assert len(findings) == 11
@@ -69,9 +87,17 @@ def test_many_duplicated_names_and_addresses_are_sampled() -> None:
 @pytest.mark.parametrize(
     ("function", "edits", "more"),
     [
-        (check_host_addresses_outside_cidrs, {"network": {"clusterCIDR": "192.0.2.0/24"}, "endpoint": {"address": "api.example.com"}}, "addresses inside the cluster's CIDRs"),
+        (
+            check_host_addresses_outside_cidrs,
+            {"network": {"clusterCIDR": "192.0.2.0/24"}, "endpoint": {"address": "api.example.com"}},
+            "addresses inside the cluster's CIDRs",
+        ),
         (check_runtime_bridge_range_free, {}, "ranges in the bridge range"),
-        (check_self_built_vip, {"endpoint": {"address": SHARED, "selfBuiltVIP": {"enabled": True, "vrid": 7}}}, "nodes with the VIP's address"),
+        (
+            check_self_built_vip,
+            {"endpoint": {"address": SHARED, "selfBuiltVIP": {"enabled": True, "vrid": 7}}},
+            "nodes with the VIP's address",
+        ),
     ],
     ids=["ACP-NET-003", "ACP-NET-006", "ACP-NET-014"],
 )
@@ -85,7 +111,9 @@ def test_node_against_range_findings_are_sampled(function: Any, edits: dict[str,
 
 def test_endpoint_on_every_control_plane_node_is_sampled() -> None:
     members = [{"name": f"cp{i + 1}", "role": "control-plane", "ipv4": SHARED} for i in range(15)]
-    verdict = run_check(check_endpoint_not_a_node, make_plan({"spec": {"nodes": members, "endpoint": {"address": SHARED}}}))
+    verdict = run_check(
+        check_endpoint_not_a_node, make_plan({"spec": {"nodes": members, "endpoint": {"address": SHARED}}})
+    )
     lines = verdict.message.splitlines()
     assert len(lines) == 11 and lines[-1] == "... and 5 more control-plane nodes with the endpoint's address"
 
@@ -97,5 +125,9 @@ def test_overlaps_against_another_set_are_one_per_range_however_many_coincide() 
     assert find_overlaps([network, elsewhere], same) == [(network, node) for node in same]
     assert find_overlaps([elsewhere], same) == []
     # Pairs within one set keep their start-address order.
-    a, b, c = Labelled("a", IPNetwork("10.0.0.0/8")), Labelled("b", IPNetwork("10.1.0.0/16")), Labelled("c", IPNetwork("10.1.2.0/24"))
+    a, b, c = (
+        Labelled("a", IPNetwork("10.0.0.0/8")),
+        Labelled("b", IPNetwork("10.1.0.0/16")),
+        Labelled("c", IPNetwork("10.1.2.0/24")),
+    )
     assert find_overlaps([c, b, a]) == [(a, b), (a, c), (b, c)]

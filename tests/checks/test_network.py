@@ -41,7 +41,9 @@ from acpcheck.model.check import Severity
 from acpcheck.model.plan import ClusterPlan, load_plan
 
 NETWORK_CHECKS: list[Callable[..., Any]] = [
-    function for _, function in inspect.getmembers(network_checks, inspect.isfunction) if hasattr(function, "__acpcheck__")
+    function
+    for _, function in inspect.getmembers(network_checks, inspect.isfunction)
+    if hasattr(function, "__acpcheck__")
 ]
 
 # ---------------------------------------------------------------------------
@@ -188,7 +190,14 @@ def long_domain(length: int) -> str:
 LOW = Severity.LOW
 
 
-def case(function: Callable[..., Any], status: str, *edits: Edit, expect: tuple[str, ...] = (), fail_on: Severity = Severity.MEDIUM, id: str) -> Any:
+def case(
+    function: Callable[..., Any],
+    status: str,
+    *edits: Edit,
+    expect: tuple[str, ...] = (),
+    fail_on: Severity = Severity.MEDIUM,
+    id: str,
+) -> Any:
     check_id = function.__acpcheck__.id
     return pytest.param(function, edits, status, expect, fail_on, id=f"{check_id}-{status}-{id}")
 
@@ -196,12 +205,21 @@ def case(function: Callable[..., Any], status: str, *edits: Edit, expect: tuple[
 CASES = [
     # ACP-NET-001 pod and service CIDRs
     case(check_pod_service_cidrs_disjoint, "pass", id="defaults"),
-    case(check_pod_service_cidrs_disjoint, "pass", network(clusterCIDR="10.3.0.0/17", serviceCIDR="10.3.128.0/17"), id="adjacent"),
+    case(
+        check_pod_service_cidrs_disjoint,
+        "pass",
+        network(clusterCIDR="10.3.0.0/17", serviceCIDR="10.3.128.0/17"),
+        id="adjacent",
+    ),
     case(
         check_pod_service_cidrs_disjoint,
         "fail",
         network(serviceCIDR="10.3.128.0/17"),
-        expect=("service CIDR 10.3.128.0/17", "cluster CIDR 10.3.0.0/16", "spec.network.serviceCIDR at test-plan.yaml:"),
+        expect=(
+            "service CIDR 10.3.128.0/17",
+            "cluster CIDR 10.3.0.0/16",
+            "spec.network.serviceCIDR at test-plan.yaml:",
+        ),
         id="nested",
     ),
     case(
@@ -212,9 +230,28 @@ CASES = [
         expect=("service CIDR fd00:10:16::/112", "cluster CIDR fd00:10:16::/64"),
         id="dual-stack-ipv6-side",
     ),
-    case(check_pod_service_cidrs_disjoint, "fail", IMPORTED, network(serviceCIDR="10.0.0.0/8"), expect=("service CIDR 10.0.0.0/8",), id="imported-too"),
-    case(check_pod_service_cidrs_disjoint, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
-    case(check_pod_service_cidrs_disjoint, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
+    case(
+        check_pod_service_cidrs_disjoint,
+        "fail",
+        IMPORTED,
+        network(serviceCIDR="10.0.0.0/8"),
+        expect=("service CIDR 10.0.0.0/8",),
+        id="imported-too",
+    ),
+    case(
+        check_pod_service_cidrs_disjoint,
+        "skip",
+        IMPORTED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="imported-no-network",
+    ),
+    case(
+        check_pod_service_cidrs_disjoint,
+        "skip",
+        REGISTERED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="registered-no-network",
+    ),
     # ACP-NET-002 Kube-OVN join CIDR
     case(check_join_cidr_disjoint, "pass", id="defaults"),
     case(check_join_cidr_disjoint, "pass", kube_ovn(joinCIDR=DELETE), id="join-unset"),
@@ -244,7 +281,13 @@ CASES = [
         id="ipv6-default-join",
     ),
     case(check_join_cidr_disjoint, "skip", CALICO, expect=("network plugin calico",), id="calico"),
-    case(check_join_cidr_disjoint, "skip", IMPORTED_NO_NETWORK, expect=("cluster type imported", NO_NETWORK_REASON), id="imported-no-network"),
+    case(
+        check_join_cidr_disjoint,
+        "skip",
+        IMPORTED_NO_NETWORK,
+        expect=("cluster type imported", NO_NETWORK_REASON),
+        id="imported-no-network",
+    ),
     # ACP-NET-003 host addresses outside the cluster's CIDRs
     case(check_host_addresses_outside_cidrs, "pass", id="defaults"),
     case(check_host_addresses_outside_cidrs, "pass", UNDERLAY_ON_NODE_NETWORK, id="underlay-pods-on-host-network"),
@@ -252,7 +295,12 @@ CASES = [
         check_host_addresses_outside_cidrs,
         "fail",
         network(clusterCIDR="192.0.2.0/24"),
-        expect=("node cp1 192.0.2.11", "spec.nodes[0].ipv4 at test-plan.yaml:", "cluster CIDR 192.0.2.0/24", "endpoint 192.0.2.100"),
+        expect=(
+            "node cp1 192.0.2.11",
+            "spec.nodes[0].ipv4 at test-plan.yaml:",
+            "cluster CIDR 192.0.2.0/24",
+            "endpoint 192.0.2.100",
+        ),
         id="overlay-pods-on-host-network",
     ),
     case(
@@ -280,7 +328,13 @@ CASES = [
         id="ipv6-pods-on-host-network",
     ),
     case(check_host_addresses_outside_cidrs, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
-    case(check_host_addresses_outside_cidrs, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
+    case(
+        check_host_addresses_outside_cidrs,
+        "skip",
+        REGISTERED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="registered-no-network",
+    ),
     # ACP-NET-004 Kube-OVN Underlay subnet
     case(check_underlay_subnet, "pass", UNDERLAY, id="underlay"),
     case(
@@ -298,7 +352,14 @@ CASES = [
         spec(nodes=[{**node, "nic": "eth1"} for node in BASE["spec"]["nodes"]]),
         id="nic-on-every-node",
     ),
-    case(check_underlay_subnet, "fail", UNDERLAY, kube_ovn(gateway=DELETE), expect=("no default gateway", "spec.network.kubeOvn.gateway"), id="no-gateway"),
+    case(
+        check_underlay_subnet,
+        "fail",
+        UNDERLAY,
+        kube_ovn(gateway=DELETE),
+        expect=("no default gateway", "spec.network.kubeOvn.gateway"),
+        id="no-gateway",
+    ),
     case(
         check_underlay_subnet,
         "fail",
@@ -312,7 +373,11 @@ CASES = [
         "fail",
         UNDERLAY,
         kube_ovn(reservedIPs=["10.20.0.2", "10.99.0.2"]),
-        expect=("reserved IP 10.99.0.2", "spec.network.kubeOvn.reservedIPs[1]", "outside the cluster CIDR 10.20.0.0/22"),
+        expect=(
+            "reserved IP 10.99.0.2",
+            "spec.network.kubeOvn.reservedIPs[1]",
+            "outside the cluster CIDR 10.20.0.0/22",
+        ),
         id="reserved-outside",
     ),
     case(
@@ -341,7 +406,11 @@ CASES = [
         HCP,
         HCP_WORKERS,
         spec(managementCluster={"podCIDR": "10.13.0.0/16"}),
-        expect=("cluster CIDR 10.13.0.0/16", "management cluster pod CIDR 10.13.0.0/16", "spec.managementCluster.podCIDR"),
+        expect=(
+            "cluster CIDR 10.13.0.0/16",
+            "management cluster pod CIDR 10.13.0.0/16",
+            "spec.managementCluster.podCIDR",
+        ),
         id="pods-overlap",
     ),
     case(
@@ -363,11 +432,24 @@ CASES = [
         id="management-unknown",
     ),
     case(check_hosted_cidrs_disjoint_from_management, "skip", expect=("cluster type on-premise",), id="on-premise"),
-    case(check_hosted_cidrs_disjoint_from_management, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
+    case(
+        check_hosted_cidrs_disjoint_from_management,
+        "skip",
+        REGISTERED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="registered-no-network",
+    ),
     # ACP-NET-006 container-runtime bridge range
     case(check_runtime_bridge_range_free, "pass", id="defaults"),
-    case(check_runtime_bridge_range_free, "pass", nodes(("cp1", "control-plane", "172.20.0.5", None)), id="4.3-allows-172.20"),
-    case(check_runtime_bridge_range_free, "pass", ACP_41, network(serviceCIDR="172.33.0.0/16"), id="4.1-just-above-range"),
+    case(
+        check_runtime_bridge_range_free,
+        "pass",
+        nodes(("cp1", "control-plane", "172.20.0.5", None)),
+        id="4.3-allows-172.20",
+    ),
+    case(
+        check_runtime_bridge_range_free, "pass", ACP_41, network(serviceCIDR="172.33.0.0/16"), id="4.1-just-above-range"
+    ),
     case(
         check_runtime_bridge_range_free,
         "fail",
@@ -391,8 +473,20 @@ CASES = [
         expect=("service CIDR 172.32.0.0/16", "Docker bridge range"),
         id="4.1-service-cidr",
     ),
-    case(check_runtime_bridge_range_free, "skip", cluster(type="immutable"), expect=("cluster type immutable",), id="immutable"),
-    case(check_runtime_bridge_range_free, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
+    case(
+        check_runtime_bridge_range_free,
+        "skip",
+        cluster(type="immutable"),
+        expect=("cluster type immutable",),
+        id="immutable",
+    ),
+    case(
+        check_runtime_bridge_range_free,
+        "skip",
+        IMPORTED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="imported-no-network",
+    ),
     # ACP-NET-007 IP families
     case(check_ip_families_consistent, "pass", id="ipv4"),
     case(check_ip_families_consistent, "pass", DUAL, DUAL_NODES, id="dual-stack"),
@@ -442,16 +536,32 @@ CASES = [
         id="ipv6-node-without-ipv6",
     ),
     case(check_ip_families_consistent, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
-    case(check_ip_families_consistent, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
+    case(
+        check_ip_families_consistent,
+        "skip",
+        REGISTERED_NO_NETWORK,
+        expect=(NO_NETWORK_REASON,),
+        id="registered-no-network",
+    ),
     # ACP-NET-008 IPv6 global platform address
-    case(check_ipv6_global_has_domain, "pass", GLOBAL, V6, V6_NODES, endpoint(address="acp.example.com"), id="domain-endpoint"),
     case(
         check_ipv6_global_has_domain,
         "pass",
         GLOBAL,
         V6,
         V6_NODES,
-        endpoint(address="2001:db8::100", selfBuiltVIP={"enabled": True, "vrid": 137}, externalAccess="acp.example.com"),
+        endpoint(address="acp.example.com"),
+        id="domain-endpoint",
+    ),
+    case(
+        check_ipv6_global_has_domain,
+        "pass",
+        GLOBAL,
+        V6,
+        V6_NODES,
+        endpoint(
+            address="2001:db8::100", selfBuiltVIP={"enabled": True, "vrid": 137}, externalAccess="acp.example.com"
+        ),
         id="vip-plus-domain",
     ),
     case(
@@ -464,7 +574,15 @@ CASES = [
         expect=("2001:db8::100", "spec.endpoint at test-plan.yaml:", "needs a domain name"),
         id="ip-endpoint",
     ),
-    case(check_ipv6_global_has_domain, "skip", V6, V6_NODES, endpoint(address="2001:db8::100"), expect=("workload cluster",), id="workload"),
+    case(
+        check_ipv6_global_has_domain,
+        "skip",
+        V6,
+        V6_NODES,
+        endpoint(address="2001:db8::100"),
+        expect=("workload cluster",),
+        id="workload",
+    ),
     # ... and it does not read the network, so a third-party plan without one is still checked.
     case(
         check_ipv6_global_has_domain,
@@ -479,7 +597,13 @@ CASES = [
     ),
     # ACP-NET-009 Flannel sizing
     case(check_flannel_capacity, "pass", FLANNEL, id="defaults"),
-    case(check_flannel_capacity, "pass", FLANNEL, network(clusterCIDR="10.3.0.0/22", nodeIPCount=65), id="65-rounds-to-128-fits"),
+    case(
+        check_flannel_capacity,
+        "pass",
+        FLANNEL,
+        network(clusterCIDR="10.3.0.0/22", nodeIPCount=65),
+        id="65-rounds-to-128-fits",
+    ),
     case(
         check_flannel_capacity,
         "fail",
@@ -497,11 +621,15 @@ CASES = [
         id="no-node-ip-count",
     ),
     case(check_flannel_capacity, "skip", expect=("network plugin kube-ovn",), id="kube-ovn"),
-    case(check_flannel_capacity, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"),
+    case(
+        check_flannel_capacity, "skip", REGISTERED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="registered-no-network"
+    ),
     # ACP-NET-010 kubelet max-pods
     case(check_max_pods_recommended, "pass", id="installer-default"),
     case(check_max_pods_recommended, "pass", spec(kubelet={"extraArgs": {"max-pods": 256}}), id="256"),
-    case(check_max_pods_recommended, "warn", spec(kubelet={"extraArgs": {"max-pods": 257}}), expect=("is 257",), id="257"),
+    case(
+        check_max_pods_recommended, "warn", spec(kubelet={"extraArgs": {"max-pods": 257}}), expect=("is 257",), id="257"
+    ),
     case(
         check_max_pods_recommended,
         "warn",
@@ -509,11 +637,33 @@ CASES = [
         expect=("kubelet max-pods (spec.kubelet.extraArgs.max-pods", "is 300"),
         id="300",
     ),
-    case(check_max_pods_recommended, "fail", spec(kubelet={"extraArgs": {"max-pods": 300}}), expect=("is 300",), fail_on=LOW, id="300-fail-on-low"),
-    case(check_max_pods_recommended, "warn", FLANNEL, network(nodeIPCount=512), expect=("Flannel nodeIPCount", "is 512"), id="flannel-node-ip-count"),
-    case(check_max_pods_recommended, "warn", spec(kubelet={"extraArgs": {"max-pods": "many"}}), expect=("'many'", "not a positive integer"), id="not-a-number"),
+    case(
+        check_max_pods_recommended,
+        "fail",
+        spec(kubelet={"extraArgs": {"max-pods": 300}}),
+        expect=("is 300",),
+        fail_on=LOW,
+        id="300-fail-on-low",
+    ),
+    case(
+        check_max_pods_recommended,
+        "warn",
+        FLANNEL,
+        network(nodeIPCount=512),
+        expect=("Flannel nodeIPCount", "is 512"),
+        id="flannel-node-ip-count",
+    ),
+    case(
+        check_max_pods_recommended,
+        "warn",
+        spec(kubelet={"extraArgs": {"max-pods": "many"}}),
+        expect=("'many'", "not a positive integer"),
+        id="not-a-number",
+    ),
     case(check_max_pods_recommended, "skip", IMPORTED, expect=("cluster type imported",), id="imported"),
-    case(check_max_pods_recommended, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"),
+    case(
+        check_max_pods_recommended, "skip", IMPORTED_NO_NETWORK, expect=(NO_NETWORK_REASON,), id="imported-no-network"
+    ),
     # ACP-NET-011 pod CIDR capacity (derived threshold)
     case(check_pod_cidr_capacity, "pass", id="defaults"),
     case(check_pod_cidr_capacity, "pass", network(clusterCIDR="10.3.0.0/22"), id="1024-for-550"),
@@ -548,25 +698,73 @@ CASES = [
     case(check_control_plane_count, "pass", control_planes(1), id="one"),
     case(check_control_plane_count, "pass", control_planes(4), id="four-is-supported"),
     case(check_control_plane_count, "pass", GLOBAL, control_planes(1), id="global-one"),
-    case(check_control_plane_count, "fail", control_planes(2), expect=("2 control-plane nodes", "exactly two is not supported", "spec.nodes at"), id="two"),
+    case(
+        check_control_plane_count,
+        "fail",
+        control_planes(2),
+        expect=("2 control-plane nodes", "exactly two is not supported", "spec.nodes at"),
+        id="two",
+    ),
     case(check_control_plane_count, "fail", control_planes(0), expect=("no control-plane node",), id="none"),
-    case(check_control_plane_count, "fail", GLOBAL, control_planes(5), expect=("global cluster has 5 control-plane nodes", "1 or 3"), id="global-five"),
+    case(
+        check_control_plane_count,
+        "fail",
+        GLOBAL,
+        control_planes(5),
+        expect=("global cluster has 5 control-plane nodes", "1 or 3"),
+        id="global-five",
+    ),
     case(check_control_plane_count, "skip", HCP, HCP_WORKERS, expect=("cluster type hosted-control-plane",), id="hcp"),
     # ACP-NET-013 odd control-plane count
     case(check_control_plane_odd, "pass", id="three"),
     case(check_control_plane_odd, "pass", control_planes(5), id="five"),
     case(check_control_plane_odd, "warn", control_planes(4), expect=("4 control-plane nodes", "odd count"), id="four"),
-    case(check_control_plane_odd, "fail", control_planes(6), expect=("6 control-plane nodes",), fail_on=LOW, id="six-fail-on-low"),
+    case(
+        check_control_plane_odd,
+        "fail",
+        control_planes(6),
+        expect=("6 control-plane nodes",),
+        fail_on=LOW,
+        id="six-fail-on-low",
+    ),
     case(check_control_plane_odd, "skip", GLOBAL, expect=("global cluster",), id="global"),
     # ACP-NET-014 self-built VIP
     case(check_self_built_vip, "pass", VIP, id="vrid-137"),
     case(check_self_built_vip, "pass", VIP, endpoint(selfBuiltVIP={"vrid": 1}), id="vrid-1"),
     case(check_self_built_vip, "pass", VIP, endpoint(selfBuiltVIP={"vrid": 255}), id="vrid-255"),
-    case(check_self_built_vip, "fail", VIP, endpoint(selfBuiltVIP={"vrid": DELETE}), expect=("no VRID", "spec.endpoint.selfBuiltVIP.vrid"), id="no-vrid"),
-    case(check_self_built_vip, "fail", VIP, endpoint(selfBuiltVIP={"vrid": 256}), expect=("VRID 256", "outside 1-255"), id="vrid-256"),
+    case(
+        check_self_built_vip,
+        "fail",
+        VIP,
+        endpoint(selfBuiltVIP={"vrid": DELETE}),
+        expect=("no VRID", "spec.endpoint.selfBuiltVIP.vrid"),
+        id="no-vrid",
+    ),
+    case(
+        check_self_built_vip,
+        "fail",
+        VIP,
+        endpoint(selfBuiltVIP={"vrid": 256}),
+        expect=("VRID 256", "outside 1-255"),
+        id="vrid-256",
+    ),
     case(check_self_built_vip, "fail", VIP, endpoint(selfBuiltVIP={"vrid": 0}), expect=("VRID 0",), id="vrid-0"),
-    case(check_self_built_vip, "fail", VIP, endpoint(address="api.example.com"), expect=("endpoint api.example.com", "is a domain"), id="domain"),
-    case(check_self_built_vip, "fail", VIP, endpoint(address=DELETE), expect=("no VIP", "spec.endpoint.address"), id="no-address"),
+    case(
+        check_self_built_vip,
+        "fail",
+        VIP,
+        endpoint(address="api.example.com"),
+        expect=("endpoint api.example.com", "is a domain"),
+        id="domain",
+    ),
+    case(
+        check_self_built_vip,
+        "fail",
+        VIP,
+        endpoint(address=DELETE),
+        expect=("no VIP", "spec.endpoint.address"),
+        id="no-address",
+    ),
     case(
         check_self_built_vip,
         "fail",
@@ -601,17 +799,29 @@ CASES = [
     case(
         check_public_alternative_names,
         "pass",
-        spec(apiServer={"publicAlternativeNames": ["api.example.com", "192.0.2.100", "2001:db8::100", long_domain(253)]}),
+        spec(
+            apiServer={"publicAlternativeNames": ["api.example.com", "192.0.2.100", "2001:db8::100", long_domain(253)]}
+        ),
         id="ips-domains-253",
     ),
     case(
         check_public_alternative_names,
         "fail",
         spec(apiServer={"publicAlternativeNames": ["api.example.com", "https://api.example.com:6443"]}),
-        expect=("'https://api.example.com:6443'", "spec.apiServer.publicAlternativeNames[1]", "neither an IP address nor a domain name"),
+        expect=(
+            "'https://api.example.com:6443'",
+            "spec.apiServer.publicAlternativeNames[1]",
+            "neither an IP address nor a domain name",
+        ),
         id="url",
     ),
-    case(check_public_alternative_names, "fail", spec(apiServer={"publicAlternativeNames": ["*.example.com"]}), expect=("'*.example.com'",), id="wildcard"),
+    case(
+        check_public_alternative_names,
+        "fail",
+        spec(apiServer={"publicAlternativeNames": ["*.example.com"]}),
+        expect=("'*.example.com'",),
+        id="wildcard",
+    ),
     case(
         check_public_alternative_names,
         "fail",
@@ -625,14 +835,22 @@ CASES = [
     case(
         check_nodes_unique,
         "fail",
-        nodes(("cp1", "control-plane", "192.0.2.11", None), ("w1", "worker", "192.0.2.21", None), ("w1", "worker", "192.0.2.22", None)),
+        nodes(
+            ("cp1", "control-plane", "192.0.2.11", None),
+            ("w1", "worker", "192.0.2.21", None),
+            ("w1", "worker", "192.0.2.22", None),
+        ),
         expect=("node name 'w1' is used 2 times", "spec.nodes[1].name", "spec.nodes[2].name"),
         id="duplicate-name",
     ),
     case(
         check_nodes_unique,
         "fail",
-        nodes(("cp1", "control-plane", "192.0.2.11", None), ("w1", "worker", "192.0.2.21", None), ("w2", "worker", "192.0.2.21", None)),
+        nodes(
+            ("cp1", "control-plane", "192.0.2.11", None),
+            ("w1", "worker", "192.0.2.21", None),
+            ("w2", "worker", "192.0.2.21", None),
+        ),
         expect=("node w1 192.0.2.21", "node w2 192.0.2.21", "same address"),
         id="duplicate-ipv4",
     ),
@@ -651,7 +869,11 @@ CASES = [
         check_platform_url_annotation,
         "fail",
         EXTERNAL,
-        expect=("no cpaas.io/platform-url annotation", "spec.cluster.annotations.cpaas.io/platform-url", "203.0.113.20"),
+        expect=(
+            "no cpaas.io/platform-url annotation",
+            "spec.cluster.annotations.cpaas.io/platform-url",
+            "203.0.113.20",
+        ),
         id="missing",
     ),
     case(
@@ -671,12 +893,21 @@ CASES = [
         id="no-host",
     ),
     case(check_platform_url_annotation, "skip", GLOBAL, EXTERNAL, expect=("global cluster",), id="global"),
-    case(check_platform_url_annotation, "fail", IMPORTED_NO_NETWORK, EXTERNAL, expect=("no cpaas.io/platform-url annotation",), id="imported-no-network"),
+    case(
+        check_platform_url_annotation,
+        "fail",
+        IMPORTED_NO_NETWORK,
+        EXTERNAL,
+        expect=("no cpaas.io/platform-url annotation",),
+        id="imported-no-network",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("function", "edits", "status", "expect", "fail_on"), CASES)
-def test_check(function: Callable[..., Any], edits: tuple[Edit, ...], status: str, expect: tuple[str, ...], fail_on: Severity) -> None:
+def test_check(
+    function: Callable[..., Any], edits: tuple[Edit, ...], status: str, expect: tuple[str, ...], fail_on: Severity
+) -> None:
     verdict = run_check(function, plan_of(*edits), fail_on=fail_on)
     assert verdict.status == status, verdict.message
     for text in expect:
@@ -717,14 +948,19 @@ MY_EXAMPLES = [
 def test_example_passes_every_network_check(name: str) -> None:
     plan = load_plan(EXAMPLES / name)
     verdicts = {function.__acpcheck__.id: run_check(function, plan, fail_on=LOW) for function in NETWORK_CHECKS}
-    problems = {check_id: f"{v.status}: {v.message}" for check_id, v in verdicts.items() if v.status not in ("pass", "skip")}
+    problems = {
+        check_id: f"{v.status}: {v.message}" for check_id, v in verdicts.items() if v.status not in ("pass", "skip")
+    }
     assert not problems
 
 
 def test_examples_use_documentation_addresses_for_nodes() -> None:
     from acpcheck.addressing import Labelled, find_overlaps, parse_cidr
 
-    documentation = [Labelled("documentation range", parse_cidr(c)) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]
+    documentation = [
+        Labelled("documentation range", parse_cidr(c))
+        for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+    ]
     for name in MY_EXAMPLES:
         addresses = network_checks.node_addresses(load_plan(EXAMPLES / name))
         inside = {item for item, _ in find_overlaps(addresses, documentation)}
@@ -740,7 +976,14 @@ DOCUMENTATION_PREFIXES = ("192.0.2", "198.51.100", "203.0.113")
 def many_nodes(count: int) -> list[dict[str, Any]]:
     """``count`` nodes (three control planes, then workers) on hosts .1-.250 of the documentation ranges."""
     hosts = [f"{prefix}.{last}" for prefix in DOCUMENTATION_PREFIXES for last in range(1, 251)]
-    return [{"name": f"cp{i + 1}" if i < 3 else f"w{i - 2}", "role": "control-plane" if i < 3 else "worker", "ipv4": hosts[i]} for i in range(count)]
+    return [
+        {
+            "name": f"cp{i + 1}" if i < 3 else f"w{i - 2}",
+            "role": "control-plane" if i < 3 else "worker",
+            "ipv4": hosts[i],
+        }
+        for i in range(count)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -784,7 +1027,10 @@ def test_large_underlay_plan_reports_each_unreserved_node(large_nodes: list[dict
     plan = plan_of(
         endpoint(address="api.example.com"),
         spec(nodes=large_nodes),
-        network(clusterCIDR="192.0.2.0/24", kubeOvn={"transmitMode": "underlay", "gateway": "192.0.2.254", "reservedIPs": reserved}),
+        network(
+            clusterCIDR="192.0.2.0/24",
+            kubeOvn={"transmitMode": "underlay", "gateway": "192.0.2.254", "reservedIPs": reserved},
+        ),
     )
     verdict = run_check(check_underlay_subnet, plan)
     assert verdict.status == "fail"

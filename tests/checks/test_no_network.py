@@ -38,9 +38,13 @@ def without_network(acp: dict[str, str] | None = None, **cluster: Any) -> dict[s
 PLANS: dict[str, dict[str, Any]] = {
     "imported": without_network(type="imported", kubernetesVersion="1.32.9"),
     "registered": without_network(type="registered", kubernetesVersion="v1.33.5-eks-1"),
-    "imported-global-ipv6": without_network(type="imported", role="global", ipFamily="ipv6", kubernetesVersion="1.32.9"),
+    "imported-global-ipv6": without_network(
+        type="imported", role="global", ipFamily="ipv6", kubernetesVersion="1.32.9"
+    ),
     "registered-docker": without_network(type="registered", containerRuntime="docker", kubernetesVersion="1.32.9"),
-    "imported-upgrade": without_network({"version": "4.3", "upgradeFrom": "4.2"}, type="imported", kubernetesVersion="1.33.7"),
+    "imported-upgrade": without_network(
+        {"version": "4.3", "upgradeFrom": "4.2"}, type="imported", kubernetesVersion="1.33.7"
+    ),
 }
 
 
@@ -55,7 +59,13 @@ def plan_named(name: str) -> ClusterPlan:
 
 
 def _reads_spec_network(tree: ast.AST) -> bool:
-    return any(isinstance(n, ast.Attribute) and n.attr == "network" and isinstance(n.value, ast.Attribute) and n.value.attr == "spec" for n in ast.walk(tree))
+    return any(
+        isinstance(n, ast.Attribute)
+        and n.attr == "network"
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "spec"
+        for n in ast.walk(tree)
+    )
 
 
 def _functions(module: ModuleType) -> dict[str, ast.FunctionDef]:
@@ -66,7 +76,10 @@ def _functions(module: ModuleType) -> dict[str, ast.FunctionDef]:
 def network_readers(module: ModuleType) -> set[str]:
     """Names of the functions visible in ``module`` (its own and support's) that read spec.network, directly or through a helper."""
     functions = {**_functions(support), **_functions(module)}
-    calls = {name: {n.func.id for n in ast.walk(f) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)} for name, f in functions.items()}
+    calls = {
+        name: {n.func.id for n in ast.walk(f) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        for name, f in functions.items()
+    }
     readers = {name for name, f in functions.items() if _reads_spec_network(f)}
     while True:
         more = {name for name, called in calls.items() if called & readers} - readers
@@ -101,7 +114,9 @@ def test_the_analysis_finds_known_readers() -> None:
 @pytest.mark.parametrize("check_id", sorted(CATALOG))
 def test_a_check_that_reads_the_network_says_so(check_id: str) -> None:
     if check_id in READING:
-        assert CATALOG[check_id].applies.reads_network, f"{check_id} reads spec.network: give it When(needs_network=True)"
+        assert CATALOG[check_id].applies.reads_network, (
+            f"{check_id} reads spec.network: give it When(needs_network=True)"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -157,7 +172,10 @@ def test_needs_network_is_said_or_implied(when: When, reads: bool) -> None:
 def test_a_plan_with_a_network_is_judged_as_before() -> None:
     imported_with_network = make_plan({"spec": {"cluster": {"type": "imported", "kubernetesVersion": "1.32.9"}}})
     assert When(needs_network=True).not_applicable(imported_with_network) is None
-    assert When(plugins=frozenset({"calico"})).not_applicable(imported_with_network) == "not applicable: network plugin kube-ovn"
+    assert (
+        When(plugins=frozenset({"calico"})).not_applicable(imported_with_network)
+        == "not applicable: network plugin kube-ovn"
+    )
 
 
 def test_explain_mentions_the_network_only_where_it_limits_anything() -> None:

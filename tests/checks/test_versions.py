@@ -19,7 +19,9 @@ from acpcheck.model.check import Severity
 from acpcheck.model.plan import load_plan
 
 CHECKS: dict[str, Callable[..., Any]] = {
-    fn.__acpcheck__.id: fn for name, fn in vars(versions).items() if name.startswith("check_") and hasattr(fn, "__acpcheck__")
+    fn.__acpcheck__.id: fn
+    for name, fn in vars(versions).items()
+    if name.startswith("check_") and hasattr(fn, "__acpcheck__")
 }
 
 
@@ -72,8 +74,19 @@ ROWS = [
     row("ACP-VER-001", "pass", acp("4.0"), k8s("1.28.15")),
     row("ACP-VER-001", "pass", acp("4.1"), k8s("v1.32.7")),
     row("ACP-VER-001", "pass", cluster(type="hosted-control-plane")),
-    row("ACP-VER-001", "fail", k8s("1.33.7"), mentions=("1.33.7", "ACP 4.3", "1.34", "4.3/overview/kubernetes-support-matrix")),
-    row("ACP-VER-001", "fail", acp("4.1"), k8s("1.31.14"), mentions=("1.31.14", "1.32", "4.1/overview/kubernetes-support-matrix")),
+    row(
+        "ACP-VER-001",
+        "fail",
+        k8s("1.33.7"),
+        mentions=("1.33.7", "ACP 4.3", "1.34", "4.3/overview/kubernetes-support-matrix"),
+    ),
+    row(
+        "ACP-VER-001",
+        "fail",
+        acp("4.1"),
+        k8s("1.31.14"),
+        mentions=("1.31.14", "1.32", "4.1/overview/kubernetes-support-matrix"),
+    ),
     row("ACP-VER-001", "fail", cluster(type="immutable", kubernetesVersion="1.35.0"), mentions=("1.35.0", "1.34")),
     row("ACP-VER-001", "skip", acp("4.3", "4.2"), k8s("1.33.7")),
     row("ACP-VER-001", "skip", IMPORTED, k8s("1.30.2")),
@@ -82,7 +95,13 @@ ROWS = [
     row("ACP-VER-002", "pass", acp("4.3", "4.1"), k8s("1.31.14")),
     # 1.29 is compatible with 4.1; the stricter 4.0 -> 4.1 prerequisite is ACP-UPG-002's finding
     row("ACP-VER-002", "pass", acp("4.1", "4.0"), k8s("1.29.10")),
-    row("ACP-VER-002", "fail", acp("4.3", "4.2"), k8s("1.30.14"), mentions=("1.30.14", "1.34, 1.33, 1.32, 1.31", "ACP 4.3")),
+    row(
+        "ACP-VER-002",
+        "fail",
+        acp("4.3", "4.2"),
+        k8s("1.30.14"),
+        mentions=("1.30.14", "1.34, 1.33, 1.32, 1.31", "ACP 4.3"),
+    ),
     row("ACP-VER-002", "fail", acp("4.2", "4.1"), k8s("1.29.10"), mentions=("1.29.10", "1.33, 1.32, 1.31, 1.30")),
     row("ACP-VER-002", "skip", k8s("1.30.14")),
     row("ACP-VER-002", "skip", acp("4.3", "4.2"), cluster(role="global", kubernetesVersion="1.30.14")),
@@ -93,11 +112,42 @@ ROWS = [
     row("ACP-VER-003", "pass", acp("4.2"), IMPORTED, k8s("1.30.5")),
     row("ACP-VER-003", "pass", acp("4.3", "4.2"), IMPORTED, k8s("1.32.0")),
     row("ACP-VER-003", "pass", IMPORTED, k8s("1.34.1"), NO_NETWORK),
-    row("ACP-VER-003", "fail", REGISTERED, k8s("1.18.20"), NO_NETWORK, mentions=("1.18.20", "registered workload cluster")),
-    row("ACP-VER-003", "warn", IMPORTED, k8s("1.28.3"), mentions=("1.28.3", ">=1.19.0,<1.35.0", "1.34, 1.33, 1.32, 1.31")),
-    row("ACP-VER-003", "fail", IMPORTED, k8s("1.35.0"), mentions=("1.35.0", ">=1.19.0,<1.35.0", "imported workload cluster")),
-    row("ACP-VER-003", "fail", cluster(type="registered", kubernetesVersion="1.18.20"), mentions=("1.18.20", ">=1.19.0,<1.35.0")),
-    row("ACP-VER-003", "fail", acp("4.2"), IMPORTED, k8s("1.29.1"), mentions=("1.29.1", "1.33, 1.32, 1.31, 1.30", "no separate range")),
+    row(
+        "ACP-VER-003",
+        "fail",
+        REGISTERED,
+        k8s("1.18.20"),
+        NO_NETWORK,
+        mentions=("1.18.20", "registered workload cluster"),
+    ),
+    row(
+        "ACP-VER-003",
+        "warn",
+        IMPORTED,
+        k8s("1.28.3"),
+        mentions=("1.28.3", ">=1.19.0,<1.35.0", "1.34, 1.33, 1.32, 1.31"),
+    ),
+    row(
+        "ACP-VER-003",
+        "fail",
+        IMPORTED,
+        k8s("1.35.0"),
+        mentions=("1.35.0", ">=1.19.0,<1.35.0", "imported workload cluster"),
+    ),
+    row(
+        "ACP-VER-003",
+        "fail",
+        cluster(type="registered", kubernetesVersion="1.18.20"),
+        mentions=("1.18.20", ">=1.19.0,<1.35.0"),
+    ),
+    row(
+        "ACP-VER-003",
+        "fail",
+        acp("4.2"),
+        IMPORTED,
+        k8s("1.29.1"),
+        mentions=("1.29.1", "1.33, 1.32, 1.31, 1.30", "no separate range"),
+    ),
     row("ACP-VER-003", "fail", acp("4.3", "4.2"), IMPORTED, k8s("1.35.2"), mentions=("1.35.2", ">=1.19.0,<1.35.0")),
     row("ACP-VER-003", "skip", k8s("1.35.0")),
     # ACP-VER-004: Docker for a new cluster (offered? gate enabled?)
@@ -105,8 +155,22 @@ ROWS = [
     row("ACP-VER-004", "warn", acp("4.1"), k8s("1.32.7"), docker("cri-docker"), mentions=("no longer ships Docker",)),
     row("ACP-VER-004", "fail", docker(), mentions=("ACP 4.3", "docker", "containerd")),
     row("ACP-VER-004", "fail", acp("4.2"), k8s("1.33.6"), docker("cri-docker"), mentions=("ACP 4.2", "containerd")),
-    row("ACP-VER-004", "fail", acp("4.0"), k8s("1.30.8"), docker(), mentions=("1.30.8", "cri-docker", "1.24", "lists none")),
-    row("ACP-VER-004", "fail", acp("4.1"), k8s("1.32.7"), docker("some-other-gate"), mentions=("cri-docker", "some-other-gate")),
+    row(
+        "ACP-VER-004",
+        "fail",
+        acp("4.0"),
+        k8s("1.30.8"),
+        docker(),
+        mentions=("1.30.8", "cri-docker", "1.24", "lists none"),
+    ),
+    row(
+        "ACP-VER-004",
+        "fail",
+        acp("4.1"),
+        k8s("1.32.7"),
+        docker("some-other-gate"),
+        mentions=("cri-docker", "some-other-gate"),
+    ),
     row("ACP-VER-004", "skip"),
     row("ACP-VER-004", "skip", acp("4.1", "4.0"), k8s("1.31.5"), docker("cri-docker")),
     row("ACP-VER-004", "skip", IMPORTED, docker()),
@@ -115,7 +179,14 @@ ROWS = [
     row("ACP-VER-005", "pass", acp("4.1"), k8s("1.32.7"), plugin("flannel")),
     row("ACP-VER-005", "pass", plugin("calico")),
     row("ACP-VER-005", "fail", plugin("flannel"), mentions=("flannel", "ACP 4.3", "kube-ovn, calico, custom")),
-    row("ACP-VER-005", "fail", acp("4.2"), k8s("1.33.6"), plugin("flannel"), mentions=("flannel", "4.2/overview/release_notes")),
+    row(
+        "ACP-VER-005",
+        "fail",
+        acp("4.2"),
+        k8s("1.33.6"),
+        plugin("flannel"),
+        mentions=("flannel", "4.2/overview/release_notes"),
+    ),
     row("ACP-VER-005", "skip", acp("4.3", "4.2"), plugin("flannel")),
     row("ACP-VER-005", "skip", IMPORTED, plugin("flannel")),
     row("ACP-VER-005", "skip", IMPORTED, NO_NETWORK, mentions=("cluster type imported", NO_NETWORK_REASON)),
@@ -128,9 +199,17 @@ ROWS = [
     row("ACP-VER-006", "skip", REGISTERED, NO_NETWORK, mentions=(NO_NETWORK_REASON,)),
     # ACP-VER-007: hosted control planes offered by the target
     row("ACP-VER-007", "warn", cluster(type="hosted-control-plane"), mentions=("Technology Preview",)),
-    row("ACP-VER-007", "pass", cluster(type="hosted-control-plane"), matrix_changes={"hosted_control_plane": "available"}),
     row(
-        "ACP-VER-007", "fail", acp("4.2"), cluster(type="hosted-control-plane", kubernetesVersion="1.33.6"),
+        "ACP-VER-007",
+        "pass",
+        cluster(type="hosted-control-plane"),
+        matrix_changes={"hosted_control_plane": "available"},
+    ),
+    row(
+        "ACP-VER-007",
+        "fail",
+        acp("4.2"),
+        cluster(type="hosted-control-plane", kubernetesVersion="1.33.6"),
         mentions=("ACP 4.2", "hosted-control-plane", "hosted control planes: 4.3"),
     ),
     row("ACP-VER-007", "skip"),
@@ -141,7 +220,9 @@ ROWS = [
     row("ACP-UPG-001", "pass", acp("4.0.11", "4.0.9"), k8s("1.31.14")),
     row("ACP-UPG-001", "warn", acp("4.3.1", "4.3.0"), mentions=("4.3.0", "4.0, 4.1, 4.2")),
     row("ACP-UPG-001", "fail", acp("4.3", "3.18"), mentions=("3.18", "4.0, 4.1, 4.2", "4.3/upgrade/pre-upgrade")),
-    row("ACP-UPG-001", "fail", acp("4.1", "3.16"), k8s("1.28.9"), mentions=("3.16", "3.18, 4.0, 4.1", "through ACP 4.0")),
+    row(
+        "ACP-UPG-001", "fail", acp("4.1", "3.16"), k8s("1.28.9"), mentions=("3.16", "3.18, 4.0, 4.1", "through ACP 4.0")
+    ),
     row("ACP-UPG-001", "fail", acp("4.2", "4.3"), mentions=("4.3", "not older", "4.0, 4.1")),
     row("ACP-UPG-001", "fail", acp("4.3", "4.3"), mentions=("not older",)),
     row("ACP-UPG-001", "skip"),
@@ -150,19 +231,50 @@ ROWS = [
     row("ACP-UPG-002", "pass", acp("4.1", "4.0"), k8s("1.31.14")),
     row("ACP-UPG-002", "pass", acp("4.2", "4.1"), cluster(role="global", kubernetesVersion="1.32.7")),
     row("ACP-UPG-002", "pass", acp("4.1", "4.0"), IMPORTED, k8s("1.31.2")),
-    row("ACP-UPG-002", "fail", acp("4.1", "4.0"), k8s("1.30.8"), mentions=("1.30.8", "==1.31.*", "4.1/upgrade/pre-upgrade")),
+    row(
+        "ACP-UPG-002",
+        "fail",
+        acp("4.1", "4.0"),
+        k8s("1.30.8"),
+        mentions=("1.30.8", "==1.31.*", "4.1/upgrade/pre-upgrade"),
+    ),
     row("ACP-UPG-002", "fail", acp("4.2", "4.1"), k8s("1.31.14"), mentions=("1.31.14", ">=1.32")),
     row("ACP-UPG-002", "fail", acp("4.3", "4.2"), k8s("1.30.14"), mentions=("1.30.14", ">=1.31,<1.35")),
-    row("ACP-UPG-002", "fail", acp("4.1", "4.0"), IMPORTED, k8s("1.29.4"), mentions=("1.29.4", "==1.31.*", "no separate rule")),
+    row(
+        "ACP-UPG-002",
+        "fail",
+        acp("4.1", "4.0"),
+        IMPORTED,
+        k8s("1.29.4"),
+        mentions=("1.29.4", "==1.31.*", "no separate rule"),
+    ),
     row("ACP-UPG-002", "skip", acp("4.3", "4.2"), IMPORTED, k8s("1.28.3")),
     row("ACP-UPG-002", "skip", acp("4.3", "3.18"), k8s("1.30.8")),
     row("ACP-UPG-002", "skip", k8s("1.30.8")),
     # ACP-UPG-003: Docker-runtime cluster and the target's upgrade
     row("ACP-UPG-003", "pass", acp("4.0", "3.18"), k8s("1.30.8"), docker("cri-docker")),
-    row("ACP-UPG-003", "warn", acp("4.1", "4.0"), k8s("1.31.14"), docker("cri-docker"), mentions=("no longer ships Docker",)),
-    row("ACP-UPG-003", "warn", acp("4.2", "4.1"), k8s("1.32.7"), docker("cri-docker"), mentions=("ACP 4.2", "no longer offers")),
     row(
-        "ACP-UPG-003", "fail", acp("4.3", "4.2"), k8s("1.33.7"), docker("cri-docker"),
+        "ACP-UPG-003",
+        "warn",
+        acp("4.1", "4.0"),
+        k8s("1.31.14"),
+        docker("cri-docker"),
+        mentions=("no longer ships Docker",),
+    ),
+    row(
+        "ACP-UPG-003",
+        "warn",
+        acp("4.2", "4.1"),
+        k8s("1.32.7"),
+        docker("cri-docker"),
+        mentions=("ACP 4.2", "no longer offers"),
+    ),
+    row(
+        "ACP-UPG-003",
+        "fail",
+        acp("4.3", "4.2"),
+        k8s("1.33.7"),
+        docker("cri-docker"),
         mentions=("ACP 4.3", "docker", "containerd", "upgrade_global_cluster"),
     ),
     row("ACP-UPG-003", "skip", acp("4.3", "4.2"), k8s("1.33.7")),
@@ -171,7 +283,14 @@ ROWS = [
     row("ACP-UPG-004", "pass", acp("4.3", "4.2")),
     row("ACP-UPG-004", "pass", acp("4.1", "4.0"), k8s("1.31.14"), plugin("flannel")),
     row("ACP-UPG-004", "pass", acp("4.3", "4.2"), k8s("1.33.7"), plugin("calico")),
-    row("ACP-UPG-004", "fail", acp("4.2", "4.1"), k8s("1.32.7"), plugin("flannel"), mentions=("flannel", "ACP 4.2", "kube-ovn, custom", "ACP 4.1")),
+    row(
+        "ACP-UPG-004",
+        "fail",
+        acp("4.2", "4.1"),
+        k8s("1.32.7"),
+        plugin("flannel"),
+        mentions=("flannel", "ACP 4.2", "kube-ovn, custom", "ACP 4.1"),
+    ),
     row("ACP-UPG-004", "skip", plugin("flannel")),
     row("ACP-UPG-004", "skip", acp("4.3", "4.2"), IMPORTED, plugin("flannel")),
     row("ACP-UPG-004", "skip", acp("4.3", "4.2"), IMPORTED, k8s("1.33.7"), NO_NETWORK, mentions=(NO_NETWORK_REASON,)),
@@ -204,7 +323,12 @@ def test_check_table(case: Row, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_check_has_a_passing_and_a_failing_row() -> None:
     covered = {(case.check_id, case.status) for (case,) in (param.values for param in ROWS)}
-    missing = [f"{check_id}: {status}" for check_id in CHECKS for status in ("pass", "fail") if (check_id, status) not in covered]
+    missing = [
+        f"{check_id}: {status}"
+        for check_id in CHECKS
+        for status in ("pass", "fail")
+        if (check_id, status) not in covered
+    ]
     assert not missing, f"rows missing for {missing}"
 
 
@@ -231,7 +355,11 @@ def test_version_examples_have_no_failures(name: str) -> None:
     bad = {check_id: v.message for check_id, v in verdicts.items() if v.status in ("fail", "error")}
     assert not bad
     # Each example is checked by the rules it exists to show.
-    shown = {"imported-cluster.yaml": ["ACP-VER-003"], "registered-cluster.yaml": ["ACP-VER-003"], "upgrade-4.2-to-4.3.yaml": ["ACP-VER-002", "ACP-UPG-001", "ACP-UPG-002", "ACP-UPG-004"]}
+    shown = {
+        "imported-cluster.yaml": ["ACP-VER-003"],
+        "registered-cluster.yaml": ["ACP-VER-003"],
+        "upgrade-4.2-to-4.3.yaml": ["ACP-VER-002", "ACP-UPG-001", "ACP-UPG-002", "ACP-UPG-004"],
+    }
     assert all(verdicts[check_id].status == "pass" for check_id in shown[name])
 
 

@@ -44,7 +44,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Mount]:
     def mount(name: str, free_pages: int = 0, read_only: bool = False) -> Path:
         directory = tmp_path / name
         directory.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_PAGES * PAGE // 1024}k", "tmpfs", str(directory)], check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_PAGES * PAGE // 1024}k", "tmpfs", str(directory)], check=True
+        )
         mounted.append(directory)
         if free_pages < TMPFS_PAGES:
             (directory / "filler").write_bytes(b"\0" * (TMPFS_PAGES - free_pages) * PAGE)
@@ -82,20 +84,28 @@ def assert_incomplete(out: Path, reason: str) -> None:
 
 @needs_root
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
-def test_alluredir_that_fills_up_during_the_run_leaves_an_incomplete_report(tmp_path: Path, tmpfs: Mount, workers: list[str]) -> None:
+def test_alluredir_that_fills_up_during_the_run_leaves_an_incomplete_report(
+    tmp_path: Path, tmpfs: Mount, workers: list[str]
+) -> None:
     allure = tmpfs("allure", free_pages=1)  # room for the check of --alluredir, not for the results
     out = tmp_path / "out"
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out), "--alluredir", str(allure), *workers)
+    result = acpcheck(
+        "run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out), "--alluredir", str(allure), *workers
+    )
     assert result.returncode == 3, output(result)
     reason = f"--alluredir {allure}: cannot be written to (No space left on device)"
-    assert f"acpcheck: the run did not complete: {reason}; the reports in {out} say so (no results.json)" in result.stderr
+    assert (
+        f"acpcheck: the run did not complete: {reason}; the reports in {out} say so (no results.json)" in result.stderr
+    )
     assert_incomplete(out, reason)
 
 
 @needs_root
 def test_alluredir_full_from_the_start_is_bad_input(tmp_path: Path, tmpfs: Mount) -> None:
     allure = tmpfs("allure", free_pages=0)
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(tmp_path / "out"), "--alluredir", str(allure))
+    result = acpcheck(
+        "run", "--plan", str(GOOD), "--profile", "plan", "--out", str(tmp_path / "out"), "--alluredir", str(allure)
+    )
     assert result.returncode == 4, output(result)
     assert f"{allure}: --alluredir: cannot be written to (No space left on device)" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -108,7 +118,19 @@ def test_a_plugin_that_dies_leaves_an_incomplete_report(tmp_path: Path) -> None:
         "        raise RuntimeError('the plugin died')\n"
     )
     out = tmp_path / "out"
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out), "--", "-p", "dying_plugin", env={"PYTHONPATH": str(tmp_path)})
+    result = acpcheck(
+        "run",
+        "--plan",
+        str(GOOD),
+        "--profile",
+        "plan",
+        "--out",
+        str(out),
+        "--",
+        "-p",
+        "dying_plugin",
+        env={"PYTHONPATH": str(tmp_path)},
+    )
     assert result.returncode == 3, output(result)
     assert "acpcheck: the run did not complete: RuntimeError: the plugin died;" in result.stderr
     assert_incomplete(out, "RuntimeError: the plugin died")
@@ -124,13 +146,28 @@ def test_a_worker_that_dies_leaves_an_incomplete_report(tmp_path: Path) -> None:
         "        os._exit(9)\n"
     )
     out = tmp_path / "out"
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out), "-n", "2", "--", "-p", "killer_plugin",
-                      env={"PYTHONPATH": str(tmp_path)})
+    result = acpcheck(
+        "run",
+        "--plan",
+        str(GOOD),
+        "--profile",
+        "plan",
+        "--out",
+        str(out),
+        "-n",
+        "2",
+        "--",
+        "-p",
+        "killer_plugin",
+        env={"PYTHONPATH": str(tmp_path)},
+    )
     assert result.returncode == 3, output(result)
     reason = r"\d+ of 29 checks gave no result \(first: checks/network\.py::check_nodes_unique: worker 'gw\d' crashed while running"
     assert re.search(f"acpcheck: the run did not complete: {reason}", result.stderr), result.stderr
     assert not (out / "results.json").exists()
-    assert re.search(f"INCOMPLETE: the run did not complete \\({reason}", (out / "summary.md").read_text().splitlines()[0])
+    assert re.search(
+        f"INCOMPLETE: the run did not complete \\({reason}", (out / "summary.md").read_text().splitlines()[0]
+    )
 
 
 # -- item 8: the user's and the machine's problems are exit 4, naming the path -----------------------
@@ -142,13 +179,21 @@ def test_out_that_fills_up_before_the_reports_is_exit_4_and_leaves_none(tmp_path
     out = full / "out"
     result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out))
     assert result.returncode == 4, output(result)
-    assert f"acpcheck: bad input\n{out}: --out: the reports cannot be written (No space left on device)" in result.stderr
+    assert (
+        f"acpcheck: bad input\n{out}: --out: the reports cannot be written (No space left on device)" in result.stderr
+    )
     assert sorted(p.name for p in out.iterdir()) == [".acpcheck-manifest.json", ".acpcheck.lock"]
 
 
 @needs_root
-@pytest.mark.parametrize(("free_pages", "read_only", "cause"), [(0, False, "No space left on device"), (16, True, "Read-only file system")], ids=["full", "read-only"])
-def test_out_on_a_full_or_read_only_file_system_is_refused_before_the_run(tmp_path: Path, tmpfs: Mount, free_pages: int, read_only: bool, cause: str) -> None:
+@pytest.mark.parametrize(
+    ("free_pages", "read_only", "cause"),
+    [(0, False, "No space left on device"), (16, True, "Read-only file system")],
+    ids=["full", "read-only"],
+)
+def test_out_on_a_full_or_read_only_file_system_is_refused_before_the_run(
+    tmp_path: Path, tmpfs: Mount, free_pages: int, read_only: bool, cause: str
+) -> None:
     directory = tmpfs("fs", free_pages=free_pages, read_only=read_only)
     for out in (directory, directory / "new"):
         result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(out))
@@ -158,7 +203,10 @@ def test_out_on_a_full_or_read_only_file_system_is_refused_before_the_run(tmp_pa
         assert f"{out}: --out: {verb}" in result.stderr and cause in result.stderr
 
 
-@pytest.mark.parametrize(("option", "value"), [("--profile", "p" * 300), ("--facts", "f" * 300), ("--out", "o" * 300), ("--waivers", "w" * 300)])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--profile", "p" * 300), ("--facts", "f" * 300), ("--out", "o" * 300), ("--waivers", "w" * 300)],
+)
 def test_a_path_over_the_name_limit_is_exit_4_with_the_path(tmp_path: Path, option: str, value: str) -> None:
     args = ["--plan", str(GOOD), "--out", str(tmp_path / "out"), option, value]
     if option != "--facts":
@@ -166,7 +214,11 @@ def test_a_path_over_the_name_limit_is_exit_4_with_the_path(tmp_path: Path, opti
     result = acpcheck("run", *args, cwd=tmp_path)
     assert result.returncode == 4, output(result)
     assert "Traceback" not in output(result)
-    assert result.stderr.startswith("acpcheck: bad input\n") and value in result.stderr and "File name too long" in result.stderr
+    assert (
+        result.stderr.startswith("acpcheck: bad input\n")
+        and value in result.stderr
+        and "File name too long" in result.stderr
+    )
     if option in ("--profile", "--facts", "--out"):
         assert f": {option}: " in result.stderr
 
@@ -174,7 +226,9 @@ def test_a_path_over_the_name_limit_is_exit_4_with_the_path(tmp_path: Path, opti
 # -- pytest's own early exits, -n, the lab -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argument", "shows"), [("--co", "29 tests collected"), ("--markers", "@pytest.mark.acpcheck(id)")])
+@pytest.mark.parametrize(
+    ("argument", "shows"), [("--co", "29 tests collected"), ("--markers", "@pytest.mark.acpcheck(id)")]
+)
 def test_pytest_early_exits_with_success_pass_through(tmp_path: Path, argument: str, shows: str) -> None:
     result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(tmp_path / "out"), "--", argument)
     assert result.returncode == 0, output(result)
@@ -190,11 +244,17 @@ def test_workers_are_bounded_by_the_cpus(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "results.json").read_text())["run"]["exitCode"] == 0
 
 
-@pytest.mark.parametrize("argv", [["lab", "frobnicate"], ["lab", "up", "--nodes", "many"], ["lab", "status", "--bogus"]], ids=["command", "value", "option"])
+@pytest.mark.parametrize(
+    "argv",
+    [["lab", "frobnicate"], ["lab", "up", "--nodes", "many"], ["lab", "status", "--bogus"]],
+    ids=["command", "value", "option"],
+)
 def test_lab_usage_errors_are_bad_input(argv: list[str]) -> None:
     # Refused by the parser: nothing is built or read.
     result = acpcheck(*argv)
     assert result.returncode == 4, output(result)
     assert "error:" in result.stderr
-    direct = subprocess.run([sys.executable, "-m", "acpcheck.lab", *argv[1:]], capture_output=True, text=True, check=False, timeout=60)
+    direct = subprocess.run(
+        [sys.executable, "-m", "acpcheck.lab", *argv[1:]], capture_output=True, text=True, check=False, timeout=60
+    )
     assert direct.returncode == 4

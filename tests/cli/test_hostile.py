@@ -53,9 +53,13 @@ def test_special_files_are_refused_at_once(tmp_path: Path, kind: str, role: str)
 
 
 def test_alias_bomb_plan_is_refused_in_bounded_time_and_memory(tmp_path: Path) -> None:
-    levels = ["&a0 [" + ",".join(["lol"] * 9) + "]"] + [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    levels = ["&a0 [" + ",".join(["lol"] * 9) + "]"] + [
+        f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)
+    ]
     plan = tmp_path / "plan.yaml"
-    plan.write_text(BASE.replace("    nodeName: ip\n", "    nodeName: ip\n    annotations: {bomb: [" + ", ".join(levels) + "]}\n"))
+    plan.write_text(
+        BASE.replace("    nodeName: ip\n", "    nodeName: ip\n    annotations: {bomb: [" + ", ".join(levels) + "]}\n")
+    )
     started = time.monotonic()
     result = acpcheck("validate", "--plan", str(plan), timeout=30)
     assert time.monotonic() - started < 10
@@ -83,20 +87,29 @@ def test_size_limit_is_overridable(tmp_path: Path) -> None:
     ],
 )
 def test_option_and_usage_errors_exit_4(tmp_path: Path, argv: list[str], words: str) -> None:
-    result = acpcheck(*argv, "--out", str(tmp_path / "out")) if argv[0] == "run" and "--plan" in argv else acpcheck(*argv)
+    result = (
+        acpcheck(*argv, "--out", str(tmp_path / "out")) if argv[0] == "run" and "--plan" in argv else acpcheck(*argv)
+    )
     assert result.returncode == 4, clean(result)
     assert words in clean(result)
     assert not (tmp_path / "out").exists()
 
 
 def test_valid_selection_of_nothing_still_exits_5(tmp_path: Path) -> None:
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--check", "scope:node", "--out", str(tmp_path / "out"))
+    result = acpcheck(
+        "run", "--plan", str(GOOD), "--profile", "plan", "--check", "scope:node", "--out", str(tmp_path / "out")
+    )
     assert result.returncode == 5, clean(result)
 
 
 @pytest.mark.parametrize(
     ("out", "words"),
-    [("file", "is not a directory"), ("file/sub", "cannot be created"), ("/proc/acpcheck-nope", "cannot be created"), ("/dev/null", "is not a directory")],
+    [
+        ("file", "is not a directory"),
+        ("file/sub", "cannot be created"),
+        ("/proc/acpcheck-nope", "cannot be created"),
+        ("/dev/null", "is not a directory"),
+    ],
 )
 def test_unusable_out_is_found_before_any_check_runs(tmp_path: Path, out: str, words: str) -> None:
     (tmp_path / "file").write_text("not a directory")
@@ -108,7 +121,17 @@ def test_unusable_out_is_found_before_any_check_runs(tmp_path: Path, out: str, w
 
 def test_unusable_alluredir_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "allure").write_text("a file")
-    result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--alluredir", str(tmp_path / "allure"), "--out", str(tmp_path / "out"))
+    result = acpcheck(
+        "run",
+        "--plan",
+        str(GOOD),
+        "--profile",
+        "plan",
+        "--alluredir",
+        str(tmp_path / "allure"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert result.returncode == 4 and "--alluredir: is not a directory" in clean(result)
 
 
@@ -167,9 +190,21 @@ def test_concurrent_runs_on_one_out_keep_their_own_exit_codes(tmp_path: Path) ->
 def test_damaged_facts_of_the_wrong_shape_are_bad_input(tmp_path: Path) -> None:
     facts = tmp_path / "facts" / "nodes"
     facts.mkdir(parents=True)
-    (facts / "cp1.json").write_text(json.dumps({"schema": "acpcheck/facts/v1", "node": "cp1", "failure": {"kind": "auth", "message": "x", "extra": ["not", "a", "mapping"]}}))
-    (facts / "cp2.json").write_text(json.dumps({"schema": "acpcheck/facts/v1", "node": "cp2", "gathered_at": "t", "round_trip_seconds": [1]}))
-    (facts / "w1.json").write_text(json.dumps({"schema": "acpcheck/facts/v1", "node": "w1", "x": float("nan")}).replace("NaN", "NaN"))
+    (facts / "cp1.json").write_text(
+        json.dumps(
+            {
+                "schema": "acpcheck/facts/v1",
+                "node": "cp1",
+                "failure": {"kind": "auth", "message": "x", "extra": ["not", "a", "mapping"]},
+            }
+        )
+    )
+    (facts / "cp2.json").write_text(
+        json.dumps({"schema": "acpcheck/facts/v1", "node": "cp2", "gathered_at": "t", "round_trip_seconds": [1]})
+    )
+    (facts / "w1.json").write_text(
+        json.dumps({"schema": "acpcheck/facts/v1", "node": "w1", "x": float("nan")}).replace("NaN", "NaN")
+    )
     result = acpcheck("run", "--plan", str(GOOD), "--facts", str(tmp_path / "facts"), "--out", str(tmp_path / "out"))
     assert result.returncode == 4
     output = clean(result)
@@ -184,10 +219,26 @@ def test_damaged_facts_of_the_wrong_shape_are_bad_input(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("find", "replace", "words"),
     [
-        ("    nodeName: ip\n", f"    nodeName: ip\n    featureGates: [cri-docker, 'password={SECRET}']\n", "spec.cluster.featureGates[1]: looks like an inline secret"),
-        ("    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{cpaas.io/platform-url: 'https://admin:{SECRET}@console.example.com'}}\n", "a URL with user info"),
-        ("  registry: {type: platform}", f"  registry: {{type: private, address: 'https://robot:{SECRET}@registry.example.com'}}", "spec.registry.address: a URL with user info"),
-        ("  registry: {type: platform}", f"  apiServer: {{publicAlternativeNames: ['-----BEGIN RSA PRIVATE KEY----- {SECRET}']}}\n  registry: {{type: platform}}", "looks like an inline private key"),
+        (
+            "    nodeName: ip\n",
+            f"    nodeName: ip\n    featureGates: [cri-docker, 'password={SECRET}']\n",
+            "spec.cluster.featureGates[1]: looks like an inline secret",
+        ),
+        (
+            "    nodeName: ip\n",
+            f"    nodeName: ip\n    annotations: {{cpaas.io/platform-url: 'https://admin:{SECRET}@console.example.com'}}\n",
+            "a URL with user info",
+        ),
+        (
+            "  registry: {type: platform}",
+            f"  registry: {{type: private, address: 'https://robot:{SECRET}@registry.example.com'}}",
+            "spec.registry.address: a URL with user info",
+        ),
+        (
+            "  registry: {type: platform}",
+            f"  apiServer: {{publicAlternativeNames: ['-----BEGIN RSA PRIVATE KEY----- {SECRET}']}}\n  registry: {{type: platform}}",
+            "looks like an inline private key",
+        ),
         ("    nic: eth0", f"    nic: eth0\n    kubeOvn2: {{apiKey: {SECRET}}}", "literal secrets are refused"),
     ],
 )
@@ -213,13 +264,23 @@ LOOPBACK = (
 @pytest.mark.parametrize(
     ("auth", "words", "shown"),
     [
-        ("{passwordEnv: ACPCHECK_TEST_UNSET_PASSWORD}", "environment variable ACPCHECK_TEST_UNSET_PASSWORD is not set", True),
-        (f"{{passwordEnv: {SECRET.replace('-', '_')}}}", "its name is not shown because it does not look like one", False),
+        (
+            "{passwordEnv: ACPCHECK_TEST_UNSET_PASSWORD}",
+            "environment variable ACPCHECK_TEST_UNSET_PASSWORD is not set",
+            True,
+        ),
+        (
+            f"{{passwordEnv: {SECRET.replace('-', '_')}}}",
+            "its name is not shown because it does not look like one",
+            False,
+        ),
         (f"{{privateKeyFile: /nonexistent/{SECRET}}}", "no such file (the path is not shown", False),
         (f"{{passwordFile: ./{SECRET}.txt}}", "no such file (the path is not shown", False),
     ],
 )
-def test_unresolvable_secret_references_are_bad_input_reported_once(tmp_path: Path, auth: str, words: str, shown: bool) -> None:
+def test_unresolvable_secret_references_are_bad_input_reported_once(
+    tmp_path: Path, auth: str, words: str, shown: bool
+) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(LOOPBACK.replace("auth: {privateKeyFile: ~/.ssh/id_ed25519}", f"auth: {auth}"))
     result = acpcheck("run", "--plan", str(plan), "--out", str(tmp_path / "out"), cwd=tmp_path)
@@ -231,16 +292,22 @@ def test_unresolvable_secret_references_are_bad_input_reported_once(tmp_path: Pa
     assert (SECRET in output or SECRET.replace("-", "_") in output) is False or shown
     assert not (tmp_path / "out").exists()
     # A plan-only run needs no secret: nothing is resolved, nothing refused.
-    assert acpcheck("run", "--plan", str(plan), "--profile", "plan", "--out", str(tmp_path / "plan-only")).returncode == 0
+    assert (
+        acpcheck("run", "--plan", str(plan), "--profile", "plan", "--out", str(tmp_path / "plan-only")).returncode == 0
+    )
 
 
 def test_profile_params_are_validated_and_overrides_name_known_checks(tmp_path: Path) -> None:
     profile = tmp_path / "team.yaml"
-    profile.write_text("name: team\nextends: plan\nparams: {defaultMaxPods: -5}\noverrides: {ACP-NET-999: {severity: high}}\n")
+    profile.write_text(
+        "name: team\nextends: plan\nparams: {defaultMaxPods: -5}\noverrides: {ACP-NET-999: {severity: high}}\n"
+    )
     result = acpcheck("run", "--plan", str(GOOD), "--profile", str(profile), "--out", str(tmp_path / "out"))
     assert result.returncode == 4
     output = clean(result)
     assert f"{profile}:3: params.defaultMaxPods: Input should be greater than or equal to 1" in output
     assert f"{profile}:4: overrides.ACP-NET-999: no check has this id" in output
     profile.write_text("name: team\nextends: plan\nparams: {defaultMaxPods: 250}\n")
-    assert acpcheck("run", "--plan", str(GOOD), "--profile", str(profile), "--out", str(tmp_path / "ok")).returncode == 0
+    assert (
+        acpcheck("run", "--plan", str(GOOD), "--profile", str(profile), "--out", str(tmp_path / "ok")).returncode == 0
+    )

@@ -19,7 +19,9 @@ from acpcheck.model.check import Scope
 
 NO_NETWORK = "the plan has no network section (imported/registered clusters may omit it)"
 #: The plan checks that read spec.network (tests/checks/test_no_network.py keeps this mark honest).
-NETWORK_CHECKS = {check_id for check_id, meta in load_catalog().items() if meta.scope is Scope.PLAN and meta.applies.reads_network}
+NETWORK_CHECKS = {
+    check_id for check_id, meta in load_catalog().items() if meta.scope is Scope.PLAN and meta.applies.reads_network
+}
 
 
 def imported_without_network(tmp_path: Path) -> Path:
@@ -52,7 +54,11 @@ def test_plan_without_network_runs_and_skips_what_needs_it(kind: str, tmp_path: 
     assert NETWORK_CHECKS <= set(by_check), sorted(NETWORK_CHECKS - set(by_check))
     for check_id in sorted(NETWORK_CHECKS):
         result = by_check[check_id]
-        assert result["status"] == "skip" and NO_NETWORK in result["message"], (check_id, result["status"], result["message"])
+        assert result["status"] == "skip" and NO_NETWORK in result["message"], (
+            check_id,
+            result["status"],
+            result["message"],
+        )
     # Nothing else is skipped for that reason, and the plan is still judged.
     assert not [r["check"] for r in results if NO_NETWORK in r["message"] and r["check"] not in NETWORK_CHECKS]
     assert by_check["ACP-VER-003"]["status"] == "pass"
@@ -91,7 +97,10 @@ def test_validate_names_the_missing_network_too(tmp_path: Path) -> None:
     plan.write_text(_without_network(BASE).replace("ipFamily: ipv4", "ipFamily: ipv5"))
     result = acpcheck("validate", "--plan", str(plan))
     assert result.returncode == 4
-    assert "spec.network: required for cluster type on-premise" in result.stderr and "spec.cluster.ipFamily" in result.stderr
+    assert (
+        "spec.network: required for cluster type on-premise" in result.stderr
+        and "spec.cluster.ipFamily" in result.stderr
+    )
 
 
 def test_explain_says_the_check_needs_a_network_section() -> None:

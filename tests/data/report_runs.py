@@ -57,7 +57,14 @@ def acpcheck(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) ->
     script = Path(sys.executable).with_name("acpcheck")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "acpcheck"]
     return subprocess.run(
-        [*command, *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=120, stdin=subprocess.DEVNULL, check=False
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
 
 

@@ -29,7 +29,9 @@ def document(sections: dict[str, Section], clock: str = "1767225600.250000000") 
 
 
 def df(source: str, size: int, used: int, mount: str) -> Section:
-    return ok(f"Filesystem     1024-blocks     Used Available Capacity Mounted on\n{source} {size} {used} {size - used} 50% {mount}\n")
+    return ok(
+        f"Filesystem     1024-blocks     Used Available Capacity Mounted on\n{source} {size} {used} {size - used} 50% {mount}\n"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -53,8 +55,12 @@ UBUNTU_2204 = {
         )
     ),
     "meminfo": ok("MemTotal:       16393536 kB\nMemFree:         9876543 kB\nMemAvailable:   12345678 kB\n"),
-    "swaps": ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n"),
-    "cmdline": ok("BOOT_IMAGE=/vmlinuz-5.15.0-56-generic root=/dev/mapper/ubuntu--vg-ubuntu--lv ro transparent_hugepage=never\n"),
+    "swaps": ok(
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n"
+    ),
+    "cmdline": ok(
+        "BOOT_IMAGE=/vmlinuz-5.15.0-56-generic root=/dev/mapper/ubuntu--vg-ubuntu--lv ro transparent_hugepage=never\n"
+    ),
     "modules": ok(
         "ip_vs_sh 16384 0 - Live 0x0000000000000000\nip_vs_wrr 16384 0 - Live 0x0000000000000000\n"
         "ip_vs_rr 16384 0 - Live 0x0000000000000000\nip_vs 176128 6 ip_vs_sh,ip_vs_wrr,ip_vs_rr, Live 0x0000000000000000\n"
@@ -77,7 +83,9 @@ UBUNTU_2204 = {
         "table ip filter {\n\tchain ufw-before-input {\n\t}\n\tchain INPUT {\n"
         "\t\ttype filter hook input priority filter; policy drop;\n\t\tcounter packets 812 bytes 61514 jump ufw-before-logging-input\n\t}\n}\n"
     ),
-    "iptables_rules": ok("-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ufw-before-input\n-A INPUT -j ufw-before-logging-input\n"),
+    "iptables_rules": ok(
+        "-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ufw-before-input\n-A INPUT -j ufw-before-logging-input\n"
+    ),
     "sshd_t": ok(
         "port 22\naddressfamily any\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\nusepam yes\nusedns no\n"
         "passwordauthentication no\npermitrootlogin without-password\nacceptenv LANG\nacceptenv LC_*\n"
@@ -96,15 +104,21 @@ UBUNTU_2204 = {
         "2: ens160    inet6 2001:db8::11/64 scope global \\       valid_lft forever preferred_lft forever\n"
         "5: tun0    inet 198.51.100.1 peer 198.51.100.2/32 scope global tun0\\       valid_lft forever preferred_lft forever\n"
     ),
-    "ip_route": ok("default via 192.0.2.1 dev ens160 proto static \n192.0.2.0/24 dev ens160 proto kernel scope link src 192.0.2.11 \n"),
-    "ip6_route": ok("2001:db8::/64 dev ens160 proto kernel metric 256 pref medium\nfe80::/64 dev ens160 proto kernel metric 256 pref medium\n"),
+    "ip_route": ok(
+        "default via 192.0.2.1 dev ens160 proto static \n192.0.2.0/24 dev ens160 proto kernel scope link src 192.0.2.11 \n"
+    ),
+    "ip6_route": ok(
+        "2001:db8::/64 dev ens160 proto kernel metric 256 pref medium\nfe80::/64 dev ens160 proto kernel metric 256 pref medium\n"
+    ),
     "ss_tcp": ok(
         'LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*    users:(("systemd-resolve",pid=612,fd=14))\n'
         'LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:(("sshd",pid=801,fd=3))\n'
         'LISTEN 0      128             [::]:22           [::]:*    users:(("sshd",pid=801,fd=4))\n'
         'LISTEN 0      4096               *:10250            *:*    users:(("kubelet",pid=999,fd=20))\n'
     ),
-    "ss_udp": ok('UNCONN 0      0      127.0.0.53%lo:53        0.0.0.0:*    users:(("systemd-resolve",pid=612,fd=13))\n'),
+    "ss_udp": ok(
+        'UNCONN 0      0      127.0.0.53%lo:53        0.0.0.0:*    users:(("systemd-resolve",pid=612,fd=13))\n'
+    ),
     "package_manager": ok("dpkg\n"),
     "packages": failed(
         1,
@@ -153,10 +167,14 @@ CENTOS_79 = {
     ),
     "osrelease": ok("3.10.0-1160.el7.x86_64\n"),
     "uname_m": ok("x86_64\n"),
-    "cpuinfo": ok("".join(f"processor\t: {n}\nmodel name\t: Intel(R) Xeon(R) Silver 4214 CPU @ 2.20GHz\n\n" for n in range(16))),
+    "cpuinfo": ok(
+        "".join(f"processor\t: {n}\nmodel name\t: Intel(R) Xeon(R) Silver 4214 CPU @ 2.20GHz\n\n" for n in range(16))
+    ),
     "meminfo": ok("MemTotal:       32779764 kB\n"),
     "swaps": ok("Filename\t\t\t\tType\t\tSize\tUsed\tPriority\n"),
-    "cmdline": ok("BOOT_IMAGE=/vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rhgb quiet cgroup.memory=nokmem\n"),
+    "cmdline": ok(
+        "BOOT_IMAGE=/vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rhgb quiet cgroup.memory=nokmem\n"
+    ),
     "modules": ok("nf_conntrack_ipv4 15053 2 - Live 0xffffffffc0a1b000\nip_vs 145458 0 - Live 0xffffffffc09f0000\n"),
     "sysctl:net.ipv4.ip_forward": ok("0\n"),
     "sysctl:net.bridge.bridge-nf-call-iptables": ok("1\n"),
@@ -179,7 +197,9 @@ CENTOS_79 = {
     "hostname": ok("CentOS-Node_1\n"),
     "etc_hosts": ok("127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n"),
     "resolv_conf": ok("# Generated by NetworkManager\nsearch localdomain\nnameserver 172.16.0.2\n"),
-    "ip_addr": ok("2: eth0    inet 203.0.113.21/24 brd 203.0.113.255 scope global noprefixroute eth0\\       valid_lft forever preferred_lft forever\n"),
+    "ip_addr": ok(
+        "2: eth0    inet 203.0.113.21/24 brd 203.0.113.255 scope global noprefixroute eth0\\       valid_lft forever preferred_lft forever\n"
+    ),
     "ip_route": ok("203.0.113.0/24 dev eth0 proto kernel scope link src 203.0.113.21 metric 100 \n"),
     "ip6_route": ok(""),
     # Old iproute2: no -H, so a header and older columns.
@@ -197,9 +217,14 @@ CENTOS_79 = {
     "packages": failed(
         19,
         "",
-        out="".join("docker\n" if p == "docker" else "podman\n" if p == "podman" else f"package {p} is not installed\n" for p in _CENTOS_PACKAGES),
+        out="".join(
+            "docker\n" if p == "docker" else "podman\n" if p == "podman" else f"package {p} is not installed\n"
+            for p in _CENTOS_PACKAGES
+        ),
     ),
-    "binaries": ok("ip\t/usr/sbin/ip\nss\t/usr/sbin/ss\ntar\t/usr/bin/tar\nswapoff\t/usr/sbin/swapoff\nlvm\t\nsudo\t/usr/bin/sudo\n"),
+    "binaries": ok(
+        "ip\t/usr/sbin/ip\nss\t/usr/sbin/ss\ntar\t/usr/bin/tar\nswapoff\t/usr/sbin/swapoff\nlvm\t\nsudo\t/usr/bin/sudo\n"
+    ),
     "usr_local_bin": ok(""),
     "existing_paths": ok("/etc/systemd/system/kubelet.service\n/var/lib/docker\n"),
     "mounts": ok("/dev/mapper/centos-root / xfs rw,relatime,attr2,inode64,noquota 0 0\n"),
@@ -233,13 +258,19 @@ KYLIN_V10_ARM = {
         )
     ),
     "meminfo": ok("MemTotal:       65365568 kB\n"),
-    "swaps": ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/dm-1                               partition\t4194300\t\t0\t\t-2\n"),
-    "cmdline": ok("BOOT_IMAGE=/vmlinuz-4.19.90-52.22.v2207.ky10.aarch64 root=/dev/mapper/klas-root ro video=VGA-1:640x480-32@60me\n"),
+    "swaps": ok(
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/dm-1                               partition\t4194300\t\t0\t\t-2\n"
+    ),
+    "cmdline": ok(
+        "BOOT_IMAGE=/vmlinuz-4.19.90-52.22.v2207.ky10.aarch64 root=/dev/mapper/klas-root ro video=VGA-1:640x480-32@60me\n"
+    ),
     "modules": ok("geneve 36864 0 - Live 0xffff000000d10000\nopenvswitch 180224 1 geneve, Live 0xffff000000c90000\n"),
     "sysctl:net.ipv4.ip_forward": ok("1\n"),
     "sysctl:net.ipv6.conf.all.disable_ipv6": ok("1\n"),
     "selinux_enforce": absent(),
-    "selinux_config": ok("# This file controls the state of SELinux on the system.\nSELINUX=disabled\nSELINUXTYPE=targeted\n"),
+    "selinux_config": ok(
+        "# This file controls the state of SELinux on the system.\nSELINUX=disabled\nSELINUXTYPE=targeted\n"
+    ),
     "apparmor_enabled": absent(),
     "cgroup_fs": ok("tmpfs\n"),
     "systemctl_is_active": failed(3, "", out="active\ninactive\ninactive\ninactive\n"),
@@ -252,13 +283,19 @@ KYLIN_V10_ARM = {
     "hostname": ok("kylin-arm-01\n"),
     "etc_hosts": ok("127.0.0.1   localhost\n"),
     "resolv_conf": absent(),
-    "ip_addr": ok("2: enp125s0f0    inet 198.51.100.31/24 brd 198.51.100.255 scope global enp125s0f0\\       valid_lft forever preferred_lft forever\n"),
+    "ip_addr": ok(
+        "2: enp125s0f0    inet 198.51.100.31/24 brd 198.51.100.255 scope global enp125s0f0\\       valid_lft forever preferred_lft forever\n"
+    ),
     "ip_route": ok("default via 198.51.100.1 dev enp125s0f0 proto static metric 100 \n"),
     "ip6_route": ok(""),
-    "ss_tcp": ok("LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      4096         0.0.0.0:6443      0.0.0.0:*\n"),
+    "ss_tcp": ok(
+        "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      4096         0.0.0.0:6443      0.0.0.0:*\n"
+    ),
     "ss_udp": ok(""),
     "package_manager": ok("rpm\n"),
-    "packages": failed(20, "", out="package docker is not installed\ncontainerd\npackage kubernetes is not installed\n"),
+    "packages": failed(
+        20, "", out="package docker is not installed\ncontainerd\npackage kubernetes is not installed\n"
+    ),
     "binaries": ok("ip\t/usr/sbin/ip\nss\t/usr/sbin/ss\nscp\t\nsftp\t/usr/bin/sftp\n"),
     "usr_local_bin": failed(2, "ls: cannot access '/usr/local/bin': No such file or directory\n"),
     "existing_paths": ok(""),

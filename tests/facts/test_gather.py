@@ -31,12 +31,19 @@ def test_gather_all_mixed_nodes(lab: Lab, tmp_path: Path, monkeypatch: pytest.Mo
     ]
     if lab.proxy is not None:
         monkeypatch.setenv("ACPT_PROXY_PASSWORD", lab.proxy.password)
-        nodes.append(node("via-proxy", proxy={"url": lab.proxy.url, "username": lab.proxy.username, "passwordEnv": "ACPT_PROXY_PASSWORD"}))
+        nodes.append(
+            node(
+                "via-proxy",
+                proxy={"url": lab.proxy.url, "username": lab.proxy.username, "passwordEnv": "ACPT_PROXY_PASSWORD"},
+            )
+        )
     plan = lab.plan(nodes)
     calls: list[tuple[int, int, str, bool]] = []
 
     started = time.monotonic()
-    results = gather_all(plan, known_hosts=tmp_path / "known_hosts", timeouts=FAST, progress=lambda *call: calls.append(call))
+    results = gather_all(
+        plan, known_hosts=tmp_path / "known_hosts", timeouts=FAST, progress=lambda *call: calls.append(call)
+    )
     elapsed = time.monotonic() - started
 
     assert list(results) == [n["name"] for n in nodes]  # plan order, whatever the completion order
@@ -53,7 +60,9 @@ def test_gather_all_mixed_nodes(lab: Lab, tmp_path: Path, monkeypatch: pytest.Mo
     assert [c[0] for c in calls] == list(range(1, len(nodes) + 1)) and {c[1] for c in calls} == {len(nodes)}
     assert {c[2]: c[3] for c in calls} == {name: kind == "ok" for name, kind in kinds.items()}
     failure = results["bad-password"]
-    assert isinstance(failure, GatherFailure) and failure.extra == {"address": f"{lab.plain.name}@127.0.0.1:{lab.sshd.port}"}
+    assert isinstance(failure, GatherFailure) and failure.extra == {
+        "address": f"{lab.plain.name}@127.0.0.1:{lab.sshd.port}"
+    }
     assert all(wrong_password not in str(r) and lab.plain.password not in str(r) for r in results.values())
     assert elapsed < 30  # every node bounded by its own timeouts, in parallel
 

@@ -33,7 +33,9 @@ from acpcheck.matrix.os import probe_queries as checks_need
 
 def facts_of(sections: dict[str, Any], clock: str = "1767225600.250000000") -> NodeFacts:
     raw = decode_probe_output(recorded.document(sections, clock))
-    return facts_from_probe("node", raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.0)
+    return facts_from_probe(
+        "node", raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.0
+    )
 
 
 def check_fields(facts: NodeFacts, expected: dict[str, Any]) -> None:
@@ -129,7 +131,12 @@ def test_centos_79_old_tools_rpm_and_sudo() -> None:
             "swaps": (),
             "selinux": "enforcing",  # the live mode (selinuxfs) wins over SELINUX=permissive in the config
             "apparmor_enabled": None,
-            "firewall_services": {"firewalld": "active", "ufw": "inactive", "nftables": "inactive", "iptables": "active"},
+            "firewall_services": {
+                "firewalld": "active",
+                "ufw": "inactive",
+                "nftables": "inactive",
+                "iptables": "active",
+            },
             "default_tasks_max": "512",
             "timezone": "Asia/Shanghai",  # no `timedatectl show` on systemd 219, no /etc/timezone: the localtime link
             "hostname": "CentOS-Node_1",
@@ -172,7 +179,11 @@ def test_kylin_v10_arm_kunpeng_without_sudo() -> None:
             "modules": frozenset({"geneve", "openvswitch"}),
             "sysctls": {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.disable_ipv6": "1"},
             "selinux": "disabled",
-            "firewall_services": {"firewalld": "active", "ufw": "inactive", "nftables": "inactive"},  # ruleset unreadable: the unit state
+            "firewall_services": {
+                "firewalld": "active",
+                "ufw": "inactive",
+                "nftables": "inactive",
+            },  # ruleset unreadable: the unit state
             "sshd": {},
             "default_tasks_max": "infinity",
             "resolv_conf": None,
@@ -185,7 +196,12 @@ def test_kylin_v10_arm_kunpeng_without_sudo() -> None:
         },
     )
     assert facts.binaries["scp"] is None and facts.binaries["sftp"] == "/usr/bin/sftp"
-    assert {d.path for d in facts.disks} == {"/", "/var/lib/containerd", "/cpaas", "/tmp"}  # df of /var/lib/etcd timed out
+    assert {d.path for d in facts.disks} == {
+        "/",
+        "/var/lib/containerd",
+        "/cpaas",
+        "/tmp",
+    }  # df of /var/lib/etcd timed out
     assert sorted(facts.probe_errors) == [
         "disks: df -Pk /var/lib/etcd timed out",
         "firewall_services: nft list ruleset failed (exit 1): Operation not permitted (you must be root)",
@@ -212,7 +228,10 @@ def test_without_systemd_everything_comes_from_files() -> None:
             "passwordless_sudo": None,
         },
     )
-    assert field_errors(facts, "listeners") == ["ss -Htlnp command not found: sh: 1: ss: not found", "ss -Hulnp command not found: sh: 1: ss: not found"]
+    assert field_errors(facts, "listeners") == [
+        "ss -Htlnp command not found: sh: 1: ss: not found",
+        "ss -Hulnp command not found: sh: 1: ss: not found",
+    ]
     assert field_errors(facts, "modules") == ["neither /proc/modules nor /sys/module could be read"]
 
 
@@ -260,7 +279,10 @@ def test_probe_escapes_any_bytes(tmp_path: Path) -> None:
     ("stdout", "message"),
     [
         ("", "the probe's output is unusable (exit 3): acpcheck probe: cannot create a temporary directory"),
-        ('{"probe":1,"clock":"1","sect', "the probe's output is unusable (exit 3): acpcheck probe: cannot create a temporary directory"),
+        (
+            '{"probe":1,"clock":"1","sect',
+            "the probe's output is unusable (exit 3): acpcheck probe: cannot create a temporary directory",
+        ),
         ('{"probe":7,"sections":{}}', "the probe's output is not an acpcheck probe v1 document"),
     ],
 )
@@ -282,13 +304,31 @@ def test_output_of_a_chatty_login_shell_is_skipped() -> None:
     ("ruleset", "filters"),
     [
         ("", False),
-        ("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n", False),  # Debian default
-        ("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n", True),
-        ("table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n", True),
+        (
+            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
+            False,
+        ),  # Debian default
+        (
+            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n",
+            True,
+        ),
+        (
+            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n",
+            True,
+        ),
         # NAT and regular chains filter nothing by themselves
-        ("table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmasquerade\n\t}\n}\n", False),
-        ("table ip filter {\n\tchain helper {\n\t\tcounter accept\n\t}\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n}\n", False),
-        ('table inet t {\n\tchain c {\n\t\tcomment "x"\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}\n', False),
+        (
+            "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmasquerade\n\t}\n}\n",
+            False,
+        ),
+        (
+            "table ip filter {\n\tchain helper {\n\t\tcounter accept\n\t}\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n}\n",
+            False,
+        ),
+        (
+            'table inet t {\n\tchain c {\n\t\tcomment "x"\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}\n',
+            False,
+        ),
     ],
 )
 def test_nft_filters(ruleset: str, filters: bool) -> None:
@@ -310,7 +350,12 @@ def test_iptables_filters(rules: str, filters: bool) -> None:
 
 @pytest.mark.parametrize(
     ("enforce", "config", "mode"),
-    [("1\n", None, "enforcing"), ("0", "SELINUX=enforcing", "permissive"), (None, "# c\nSELINUX=Disabled\n", "disabled"), (None, None, None)],
+    [
+        ("1\n", None, "enforcing"),
+        ("0", "SELINUX=enforcing", "permissive"),
+        (None, "# c\nSELINUX=Disabled\n", "disabled"),
+        (None, None, None),
+    ],
 )
 def test_selinux(enforce: str | None, config: str | None, mode: str | None) -> None:
     assert parse_selinux(enforce, config) == mode
@@ -323,15 +368,22 @@ def test_small_parsers() -> None:
         "NAME": "Red Hat",
         "PRETTY_NAME": 'Quote "x"',
     }
-    assert last_assignment(["[Manager]\nDefaultTasksMax=512\n", "[Manager]\nDefaultTasksMax=\n"], "DefaultTasksMax", "Manager") is None
+    assert (
+        last_assignment(
+            ["[Manager]\nDefaultTasksMax=512\n", "[Manager]\nDefaultTasksMax=\n"], "DefaultTasksMax", "Manager"
+        )
+        is None
+    )
     assert parse_clock("1767225600.123456789") == 1767225600.123456789
     assert parse_clock("garbage") != parse_clock("garbage")  # NaN: unknown, never a made-up time
     assert zone_from_localtime_link("/usr/share/zoneinfo/America/New_York") == "America/New_York"
     assert zone_from_localtime_link("/etc/localtime.bak") is None
-    assert parse_ip_addr("3: bond0.100@bond0    inet 192.0.2.5/26 scope global bond0.100\\ x\n") == (Address("bond0.100", 4, "192.0.2.5", 26),)
-    assert parse_df("/x", "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 40 60 40% /mnt/with space\n") == DiskSpace(
-        "/x", "/mnt/with space", 100, 60
+    assert parse_ip_addr("3: bond0.100@bond0    inet 192.0.2.5/26 scope global bond0.100\\ x\n") == (
+        Address("bond0.100", 4, "192.0.2.5", 26),
     )
+    assert parse_df(
+        "/x", "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 40 60 40% /mnt/with space\n"
+    ) == DiskSpace("/x", "/mnt/with space", 100, 60)
 
 
 def test_arm_part_of_another_vendor_is_not_kunpeng() -> None:

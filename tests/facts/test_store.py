@@ -34,7 +34,13 @@ def plan_of(*names: str) -> ClusterPlan:
 
 def facts_named(name: str, sections: dict[str, Any]) -> NodeFacts:
     raw = decode_probe_output(recorded.document(sections))
-    return facts_from_probe(name, raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.0123456789, clock_read_at_epoch=1767225600.1234567)
+    return facts_from_probe(
+        name,
+        raw,
+        gathered_at="2026-01-01T00:00:00Z",
+        round_trip_seconds=0.0123456789,
+        clock_read_at_epoch=1767225600.1234567,
+    )
 
 
 RESULTS: dict[str, NodeFacts | GatherFailure] = {
@@ -42,7 +48,9 @@ RESULTS: dict[str, NodeFacts | GatherFailure] = {
     "centos": facts_named("centos", recorded.CENTOS_79),
     "kylin": facts_named("kylin", recorded.KYLIN_V10_ARM),
     "bare": facts_named("bare", recorded.NO_SYSTEMD),
-    "dead": GatherFailure("dead", "unreachable", "192.0.2.99:22 refused the connection", {"address": "root@192.0.2.99:22"}),
+    "dead": GatherFailure(
+        "dead", "unreachable", "192.0.2.99:22 refused the connection", {"address": "root@192.0.2.99:22"}
+    ),
 }
 
 
@@ -55,7 +63,11 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
     assert loaded == RESULTS
     ubuntu = loaded["ubuntu"]
     assert isinstance(ubuntu, NodeFacts)
-    assert isinstance(ubuntu.modules, frozenset) and isinstance(ubuntu.addresses, tuple) and isinstance(ubuntu.mounts[0].options, tuple)
+    assert (
+        isinstance(ubuntu.modules, frozenset)
+        and isinstance(ubuntu.addresses, tuple)
+        and isinstance(ubuntu.mounts[0].options, tuple)
+    )
 
 
 def test_plan_decides_the_nodes(tmp_path: Path) -> None:
@@ -76,10 +88,14 @@ def test_odd_node_names_get_safe_file_names(tmp_path: Path) -> None:
 def test_saving_deletes_nothing(tmp_path: Path) -> None:
     save_facts(tmp_path, RESULTS)
     (tmp_path / "results.json").write_text(json.dumps({"schema": "acpcheck/results/v1", "results": []}))
-    (tmp_path / "other-node.json").write_text(json.dumps({"schema": "acpcheck/facts/v1", "node": "other", "failure": {"kind": "probe", "message": ""}}))
+    (tmp_path / "other-node.json").write_text(
+        json.dumps({"schema": "acpcheck/facts/v1", "node": "other", "failure": {"kind": "probe", "message": ""}})
+    )
     save_facts(tmp_path, {"dead": RESULTS["dead"]})
     # Facts of nodes this call did not gather, and files of other schemas, stay.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(f"{n}.json" for n in RESULTS), "other-node.json", "results.json"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*(f"{n}.json" for n in RESULTS), "other-node.json", "results.json"]
+    )
     assert load_facts(tmp_path, plan_of("dead"))["dead"] == RESULTS["dead"]
 
 
@@ -87,7 +103,10 @@ def test_saving_deletes_nothing(tmp_path: Path) -> None:
     ("content", "words"),
     [
         ("{not json", "not readable JSON"),
-        (json.dumps({"schema": "acpcheck/facts/v1", "node": "x", "failure": {"kind": "exploded", "message": ""}}), "failure.kind 'exploded'"),
+        (
+            json.dumps({"schema": "acpcheck/facts/v1", "node": "x", "failure": {"kind": "exploded", "message": ""}}),
+            "failure.kind 'exploded'",
+        ),
         (json.dumps({"schema": "acpcheck/facts/v1", "node": "x"}), "gathered_at: missing"),
         (json.dumps({"schema": "acpcheck/facts/v9", "node": "x"}), "written by another acpcheck version"),
     ],

@@ -90,8 +90,20 @@ BASE_PROFILE: dict[str, Any] = {
 }
 BASE_WAIVERS: dict[str, Any] = {
     "waivers": [
-        {"check": "ACP-NET-013", "target": "plan", "reason": "lab", "owner": "me@example.com", "expires": dt.date(2099, 12, 31)},
-        {"check": "ACP-NODE-*", "target": "node:*", "reason": "old", "owner": "you@example.com", "expires": dt.date(2000, 1, 1)},
+        {
+            "check": "ACP-NET-013",
+            "target": "plan",
+            "reason": "lab",
+            "owner": "me@example.com",
+            "expires": dt.date(2099, 12, 31),
+        },
+        {
+            "check": "ACP-NODE-*",
+            "target": "node:*",
+            "reason": "old",
+            "owner": "you@example.com",
+            "expires": dt.date(2000, 1, 1),
+        },
     ]
 }
 
@@ -109,7 +121,11 @@ def _base_facts() -> dict[str, dict[str, Any]]:
 
     raw = decode_probe_output(recorded.document(recorded.UBUNTU_2204))
     return {
-        name: encode(facts_from_probe(name, raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.2))
+        name: encode(
+            facts_from_probe(
+                name, raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.2
+            )
+        )
         for name in NODE_NAMES
     }
 
@@ -119,8 +135,25 @@ BASE_FACTS = _base_facts()
 # ---------------------------------------------------------------------------
 # Ingredients
 
-CONTROL = [chr(c) for c in (*range(9), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x85, 0x9B)] + ["\u202e", "\u2066", "\ufeff", "\ufffe"]
-ESCAPES = ["\x1b[31mRED\x1b[0m", "\x1b]0;owned\x07", "\x07", "\x00", "\r\x1b[2K", "\u202efdp.exe", "\x08\x08\x08", "]]>", "<script>alert(1)</script>", "&lt;", "\ud800"]
+CONTROL = [chr(c) for c in (*range(9), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x85, 0x9B)] + [
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\ufffe",
+]
+ESCAPES = [
+    "\x1b[31mRED\x1b[0m",
+    "\x1b]0;owned\x07",
+    "\x07",
+    "\x00",
+    "\r\x1b[2K",
+    "\u202efdp.exe",
+    "\x08\x08\x08",
+    "]]>",
+    "<script>alert(1)</script>",
+    "&lt;",
+    "\ud800",
+]
 
 SECRET_SHAPED = [
     f"https://admin:{CANARY}@console.example.com/",
@@ -134,7 +167,19 @@ SECRET_SHAPED = [
     f"ghp_{CANARY}0123456789abcdefghijklmnop",
     f"AKIA{CANARY.upper()[:12]}AAAA",
 ]
-SECRET_KEYS = ["password", "Password", "pass_word", "passphrase", "privateKey", "private-key", "token", "secret", "apiKey", "client-key-data", "credentials"]
+SECRET_KEYS = [
+    "password",
+    "Password",
+    "pass_word",
+    "passphrase",
+    "privateKey",
+    "private-key",
+    "token",
+    "secret",
+    "apiKey",
+    "client-key-data",
+    "credentials",
+]
 
 IMPOSSIBLE = [
     "2026-02-30",
@@ -198,7 +243,9 @@ def plain_values() -> st.SearchStrategy[Any]:
         st.integers(-(2**70), 2**70),
         st.floats(allow_nan=True, allow_infinity=True),
         st.text(max_size=12),
-        st.text(alphabet=st.sampled_from([*CONTROL, "a", "[", "]", ".", ":", "\n", "é", "&", "<"]), min_size=1, max_size=8),
+        st.text(
+            alphabet=st.sampled_from([*CONTROL, "a", "[", "]", ".", ":", "\n", "é", "&", "<"]), min_size=1, max_size=8
+        ),
         st.sampled_from(ESCAPES),
         st.dates(),
         st.lists(st.integers(0, 9), max_size=3),
@@ -232,10 +279,18 @@ def mutated(draw: st.DrawFn, base: Any, kind: str, secrets: bool = True) -> tupl
     for _ in range(draw(st.integers(0, 3))):
         paths = _paths(data)
         path = draw(st.sampled_from(paths))
-        action = draw(st.sampled_from(["set", "set", "raw", "raw", "delete", "secret-key", "secret-value", "odd-key", "escape"] if secrets else ["set", "raw", "delete", "odd-key", "escape"]))
+        action = draw(
+            st.sampled_from(
+                ["set", "set", "raw", "raw", "delete", "secret-key", "secret-value", "odd-key", "escape"]
+                if secrets
+                else ["set", "raw", "delete", "odd-key", "escape"]
+            )
+        )
         if not path:
             if action in ("set", "delete"):
-                data = draw(st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))
+                data = draw(
+                    st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2))
+                )
                 labels.append("root-replaced")
             continue
         parent = _parent(data, path)
@@ -257,12 +312,16 @@ def mutated(draw: st.DrawFn, base: Any, kind: str, secrets: bool = True) -> tupl
         elif action == "odd-key":
             target = parent if isinstance(parent, dict) else data if isinstance(data, dict) else None
             if target is not None:
-                target[draw(st.sampled_from(["bad\nkey", "k[0]", "a.b", "x]y[", "\x1b[2Jkey", "é", "", " "]))] = draw(plain_values())
+                target[draw(st.sampled_from(["bad\nkey", "k[0]", "a.b", "x]y[", "\x1b[2Jkey", "é", "", " "]))] = draw(
+                    plain_values()
+                )
                 labels.append("odd-key")
         elif action == "secret-key":
             target = parent if isinstance(parent, dict) else None
             if target is not None:
-                target[draw(st.sampled_from(SECRET_KEYS))] = draw(st.sampled_from([CANARY, [CANARY], {"v": CANARY}, f"x{CANARY}"]))
+                target[draw(st.sampled_from(SECRET_KEYS))] = draw(
+                    st.sampled_from([CANARY, [CANARY], {"v": CANARY}, f"x{CANARY}"])
+                )
                 labels.append("secret-key")
         elif action == "secret-value":
             value = draw(st.sampled_from(SECRET_SHAPED))
@@ -348,18 +407,29 @@ def profile_cases(draw: st.DrawFn) -> Case:
     data = copy.deepcopy(BASE_PROFILE)
     labels: list[str] = []
     files: dict[str, bytes | str] = {}
-    change = draw(st.sampled_from(["none", "param", "param", "unknown-param", "unknown-override", "extends", "mutate", "mutate"]))
+    change = draw(
+        st.sampled_from(["none", "param", "param", "unknown-param", "unknown-override", "extends", "mutate", "mutate"])
+    )
     if change == "param":
-        data["params"]["defaultMaxPods"] = draw(st.one_of(st.integers(-(2**66), 2**66), st.sampled_from([-5, 0, 1, 256, 257, "110", 1.5, None, True, [110], {"v": 1}])))
+        data["params"]["defaultMaxPods"] = draw(
+            st.one_of(
+                st.integers(-(2**66), 2**66),
+                st.sampled_from([-5, 0, 1, 256, 257, "110", 1.5, None, True, [110], {"v": 1}]),
+            )
+        )
         labels.append("param-value")
     elif change == "unknown-param":
         data["params"][draw(st.sampled_from(["defaultMaxPod", "maxPods", "x"]))] = 1
         labels.append("param-unknown")
     elif change == "unknown-override":
-        data["overrides"][draw(st.sampled_from(["ACP-NET-999", "ACP-NOPE-001", "acp-net-001", "*"]))] = {"severity": "low"}
+        data["overrides"][draw(st.sampled_from(["ACP-NET-999", "ACP-NOPE-001", "acp-net-001", "*"]))] = {
+            "severity": "low"
+        }
         labels.append("override-unknown")
     elif change == "extends":
-        target = draw(st.sampled_from(["self", "cycle", "missing", "fifo", "dir", "devzero", "chain", "absolute-missing"]))
+        target = draw(
+            st.sampled_from(["self", "cycle", "missing", "fifo", "dir", "devzero", "chain", "absolute-missing"])
+        )
         labels.append("extends-" + target)
         if target == "self":
             data["extends"] = "profile.yaml"
@@ -394,13 +464,37 @@ def profile_cases(draw: st.DrawFn) -> Case:
 @st.composite
 def waiver_cases(draw: st.DrawFn) -> Case:
     data, raws, labels = draw(mutated(BASE_WAIVERS, "waivers"))
-    if draw(st.booleans()) and isinstance(data, dict) and isinstance(data.get("waivers"), list) and data["waivers"] and isinstance(data["waivers"][0], dict):
+    if (
+        draw(st.booleans())
+        and isinstance(data, dict)
+        and isinstance(data.get("waivers"), list)
+        and data["waivers"]
+        and isinstance(data["waivers"][0], dict)
+    ):
         placeholder = RAW.format("date")
-        raws[placeholder] = draw(st.sampled_from(["2026-02-30", "2025-02-29", "2026-00-10", "99999-01-01", "tomorrow", "2026-12-31T25:00:00", "1" + "0" * 4400, "20261231"]))
+        raws[placeholder] = draw(
+            st.sampled_from(
+                [
+                    "2026-02-30",
+                    "2025-02-29",
+                    "2026-00-10",
+                    "99999-01-01",
+                    "tomorrow",
+                    "2026-12-31T25:00:00",
+                    "1" + "0" * 4400,
+                    "20261231",
+                ]
+            )
+        )
         data["waivers"][0]["expires"] = placeholder
         labels.append("date")
     content = draw(damaged_text(dump(data, raws), labels))
-    return Case("waivers", {"plan.yaml": (ROOT / "examples" / "workload-kube-ovn.yaml").read_bytes(), "waivers.yaml": content}, run_args("--waivers", "waivers.yaml"), labels=labels)
+    return Case(
+        "waivers",
+        {"plan.yaml": (ROOT / "examples" / "workload-kube-ovn.yaml").read_bytes(), "waivers.yaml": content},
+        run_args("--waivers", "waivers.yaml"),
+        labels=labels,
+    )
 
 
 JSON_ODD = [
@@ -432,7 +526,11 @@ def facts_cases(draw: st.DrawFn) -> Case:
         path = draw(st.sampled_from(paths))
         action = draw(st.sampled_from(["set", "set", "raw", "delete", "escape", "file"]))
         if action == "file":
-            files_kind = draw(st.sampled_from([FIFO, DIRECTORY, DEV_ZERO, "truncated", "invalid-utf8", "duplicate-key", "raw-control"]))
+            files_kind = draw(
+                st.sampled_from(
+                    [FIFO, DIRECTORY, DEV_ZERO, "truncated", "invalid-utf8", "duplicate-key", "raw-control"]
+                )
+            )
             labels.append("facts-file-" + files_kind.strip("<>"))
             raws["__file__"] = files_kind
             continue
@@ -493,7 +591,20 @@ assert LOOPBACK_PLAN.count("sshHost: 127.0.0.1") == len(NODE_NAMES)
 @st.composite
 def secret_reference_cases(draw: st.DrawFn) -> Case:
     """Plans whose nodes are reached on loopback only (port 9: nothing listens)."""
-    how = draw(st.sampled_from(["env-unset-name", "env-set", "file-missing", "key-missing", "file-present", "proxy-env-unset", "proxy-env-set", "env-unset-conventional"]))
+    how = draw(
+        st.sampled_from(
+            [
+                "env-unset-name",
+                "env-set",
+                "file-missing",
+                "key-missing",
+                "file-present",
+                "proxy-env-unset",
+                "proxy-env-set",
+                "env-unset-conventional",
+            ]
+        )
+    )
     env: dict[str, str] = {}
     files: dict[str, bytes | str] = {}
     auth = "auth: {privateKeyFile: ~/.ssh/id_ed25519}"
@@ -536,9 +647,18 @@ def kubeconfig_cases(draw: st.DrawFn) -> Case:
     """The kubeconfig of a run's live sources (issue 22): mutated and damaged like a plan,
     or not a file at all, or naming a token or CA file that is a FIFO. Its user's token
     is the canary; its API server a closed loopback port, and the plan's nodes too."""
-    how = draw(st.sampled_from(["mutated"] * 6 + ["fifo", "dev-zero", "directory", "token-file", "token-file-fifo", "ca-file-fifo", "exec-missing"]))
+    how = draw(
+        st.sampled_from(
+            ["mutated"] * 6
+            + ["fifo", "dev-zero", "directory", "token-file", "token-file-fifo", "ca-file-fifo", "exec-missing"]
+        )
+    )
     labels = [how]
-    files: dict[str, bytes | str] = {"plan.yaml": LOOPBACK_PLAN.replace("auth: {privateKeyFile: ~/.ssh/id_ed25519}", "auth: {passwordEnv: ACPCHECK_FUZZ_PASSWORD}")}
+    files: dict[str, bytes | str] = {
+        "plan.yaml": LOOPBACK_PLAN.replace(
+            "auth: {privateKeyFile: ~/.ssh/id_ed25519}", "auth: {passwordEnv: ACPCHECK_FUZZ_PASSWORD}"
+        )
+    }
     config = copy.deepcopy(BASE_KUBECONFIG)
     user, cluster = config["users"][0]["user"], config["clusters"][0]["cluster"]
     if how == "mutated":
@@ -557,21 +677,60 @@ def kubeconfig_cases(draw: st.DrawFn) -> Case:
             files["ca.pem"] = FIFO
         else:
             del user["token"]
-            user["exec"] = {"apiVersion": "client.authentication.k8s.io/v1", "command": "./no-such-plugin", "interactiveMode": "Never"}
+            user["exec"] = {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": "./no-such-plugin",
+                "interactiveMode": "Never",
+            }
         files["kubeconfig"] = dump(config, {})
-    return Case("kubeconfig", files, run_args("--kubeconfig", "kubeconfig", "--check", "area:ENC", profile="upgrade"),
-                env={"ACPCHECK_FUZZ_PASSWORD": "fuzz-password"}, labels=labels)
+    return Case(
+        "kubeconfig",
+        files,
+        run_args("--kubeconfig", "kubeconfig", "--check", "area:ENC", profile="upgrade"),
+        env={"ACPCHECK_FUZZ_PASSWORD": "fuzz-password"},
+        labels=labels,
+    )
 
 
 VALID_SELECTORS = ["ACP-NET-*", "area:VER", "scope:plan", "ACP-ENC-*", "area:enc", "", "ACP-NET-001,area:NET"]
-INVALID_SELECTORS = ["tag:no-such-tag", "area:XYZ", "scope:everything", "tag:", "nonsense", "ACP-NET-9999", "acp-net-001"]
+INVALID_SELECTORS = [
+    "tag:no-such-tag",
+    "area:XYZ",
+    "scope:everything",
+    "tag:",
+    "nonsense",
+    "ACP-NET-9999",
+    "acp-net-001",
+]
 
 
 @st.composite
 def option_cases(draw: st.DrawFn) -> Case:
     files: dict[str, bytes | str] = {"plan.yaml": (ROOT / "examples" / "workload-kube-ovn.yaml").read_bytes()}
     argv = run_args()
-    how = draw(st.sampled_from(["unknown-option", "no-plan", "check", "check", "out-file", "out-under-file", "out-dev-null", "out-proc", "alluredir-file", "plan-fifo", "plan-dir", "plan-devzero", "plan-missing", "waivers-fifo", "foreign-out", "no-command", "bad-command"]))
+    how = draw(
+        st.sampled_from(
+            [
+                "unknown-option",
+                "no-plan",
+                "check",
+                "check",
+                "out-file",
+                "out-under-file",
+                "out-dev-null",
+                "out-proc",
+                "alluredir-file",
+                "plan-fifo",
+                "plan-dir",
+                "plan-devzero",
+                "plan-missing",
+                "waivers-fifo",
+                "foreign-out",
+                "no-command",
+                "bad-command",
+            ]
+        )
+    )
     labels = [how]
     if how == "unknown-option":
         argv.append(draw(st.sampled_from(["--frobnicate", "-x", "--plan"])))
@@ -614,7 +773,15 @@ def option_cases(draw: st.DrawFn) -> Case:
 
 
 def any_case() -> st.SearchStrategy[Case]:
-    return st.one_of(plan_cases(), profile_cases(), waiver_cases(), facts_cases(), secret_reference_cases(), option_cases(), kubeconfig_cases())
+    return st.one_of(
+        plan_cases(),
+        profile_cases(),
+        waiver_cases(),
+        facts_cases(),
+        secret_reference_cases(),
+        option_cases(),
+        kubeconfig_cases(),
+    )
 
 
 STRATEGIES = {

@@ -47,7 +47,12 @@ def violations(case: Case, directory: Path, outcome: Outcome) -> list[str]:
     if outcome.code is None:
         return ["hang"]
     text = outcome.output
-    if outcome.crashed or outcome.code not in EXIT_CODES or "Traceback (most recent call last)" in text or "INTERNALERROR" in text:
+    if (
+        outcome.crashed
+        or outcome.code not in EXIT_CODES
+        or "Traceback (most recent call last)" in text
+        or "INTERNALERROR" in text
+    ):
         found.append("crash")
     if case.expect is not None and outcome.code not in case.expect:
         found.append("wrong-code")
@@ -84,7 +89,9 @@ def _every_problem_located(case: Case, text: str) -> bool:
         return False
     if any(line.startswith(("usage:", "acpcheck: error:")) for line in lines):
         return True  # an option error: argparse's own usage message
-    problems = [line for line in lines if not line.startswith(("acpcheck: bad input", "acpcheck:")) and not line.startswith(" ")]
+    problems = [
+        line for line in lines if not line.startswith(("acpcheck: bad input", "acpcheck:")) and not line.startswith(" ")
+    ]
     located = re.compile(r"^(\S.*?:\d+: |--?[a-z-]+: )")
     return bool(problems) and all(located.match(line) or FILE_LEVEL.search(line) for line in problems)
 

@@ -32,7 +32,13 @@ def survey(kind: str, cases: int, sandbox: Sandbox) -> dict[str, object]:
     examples: dict[str, str] = {}
     count = 0
 
-    @settings(max_examples=cases, database=None, phases=[Phase.generate], deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=cases,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(hostile.STRATEGIES[kind]())
     def one(case: hostile.Case) -> None:
         nonlocal count
@@ -52,7 +58,14 @@ def survey(kind: str, cases: int, sandbox: Sandbox) -> dict[str, object]:
             sandbox.close()  # a fresh worker, so that one case's peak does not count against the next
 
     one()
-    return {"kind": kind, "cases": count, "exit": dict(codes), "broken": dict(broken), "causes": {k: dict(v.most_common(6)) for k, v in causes.items()}, "examples": examples}
+    return {
+        "kind": kind,
+        "cases": count,
+        "exit": dict(codes),
+        "broken": dict(broken),
+        "causes": {k: dict(v.most_common(6)) for k, v in causes.items()},
+        "examples": examples,
+    }
 
 
 def main(argv: list[str]) -> int:

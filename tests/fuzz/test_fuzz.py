@@ -33,7 +33,9 @@ def judge(kind: str, case: hostile.Case, sandbox: Sandbox) -> None:
         tally[f"broken: {violation}"] += 1
     if outcome.max_rss_kb > RSS_LIMIT_KB * 0.8:
         sandbox.close()  # start the next case from a fresh worker
-    assert not broken, f"{case.label}: {broken}\nargv: {case.argv}\nfiles: {sorted(case.files)}\n--- output ---\n{outcome.output[-3000:]}"
+    assert not broken, (
+        f"{case.label}: {broken}\nargv: {case.argv}\nfiles: {sorted(case.files)}\n--- output ---\n{outcome.output[-3000:]}"
+    )
 
 
 @pytest.mark.parametrize("kind", list(hostile.STRATEGIES))
@@ -47,6 +49,11 @@ def test_hostile_input(sandbox: Sandbox, kind: str, data: st.DataObject) -> None
 def test_alias_bomb_is_refused_in_bounded_time_and_memory(sandbox: Sandbox, fan: int) -> None:
     """The 500-byte bomb of the issue (and a bigger one): refused at once, not expanded."""
     levels = 9
-    text = hostile.dump(hostile.BASE_PLAN, {}).replace("annotations: {}", "") + "x: " + hostile.alias_bomb(levels, fan) + "\n"
+    text = (
+        hostile.dump(hostile.BASE_PLAN, {}).replace("annotations: {}", "")
+        + "x: "
+        + hostile.alias_bomb(levels, fan)
+        + "\n"
+    )
     case = hostile.Case("plan", {"plan.yaml": text}, hostile.run_args(), expect={4})
     judge("plan", case, sandbox)

@@ -24,12 +24,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from judge import TALLY
 from nodes.conftest import plan_with
+from remediation.conftest import TEST_STEPS, Machine, needs_root, run, seed
 
 from acpcheck.remediation import step as step_module
 from acpcheck.remediation.journal import Journal, JournalError
-from remediation.conftest import TEST_STEPS, Machine, needs_root, run, seed
 
-MUTATIONS = ("flip", "cut", "insert", "delete-bytes", "drop-line", "double-line", "swap-lines", "empty", "delete", "fifo", "dev-zero")
+MUTATIONS = (
+    "flip",
+    "cut",
+    "insert",
+    "delete-bytes",
+    "drop-line",
+    "double-line",
+    "swap-lines",
+    "empty",
+    "delete",
+    "fifo",
+    "dev-zero",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +52,16 @@ def journal() -> Iterator[tuple[Path, tuple[dict[str, Any], list[Any]]]]:
         step_module.register(item)
     root = Path(tempfile.mkdtemp(prefix="acpfuzz-journal-"))
     try:
-        plan = plan_with({"spec": {"nodes": [{"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"},
-                                             {"name": "w1", "role": "worker", "ipv4": "192.0.2.21"}]}})
+        plan = plan_with(
+            {
+                "spec": {
+                    "nodes": [
+                        {"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"},
+                        {"name": "w1", "role": "worker", "ipv4": "192.0.2.21"},
+                    ]
+                }
+            }
+        )
         for node in plan.spec.nodes:
             seed(root / "nodes", node.name)
         report = run(Machine(plan, root / "nodes"), root, apply=True, allow_removals=True)
@@ -80,19 +100,20 @@ def _mutate(path: Path, kind: str, data: st.DataObject) -> None:
         return
     at = data.draw(st.integers(0, max(0, len(content) - 1)), label="offset")
     if kind == "flip":
-        changed = content[:at] + bytes([content[at] ^ data.draw(st.integers(1, 255), label="xor")]) + content[at + 1:]
+        changed = content[:at] + bytes([content[at] ^ data.draw(st.integers(1, 255), label="xor")]) + content[at + 1 :]
     elif kind == "cut":
         changed = content[:at]
     elif kind == "insert":
         changed = content[:at] + data.draw(st.binary(min_size=1, max_size=40), label="bytes") + content[at:]
     else:
-        changed = content[:at] + content[at + data.draw(st.integers(1, 200), label="length"):]
+        changed = content[:at] + content[at + data.draw(st.integers(1, 200), label="length") :]
     path.write_bytes(changed)
 
 
 @given(data=st.data())
-def test_a_damaged_journal_is_refused_whole_or_reads_exactly_what_was_written(journal: tuple[Path, tuple[dict[str, Any], list[Any]]],
-                                                                             data: st.DataObject) -> None:
+def test_a_damaged_journal_is_refused_whole_or_reads_exactly_what_was_written(
+    journal: tuple[Path, tuple[dict[str, Any], list[Any]]], data: st.DataObject
+) -> None:
     directory, written = journal
     with tempfile.TemporaryDirectory(prefix="acpfuzz-") as name:
         copy = Path(name) / "journal"
@@ -112,4 +133,6 @@ def test_a_damaged_journal_is_refused_whole_or_reads_exactly_what_was_written(jo
         tally["accepted: the same records"] += 1
         header, records = written
         assert opened.header == header, f"{kind} of {target} changed the run's header"
-        assert [(t, r) for t, r, _ in opened.read()] == [(t, r) for t, r, _ in records], f"{kind} of {target} changed what rollback would do"
+        assert [(t, r) for t, r, _ in opened.read()] == [(t, r) for t, r, _ in records], (
+            f"{kind} of {target} changed what rollback would do"
+        )

@@ -27,7 +27,12 @@ LOCK_TIMEOUT = 300
 def _why_no_lab() -> str | None:
     if os.geteuid() != 0:
         return "the lab tests need root (network namespaces, bridges, mounts)"
-    for tool, package in (("ip", "iproute2"), ("unshare", "util-linux"), ("/usr/sbin/sshd", "openssh-server"), ("microsocks", "microsocks")):
+    for tool, package in (
+        ("ip", "iproute2"),
+        ("unshare", "util-linux"),
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("microsocks", "microsocks"),
+    ):
         if shutil.which(tool) is None:
             return f"{tool} is missing (apt-get install {package}, or run scripts/setup-system.sh)"
     probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False)

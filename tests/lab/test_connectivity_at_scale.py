@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from test_lb_on_lab import assert_only_lab_addresses, leftovers, run_acpcheck
+
 from acpcheck.lab import down, up
 from acpcheck.lab.kernel_limits import read_limits
 from acpcheck.lab.scenario import healthy_scenario, load_scenario, scaled_scenario
 from acpcheck.sources.connectivity import ALL_PAIRS_UP_TO, SAMPLED_PEERS
-from test_lb_on_lab import assert_only_lab_addresses, leftovers, run_acpcheck
 
 NODES = 120  # above the old breaking point (60), and sampled (above ALL_PAIRS_UP_TO)
 
@@ -34,7 +35,11 @@ def test_a_healthy_lab_of_120_nodes_passes_the_whole_preinstall_profile(lab_mach
         down(lab_machine, purge=True)
     assert read_limits() == before, "lab down puts the ARP table's limits back"
     statuses = Counter(result["status"] for result in document["results"])
-    bad = [(r["check"], r["target"], r["message"][:200]) for r in document["results"] if r["status"] in ("fail", "error", "manual", "warn")]
+    bad = [
+        (r["check"], r["target"], r["message"][:200])
+        for r in document["results"]
+        if r["status"] in ("fail", "error", "manual", "warn")
+    ]
     assert not bad, bad[:10]
     assert document["exit"] == 0
     checked = {result["check"] for result in document["results"] if result["status"] == "pass"}
@@ -67,11 +72,18 @@ def test_each_defect_is_found_once_on_the_right_node_and_port_at_120_nodes(lab_m
     assert others.pop(("ACP-NODE-019", "node:w4"))[0] == "fail"
     # a node without any listener tool: one MANUAL, on that node, never a FAIL for the nodes that probe it
     w3 = others.pop(("ACP-CONN-001", "node:w3"))
-    assert w3[0] == "manual" and "no node could prove it reaches w3" in w3[1] and "w3 has no tool to connect with" in w3[1]
+    assert (
+        w3[0] == "manual" and "no node could prove it reaches w3" in w3[1] and "w3 has no tool to connect with" in w3[1]
+    )
     # one UDP port class blocked on w2: exactly the nodes that probe w2 FAIL, each naming w2 and geneve
     geneve = {key: value for key, value in others.items() if key[0] == "ACP-CONN-001"}
-    assert all(status == "fail" and "cannot reach w2: 6081/udp (geneve) timeout" in message for status, message in geneve.values()), geneve
-    assert SAMPLED_PEERS <= len(geneve) + 1 <= SAMPLED_PEERS + 3  # w1's FAIL (counted above) also names w2 when w1 probes it
+    assert all(
+        status == "fail" and "cannot reach w2: 6081/udp (geneve) timeout" in message
+        for status, message in geneve.values()
+    ), geneve
+    assert (
+        SAMPLED_PEERS <= len(geneve) + 1 <= SAMPLED_PEERS + 3
+    )  # w1's FAIL (counted above) also names w2 when w1 probes it
     for key in geneve:
         others.pop(key)
     assert not others, others  # nothing else: no ERROR, no FAIL on a healthy node

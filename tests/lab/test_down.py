@@ -29,8 +29,13 @@ from acpcheck.lab.host import (
 from acpcheck.lab.hostcheck import SubnetsInUse, host_uses
 from acpcheck.lab.scenario import NodeSpec
 
-SMALL = Scenario(name="small", nodes=[NodeSpec(name="a1", role="control-plane"), NodeSpec(name="h1", role="worker", network="hidden",
-                                                                                         defects={"listen": [6443]})])
+SMALL = Scenario(
+    name="small",
+    nodes=[
+        NodeSpec(name="a1", role="control-plane"),
+        NodeSpec(name="h1", role="worker", network="hidden", defects={"listen": [6443]}),
+    ],
+)
 
 
 def leftovers() -> list[str]:
@@ -56,7 +61,9 @@ def test_down_removes_everything(lab_machine: Path) -> None:
     pids = [int((lab_machine / "nodes" / n.name / "sshd.pid").read_text()) for n in info.nodes]
     pids.append(int((lab_machine / "proxy" / "proxy.pid").read_text()))
     had_etc_netns = ETC_NETNS_DIR.exists()
-    ETC_NETNS_DIR.joinpath("acplab-a1").mkdir(parents=True, exist_ok=True)  # as if someone used ip netns exec's /etc view
+    ETC_NETNS_DIR.joinpath("acplab-a1").mkdir(
+        parents=True, exist_ok=True
+    )  # as if someone used ip netns exec's /etc view
     assert leftovers()
     report = down(lab_machine)
     if not had_etc_netns:
@@ -71,8 +78,13 @@ def test_down_removes_everything(lab_machine: Path) -> None:
 
 
 def test_failed_up_cleans_up_after_itself(lab_machine: Path) -> None:
-    broken = Scenario(name="broken", nodes=[NodeSpec(name="ok1", role="control-plane"),
-                                             NodeSpec(name="bad1", role="worker", defects={"sshdConfig": {"NoSuchKeyword": "x"}})])
+    broken = Scenario(
+        name="broken",
+        nodes=[
+            NodeSpec(name="ok1", role="control-plane"),
+            NodeSpec(name="bad1", role="worker", defects={"sshdConfig": {"NoSuchKeyword": "x"}}),
+        ],
+    )
     with pytest.raises(LabError, match=r"(?s)node bad1 did not start.*Bad configuration option: NoSuchKeyword"):
         up(broken, lab_machine)
     assert leftovers() == []
@@ -81,8 +93,7 @@ def test_failed_up_cleans_up_after_itself(lab_machine: Path) -> None:
 
 def test_down_after_a_killed_up(lab_machine: Path) -> None:
     # A bigger lab, so that `up` is still busy when it is killed.
-    code = ("import sys; from acpcheck.lab import up, healthy_scenario; "
-            f"up(healthy_scenario(40), {str(lab_machine)!r})")
+    code = f"import sys; from acpcheck.lab import up, healthy_scenario; up(healthy_scenario(40), {str(lab_machine)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.monotonic() + 20
     while not lab_namespaces() and time.monotonic() < deadline and proc.poll() is None:
@@ -135,10 +146,18 @@ def test_up_refuses_bad_or_busy_subnets_before_building_anything(lab_machine: Pa
         up(healthy_scenario(5), lab_machine, subnets="198.18.0.0/28,198.19.0.0/28")
     assert main(["up", "--state", str(lab_machine), "--subnets", "nonsense"]) == 4
     # this machine's own interface network, as `ip` reports it, is in use by definition
-    own = [use.network for use in host_uses() if use.what.startswith("address ") and not use.network.is_loopback
-           and 16 <= use.network.prefixlen <= 28 and not use.network.overlaps(ipaddress.ip_network("198.19.0.0/24"))]
+    own = [
+        use.network
+        for use in host_uses()
+        if use.what.startswith("address ")
+        and not use.network.is_loopback
+        and 16 <= use.network.prefixlen <= 28
+        and not use.network.overlaps(ipaddress.ip_network("198.19.0.0/24"))
+    ]
     if own:
-        with pytest.raises(SubnetsInUse, match=rf"address \S+ on \S+ \(from `ip addr`\) overlaps the lab's direct subnet {own[0]}"):
+        with pytest.raises(
+            SubnetsInUse, match=rf"address \S+ on \S+ \(from `ip addr`\) overlaps the lab's direct subnet {own[0]}"
+        ):
             up(SMALL, lab_machine, subnets=f"{own[0]},198.19.0.0/24")
         assert main(["up", "--state", str(lab_machine), "--subnets", f"{own[0]},198.19.0.0/24"]) == 4
     assert leftovers() == [] and _state_listing(lab_machine) == before  # nothing was built, nothing written

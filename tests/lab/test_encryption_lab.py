@@ -26,7 +26,10 @@ import yaml
 from acpcheck.lab import LabInfo, down, up
 from acpcheck.lab import etcd as lab_etcd
 
-pytestmark = pytest.mark.skipif(not os.path.exists(lab_etcd.ETCD_BIN), reason="etcd is missing (apt-get install etcd-server, or scripts/setup-system.sh)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(lab_etcd.ETCD_BIN),
+    reason="etcd is missing (apt-get install etcd-server, or scripts/setup-system.sh)",
+)
 EEC = ("cluster.alauda.io", "v1alpha1", "etcdencryptionconfigs")
 CPS = ("cp1", "cp2", "cp3")
 
@@ -41,9 +44,28 @@ def lab(lab_machine: Path) -> Iterator[LabInfo]:
 
 
 def acpcheck_run(lab: LabInfo, out: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(lab.plan_file), "--profile", "upgrade", "--out", str(out), *args]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **lab.env(), **(env or {})}, timeout=120,
-                          stdin=subprocess.DEVNULL, check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "acpcheck",
+        "run",
+        "--plan",
+        str(lab.plan_file),
+        "--profile",
+        "upgrade",
+        "--out",
+        str(out),
+        *args,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **lab.env(), **(env or {})},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert (out / "results.json").exists(), done.stdout + done.stderr
     document = json.loads((out / "results.json").read_text())
     document["exit"], document["terminal"] = done.returncode, done.stdout + done.stderr
@@ -51,11 +73,18 @@ def acpcheck_run(lab: LabInfo, out: Path, *args: str, env: dict[str, str] | None
 
 
 def statuses(document: dict[str, Any]) -> dict[str, str]:
-    return {f"{r['check']} {r['target'].split(':', 1)[1] if r['target'].startswith('node:') else 'cluster'}": r["status"] for r in document["results"]}
+    return {
+        f"{r['check']} {r['target'].split(':', 1)[1] if r['target'].startswith('node:') else 'cluster'}": r["status"]
+        for r in document["results"]
+    }
 
 
 def message(document: dict[str, Any], check: str, target: str = "cluster") -> str:
-    return next(r["message"] for r in document["results"] if r["check"] == check and (target == "cluster" or r["target"] == f"node:{target}"))
+    return next(
+        r["message"]
+        for r in document["results"]
+        if r["check"] == check and (target == "cluster" or r["target"] == f"node:{target}")
+    )
 
 
 def expect(cluster: dict[str, str], **per_node: dict[str, str] | str) -> dict[str, str]:
@@ -72,8 +101,14 @@ def expect(cluster: dict[str, str], **per_node: dict[str, str] | str) -> dict[st
 
 
 def ssh(lab: LabInfo, node: str, command: str, stdin: str = "") -> str:
-    done = subprocess.run(["ssh", "-F", str(lab.paths.ssh_config), "-o", "BatchMode=yes", node, command], input=stdin, capture_output=True,
-                          text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["ssh", "-F", str(lab.paths.ssh_config), "-o", "BatchMode=yes", node, command],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -81,7 +116,9 @@ def ssh(lab: LabInfo, node: str, command: str, stdin: str = "") -> str:
 def kube(lab: LabInfo, user: str = "admin") -> Any:
     from kubernetes import client, config
 
-    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(lab.state_dir / "apiserver" / f"{user}.kubeconfig")))
+    return client.CustomObjectsApi(
+        config.new_client_from_config(config_file=str(lab.state_dir / "apiserver" / f"{user}.kubeconfig"))
+    )
 
 
 def canaries(lab: LabInfo) -> dict[str, bytes]:
@@ -112,7 +149,9 @@ def assert_no_secret(lab: LabInfo, runs: list[tuple[Path, dict[str, Any]]]) -> N
     leaks = []
     for out, document in runs:
         texts = [(f"{out.name} terminal", document["terminal"].encode())]
-        texts += [(str(path.relative_to(out.parent)), path.read_bytes()) for path in sorted(out.rglob("*")) if path.is_file()]
+        texts += [
+            (str(path.relative_to(out.parent)), path.read_bytes()) for path in sorted(out.rglob("*")) if path.is_file()
+        ]
         leaks += [f"{what} in {where}" for where, data in texts for what, secret in secrets.items() if secret in data]
     assert not leaks, leaks
     assert len(secrets) >= 20  # the canaries exist: 30 keys, 5 values, client keys, tokens
@@ -128,21 +167,35 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     runs.append((tmp_path / "1-as-built", first))
     assert statuses(first) == expect(
         {f"ACP-ENC-00{n}": "pass" for n in range(1, 8)} | {"ACP-ENC-013": "fail"},
-        ACP_ENC_008="pass", ACP_ENC_009={"cp3": "fail"}, ACP_ENC_010={"cp3": "fail"}, ACP_ENC_011="pass", ACP_ENC_012="fail",
+        ACP_ENC_008="pass",
+        ACP_ENC_009={"cp3": "fail"},
+        ACP_ENC_010={"cp3": "fail"},
+        ACP_ENC_011="pass",
+        ACP_ENC_012="fail",
     ), first["terminal"]
     etcd = message(first, "ACP-ENC-013")
-    assert etcd.startswith("etcd holds 7 of 60 objects not encrypted with a key of cp1's config (read from cp1 via https://127.0.0.1:2379")
-    assert ("secrets: 4 plaintext, 1 identity, 1 unknown-key of 38 (written now as aesgcm:key-3) — per namespace: team-a: 3 plaintext; "
-            "team-b: 1 plaintext, 1 identity; cpaas-system: 1 unknown-key") in etcd
-    assert "configmaps: 1 plaintext of 22 (written now as aesgcm:key-3) — per namespace: kube-system: 1 plaintext" in etcd
+    assert etcd.startswith(
+        "etcd holds 7 of 60 objects not encrypted with a key of cp1's config (read from cp1 via https://127.0.0.1:2379"
+    )
+    assert (
+        "secrets: 4 plaintext, 1 identity, 1 unknown-key of 38 (written now as aesgcm:key-3) — per namespace: team-a: 3 plaintext; "
+        "team-b: 1 plaintext, 1 identity; cpaas-system: 1 unknown-key"
+    ) in etcd
+    assert (
+        "configmaps: 1 plaintext of 22 (written now as aesgcm:key-3) — per namespace: kube-system: 1 plaintext" in etcd
+    )
     assert "secrets: 2 of 38 under an older key of the config" in etcd
     evidence = next(r for r in first["results"] if r["check"] == "ACP-ENC-013")["evidence"]
     assert evidence["resources"]["secrets"]["namespaces"]["team-a"] == {"plaintext": 3}
-    assert "identity is the first provider" in message(first, "ACP-ENC-010", "cp3") and "mode 0644" in message(first, "ACP-ENC-009", "cp3")
+    assert "identity is the first provider" in message(first, "ACP-ENC-010", "cp3") and "mode 0644" in message(
+        first, "ACP-ENC-009", "cp3"
+    )
     assert first["exit"] == 1
 
     # The same evidence replayed offline gives the same results.
-    replayed = acpcheck_run(lab, tmp_path / "1-replayed", "--check", "area:ENC", "--facts", str(tmp_path / "1-as-built" / "facts"))
+    replayed = acpcheck_run(
+        lab, tmp_path / "1-replayed", "--check", "area:ENC", "--facts", str(tmp_path / "1-as-built" / "facts")
+    )
     assert statuses(replayed) == statuses(first) and message(replayed, "ACP-ENC-013") == etcd
 
     # 2. Repaired files and data, a troubled controller: every node gets the same config
@@ -151,22 +204,61 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     lab_etcd.node_command(lab.state_dir, "cp1", "migrate")
     ten_keys = lab_etcd.encryption_config("ten-keys", material.keys, material.other, material.extra)
     for node in CPS:
-        ssh(lab, node, f"cat > {lab_etcd.CONFIG} && chown root:root {lab_etcd.CONFIG} && chmod 600 {lab_etcd.CONFIG}", stdin=ten_keys)
+        ssh(
+            lab,
+            node,
+            f"cat > {lab_etcd.CONFIG} && chown root:root {lab_etcd.CONFIG} && chmod 600 {lab_etcd.CONFIG}",
+            stdin=ten_keys,
+        )
     cp3 = lab.node("cp3").ipv4
     api = kube(lab)
     api.patch_cluster_custom_object(*EEC, "default", {"spec": {"resources": ["secrets"]}})
-    api.patch_cluster_custom_object_status(*EEC, "default", {"status": {
-        "deployStatus": {cp3: {"revision": 2, "state": "UpdateFailed", "message": "write /etc/kubernetes/encryption-provider.conf: no space left on device"}},
-        "migration": {"state": "Failed", "message": "etcdserver: request timed out", "completeTimestamp": "2026-01-01T00:00:00Z"}}})
+    api.patch_cluster_custom_object_status(
+        *EEC,
+        "default",
+        {
+            "status": {
+                "deployStatus": {
+                    cp3: {
+                        "revision": 2,
+                        "state": "UpdateFailed",
+                        "message": "write /etc/kubernetes/encryption-provider.conf: no space left on device",
+                    }
+                },
+                "migration": {
+                    "state": "Failed",
+                    "message": "etcdserver: request timed out",
+                    "completeTimestamp": "2026-01-01T00:00:00Z",
+                },
+            }
+        },
+    )
     second = acpcheck_run(lab, tmp_path / "2-repaired", "--check", "area:ENC")
     runs.append((tmp_path / "2-repaired", second))
     assert statuses(second) == expect(
-        {"ACP-ENC-001": "pass", "ACP-ENC-002": "pass", "ACP-ENC-003": "fail", "ACP-ENC-004": "fail", "ACP-ENC-005": "fail", "ACP-ENC-006": "fail",
-         "ACP-ENC-007": "fail", "ACP-ENC-013": "pass"},
-        ACP_ENC_008="pass", ACP_ENC_009="pass", ACP_ENC_010="pass", ACP_ENC_011="warn", ACP_ENC_012="pass",
+        {
+            "ACP-ENC-001": "pass",
+            "ACP-ENC-002": "pass",
+            "ACP-ENC-003": "fail",
+            "ACP-ENC-004": "fail",
+            "ACP-ENC-005": "fail",
+            "ACP-ENC-006": "fail",
+            "ACP-ENC-007": "fail",
+            "ACP-ENC-013": "pass",
+        },
+        ACP_ENC_008="pass",
+        ACP_ENC_009="pass",
+        ACP_ENC_010="pass",
+        ACP_ENC_011="warn",
+        ACP_ENC_012="pass",
     ), second["terminal"]
-    assert f"cp3 ({cp3}) is UpdateFailed: write /etc/kubernetes/encryption-provider.conf: no space left on device" in message(second, "ACP-ENC-005")
-    assert "migration of revision 3 is Failed" in message(second, "ACP-ENC-006") and "overdue by" in message(second, "ACP-ENC-007")
+    assert (
+        f"cp3 ({cp3}) is UpdateFailed: write /etc/kubernetes/encryption-provider.conf: no space left on device"
+        in message(second, "ACP-ENC-005")
+    )
+    assert "migration of revision 3 is Failed" in message(second, "ACP-ENC-006") and "overdue by" in message(
+        second, "ACP-ENC-007"
+    )
     assert "10 keys retained" in message(second, "ACP-ENC-011", "cp1")
 
     # 3. Broken access: cp2's kube-apiserver loses its encryption flag, cp1 presents an etcd
@@ -175,38 +267,63 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     ssh(lab, "cp2", f"sed -i '/--encryption-provider-config/d' {lab_etcd.MANIFEST}")
     controlplane = lab.state_dir / "controlplane"
     for suffix in ("crt", "key"):
-        ssh(lab, "cp1", f"cat > {lab_etcd.PKI}/apiserver-etcd-client.{suffix}", stdin=(controlplane / f"rogue-client.{suffix}").read_text())
+        ssh(
+            lab,
+            "cp1",
+            f"cat > {lab_etcd.PKI}/apiserver-etcd-client.{suffix}",
+            stdin=(controlplane / f"rogue-client.{suffix}").read_text(),
+        )
     api.delete_cluster_custom_object(*EEC, "default")
     third = acpcheck_run(lab, tmp_path / "3-broken", "--check", "area:ENC")
     runs.append((tmp_path / "3-broken", third))
     assert statuses(third) == expect(
         {"ACP-ENC-001": "fail", **{f"ACP-ENC-00{n}": "error" for n in range(2, 8)}, "ACP-ENC-013": "error"},
-        ACP_ENC_008={"cp2": "fail"}, ACP_ENC_009={"cp2": "skip"}, ACP_ENC_010={"cp2": "skip"}, ACP_ENC_011={"cp1": "warn", "cp2": "skip", "cp3": "warn"}, ACP_ENC_012="fail",
+        ACP_ENC_008={"cp2": "fail"},
+        ACP_ENC_009={"cp2": "skip"},
+        ACP_ENC_010={"cp2": "skip"},
+        ACP_ENC_011={"cp1": "warn", "cp2": "skip", "cp3": "warn"},
+        ACP_ENC_012="fail",
     ), third["terminal"]
-    assert "the etcd Encryption Manager's CRD is there, but EtcdEncryptionConfig default is not" in message(third, "ACP-ENC-001")
-    assert message(third, "ACP-ENC-004").startswith("could not check: absent: the cluster has no EtcdEncryptionConfig named default")
+    assert "the etcd Encryption Manager's CRD is there, but EtcdEncryptionConfig default is not" in message(
+        third, "ACP-ENC-001"
+    )
+    assert message(third, "ACP-ENC-004").startswith(
+        "could not check: absent: the cluster has no EtcdEncryptionConfig named default"
+    )
     unreadable = message(third, "ACP-ENC-013")
-    assert "cp1: https://127.0.0.1:2379: etcd refused the client certificate of --etcd-certfile" in unreadable, unreadable
+    assert "cp1: https://127.0.0.1:2379: etcd refused the client certificate of --etcd-certfile" in unreadable, (
+        unreadable
+    )
     assert "the node could not connect to 127.0.0.1:2379" in unreadable, unreadable  # cp2, cp3: no etcd listens there
 
     # 4. A kubeconfig whose user may not read EtcdEncryptionConfigs: ERROR naming verb and resource.
     kubeconfig = str(lab.state_dir / "apiserver" / "no-eec-reader.kubeconfig")
-    fourth = acpcheck_run(lab, tmp_path / "4-forbidden", "--check", "ACP-ENC-00[1-7]", env={"ACPCHECK_KUBECONFIG": kubeconfig})
+    fourth = acpcheck_run(
+        lab, tmp_path / "4-forbidden", "--check", "ACP-ENC-00[1-7]", env={"ACPCHECK_KUBECONFIG": kubeconfig}
+    )
     runs.append((tmp_path / "4-forbidden", fourth))
     assert set(statuses(fourth).values()) == {"error"}
     assert message(fourth, "ACP-ENC-002").startswith(
         "could not check: forbidden: forbidden: kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\" "
-        "(403 Forbidden: etcdencryptionconfigs.cluster.alauda.io \"default\" is forbidden: User \"no-eec-reader\" cannot get resource")
+        '(403 Forbidden: etcdencryptionconfigs.cluster.alauda.io "default" is forbidden: User "no-eec-reader" cannot get resource'
+    )
 
     # 5. The plugin uninstalled (its CRD deleted): the resource type is not served.
     from kubernetes import client, config
 
-    client.ApiextensionsV1Api(config.new_client_from_config(config_file=str(lab.state_dir / "apiserver" / "admin.kubeconfig"))).delete_custom_resource_definition(
-        "etcdencryptionconfigs.cluster.alauda.io")
+    client.ApiextensionsV1Api(
+        config.new_client_from_config(config_file=str(lab.state_dir / "apiserver" / "admin.kubeconfig"))
+    ).delete_custom_resource_definition("etcdencryptionconfigs.cluster.alauda.io")
     fifth = acpcheck_run(lab, tmp_path / "5-uninstalled", "--check", "ACP-ENC-00[1-7]")
     runs.append((tmp_path / "5-uninstalled", fifth))
-    assert statuses(fifth) == {"ACP-ENC-001 cluster": "fail", **{f"ACP-ENC-00{n} cluster": "error" for n in range(2, 8)}}
-    assert "does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager plugin is not installed" in message(fifth, "ACP-ENC-001")
+    assert statuses(fifth) == {
+        "ACP-ENC-001 cluster": "fail",
+        **{f"ACP-ENC-00{n} cluster": "error" for n in range(2, 8)},
+    }
+    assert (
+        "does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager plugin is not installed"
+        in message(fifth, "ACP-ENC-001")
+    )
     assert message(fifth, "ACP-ENC-003").startswith("could not check: not-served:")
 
     assert_no_secret(lab, runs)
@@ -222,6 +339,6 @@ def test_lab_values_are_what_kube_apiserver_writes() -> None:
     value = material.value(stored)
     prefix = b"k8s:enc:aesgcm:v1:key-3:"
     assert value.startswith(prefix)
-    nonce, sealed = value[len(prefix):len(prefix) + 12], value[len(prefix) + 12:]
+    nonce, sealed = value[len(prefix) : len(prefix) + 12], value[len(prefix) + 12 :]
     plain = AESGCM(base64.b64decode(material.keys["key-3"])).decrypt(nonce, sealed, stored.key)
     assert plain.startswith(b"k8s\x00\n\x0c\n\x02v1\x12\x06Secret") and stored.key == b"/registry/secrets/default/app-1"

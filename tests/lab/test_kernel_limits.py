@@ -7,8 +7,12 @@ from pathlib import Path
 
 from acpcheck.lab.kernel_limits import LIMITS, raise_limits, read_limits, restore_limits, wanted_limits
 
-DEFAULTS = {"net/ipv4/neigh/default/gc_thresh1": 128, "net/ipv4/neigh/default/gc_thresh2": 512,
-            "net/ipv4/neigh/default/gc_thresh3": 1024, "net/core/netdev_max_backlog": 1000}
+DEFAULTS = {
+    "net/ipv4/neigh/default/gc_thresh1": 128,
+    "net/ipv4/neigh/default/gc_thresh2": 512,
+    "net/ipv4/neigh/default/gc_thresh3": 1024,
+    "net/core/netdev_max_backlog": 1000,
+}
 
 
 def sysctls(tmp_path: Path, values: dict[str, int]) -> Path:
@@ -23,7 +27,11 @@ def test_a_60_node_lab_gets_room_for_every_pair_and_down_puts_the_defaults_back(
     root, record = sysctls(tmp_path, DEFAULTS), tmp_path / "run" / "limits.json"
     raised = raise_limits(60, root=root, record=record)
     assert raised["net/ipv4/neigh/default/gc_thresh3"] >= 60 * 59  # the 3,540 entries that overflowed 1,024
-    assert raised["net/ipv4/neigh/default/gc_thresh1"] <= raised["net/ipv4/neigh/default/gc_thresh2"] <= raised["net/ipv4/neigh/default/gc_thresh3"]
+    assert (
+        raised["net/ipv4/neigh/default/gc_thresh1"]
+        <= raised["net/ipv4/neigh/default/gc_thresh2"]
+        <= raised["net/ipv4/neigh/default/gc_thresh3"]
+    )
     assert raised["net/core/netdev_max_backlog"] > 60
     assert restore_limits(root=root, record=record) is True
     assert read_limits(root) == DEFAULTS and not record.exists()
@@ -43,7 +51,10 @@ def test_a_second_up_without_down_keeps_the_first_record(tmp_path: Path) -> None
     root, record = sysctls(tmp_path, DEFAULTS), tmp_path / "limits.json"
     raise_limits(10, root=root, record=record)
     raise_limits(1000, root=root, record=record)
-    assert read_limits(root)["net/ipv4/neigh/default/gc_thresh3"] == wanted_limits(1000)["net/ipv4/neigh/default/gc_thresh3"]
+    assert (
+        read_limits(root)["net/ipv4/neigh/default/gc_thresh3"]
+        == wanted_limits(1000)["net/ipv4/neigh/default/gc_thresh3"]
+    )
     restore_limits(root=root, record=record)
     assert read_limits(root) == DEFAULTS
 

@@ -16,7 +16,9 @@ from acpcheck.lab.layout import PROXY_PASSWORD_ENV, PROXY_USER_ENV
 from acpcheck.model.plan import load_plan
 
 paramiko = pytest.importorskip("paramiko", reason="the lab tests talk SSH with paramiko")
-python_socks = pytest.importorskip("python_socks", reason="the proxy tests use python-socks as an independent SOCKS5 client")
+python_socks = pytest.importorskip(
+    "python_socks", reason="the proxy tests use python-socks as an independent SOCKS5 client"
+)
 from python_socks.sync import Proxy
 
 TIMEOUT = 10
@@ -24,8 +26,13 @@ TIMEOUT = 10
 
 def _proxy(info: LabInfo, username: str | None = None, password: str | None = None) -> Proxy:
     assert info.proxy is not None
-    return Proxy.create(python_socks.ProxyType.SOCKS5, info.proxy.host, info.proxy.port,
-                        username=username or info.proxy.username, password=password or info.proxy.password)
+    return Proxy.create(
+        python_socks.ProxyType.SOCKS5,
+        info.proxy.host,
+        info.proxy.port,
+        username=username or info.proxy.username,
+        password=password or info.proxy.password,
+    )
 
 
 def connect(info: LabInfo, name: str, user: str | None = None, password: str | None = None) -> paramiko.SSHClient:
@@ -35,8 +42,17 @@ def connect(info: LabInfo, name: str, user: str | None = None, password: str | N
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     auth = {"password": password} if password else {"key_filename": str(info.client_key)}
-    client.connect(node.ipv4, username=user or node.ssh_user, sock=sock, timeout=TIMEOUT, banner_timeout=TIMEOUT,
-                   auth_timeout=TIMEOUT, look_for_keys=False, allow_agent=False, **auth)
+    client.connect(
+        node.ipv4,
+        username=user or node.ssh_user,
+        sock=sock,
+        timeout=TIMEOUT,
+        banner_timeout=TIMEOUT,
+        auth_timeout=TIMEOUT,
+        look_for_keys=False,
+        allow_agent=False,
+        **auth,
+    )
     return client
 
 
@@ -133,7 +149,9 @@ def test_plan_is_valid_and_holds_no_secret(defects_lab: LabInfo) -> None:
 
 
 def test_os_and_kernel(sh: Shells) -> None:
-    assert 'ID="ubuntu"' in sh.out("healthy", "cat /etc/os-release") and 'VERSION_ID="22.04"' in sh.out("healthy", "cat /etc/os-release")
+    assert 'ID="ubuntu"' in sh.out("healthy", "cat /etc/os-release") and 'VERSION_ID="22.04"' in sh.out(
+        "healthy", "cat /etc/os-release"
+    )
     assert 'ID="debian"' in sh.out("bad-network", "cat /etc/os-release")
     assert sh.out("healthy", "cat /proc/sys/kernel/osrelease").strip() == "5.15.0-56-generic"
     assert sh.out("bad-kernel", "cat /proc/sys/kernel/osrelease").strip() == "6.5.0-14-generic"
@@ -165,7 +183,9 @@ def test_kernel_modules(sh: Shells) -> None:
 
 
 def test_selinux_and_apparmor(sh: Shells) -> None:
-    assert sh.out("bad-kernel", "cat /sys/fs/selinux/enforce; echo; cat /sys/module/apparmor/parameters/enabled").split() == ["1", "Y"]
+    assert sh.out(
+        "bad-kernel", "cat /sys/fs/selinux/enforce; echo; cat /sys/module/apparmor/parameters/enabled"
+    ).split() == ["1", "Y"]
     code, _ = sh("healthy", "test -e /sys/fs/selinux")
     assert code == 1
     assert sh.out("healthy", "cat /sys/module/apparmor/parameters/enabled").strip() == "N"
@@ -205,7 +225,9 @@ def test_resolv_conf(sh: Shells, defects_lab: LabInfo) -> None:
     assert "nameserver" not in sh.out("bad-network", "cat /etc/resolv.conf")
     bad = sh.out("bad-config", "cat /etc/resolv.conf")
     assert "nameserver 172.16.0.10" in bad
-    assert len(next(line for line in bad.splitlines() if line.startswith("search")).split()) == 31  # "search" + 30 domains
+    assert (
+        len(next(line for line in bad.splitlines() if line.startswith("search")).split()) == 31
+    )  # "search" + 30 domains
     healthy = sh.out("healthy", "cat /etc/resolv.conf")
     gateway = defects_lab.lab_subnets.networks["direct"].gateway  # the default: the node's gateway
     assert f"nameserver {gateway}\n" in healthy and "search" not in healthy
@@ -229,7 +251,10 @@ def test_runtime_bridge_range(sh: Shells) -> None:
 
 def test_conflicting_packages(sh: Shells) -> None:
     query = "dpkg-query -W -f '${Package} ${Status}\\n' docker.io containerd 2>/dev/null"
-    assert sorted(sh.out("bad-software", query).splitlines()) == ["containerd install ok installed", "docker.io install ok installed"]
+    assert sorted(sh.out("bad-software", query).splitlines()) == [
+        "containerd install ok installed",
+        "docker.io install ok installed",
+    ]
     assert sh.out("healthy", query).strip() == ""
 
 
@@ -252,11 +277,24 @@ def test_tmp_noexec(sh: Shells) -> None:
 def test_missing_binaries(sh: Shells) -> None:
     lookup = "for b in tar scp sftp ip ss swapoff modprobe sysctl md5sum; do command -v $b >/dev/null && echo $b; done"
     assert sh.out("bad-software", lookup).split() == ["ip", "ss", "swapoff", "modprobe", "sysctl", "md5sum"]
-    assert sh.out("healthy", lookup).split() == ["tar", "scp", "sftp", "ip", "ss", "swapoff", "modprobe", "sysctl", "md5sum"]
+    assert sh.out("healthy", lookup).split() == [
+        "tar",
+        "scp",
+        "sftp",
+        "ip",
+        "ss",
+        "swapoff",
+        "modprobe",
+        "sysctl",
+        "md5sum",
+    ]
 
 
 def test_timezone(sh: Shells) -> None:
-    assert sh.out("bad-time", "cat /etc/timezone; readlink /etc/localtime").split() == ["Asia/Shanghai", "/usr/share/zoneinfo/Asia/Shanghai"]
+    assert sh.out("bad-time", "cat /etc/timezone; readlink /etc/localtime").split() == [
+        "Asia/Shanghai",
+        "/usr/share/zoneinfo/Asia/Shanghai",
+    ]
     assert sh.out("healthy", "cat /etc/timezone").strip() == "Etc/UTC"
 
 

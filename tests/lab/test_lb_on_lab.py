@@ -57,7 +57,9 @@ def leftovers(lab: LabInfo) -> list[str]:
     """acpcheck helpers still running in any lab node."""
     found = []
     for node in lab.nodes:
-        pids = subprocess.run(["ip", "netns", "pids", node.netns], capture_output=True, text=True, check=False).stdout.split()
+        pids = subprocess.run(
+            ["ip", "netns", "pids", node.netns], capture_output=True, text=True, check=False
+        ).stdout.split()
         for pid in pids:
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -71,20 +73,36 @@ def leftovers(lab: LabInfo) -> list[str]:
 def plan_of(lab: LabInfo, edits: dict[str, Any] | None = None) -> dict[str, Any]:
     plan = yaml.safe_load(lab.plan_file.read_text())
     for key, value in (edits or {}).items():
-        plan["spec"].setdefault(key, {}).update(value) if isinstance(value, dict) else plan["spec"].__setitem__(key, value)
+        plan["spec"].setdefault(key, {}).update(value) if isinstance(value, dict) else plan["spec"].__setitem__(
+            key, value
+        )
     return plan
 
 
-def run_acpcheck(lab: LabInfo, tmp: Path, *selectors: str, edits: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                 plan: dict[str, Any] | None = None, timeout: float = 120) -> dict[str, Any]:
+def run_acpcheck(
+    lab: LabInfo,
+    tmp: Path,
+    *selectors: str,
+    edits: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    plan: dict[str, Any] | None = None,
+    timeout: float = 120,
+) -> dict[str, Any]:
     """`acpcheck run` as a process under the audit hook; results.json plus exit code and the addresses contacted."""
     tmp.mkdir(parents=True, exist_ok=True)
     plan_file, out, audit = tmp / "plan.yaml", tmp / "out", tmp / "audit.jsonl"
     plan_file.write_text(yaml.safe_dump(plan or plan_of(lab, edits)))
     checks = [arg for selector in selectors for arg in ("--check", selector)]
     command = [sys.executable, "-c", AUDITED, str(audit), "run", "--plan", str(plan_file), "--out", str(out), *checks]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
-                               env={**os.environ, **lab.env(), **(env or {})})
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={**os.environ, **lab.env(), **(env or {})},
+    )
     assert (out / "results.json").exists(), completed.stdout + completed.stderr
     document = json.loads((out / "results.json").read_text())
     document["exit"] = completed.returncode
@@ -94,7 +112,11 @@ def run_acpcheck(lab: LabInfo, tmp: Path, *selectors: str, edits: dict[str, Any]
 
 def findings(document: dict[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
     """Every result that is not a PASS or SKIP: (check, target) -> (status, message)."""
-    return {(r["check"], r["target"]): (r["status"], r["message"]) for r in document["results"] if r["status"] not in ("pass", "skip")}
+    return {
+        (r["check"], r["target"]): (r["status"], r["message"])
+        for r in document["results"]
+        if r["status"] not in ("pass", "skip")
+    }
 
 
 def assert_only_lab_addresses(lab: LabInfo, document: dict[str, Any]) -> None:
@@ -136,20 +158,59 @@ NOT_FORWARDED = ("port 11781 (alb-https)", "no control-plane node answered", "AC
 
 CASES = [
     Case("lb-good", ("area:LB", "area:CONN"), {}),
-    Case("lb-missing-backend", LB, {("ACP-LB-002", "node:cp2"): ("fail", ("port 11780 (alb-http)", "reached cp1, cp3, never cp2"))}, QUICK),
-    Case("lb-unforwarded", LB, {
-        ("ACP-LB-001", "node:*"): ("fail", ("port 11781 (alb-https)", "198.18.0.10:11781 refused every connection")),
-    }, QUICK, explained={("ACP-LB-002", f"node:cp{i}"): NOT_FORWARDED for i in (1, 2, 3)}),
-    Case("lb-endpoint-down", LB, {
-        ("ACP-LB-001", "node:*"): ("fail", ("port 6443 (apiserver)", "port 11780 (alb-http)", "port 11781 (alb-https)", "did not answer")),
-    }, QUICK, explained={("ACP-LB-002", f"node:cp{i}"): ("no control-plane node answered", "port 6443") for i in (1, 2, 3)}),
-    Case("lb-vip-taken", LB, {("ACP-LB-004", "node:*"): ("fail", ("198.18.0.10", "refused (a host sent a reset)", "answers ARP"))}),
-    Case("lb-vrrp-blocked", LB, {("ACP-LB-005", "node:*"): ("fail", ("VRRP from cp1 never reached cp3", "VRRP from cp2 never reached cp3"))}),
-    Case("lb-live", LB, {
-        ("ACP-LB-008", "cluster:lab-lb-live"): ("fail", ("served by cp1 expires in", "served by cp2 expires in", "Medium")),
-        ("ACP-LB-009", "cluster:lab-lb-live"): ("fail", ("cp3: 198.18.0.13:6443 does not answer",)),
-        ("ACP-LB-010", "cluster:lab-lb-live"): ("fail", ("12 connections to 198.18.0.10:6443 reached",)),
-    }, env={"ACPCHECK_LIVE": "1"}),
+    Case(
+        "lb-missing-backend",
+        LB,
+        {("ACP-LB-002", "node:cp2"): ("fail", ("port 11780 (alb-http)", "reached cp1, cp3, never cp2"))},
+        QUICK,
+    ),
+    Case(
+        "lb-unforwarded",
+        LB,
+        {
+            ("ACP-LB-001", "node:*"): (
+                "fail",
+                ("port 11781 (alb-https)", "198.18.0.10:11781 refused every connection"),
+            ),
+        },
+        QUICK,
+        explained={("ACP-LB-002", f"node:cp{i}"): NOT_FORWARDED for i in (1, 2, 3)},
+    ),
+    Case(
+        "lb-endpoint-down",
+        LB,
+        {
+            ("ACP-LB-001", "node:*"): (
+                "fail",
+                ("port 6443 (apiserver)", "port 11780 (alb-http)", "port 11781 (alb-https)", "did not answer"),
+            ),
+        },
+        QUICK,
+        explained={("ACP-LB-002", f"node:cp{i}"): ("no control-plane node answered", "port 6443") for i in (1, 2, 3)},
+    ),
+    Case(
+        "lb-vip-taken",
+        LB,
+        {("ACP-LB-004", "node:*"): ("fail", ("198.18.0.10", "refused (a host sent a reset)", "answers ARP"))},
+    ),
+    Case(
+        "lb-vrrp-blocked",
+        LB,
+        {("ACP-LB-005", "node:*"): ("fail", ("VRRP from cp1 never reached cp3", "VRRP from cp2 never reached cp3"))},
+    ),
+    Case(
+        "lb-live",
+        LB,
+        {
+            ("ACP-LB-008", "cluster:lab-lb-live"): (
+                "fail",
+                ("served by cp1 expires in", "served by cp2 expires in", "Medium"),
+            ),
+            ("ACP-LB-009", "cluster:lab-lb-live"): ("fail", ("cp3: 198.18.0.13:6443 does not answer",)),
+            ("ACP-LB-010", "cluster:lab-lb-live"): ("fail", ("12 connections to 198.18.0.10:6443 reached",)),
+        },
+        env={"ACPCHECK_LIVE": "1"},
+    ),
 ]
 
 
@@ -162,8 +223,13 @@ def test_scenario_gives_exactly_its_finding(case: Case, lab_machine: Path, tmp_p
         if case.scenario == "lb-vrrp-blocked":
             extra["masters"] = keepalived_masters(lab)
         if case.scenario == "lb-live":
-            extra["more names"] = run_acpcheck(lab, tmp_path / "names", *case.selectors, env=case.env,
-                                               edits={"apiServer": {"publicAlternativeNames": ["api.lab.example", "api2.lab.example"]}})
+            extra["more names"] = run_acpcheck(
+                lab,
+                tmp_path / "names",
+                *case.selectors,
+                env=case.env,
+                edits={"apiServer": {"publicAlternativeNames": ["api.lab.example", "api2.lab.example"]}},
+            )
     seen = findings(document)
     assert set(seen) == set(case.expect), seen
     for key, (status, words) in case.expect.items():
@@ -188,7 +254,9 @@ def test_pinning_lb_reaches_one_node_only(lab_machine: Path, tmp_path: Path) -> 
         document = run_acpcheck(lab, tmp_path, *LB, edits=QUICK)
         assert leftovers(lab) == []
     seen = findings(document)
-    failed = sorted(target for (check, target), (status, _) in seen.items() if check == "ACP-LB-002" and status == "fail")
+    failed = sorted(
+        target for (check, target), (status, _) in seen.items() if check == "ACP-LB-002" and status == "fail"
+    )
     assert len(failed) == 2 and set(seen) == {("ACP-LB-002", target) for target in failed}
     pinned = ({"node:cp1", "node:cp2", "node:cp3"} - set(failed)).pop().removeprefix("node:")
     for target in failed:
@@ -198,7 +266,9 @@ def test_pinning_lb_reaches_one_node_only(lab_machine: Path, tmp_path: Path) -> 
         assert f"every connection went to {pinned}" in message
 
 
-def test_an_unreachable_node_is_an_error_and_the_others_are_still_proven_and_cleaned(lab_machine: Path, tmp_path: Path) -> None:
+def test_an_unreachable_node_is_an_error_and_the_others_are_still_proven_and_cleaned(
+    lab_machine: Path, tmp_path: Path
+) -> None:
     with lab_up(lab_machine, "lb-missing-backend") as lab:
         plan = plan_of(lab, QUICK)
         cp3 = next(node for node in plan["spec"]["nodes"] if node["name"] == "cp3")
@@ -219,17 +289,43 @@ def keepalived_masters(lab: LabInfo) -> list[str]:
     try:
         for priority, node in zip((150, 100, 50), ("cp1", "cp2", "cp3")):
             conf = config / f"{node}.conf"
-            conf.write_text(f"global_defs {{\n  vrrp_version 3\n}}\nvrrp_instance check {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n"
-                            f"  priority {priority}\n  advert_int 0.2\n  virtual_ipaddress {{\n    {lab.lab_subnets.endpoint_address}/24 dev eth0\n  }}\n}}\n")
-            started.append(subprocess.Popen(["ip", "netns", "exec", lab.node(node).netns, "keepalived", "-n", "-l", "-P", "-f", str(conf),
-                                             "-p", str(config / f"{node}.pid"), "-r", str(config / f"{node}-vrrp.pid")],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            conf.write_text(
+                f"global_defs {{\n  vrrp_version 3\n}}\nvrrp_instance check {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n"
+                f"  priority {priority}\n  advert_int 0.2\n  virtual_ipaddress {{\n    {lab.lab_subnets.endpoint_address}/24 dev eth0\n  }}\n}}\n"
+            )
+            started.append(
+                subprocess.Popen(
+                    [
+                        "ip",
+                        "netns",
+                        "exec",
+                        lab.node(node).netns,
+                        "keepalived",
+                        "-n",
+                        "-l",
+                        "-P",
+                        "-f",
+                        str(conf),
+                        "-p",
+                        str(config / f"{node}.pid"),
+                        "-r",
+                        str(config / f"{node}-vrrp.pid"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         deadline = time.monotonic() + 8
         masters: list[str] = []
         while time.monotonic() < deadline:
-            masters = [node for node in ("cp1", "cp2", "cp3")
-                       if str(lab.lab_subnets.endpoint_address) in subprocess.run(["ip", "-n", lab.node(node).netns, "-4", "address"],
-                                                                                    capture_output=True, text=True, check=False).stdout]
+            masters = [
+                node
+                for node in ("cp1", "cp2", "cp3")
+                if str(lab.lab_subnets.endpoint_address)
+                in subprocess.run(
+                    ["ip", "-n", lab.node(node).netns, "-4", "address"], capture_output=True, text=True, check=False
+                ).stdout
+            ]
             if masters == ["cp1", "cp3"]:
                 break
             time.sleep(0.25)
@@ -242,15 +338,33 @@ def keepalived_masters(lab: LabInfo) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
-def test_no_listener_survives_an_interrupted_or_killed_runner(sig: signal.Signals, lab_machine: Path, tmp_path: Path) -> None:
+def test_no_listener_survives_an_interrupted_or_killed_runner(
+    sig: signal.Signals, lab_machine: Path, tmp_path: Path
+) -> None:
     """Mid-proof (the endpoint is down and the proof would wait 30 s), the runner gets
     Ctrl-C or SIGKILL. The listeners' node-side deadline is 45 s away; they are gone
     within seconds anyway: each notices its runner's connection is gone."""
     with lab_up(lab_machine, "lb-endpoint-down") as lab:
         plan_file = tmp_path / "plan.yaml"
         plan_file.write_text(yaml.safe_dump(plan_of(lab, {"loadBalancer": {"proofSeconds": 30}})))
-        runner = subprocess.Popen([sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_file), "--out", str(tmp_path / "out"), "--check", "ACP-LB-*"],
-                                  env={**os.environ, **lab.env()}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "acpcheck",
+                "run",
+                "--plan",
+                str(plan_file),
+                "--out",
+                str(tmp_path / "out"),
+                "--check",
+                "ACP-LB-*",
+            ],
+            env={**os.environ, **lab.env()},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while len(leftovers(lab)) < 3 and time.monotonic() < deadline:

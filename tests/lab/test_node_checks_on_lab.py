@@ -53,41 +53,46 @@ class Proof:
 
 def proofs(table: dict[str, tuple[tuple[str, ...], tuple[str, ...]]], bad: str) -> list[Proof]:
     """Rows of ``check: (nodes that must be <bad>, nodes that must PASS)``."""
-    return [Proof(check, tuple((node, bad) for node in failing) + tuple((node, "pass") for node in passing))
-            for check, (failing, passing) in sorted(table.items())]
+    return [
+        Proof(check, tuple((node, bad) for node in failing) + tuple((node, "pass") for node in passing))
+        for check, (failing, passing) in sorted(table.items())
+    ]
 
 
 #: check -> (nodes that must FAIL, nodes that must PASS) in the defects lab's own plan.
-PROOFS = proofs({
-    "ACP-NODE-001": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-002": (("centos-bad",), ("centos-ok",)),
-    "ACP-NODE-003": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-004": (("centos-bad",), ("centos-ok",)),
-    "ACP-NODE-005": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-006": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-007": (("bad-config",), ("healthy",)),
-    "ACP-NODE-008": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-009": (("bad-sudo",), ("healthy", "hidden-ok")),
-    "ACP-NODE-010": (("bad-config",), ("healthy",)),
-    "ACP-NODE-011": (("bad-config",), ("healthy",)),
-    "ACP-NODE-012": (("bad-config",), ("healthy",)),
-    "ACP-NODE-013": (("bad-config",), ("healthy",)),
-    "ACP-NODE-014": (("bad-config",), ("healthy",)),
-    "ACP-NODE-015": (("bad-config", "bad-network", "bad-software"), ("healthy",)),
-    "ACP-NODE-016": (("bad-config",), ("healthy",)),
-    "ACP-NODE-018": (("bad-network",), ("healthy",)),
-    "ACP-NODE-019": (("bad-network",), ("healthy",)),
-    "ACP-NODE-020": (("bad-network",), ("healthy",)),
-    "ACP-NODE-021": (("bad-network",), ("healthy",)),
-    "ACP-NODE-022": (("bad-software",), ("healthy",)),
-    "ACP-NODE-023": (("bad-software",), ("healthy",)),
-    "ACP-NODE-024": (("bad-software",), ("healthy",)),
-    "ACP-NODE-025": (("bad-software",), ("healthy",)),
-    "ACP-NODE-026": (("bad-software",), ("healthy",)),
-    "ACP-NODE-027": (("bad-kernel", "bad-network", "kylin-sp2"), ("healthy", "centos-ok", "kylin-ok")),
-    "ACP-NODE-031": (("bad-kernel",), ("healthy",)),
-    "ACP-NODE-032": (("bad-kernel",), ("healthy",)),
-}, "fail")
+PROOFS = proofs(
+    {
+        "ACP-NODE-001": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-002": (("centos-bad",), ("centos-ok",)),
+        "ACP-NODE-003": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-004": (("centos-bad",), ("centos-ok",)),
+        "ACP-NODE-005": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-006": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-007": (("bad-config",), ("healthy",)),
+        "ACP-NODE-008": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-009": (("bad-sudo",), ("healthy", "hidden-ok")),
+        "ACP-NODE-010": (("bad-config",), ("healthy",)),
+        "ACP-NODE-011": (("bad-config",), ("healthy",)),
+        "ACP-NODE-012": (("bad-config",), ("healthy",)),
+        "ACP-NODE-013": (("bad-config",), ("healthy",)),
+        "ACP-NODE-014": (("bad-config",), ("healthy",)),
+        "ACP-NODE-015": (("bad-config", "bad-network", "bad-software"), ("healthy",)),
+        "ACP-NODE-016": (("bad-config",), ("healthy",)),
+        "ACP-NODE-018": (("bad-network",), ("healthy",)),
+        "ACP-NODE-019": (("bad-network",), ("healthy",)),
+        "ACP-NODE-020": (("bad-network",), ("healthy",)),
+        "ACP-NODE-021": (("bad-network",), ("healthy",)),
+        "ACP-NODE-022": (("bad-software",), ("healthy",)),
+        "ACP-NODE-023": (("bad-software",), ("healthy",)),
+        "ACP-NODE-024": (("bad-software",), ("healthy",)),
+        "ACP-NODE-025": (("bad-software",), ("healthy",)),
+        "ACP-NODE-026": (("bad-software",), ("healthy",)),
+        "ACP-NODE-027": (("bad-kernel", "bad-network", "kylin-sp2"), ("healthy", "centos-ok", "kylin-ok")),
+        "ACP-NODE-031": (("bad-kernel",), ("healthy",)),
+        "ACP-NODE-032": (("bad-kernel",), ("healthy",)),
+    },
+    "fail",
+)
 #: Checks whose FAIL comes out as WARN by design (low severity under fail_on medium).
 WARN_PROOFS = proofs({"ACP-NODE-029": (("kylin-sp2",), ("kylin-ok",))}, "warn")
 #: Cross-node checks, for the whole defects fleet (with the words the message must hold) …
@@ -95,11 +100,17 @@ FLEET_PROOFS = [
     (Proof("ACP-NODE-033", (("nodes", "fail"),)), "twin"),
     (Proof("ACP-NODE-034", (("nodes", "fail"),)), "Asia/Shanghai"),
     (Proof("ACP-NODE-035", (("nodes", "fail"),)), "bad-time"),
-    (Proof("ACP-NODE-037", (("nodes", "warn"),)), "debian"),  # Debian among Ubuntu, CentOS and Kylin: OS type "should" match
+    (
+        Proof("ACP-NODE-037", (("nodes", "warn"),)),
+        "debian",
+    ),  # Debian among Ubuntu, CentOS and Kylin: OS type "should" match
 ]
 #: … and for a consistent fleet of healthy nodes (ACP-NODE-036 can only PASS here).
 HEALTHY_FLEET = ("healthy", "hidden-ok", "bad-kernel")
-CONSISTENT_FLEET_PROOFS = [Proof(check, (("nodes", "pass"),)) for check in ("ACP-NODE-033", "ACP-NODE-034", "ACP-NODE-035", "ACP-NODE-036", "ACP-NODE-037")]
+CONSISTENT_FLEET_PROOFS = [
+    Proof(check, (("nodes", "pass"),))
+    for check in ("ACP-NODE-033", "ACP-NODE-034", "ACP-NODE-035", "ACP-NODE-036", "ACP-NODE-037")
+]
 
 
 def _unused_direct_address(lab: LabInfo) -> str:
@@ -110,8 +121,11 @@ def _unused_direct_address(lab: LabInfo) -> str:
 
 def _address_outside_the_lab(lab: LabInfo) -> str:
     subnets = lab.lab_subnets
-    return next(a for a in ("192.0.2.250", "198.51.100.250", "10.255.0.250")
-                if not any(ipaddress.ip_address(a) in net for net in (subnets.direct, subnets.hidden)))
+    return next(
+        a
+        for a in ("192.0.2.250", "198.51.100.250", "10.255.0.250")
+        if not any(ipaddress.ip_address(a) in net for net in (subnets.direct, subnets.hidden))
+    )
 
 
 def _plan_ip_not_on_the_node(plan: dict[str, Any], lab: LabInfo) -> None:
@@ -127,13 +141,16 @@ def _global_cluster(plan: dict[str, Any], lab: LabInfo) -> None:
 def _vip(where: Callable[[LabInfo], str]) -> PlanEdit:
     def edit(plan: dict[str, Any], lab: LabInfo) -> None:
         plan["spec"]["endpoint"] = {"address": where(lab), "selfBuiltVIP": {"enabled": True, "vrid": 37}}
+
     return edit
 
 
 #: Checks proven on an edited plan, one run with ``--check`` each.
 PLAN_EDIT_PROOFS = [
     Proof("ACP-NODE-017", (("healthy", "fail"), ("bad-kernel", "pass")), _plan_ip_not_on_the_node, "ip-not-on-node"),
-    Proof("ACP-NODE-030", (("bad-kernel", "fail"), ("healthy", "pass")), _global_cluster, "global-2-cpus-4-gib"),  # bad-kernel: 2 CPUs, 4 GiB
+    Proof(
+        "ACP-NODE-030", (("bad-kernel", "fail"), ("healthy", "pass")), _global_cluster, "global-2-cpus-4-gib"
+    ),  # bad-kernel: 2 CPUs, 4 GiB
     Proof("ACP-NODE-038", (("nodes", "pass"),), _vip(_unused_direct_address), "vip-in-subnet"),
     Proof("ACP-NODE-038", (("nodes", "fail"),), _vip(_address_outside_the_lab), "vip-elsewhere"),
 ]
@@ -145,14 +162,24 @@ def lab(defects_lab: LabInfo) -> LabInfo:
     return defects_lab
 
 
-def acpcheck_run(lab: LabInfo, plan: dict[str, Any] | Path, out: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def acpcheck_run(
+    lab: LabInfo, plan: dict[str, Any] | Path, out: Path, *args: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`acpcheck run` on the lab; returns results.json plus the exit code."""
     if isinstance(plan, dict):
         path = out.parent / f"{out.name}-plan.yaml"
         path.write_text(yaml.safe_dump(plan))
         plan = path
     command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan), "--out", str(out), *args]
-    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **lab.env(), **(env or {})}, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **lab.env(), **(env or {})},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     results_file = out / "results.json"
     assert results_file.exists(), completed.stdout + completed.stderr
     document = json.loads(results_file.read_text())
@@ -191,7 +218,9 @@ def assert_proof(document: dict[str, Any], proof: Proof) -> None:
     for target, status in proof.expect:
         assert got.get((proof.check, target)) == status, (proof.check, target, got.get((proof.check, target)))
         if status != "pass" and target != "nodes":
-            message = next(r["message"] for r in document["results"] if r["check"] == proof.check and target_of(r) == target)
+            message = next(
+                r["message"] for r in document["results"] if r["check"] == proof.check and target_of(r) == target
+            )
             assert target in message, message
 
 
@@ -248,7 +277,9 @@ def test_every_node_check_is_proven_here_or_named_as_not_provable() -> None:
         outcomes.setdefault(proof.check, set()).update(status for _, status in proof.expect)
     # proven: some test shows the check PASS and some test shows it FAIL (or WARN)
     proven = {check for check, seen in outcomes.items() if "pass" in seen and seen & {"fail", "warn"}}
-    assert node_checks - proven == NOT_PROVABLE_ON_THIS_MACHINE, sorted(node_checks - proven - NOT_PROVABLE_ON_THIS_MACHINE)
+    assert node_checks - proven == NOT_PROVABLE_ON_THIS_MACHINE, sorted(
+        node_checks - proven - NOT_PROVABLE_ON_THIS_MACHINE
+    )
     assert not proven & NOT_PROVABLE_ON_THIS_MACHINE  # proven after all: take it off the list
     assert proven <= node_checks, sorted(proven - node_checks)  # a table names a check the catalogue does not have
 
@@ -286,7 +317,9 @@ def assert_canary_nowhere(document: dict[str, Any], out: Path, canary: str, *, f
     written = sorted(path for path in out.rglob("*") if path.is_file())
     names = {str(path.relative_to(out)) for path in written}
     assert set(OUTPUT_FILES) <= names, sorted(names)
-    assert {node for node in facts if not any(n.startswith("facts/") and n.endswith(f"/{node}.json") for n in names)} == set(), sorted(names)
+    assert {
+        node for node in facts if not any(n.startswith("facts/") and n.endswith(f"/{node}.json") for n in names)
+    } == set(), sorted(names)
     assert canary not in document["output"], "the password reached stdout/stderr"
     for path in written:
         data = path.read_bytes()
@@ -297,7 +330,10 @@ def assert_canary_nowhere(document: dict[str, Any], out: Path, canary: str, *, f
 def test_wrong_password_is_an_auth_error_and_never_written(lab: LabInfo, tmp_path: Path) -> None:
     canary = f"Canary-{secrets.token_hex(8)}-Wrong"
     plan = only(lab_plan(lab), "bad-sudo", "healthy")
-    next(n for n in plan["spec"]["nodes"] if n["name"] == "bad-sudo")["ssh"] = {"user": "acplab", "auth": {"passwordEnv": "LAB_WRONG_PASSWORD"}}
+    next(n for n in plan["spec"]["nodes"] if n["name"] == "bad-sudo")["ssh"] = {
+        "user": "acplab",
+        "auth": {"passwordEnv": "LAB_WRONG_PASSWORD"},
+    }
     out = tmp_path / "out"
     document = acpcheck_run(lab, plan, out, "--check", "ACP-NODE-00*", env={"LAB_WRONG_PASSWORD": canary})
     assert "could not check: auth:" in errors_by_node(document)["bad-sudo"]
@@ -316,7 +352,14 @@ def test_right_password_gathers_and_is_never_written(lab: LabInfo, tmp_path: Pat
 
 
 def test_proxy_with_wrong_credentials_is_an_error_for_hidden_nodes_only(lab: LabInfo, tmp_path: Path) -> None:
-    document = acpcheck_run(lab, only(lab_plan(lab), "healthy", "hidden-ok"), tmp_path / "out", "--check", "ACP-NODE-008", env={"ACPLAB_PROXY_PASSWORD": "wrong"})
+    document = acpcheck_run(
+        lab,
+        only(lab_plan(lab), "healthy", "hidden-ok"),
+        tmp_path / "out",
+        "--check",
+        "ACP-NODE-008",
+        env={"ACPLAB_PROXY_PASSWORD": "wrong"},
+    )
     errors = errors_by_node(document)
     assert list(errors) == ["hidden-ok"] and "proxy-auth" in errors["hidden-ok"]
     assert statuses(document)[("ACP-NODE-008", "healthy")] == "pass"
@@ -368,7 +411,9 @@ def test_node_killed_before_its_turn_is_unreachable(lab: LabInfo, tmp_path: Path
     # connections, as a powered-off service does. This is the lab's last test on it.
     for pid in sshd_pids(lab, "kylin-sp2"):
         os.kill(pid, signal.SIGKILL)
-    document = acpcheck_run(lab, only(lab_plan(lab), "kylin-sp2", "kylin-ok"), tmp_path / "out", "--check", "ACP-NODE-008")
+    document = acpcheck_run(
+        lab, only(lab_plan(lab), "kylin-sp2", "kylin-ok"), tmp_path / "out", "--check", "ACP-NODE-008"
+    )
     assert "unreachable" in errors_by_node(document)["kylin-sp2"]
     assert statuses(document)[("ACP-NODE-008", "kylin-ok")] == "pass"
     assert document["exit"] == 2
@@ -377,11 +422,16 @@ def test_node_killed_before_its_turn_is_unreachable(lab: LabInfo, tmp_path: Path
 def test_xdist_run_gives_the_same_results_and_contacts_each_node_once(lab: LabInfo, tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"  # one file for both runs: messages cite it
     plan.write_text(yaml.safe_dump(only(lab_plan(lab), "healthy", "hidden-ok", "bad-kernel", "bad-config")))
-    logs = {name: lab.state_dir / "nodes" / name / "sshd.log" for name in ("healthy", "hidden-ok", "bad-kernel", "bad-config")}
+    logs = {
+        name: lab.state_dir / "nodes" / name / "sshd.log"
+        for name in ("healthy", "hidden-ok", "bad-kernel", "bad-config")
+    }
     before = {name: log.read_text().count("Accepted ") for name, log in logs.items()}
     parallel = acpcheck_run(lab, plan, tmp_path / "parallel", "-n", "2")
     after = {name: log.read_text().count("Accepted ") for name, log in logs.items()}
     assert {name: after[name] - before[name] for name in logs} == dict.fromkeys(logs, 1)
     serial = acpcheck_run(lab, plan, tmp_path / "serial")
-    strip = lambda d: sorted((r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"])
+    strip = lambda d: sorted(
+        (r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"]
+    )
     assert strip(parallel) == strip(serial)

@@ -44,14 +44,27 @@ from acpcheck.remediation.view import NodeView
 WATCHED = {
     "fix-config": ["/etc/ssh/sshd_config", "/etc/hosts", "/etc/systemd/system.conf", "/etc/ufw/ufw.conf"],
     "fix-kernel": ["/etc/default/grub", "/etc/selinux/config", "/etc/modules-load.d/ipvs.conf", "/etc/modules-load.d"],
-    "fix-soft": ["/etc/systemd/system/kubelet.service", "/var/lib/dpkg/status", "/var/lib/dpkg/status-old", "/usr/local/bin/docker",
-                 "/var/lib/docker", "/var/log/pods", "/var/lib/nerdctl"],
+    "fix-soft": [
+        "/etc/systemd/system/kubelet.service",
+        "/var/lib/dpkg/status",
+        "/var/lib/dpkg/status-old",
+        "/usr/local/bin/docker",
+        "/var/lib/docker",
+        "/var/log/pods",
+        "/var/lib/nerdctl",
+    ],
     "fix-hidden": ["/etc/ssh/sshd_config"],
     "ok": ["/etc/ssh/sshd_config", "/etc/hosts"],
 }
 FIXED = {
-    ("ACP-NODE-007", "fix-config"), ("ACP-NODE-010", "fix-config"), ("ACP-NODE-011", "fix-config"), ("ACP-NODE-012", "fix-config"),
-    ("ACP-NODE-014", "fix-config"), ("ACP-NODE-023", "fix-soft"), ("ACP-NODE-025", "fix-soft"), ("ACP-NODE-026", "fix-soft"),
+    ("ACP-NODE-007", "fix-config"),
+    ("ACP-NODE-010", "fix-config"),
+    ("ACP-NODE-011", "fix-config"),
+    ("ACP-NODE-012", "fix-config"),
+    ("ACP-NODE-014", "fix-config"),
+    ("ACP-NODE-023", "fix-soft"),
+    ("ACP-NODE-025", "fix-soft"),
+    ("ACP-NODE-026", "fix-soft"),
     ("ACP-NODE-010", "fix-hidden"),
 }
 #: The lab cannot act on its nodes' kernels (see the module docstring): what persists is
@@ -71,7 +84,13 @@ def lab(lab_machine: Path) -> Iterator[LabInfo]:
 def in_node(lab: LabInfo, node: str, script: str, *args: str) -> str:
     """``script`` in the node's own mount and network namespaces (not through acpcheck)."""
     pid = (lab.state_dir / "nodes" / node / "sshd.pid").read_text().strip()
-    done = subprocess.run(["nsenter", "-t", pid, "-m", "-n", "--", "sh", "-c", script, "sh", *args], capture_output=True, text=True, timeout=30, check=True)
+    done = subprocess.run(
+        ["nsenter", "-t", pid, "-m", "-n", "--", "sh", "-c", script, "sh", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return done.stdout
 
 
@@ -91,8 +110,15 @@ def node_state(lab: LabInfo) -> dict[str, str]:
 
 
 def run(lab: LabInfo, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, check=False,
-                          env={**os.environ, **lab.env(), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={**os.environ, **lab.env(), **(env or {})},
+    )
 
 
 def assess(lab: LabInfo, out: Path) -> set[tuple[str, str]]:
@@ -103,8 +129,12 @@ def assess(lab: LabInfo, out: Path) -> set[tuple[str, str]]:
     return {(r["check"], r["target"].removeprefix("node:")) for r in results["results"] if r["status"] == "fail"}
 
 
-def remediation(lab: LabInfo, out: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    done = run(lab, "acpcheck.remediation", "remediate", "--plan", str(lab.plan_file), "--out", str(out), *args, env=env)
+def remediation(
+    lab: LabInfo, out: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    done = run(
+        lab, "acpcheck.remediation", "remediate", "--plan", str(lab.plan_file), "--out", str(out), *args, env=env
+    )
     return done, json.loads((out / "remediation.json").read_text())
 
 
@@ -126,7 +156,9 @@ def test_assess_dry_run_apply_assess_rollback_assess(lab: LabInfo, tmp_path: Pat
     failing = assess(lab, tmp_path / "assess1")
     assert FIXED | NEEDS_REBOOT | STILL_FAILING <= failing
 
-    dry, planned = remediation(lab, tmp_path / "dry", "--from", str(tmp_path / "assess1" / "results.json"), "--allow-removals")
+    dry, planned = remediation(
+        lab, tmp_path / "dry", "--from", str(tmp_path / "assess1" / "results.json"), "--allow-removals"
+    )
     outputs.append(dry.stdout + dry.stderr)
     assert dry.returncode == 1, dry.stdout + dry.stderr
     assert node_state(lab) == pristine  # a dry-run changes nothing
@@ -144,7 +176,13 @@ def test_assess_dry_run_apply_assess_rollback_assess(lab: LabInfo, tmp_path: Pat
     assert reloads(lab, "fix-config") == before_reloads["fix-config"] + 2
     assert reloads(lab, "fix-hidden") == before_reloads["fix-hidden"] + 1
     # what the dry-run planned is what the nodes hold now (a file two steps edit: the second's bytes)
-    last_planned = {(n["node"], a["path"]): a["afterSha256"] for n in planned["nodes"] for s in n["steps"] for a in s["actions"] if a["kind"] == "file"}
+    last_planned = {
+        (n["node"], a["path"]): a["afterSha256"]
+        for n in planned["nodes"]
+        for s in n["steps"]
+        for a in s["actions"]
+        if a["kind"] == "file"
+    }
     assert len(last_planned) == 9
     for (node, path), sha in last_planned.items():
         line = in_node(lab, node, STATE, path).split()
@@ -157,17 +195,32 @@ def test_assess_dry_run_apply_assess_rollback_assess(lab: LabInfo, tmp_path: Pat
     again, second = remediation(lab, tmp_path / "apply2", "--allow-removals", "--apply", "--run-id", "LAB-RUN-2")
     outputs.append(again.stdout + again.stderr)
     assert "no change made" in again.stdout and sum(s["changed"] for n in second["nodes"] for s in n["steps"]) == 0
-    assert not any(r["event"] == "intent" for _, records, _ in Journal.open(tmp_path / "apply2" / "journal").read() for r in records)
+    assert not any(
+        r["event"] == "intent"
+        for _, records, _ in Journal.open(tmp_path / "apply2" / "journal").read()
+        for r in records
+    )
 
-    undone = run(lab, "acpcheck.remediation", "rollback", "LAB-RUN-1", "--journal-dir", str(tmp_path / "apply" / "journal"))
+    undone = run(
+        lab, "acpcheck.remediation", "rollback", "LAB-RUN-1", "--journal-dir", str(tmp_path / "apply" / "journal")
+    )
     outputs.append(undone.stdout + undone.stderr)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert assess(lab, tmp_path / "assess3") == failing
     assert node_state(lab) == pristine  # byte for byte, modes and owners, absent paths absent, the same nft rules
 
-    written = [path.read_bytes() for out in ("dry", "apply", "apply2") for path in (tmp_path / out).rglob("*") if path.is_file()]
+    written = [
+        path.read_bytes()
+        for out in ("dry", "apply", "apply2")
+        for path in (tmp_path / out).rglob("*")
+        if path.is_file()
+    ]
     for secret in (lab.lab_password, lab.env().get("ACPLAB_PROXY_PASSWORD", "")):
-        assert secret and not any(secret in text for text in outputs) and not any(secret.encode() in data for data in written)
+        assert (
+            secret
+            and not any(secret in text for text in outputs)
+            and not any(secret.encode() in data for data in written)
+        )
 
 
 def test_a_crash_between_any_two_changes_is_recovered_by_rollback(lab: LabInfo, tmp_path: Path) -> None:
@@ -176,8 +229,26 @@ def test_a_crash_between_any_two_changes_is_recovered_by_rollback(lab: LabInfo, 
     pristine = node_state(lab)
     for point in (1, 2, 6, 11):
         out = tmp_path / f"crash{point}"
-        done, _ = (run(lab, "acpcheck.remediation", "remediate", "--plan", str(lab.plan_file), "--out", str(out), "--apply", "--run-id", f"CRASH-{point}",
-                       "--check", "ACP-NODE-007", "--check", "ACP-NODE-01*", env={"ACPCHECK_REMEDIATION_CRASH_AT": str(point)}), None)
+        done, _ = (
+            run(
+                lab,
+                "acpcheck.remediation",
+                "remediate",
+                "--plan",
+                str(lab.plan_file),
+                "--out",
+                str(out),
+                "--apply",
+                "--run-id",
+                f"CRASH-{point}",
+                "--check",
+                "ACP-NODE-007",
+                "--check",
+                "ACP-NODE-01*",
+                env={"ACPCHECK_REMEDIATION_CRASH_AT": str(point)},
+            ),
+            None,
+        )
         assert done.returncode == -9, done.stdout + done.stderr  # killed mid-apply
         assert not (out / "remediation.json").exists()
         undone = run(lab, "acpcheck.remediation", "rollback", f"CRASH-{point}", "--journal-dir", str(out / "journal"))
@@ -192,14 +263,28 @@ TEST_REF = ["https://docs.alauda.io/container_platform/4.3/install/prepare/node_
 ARP_ACCEPT = "net.ipv4.conf.all.arp_accept"
 
 
-@check(id="ACP-NODE-961", title="arp_accept is on (test)", severity=Severity.HIGH, scope=Scope.NODE, refs=TEST_REF, remediation="-")
+@check(
+    id="ACP-NODE-961",
+    title="arp_accept is on (test)",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    refs=TEST_REF,
+    remediation="-",
+)
 def check_arp_accept(node: NodeContext) -> None:
     """The sysctl step's proof: a net.* sysctl of the node's own namespace (test)."""
     if node.facts.sysctls.get(ARP_ACCEPT) != "1":
         fail(f"{node.name}: {ARP_ACCEPT} is {node.facts.sysctls.get(ARP_ACCEPT)}")
 
 
-@check(id="ACP-NODE-962", title="sshd denies everybody (test)", severity=Severity.HIGH, scope=Scope.NODE, refs=TEST_REF, remediation="-")
+@check(
+    id="ACP-NODE-962",
+    title="sshd denies everybody (test)",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    refs=TEST_REF,
+    remediation="-",
+)
 def check_lockout(node: NodeContext) -> None:
     """A change that would lock everybody out, to prove it is taken back (test)."""
     fail(f"{node.name}: always")
@@ -213,8 +298,15 @@ def _lockout(view: NodeView) -> Plan:
 def lab_steps(monkeypatch: pytest.MonkeyPatch, lab: LabInfo) -> Iterator[None]:
     for name, value in lab.env().items():
         monkeypatch.setenv(name, value)
-    steps = (Step("ACP-NODE-961", "arp-accept", "arp_accept on", lambda view: sysctl_values(view, {ARP_ACCEPT: "1"}, "/etc/sysctl.d/90-acpcheck-test.conf", "test")),
-             Step("ACP-NODE-962", "lockout", "AllowUsers nobody", _lockout))
+    steps = (
+        Step(
+            "ACP-NODE-961",
+            "arp-accept",
+            "arp_accept on",
+            lambda view: sysctl_values(view, {ARP_ACCEPT: "1"}, "/etc/sysctl.d/90-acpcheck-test.conf", "test"),
+        ),
+        Step("ACP-NODE-962", "lockout", "AllowUsers nobody", _lockout),
+    )
     for item in steps:
         register(item)
     yield
@@ -235,7 +327,9 @@ def only(lab: LabInfo, tmp_path: Path, *names: str):
 def apply_in_process(plan: Any, tmp_path: Path, check_id: str, run_id: str):
     access = SshAccess(plan)
     try:
-        return remediate(plan, Options(apply=True, selectors=(check_id,), run_id=run_id, journal_dir=tmp_path / run_id), access)
+        return remediate(
+            plan, Options(apply=True, selectors=(check_id,), run_id=run_id, journal_dir=tmp_path / run_id), access
+        )
     finally:
         access.close()
 
@@ -244,13 +338,19 @@ def sysctl(lab: LabInfo, node: str) -> str:
     return in_node(lab, node, f"sysctl -n {ARP_ACCEPT}").strip()
 
 
-def test_net_sysctls_change_in_the_nodes_own_namespace_and_come_back(lab: LabInfo, tmp_path: Path, lab_steps: None) -> None:
+def test_net_sysctls_change_in_the_nodes_own_namespace_and_come_back(
+    lab: LabInfo, tmp_path: Path, lab_steps: None
+) -> None:
     plan = only(lab, tmp_path, "fix-config", "fix-hidden")
     assert {sysctl(lab, n) for n in ("fix-config", "fix-hidden", "ok")} == {"0"}
     report = apply_in_process(plan, tmp_path, "ACP-NODE-961", "SYSCTL")
     assert [node.locked for node in report.nodes] == [None, None]  # no lock left behind by an earlier (killed) apply
     assert {item.outcome for node in report.nodes for item in node.steps} == {"fixed"}
-    assert (sysctl(lab, "fix-config"), sysctl(lab, "fix-hidden"), sysctl(lab, "ok")) == ("1", "1", "0")  # per namespace; "ok" not in the plan
+    assert (sysctl(lab, "fix-config"), sysctl(lab, "fix-hidden"), sysctl(lab, "ok")) == (
+        "1",
+        "1",
+        "0",
+    )  # per namespace; "ok" not in the plan
     assert "net.ipv4.conf.all.arp_accept = 1" in in_node(lab, "fix-hidden", "cat /etc/sysctl.d/90-acpcheck-test.conf")
     access = SshAccess(plan)
     try:
@@ -261,7 +361,9 @@ def test_net_sysctls_change_in_the_nodes_own_namespace_and_come_back(lab: LabInf
     assert in_node(lab, "fix-hidden", STATE, "/etc/sysctl.d/90-acpcheck-test.conf").split()[1] == "absent"
 
 
-def test_an_sshd_change_that_locks_people_out_is_taken_back_at_once(lab: LabInfo, tmp_path: Path, lab_steps: None) -> None:
+def test_an_sshd_change_that_locks_people_out_is_taken_back_at_once(
+    lab: LabInfo, tmp_path: Path, lab_steps: None
+) -> None:
     plan = only(lab, tmp_path, "ok")
     before = node_state(lab)["ok"]
     reloaded = reloads(lab, "ok")

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from acpcheck.lab import LabInfo
 from test_node_checks_on_lab import acpcheck_run
+
+from acpcheck.lab import LabInfo
 
 #: What legitimately differs between two runs of the same evidence.
 VOLATILE = re.compile(r'("(?:id|started|finished|duration)": )("[^"]*"|[0-9.e-]+)')
@@ -19,7 +20,10 @@ def normalised(results_json: Path) -> bytes:
 
 
 def logins_by_node(lab: LabInfo) -> dict[str, int]:
-    return {node.name: (lab.state_dir / "nodes" / node.name / "sshd.log").read_text().count("Accepted ") for node in lab.nodes}
+    return {
+        node.name: (lab.state_dir / "nodes" / node.name / "sshd.log").read_text().count("Accepted ")
+        for node in lab.nodes
+    }
 
 
 def sshd_logins(lab: LabInfo) -> int:
@@ -32,7 +36,9 @@ def test_a_run_logs_in_to_each_node_once(defects_lab: LabInfo, tmp_path: Path) -
     before = logins_by_node(defects_lab)
     run = acpcheck_run(defects_lab, defects_lab.plan_file, tmp_path / "out", "--profile", "preinstall", "-n", "2")
     after = logins_by_node(defects_lab)
-    gathered = {p.stem for p in (tmp_path / "out" / "facts" / "nodes").glob("*.json") if '"failure"' not in p.read_text()}
+    gathered = {
+        p.stem for p in (tmp_path / "out" / "facts" / "nodes").glob("*.json") if '"failure"' not in p.read_text()
+    }
     assert gathered, run["output"]
     assert {name: after[name] - before[name] for name in after} == {name: int(name in gathered) for name in after}
 
@@ -44,7 +50,9 @@ def test_replayed_run_writes_the_same_results_without_connecting(defects_lab: La
     assert sorted(p.stem for p in (evidence / "nodes").glob("*.json")) == sorted(n.name for n in defects_lab.nodes)
 
     logins = sshd_logins(defects_lab)
-    replayed = acpcheck_run(defects_lab, defects_lab.plan_file, tmp_path / "replay", "--profile", "preinstall", "--facts", str(evidence))
+    replayed = acpcheck_run(
+        defects_lab, defects_lab.plan_file, tmp_path / "replay", "--profile", "preinstall", "--facts", str(evidence)
+    )
     assert sshd_logins(defects_lab) == logins, "a replayed run must not contact any node"
     assert replayed["exit"] == live["exit"]
     assert normalised(tmp_path / "replay" / "results.json") == normalised(tmp_path / "live" / "results.json")

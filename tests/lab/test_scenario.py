@@ -28,22 +28,40 @@ def scenario_text(text: str):
     return scenario_from_document(parse_yaml(text, "s.yaml"))
 
 
-HOST = HostBase(passwd="root:x:0:0:root:/root:/bin/bash\n", group="root:x:0:\n", shadow="root:*:1::::::\n", shadow_gid=42,
-                dpkg_status=None, dpkg_status_differs=False, lab_uid=4242, password_hash="$6$x$y", client_public_key="ssh-ed25519 AAAA client",
-                faketime_lib="/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", python="/usr/bin/python3")
+HOST = HostBase(
+    passwd="root:x:0:0:root:/root:/bin/bash\n",
+    group="root:x:0:\n",
+    shadow="root:*:1::::::\n",
+    shadow_gid=42,
+    dpkg_status=None,
+    dpkg_status_differs=False,
+    lab_uid=4242,
+    password_hash="$6$x$y",
+    client_public_key="ssh-ed25519 AAAA client",
+    faketime_lib="/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    python="/usr/bin/python3",
+)
 
 
 def test_shipped_scenarios_load() -> None:
     assert {"demo", "defects"} <= set(shipped_scenarios())
     demo = load_scenario("demo")
     assert [(n.name, n.role, n.network) for n in demo.nodes] == [
-        ("cp1", "control-plane", "direct"), ("cp2", "control-plane", "direct"), ("cp3", "control-plane", "direct"), ("w1", "worker", "hidden")]
+        ("cp1", "control-plane", "direct"),
+        ("cp2", "control-plane", "direct"),
+        ("cp3", "control-plane", "direct"),
+        ("w1", "worker", "hidden"),
+    ]
     defects = load_scenario("defects")
     # Nodes without defect settings are healthy, or differ only by their OS flavour.
     plain = {n.name for n in defects.nodes if not n.defects.model_dump(exclude_defaults=True)}
     assert {"healthy", "hidden-ok"} <= plain
     assert not any(name.startswith("bad-") for name in plain)
-    assert {n.name for n in defects.nodes if n.name in plain and n.os != "ubuntu-22.04"} == {"centos-bad", "kylin-ok", "kylin-sp2"}
+    assert {n.name for n in defects.nodes if n.name in plain and n.os != "ubuntu-22.04"} == {
+        "centos-bad",
+        "kylin-ok",
+        "kylin-sp2",
+    }
 
 
 def test_healthy_scenario_for_benchmarks() -> None:
@@ -54,15 +72,18 @@ def test_healthy_scenario_for_benchmarks() -> None:
         healthy_scenario(0)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("- {name: a, role: worker, defects: {swp: true}}", "did you mean 'swap'"),
-    ("- {name: a, role: worker, defects: {listen: [22]}}", "port 22 is the node's own sshd"),
-    ("- {name: a, role: worker}\n  - {name: a, role: worker}", "node names must be unique"),
-    ("- {name: a, role: worker, os: windows}", "unknown OS flavour"),
-    ("- {name: Bad_Name, role: worker}", "wrong format"),
-    ("- {name: a, role: worker, defects: {files: [/run/x]}}", "outside /proc, /sys, /dev and /run"),
-    ("- {name: a, role: worker, defects: {sysctls: {kernel.pid_max: '1'}}}", "only net.*"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("- {name: a, role: worker, defects: {swp: true}}", "did you mean 'swap'"),
+        ("- {name: a, role: worker, defects: {listen: [22]}}", "port 22 is the node's own sshd"),
+        ("- {name: a, role: worker}\n  - {name: a, role: worker}", "node names must be unique"),
+        ("- {name: a, role: worker, os: windows}", "unknown OS flavour"),
+        ("- {name: Bad_Name, role: worker}", "wrong format"),
+        ("- {name: a, role: worker, defects: {files: [/run/x]}}", "outside /proc, /sys, /dev and /run"),
+        ("- {name: a, role: worker, defects: {sysctls: {kernel.pid_max: '1'}}}", "only net.*"),
+    ],
+)
 def test_scenario_problems_are_located(body: str, message: str) -> None:
     with pytest.raises(InputError) as caught:
         scenario_text(f"name: t\nnodes:\n  {body}\n")
@@ -81,7 +102,9 @@ def test_file_contents() -> None:
     assert "transparent_hugepage=never" not in content.cmdline("5.15.0-56-generic", False)
     assert "ip_vs " not in content.modules(["ip_vs"]) and "ip_vs_rr " in content.modules(["ip_vs"])
     config = content.sshd_config("n", {"usedns": "yes", "Banner": "none"})
-    assert "UseDNS yes" in config and "UseDNS no" not in config and "Banner none" in config  # keywords are case-insensitive
+    assert (
+        "UseDNS yes" in config and "UseDNS no" not in config and "Banner none" in config
+    )  # keywords are case-insensitive
     assert content.resolv_conf([], ["a.example"]) == "# resolv.conf of this lab node\nsearch a.example\n"
     assert content.sudoers("u", "none") is None and "NOPASSWD" not in (content.sudoers("u", "password") or "")
 
@@ -96,11 +119,15 @@ def test_dpkg_status_lists_exactly_the_scenario_packages() -> None:
 def test_init_script_makes_the_defects() -> None:
     scenario = scenario_text(
         "name: t\nnodes:\n  - name: n1\n    role: worker\n    defects: {tmpNoexec: true, clockSkewSeconds: 60, listen: [6443],"
-        " defaultRoute: false, runtimeBridge: 172.17.0.1/16, missingBinaries: [tar]}\n")
+        " defaultRoute: false, runtimeBridge: 172.17.0.1/16, missingBinaries: [tar]}\n"
+    )
     network = LabSubnets.default().networks["direct"]
     build = build_node(scenario.nodes[0], network.node_address(0), network, HOST)
     script = init_script(build, Path("/state/nodes/n1"), HOST)
-    assert f"address add {network.cidr.network_address + 11}/{network.cidr.prefixlen} dev eth0" in script and "route add default" not in script
+    assert (
+        f"address add {network.cidr.network_address + 11}/{network.cidr.prefixlen} dev eth0" in script
+        and "route add default" not in script
+    )
     assert "address add 172.17.0.1/16 dev docker0" in script
     assert "listener.py 6443" in script
     assert 'noexec,size=1g acplab-tmp "$R"/tmp' in script
@@ -123,7 +150,16 @@ def lab_info(scenario, subnets: LabSubnets, state: Path = Path("/state")) -> Lab
         counters[n.network] += 1
         nodes.append(NodeInfo(n.name, n.role, n.network, str(address), n.name, f"acplab-{n.name}", n.ssh_user, []))
     proxy = ProxyInfo(str(networks["direct"].proxy_address), 1080, "user", "SECRET")
-    return LabInfo(state, scenario.name, nodes, proxy, state / "keys" / "id_ed25519", "acplab", "SECRET2", subnets=subnets.as_dict())
+    return LabInfo(
+        state,
+        scenario.name,
+        nodes,
+        proxy,
+        state / "keys" / "id_ed25519",
+        "acplab",
+        "SECRET2",
+        subnets=subnets.as_dict(),
+    )
 
 
 def lab_addresses(info: LabInfo, plan: dict) -> list[tuple[str, ipaddress.IPv4Address, str]]:
@@ -132,11 +168,20 @@ def lab_addresses(info: LabInfo, plan: dict) -> list[tuple[str, ipaddress.IPv4Ad
     assert info.proxy is not None
     network = {n.name: n.network for n in info.nodes}
     found = [(f"node {n.name}", ipaddress.IPv4Address(n.ipv4), n.network) for n in info.nodes]
-    found += [(f"plan node {n['name']}", ipaddress.IPv4Address(n["ipv4"]), network[n["name"]]) for n in plan["spec"]["nodes"]]
+    found += [
+        (f"plan node {n['name']}", ipaddress.IPv4Address(n["ipv4"]), network[n["name"]]) for n in plan["spec"]["nodes"]
+    ]
     found += [("plan endpoint", ipaddress.IPv4Address(plan["spec"]["endpoint"]["address"]), "direct")]
     found += [("proxy", ipaddress.IPv4Address(info.proxy.host), "direct")]
-    found += [(f"plan proxy of {n['name']}", ipaddress.IPv4Address(n["ssh"]["proxy"]["url"].split("//")[1].split(":")[0]), "direct")
-              for n in plan["spec"]["nodes"] if "proxy" in n.get("ssh", {})]
+    found += [
+        (
+            f"plan proxy of {n['name']}",
+            ipaddress.IPv4Address(n["ssh"]["proxy"]["url"].split("//")[1].split(":")[0]),
+            "direct",
+        )
+        for n in plan["spec"]["nodes"]
+        if "proxy" in n.get("ssh", {})
+    ]
     return found
 
 
@@ -146,7 +191,11 @@ def test_plan_refers_to_secrets_by_name_only() -> None:
     plan = plan_document(scenario, info)
     assert "SECRET" not in repr(plan) and "SECRET" not in repr(info)
     w1 = plan["spec"]["nodes"][3]
-    assert w1["ssh"]["proxy"] == {"url": f"socks5://{info.proxy.host}:1080", "usernameEnv": PROXY_USER_ENV, "passwordEnv": PROXY_PASSWORD_ENV}
+    assert w1["ssh"]["proxy"] == {
+        "url": f"socks5://{info.proxy.host}:1080",
+        "usernameEnv": PROXY_USER_ENV,
+        "passwordEnv": PROXY_PASSWORD_ENV,
+    }
     assert plan["spec"]["cluster"]["role"] == "global"  # the scenario's plan: section merged in
 
 
@@ -157,16 +206,26 @@ def test_every_lab_address_lies_in_the_lab_subnets(subnets: str, tmp_path: Path)
     info = lab_info(scenario, chosen, tmp_path)
     plan = plan_document(scenario, info)
     addresses = lab_addresses(info, plan)
-    assert {what.split()[0] for what, _, _ in addresses} == {"node", "plan", "proxy"} and len(addresses) == 2 * len(info.nodes) + 3
+    assert {what.split()[0] for what, _, _ in addresses} == {"node", "plan", "proxy"} and len(addresses) == 2 * len(
+        info.nodes
+    ) + 3
     for what, address, network in addresses:
-        assert address in chosen.cidr(network), f"{what} {address} is outside the lab's {network} subnet {chosen.cidr(network)}"
+        assert address in chosen.cidr(network), (
+            f"{what} {address} is outside the lab's {network} subnet {chosen.cidr(network)}"
+        )
     own = [address for what, address, _ in addresses if what.startswith(("node ", "proxy", "plan endpoint"))]
     assert len(set(own)) == len(own)  # nodes, proxy and endpoint never share an address
     # ssh_config and known_hosts name the same addresses
     write_ssh_files(StatePaths(tmp_path), info, {n.name: "ssh-ed25519 AAAA" for n in info.nodes})
-    hostnames = [line.split()[1] for line in (tmp_path / "ssh_config").read_text().splitlines() if line.strip().startswith("HostName")]
+    hostnames = [
+        line.split()[1]
+        for line in (tmp_path / "ssh_config").read_text().splitlines()
+        if line.strip().startswith("HostName")
+    ]
     assert hostnames == [n.ipv4 for n in info.nodes]
-    assert all(ipaddress.IPv4Address(h) in chosen.direct or ipaddress.IPv4Address(h) in chosen.hidden for h in hostnames)
+    assert all(
+        ipaddress.IPv4Address(h) in chosen.direct or ipaddress.IPv4Address(h) in chosen.hidden for h in hostnames
+    )
     assert info.lab_subnets == chosen
 
 
@@ -175,20 +234,27 @@ def test_default_subnets_are_in_the_benchmarking_range_and_apart() -> None:
     assert default.direct.subnet_of(BENCHMARKING) and default.hidden.subnet_of(BENCHMARKING)
     assert not default.direct.overlaps(default.hidden)
     assert LabSubnets.chosen(environ={}) == default
-    assert LabSubnets.chosen(environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}) == LabSubnets.parse("10.9.0.0/24,10.9.1.0/24")
-    assert LabSubnets.chosen("10.8.0.0/24,10.8.1.0/24", environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}).direct == ipaddress.ip_network("10.8.0.0/24")
+    assert LabSubnets.chosen(environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}) == LabSubnets.parse(
+        "10.9.0.0/24,10.9.1.0/24"
+    )
+    assert LabSubnets.chosen(
+        "10.8.0.0/24,10.8.1.0/24", environ={"ACPCHECK_LAB_SUBNETS": "10.9.0.0/24,10.9.1.0/24"}
+    ).direct == ipaddress.ip_network("10.8.0.0/24")
 
 
-@pytest.mark.parametrize("text, origin, message", [
-    ("198.18.0.0/24", "--subnets", "give two IPv4 subnets as DIRECT,HIDDEN"),
-    ("198.18.0.5/24,198.19.0.0/24", "--subnets", "did you mean 198.18.0.0/24"),
-    ("198.18.0.0/15,198.20.0.0/24", "--subnets", "prefix must be between /16 and /28"),
-    ("198.18.0.0/29,198.19.0.0/24", "--subnets", "prefix must be between /16 and /28"),
-    ("198.18.0.0/24,198.18.0.128/25", "--subnets", "overlap"),
-    ("2001:db8::/64,198.19.0.0/24", "--subnets", "not an IPv4 subnet"),
-    ("127.0.0.0/24,198.19.0.0/24", "ACPCHECK_LAB_SUBNETS", "loopback"),
-    ("224.0.0.0/24,198.19.0.0/24", "--subnets", "multicast"),
-])
+@pytest.mark.parametrize(
+    "text, origin, message",
+    [
+        ("198.18.0.0/24", "--subnets", "give two IPv4 subnets as DIRECT,HIDDEN"),
+        ("198.18.0.5/24,198.19.0.0/24", "--subnets", "did you mean 198.18.0.0/24"),
+        ("198.18.0.0/15,198.20.0.0/24", "--subnets", "prefix must be between /16 and /28"),
+        ("198.18.0.0/29,198.19.0.0/24", "--subnets", "prefix must be between /16 and /28"),
+        ("198.18.0.0/24,198.18.0.128/25", "--subnets", "overlap"),
+        ("2001:db8::/64,198.19.0.0/24", "--subnets", "not an IPv4 subnet"),
+        ("127.0.0.0/24,198.19.0.0/24", "ACPCHECK_LAB_SUBNETS", "loopback"),
+        ("224.0.0.0/24,198.19.0.0/24", "--subnets", "multicast"),
+    ],
+)
 def test_bad_subnets_are_input_errors(text: str, origin: str, message: str) -> None:
     with pytest.raises(InputError, match=message) as caught:
         LabSubnets.parse(text, origin)

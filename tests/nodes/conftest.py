@@ -29,12 +29,12 @@ from typing import Any
 import pytest
 import yaml
 
-from acpcheck.facts.model import Address, DiskSpace, NodeSet, GatherFailure, Listener, Mount, NodeContext, NodeFacts
-from acpcheck.matrix import known_acp_versions
 from acpcheck import testing
+from acpcheck.facts.model import Address, DiskSpace, GatherFailure, Listener, Mount, NodeContext, NodeFacts, NodeSet
+from acpcheck.matrix import known_acp_versions
 from acpcheck.model.check import Severity
-from acpcheck.model.result import CheckResult
 from acpcheck.model.plan import ClusterPlan, load_plan, plan_from_document
+from acpcheck.model.result import CheckResult
 from acpcheck.yamlsource import parse_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml"
@@ -53,7 +53,9 @@ LOADED_MODULES = frozenset(
 
 def disk(path: str, size_gib: float, free_gib: float, mount: str | None = None) -> DiskSpace:
     """Space for ``path``; by default the path is its own (dedicated) mount."""
-    return DiskSpace(path=path, mount=mount or path, size_kib=int(size_gib * KIB_PER_GIB), available_kib=int(free_gib * KIB_PER_GIB))
+    return DiskSpace(
+        path=path, mount=mount or path, size_kib=int(size_gib * KIB_PER_GIB), available_kib=int(free_gib * KIB_PER_GIB)
+    )
 
 
 def mount(target: str, fstype: str = "xfs", *options: str, source: str = "/dev/sdb1") -> Mount:
@@ -110,7 +112,10 @@ def healthy_facts(name: str = "cp1", plan: ClusterPlan | None = None, **override
         resolv_conf="nameserver 192.0.2.53\nnameserver 198.51.100.53\n",
         systemd_resolved_active=False,
         addresses=(Address("lo", 4, "127.0.0.1", 8), Address("eth0", 4, ip, 24)),
-        routes=("default via 192.0.2.1 dev eth0 proto static", f"192.0.2.0/24 dev eth0 proto kernel scope link src {ip}"),
+        routes=(
+            "default via 192.0.2.1 dev eth0 proto static",
+            f"192.0.2.0/24 dev eth0 proto kernel scope link src {ip}",
+        ),
         listeners=(Listener("tcp", "0.0.0.0", 22, "sshd"),),
         package_manager="dpkg",
         installed_packages=frozenset(),
@@ -164,12 +169,16 @@ def node_set(
     ``overrides``, except those in ``failures`` (name -> failure kind)."""
     plan = plan or EXAMPLE_PLAN
     overrides, failures = overrides or {}, failures or {}
-    members = tuple(node_context(n.name, plan, **overrides.get(n.name, {})) for n in plan.spec.nodes if n.name not in failures)
+    members = tuple(
+        node_context(n.name, plan, **overrides.get(n.name, {})) for n in plan.spec.nodes if n.name not in failures
+    )
     lost = {name: GatherFailure(name, kind, f"{kind} (test)") for name, kind in failures.items()}
     return NodeSet(members=members, failures=lost, plan=plan)
 
 
-def grade(check_fn: Callable[..., Any], target: NodeContext | NodeSet, fail_on: Severity = Severity.MEDIUM) -> CheckResult:
+def grade(
+    check_fn: Callable[..., Any], target: NodeContext | NodeSet, fail_on: Severity = Severity.MEDIUM
+) -> CheckResult:
     """Grade one node or cross-node check exactly as a run does (acpcheck.testing)."""
     argument = "node" if isinstance(target, NodeContext) else "nodes"
     assert argument in check_fn.__acpcheck__.needs, f"{check_fn.__acpcheck__.id} does not take {argument!r}"
@@ -211,9 +220,15 @@ def case(check_fn: Callable[..., Any], expect: str, label: str, **fields: Any) -
 def run_case(row: Case) -> CheckResult:
     """Grade a table row; assert its status, and that a FAIL/WARN names the node and the values."""
     plan = plan_with(row.plan)
-    target = node_set(plan, row.node_set or {}, row.failures) if row.is_cross_node else node_context(row.node, plan, **row.facts)
+    target = (
+        node_set(plan, row.node_set or {}, row.failures)
+        if row.is_cross_node
+        else node_context(row.node, plan, **row.facts)
+    )
     verdict = grade(row.check, target, row.fail_on)
-    assert verdict.status == row.expect, f"{row.check_id}: expected {row.expect}, got {verdict.status}: {verdict.message}"
+    assert verdict.status == row.expect, (
+        f"{row.check_id}: expected {row.expect}, got {verdict.status}: {verdict.message}"
+    )
     if row.expect in ("fail", "warn") and not row.is_cross_node:
         assert f"{row.node}:" in verdict.message, f"the message does not name the node {row.node}: {verdict.message}"
     for text in row.mentions:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from acpcheck import Severity
 from acpcheck.checks.network import check_pod_service_cidrs_disjoint
 from acpcheck.checks.node_cluster import check_hostnames_unique
 from acpcheck.checks.node_kernel import check_swap_disabled
-from acpcheck import Severity
 from acpcheck.facts.model import GatherFailure, NodeContext
 from acpcheck.grading import GradingPolicy, grade
 from acpcheck.model.profile import Profile
@@ -24,17 +24,24 @@ from nodes.conftest import healthy_facts
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml"
 PLAN = load_plan_text(EXAMPLE.read_text(), str(EXAMPLE))
-OVERLAPPING = load_plan_text(EXAMPLE.read_text().replace("serviceCIDR: 10.4.0.0/16", "serviceCIDR: 10.3.128.0/17"), "overlap.yaml")
+OVERLAPPING = load_plan_text(
+    EXAMPLE.read_text().replace("serviceCIDR: 10.4.0.0/16", "serviceCIDR: 10.3.128.0/17"), "overlap.yaml"
+)
 TODAY = dt.date(2026, 12, 1)
 
 
 def waivers(*entries: tuple[str, str, str]) -> Waivers:
     """(check, target, expires) -> Waivers as of TODAY."""
-    return Waivers([Waiver(check=c, target=t, reason="r", owner="o", expires=dt.date.fromisoformat(e)) for c, t, e in entries], TODAY)
+    return Waivers(
+        [Waiver(check=c, target=t, reason="r", owner="o", expires=dt.date.fromisoformat(e)) for c, t, e in entries],
+        TODAY,
+    )
 
 
 def node(name: str, **facts: object) -> NodeContext:
-    return node_context(PLAN, next(n for n in PLAN.spec.nodes if n.name == name), {name: healthy_facts(name, PLAN, **facts)})
+    return node_context(
+        PLAN, next(n for n in PLAN.spec.nodes if n.name == name), {name: healthy_facts(name, PLAN, **facts)}
+    )
 
 
 def test_plan_check_passes_and_fails_with_the_values_seen() -> None:
@@ -52,9 +59,19 @@ def test_severity_override_and_fail_on_turn_a_failure_into_a_warning() -> None:
 
 
 def test_live_waiver_waives_and_expired_waiver_says_so() -> None:
-    live = run_check(check_pod_service_cidrs_disjoint, OVERLAPPING, waivers=waivers(("ACP-NET-*", "plan", "2027-01-01")))
-    assert live.status == "waived" and live.waiver == {"check": "ACP-NET-*", "target": "plan", "reason": "r", "owner": "o", "expires": "2027-01-01"}
-    expired = run_check(check_pod_service_cidrs_disjoint, OVERLAPPING, waivers=waivers(("ACP-NET-001", "*", "2026-11-30")))
+    live = run_check(
+        check_pod_service_cidrs_disjoint, OVERLAPPING, waivers=waivers(("ACP-NET-*", "plan", "2027-01-01"))
+    )
+    assert live.status == "waived" and live.waiver == {
+        "check": "ACP-NET-*",
+        "target": "plan",
+        "reason": "r",
+        "owner": "o",
+        "expires": "2027-01-01",
+    }
+    expired = run_check(
+        check_pod_service_cidrs_disjoint, OVERLAPPING, waivers=waivers(("ACP-NET-001", "*", "2026-11-30"))
+    )
     assert expired.status == "fail" and "expired on 2026-11-30" in expired.message
 
 
@@ -68,17 +85,32 @@ def test_cross_node_target_is_node_star_and_a_node_star_waiver_matches_it() -> N
     facts = {n.name: healthy_facts(n.name, PLAN, hostname="same") for n in PLAN.spec.nodes}
     result = run_check(check_hostnames_unique, PLAN, nodes=node_set(PLAN, facts))
     assert (result.status, result.target) == ("fail", "node:*")
-    waived = run_check(check_hostnames_unique, PLAN, nodes=node_set(PLAN, facts), waivers=waivers(("ACP-NODE-033", "node:*", "2027-01-01")))
+    waived = run_check(
+        check_hostnames_unique,
+        PLAN,
+        nodes=node_set(PLAN, facts),
+        waivers=waivers(("ACP-NODE-033", "node:*", "2027-01-01")),
+    )
     assert waived.status == "waived"
     # A waiver for one node does not waive a finding about all of them.
-    assert run_check(check_hostnames_unique, PLAN, nodes=node_set(PLAN, facts), waivers=waivers(("ACP-NODE-033", "node:cp1", "2027-01-01"))).status == "fail"
+    assert (
+        run_check(
+            check_hostnames_unique,
+            PLAN,
+            nodes=node_set(PLAN, facts),
+            waivers=waivers(("ACP-NODE-033", "node:cp1", "2027-01-01")),
+        ).status
+        == "fail"
+    )
 
 
 def test_missing_evidence_is_error_for_that_target_never_fail() -> None:
     facts = {"w1": GatherFailure("w1", "timeout", "192.0.2.21:22: command did not finish within 60 s")}
     with pytest.raises(TargetUnavailable) as raised:
         node_context(PLAN, next(n for n in PLAN.spec.nodes if n.name == "w1"), facts)
-    result = grade(check_swap_disabled.__acpcheck__, "node:w1", raised.value, GradingPolicy.for_plan(PLAN), phase="setup")
+    result = grade(
+        check_swap_disabled.__acpcheck__, "node:w1", raised.value, GradingPolicy.for_plan(PLAN), phase="setup"
+    )
     assert (result.status, result.evidence) == ("error", {"target": "node:w1", "kind": "timeout"})
     assert result.message == "could not check: timeout: 192.0.2.21:22: command did not finish within 60 s"
     # An ERROR is never waived into compliance.

@@ -19,9 +19,11 @@ from acpcheck.facts.model import NodeFacts
 from acpcheck.matrix import known_acp_versions
 from acpcheck.matrix.os import kernel_core, kylin_service_pack, node_release, os_matrix, probe_queries
 from acpcheck.model.check import REGISTRY
-from nodes.conftest import Case, node_set, grade, healthy_facts, node_context, plan_with
+from nodes.conftest import Case, grade, healthy_facts, node_context, node_set, plan_with
 
-TABLE_MODULES = sorted(path.stem for path in Path(__file__).parent.glob("test_node_*.py") if path.stem != Path(__file__).stem)
+TABLE_MODULES = sorted(
+    path.stem for path in Path(__file__).parent.glob("test_node_*.py") if path.stem != Path(__file__).stem
+)
 
 
 def node_checks() -> dict[str, Callable[..., Any]]:
@@ -60,7 +62,11 @@ def test_every_node_check_has_a_passing_and_a_failing_row() -> None:
 
 
 def test_failing_rows_assert_the_values_seen() -> None:
-    vague = [f"{row.check_id} {row.facts or row.node_set}" for row in table_rows() if row.expect in ("fail", "warn") and not row.mentions]
+    vague = [
+        f"{row.check_id} {row.facts or row.node_set}"
+        for row in table_rows()
+        if row.expect in ("fail", "warn") and not row.mentions
+    ]
     assert not vague, f"FAIL/WARN rows must assert what the message names: {vague}"
 
 
@@ -81,7 +87,12 @@ NONE_IS_A_STATE = {"resolv_conf", "selinux"}
 #: global cluster with a self-built VIP (sizing and VIP checks).
 EVERY_CHECK_APPLIES = [
     {},
-    {"spec": {"cluster": {"role": "global"}, "endpoint": {"address": "192.0.2.100", "selfBuiltVIP": {"enabled": True, "vrid": 137}}}},
+    {
+        "spec": {
+            "cluster": {"role": "global"},
+            "endpoint": {"address": "192.0.2.100", "selfBuiltVIP": {"enabled": True, "vrid": 137}},
+        }
+    },
 ]
 
 
@@ -92,7 +103,11 @@ def fields_of(kind: str) -> list[str]:
         text = str(field.type)
         if kind == "optional" and text.endswith("| None") and field.name not in NONE_IS_A_STATE:
             result.append(field.name)
-        if kind == "collection" and text.split("[")[0] in ("tuple", "frozenset", "dict") and field.name != "probe_errors":
+        if (
+            kind == "collection"
+            and text.split("[")[0] in ("tuple", "frozenset", "dict")
+            and field.name != "probe_errors"
+        ):
             result.append(field.name)
     return result
 
@@ -107,26 +122,42 @@ def verdicts_with(overrides: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     for edits in EVERY_CHECK_APPLIES:
         plan = plan_with(edits)
         for check_id, check_fn in node_checks().items():
-            target = node_set(plan, {"cp1": overrides}) if is_cross_node(check_fn) else node_context("cp1", plan, **overrides)
+            target = (
+                node_set(plan, {"cp1": overrides})
+                if is_cross_node(check_fn)
+                else node_context("cp1", plan, **overrides)
+            )
             verdict = grade(check_fn, target)
             yield check_id, verdict.status, verdict.message
 
 
 @pytest.mark.parametrize("field_name", fields_of("optional"))
 def test_an_unknown_fact_never_fails(field_name: str) -> None:
-    failed = [f"{check_id}: {message}" for check_id, status, message in verdicts_with({field_name: None}) if status in ("fail", "error")]
+    failed = [
+        f"{check_id}: {message}"
+        for check_id, status, message in verdicts_with({field_name: None})
+        if status in ("fail", "error")
+    ]
     assert not failed
 
 
 @pytest.mark.parametrize("field_name", fields_of("collection"))
 def test_a_probe_section_that_failed_never_fails(field_name: str) -> None:
     overrides = {field_name: empty_of(field_name), "probe_errors": (f"{field_name}: command failed",)}
-    failed = [f"{check_id}: {message}" for check_id, status, message in verdicts_with(overrides) if status in ("fail", "error")]
+    failed = [
+        f"{check_id}: {message}"
+        for check_id, status, message in verdicts_with(overrides)
+        if status in ("fail", "error")
+    ]
     assert not failed
 
 
 def test_the_healthy_node_passes_everything() -> None:
-    not_passing = [f"{check_id}: {status} {message}" for check_id, status, message in verdicts_with({}) if status not in ("pass", "skip")]
+    not_passing = [
+        f"{check_id}: {status} {message}"
+        for check_id, status, message in verdicts_with({})
+        if status not in ("pass", "skip")
+    ]
     assert not not_passing
 
 
@@ -145,8 +176,12 @@ def test_matrix_rows_cite_their_release_and_parse(version: str) -> None:
     assert support.source.startswith(page) and support.leftover_paths_source.startswith(page)
     for row in support.systems:
         assert row.source.startswith(page), row.name
-        assert len(row.kernel_cores) == len({kernel_core(k) for k in row.kernels}) and all(kernel_core(k) for k in row.kernels), row.name
-    assert [row for row in support.systems if row.architecture == "aarch64"], "ARM64 (Kylin V10 SP3) is listed in every release"
+        assert len(row.kernel_cores) == len({kernel_core(k) for k in row.kernels}) and all(
+            kernel_core(k) for k in row.kernels
+        ), row.name
+    assert [row for row in support.systems if row.architecture == "aarch64"], (
+        "ARM64 (Kylin V10 SP3) is listed in every release"
+    )
 
 
 def test_probe_queries_cover_every_list_the_checks_read() -> None:
@@ -163,7 +198,14 @@ def test_probe_queries_cover_every_list_the_checks_read() -> None:
 
 @pytest.mark.parametrize(
     ("release", "core"),
-    [("5.15.0-56-generic", "5.15.0"), ("4.19.90-52.22.v2207.ky10.aarch64", "4.19.90"), ("3.10.0", "3.10.0"), ("5.15", None), ("", None), (None, None)],
+    [
+        ("5.15.0-56-generic", "5.15.0"),
+        ("4.19.90-52.22.v2207.ky10.aarch64", "4.19.90"),
+        ("3.10.0", "3.10.0"),
+        ("5.15", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_kernel_core(release: str | None, core: str | None) -> None:
     assert kernel_core(release) == core

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import sys
 import json
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,6 +27,7 @@ def _node_factories():
     sys.modules[spec.name] = module  # dataclasses in it look their module up
     spec.loader.exec_module(module)
     return module
+
 
 # One check of every outcome. Ids live in a range no real check uses (9xx).
 CHECKS = textwrap.dedent(
@@ -98,7 +99,9 @@ def checks(pytester: pytest.Pytester) -> pytest.Pytester:
     with --acp-facts (these tests are about the plugin, not about SSH)."""
     pytester.makepyfile(check_demo=CHECKS)
     factories = _node_factories()
-    save_facts(pytester.path / "facts", {name: factories.healthy_facts(name) for name in ("cp1", "cp2", "cp3", "w1", "w2")})
+    save_facts(
+        pytester.path / "facts", {name: factories.healthy_facts(name) for name in ("cp1", "cp2", "cp3", "w1", "w2")}
+    )
     return pytester
 
 
@@ -126,7 +129,9 @@ def statuses(document: dict) -> dict[tuple[str, str], str]:
 
 
 def test_inert_without_a_plan(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain="def test_one():\n    assert 1\n\ndef check_helper():\n    raise AssertionError('not a test')\n")
+    pytester.makepyfile(
+        test_plain="def test_one():\n    assert 1\n\ndef check_helper():\n    raise AssertionError('not a test')\n"
+    )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "reports").exists()
@@ -142,7 +147,9 @@ def test_every_status_is_graded_and_reported(checks: pytest.Pytester) -> None:
     assert document["run"]["exitCode"] == 1
     # Plain pytest keeps its own exit codes: a FAIL is a failed test.
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*FAIL*ACP-NET-902 [[]plan[]] fails*", "*10.3.0.0/16 overlaps 10.3.0.0/17*", "*2 warned*"])
+    result.stdout.fnmatch_lines(
+        ["*FAIL*ACP-NET-902 [[]plan[]] fails*", "*10.3.0.0/16 overlaps 10.3.0.0/17*", "*2 warned*"]
+    )
 
 
 def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
@@ -170,7 +177,9 @@ def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
 def test_same_results_under_xdist(checks: pytest.Pytester) -> None:
     serial, parallel = checks.path / "serial", checks.path / "parallel"
     checks.runpytest_subprocess(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={serial}")
-    result = checks.runpytest_subprocess(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={parallel}", "-n", "2", "--dist", "loadgroup")
+    result = checks.runpytest_subprocess(
+        replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={parallel}", "-n", "2", "--dist", "loadgroup"
+    )
     result.stdout.fnmatch_lines(["*2 workers*"])
     strip = lambda doc: [{k: v for k, v in r.items() if k != "duration"} for r in doc["results"]]  # noqa: E731
     assert strip(results_of(parallel)) == strip(results_of(serial))
@@ -211,8 +220,10 @@ def test_no_item_is_made_for_a_check_the_run_leaves_out(checks: pytest.Pytester)
     listing = collected.stdout.str()
     assert "ACP-NODE" not in listing and "check_per_worker" not in listing and "deselected" not in listing
     calico = checks.path / "calico.py"
-    calico.write_text(CHECKS.split("@check(")[0] + textwrap.dedent(
-        """
+    calico.write_text(
+        CHECKS.split("@check(")[0]
+        + textwrap.dedent(
+            """
         @check(id="ACP-NODE-909", title="calico nodes", severity=Severity.HIGH, refs=REF, remediation="-",
                scope=Scope.NODE, applies=When(plugins=frozenset({"calico"})))
         def check_calico_node(node):
@@ -225,11 +236,21 @@ def test_no_item_is_made_for_a_check_the_run_leaves_out(checks: pytest.Pytester)
             \"\"\"Not for Kube-OVN plans either (a cross-node check).\"\"\"
             fail("must not run")
         """
-    ))
+        )
+    )
     out = checks.path / "out"
-    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "--acp-select=ACP-NODE-909,ACP-NODE-910", str(calico))
+    checks.runpytest(
+        replay(checks),
+        f"--acp-plan={EXAMPLE}",
+        f"--acp-out={out}",
+        "--acp-select=ACP-NODE-909,ACP-NODE-910",
+        str(calico),
+    )
     results = results_of(out)["results"]
-    assert [(r["check"], r["target"], r["status"]) for r in results] == [("ACP-NODE-909", "node:*", "skip"), ("ACP-NODE-910", "node:*", "skip")]
+    assert [(r["check"], r["target"], r["status"]) for r in results] == [
+        ("ACP-NODE-909", "node:*", "skip"),
+        ("ACP-NODE-910", "node:*", "skip"),
+    ]
     assert all("network plugin kube-ovn" in r["message"] for r in results)
 
 
@@ -260,7 +281,13 @@ def test_expired_waiver_alone_fails_the_run(checks: pytest.Pytester) -> None:
     waivers = checks.path / "waivers.yaml"
     waivers.write_text("waivers:\n  - {check: ACP-NET-999, reason: gone, owner: ops, expires: 2020-01-01}\n")
     out = checks.path / "out"
-    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-waivers={waivers}", "--acp-select=ACP-NET-901")
+    checks.runpytest(
+        replay(checks),
+        f"--acp-plan={EXAMPLE}",
+        f"--acp-out={out}",
+        f"--acp-waivers={waivers}",
+        "--acp-select=ACP-NET-901",
+    )
     document = results_of(out)
     assert document["summary"]["pass"] == 1 and document["summary"]["fail"] == 0
     assert document["run"]["exitCode"] == 1
@@ -270,7 +297,9 @@ def test_junit_names_checks_and_marks_failures(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
     checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
-    assert suite is not None and suite.get("tests") == "9" and suite.get("failures") == "2" and suite.get("errors") == "1"
+    assert (
+        suite is not None and suite.get("tests") == "9" and suite.get("failures") == "2" and suite.get("errors") == "1"
+    )
     cases = {case.get("name"): case for case in suite.iter("testcase")}
     failing = cases["ACP-NET-902 fails [plan]"]
     assert failing.find("failure") is not None and "fix the CIDR" in failing.find("failure").text
@@ -286,19 +315,39 @@ def test_summary_and_html_are_written(checks: pytest.Pytester) -> None:
     assert summary.index("## ❌ FAIL (2)") < summary.index("## 💥 ERROR (1)") < summary.index("## ⚠️ WARN (2)")
     assert "**Fix:** fix the CIDR" in summary
     page = (out / "report.html").read_text()
-    assert page.startswith("<!doctype html>") and page.count("<script") == 1 and '<script id="filter-script">' in page and "http://" not in page
+    assert (
+        page.startswith("<!doctype html>")
+        and page.count("<script") == 1
+        and '<script id="filter-script">' in page
+        and "http://" not in page
+    )
     assert "Always a violation." in page  # the check's rationale: the "why" of its finding
 
 
 def test_allure_labels(checks: pytest.Pytester) -> None:
     allure_dir = checks.path / "allure"
-    checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={checks.path / 'out'}", f"--alluredir={allure_dir}", "--acp-select=ACP-NET-902")
+    checks.runpytest(
+        replay(checks),
+        f"--acp-plan={EXAMPLE}",
+        f"--acp-out={checks.path / 'out'}",
+        f"--alluredir={allure_dir}",
+        "--acp-select=ACP-NET-902",
+    )
     documents = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
     assert len(documents) == 1
     labels = {(label["name"], label["value"]) for label in documents[0]["labels"]}
-    assert {("severity", "critical"), ("feature", "NET"), ("check_id", "ACP-NET-902"), ("target", "plan"), ("tag", "ACP-NET-902"), ("tag", "plan")} <= labels
+    assert {
+        ("severity", "critical"),
+        ("feature", "NET"),
+        ("check_id", "ACP-NET-902"),
+        ("target", "plan"),
+        ("tag", "ACP-NET-902"),
+        ("tag", "plan"),
+    } <= labels
     assert documents[0]["name"] == "ACP-NET-902 fails [plan]" and documents[0]["status"] == "failed"
-    assert documents[0]["statusDetails"]["message"].startswith("FAIL (high, fails at medium and above): 10.3.0.0/16 overlaps")
+    assert documents[0]["statusDetails"]["message"].startswith(
+        "FAIL (high, fails at medium and above): 10.3.0.0/16 overlaps"
+    )
     assert (allure_dir / "environment.properties").exists() and (allure_dir / "categories.json").exists()
 
 
@@ -307,7 +356,9 @@ def test_bad_plan_is_a_usage_error(pytester: pytest.Pytester) -> None:
     plan.write_text(EXAMPLE.read_text().replace("clusterCIDR: 10.3.0.0/16", "clusterCIDR: 10.3.0.0/33"))
     result = pytester.runpytest(f"--acp-plan={plan}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*{plan}:*: spec.network.clusterCIDR: '10.3.0.0/33' has an impossible prefix length*"])
+    result.stderr.fnmatch_lines(
+        [f"*{plan}:*: spec.network.clusterCIDR: '10.3.0.0/33' has an impossible prefix length*"]
+    )
 
 
 def test_checks_without_plan_say_what_is_missing(pytester: pytest.Pytester) -> None:
@@ -325,8 +376,10 @@ def test_checks_get_their_evidence_without_fixtures_and_pack_fixtures_still_work
         "def pytest_collection_finish(session):\n    for item in session.items:\n        print('ITEM', item.name, sorted(item.fixturenames))\n"
     )
     pack = checks.path / "check_pack.py"
-    pack.write_text(CHECKS.split("@check(")[0] + textwrap.dedent(
-        """
+    pack.write_text(
+        CHECKS.split("@check(")[0]
+        + textwrap.dedent(
+            """
         @check(id="ACP-NODE-911", title="pack check with a fixture", severity=Severity.HIGH, refs=REF, remediation="-",
                scope=Scope.NODE, roles={"worker"})
         def check_with_fixture(node, bad_node):
@@ -334,10 +387,13 @@ def test_checks_get_their_evidence_without_fixtures_and_pack_fixtures_still_work
             if node.name == bad_node:
                 fail(f"{node.name} is the bad one")
         """
-    ))
+        )
+    )
     out = checks.path / "out"
     result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", "-s")
-    result.stdout.fnmatch_lines(["ITEM check_per_worker[[]w1[]] [[][]]", "ITEM check_with_fixture[[]w1[]] [[]'bad_node', 'node', 'request'[]]"])
+    result.stdout.fnmatch_lines(
+        ["ITEM check_per_worker[[]w1[]] [[][]]", "ITEM check_with_fixture[[]w1[]] [[]'bad_node', 'node', 'request'[]]"]
+    )
     got = statuses(results_of(out))
     assert got[("ACP-NODE-911", "node:w1")] == "fail" and got[("ACP-NODE-911", "node:w2")] == "pass"
     assert {k: v for k, v in got.items() if k[0] != "ACP-NODE-911"} == EXPECTED
@@ -356,7 +412,10 @@ def test_unreachable_node_is_error_and_the_rest_completes(checks: pytest.Pyteste
     checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     by_key = {(r["check"], r["target"]): r for r in results_of(out)["results"]}
     assert by_key[("ACP-NODE-908", "node:w1")]["status"] == "error"
-    assert by_key[("ACP-NODE-908", "node:w1")]["message"] == "could not check: unreachable: 192.0.2.21:22 refused the connection"
+    assert (
+        by_key[("ACP-NODE-908", "node:w1")]["message"]
+        == "could not check: unreachable: 192.0.2.21:22 refused the connection"
+    )
     assert by_key[("ACP-NODE-908", "node:w2")]["status"] == "fail"
     assert by_key[("ACP-NET-901", "plan")]["status"] == "pass"
 
@@ -378,13 +437,30 @@ def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
     node_finding = by_rule[("ACP-NODE-908", "[node:w2]")]
     assert node_finding["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "node:w2"
     # The plan is outside the working directory: relative to its own directory, on w2's line of spec.nodes.
-    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": EXAMPLE.name, "uriBaseId": "PLANDIR"}
+    assert node_finding["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": EXAMPLE.name,
+        "uriBaseId": "PLANDIR",
+    }
     assert run["originalUriBaseIds"]["PLANDIR"]["uri"] == EXAMPLE.parent.as_uri() + "/"
     line = node_finding["locations"][0]["physicalLocation"]["region"]["startLine"]
     assert EXAMPLE.read_text().splitlines()[line - 1].strip().startswith("- {name: w2,")
     rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
-    assert set(rules) == {"ACP-NET-901", "ACP-NET-902", "ACP-NET-903", "ACP-NET-904", "ACP-NET-905", "ACP-NET-906", "ACP-NET-907", "ACP-NODE-908"}
+    assert set(rules) == {
+        "ACP-NET-901",
+        "ACP-NET-902",
+        "ACP-NET-903",
+        "ACP-NET-904",
+        "ACP-NET-905",
+        "ACP-NET-906",
+        "ACP-NET-907",
+        "ACP-NODE-908",
+    }
     assert rules["ACP-NET-902"]["fullDescription"]["text"] == "Always a violation."  # the rationale, also under pytest
-    assert not any(r["ruleId"] in ("ACP-NET-901", "ACP-NET-907") for r in run["results"])  # PASS and ERROR are not findings
+    assert not any(
+        r["ruleId"] in ("ACP-NET-901", "ACP-NET-907") for r in run["results"]
+    )  # PASS and ERROR are not findings
     (invocation,) = run["invocations"]
-    assert invocation["executionSuccessful"] is False and invocation["toolExecutionNotifications"][0]["associatedRule"]["id"] == "ACP-NET-907"
+    assert (
+        invocation["executionSuccessful"] is False
+        and invocation["toolExecutionNotifications"][0]["associatedRule"]["id"] == "ACP-NET-907"
+    )

@@ -31,8 +31,8 @@ from acpcheck.remediation import records
 from acpcheck.remediation import step as step_module
 from acpcheck.remediation.commands import NamedCommand, register_command
 from acpcheck.remediation.edits import set_assignment
-from acpcheck.remediation.nodesteps import edit, plan_of
 from acpcheck.remediation.journal import Journal
+from acpcheck.remediation.nodesteps import edit, plan_of
 from acpcheck.remediation.runner import Crasher, Options, RollbackReport, RunReport, remediate, rollback
 from acpcheck.remediation.step import MoveAside, Plan, RunCommand, Step, register
 from acpcheck.remediation.view import NodeView
@@ -57,35 +57,70 @@ def node_dir(node: NodeContext) -> Path:
     return Path(node.facts.sysctls["test.dir"])
 
 
-@check(id="ACP-NODE-951", title="the config says value=good", severity=Severity.HIGH, scope=Scope.NODE, refs=REF, remediation="set value=good")
+@check(
+    id="ACP-NODE-951",
+    title="the config says value=good",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    refs=REF,
+    remediation="set value=good",
+)
 def check_config(node: NodeContext) -> None:
     """A config file must hold value=good (test)."""
     if "value=good" not in node.facts.sysctls.get("test.config", ""):
         fail(f"{node.name}: config is not good")
 
 
-@check(id="ACP-NODE-952", title="no leftover directory", severity=Severity.HIGH, scope=Scope.NODE, refs=REF, remediation="remove it")
+@check(
+    id="ACP-NODE-952",
+    title="no leftover directory",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    refs=REF,
+    remediation="remove it",
+)
 def check_leftover(node: NodeContext) -> None:
     """No leftover directory may exist (test)."""
     if "leftover" in node.facts.existing_paths:
         fail(f"{node.name}: leftover exists")
 
 
-@check(id="ACP-NODE-953", title="a new conf file exists", severity=Severity.MEDIUM, scope=Scope.NODE, refs=REF, remediation="create it")
+@check(
+    id="ACP-NODE-953",
+    title="a new conf file exists",
+    severity=Severity.MEDIUM,
+    scope=Scope.NODE,
+    refs=REF,
+    remediation="create it",
+)
 def check_new_file(node: NodeContext) -> None:
     """A conf file in a directory that may not exist yet (test)."""
     if "new" not in node.facts.existing_paths:
         fail(f"{node.name}: no new file")
 
 
-@check(id="ACP-NODE-954", title="the state is off", severity=Severity.HIGH, scope=Scope.NODE, refs=REF, remediation="turn it off")
+@check(
+    id="ACP-NODE-954",
+    title="the state is off",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    refs=REF,
+    remediation="turn it off",
+)
 def check_state(node: NodeContext) -> None:
     """A state file must say off, and the tree must be gone (test)."""
     if node.facts.sysctls.get("test.state", "").strip() != "off" or "tree" in node.facts.existing_paths:
         fail(f"{node.name}: state is on")
 
 
-@check(id="ACP-NODE-955", title="the broken step's file is fine", severity=Severity.LOW, scope=Scope.NODE, refs=REF, remediation="-")
+@check(
+    id="ACP-NODE-955",
+    title="the broken step's file is fine",
+    severity=Severity.LOW,
+    scope=Scope.NODE,
+    refs=REF,
+    remediation="-",
+)
 def check_broken(node: NodeContext) -> None:
     """A step that fails half-way (test)."""
     if "broken" in node.facts.existing_paths:
@@ -100,7 +135,17 @@ register_command("test-write-state", lambda path: f"cat > {shlex.quote(path)}", 
 def _config(view: NodeView) -> Plan:
     path = str(node_dir(view.node) / "config")
     touched = node_dir(view.node) / "reloaded"
-    return plan_of([edit(view, path, lambda text: set_assignment(text, "value", "good"), "value=good", then=NamedCommand("test-reload", path=str(touched)))])
+    return plan_of(
+        [
+            edit(
+                view,
+                path,
+                lambda text: set_assignment(text, "value", "good"),
+                "value=good",
+                then=NamedCommand("test-reload", path=str(touched)),
+            )
+        ]
+    )
 
 
 def _leftover(view: NodeView) -> Plan:
@@ -115,19 +160,35 @@ def _new_file(view: NodeView) -> Plan:
 def _state(view: NodeView) -> Plan:
     where = node_dir(view.node)
     state, tree, made = where / "state", where / "tree", where / "made-by-command"
-    return Plan((
-        RunCommand(f"echo off > {state}", "turn it off", capture=f"cat {state}", reverse=NamedCommand("test-write-state", path=str(state))),
-        RunCommand(f"rm -rf {tree} && echo made > {made}", "remove the tree", touches=(str(tree), str(made)), recursive=(str(tree),)),
-        RunCommand(f"echo note >> {where / 'log'}", "append to a log", no_reverse="a log line cannot be taken back"),
-    ))
+    return Plan(
+        (
+            RunCommand(
+                f"echo off > {state}",
+                "turn it off",
+                capture=f"cat {state}",
+                reverse=NamedCommand("test-write-state", path=str(state)),
+            ),
+            RunCommand(
+                f"rm -rf {tree} && echo made > {made}",
+                "remove the tree",
+                touches=(str(tree), str(made)),
+                recursive=(str(tree),),
+            ),
+            RunCommand(
+                f"echo note >> {where / 'log'}", "append to a log", no_reverse="a log line cannot be taken back"
+            ),
+        )
+    )
 
 
 def _broken(view: NodeView) -> Plan:
     where = node_dir(view.node)
-    return plan_of([
-        edit(view, str(where / "broken.conf"), lambda text: text + "half=done\n", "first half"),
-        (RunCommand("echo the second half fails >&2; false", "fails"), None),
-    ])
+    return plan_of(
+        [
+            edit(view, str(where / "broken.conf"), lambda text: text + "half=done\n", "first half"),
+            (RunCommand("echo the second half fails >&2; false", "fails"), None),
+        ]
+    )
 
 
 TEST_STEPS = (
@@ -176,7 +237,13 @@ def snapshot(root: Path) -> dict[str, tuple[Any, ...]]:
     for path in sorted(root.rglob("*")):
         info = path.lstat()
         content = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else None
-        found[str(path.relative_to(root))] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, content)
+        found[str(path.relative_to(root))] = (
+            stat.S_IFMT(info.st_mode),
+            stat.S_IMODE(info.st_mode),
+            info.st_uid,
+            info.st_gid,
+            content,
+        )
     return found
 
 
@@ -204,7 +271,11 @@ class Machine:
             existing.add("new")
         if (where / "broken.conf").exists():
             existing.add("broken")
-        return replace(healthy_facts(name), sysctls={"test.dir": str(where), "test.config": config, "test.state": state}, existing_paths=frozenset(existing))
+        return replace(
+            healthy_facts(name),
+            sysctls={"test.dir": str(where), "test.config": config, "test.state": state},
+            existing_paths=frozenset(existing),
+        )
 
     def gather(self, nodes: list[Node]) -> dict[str, NodeFacts | GatherFailure]:
         return {node.name: self.facts(node.name) for node in nodes}
@@ -220,8 +291,16 @@ class Machine:
 @pytest.fixture
 def machine(tmp_path: Path, test_steps: tuple[Step, ...]) -> Machine:
     needs_root()
-    plan = plan_with({"spec": {"nodes": [{"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"},
-                                         {"name": "w1", "role": "worker", "ipv4": "192.0.2.21"}]}})
+    plan = plan_with(
+        {
+            "spec": {
+                "nodes": [
+                    {"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"},
+                    {"name": "w1", "role": "worker", "ipv4": "192.0.2.21"},
+                ]
+            }
+        }
+    )
     for node in plan.spec.nodes:
         seed(tmp_path / "nodes", node.name)
     return Machine(plan, tmp_path / "nodes")
@@ -233,19 +312,36 @@ def locks(tmp_path: Path) -> Callable[[Node], str]:
     return lambda node: str(tmp_path / "locks" / node.name / "remediate.lock")
 
 
-def run(machine: Machine, tmp_path: Path, *, apply: bool = False, run_id: str = "RUN1", selectors: tuple[str, ...] = SELECT,
-        crasher: Crasher | None = None, **options: Any) -> RunReport:
+def run(
+    machine: Machine,
+    tmp_path: Path,
+    *,
+    apply: bool = False,
+    run_id: str = "RUN1",
+    selectors: tuple[str, ...] = SELECT,
+    crasher: Crasher | None = None,
+    **options: Any,
+) -> RunReport:
     journal = tmp_path / "out" / run_id / "journal" if apply else None
-    settings = Options(apply=apply, selectors=selectors, run_id=run_id, journal_dir=journal, header={"planText": "test"},
-                       backup_root=str(tmp_path / "backup"), lock_path=locks(tmp_path), **options)
+    settings = Options(
+        apply=apply,
+        selectors=selectors,
+        run_id=run_id,
+        journal_dir=journal,
+        header={"planText": "test"},
+        backup_root=str(tmp_path / "backup"),
+        lock_path=locks(tmp_path),
+        **options,
+    )
     return remediate(machine.plan, settings, machine, crasher=crasher or Crasher())
 
 
 def rollback_run(machine: Machine, tmp_path: Path, run_id: str = "RUN1") -> RollbackReport:
     """``rollback`` of a run of ``run``, with the same node locks."""
-    return rollback(machine.plan, Journal.open(tmp_path / "out" / run_id / "journal"), machine, lock_path=locks(tmp_path))
+    return rollback(
+        machine.plan, Journal.open(tmp_path / "out" / run_id / "journal"), machine, lock_path=locks(tmp_path)
+    )
 
 
 def outcomes(report: RunReport) -> dict[tuple[str, str], str]:
     return {(node.node, item.step.id): item.outcome for node in report.nodes for item in node.steps}
-

@@ -17,9 +17,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from acpcheck.checks.registry import DOC_PATHS
 
 from acpcheck import Scope, Severity, check, fail
+from acpcheck.checks.registry import DOC_PATHS
 from acpcheck.lab.apiserver import (
     ServerDir,
     TestApiServer,
@@ -45,8 +45,10 @@ from acpcheck.testing import load_plan_text
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "registry.example.com"
 SELECT = ("ACP-ROLE-*", "ACP-REG-*")
-NODE_INFO = ("{architecture: amd64, bootID: b, containerRuntimeVersion: containerd://1.7.27, kernelVersion: 5.15.0, kubeProxyVersion: v1.34.5, "
-             "kubeletVersion: v1.34.5, machineID: m, operatingSystem: linux, osImage: Ubuntu 22.04.4 LTS, systemUUID: u}")
+NODE_INFO = (
+    "{architecture: amd64, bootID: b, containerRuntimeVersion: containerd://1.7.27, kernelVersion: 5.15.0, kubeProxyVersion: v1.34.5, "
+    "kubeletVersion: v1.34.5, machineID: m, operatingSystem: linux, osImage: Ubuntu 22.04.4 LTS, systemUUID: u}"
+)
 SEED = """
 apiVersion: v1
 kind: Namespace
@@ -115,15 +117,23 @@ def global_plan(server_dir: ServerDir, tmp_path: Path, **changes: Any) -> Any:
     cert, key, _ = certificate(tmp_path)
     spec = document["spec"]
     spec["kubeconfig"] = str(server_dir.kubeconfig("admin"))
-    spec["registry"] = {"type": "platform", "externalAddress": {"domain": DOMAIN, "certFile": str(cert), "keyFile": str(key)}}
-    spec["nodeRoles"] = [{"node": "192.0.2.21", "role": "infra"}, {"node": "192.0.2.22", "role": "log", "taint": "dedicated"}]
+    spec["registry"] = {
+        "type": "platform",
+        "externalAddress": {"domain": DOMAIN, "certFile": str(cert), "keyFile": str(key)},
+    }
+    spec["nodeRoles"] = [
+        {"node": "192.0.2.21", "role": "infra"},
+        {"node": "192.0.2.22", "role": "log", "taint": "dedicated"},
+    ]
     for key_name, value in changes.items():
         spec["cluster"][key_name] = value
     return load_plan_text(yaml.safe_dump(document), str(tmp_path / "plan.yaml"))
 
 
 def run(plan: Any, tmp_path: Path, apply: bool, run_id: str, selectors: tuple[str, ...] = SELECT) -> RunReport:
-    options = Options(apply=apply, selectors=selectors, run_id=run_id, journal_dir=tmp_path / run_id / "journal" if apply else None)
+    options = Options(
+        apply=apply, selectors=selectors, run_id=run_id, journal_dir=tmp_path / run_id / "journal" if apply else None
+    )
     access = KubeAccess(plan)
     try:
         return remediate(plan, options, None, cluster_access=access)  # type: ignore[arg-type]
@@ -171,12 +181,20 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
 
     dry = run(plan, tmp_path, apply=False, run_id="dry")
     steps = {item.step.id: item for item in cluster_report(dry).steps}
-    assert set(steps) == {"ACP-ROLE-001/role-label", "ACP-ROLE-002/role-taint", "ACP-REG-001/registry-tls-secret",
-                          "ACP-REG-002/registry-ingress", "ACP-REG-003/registry-service"}
+    assert set(steps) == {
+        "ACP-ROLE-001/role-label",
+        "ACP-ROLE-002/role-taint",
+        "ACP-REG-001/registry-tls-secret",
+        "ACP-REG-002/registry-ingress",
+        "ACP-REG-003/registry-service",
+    }
     assert all(item.before.status == "fail" and item.outcome == "planned" for item in steps.values())
     assert dry.exit_code() == 1 and snapshot(plan) == before  # a dry-run changes nothing
     text = render_run(dry)
-    assert "kubectl patch nodes 192.0.2.21 --type merge" in text and "create Secret kube-system/registry-address.tls" in text
+    assert (
+        "kubectl patch nodes 192.0.2.21 --type merge" in text
+        and "create Secret kube-system/registry-address.tls" in text
+    )
     assert "node-role.kubernetes.io/log=dedicated" not in text  # shown as YAML fields, not kubectl taint syntax
     planned = [a for item in steps.values() for a in item.plan.actions if isinstance(a, ObjectChange)]
     # The log node already has its label: only the infra node is labelled; both get a taint.
@@ -198,8 +216,10 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
             assert all(get_path(obj, path) == new for path, (_, new) in action.fields.items())
     infra, log = by_name["nodes"]["192.0.2.21"], by_name["nodes"]["192.0.2.22"]
     assert infra["metadata"]["labels"]["node-role.kubernetes.io/infra"] == ""
-    assert infra["spec"]["taints"] == [{"key": "example.com/gpu", "value": "true", "effect": "NoExecute"},
-                                       {"key": "node-role.kubernetes.io/infra", "value": "reserved", "effect": "NoSchedule"}]
+    assert infra["spec"]["taints"] == [
+        {"key": "example.com/gpu", "value": "true", "effect": "NoExecute"},
+        {"key": "node-role.kubernetes.io/infra", "value": "reserved", "effect": "NoSchedule"},
+    ]
     assert {"key": "node-role.kubernetes.io/log", "value": "dedicated", "effect": "NoSchedule"} in log["spec"]["taints"]
     ingress = by_name["ingresses"]["registry-address"]
     assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/backend-protocol": "HTTPS"}
@@ -210,8 +230,12 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
     assert service["spec"]["selector"] == {"component": "registry"} and service["spec"]["type"] == "ClusterIP"
     secret = by_name["secrets"]["registry-address.tls"]
     assert secret["type"] == "kubernetes.io/tls" and base64.b64decode(secret["data"]["tls.key"]) == key_pem
-    for kind, api_version, kind_name in (("nodes", "v1", "Node"), ("secrets", "v1", "Secret"), ("services", "v1", "Service"),
-                                         ("ingresses", "networking.k8s.io/v1", "Ingress")):
+    for kind, api_version, kind_name in (
+        ("nodes", "v1", "Node"),
+        ("secrets", "v1", "Secret"),
+        ("services", "v1", "Service"),
+        ("ingresses", "networking.k8s.io/v1", "Ingress"),
+    ):
         for obj in after[kind]:
             kubernetes_validate.validate({"apiVersion": api_version, "kind": kind_name, **obj}, "1.34", strict=True)
 
@@ -219,7 +243,14 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
     journal_text = "".join(p.read_text() for p in (tmp_path / "apply1" / "journal").iterdir() if p.is_file())
     evidence = json.dumps(KubeAccess(plan).gather().as_dict())  # what a run saves as cluster/cluster.json
     assert '"tls.key": {"bytes": ' in evidence
-    outputs = [render_run(dry), render_run(applied), json.dumps(document(dry, 1)), json.dumps(document(applied, 0)), journal_text, evidence]
+    outputs = [
+        render_run(dry),
+        render_run(applied),
+        json.dumps(document(dry, 1)),
+        json.dumps(document(applied, 0)),
+        journal_text,
+        evidence,
+    ]
     for secret_text in secrets_in(key_pem):
         assert not any(secret_text in output for output in outputs)
 
@@ -241,14 +272,23 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
 
 def test_an_object_that_differs_is_never_overwritten(server: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
     served, server_dir = server
-    served.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "registry", "namespace": "kube-system"},
-                "spec": {"ports": [{"port": 443, "targetPort": 5000}], "selector": {"component": "registry"}}})
+    served.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "registry", "namespace": "kube-system"},
+            "spec": {"ports": [{"port": 443, "targetPort": 5000}], "selector": {"component": "registry"}},
+        }
+    )
     plan = global_plan(server_dir, tmp_path)
     before = snapshot(plan)["services"]
     report = run(plan, tmp_path, apply=True, run_id="differs", selectors=("ACP-REG-003",))
     (item,) = cluster_report(report).steps
     assert item.outcome == "still failing" and not item.plan.actions and report.exit_code() == 1
-    assert "exists and differs from the documented one (no port 443 -> targetPort 60080); not overwritten" in item.plan.notes[0]
+    assert (
+        "exists and differs from the documented one (no port 443 -> targetPort 60080); not overwritten"
+        in item.plan.notes[0]
+    )
     assert "not overwritten" in render_run(report)
     assert snapshot(plan)["services"] == before
 
@@ -264,24 +304,36 @@ def test_platform_url_annotation_and_its_undo(server: tuple[TestApiServer, Serve
     assert item.step.id == "ACP-REG-004/platform-url" and item.outcome == "fixed"
     access = KubeAccess(plan)
     kube = access.kube()
-    get = lambda: kube.client.CustomObjectsApi(kube.api).get_namespaced_custom_object("cluster.x-k8s.io", "v1beta1", "cpaas-system", "clusters", "prod-east")
+    get = lambda: kube.client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+        "cluster.x-k8s.io", "v1beta1", "cpaas-system", "clusters", "prod-east"
+    )
     try:
-        assert get()["metadata"]["annotations"] == {"cpaas.io/display-name": "prod", "cpaas.io/platform-url": "https://global-ext.example.com"}
+        assert get()["metadata"]["annotations"] == {
+            "cpaas.io/display-name": "prod",
+            "cpaas.io/platform-url": "https://global-ext.example.com",
+        }
         assert rollback(plan, Journal.open(tmp_path / "purl" / "journal"), None, cluster_access=access).exit_code() == 0  # type: ignore[arg-type]
         assert get()["metadata"]["annotations"] == {"cpaas.io/display-name": "prod"}
     finally:
         access.close()
 
 
-@pytest.mark.parametrize(("cluster_type", "node_change", "why"), [
-    ("imported", None, "a third-party cluster"),
-    ("registered", None, "a third-party cluster"),
-    ("immutable", None, "an immutable-OS cluster"),
-    ("on-premise", {"metadata": {"labels": {"eks.amazonaws.com/nodegroup": "ng-1"}}}, "an EKS cluster"),
-    ("on-premise", {"status": {"nodeInfo": {"osImage": "openSUSE MicroOS"}}}, "immutable OS"),
-])
+@pytest.mark.parametrize(
+    ("cluster_type", "node_change", "why"),
+    [
+        ("imported", None, "a third-party cluster"),
+        ("registered", None, "a third-party cluster"),
+        ("immutable", None, "an immutable-OS cluster"),
+        ("on-premise", {"metadata": {"labels": {"eks.amazonaws.com/nodegroup": "ng-1"}}}, "an EKS cluster"),
+        ("on-premise", {"status": {"nodeInfo": {"osImage": "openSUSE MicroOS"}}}, "immutable OS"),
+    ],
+)
 def test_node_roles_are_refused_where_the_docs_say_unsupported(
-    server: tuple[TestApiServer, ServerDir], tmp_path: Path, cluster_type: str, node_change: dict[str, Any] | None, why: str
+    server: tuple[TestApiServer, ServerDir],
+    tmp_path: Path,
+    cluster_type: str,
+    node_change: dict[str, Any] | None,
+    why: str,
 ) -> None:
     served, server_dir = server
     if node_change:
@@ -300,15 +352,26 @@ def test_node_roles_are_refused_where_the_docs_say_unsupported(
     report = run(plan, tmp_path, apply=True, run_id=f"refused-{cluster_type}")
     items = cluster_report(report).steps
     assert {item.step.id for item in items} == {"ACP-ROLE-001/role-label", "ACP-ROLE-002/role-taint"}
-    assert all(item.outcome == "refused" and why in item.plan.refused and "acp-node-planning.html" in item.plan.refused for item in items)
+    assert all(
+        item.outcome == "refused" and why in item.plan.refused and "acp-node-planning.html" in item.plan.refused
+        for item in items
+    )
     assert "Nothing was changed." in render_run(report) and report.exit_code() == 1
     if cluster_type == "immutable":  # the node steps are refused too, node by node
-        assert all("immutable-OS cluster" in (n.refused or "") for n in report.nodes if not n.node.startswith("cluster:"))
+        assert all(
+            "immutable-OS cluster" in (n.refused or "") for n in report.nodes if not n.node.startswith("cluster:")
+        )
     assert snapshot(plan) == before
 
 
-@check(id="ACP-ENC-951", title="test: an etcd encryption change is wanted", severity=Severity.HIGH, scope=Scope.CLUSTER,
-       refs=["https://docs.alauda.io/container_platform/4.3/configure/clusters/etcd-encryption.html"], remediation="test")
+@check(
+    id="ACP-ENC-951",
+    title="test: an etcd encryption change is wanted",
+    severity=Severity.HIGH,
+    scope=Scope.CLUSTER,
+    refs=["https://docs.alauda.io/container_platform/4.3/configure/clusters/etcd-encryption.html"],
+    remediation="test",
+)
 def check_encryption_change(cluster: Any) -> None:
     """Always fails (test)."""
     fail("test")
@@ -324,10 +387,16 @@ def encryption_step() -> Iterator[None]:
     step_module.STEPS.pop("ACP-ENC-951", None)
 
 
-def test_etcd_encryption_changes_are_refused_on_the_global_cluster(server: tuple[TestApiServer, ServerDir], tmp_path: Path, encryption_step: None) -> None:
+def test_etcd_encryption_changes_are_refused_on_the_global_cluster(
+    server: tuple[TestApiServer, ServerDir], tmp_path: Path, encryption_step: None
+) -> None:
     _, server_dir = server
     plan = global_plan(server_dir, tmp_path)
     report = run(plan, tmp_path, apply=True, run_id="enc", selectors=("ACP-ENC-951",))
     (item,) = cluster_report(report).steps
-    assert item.outcome == "refused" and "global cluster" in item.plan.refused and "etcd-encryption.html" in item.plan.refused
+    assert (
+        item.outcome == "refused"
+        and "global cluster" in item.plan.refused
+        and "etcd-encryption.html" in item.plan.refused
+    )
     assert cluster_step_refusal(global_plan(server_dir, tmp_path, role="workload"), "ACP-ENC-951") is None

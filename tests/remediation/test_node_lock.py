@@ -45,7 +45,11 @@ def test_a_second_apply_on_a_node_refuses_naming_the_holder(machine: Machine, tm
 
     STEPS["ACP-NODE-951"] = [Step("ACP-NODE-951", "config", "sets value=good", slow)]
     first: dict[str, object] = {}
-    apply_a = threading.Thread(target=lambda: first.update(report=run(machine, tmp_path, apply=True, run_id="RUN-A", selectors=("ACP-NODE-951",))))
+    apply_a = threading.Thread(
+        target=lambda: first.update(
+            report=run(machine, tmp_path, apply=True, run_id="RUN-A", selectors=("ACP-NODE-951",))
+        )
+    )
     apply_a.start()
     try:
         assert planning.wait(120)
@@ -57,7 +61,9 @@ def test_a_second_apply_on_a_node_refuses_naming_the_holder(machine: Machine, tm
     assert node.locked and "held by run RUN-A (apply of node:cp1" in node.locked
     assert second.exit_code() == 2 and not node.steps
     assert "node cp1: NOT changed:" in render_run(second)
-    assert [r["event"] for _, records, _ in Journal.open(tmp_path / "out" / "RUN-B" / "journal").read() for r in records] == ["open"]
+    assert [
+        r["event"] for _, records, _ in Journal.open(tmp_path / "out" / "RUN-B" / "journal").read() for r in records
+    ] == ["open"]
     assert outcomes(first["report"]) == {("cp1", "ACP-NODE-951/config"): "fixed"}  # type: ignore[arg-type]
     assert (machine.root / "cp1" / "reloaded").read_text() == "reload\n"  # changed once, by RUN-A only
     assert not lock_of(tmp_path).exists()  # released at the end
@@ -113,7 +119,9 @@ def test_rollback_takes_over_the_lock_its_killed_apply_left(machine: Machine, tm
     assert not lock_of(tmp_path).exists()
 
 
-def _create(directory: str, number: int, start: multiprocessing.synchronize.Barrier, answers: multiprocessing.queues.Queue) -> None:
+def _create(
+    directory: str, number: int, start: multiprocessing.synchronize.Barrier, answers: multiprocessing.queues.Queue
+) -> None:
     start.wait()
     try:
         Journal.create(Path(directory), {"run": f"RUN-{number}"}, ["node:cp1"])
@@ -137,7 +145,11 @@ def test_of_many_applies_on_one_out_exactly_one_gets_the_journal(tmp_path: Path)
     created = [n for n, answer in got.items() if answer == "created"]
     assert len(created) == 1, got
     winner = f"RUN-{created[0]}"
-    assert all(answer.endswith(f"already holds the journal of run {winner}; choose another directory") for answer in got.values() if answer != "created"), got
+    assert all(
+        answer.endswith(f"already holds the journal of run {winner}; choose another directory")
+        for answer in got.values()
+        if answer != "created"
+    ), got
     assert Journal.open(directory).run_id == winner  # and it is whole
     assert not [p for p in directory.parent.iterdir() if p.name != "journal"]  # no half-made journal left beside it
 
@@ -153,4 +165,6 @@ def test_a_rollback_that_verified_a_journal_another_one_then_used_refuses(machin
     with pytest.raises(JournalError, match="changed since it was verified"):
         rollback(machine.plan, second, machine, lock_path=locks(tmp_path))
     assert snapshot(machine.root) == before
-    assert all(warning is None for _, _, warning in Journal.open(journal).read())  # still whole: no record appended twice
+    assert all(
+        warning is None for _, _, warning in Journal.open(journal).read()
+    )  # still whole: no record appended twice

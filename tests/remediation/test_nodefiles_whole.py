@@ -15,7 +15,9 @@ from acpcheck.transport.local import LocalTransport
 class CutShort(LocalTransport):
     """A transport whose stdin stops halfway, as when the runner dies mid-send."""
 
-    def run_as_root(self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None) -> CommandResult:
+    def run_as_root(
+        self, command: str, timeout: float | None = None, *, stdin: str | bytes | None = None
+    ) -> CommandResult:
         data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
         cut = data.rfind(b"\n", 0, len(data) // 2) + 1  # at a line end: what arrived is valid base64, just too little
         return self.run(command, timeout, stdin=data[:cut])
@@ -41,5 +43,7 @@ def test_content_that_arrives_whole_replaces_the_file(tmp_path: Path) -> None:
     target = tmp_path / "hosts"
     target.write_text("old\n")
     with LocalTransport() as transport:
-        nodefiles.write_file(transport, str(target), b"127.0.0.1 localhost\n", mode=0o644, uid=os.getuid(), gid=os.getgid())
+        nodefiles.write_file(
+            transport, str(target), b"127.0.0.1 localhost\n", mode=0o644, uid=os.getuid(), gid=os.getgid()
+        )
     assert target.read_bytes() == b"127.0.0.1 localhost\n"

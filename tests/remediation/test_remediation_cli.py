@@ -21,7 +21,10 @@ EXAMPLE = ROOT / "examples" / "workload-kube-ovn.yaml"
 
 def loopback_plan(tmp_path: Path) -> Path:
     """A plan whose one node is this machine's loopback on a closed port: refused at once."""
-    text = EXAMPLE.read_text().split("  nodes:")[0] + "  nodes:\n    - {name: cp1, role: control-plane, ipv4: 127.0.0.1, ssh: {port: 9}}\n"
+    text = (
+        EXAMPLE.read_text().split("  nodes:")[0]
+        + "  nodes:\n    - {name: cp1, role: control-plane, ipv4: 127.0.0.1, ssh: {port: 9}}\n"
+    )
     path = tmp_path / "plan.yaml"
     path.write_text(text.replace("port: 22", "port: 9").replace("~/.ssh/id_ed25519", str(tmp_path / "no-key")))
     return path
@@ -54,13 +57,21 @@ def test_rollback_of_another_runs_journal_is_refused(tmp_path: Path, capsys: pyt
 def test_an_unreachable_node_is_exit_2_and_nothing_is_journaled(tmp_path: Path) -> None:
     plan = loopback_plan(tmp_path)
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "remediate", "--plan", str(plan), "--apply", "--out", str(out)],
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "acpcheck.remediation", "remediate", "--plan", str(plan), "--apply", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "node cp1: could not be reached" in done.stdout
     document = json.loads((out / "remediation.json").read_text())
     assert document["mode"] == "apply" and document["nodes"][0]["error"]
-    (target, records, _), = Journal.open(out / "journal").read()  # a header, a file opened for the node, and not one change
+    ((target, records, _),) = Journal.open(
+        out / "journal"
+    ).read()  # a header, a file opened for the node, and not one change
     assert target == "node:cp1" and [r["event"] for r in records] == ["open"]
 
 
@@ -72,8 +83,24 @@ def test_an_out_directory_that_cannot_be_written_is_exit_4_before_any_node_is_co
     locked.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(locked)], check=True)
     try:
-        done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "remediate", "--plan", str(plan), "--apply", "--out", str(locked / "run")],
-                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acpcheck.remediation",
+                "remediate",
+                "--plan",
+                str(plan),
+                "--apply",
+                "--out",
+                str(locked / "run"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     finally:
         subprocess.run(["umount", str(locked)], check=True)
     assert done.returncode == 4, done.stdout + done.stderr
@@ -84,31 +111,48 @@ def test_an_out_directory_that_cannot_be_written_is_exit_4_before_any_node_is_co
 def test_a_journal_cut_short_by_a_crash_still_reads(tmp_path: Path) -> None:
     journal = Journal.create(tmp_path / "journal", {"run": "RUN1"}, ["node:cp1"])
     writer = journal.writer("node:cp1")
-    writer.append("intent", step="S", action=0, kind="move", undo={"path": "/x", "backup": "/var/lib/acpcheck/backup/RUN1/moved/x"})
+    writer.append(
+        "intent",
+        step="S",
+        action=0,
+        kind="move",
+        undo={"path": "/x", "backup": "/var/lib/acpcheck/backup/RUN1/moved/x"},
+    )
     with open(writer.path, "a") as handle:
         handle.write('{"seq": 3, "at": "2026-')  # the runner died in the middle of a line
     reopened = Journal.open(tmp_path / "journal")
-    (target, records, warning), = reopened.read()
+    ((target, records, warning),) = reopened.read()
     assert target == "node:cp1" and [r["event"] for r in records] == ["open", "intent"]
     assert warning and "cut short" in warning
     reopened.writer("node:cp1").append("undone", ref=2, note="moved back")  # the cut line goes first: never mid-file
-    (_, records, warning), = Journal.open(tmp_path / "journal").read()
+    ((_, records, warning),) = Journal.open(tmp_path / "journal").read()
     assert [r["event"] for r in records] == ["open", "intent", "undone"] and warning is None
     with pytest.raises(JournalError, match="already holds the journal of run RUN1"):
         Journal.create(tmp_path / "journal", {"run": "RUN2"})
 
 
 def test_module_entry_point_shows_help() -> None:
-    done = subprocess.run([sys.executable, "-m", "acpcheck.remediation", "rollback", "--help"], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "acpcheck.remediation", "rollback", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0 and "--journal-dir" in done.stdout
 
 
-def test_run_remediate_shows_the_dry_run_of_that_runs_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_remediate_shows_the_dry_run_of_that_runs_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from acpcheck.remediation.cli import after_run
 
     out = tmp_path / "run"
     out.mkdir()
-    results = {"run": {"cluster": "prod-east"}, "results": [{"check": "ACP-NODE-010", "target": "node:cp1", "status": "fail"}]}
+    results = {
+        "run": {"cluster": "prod-east"},
+        "results": [{"check": "ACP-NODE-010", "target": "node:cp1", "status": "fail"}],
+    }
     (out / "results.json").write_text(json.dumps(results))
     assert after_run(str(loopback_plan(tmp_path)), out) == 2  # its one node cannot be reached here
     assert "dry-run: nothing is changed" in capsys.readouterr().out
@@ -120,9 +164,18 @@ def test_from_reads_a_results_file_of_a_thousand_node_run(tmp_path: Path) -> Non
     from acpcheck.model.plan import load_plan
     from acpcheck.remediation.runner import findings_of
 
-    results = [{"check": f"ACP-NODE-{i % 40:03d}", "target": f"node:w{i}", "status": "fail" if i % 997 == 0 else "pass",
-                "message": "x" * 480} for i in range(36_000)]
+    results = [
+        {
+            "check": f"ACP-NODE-{i % 40:03d}",
+            "target": f"node:w{i}",
+            "status": "fail" if i % 997 == 0 else "pass",
+            "message": "x" * 480,
+        }
+        for i in range(36_000)
+    ]
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"run": {"cluster": "prod-east"}, "results": results}))
     assert path.stat().st_size > 16 << 20
-    assert findings_of(path, load_plan(EXAMPLE)) == {(r["check"], r["target"]) for r in results if r["status"] == "fail"}
+    assert findings_of(path, load_plan(EXAMPLE)) == {
+        (r["check"], r["target"]) for r in results if r["status"] == "fail"
+    }

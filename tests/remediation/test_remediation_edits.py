@@ -45,10 +45,19 @@ def test_sshd_option_already_set_is_unchanged() -> None:
     ("text", "expected"),
     [
         ("[Manager]\nDefaultTasksMax=512\n", "[Manager]\nDefaultTasksMax=infinity\n"),
-        ("[Manager]\n#LogLevel=info\n#DefaultTasksMax=15%\n#Other=1\n", "[Manager]\n#LogLevel=info\n#DefaultTasksMax=15%\nDefaultTasksMax=infinity\n#Other=1\n"),
-        ("[Manager]\nLogLevel=info\n\n[Other]\nX=1\n", "[Manager]\nLogLevel=info\nDefaultTasksMax=infinity\n\n[Other]\nX=1\n"),
+        (
+            "[Manager]\n#LogLevel=info\n#DefaultTasksMax=15%\n#Other=1\n",
+            "[Manager]\n#LogLevel=info\n#DefaultTasksMax=15%\nDefaultTasksMax=infinity\n#Other=1\n",
+        ),
+        (
+            "[Manager]\nLogLevel=info\n\n[Other]\nX=1\n",
+            "[Manager]\nLogLevel=info\nDefaultTasksMax=infinity\n\n[Other]\nX=1\n",
+        ),
         ("# no section\n", "# no section\n\n[Manager]\nDefaultTasksMax=infinity\n"),
-        ("[Manager]\nDefaultTasksMax=1\nDefaultTasksMax=2\n", "[Manager]\nDefaultTasksMax=infinity\nDefaultTasksMax=infinity\n"),
+        (
+            "[Manager]\nDefaultTasksMax=1\nDefaultTasksMax=2\n",
+            "[Manager]\nDefaultTasksMax=infinity\nDefaultTasksMax=infinity\n",
+        ),
     ],
 )
 def test_ini_key(text: str, expected: str) -> None:
@@ -60,7 +69,10 @@ def test_ini_key(text: str, expected: str) -> None:
 def test_fstab_swap_lines_are_commented_out_and_nothing_else() -> None:
     fstab = "UUID=1 / ext4 defaults 0 1\n/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\nUUID=2 none swap sw 0 0\n"
     new = edits.comment_out_swap(fstab)
-    assert new == "UUID=1 / ext4 defaults 0 1\n#/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\n#UUID=2 none swap sw 0 0\n"
+    assert (
+        new
+        == "UUID=1 / ext4 defaults 0 1\n#/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\n#UUID=2 none swap sw 0 0\n"
+    )
     assert edits.swap_entries(new) == [] and edits.comment_out_swap(new) == new
 
 
@@ -80,7 +92,10 @@ def test_localhost(hosts: str, expected: str) -> None:
 
 
 def test_assignment() -> None:
-    assert edits.set_assignment("SELINUX=enforcing\nSELINUXTYPE=targeted\n", "SELINUX", "disabled") == "SELINUX=disabled\nSELINUXTYPE=targeted\n"
+    assert (
+        edits.set_assignment("SELINUX=enforcing\nSELINUXTYPE=targeted\n", "SELINUX", "disabled")
+        == "SELINUX=disabled\nSELINUXTYPE=targeted\n"
+    )
     assert edits.set_assignment("SELINUX=disabled\n", "SELINUX", "disabled") == "SELINUX=disabled\n"
     assert edits.set_assignment("# nothing", "ENABLED", "no") == "# nothing\nENABLED=no\n"
 
@@ -91,21 +106,50 @@ def test_words_and_sysctls() -> None:
     assert edits.add_words("ip_vs\nip_vs_rr\n", ["ip_vs_rr", "ip_vs"], "why") == "ip_vs\nip_vs_rr\n"
     assert edits.set_sysctl("", "net.ipv4.ip_forward", "1", "why") == "# why\nnet.ipv4.ip_forward = 1\n"
     assert edits.set_sysctl("net/ipv4/ip_forward=0\n", "net.ipv4.ip_forward", "1", "why") == "net.ipv4.ip_forward = 1\n"
-    assert edits.set_sysctl("net.ipv4.ip_forward = 1\n", "net.ipv4.ip_forward", "1", "why") == "net.ipv4.ip_forward = 1\n"
+    assert (
+        edits.set_sysctl("net.ipv4.ip_forward = 1\n", "net.ipv4.ip_forward", "1", "why") == "net.ipv4.ip_forward = 1\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("grub", "parameter", "exclusive", "expected"),
     [
-        ('GRUB_CMDLINE_LINUX=""\n', "transparent_hugepage=never", True, 'GRUB_CMDLINE_LINUX="transparent_hugepage=never"\n'),
-        ('GRUB_CMDLINE_LINUX="quiet transparent_hugepage=always"\nGRUB_CMDLINE_LINUX_DEFAULT="splash"\n', "transparent_hugepage=never", True,
-         'GRUB_CMDLINE_LINUX="quiet transparent_hugepage=never"\nGRUB_CMDLINE_LINUX_DEFAULT="splash"\n'),
-        ('GRUB_CMDLINE_LINUX="quiet"\nGRUB_CMDLINE_LINUX_DEFAULT="transparent_hugepage=madvise"\n', "transparent_hugepage=never", True,
-         'GRUB_CMDLINE_LINUX="quiet transparent_hugepage=never"\nGRUB_CMDLINE_LINUX_DEFAULT=""\n'),
-        ("GRUB_TIMEOUT=5\n", "transparent_hugepage=never", True, 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="transparent_hugepage=never"\n'),
-        ('GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet"\n', "cgroup.memory=nokmem", False,
-         'GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet cgroup.memory=nokmem"\n'),
-        ('GRUB_CMDLINE_LINUX="cgroup.memory=nosocket,nokmem"\n', "cgroup.memory=nokmem", False, 'GRUB_CMDLINE_LINUX="cgroup.memory=nosocket,nokmem"\n'),
+        (
+            'GRUB_CMDLINE_LINUX=""\n',
+            "transparent_hugepage=never",
+            True,
+            'GRUB_CMDLINE_LINUX="transparent_hugepage=never"\n',
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="quiet transparent_hugepage=always"\nGRUB_CMDLINE_LINUX_DEFAULT="splash"\n',
+            "transparent_hugepage=never",
+            True,
+            'GRUB_CMDLINE_LINUX="quiet transparent_hugepage=never"\nGRUB_CMDLINE_LINUX_DEFAULT="splash"\n',
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="quiet"\nGRUB_CMDLINE_LINUX_DEFAULT="transparent_hugepage=madvise"\n',
+            "transparent_hugepage=never",
+            True,
+            'GRUB_CMDLINE_LINUX="quiet transparent_hugepage=never"\nGRUB_CMDLINE_LINUX_DEFAULT=""\n',
+        ),
+        (
+            "GRUB_TIMEOUT=5\n",
+            "transparent_hugepage=never",
+            True,
+            'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="transparent_hugepage=never"\n',
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet"\n',
+            "cgroup.memory=nokmem",
+            False,
+            'GRUB_CMDLINE_LINUX="crashkernel=auto rhgb quiet cgroup.memory=nokmem"\n',
+        ),
+        (
+            'GRUB_CMDLINE_LINUX="cgroup.memory=nosocket,nokmem"\n',
+            "cgroup.memory=nokmem",
+            False,
+            'GRUB_CMDLINE_LINUX="cgroup.memory=nosocket,nokmem"\n',
+        ),
     ],
 )
 def test_kernel_parameter(grub: str, parameter: str, exclusive: bool, expected: str) -> None:

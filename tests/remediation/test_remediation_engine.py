@@ -71,7 +71,11 @@ def test_second_apply_changes_nothing_and_says_so(machine: Machine, tmp_path: Pa
     assert snapshot(machine.root) == after_first
     assert second.exit_code() == 0 and not list(second.steps())
     assert "nothing to change" in render_run(second)
-    assert not any(r["event"] == "intent" for _, records, _ in Journal.open(tmp_path / "out" / "RUN2" / "journal").read() for r in records)
+    assert not any(
+        r["event"] == "intent"
+        for _, records, _ in Journal.open(tmp_path / "out" / "RUN2" / "journal").read()
+        for r in records
+    )
 
 
 def test_rollback_restores_byte_for_byte_and_absent_stays_absent(machine: Machine, tmp_path: Path) -> None:
@@ -81,11 +85,15 @@ def test_rollback_restores_byte_for_byte_and_absent_stays_absent(machine: Machin
     report = rollback_run(machine, tmp_path)
     assert report.exit_code() == 0
     after = snapshot(machine.root)
-    assert {k: v for k, v in after.items() if k.split("/", 1)[-1] not in ("reloaded", "log")} == \
-        {k: v for k, v in before.items() if k.split("/", 1)[-1] not in ("reloaded", "log")}
+    assert {k: v for k, v in after.items() if k.split("/", 1)[-1] not in ("reloaded", "log")} == {
+        k: v for k, v in before.items() if k.split("/", 1)[-1] not in ("reloaded", "log")
+    }
     assert not (machine.root / "cp1" / "new").exists()  # the directories made for a new file are gone again
     irreversible = sorted(line.text for target in report.targets for line in target.lines if line.irreversible)
-    assert irreversible == [f"`echo note >> {machine.root / name / 'log'}`: NOT reversed: no reverse exists (a log line cannot be taken back)" for name in ("cp1", "w1")]
+    assert irreversible == [
+        f"`echo note >> {machine.root / name / 'log'}`: NOT reversed: no reverse exists (a log line cannot be taken back)"
+        for name in ("cp1", "w1")
+    ]
     again = rollback_run(machine, tmp_path)  # a second rollback has nothing left to do
     assert not any(target.lines for target in again.targets)
 
@@ -123,7 +131,9 @@ def test_a_crash_at_any_point_is_recoverable_with_rollback(machine: Machine, tmp
         assert pending_undos(journal.read()[0][1])  # the crash left work for rollback
         assert rollback_run(machine, tmp_path, run_id).exit_code() == 0
         after = snapshot(machine.root / "cp1")
-        assert {k: v for k, v in after.items() if k not in ("reloaded", "log")} == {k: v for k, v in before.items() if k not in ("reloaded", "log")}, point
+        assert {k: v for k, v in after.items() if k not in ("reloaded", "log")} == {
+            k: v for k, v in before.items() if k not in ("reloaded", "log")
+        }, point
 
 
 def test_a_failing_step_undoes_its_own_changes(machine: Machine, tmp_path: Path) -> None:
@@ -134,7 +144,9 @@ def test_a_failing_step_undoes_its_own_changes(machine: Machine, tmp_path: Path)
     assert broken.read_text() == "broken\n"
     messages = next(item.messages for node in report.nodes for item in node.steps if node.node == "cp1")
     assert any("the second half fails" in m for m in messages) and any(m.startswith("undone:") for m in messages)
-    assert not any(pending_undos(records) for _, records, _ in Journal.open(tmp_path / "out" / "RUN1" / "journal").read())
+    assert not any(
+        pending_undos(records) for _, records, _ in Journal.open(tmp_path / "out" / "RUN1" / "journal").read()
+    )
 
 
 def test_a_new_login_that_fails_puts_the_file_back(machine: Machine, tmp_path: Path) -> None:
@@ -152,7 +164,9 @@ def test_a_new_login_that_fails_puts_the_file_back(machine: Machine, tmp_path: P
     report = run(machine, tmp_path, apply=True, selectors=("ACP-NODE-951",))
     assert outcomes(report)[("cp1", "ACP-NODE-951/config")] == "failed"
     assert config.read_bytes() == before
-    assert (machine.root / "cp1" / "reloaded").read_text() == "reload\nreload\n"  # reloaded with the new file, then with the old one
+    assert (
+        machine.root / "cp1" / "reloaded"
+    ).read_text() == "reload\nreload\n"  # reloaded with the new file, then with the old one
     assert any("a new SSH login failed" in m for node in report.nodes for item in node.steps for m in item.messages)
 
 
@@ -171,7 +185,12 @@ def test_a_file_changed_since_the_plan_is_not_written(machine: Machine, tmp_path
     report = run(machine, tmp_path, apply=True, selectors=("ACP-NODE-951",))
     assert outcomes(report)[("cp1", "ACP-NODE-951/config")] == "failed"
     assert config.read_text() == "value=bad\nsomeone=else\n"
-    assert any("changed on the node since the plan was made" in m for node in report.nodes for item in node.steps for m in item.messages)
+    assert any(
+        "changed on the node since the plan was made" in m
+        for node in report.nodes
+        for item in node.steps
+        for m in item.messages
+    )
 
 
 def test_removals_need_the_extra_flag(machine: Machine, tmp_path: Path) -> None:
@@ -192,7 +211,11 @@ def test_immutable_clusters_are_refused_with_the_doc_and_nothing_changes(machine
 
 def test_an_immutable_os_node_is_refused(machine: Machine, tmp_path: Path) -> None:
     original = machine.facts
-    machine.facts = lambda name: replace(original(name), os_id="opensuse-microos", os_pretty_name="openSUSE MicroOS") if name == "w1" else original(name)  # type: ignore[method-assign]
+    machine.facts = lambda name: (
+        replace(original(name), os_id="opensuse-microos", os_pretty_name="openSUSE MicroOS")
+        if name == "w1"
+        else original(name)
+    )  # type: ignore[method-assign]
     before = snapshot(machine.root / "w1")
     report = run(machine, tmp_path, apply=True, allow_removals=True)
     assert {outcome for (node, _), outcome in outcomes(report).items() if node == "w1"} == {"refused"}
@@ -236,8 +259,9 @@ def test_ctrl_c_starts_no_new_change_and_rollback_completes_the_journal(machine:
     assert "interrupted: no further change was started" in render_run(report)
     assert rollback_run(machine, tmp_path).exit_code() == 0
     after = snapshot(machine.root)
-    assert {k: v for k, v in after.items() if k.split("/", 1)[-1] not in ("reloaded", "log")} == \
-        {k: v for k, v in before.items() if k.split("/", 1)[-1] not in ("reloaded", "log")}
+    assert {k: v for k, v in after.items() if k.split("/", 1)[-1] not in ("reloaded", "log")} == {
+        k: v for k, v in before.items() if k.split("/", 1)[-1] not in ("reloaded", "log")
+    }
 
 
 class LostConnection:
@@ -259,7 +283,9 @@ class LostConnection:
 
 
 @pytest.mark.parametrize("after", [2, 6, 10, 14])
-def test_a_connection_lost_midway_leaves_a_journal_that_rollback_completes(machine: Machine, tmp_path: Path, after: int) -> None:
+def test_a_connection_lost_midway_leaves_a_journal_that_rollback_completes(
+    machine: Machine, tmp_path: Path, after: int
+) -> None:
     machine.plan = plan_with({"spec": {"nodes": [{"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"}]}})
     before = snapshot(machine.root / "cp1")
     healthy = machine.transport
@@ -269,4 +295,6 @@ def test_a_connection_lost_midway_leaves_a_journal_that_rollback_completes(machi
     machine.transport = healthy  # type: ignore[method-assign]
     assert rollback_run(machine, tmp_path).exit_code() == 0
     after_state = snapshot(machine.root / "cp1")
-    assert {k: v for k, v in after_state.items() if k not in ("reloaded", "log")} == {k: v for k, v in before.items() if k not in ("reloaded", "log")}
+    assert {k: v for k, v in after_state.items() if k not in ("reloaded", "log")} == {
+        k: v for k, v in before.items() if k not in ("reloaded", "log")
+    }

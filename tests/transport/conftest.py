@@ -80,5 +80,7 @@ def transport(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NodeTr
         return
     running: Lab = request.getfixturevalue("lab")
     plan = running.plan()
-    with connect(resolve_ssh(plan, plan.spec.nodes[0]), timeouts=FAST, known_hosts=KnownHosts(tmp_path / "known_hosts")) as session:
+    with connect(
+        resolve_ssh(plan, plan.spec.nodes[0]), timeouts=FAST, known_hosts=KnownHosts(tmp_path / "known_hosts")
+    ) as session:
         yield session

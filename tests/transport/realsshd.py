@@ -140,7 +140,9 @@ class SshdServer:
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
         wait_for_port(self.port, self.process, self.log)
 
     def stop(self) -> None:
@@ -183,7 +185,9 @@ class Lab:
 
     directory: Path
     sshd: SshdServer
-    keys: dict[str, Path]  # ed25519 rsa ecdsa (root); ed25519_pass rsa_pem_pass (passphrase); stranger (authorised nowhere)
+    keys: dict[
+        str, Path
+    ]  # ed25519 rsa ecdsa (root); ed25519_pass rsa_pem_pass (passphrase); stranger (authorised nowhere)
     passphrase: str
     plain: LabUser  # password + key, no sudo
     sudoer: LabUser  # key, passwordless sudo
@@ -194,7 +198,11 @@ class Lab:
         """A valid ClusterPlan whose nodes are this lab's sshd (override anything via ``ssh``/``nodes``)."""
         from acpcheck.model.plan import ClusterPlan
 
-        defaults: dict[str, Any] = {"port": self.sshd.port, "user": "root", "auth": {"privateKeyFile": str(self.keys["ed25519"])}}
+        defaults: dict[str, Any] = {
+            "port": self.sshd.port,
+            "user": "root",
+            "auth": {"privateKeyFile": str(self.keys["ed25519"])},
+        }
         defaults.update(ssh)
         return ClusterPlan.model_validate(
             {
@@ -206,7 +214,9 @@ class Lab:
                     "cluster": {"kubernetesVersion": "1.34.5"},
                     "network": {"clusterCIDR": "10.3.0.0/16", "serviceCIDR": "10.4.0.0/16"},
                     "ssh": defaults,
-                    "nodes": nodes if nodes is not None else [{"name": "n1", "role": "control-plane", "ipv4": LOCALHOST}],
+                    "nodes": nodes
+                    if nodes is not None
+                    else [{"name": "n1", "role": "control-plane", "ipv4": LOCALHOST}],
                 },
             }
         )
@@ -214,7 +224,9 @@ class Lab:
 
 def _useradd(name: str, home: Path) -> LabUser:
     home.mkdir(parents=True, mode=0o755)
-    subprocess.run(["useradd", "--home-dir", str(home), "--no-create-home", "--shell", "/bin/sh", "--user-group", name], check=True)
+    subprocess.run(
+        ["useradd", "--home-dir", str(home), "--no-create-home", "--shell", "/bin/sh", "--user-group", name], check=True
+    )
     shutil.chown(home, name, name)
     password = secrets.token_urlsafe(18)
     # An account without a password is "locked" to sshd when PAM is off, even for key logins.
@@ -243,7 +255,15 @@ def start_lab() -> Lab:
     directory = Path(tempfile.mkdtemp(prefix="acpcheck-test-", dir="/run"))
     directory.chmod(0o755)
     tag = secrets.token_hex(3)
-    lab = Lab(directory=directory, sshd=None, keys={}, passphrase=secrets.token_urlsafe(12), plain=None, sudoer=None, proxy=None)  # type: ignore[arg-type]
+    lab = Lab(
+        directory=directory,
+        sshd=None,
+        keys={},
+        passphrase=secrets.token_urlsafe(12),
+        plain=None,
+        sudoer=None,
+        proxy=None,
+    )  # type: ignore[arg-type]
     try:
         lab.plain = _useradd(f"acpt{tag}p", directory / "home" / "plain")
         lab.sudoer = _useradd(f"acpt{tag}s", directory / "home" / "sudoer")
@@ -260,10 +280,14 @@ def start_lab() -> Lab:
         }
         authorized = directory / "authorized_keys"
         authorized.mkdir(mode=0o755)
-        _authorize(authorized, "root", *(lab.keys[k] for k in ("ed25519", "rsa", "ecdsa", "ed25519_pass", "rsa_pem_pass")))
+        _authorize(
+            authorized, "root", *(lab.keys[k] for k in ("ed25519", "rsa", "ecdsa", "ed25519_pass", "rsa_pem_pass"))
+        )
         _authorize(authorized, lab.plain.name, lab.keys["ed25519"])
         _authorize(authorized, lab.sudoer.name, lab.keys["ed25519"])
-        lab.sshd = SshdServer(directory / "sshd", authorized, ["root", lab.plain.name, lab.sudoer.name], no_forwarding=[lab.plain.name])
+        lab.sshd = SshdServer(
+            directory / "sshd", authorized, ["root", lab.plain.name, lab.sudoer.name], no_forwarding=[lab.plain.name]
+        )
         lab.sshd.start()
         if os.path.exists(MICROSOCKS):
             lab.proxy = SocksProxy(username=f"proxy{tag}", password=secrets.token_urlsafe(12))

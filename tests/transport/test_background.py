@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 from realsshd import FAST, Lab
 
-from acpcheck.transport import Background, KnownHosts, LocalTransport, NodeTransport, SshSession, TransportError, connect, resolve_ssh
+from acpcheck.transport import (
+    Background,
+    KnownHosts,
+    LocalTransport,
+    NodeTransport,
+    SshSession,
+    TransportError,
+    connect,
+    resolve_ssh,
+)
 from acpcheck.transport.background import WRAPPER, start_line, stop_line
 
 # The command prints its own pid and a child's, then waits: both must die with it.
@@ -163,7 +172,9 @@ def test_as_root_through_sudo_and_stop_with_the_same_rights(lab: Lab, known_host
         handle.stop()
         assert not live(parent_pid) and not live(child_pid)
     with root_session(lab, known_hosts, user=lab.plain.name) as session:
-        handle = session.start("sleep 300", deadline=60, as_root=True)  # no passwordless sudo: ended at once, like run_as_root
+        handle = session.start(
+            "sleep 300", deadline=60, as_root=True
+        )  # no passwordless sudo: ended at once, like run_as_root
         result = handle.wait(5)
         assert result.exit_status != 0 and "password is required" in result.stderr and handle.pgid is None
 
@@ -190,7 +201,9 @@ def test_wrapper_under_each_shell(shells: dict[str, str]) -> None:
     The deadline runs are started first and checked last, so all shells share one wait.
     """
     transports = {name: LocalTransport(name, command_timeout=10, shell=path) for name, path in shells.items()}
-    expiring = {name: local.start('trap "" TERM; ' + PARENT_AND_CHILD, deadline=1) for name, local in transports.items()}
+    expiring = {
+        name: local.start('trap "" TERM; ' + PARENT_AND_CHILD, deadline=1) for name, local in transports.items()
+    }
     for name, local in transports.items():
         handle = local.start(PARENT_AND_CHILD, deadline=60)
         parent, child = started_pids(handle)
@@ -202,14 +215,26 @@ def test_wrapper_under_each_shell(shells: dict[str, str]) -> None:
         parent, child = started_pids(handle)
         assert live(parent) and live(child), name
     for name, handle in expiring.items():
-        eventually(lambda: group_members(handle.pgid or 0) == [], 6, f"{name}: TERM at the deadline, KILL two seconds later")  # noqa: B023
+        eventually(
+            lambda: group_members(handle.pgid or 0) == [], 6, f"{name}: TERM at the deadline, KILL two seconds later"
+        )  # noqa: B023
         assert handle.wait(1).exit_status == -1, name
     for local in transports.values():
         local.close()
 
 
 def test_lines_are_plain_posix_sh() -> None:
-    assert shlex.split(start_line("echo 'it''s'", 2.5, sudo=True)) == ["exec", "sudo", "-n", "/bin/sh", "-c", WRAPPER, "/bin/sh", "3", "echo 'it''s'"]
+    assert shlex.split(start_line("echo 'it''s'", 2.5, sudo=True)) == [
+        "exec",
+        "sudo",
+        "-n",
+        "/bin/sh",
+        "-c",
+        WRAPPER,
+        "/bin/sh",
+        "3",
+        "echo 'it''s'",
+    ]
     assert shlex.split(stop_line(1234, 2.0))[-3:] == ["/bin/sh", "1234", "20"]
     assert "set -m" not in WRAPPER  # dash and busybox refuse job control without a terminal
     with pytest.raises(ValueError):

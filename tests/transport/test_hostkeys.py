@@ -41,7 +41,13 @@ def test_default_path_is_under_xdg_config(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_pinned_key_types_are_asked_for_first() -> None:
     offered = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
-    assert preferred_key_types(offered, {"ssh-rsa"}) == ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256")
+    assert preferred_key_types(offered, {"ssh-rsa"}) == (
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+        "ssh-rsa",
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+    )
     assert preferred_key_types(offered, {"ssh-ed25519"}) == offered
 
 
@@ -63,7 +69,12 @@ def test_accept_new_pins_then_strict_accepts(lab: Lab, known_hosts: KnownHosts) 
 
 
 def test_strict_accepts_keys_from_ssh_keyscan_hashed(lab: Lab, known_hosts: KnownHosts) -> None:
-    scanned = subprocess.run(["ssh-keyscan", "-H", "-t", "ed25519", "-p", str(lab.sshd.port), "127.0.0.1"], capture_output=True, text=True, check=True)
+    scanned = subprocess.run(
+        ["ssh-keyscan", "-H", "-t", "ed25519", "-p", str(lab.sshd.port), "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert scanned.stdout.startswith("|1|")  # hashed host name, as in many users' files
     known_hosts.path.write_text(scanned.stdout)
     connect_with(lab, known_hosts, "strict")
@@ -78,13 +89,17 @@ def own_sshd(lab: Lab) -> Iterator[SshdServer]:
     server.stop()
 
 
-def test_changed_host_key_is_refused_after_pinning(lab: Lab, known_hosts: KnownHosts, own_sshd: SshdServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_changed_host_key_is_refused_after_pinning(
+    lab: Lab, known_hosts: KnownHosts, own_sshd: SshdServer, caplog: pytest.LogCaptureFixture
+) -> None:
     connect_with(lab, known_hosts, "accept-new", own_sshd.port)
     pinned = known_hosts.path.read_text()
     own_sshd.restart_with_new_host_key()
 
     error = host_key_error(lab, known_hosts, "accept-new", own_sshd.port)
-    assert error.message.startswith(f"host key for [127.0.0.1]:{own_sshd.port} has CHANGED: the server offered ssh-ed25519 SHA256:")
+    assert error.message.startswith(
+        f"host key for [127.0.0.1]:{own_sshd.port} has CHANGED: the server offered ssh-ed25519 SHA256:"
+    )
     assert "ssh-keygen -R" in error.message
     assert known_hosts.path.read_text() == pinned  # the pin is not overwritten
     host_key_error(lab, known_hosts, "strict", own_sshd.port)

@@ -41,7 +41,12 @@ DEFAULTS = {
 def test_defaults_apply_and_tilde_expands() -> None:
     plan = plan_with(DEFAULTS, [{"name": "cp1", "role": "control-plane", "ipv4": "192.0.2.11"}])
     settings = resolve_ssh(plan, plan.spec.nodes[0])
-    assert (settings.host, settings.port, settings.user, settings.host_key_policy) == ("192.0.2.11", 2222, "acpops", "strict")
+    assert (settings.host, settings.port, settings.user, settings.host_key_policy) == (
+        "192.0.2.11",
+        2222,
+        "acpops",
+        "strict",
+    )
     assert settings.key_file == Path(os.path.expanduser("~/.ssh/acp_ed25519"))
     assert settings.passphrase == SecretRef("passphrase of the private key", env="ACP_PASSPHRASE")
     assert settings.password is None
@@ -74,11 +79,22 @@ def test_explicit_null_proxy_means_direct() -> None:
 
 
 def test_node_proxy_override_and_socks5h() -> None:
-    node = {"name": "w1", "role": "worker", "ipv4": "192.0.2.21", "ssh": {"proxy": {"url": "socks5h://[2001:db8::1]:1081", "username": "ops"}}}
+    node = {
+        "name": "w1",
+        "role": "worker",
+        "ipv4": "192.0.2.21",
+        "ssh": {"proxy": {"url": "socks5h://[2001:db8::1]:1081", "username": "ops"}},
+    }
     plan = plan_with(DEFAULTS, [node])
     proxy = resolve_ssh(plan, plan.spec.nodes[0]).proxy
     assert proxy is not None
-    assert (proxy.host, proxy.port, proxy.remote_dns, proxy.username, proxy.password) == ("2001:db8::1", 1081, True, "ops", None)
+    assert (proxy.host, proxy.port, proxy.remote_dns, proxy.username, proxy.password) == (
+        "2001:db8::1",
+        1081,
+        True,
+        "ops",
+        None,
+    )
     assert proxy.address == "[2001:db8::1]:1081"
 
 
@@ -108,7 +124,10 @@ def test_secret_failures_name_the_reference_only(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("ACP_UNSET_VARIABLE", raising=False)
     with pytest.raises(TransportError) as unset:
         SecretRef("SSH password", env="ACP_UNSET_VARIABLE").read()
-    assert (unset.value.kind, unset.value.message) == ("auth", "SSH password: environment variable ACP_UNSET_VARIABLE is not set")
+    assert (unset.value.kind, unset.value.message) == (
+        "auth",
+        "SSH password: environment variable ACP_UNSET_VARIABLE is not set",
+    )
 
     with pytest.raises(TransportError) as missing:
         SecretRef("SSH password", file=tmp_path / "nope").read()
@@ -119,7 +138,11 @@ def test_secret_failures_name_the_reference_only(tmp_path: Path, monkeypatch: py
     binary.write_bytes(b"\xffzq-content-zq\xfe")
     with pytest.raises(TransportError) as undecodable:
         SecretRef("SSH password", file=binary).read()
-    assert undecodable.value.kind == "permission" and "zq-content" not in str(undecodable.value) and "\\xff" not in str(undecodable.value)
+    assert (
+        undecodable.value.kind == "permission"
+        and "zq-content" not in str(undecodable.value)
+        and "\\xff" not in str(undecodable.value)
+    )
 
     with_newline = tmp_path / "password"
     with_newline.write_text("s3cr3t\n")

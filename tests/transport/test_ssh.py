@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 from realsshd import FAST, LOCALHOST, Lab, SocksProxy, free_port
 
-from acpcheck.transport import KnownHosts, SshPool, SshSession, SshSettings, Timeouts, TransportError, connect, resolve_ssh
+from acpcheck.transport import (
+    KnownHosts,
+    SshPool,
+    SshSession,
+    SshSettings,
+    Timeouts,
+    TransportError,
+    connect,
+    resolve_ssh,
+)
 from acpcheck.transport.ssh import NOFILE_TARGET
 
 
@@ -65,10 +74,17 @@ def test_key_with_passphrase(lab: Lab, known_hosts: KnownHosts, monkeypatch: pyt
         assert session.run("id -u").stdout.strip() == "0"
 
 
-def test_wrong_passphrase_is_auth_and_secret_free(lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_passphrase_is_auth_and_secret_free(
+    lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = "not-the-passphrase-" + lab.passphrase[:4]
     monkeypatch.setenv("ACPT_PASSPHRASE", wrong)
-    error = failure(lab, known_hosts, "auth", auth={"privateKeyFile": str(lab.keys["ed25519_pass"]), "passphraseEnv": "ACPT_PASSPHRASE"})
+    error = failure(
+        lab,
+        known_hosts,
+        "auth",
+        auth={"privateKeyFile": str(lab.keys["ed25519_pass"]), "passphraseEnv": "ACPT_PASSPHRASE"},
+    )
     assert "could not be decrypted" in error.message and "$ACPT_PASSPHRASE" in error.message
     assert_secret_free(error, wrong, lab.passphrase)
 
@@ -80,11 +96,18 @@ def test_encrypted_key_without_passphrase(lab: Lab, known_hosts: KnownHosts) -> 
 
 def test_passphrase_variable_unset(lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ACPT_PASSPHRASE", raising=False)
-    error = failure(lab, known_hosts, "auth", auth={"privateKeyFile": str(lab.keys["ed25519_pass"]), "passphraseEnv": "ACPT_PASSPHRASE"})
+    error = failure(
+        lab,
+        known_hosts,
+        "auth",
+        auth={"privateKeyFile": str(lab.keys["ed25519_pass"]), "passphraseEnv": "ACPT_PASSPHRASE"},
+    )
     assert error.message == "passphrase of the private key: environment variable ACPT_PASSPHRASE is not set"
 
 
-def test_password_auth_from_env_and_file(lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_password_auth_from_env_and_file(
+    lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("ACPT_PASSWORD", lab.plain.password)
     with open_session(lab, known_hosts, user=lab.plain.name, auth={"passwordEnv": "ACPT_PASSWORD"}) as session:
         assert session.run("id -un").stdout.strip() == lab.plain.name
@@ -119,8 +142,12 @@ def test_no_credentials_is_auth_without_connecting(lab: Lab, known_hosts: KnownH
     assert "no credentials" in error.message
 
 
-@pytest.mark.parametrize(("make_path", "words"), [(lambda d: d / "missing_key", "does not exist"), (lambda d: d, "is a directory")])
-def test_unusable_key_file_is_permission(lab: Lab, known_hosts: KnownHosts, tmp_path: Path, make_path: Any, words: str) -> None:
+@pytest.mark.parametrize(
+    ("make_path", "words"), [(lambda d: d / "missing_key", "does not exist"), (lambda d: d, "is a directory")]
+)
+def test_unusable_key_file_is_permission(
+    lab: Lab, known_hosts: KnownHosts, tmp_path: Path, make_path: Any, words: str
+) -> None:
     error = failure(lab, known_hosts, "permission", auth={"privateKeyFile": str(make_path(tmp_path))})
     assert words in error.message
 
@@ -161,7 +188,9 @@ def silent_server() -> Iterator[int]:
 
 def test_silent_server_times_out_instead_of_hanging(lab: Lab, known_hosts: KnownHosts, silent_server: int) -> None:
     started = time.monotonic()
-    error = failure(lab, known_hosts, "timeout", timeouts=Timeouts(connect=2, handshake=1, auth=2, command=5), port=silent_server)
+    error = failure(
+        lab, known_hosts, "timeout", timeouts=Timeouts(connect=2, handshake=1, auth=2, command=5), port=silent_server
+    )
     assert "no SSH banner within 1 s" in error.message
     assert time.monotonic() - started < 10  # the hard bound; normally about 1 s
 
@@ -211,7 +240,9 @@ def test_per_node_proxy(lab: Lab, proxy: SocksProxy, known_hosts: KnownHosts, mo
         assert session.run("true").ok
 
 
-def test_proxy_wrong_password_is_proxy_auth(lab: Lab, proxy: SocksProxy, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_wrong_password_is_proxy_auth(
+    lab: Lab, proxy: SocksProxy, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = "wrong-" + proxy.password
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", wrong)
     error = failure(lab, known_hosts, "proxy-auth", proxy=proxy_block(proxy))
@@ -227,20 +258,34 @@ def test_proxy_without_credentials_is_proxy_auth(lab: Lab, proxy: SocksProxy, kn
 def test_proxy_down_is_proxy(lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", "irrelevant")
     port = free_port()
-    error = failure(lab, known_hosts, "proxy", proxy={"url": f"socks5://127.0.0.1:{port}", "username": "u", "passwordEnv": "ACPT_PROXY_PASSWORD"})
+    error = failure(
+        lab,
+        known_hosts,
+        "proxy",
+        proxy={"url": f"socks5://127.0.0.1:{port}", "username": "u", "passwordEnv": "ACPT_PROXY_PASSWORD"},
+    )
     assert error.message == f"SOCKS5 proxy 127.0.0.1:{port} refused the connection (is the proxy running?)"
 
 
-def test_silent_proxy_times_out(lab: Lab, known_hosts: KnownHosts, silent_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_silent_proxy_times_out(
+    lab: Lab, known_hosts: KnownHosts, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", "irrelevant")
     started = time.monotonic()
     proxy = {"url": f"socks5://127.0.0.1:{silent_server}", "username": "u", "passwordEnv": "ACPT_PROXY_PASSWORD"}
-    error = failure(lab, known_hosts, "timeout", timeouts=Timeouts(connect=1, handshake=2, auth=2, command=5), proxy=proxy)
-    assert error.message == f"no answer within 1 s while connecting to 127.0.0.1:{lab.sshd.port} through SOCKS5 proxy 127.0.0.1:{silent_server}"
+    error = failure(
+        lab, known_hosts, "timeout", timeouts=Timeouts(connect=1, handshake=2, auth=2, command=5), proxy=proxy
+    )
+    assert (
+        error.message
+        == f"no answer within 1 s while connecting to 127.0.0.1:{lab.sshd.port} through SOCKS5 proxy 127.0.0.1:{silent_server}"
+    )
     assert time.monotonic() - started < 10
 
 
-def test_proxy_cannot_reach_node_is_proxy(lab: Lab, proxy: SocksProxy, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_cannot_reach_node_is_proxy(
+    lab: Lab, proxy: SocksProxy, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", proxy.password)
     port = free_port()
     error = failure(lab, known_hosts, "proxy", port=port, proxy=proxy_block(proxy))
@@ -296,7 +341,14 @@ def test_pool_raises_the_open_file_limit(lab: Lab, tmp_path: Path) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
 
     plan = lab.plan().model_dump(mode="json", by_alias=True, exclude_none=True)
-    done = subprocess.run([sys.executable, str(script), json.dumps(plan)], capture_output=True, text=True, preexec_fn=low_limit, timeout=30, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), json.dumps(plan)],
+        capture_output=True,
+        text=True,
+        preexec_fn=low_limit,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     soft, reported_hard, second = done.stdout.split()
     assert int(soft) == min(int(reported_hard), NOFILE_TARGET) > 1024 and second == "None"
@@ -341,7 +393,8 @@ def test_pool_close_cuts_a_command_in_progress(lab: Lab, known_hosts: KnownHosts
 
 
 def test_no_channel_ever_gets_an_os_pipe_so_closing_one_cannot_touch_another_connection(
-        lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: Lab, known_hosts: KnownHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """paramiko's ``Channel.fileno()`` puts an OS pipe behind a channel; closing the
     channel closes that pipe while paramiko's transport thread may still write its
     wake-up byte into it (and a reader read one out), by then often another

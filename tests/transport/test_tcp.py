@@ -69,7 +69,9 @@ def proxied_plan(lab: Lab, proxy: SocksProxy, node_ssh: dict[str, Any] | None = 
     return lab.plan(nodes, proxy={"url": proxy.url, "username": proxy.username, "passwordEnv": "ACPT_PROXY_PASSWORD"})
 
 
-def test_open_tcp_through_the_plans_proxy(lab: Lab, proxy: SocksProxy, echo_server: EchoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_tcp_through_the_plans_proxy(
+    lab: Lab, proxy: SocksProxy, echo_server: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", proxy.password)
     plan = proxied_plan(lab, proxy)
     settings = proxy_for(plan, plan.spec.nodes[1])
@@ -80,14 +82,19 @@ def test_open_tcp_through_the_plans_proxy(lab: Lab, proxy: SocksProxy, echo_serv
     assert echo_server.accepted == before + 1
 
 
-def test_open_tcp_wrong_proxy_password_is_proxy_auth(lab: Lab, proxy: SocksProxy, echo_server: EchoServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_tcp_wrong_proxy_password_is_proxy_auth(
+    lab: Lab, proxy: SocksProxy, echo_server: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wrong = "wrong-" + proxy.password
     monkeypatch.setenv("ACPT_PROXY_PASSWORD", wrong)
     plan = proxied_plan(lab, proxy)
     with pytest.raises(TransportError) as caught:
         open_tcp(LOCALHOST, echo_server.port, proxy=proxy_for(plan), timeout=5)
     error = caught.value
-    assert error.kind == "proxy-auth" and error.message == f"SOCKS5 proxy 127.0.0.1:{proxy.port} rejected the username and password"
+    assert (
+        error.kind == "proxy-auth"
+        and error.message == f"SOCKS5 proxy 127.0.0.1:{proxy.port} rejected the username and password"
+    )
     for secret in (wrong, proxy.password):
         assert secret not in str(error) and secret not in repr(error)
 

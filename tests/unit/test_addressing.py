@@ -118,7 +118,10 @@ def test_is_domain_refuses_numeric_names(text: str) -> None:
     assert not is_domain(text)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("192.0.2.1", True), ("2001:db8::1", True), ("example.com", False), ("10.1", False), ("", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("192.0.2.1", True), ("2001:db8::1", True), ("example.com", False), ("10.1", False), ("", False)],
+)
 def test_is_ip(text: str, expected: bool) -> None:
     assert is_ip(text) is expected
 
@@ -156,7 +159,9 @@ OVERLAP_CASES = [
     pytest.param([cidr("a", "10.0.0.0/24"), cidr("b", "10.0.2.0/24")], [], id="apart"),
     pytest.param([cidr("a", "0.0.0.0/0"), cidr("b", "::/0")], [], id="families-never-overlap"),
     pytest.param(
-        [cidr("a", "10.0.0.0/8"), cidr("b", "fd00::/8"), cidr("c", "10.1.0.0/16"), cidr("d", "fd00:1::/32")], [("a", "c"), ("b", "d")], id="mixed-families"
+        [cidr("a", "10.0.0.0/8"), cidr("b", "fd00::/8"), cidr("c", "10.1.0.0/16"), cidr("d", "fd00:1::/32")],
+        [("a", "c"), ("b", "d")],
+        id="mixed-families",
     ),
     pytest.param(
         [cidr("big", "10.0.0.0/8"), cidr("x", "10.1.0.0/16"), cidr("y", "10.2.0.0/16"), cidr("x1", "10.1.2.0/24")],
@@ -164,12 +169,18 @@ OVERLAP_CASES = [
         id="every-pair-in-a-chain",
     ),
     pytest.param(
-        [Labelled("bridge", IPRange("172.16.0.0", "172.32.255.255")), cidr("svc", "172.32.0.0/16"), cidr("ok", "172.33.0.0/16")],
+        [
+            Labelled("bridge", IPRange("172.16.0.0", "172.32.255.255")),
+            cidr("svc", "172.32.0.0/16"),
+            cidr("ok", "172.33.0.0/16"),
+        ],
         [("bridge", "svc")],
         id="range-and-cidr",
     ),
     pytest.param(
-        [host("n1", IPAddress("192.0.2.1")), host("n2", IPAddress("192.0.2.1")), host("n3", IPAddress("192.0.2.2"))], [("n1", "n2")], id="duplicate-hosts"
+        [host("n1", IPAddress("192.0.2.1")), host("n2", IPAddress("192.0.2.1")), host("n3", IPAddress("192.0.2.2"))],
+        [("n1", "n2")],
+        id="duplicate-hosts",
     ),
     pytest.param([], [], id="empty"),
 ]
@@ -182,8 +193,18 @@ def test_find_overlaps_within_one_set(ranges: list[Labelled], expected: list[tup
 
 def test_find_overlaps_one_sided_pairs_left_with_right_only() -> None:
     cidrs = [cidr("pods", "10.3.0.0/16"), cidr("services", "10.3.128.0/17")]  # overlap each other: not reported
-    nodes = [host("n1", IPAddress("10.3.0.5")), host("n2", IPAddress("10.3.200.1")), host("n3", IPAddress("192.0.2.1")), host("n4", IPAddress("10.3.0.5"))]
-    assert sorted(names(find_overlaps(cidrs, nodes))) == [("pods", "n1"), ("pods", "n2"), ("pods", "n4"), ("services", "n2")]
+    nodes = [
+        host("n1", IPAddress("10.3.0.5")),
+        host("n2", IPAddress("10.3.200.1")),
+        host("n3", IPAddress("192.0.2.1")),
+        host("n4", IPAddress("10.3.0.5")),
+    ]
+    assert sorted(names(find_overlaps(cidrs, nodes))) == [
+        ("pods", "n1"),
+        ("pods", "n2"),
+        ("pods", "n4"),
+        ("services", "n2"),
+    ]
 
 
 def test_find_overlaps_one_sided_keeps_left_first_whatever_the_order() -> None:

@@ -17,7 +17,14 @@ import yaml
 
 from acpcheck.lab.apiserver import ServerDir, TestApiServer, init_server_dir, serve_dir
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, NODES, ClusterSource, ClusterView, gather_cluster, kubeconfig_of
+from acpcheck.sources.cluster import (
+    ETCD_ENCRYPTION_CONFIG,
+    NODES,
+    ClusterSource,
+    ClusterView,
+    gather_cluster,
+    kubeconfig_of,
+)
 from acpcheck.testing import load_plan_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +78,9 @@ def secrets_of(server_dir: ServerDir) -> list[str]:
                 found.append(entry["token"])
             if entry.get("client-key-data"):
                 found.append(entry["client-key-data"])
-                found += [line for line in base64.b64decode(entry["client-key-data"]).decode().splitlines() if len(line) > 20]
+                found += [
+                    line for line in base64.b64decode(entry["client-key-data"]).decode().splitlines() if len(line) > 20
+                ]
     return found
 
 
@@ -91,25 +100,42 @@ def test_token_and_client_certificate_users_read_the_cluster(served: tuple[TestA
 def test_exec_plugin_credentials(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
     token = next(u.token for u in served[1].users() if u.name == "acpcheck-reader")
     plugin = tmp_path / "credential-plugin"
-    plugin.write_text(f"#!/bin/sh\nprintf '%s' '{json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', 'status': {'token': token}})}'\n")
+    plugin.write_text(
+        f"#!/bin/sh\nprintf '%s' '{json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', 'status': {'token': token}})}'\n"
+    )
     plugin.chmod(0o755)
 
     def use_exec(document: dict) -> None:
-        document["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}}
+        document["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": str(plugin),
+                "interactiveMode": "Never",
+            }
+        }
 
     evidence = gather(edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "exec.kubeconfig", use_exec))
     assert evidence.failure is None and evidence.auth == "exec"
     assert token not in json.dumps(evidence.as_dict())
     plugin.write_text("#!/bin/sh\necho 'no credentials here' >&2\nexit 3\n")
     failed = gather(tmp_path / "exec.kubeconfig")
-    assert failed.failure is not None and failed.failure[0] == "auth" and "exec credential plugin" in failed.failure[1] and "no credentials here" in failed.failure[1]
+    assert (
+        failed.failure is not None
+        and failed.failure[0] == "auth"
+        and "exec credential plugin" in failed.failure[1]
+        and "no credentials here" in failed.failure[1]
+    )
 
 
 # -- failures: ERROR with the reason ------------------------------------------------------------
 
 
 def test_wrong_token_is_an_auth_error(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
-    bad = edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "bad.kubeconfig", lambda d: d["users"][0]["user"].update(token="wrong-token-0123456789"))
+    bad = edited(
+        served[1].kubeconfig("acpcheck-reader"),
+        tmp_path / "bad.kubeconfig",
+        lambda d: d["users"][0]["user"].update(token="wrong-token-0123456789"),
+    )
     evidence = gather(bad)
     assert evidence.failure is not None and evidence.failure[0] == "auth" and "401 Unauthorized" in evidence.failure[1]
     assert "wrong-token-0123456789" not in evidence.failure[1]
@@ -124,9 +150,16 @@ def test_unreachable_api(served: tuple[TestApiServer, ServerDir], tmp_path: Path
     with socket.socket() as spare:
         spare.bind(("127.0.0.1", 0))
         port = spare.getsockname()[1]
-    closed = edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "closed.kubeconfig", lambda d: d["clusters"][0]["cluster"].update(server=f"https://127.0.0.1:{port}"))
+    closed = edited(
+        served[1].kubeconfig("acpcheck-reader"),
+        tmp_path / "closed.kubeconfig",
+        lambda d: d["clusters"][0]["cluster"].update(server=f"https://127.0.0.1:{port}"),
+    )
     evidence = gather(closed)
-    assert evidence.failure == ("unreachable", f"cannot reach the Kubernetes API at https://127.0.0.1:{port}: connection refused (nothing listens there?)")
+    assert evidence.failure == (
+        "unreachable",
+        f"cannot reach the Kubernetes API at https://127.0.0.1:{port}: connection refused (nothing listens there?)",
+    )
 
 
 def test_forbidden_names_the_verb_and_the_resource(served: tuple[TestApiServer, ServerDir]) -> None:
@@ -135,7 +168,9 @@ def test_forbidden_names_the_verb_and_the_resource(served: tuple[TestApiServer, 
     with pytest.raises(TargetUnavailable) as refused:
         ClusterView(evidence).get(ETCD_ENCRYPTION_CONFIG)
     assert refused.value.kind == "forbidden"
-    assert refused.value.message.startswith("forbidden: kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\"")
+    assert refused.value.message.startswith(
+        "forbidden: kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\""
+    )
     nodes = gather(served[1].kubeconfig("no-node-reader"))
     with pytest.raises(TargetUnavailable, match="may not list nodes"):
         ClusterView(nodes).items(NODES)
@@ -151,18 +186,29 @@ def test_a_resource_type_the_cluster_does_not_serve(tmp_path: Path) -> None:
     assert view.served(ETCD_ENCRYPTION_CONFIG) is False
     with pytest.raises(TargetUnavailable) as missing:
         view.get(ETCD_ENCRYPTION_CONFIG)
-    assert missing.value.kind == "not-served" and "does not serve etcdencryptionconfigs.cluster.alauda.io/v1alpha1" in missing.value.message
+    assert (
+        missing.value.kind == "not-served"
+        and "does not serve etcdencryptionconfigs.cluster.alauda.io/v1alpha1" in missing.value.message
+    )
 
 
-def test_tls_is_verified_and_the_environment_cannot_loosen_it(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
-    no_ca = edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "no-ca.kubeconfig", lambda d: d["clusters"][0]["cluster"].pop("certificate-authority-data"))
+def test_tls_is_verified_and_the_environment_cannot_loosen_it(
+    served: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
+    no_ca = edited(
+        served[1].kubeconfig("acpcheck-reader"),
+        tmp_path / "no-ca.kubeconfig",
+        lambda d: d["clusters"][0]["cluster"].pop("certificate-authority-data"),
+    )
     bundle = str(served[1].ca)  # the server's own CA, offered only through the environment
     with pytest.MonkeyPatch.context() as env:
         env.setenv("REQUESTS_CA_BUNDLE", bundle)
         env.setenv("CURL_CA_BUNDLE", bundle)
         evidence = gather(no_ca)
     assert evidence.failure is not None and evidence.failure[0] == "tls" and "the system's CAs" in evidence.failure[1]
-    assert "unknown CA: the server's certificate is not signed by a CA in the system's CAs" in evidence.failure[1]  # the cause, not "SSLError"
+    assert (
+        "unknown CA: the server's certificate is not signed by a CA in the system's CAs" in evidence.failure[1]
+    )  # the cause, not "SSLError"
     with pytest.MonkeyPatch.context() as env:  # and a bundle in the environment does not displace the kubeconfig's CA
         env.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
         env.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
@@ -170,11 +216,27 @@ def test_tls_is_verified_and_the_environment_cannot_loosen_it(served: tuple[Test
 
 
 def test_kubeconfig_problems_are_named_without_values(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
-    assert gather(tmp_path / "absent.kubeconfig").failure == ("config", f"kubeconfig {tmp_path / 'absent.kubeconfig'}: file not found")
-    wrong_context = gather_cluster(PLAN, environ={"ACPCHECK_KUBECONFIG": str(served[1].kubeconfig("admin")), "ACPCHECK_KUBECONTEXT": "prod"})
-    line = next(n for n, text in enumerate(served[1].kubeconfig("admin").read_text().splitlines(), 1) if text.startswith("contexts:"))
-    assert wrong_context.failure == ("config", f"kubeconfig {served[1].kubeconfig('admin')}:{line}: contexts: there is no context 'prod' (the contexts: test-apiserver)")
-    basic = edited(served[1].kubeconfig("acpcheck-reader"), tmp_path / "basic.kubeconfig", lambda d: d["users"][0]["user"].update(username="u", password="hunter2-password"))
+    assert gather(tmp_path / "absent.kubeconfig").failure == (
+        "config",
+        f"kubeconfig {tmp_path / 'absent.kubeconfig'}: file not found",
+    )
+    wrong_context = gather_cluster(
+        PLAN, environ={"ACPCHECK_KUBECONFIG": str(served[1].kubeconfig("admin")), "ACPCHECK_KUBECONTEXT": "prod"}
+    )
+    line = next(
+        n
+        for n, text in enumerate(served[1].kubeconfig("admin").read_text().splitlines(), 1)
+        if text.startswith("contexts:")
+    )
+    assert wrong_context.failure == (
+        "config",
+        f"kubeconfig {served[1].kubeconfig('admin')}:{line}: contexts: there is no context 'prod' (the contexts: test-apiserver)",
+    )
+    basic = edited(
+        served[1].kubeconfig("acpcheck-reader"),
+        tmp_path / "basic.kubeconfig",
+        lambda d: d["users"][0]["user"].update(username="u", password="hunter2-password"),
+    )
     failure = gather(basic).failure
     assert failure is not None and "basic authentication" in failure[1] and "hunter2" not in failure[1]
     broken = tmp_path / "broken.kubeconfig"
@@ -185,7 +247,9 @@ def test_kubeconfig_problems_are_named_without_values(served: tuple[TestApiServe
     assert kubeconfig_of(PLAN, environ={}) == (None, None)
 
 
-def test_saved_evidence_replays_and_holds_no_credential(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_saved_evidence_replays_and_holds_no_credential(
+    served: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     source = ClusterSource()
     for user in ("admin", "acpcheck-reader", "no-eec-reader"):
         evidence = gather(served[1].kubeconfig(user))

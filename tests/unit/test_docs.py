@@ -42,7 +42,9 @@ def field_paths(schema: dict, node: dict, prefix: str = "") -> set[str]:
 def test_plan_example_is_a_valid_plan_naming_every_field() -> None:
     text = block("yaml", "apiVersion")
     load_plan_text(text, "docs/interfaces.md")  # raises InputError with file:line on any problem
-    documented = set(re.findall(r"[A-Za-z][A-Za-z0-9]*", text))  # keys, also in flow style, and alternatives named in comments
+    documented = set(
+        re.findall(r"[A-Za-z][A-Za-z0-9]*", text)
+    )  # keys, also in flow style, and alternatives named in comments
     schema = plan_json_schema()
     leaves = {path.rsplit(".", 1)[-1] for path in field_paths(schema, schema)}
     missing = sorted(leaves - documented)

@@ -30,7 +30,17 @@ def test_fully_expanded_is_the_standard_indented_text() -> None:
 
 def test_below_the_expanded_levels_one_line_each() -> None:
     text = jsontext.dumps({"run": {"id": 1}, "results": [{"check": "A", "n": [1, 2]}, {"check": "B"}]}, expand=2)
-    assert text.split("\n") == ["{", '  "run": {', '    "id": 1', "  },", '  "results": [', '    {"check": "A", "n": [1, 2]},', '    {"check": "B"}', "  ]", "}"]
+    assert text.split("\n") == [
+        "{",
+        '  "run": {',
+        '    "id": 1',
+        "  },",
+        '  "results": [',
+        '    {"check": "A", "n": [1, 2]},',
+        '    {"check": "B"}',
+        "  ]",
+        "}",
+    ]
 
 
 def test_nan_only_when_allowed() -> None:

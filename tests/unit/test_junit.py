@@ -43,7 +43,11 @@ def test_every_non_compliance_is_in_it(run: report_runs.Run) -> None:
     suite = root.find("testsuite")
     assert suite is not None
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert properties["verdict"] == "NOT compliant" and properties["exitCode"] == "1" and properties["expiredWaivers"] == "1"
+    assert (
+        properties["verdict"] == "NOT compliant"
+        and properties["exitCode"] == "1"
+        and properties["expiredWaivers"] == "1"
+    )
     by_name = cases(run.text("junit.xml"))
     # Names as test views show them, classname by area.
     failing = by_name["ACP-NET-902 the cluster CIDR is not 10.3.0.0/16 [plan]"]
@@ -59,7 +63,11 @@ def test_every_non_compliance_is_in_it(run: report_runs.Run) -> None:
     # Counts agree with the cases.
     failures = sum(case.find("failure") is not None for case in by_name.values())
     errors = sum(case.find("error") is not None for case in by_name.values())
-    assert (suite.get("failures"), suite.get("errors"), suite.get("tests")) == (str(failures), str(errors), str(len(by_name)))
+    assert (suite.get("failures"), suite.get("errors"), suite.get("tests")) == (
+        str(failures),
+        str(errors),
+        str(len(by_name)),
+    )
     # Per-case data, where the schema allows it: the case's system-out.
     waived = by_name["ACP-NET-913 waived failure [plan]"].findtext("system-out") or ""
     assert "status: WAIVED" in waived and "waived by net-team@example.com until 2999-01-01" in waived
@@ -75,7 +83,10 @@ def test_names_are_the_same_with_and_without_xdist(run: report_runs.Run, tmp_pat
     XSD.validate(str(parallel.out / "junit.xml"))
 
     def shape(text: str) -> list[tuple[str | None, str | None, tuple[str, ...]]]:
-        return [(c.get("classname"), c.get("name"), tuple(child.tag for child in c)) for c in ET.fromstring(text).iter("testcase")]
+        return [
+            (c.get("classname"), c.get("name"), tuple(child.tag for child in c))
+            for c in ET.fromstring(text).iter("testcase")
+        ]
 
     assert shape(parallel.text("junit.xml")) == shape(run.text("junit.xml"))
 
@@ -94,9 +105,28 @@ def test_hostile_text_stays_valid() -> None:
         "check": "ACP-NET-001", "title": hostile, "area": "NET", "severity": "high", "status": "fail", "target": f"node:{hostile}",
         "message": hostile, "evidence": {}, "remediation": hostile, "refs": ["https://docs.alauda.io/container_platform/4.3/x.html"], "waiver": None, "duration": 0.1,
     }  # fmt: skip
-    run = {"id": "r", "started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:00:01Z", "profile": hostile, "plan": hostile, "cluster": hostile, "acp": "4.3", "acpcheck": "0", "failOn": "medium", "exitCode": 1}
+    run = {
+        "id": "r",
+        "started": "2026-01-01T00:00:00Z",
+        "finished": "2026-01-01T00:00:01Z",
+        "profile": hostile,
+        "plan": hostile,
+        "cluster": hostile,
+        "acp": "4.3",
+        "acpcheck": "0",
+        "failOn": "medium",
+        "exitCode": 1,
+    }
     summary = {"pass": 0, "fail": 1, "warn": 0, "skip": 0, "manual": 0, "error": 0, "waived": 0}
     expired = [{"check": hostile, "target": hostile, "reason": hostile, "owner": hostile, "expires": "2000-01-01"}]
-    text = writers.render_all({"schema": "acpcheck/results/v1", "run": run, "summary": summary, "expiredWaivers": expired, "results": [result]})["junit.xml"]
+    text = writers.render_all(
+        {
+            "schema": "acpcheck/results/v1",
+            "run": run,
+            "summary": summary,
+            "expiredWaivers": expired,
+            "results": [result],
+        }
+    )["junit.xml"]
     XSD.validate(text)
     assert len(cases(text)) == 2

@@ -27,7 +27,14 @@ from acpcheck.lab.apiserver import Hostile, ServerDir, TestApiServer, init_serve
 from acpcheck.sources import cluster as cluster_module
 from acpcheck.sources import etcd as etcd_module
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, NODES, ClusterSource, ClusterView, gather_cluster, kubeconfig_problems
+from acpcheck.sources.cluster import (
+    ETCD_ENCRYPTION_CONFIG,
+    NODES,
+    ClusterSource,
+    ClusterView,
+    gather_cluster,
+    kubeconfig_problems,
+)
 from acpcheck.sources.deadline import REQUEST_TIMEOUT, Deadline, request_timeout
 from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
 from acpcheck.testing import load_plan_text
@@ -84,15 +91,24 @@ def token_of(server_dir: ServerDir) -> str:
 
 
 @pytest.mark.parametrize("mode", ["drip", "silent"])
-def test_a_server_that_drips_or_stalls_is_cut_off_at_the_deadline_of_the_request(api: tuple[TestApiServer, ServerDir], mode: str) -> None:
+def test_a_server_that_drips_or_stalls_is_cut_off_at_the_deadline_of_the_request(
+    api: tuple[TestApiServer, ServerDir], mode: str
+) -> None:
     server, server_dir = api
     server.hostile = Hostile(mode, "/", DRIP)
     evidence = gather(server_dir.kubeconfig("acpcheck-reader"))
-    assert evidence.failure == ("timeout", f"get /version: {server.url} gave no complete answer within 1 s "
-                                           "(the deadline of one request; ACPCHECK_REQUEST_TIMEOUT sets it)")
+    assert evidence.failure == (
+        "timeout",
+        f"get /version: {server.url} gave no complete answer within 1 s "
+        "(the deadline of one request; ACPCHECK_REQUEST_TIMEOUT sets it)",
+    )
     with pytest.raises(TargetUnavailable) as error:  # every cluster check: ERROR for the cluster, naming what timed out
         ClusterSource().provide("cluster", evidence, PLAN, None)
-    assert error.value.target == f"cluster:{PLAN.metadata.name}" and error.value.kind == "timeout" and "get /version" in error.value.message
+    assert (
+        error.value.target == f"cluster:{PLAN.metadata.name}"
+        and error.value.kind == "timeout"
+        and "get /version" in error.value.message
+    )
 
 
 def test_a_drip_in_the_middle_of_the_reads_names_the_request(api: tuple[TestApiServer, ServerDir]) -> None:
@@ -105,7 +121,9 @@ def test_a_drip_in_the_middle_of_the_reads_names_the_request(api: tuple[TestApiS
     assert gather(server_dir.kubeconfig("acpcheck-reader")).failure is None
 
 
-def test_an_endless_answer_is_cut_at_the_size_limit_and_the_other_reads_complete(api: tuple[TestApiServer, ServerDir], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_endless_answer_is_cut_at_the_size_limit_and_the_other_reads_complete(
+    api: tuple[TestApiServer, ServerDir], monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, server_dir = api
     monkeypatch.setattr(cluster_module, "MAX_RESPONSE_BYTES", 1 << 20)  # 1 MiB: reached long before any deadline
     server.hostile = Hostile("huge", "/api/v1/nodes")
@@ -114,7 +132,11 @@ def test_an_endless_answer_is_cut_at_the_size_limit_and_the_other_reads_complete
     view = ClusterView(evidence)
     with pytest.raises(TargetUnavailable) as error:
         view.items(NODES)
-    assert error.value.kind == "error" and error.value.message == f"list nodes: the answer of {server.url} is more than the 1,048,576 bytes acpcheck reads"
+    assert (
+        error.value.kind == "error"
+        and error.value.message
+        == f"list nodes: the answer of {server.url} is more than the 1,048,576 bytes acpcheck reads"
+    )
     assert view.get(ETCD_ENCRYPTION_CONFIG)["spec"]["type"] == "aesgcm"  # the rest completes
 
 
@@ -123,10 +145,16 @@ def test_an_answer_that_is_not_json_fails_that_read_only(api: tuple[TestApiServe
     server.hostile = Hostile("malformed", "/api/v1/nodes")
     evidence = gather(server_dir.kubeconfig("acpcheck-reader"))
     assert evidence.failure is None
-    assert evidence.reads["nodes"].status == "error" and evidence.reads["nodes"].message == f"list nodes: the answer of {server.url} is not valid JSON"
+    assert (
+        evidence.reads["nodes"].status == "error"
+        and evidence.reads["nodes"].message == f"list nodes: the answer of {server.url} is not valid JSON"
+    )
     assert evidence.reads["etcdencryptionconfig"].status == "ok"
     server.hostile = Hostile("malformed", "/")
-    assert gather(server_dir.kubeconfig("acpcheck-reader")).failure == ("error", f"get /version: the answer of {server.url} is not valid JSON")
+    assert gather(server_dir.kubeconfig("acpcheck-reader")).failure == (
+        "error",
+        f"get /version: the answer of {server.url} is not valid JSON",
+    )
 
 
 def test_a_reset_in_the_middle_of_the_answer(api: tuple[TestApiServer, ServerDir]) -> None:
@@ -159,25 +187,40 @@ def ends(pid: int) -> bool:
 
 
 def exec_user(plugin: Path) -> dict:  # type: ignore[type-arg]
-    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}}
+    return {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}
+    }
 
 
-def test_an_exec_plugin_that_never_ends_is_stopped_with_everything_it_started(api: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_an_exec_plugin_that_never_ends_is_stopped_with_everything_it_started(
+    api: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     plugin, pids = tmp_path / "plugin", tmp_path / "pids"
     plugin.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 3600 &\necho $! >> {pids}\nsleep 3600\n")
     plugin.chmod(0o755)
     evidence = gather(with_user(api[1], tmp_path / "exec.kubeconfig", exec_user(plugin)))
-    assert evidence.failure == ("timeout", f"the exec credential plugin {str(plugin)!r} of kubeconfig user 'acpcheck-reader' did not finish within 1 s "
-                                           "(the deadline; ACPCHECK_REQUEST_TIMEOUT sets it); it and everything it started were stopped")
+    assert evidence.failure == (
+        "timeout",
+        f"the exec credential plugin {str(plugin)!r} of kubeconfig user 'acpcheck-reader' did not finish within 1 s "
+        "(the deadline; ACPCHECK_REQUEST_TIMEOUT sets it); it and everything it started were stopped",
+    )
     started = [int(pid) for pid in pids.read_text().split()]
     assert len(started) == 2 and all(ends(pid) for pid in started)  # the shell and its background sleep: no orphan
 
 
-def test_an_exec_plugin_that_leaves_a_child_holding_its_output(api: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_an_exec_plugin_that_leaves_a_child_holding_its_output(
+    api: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     """The credential counts as soon as the plugin exits; the child it left (still holding
     stdout, which kept the client's read waiting) is killed with its process group."""
     plugin, pids = tmp_path / "plugin", tmp_path / "pids"
-    credential = json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token_of(api[1])}})
+    credential = json.dumps(
+        {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"token": token_of(api[1])},
+        }
+    )
     plugin.write_text(f"#!/bin/sh\nsleep 3600 &\necho $! > {pids}\nprintf '%s' '{credential}'\n")
     plugin.chmod(0o755)
     evidence = gather(with_user(api[1], tmp_path / "exec.kubeconfig", exec_user(plugin)), deadline="60")
@@ -198,43 +241,75 @@ def test_an_exec_plugin_that_floods_its_output(api: tuple[TestApiServer, ServerD
 
 def test_a_kubeconfig_that_is_a_device_is_refused_at_once() -> None:
     """``--kubeconfig /dev/zero`` grew to 23 GB: now it is refused before any read."""
-    assert gather("/dev/zero").failure == ("config", "kubeconfig /dev/zero: not a regular file (it is a device); acpcheck reads regular files only")
+    assert gather("/dev/zero").failure == (
+        "config",
+        "kubeconfig /dev/zero: not a regular file (it is a device); acpcheck reads regular files only",
+    )
     problems = kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": "/dev/zero"})
     assert [str(p) for p in problems] == [
-        "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only (the kubeconfig given by --kubeconfig or ACPCHECK_KUBECONFIG)"]
+        "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only (the kubeconfig given by --kubeconfig or ACPCHECK_KUBECONFIG)"
+    ]
 
 
-def test_files_a_kubeconfig_names_are_read_by_the_loader_and_named_with_their_field(api: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_files_a_kubeconfig_names_are_read_by_the_loader_and_named_with_their_field(
+    api: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     fifo = tmp_path / "token.fifo"
     os.mkfifo(fifo)
     kubeconfig = with_user(api[1], tmp_path / "fifo.kubeconfig", {"tokenFile": str(fifo)})
     line = next(number for number, text in enumerate(kubeconfig.read_text().splitlines(), 1) if "tokenFile" in text)
     expected = f"{kubeconfig}:{line}: users[0].user.tokenFile: token file {fifo}: not a regular file (it is a FIFO); acpcheck reads regular files only"
     assert [str(p) for p in kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": str(kubeconfig)})] == [expected]
-    assert gather(kubeconfig).failure == ("config", f"kubeconfig {expected}")  # a gather without the check first: ERROR, at once
-    device = with_user(api[1], tmp_path / "device.kubeconfig", {"client-certificate": "/dev/zero", "client-key": str(fifo)})
+    assert gather(kubeconfig).failure == (
+        "config",
+        f"kubeconfig {expected}",
+    )  # a gather without the check first: ERROR, at once
+    device = with_user(
+        api[1], tmp_path / "device.kubeconfig", {"client-certificate": "/dev/zero", "client-key": str(fifo)}
+    )
     [problem] = kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": str(device)})
-    assert problem.field == "users[0].user.client-certificate" and "client certificate file /dev/zero: not a regular file (it is a device)" in problem.message
+    assert (
+        problem.field == "users[0].user.client-certificate"
+        and "client certificate file /dev/zero: not a regular file (it is a device)" in problem.message
+    )
     document = yaml.safe_load(device.read_text())
-    document["clusters"][0]["cluster"] = {"server": document["clusters"][0]["cluster"]["server"], "certificate-authority": str(fifo)}
+    document["clusters"][0]["cluster"] = {
+        "server": document["clusters"][0]["cluster"]["server"],
+        "certificate-authority": str(fifo),
+    }
     document["users"][0]["user"] = {"token": "x" * 20}
     (tmp_path / "ca.kubeconfig").write_text(yaml.safe_dump(document))
     [problem] = kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": str(tmp_path / "ca.kubeconfig")})
-    assert problem.field == "clusters[0].cluster.certificate-authority" and "not a regular file (it is a FIFO)" in problem.message
+    assert (
+        problem.field == "clusters[0].cluster.certificate-authority"
+        and "not a regular file (it is a FIFO)" in problem.message
+    )
 
 
-def test_a_missing_file_is_named_by_its_field_not_its_path(api: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_a_missing_file_is_named_by_its_field_not_its_path(
+    api: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     """Someone who typed the token itself into tokenFile must not see it printed back."""
     kubeconfig = with_user(api[1], tmp_path / "typo.kubeconfig", {"tokenFile": "sk_live_51Hx0fakeTOKENvalue"})
     [problem] = kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": str(kubeconfig)})
-    assert problem.field == "users[0].user.tokenFile" and "sk_live" not in str(problem) and "does not exist" in problem.message
+    assert (
+        problem.field == "users[0].user.tokenFile"
+        and "sk_live" not in str(problem)
+        and "does not exist" in problem.message
+    )
 
 
-def test_files_named_by_a_kubeconfig_are_used_from_what_the_loader_read(api: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
+def test_files_named_by_a_kubeconfig_are_used_from_what_the_loader_read(
+    api: tuple[TestApiServer, ServerDir], tmp_path: Path
+) -> None:
     """CA, client certificate and key given as files (not ``-data``) still authenticate."""
     document = yaml.safe_load(api[1].kubeconfig("admin").read_text())
     cluster, user = document["clusters"][0]["cluster"], document["users"][0]["user"]
-    for key, name in (("certificate-authority-data", "ca.crt"), ("client-certificate-data", "admin.crt"), ("client-key-data", "admin.key")):
+    for key, name in (
+        ("certificate-authority-data", "ca.crt"),
+        ("client-certificate-data", "admin.crt"),
+        ("client-key-data", "admin.key"),
+    ):
         entry = cluster if key.startswith("certificate") else user
         (tmp_path / name).write_bytes(base64.b64decode(entry.pop(key)))
         entry[key.removesuffix("-data")] = name  # relative to the kubeconfig
@@ -294,22 +369,33 @@ def etcd_client(api: tuple[TestApiServer, ServerDir]) -> EtcdClient:
     """The etcd client against the hostile server (it speaks TLS with a client certificate, like etcd)."""
     server, server_dir = api
     user = yaml.safe_load(server_dir.kubeconfig("admin").read_text())["users"][0]["user"]
-    credentials = ClientCredentials(server_dir.ca.read_text(), base64.b64decode(user["client-certificate-data"]).decode(),
-                                    base64.b64decode(user["client-key-data"]).decode())
-    return EtcdClient(("127.0.0.1", server.port), "127.0.0.1", credentials, label="cp1: https://127.0.0.1:2379", deadline=1.0)
+    credentials = ClientCredentials(
+        server_dir.ca.read_text(),
+        base64.b64decode(user["client-certificate-data"]).decode(),
+        base64.b64decode(user["client-key-data"]).decode(),
+    )
+    return EtcdClient(
+        ("127.0.0.1", server.port), "127.0.0.1", credentials, label="cp1: https://127.0.0.1:2379", deadline=1.0
+    )
 
 
 @pytest.mark.parametrize("mode", ["drip", "silent"])
-def test_an_etcd_that_drips_or_stalls_is_cut_off_at_the_deadline_of_the_read(api: tuple[TestApiServer, ServerDir], mode: str) -> None:
+def test_an_etcd_that_drips_or_stalls_is_cut_off_at_the_deadline_of_the_read(
+    api: tuple[TestApiServer, ServerDir], mode: str
+) -> None:
     api[0].hostile = Hostile(mode, "/v3/", DRIP)
     with etcd_client(api) as client, pytest.raises(EtcdError) as error:
         client.status()
     assert error.value.kind == "timeout"
-    assert error.value.message == ("cp1: https://127.0.0.1:2379: etcd gave no complete answer to /v3/maintenance/status within 1 s "
-                                   "(the deadline of one read; ACPCHECK_REQUEST_TIMEOUT sets it)")
+    assert error.value.message == (
+        "cp1: https://127.0.0.1:2379: etcd gave no complete answer to /v3/maintenance/status within 1 s "
+        "(the deadline of one read; ACPCHECK_REQUEST_TIMEOUT sets it)"
+    )
 
 
-def test_etcd_answers_too_large_not_json_or_cut_off(api: tuple[TestApiServer, ServerDir], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_etcd_answers_too_large_not_json_or_cut_off(
+    api: tuple[TestApiServer, ServerDir], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(etcd_module, "MAX_ANSWER_BYTES", 1 << 20)
     outcomes = {}
     for mode in ("huge", "malformed", "reset"):
@@ -329,7 +415,9 @@ def test_etcd_answers_too_large_not_json_or_cut_off(api: tuple[TestApiServer, Se
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="reads as root through the local transport")
-def test_a_node_file_that_is_not_regular_or_too_large_is_that_nodes_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_node_file_that_is_not_regular_or_too_large_is_that_nodes_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from acpcheck.sources.encryption import _read_file
     from acpcheck.transport.errors import TransportError
     from acpcheck.transport.local import LocalTransport
@@ -341,7 +429,11 @@ def test_a_node_file_that_is_not_regular_or_too_large_is_that_nodes_error(tmp_pa
     (tmp_path / "ok.yaml").write_text("kind: EncryptionConfiguration\n")
     monkeypatch.setenv("ACPCHECK_MAX_INPUT_BYTES", "1000")
     transport = LocalTransport()
-    for path, what in ((fifo, "is not a regular file"), (Path("/dev/zero"), "is not a regular file"), (big, "is larger than 1,000 bytes")):
+    for path, what in (
+        (fifo, "is not a regular file"),
+        (Path("/dev/zero"), "is not a regular file"),
+        (big, "is larger than 1,000 bytes"),
+    ):
         with pytest.raises(TransportError) as error:
             _read_file(transport, str(path))
         assert error.value.kind == "probe" and f"{path} {what}" in error.value.message
@@ -356,12 +448,28 @@ def test_acpcheck_run_with_kubeconfig_dev_zero_ends_at_once_naming_it(tmp_path: 
     """The issue's command (one ENC check: no node is contacted). The kubeconfig is refused as
     bad input before anything runs, and /dev/zero is never read. The memory cap turns a read
     without end into a failure of this test, not a machine out of memory."""
-    command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(ROOT / "examples" / "workload-kube-ovn.yaml"), "--profile", "upgrade",
-               "--check", "ACP-ENC-001", "--kubeconfig", "/dev/zero", "--out", str(tmp_path / "out")]
+    command = [
+        sys.executable,
+        "-m",
+        "acpcheck",
+        "run",
+        "--plan",
+        str(ROOT / "examples" / "workload-kube-ovn.yaml"),
+        "--profile",
+        "upgrade",
+        "--check",
+        "ACP-ENC-001",
+        "--kubeconfig",
+        "/dev/zero",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     (tmp_path / ".ssh").mkdir()
     (tmp_path / ".ssh" / "id_ed25519").write_text("")  # the plan's key file (not used: no node is contacted)
     env = {**os.environ, "HOME": str(tmp_path)}
-    done = subprocess.run(["prlimit", "--as=4000000000", *command], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    done = subprocess.run(
+        ["prlimit", "--as=4000000000", *command], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env
+    )
     assert done.returncode == 4, done.stdout + done.stderr
     assert "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only" in done.stderr
     assert not (tmp_path / "out" / "results.json").exists()
@@ -369,8 +477,22 @@ def test_acpcheck_run_with_kubeconfig_dev_zero_ends_at_once_naming_it(tmp_path: 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-3", "1e9"])
 def test_a_bad_request_timeout_option_is_bad_input_before_anything_runs(tmp_path: Path, value: str) -> None:
-    command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(ROOT / "examples" / "workload-kube-ovn.yaml"), "--profile", "upgrade",
-               "--check", "ACP-ENC-001", "--request-timeout", value, "--out", str(tmp_path / "out")]
+    command = [
+        sys.executable,
+        "-m",
+        "acpcheck",
+        "run",
+        "--plan",
+        str(ROOT / "examples" / "workload-kube-ovn.yaml"),
+        "--profile",
+        "upgrade",
+        "--check",
+        "ACP-ENC-001",
+        "--request-timeout",
+        value,
+        "--out",
+        str(tmp_path / "out"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 4, done.stdout + done.stderr
     assert "--request-timeout: give a number of seconds above 0, at most 86,400" in done.stderr

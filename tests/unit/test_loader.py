@@ -35,8 +35,14 @@ def problems(text: str | bytes, tmp_path: Path) -> list[str]:
         ("a: 1\n# a comment with \x1b[31m an escape\n", "in.yaml:2: control character U+001B in the file (column 18)"),
         ("a: 1\nb: \x07\n", "in.yaml:2: control character U+0007"),
         ('a: 1\nb: "\\e[2J"\n', "in.yaml:2: b: control character U+001B in a value is not allowed (value not shown)"),
-        ("waivers:\n  - expires: 2026-02-30\n", "in.yaml:2: waivers[0].expires: not a real date (day is out of range for month)"),
-        ("a: !!python/object/apply:os.system ['id']\n", "in.yaml:1: a: tag !!python/object/apply:os.system is not allowed here"),
+        (
+            "waivers:\n  - expires: 2026-02-30\n",
+            "in.yaml:2: waivers[0].expires: not a real date (day is out of range for month)",
+        ),
+        (
+            "a: !!python/object/apply:os.system ['id']\n",
+            "in.yaml:1: a: tag !!python/object/apply:os.system is not allowed here",
+        ),
         ("a: !custom 1\n", "in.yaml:1: a: tag !custom is not allowed"),
         ("a: !!int twelve\n", "in.yaml:1: a: not a valid int (value not shown)"),
         ("a: !!binary aGVsbG8=\n", "in.yaml:1: a: tag !!binary is not allowed"),
@@ -65,7 +71,9 @@ def test_nesting_deeper_than_the_limit(tmp_path: Path) -> None:
 
 
 def test_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
-    levels = ["&a0 [" + ",".join(["lol"] * 9) + "]"] + [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    levels = ["&a0 [" + ",".join(["lol"] * 9) + "]"] + [
+        f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)
+    ]
     text = "bomb: [" + ", ".join(levels) + "]\n"
     assert len(text) < 600
     started = time.monotonic()
@@ -112,15 +120,24 @@ def test_only_regular_files_are_read(tmp_path: Path, kind: str) -> None:
     with pytest.raises(InputError) as caught:
         load_yaml(path)
     assert time.monotonic() - started < 2
-    expected = {"fifo": "not a regular file (it is a FIFO)", "directory": "not a regular file (it is a directory)", "dev-zero": "not a regular file (it is a device)", "missing": "file not found"}
-    assert str(caught.value) == f"{path}: {expected[kind]}" + ("; acpcheck reads regular files only" if kind != "missing" else "")
+    expected = {
+        "fifo": "not a regular file (it is a FIFO)",
+        "directory": "not a regular file (it is a directory)",
+        "dev-zero": "not a regular file (it is a device)",
+        "missing": "file not found",
+    }
+    assert str(caught.value) == f"{path}: {expected[kind]}" + (
+        "; acpcheck reads regular files only" if kind != "missing" else ""
+    )
 
 
 def test_size_limit_is_documented_and_overridable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("a: " + "x" * 2000 + "\n")
     monkeypatch.setenv("ACPCHECK_MAX_INPUT_BYTES", "1000")
-    with pytest.raises(InputError, match=r"file too large: 2,004 bytes, more than the limit of 1,000 \(set ACPCHECK_MAX_INPUT_BYTES"):
+    with pytest.raises(
+        InputError, match=r"file too large: 2,004 bytes, more than the limit of 1,000 \(set ACPCHECK_MAX_INPUT_BYTES"
+    ):
         load_yaml(path)
     monkeypatch.setenv("ACPCHECK_MAX_INPUT_BYTES", "3000")
     assert load_yaml(path).data["a"] == "x" * 2000
@@ -157,4 +174,6 @@ def test_json_with_the_same_limits(tmp_path: Path, content: str, expected: str) 
     with pytest.raises(InputError) as caught:
         load_json(path)
     assert expected in str(caught.value)
-    assert load_json(path.with_name("ok.json") if path.with_name("ok.json").write_text(json.dumps({"a": "\u001b"})) else path).data == {"a": "\x1b"}
+    assert load_json(
+        path.with_name("ok.json") if path.with_name("ok.json").write_text(json.dumps({"a": "\u001b"})) else path
+    ).data == {"a": "\x1b"}

@@ -21,7 +21,9 @@ from acpcheck.report import writers
 from acpcheck.report.outdir import LOCK, MANIFEST, OutDir
 
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=30) | st.sampled_from(["\x1b[31m", "]]>", "</pre><script>", "\ud800", "```", "\x00", "&amp;"])
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=30) | st.sampled_from(
+    ["\x1b[31m", "]]>", "</pre><script>", "\ud800", "```", "\x00", "&amp;"]
+)
 
 
 def document(texts: list[str], number: float) -> dict[str, Any]:
@@ -40,11 +42,26 @@ def document(texts: list[str], number: float) -> dict[str, Any]:
         "waiver": None,
         "duration": 0.1,
     }
-    waived = {**result, "status": "waived", "waiver": {"check": "*", "target": "*", "reason": a, "owner": b, "expires": "2099-01-01"}}
+    waived = {
+        **result,
+        "status": "waived",
+        "waiver": {"check": "*", "target": "*", "reason": a, "owner": b, "expires": "2099-01-01"},
+    }
     skipped = {**result, "status": "skip"}
     return {
         "schema": "acpcheck/results/v1",
-        "run": {"id": "r", "started": "s", "finished": "f", "profile": b, "plan": d, "cluster": a, "acp": "4.3", "acpcheck": "0", "failOn": "medium", "exitCode": 1},
+        "run": {
+            "id": "r",
+            "started": "s",
+            "finished": "f",
+            "profile": b,
+            "plan": d,
+            "cluster": a,
+            "acp": "4.3",
+            "acpcheck": "0",
+            "failOn": "medium",
+            "exitCode": 1,
+        },
         "summary": {"pass": 0, "fail": 1, "warn": 0, "skip": 1, "manual": 0, "error": 0, "waived": 1},
         "expiredWaivers": [{"check": a, "target": b, "reason": c, "owner": d, "expires": "2000-01-01"}],
         "results": [result, waived, skipped],
@@ -103,7 +120,11 @@ def test_sarif_uris_are_real_uris(tmp_path: Path, plan: str, uri: str | None, ba
 
 def test_unusable_out_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    for path, words in ((tmp_path / "file", "is not a directory"), (tmp_path / "file" / "sub", "cannot be created"), (Path("/proc/acpcheck-nope"), "cannot be created")):
+    for path, words in (
+        (tmp_path / "file", "is not a directory"),
+        (tmp_path / "file" / "sub", "cannot be created"),
+        (Path("/proc/acpcheck-nope"), "cannot be created"),
+    ):
         with pytest.raises(InputError, match=words):
             OutDir.claim(path, "run")
 
@@ -111,7 +132,9 @@ def test_unusable_out_is_bad_input(tmp_path: Path) -> None:
 def test_a_second_run_is_refused_naming_the_holder(tmp_path: Path) -> None:
     first = OutDir.claim(tmp_path / "out", "run-one")
     try:
-        with pytest.raises(InputError, match=rf"is in use by another acpcheck run \(pid {os.getpid()}, run run-one, since "):
+        with pytest.raises(
+            InputError, match=rf"is in use by another acpcheck run \(pid {os.getpid()}, run run-one, since "
+        ):
             OutDir.claim(tmp_path / "out", "run-two")
     finally:
         first.release()
@@ -134,7 +157,9 @@ def test_foreign_files_are_kept_unless_forced(tmp_path: Path) -> None:
     OutDir.claim(out, "again").release()
 
 
-def test_previous_reports_never_look_current_after_a_failed_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_previous_reports_never_look_current_after_a_failed_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     first = OutDir.claim(out, "one")
     first.write({"results.json": '{"run": "one"}\n', "junit.xml": "<x/>\n"})

@@ -43,18 +43,46 @@ def test_base_example_fields() -> None:
     ("find", "replace", "expected"),
     [
         ("ipFamily: ipv4", "ipFamly: ipv4", "spec.cluster.ipFamly: unknown field; did you mean 'ipFamily'?"),
-        ("plugin: kube-ovn", "plugin: weave", "spec.network.plugin: must be one of 'kube-ovn', 'calico', 'flannel' or 'custom'"),
-        ("clusterCIDR: 10.3.0.0/16", "clusterCIDR: 10.3.0.0/33", "spec.network.clusterCIDR: '10.3.0.0/33' has an impossible prefix length"),
+        (
+            "plugin: kube-ovn",
+            "plugin: weave",
+            "spec.network.plugin: must be one of 'kube-ovn', 'calico', 'flannel' or 'custom'",
+        ),
+        (
+            "clusterCIDR: 10.3.0.0/16",
+            "clusterCIDR: 10.3.0.0/33",
+            "spec.network.clusterCIDR: '10.3.0.0/33' has an impossible prefix length",
+        ),
         ("clusterCIDR: 10.3.0.0/16", "clusterCIDR: 10.3.0.1/16", "has host bits set; did you mean 10.3.0.0/16?"),
-        ("serviceCIDR: 10.4.0.0/16", "serviceCIDR: [10.4.0.0/16, 10.5.0.0/16]", "a dual-stack list needs one IPv4 and one IPv6 CIDR"),
-        ('kubernetesVersion: "1.34.5"', 'kubernetesVersion: "latest"', "spec.cluster.kubernetesVersion: has the wrong format (expected e.g. 1.34.5)"),
+        (
+            "serviceCIDR: 10.4.0.0/16",
+            "serviceCIDR: [10.4.0.0/16, 10.5.0.0/16]",
+            "a dual-stack list needs one IPv4 and one IPv6 CIDR",
+        ),
+        (
+            'kubernetesVersion: "1.34.5"',
+            'kubernetesVersion: "latest"',
+            "spec.cluster.kubernetesVersion: has the wrong format (expected e.g. 1.34.5)",
+        ),
         ('version: "4.3"', 'version: "4.9"', "spec.acp.version: ACP 4.9 is not in acpcheck's version matrix"),
         ("ipv4: 192.0.2.21}", "ipv4: 192.0.2.321}", "spec.nodes[3].ipv4: '192.0.2.321' is not a valid IP address"),
         ("ipv4: 192.0.2.21}", "ipv4: 2001:db8::21}", "spec.nodes[3].ipv4: '2001:db8::21' is not an IPv4 address"),
-        ("{name: w1, role: worker, ipv4: 192.0.2.21}", "{name: w1, role: worker}", "spec.nodes[3]: a node needs ipv4 or ipv6"),
-        ("role: worker, ipv4: 192.0.2.22", "role: master, ipv4: 192.0.2.22", "spec.nodes[4].role: must be one of 'control-plane' or 'worker'"),
+        (
+            "{name: w1, role: worker, ipv4: 192.0.2.21}",
+            "{name: w1, role: worker}",
+            "spec.nodes[3]: a node needs ipv4 or ipv6",
+        ),
+        (
+            "role: worker, ipv4: 192.0.2.22",
+            "role: master, ipv4: 192.0.2.22",
+            "spec.nodes[4].role: must be one of 'control-plane' or 'worker'",
+        ),
         ("port: 22", "port: 70000", "spec.ssh.port: Input should be less than or equal to 65535"),
-        ("address: 192.0.2.100 ", "address: not_a_host! ", "spec.endpoint.address: 'not_a_host!' is neither an IP address nor a domain name"),
+        (
+            "address: 192.0.2.100 ",
+            "address: not_a_host! ",
+            "spec.endpoint.address: 'not_a_host!' is neither an IP address nor a domain name",
+        ),
         ("kind: ClusterPlan", "kind: Cluster", "kind: must be one of 'ClusterPlan'"),
         ("metadata: {name: prod-east}\n", "", "metadata: required field is missing"),
     ],
@@ -70,7 +98,11 @@ def test_schema_problem_names_file_line_and_field(tmp_path: Path, find: str, rep
 
 
 def test_all_problems_at_once_in_file_order(tmp_path: Path) -> None:
-    text = BASE.replace("ipFamily: ipv4", "ipFamily: ipv5").replace("clusterCIDR: 10.3.0.0/16", "clusterCIDR: banana").replace("ipv4: 192.0.2.22", "ipv4: 1.2.3")
+    text = (
+        BASE.replace("ipFamily: ipv4", "ipFamily: ipv5")
+        .replace("clusterCIDR: 10.3.0.0/16", "clusterCIDR: banana")
+        .replace("ipv4: 192.0.2.22", "ipv4: 1.2.3")
+    )
     problems = problems_for(tmp_path, text)
     assert len(problems) == 3
     lines = [int(p.split(":")[1]) for p in problems]
@@ -84,7 +116,11 @@ def test_all_problems_at_once_in_file_order(tmp_path: Path) -> None:
         ("{password: Hunter2-secret}", "spec.ssh.auth.password", "passwordEnv"),
         ("{privateKey: Hunter2-secret}", "spec.ssh.auth.privateKey", "privateKeyFile"),
         ("{passphrase: Hunter2-secret, privateKeyFile: /k}", "spec.ssh.auth.passphrase", "passphraseEnv"),
-        ("{privateKeyFile: '-----BEGIN OPENSSH PRIVATE KEY-----Hunter2-secret'}", "spec.ssh.auth.privateKeyFile", "inline private key"),
+        (
+            "{privateKeyFile: '-----BEGIN OPENSSH PRIVATE KEY-----Hunter2-secret'}",
+            "spec.ssh.auth.privateKeyFile",
+            "inline private key",
+        ),
     ],
 )
 def test_literal_secret_is_refused_without_echo(tmp_path: Path, auth: str, field: str, hint: str) -> None:
@@ -95,14 +131,19 @@ def test_literal_secret_is_refused_without_echo(tmp_path: Path, auth: str, field
 
 
 def test_proxy_credentials_in_url_are_refused_without_echo(tmp_path: Path) -> None:
-    text = BASE.replace("hostKeyPolicy: accept-new", "hostKeyPolicy: accept-new\n    proxy: {url: 'socks5://bob:Hunter2-secret@192.0.2.9:1080'}")
+    text = BASE.replace(
+        "hostKeyPolicy: accept-new",
+        "hostKeyPolicy: accept-new\n    proxy: {url: 'socks5://bob:Hunter2-secret@192.0.2.9:1080'}",
+    )
     problems = problems_for(tmp_path, text)
     assert any("spec.ssh.proxy.url: a URL with user info (credentials) is refused" in p for p in problems)
     assert not any("Hunter2" in p for p in problems)
 
 
 def test_only_socks5_proxies(tmp_path: Path) -> None:
-    text = BASE.replace("hostKeyPolicy: accept-new", "hostKeyPolicy: accept-new\n    proxy: {url: 'http://192.0.2.9:3128'}")
+    text = BASE.replace(
+        "hostKeyPolicy: accept-new", "hostKeyPolicy: accept-new\n    proxy: {url: 'http://192.0.2.9:3128'}"
+    )
     assert any("ACP only supports SOCKS5" in p for p in problems_for(tmp_path, text))
 
 
@@ -170,7 +211,12 @@ def test_network_is_required_when_acp_builds_the_cluster(tmp_path: Path, cluster
 def test_explicit_null_network_is_located_at_its_line(tmp_path: Path) -> None:
     text = without_network(BASE).replace("  nodes:", "  network: null\n  nodes:", 1)
     problems = problems_for(tmp_path, text)
-    assert any(p.startswith(f"{tmp_path / 'plan.yaml'}:{line_of(text, 'network: null')}: spec.network: required for cluster type on-premise") for p in problems)
+    assert any(
+        p.startswith(
+            f"{tmp_path / 'plan.yaml'}:{line_of(text, 'network: null')}: spec.network: required for cluster type on-premise"
+        )
+        for p in problems
+    )
 
 
 def test_missing_network_is_reported_with_the_other_problems(tmp_path: Path) -> None:

@@ -75,7 +75,11 @@ SCALARS = [
 
 def test_every_field_has_a_title_and_a_description() -> None:
     assert SCHEMA["title"] and SCHEMA["description"] and SCHEMA["$schema"].endswith("2020-12/schema")
-    missing = [f"{where}.{field}: {'title' if not prop.get('title') else 'description'}" for where, field, prop in _properties() if not prop.get("title") or not prop.get("description")]
+    missing = [
+        f"{where}.{field}: {'title' if not prop.get('title') else 'description'}"
+        for where, field, prop in _properties()
+        if not prop.get("title") or not prop.get("description")
+    ]
     assert missing == []
     assert all(body.get("description") for body in SCHEMA["$defs"].values())
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
@@ -117,7 +121,14 @@ def test_schema_and_loader_agree_on_the_type(field: str, path: list[str | int], 
 
 def test_every_non_string_scalar_is_covered() -> None:
     covered = {field for field, _, _ in SCALARS}
-    assert {"Ssh.port", "SshOverride.port", "SelfBuiltVip.enabled", "KubeOvn.vlanID", "Node.applicationDeployable", "Ssh.connectTimeoutSeconds"} <= covered
+    assert {
+        "Ssh.port",
+        "SshOverride.port",
+        "SelfBuiltVip.enabled",
+        "KubeOvn.vlanID",
+        "Node.applicationDeployable",
+        "Ssh.connectTimeoutSeconds",
+    } <= covered
 
 
 def test_the_readme_shows_the_editor_modeline() -> None:

@@ -31,7 +31,9 @@ def test_plan_profile_is_plan_scope_only() -> None:
 def test_preinstall_extends_plan() -> None:
     profile = load_profile("preinstall")
     assert profile.selects(meta("ACP-NET-001")) and profile.selects(meta("ACP-NODE-001", Scope.NODE))
-    assert profile.selects(meta("ACP-LB-001", Scope.CLUSTER)) and not profile.selects(meta("ACP-ENC-001", Scope.CLUSTER))
+    assert profile.selects(meta("ACP-LB-001", Scope.CLUSTER)) and not profile.selects(
+        meta("ACP-ENC-001", Scope.CLUSTER)
+    )
     assert profile.fail_on is Severity.MEDIUM
 
 
@@ -40,7 +42,9 @@ def test_ci_is_strict() -> None:
 
 
 def test_custom_profile_extends_relative_file(tmp_path: Path) -> None:
-    (tmp_path / "base.yaml").write_text("name: base\ninclude: ['ACP-NET-*', 'tag:dns']\nparams: {defaultMaxPods: 200}\n")
+    (tmp_path / "base.yaml").write_text(
+        "name: base\ninclude: ['ACP-NET-*', 'tag:dns']\nparams: {defaultMaxPods: 200}\n"
+    )
     (tmp_path / "team.yaml").write_text(
         "name: team\nextends: base.yaml\nexclude: [ACP-NET-002]\nfail_on: high\noverrides: {ACP-NET-001: {severity: low}}\n"
     )
@@ -58,7 +62,10 @@ def test_custom_profile_extends_relative_file(tmp_path: Path) -> None:
         ("name: x\nfail_on: urgent\n", "fail_on: 'urgent' is not a severity"),
         ("name: x\ninclude: [colour:red]\n", "'colour:red' is not a selector"),
         ("name: x\nincludes: [scope:plan]\n", "includes: unknown field"),
-        ("name: x\nextends: nonexistent\n", "profile 'nonexistent' not found (built-in profiles: ci, hcp, plan, preinstall, upgrade)"),
+        (
+            "name: x\nextends: nonexistent\n",
+            "profile 'nonexistent' not found (built-in profiles: ci, hcp, plan, preinstall, upgrade)",
+        ),
     ],
 )
 def test_bad_profile(tmp_path: Path, text: str, expected: str) -> None:

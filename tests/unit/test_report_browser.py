@@ -27,7 +27,10 @@ sys.path.insert(0, str(ROOT / "tests" / "data")) if str(ROOT / "tests" / "data")
 import report_runs  # noqa: E402  (tests/data: the shared report runs)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium; `make test` installs it through scripts/setup-system.sh)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (Debian package chromium; `make test` installs it through scripts/setup-system.sh)",
+)
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 DESKTOP = {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False}
@@ -112,9 +115,13 @@ class Chromium:
 
     def click(self, selector: str) -> None:
         """A real mouse click in the middle of the element."""
-        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()")
+        box = self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+        )
         for kind in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
+            self.send(
+                "Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}
+            )
 
     def type(self, selector: str, text: str) -> None:
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
@@ -122,7 +129,14 @@ class Chromium:
 
     def screenshot(self, path: Path, width: int) -> Path:
         height = int(self.js("document.documentElement.scrollHeight"))
-        data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})["data"]
+        data = self.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+        )["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
@@ -175,11 +189,16 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
     by = {(g["status"], g["check"]): g for g in groups}
     # The same FAIL on four nodes: one group, the nodes listed, the message once.
     swap = by[("fail", "ACP-NODE-909")]
-    assert swap["targets"] == ["node:cp1", "node:cp2", "node:cp3", "node:w2"] and swap["text"].count("swap is on (/swap.img)") == 1
+    assert (
+        swap["targets"] == ["node:cp1", "node:cp2", "node:cp3", "node:w2"]
+        and swap["text"].count("swap is on (/swap.img)") == 1
+    )
     # One unreachable node: one ERROR group naming its four checks, not four identical ones.
     unreachable = [g for g in groups if g["status"] == "error" and g["targets"] == ["node:w1"]]
     assert len(unreachable) == 1 and unreachable[0]["title"] == "4 checks could not run on node:w1"
-    assert all(check in unreachable[0]["text"] for check in ("ACP-NODE-908", "ACP-NODE-909", "ACP-NODE-910", "ACP-NODE-911"))
+    assert all(
+        check in unreachable[0]["text"] for check in ("ACP-NODE-908", "ACP-NODE-909", "ACP-NODE-910", "ACP-NODE-911")
+    )
     # Every finding says why (the check's rationale) and how to fix it.
     assert by[("fail", "ACP-NET-902")]["why"] == "Why 902 exists: the cluster CIDR must be chosen on purpose."
     assert by[("fail", "ACP-NET-902")]["fix"] == "fix the CIDR"
@@ -187,7 +206,14 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
         assert by[key]["why"] and by[key]["fix"], key
     assert "net-team@example.com" in by[("waived", "ACP-NET-913")]["text"]
     order = [g["status"] for g in groups]
-    assert order.index("fail") < order.index("error") < order.index("warn") < order.index("manual") < order.index("waived") < order.index("pass")
+    assert (
+        order.index("fail")
+        < order.index("error")
+        < order.index("warn")
+        < order.index("manual")
+        < order.index("waived")
+        < order.index("pass")
+    )
     shot = browser.screenshot(tmp_path / "report-phone.png", PHONE["width"])
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 10_000
@@ -198,15 +224,26 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
     shown = browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.status)")
     assert shown and set(shown) == {"fail"}
     assert browser.js("document.querySelector('#shown').textContent").startswith(f"{len(shown)} of ")
-    browser.js("(() => { const s = document.querySelector('#filters select[name=target]'); s.value = 'node:w2'; s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+    browser.js(
+        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = 'node:w2'; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
     assert browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.check)") == ["ACP-NODE-908", "ACP-NODE-909"]
-    assert browser.js("[...document.querySelectorAll('.group[data-check=\"ACP-NODE-909\"] li')].filter(li => !li.hidden).map(li => li.dataset.target)") == ["node:w2"]
-    browser.js("(() => { const s = document.querySelector('#filters select[name=target]'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+    assert browser.js(
+        "[...document.querySelectorAll('.group[data-check=\"ACP-NODE-909\"] li')].filter(li => !li.hidden).map(li => li.dataset.target)"
+    ) == ["node:w2"]
+    browser.js(
+        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
     browser.type("#filters input[name=q]", "SWAP")
     assert browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.check)") == ["ACP-NODE-909"]
     browser.click("#filters input[value=error]")
-    browser.js("(() => { const s = document.querySelector('#filters select[name=area]'); s.value = 'NODE'; s.dispatchEvent(new Event('change', {bubbles: true})); })()")
-    assert sorted(browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.status)")) == ["error", "fail"]  # swap on four nodes, and w1's four checks
+    browser.js(
+        "(() => { const s = document.querySelector('#filters select[name=area]'); s.value = 'NODE'; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+    assert sorted(browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.status)")) == [
+        "error",
+        "fail",
+    ]  # swap on four nodes, and w1's four checks
     browser.type("#filters input[name=q]", " nothing like this")
     assert browser.js(f"{VISIBLE_GROUPS}.length") == 0 and browser.js("document.querySelector('#none').hidden") is False
     assert browser.js("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -215,5 +252,7 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
 def test_the_report_at_desktop_width(every_status: Any, browser: Chromium, tmp_path: Path) -> None:
     browser.open((every_status.out / "report.html").as_uri(), DESKTOP)
     assert browser.js("document.documentElement.scrollWidth") <= DESKTOP["width"]
-    assert browser.js("document.querySelectorAll('#results .group').length") == browser.js(f"{VISIBLE_GROUPS}.length") > 10
+    assert (
+        browser.js("document.querySelectorAll('#results .group').length") == browser.js(f"{VISIBLE_GROUPS}.length") > 10
+    )
     print(f"screenshot: {browser.screenshot(tmp_path / 'report-desktop.png', DESKTOP['width'])}")

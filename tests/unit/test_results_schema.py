@@ -54,7 +54,9 @@ def acpcheck_run(plan: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any
 
 
 def assert_valid(validator: jsonschema.Draft202012Validator, document: dict[str, Any]) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(document)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(document)
+    ]
     assert not errors, "\n".join(errors[:20])
     # What a schema cannot say: the counts add up, and the area is the id's.
     counted = {str(s): sum(r["status"] == str(s) for r in document["results"]) for s in Status}
@@ -63,13 +65,17 @@ def assert_valid(validator: jsonschema.Draft202012Validator, document: dict[str,
 
 
 @pytest.mark.parametrize("plan", PLANS, ids=lambda p: str(p.relative_to(EXAMPLES)))
-def test_every_example_run_matches_the_schema(plan: Path, tmp_path: Path, validator: jsonschema.Draft202012Validator) -> None:
+def test_every_example_run_matches_the_schema(
+    plan: Path, tmp_path: Path, validator: jsonschema.Draft202012Validator
+) -> None:
     code, document = acpcheck_run(plan, tmp_path / "out")
     assert_valid(validator, document)
     assert code == document["run"]["exitCode"]
 
 
-def test_run_with_live_and_expired_waivers_matches_the_schema(tmp_path: Path, validator: jsonschema.Draft202012Validator) -> None:
+def test_run_with_live_and_expired_waivers_matches_the_schema(
+    tmp_path: Path, validator: jsonschema.Draft202012Validator
+) -> None:
     _, plain = acpcheck_run(DEFECTIVE, tmp_path / "plain")
     failing = sorted({r["check"] for r in plain["results"] if r["status"] == "fail"})
     assert len(failing) >= 2, "the defective example needs two failing checks for this test"
@@ -82,7 +88,9 @@ def test_run_with_live_and_expired_waivers_matches_the_schema(tmp_path: Path, va
     code, document = acpcheck_run(DEFECTIVE, tmp_path / "out", "--waivers", str(waivers))
     assert_valid(validator, document)
     waived = [r for r in document["results"] if r["status"] == "waived"]
-    assert {r["check"] for r in waived} == {failing[0]} and all(r["waiver"]["owner"] == "qa@example.com" for r in waived)
+    assert {r["check"] for r in waived} == {failing[0]} and all(
+        r["waiver"]["owner"] == "qa@example.com" for r in waived
+    )
     assert [w["check"] for w in document["expiredWaivers"]] == [failing[1]]
     assert code == document["run"]["exitCode"] == 1
 
@@ -94,7 +102,11 @@ def test_schema_enums_are_the_codes(validator: jsonschema.Draft202012Validator) 
     assert defs["area"]["enum"] == list(AREAS)
     assert defs["checkId"]["pattern"] == ID_PATTERN.pattern.replace(r"\d{3}", "[0-9]{3}")
     assert list(defs["summary"]["properties"]) == defs["summary"]["required"] == [str(s) for s in Status]
-    reachable = {exit_code(dict.fromkeys(defs["summary"]["required"], 0) | {status: 1}, expired) for status in defs["summary"]["required"] for expired in (0, 1)}
+    reachable = {
+        exit_code(dict.fromkeys(defs["summary"]["required"], 0) | {status: 1}, expired)
+        for status in defs["summary"]["required"]
+        for expired in (0, 1)
+    }
     reachable.add(exit_code(dict.fromkeys(defs["summary"]["required"], 0)))
     assert reachable <= set(defs["run"]["properties"]["exitCode"]["enum"])
 
@@ -121,7 +133,9 @@ MISTAKES: dict[str, Callable[[dict[str, Any]], None]] = {
     "bare node target": lambda d: _first("fail")(d).update(target="node:"),
     "misspelt result key": lambda d: _first("fail")(d).update(taget=_first("fail")(d).pop("target")),
     "waived without waiver": lambda d: _first("fail")(d).update(status="waived"),
-    "waiver on a fail": lambda d: _first("fail")(d).update(waiver={"check": "ACP-*", "target": "plan", "reason": "r", "owner": "o", "expires": "2099-01-01"}),
+    "waiver on a fail": lambda d: _first("fail")(d).update(
+        waiver={"check": "ACP-*", "target": "plan", "reason": "r", "owner": "o", "expires": "2099-01-01"}
+    ),
     "ref not https": lambda d: _first("fail")(d).update(refs=["http://example.com"]),
     "timestamp not UTC": lambda d: d["run"].update(started="2026-01-01T10:00:00+01:00"),
 }
@@ -134,7 +148,9 @@ def defective_document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
 
 
 @pytest.mark.parametrize("mistake", MISTAKES)
-def test_a_mutated_document_is_rejected(mistake: str, defective_document: dict[str, Any], validator: jsonschema.Draft202012Validator) -> None:
+def test_a_mutated_document_is_rejected(
+    mistake: str, defective_document: dict[str, Any], validator: jsonschema.Draft202012Validator
+) -> None:
     assert validator.is_valid(defective_document)
     broken = copy.deepcopy(defective_document)
     MISTAKES[mistake](broken)

@@ -62,11 +62,19 @@ def test_every_rule_says_what_why_and_where(log: dict[str, Any], run: report_run
     document = json.loads(run.text("results.json"))
     assert [r["id"] for r in rules] == list(dict.fromkeys(r["check"] for r in document["results"]))
     for rule in rules:
-        assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["helpUri"].startswith("https://"), rule["id"]
+        assert (
+            rule["shortDescription"]["text"]
+            and rule["fullDescription"]["text"]
+            and rule["helpUri"].startswith("https://")
+        ), rule["id"]
         assert rule["help"]["text"].strip()
     by_id = {r["id"]: r for r in rules}
-    assert by_id["ACP-NET-902"]["fullDescription"]["text"] == "Why 902 exists: the cluster CIDR must be chosen on purpose."
-    assert by_id["ACP-NET-001"]["fullDescription"]["text"].startswith("The Create Cluster form refuses")  # a first-party rationale
+    assert (
+        by_id["ACP-NET-902"]["fullDescription"]["text"] == "Why 902 exists: the cluster CIDR must be chosen on purpose."
+    )
+    assert by_id["ACP-NET-001"]["fullDescription"]["text"].startswith(
+        "The Create Cluster form refuses"
+    )  # a first-party rationale
     # The default level says whether a failure of the check fails the run under fail_on (medium).
     assert by_id["ACP-NET-902"]["defaultConfiguration"]["level"] == "error"  # high
     assert by_id["ACP-NET-903"]["defaultConfiguration"]["level"] == "warning"  # low
@@ -94,7 +102,11 @@ def test_levels_follow_what_the_finding_did_to_the_run(log: dict[str, Any]) -> N
     assert results[("ACP-NET-904", "plan")]["level"] == "warning"  # a critical check's warn(): advice, not its severity
     assert results[("ACP-NET-903", "plan")]["level"] == "warning"  # low, below fail_on
     waived = results[("ACP-NET-913", "plan")]
-    assert waived["level"] == "note" and waived["suppressions"][0]["status"] == "accepted" and "net-team@example.com" in waived["suppressions"][0]["justification"]
+    assert (
+        waived["level"] == "note"
+        and waived["suppressions"][0]["status"] == "accepted"
+        and "net-team@example.com" in waived["suppressions"][0]["justification"]
+    )
     assert not any(r["properties"]["status"] in ("pass", "skip", "manual", "error") for r in results.values())
 
 
@@ -116,28 +128,47 @@ def test_errors_expired_waivers_and_the_verdict_are_in_the_invocation(log: dict[
     assert invocation["exitCode"] == 1 and invocation["exitCodeDescription"] == "NOT compliant"
     notifications = invocation["toolExecutionNotifications"]
     unreachable = [n for n in notifications if n["properties"]["target"] == "node:w1"]
-    assert len(unreachable) == 1 and unreachable[0]["properties"]["checks"] == ["ACP-NODE-908", "ACP-NODE-909", "ACP-NODE-910", "ACP-NODE-911"]
+    assert len(unreachable) == 1 and unreachable[0]["properties"]["checks"] == [
+        "ACP-NODE-908",
+        "ACP-NODE-909",
+        "ACP-NODE-910",
+        "ACP-NODE-911",
+    ]
     assert report_runs.UNREACHABLE in unreachable[0]["message"]["text"]
     assert unreachable[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == node_line("w1")
     broken = next(n for n in notifications if n["properties"]["target"] == "plan")
     assert broken["associatedRule"]["id"] == "ACP-NET-907" and broken["level"] == "error"
     (expired,) = invocation["toolConfigurationNotifications"]
-    assert expired["descriptor"]["id"] == "expired-waiver" and expired["level"] == "error" and "ACP-NET-999" in expired["message"]["text"]
+    assert (
+        expired["descriptor"]["id"] == "expired-waiver"
+        and expired["level"] == "error"
+        and "ACP-NET-999" in expired["message"]["text"]
+    )
 
 
 def test_a_compliant_run_is_a_successful_execution(tmp_path: Path) -> None:
-    process = report_runs.acpcheck("run", "--plan", str(report_runs.EXAMPLE), "--profile", "plan", "--out", str(tmp_path / "out"))
+    process = report_runs.acpcheck(
+        "run", "--plan", str(report_runs.EXAMPLE), "--profile", "plan", "--out", str(tmp_path / "out")
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     log = json.loads((tmp_path / "out" / "results.sarif").read_text())
     (invocation,) = log["runs"][0]["invocations"]
     assert invocation["executionSuccessful"] is True and invocation["exitCode"] == 0
-    assert log["runs"][0]["results"] == [] and invocation["toolExecutionNotifications"] == [] and schema_errors(log) == []
+    assert (
+        log["runs"][0]["results"] == [] and invocation["toolExecutionNotifications"] == [] and schema_errors(log) == []
+    )
 
 
 def test_sarif_tools_reads_it_back(run: report_runs.Run, tmp_path: Path) -> None:
     """sarif-tools (PyPI `sarif-tools`), a second consumer: its CSV has every finding at its plan line."""
     table = tmp_path / "findings.csv"
-    process = subprocess.run([str(SARIF_TOOL), "csv", "--output", str(table), str(run.out / "results.sarif")], capture_output=True, text=True, check=False, timeout=60)
+    process = subprocess.run(
+        [str(SARIF_TOOL), "csv", "--output", str(table), str(run.out / "results.sarif")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     rows = list(csv.DictReader(table.open(encoding="utf-8")))
     assert {(row["Code"], row["Severity"]) for row in rows} == {
@@ -148,5 +179,11 @@ def test_sarif_tools_reads_it_back(run: report_runs.Run, tmp_path: Path) -> None
     assert swap == {f"[node:{n}] swap is on (/swap.img)": node_line(n) for n in ("cp1", "cp2", "cp3", "w2")}
     assert {row["Location"] for row in rows} == {"examples/workload-kube-ovn.yaml"}
     # Its CI gate: errors in the log fail it.
-    gate = subprocess.run([str(SARIF_TOOL), "--check", "error", "summary", str(run.out / "results.sarif")], capture_output=True, text=True, check=False, timeout=60)
+    gate = subprocess.run(
+        [str(SARIF_TOOL), "--check", "error", "summary", str(run.out / "results.sarif")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert gate.returncode != 0 and "error: 6" in gate.stdout

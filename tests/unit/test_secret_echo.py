@@ -43,8 +43,14 @@ PLANTED = {
     "bearer": (f"Bearer {CANARY}", CANARY),
     "authorization basic": ("Authorization: Basic " + b64(f"admin:{CANARY}"), b64(f"admin:{CANARY}")),
     "basic": ("Basic " + b64(f"ops:{CANARY}"), b64(f"ops:{CANARY}")),
-    "azure": (f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={b64(CANARY * 6)};EndpointSuffix=core.windows.net", b64(CANARY * 6)),
-    "rsa key body": ("MIIEowIBAAKCAQEA" + CANARY + "x7Qf2Y5kLwQ7c2h3T1oHcR3yJ0kUu2fzv9y8Xq3u4r5t6w7y8z9A0B1C2D3E4F5G6H7", CANARY),
+    "azure": (
+        f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={b64(CANARY * 6)};EndpointSuffix=core.windows.net",
+        b64(CANARY * 6),
+    ),
+    "rsa key body": (
+        "MIIEowIBAAKCAQEA" + CANARY + "x7Qf2Y5kLwQ7c2h3T1oHcR3yJ0kUu2fzv9y8Xq3u4r5t6w7y8z9A0B1C2D3E4F5G6H7",
+        CANARY,
+    ),
     "shadow line": (f"root:$6${CANARY}$5x8bZkq1ZxYVh0eGZb6u0iJ2:19000:0:99999:7:::", CANARY),
     "yescrypt": (f"$y$j9T${CANARY}$ABCDEFGHIJKLMNOPQRSTUVWXYZ", CANARY),
     "jwt": (f"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ{CANARY}.c2lnbmF0dXJl", CANARY),
@@ -59,7 +65,14 @@ def _limited() -> None:
 def acpcheck(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "acpcheck", *args],
-        capture_output=True, text=True, cwd=cwd, env=dict(os.environ), timeout=HANG, stdin=subprocess.DEVNULL, preexec_fn=_limited, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=HANG,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_limited,
+        check=False,
     )
 
 
@@ -71,7 +84,11 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
 
 def written(directory: Path) -> str:
     """Everything under ``directory`` (reports, facts, logs), as one text."""
-    return "".join(path.read_bytes().decode("utf-8", "replace") for path in directory.rglob("*") if path.is_file()) if directory.exists() else ""
+    return (
+        "".join(path.read_bytes().decode("utf-8", "replace") for path in directory.rglob("*") if path.is_file())
+        if directory.exists()
+        else ""
+    )
 
 
 SHADOW = f"root:$6${CANARY}$5x8bZkq1ZxYVh0eGZb6u0iJ2NqFhQ9Rz0WcY:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nalice:$y$j9T${CANARY}$ABCDEFGHIJKLMNOP:19500:0:99999:7:::\n"
@@ -85,7 +102,15 @@ def test_a_shadow_file_names_its_lines_and_shows_none_of_them(tmp_path: Path, ro
     argv = {
         "--plan": ["validate", "--plan", str(shadow)],
         "--profile": ["run", "--plan", str(GOOD), "--profile", str(shadow), "--out", str(tmp_path / "out")],
-        "extends": ["run", "--plan", str(GOOD), "--profile", str(tmp_path / "profile.yaml"), "--out", str(tmp_path / "out")],
+        "extends": [
+            "run",
+            "--plan",
+            str(GOOD),
+            "--profile",
+            str(tmp_path / "profile.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
         "--waivers": ["run", "--plan", str(GOOD), "--waivers", str(shadow), "--out", str(tmp_path / "out")],
     }[role]
     result = acpcheck(*argv)
@@ -112,7 +137,9 @@ def test_no_planted_secret_reaches_the_terminal_or_a_report(tmp_path: Path, name
     else:
         plan.write_text(BASE)
         target = json.dumps("node:" + secret)
-        waivers.write_text(f"waivers:\n  - {{check: ACP-NET-015, target: {target}, reason: lab, owner: ops@example.com, expires: 2020-01-01}}\n")
+        waivers.write_text(
+            f"waivers:\n  - {{check: ACP-NET-015, target: {target}, reason: lab, owner: ops@example.com, expires: 2020-01-01}}\n"
+        )
     out = tmp_path / "out"
     result = acpcheck("run", "--plan", str(plan), "--profile", "plan", "--waivers", str(waivers), "--out", str(out))
     text = output(result)
@@ -139,9 +166,20 @@ def test_a_secret_in_an_unknown_option_is_not_echoed(tmp_path: Path, name: str) 
 def test_a_16_mib_plan_built_against_backtracking_is_validated(tmp_path: Path) -> None:
     # Eight values of 2 MiB, each a long run that a backtracking pattern would try from
     # every position: the first alone took 41 s at 200 KB before issue 22.
-    runs = ["a" * 9, "-eyJ", "a://" + "b" * 60, "password" + " " * 56, "$6$" + "a" * 61, "a:*:1:2", "Bearer abcdefgh ", "M" + "A" * 62 + " "]
+    runs = [
+        "a" * 9,
+        "-eyJ",
+        "a://" + "b" * 60,
+        "password" + " " * 56,
+        "$6$" + "a" * 61,
+        "a:*:1:2",
+        "Bearer abcdefgh ",
+        "M" + "A" * 62 + " ",
+    ]
     size = (16 * MIB - 8192) // len(runs)
-    blobs = "".join(f"      example.com/v{i}: {json.dumps((run * (size // len(run) + 1))[:size])}\n" for i, run in enumerate(runs))
+    blobs = "".join(
+        f"      example.com/v{i}: {json.dumps((run * (size // len(run) + 1))[:size])}\n" for i, run in enumerate(runs)
+    )
     plan = tmp_path / "big.yaml"
     plan.write_text(BASE.replace("    nodeName: ip\n", "    nodeName: ip\n    annotations:\n" + blobs))
     assert plan.stat().st_size <= 16 * MIB
@@ -154,7 +192,15 @@ def test_a_secret_at_the_end_of_a_16_mib_value_is_found_and_not_echoed(tmp_path:
     # a space ends the long word: glued to the URL, the word was the URL's scheme and even
     # the backtracking pattern found it at once
     value = "a" * (16 * MIB - 8192) + f" https://admin:{CANARY}@console.example.com"
-    plan.write_text(BASE.replace("    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{example.com/blob: {json.dumps(value)}}}\n"))
+    plan.write_text(
+        BASE.replace(
+            "    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{example.com/blob: {json.dumps(value)}}}\n"
+        )
+    )
     result = acpcheck("validate", "--plan", str(plan))
     text = output(result)
-    assert result.returncode == 4 and "spec.cluster.annotations.example.com/blob: a URL with user info" in text and CANARY not in text, text[:2000]
+    assert (
+        result.returncode == 4
+        and "spec.cluster.annotations.example.com/blob: a URL with user info" in text
+        and CANARY not in text
+    ), text[:2000]

@@ -84,10 +84,20 @@ def key_bodies() -> dict[str, str]:
     return {
         "rsa pkcs1": _bare(rsa_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, raw)),
         "rsa pkcs8": _bare(rsa_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, raw)),
-        "ec sec1": _bare(ec.generate_private_key(ec.SECP256R1()).private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, raw)),
-        "ed25519 pkcs8": _bare(ed25519.Ed25519PrivateKey.generate().private_bytes(pem, serialization.PrivateFormat.PKCS8, raw)),
-        "openssh": _bare(ed25519.Ed25519PrivateKey.generate().private_bytes(pem, serialization.PrivateFormat.OpenSSH, raw)),
-        "rsa pkcs1, one line": _bare(rsa_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, raw)).replace("\n", ""),
+        "ec sec1": _bare(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                pem, serialization.PrivateFormat.TraditionalOpenSSL, raw
+            )
+        ),
+        "ed25519 pkcs8": _bare(
+            ed25519.Ed25519PrivateKey.generate().private_bytes(pem, serialization.PrivateFormat.PKCS8, raw)
+        ),
+        "openssh": _bare(
+            ed25519.Ed25519PrivateKey.generate().private_bytes(pem, serialization.PrivateFormat.OpenSSH, raw)
+        ),
+        "rsa pkcs1, one line": _bare(
+            rsa_key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL, raw)
+        ).replace("\n", ""),
     }
 
 
@@ -109,10 +119,25 @@ def test_bare_private_key_bodies_are_recognised_and_public_ones_are_not(key_bodi
 @pytest.mark.parametrize(
     "text",
     [
-        "10.0.0.1", "fd00::0:0:0:0:0:1", "a:b:1:2:3:4:5:6", "12:30:00", "https://console.example.com", "socks5://127.0.0.1:1080",
-        "cpaas.io/platform-url", "git@github.com:acme/plans.git", "platform-team@example.com", "node:*", "ACP-NET-*",
-        "Bearer authentication", "Bearer token-based access", "Basic configuration", "Basic settings", "max tokens: 5",
-        "task_live_migrationEnabledXYZ1234", "the $5 fee", "single-node lab, never meant to be HA",
+        "10.0.0.1",
+        "fd00::0:0:0:0:0:1",
+        "a:b:1:2:3:4:5:6",
+        "12:30:00",
+        "https://console.example.com",
+        "socks5://127.0.0.1:1080",
+        "cpaas.io/platform-url",
+        "git@github.com:acme/plans.git",
+        "platform-team@example.com",
+        "node:*",
+        "ACP-NET-*",
+        "Bearer authentication",
+        "Bearer token-based access",
+        "Basic configuration",
+        "Basic settings",
+        "max tokens: 5",
+        "task_live_migrationEnabledXYZ1234",
+        "the $5 fee",
+        "single-node lab, never meant to be HA",
     ],
 )
 def test_ordinary_values_are_not_secrets(text: str) -> None:
@@ -152,7 +177,9 @@ def test_a_16_mib_value_is_scanned_to_the_right_answer(kind: str) -> None:
 
 
 def test_a_16_mib_plan_value_through_the_loader() -> None:
-    text = BASE.replace("    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{example.com/blob: {'a' * (16 * MIB - 4096)}}}\n")
+    text = BASE.replace(
+        "    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{example.com/blob: {'a' * (16 * MIB - 4096)}}}\n"
+    )
     plan = plan_from_document(parse_yaml(text, "big.yaml"))
     assert len(plan.spec.cluster.annotations["example.com/blob"]) == 16 * MIB - 4096
     with pytest.raises(InputError) as caught:
@@ -179,7 +206,10 @@ def test_a_planted_secret_is_refused_at_its_line_and_never_quoted(name: str, pla
     secret = json.dumps(PLANTED[name])
     edits = {
         "node name": ("{name: w2,", f"{{name: {secret},"),
-        "annotation value": ("    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{example.com/note: {secret}}}\n"),
+        "annotation value": (
+            "    nodeName: ip\n",
+            f"    nodeName: ip\n    annotations: {{example.com/note: {secret}}}\n",
+        ),
         "annotation key": ("    nodeName: ip\n", f"    nodeName: ip\n    annotations: {{{secret}: x}}\n"),
         "list item": ("    nodeName: ip\n", f"    nodeName: ip\n    featureGates: [cri-docker, {secret}]\n"),
     }
@@ -195,7 +225,9 @@ def test_a_shadow_file_says_which_lines_are_not_valid_and_shows_none() -> None:
     shadow = f"root:$6${CANARY}$5x8bZkq1ZxYVh0e:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nalice:!$y$j9T${CANARY}$ABCDEFGH:19500:0:99999:7:::\n"
     problems = _problems(shadow, "shadow")
     for line in (1, 2, 3):
-        assert any(p.startswith(f"shadow:{line}: line {line} of shadow is not valid here (") for p in problems), problems
+        assert any(p.startswith(f"shadow:{line}: line {line} of shadow is not valid here (") for p in problems), (
+            problems
+        )
     assert not any(CANARY in p or "daemon" in p or "19000" in p for p in problems), problems
 
 
@@ -204,21 +236,34 @@ def test_an_unknown_field_is_named_only_when_it_looks_like_a_field_name() -> Non
     problems = _problems(text)
     assert any("spec.cluster.ipFamly: unknown field; did you mean 'ipFamily'?" in p for p in problems), problems
     line = _line(text, "Hunter2")
-    assert any(p.startswith(f"plan.yaml:{line}: spec.cluster: line {line} of plan.yaml is not valid here (an unknown field") for p in problems), problems
+    assert any(
+        p.startswith(f"plan.yaml:{line}: spec.cluster: line {line} of plan.yaml is not valid here (an unknown field")
+        for p in problems
+    ), problems
     assert not any("Hunter2" in p for p in problems)
 
 
 def test_a_value_that_could_be_a_secret_is_not_quoted_by_a_validator() -> None:
-    problems = _problems(BASE.replace("ipv4: 192.0.2.21}", "ipv4: Zq9-Hunter2-canary}").replace("ipv4: 192.0.2.22}", "ipv4: '2001:db8::22'}"))
-    assert any("spec.nodes[3].ipv4: this value is not a valid IP address (value not shown)" in p for p in problems), problems
+    problems = _problems(
+        BASE.replace("ipv4: 192.0.2.21}", "ipv4: Zq9-Hunter2-canary}").replace(
+            "ipv4: 192.0.2.22}", "ipv4: '2001:db8::22'}"
+        )
+    )
+    assert any("spec.nodes[3].ipv4: this value is not a valid IP address (value not shown)" in p for p in problems), (
+        problems
+    )
     assert any("spec.nodes[4].ipv4: '2001:db8::22' is not an IPv4 address" in p for p in problems), problems
     assert not any("Hunter2" in p for p in problems)
 
 
 def test_a_selector_that_could_be_a_secret_is_not_quoted() -> None:
     problems = [str(p) for p in selector_problems(["Zq9-Hunter2!", "area:Zq9-Hunter2!"])]
-    assert problems[0].startswith("--check: this selector (not shown: it could be a secret) matches no check id"), problems
-    assert problems[1].startswith("--check: this selector (not shown: it could be a secret) is not a selector"), problems
+    assert problems[0].startswith("--check: this selector (not shown: it could be a secret) matches no check id"), (
+        problems
+    )
+    assert problems[1].startswith("--check: this selector (not shown: it could be a secret) is not a selector"), (
+        problems
+    )
     assert not any("Hunter2" in p for p in problems)
     assert "'nonsense' matches no check id" in str(selector_problems(["nonsense"])[0])
 
@@ -235,6 +280,16 @@ def test_no_problem_line_quotes_a_secret_whoever_built_it(name: str) -> None:
     assert CANARY not in in_field + in_message + in_file
 
 
-@pytest.mark.parametrize(("text", "secret"), [("2001:db8::21", False), ("not_a_host!", False), ("colour:red", False), ("Zq9-Hunter2-canary", True), ("Hunter2!", True), ("x" * 101, True)])
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("2001:db8::21", False),
+        ("not_a_host!", False),
+        ("colour:red", False),
+        ("Zq9-Hunter2-canary", True),
+        ("Hunter2!", True),
+        ("x" * 101, True),
+    ],
+)
 def test_what_could_be_a_secret(text: str, secret: bool) -> None:
     assert could_be_secret(text) is secret

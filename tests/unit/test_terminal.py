@@ -33,7 +33,16 @@ def closed_pipe_run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess
     read, write = os.pipe()
     os.close(read)
     try:
-        return subprocess.run([str(SCRIPT), *args], stdout=write, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, cwd=cwd, timeout=120, check=False)
+        return subprocess.run(
+            [str(SCRIPT), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=cwd,
+            timeout=120,
+            check=False,
+        )
     finally:
         os.close(write)
 
@@ -100,15 +109,30 @@ def test_long_lines_wrap_to_the_width_with_their_indent(narrow: report_runs.Run)
 def test_one_unreachable_node_is_one_error_block(narrow: report_runs.Run) -> None:
     flat = "\n".join(section(narrow.process.stdout)).replace("\n" + INDENT, " ")  # wrapped lines joined again
     assert flat.count(report_runs.UNREACHABLE) == 1
-    assert flat.count("ERROR  node:w1: 4 checks could not run (ACP-NODE-908, ACP-NODE-909, ACP-NODE-910, ACP-NODE-911)") == 1
+    assert (
+        flat.count("ERROR  node:w1: 4 checks could not run (ACP-NODE-908, ACP-NODE-909, ACP-NODE-910, ACP-NODE-911)")
+        == 1
+    )
     assert "[node:w1]" not in flat
     # The same FAIL on four nodes is one block naming them.
-    assert flat.count("swap is on (/swap.img)") == 1 and "[node:cp1, node:cp2, node:cp3, node:w2] swap is disabled" in flat
+    assert (
+        flat.count("swap is on (/swap.img)") == 1 and "[node:cp1, node:cp2, node:cp3, node:w2] swap is disabled" in flat
+    )
 
 
 def test_the_totals_line_says_only_what_a_user_can_act_on(narrow: report_runs.Run, tmp_path: Path) -> None:
     words = {"passed", "failed", "skipped", "errors", "error", "warned", "manual", "waived"}
-    selected = report_runs.acpcheck("run", "--plan", str(COMPLIANT), "--profile", "preinstall", "--check", "ACP-NET-001", "--out", str(tmp_path / "one"))
+    selected = report_runs.acpcheck(
+        "run",
+        "--plan",
+        str(COMPLIANT),
+        "--profile",
+        "preinstall",
+        "--check",
+        "ACP-NET-001",
+        "--out",
+        str(tmp_path / "one"),
+    )
     for stdout in (narrow.process.stdout, selected.stdout):
         totals = stdout.rstrip().splitlines()[-1]
         counted = re.findall(r"(\d+) ([a-z]+)", totals.split(" in ")[0])
@@ -125,7 +149,12 @@ def test_forty_identical_errors_print_once() -> None:
     ]  # fmt: skip
     run = {"cluster": "c", "profile": "p", "failOn": "medium", "exitCode": 2, "acp": "4.3"}
     summary = {"pass": 0, "fail": 0, "warn": 0, "skip": 0, "manual": 0, "error": 40, "waived": 0}
-    lines = [text for text, _ in summary_lines({"run": run, "summary": summary, "results": results, "expiredWaivers": []}, 200, "out")]
+    lines = [
+        text
+        for text, _ in summary_lines(
+            {"run": run, "summary": summary, "results": results, "expiredWaivers": []}, 200, "out"
+        )
+    ]
     assert lines[:2] == [
         "ERROR  node:w9: 40 checks could not run (ACP-NODE-001, ACP-NODE-002, ACP-NODE-003, ACP-NODE-004, ACP-NODE-005, ACP-NODE-006 and 34 more)",
         INDENT + "could not check: timeout: no answer in 10 s",

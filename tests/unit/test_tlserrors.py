@@ -32,7 +32,9 @@ class Pki:
     ca_key: object
 
     def leaf(self, name: str = HOST, *, expired: bool = False, client: bool = False) -> tuple[bytes, bytes]:
-        cert, key, cert_object, _ = issue(name, ca=(self.ca_cert, self.ca_key), hosts=[name] if not client else [], client=client)
+        cert, key, cert_object, _ = issue(
+            name, ca=(self.ca_cert, self.ca_key), hosts=[name] if not client else [], client=client
+        )
         return (expired_copy(cert_object, self.ca_key) if expired else cert), key
 
 
@@ -52,9 +54,15 @@ def expired_copy(certificate: object, signing_key: object) -> bytes:
 
     assert isinstance(certificate, x509.Certificate)
     now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(certificate.subject).issuer_name(certificate.issuer)
-               .public_key(certificate.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now - dt.timedelta(days=10)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(certificate.subject)
+        .issuer_name(certificate.issuer)
+        .public_key(certificate.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now - dt.timedelta(days=10))
+    )
     for extension in certificate.extensions:
         builder = builder.add_extension(extension.value, extension.critical)
     return builder.sign(signing_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)  # type: ignore[arg-type]
@@ -77,12 +85,20 @@ def write(directory: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
-def handshake(tmp_path: Path, server_chain: tuple[bytes, bytes], client: ssl.SSLContext, *, host: str = HOST,
-              client_ca: bytes | None = None) -> BaseException:
+def handshake(
+    tmp_path: Path,
+    server_chain: tuple[bytes, bytes],
+    client: ssl.SSLContext,
+    *,
+    host: str = HOST,
+    client_ca: bytes | None = None,
+) -> BaseException:
     """Connect ``client`` to a server presenting ``server_chain`` (and, with ``client_ca``,
     requiring a client certificate signed by it); the exception the client got."""
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(write(tmp_path, "server.crt", server_chain[0]), write(tmp_path, "server.key", server_chain[1]))
+    server.load_cert_chain(
+        write(tmp_path, "server.crt", server_chain[0]), write(tmp_path, "server.key", server_chain[1])
+    )
     if client_ca is not None:
         server.verify_mode = ssl.CERT_REQUIRED
         server.load_verify_locations(cadata=client_ca.decode())
@@ -124,7 +140,9 @@ def test_a_server_signed_by_another_ca_is_an_unknown_ca(tmp_path: Path, pki: Pki
     error = handshake(tmp_path, pki.leaf(), client_context(other.ca))
     problem = describe_tls_error(error, trusted="the kubeconfig's CA")
     assert problem.kind == "unknown-ca"
-    assert problem.message.startswith("unknown CA: the server's certificate is not signed by a CA in the kubeconfig's CA")
+    assert problem.message.startswith(
+        "unknown CA: the server's certificate is not signed by a CA in the kubeconfig's CA"
+    )
 
 
 def test_an_expired_ca_is_named_as_the_expired_one(tmp_path: Path) -> None:
@@ -155,9 +173,17 @@ def test_a_garbage_client_key_is_the_key_not_the_ca(tmp_path: Path, pki: Pki) ->
     cert, _ = pki.leaf("acpcheck-client", client=True)
     context = client_context(pki.ca)
     with pytest.raises(ssl.SSLError) as raised:
-        context.load_cert_chain(write(tmp_path, "client.crt", cert), write(tmp_path, "client.key", b"-----BEGIN PRIVATE KEY-----\nnot a key\n"))
-    problem = describe_tls_error(raised.value, ca_pem=pki.ca, cert_pem=cert, key_pem=b"-----BEGIN PRIVATE KEY-----\nnot a key\n")
-    assert (problem.kind, problem.message) == ("client-key", "the client key cannot be used: it is not a PEM private key")
+        context.load_cert_chain(
+            write(tmp_path, "client.crt", cert),
+            write(tmp_path, "client.key", b"-----BEGIN PRIVATE KEY-----\nnot a key\n"),
+        )
+    problem = describe_tls_error(
+        raised.value, ca_pem=pki.ca, cert_pem=cert, key_pem=b"-----BEGIN PRIVATE KEY-----\nnot a key\n"
+    )
+    assert (problem.kind, problem.message) == (
+        "client-key",
+        "the client key cannot be used: it is not a PEM private key",
+    )
     assert "not a key" not in problem.message
     # Without the PEM text: still the client's certificate or key, never the CA.
     assert describe_tls_error(raised.value).kind == "client-key"
@@ -166,7 +192,9 @@ def test_a_garbage_client_key_is_the_key_not_the_ca(tmp_path: Path, pki: Pki) ->
 def test_a_garbage_client_certificate_is_the_certificate(tmp_path: Path, pki: Pki) -> None:
     _, key = pki.leaf("acpcheck-client", client=True)
     with pytest.raises(ssl.SSLError) as raised:
-        client_context(pki.ca).load_cert_chain(write(tmp_path, "client.crt", b"garbage"), write(tmp_path, "client.key", key))
+        client_context(pki.ca).load_cert_chain(
+            write(tmp_path, "client.crt", b"garbage"), write(tmp_path, "client.key", key)
+        )
     assert describe_tls_error(raised.value, cert_pem=b"garbage", key_pem=key).kind == "client-certificate"
 
 
@@ -174,7 +202,9 @@ def test_a_key_of_another_certificate_does_not_belong(tmp_path: Path, pki: Pki) 
     cert, _ = pki.leaf("acpcheck-client", client=True)
     _, other_key = pki.leaf("someone-else", client=True)
     with pytest.raises(ssl.SSLError) as raised:
-        client_context(pki.ca).load_cert_chain(write(tmp_path, "client.crt", cert), write(tmp_path, "client.key", other_key))
+        client_context(pki.ca).load_cert_chain(
+            write(tmp_path, "client.crt", cert), write(tmp_path, "client.key", other_key)
+        )
     problem = describe_tls_error(raised.value, cert_pem=cert, key_pem=other_key)
     assert problem.kind == "client-key" and "does not belong to the client certificate" in problem.message
 
@@ -199,7 +229,10 @@ def test_no_client_certificate_where_one_is_required(tmp_path: Path, pki: Pki) -
 def test_an_unreadable_ca_is_the_ca() -> None:
     with pytest.raises(ssl.SSLError) as raised:
         ssl.create_default_context(cadata="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-    assert describe_tls_error(raised.value, trusted="--etcd-cafile").message == "the CA to trust (--etcd-cafile) holds no readable PEM certificate"
+    assert (
+        describe_tls_error(raised.value, trusted="--etcd-cafile").message
+        == "the CA to trust (--etcd-cafile) holds no readable PEM certificate"
+    )
 
 
 def test_a_wrapped_error_is_found(tmp_path: Path, pki: Pki) -> None:
@@ -227,4 +260,14 @@ def iter_kinds() -> Iterator[str]:  # keeps the docstring's table honest
 
 def test_every_kind_is_documented() -> None:
     kinds = set(iter_kinds())
-    assert {"unknown-ca", "expired", "not-yet-valid", "hostname", "ca-unusable", "client-certificate", "client-key", "protocol", "tls"} == kinds
+    assert {
+        "unknown-ca",
+        "expired",
+        "not-yet-valid",
+        "hostname",
+        "ca-unusable",
+        "client-certificate",
+        "client-key",
+        "protocol",
+        "tls",
+    } == kinds
