@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup-system.sh
+# The product and the local lab (its own distribution, acpcheck-lab: lab/), both editable.
+$(STAMP): pyproject.toml lab/pyproject.toml scripts/setup-system.sh
 	./scripts/setup-system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./lab
 	touch $@
 
 # The wheel check installs packages, so it runs first: before any test brings up a lab.

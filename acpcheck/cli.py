@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import errno
 import gc
+import importlib.metadata
 import json
 import os
 import re
@@ -119,10 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["lab"]:  # the lab has its own parser (and --help)
-        from acpcheck.lab import main as lab_main
-
-        return int(lab_main(arguments[1:]))
+    if arguments[:1] == ["lab"]:  # the lab has its own parser (and --help), in its own distribution
+        return _lab(arguments[1:])
     if arguments[:1] in (["remediate"], ["rollback"]):  # remediation has its own parser (and --help)
         from acpcheck.remediation.cli import main as remediation_main
 
@@ -202,6 +201,23 @@ def _names(given: str, path: str) -> bool:
         or os.path.abspath(path) == os.path.abspath(given)
         or Path(path).stem == given
     )
+
+
+# Commands other distributions add to `acpcheck` (entry points of this group, named after the command):
+# the lab, acpcheck-lab (lab/pyproject.toml), registers `lab`. The product imports none of them.
+COMMANDS_GROUP = "acpcheck.commands"
+
+
+def _lab(arguments: list[str]) -> int:
+    """``acpcheck lab ARGS``: the lab's own command line, if the acpcheck-lab distribution is installed."""
+    for entry_point in importlib.metadata.entry_points(group=COMMANDS_GROUP, name="lab"):
+        return int(entry_point.load()(arguments))
+    print(
+        "acpcheck lab: the lab is the separate acpcheck-lab distribution, not installed here; "
+        "install it with `pip install ./lab` from a source checkout, or `pip install acpcheck-lab`",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -63,8 +63,8 @@ print(count)
 
 
 def scenario(objects: int):  # type: ignore[no-untyped-def]
-    from acpcheck.lab.scenario import scenario_from_document
     from acpcheck.yamlsource import parse_yaml
+    from acpcheck_lab.scenario import scenario_from_document
 
     text = f"""
 name: bench-etcd
@@ -77,8 +77,8 @@ nodes:
 
 
 def measure(objects: int, runs: int) -> dict[str, object]:
-    from acpcheck.lab import down, up
-    from acpcheck.lab.etcd import realistic_objects
+    from acpcheck_lab import down, up
+    from acpcheck_lab.etcd import realistic_objects
 
     mix = sum(1 for _ in realistic_objects([""] * 5))  # the encryption scenario's 60 secrets and configmaps
     started = time.perf_counter()

@@ -40,13 +40,13 @@ LOCK = Path("/run/lock/acpcheck-lab-tests.lock")
 
 
 def measure(size: int, runs: int) -> dict[str, object]:
-    from acpcheck.lab import down, up
-    from acpcheck.lab.lbmodel import LabLoadBalancer
-    from acpcheck.lab.scenario import healthy_scenario
     from acpcheck.model.plan import load_plan
     from acpcheck.sources.base import GatherContext
     from acpcheck.sources.lb import LoadBalancerSource
     from acpcheck.sources.nodes import NodeFactsSource
+    from acpcheck_lab import down, up
+    from acpcheck_lab.lbmodel import LabLoadBalancer
+    from acpcheck_lab.scenario import healthy_scenario
 
     scenario = healthy_scenario(size + 1, control_planes=size).model_copy(
         update={"load_balancer": LabLoadBalancer(), "name": f"lb-bench-{size}"}

@@ -7,7 +7,7 @@ for ever is killed at ``--cap-seconds``, one that grows past ``--cap-mb`` of mem
 killed then (both shown in the table: the figures are then lower bounds). Only acpcheck
 is killed, as ``timeout`` would; ``orphans`` counts what it started that outlived it
 (the never-ending exec plugin's processes). The hostile Kubernetes API server is the
-project's test API server (``acpcheck.lab.apiserver``, ``Hostile``), started from this
+project's test API server (``acpcheck_lab.apiserver``, ``Hostile``), started from this
 tree; the acpcheck that is measured is the one in ``--tree`` (default: this checkout),
 so the same script gives before and after figures. A tree from ``git archive`` needs
 the links the wheel's layout has (an editable install maps ``acpcheck.checks`` to this
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from acpcheck.lab.apiserver import Hostile, init_server_dir, serve_dir
+    from acpcheck_lab.apiserver import Hostile, init_server_dir, serve_dir
 
     env = {**os.environ, "PYTHONPATH": str(args.tree.resolve()), "PYTHONDONTWRITEBYTECODE": "1"}
     acpcheck = [sys.executable, "-m", "acpcheck"]

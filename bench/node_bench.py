@@ -157,7 +157,7 @@ def ansible_inventory(lab, path: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def measure(size: int, runs: int, peer_runs: int, with_testinfra: bool, with_ansible: bool) -> dict[str, object]:
-    from acpcheck.lab import down, healthy_scenario, up
+    from acpcheck_lab import down, healthy_scenario, up
 
     lab = up(healthy_scenario(size), STATE)
     try:

@@ -7,7 +7,7 @@ The evidence is ``acpcheck.sources.lb`` (``lb`` before install, ``api_tls`` afte
 the required ports are data (``acpcheck/matrix/ports.yaml``, overridable in
 ``spec.loadBalancer.ports``).
 
-What makes each check FAIL (the lab scenarios in acpcheck/lab/scenarios/lb-*.yaml):
+What makes each check FAIL (the lab scenarios in lab/acpcheck_lab/scenarios/lb-*.yaml):
 
 - ACP-LB-001: a required port that the endpoint refuses (not forwarded), does not
   answer at all (endpoint down), or accepts without any control-plane node behind it.

@@ -6,8 +6,8 @@ set -euo pipefail
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv python3-pip)
 
-# The local lab (acpcheck/lab): one network namespace, sshd and root file system per
-# node, a SOCKS5 proxy, and the tools the lab's nodes must have (see acpcheck/lab/README.md).
+# The local lab (lab/): one network namespace, sshd and root file system per
+# node, a SOCKS5 proxy, and the tools the lab's nodes must have (see lab/README.md).
 #   command (or file)                              package
 lab_tools=(
   "ip                                              iproute2"
@@ -23,13 +23,13 @@ lab_tools=(
   "tar                                             tar"
   "/usr/share/zoneinfo/Asia/Shanghai               tzdata"
   "/usr/bin/python3                                python3"
-  # the load-balancer lab (acpcheck/lab/lb.py): an LB and a VRRP speaker in front of the
+  # the load-balancer lab (lab/acpcheck_lab/lb.py): an LB and a VRRP speaker in front of the
   # nodes, and the listener tools the LB proof falls back to on nodes without python3/perl
   "haproxy                                         haproxy"
   "keepalived                                      keepalived"
   "socat                                           socat"
   "/usr/bin/nc.openbsd                             netcat-openbsd"
-  # etcd on lab control-plane nodes (acpcheck/lab/etcd.py): the encryption checks read its bytes
+  # etcd on lab control-plane nodes (lab/acpcheck_lab/etcd.py): the encryption checks read its bytes
   "/usr/bin/etcd                                   etcd-server"
 )
 for entry in "${lab_tools[@]}"; do

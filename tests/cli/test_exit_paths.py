@@ -255,6 +255,6 @@ def test_lab_usage_errors_are_bad_input(argv: list[str]) -> None:
     assert result.returncode == 4, output(result)
     assert "error:" in result.stderr
     direct = subprocess.run(
-        [sys.executable, "-m", "acpcheck.lab", *argv[1:]], capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, "-m", "acpcheck_lab", *argv[1:]], capture_output=True, text=True, check=False, timeout=60
     )
     assert direct.returncode == 4

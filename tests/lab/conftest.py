@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from acpcheck.lab import LabInfo, down, up
-from acpcheck.lab.host import lab_links, lab_namespaces
+from acpcheck_lab import LabInfo, down, up
+from acpcheck_lab.host import lab_links, lab_namespaces
 
 TEST_STATE = Path("/tmp/acpcheck-lab-tests")
 LOCK_FILE = Path("/run/lock/acpcheck-lab-tests.lock")

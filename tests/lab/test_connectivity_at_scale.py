@@ -3,7 +3,7 @@
 Up to 30 lab nodes every connectivity probe passed; from 60 up, every node of a
 healthy lab FAILed ACP-CONN-001 with "timeout" on every pair, because the lab's
 nodes share one kernel and its one ARP table held 1,024 entries (see
-acpcheck/lab/kernel_limits.py). These tests run 120 real sshd nodes behind a real
+lab/acpcheck_lab/kernel_limits.py). These tests run 120 real sshd nodes behind a real
 haproxy: a healthy lab is green on the whole ``preinstall`` profile, and the
 ``at-scale`` scenario's defects are each found once, on the right node and port,
 while the probe is sampled (above 50 nodes).
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from test_lb_on_lab import assert_only_lab_addresses, leftovers, run_acpcheck
 
-from acpcheck.lab import down, up
-from acpcheck.lab.kernel_limits import read_limits
-from acpcheck.lab.scenario import healthy_scenario, load_scenario, scaled_scenario
 from acpcheck.sources.connectivity import ALL_PAIRS_UP_TO, SAMPLED_PEERS
+from acpcheck_lab import down, up
+from acpcheck_lab.kernel_limits import read_limits
+from acpcheck_lab.scenario import healthy_scenario, load_scenario, scaled_scenario
 
 NODES = 120  # above the old breaking point (60), and sampled (above ALL_PAIRS_UP_TO)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from acpcheck.errors import InputError
-from acpcheck.lab import LabError, LabInfo, Scenario, down, healthy_scenario, up
-from acpcheck.lab.cli import main
-from acpcheck.lab.core import lab_routes
-from acpcheck.lab.host import (
+from acpcheck_lab import LabError, LabInfo, Scenario, down, healthy_scenario, up
+from acpcheck_lab.cli import main
+from acpcheck_lab.core import lab_routes
+from acpcheck_lab.host import (
     ETC_NETNS_DIR,
     lab_etc_netns_dirs,
     lab_links,
@@ -26,8 +26,8 @@ from acpcheck.lab.host import (
     lab_processes,
     run,
 )
-from acpcheck.lab.hostcheck import SubnetsInUse, host_uses
-from acpcheck.lab.scenario import NodeSpec
+from acpcheck_lab.hostcheck import SubnetsInUse, host_uses
+from acpcheck_lab.scenario import NodeSpec
 
 SMALL = Scenario(
     name="small",
@@ -93,7 +93,7 @@ def test_failed_up_cleans_up_after_itself(lab_machine: Path) -> None:
 
 def test_down_after_a_killed_up(lab_machine: Path) -> None:
     # A bigger lab, so that `up` is still busy when it is killed.
-    code = f"import sys; from acpcheck.lab import up, healthy_scenario; up(healthy_scenario(40), {str(lab_machine)!r})"
+    code = f"import sys; from acpcheck_lab import up, healthy_scenario; up(healthy_scenario(40), {str(lab_machine)!r})"
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     deadline = time.monotonic() + 20
     while not lab_namespaces() and time.monotonic() < deadline and proc.poll() is None:

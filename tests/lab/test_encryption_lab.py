@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from acpcheck.lab import LabInfo, down, up
-from acpcheck.lab import etcd as lab_etcd
+from acpcheck_lab import LabInfo, down, up
+from acpcheck_lab import etcd as lab_etcd
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(lab_etcd.ETCD_BIN),

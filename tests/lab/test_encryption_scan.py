@@ -8,9 +8,9 @@ import base64
 import os
 from pathlib import Path
 
-from acpcheck.lab import etcd as lab_etcd
 from acpcheck.sources.encryption import ConfigSummary, expectations_for, parse_config
 from acpcheck.sources.etcd import Classifier, Expectation, Provider, etcd_prefix, prefix_end, subranges
+from acpcheck_lab import etcd as lab_etcd
 
 
 def test_subranges_cover_the_prefix_exactly_and_in_order() -> None:
@@ -104,9 +104,9 @@ def test_the_lab_eec_states_are_valid_and_judged_as_their_names_say() -> None:
     import yaml
 
     from acpcheck.checks import encryption as enc
-    from acpcheck.lab.apiserver import shipped_crds
     from acpcheck.sources.cluster import ClusterEvidence, ClusterView, ReadResult
     from acpcheck.testing import load_plan_text, run_check
+    from acpcheck_lab.apiserver import shipped_crds
 
     schema = shipped_crds()[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     document = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml").read_text())

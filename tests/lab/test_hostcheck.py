@@ -1,4 +1,4 @@
-"""``up``'s host inspection (acpcheck/lab/hostcheck.py): fake sources first (no root, no
+"""``up``'s host inspection (lab/acpcheck_lab/hostcheck.py): fake sources first (no root, no
 network), then this machine as it is (DNS look-ups only, bounded)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from acpcheck.errors import InputError
-from acpcheck.lab.hostcheck import (
+from acpcheck_lab.hostcheck import (
     HostSources,
     SubnetsInUse,
     check_host,
@@ -21,7 +21,7 @@ from acpcheck.lab.hostcheck import (
     package_indexes,
     resolve_names,
 )
-from acpcheck.lab.layout import LabSubnets
+from acpcheck_lab.layout import LabSubnets
 
 DEFAULT = LabSubnets.default()
 DIRECT_ADDRESS = DEFAULT.direct.network_address + 80  # somewhere inside the default direct subnet

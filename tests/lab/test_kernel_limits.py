@@ -1,11 +1,11 @@
-"""The lab's kernel limits (acpcheck/lab/kernel_limits.py) on a directory laid out like
+"""The lab's kernel limits (lab/acpcheck_lab/kernel_limits.py) on a directory laid out like
 /proc/sys: raised to fit the lab, never lowered, recorded once and put back exactly."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from acpcheck.lab.kernel_limits import LIMITS, raise_limits, read_limits, restore_limits, wanted_limits
+from acpcheck_lab.kernel_limits import LIMITS, raise_limits, read_limits, restore_limits, wanted_limits
 
 DEFAULTS = {
     "net/ipv4/neigh/default/gc_thresh1": 128,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from acpcheck.lab import LabInfo, status
-from acpcheck.lab.layout import PROXY_PASSWORD_ENV, PROXY_USER_ENV
 from acpcheck.model.plan import load_plan
+from acpcheck_lab import LabInfo, status
+from acpcheck_lab.layout import PROXY_PASSWORD_ENV, PROXY_USER_ENV
 
 paramiko = pytest.importorskip("paramiko", reason="the lab tests talk SSH with paramiko")
 python_socks = pytest.importorskip(

@@ -1,5 +1,5 @@
 """The load-balancer proof on the lab: a real haproxy (and keepalived) in front of real
-sshd nodes, one shipped ``lb-*`` scenario per case (acpcheck/lab/scenarios/). Each
+sshd nodes, one shipped ``lb-*`` scenario per case (lab/acpcheck_lab/scenarios/). Each
 gives exactly its finding, naming the port and the node; and no listener survives any
 run: a normal end, FAIL, ERROR, Ctrl-C or a killed runner. ``acpcheck run`` runs as
 a real process, under an audit hook that records every address it contacts: only
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from acpcheck.lab import LabInfo, down, up
+from acpcheck_lab import LabInfo, down, up
 
 #: Strings only acpcheck's node-side helpers carry on their command lines.
 HELPER_MARKS = (b"acpcheck-port", b"acpcheck-bg", b"acpcheck-conn", b"acpcheck-vrrp")

@@ -3,7 +3,7 @@ defect, PASS on one that does not; and the run survives bad credentials, a bad
 proxy, changed host keys and dead nodes. Each test runs `acpcheck run` as a user
 would (a real process, real sshd nodes, the real SOCKS5 proxy).
 
-The `defects` scenario (acpcheck/lab/scenarios/defects.yaml) says which node carries
+The `defects` scenario (lab/acpcheck_lab/scenarios/defects.yaml) says which node carries
 which defect. Every proof is a ``Proof`` row of a table that a test here is
 parametrized over, and the test asserts exactly the row's expectations; the catalogue
 test derives "proven" from those parametrizations, so a new node check without a lab
@@ -31,8 +31,8 @@ from typing import Any
 import pytest
 import yaml
 
-from acpcheck.lab import LabInfo
 from acpcheck.model.result import ALL_NODES
+from acpcheck_lab import LabInfo
 
 PlanEdit = Callable[[dict[str, Any], LabInfo], None]
 

@@ -1,4 +1,4 @@
-"""Remediation on real lab nodes (acpcheck/lab/scenarios/remediation.yaml): every change
+"""Remediation on real lab nodes (lab/acpcheck_lab/scenarios/remediation.yaml): every change
 is observed from outside acpcheck, in each node's own root view (nsenter into its mount
 namespace) and its own network namespace (net.* sysctls, nftables).
 
@@ -32,13 +32,13 @@ import yaml
 
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.facts.model import NodeContext
-from acpcheck.lab import LabInfo, down, up
 from acpcheck.remediation import step as step_module
 from acpcheck.remediation.journal import Journal
 from acpcheck.remediation.nodesteps import sshd_option, sysctl_values
 from acpcheck.remediation.runner import Options, SshAccess, remediate, rollback
 from acpcheck.remediation.step import Plan, Step, register
 from acpcheck.remediation.view import NodeView
+from acpcheck_lab import LabInfo, down, up
 
 #: Paths whose state (type, mode, owner, bytes) each node must get back from rollback.
 WATCHED = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_node_checks_on_lab import acpcheck_run
 
-from acpcheck.lab import LabInfo
+from acpcheck_lab import LabInfo
 
 #: What legitimately differs between two runs of the same evidence.
 VOLATILE = re.compile(r'("(?:id|started|finished|duration)": )("[^"]*"|[0-9.e-]+)')

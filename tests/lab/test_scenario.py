@@ -9,19 +9,19 @@ from pathlib import Path
 import pytest
 
 from acpcheck.errors import InputError
-from acpcheck.lab import content, healthy_scenario, load_scenario
-from acpcheck.lab.core import LabInfo, NodeInfo, ProxyInfo
-from acpcheck.lab.layout import (
+from acpcheck.yamlsource import parse_yaml
+from acpcheck_lab import content, healthy_scenario, load_scenario
+from acpcheck_lab.core import LabInfo, NodeInfo, ProxyInfo
+from acpcheck_lab.layout import (
     DEFAULT_SUBNETS,
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
     LabSubnets,
     StatePaths,
 )
-from acpcheck.lab.node import HostBase, build_node, init_script
-from acpcheck.lab.outputs import plan_document, write_ssh_files
-from acpcheck.lab.scenario import scenario_from_document, shipped_scenarios
-from acpcheck.yamlsource import parse_yaml
+from acpcheck_lab.node import HostBase, build_node, init_script
+from acpcheck_lab.outputs import plan_document, write_ssh_files
+from acpcheck_lab.scenario import scenario_from_document, shipped_scenarios
 
 
 def scenario_text(text: str):

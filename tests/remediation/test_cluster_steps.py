@@ -20,13 +20,6 @@ import yaml
 
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.checks.registry import DOC_PATHS
-from acpcheck.lab.apiserver import (
-    ServerDir,
-    TestApiServer,
-    init_server_dir,
-    issue,
-    serve_dir,
-)
 from acpcheck.remediation import step as step_module
 from acpcheck.remediation.journal import Journal
 from acpcheck.remediation.objects import ObjectChange, created_shape, get_path, project
@@ -41,6 +34,13 @@ from acpcheck.remediation.runner import (
 )
 from acpcheck.remediation.step import Plan, cluster_step
 from acpcheck.testing import load_plan_text
+from acpcheck_lab.apiserver import (
+    ServerDir,
+    TestApiServer,
+    init_server_dir,
+    issue,
+    serve_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "registry.example.com"

@@ -1,4 +1,4 @@
-"""The test API server (acpcheck/lab/apiserver.py) behaves like kube-apiserver where acpcheck
+"""The test API server (lab/acpcheck_lab/apiserver.py) behaves like kube-apiserver where acpcheck
 and its tests rely on it: real TLS, client-certificate and token auth with real 401/403,
 discovery, get/list/create/update/patch/delete with resourceVersion, 404/409/422, the
 status subresource, and objects that validate against the Kubernetes OpenAPI schema of the
@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from acpcheck.lab.apiserver import (
+from acpcheck_lab.apiserver import (
     BANNER,
     ApiError,
     ServerDir,

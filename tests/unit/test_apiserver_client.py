@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acpcheck.lab.apiserver import ServerDir, TestApiServer, init_server_dir, serve_dir
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.cluster import (
     ETCD_ENCRYPTION_CONFIG,
@@ -26,6 +25,7 @@ from acpcheck.sources.cluster import (
     kubeconfig_of,
 )
 from acpcheck.testing import load_plan_text
+from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, serve_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = load_plan_text((ROOT / "examples" / "workload-kube-ovn.yaml").read_text())

@@ -1,6 +1,6 @@
 """Live sources against servers and files that misbehave on purpose (issue 22, item 4).
 
-The test API server's hostile answers (acpcheck.lab.apiserver ``Hostile``: drip, silent,
+The test API server's hostile answers (acpcheck_lab.apiserver ``Hostile``: drip, silent,
 huge, malformed, reset) against the Kubernetes client of the ``cluster`` source and the
 etcd client; exec credential plugins that never end, flood or leave children behind;
 kubeconfigs and the files they name that are FIFOs, devices or missing. Each test asserts
@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acpcheck.lab.apiserver import Hostile, ServerDir, TestApiServer, init_server_dir, serve_dir
 from acpcheck.sources import cluster as cluster_module
 from acpcheck.sources import etcd as etcd_module
 from acpcheck.sources.base import TargetUnavailable
@@ -38,6 +37,7 @@ from acpcheck.sources.cluster import (
 from acpcheck.sources.deadline import REQUEST_TIMEOUT, Deadline, request_timeout
 from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
 from acpcheck.testing import load_plan_text
+from acpcheck_lab.apiserver import Hostile, ServerDir, TestApiServer, init_server_dir, serve_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = load_plan_text((ROOT / "examples" / "workload-kube-ovn.yaml").read_text())

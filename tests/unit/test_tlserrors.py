@@ -1,7 +1,7 @@
 """acpcheck.tlserrors on real certificates and real TLS handshakes (issue 22, item 8).
 
 Every case is a handshake over a socket pair between a server thread and a client,
-with certificates made by the lab's certificate helper (acpcheck.lab.apiserver.issue):
+with certificates made by the lab's certificate helper (acpcheck_lab.apiserver.issue):
 the describer must tell an unknown CA, an expired CA or certificate, a wrong host
 name, and an unusable or refused client certificate or key apart, where Python says
 "SSLError" to all of them.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from acpcheck.lab.apiserver import issue
 from acpcheck.tlserrors import describe_tls_error, find_ssl_error
+from acpcheck_lab.apiserver import issue
 
 HOST = "api.example.test"
 

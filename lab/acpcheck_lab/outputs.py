@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from acpcheck.lab.layout import (
+from acpcheck_lab.layout import (
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
     SSH_PASSWORD_ENV,
@@ -21,8 +21,8 @@ from acpcheck.lab.layout import (
 )
 
 if TYPE_CHECKING:
-    from acpcheck.lab import LabInfo
-    from acpcheck.lab.scenario import Scenario
+    from acpcheck_lab import LabInfo
+    from acpcheck_lab.scenario import Scenario
 
 #: The cluster the lab's nodes are planned for (the endpoint is a spare address of the
 #: lab's direct subnet, filled in per lab); a scenario's ``plan:`` merges over it.
@@ -45,7 +45,7 @@ BASE_SPEC: dict[str, Any] = {
         "nic": "eth0",
     },
     "registry": {"type": "platform"},
-    # the lab's haproxy sees a new backend within 200 ms (acpcheck/lab/lb.py): no need to wait 10 s
+    # the lab's haproxy sees a new backend within 200 ms (lab/acpcheck_lab/lb.py): no need to wait 10 s
     "loadBalancer": {"proofSeconds": 1},
 }
 
@@ -139,7 +139,7 @@ def read_env(paths: StatePaths) -> dict[str, str]:
 
 def write_ssh_files(paths: StatePaths, info: LabInfo, host_keys: dict[str, str]) -> None:
     """known_hosts, and an ssh_config for `ssh -F <state>/ssh_config <node>` (hidden
-    nodes go through the proxy with `acpcheck.lab proxy-connect`)."""
+    nodes go through the proxy with `acpcheck_lab proxy-connect`)."""
     paths.known_hosts.write_text("".join(f"{node.ipv4} {host_keys[node.name]}\n" for node in info.nodes))
     blocks = []
     for node in info.nodes:
@@ -154,7 +154,7 @@ def write_ssh_files(paths: StatePaths, info: LabInfo, host_keys: dict[str, str])
         ]
         if node.network == "hidden":
             lines.append(
-                f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck.lab proxy-connect --state {shlex.quote(str(paths.root))} %h %p"
+                f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck_lab proxy-connect --state {shlex.quote(str(paths.root))} %h %p"
             )
         blocks.append("\n".join(lines))
     paths.ssh_config.write_text("# written by `acpcheck lab up`\n" + "\n\n".join(blocks) + "\n")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from acpcheck.lab.layout import MARKER_ENV, PREFIX
+from acpcheck_lab.layout import MARKER_ENV, PREFIX
 
 NETNS_DIR = Path("/run/netns")
 ETC_NETNS_DIR = Path("/etc/netns")

@@ -4,10 +4,10 @@
     python3 -I tlsapi.py CERT KEY PORT GIT_VERSION [HOSTILE[:SECONDS]]
 
 Standard library only: it runs in a lab node's network namespace with the host's
-system Python, started by the lab's keeper (acpcheck/lab/lb.py).
+system Python, started by the lab's keeper (lab/acpcheck_lab/lb.py).
 
 It also holds the **hostile answers** (``HOSTILE_MODES``) that this server (with the
-optional fifth argument) and the test API server (``acpcheck.lab.apiserver``,
+optional fifth argument) and the test API server (``acpcheck_lab.apiserver``,
 ``TestApiServer.hostile``) give instead of a real one, so that tests prove a client
 survives a server that misbehaves on purpose:
 

@@ -45,8 +45,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from acpcheck.errors import InputError, Problem
-from acpcheck.lab.host import LabError
-from acpcheck.lab.layout import (
+from acpcheck_lab.host import LabError
+from acpcheck_lab.layout import (
     NETWORK_NAMES,
     PREFIX,
     ROUTE_METRIC,

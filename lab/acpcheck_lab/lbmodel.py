@@ -1,6 +1,6 @@
 """The lab scenario keys of the load balancer (``loadBalancer``, ``vip``) and of node
-firewalls (the ``dropFrom`` defect); what they build is ``acpcheck.lab.lb``. Kept apart
-so that ``acpcheck.lab.scenario`` can use them without importing the lab's machinery."""
+firewalls (the ``dropFrom`` defect); what they build is ``acpcheck_lab.lb``. Kept apart
+so that ``acpcheck_lab.scenario`` can use them without importing the lab's machinery."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Text of the files a lab node shows: pure functions, no I/O, so they are unit-tested
-without root. ``acpcheck.lab.node`` decides where each one goes."""
+without root. ``acpcheck_lab.node`` decides where each one goes."""
 
 from __future__ import annotations
 

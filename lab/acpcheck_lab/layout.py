@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acpcheck.errors import InputError, Problem
-from acpcheck.lab.scenario import FIRST_NODE_HOST, MAX_NODES_PER_NETWORK
+from acpcheck_lab.scenario import FIRST_NODE_HOST, MAX_NODES_PER_NETWORK
 
 PREFIX = "acplab-"
 BRIDGE = {"direct": "acplab-direct", "hidden": "acplab-hidden"}

@@ -28,7 +28,7 @@ exercised over the real protocol, with the official ``kubernetes`` client and
   ``etcdencryptionconfigs.cluster.alauda.io`` is built in from ACP's published CRD.
 
 - **Hostile answers** (``hostile = Hostile(mode, path, interval)``, or ``serve --hostile``):
-  for the requests under a path, one of ``acpcheck.lab.tlsapi.HOSTILE_MODES`` instead of
+  for the requests under a path, one of ``acpcheck_lab.tlsapi.HOSTILE_MODES`` instead of
   the real answer (a drip of one byte every few seconds, silence, an endless body, a body
   that is not JSON, a reset mid-answer), so tests prove a client's deadlines and limits.
 
@@ -36,12 +36,12 @@ Differences from the real thing: objects live in memory (no etcd behind it), del
 immediate (no finalizers, no graceful termination, a namespace takes its objects with
 it), no watch, no admission webhooks, no server-side apply, no protobuf responses.
 
-    python -m acpcheck.lab.apiserver init DIR [--host 127.0.0.1] [--version 1.34.5]
-    python -m acpcheck.lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...] [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
+    python -m acpcheck_lab.apiserver init DIR [--host 127.0.0.1] [--version 1.34.5]
+    python -m acpcheck_lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...] [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
 
 ``init`` writes a CA, a serving certificate, a config (users, tokens, rules: mode
 0600) and one kubeconfig per user into DIR; ``serve`` serves until SIGTERM. From Python:
-``TestApiServer(...).start()``; ``acpcheck.lab`` starts one for scenarios that ask for it.
+``TestApiServer(...).start()``; ``acpcheck_lab`` starts one for scenarios that ask for it.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ from typing import Any
 
 import yaml
 
-from acpcheck.lab import protowire
-from acpcheck.lab.tlsapi import DRIP_INTERVAL, HOSTILE_MODES, hostile_answer, parse_hostile
 from acpcheck.sources.cluster import group_version, qualified_name
+from acpcheck_lab import protowire
+from acpcheck_lab.tlsapi import DRIP_INTERVAL, HOSTILE_MODES, hostile_answer, parse_hostile
 
 NAME = "acpcheck test API server"
 BANNER = f"{NAME} (a stand-in for tests and the lab; not a Kubernetes API server)"
@@ -246,7 +246,7 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
 
 
 def shipped_crds() -> list[dict[str, Any]]:
-    """The CRDs shipped with the lab (acpcheck/lab/crds/*.yaml: ACP's published definitions)."""
+    """The CRDs shipped with the lab (lab/acpcheck_lab/crds/*.yaml: ACP's published definitions)."""
     return [yaml.safe_load(path.read_text()) for path in sorted(CRD_DIR.glob("*.yaml"))]
 
 
@@ -1063,7 +1063,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
 @dataclass(frozen=True)
 class Hostile:
     """How the server misbehaves on purpose (``TestApiServer.hostile``): every request whose
-    path starts with ``path`` gets the ``mode`` answer of ``acpcheck.lab.tlsapi.HOSTILE_MODES``
+    path starts with ``path`` gets the ``mode`` answer of ``acpcheck_lab.tlsapi.HOSTILE_MODES``
     (drip, silent, huge, malformed, reset) instead of its real one; ``interval``: seconds
     between two bytes of a drip."""
 
@@ -1741,7 +1741,7 @@ def wait_ready(url: str, ca_file: Path, timeout: float = 10.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m acpcheck.lab.apiserver", description=f"the {BANNER}")
+    parser = argparse.ArgumentParser(prog="python -m acpcheck_lab.apiserver", description=f"the {BANNER}")
     sub = parser.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="write certificates, users and kubeconfigs into DIR")
     init.add_argument("dir")

@@ -1,8 +1,8 @@
 """The local lab: real sshd "nodes" in network namespaces, with real defects.
 
-    python -m acpcheck.lab up [--scenario FILE|NAME | --nodes N] [--subnets DIRECT,HIDDEN] [--state DIR]
-    python -m acpcheck.lab status [--state DIR]
-    python -m acpcheck.lab down [--state DIR] [--purge]
+    python -m acpcheck_lab up [--scenario FILE|NAME | --nodes N] [--subnets DIRECT,HIDDEN] [--state DIR]
+    python -m acpcheck_lab status [--state DIR]
+    python -m acpcheck_lab down [--state DIR] [--purge]
 
 ``up`` builds one network namespace per node of a scenario (``scenarios/*.yaml``), each
 with its own hostname, root file system (an overlay over the host's), /proc and /sys
@@ -11,7 +11,8 @@ machine, nodes on the *hidden* one only through a SOCKS5 proxy (microsocks, with
 username and password). It writes a ready-to-use acpcheck plan, ``<state>/plan.yaml``,
 whose secrets are environment variables set by ``<state>/lab.env``. ``down`` removes
 everything again, also after a failed ``up``. Root only; one lab per machine.
-README.md in this directory has the details: networks, state dir, defects, limits.
+lab/README.md (the distribution's, next to this package) has the details: networks, state dir,
+defects, limits. The lab is its own distribution, acpcheck-lab, built on acpcheck's public API.
 
 Modules: ``scenario`` (the YAML format), ``content`` (file texts), ``node`` (a node's
 file view and init script), ``host`` (namespaces, links, processes, the keeper),
@@ -21,8 +22,8 @@ file view and init script), ``host`` (namespaces, links, processes, the keeper),
 ``listener.py`` run as separate processes.
 """
 
-from acpcheck.lab.cli import main
-from acpcheck.lab.core import (
+from acpcheck_lab.cli import main
+from acpcheck_lab.core import (
     DownReport,
     LabInfo,
     LabStatus,
@@ -33,9 +34,9 @@ from acpcheck.lab.core import (
     status,
     up,
 )
-from acpcheck.lab.host import LabError
-from acpcheck.lab.layout import DEFAULT_STATE_DIR
-from acpcheck.lab.scenario import Scenario, healthy_scenario, load_scenario
+from acpcheck_lab.host import LabError
+from acpcheck_lab.layout import DEFAULT_STATE_DIR
+from acpcheck_lab.scenario import Scenario, healthy_scenario, load_scenario
 
 __all__ = [
     "DEFAULT_STATE_DIR",

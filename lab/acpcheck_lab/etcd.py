@@ -14,7 +14,7 @@ on disk, for acpcheck's etcd-encryption checks to read over SSH:
   127.0.0.1:2379 with client-certificate TLS, data on the node's disk, seeded by ``up``.
 
 The scenario's ``liveCluster:`` section adds the cluster around them: the **test API
-server** (``acpcheck.lab.apiserver``; a stand-in, not Kubernetes) in the namespace of the
+server** (``acpcheck_lab.apiserver``; a stand-in, not Kubernetes) in the namespace of the
 node named by ``apiServer``, listening on its port 6443, serving the lab's Namespaces,
 Nodes (control-plane ones labelled) and ``EtcdEncryptionConfig default`` in a chosen
 state; and what etcd holds (``etcdData``). The plan ``up`` writes then names the
@@ -30,7 +30,7 @@ tools and documents show; upstream's identity provider writes plain values), and
 under a retired key (no longer in the config). Secret values include canaries
 (``material.json``) that tests look for in every output.
 
-    python -m acpcheck.lab.etcd seed|migrate --state DIR   # run inside the etcd node's netns (``up`` does)
+    python -m acpcheck_lab.etcd seed|migrate --state DIR   # run inside the etcd node's netns (``up`` does)
 
 Secret material (keys, CA keys, canaries) lives in ``<state>/controlplane/`` (mode 0700)
 and in the nodes' files; never in ``lab.json`` or the plan.
@@ -56,13 +56,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import Field
 
-from acpcheck.lab import protowire
 from acpcheck.model.plan import Spec
+from acpcheck_lab import protowire
 
 if TYPE_CHECKING:
-    from acpcheck.lab.layout import StatePaths
-    from acpcheck.lab.node import HostBase, NodeBuild
-    from acpcheck.lab.scenario import Scenario
+    from acpcheck_lab.layout import StatePaths
+    from acpcheck_lab.node import HostBase, NodeBuild
+    from acpcheck_lab.scenario import Scenario
 
 ETCD_BIN = "/usr/bin/etcd"
 ETCD_PORT = 2379
@@ -381,7 +381,7 @@ class LabParts:
     """
 
     def __init__(self, scenario: Scenario, paths: StatePaths, builds: list[NodeBuild], host: HostBase):
-        from acpcheck.lab.host import LabError
+        from acpcheck_lab.host import LabError
 
         self.paths = paths
         self.root = paths.root / "controlplane"
@@ -423,7 +423,7 @@ class LabParts:
     # -- material ------------------------------------------------------------
 
     def _pki(self) -> None:
-        from acpcheck.lab.apiserver import issue
+        from acpcheck_lab.apiserver import issue
 
         ca_pem, ca_key_pem, ca, ca_key = issue("etcd-ca", is_ca=True, days=3650)
         server_pem, server_key, _, _ = issue("etcd-server", ca=(ca, ca_key), hosts=["localhost", "127.0.0.1", "::1"])
@@ -471,7 +471,7 @@ class LabParts:
             build.services.append(etcd_command(build.spec.name))
 
     def _api_server(self) -> None:
-        from acpcheck.lab.apiserver import init_server_dir
+        from acpcheck_lab.apiserver import init_server_dir
 
         assert self.live is not None and self.live.api_server is not None
         address = str(self.builds[self.live.api_server].address)
@@ -506,7 +506,7 @@ class LabParts:
             objects.append(eec)
         (self.api_dir / "seed.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
         plan = {"kubeconfig": str(self.api_dir / "acpcheck-reader.kubeconfig"), "etcdEncryption": {"expected": True}}
-        from acpcheck.lab.outputs import merge
+        from acpcheck_lab.outputs import merge
 
         self.scenario = self.scenario.model_copy(update={"plan": merge(plan, self.scenario.plan)})
 
@@ -519,7 +519,7 @@ class LabParts:
         command = [
             sys.executable,
             "-m",
-            "acpcheck.lab.apiserver",
+            "acpcheck_lab.apiserver",
             "serve",
             str(self.api_dir),
             "--listen",
@@ -533,8 +533,8 @@ class LabParts:
 
     def ready(self, timeout: float = 30.0) -> None:
         """Wait for the test API server, then wait for and seed each etcd (LabError otherwise)."""
-        from acpcheck.lab.apiserver import wait_ready
-        from acpcheck.lab.host import LabError
+        from acpcheck_lab.apiserver import wait_ready
+        from acpcheck_lab.host import LabError
 
         if self.live is not None and self.live.api_server is not None:
             url = f"https://{self.builds[self.live.api_server].address}:{API_PORT}"
@@ -558,9 +558,9 @@ class LabParts:
 
 
 def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> str:
-    """Run ``python -m acpcheck.lab.etcd ARGS`` inside ``node``'s network namespace (its etcd's loopback)."""
-    from acpcheck.lab.host import LabError
-    from acpcheck.lab.layout import netns_name
+    """Run ``python -m acpcheck_lab.etcd ARGS`` inside ``node``'s network namespace (its etcd's loopback)."""
+    from acpcheck_lab.host import LabError
+    from acpcheck_lab.layout import netns_name
 
     command = [
         "ip",
@@ -569,7 +569,7 @@ def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> s
         netns_name(node),
         sys.executable,
         "-m",
-        "acpcheck.lab.etcd",
+        "acpcheck_lab.etcd",
         *args,
         "--state",
         str(state),
@@ -668,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m acpcheck.lab.etcd", description="seed or migrate a lab node's etcd (run inside its netns)"
+        prog="python -m acpcheck_lab.etcd", description="seed or migrate a lab node's etcd (run inside its netns)"
     )
     parser.add_argument("command", choices=("seed", "migrate"))
     parser.add_argument("--state", required=True)

@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from acpcheck.lab import content
-from acpcheck.lab.layout import LabNetwork, netns_name
-from acpcheck.lab.scenario import LAB_USER, NOT_A_NODE_FILE, NodeSpec
+from acpcheck_lab import content
+from acpcheck_lab.layout import LabNetwork, netns_name
+from acpcheck_lab.scenario import LAB_USER, NOT_A_NODE_FILE, NodeSpec
 
 #: Layers of a node's file view: "/" is the root file system; the sysfs ones are
 #: read-only overlays over the node's sysfs (longest match wins).
@@ -165,7 +165,7 @@ class NodeBuild:
     sshd_options: list[str] = field(default_factory=list)
     services: list[str] = field(
         default_factory=list
-    )  # shell lines run inside the node before sshd (etcd: acpcheck/lab/etcd.py)
+    )  # shell lines run inside the node before sshd (etcd: lab/acpcheck_lab/etcd.py)
 
     @property
     def netns(self) -> str:

@@ -1,4 +1,4 @@
-"""``acpcheck lab`` / ``python -m acpcheck.lab``: up, status, down (root only).
+"""``acpcheck lab`` / ``python -m acpcheck_lab``: up, status, down (root only).
 
 Exit codes: 0 done (status: every node reachable), 1 the lab failed or a node is
 unreachable, 4 bad input (scenario file, options and usage errors, subnets that are
@@ -17,9 +17,9 @@ from pathlib import Path
 
 from acpcheck.cli import UsageParser
 from acpcheck.errors import InputError
-from acpcheck.lab import core, socks5
-from acpcheck.lab.host import LabError
-from acpcheck.lab.layout import (
+from acpcheck_lab import core, socks5
+from acpcheck_lab.host import LabError
+from acpcheck_lab.layout import (
     DEFAULT_STATE_DIR,
     DEFAULT_SUBNETS,
     NARROWEST_PREFIX,
@@ -27,7 +27,7 @@ from acpcheck.lab.layout import (
     WIDEST_PREFIX,
     StatePaths,
 )
-from acpcheck.lab.scenario import healthy_scenario, load_scenario, scaled_scenario, shipped_scenarios
+from acpcheck_lab.scenario import healthy_scenario, load_scenario, scaled_scenario, shipped_scenarios
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 4
 

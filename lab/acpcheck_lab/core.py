@@ -1,4 +1,4 @@
-"""``up``, ``down`` and ``status`` of the lab (see ``acpcheck.lab`` for the overview)."""
+"""``up``, ``down`` and ``status`` of the lab (see ``acpcheck_lab`` for the overview)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from acpcheck.lab import content, hostcheck, kernel_limits, outputs, socks5
-from acpcheck.lab import etcd as lab_etcd
-from acpcheck.lab import lb as lab_lb
-from acpcheck.lab.host import (
+from acpcheck_lab import content, hostcheck, kernel_limits, outputs, socks5
+from acpcheck_lab import etcd as lab_etcd
+from acpcheck_lab import lb as lab_lb
+from acpcheck_lab.host import (
     Keeper,
     LabError,
     disable_ipv6,
@@ -39,7 +39,7 @@ from acpcheck.lab.host import (
     terminate,
     wait_gone,
 )
-from acpcheck.lab.layout import (
+from acpcheck_lab.layout import (
     BRIDGE,
     DEFAULT_STATE_DIR,
     MARKER_ENV,
@@ -55,8 +55,8 @@ from acpcheck.lab.layout import (
     StatePaths,
     veth_name,
 )
-from acpcheck.lab.node import HostBase, LabBuildError, NodeBuild, build_node, write_node
-from acpcheck.lab.scenario import LAB_USER, Scenario, load_scenario
+from acpcheck_lab.node import HostBase, LabBuildError, NodeBuild, build_node, write_node
+from acpcheck_lab.scenario import LAB_USER, Scenario, load_scenario
 
 FIRST_LAB_UID = 4242
 REQUIRED_TOOLS = ("ip", "unshare", "setsid", "mount", "ssh-keygen", "openssl", "/usr/sbin/sshd")

@@ -1,6 +1,6 @@
 """Lab scenarios: which nodes the lab builds and which real defects each one carries.
 
-A scenario is a YAML file (shipped ones live in ``acpcheck/lab/scenarios/``)::
+A scenario is a YAML file (shipped ones live in ``lab/acpcheck_lab/scenarios/``)::
 
     name: demo
     description: …
@@ -17,7 +17,7 @@ A scenario is a YAML file (shipped ones live in ``acpcheck/lab/scenarios/``)::
 
 A node without ``defects`` is healthy: it passes every node check. Each defect is a
 real state of what the facts probe reads on that node (a file, a mount, a listener, a
-route, an nft table …); ``acpcheck.lab.node`` says how each one is made.
+route, an nft table …); ``acpcheck_lab.node`` says how each one is made.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from acpcheck.errors import InputError, Problem
-from acpcheck.lab.etcd import ControlPlaneSpec, LiveClusterSpec
-from acpcheck.lab.lbmodel import DropRule, LabLoadBalancer, LabVip
 from acpcheck.model.plan import Spec
 from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
+from acpcheck_lab.etcd import ControlPlaneSpec, LiveClusterSpec
+from acpcheck_lab.lbmodel import DropRule, LabLoadBalancer, LabVip
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -259,7 +259,7 @@ class Defects(Spec):
     clock_skew_seconds: int = Field(
         default=0, ge=-(10**7), le=10**7, description="offset of the clock seen in SSH sessions (libfaketime)"
     )
-    # load balancer and connectivity scenarios (acpcheck/lab/lb.py)
+    # load balancer and connectivity scenarios (lab/acpcheck_lab/lb.py)
     drop_from: list[DropRule] = Field(
         default_factory=list,
         description="nftables rules dropping traffic from other nodes, e.g. [{from: w1, ports: [6443]}]",
@@ -340,7 +340,7 @@ class NodeSpec(Spec):
     ssh_user: Literal["root", "acplab"] = "root"
     defects: Defects = Field(default_factory=Defects)
     control_plane: ControlPlaneSpec | None = Field(
-        default=None, description="kube-apiserver manifest, encryption config, etcd (acpcheck/lab/etcd.py)"
+        default=None, description="kube-apiserver manifest, encryption config, etcd (lab/acpcheck_lab/etcd.py)"
     )
 
     @field_validator("os")
@@ -369,13 +369,13 @@ class Scenario(Spec):
     plan: dict[str, Any] = Field(default_factory=dict, description="deep-merged into the generated plan's spec")
     nodes: list[NodeSpec] = Field(min_length=1)
     load_balancer: LabLoadBalancer | None = Field(
-        default=None, description="an haproxy on the endpoint address (acpcheck/lab/lb.py)"
+        default=None, description="an haproxy on the endpoint address (lab/acpcheck_lab/lb.py)"
     )
     vip: LabVip | None = Field(
         default=None, description="a keepalived that already holds the endpoint address as its VIP"
     )
     live_cluster: LiveClusterSpec | None = Field(
-        default=None, description="the test API server and etcd's data (acpcheck/lab/etcd.py)"
+        default=None, description="the test API server and etcd's data (lab/acpcheck_lab/etcd.py)"
     )
 
     @model_validator(mode="after")
