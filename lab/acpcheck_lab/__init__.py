@@ -17,24 +17,22 @@ defects, limits. The lab is its own distribution, acpcheck-lab, built on acpchec
 Modules: ``scenario`` (the YAML format), ``content`` (file texts), ``node`` (a node's
 file view and init script), ``host`` (namespaces, links, processes, the keeper),
 ``layout`` (names, subnets and the addresses derived from them, state-dir paths),
-``hostcheck`` (is a subnet already in use on this machine?), ``outputs`` (plan, lab.env, ssh_config),
-``core`` (up/down/status), ``socks5`` (a tiny client), ``cli``; ``keeper.py`` and
-``listener.py`` run as separate processes.
+``hostcheck`` (is a subnet already in use on this machine?), ``outputs`` (plan, ssh_config),
+``info`` (a running lab: lab.json, lab.env), ``core`` (up/down/status), ``socks5`` (a tiny client),
+``cli``; ``keeper.py`` and ``listener.py`` run as separate processes.
 """
 
 from acpcheck_lab.cli import main
 from acpcheck_lab.core import (
     DownReport,
-    LabInfo,
     LabStatus,
-    NodeInfo,
     NodeStatus,
-    ProxyInfo,
     down,
     status,
     up,
 )
 from acpcheck_lab.host import LabError
+from acpcheck_lab.info import LabInfo, NodeInfo, ProxyInfo
 from acpcheck_lab.layout import DEFAULT_STATE_DIR
 from acpcheck_lab.scenario import Scenario, healthy_scenario, load_scenario
 

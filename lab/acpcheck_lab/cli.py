@@ -19,6 +19,7 @@ from acpcheck.cli import UsageParser
 from acpcheck.errors import InputError
 from acpcheck_lab import core, socks5
 from acpcheck_lab.host import LabError
+from acpcheck_lab.info import LabInfo
 from acpcheck_lab.layout import (
     DEFAULT_STATE_DIR,
     DEFAULT_SUBNETS,
@@ -199,7 +200,7 @@ def _scenarios(args: argparse.Namespace) -> int:
 
 
 def _proxy_connect(args: argparse.Namespace) -> int:
-    info = core.LabInfo.load(args.state)
+    info = LabInfo.load(args.state)
     if info.proxy is None:
         raise LabError("this lab has no proxy")
     sock = socks5.connect(

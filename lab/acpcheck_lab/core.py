@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from acpcheck_lab import content, hostcheck, kernel_limits, outputs, socks5
@@ -39,6 +39,7 @@ from acpcheck_lab.host import (
     terminate,
     wait_gone,
 )
+from acpcheck_lab.info import LabInfo, NodeInfo, ProxyInfo, write_env
 from acpcheck_lab.layout import (
     BRIDGE,
     DEFAULT_STATE_DIR,
@@ -49,7 +50,6 @@ from acpcheck_lab.layout import (
     PROXY_USER_ENV,
     PROXY_VETH,
     ROUTE_METRIC,
-    SSH_PASSWORD_ENV,
     LabNetwork,
     LabSubnets,
     StatePaths,
@@ -60,112 +60,6 @@ from acpcheck_lab.scenario import LAB_USER, Scenario, load_scenario
 
 FIRST_LAB_UID = 4242
 REQUIRED_TOOLS = ("ip", "unshare", "setsid", "mount", "ssh-keygen", "openssl", "/usr/sbin/sshd")
-
-
-@dataclass
-class NodeInfo:
-    name: str
-    role: str
-    network: str  # direct | hidden
-    ipv4: str
-    hostname: str
-    netns: str
-    ssh_user: str
-    defects: list[str]  # the scenario's defect keys on this node
-
-
-@dataclass
-class ProxyInfo:
-    host: str
-    port: int
-    username: str = field(repr=False)
-    password: str = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"socks5://{self.host}:{self.port}"
-
-
-@dataclass
-class LabInfo:
-    """A running lab. Secrets are in ``lab.env`` and in the fields with repr=False."""
-
-    state_dir: Path
-    scenario: str
-    nodes: list[NodeInfo]
-    proxy: ProxyInfo | None
-    client_key: Path
-    lab_user: str
-    lab_password: str = field(repr=False)
-    started_seconds: float = 0.0
-    #: {"direct": cidr, "hidden": cidr}: the subnets every address of this lab comes from.
-    subnets: dict[str, str] = field(default_factory=lambda: LabSubnets.default().as_dict())
-
-    @property
-    def paths(self) -> StatePaths:
-        return StatePaths(self.state_dir)
-
-    @property
-    def lab_subnets(self) -> LabSubnets:
-        return LabSubnets.from_dict(self.subnets)
-
-    @property
-    def plan_file(self) -> Path:
-        return self.paths.plan
-
-    @property
-    def env_file(self) -> Path:
-        return self.paths.env
-
-    def node(self, name: str) -> NodeInfo:
-        for node in self.nodes:
-            if node.name == name:
-                return node
-        raise KeyError(f"no lab node {name!r}")
-
-    def env(self) -> dict[str, str]:
-        """The environment variables the lab's plan refers to."""
-        values = {SSH_PASSWORD_ENV: self.lab_password}
-        if self.proxy:
-            values.update({PROXY_USER_ENV: self.proxy.username, PROXY_PASSWORD_ENV: self.proxy.password})
-        return values
-
-    def public_dict(self) -> dict:
-        """lab.json: everything but the secrets."""
-        data = asdict(self)
-        data.pop("lab_password")
-        data["proxy"] = {"host": self.proxy.host, "port": self.proxy.port} if self.proxy else None
-        data["state_dir"], data["client_key"] = str(self.state_dir), str(self.client_key)
-        return data
-
-    @classmethod
-    def load(cls, state_dir: Path | str) -> LabInfo:
-        paths = StatePaths(Path(state_dir))
-        try:
-            data = json.loads(paths.info.read_text())
-            secrets_ = outputs.read_env(paths)
-        except FileNotFoundError:
-            raise LabError(f"no lab is up with state dir {state_dir} (no {paths.info.name})") from None
-        if "subnets" not in data:
-            raise LabError(
-                f"{paths.info} was written by an older acpcheck (no subnets); run `acpcheck lab down` and `up` again"
-            )
-        proxy = data["proxy"]
-        return cls(
-            state_dir=Path(data["state_dir"]),
-            scenario=data["scenario"],
-            nodes=[NodeInfo(**node) for node in data["nodes"]],
-            proxy=ProxyInfo(
-                proxy["host"], proxy["port"], secrets_.get(PROXY_USER_ENV, ""), secrets_.get(PROXY_PASSWORD_ENV, "")
-            )
-            if proxy
-            else None,
-            client_key=Path(data["client_key"]),
-            lab_user=data["lab_user"],
-            lab_password=secrets_.get(SSH_PASSWORD_ENV, ""),
-            started_seconds=data.get("started_seconds", 0.0),
-            subnets=data["subnets"],
-        )
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +177,7 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
     # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
     outputs.write_plan(paths, scenario, info)
     _validate_plan(paths)
-    outputs.write_env(paths, info)
+    write_env(paths, info)
     extras = lab_lb.prepare(scenario, paths, networks, builds, str(subnets.endpoint_address))
 
     for build in builds:

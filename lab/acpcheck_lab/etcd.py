@@ -32,6 +32,8 @@ under a retired key (no longer in the config). Secret values include canaries
 
     python -m acpcheck_lab.etcd seed|migrate --state DIR   # run inside the etcd node's netns (``up`` does)
 
+The scenario sections (``controlPlane:``, ``liveCluster:``) are in ``etcdmodel``.
+
 Secret material (keys, CA keys, canaries) lives in ``<state>/controlplane/`` (mode 0700)
 and in the nodes' files; never in ``lab.json`` or the plan.
 """
@@ -51,13 +53,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import Field
 
-from acpcheck.model.plan import Spec
 from acpcheck_lab import protowire
+from acpcheck_lab.etcdmodel import ControlPlaneSpec, EtcdDataSpec
 
 if TYPE_CHECKING:
     from acpcheck_lab.layout import StatePaths
@@ -74,61 +75,6 @@ NAMESPACES = ("default", "kube-system", "cpaas-system", "team-a", "team-b")
 RESOURCES = ("secrets", "configmaps")
 REVISION = 3  # the EtcdEncryptionConfig revision the lab's keys belong to
 CURRENT, PREVIOUS, RETIRED = "key-3", "key-2", "key-1"
-CONFIG_VARIANTS = (
-    "current",
-    "identity-first",
-    "no-configmaps",
-    "ten-keys",
-    "other-keys",
-    "unparsable",
-    "missing",
-    "not-set",
-)
-EEC_STATES = ("success", "processing", "update-failed", "overdue", "absent", "not-installed")
-
-
-# ---------------------------------------------------------------------------
-# Scenario sections
-
-
-class ControlPlaneSpec(Spec):
-    """A node's control-plane files (and etcd); every default is the healthy state."""
-
-    etcd: bool = Field(
-        default=False, description="run etcd (etcd-server) on this node's 127.0.0.1:2379 with client TLS"
-    )
-    manifest: bool = Field(default=True, description="a kube-apiserver static pod manifest exists")
-    encryption_config: Literal[CONFIG_VARIANTS] = Field(
-        default="current", description="which encryption-provider.conf the node has"
-    )  # type: ignore[valid-type]
-    config_mode: str = Field(default="0600", pattern=r"^0?[0-7]{3}$", description="mode of encryption-provider.conf")
-    config_owner: Literal["root", "acplab"] = Field(default="root", description="owner of encryption-provider.conf")
-    etcd_client_cert: Literal["valid", "wrong-ca"] = Field(
-        default="valid", description="the apiserver-etcd-client certificate etcd trusts, or one it does not"
-    )
-
-
-class EtcdDataSpec(Spec):
-    mix: Literal["realistic", "encrypted"] = Field(
-        default="realistic", description="realistic: a mix of stale, plain, identity and retired-key values"
-    )
-    objects: int = Field(
-        default=0, ge=0, le=2_000_000, description="more secrets, encrypted with the current key (benchmarks)"
-    )
-
-
-class LiveClusterSpec(Spec):
-    """The cluster the control-plane nodes form: the test API server and etcd's data."""
-
-    api_server: str | None = Field(
-        default=None, description="the node in whose namespace the test API server listens on :6443"
-    )
-    etcd_encryption_config: Literal[EEC_STATES] = Field(
-        default="success", description="state of EtcdEncryptionConfig default"
-    )  # type: ignore[valid-type]
-    etcd_data: EtcdDataSpec = Field(default_factory=EtcdDataSpec)
-
-
 # ---------------------------------------------------------------------------
 # Texts
 
@@ -635,11 +581,30 @@ def seed(state: Path, mix: str, objects: int) -> int:
         )
 
 
+#: Keys per range request of ``range_values``: the lab's objects are small (a few hundred bytes each).
+RANGE_PAGE = 500
+
+
+def range_values(client: Any, start: bytes, end: bytes, revision: int) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every key in [start, end) as of ``revision``, ``RANGE_PAGE`` keys per request.
+
+    The lab's own pager on the public ``EtcdClient.range``: the product's scan has one of
+    its own, tuned for clusters of any size, which is not part of its API."""
+    while True:
+        answer = client.range(start, end, limit=RANGE_PAGE, revision=revision)
+        kvs = answer.get("kvs") or []
+        for kv in kvs:
+            yield base64.b64decode(kv["key"]), base64.b64decode(kv.get("value", ""))
+        if not answer.get("more") or not kvs:
+            return
+        start = base64.b64decode(kvs[-1]["key"]) + b"\0"  # the next key after the page's last
+
+
 def migrate(state: Path) -> int:
     """Rewrite every secret and configmap under the current key, as ``kubectl replace`` makes kube-apiserver do."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from acpcheck.sources.etcd import _values, prefix_end  # the scan's own pager
+    from acpcheck.sources.etcd import prefix_end
 
     material = Material.load(state / "controlplane")
     keys = material.all_keys()
@@ -659,7 +624,7 @@ def migrate(state: Path) -> int:
             revision = int(client.range(prefix, prefix_end(prefix), count_only=True)["header"]["revision"])
             rewritten += [
                 (key, encrypt(key, plain(key, value), CURRENT, keys[CURRENT]))
-                for key, value in _values(client, prefix, prefix_end(prefix), revision)
+                for key, value in range_values(client, prefix, prefix_end(prefix), revision)
             ]
         return put_all(client, iter(rewritten))
 

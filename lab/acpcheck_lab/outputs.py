@@ -1,11 +1,10 @@
-"""Files ``up`` writes for the lab's users: the acpcheck plan, the secrets (by env var),
-an OpenSSH client config and known_hosts. Secrets go only into ``lab.env`` (mode 0600);
-the plan names the environment variables that hold them."""
+"""Files ``up`` writes for the lab's users: the acpcheck plan, an OpenSSH client config
+and known_hosts. Secrets go only into ``lab.env`` (mode 0600, ``info.write_env``); the
+plan names the environment variables that hold them."""
 
 from __future__ import annotations
 
 import copy
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -16,12 +15,11 @@ import yaml
 from acpcheck_lab.layout import (
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
-    SSH_PASSWORD_ENV,
     StatePaths,
 )
 
 if TYPE_CHECKING:
-    from acpcheck_lab import LabInfo
+    from acpcheck_lab.info import LabInfo
     from acpcheck_lab.scenario import Scenario
 
 #: The cluster the lab's nodes are planned for (the endpoint is a spare address of the
@@ -114,27 +112,6 @@ def write_plan(paths: StatePaths, scenario: Scenario, info: LabInfo) -> None:
     )
     body = yaml.safe_dump(plan_document(scenario, info), sort_keys=False, default_flow_style=None, width=120)
     paths.plan.write_text(header + body)
-
-
-def write_env(paths: StatePaths, info: LabInfo) -> None:
-    values = {SSH_PASSWORD_ENV: info.lab_password}
-    if info.proxy is not None:
-        values[PROXY_USER_ENV] = info.proxy.username
-        values[PROXY_PASSWORD_ENV] = info.proxy.password
-    text = "# acpcheck lab secrets (generated per `up`); load with: set -a; . THIS_FILE; set +a\n"
-    text += "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
-    fd = os.open(paths.env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
-def read_env(paths: StatePaths) -> dict[str, str]:
-    values = {}
-    for line in paths.env.read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key] = shlex.split(value)[0] if value else ""
-    return values
 
 
 def write_ssh_files(paths: StatePaths, info: LabInfo, host_keys: dict[str, str]) -> None:

@@ -34,7 +34,7 @@ from acpcheck.errors import InputError, Problem
 from acpcheck.model.plan import Spec
 from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
-from acpcheck_lab.etcd import ControlPlaneSpec, LiveClusterSpec
+from acpcheck_lab.etcdmodel import ControlPlaneSpec, LiveClusterSpec
 from acpcheck_lab.lbmodel import DropRule, LabLoadBalancer, LabVip
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")

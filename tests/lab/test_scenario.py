@@ -11,7 +11,7 @@ import pytest
 from acpcheck.errors import InputError
 from acpcheck.yamlsource import parse_yaml
 from acpcheck_lab import content, healthy_scenario, load_scenario
-from acpcheck_lab.core import LabInfo, NodeInfo, ProxyInfo
+from acpcheck_lab.info import LabInfo, NodeInfo, ProxyInfo
 from acpcheck_lab.layout import (
     DEFAULT_SUBNETS,
     PROXY_PASSWORD_ENV,
