@@ -4,10 +4,18 @@
 # from a directory outside the checkout, where only the installed files can be found:
 #
 #   - the wheel holds acpcheck/checks/*.py, acpcheck/profiles/*.yaml and
-#     acpcheck/reports/{report.html.j2,results.schema.json}, and no reports/out/
-#   - `acpcheck list` shows the same catalogue as the checkout's
+#     acpcheck/reports/{report.html.j2,results.schema.json}, and no reports/out/ and no
+#     lab (the lab is its own distribution, acpcheck-lab, built from lab/)
+#   - `acpcheck list` shows the same catalogue as the checkout's; `acpcheck explain` works
 #   - `acpcheck run --profile plan` on an example plan exits 0 and writes its reports
 #   - `pytest --pyargs acpcheck.checks` (the plain-plugin way) passes
+#   - evidence saved by `acpcheck gather` replays (`run --facts`, no connection), and
+#     `acpcheck remediate --from` that run's results.json shows its dry-run
+#   - without acpcheck-lab, `acpcheck lab` says what to install and exits 4; with the
+#     lab's wheel installed next to the product's, `acpcheck lab --help` and
+#     `acpcheck lab scenarios` (its package data) work
+#
+# It prints the product wheel's file list, summed up per directory.
 #
 # Usage: scripts/check-wheel.sh [VENV]   (VENV: the development virtualenv, default .venv)
 # `make test` runs it before pytest, so no lab is up while pip installs.
@@ -42,16 +50,27 @@ mkdir -p "$WORK/src/reports/out/run-1" && echo '{}' >"$WORK/src/reports/out/run-
 
 "$PY" -m pip wheel --quiet --no-deps --disable-pip-version-check -w "$WORK/dist" "$WORK/src" >>"$LOG" 2>&1 || fail "pip wheel"
 wheel=$(ls "$WORK"/dist/acpcheck-*.whl)
+mkdir -p "$WORK/dist-lab"
+"$PY" -m pip wheel --quiet --no-deps --disable-pip-version-check -w "$WORK/dist-lab" "$WORK/src/lab" >>"$LOG" 2>&1 || fail "pip wheel lab/"
+lab_wheel=$(ls "$WORK"/dist-lab/acpcheck_lab-*.whl)
 
-# 2. What the wheel holds.
-"$PY" - "$wheel" >>"$LOG" 2>&1 <<'EOF' || fail "wheel contents ($(basename "$wheel"))"
-import fnmatch, sys, zipfile
+# 2. What the wheels hold; the product's file list, summed up per directory, is kept for the last line.
+contents=$("$PY" - "$wheel" "$lab_wheel" 2>>"$LOG" <<'EOF'
+import collections, fnmatch, sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 missing = [p for p in ("acpcheck/checks/*.py", "acpcheck/profiles/*.yaml", "acpcheck/reports/report.html.j2", "acpcheck/reports/results.schema.json") if not fnmatch.filter(names, p)]
 leaked = [n for n in names if "reports/out/" in n]
-print("missing:", missing, "leaked:", leaked)
-sys.exit(1 if missing or leaked else 0)
+lab = [n for n in names if n.startswith(("acpcheck_lab", "acpcheck/lab/"))]
+lab_names = zipfile.ZipFile(sys.argv[2]).namelist()
+lab_missing = [p for p in ("acpcheck_lab/cli.py", "acpcheck_lab/apiserver.py", "acpcheck_lab/scenarios/demo.yaml", "acpcheck_lab/crds/*.yaml", "acpcheck_lab-*.dist-info/entry_points.txt") if not fnmatch.filter(lab_names, p)]
+lab_strays = [n for n in lab_names if not n.startswith("acpcheck_lab")]
+print("missing:", missing, "leaked:", leaked, "lab modules:", lab, "lab wheel missing:", lab_missing, "lab wheel strays:", lab_strays, file=sys.stderr)
+if missing or leaked or lab or lab_missing or lab_strays:
+    sys.exit(1)
+per_directory = collections.Counter(name.rpartition("/")[0] + "/" for name in names)
+print(f"{len(names)} files:", ", ".join(f"{directory} {count}" for directory, count in sorted(per_directory.items())))
 EOF
+) || fail "wheel contents ($(basename "$wheel"), $(basename "$lab_wheel"))"
 
 # 3. A fresh virtualenv with only the wheel and its dependencies.
 "$BASE_PYTHON" -m venv "$WORK/venv" >>"$LOG" 2>&1 || fail "python -m venv"
@@ -72,4 +91,48 @@ done
 outside "$WORK/venv/bin/python" -m pytest --pyargs acpcheck.checks --acp-plan="$PLAN" --acp-profile=plan --acp-out="$WORK/out-pytest" \
     -p no:cacheprovider -q >"$WORK/pytest.out" 2>&1 || { cat "$WORK/pytest.out" >>"$LOG"; fail "pytest --pyargs acpcheck.checks"; }
 
-echo "check-wheel: OK $(basename "$wheel"): fresh venv, $(tail -n 1 <<<"$listed"), acpcheck run exit 0, pytest --pyargs acpcheck.checks: $(tail -n 1 "$WORK/pytest.out" | tr -d '=' | xargs) — $((SECONDS - start)) s"
+check=$(head -n 1 <<<"$listed" | cut -d' ' -f1)
+outside "$WORK/venv/bin/acpcheck" explain "$check" >"$WORK/explain.out" 2>>"$LOG" || fail "acpcheck explain $check"
+grep -q "$check" "$WORK/explain.out" || fail "acpcheck explain $check does not name it"
+
+# 5. Evidence replayed, and the remediation dry-run of that run. The plan's one node is this
+#    machine's loopback on a closed port: `gather` saves its failure at once, the replay reads
+#    it back without connecting, and `remediate --from` that run's results shows what it would
+#    change (nothing: an unreachable node is an ERROR, not a finding with a remediation step).
+#    remediate has no --facts: it grades the findings again on the nodes themselves.
+ssh-keygen -q -t ed25519 -N "" -f "$WORK/id_ed25519" >>"$LOG" 2>&1 || fail "ssh-keygen"
+"$PY" - "$PLAN" "$WORK/id_ed25519" >"$WORK/loopback.yaml" 2>>"$LOG" <<'EOF' || fail "the loopback plan"
+import sys
+text = open(sys.argv[1]).read().split("  nodes:")[0]
+text = text.replace("port: 22", "port: 1\n    connectTimeoutSeconds: 2").replace("~/.ssh/id_ed25519", sys.argv[2])
+print(text + "  nodes:\n    - {name: cp1, role: control-plane, ipv4: 192.0.2.11, sshHost: 127.0.0.1}")
+EOF
+code=0
+outside "$WORK/venv/bin/acpcheck" gather --plan "$WORK/loopback.yaml" --out "$WORK/facts" >>"$LOG" 2>&1 || code=$?
+[ "$code" = 2 ] && [ -s "$WORK/facts/nodes/cp1.json" ] || fail "acpcheck gather exited $code (2 expected: its node is unreachable) or saved no facts"
+code=0
+outside "$WORK/venv/bin/acpcheck" run --plan "$WORK/loopback.yaml" --profile preinstall --facts "$WORK/facts" \
+    --out "$WORK/out-replay" >>"$LOG" 2>&1 || code=$?
+[ "$code" = 2 ] && [ -s "$WORK/out-replay/results.json" ] || fail "acpcheck run --facts exited $code (2 expected: the replayed node is an ERROR)"
+code=0
+outside "$WORK/venv/bin/acpcheck" remediate --plan "$WORK/loopback.yaml" --from "$WORK/out-replay/results.json" \
+    >"$WORK/remediate.out" 2>>"$LOG" || code=$?
+[ "$code" = 0 ] && grep -q "dry-run: nothing is changed" "$WORK/remediate.out" \
+    || { cat "$WORK/remediate.out" >>"$LOG"; fail "acpcheck remediate --from exited $code (0 expected)"; }
+
+# 6. The lab: not in the product, which says how to get it (exit 4); then its own wheel, next to the product's.
+code=0
+outside "$WORK/venv/bin/acpcheck" lab up >"$WORK/lab.out" 2>&1 || code=$?
+[ "$code" = 4 ] && grep -q "pip install ./lab" "$WORK/lab.out" \
+    || { cat "$WORK/lab.out" >>"$LOG"; fail "acpcheck lab without acpcheck-lab exited $code (4 expected)"; }
+"$WORK/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$lab_wheel" >>"$LOG" 2>&1 || fail "pip install the lab's wheel"
+where=$(outside "$WORK/venv/bin/python" -c 'import acpcheck_lab; print(acpcheck_lab.__file__)')
+[[ $where == "$WORK/venv/"* ]] || fail "acpcheck_lab imported from $where, not from the installed wheel"
+outside "$WORK/venv/bin/acpcheck" lab --help >>"$LOG" 2>&1 || fail "acpcheck lab --help with the lab's wheel"
+scenarios=$(outside "$WORK/venv/bin/acpcheck" lab scenarios 2>>"$LOG") || fail "acpcheck lab scenarios"
+grep -q "^demo " <<<"$scenarios" || fail "acpcheck lab scenarios lists no demo scenario"
+
+echo "check-wheel: $(basename "$wheel") holds $contents"
+echo "check-wheel: OK $(basename "$wheel"): fresh venv, no lab inside, $(tail -n 1 <<<"$listed"), acpcheck run exit 0, explain $check," \
+    "pytest --pyargs acpcheck.checks: $(tail -n 1 "$WORK/pytest.out" | tr -d '=' | xargs), gather + replay + remediate dry-run;" \
+    "acpcheck lab: exit 4 without the lab, --help and $(grep -c . <<<"$scenarios") scenario lines with $(basename "$lab_wheel") — $((SECONDS - start)) s"
