@@ -358,7 +358,7 @@ def bounded_workers(requested: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
-    from acpcheck.plugin import prepare_run
+    from acpcheck.run.inputs import prepare_run
 
     if args.workers is not None:
         args.workers = bounded_workers(args.workers)
@@ -416,7 +416,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
-    from acpcheck.plugin import CHECKS_DIR
+    from acpcheck.run.inputs import CHECKS_DIR
 
     plan = inputs.plan
     spec = plan.spec

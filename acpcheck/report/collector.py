@@ -16,8 +16,9 @@ the reason (``writers.verdict``), has no results.json, and ``acpcheck run`` exit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -40,7 +41,7 @@ from acpcheck.report.terminal import summary_lines
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
-    from acpcheck.plugin import Settings
+    from acpcheck.run.settings import RunDescription
 
 
 #: The longest reason an incomplete report gives (the first line of an exception, a path).
@@ -48,10 +49,14 @@ REASON_CHARS = 400
 
 
 class ResultCollector:
-    def __init__(self, settings: Settings, alluredir: str | None = None):
-        self.settings = settings
+    """``run``: the run, as the controller configured it. ``is_check_item``: whether a
+    collected item is a check (the plugin knows; a run may hold plain tests too)."""
+
+    def __init__(self, run: RunDescription, is_check_item: Callable[[pytest.Item], bool]):
+        self.description = run
+        self.is_check_item = is_check_item
         #: the directories this run writes, by option: a crash on one of them is named
-        self.directories = {"--out": str(settings.out_dir), "--alluredir": alluredir}
+        self.directories = {"--out": str(run.out.path), "--alluredir": run.alluredir}
         self.by_nodeid: dict[str, CheckResult] = {}
         #: check id -> its rationale, sent once per check by each process that graded it
         self.rationales: dict[str, str] = {}
@@ -66,9 +71,7 @@ class ResultCollector:
         self.lost: str | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from acpcheck.plugin import META
-
-        self.expected = {item.nodeid for item in session.items if META in item.stash}
+        self.expected = {item.nodeid for item in session.items if self.is_check_item(item)}
 
     @pytest.hookimpl(optionalhook=True)  # xdist: the controller collects nothing itself
     def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
@@ -125,20 +128,20 @@ class ResultCollector:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if session.config.option.collectonly:
             return
-        settings = self.settings
+        described = self.description
         results = self.results
         summary = summarise(results)
-        expired = [w.as_dict() for w in settings.waivers.expired]
+        expired = [w.as_dict() for w in described.waivers.expired]
         self.run = {
-            "id": settings.run_id,
-            "started": settings.started,
+            "id": described.run_id,
+            "started": described.started,
             "finished": utc_now(),
-            "profile": settings.profile.name,
-            "plan": settings.plan_path,
-            "cluster": settings.plan.metadata.name,
-            "acp": settings.plan.spec.acp.version,
+            "profile": described.profile.name,
+            "plan": described.plan_path,
+            "cluster": described.plan.metadata.name,
+            "acp": described.plan.spec.acp.version,
             "acpcheck": __version__,
-            "failOn": str(settings.profile.fail_on),
+            "failOn": str(described.profile.fail_on),
             "exitCode": exit_code(summary, len(expired)),
         }
         document = self.document = {
@@ -149,7 +152,7 @@ class ResultCollector:
             "results": [r.as_dict() for r in results],
         }
         stopped = self.incomplete(session, exitstatus)
-        alluredir = session.config.getoption("allure_report_dir", None)
+        alluredir = described.alluredir
         if alluredir:
             from acpcheck.report import allure
 
@@ -161,21 +164,17 @@ class ResultCollector:
                 stopped = stopped or (EXIT_INTERNAL, f"--alluredir {_path_text(alluredir)}: {error.strerror or error}")
         if stopped is not None:
             self._mark_incomplete(*stopped)
-        context = writers.Context(self.rationales, plan_lines(settings.plan))
-        inputs = settings.inputs
+        context = writers.Context(self.rationales, plan_lines(described.plan))
         try:
             files = writers.render_all(document, context)
-            if inputs is not None:
-                self.written = inputs.out.write(files, "incomplete" if stopped else "complete")
-            else:
-                self.written = writers.write_all(settings.out_dir, document, context)
+            self.written = described.out.write(files, "incomplete" if stopped else "complete")
         except (ReportsNotWritten, OSError) as error:
             # Nothing of this set is left, and the previous run's reports were removed
             # when this run began: nothing stale is left looking current either.
             problem = (
                 error.problem
                 if isinstance(error, ReportsNotWritten)
-                else f"{_path_text(settings.out_dir)}: the reports cannot be written ({error.strerror or error})"
+                else f"{_path_text(described.out.path)}: the reports cannot be written ({error.strerror or error})"
             )
             self._say(session, EXIT_BAD_INPUT, f"bad input\n{problem}")
             return
@@ -189,10 +188,9 @@ class ResultCollector:
     def _say(self, session: pytest.Session, code: int, failure: str | None) -> None:
         """Hand the exit code (and what went wrong) to `acpcheck run`, which prints it;
         under plain pytest, print it here."""
-        inputs = self.settings.inputs
-        if inputs is not None:
-            inputs.exit_code, inputs.failure = code, failure  # never re-read from a file
-        if failure and (inputs is None or not inputs.command_line):
+        hand_back = self.description.hand_back
+        hand_back.exit_code, hand_back.failure = code, failure  # never re-read from a file
+        if failure and not hand_back.command_line:
             session.config.get_terminal_writer().line(f"acpcheck: {failure}", red=True)
 
     def _mark_incomplete(self, code: int, reason: str) -> None:
@@ -205,7 +203,7 @@ class ResultCollector:
         tr = terminalreporter
         tr.section("acpcheck")
         # terminal.summary_lines makes every line visible: a hostname may hold escape sequences.
-        for text, markup in summary_lines(self.document, tr._tw.fullwidth, str(self.written)):
+        for text, markup in summary_lines(self.document, tr.config.get_terminal_writer().fullwidth, str(self.written)):
             tr.write_line(text, **markup)
 
 

@@ -264,7 +264,7 @@ def test_runs_that_read_no_cluster_never_import_kubernetes() -> None:
         "import sys\n"
         "from acpcheck.catalog import load_catalog\n"
         "from acpcheck.model.profile import load_profile\n"
-        "from acpcheck.plugin import sources_needed\n"
+        "from acpcheck.run.inputs import sources_needed\n"
         "from acpcheck.testing import load_plan_text\n"
         f"plan = load_plan_text(open({str(ROOT / 'examples' / 'workload-kube-ovn.yaml')!r}).read())\n"
         "load_catalog()\n"

@@ -1,0 +1,212 @@
+"""Collection: the first-party check modules, one item per check (per node for a node
+check), selection by profile and --acp-select, applicability, markers and order.
+
+Every use of pytest's private API by the plugin is here, each marked "private pytest
+API" with what it is and why; a pytest upgrade that breaks the plugin breaks it here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acpcheck.grading import target_of
+from acpcheck.model.check import CheckMeta, Scope
+from acpcheck.model.plan import Node
+from acpcheck.plugin.options import refuse_unknown_overrides
+from acpcheck.plugin.stash import META, NODE_PARAM, TARGET, settings_of
+from acpcheck.run.inputs import CHECKS_DIR, CHECKS_PACKAGE
+from acpcheck.run.settings import Settings
+from acpcheck.sources import REGISTRY, sources_for
+
+
+class CheckModule(pytest.Module):
+    """A first-party check module, imported by its package name.
+
+    pytest would import ``checks/network.py`` of a checkout as ``checks.network``
+    (its rootdir-relative name); the catalogue and the other check modules know it
+    as ``acpcheck.checks.network``. Importing it under one name means every check
+    registers once, whether the run says ``pytest checks/`` or ``--pyargs acpcheck.checks``.
+    """
+
+    def _getobj(self) -> Any:
+        # private pytest API: Module._getobj, the method that imports the module.
+        return importlib.import_module(f"{CHECKS_PACKAGE}.{self.path.stem}")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect the first-party checks (plain module names such as network.py)."""
+    if settings_of(parent.config) is None:
+        return None
+    if file_path.suffix == ".py" and file_path.parent.resolve() == CHECKS_DIR and file_path.name != "__init__.py":
+        return CheckModule.from_parent(parent, path=file_path)
+    return None
+
+
+#: The check parameters a run provides itself: the plan, the profile's params and
+#: the evidence of every registered source.
+PROVIDED = frozenset({"plan", "params"} | {parameter for entry in REGISTRY.values() for parameter in entry.provides})
+
+
+class CheckItem(pytest.Function):
+    """One check on one target, its arguments taken straight from the run's evidence.
+
+    pytest would resolve each argument of each item through its fixture machinery
+    (a request, a fixture definition and a cache per argument): at 1,000 nodes,
+    31,000 items, that alone was a fifth of the run. A check whose parameters are
+    all provided by the run (``PROVIDED``) gets these items instead; one that asks
+    for anything else (a fixture of a check pack's conftest.py) is collected the
+    usual way, through the fixtures of ``acpcheck.plugin.fixtures``. Names, markers,
+    ``-k``, ``-m``, ``-n`` and JUnit are the same either way: ``check_name[node]`` per node.
+    """
+
+    #: (file, 0-based line) of the check function, found once per check by the collector
+    check_location: tuple[Path, int]
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # pytest's looks the function's file and line up again for every item.
+        return (*self.check_location, self.name)
+
+
+def check_arguments(item: pytest.Function, settings: Settings) -> dict[str, Any]:
+    """A check item's arguments; a TargetUnavailable in place of a target's missing evidence."""
+    if isinstance(item, CheckItem):
+        node = item.stash.get(NODE_PARAM, None)
+        return {parameter: settings.provide(parameter, node) for parameter in item.stash[META].needs}
+    # private pytest API: Function._fixtureinfo, the names of the fixtures the function
+    # itself takes (funcargs also holds autouse fixtures, which the check does not take).
+    return {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> list[pytest.Item] | None:
+    """The items of a check: none for a check the profile or --acp-select leaves out
+    (at 1,000 nodes, items made only to be deselected would cost more than the
+    checks), one per node for a node check, else one."""
+    meta: CheckMeta | None = getattr(obj, "__acpcheck__", None)
+    settings = settings_of(collector.config)
+    if meta is None or settings is None:
+        return None
+    if not settings.chooses(meta):
+        return []
+    if not meta.needs <= PROVIDED or not isinstance(collector, pytest.Module):
+        return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
+    # private pytest API: Session._fixturemanager.getfixtureinfo, the fixture closure of
+    # a function; with func=None, the autouse fixtures only, computed once per module.
+    info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)
+    code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
+    location = (Path(code.co_filename), code.co_firstlineno - 1)
+
+    def item(suffix: str, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
+        # The full name makes the node id on every pytest; originalname after, as
+        # pytest >= 9.2 would build the id from it and a callspec, which these items have not.
+        # private pytest API: Function's callobj= and fixtureinfo= arguments (pytest's
+        # own collector passes them), so pytest neither looks the function up again
+        # nor computes its fixture closure per item.
+        made = CheckItem.from_parent(collector, name=name + suffix, callobj=obj, fixtureinfo=info)
+        made.originalname = name
+        made.check_location = location
+        made.stash[NODE_PARAM] = node
+        for mark in marks:
+            made.add_marker(mark)
+        return made
+
+    if not _per_node(meta, meta.needs):
+        return [item("")]
+    targets = _node_targets(meta, settings)
+    if isinstance(targets, str):
+        return [item("[not-applicable]", None, pytest.mark.skip(reason=targets))]
+    return [item(f"[{node.name}]", node, pytest.mark.xdist_group(node.name)) for node in targets]
+
+
+def _per_node(meta: CheckMeta, parameters: Iterable[str]) -> bool:
+    """A node check with one item per node (not a cross-node check, which takes ``nodes``)."""
+    return meta.scope is Scope.NODE and "node" in parameters
+
+
+def _node_targets(meta: CheckMeta, settings: Settings) -> list[Node] | str:
+    """The nodes a node check has an item for, or why it has none (one SKIP, target
+    ``node:*``, that says why: not one per node, nor pytest's "got empty parameter set")."""
+    nodes = [n for n in settings.plan.spec.nodes if n.role in meta.roles]
+    return settings.not_applicable(meta) or (
+        nodes if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Per-node parametrisation of a node check collected the usual way (see CheckItem)."""
+    meta: CheckMeta | None = getattr(metafunc.function, "__acpcheck__", None)
+    settings = settings_of(metafunc.config)
+    if meta is None or settings is None or not _per_node(meta, metafunc.fixturenames):
+        return
+    targets = _node_targets(meta, settings)
+    if isinstance(targets, str):
+        nodes = [pytest.param(None, id="not-applicable", marks=pytest.mark.skip(reason=targets))]
+    else:
+        nodes = [pytest.param(n, id=n.name, marks=pytest.mark.xdist_group(n.name)) for n in targets]
+    metafunc.parametrize("node", nodes, indirect=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Gather before the first check runs (not inside it), so progress reads cleanly."""
+    settings = settings_of(session.config)
+    if settings is None or session.config.option.collectonly:
+        return
+    needs = [
+        item.stash[META].needs for item in session.items if META in item.stash and not item.get_closest_marker("skip")
+    ]
+    entries = sources_for(needs)
+    if entries:
+        settings.ensure_evidence(entries)
+
+
+# -- selection, applicability, labels -------------------------------------------
+
+
+def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
+    if isinstance(item, CheckItem):
+        node = item.stash[NODE_PARAM]
+    else:
+        callspec = getattr(item, "callspec", None)
+        node = callspec.params.get("node") if callspec else None
+    return target_of(meta, settings.plan, {"node": node} if node is not None else {})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    settings = settings_of(config)
+    if settings is None:
+        return
+    allure = bool(config.getoption("allure_report_dir", None))
+    for item in items:
+        meta: CheckMeta | None = getattr(getattr(item, "function", None), "__acpcheck__", None)
+        if meta is None:
+            continue
+        item.stash[META] = meta
+        item.stash[TARGET] = _target(item, meta, settings)
+        item.add_marker(pytest.mark.acpcheck(meta.id))
+        reason = settings.not_applicable(meta)
+        if reason and not _per_node(meta, meta.needs):  # a node check's SKIP was made with its items
+            item.add_marker(pytest.mark.skip(reason=reason))
+        if allure:
+            _add_allure_labels(item, meta, settings)
+    if getattr(config, "workerinput", None) is None:
+        refuse_unknown_overrides(settings)  # now every check pack of the run is imported
+    # Stable order: by check id, then target, whatever the file layout.
+    items.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
+
+
+def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -> None:
+    """Labels, links and description that allure-pytest reads (acpcheck.report.allure)."""
+    from acpcheck.report.allure import marks
+
+    severity = str(settings.profile.severity_of(meta))
+    for mark in marks(
+        meta.id, meta.title, meta.area, item.stash[TARGET], severity, meta.rationale, meta.remediation, list(meta.refs)
+    ):
+        item.add_marker(mark)

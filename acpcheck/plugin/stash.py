@@ -1,0 +1,26 @@
+"""Where the plugin keeps its state on pytest's objects (no hooks: not a plugin itself)."""
+
+from __future__ import annotations
+
+import pytest
+
+from acpcheck.model.check import CheckMeta
+from acpcheck.model.plan import Node
+from acpcheck.run.settings import Settings
+
+#: the run's settings, on the config of a run with --acp-plan (absent otherwise: the plugin is inert)
+SETTINGS = pytest.StashKey[Settings]()
+#: a check item's check, set at collection (pytest_collection_modifyitems): only check items have it
+META = pytest.StashKey[CheckMeta]()
+#: a check item's target (``node:w1``, ``cluster:…``), set with META
+TARGET = pytest.StashKey[str]()
+#: a CheckItem's node (None for a check that is not per node)
+NODE_PARAM = pytest.StashKey[Node | None]()
+
+
+def settings_of(config: pytest.Config) -> Settings | None:
+    return config.stash.get(SETTINGS, None)
+
+
+def is_check_item(item: pytest.Item) -> bool:
+    return META in item.stash
