@@ -37,7 +37,7 @@ from acpcheck.addressing import (
     within,
 )
 from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
-from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
+from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, Network, dotted
 
 # ---------------------------------------------------------------------------
 # Sources
@@ -112,6 +112,13 @@ def located_address(label: str, address: IPAddress, at: str) -> Located:
     return Located(single.label, single.network, at)
 
 
+def planned_network(plan: ClusterPlan) -> Network:
+    """spec.network, which every check reading it has: When(needs_network=True), plugins or
+    transmit modes leave out the plans without one (imported and registered clusters)."""
+    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
+    return plan.spec.network
+
+
 def ip_versions(plan: ClusterPlan) -> frozenset[int]:
     return IP_FAMILY_VERSIONS[plan.spec.cluster.ip_family]
 
@@ -122,19 +129,19 @@ def families(versions: Iterable[int]) -> str:
 
 
 def pod_cidrs(plan: ClusterPlan) -> list[Located]:
-    return located_cidrs(plan, "cluster CIDR", ("spec", "network", "clusterCIDR"), plan.spec.network.cluster_cidr)
+    return located_cidrs(plan, "cluster CIDR", ("spec", "network", "clusterCIDR"), planned_network(plan).cluster_cidr)
 
 
 def service_cidrs(plan: ClusterPlan) -> list[Located]:
-    return located_cidrs(plan, "service CIDR", ("spec", "network", "serviceCIDR"), plan.spec.network.service_cidr)
+    return located_cidrs(plan, "service CIDR", ("spec", "network", "serviceCIDR"), planned_network(plan).service_cidr)
 
 
 def join_cidrs(plan: ClusterPlan) -> list[Located]:
     """Kube-OVN join CIDRs; when the plan leaves them unset, the installer defaults for its IP families."""
-    if plan.spec.network.plugin != "kube-ovn":
+    if planned_network(plan).plugin != "kube-ovn":
         return []
     path = ("spec", "network", "kubeOvn", "joinCIDR")
-    given = plan.spec.network.kube_ovn.join_cidr
+    given = planned_network(plan).kube_ovn.join_cidr
     if given:
         return located_cidrs(plan, "join CIDR", path, given)
     at = f"{field_at(plan, *path)}, unset: installer default"
@@ -203,7 +210,7 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
         if not text.isdigit() or int(text) < 1:
             raise ValueError(f"kubelet max-pods {explicit!r} ({at}) is not a positive integer")
         return int(text), f"kubelet max-pods ({at})"
-    network = plan.spec.network
+    network = planned_network(plan)
     if network.plugin == "flannel" and network.node_ip_count is not None:
         return (
             network.node_ip_count,
@@ -293,7 +300,8 @@ def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     Overlay, Calico, Flannel, Custom) the container network must not share the host network
     segment either. Kube-OVN Underlay is the exception for the cluster CIDR: its pods sit on
     the physical network by design, and ACP-NET-004 checks that used addresses are reserved."""
-    underlay = plan.spec.network.plugin == "kube-ovn" and plan.spec.network.kube_ovn.transmit_mode == "underlay"
+    network = planned_network(plan)
+    underlay = network.plugin == "kube-ovn" and network.kube_ovn.transmit_mode == "underlay"
     ranges = service_cidrs(plan) + join_cidrs(plan) + ([] if underlay else pod_cidrs(plan))
     pairs = find_overlaps(ranges, host_network_addresses(plan))
     findings = [
@@ -322,7 +330,7 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
     allocation and only mean something inside the Cluster CIDR. Addresses of the subnet that
     other devices already use must be reserved; this check applies that to what the plan
     knows about: node addresses and the endpoint VIP."""
-    network = plan.spec.network
+    network = planned_network(plan)
     kube_ovn = network.kube_ovn
     pods = pod_cidrs(plan)
     pod_text = ", ".join(str(pod.network) for pod in pods)
@@ -342,12 +350,13 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
 
     reserved = {int(parse_ip(text)) for text in kube_ovn.reserved_ips}
     for index, text in enumerate(kube_ovn.reserved_ips):
-        address = located_address(
+        reserved_ip = located_address(
             "reserved IP", parse_ip(text), field_at(plan, "spec", "network", "kubeOvn", "reservedIPs", index)
         )
-        if not within(address, pods):
+        if not within(reserved_ip, pods):
             findings.append(
-                f"{address} is outside the cluster CIDR {pod_text}: reserved IPs only exclude addresses of the Underlay subnet"
+                f"{reserved_ip} is outside the cluster CIDR {pod_text}: "
+                "reserved IPs only exclude addresses of the Underlay subnet"
             )
 
     unreserved = [
@@ -453,7 +462,7 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
     IPv6 single-stack needs IPv6 everywhere; an IPv4 cluster cannot use IPv6 CIDRs."""
     wanted = ip_versions(plan)
     ip_family = plan.spec.cluster.ip_family
-    network = plan.spec.network
+    network = planned_network(plan)
     fields: list[tuple[tuple[str, ...], tuple[Any, ...] | None]] = [
         (("spec", "network", "clusterCIDR"), network.cluster_cidr),
         (("spec", "network", "serviceCIDR"), network.service_cidr),
@@ -530,7 +539,7 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     formula; this check uses standard subnetting: block = the smallest power of two >= Node
     IP Count, maximum nodes = cluster CIDR size / block. Every planned node, control plane
     included, needs a block."""
-    node_ip_count = plan.spec.network.node_ip_count
+    node_ip_count = planned_network(plan).node_ip_count
     if node_ip_count is None:
         fail(
             f"{field_at(plan, 'spec', 'network', 'nodeIPCount')} is not set: Flannel needs the number of pod IPs per node"
@@ -762,7 +771,8 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     for address in node_addresses(plan):
         sharing[(address.version, address.first)].append(address)
     findings += [
-        f"{len(group)} nodes have the same address {group[0].network.ip}: {some_names([str(a) for a in group])}; two nodes cannot share an address"
+        f"{len(group)} nodes have the same address {group[0].network[0]}: "
+        f"{some_names([str(a) for a in group])}; two nodes cannot share an address"
         for group in sharing.values()
         if len(group) > 1
     ]

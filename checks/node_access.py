@@ -19,7 +19,7 @@ from acpcheck.facts.model import NodeContext
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import ini_value, set_ini_key
 from acpcheck.remediation.nodesteps import edit, plan_of, sshd_option
-from acpcheck.remediation.step import Plan, step
+from acpcheck.remediation.step import Plan, WriteFile, step
 from acpcheck.remediation.view import NodeView
 
 #: What `systemctl show` prints for an unlimited DefaultTasksMax: "infinity", or on
@@ -206,5 +206,6 @@ def default_tasks_max(node: NodeView) -> Plan:
     plan = plan_of(changes, notes=notes)
     if node.systemd and plan.actions:  # one re-exec, after the last file
         *first, last = plan.actions
+        assert isinstance(last, WriteFile)  # every change above edits a file
         plan = Plan((*first, replace(last, then=NamedCommand("systemctl-daemon-reexec"))), plan.notes)
     return plan

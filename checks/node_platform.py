@@ -36,6 +36,7 @@ from acpcheck.checks.support import (
 )
 from acpcheck.facts.model import DiskSpace, NodeContext
 from acpcheck.matrix.os import (
+    DiskRule,
     NodeSupport,
     OsRow,
     cpu_model_matches,
@@ -318,7 +319,7 @@ def check_data_disk_space(node: NodeContext) -> None:
     require(node, "disks")
     disks = os_matrix().disks
     cluster_role = node.plan.spec.cluster.role
-    rules = {}
+    rules: dict[str, DiskRule] = {}
     for rule in disks.paths:  # the first rule that applies to a path wins
         if rule.applies_to(node.role, cluster_role):
             rules.setdefault(rule.path, rule)
