@@ -378,7 +378,8 @@ class _Builder:
             self.add_problem(
                 line,
                 path,
-                f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, booleans, dates and null)",
+                f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, "
+                "booleans, dates and null)",
             )
         elif tag == f"{_TAG}str":
             value = event.value
@@ -417,7 +418,7 @@ class _Builder:
             self.add_problem(line, path, "infinity and NaN are not allowed; give a finite number")
             return None
         if isinstance(value, dt.datetime) and kind == "timestamp" and value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value
 
     def open(self, event: Any, container: Any, default_tag: str) -> None:
