@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from netaddr import INET_PTON, AddrFormatError, IPAddress, IPNetwork, IPRange
 

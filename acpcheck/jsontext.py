@@ -20,7 +20,8 @@ def dumps(value: Any, expand: int = 1, *, indent: str = "  ", allow_nan: bool = 
     inner = indent * (_depth + 1)
     if isinstance(value, dict):
         parts = [
-            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {dumps(v, expand - 1, indent=indent, allow_nan=allow_nan, _depth=_depth + 1)}"
+            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: "
+            f"{dumps(v, expand - 1, indent=indent, allow_nan=allow_nan, _depth=_depth + 1)}"
             for k, v in value.items()
         ]
         return "{\n" + ",\n".join(parts) + "\n" + indent * _depth + "}"

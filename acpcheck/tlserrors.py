@@ -124,7 +124,8 @@ def describe_tls_error(
     if reason == "KEY_VALUES_MISMATCH":
         return TlsProblem(
             "client-key",
-            "the client key does not belong to the client certificate (key values mismatch): give the key the certificate was issued for",
+            "the client key does not belong to the client certificate (key values mismatch): give the key "
+            "the certificate was issued for",
         )
     if "PEM lib" in text or reason in (
         "NO_START_LINE",
@@ -147,7 +148,8 @@ def describe_tls_error(
     if isinstance(found, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING":
         return TlsProblem(
             "protocol",
-            "the server closed the connection during the TLS handshake (a server that refuses the client certificate may do this too)",
+            "the server closed the connection during the TLS handshake (a server that refuses the client "
+            "certificate may do this too)",
         )
     return TlsProblem("tls", f"TLS failed: {_first_line(text)}")
 
@@ -181,7 +183,8 @@ def _verification(error: ssl.SSLCertVerificationError, trust: str, ca_pem: str |
     if code in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH):
         return TlsProblem(
             "hostname",
-            f"hostname mismatch: {_first_line(said).rstrip('.')}; connect by a name or address the certificate lists (its SANs), "
+            f"hostname mismatch: {_first_line(said).rstrip('.')}; connect by a name or address the "
+            "certificate lists (its SANs), "
             "or reissue it with this one",
         )
     if code in (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID):
@@ -204,11 +207,17 @@ def _verification(error: ssl.SSLCertVerificationError, trust: str, ca_pem: str |
 def _out_of_date_ca(ca_pem: str | bytes | None) -> str | None:
     """'CN=x expired on 2025-01-01' for the first certificate of ``ca_pem`` outside its validity now."""
     for certificate in _certificates(ca_pem):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if certificate.not_valid_after_utc < now:
-            return f"{certificate.subject.rfc4514_string()} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+            return (
+                f"{certificate.subject.rfc4514_string()} expired on "
+                f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+            )
         if certificate.not_valid_before_utc > now:
-            return f"{certificate.subject.rfc4514_string()} is valid only from {certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+            return (
+                f"{certificate.subject.rfc4514_string()} is valid only from "
+                f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+            )
     return None
 
 

@@ -37,8 +37,11 @@ import yaml
 
 from acpcheck.errors import InputError, Problem, visible
 
+_EventParser: type[Any] | None
 try:  # libyaml: the same grammar, several times faster
-    from yaml._yaml import CParser as _EventParser
+    from yaml._yaml import CParser
+
+    _EventParser = CParser
 except ImportError:  # pragma: no cover — PyYAML built without libyaml
     _EventParser = None
 
@@ -297,7 +300,7 @@ def _quote(text: str) -> str:
     return text if len(text) <= _QUOTE_LIMIT else text[:_QUOTE_LIMIT] + "…"
 
 
-class _PyEventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[misc]
+class _PyEventParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
     """PyYAML's pure-Python event parser (used only where libyaml is missing)."""
 
     def __init__(self, text: str):
@@ -336,7 +339,7 @@ class _Builder:
                     raise _Abort(
                         Problem(
                             self.name,
-                            event.start_mark.line + 1,
+                            self.line(event),
                             "",
                             "a second YAML document (---) in the file; give one document",
                         )
@@ -375,7 +378,8 @@ class _Builder:
             self.add_problem(
                 line,
                 path,
-                f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, booleans, dates and null)",
+                f"tag {_show_tag(tag)} is not allowed (acpcheck reads plain YAML: strings, numbers, "
+                "booleans, dates and null)",
             )
         elif tag == f"{_TAG}str":
             value = event.value
@@ -394,7 +398,8 @@ class _Builder:
 
     def construct(self, tag: str, event: yaml.ScalarEvent, line: int, path: FieldPath) -> Any:
         kind = tag[len(_TAG) :]
-        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        # libyaml's events carry yaml._yaml.Mark, which the stubs do not accept for a node.
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)  # type: ignore[arg-type]
         try:
             value = self.constructor.yaml_constructors[tag](self.constructor, node)
         except ValueError as exc:
@@ -413,7 +418,7 @@ class _Builder:
             self.add_problem(line, path, "infinity and NaN are not allowed; give a finite number")
             return None
         if isinstance(value, dt.datetime) and kind == "timestamp" and value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value
 
     def open(self, event: Any, container: Any, default_tag: str) -> None:
@@ -454,6 +459,7 @@ class _Builder:
     def alias(self, event: yaml.AliasEvent) -> None:
         line = self.line(event)
         anchor = event.anchor
+        assert anchor is not None  # an alias always names its anchor
         if anchor in self.open_anchors:
             raise _Abort(
                 Problem(

@@ -134,7 +134,8 @@ def main() -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = measure(args.objects, args.runs)
     lines = [
-        f"etcd scan of {record['objects']} objects (lab up and seeded in {record['lab_up_s']} s), median of {args.runs} runs",
+        f"etcd scan of {record['objects']} objects (lab up and seeded in {record['lab_up_s']} s), median of "
+        f"{args.runs} runs",
         f"{'':10} {'wall s':>7} {'CPU s':>6} {'peak MB':>8}",
     ]
     for name in ("floor", "acpcheck", "sample_10000"):

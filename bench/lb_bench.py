@@ -138,12 +138,14 @@ def main() -> int:
     (OUT / "lb_bench.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"LB proof on the lab, {args.runs} runs each, ports 6443/11780/11781 (median; max)")
     print(
-        "| control-plane nodes x ports | time to proof | whole source (listeners up, proof, listeners gone) | connections | `acpcheck run --check ACP-LB-*` |"
+        "| control-plane nodes x ports | time to proof | whole source (listeners up, proof, listeners gone) "
+        "| connections | `acpcheck run --check ACP-LB-*` |"
     )
     print("|---|---|---|---|---|")
     for row in results:
         print(
-            f"| {row['control_plane']} x {row['ports']} | {row['proof_median']:.3f} s ({row['proof_max']:.3f}) | {row['total_median']:.3f} s | "
+            f"| {row['control_plane']} x {row['ports']} | {row['proof_median']:.3f} s "
+            f"({row['proof_max']:.3f}) | {row['total_median']:.3f} s | "
             f"{row['connections_median']:g} ({row['connections_max']}) | {row['acpcheck_run']:.2f} s |"
         )
     if not all(row["all_proven"] and row["all_cleaned"] for row in results):

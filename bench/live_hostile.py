@@ -194,7 +194,8 @@ def main() -> int:
                 row["statuses"] = {k: v for k, v in document["summary"].items() if v}
             rows[name] = row
             print(
-                f"{name:28} exit {row['exit']:>3}  {row['wall_s']:>7} s  {row['peak_mb']:>8} MB  {row['note']}  orphans {row['orphans']}",
+                f"{name:28} exit {row['exit']:>3}  {row['wall_s']:>7} s  {row['peak_mb']:>8} MB  "
+                f"{row['note']}  orphans {row['orphans']}",
                 flush=True,
             )
 

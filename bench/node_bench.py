@@ -31,7 +31,8 @@ descendants. Reported per size: median wall seconds and runner CPU seconds of
 whole processes, CPU per node, ratios against the probe floor, peak memory.
 Nothing is asserted: this measures.
 
-    python bench/node_bench.py [--sizes 10,100,500,1000] [--runs 3] [--peer-runs 1] [--no-testinfra] [--no-ansible] [--peers-up-to 1000]
+    python bench/node_bench.py [--sizes 10,100,500,1000] [--runs 3] [--peer-runs 1]
+        [--no-testinfra] [--no-ansible] [--peers-up-to 1000]
 """
 
 from __future__ import annotations
@@ -271,17 +272,22 @@ def machine() -> str:
         // 1024
         // 1024
     )
-    return f"{os.cpu_count()} CPUs ({model}), {memory} GiB, Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release}"
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {memory} GiB, Python {sys.version.split()[0]}, "
+        f"{os.uname().sysname} {os.uname().release}"
+    )
 
 
 def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
     tools = ("floor_true", "floor", "acpcheck", "preinstall", "replay", "testinfra", "ansible")
     lines = [
         f"node benchmark on {machine()}",
-        f"median of {runs} runs (peers: {peer_runs}): wall s / runner CPU s (CPU ms per node); ratios against the probe floor",
+        f"median of {runs} runs (peers: {peer_runs}): wall s / runner CPU s (CPU ms per node); ratios "
+        "against the probe floor",
         f"{'nodes':>5} "
         + " ".join(f"{name:>22}" for name in tools)
-        + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11} {'pre/acp wall':>12} {'pre peak MB':>11} {'pre FAIL+ERROR':>14}",
+        + f" {'acp/floor wall':>14} {'acp/floor CPU':>13} {'acp peak MB':>11} {'pre/acp wall':>12} "
+        f"{'pre peak MB':>11} {'pre FAIL+ERROR':>14}",
     ]
     for r in records:
         cells = []
@@ -301,7 +307,10 @@ def table(records: list[dict[str, object]], runs: int, peer_runs: int) -> str:
         )
         whole = r.get("preinstall")
         if isinstance(whole, Sample):
-            line += f" {whole.wall_s / acp.wall_s:12.2f} {whole.peak_mb:11.0f} {whole.bad if whole.bad is not None else '?':>14}"
+            line += (
+                f" {whole.wall_s / acp.wall_s:12.2f} {whole.peak_mb:11.0f} "
+                f"{whole.bad if whole.bad is not None else '?':>14}"
+            )
         lines.append(line)
     return "\n".join(lines + targets(records))
 
@@ -323,12 +332,14 @@ def targets(records: list[dict[str, object]]) -> list[str]:
         if size in by_size:
             ratio = per_node(size, "acpcheck") / per_node(size, "floor")
             lines.append(
-                f"  runner CPU per node <= 1.5x the floor's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}"
+                f"  runner CPU per node <= 1.5x the floor's at {size}: {ratio:.2f}x — "
+                f"{'met' if ratio <= 1.5 else 'NOT met'}"
             )
     if 100 in by_size and 1000 in by_size:
         growth = per_node(1000, "acpcheck") / per_node(100, "acpcheck") - 1
         lines.append(
-            f"  flat: CPU per node at 1,000 within 20 % of 100's: {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}"
+            f"  flat: CPU per node at 1,000 within 20 % of 100's: {growth:+.0%} — "
+            f"{'met' if abs(growth) <= 0.2 else 'NOT met'}"
         )
     if 100 in by_size:
         ratio = sample(100, "acpcheck").wall_s / sample(100, "floor").wall_s
@@ -342,12 +353,14 @@ def targets(records: list[dict[str, object]]) -> list[str]:
             if size in by_size:
                 ratio = sample(size, "preinstall").wall_s / sample(size, "acpcheck").wall_s
                 lines.append(
-                    f"  whole preinstall wall <= 1.5x the node-only run's at {size}: {ratio:.2f}x — {'met' if ratio <= 1.5 else 'NOT met'}"
+                    f"  whole preinstall wall <= 1.5x the node-only run's at {size}: {ratio:.2f}x — "
+                    f"{'met' if ratio <= 1.5 else 'NOT met'}"
                 )
         if 100 in by_size and 1000 in by_size:
             growth = per_node(1000, "preinstall") / per_node(100, "preinstall") - 1
             lines.append(
-                f"  whole preinstall CPU per node flat from 100 to 1,000 (within 20 %): {growth:+.0%} — {'met' if abs(growth) <= 0.2 else 'NOT met'}"
+                f"  whole preinstall CPU per node flat from 100 to 1,000 (within 20 %): {growth:+.0%} — "
+                f"{'met' if abs(growth) <= 0.2 else 'NOT met'}"
             )
         if 1000 in by_size:
             peak = sample(1000, "preinstall").peak_mb
@@ -356,7 +369,8 @@ def targets(records: list[dict[str, object]]) -> list[str]:
             )
         bad = {r["nodes"]: r["preinstall"].bad for r in records}  # type: ignore[union-attr]
         lines.append(
-            f"  no FAIL and no ERROR on the healthy lab: {bad} — {'met' if all(count == 0 for count in bad.values()) else 'NOT met'}"
+            f"  no FAIL and no ERROR on the healthy lab: {bad} — "
+            f"{'met' if all(count == 0 for count in bad.values()) else 'NOT met'}"
         )
     return lines
 

@@ -120,7 +120,8 @@ def main() -> int:
         if f"acpcheck {nodes} nodes" in measured:
             median = measured[f"acpcheck {nodes} nodes"][0]
             print(
-                f"target: plan-only run of a {nodes}-node plan <= {limit} s: {median:.2f} s — {'met' if median <= limit else 'NOT met'}"
+                f"target: plan-only run of a {nodes}-node plan <= {limit} s: {median:.2f} s — "
+                f"{'met' if median <= limit else 'NOT met'}"
             )
     record = {
         name: {"median_s": round(m, 4), "samples_s": [round(s, 4) for s in samples], "exit": code}

@@ -108,7 +108,8 @@ def main() -> int:
         print(f"{label:<48} {row['median_s']:8.3f} {row['peak_mb']:8.1f} {row['reports_mb']:11.3f} {row['exit']:5}")
     base, dup = rows["distinct addresses (baseline)"], rows["one address"]
     print(
-        f"one address / baseline: time x{dup['median_s'] / base['median_s']:.2f}, peak memory x{dup['peak_mb'] / base['peak_mb']:.2f}"
+        f"one address / baseline: time x{dup['median_s'] / base['median_s']:.2f}, peak memory "
+        f"x{dup['peak_mb'] / base['peak_mb']:.2f}"
     )
     met = dup["median_s"] < TARGET_SECONDS and dup["peak_mb"] < TARGET_PEAK_MB and dup["reports_mb"] < TARGET_REPORT_MB
     print(

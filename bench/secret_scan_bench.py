@@ -37,6 +37,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,16 +109,17 @@ def main() -> int:
             value = build(size)
             assert secret_shape(value) is None, kind  # a value that holds no secret: the whole scan runs
             repeat = max(3, 2 * KIB * KIB // size)  # more runs of the small sizes, whose times are short
-            scan, base = cpu(lambda: secret_shape(value), repeat), cpu(lambda: BASELINE.search(value), repeat)
+            scan, base = cpu(partial(secret_shape, value), repeat), cpu(partial(BASELINE.search, value), repeat)
             growth = scan / rows[-1]["scan"] if rows and rows[-1]["scan"] > 0 else float("nan")
             rows.append({"bytes": len(value), "scan": scan, "base": base, "growth": growth})
             print(
-                f"{kind:18} {len(value) // KIB:>6} Ki {scan:8.4f} {base:8.4f} {scan / max(base, 1e-9):9.1f} {growth:8.2f}"
+                f"{kind:18} {len(value) // KIB:>6} Ki {scan:8.4f} {base:8.4f} {scan / max(base, 1e-9):9.1f} "
+                f"{growth:8.2f}"
             )
     loader = results.setdefault("loader: plan with a long word", [])
     for size in sizes(args.max_mib):
         text = plan_with("a" * (size - 2048))  # the plan itself is about 1.2 KiB: the file stays within the limit
-        load = cpu(lambda: plan_from_document(parse_yaml(text, "bench.yaml")), repeat=1)
+        load = cpu(lambda text=text: plan_from_document(parse_yaml(text, "bench.yaml")), repeat=1)
         growth = load / loader[-1]["scan"] if loader and loader[-1]["scan"] > 0 else float("nan")
         loader.append({"bytes": len(text), "scan": load, "growth": growth})
         print(f"{'loader (plan)':18} {len(text) // KIB:>6} Ki {load:8.4f} {'':>8} {'':>9} {growth:8.2f}")
@@ -125,7 +127,7 @@ def main() -> int:
         before = results.setdefault("URL pattern before issue 22", [])
         for size in (64 * KIB, 128 * KIB):
             value = "a" * size
-            took = cpu(lambda: URL_BEFORE.search(value), repeat=1)
+            took = cpu(partial(URL_BEFORE.search, value), repeat=1)
             growth = took / before[-1]["scan"] if before else float("nan")
             before.append({"bytes": size, "scan": took, "growth": growth})
             print(f"{'URL before #22':18} {size // KIB:>6} Ki {took:8.4f} {'':>8} {'':>9} {growth:8.2f}")

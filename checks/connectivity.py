@@ -129,7 +129,8 @@ def check_node_reaches_peers(node: NodeContext, connectivity: ConnEvidence) -> N
     if not findings and not unknown and not result.ok and left_to_peers:
         peers = sorted({pair.to for pair in result.unproven})
         skip(
-            f"nothing to prove from {node.name}: no peer it probes could listen ({listed(peers)}; see ACP-CONN-001 on them)"
+            f"nothing to prove from {node.name}: no peer it probes could listen ({listed(peers)}; see "
+            "ACP-CONN-001 on them)"
         )
     conclude([line + sampled for line in findings], unknown=unknown, **evidence)
 
@@ -152,8 +153,10 @@ def _own_unproven(name: str, pairs: list[Pair], names: dict[tuple[int, str], str
     if notool:
         peer = next((pair for pair in notool if pair.protocol == "tcp"), notool[0])
         lines.append(
-            f"{name} has no tool to connect with ({notool[0].detail or 'no python3, perl, socat or nc'}): {len(notool)} "
-            f"connections not proven; from {name} run e.g. `nc -zv{'u' if peer.protocol == 'udp' else ''} {peer.to} {peer.port}` for each peer and port"
+            f"{name} has no tool to connect with ({notool[0].detail or 'no python3, perl, socat or nc'}): "
+            f"{len(notool)} "
+            f"connections not proven; from {name} run e.g. `nc -zv{'u' if peer.protocol == 'udp' else ''} "
+            f"{peer.to} {peer.port}` for each peer and port"
         )
     rest = [pair for pair in pairs if pair.outcome != "notool"]
     lines += [f"{name} -> {line} (not proven)" for line in _grouped(rest, names)]
@@ -191,11 +194,13 @@ def _not_proven_towards(name: str, connectivity: ConnEvidence, names: dict[tuple
         kind, _, why = port_state.partition(" ")
         if kind == "busy":
             lines.append(
-                f"{label} on {name}: not proven: the port is in use ({why}); it must be free before install (ACP-NODE-019/020)"
+                f"{label} on {name}: not proven: the port is in use ({why}); it must be free before install "
+                "(ACP-NODE-019/020)"
             )
         elif kind == "notool":
             lines.append(
-                f"{label} on {name}: not proven: its listener tool ({state.tool}) serves TCP only; {manual_listener(name, protocol, int(port))}"
+                f"{label} on {name}: not proven: its listener tool ({state.tool}) serves TCP only; "
+                f"{manual_listener(name, protocol, int(port))}"
             )
         else:
             lines.append(f"{label} on {name}: not proven: the listener could not bind it ({port_state})")
@@ -245,7 +250,8 @@ def _require_connected(node: NodeContext, connectivity: ConnEvidence, name: str,
     scope=Scope.NODE,
     applies=WORKLOAD_BEFORE_INSTALL,
     refs=[PLATFORM_URL_PAGE, ON_PREMISES],
-    remediation="Route and open HTTPS from every workload node to the cpaas.io/platform-url address; its port must forward to all global control-plane nodes.",
+    remediation="Route and open HTTPS from every workload node to the cpaas.io/platform-url address; its port must "
+    "forward to all global control-plane nodes.",
     tags={"connectivity", "global"},
 )
 def check_reaches_platform_url(node: NodeContext, connectivity: ConnEvidence) -> None:
@@ -263,7 +269,8 @@ def check_reaches_platform_url(node: NodeContext, connectivity: ConnEvidence) ->
     scope=Scope.NODE,
     applies=WORKLOAD_BEFORE_INSTALL,
     refs=[PREREQUISITES, REGISTRY_ADDRESS_PAGE],
-    remediation="Route and open TCP 11443 from every workload node to the global registry address, or give the registry an external address workload nodes can reach.",
+    remediation="Route and open TCP 11443 from every workload node to the global registry address, or give the "
+    "registry an external address workload nodes can reach.",
     tags={"connectivity", "global"},
 )
 def check_reaches_global_registry(node: NodeContext, connectivity: ConnEvidence) -> None:

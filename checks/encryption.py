@@ -120,7 +120,8 @@ def the_config(plan: Any, params: dict[str, Any], cluster: ClusterView) -> dict[
     if found is not None:
         return found
     what = (
-        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io (the etcd Encryption Manager plugin is not installed)"
+        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io (the etcd Encryption Manager "
+        "plugin is not installed)"
         if not served
         else "the cluster has no EtcdEncryptionConfig named default"
     )
@@ -129,7 +130,8 @@ def the_config(plan: Any, params: dict[str, Any], cluster: ClusterView) -> dict[
             cluster.target, "not-served" if not served else "absent", f"{what}; ACP-ENC-001 reports it"
         )
     skip(
-        f"{what}, and neither the plan (spec.etcdEncryption.expected) nor the profile (requireEtcdEncryption) expects etcd encryption"
+        f"{what}, and neither the plan (spec.etcdEncryption.expected) nor the profile "
+        "(requireEtcdEncryption) expects etcd encryption"
     )
 
 
@@ -155,7 +157,8 @@ def go_duration(text: str) -> dt.timedelta:
     title="the EtcdEncryptionConfig named default exists where etcd encryption is expected",
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
-    remediation="Install the etcd Encryption Manager cluster plugin (Administrator > Clusters > Cluster Plugins); it creates "
+    remediation="Install the etcd Encryption Manager cluster plugin (Administrator > Clusters > Cluster Plugins); it "
+    "creates "
     "EtcdEncryptionConfig default. Check with: kubectl get etcdencryptionconfig default -o yaml",
 )
 def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
@@ -171,7 +174,8 @@ def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView)
     if found is not None:
         return
     why = (
-        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager plugin is not installed"
+        "the cluster does not serve etcdencryptionconfigs.cluster.alauda.io: the etcd Encryption Manager "
+        "plugin is not installed"
         if not served
         else "the etcd Encryption Manager's CRD is there, but EtcdEncryptionConfig default is not"
     )
@@ -261,8 +265,8 @@ def check_revisions(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     title="every control-plane node reports the encryption config deployed (Success)",
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
-    remediation="On a node in UpdateFailed/RestartFailed, compare /etc/kubernetes/encryption-provider.conf with another "
-    "control-plane node's and check that kube-apiserver restarted; then let the controller retry.",
+    remediation="On a node in UpdateFailed/RestartFailed, compare /etc/kubernetes/encryption-provider.conf with "
+    "another control-plane node's and check that kube-apiserver restarted; then let the controller retry.",
 )
 def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
     """``status.deployStatus`` is keyed by control-plane node IP; its ``state`` is one of
@@ -283,14 +287,16 @@ def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView
         source = "the plan's control-plane nodes (no Node has a control-plane role label)"
     if not members:
         manual(
-            "neither the cluster nor the plan names the control-plane nodes: compare status.deployStatus with them by hand"
+            "neither the cluster nor the plan names the control-plane nodes: compare status.deployStatus "
+            "with them by hand"
         )
     findings = []
     for name, addresses in members:
         address = next((a for a in sorted(addresses) if a in deployed), None)
         if address is None:
             findings.append(
-                f"{name} ({', '.join(sorted(addresses)) or 'no address'}) is not in status.deployStatus: the controller has not deployed to it"
+                f"{name} ({', '.join(sorted(addresses)) or 'no address'}) is not in status.deployStatus: "
+                "the controller has not deployed to it"
             )
             continue
         entry = deployed[address]
@@ -305,7 +311,8 @@ def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView
     title="the re-encryption (migration) of the current revision succeeded",
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, CRD],
-    remediation="Read status.migration.message and the etcd-encryption-manager logs; objects not migrated stay encrypted "
+    remediation="Read status.migration.message and the etcd-encryption-manager logs; objects not migrated stay "
+    "encrypted "
     "with an older key (or unencrypted) until the migration succeeds.",
 )
 def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
@@ -330,7 +337,8 @@ def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     title="the etcd encryption key was rotated within its rotation interval",
     severity=Severity.MEDIUM,
     refs=[ENCRYPTION_PAGE, CRD],
-    remediation="Find out why the controller stopped rotating (kubectl -n kube-system get pods | grep etcd-encryption-manager; "
+    remediation="Find out why the controller stopped rotating (kubectl -n kube-system get pods | grep "
+    "etcd-encryption-manager; "
     "its logs); a stuck rotation usually shows in deployStatus or migration as well.",
 )
 def check_rotation(plan: Any, params: dict[str, Any], cluster: ClusterView) -> None:
@@ -357,7 +365,8 @@ def check_rotation(plan: Any, params: dict[str, Any], cluster: ClusterView) -> N
     age = cluster.observed_at - last
     if age > interval + grace:
         fail(
-            f"the last rotation completed {completed}, {_days(age)} before the cluster was read; rotationInterval is {interval_text} "
+            f"the last rotation completed {completed}, {_days(age)} before the cluster was read; "
+            f"rotationInterval is {interval_text} "
             f"(+{grace.total_seconds() / 3600:g} h grace): overdue by {_days(age - interval)}",
             completed=completed,
             interval=interval_text,
@@ -394,7 +403,8 @@ def check_manifest_flag(node: Any, encryption: Any) -> None:
         fail(f"{seen.manifest}: {seen.manifest_problem}")
     if "encryption-provider-config" not in seen.flags:
         fail(
-            f"{seen.manifest} runs kube-apiserver without --encryption-provider-config: etcd is not encrypted on this node"
+            f"{seen.manifest} runs kube-apiserver without --encryption-provider-config: etcd is not "
+            "encrypted on this node"
         )
 
 
@@ -410,7 +420,8 @@ def _config_of(node: Any, encryption: Any) -> Any:
     title="the encryption config file exists, mode 0600, owned by root",
     severity=Severity.HIGH,
     refs=[GLOBAL_DR, ENCRYPTION_PAGE, UPSTREAM],
-    remediation="chown root:root /etc/kubernetes/encryption-provider.conf && chmod 600 /etc/kubernetes/encryption-provider.conf",
+    remediation="chown root:root /etc/kubernetes/encryption-provider.conf && chmod 600 "
+    "/etc/kubernetes/encryption-provider.conf",
 )
 def check_config_file(node: Any, encryption: Any) -> None:
     """The file holds the keys that decrypt every secret in etcd: anyone who can read it and
@@ -436,7 +447,8 @@ def check_config_file(node: Any, encryption: Any) -> None:
     title="the encryption config encrypts every listed resource with aesgcm first, identity never first",
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, UPSTREAM, UPSTREAM_CONFIG],
-    remediation="Let the etcd Encryption Manager rewrite the file (it writes aesgcm first, identity last), or restore it from "
+    remediation="Let the etcd Encryption Manager rewrite the file (it writes aesgcm first, identity last), or restore "
+    "it from "
     "another control-plane node; then restart kube-apiserver. Never put identity first.",
 )
 def check_config_content(node: Any, encryption: Any) -> None:
@@ -500,7 +512,8 @@ def check_key_count(node: Any, encryption: Any) -> None:
     title="every control-plane node has the same encryption config",
     severity=Severity.HIGH,
     refs=[ENCRYPTION_PAGE, GLOBAL_DR],
-    remediation="Copy /etc/kubernetes/encryption-provider.conf from a node whose kube-apiserver reads the cluster's data "
+    remediation="Copy /etc/kubernetes/encryption-provider.conf from a node whose kube-apiserver reads the cluster's "
+    "data "
     "(mode 600, owner root) to the others, or let the etcd Encryption Manager redeploy it; restart kube-apiserver.",
 )
 def check_same_config(encryption: Any) -> None:
@@ -598,13 +611,16 @@ def check_etcd_values(etcd: ScanResult) -> None:
                 if category in FAILING
             )
             lines.append(
-                f"{resource.resource}: {_summary(resource.counts)} of {resource.examined} (written now as {resource.expected}) "
+                f"{resource.resource}: {_summary(resource.counts)} of {resource.examined} (written now as "
+                f"{resource.expected}) "
                 f"— per namespace: {per_namespace} — e.g. {examples}"
             )
         if resource.counts.get("stale-key"):
             stale.append(
-                f"{resource.resource}: {resource.counts['stale-key']} of {resource.examined} under an older key of the config "
-                f"(now {resource.expected}; keys seen: {', '.join(f'{k} ×{n}' for k, n in sorted(resource.found_keys.items()))})"
+                f"{resource.resource}: {resource.counts['stale-key']} of {resource.examined} under an older "
+                "key of the config "
+                f"(now {resource.expected}; keys seen: "
+                f"{', '.join(f'{k} ×{n}' for k, n in sorted(resource.found_keys.items()))})"
             )
     evidence = {
         "node": etcd.node,
@@ -618,8 +634,8 @@ def check_etcd_values(etcd: ScanResult) -> None:
     }
     if bad_total:
         fail(
-            f"etcd holds {bad_total} of {etcd.examined} objects not encrypted with a key of {etcd.node}'s config ({where}):\n"
-            + "\n".join(lines + stale),
+            f"etcd holds {bad_total} of {etcd.examined} objects not encrypted with a key of {etcd.node}'s "
+            f"config ({where}):\n" + "\n".join(lines + stale),
             **evidence,
         )
     if stale:

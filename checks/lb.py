@@ -107,11 +107,13 @@ def check_endpoint_answers(lb: LbEvidence) -> None:
         kinds = set(proof.outcomes)
         if kinds <= {"refused"}:
             findings.append(
-                f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not forward this port"
+                f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not "
+                "forward this port"
             )
         elif kinds <= {"timeout", "unreachable"}:
             findings.append(
-                f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the endpoint is down or filtered"
+                f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the "
+                "endpoint is down or filtered"
             )
         elif kinds & {"foreign", "stale"}:
             findings.append(
@@ -184,7 +186,8 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
                 else f"not listened on by {node.name} ({port_state or 'no listener'})"
             )
             by_hand.append(
-                f"{label}: not proven: the port is {seen}; it must be free before install (ACP-NODE-019): free it and run again"
+                f"{label}: not proven: the port is {seen}; it must be free before install (ACP-NODE-019): "
+                "free it and run again"
             )
             continue
         if state.ident in proof.answered:
@@ -195,7 +198,10 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
         others = sorted(lb.node_of(ident) for ident in proof.answered)
         pinned = ""
         if len(others) == 1 and len(proof.expected) > 1:
-            pinned = f"; every connection went to {others[0]}: an LB that balances by client address sends one client to one node (check its algorithm)"
+            pinned = (
+                f"; every connection went to {others[0]}: an LB that balances by client address sends one "
+                "client to one node (check its algorithm)"
+            )
         missed.append(
             f"{label}: connections to {lb.endpoint}:{proof.port} reached {listed(others)}, never {node.name}{pinned}"
         )
@@ -210,7 +216,8 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
     }
     if explained and not missed and not by_hand:
         skip(
-            f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: ACP-LB-001 FAILs for that; "
+            f"no control-plane node answered through {lb.endpoint} at all on {listed(explained)}: "
+            "ACP-LB-001 FAILs for that; "
             f"nothing about {node.name} alone can be told"
         )
     conclude(missed, unknown=by_hand, **evidence)
@@ -223,7 +230,8 @@ def check_lb_reaches_node(node: NodeContext, lb: LbEvidence) -> None:
     scope=Scope.NODE,
     applies=EXTERNAL_LB,
     refs=[ON_PREMISES, PREREQUISITES],
-    remediation="Remove every backend from the LB that is not one of this cluster's control-plane nodes (old servers, another cluster's nodes).",
+    remediation="Remove every backend from the LB that is not one of this cluster's control-plane nodes (old servers, "
+    "another cluster's nodes).",
     tags={"lb"},
 )
 def check_only_plan_nodes_answer(lb: LbEvidence) -> None:
@@ -242,7 +250,8 @@ def check_only_plan_nodes_answer(lb: LbEvidence) -> None:
                 strangers[f"listener {ident}"] = count
         if strangers:
             findings.append(
-                f"port {proof.port} ({proof.name}): connections through {lb.endpoint}:{proof.port} were answered by something "
+                f"port {proof.port} ({proof.name}): connections through {lb.endpoint}:{proof.port} were "
+                "answered by something "
                 "that is not a control-plane node of this plan" + _example(proof, "foreign", "stale")
             )
     fail_if(findings, endpoint=lb.endpoint)
@@ -301,7 +310,8 @@ def check_vip_free(lb: LbEvidence) -> None:
     applies=SELF_BUILT_VIP,
     refs=[ON_PREMISES],
     remediation=(
-        "Allow IP protocol 112 (VRRP) to multicast group 224.0.0.18 between the control-plane nodes: in the node firewalls, "
+        "Allow IP protocol 112 (VRRP) to multicast group 224.0.0.18 between the control-plane nodes: in the "
+        "node firewalls, "
         "security groups and switches (some clouds drop multicast altogether: use an external LB there)."
     ),
     tags={"lb", "vip"},
@@ -381,7 +391,8 @@ def covers(sans: Iterable[str], name: str) -> bool:
     scope=Scope.CLUSTER,
     applies=LIVE,
     refs=[ON_PREMISES],
-    remediation="Add the missing names to the cluster's APIServer URL (publicAlternativeNames) and renew the API server certificates.",
+    remediation="Add the missing names to the cluster's APIServer URL (publicAlternativeNames) and renew the API "
+    "server certificates.",
     tags={"lb", "live"},
 )
 def check_api_certificate_names(plan: ClusterPlan, api_tls: LiveEvidence) -> None:
@@ -396,7 +407,8 @@ def check_api_certificate_names(plan: ClusterPlan, api_tls: LiveEvidence) -> Non
         missing = [name for name in wanted if not covers(probe.sans, name)]
         if missing:
             findings.append(
-                f"the certificate served by {who} ({probe.subject}) lacks {listed(missing)} among its SANs ({listed(probe.sans)})"
+                f"the certificate served by {who} ({probe.subject}) lacks {listed(missing)} among its SANs "
+                f"({listed(probe.sans)})"
             )
     if not _served(api_tls):
         raise TargetUnavailable(
@@ -413,7 +425,8 @@ def _expiring(api_tls: LiveEvidence, days: int) -> list[str]:
         state = "expired" if probe.days_left <= 0 else f"expires in {probe.days_left:.1f} days"
         level = "Critical" if probe.days_left <= 0 else "High" if probe.days_left <= HIGH_ALERT_DAYS else "Medium"
         lines.append(
-            f"the API server certificate served by {who} {state} ({probe.not_after}; ACP's certificate monitoring: {level})"
+            f"the API server certificate served by {who} {state} ({probe.not_after}; ACP's certificate "
+            f"monitoring: {level})"
         )
     return lines
 
@@ -425,7 +438,8 @@ def _expiring(api_tls: LiveEvidence, days: int) -> list[str]:
     scope=Scope.CLUSTER,
     applies=LIVE,
     refs=[CERT_MONITORING],
-    remediation="Renew the API server certificates now (the Automated Kubernetes Certificate Rotation plugin, or cert-renew).",
+    remediation="Renew the API server certificates now (the Automated Kubernetes Certificate Rotation plugin, or "
+    "cert-renew).",
     tags={"lb", "live", "certificates"},
 )
 def check_api_certificate_not_expiring(api_tls: LiveEvidence) -> None:
@@ -443,7 +457,8 @@ def check_api_certificate_not_expiring(api_tls: LiveEvidence) -> None:
     scope=Scope.CLUSTER,
     applies=LIVE,
     refs=[CERT_MONITORING],
-    remediation="Plan the renewal of the API server certificates (the rotation plugin renews below 30 days or 20 % validity).",
+    remediation="Plan the renewal of the API server certificates (the rotation plugin renews below 30 days or 20 % "
+    "validity).",
     tags={"lb", "live", "certificates"},
 )
 def check_api_certificate_renewal_due(api_tls: LiveEvidence) -> None:
@@ -471,7 +486,8 @@ def _answers(probe: TlsProbe) -> str | None:
     scope=Scope.CLUSTER,
     applies=LIVE,
     refs=[ON_PREMISES],
-    remediation="Bring the API server back on the nodes named (kubelet and the kube-apiserver static pod), or repair the endpoint.",
+    remediation="Bring the API server back on the nodes named (kubelet and the kube-apiserver static pod), or repair "
+    "the endpoint.",
     tags={"lb", "live"},
 )
 def check_api_answers(api_tls: LiveEvidence) -> None:
@@ -497,7 +513,8 @@ def check_api_answers(api_tls: LiveEvidence) -> None:
     scope=Scope.CLUSTER,
     applies=LIVE,
     refs=[ON_PREMISES, PREREQUISITES],
-    remediation="Balance the endpoint's 6443 over every control-plane node (round robin or least connections, TCP health checks) instead of pinning clients.",
+    remediation="Balance the endpoint's 6443 over every control-plane node (round robin or least connections, TCP "
+    "health checks) instead of pinning clients.",
     tags={"lb", "live"},
 )
 def check_endpoint_spreads(api_tls: LiveEvidence) -> None:
@@ -523,7 +540,8 @@ def check_endpoint_spreads(api_tls: LiveEvidence) -> None:
     if never:
         got = ", ".join(f"{name} ({count})" for name, count in sorted(reached.items())) or "no control-plane node"
         fail(
-            f"{len(api_tls.through_endpoint)} connections to {api_tls.endpoint}:6443 reached {got}, never {listed(never)} "
+            f"{len(api_tls.through_endpoint)} connections to {api_tls.endpoint}:6443 reached {got}, never "
+            f"{listed(never)} "
             "(which answer on their own :6443)",
             reached=reached,
             never=never,

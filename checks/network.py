@@ -37,7 +37,7 @@ from acpcheck.addressing import (
     within,
 )
 from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
-from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
+from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, Network, dotted
 
 # ---------------------------------------------------------------------------
 # Sources
@@ -112,6 +112,13 @@ def located_address(label: str, address: IPAddress, at: str) -> Located:
     return Located(single.label, single.network, at)
 
 
+def planned_network(plan: ClusterPlan) -> Network:
+    """spec.network, which every check reading it has: When(needs_network=True), plugins or
+    transmit modes leave out the plans without one (imported and registered clusters)."""
+    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
+    return plan.spec.network
+
+
 def ip_versions(plan: ClusterPlan) -> frozenset[int]:
     return IP_FAMILY_VERSIONS[plan.spec.cluster.ip_family]
 
@@ -122,19 +129,19 @@ def families(versions: Iterable[int]) -> str:
 
 
 def pod_cidrs(plan: ClusterPlan) -> list[Located]:
-    return located_cidrs(plan, "cluster CIDR", ("spec", "network", "clusterCIDR"), plan.spec.network.cluster_cidr)
+    return located_cidrs(plan, "cluster CIDR", ("spec", "network", "clusterCIDR"), planned_network(plan).cluster_cidr)
 
 
 def service_cidrs(plan: ClusterPlan) -> list[Located]:
-    return located_cidrs(plan, "service CIDR", ("spec", "network", "serviceCIDR"), plan.spec.network.service_cidr)
+    return located_cidrs(plan, "service CIDR", ("spec", "network", "serviceCIDR"), planned_network(plan).service_cidr)
 
 
 def join_cidrs(plan: ClusterPlan) -> list[Located]:
     """Kube-OVN join CIDRs; when the plan leaves them unset, the installer defaults for its IP families."""
-    if plan.spec.network.plugin != "kube-ovn":
+    if planned_network(plan).plugin != "kube-ovn":
         return []
     path = ("spec", "network", "kubeOvn", "joinCIDR")
-    given = plan.spec.network.kube_ovn.join_cidr
+    given = planned_network(plan).kube_ovn.join_cidr
     if given:
         return located_cidrs(plan, "join CIDR", path, given)
     at = f"{field_at(plan, *path)}, unset: installer default"
@@ -203,11 +210,12 @@ def kubelet_max_pods(plan: ClusterPlan, params: dict[str, Any]) -> tuple[int, st
         if not text.isdigit() or int(text) < 1:
             raise ValueError(f"kubelet max-pods {explicit!r} ({at}) is not a positive integer")
         return int(text), f"kubelet max-pods ({at})"
-    network = plan.spec.network
+    network = planned_network(plan)
     if network.plugin == "flannel" and network.node_ip_count is not None:
         return (
             network.node_ip_count,
-            f"Flannel nodeIPCount, which the form turns into kubelet max-pods ({field_at(plan, 'spec', 'network', 'nodeIPCount')})",
+            "Flannel nodeIPCount, which the form turns into kubelet max-pods "
+            f"({field_at(plan, 'spec', 'network', 'nodeIPCount')})",
         )
     return int(params["defaultMaxPods"]), "the installer default kubelet max-pods"
 
@@ -233,7 +241,8 @@ OWN_CONTROL_PLANE = frozenset({"on-premise", "immutable"})
     title="pod and service CIDRs do not overlap",
     severity=Severity.CRITICAL,
     refs=[ON_PREMISES],
-    remediation="Choose a service CIDR outside the cluster (pod) CIDR, e.g. the installer defaults 10.3.0.0/16 (pods) and 10.4.0.0/16 (services).",
+    remediation="Choose a service CIDR outside the cluster (pod) CIDR, e.g. the installer defaults 10.3.0.0/16 (pods) "
+    "and 10.4.0.0/16 (services).",
     applies=When(needs_network=True),
 )
 def check_pod_service_cidrs_disjoint(plan: ClusterPlan) -> None:
@@ -256,7 +265,8 @@ def check_pod_service_cidrs_disjoint(plan: ClusterPlan) -> None:
     refs=[ON_PREMISES, SUBNETS, KB_UNATTENDED],
     remediation=(
         "Set spec.network.kubeOvn.joinCIDR to a range outside the cluster and service CIDRs "
-        "(the installer default is 100.64.0.0/16, fd00:100:64::/64 for IPv6), or move the cluster/service CIDR away from it."
+        "(the installer default is 100.64.0.0/16, fd00:100:64::/64 for IPv6), or move the cluster/service "
+        "CIDR away from it."
     ),
     applies=When(cluster_types=PLATFORM_MANAGED, plugins=frozenset({"kube-ovn"})),
 )
@@ -282,7 +292,8 @@ def check_join_cidr_disjoint(plan: ClusterPlan) -> None:
     refs=[ON_PREMISES, INSTALLING],
     remediation=(
         "Pick service and join CIDRs (and, for overlay networks, a cluster CIDR) that do not contain "
-        "the hosts' network, e.g. the installer defaults 10.3.0.0/16, 10.4.0.0/16 and 100.64.0.0/16 when the hosts are elsewhere."
+        "the hosts' network, e.g. the installer defaults 10.3.0.0/16, 10.4.0.0/16 and 100.64.0.0/16 when "
+        "the hosts are elsewhere."
     ),
     applies=NETWORK_BUILT_BY_ACP,
 )
@@ -293,7 +304,8 @@ def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     Overlay, Calico, Flannel, Custom) the container network must not share the host network
     segment either. Kube-OVN Underlay is the exception for the cluster CIDR: its pods sit on
     the physical network by design, and ACP-NET-004 checks that used addresses are reserved."""
-    underlay = plan.spec.network.plugin == "kube-ovn" and plan.spec.network.kube_ovn.transmit_mode == "underlay"
+    network = planned_network(plan)
+    underlay = network.plugin == "kube-ovn" and network.kube_ovn.transmit_mode == "underlay"
     ranges = service_cidrs(plan) + join_cidrs(plan) + ([] if underlay else pod_cidrs(plan))
     pairs = find_overlaps(ranges, host_network_addresses(plan))
     findings = [
@@ -310,7 +322,8 @@ def check_host_addresses_outside_cidrs(plan: ClusterPlan) -> None:
     refs=[ON_PREMISES, UNDERLAY, SUBNETS],
     remediation=(
         "Set spec.network.kubeOvn.gateway to the physical gateway inside the cluster CIDR, list every address of the "
-        "cluster CIDR already in use (nodes, VIPs, other devices) in reservedIPs, and name the bridged NIC in spec.network.nic "
+        "cluster CIDR already in use (nodes, VIPs, other devices) in reservedIPs, and name the bridged NIC "
+        "in spec.network.nic "
         "(or nic on every node)."
     ),
     applies=When(cluster_types=PLATFORM_MANAGED, transmit_modes=frozenset({"underlay"})),
@@ -322,7 +335,7 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
     allocation and only mean something inside the Cluster CIDR. Addresses of the subnet that
     other devices already use must be reserved; this check applies that to what the plan
     knows about: node addresses and the endpoint VIP."""
-    network = plan.spec.network
+    network = planned_network(plan)
     kube_ovn = network.kube_ovn
     pods = pod_cidrs(plan)
     pod_text = ", ".join(str(pod.network) for pod in pods)
@@ -331,7 +344,8 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
     gateway_path = ("spec", "network", "kubeOvn", "gateway")
     if not kube_ovn.gateway:
         findings.append(
-            f"no default gateway ({field_at(plan, *gateway_path)}): Underlay needs the physical network's gateway, inside the cluster CIDR"
+            f"no default gateway ({field_at(plan, *gateway_path)}): Underlay needs the physical network's "
+            "gateway, inside the cluster CIDR"
         )
     for address in kube_ovn.gateway or ():
         gateway = located_address("gateway", address, field_at(plan, *gateway_path))
@@ -342,12 +356,13 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
 
     reserved = {int(parse_ip(text)) for text in kube_ovn.reserved_ips}
     for index, text in enumerate(kube_ovn.reserved_ips):
-        address = located_address(
+        reserved_ip = located_address(
             "reserved IP", parse_ip(text), field_at(plan, "spec", "network", "kubeOvn", "reservedIPs", index)
         )
-        if not within(address, pods):
+        if not within(reserved_ip, pods):
             findings.append(
-                f"{address} is outside the cluster CIDR {pod_text}: reserved IPs only exclude addresses of the Underlay subnet"
+                f"{reserved_ip} is outside the cluster CIDR {pod_text}: "
+                "reserved IPs only exclude addresses of the Underlay subnet"
             )
 
     unreserved = [
@@ -393,7 +408,8 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
         path = ("spec", "managementCluster", key)
         if not theirs:
             findings.append(
-                f"{field_at(plan, *path)} is not set: the hosted {label} CIDR cannot be compared with the management cluster's"
+                f"{field_at(plan, *path)} is not set: the hosted {label} CIDR cannot be compared with the "
+                "management cluster's"
             )
             continue
         management_ranges = located_cidrs(plan, f"management cluster {label} CIDR", path, theirs)
@@ -410,7 +426,8 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
     severity=Severity.MEDIUM,
     refs=[PREPROCESSING_41, PREPROCESSING_43, PREREQUISITES],
     remediation=(
-        "Move the listed ranges out of 172.16.0.0-172.32.255.255 (ACP 4.0/4.1) or 172.17.0.0-172.18.255.255 (ACP 4.2+), "
+        "Move the listed ranges out of 172.16.0.0-172.32.255.255 (ACP 4.0/4.1) or 172.17.0.0-172.18.255.255 "
+        "(ACP 4.2+), "
         "or set `bip` in the Docker (4.0/4.1) or nerdctl (4.2+) configuration so the runtime bridge uses a free range; "
         "contact support if neither is possible."
     ),
@@ -441,7 +458,8 @@ def check_runtime_bridge_range_free(plan: ClusterPlan) -> None:
     severity=Severity.HIGH,
     refs=[ON_PREMISES, INSTALLING],
     remediation=(
-        "Match spec.cluster.ipFamily: ipv4 takes one IPv4 CIDR per field, ipv6 one IPv6 CIDR, dual-stack a list of one IPv4 "
+        "Match spec.cluster.ipFamily: ipv4 takes one IPv4 CIDR per field, ipv6 one IPv6 CIDR, dual-stack a "
+        "list of one IPv4 "
         "and one IPv6 CIDR (e.g. [10.3.0.0/16, fd00:10:16::/64]); give every node an address of each family."
     ),
     applies=NETWORK_BUILT_BY_ACP,
@@ -453,7 +471,7 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
     IPv6 single-stack needs IPv6 everywhere; an IPv4 cluster cannot use IPv6 CIDRs."""
     wanted = ip_versions(plan)
     ip_family = plan.spec.cluster.ip_family
-    network = plan.spec.network
+    network = planned_network(plan)
     fields: list[tuple[tuple[str, ...], tuple[Any, ...] | None]] = [
         (("spec", "network", "clusterCIDR"), network.cluster_cidr),
         (("spec", "network", "serviceCIDR"), network.service_cidr),
@@ -491,7 +509,8 @@ def check_ip_families_consistent(plan: ClusterPlan) -> None:
     severity=Severity.HIGH,
     refs=[PREREQUISITES, INSTALLING],
     remediation=(
-        "Use a domain name for the platform access address: spec.endpoint.address, or spec.endpoint.externalAccess when the endpoint is a self-built VIP."
+        "Use a domain name for the platform access address: spec.endpoint.address, or "
+        "spec.endpoint.externalAccess when the endpoint is a self-built VIP."
     ),
     applies=When(cluster_roles=frozenset({"global"}), ip_families=frozenset({"ipv6"})),
 )
@@ -505,7 +524,8 @@ def check_ipv6_global_has_domain(plan: ClusterPlan) -> None:
     if not any(is_domain(value) for value in candidates):
         shown = ", ".join(candidates) or "nothing"
         fail(
-            f"{field_at(plan, 'spec', 'endpoint')} gives {shown}: an IPv6 global cluster needs a domain name as its platform access address"
+            f"{field_at(plan, 'spec', 'endpoint')} gives {shown}: an IPv6 global cluster needs a domain "
+            "name as its platform access address"
         )
 
 
@@ -530,10 +550,11 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     formula; this check uses standard subnetting: block = the smallest power of two >= Node
     IP Count, maximum nodes = cluster CIDR size / block. Every planned node, control plane
     included, needs a block."""
-    node_ip_count = plan.spec.network.node_ip_count
+    node_ip_count = planned_network(plan).node_ip_count
     if node_ip_count is None:
         fail(
-            f"{field_at(plan, 'spec', 'network', 'nodeIPCount')} is not set: Flannel needs the number of pod IPs per node"
+            f"{field_at(plan, 'spec', 'network', 'nodeIPCount')} is not set: Flannel needs the number of "
+            "pod IPs per node"
         )
     block = 1 << (node_ip_count - 1).bit_length()
     planned = len(plan.spec.nodes)
@@ -542,7 +563,8 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
         fits = size(cidr) // block
         if fits < max(planned, 1):
             findings.append(
-                f"{cidr} holds {fits} per-node blocks of {block} addresses (nodeIPCount {node_ip_count}), but the plan has {planned} nodes"
+                f"{cidr} holds {fits} per-node blocks of {block} addresses (nodeIPCount {node_ip_count}), "
+                f"but the plan has {planned} nodes"
             )
     fail_if(findings, at=plan.where("spec", "network", "clusterCIDR"))
 
@@ -552,7 +574,8 @@ def check_flannel_capacity(plan: ClusterPlan) -> None:
     title="kubelet max-pods is at most 256",
     severity=Severity.LOW,
     refs=[ON_PREMISES, EVALUATING_WORKLOAD],
-    remediation="Keep kubelet max-pods (spec.kubelet.extraArgs.max-pods, or Flannel's nodeIPCount) at 256 or less; add nodes for more pods.",
+    remediation="Keep kubelet max-pods (spec.kubelet.extraArgs.max-pods, or Flannel's nodeIPCount) at 256 or less; add "
+    "nodes for more pods.",
     applies=NETWORK_BUILT_BY_ACP,
     params=MAX_PODS_PARAMS,
 )
@@ -567,7 +590,8 @@ def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> Non
         fail(str(error))
     if max_pods > RECOMMENDED_MAX_PODS:
         fail(
-            f"{source} is {max_pods}: values above {RECOMMENDED_MAX_PODS} are not recommended (ACP tests up to 250 pods per node)"
+            f"{source} is {max_pods}: values above {RECOMMENDED_MAX_PODS} are not recommended (ACP tests up "
+            "to 250 pods per node)"
         )
 
 
@@ -576,7 +600,8 @@ def check_max_pods_recommended(plan: ClusterPlan, params: dict[str, Any]) -> Non
     title="the cluster CIDR has an address for every pod the nodes can run",
     severity=Severity.LOW,
     refs=[ON_PREMISES, EVALUATING_WORKLOAD],
-    remediation="Widen the cluster CIDR (e.g. a /16 gives 65,536 addresses) or plan a lower max-pods; pod ranges cannot change after creation.",
+    remediation="Widen the cluster CIDR (e.g. a /16 gives 65,536 addresses) or plan a lower max-pods; pod ranges "
+    "cannot change after creation.",
     applies=When(cluster_types=PLATFORM_MANAGED, plugins=frozenset({"kube-ovn", "calico"})),
     params=MAX_PODS_PARAMS,
 )
@@ -607,7 +632,8 @@ def check_pod_cidr_capacity(plan: ClusterPlan, params: dict[str, Any]) -> None:
     title="the control plane has a supported number of nodes",
     severity=Severity.HIGH,
     refs=[NODE_ADD, INSTALLING, PREREQUISITES],
-    remediation="Plan 1 (no HA) or 3 control-plane nodes for a global cluster; at least 1 and never 2 for a workload cluster (3 or 5 for HA).",
+    remediation="Plan 1 (no HA) or 3 control-plane nodes for a global cluster; at least 1 and never 2 for a workload "
+    "cluster (3 or 5 for HA).",
     applies=When(cluster_types=OWN_CONTROL_PLANE),
 )
 def check_control_plane_count(plan: ClusterPlan) -> None:
@@ -687,7 +713,8 @@ def check_self_built_vip(plan: ClusterPlan) -> None:
     title="the cluster endpoint is not a control-plane node's own address",
     severity=Severity.LOW,
     refs=[ON_PREMISES],
-    remediation="Put a load balancer VIP (or a domain resolving to it) in spec.endpoint.address, even for a single control-plane node.",
+    remediation="Put a load balancer VIP (or a domain resolving to it) in spec.endpoint.address, even for a single "
+    "control-plane node.",
     applies=When(cluster_types=OWN_CONTROL_PLANE, self_built_vip=False),
 )
 def check_endpoint_not_a_node(plan: ClusterPlan) -> None:
@@ -715,7 +742,8 @@ def check_endpoint_not_a_node(plan: ClusterPlan) -> None:
     title="APIServer alternative names are IP addresses or domain names of at most 253 characters",
     severity=Severity.MEDIUM,
     refs=[ON_PREMISES],
-    remediation="List only IP addresses or DNS names (at most 253 characters each) in spec.apiServer.publicAlternativeNames.",
+    remediation="List only IP addresses or DNS names (at most 253 characters each) in "
+    "spec.apiServer.publicAlternativeNames.",
     applies=BUILT_BY_ACP,
 )
 def check_public_alternative_names(plan: ClusterPlan) -> None:
@@ -762,7 +790,8 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     for address in node_addresses(plan):
         sharing[(address.version, address.first)].append(address)
     findings += [
-        f"{len(group)} nodes have the same address {group[0].network.ip}: {some_names([str(a) for a in group])}; two nodes cannot share an address"
+        f"{len(group)} nodes have the same address {group[0].network[0]}: "
+        f"{some_names([str(a) for a in group])}; two nodes cannot share an address"
         for group in sharing.values()
         if len(group) > 1
     ]
@@ -776,7 +805,8 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     refs=[ON_PREMISES, PLATFORM_URL],
     remediation=(
         "Add the annotation cpaas.io/platform-url: https://<an address of global reachable from this cluster> to "
-        "spec.cluster.annotations (a domain different from the platform access address, forwarding HTTPS to every global control-plane node)."
+        "spec.cluster.annotations (a domain different from the platform access address, forwarding HTTPS to "
+        "every global control-plane node)."
     ),
     applies=When(cluster_roles=frozenset({"workload"})),
 )
@@ -794,7 +824,8 @@ def check_platform_url_annotation(plan: ClusterPlan) -> None:
     reason = f"spec.endpoint.externalAccess is {external_access}, so global and this cluster are on different networks"
     if url is None:
         fail(
-            f"no {PLATFORM_URL_ANNOTATION} annotation ({at}): {reason}; the cluster needs an address of global it can reach"
+            f"no {PLATFORM_URL_ANNOTATION} annotation ({at}): {reason}; the cluster needs an address of "
+            "global it can reach"
         )
     parsed = urlparse(url)
     if parsed.scheme != "https" or not parsed.hostname:

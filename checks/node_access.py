@@ -6,7 +6,8 @@ Node state that makes each check FAIL (for the lab):
 - ACP-NODE-009: SSH user is not root and `sudo -n true` fails (sudo asks for a password, or no sudo rule).
 - ACP-NODE-010: `sshd -T` prints ``usedns yes`` (UseDNS yes in /etc/ssh/sshd_config).
 - ACP-NODE-011: `sshd -T` prints ``usepam yes`` (UsePAM yes), on a plan that is not an upgrade.
-- ACP-NODE-012: `systemctl show -p DefaultTasksMax` is not infinity (e.g. DefaultTasksMax=512 in /etc/systemd/system.conf).
+- ACP-NODE-012: `systemctl show -p DefaultTasksMax` is not infinity (e.g. DefaultTasksMax=512 in
+  /etc/systemd/system.conf).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from acpcheck.facts.model import NodeContext
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import ini_value, set_ini_key
 from acpcheck.remediation.nodesteps import edit, plan_of, sshd_option
-from acpcheck.remediation.step import Plan, step
+from acpcheck.remediation.step import Plan, WriteFile, step
 from acpcheck.remediation.view import NodeView
 
 #: What `systemctl show` prints for an unlimited DefaultTasksMax: "infinity", or on
@@ -40,7 +41,8 @@ def require_sshd_value(node: NodeContext, key: str, wanted: str, config_name: st
     value = node.facts.sshd.get(key)
     if value is None:
         manual(
-            f"{node.name}: `sshd -T` did not report {config_name} (it needs root to run); check /etc/ssh/sshd_config by hand"
+            f"{node.name}: `sshd -T` did not report {config_name} (it needs root to run); check "
+            "/etc/ssh/sshd_config by hand"
         )
     if value.lower() != wanted:
         fail(
@@ -75,11 +77,13 @@ def check_ssh_user_privileges(node: NodeContext) -> None:
         return
     if facts.passwordless_sudo is None:
         manual(
-            f"{node.name}: SSH user {user} is not root and whether it has passwordless sudo is unknown; check `sudo -n true` by hand"
+            f"{node.name}: SSH user {user} is not root and whether it has passwordless sudo is unknown; "
+            "check `sudo -n true` by hand"
         )
     if not facts.passwordless_sudo:
         fail(
-            f"{node.name}: SSH user {user} is not root and `sudo -n true` fails; node preprocessing requires root or passwordless sudo",
+            f"{node.name}: SSH user {user} is not root and `sudo -n true` fails; node preprocessing "
+            "requires root or passwordless sudo",
             user=user,
         )
 
@@ -108,7 +112,8 @@ def check_sshd_usedns(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=before_install(),
     refs=PREPROCESSING_PAGES,
-    remediation="Set `UsePAM no` in /etc/ssh/sshd_config and restart sshd before adding the node; `UsePAM yes` may be restored once the node is Ready.",
+    remediation="Set `UsePAM no` in /etc/ssh/sshd_config and restart sshd before adding the node; `UsePAM yes` may be "
+    "restored once the node is Ready.",
 )
 def check_sshd_usepam(node: NodeContext) -> None:
     """PAM policies (forced password change, pam_access, faillock, pam_limits) can
@@ -141,7 +146,8 @@ def check_default_tasks_max(node: NodeContext) -> None:
     value = raw.strip().removeprefix("DefaultTasksMax=")
     if value not in UNLIMITED_TASKS:
         fail(
-            f"{node.name}: systemd DefaultTasksMax is {value}; node preprocessing requires infinity (source: {plan_page(node.plan)})",
+            f"{node.name}: systemd DefaultTasksMax is {value}; node preprocessing requires infinity "
+            f"(source: {plan_page(node.plan)})",
             seen=value,
             expected="infinity",
         )
@@ -206,5 +212,6 @@ def default_tasks_max(node: NodeView) -> Plan:
     plan = plan_of(changes, notes=notes)
     if node.systemd and plan.actions:  # one re-exec, after the last file
         *first, last = plan.actions
+        assert isinstance(last, WriteFile)  # every change above edits a file
         plan = Plan((*first, replace(last, then=NamedCommand("systemctl-daemon-reexec"))), plan.notes)
     return plan

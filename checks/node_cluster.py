@@ -150,7 +150,8 @@ def clock_reading(name: str, facts: NodeFacts) -> ClockReading:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="Synchronise every node with the same NTP source (chrony or systemd-timesyncd) and check `chronyc tracking`.",
+    remediation="Synchronise every node with the same NTP source (chrony or systemd-timesyncd) and check `chronyc "
+    "tracking`.",
 )
 def check_clock_skew(nodes: NodeSet) -> None:
     """Node preprocessing allows at most 10 s between node clocks: etcd leases,
@@ -174,12 +175,14 @@ def check_clock_skew(nodes: NodeSet) -> None:
         spread = max(r.offset for r in readings) - min(r.offset for r in readings)
         if certain > MAX_CLOCK_SKEW_SECONDS:
             findings.append(
-                f"clocks differ by at least {certain:.1f} s between {ahead} and {behind} (offsets from the controller); "
+                f"clocks differ by at least {certain:.1f} s between {ahead} and {behind} (offsets from the "
+                "controller); "
                 f"node preprocessing allows at most {MAX_CLOCK_SKEW_SECONDS:g} s"
             )
         elif spread > MAX_CLOCK_SKEW_SECONDS:
             unknown.append(
-                f"clock offsets span {spread:.1f} s but the probes' round trips leave it uncertain whether the skew exceeds "
+                f"clock offsets span {spread:.1f} s but the probes' round trips leave it uncertain whether "
+                "the skew exceeds "
                 f"{MAX_CLOCK_SKEW_SECONDS:g} s ({listed_readings(readings)}); compare `chronyc tracking` on the nodes"
             )
     conclude(findings, unknown=unknown, offsets={r.node: round(r.offset, 3) for r in readings})
@@ -248,7 +251,8 @@ def check_same_os(nodes: NodeSet) -> None:
     scope=Scope.NODE,
     applies=preprocessed(self_built_vip=True),
     refs=[ON_PREMISES, PREREQUISITES],
-    remediation="Choose a VIP inside the subnet of the control-plane nodes' interfaces, or move the control-plane nodes into one subnet with it.",
+    remediation="Choose a VIP inside the subnet of the control-plane nodes' interfaces, or move the control-plane "
+    "nodes into one subnet with it.",
 )
 def check_vip_in_control_plane_subnet(nodes: NodeSet) -> None:
     """keepalived moves the self-built VIP between control-plane nodes with gratuitous
@@ -271,11 +275,13 @@ def check_vip_in_control_plane_subnet(nodes: NodeSet) -> None:
         member = members.get(spec_node.name)
         if planned is None:
             findings.append(
-                f"{spec_node.name}: has no IPv{vip.version} address in the plan, so it cannot share a subnet with the VIP {vip}"
+                f"{spec_node.name}: has no IPv{vip.version} address in the plan, so it cannot share a "
+                f"subnet with the VIP {vip}"
             )
         elif member is None:
             unknown.append(
-                f"{spec_node.name}: facts not gathered ({nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the node set'})"
+                f"{spec_node.name}: facts not gathered ("
+                f"{nodes.failures[spec_node.name].kind if spec_node.name in nodes.failures else 'not in the node set'})"
             )
         elif (address := address_carrying(member, planned)) is None:
             unknown.append(
@@ -284,6 +290,7 @@ def check_vip_in_control_plane_subnet(nodes: NodeSet) -> None:
         elif vip not in IPNetwork(f"{address.address}/{address.prefix_length}"):
             subnet = IPNetwork(f"{address.address}/{address.prefix_length}").cidr
             findings.append(
-                f"{spec_node.name}: the self-built VIP {vip} is outside its subnet {subnet} ({address_text(address)}); the VIP and all control-plane nodes must share one subnet"
+                f"{spec_node.name}: the self-built VIP {vip} is outside its subnet {subnet} "
+                f"({address_text(address)}); the VIP and all control-plane nodes must share one subnet"
             )
     conclude(findings, unknown=unknown, vip=str(vip))

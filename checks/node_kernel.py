@@ -76,7 +76,8 @@ def kernel_of(node: NodeContext) -> tuple[int, int, int]:
     version = kernel_tuple(node.facts.kernel_release)
     if version is None:
         manual(
-            f"{node.name}: the kernel release ({node.facts.kernel_release or 'nothing'}) could not be read as x.y.z; check `uname -r` by hand"
+            f"{node.name}: the kernel release ({node.facts.kernel_release or 'nothing'}) could not be read "
+            "as x.y.z; check `uname -r` by hand"
         )
     return version
 
@@ -111,11 +112,13 @@ def check_transparent_hugepage_never(node: NodeContext) -> None:
     values = boot_parameters(cmdline_of(node)).get("transparent_hugepage")
     if not values:
         fail(
-            f"{node.name}: the kernel command line has no transparent_hugepage parameter; node preprocessing requires transparent_hugepage=never"
+            f"{node.name}: the kernel command line has no transparent_hugepage parameter; node "
+            "preprocessing requires transparent_hugepage=never"
         )
     if values[-1] != "never":
         fail(
-            f"{node.name}: the kernel command line sets transparent_hugepage={values[-1]}; node preprocessing requires transparent_hugepage=never",
+            f"{node.name}: the kernel command line sets transparent_hugepage={values[-1]}; node "
+            "preprocessing requires transparent_hugepage=never",
             seen=values[-1],
         )
 
@@ -127,7 +130,8 @@ def check_transparent_hugepage_never(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="On CentOS 7, add cgroup.memory=nokmem to GRUB_CMDLINE_LINUX in /etc/default/grub, run grub2-mkconfig and reboot.",
+    remediation="On CentOS 7, add cgroup.memory=nokmem to GRUB_CMDLINE_LINUX in /etc/default/grub, run grub2-mkconfig "
+    "and reboot.",
 )
 def check_centos7_nokmem(node: NodeContext) -> None:
     """On CentOS 7 node preprocessing requires cgroup.memory=nokmem in the GRUB boot
@@ -139,7 +143,8 @@ def check_centos7_nokmem(node: NodeContext) -> None:
     os_id, version = node.facts.os_id, node.facts.os_version_id
     if os_id is None:
         manual(
-            f"{node.name}: /etc/os-release could not be read, so it is unknown whether this is CentOS 7 (which needs cgroup.memory=nokmem)"
+            f"{node.name}: /etc/os-release could not be read, so it is unknown whether this is CentOS 7 "
+            "(which needs cgroup.memory=nokmem)"
         )
     if os_id != "centos" or not (version or "").startswith("7"):
         skip(f"{node.name} runs {os_id} {version or ''}".rstrip() + ": only CentOS 7 needs cgroup.memory=nokmem")
@@ -149,7 +154,8 @@ def check_centos7_nokmem(node: NodeContext) -> None:
     if "nokmem" not in options:
         seen = ",".join(options) if options else "no cgroup.memory parameter"
         fail(
-            f"{node.name}: CentOS {version} kernel command line has {seen}; node preprocessing requires cgroup.memory=nokmem on CentOS 7",
+            f"{node.name}: CentOS {version} kernel command line has {seen}; node preprocessing requires "
+            "cgroup.memory=nokmem on CentOS 7",
             seen=seen,
         )
 
@@ -198,7 +204,8 @@ def check_conntrack_modules(node: NodeContext) -> None:
     threshold = CONNTRACK_SPLIT_BELOW_RHEL if node.facts.os_id == "rhel" else CONNTRACK_SPLIT_BELOW
     if kernel >= threshold:
         skip(
-            f"{node.name}: kernel {dotted(kernel)} is {dotted(threshold)} or newer; nf_conntrack_ipv4/_ipv6 are part of nf_conntrack there"
+            f"{node.name}: kernel {dotted(kernel)} is {dotted(threshold)} or newer; nf_conntrack_ipv4/_ipv6 "
+            "are part of nf_conntrack there"
         )
     ip_family = node.plan.spec.cluster.ip_family
     required = ["nf_conntrack_ipv4"] + (["nf_conntrack_ipv6"] if ip_family in ("ipv6", "dual-stack") else [])
@@ -214,7 +221,8 @@ def check_conntrack_modules(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(plugins=frozenset({"kube-ovn"})),
     refs=[PREPROCESSING],
-    remediation="Load the modules (modprobe geneve openvswitch) and list them in /etc/modules-load.d/kube-ovn.conf so they load at boot.",
+    remediation="Load the modules (modprobe geneve openvswitch) and list them in /etc/modules-load.d/kube-ovn.conf so "
+    "they load at boot.",
 )
 def check_kube_ovn_modules(node: NodeContext) -> None:
     """Kube-OVN builds its overlay with Open vSwitch and Geneve tunnels, so node
@@ -235,7 +243,8 @@ def check_kube_ovn_modules(node: NodeContext) -> None:
     applies=preprocessed(),
     refs=[PREPROCESSING],
     remediation=(
-        "SELinux: set SELINUX=disabled in /etc/selinux/config and reboot. AppArmor: systemctl disable --now apparmor and "
+        "SELinux: set SELINUX=disabled in /etc/selinux/config and reboot. AppArmor: systemctl disable --now "
+        "apparmor and "
         "add apparmor=0 to the kernel command line, then reboot."
     ),
 )
@@ -252,7 +261,8 @@ def check_security_modules_disabled(node: NodeContext) -> None:
         findings.append(f"{node.name}: SELinux is enforcing; node preprocessing requires it disabled")
     if facts.apparmor_enabled:
         findings.append(
-            f"{node.name}: AppArmor is enabled (/sys/module/apparmor/parameters/enabled = Y); node preprocessing requires it disabled"
+            f"{node.name}: AppArmor is enabled (/sys/module/apparmor/parameters/enabled = Y); node "
+            "preprocessing requires it disabled"
         )
     fail_if(findings, selinux=facts.selinux, apparmor_enabled=facts.apparmor_enabled)
     if facts.selinux == "permissive":
@@ -268,7 +278,8 @@ def check_security_modules_disabled(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="Stop and disable the firewall service: systemctl disable --now firewalld (or ufw disable, or systemctl disable --now nftables / iptables).",
+    remediation="Stop and disable the firewall service: systemctl disable --now firewalld (or ufw disable, or "
+    "systemctl disable --now nftables / iptables).",
 )
 def check_firewall_disabled(node: NodeContext) -> None:
     """Node preprocessing requires the host firewall to be off: kube-proxy and the CNI
@@ -294,7 +305,8 @@ def check_firewall_disabled(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="Run `swapoff -a` and remove or comment out the swap entries in /etc/fstab (and any systemd swap units).",
+    remediation="Run `swapoff -a` and remove or comment out the swap entries in /etc/fstab (and any systemd swap "
+    "units).",
 )
 def check_swap_disabled(node: NodeContext) -> None:
     """The kubelet refuses to start with swap on by default, and swapped-out etcd or
@@ -400,7 +412,8 @@ def selinux_off(node: NodeView) -> Plan:
     notes = []
     if node.facts.apparmor_enabled:
         notes.append(
-            "AppArmor is enabled and is not changed by acpcheck (node preprocessing: `systemctl disable --now apparmor`, "
+            "AppArmor is enabled and is not changed by acpcheck (node preprocessing: `systemctl disable "
+            "--now apparmor`, "
             "apparmor=0 on the kernel command line, reboot)"
         )
     return plan_of(parts, deferred=deferred, notes=notes)
@@ -459,7 +472,10 @@ def firewall_off(node: NodeView) -> Plan:
     if "iptables" in active:
         if node.systemd:
             stop_unit("iptables.service")
-        flush = "iptables -P INPUT ACCEPT && iptables -P FORWARD ACCEPT && iptables -P OUTPUT ACCEPT && iptables -F && iptables -X"
+        flush = (
+            "iptables -P INPUT ACCEPT && iptables -P FORWARD ACCEPT && iptables -P OUTPUT ACCEPT && iptables -F "
+            "&& iptables -X"
+        )
         actions.append(
             RunCommand(
                 flush,
@@ -489,7 +505,8 @@ def swap_off(node: NodeView) -> Plan:
             parts.append(
                 (
                     None,
-                    f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable that too (not changed by acpcheck)",
+                    f"{device} is zram swap, set up at boot by zram-generator or a zram service: disable "
+                    "that too (not changed by acpcheck)",
                 )
             )
     if why_not is not None and node.facts.swaps:

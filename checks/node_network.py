@@ -156,7 +156,8 @@ def require_ports_free(node: NodeContext, ports: list[int], needed_by: str) -> N
     require(node, "listeners")
     wanted = set(ports)
     findings = [
-        f"{node.name}: TCP port {listener.port} is already in use ({listener.process or 'unknown process'} on {listener.address}); "
+        f"{node.name}: TCP port {listener.port} is already in use ({listener.process or 'unknown process'} "
+        f"on {listener.address}); "
         f"{needed_by} needs {port_ranges(ports)} free"
         for listener in sorted(node.facts.listeners, key=lambda item: item.port)
         if listener.protocol.startswith("tcp") and listener.port in wanted
@@ -224,7 +225,8 @@ def check_localhost_resolves(node: NodeContext) -> None:
         if address is not None and address.version == 4 and "localhost" in (name.lower() for name in fields[1:]):
             if str(address) != "127.0.0.1":
                 fail(
-                    f"{node.name}: /etc/hosts maps localhost to {address} ({' '.join(fields)}); node preprocessing requires 127.0.0.1",
+                    f"{node.name}: /etc/hosts maps localhost to {address} ({' '.join(fields)}); node "
+                    "preprocessing requires 127.0.0.1",
                     seen=str(address),
                 )
             return
@@ -239,7 +241,8 @@ def check_localhost_resolves(node: NodeContext) -> None:
     applies=preprocessed(),
     refs=[PREPROCESSING],
     remediation=(
-        "Disable systemd-resolved (systemctl disable --now systemd-resolved), and write /etc/resolv.conf as a regular file "
+        "Disable systemd-resolved (systemctl disable --now systemd-resolved), and write /etc/resolv.conf as "
+        "a regular file "
         "with at least one `nameserver` outside 172.0.0.0/8."
     ),
 )
@@ -271,7 +274,8 @@ def check_resolv_conf_nameservers(node: NodeContext) -> None:
         address = ip_or_none(server)
         if address is not None and address.version == 4 and address.words[0] == 172:
             findings.append(
-                f"{node.name}: nameserver {server} in /etc/resolv.conf starts with 172; node preprocessing forbids such nameservers"
+                f"{node.name}: nameserver {server} in /etc/resolv.conf starts with 172; node preprocessing "
+                "forbids such nameservers"
             )
     if facts.systemd_resolved_active:
         findings.append(f"{node.name}: systemd-resolved is active; node preprocessing requires it disabled")
@@ -307,20 +311,24 @@ def check_resolv_conf_search(node: NodeContext) -> None:
     findings = []
     if len(domains) > MAX_SEARCH_DOMAINS:
         findings.append(
-            f"{node.name}: the resolv.conf search line has {len(domains)} domains; at most {MAX_SEARCH_DOMAINS} are allowed"
+            f"{node.name}: the resolv.conf search line has {len(domains)} domains; at most "
+            f"{MAX_SEARCH_DOMAINS} are allowed"
         )
     findings += [
-        f"{node.name}: search domain {domain[:40]}... is {len(domain)} characters; at most {MAX_SEARCH_DOMAIN_LENGTH} are allowed"
+        f"{node.name}: search domain {domain[:40]}... is {len(domain)} characters; at most "
+        f"{MAX_SEARCH_DOMAIN_LENGTH} are allowed"
         for domain in domains
         if len(domain) > MAX_SEARCH_DOMAIN_LENGTH
     ]
     if len(shown) > MAX_SEARCH_LIST_CHARS:
         findings.append(
-            f"{node.name}: the resolv.conf search line is {len(shown)} characters; at most {MAX_SEARCH_LIST_CHARS} are allowed"
+            f"{node.name}: the resolv.conf search line is {len(shown)} characters; at most "
+            f"{MAX_SEARCH_LIST_CHARS} are allowed"
         )
     fail_if(findings, search=domains)
     warn(
-        f"{node.name}: /etc/resolv.conf has a search line ({shown[:200]}); node preprocessing asks for none, and allows one within the limits only when needed",
+        f"{node.name}: /etc/resolv.conf has a search line ({shown[:200]}); node preprocessing asks for "
+        "none, and allows one within the limits only when needed",
         search=domains,
     )
 
@@ -352,7 +360,8 @@ def special_address_problem(ip: IPAddress) -> str | None:
     applies=preprocessed(),
     refs=[PREPROCESSING],
     remediation=(
-        "Give the node in the plan the IP address it really has on its cluster-facing interface (`ip -br addr`), a unicast "
+        "Give the node in the plan the IP address it really has on its cluster-facing interface (`ip -br "
+        "addr`), a unicast "
         "address that is not loopback, link-local, multicast, 0.0.0.0 or a broadcast address."
     ),
 )
@@ -394,7 +403,8 @@ def check_node_ip_configured(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="Add a default gateway on the node's network configuration (e.g. `ip route add default via <gateway>`, made persistent).",
+    remediation="Add a default gateway on the node's network configuration (e.g. `ip route add default via <gateway>`, "
+    "made persistent).",
 )
 def check_default_route(node: NodeContext) -> None:
     """Node preprocessing requires `ip route` to show a default route: Kubernetes
@@ -470,7 +480,8 @@ def check_cni_ports_free(node: NodeContext) -> None:
     refs=PREPROCESSING_PAGES,
     remediation=(
         "Move the listed addresses or routes out of 172.17.0.0-172.18.255.255 (ACP 4.2+) or 172.16.0.0-172.32.255.255 "
-        "(ACP 4.0/4.1), or set `bip` in the nerdctl (4.2+) or Docker (4.0/4.1) configuration so the runtime bridge uses a "
+        "(ACP 4.0/4.1), or set `bip` in the nerdctl (4.2+) or Docker (4.0/4.1) configuration so the runtime "
+        "bridge uses a "
         "free range; contact support if neither is possible."
     ),
 )

@@ -36,6 +36,7 @@ from acpcheck.checks.support import (
 )
 from acpcheck.facts.model import DiskSpace, NodeContext
 from acpcheck.matrix.os import (
+    DiskRule,
     NodeSupport,
     OsRow,
     cpu_model_matches,
@@ -86,7 +87,8 @@ def gb(value: float) -> str:
     applies=preprocessed(),
     refs=PREPROCESSING_PAGES,
     remediation=(
-        "Install an OS release listed for the target ACP version and architecture, with its official distribution kernel "
+        "Install an OS release listed for the target ACP version and architecture, with its official "
+        "distribution kernel "
         "of the listed x.y.z (Ubuntu: the GA kernel, not HWE); otherwise contact Alauda support."
     ),
 )
@@ -114,7 +116,8 @@ def check_os_kernel_supported(node: NodeContext) -> None:
     ]
     if unknown:
         manual(
-            f"{node.name}: {listed(unknown)} could not be read; compare /etc/os-release, `uname -m` and `uname -r` with the ACP {acp} matrix by hand"
+            f"{node.name}: {listed(unknown)} could not be read; compare /etc/os-release, `uname -m` and "
+            f"`uname -r` with the ACP {acp} matrix by hand"
         )
     assert facts.os_id and facts.architecture and facts.kernel_release  # for the type checker
     source = support_of(node).source
@@ -133,7 +136,8 @@ def check_os_kernel_supported(node: NodeContext) -> None:
         if not matching:
             fail(
                 f"{node.name}: {os_description(node)} is not a supported release on ACP {acp}; supported "
-                f"{facts.os_id} releases on {facts.architecture}: {listed(v for row in candidates for v in row.versions)} (source: {source})",
+                f"{facts.os_id} releases on {facts.architecture}: "
+                f"{listed(v for row in candidates for v in row.versions)} (source: {source})",
                 seen=release.version,
                 source=source,
             )
@@ -143,16 +147,20 @@ def check_os_kernel_supported(node: NodeContext) -> None:
     if kernel not in allowed:
         hwe = " (an Ubuntu HWE kernel? only the GA kernel is supported)" if facts.os_id == "ubuntu" else ""
         fail(
-            f"{node.name}: kernel {facts.kernel_release} is not supported with {os_description(node)} on ACP {acp}: its x.y.z must be "
-            f"{listed(allowed)} (validated: {listed(k for row in candidates for k in row.kernels)}){hwe} (source: {source})",
+            f"{node.name}: kernel {facts.kernel_release} is not supported with {os_description(node)} on "
+            f"ACP {acp}: its x.y.z must be "
+            f"{listed(allowed)} (validated: {listed(k for row in candidates for k in row.kernels)}){hwe} "
+            f"(source: {source})",
             seen=facts.kernel_release,
             allowed=allowed,
             source=source,
         )
     if release.version is None:
         manual(
-            f"{node.name}: kernel {facts.kernel_release} matches, but the {facts.os_id} release cannot be told from /etc/os-release "
-            f"({release.unknown_because}); confirm it is one of {listed(v for row in candidates for v in row.versions)} "
+            f"{node.name}: kernel {facts.kernel_release} matches, but the {facts.os_id} release cannot be "
+            "told from /etc/os-release "
+            f"({release.unknown_because}); confirm it is one of "
+            f"{listed(v for row in candidates for v in row.versions)} "
             f"(see {release.look_in}) (source: {source})"
         )
 
@@ -174,7 +182,8 @@ def check_arm_cpu_model(node: NodeContext) -> None:
     facts = node.facts
     if facts.architecture is None:
         manual(
-            f"{node.name}: the architecture could not be read; if this is an ARM node, check that its CPU is a Kunpeng 920"
+            f"{node.name}: the architecture could not be read; if this is an ARM node, check that its CPU "
+            "is a Kunpeng 920"
         )
     required = sorted({model for row in rows_for(node, facts.architecture) for model in row.cpu_models})
     if not required:
@@ -182,12 +191,14 @@ def check_arm_cpu_model(node: NodeContext) -> None:
     model = (facts.cpu_model or "").strip()
     if model.lower() in UNKNOWN_CPU_MODELS:
         manual(
-            f"{node.name}: the CPU model could not be read (lscpu: {facts.cpu_model!r}); check that it is {listed(required)} by hand"
+            f"{node.name}: the CPU model could not be read (lscpu: {facts.cpu_model!r}); check that it is "
+            f"{listed(required)} by hand"
         )
     if not any(cpu_model_matches(model, name) for name in required):
         source = support_of(node).source
         fail(
-            f"{node.name}: {facts.architecture} CPU {model!r} is not supported; ACP {node.plan.spec.acp.version} supports {listed(required)} "
+            f"{node.name}: {facts.architecture} CPU {model!r} is not supported; ACP "
+            f"{node.plan.spec.acp.version} supports {listed(required)} "
             f"on {facts.architecture} (source: {source})",
             seen=model,
             allowed=required,
@@ -218,11 +229,13 @@ def check_kylin_nodeport_bug(node: NodeContext) -> None:
     pack = kylin_service_pack(facts.os_version_id, facts.os_pretty_name)
     if pack is None:
         manual(
-            f"{node.name}: the Kylin service pack cannot be told from /etc/os-release ({os_description(node)}); check /etc/.productinfo says SP{bug.fixed_in} or later"
+            f"{node.name}: the Kylin service pack cannot be told from /etc/os-release "
+            f"({os_description(node)}); check /etc/.productinfo says SP{bug.fixed_in} or later"
         )
     if pack < bug.fixed_in:
         warn(
-            f"{node.name}: Kylin V10 SP{pack} has kernel bugs that can break NodePort access; upgrade to SP{bug.fixed_in} (source: {bug.source})",
+            f"{node.name}: Kylin V10 SP{pack} has kernel bugs that can break NodePort access; upgrade to "
+            f"SP{bug.fixed_in} (source: {bug.source})",
             service_pack=pack,
         )
 
@@ -239,7 +252,8 @@ def check_kylin_nodeport_bug(node: NodeContext) -> None:
     roles={"control-plane"},
     applies=preprocessed(cluster_roles=frozenset({"global"})),
     refs=[PREREQUISITES],
-    remediation="Give each global control-plane node at least the listed CPUs and memory (more for extensions and managed clusters).",
+    remediation="Give each global control-plane node at least the listed CPUs and memory (more for extensions and "
+    "managed clusters).",
 )
 def check_global_control_plane_size(node: NodeContext) -> None:
     """The global cluster's Core install needs at least 8 CPUs and 16 GB memory per
@@ -268,11 +282,13 @@ def check_global_control_plane_size(node: NodeContext) -> None:
     findings = []
     if facts.cpu_count < min_cpus:
         findings.append(
-            f"{node.name}: {facts.cpu_count} CPUs; {layout} needs at least {min_cpus}{arm_note} (source: {hardware.source})"
+            f"{node.name}: {facts.cpu_count} CPUs; {layout} needs at least {min_cpus}{arm_note} (source: "
+            f"{hardware.source})"
         )
     if memory < min_memory:
         findings.append(
-            f"{node.name}: {gb(memory)} memory; {layout} needs at least {gb(min_memory)}{arm_note} (source: {hardware.source})"
+            f"{node.name}: {gb(memory)} memory; {layout} needs at least {gb(min_memory)}{arm_note} (source: "
+            f"{hardware.source})"
         )
     fail_if(findings, **evidence)
     if arm:
@@ -302,7 +318,8 @@ def disk_of(node: NodeContext, path: str) -> DiskSpace | None:
     applies=preprocessed(),
     refs=[DISK_CONFIGURATION],
     remediation=(
-        "Give /var/lib/etcd (control plane), /var/lib/containerd and /cpaas dedicated disks or LVM volumes of at least the "
+        "Give /var/lib/etcd (control plane), /var/lib/containerd and /cpaas dedicated disks or LVM volumes "
+        "of at least the "
         "minimum size (recommended: 20, 150 and 200 GB)."
     ),
 )
@@ -318,7 +335,7 @@ def check_data_disk_space(node: NodeContext) -> None:
     require(node, "disks")
     disks = os_matrix().disks
     cluster_role = node.plan.spec.cluster.role
-    rules = {}
+    rules: dict[str, DiskRule] = {}
     for rule in disks.paths:  # the first rule that applies to a path wins
         if rule.applies_to(node.role, cluster_role):
             rules.setdefault(rule.path, rule)
@@ -345,7 +362,8 @@ def check_data_disk_space(node: NodeContext) -> None:
         parts = " + ".join(f"{gb(rules[path].minimum_gb)} {path}" for path in paths) if len(paths) > 1 else ""
         if room < minimum:
             findings.append(
-                f"{node.name}: {what}; at least {gb(minimum)}{f' ({parts})' if parts else ''} is required (source: {disks.source})"
+                f"{node.name}: {what}; at least {gb(minimum)}{f' ({parts})' if parts else ''} is required "
+                f"(source: {disks.source})"
             )
         elif room < recommended:
             warnings.append(f"{node.name}: {what}; {gb(recommended)} is recommended (source: {disks.source})")
@@ -364,7 +382,8 @@ def check_data_disk_space(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[DISK_CONFIGURATION],
-    remediation="Grow the root filesystem to at least 50 GB (100 GB recommended) and free space until it is less than 80 % used.",
+    remediation="Grow the root filesystem to at least 50 GB (100 GB recommended) and free space until it is less than "
+    "80 % used.",
 )
 def check_root_filesystem(node: NodeContext) -> None:
     """The disk configuration page asks for a root filesystem of at least 50 GB (100
@@ -381,15 +400,18 @@ def check_root_filesystem(node: NodeContext) -> None:
     findings = []
     if size < root.minimum_gb:
         findings.append(
-            f"{node.name}: the root filesystem is {gb(size)}; at least {gb(root.minimum_gb)} is required (source: {source})"
+            f"{node.name}: the root filesystem is {gb(size)}; at least {gb(root.minimum_gb)} is required "
+            f"(source: {source})"
         )
     if used >= root.max_used_percent:
         findings.append(
-            f"{node.name}: the root filesystem is {used:.0f} % used; keep it below {root.max_used_percent:g} % (source: {source})"
+            f"{node.name}: the root filesystem is {used:.0f} % used; keep it below "
+            f"{root.max_used_percent:g} % (source: {source})"
         )
     fail_if(findings, size_gb=round(size, 1), used_percent=round(used, 1))
     if size < root.recommended_gb:
         warn(
-            f"{node.name}: the root filesystem is {gb(size)}; {gb(root.recommended_gb)} is recommended (source: {source})",
+            f"{node.name}: the root filesystem is {gb(size)}; {gb(root.recommended_gb)} is recommended "
+            f"(source: {source})",
             size_gb=round(size, 1),
         )

@@ -15,7 +15,8 @@ before the platform upgrade starts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
@@ -24,7 +25,7 @@ from acpcheck.matrix import AcpRelease, acp_minor, kubernetes_minor, kubernetes_
 from acpcheck.model.plan import PLATFORM_MANAGED, THIRD_PARTY
 
 if TYPE_CHECKING:
-    from acpcheck.model.plan import ClusterPlan
+    from acpcheck.model.plan import ClusterPlan, Network
 
 
 # ---------------------------------------------------------------------------
@@ -54,7 +55,10 @@ def _incompatibility(plan: ClusterPlan) -> str | None:
     target, acp, planned = _target(plan), plan.spec.acp.version, plan.spec.cluster.kubernetes_version
     if kubernetes_minor(planned) in target.compatible:
         return None
-    return f"Kubernetes {planned} is not compatible with ACP {acp}: clusters under ACP {acp} run Kubernetes {_listed(target.compatible)}"
+    return (
+        f"Kubernetes {planned} is not compatible with ACP {acp}: clusters under ACP {acp} run Kubernetes "
+        f"{_listed(target.compatible)}"
+    )
 
 
 def _docker_note(target: AcpRelease) -> None:
@@ -62,15 +66,22 @@ def _docker_note(target: AcpRelease) -> None:
     docker = target.docker
     if docker.note:
         warn(
-            f"{docker.note}: make sure the Docker runtime images are available for this cluster, or use containerd (see {docker.source})",
+            f"{docker.note}: make sure the Docker runtime images are available for this cluster, or use "
+            f"containerd (see {docker.source})",
             note=docker.note,
             source=docker.source,
         )
 
 
+def _network(plan: ClusterPlan) -> Network:
+    """spec.network: the checks reading it apply only to plans that have one (needs_network)."""
+    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
+    return plan.spec.network
+
+
 def _plugin_status(plan: ClusterPlan) -> str:
     """Status of the plan's network plugin on the target: available, maintenance or removed."""
-    plugin, acp = plan.spec.network.plugin, plan.spec.acp.version
+    plugin, acp = _network(plan).plugin, plan.spec.acp.version
     status = _target(plan).plugins.get(plugin)
     if status is None:  # incomplete matrix data: an ERROR ("could not check"), never a verdict
         raise LookupError(f"the version matrix gives no status for network plugin {plugin} on ACP {acp}")
@@ -194,7 +205,8 @@ def check_third_party_kubernetes_accepted(plan: ClusterPlan) -> None:
         )
     if kubernetes_minor(planned) not in target.compatible:
         warn(
-            f"Kubernetes {planned} is inside the range ACP {acp} accepts for third-party clusters ({target.third_party}) "
+            f"Kubernetes {planned} is inside the range ACP {acp} accepts for third-party clusters "
+            f"({target.third_party}) "
             f"but not among the versions ACP {acp} validated ({_listed(target.compatible)}); "
             f"operators and cluster plugins may not have been tested on it (source: {target.source})",
             validated=target.compatible,
@@ -259,11 +271,12 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
     plugins of its release: Flannel was removed in ACP 4.2 (release notes), so a plan
     on a removed plugin cannot be installed as written.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, plan.spec.network.plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
     if _plugin_status(plan) == "removed":
         offered = _plugins_with(target, "available", "maintenance")
         fail(
-            f"ACP {acp} no longer offers network plugin {plugin}; new clusters on ACP {acp} use {_listed(offered)} (source: {target.plugins_source})",
+            f"ACP {acp} no longer offers network plugin {plugin}; new clusters on ACP {acp} use "
+            f"{_listed(offered)} (source: {target.plugins_source})",
             planned=plugin,
             allowed=offered,
             source=target.plugins_source,
@@ -277,14 +290,15 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
     severity=Severity.LOW,
     applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False, needs_network=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
-    remediation="Prefer Kube-OVN (the default) for new clusters; keep a maintenance-mode plugin only where an existing design depends on it.",
+    remediation="Prefer Kube-OVN (the default) for new clusters; keep a maintenance-mode plugin only where an existing "
+    "design depends on it.",
 )
 def check_new_cluster_network_plugin_not_in_maintenance(plan: ClusterPlan) -> None:
     """Calico is in maintenance mode from ACP 4.2 (release notes) and is not recommended
     for new clusters. It still works, which is why this is LOW: a WARN under the
     default profile, a FAIL only for profiles with fail_on: low.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, plan.spec.network.plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
     if _plugin_status(plan) == "maintenance":
         recommended = _plugins_with(target, "available")
         fail(
@@ -317,7 +331,8 @@ def check_hosted_control_plane_available(plan: ClusterPlan) -> None:
             version for version, entry in matrix().versions.items() if entry.hosted_control_plane != "unavailable"
         ]
         fail(
-            f"Cluster type {plan.spec.cluster.type} is not available on ACP {acp}; ACP releases that offer hosted control planes: "
+            f"Cluster type {plan.spec.cluster.type} is not available on ACP {acp}; ACP releases that offer "
+            "hosted control planes: "
             f"{_listed(offering)} (source: {target.hosted_control_plane_source})",
             planned=plan.spec.cluster.type,
             allowed=offering,
@@ -393,7 +408,8 @@ def check_upgrade_path_supported(plan: ClusterPlan) -> None:
     }
     if Version(source) >= Version(acp):
         fail(
-            f"spec.acp.upgradeFrom {source} is not older than spec.acp.version {acp}: an upgrade goes to a newer release "
+            f"spec.acp.upgradeFrom {source} is not older than spec.acp.version {acp}: an upgrade goes to a "
+            "newer release "
             f"(ACP {acp} is reached from ACP {_listed(sources)}; source: {target.upgrade.source})",
             **evidence,
         )
@@ -402,7 +418,8 @@ def check_upgrade_path_supported(plan: ClusterPlan) -> None:
         return
     if source_minor == acp_minor(acp):
         warn(
-            f"The ACP {source_minor} pre-upgrade page lists upgrades from ACP {_listed(sources)} and documents no patch "
+            f"The ACP {source_minor} pre-upgrade page lists upgrades from ACP {_listed(sources)} and "
+            "documents no patch "
             f"upgrade from {source} to {acp}; confirm that the platform offers {acp} as an update for {source} "
             f"(source: {target.upgrade.source})",
             **evidence,
@@ -410,7 +427,8 @@ def check_upgrade_path_supported(plan: ClusterPlan) -> None:
     hops = _releases_between(source_minor, target)
     via = f"; upgrade through ACP {' or '.join(hops)} first" if hops else ""
     fail(
-        f"Upgrading from ACP {source} to {acp} is not a documented path: ACP {acp} is reached from ACP {_listed(sources)} only{via} "
+        f"Upgrading from ACP {source} to {acp} is not a documented path: ACP {acp} is reached from ACP "
+        f"{_listed(sources)} only{via} "
         f"(source: {target.upgrade.source})",
         **evidence,
     )
@@ -448,7 +466,8 @@ def check_upgrade_kubernetes_prerequisite(plan: ClusterPlan) -> None:
     planned = plan.spec.cluster.kubernetes_version
     if not satisfies(planned, required):
         scope = (
-            f"; ACP {acp} publishes no separate rule for third-party clusters, so this {_cluster_kind(plan)} is included"
+            f"; ACP {acp} publishes no separate rule for third-party clusters, so this "
+            f"{_cluster_kind(plan)} is included"
             if plan.spec.cluster.type in THIRD_PARTY
             else ""
         )
@@ -483,7 +502,8 @@ def check_upgrade_docker_runtime(plan: ClusterPlan) -> None:
     docker = target.docker
     if docker.blocks_upgrade:
         fail(
-            f"ACP {acp} blocks the upgrade of clusters that use the Docker runtime (spec.cluster.containerRuntime: docker); "
+            f"ACP {acp} blocks the upgrade of clusters that use the Docker runtime "
+            "(spec.cluster.containerRuntime: docker); "
             f"move this cluster to containerd before upgrading from ACP {source} (source: {docker.source})",
             planned="docker",
             allowed=["containerd"],
@@ -514,12 +534,14 @@ def check_upgrade_network_plugin_not_removed(plan: ClusterPlan) -> None:
     """Flannel was removed in ACP 4.2, and the release notes require Flannel clusters to
     migrate to Kube-OVN before the platform is upgraded to 4.2 or later.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, plan.spec.network.plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
     if _plugin_status(plan) == "removed":
         supported = _plugins_with(target, "available")
         fail(
-            f"This cluster uses network plugin {plugin}, which ACP {acp} no longer supports; migrate it to a plugin ACP {acp} "
-            f"supports ({_listed(supported)}) before upgrading from ACP {_upgrade_source(plan)} (source: {target.plugins_source})",
+            f"This cluster uses network plugin {plugin}, which ACP {acp} no longer supports; migrate it to "
+            f"a plugin ACP {acp} "
+            f"supports ({_listed(supported)}) before upgrading from ACP {_upgrade_source(plan)} (source: "
+            f"{target.plugins_source})",
             planned=plugin,
             allowed=supported,
             source=target.plugins_source,

@@ -153,7 +153,7 @@ class AllureAdapter:
     @allure_commons.hookimpl(tryfirst=True)
     def report_result(self, result: Any) -> None:
         labels = {label.name: label.value for label in result.labels}
-        data = self.results.get((labels.get("check_id"), labels.get("target")))
+        data = self.results.get((labels.get("check_id", ""), labels.get("target", "")))  # "": not a check
         if data is None:
             return
         status, message, trace = status_of(data, self.fail_on, self.acp)

@@ -31,7 +31,7 @@ def make_plan(edits: dict[str, Any]) -> Any:
 
 
 LIVE_PLAN = make_plan({"spec": {"kubeconfig": "/nonexistent/kubeconfig", "etcdEncryption": {"expected": True}}})
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 ADDRESSES = {"cp1": "192.0.2.11", "cp2": "192.0.2.12", "cp3": "192.0.2.13"}
 
 

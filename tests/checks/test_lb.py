@@ -356,7 +356,7 @@ def tls(name: str, days: float = 300, sans: tuple[str, ...] = (ENDPOINT, "api.ex
         "subject": "CN=kube-apiserver",
         "sans": list(sans),
         "days_left": days,
-        "not_after": (dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)).isoformat(),
+        "not_after": (dt.datetime(2027, 1, 1, tzinfo=dt.UTC)).isoformat(),
         "version": "v1.34.5",
         "version_status": 200,
     }

@@ -1016,7 +1016,8 @@ def test_large_plan_finds_exactly_the_duplicate_address(large_nodes: list[dict[s
     verdict = run_check(check_nodes_unique, plan)
     assert verdict.status == "fail"
     assert verdict.evidence["findings"] == [
-        f"2 nodes have the same address 192.0.2.101: node w98 192.0.2.101 (spec.nodes[100].ipv4 at {plan.where('spec', 'nodes', 100, 'ipv4')}), "
+        "2 nodes have the same address 192.0.2.101: node w98 192.0.2.101 (spec.nodes[100].ipv4 at "
+        f"{plan.where('spec', 'nodes', 100, 'ipv4')}), "
         f"node w497 192.0.2.101 (spec.nodes[499].ipv4 at {plan.where('spec', 'nodes', 499, 'ipv4')}); "
         "two nodes cannot share an address"
     ]

@@ -74,7 +74,8 @@ def _functions(module: ModuleType) -> dict[str, ast.FunctionDef]:
 
 
 def network_readers(module: ModuleType) -> set[str]:
-    """Names of the functions visible in ``module`` (its own and support's) that read spec.network, directly or through a helper."""
+    """Names of the functions visible in ``module`` (its own and support's) that read
+    spec.network, directly or through a helper."""
     functions = {**_functions(support), **_functions(module)}
     calls = {
         name: {n.func.id for n in ast.walk(f) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}

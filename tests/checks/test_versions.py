@@ -7,8 +7,9 @@ Kubernetes 1.34.5) plus small edits, so every row states only what it is about.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from conftest import BASE, DELETE, EXAMPLES, make_plan, merge, run_check

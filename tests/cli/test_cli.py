@@ -234,7 +234,8 @@ def test_plan_only_run_imports_no_transport_or_node_source(tmp_path: Path) -> No
     script = (
         "import sys\n"
         "from acpcheck.cli import main\n"
-        f"code = main(['run', '--plan', {str(EXAMPLES / 'workload-kube-ovn.yaml')!r}, '--profile', 'plan', '--out', {str(tmp_path / 'out')!r}])\n"
+        f"code = main(['run', '--plan', {str(EXAMPLES / 'workload-kube-ovn.yaml')!r}, '--profile', 'plan', "
+        f"'--out', {str(tmp_path / 'out')!r}])\n"
         "loaded = [m for m in ('paramiko', 'acpcheck.facts.gather', 'acpcheck.transport.ssh') if m in sys.modules]\n"
         "print('LOADED', loaded, 'EXIT', code)\n"
     )

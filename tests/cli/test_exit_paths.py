@@ -162,7 +162,10 @@ def test_a_worker_that_dies_leaves_an_incomplete_report(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(tmp_path)},
     )
     assert result.returncode == 3, output(result)
-    reason = r"\d+ of 29 checks gave no result \(first: checks/network\.py::check_nodes_unique: worker 'gw\d' crashed while running"
+    reason = (
+        r"\d+ of 29 checks gave no result \(first: checks/network\.py::check_nodes_unique: worker 'gw\d' "
+        r"crashed while running"
+    )
     assert re.search(f"acpcheck: the run did not complete: {reason}", result.stderr), result.stderr
     assert not (out / "results.json").exists()
     assert re.search(

@@ -236,7 +236,8 @@ def test_damaged_facts_of_the_wrong_shape_are_bad_input(tmp_path: Path) -> None:
         ),
         (
             "  registry: {type: platform}",
-            f"  apiServer: {{publicAlternativeNames: ['-----BEGIN RSA PRIVATE KEY----- {SECRET}']}}\n  registry: {{type: platform}}",
+            f"  apiServer: {{publicAlternativeNames: ['-----BEGIN RSA PRIVATE KEY----- {SECRET}']}}\n  "
+            f"registry: {{type: platform}}",
             "looks like an inline private key",
         ),
         ("    nic: eth0", f"    nic: eth0\n    kubeOvn2: {{apiKey: {SECRET}}}", "literal secrets are refused"),

@@ -27,7 +27,8 @@ PACK = Path(__file__).resolve().parent / "every_status" / "check_every_status.py
 PROFILE = "name: report-tests\nextends: plan\ninclude: [ACP-NODE-9*]\n"
 WAIVERS = (
     "waivers:\n"
-    "  - {check: ACP-NET-913, target: plan, reason: single-node lab, owner: net-team@example.com, expires: 2999-01-01}\n"
+    "  - {check: ACP-NET-913, target: plan, reason: single-node lab, owner: net-team@example.com, expires: "
+    "2999-01-01}\n"
     "  - {check: ACP-NET-999, target: 'node:*', reason: old exception, owner: ops@example.com, expires: 2020-01-01}\n"
 )
 UNREACHABLE = "192.0.2.21:22 refused the connection"

@@ -623,10 +623,16 @@ def secret_reference_cases(draw: st.DrawFn) -> Case:
         replacement = "auth: {passwordFile: pw.txt}"
         files["pw.txt"] = CANARY + "\n"
     elif how == "proxy-env-unset":
-        replacement = f"auth: {{passwordEnv: ACPCHECK_FUZZ_PASSWORD}}\n    proxy: {{url: 'socks5://127.0.0.1:9', usernameEnv: user{CANARY}, passwordEnv: ACPCHECK_FUZZ_PASSWORD}}"
+        replacement = (
+            f"auth: {{passwordEnv: ACPCHECK_FUZZ_PASSWORD}}\n    proxy: {{url: 'socks5://127.0.0.1:9', "
+            f"usernameEnv: user{CANARY}, passwordEnv: ACPCHECK_FUZZ_PASSWORD}}"
+        )
         env["ACPCHECK_FUZZ_PASSWORD"] = CANARY
     else:
-        replacement = "auth: {passwordEnv: ACPCHECK_FUZZ_PASSWORD}\n    proxy: {url: 'socks5://127.0.0.1:9', usernameEnv: ACPCHECK_FUZZ_USER, passwordEnv: ACPCHECK_FUZZ_PASSWORD}"
+        replacement = (
+            "auth: {passwordEnv: ACPCHECK_FUZZ_PASSWORD}\n    proxy: {url: 'socks5://127.0.0.1:9', usernameEnv: "
+            "ACPCHECK_FUZZ_USER, passwordEnv: ACPCHECK_FUZZ_PASSWORD}"
+        )
         env.update(ACPCHECK_FUZZ_PASSWORD=CANARY, ACPCHECK_FUZZ_USER="fuzzuser")
     files["plan.yaml"] = LOOPBACK_PLAN.replace(auth, replacement)
     return Case("secret-refs", files, run_args("--check", "ACP-NODE-00*", profile="preinstall"), env=env, labels=[how])

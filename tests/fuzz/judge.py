@@ -35,8 +35,10 @@ EXIT_CODES = {0, 1, 2, 4, 5}
 RAW_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: Problems about a file as a whole (it has no line to name).
 FILE_LEVEL = re.compile(
-    r": (file not found|not a regular file|is a directory|a FIFO|a device|too large|larger than|cannot read|permission denied|"
-    r"profile .* not found|facts directory not found|not a valid facts file|not readable JSON|no such|is in use by|holds files|"
+    r": (file not found|not a regular file|is a directory|a FIFO|a device|too large|larger than|"
+    r"cannot read|permission denied|"
+    r"profile .* not found|facts directory not found|not a valid facts file|not readable JSON|no such|"
+    r"is in use by|holds files|"
     r"cannot be used as|is not a directory|cannot (be )?(created|written)|extends itself|is empty)",
     re.IGNORECASE,
 )

@@ -34,7 +34,8 @@ def judge(kind: str, case: hostile.Case, sandbox: Sandbox) -> None:
     if outcome.max_rss_kb > RSS_LIMIT_KB * 0.8:
         sandbox.close()  # start the next case from a fresh worker
     assert not broken, (
-        f"{case.label}: {broken}\nargv: {case.argv}\nfiles: {sorted(case.files)}\n--- output ---\n{outcome.output[-3000:]}"
+        f"{case.label}: {broken}\nargv: {case.argv}\nfiles: {sorted(case.files)}\n--- output "
+        f"---\n{outcome.output[-3000:]}"
     )
 
 

@@ -216,8 +216,10 @@ def test_wrapper_under_each_shell(shells: dict[str, str]) -> None:
         assert live(parent) and live(child), name
     for name, handle in expiring.items():
         eventually(
-            lambda: group_members(handle.pgid or 0) == [], 6, f"{name}: TERM at the deadline, KILL two seconds later"
-        )  # noqa: B023
+            lambda handle=handle: group_members(handle.pgid or 0) == [],
+            6,
+            f"{name}: TERM at the deadline, KILL two seconds later",
+        )
         assert handle.wait(1).exit_status == -1, name
     for local in transports.values():
         local.close()

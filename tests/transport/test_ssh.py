@@ -277,8 +277,8 @@ def test_silent_proxy_times_out(
         lab, known_hosts, "timeout", timeouts=Timeouts(connect=1, handshake=2, auth=2, command=5), proxy=proxy
     )
     assert (
-        error.message
-        == f"no answer within 1 s while connecting to 127.0.0.1:{lab.sshd.port} through SOCKS5 proxy 127.0.0.1:{silent_server}"
+        error.message == f"no answer within 1 s while connecting to 127.0.0.1:{lab.sshd.port} through SOCKS5 proxy "
+        f"127.0.0.1:{silent_server}"
     )
     assert time.monotonic() - started < 10
 

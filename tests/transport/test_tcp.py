@@ -196,7 +196,8 @@ def test_forwarding_refused_by_sshd_is_permission(lab: Lab, known_hosts: KnownHo
             session.open_channel(LOCALHOST, echo_server.port, timeout=5)
         assert caught.value.kind == "permission"
         assert caught.value.message.endswith(
-            f"sshd refuses to forward to 127.0.0.1:{echo_server.port} (administratively prohibited: AllowTcpForwarding or PermitOpen)"
+            f"sshd refuses to forward to 127.0.0.1:{echo_server.port} (administratively prohibited: "
+            "AllowTcpForwarding or PermitOpen)"
         )
 
 

@@ -122,7 +122,8 @@ def test_environment_properties_escape_what_java_would_misread() -> None:
 
 @pytest.mark.skipif(
     not Path(ALLURE).exists(),
-    reason=f"Allure's command line is not installed ({ALLURE}; scripts/setup-system.sh installs allure-commandline from npm)",
+    reason=f"Allure's command line is not installed ({ALLURE}; scripts/setup-system.sh installs allure-commandline "
+    "from npm)",
 )
 def test_allure_generate_reads_them(run: tuple[report_runs.Run, Path], tmp_path: Path) -> None:
     done, results = run

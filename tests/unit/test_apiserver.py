@@ -62,7 +62,8 @@ spec: {resources: [secrets, configmaps], rotationInterval: 168h0m0s, type: aesgc
 status:
   revision: 3
   deployStatus: {198.18.0.11: {revision: 3, state: Success, message: ""}}
-  migration: {revision: 3, state: Success, message: "", resources: [secrets, configmaps], completeTimestamp: "2026-01-01T00:00:00Z"}
+  migration: {revision: 3, state: Success, message: "", resources: [secrets, configmaps],
+    completeTimestamp: "2026-01-01T00:00:00Z"}
 """
 
 

@@ -100,9 +100,8 @@ def test_token_and_client_certificate_users_read_the_cluster(served: tuple[TestA
 def test_exec_plugin_credentials(served: tuple[TestApiServer, ServerDir], tmp_path: Path) -> None:
     token = next(u.token for u in served[1].users() if u.name == "acpcheck-reader")
     plugin = tmp_path / "credential-plugin"
-    plugin.write_text(
-        f"#!/bin/sh\nprintf '%s' '{json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential', 'status': {'token': token}})}'\n"
-    )
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": token}}
+    plugin.write_text(f"#!/bin/sh\nprintf '%s' '{json.dumps(credential)}'\n")
     plugin.chmod(0o755)
 
     def use_exec(document: dict) -> None:
@@ -230,7 +229,8 @@ def test_kubeconfig_problems_are_named_without_values(served: tuple[TestApiServe
     )
     assert wrong_context.failure == (
         "config",
-        f"kubeconfig {served[1].kubeconfig('admin')}:{line}: contexts: there is no context 'prod' (the contexts: test-apiserver)",
+        f"kubeconfig {served[1].kubeconfig('admin')}:{line}: contexts: there is no context 'prod' (the "
+        "contexts: test-apiserver)",
     )
     basic = edited(
         served[1].kubeconfig("acpcheck-reader"),
@@ -268,7 +268,8 @@ def test_runs_that_read_no_cluster_never_import_kubernetes() -> None:
         "from acpcheck.testing import load_plan_text\n"
         f"plan = load_plan_text(open({str(ROOT / 'examples' / 'workload-kube-ovn.yaml')!r}).read())\n"
         "load_catalog()\n"
-        "needed = {p: sorted(e.name for e in sources_needed(plan, load_profile(p), [])) for p in ('plan', 'preinstall')}\n"
+        "needed = {p: sorted(e.name for e in sources_needed(plan, load_profile(p), [])) for p in ('plan', "
+        "'preinstall')}\n"
         "print(needed, 'kubernetes' in sys.modules, 'acpcheck.sources.cluster' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)

@@ -102,8 +102,9 @@ def test_hostile_text_stays_valid() -> None:
     """Control characters, markup and lone surrogates in any field: still valid against the schema."""
     hostile = "\x1b[31m]]></failure><x>&amp;\ud800\u202e"
     result = {
-        "check": "ACP-NET-001", "title": hostile, "area": "NET", "severity": "high", "status": "fail", "target": f"node:{hostile}",
-        "message": hostile, "evidence": {}, "remediation": hostile, "refs": ["https://docs.alauda.io/container_platform/4.3/x.html"], "waiver": None, "duration": 0.1,
+        "check": "ACP-NET-001", "title": hostile, "area": "NET", "severity": "high", "status": "fail",
+        "target": f"node:{hostile}", "message": hostile, "evidence": {}, "remediation": hostile,
+        "refs": ["https://docs.alauda.io/container_platform/4.3/x.html"], "waiver": None, "duration": 0.1,
     }  # fmt: skip
     run = {
         "id": "r",

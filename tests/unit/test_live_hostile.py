@@ -247,7 +247,8 @@ def test_a_kubeconfig_that_is_a_device_is_refused_at_once() -> None:
     )
     problems = kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": "/dev/zero"})
     assert [str(p) for p in problems] == [
-        "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only (the kubeconfig given by --kubeconfig or ACPCHECK_KUBECONFIG)"
+        "/dev/zero: not a regular file (it is a device); acpcheck reads regular files only (the kubeconfig "
+        "given by --kubeconfig or ACPCHECK_KUBECONFIG)"
     ]
 
 
@@ -258,7 +259,10 @@ def test_files_a_kubeconfig_names_are_read_by_the_loader_and_named_with_their_fi
     os.mkfifo(fifo)
     kubeconfig = with_user(api[1], tmp_path / "fifo.kubeconfig", {"tokenFile": str(fifo)})
     line = next(number for number, text in enumerate(kubeconfig.read_text().splitlines(), 1) if "tokenFile" in text)
-    expected = f"{kubeconfig}:{line}: users[0].user.tokenFile: token file {fifo}: not a regular file (it is a FIFO); acpcheck reads regular files only"
+    expected = (
+        f"{kubeconfig}:{line}: users[0].user.tokenFile: token file {fifo}: not a regular file (it is a FIFO); "
+        "acpcheck reads regular files only"
+    )
     assert [str(p) for p in kubeconfig_problems(PLAN, {"ACPCHECK_KUBECONFIG": str(kubeconfig)})] == [expected]
     assert gather(kubeconfig).failure == (
         "config",

@@ -213,7 +213,8 @@ def test_explicit_null_network_is_located_at_its_line(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, text)
     assert any(
         p.startswith(
-            f"{tmp_path / 'plan.yaml'}:{line_of(text, 'network: null')}: spec.network: required for cluster type on-premise"
+            f"{tmp_path / 'plan.yaml'}:{line_of(text, 'network: null')}: spec.network: required for cluster "
+            "type on-premise"
         )
         for p in problems
     )

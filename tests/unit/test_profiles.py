@@ -46,7 +46,8 @@ def test_custom_profile_extends_relative_file(tmp_path: Path) -> None:
         "name: base\ninclude: ['ACP-NET-*', 'tag:dns']\nparams: {defaultMaxPods: 200}\n"
     )
     (tmp_path / "team.yaml").write_text(
-        "name: team\nextends: base.yaml\nexclude: [ACP-NET-002]\nfail_on: high\noverrides: {ACP-NET-001: {severity: low}}\n"
+        "name: team\nextends: base.yaml\nexclude: [ACP-NET-002]\nfail_on: high\noverrides: {ACP-NET-001: "
+        "{severity: low}}\n"
     )
     profile = load_profile(str(tmp_path / "team.yaml"))
     assert profile.selects(meta("ACP-NET-001")) and not profile.selects(meta("ACP-NET-002"))

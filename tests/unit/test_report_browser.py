@@ -29,7 +29,8 @@ import report_runs  # noqa: E402  (tests/data: the shared report runs)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="chromium is not installed (Debian package chromium; `make test` installs it through scripts/setup-system.sh)",
+    reason="chromium is not installed (Debian package chromium; `make test` installs it through "
+    "scripts/setup-system.sh)",
 )
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
@@ -116,7 +117,9 @@ class Chromium:
     def click(self, selector: str) -> None:
         """A real mouse click in the middle of the element."""
         box = self.js(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+            "e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); "
+            "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
         )
         for kind in ("mousePressed", "mouseReleased"):
             self.send(
@@ -182,8 +185,10 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
     assert browser.js("document.documentElement.scrollWidth") <= PHONE["width"]
     assert browser.js("getComputedStyle(document.querySelector('#filters')).display") != "none"
     groups = browser.js(
-        "[...document.querySelectorAll('#results .group')].map(g => ({status: g.dataset.status, check: g.dataset.check, targets: JSON.parse(g.dataset.targets),"
-        " title: g.querySelector('.title').textContent, why: (g.querySelector('.why') || {}).textContent || null, fix: (g.querySelector('.fix') || {}).textContent || null,"
+        "[...document.querySelectorAll('#results .group')].map(g => ({status: g.dataset.status, "
+        "check: g.dataset.check, targets: JSON.parse(g.dataset.targets),"
+        " title: g.querySelector('.title').textContent, why: (g.querySelector('.why') || {}).textContent || null, "
+        "fix: (g.querySelector('.fix') || {}).textContent || null,"
         " text: g.textContent}))"
     )
     by = {(g["status"], g["check"]): g for g in groups}
@@ -225,20 +230,24 @@ def test_the_report_in_chromium_at_phone_width(every_status: Any, browser: Chrom
     assert shown and set(shown) == {"fail"}
     assert browser.js("document.querySelector('#shown').textContent").startswith(f"{len(shown)} of ")
     browser.js(
-        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = 'node:w2'; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = 'node:w2'; "
+        "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
     )
     assert browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.check)") == ["ACP-NODE-908", "ACP-NODE-909"]
     assert browser.js(
-        "[...document.querySelectorAll('.group[data-check=\"ACP-NODE-909\"] li')].filter(li => !li.hidden).map(li => li.dataset.target)"
+        "[...document.querySelectorAll('.group[data-check=\"ACP-NODE-909\"] li')]"
+        ".filter(li => !li.hidden).map(li => li.dataset.target)"
     ) == ["node:w2"]
     browser.js(
-        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = ''; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        "(() => { const s = document.querySelector('#filters select[name=target]'); s.value = ''; "
+        "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
     )
     browser.type("#filters input[name=q]", "SWAP")
     assert browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.check)") == ["ACP-NODE-909"]
     browser.click("#filters input[value=error]")
     browser.js(
-        "(() => { const s = document.querySelector('#filters select[name=area]'); s.value = 'NODE'; s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        "(() => { const s = document.querySelector('#filters select[name=area]'); s.value = 'NODE'; "
+        "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
     )
     assert sorted(browser.js(f"{VISIBLE_GROUPS}.map(g => g.dataset.status)")) == [
         "error",

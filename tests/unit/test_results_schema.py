@@ -13,8 +13,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 import pytest
@@ -82,8 +83,10 @@ def test_run_with_live_and_expired_waivers_matches_the_schema(
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(
         "waivers:\n"
-        f"  - {{check: {failing[0]}, target: plan, reason: accepted for the test, owner: qa@example.com, expires: {dt.date.today() + dt.timedelta(days=365)}}}\n"
-        f"  - {{check: {failing[1]}, target: 'node:*', reason: long gone, owner: qa@example.com, expires: 2000-01-01}}\n"
+        f"  - {{check: {failing[0]}, target: plan, reason: accepted for the test, owner: qa@example.com, "
+        f"expires: {dt.date.today() + dt.timedelta(days=365)}}}\n"
+        f"  - {{check: {failing[1]}, target: 'node:*', reason: long gone, owner: qa@example.com, expires: "
+        f"2000-01-01}}\n"
     )
     code, document = acpcheck_run(DEFECTIVE, tmp_path / "out", "--waivers", str(waivers))
     assert_valid(validator, document)

@@ -91,7 +91,11 @@ def written(directory: Path) -> str:
     )
 
 
-SHADOW = f"root:$6${CANARY}$5x8bZkq1ZxYVh0eGZb6u0iJ2NqFhQ9Rz0WcY:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nalice:$y$j9T${CANARY}$ABCDEFGHIJKLMNOP:19500:0:99999:7:::\n"
+SHADOW = (
+    f"root:$6${CANARY}$5x8bZkq1ZxYVh0eGZb6u0iJ2NqFhQ9Rz0WcY:19000:0:99999:7:::\n"
+    "daemon:*:19000:0:99999:7:::\n"
+    f"alice:$y$j9T${CANARY}$ABCDEFGHIJKLMNOP:19500:0:99999:7:::\n"
+)
 
 
 @pytest.mark.parametrize("role", ["--plan", "--profile", "extends", "--waivers"])
@@ -138,7 +142,8 @@ def test_no_planted_secret_reaches_the_terminal_or_a_report(tmp_path: Path, name
         plan.write_text(BASE)
         target = json.dumps("node:" + secret)
         waivers.write_text(
-            f"waivers:\n  - {{check: ACP-NET-015, target: {target}, reason: lab, owner: ops@example.com, expires: 2020-01-01}}\n"
+            f"waivers:\n  - {{check: ACP-NET-015, target: {target}, reason: lab, owner: ops@example.com, "
+            f"expires: 2020-01-01}}\n"
         )
     out = tmp_path / "out"
     result = acpcheck("run", "--plan", str(plan), "--profile", "plan", "--waivers", str(waivers), "--out", str(out))

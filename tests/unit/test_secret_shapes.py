@@ -43,9 +43,13 @@ PLANTED = {
     "authorization header": f"Authorization: Bearer {CANARY}",
     "authorization basic": "Authorization: Basic " + b64(f"admin:{CANARY}"),
     "basic": "Basic " + b64(f"admin:{CANARY}"),
-    "azure connection string": f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={b64(CANARY * 6)};EndpointSuffix=core.windows.net",
+    "azure connection string": (
+        f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={b64(CANARY * 6)};EndpointSuffix=core.windows.net"
+    ),
     "azure sas": f"SharedAccessSignature=sv=2022-11-02&sig={CANARY}",
-    "shadow line": f"root:$6${CANARY}$Vh0eGZb6u0iJ2NqFhQ9Rz0WcYpJxL0mXq3r9jH2a8tKc7v4sD1fE6gH5iJ3kL2mN1oP0qR9sT8u:19000:0:99999:7:::",
+    "shadow line": (
+        f"root:$6${CANARY}$Vh0eGZb6u0iJ2NqFhQ9Rz0WcYpJxL0mXq3r9jH2a8tKc7v4sD1fE6gH5iJ3kL2mN1oP0qR9sT8u:19000:0:99999:7:::"
+    ),
     "shadow line, DES": f"daemon:{CANARY}a:19000:0:99999:7:::",
     "sha-512 crypt": f"$6$rounds=5000${CANARY}$5x8bZkq1ZxYVh0eGZb6u0iJ2",
     "bcrypt": f"$2b$12${CANARY}abcdefghijklmnopqrstuvwxyz0123456789AB",
@@ -222,7 +226,11 @@ def test_a_planted_secret_is_refused_at_its_line_and_never_quoted(name: str, pla
 
 
 def test_a_shadow_file_says_which_lines_are_not_valid_and_shows_none() -> None:
-    shadow = f"root:$6${CANARY}$5x8bZkq1ZxYVh0e:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nalice:!$y$j9T${CANARY}$ABCDEFGH:19500:0:99999:7:::\n"
+    shadow = (
+        f"root:$6${CANARY}$5x8bZkq1ZxYVh0e:19000:0:99999:7:::\n"
+        "daemon:*:19000:0:99999:7:::\n"
+        f"alice:!$y$j9T${CANARY}$ABCDEFGH:19500:0:99999:7:::\n"
+    )
     problems = _problems(shadow, "shadow")
     for line in (1, 2, 3):
         assert any(p.startswith(f"shadow:{line}: line {line} of shadow is not valid here (") for p in problems), (

@@ -143,7 +143,8 @@ def test_the_totals_line_says_only_what_a_user_can_act_on(narrow: report_runs.Ru
 
 def test_forty_identical_errors_print_once() -> None:
     results = [
-        {"check": f"ACP-NODE-{i:03d}", "title": f"rule {i}", "area": "NODE", "severity": "high", "status": "error", "target": "node:w9", "message": "could not check: timeout: no answer in 10 s",
+        {"check": f"ACP-NODE-{i:03d}", "title": f"rule {i}", "area": "NODE", "severity": "high", "status": "error",
+         "target": "node:w9", "message": "could not check: timeout: no answer in 10 s",
          "evidence": {}, "remediation": "-", "refs": ["https://docs.alauda.io/x"], "waiver": None, "duration": 0.0}
         for i in range(1, 41)
     ]  # fmt: skip
@@ -156,7 +157,8 @@ def test_forty_identical_errors_print_once() -> None:
         )
     ]
     assert lines[:2] == [
-        "ERROR  node:w9: 40 checks could not run (ACP-NODE-001, ACP-NODE-002, ACP-NODE-003, ACP-NODE-004, ACP-NODE-005, ACP-NODE-006 and 34 more)",
+        "ERROR  node:w9: 40 checks could not run (ACP-NODE-001, ACP-NODE-002, ACP-NODE-003, ACP-NODE-004, "
+        "ACP-NODE-005, ACP-NODE-006 and 34 more)",
         INDENT + "could not check: timeout: no answer in 10 s",
     ]
     assert lines[2].startswith("c: assessment incomplete")

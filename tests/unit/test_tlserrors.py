@@ -53,7 +53,7 @@ def expired_copy(certificate: object, signing_key: object) -> bytes:
     from cryptography.hazmat.primitives import hashes, serialization
 
     assert isinstance(certificate, x509.Certificate)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(certificate.subject)
