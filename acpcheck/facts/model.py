@@ -65,6 +65,20 @@ def fact(read: Callable[[Reading], Any], *sections: str, default: Any = None, sh
 
 
 # ---------------------------------------------------------------------------
+# Facts for Kube-OVN Underlay (checks/node_underlay.py)
+
+
+def read_interfaces(r: Reading) -> tuple[str, ...] | None:
+    """``ip -o link show``: ``3: eth1@if9: <BROADCAST,…> mtu 1500 …``; a link without an
+    address (an Underlay NIC) is listed here, not in ``ip addr``."""
+    section = r.command("ip_link", "interfaces")
+    if section is None:
+        return None
+    names = (line.split(":", 2)[1].strip().split("@", 1)[0] for line in section.lines() if line.count(":") >= 2)
+    return tuple(name for name in names if name)
+
+
+# ---------------------------------------------------------------------------
 # The facts
 
 
@@ -137,6 +151,8 @@ class NodeFacts:
     # sudo -n true succeeded (None when the user is root)
     passwordless_sudo: bool | None = fact(parse.read_passwordless_sudo, "id_uid", "sudo_n")
     probe_errors: tuple[str, ...] = ()  # "<field>: <what failed>", in field order (see field_errors)
+    # every network link by name, addressed or not (None: not gathered, e.g. by an older acpcheck)
+    interfaces: tuple[str, ...] | None = fact(read_interfaces, "ip_link", shell="C ip_link ip -o link show")
 
     def mount_of(self, path: str) -> Mount | None:
         """The mount that holds ``path`` (longest matching mount point)."""

@@ -1,0 +1,64 @@
+"""Kube-OVN Underlay on the nodes: the bridged NIC exists, carries nothing else, and has
+a name the platform's traffic monitoring recognises (Create Cluster form, Container
+Network and Node Settings; Underlay physical prerequisites).
+
+The NIC is the plan's: a node's ``nic``, else ``spec.network.nic`` (for Underlay the node
+NIC takes precedence over the cluster NIC). A plan that names none is ACP-NET-004's
+finding; these checks then SKIP the node.
+
+Node state that makes each check FAIL (for the lab):
+
+- ACP-NODE-039: the NIC is not among the node's links (``ip -o link show``).
+- ACP-NODE-040: the NIC holds the node's plan address or the address the SSH session
+  arrived on, or the default route leaves through it.
+- ACP-NODE-041 (WARN): the NIC, or the NIC holding the node's address, is named other
+  than ``eth*``, ``en*``, ``wl*`` or ``ww*``.
+"""
+
+from __future__ import annotations
+
+from acpcheck import Scope, Severity, check, fail_if, manual, skip
+from acpcheck.checks.support import ON_PREMISES, preprocessed, require
+from acpcheck.facts.model import NodeContext
+
+UNDERLAY = "https://docs.alauda.io/container_platform/4.3/configure/networking/how_to/kube_ovn/kubeovn_underlay_py.html"
+#: NIC name prefixes whose traffic the platform's monitoring collects by default (Node Settings).
+MONITORED_NIC_PREFIXES = ("eth", "en", "wl", "ww")
+
+UNDERLAY_NODES = preprocessed(plugins=frozenset({"kube-ovn"}), transmit_modes=frozenset({"underlay"}))
+
+
+def underlay_nic(node: NodeContext) -> str:
+    """The NIC Kube-OVN bridges on this node (node NIC > cluster NIC); SKIP when the plan names none."""
+    nic = node.spec.nic or node.plan.spec.network.nic
+    if not nic:
+        skip(f"{node.name}: the plan names no Underlay NIC (ACP-NET-004)")
+    return str(nic)
+
+
+def known_interfaces(node: NodeContext) -> tuple[str, ...]:
+    require(node, "interfaces")
+    if node.facts.interfaces is None:
+        manual(f"{node.name}: the network links were not gathered (facts from an older acpcheck?); gather again")
+    return node.facts.interfaces
+
+
+@check(
+    id="ACP-NODE-039",
+    title="the Kube-OVN Underlay NIC exists on the node",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=UNDERLAY_NODES,
+    refs=[ON_PREMISES, UNDERLAY],
+    remediation="Name each node's real Underlay NIC in the plan (spec.nodes[].nic or spec.network.nic), or add it.",
+)
+def check_underlay_nic_exists(node: NodeContext) -> None:
+    """Underlay needs the NIC for bridge networking named in the form; Kube-OVN bridges
+    that NIC on every node, so a node without it gets no pod network."""
+    nic = underlay_nic(node)
+    interfaces = known_interfaces(node)
+    fail_if(
+        [f"{node.name}: no network link named {nic} (links: {', '.join(interfaces) or 'none'})"]
+        if nic not in interfaces
+        else []
+    )
