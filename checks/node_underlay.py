@@ -62,3 +62,42 @@ def check_underlay_nic_exists(node: NodeContext) -> None:
         if nic not in interfaces
         else []
     )
+
+
+@check(
+    id="ACP-NODE-040",
+    title="the Kube-OVN Underlay NIC carries no other traffic (not the node's or SSH address)",
+    severity=Severity.HIGH,
+    scope=Scope.NODE,
+    applies=UNDERLAY_NODES,
+    refs=[ON_PREMISES, UNDERLAY],
+    remediation=(
+        "Give Underlay a NIC of its own: keep the node's address, the SSH address and the default route on "
+        "another NIC, and name the dedicated one in the plan."
+    ),
+)
+def check_underlay_nic_dedicated(node: NodeContext) -> None:
+    """The NIC used for bridge networking must be used by Underlay alone and carry no
+    other traffic such as SSH; the Underlay prerequisites give it no IP address and no
+    default route (those stay on the node's other NIC)."""
+    nic = underlay_nic(node)
+    require(node, "addresses", "routes")
+    ssh_address = node.facts.ssh_server_address
+    own = {str(ip) for ip in node.spec.addresses}
+    findings = []
+    for address in node.facts.addresses:
+        if address.interface != nic:
+            continue
+        if address.address == ssh_address:
+            findings.append(f"{node.name}: {nic} holds {address.address}, the address the SSH session came in on")
+        elif address.address in own:
+            findings.append(f"{node.name}: {nic} holds {address.address}, the node's address in the plan")
+    for route in node.facts.routes:
+        words = route.split()
+        if (
+            words[:1] == ["default"]
+            and "dev" in words
+            and words[words.index("dev") + 1 : words.index("dev") + 2] == [nic]
+        ):
+            findings.append(f"{node.name}: the default route leaves through {nic} ({route})")
+    fail_if(findings)

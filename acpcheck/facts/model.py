@@ -78,6 +78,13 @@ def read_interfaces(r: Reading) -> tuple[str, ...] | None:
     return tuple(name for name in names if name)
 
 
+def read_ssh_server_address(r: Reading) -> str | None:
+    """sshd's ``SSH_CONNECTION`` (``client port server port``): the node's address that
+    this SSH session came in on, whatever address or NAT the controller dialled."""
+    words = (r.raw.text("ssh_connection") or "").split()
+    return words[2].split("%", 1)[0] if len(words) == 4 else None
+
+
 # ---------------------------------------------------------------------------
 # The facts
 
@@ -153,6 +160,10 @@ class NodeFacts:
     probe_errors: tuple[str, ...] = ()  # "<field>: <what failed>", in field order (see field_errors)
     # every network link by name, addressed or not (None: not gathered, e.g. by an older acpcheck)
     interfaces: tuple[str, ...] | None = fact(read_interfaces, "ip_link", shell="C ip_link ip -o link show")
+    # the node's address the probe's SSH session arrived on (SSH_CONNECTION)
+    ssh_server_address: str | None = fact(
+        read_ssh_server_address, "ssh_connection", shell='V ssh_connection "${SSH_CONNECTION:-}"'
+    )
 
     def mount_of(self, path: str) -> Mount | None:
         """The mount that holds ``path`` (longest matching mount point)."""
