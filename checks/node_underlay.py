@@ -17,7 +17,7 @@ Node state that makes each check FAIL (for the lab):
 
 from __future__ import annotations
 
-from acpcheck import Scope, Severity, check, fail_if, manual, skip
+from acpcheck import Scope, Severity, check, fail_if, manual, skip, warn
 from acpcheck.checks.support import ON_PREMISES, preprocessed, require
 from acpcheck.facts.model import NodeContext
 
@@ -101,3 +101,31 @@ def check_underlay_nic_dedicated(node: NodeContext) -> None:
         ):
             findings.append(f"{node.name}: the default route leaves through {nic} ({route})")
     fail_if(findings)
+
+
+@check(
+    id="ACP-NODE-041",
+    title="the node's cluster NICs have names the platform's traffic monitoring recognises",
+    severity=Severity.LOW,
+    scope=Scope.NODE,
+    applies=UNDERLAY_NODES,
+    refs=[ON_PREMISES],
+    remediation=(
+        "Use NIC names starting eth, en, wl or ww, or after onboarding follow 'Collect Network Data from "
+        "Custom-Named Network Interfaces' so the platform monitors the others."
+    ),
+)
+def check_monitored_nic_names(node: NodeContext) -> None:
+    """The platform's NIC traffic monitoring recognises interfaces named like eth*, en*,
+    wl* and ww* by default; traffic on the Underlay NIC or on the NIC holding the node's
+    address under another name is not shown until the monitoring is reconfigured."""
+    nic = underlay_nic(node)
+    require(node, "addresses")
+    own = {str(ip) for ip in node.spec.addresses}
+    used = {nic: "the Underlay NIC"}
+    for address in node.facts.addresses:
+        if address.address in own:
+            used.setdefault(address.interface, f"holds {address.address}")
+    odd = [f"{name} ({why})" for name, why in used.items() if not name.startswith(MONITORED_NIC_PREFIXES)]
+    if odd:
+        warn(f"{node.name}: traffic monitoring does not recognise {', '.join(odd)}: names must start eth, en, wl or ww")
