@@ -60,11 +60,15 @@ def underlay_run(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.mark.parametrize("proof", UNDERLAY_PROOFS, ids=str)
-def test_underlay_check_finds_its_node_and_passes_the_others(underlay_run: dict[str, Any], proof: Proof) -> None:
+def test_underlay_check_finds_its_node_and_passes_the_others(
+    underlay_run: dict[str, Any], proof: Proof, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert_proof(underlay_run, proof)
     bad = next(target for target, status in proof.expect if status != "pass")
     message = next(r["message"] for r in underlay_run["results"] if r["check"] == proof.check and bad in r["target"])
     assert WORDS[proof.check] in message, message
+    with capsys.disabled():
+        print(f"\n{proof.check} on node:{bad}: {message}")
 
 
 def test_underlay_run_has_no_errors(underlay_run: dict[str, Any]) -> None:
