@@ -61,7 +61,7 @@ from concurrent.futures import ThreadPoolExecutor
 plan = yaml.safe_load(open(sys.argv[1]))
 key = paramiko.Ed25519Key.from_private_key_file(sys.argv[2])
 if sys.argv[3] == "probe":
-    from acpcheck.facts.parse import probe_script
+    from acpcheck.facts.model import probe_script
     script = probe_script()
 def one(node):
     client = paramiko.SSHClient()

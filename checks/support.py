@@ -22,8 +22,7 @@ from packaging.specifiers import SpecifierSet
 
 from acpcheck import When, fail_if, manual, warn
 from acpcheck.addressing import Labelled, parse_ip
-from acpcheck.facts.model import Address, NodeContext
-from acpcheck.facts.parse import field_errors
+from acpcheck.facts.model import Address, NodeContext, field_errors
 from acpcheck.matrix.os import os_matrix
 from acpcheck.model.plan import ClusterPlan
 

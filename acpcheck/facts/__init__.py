@@ -1,7 +1,9 @@
 """Node facts: gathered in ONE SSH exec per node, saved and replayed as JSON.
 
-- ``model``  — NodeFacts, GatherFailure (the contract the node checks read);
-- ``probe.sh`` + ``parse`` — the POSIX sh probe and its interpretation in Python;
+- ``model``  — NodeFacts, GatherFailure (the contract the node checks read); each fact is
+  declared there once: field, default, reader and probe section;
+- ``probe.sh`` + ``parse`` — the POSIX sh probe and the readers that interpret it;
+- ``records`` — the value types inside facts (Address, Listener, Mount, DiskSpace);
 - ``gather`` — ``gather_all(plan, …)``: every node in parallel, one connection each;
 - ``store``  — ``save_facts(dir, results)`` / ``load_facts(dir, plan)``.
 
@@ -14,7 +16,16 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from acpcheck.facts.model import FACTS_SCHEMA, Address, DiskSpace, GatherFailure, Listener, Mount, NodeFacts
+from acpcheck.facts.model import (
+    FACTS_SCHEMA,
+    Address,
+    DiskSpace,
+    GatherFailure,
+    Listener,
+    Mount,
+    NodeFacts,
+    field_errors,
+)
 
 _LAZY = {
     "gather_all": "acpcheck.facts.gather",
@@ -22,7 +33,6 @@ _LAZY = {
     "probe_session": "acpcheck.facts.gather",
     "save_facts": "acpcheck.facts.store",
     "load_facts": "acpcheck.facts.store",
-    "field_errors": "acpcheck.facts.parse",
 }
 
 __all__ = [

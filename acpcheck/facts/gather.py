@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from acpcheck.facts.model import GatherFailure, NodeFacts
-from acpcheck.facts.parse import ProbeOutputError, decode_probe_output, facts_from_probe, probe_script
+from acpcheck.facts.model import GatherFailure, NodeFacts, assemble, probe_script
+from acpcheck.facts.parse import ProbeOutputError, decode_probe_output
 from acpcheck.transport.errors import TransportError
 from acpcheck.transport.hostkeys import KnownHosts
 from acpcheck.transport.settings import resolve_ssh
@@ -49,7 +49,7 @@ def probe_session(session: SshSession, *, timeout: float | None = None) -> NodeF
         raise TransportError("probe", f"{session.settings.address}: {exc}") from None
     first_output = result.first_output_at if result.first_output_at is not None else result.finished_at
     clock_read_at = (result.input_sent_at + first_output) / 2
-    return facts_from_probe(
+    return assemble(
         session.settings.node,
         raw,
         gathered_at=_iso_utc(clock_read_at),

@@ -35,7 +35,7 @@ import shlex
 from dataclasses import dataclass
 from importlib import resources
 
-from acpcheck.facts.model import Address, DiskSpace, Listener, Mount, NodeFacts
+from acpcheck.facts.records import Address, DiskSpace, Listener, Mount
 
 # ---------------------------------------------------------------------------
 # What the probe asks about. The node checks declare what they read in the OS
@@ -86,9 +86,8 @@ def sysctl_path(name: str) -> str:
     return "/proc/sys/" + name.replace(".", "/")
 
 
-@functools.cache
-def probe_script(command_limit: int = COMMAND_LIMIT_SECONDS) -> str:
-    """probe.sh with its preamble: the text to feed to ``sh -s`` on the node."""
+def probe_preamble(command_limit: int = COMMAND_LIMIT_SECONDS) -> str:
+    """The variable assignments probe.sh expects in front of it (see its header)."""
     asked = probe_queries()
     variables = {
         "SYSCTLS": " ".join(f"{name}={sysctl_path(name)}" for name in SYSCTLS),
@@ -98,8 +97,12 @@ def probe_script(command_limit: int = COMMAND_LIMIT_SECONDS) -> str:
         "DISK_PATHS": " ".join(asked.disks),
         "LIMIT": str(command_limit),
     }
-    preamble = "".join(f"{name}={shlex.quote(value)}\n" for name, value in variables.items())
-    return preamble + resources.files("acpcheck.facts").joinpath("probe.sh").read_text(encoding="utf-8")
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in variables.items())
+
+
+def probe_text() -> str:
+    """probe.sh as shipped (acpcheck.facts.model.probe_script adds the declared sections)."""
+    return resources.files("acpcheck.facts").joinpath("probe.sh").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -218,12 +221,6 @@ class _Errors:
             self.add(field, f"{name}: {_first_line(section.err) or 'not readable'}")
             return None
         return section.out
-
-
-def field_errors(facts: NodeFacts, field: str) -> list[str]:
-    """The probe errors that leave ``field`` of ``facts`` unknown (for check messages)."""
-    prefix = f"{field}: "
-    return [error[len(prefix) :] for error in facts.probe_errors if error.startswith(prefix)]
 
 
 # ---------------------------------------------------------------------------
@@ -620,41 +617,120 @@ def _timezone(raw: RawProbe, systemd: bool, errors: _Errors) -> str | None:
     return None
 
 
-def _resolved_active(raw: RawProbe, systemd: bool, units: dict[str, str]) -> bool | None:
-    if systemd:
-        state = units.get("systemd-resolved")
-        return None if state is None else state == "active"
-    link = raw.get("resolv_conf_link")
-    if link is None or not link.ok:
-        return False  # not a symlink (or absent): nothing points into systemd-resolved
-    target = posixpath.normpath(posixpath.join("/etc", link.out.strip()))
-    return target.startswith("/run/systemd/resolve/")
-
-
 def _value(section: Section | None) -> str | None:
     """A one-line command output, stripped; None when the command did not succeed."""
     return (section.out.strip() or None) if section is not None else None
 
 
-def facts_from_probe(
-    node: str, raw: RawProbe, *, gathered_at: str, round_trip_seconds: float, clock_read_at_epoch: float
-) -> NodeFacts:
-    """Every NodeFacts field from the raw sections (see the module docstring)."""
-    errors = _Errors()
-    systemd = (raw.text("systemd") or "").strip() == "yes"
+# ---------------------------------------------------------------------------
+# Field readers: one per NodeFacts field, named ``read_<field>``. The field's
+# declaration in acpcheck/facts/model.py names its reader; ``assemble`` there calls
+# them in field order, so a failure lands in probe_errors in field order.
 
-    os_release = parse_os_release(errors.file(raw, "os_release", "os_id") or "")
-    kernel = errors.file(raw, "osrelease", "kernel_release")
-    arch = errors.command(raw, "uname_m", "architecture")
-    cpuinfo = errors.file(raw, "cpuinfo", "cpu_count")
-    cpu_count, cpu_model = parse_cpuinfo(cpuinfo) if cpuinfo is not None else (None, None)
-    meminfo = errors.file(raw, "meminfo", "memory_kib")
-    swaps = errors.file(raw, "swaps", "swaps")
-    cmdline = errors.file(raw, "cmdline", "kernel_cmdline")
+
+class Reading:
+    """One node's raw probe document while its fields are read: the sections, the
+    failures recorded so far, and what several fields share (parsed once)."""
+
+    def __init__(self, raw: RawProbe) -> None:
+        self.raw = raw
+        self.errors = _Errors()
+
+    def file(self, name: str, field: str) -> str | None:
+        return self.errors.file(self.raw, name, field)
+
+    def command(self, name: str, field: str) -> Section | None:
+        return self.errors.command(self.raw, name, field)
+
+    @functools.cached_property
+    def systemd(self) -> bool:
+        return (self.raw.text("systemd") or "").strip() == "yes"
+
+    @functools.cached_property
+    def os_release(self) -> dict[str, str]:
+        return parse_os_release(self.file("os_release", "os_id") or "")
+
+    @functools.cached_property
+    def cpuinfo(self) -> tuple[int | None, str | None]:
+        text = self.file("cpuinfo", "cpu_count")
+        return parse_cpuinfo(text) if text is not None else (None, None)
+
+    @functools.cached_property
+    def units(self) -> dict[str, str]:
+        return _unit_states(self.raw, self.errors)
+
+    @functools.cached_property
+    def package_manager(self) -> str | None:
+        manager = self.raw.text("package_manager")
+        return manager.strip() if manager else None
+
+    @functools.cached_property
+    def is_root(self) -> bool | None:
+        uid = self.command("id_uid", "is_root")
+        return uid.out.strip() == "0" if uid is not None else None
+
+
+def read_clock_epoch(r: Reading) -> float:
+    clock = parse_clock(r.raw.clock)
+    if math.isnan(clock):
+        r.errors.add("clock_epoch", f"date +%s.%N printed {r.raw.clock!r}")
+    return clock
+
+
+def read_os_id(r: Reading) -> str | None:
+    return r.os_release.get("ID")
+
+
+def read_os_version_id(r: Reading) -> str | None:
+    return detailed_version(
+        r.os_release.get("ID"),
+        r.os_release.get("VERSION_ID"),
+        r.raw.text("centos_release"),
+        r.raw.text("kylin_productinfo"),
+    )
+
+
+def read_os_pretty_name(r: Reading) -> str | None:
+    return r.os_release.get("PRETTY_NAME")
+
+
+def read_kernel_release(r: Reading) -> str | None:
+    kernel = r.file("osrelease", "kernel_release")
+    return kernel.strip() if kernel else None
+
+
+def read_architecture(r: Reading) -> str | None:
+    return _value(r.command("uname_m", "architecture"))
+
+
+def read_cpu_count(r: Reading) -> int | None:
+    return r.cpuinfo[0]
+
+
+def read_cpu_model(r: Reading) -> str | None:
+    return r.cpuinfo[1]
+
+
+def read_memory_kib(r: Reading) -> int | None:
+    meminfo = r.file("meminfo", "memory_kib")
+    return parse_meminfo_total(meminfo) if meminfo is not None else None
+
+
+def read_swaps(r: Reading) -> tuple[str, ...]:
+    swaps = r.file("swaps", "swaps")
+    return parse_swaps(swaps) if swaps is not None else ()
+
+
+def read_kernel_cmdline(r: Reading) -> str | None:
+    cmdline = r.file("cmdline", "kernel_cmdline")
+    return cmdline.strip() if cmdline is not None else None
+
+
+def read_modules(r: Reading) -> frozenset[str]:
     # Loaded modules are in /proc/modules; built-in ones (and all of them on a
     # kernel without loadable-module support) only as /sys/module/<name>.
-    proc_modules = raw.get("modules")
-    sys_module = raw.get("sys_module")
+    proc_modules = r.raw.get("modules")
+    sys_module = r.raw.get("sys_module")
     modules: frozenset[str] | None = None
     if proc_modules is not None and proc_modules.rc == 0:
         modules = parse_modules(proc_modules.out)
@@ -662,98 +738,143 @@ def facts_from_probe(
         modules = (modules or frozenset()) | frozenset(sys_module.out.split())
     if modules is None:
         # An empty set would read as "nothing loaded"; say why it is unknown.
-        errors.add("modules", "neither /proc/modules nor /sys/module could be read")
+        r.errors.add("modules", "neither /proc/modules nor /sys/module could be read")
+    return modules or frozenset()
+
+
+def read_sysctls(r: Reading) -> dict[str, str]:
     sysctls = {}
     for name in SYSCTLS:
-        value = errors.file(raw, f"sysctl:{name}", "sysctls")
+        value = r.file(f"sysctl:{name}", "sysctls")
         if value is not None:
             sysctls[name] = " ".join(value.split())
+    return sysctls
 
-    units = _unit_states(raw, errors)
-    sshd = errors.command(raw, "sshd_t", "sshd")
-    hostname = errors.command(raw, "hostname", "hostname")
-    ip_addr = errors.command(raw, "ip_addr", "addresses")
-    routes = [errors.command(raw, name, "routes") for name in ("ip_route", "ip6_route")]
-    listeners = [
-        (errors.command(raw, name, "listeners"), protocol) for name, protocol in (("ss_tcp", "tcp"), ("ss_udp", "udp"))
-    ]
-    manager = raw.text("package_manager")
-    manager = manager.strip() if manager else None
-    snaps = errors.command(raw, "snaps", "snaps")
-    binaries = raw.get("binaries")
-    usr_local_bin = raw.get("usr_local_bin")
-    if usr_local_bin is not None and not usr_local_bin.ok and "No such file" not in usr_local_bin.err:
-        errors.add("usr_local_bin", describe_failure("usr_local_bin", usr_local_bin))
-    existing = errors.command(raw, "existing_paths", "existing_paths")
-    mounts = errors.file(raw, "mounts", "mounts")
+
+def read_selinux(r: Reading) -> str | None:
+    return parse_selinux(r.file("selinux_enforce", "selinux"), r.file("selinux_config", "selinux"))
+
+
+def read_apparmor_enabled(r: Reading) -> bool | None:
+    return parse_apparmor(r.file("apparmor_enabled", "apparmor_enabled"))
+
+
+def read_firewall_services(r: Reading) -> dict[str, str]:
+    return _firewall(r.raw, r.systemd, r.units, r.errors)
+
+
+def read_sshd(r: Reading) -> dict[str, str]:
+    sshd = r.command("sshd_t", "sshd")
+    return parse_sshd_t(sshd.out) if sshd is not None else {}
+
+
+def read_default_tasks_max(r: Reading) -> str | None:
+    return _default_tasks_max(r.raw, r.systemd, r.errors)
+
+
+def read_hostname(r: Reading) -> str | None:
+    return _value(r.command("hostname", "hostname"))
+
+
+def read_etc_hosts(r: Reading) -> str | None:
+    return r.file("etc_hosts", "etc_hosts")
+
+
+def read_resolv_conf(r: Reading) -> str | None:
+    return r.file("resolv_conf", "resolv_conf")
+
+
+def read_systemd_resolved_active(r: Reading) -> bool | None:
+    if r.systemd:
+        state = r.units.get("systemd-resolved")
+        return None if state is None else state == "active"
+    link = r.raw.get("resolv_conf_link")
+    if link is None or not link.ok:
+        return False  # not a symlink (or absent): nothing points into systemd-resolved
+    target = posixpath.normpath(posixpath.join("/etc", link.out.strip()))
+    return target.startswith("/run/systemd/resolve/")
+
+
+def read_addresses(r: Reading) -> tuple[Address, ...]:
+    ip_addr = r.command("ip_addr", "addresses")
+    return parse_ip_addr(ip_addr.out) if ip_addr is not None else ()
+
+
+def read_routes(r: Reading) -> tuple[str, ...]:
+    sections = [r.command(name, "routes") for name in ("ip_route", "ip6_route")]
+    return tuple(line.strip() for section in sections if section is not None for line in section.lines())
+
+
+def read_listeners(r: Reading) -> tuple[Listener, ...]:
+    sections = [(r.command(name, "listeners"), protocol) for name, protocol in (("ss_tcp", "tcp"), ("ss_udp", "udp"))]
+    return tuple(
+        item for section, protocol in sections if section is not None for item in parse_ss(section.out, protocol)
+    )
+
+
+def read_package_manager(r: Reading) -> str | None:
+    return r.package_manager
+
+
+def read_installed_packages(r: Reading) -> frozenset[str]:
+    return _packages(r.raw, r.package_manager, r.errors)
+
+
+def read_snaps(r: Reading) -> frozenset[str]:
+    snaps = r.command("snaps", "snaps")
+    return parse_snap_list(snaps.out) if snaps is not None else frozenset()
+
+
+def read_binaries(r: Reading) -> dict[str, str | None]:
+    binaries = r.raw.get("binaries")
+    return parse_binaries(binaries.out) if binaries is not None else {}
+
+
+def read_usr_local_bin(r: Reading) -> frozenset[str]:
+    section = r.raw.get("usr_local_bin")
+    if section is None:
+        return frozenset()
+    if not section.ok and "No such file" not in section.err:
+        r.errors.add("usr_local_bin", describe_failure("usr_local_bin", section))
+    return frozenset(section.lines()) if section.ok else frozenset()
+
+
+def read_existing_paths(r: Reading) -> frozenset[str]:
+    existing = r.command("existing_paths", "existing_paths")
+    return frozenset(line.strip() for line in existing.lines()) if existing is not None else frozenset()
+
+
+def read_mounts(r: Reading) -> tuple[Mount, ...]:
+    mounts = r.file("mounts", "mounts")
+    return parse_mounts(mounts) if mounts is not None else ()
+
+
+def read_disks(r: Reading) -> tuple[DiskSpace, ...]:
     disks = []
     for path in probe_queries().disks:
-        section = errors.command(raw, f"df:{path}", "disks")
+        section = r.command(f"df:{path}", "disks")
         space = parse_df(path, section.out) if section is not None else None
         if space is not None:
             disks.append(space)
-    cgroup = errors.command(raw, "cgroup_fs", "cgroup_fs")
-    user = errors.command(raw, "id_user", "user")
-    uid = errors.command(raw, "id_uid", "is_root")
-    is_root = uid.out.strip() == "0" if uid is not None else None
-    sudo = raw.get("sudo_n")
-    clock = parse_clock(raw.clock)
-    if math.isnan(clock):
-        errors.add("clock_epoch", f"date +%s.%N printed {raw.clock!r}")
+    return tuple(disks)
 
-    return NodeFacts(
-        node=node,
-        gathered_at=gathered_at,
-        round_trip_seconds=round_trip_seconds,
-        clock_epoch=clock,
-        clock_read_at_epoch=clock_read_at_epoch,
-        os_id=os_release.get("ID"),
-        os_version_id=detailed_version(
-            os_release.get("ID"),
-            os_release.get("VERSION_ID"),
-            raw.text("centos_release"),
-            raw.text("kylin_productinfo"),
-        ),
-        os_pretty_name=os_release.get("PRETTY_NAME"),
-        kernel_release=kernel.strip() if kernel else None,
-        architecture=_value(arch),
-        cpu_count=cpu_count,
-        cpu_model=cpu_model,
-        memory_kib=parse_meminfo_total(meminfo) if meminfo is not None else None,
-        swaps=parse_swaps(swaps) if swaps is not None else (),
-        kernel_cmdline=cmdline.strip() if cmdline is not None else None,
-        modules=modules or frozenset(),
-        sysctls=sysctls,
-        selinux=parse_selinux(
-            errors.file(raw, "selinux_enforce", "selinux"), errors.file(raw, "selinux_config", "selinux")
-        ),
-        apparmor_enabled=parse_apparmor(errors.file(raw, "apparmor_enabled", "apparmor_enabled")),
-        firewall_services=_firewall(raw, systemd, units, errors),
-        sshd=parse_sshd_t(sshd.out) if sshd is not None else {},
-        default_tasks_max=_default_tasks_max(raw, systemd, errors),
-        hostname=_value(hostname),
-        etc_hosts=errors.file(raw, "etc_hosts", "etc_hosts"),
-        resolv_conf=errors.file(raw, "resolv_conf", "resolv_conf"),
-        systemd_resolved_active=_resolved_active(raw, systemd, units),
-        addresses=parse_ip_addr(ip_addr.out) if ip_addr is not None else (),
-        routes=tuple(line.strip() for section in routes if section is not None for line in section.lines()),
-        listeners=tuple(
-            item for section, protocol in listeners if section is not None for item in parse_ss(section.out, protocol)
-        ),
-        package_manager=manager,
-        installed_packages=_packages(raw, manager, errors),
-        snaps=parse_snap_list(snaps.out) if snaps is not None else frozenset(),
-        binaries=parse_binaries(binaries.out) if binaries is not None else {},
-        usr_local_bin=frozenset(usr_local_bin.lines())
-        if usr_local_bin is not None and usr_local_bin.ok
-        else frozenset(),
-        existing_paths=frozenset(line.strip() for line in existing.lines()) if existing is not None else frozenset(),
-        mounts=parse_mounts(mounts) if mounts is not None else (),
-        disks=tuple(disks),
-        timezone=_timezone(raw, systemd, errors),
-        cgroup_fs=_value(cgroup),
-        user=_value(user),
-        is_root=is_root,
-        passwordless_sudo=None if is_root or sudo is None else sudo.ok,
-        probe_errors=tuple(errors.items),
-    )
+
+def read_timezone(r: Reading) -> str | None:
+    return _timezone(r.raw, r.systemd, r.errors)
+
+
+def read_cgroup_fs(r: Reading) -> str | None:
+    return _value(r.command("cgroup_fs", "cgroup_fs"))
+
+
+def read_user(r: Reading) -> str | None:
+    return _value(r.command("id_user", "user"))
+
+
+def read_is_root(r: Reading) -> bool | None:
+    return r.is_root
+
+
+def read_passwordless_sudo(r: Reading) -> bool | None:
+    sudo = r.raw.get("sudo_n")
+    return None if r.is_root or sudo is None else sudo.ok

@@ -1,7 +1,8 @@
 # acpcheck node probe: POSIX sh (dash, bash, busybox ash), no python on the node.
 #
 # Runs as `sh -s` with this text on stdin, after a preamble of variable
-# assignments written by acpcheck.facts.parse.probe_script():
+# assignments written by acpcheck.facts.model.probe_script() (which also puts the
+# sections declared with their fact in model.py at the line marked below):
 #   SYSCTLS      name=/proc/sys/path pairs        PACKAGES    package names to ask about
 #   BINARIES     commands to look up on PATH      PATHS_ASKED paths whose existence matters
 #   DISK_PATHS   paths whose filesystem to df     LIMIT       seconds allowed per command
@@ -170,6 +171,9 @@ for p in $DISK_PATHS; do
 	done
 	C "df:$p" $T df -Pk "$q"
 done
+
+# --- sections declared with their fact in acpcheck/facts/model.py -----------------
+#@DECLARED-SECTIONS@
 
 # --- one JSON document, escaped in a single awk pass ---------------------------
 # Strings are escaped per JSON (RFC 8259): backslash, quote and every control

@@ -10,8 +10,9 @@ namespaces. Read a node's ``init.sh`` to see how each of its defects is made:
 what the probe reads     how the node shows it
 =======================  ================================================================
 net.* sysctls, routes,   the node's own network namespace: real addresses and routes, a
-addresses, listeners,    ``docker0`` bridge (runtime-bridge defect), real listening
-nftables rules           sockets (``listener.py``), a real nft table
+addresses, links,        ``docker0`` bridge (runtime-bridge defect), more NICs (veth
+listeners, nftables      pairs), real listening sockets (``listener.py``), a real nft
+rules                    table
 hostname                 its own UTS namespace
 every file under /       an overlay root: the host's / as the lower layer and, as the
 (/etc, /usr, /var, /opt, upper one, a tmpfs "disk" of the node's size (so ``df`` reports it)
@@ -399,9 +400,18 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
         "# network: this namespace only",
         "ip -batch - <<'EOF'",
         "link set lo up",
-        "link set eth0 up",
-        f"address add {build.address}/{build.network.cidr.prefixlen} dev eth0",
     ]
+    primary = d.primary_link
+    if primary != "eth0":
+        lines.append(f"# defect: the node's NIC is called {primary}")
+        lines.append(f"link set eth0 name {primary}")
+    lines += [
+        f"link set {primary} up",
+        f"address add {build.address}/{build.network.cidr.prefixlen} dev {primary}",
+    ]
+    for link in d.extra_links:
+        # a NIC without an address; a veth pair, as the dummy driver is missing on some hosts
+        lines += [f"link add {link} type veth peer name {link}p", f"link set {link} up"]
     if d.default_route:
         lines.append(f"route add default via {build.network.gateway}")
     else:

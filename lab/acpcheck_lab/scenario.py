@@ -155,6 +155,8 @@ OS_FLAVOURS: dict[str, OsFlavour] = {
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$"
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+#: A network link name short enough (14) that its veth peer, the name plus "p", fits IFNAMSIZ.
+_LINK = r"^[a-z][a-z0-9]{0,13}$"
 #: Top-level directories that are mounted into a node, not part of its root file system.
 NOT_A_NODE_FILE = ("proc", "sys", "dev", "run")
 
@@ -241,6 +243,12 @@ class Defects(Spec):
         default=None, description="address/prefix on a docker0 bridge, e.g. 172.17.0.1/16"
     )
     sysctls: dict[str, str] = Field(default_factory=dict, description="net.* sysctls set in the node's namespace")
+    primary_link: str = Field(
+        default="eth0", pattern=_LINK, description="name of the NIC that holds the node's address (and SSH)"
+    )
+    extra_links: list[str] = Field(
+        default_factory=list, description="more NICs, without an address (e.g. a Kube-OVN Underlay NIC, eth1)"
+    )
     # software and files
     packages: list[str] = Field(default_factory=list, description="dpkg packages listed as installed")
     usr_local_bin: list[str] = Field(default_factory=list, description="stray files in /usr/local/bin")
@@ -279,6 +287,14 @@ class Defects(Spec):
         for item in value:
             if not _WORD.match(item):
                 raise ValueError(f"{item!r} is not a plain name")
+        return value
+
+    @field_validator("extra_links")
+    @classmethod
+    def _links(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.match(_LINK, item):
+                raise ValueError(f"{item!r} is not a link name (a lower-case letter, then up to 13 letters or digits)")
         return value
 
     @field_validator("listen", "nftables_drop")

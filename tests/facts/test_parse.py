@@ -10,12 +10,10 @@ from typing import Any
 import pytest
 import recorded
 
-from acpcheck.facts.model import Address, DiskSpace, Listener, Mount, NodeFacts
+from acpcheck.facts.model import Address, DiskSpace, Listener, Mount, NodeFacts, assemble, field_errors, probe_script
 from acpcheck.facts.parse import (
     ProbeOutputError,
     decode_probe_output,
-    facts_from_probe,
-    field_errors,
     iptables_filters,
     last_assignment,
     nft_filters,
@@ -25,7 +23,6 @@ from acpcheck.facts.parse import (
     parse_os_release,
     parse_selinux,
     probe_queries,
-    probe_script,
     zone_from_localtime_link,
 )
 from acpcheck.matrix.os import probe_queries as checks_need
@@ -33,7 +30,7 @@ from acpcheck.matrix.os import probe_queries as checks_need
 
 def facts_of(sections: dict[str, Any], clock: str = "1767225600.250000000") -> NodeFacts:
     raw = decode_probe_output(recorded.document(sections, clock))
-    return facts_from_probe(
+    return assemble(
         "node", raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.0
     )
 

@@ -13,8 +13,7 @@ import pytest
 from realsshd import FAST, Lab
 
 from acpcheck.facts.gather import PROBE_COMMAND, probe_session
-from acpcheck.facts.model import NodeFacts
-from acpcheck.facts.parse import field_errors, probe_script
+from acpcheck.facts.model import NodeFacts, field_errors, probe_script
 from acpcheck.transport import KnownHosts, SshSession, connect, resolve_ssh
 
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -10,8 +10,8 @@ import pytest
 import recorded
 
 from acpcheck.errors import InputError
-from acpcheck.facts.model import GatherFailure, NodeFacts
-from acpcheck.facts.parse import decode_probe_output, facts_from_probe
+from acpcheck.facts.model import GatherFailure, NodeFacts, assemble
+from acpcheck.facts.parse import decode_probe_output
 from acpcheck.facts.store import facts_file_name, load_facts, save_facts
 from acpcheck.model.plan import ClusterPlan
 
@@ -34,7 +34,7 @@ def plan_of(*names: str) -> ClusterPlan:
 
 def facts_named(name: str, sections: dict[str, Any]) -> NodeFacts:
     raw = decode_probe_output(recorded.document(sections))
-    return facts_from_probe(
+    return assemble(
         name,
         raw,
         gathered_at="2026-01-01T00:00:00Z",

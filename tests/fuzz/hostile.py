@@ -116,13 +116,14 @@ def _base_facts() -> dict[str, dict[str, Any]]:
     assert spec and spec.loader
     recorded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recorded)
-    from acpcheck.facts.parse import decode_probe_output, facts_from_probe
+    from acpcheck.facts.model import assemble
+    from acpcheck.facts.parse import decode_probe_output
     from acpcheck.facts.store import encode
 
     raw = decode_probe_output(recorded.document(recorded.UBUNTU_2204))
     return {
         name: encode(
-            facts_from_probe(
+            assemble(
                 name, raw, gathered_at="2026-01-01T00:00:00Z", round_trip_seconds=0.01, clock_read_at_epoch=1767225600.2
             )
         )

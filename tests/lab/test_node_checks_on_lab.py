@@ -257,9 +257,11 @@ def test_node_check_on_an_edited_plan(lab: LabInfo, tmp_path: Path, proof: Proof
 
 
 def asserted_proofs() -> list[Proof]:
-    """Every Proof that a test of this module is parametrized over (and so asserts)."""
+    """Every Proof that a test of this module, or of test_underlay_on_lab, is parametrized over (and so asserts)."""
+    import test_underlay_on_lab  # the Kube-OVN Underlay checks, proven on their own scenario
+
     found = []
-    for name, test in globals().items():
+    for name, test in [*globals().items(), *vars(test_underlay_on_lab).items()]:
         for mark in getattr(test, "pytestmark", []) if name.startswith("test_") else []:
             if mark.name == "parametrize":
                 for row in mark.args[1]:

@@ -6,7 +6,8 @@ plan, and grading the way the plugin grades.
 ``healthy_facts`` describes a node that passes every node check: Ubuntu 22.04 with
 kernel 5.15.0-56-generic on x86_64, 16 CPUs, 32 GiB, the required modules loaded, no
 swap, sshd with UseDNS/UsePAM no, DefaultTasksMax infinity, good /etc/hosts and
-resolv.conf, a default route, its plan IP on eth0/24, nothing listening but sshd:22,
+resolv.conf, a default route, its plan IP on eth0/24 (also the SSH address), a spare NIC
+eth1 without an address, nothing listening but sshd:22,
 dedicated data disks. Keyword arguments replace single fields.
 
 The plan is examples/workload-kube-ovn.yaml (ACP 4.3, Kube-OVN overlay, cp1-cp3 at
@@ -130,6 +131,8 @@ def healthy_facts(name: str = "cp1", plan: ClusterPlan | None = None, **override
         user="root",
         is_root=True,
         passwordless_sudo=None,
+        interfaces=("lo", "eth0", "eth1"),  # eth1: a spare NIC without an address (Kube-OVN Underlay)
+        ssh_server_address=ip,
     )
     return dataclasses.replace(facts, **overrides)
 

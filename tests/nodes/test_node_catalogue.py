@@ -93,6 +93,7 @@ EVERY_CHECK_APPLIES = [
             "endpoint": {"address": "192.0.2.100", "selfBuiltVIP": {"enabled": True, "vrid": 137}},
         }
     },
+    {"spec": {"network": {"kubeOvn": {"transmitMode": "underlay"}, "nic": "eth1"}}},  # the Underlay checks
 ]
 
 
