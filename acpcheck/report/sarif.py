@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from acpcheck.constants import ACP_DOCS
 from acpcheck.model.check import Severity
 from acpcheck.model.result import best_ref
 
@@ -145,7 +146,7 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
                         "name": "acpcheck",
                         "version": run["acpcheck"],
                         "semanticVersion": run["acpcheck"],
-                        "informationUri": "https://docs.alauda.io/container_platform/4.3/",
+                        "informationUri": f"{ACP_DOCS}/4.3/",
                         "rules": list(rules.values()),
                     }
                 },
