@@ -45,7 +45,7 @@ def _proof(connectivity: ConnEvidence) -> ConnEvidence:
 
 
 def _port_names(node: NodeContext) -> dict[tuple[int, str], str]:
-    from acpcheck.matrix.ports import connectivity_ports
+    from acpcheck.model.ports import connectivity_ports
 
     return {(port.port, port.protocol): port.name for port in connectivity_ports(node.plan)}
 

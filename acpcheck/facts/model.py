@@ -12,7 +12,10 @@ checks treat None as "unknown", which is neither PASS nor FAIL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan, Node
 
 FACTS_SCHEMA = "acpcheck/facts/v1"
 
@@ -124,9 +127,9 @@ class GatherFailure:
 class NodeContext:
     """What a node check receives as its ``node`` argument."""
 
-    spec: Any  # acpcheck.model.plan.Node: the plan's entry for this node
+    spec: Node  # the plan's entry for this node
     facts: NodeFacts
-    plan: Any  # acpcheck.model.plan.ClusterPlan
+    plan: ClusterPlan
 
     @property
     def name(self) -> str:
@@ -144,4 +147,4 @@ class NodeSet:
 
     members: tuple[NodeContext, ...]
     failures: dict[str, GatherFailure]
-    plan: Any
+    plan: ClusterPlan

@@ -54,7 +54,7 @@ from acpcheck.sources.nodeside import (
 )
 
 if TYPE_CHECKING:
-    from acpcheck.matrix.ports import ConnPort
+    from acpcheck.model.ports import ConnPort
     from acpcheck.model.plan import ClusterPlan, Node
 
 #: Every pair is probed up to this many nodes; above it, a sample (module docstring).
@@ -236,7 +236,7 @@ class ConnectivitySource(JsonEvidenceSource):
     what = "connectivity evidence"
 
     def gather(self, context: GatherContext) -> ConnEvidence:
-        from acpcheck.matrix.ports import connectivity_ports
+        from acpcheck.model.ports import connectivity_ports
         from acpcheck.transport.errors import (
             unexpected,
         )  # lazily, as every source: the transport package loads paramiko
