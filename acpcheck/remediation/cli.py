@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from acpcheck.errors import InputError, Problem, visible
-from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL
+from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 
 DEFAULT_OUT = Path("reports/out")
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("acpcheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 — one line and exit 3, never a traceback with a node's data
         print(
             f"acpcheck: internal error: {type(error).__name__}: {visible(str(error), one_line=True)}", file=sys.stderr
