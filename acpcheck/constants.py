@@ -1,4 +1,4 @@
-"""Constants several modules share: the ACP documentation links and the plan's annotation keys.
+"""Constants several modules share: the ACP documentation links, the plan's annotation keys, the default output directory.
 
 A docs page that more than one module cites is defined here once; a page only one
 check module cites is defined in that module, from ``ACP_DOCS``. Exit codes are not
@@ -9,6 +9,12 @@ This module imports nothing from acpcheck: it sits at the bottom of the layer or
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+
+#: Where a run, an apply and its journal write unless told (``--out``): relative to the working
+#: directory, git-ignored in a checkout; not part of the ``acpcheck.reports`` package data.
+DEFAULT_OUT = Path("reports/out")
 
 #: The root of the Alauda Container Platform documentation; a page is ``{ACP_DOCS}/<minor>/<path>``.
 ACP_DOCS = "https://docs.alauda.io/container_platform"

@@ -41,6 +41,7 @@ from acpcheck.constants import (
     ACP_DOCS,
     NODE_ADD,
     ON_PREMISES,
+    PLATFORM_URL_ANNOTATION,
     PLATFORM_URL_PAGE,
     PREPROCESSING,
     PREREQUISITES,
@@ -79,8 +80,6 @@ RECOMMENDED_MAX_PODS = 256
 
 #: Longest entry the form accepts in "APIServer URL" (publicAlternativeNames).
 MAX_ALTERNATIVE_NAME_LENGTH = 253
-
-PLATFORM_URL_ANNOTATION = "cpaas.io/platform-url"
 
 
 # ---------------------------------------------------------------------------

@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from acpcheck.constants import DEFAULT_OUT
 from acpcheck.errors import InputError, Problem, visible
 from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
-
-DEFAULT_OUT = Path("reports/out")
 
 
 class _Parser(argparse.ArgumentParser):
