@@ -40,6 +40,7 @@ from acpcheck.model.result import (
     EXIT_ERROR,
     EXIT_INTERNAL,
     EXIT_NOTHING_SELECTED,
+    EXIT_OK,
 )
 
 
@@ -510,7 +511,7 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
             print(f"acpcheck: {inputs.failure}", file=sys.stderr)
         return int(inputs.exit_code)
     if code == pytest.ExitCode.OK:
-        return 0  # pytest ended early by itself, and well: -- --co, --markers, --fixtures, --help, --version
+        return EXIT_OK  # pytest ended early by itself, and well: -- --co, --markers, --fixtures, --help, --version
     print(f"acpcheck: the run did not complete (pytest exit {int(code)})", file=sys.stderr)
     return EXIT_ERROR if code == pytest.ExitCode.INTERRUPTED else EXIT_INTERNAL
 
@@ -545,7 +546,7 @@ def _gather(args: argparse.Namespace) -> int:
             True,
         )
     )
-    return EXIT_ERROR if failures else 0
+    return EXIT_ERROR if failures else EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -553,7 +554,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     plan = load_plan(args.plan)
     print(visible(f"{args.plan}: valid plan for {plan.metadata.name} ({len(plan.spec.nodes)} nodes)", True))
-    return 0
+    return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -570,11 +571,11 @@ def _list(args: argparse.Namespace) -> int:
         checks = [c for c in checks if profile.selects(c)]
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], indent=2))
-        return 0
+        return EXIT_OK
     for c in checks:
         print(f"{c.id:<13} {c.severity!s:<8} {c.scope.value:<7} {c.title}")
     print(f"{len(checks)} checks")
-    return 0
+    return EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -601,14 +602,14 @@ def _explain(args: argparse.Namespace) -> int:
     print("\nWhy:\n" + textwrap.indent(meta.rationale, "  "))
     print("\nFix:\n" + textwrap.indent(textwrap.fill(meta.remediation, 90), "  "))
     print("\nSources:\n" + "\n".join(f"  {ref}" for ref in meta.refs))
-    return 0
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import plan_json_schema
 
     print(json.dumps(plan_json_schema(), indent=2))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def grade(
         )
     else:
         verdict = verdict_of(ending, severity, policy.profile.fail_on)
-        status, message, evidence = Status(verdict.status), verdict.message, verdict.evidence
+        status, message, evidence = verdict.status, verdict.message, verdict.evidence
     waiver = None
     if status in (Status.FAIL, Status.WARN):
         found = policy.waivers.find(meta.id, target)

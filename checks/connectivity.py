@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from acpcheck import Scope, Severity, When, check, fail, manual, skip
-from acpcheck.checks.support import DOCS, ON_PREMISES, PREPROCESSING, PREREQUISITES, before_install, conclude, listed
+from acpcheck.checks.support import before_install, conclude, listed
+from acpcheck.constants import ACP_DOCS, ON_PREMISES, PLATFORM_URL_PAGE, PREPROCESSING, PREREQUISITES
 from acpcheck.facts.model import NodeContext
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.connectivity import (
@@ -32,8 +33,7 @@ from acpcheck.sources.connectivity import (
 )
 from acpcheck.sources.nodeside import manual_listener
 
-PLATFORM_URL_PAGE = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
-REGISTRY_ADDRESS_PAGE = f"{DOCS}/4.3/configure/clusters/how-to/add-external-address-for-built-in-registry.html"
+REGISTRY_ADDRESS_PAGE = f"{ACP_DOCS}/4.3/configure/clusters/how-to/add-external-address-for-built-in-registry.html"
 
 
 def _proof(connectivity: ConnEvidence) -> ConnEvidence:
@@ -45,7 +45,7 @@ def _proof(connectivity: ConnEvidence) -> ConnEvidence:
 
 
 def _port_names(node: NodeContext) -> dict[tuple[int, str], str]:
-    from acpcheck.matrix.ports import connectivity_ports
+    from acpcheck.model.ports import connectivity_ports
 
     return {(port.port, port.protocol): port.name for port in connectivity_ports(node.plan)}
 

@@ -31,17 +31,17 @@ from packaging.specifiers import SpecifierSet
 from pydantic import Field
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
+from acpcheck.constants import ACP_DOCS, ETCD_ENCRYPTION, GLOBAL_DR
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, ClusterView, kubeconfig_of
 from acpcheck.sources.etcd import FAILING, ScanResult
 
-DOCS = "https://docs.alauda.io/container_platform"
-ENCRYPTION_PAGE = f"{DOCS}/4.3/configure/clusters/etcd-encryption.html"
-ENCRYPTION_PAGES = [f"{DOCS}/{version}/configure/clusters/etcd-encryption.html" for version in ("4.1", "4.2", "4.3")]
+ENCRYPTION_PAGES = [
+    f"{ACP_DOCS}/{version}/configure/clusters/etcd-encryption.html" for version in ("4.1", "4.2", "4.3")
+]
 CRD = (
     "https://github.com/alauda/acp-docs/blob/release-4.3/docs/shared/crds/cluster.alauda.io_etcdencryptionconfigs.yaml"
 )
-GLOBAL_DR = f"{DOCS}/4.3/install/global_dr.html"
 UPSTREAM = "https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/"
 UPSTREAM_CONFIG = "https://kubernetes.io/docs/reference/config-api/apiserver-config.v1/"
 
@@ -156,7 +156,7 @@ def go_duration(text: str) -> dt.timedelta:
     id="ACP-ENC-001",
     title="the EtcdEncryptionConfig named default exists where etcd encryption is expected",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="Install the etcd Encryption Manager cluster plugin (Administrator > Clusters > Cluster Plugins); it "
     "creates "
     "EtcdEncryptionConfig default. Check with: kubectl get etcdencryptionconfig default -o yaml",
@@ -195,7 +195,7 @@ def check_config_exists(plan: Any, params: dict[str, Any], cluster: ClusterView)
     id="ACP-ENC-002",
     title="EtcdEncryptionConfig default encrypts with aesgcm",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="Set spec.type: aesgcm in EtcdEncryptionConfig default (the only type the plugin supports): "
     'kubectl patch etcdencryptionconfig default --type merge -p \'{"spec":{"type":"aesgcm"}}\'',
 )
@@ -212,7 +212,7 @@ def check_type_aesgcm(plan: Any, params: dict[str, Any], cluster: ClusterView) -
     id="ACP-ENC-003",
     title="EtcdEncryptionConfig default covers secrets and configmaps",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE],
+    refs=[ETCD_ENCRYPTION],
     remediation="List both in spec.resources: kubectl patch etcdencryptionconfig default --type merge "
     '-p \'{"spec":{"resources":["secrets","configmaps"]}}\'',
 )
@@ -231,7 +231,7 @@ def check_resources(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     id="ACP-ENC-004",
     title="the encryption status has one revision: status, every node and the migration",
     severity=Severity.MEDIUM,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="Wait for the rotation to finish; if the revisions stay apart, read the etcd-encryption-manager logs "
     "(kubectl -n kube-system logs deploy/etcd-encryption-manager) and the nodes' deployStatus messages.",
 )
@@ -264,7 +264,7 @@ def check_revisions(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     id="ACP-ENC-005",
     title="every control-plane node reports the encryption config deployed (Success)",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="On a node in UpdateFailed/RestartFailed, compare /etc/kubernetes/encryption-provider.conf with "
     "another control-plane node's and check that kube-apiserver restarted; then let the controller retry.",
 )
@@ -310,7 +310,7 @@ def check_nodes_deployed(plan: Any, params: dict[str, Any], cluster: ClusterView
     id="ACP-ENC-006",
     title="the re-encryption (migration) of the current revision succeeded",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="Read status.migration.message and the etcd-encryption-manager logs; objects not migrated stay "
     "encrypted "
     "with an older key (or unencrypted) until the migration succeeds.",
@@ -336,7 +336,7 @@ def check_migration(plan: Any, params: dict[str, Any], cluster: ClusterView) -> 
     id="ACP-ENC-007",
     title="the etcd encryption key was rotated within its rotation interval",
     severity=Severity.MEDIUM,
-    refs=[ENCRYPTION_PAGE, CRD],
+    refs=[ETCD_ENCRYPTION, CRD],
     remediation="Find out why the controller stopped rotating (kubectl -n kube-system get pods | grep "
     "etcd-encryption-manager; "
     "its logs); a stuck rotation usually shows in deployStatus or migration as well.",
@@ -386,7 +386,7 @@ def _days(delta: dt.timedelta) -> str:
     id="ACP-ENC-008",
     title="kube-apiserver's static pod manifest names an encryption provider config",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, UPSTREAM],
+    refs=[ETCD_ENCRYPTION, UPSTREAM],
     remediation="kube-apiserver needs --encryption-provider-config=/etc/kubernetes/encryption-provider.conf in "
     "/etc/kubernetes/manifests/kube-apiserver.yaml; the etcd Encryption Manager sets it when it deploys to the node.",
 )
@@ -419,7 +419,7 @@ def _config_of(node: Any, encryption: Any) -> Any:
     id="ACP-ENC-009",
     title="the encryption config file exists, mode 0600, owned by root",
     severity=Severity.HIGH,
-    refs=[GLOBAL_DR, ENCRYPTION_PAGE, UPSTREAM],
+    refs=[GLOBAL_DR, ETCD_ENCRYPTION, UPSTREAM],
     remediation="chown root:root /etc/kubernetes/encryption-provider.conf && chmod 600 "
     "/etc/kubernetes/encryption-provider.conf",
 )
@@ -446,7 +446,7 @@ def check_config_file(node: Any, encryption: Any) -> None:
     id="ACP-ENC-010",
     title="the encryption config encrypts every listed resource with aesgcm first, identity never first",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, UPSTREAM, UPSTREAM_CONFIG],
+    refs=[ETCD_ENCRYPTION, UPSTREAM, UPSTREAM_CONFIG],
     remediation="Let the etcd Encryption Manager rewrite the file (it writes aesgcm first, identity last), or restore "
     "it from "
     "another control-plane node; then restart kube-apiserver. Never put identity first.",
@@ -488,7 +488,7 @@ def check_config_content(node: Any, encryption: Any) -> None:
     id="ACP-ENC-011",
     title="the encryption config retains at most 8 keys",
     severity=Severity.LOW,
-    refs=[ENCRYPTION_PAGE],
+    refs=[ETCD_ENCRYPTION],
     remediation="Let the etcd Encryption Manager prune old keys (it keeps the 8 most recent); make sure its migrations "
     "succeed first (ACP-ENC-006), or objects still under a pruned key become unreadable.",
 )
@@ -511,7 +511,7 @@ def check_key_count(node: Any, encryption: Any) -> None:
     id="ACP-ENC-012",
     title="every control-plane node has the same encryption config",
     severity=Severity.HIGH,
-    refs=[ENCRYPTION_PAGE, GLOBAL_DR],
+    refs=[ETCD_ENCRYPTION, GLOBAL_DR],
     remediation="Copy /etc/kubernetes/encryption-provider.conf from a node whose kube-apiserver reads the cluster's "
     "data "
     "(mode 600, owner root) to the others, or let the etcd Encryption Manager redeploy it; restart kube-apiserver.",
@@ -570,7 +570,7 @@ def _summary(counts: dict[str, int]) -> str:
     severity=Severity.CRITICAL,
     scope=Scope.CLUSTER,
     applies=NODES,
-    refs=[UPSTREAM, ENCRYPTION_PAGE],
+    refs=[UPSTREAM, ETCD_ENCRYPTION],
     remediation="Rewrite the objects so kube-apiserver stores them with the current key: "
     "kubectl get secrets,configmaps -A -o json | kubectl replace -f -  (after fixing the config on every "
     "control-plane node: ACP-ENC-008..012); objects under an unknown key need that key back in the config first.",

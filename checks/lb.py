@@ -31,18 +31,18 @@ from collections.abc import Iterable
 from netaddr import AddrFormatError, IPAddress
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip
-from acpcheck.checks.support import DOCS, ON_PREMISES, PREREQUISITES, conclude, listed, some_lines, some_names
+from acpcheck.checks.support import conclude, listed, some_lines, some_names
+from acpcheck.constants import ACP_DOCS, GLOBAL_DR, ON_PREMISES, PREREQUISITES
 from acpcheck.facts.model import NodeContext
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.lb import VRRP_MANUAL, LbEvidence, LiveEvidence, PortProof, TlsProbe, max_connections
 from acpcheck.sources.nodeside import manual_listener
 
-CERT_MONITORING = f"{DOCS}/4.3/security/cert/certificate-monitoring.html"
+CERT_MONITORING = f"{ACP_DOCS}/4.3/security/cert/certificate-monitoring.html"
 HEALTH_CHECK_KB = (
     "https://github.com/alauda/knowledge/blob/main/docs/en/solutions/How_to_add_healthcheck_for_acp_clusters.md"
 )
-GLOBAL_DR = f"{DOCS}/4.3/install/global_dr.html"
 
 #: Days before expiry at which ACP's certificate monitoring raises High and Medium
 #: alerts (and Critical at 0): the certificate-monitoring page.

@@ -37,23 +37,27 @@ from acpcheck.addressing import (
     within,
 )
 from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
+from acpcheck.constants import (
+    ACP_DOCS,
+    NODE_ADD,
+    ON_PREMISES,
+    PLATFORM_URL_ANNOTATION,
+    PLATFORM_URL_PAGE,
+    PREPROCESSING,
+    PREREQUISITES,
+    preprocessing_page,
+)
 from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, Network, dotted
 
 # ---------------------------------------------------------------------------
 # Sources
 
-DOCS = "https://docs.alauda.io/container_platform"
-ON_PREMISES = f"{DOCS}/4.3/configure/clusters/on-premises.html"
-ON_PREMISES_41 = f"{DOCS}/4.1/configure/clusters/on-premises.html"
-SUBNETS = f"{DOCS}/4.3/configure/networking/functions/configure_subnet.html"
-UNDERLAY = f"{DOCS}/4.3/configure/networking/how_to/kube_ovn/kubeovn_underlay_py.html"
-PREPROCESSING_41 = f"{DOCS}/4.1/install/prepare/node_preprocessing.html"
-PREPROCESSING_43 = f"{DOCS}/4.3/install/prepare/node_preprocessing.html"
-PREREQUISITES = f"{DOCS}/4.3/install/prepare/prerequisites.html"
-INSTALLING = f"{DOCS}/4.3/install/installing.html"
-NODE_ADD = f"{DOCS}/4.3/configure/clusters/nodes/node-add.html"
-EVALUATING_WORKLOAD = f"{DOCS}/4.3/configure/scalability/evaluating_workload.html"
-PLATFORM_URL = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
+ON_PREMISES_41 = f"{ACP_DOCS}/4.1/configure/clusters/on-premises.html"
+SUBNETS = f"{ACP_DOCS}/4.3/configure/networking/functions/configure_subnet.html"
+UNDERLAY = f"{ACP_DOCS}/4.3/configure/networking/how_to/kube_ovn/kubeovn_underlay_py.html"
+PREPROCESSING_41 = preprocessing_page("4.1")
+INSTALLING = f"{ACP_DOCS}/4.3/install/installing.html"
+EVALUATING_WORKLOAD = f"{ACP_DOCS}/4.3/configure/scalability/evaluating_workload.html"
 HCP_CONCEPTS = "https://docs.alauda.io/hosted-control-plane/1.0/concepts.html"
 KB_UNATTENDED = "https://github.com/alauda/knowledge/blob/main/docs/en/solutions/Unattended_Installation.md"
 
@@ -76,8 +80,6 @@ RECOMMENDED_MAX_PODS = 256
 
 #: Longest entry the form accepts in "APIServer URL" (publicAlternativeNames).
 MAX_ALTERNATIVE_NAME_LENGTH = 253
-
-PLATFORM_URL_ANNOTATION = "cpaas.io/platform-url"
 
 
 # ---------------------------------------------------------------------------
@@ -424,7 +426,7 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
     id="ACP-NET-006",
     title="node addresses and cluster CIDRs avoid the container runtime's bridge range",
     severity=Severity.MEDIUM,
-    refs=[PREPROCESSING_41, PREPROCESSING_43, PREREQUISITES],
+    refs=[PREPROCESSING_41, PREPROCESSING, PREREQUISITES],
     remediation=(
         "Move the listed ranges out of 172.16.0.0-172.32.255.255 (ACP 4.0/4.1) or 172.17.0.0-172.18.255.255 "
         "(ACP 4.2+), "
@@ -770,7 +772,7 @@ def check_public_alternative_names(plan: ClusterPlan) -> None:
     id="ACP-NET-017",
     title="every node has a unique name and unique addresses",
     severity=Severity.HIGH,
-    refs=[ON_PREMISES, PREPROCESSING_43],
+    refs=[ON_PREMISES, PREPROCESSING],
     remediation="Give each machine one entry in spec.nodes, with its own name and its own IPv4/IPv6 addresses.",
     applies=BUILT_BY_ACP,
 )
@@ -802,7 +804,7 @@ def check_nodes_unique(plan: ClusterPlan) -> None:
     id="ACP-NET-018",
     title="a workload cluster on another network carries an https cpaas.io/platform-url",
     severity=Severity.HIGH,
-    refs=[ON_PREMISES, PLATFORM_URL],
+    refs=[ON_PREMISES, PLATFORM_URL_PAGE],
     remediation=(
         "Add the annotation cpaas.io/platform-url: https://<an address of global reachable from this cluster> to "
         "spec.cluster.annotations (a domain different from the platform access address, forwarding HTTPS to "

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from acpcheck import Scope, Severity, check, fail, manual
-from acpcheck.checks.support import PREPROCESSING, PREPROCESSING_PAGES, before_install, plan_page, preprocessed
+from acpcheck.checks.support import PREPROCESSING_PAGES, before_install, plan_page, preprocessed
+from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import ini_value, set_ini_key

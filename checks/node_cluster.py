@@ -30,10 +30,6 @@ from netaddr import IPNetwork
 from acpcheck import Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
 from acpcheck.checks.support import (
-    NODE_ADD,
-    ON_PREMISES,
-    PREPROCESSING,
-    PREREQUISITES,
     address_carrying,
     address_text,
     conclude,
@@ -41,6 +37,7 @@ from acpcheck.checks.support import (
     some_lines,
     some_names,
 )
+from acpcheck.constants import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES
 from acpcheck.facts.model import NodeFacts, NodeSet
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).

@@ -20,7 +20,8 @@ from __future__ import annotations
 import shlex
 
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
-from acpcheck.checks.support import PREPROCESSING, listed, plan_page, preprocessed, require
+from acpcheck.checks.support import listed, plan_page, preprocessed, require
+from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
 from acpcheck.remediation.commands import NamedCommand

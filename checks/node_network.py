@@ -31,7 +31,6 @@ from netaddr import AddrFormatError, IPAddress, IPNetwork
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, warn
 from acpcheck.addressing import Labelled, find_overlaps, host
 from acpcheck.checks.support import (
-    PREPROCESSING,
     PREPROCESSING_PAGES,
     address_carrying,
     address_text,
@@ -45,6 +44,7 @@ from acpcheck.checks.support import (
     require,
     runtime_bridge_range,
 )
+from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.remediation.edits import ensure_localhost
 from acpcheck.remediation.nodesteps import edit, plan_of

@@ -24,16 +24,14 @@ from math import ceil
 
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.support import (
-    DISK_CONFIGURATION,
-    PREPROCESSING,
     PREPROCESSING_PAGES,
-    PREREQUISITES,
     conclude,
     gigabytes,
     listed,
     preprocessed,
     require,
 )
+from acpcheck.constants import DISK_CONFIGURATION, PREPROCESSING, PREREQUISITES
 from acpcheck.facts.model import DiskSpace, NodeContext
 from acpcheck.matrix.os import (
     DiskRule,

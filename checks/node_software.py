@@ -22,7 +22,6 @@ from fnmatch import fnmatchcase
 
 from acpcheck import Scope, Severity, check, fail, manual
 from acpcheck.checks.support import (
-    PREPROCESSING,
     PREPROCESSING_PAGES,
     before_install,
     conclude,
@@ -30,6 +29,7 @@ from acpcheck.checks.support import (
     preprocessed,
     require,
 )
+from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
 from acpcheck.remediation.commands import NamedCommand

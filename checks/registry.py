@@ -24,6 +24,7 @@ from typing import Any
 
 from acpcheck import Scope, Severity, check, fail, skip
 from acpcheck.checks.support import PlannedInCluster
+from acpcheck.constants import ACP_DOCS, PLATFORM_URL_ANNOTATION, PLATFORM_URL_PAGE
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.remediation.objects import (
     ClusterObjects,
@@ -39,14 +40,11 @@ from acpcheck.sources.cluster import (
     REGISTRY_TLS_SECRET,
     ClusterView,
 )
-from acpcheck.sources.connectivity import PLATFORM_URL
 
-DOCS = "https://docs.alauda.io/container_platform"
 REGISTRY_ADDRESS_PAGES = [
-    f"{DOCS}/{version}/configure/clusters/how-to/add_external_addr_for_global_registry.html"
+    f"{ACP_DOCS}/{version}/configure/clusters/how-to/add_external_addr_for_global_registry.html"
     for version in ("4.0", "4.3")
 ]
-PLATFORM_URL_PAGE = f"{DOCS}/4.3/configure/clusters/managed/how-to/annotate-platform-url.html"
 UPSTREAM_TLS_SECRET = "https://kubernetes.io/docs/concepts/configuration/secret/#tls-secrets"
 
 NAMESPACE = "kube-system"
@@ -82,8 +80,8 @@ REGISTRY = PlannedInCluster(
 )
 PLATFORM = PlannedInCluster(
     cluster_roles=frozenset({"workload"}),
-    wants=lambda plan: PLATFORM_URL in plan.spec.cluster.annotations,
-    what=f"spec.cluster.annotations[{PLATFORM_URL}]",
+    wants=lambda plan: PLATFORM_URL_ANNOTATION in plan.spec.cluster.annotations,
+    what=f"spec.cluster.annotations[{PLATFORM_URL_ANNOTATION}]",
 )
 TAGS = frozenset({"registry"})
 
@@ -280,10 +278,10 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
     found = next((c for c in cluster.items(CAPI_CLUSTERS) if c.get("name") == plan.metadata.name), None)
     if found is None:
         fail(f"cpaas-system has no Cluster {plan.metadata.name}")
-    wanted = plan.spec.cluster.annotations[PLATFORM_URL]
-    now = (found.get("annotations") or {}).get(PLATFORM_URL)
+    wanted = plan.spec.cluster.annotations[PLATFORM_URL_ANNOTATION]
+    now = (found.get("annotations") or {}).get(PLATFORM_URL_ANNOTATION)
     if now != wanted:
-        fail(f"Cluster {plan.metadata.name}: {PLATFORM_URL} is {now!r}, the plan says {wanted!r}")
+        fail(f"Cluster {plan.metadata.name}: {PLATFORM_URL_ANNOTATION} is {now!r}, the plan says {wanted!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -401,12 +399,14 @@ def platform_url_step(cluster: ClusterObjects) -> Plan:
                 f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the global cluster's); nothing to annotate",
             )
         )
-    wanted = plan.spec.cluster.annotations[PLATFORM_URL]
-    now = ((current.get("metadata") or {}).get("annotations") or {}).get(PLATFORM_URL)
+    wanted = plan.spec.cluster.annotations[PLATFORM_URL_ANNOTATION]
+    now = ((current.get("metadata") or {}).get("annotations") or {}).get(PLATFORM_URL_ANNOTATION)
     if now == wanted:
         return Plan()
     notes = (
-        (f"replaces its {PLATFORM_URL} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",)
+        (
+            f"replaces its {PLATFORM_URL_ANNOTATION} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",
+        )
         if now is not None
         else ()
     )
@@ -414,6 +414,6 @@ def platform_url_step(cluster: ClusterObjects) -> Plan:
         Ref("clusters.cluster.x-k8s.io", plan.metadata.name, "cpaas-system"),
         "patch",
         "how its nodes reach global",
-        fields={("metadata", "annotations", PLATFORM_URL): (now, wanted)},
+        fields={("metadata", "annotations", PLATFORM_URL_ANNOTATION): (now, wanted)},
     )
     return Plan(actions=(change,), notes=notes)

@@ -20,14 +20,13 @@ from typing import Any
 
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.checks.support import PlannedInCluster
+from acpcheck.constants import ACP_DOCS
 from acpcheck.model.plan import ClusterPlan, NodeRoleAssignment
 from acpcheck.remediation.objects import ClusterObjects, ObjectChange, Ref
 from acpcheck.remediation.step import Plan, cluster_step
 from acpcheck.sources.cluster import NODES, ROLE_LABEL_PREFIX, ClusterView
 
-DOCS = "https://docs.alauda.io/container_platform"
-NODE_PLANNING = f"{DOCS}/4.3/configure/clusters/acp-node-planning.html"
-NODE_PLANNING_PAGES = [f"{DOCS}/{version}/configure/clusters/acp-node-planning.html" for version in ("4.0", "4.3")]
+NODE_PLANNING_PAGES = [f"{ACP_DOCS}/{version}/configure/clusters/acp-node-planning.html" for version in ("4.0", "4.3")]
 UPSTREAM_TAINTS = "https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/"
 EFFECT = "NoSchedule"
 

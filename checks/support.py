@@ -22,6 +22,7 @@ from packaging.specifiers import SpecifierSet
 
 from acpcheck import When, fail_if, manual, warn
 from acpcheck.addressing import Labelled, parse_ip
+from acpcheck.constants import preprocessing_page
 from acpcheck.facts.model import Address, NodeContext, field_errors
 from acpcheck.matrix.os import os_matrix
 from acpcheck.model.plan import ClusterPlan
@@ -29,23 +30,9 @@ from acpcheck.model.plan import ClusterPlan
 # ---------------------------------------------------------------------------
 # Sources
 
-DOCS = "https://docs.alauda.io/container_platform"
-
-
-def preprocessing_page(version: str) -> str:
-    """The node preprocessing page of an ACP version ('4.3.1' -> the 4.3 page)."""
-    minor = ".".join(version.split(".")[:2])
-    return f"{DOCS}/{minor}/install/prepare/node_preprocessing.html"
-
-
 #: The node preprocessing page of every release in the node matrix, for checks whose
 #: rule changed between releases.
 PREPROCESSING_PAGES = [preprocessing_page(version) for version in sorted(os_matrix().versions)]
-PREPROCESSING = preprocessing_page("4.3")
-PREREQUISITES = f"{DOCS}/4.3/install/prepare/prerequisites.html"
-DISK_CONFIGURATION = f"{DOCS}/4.3/configure/scalability/disk_configuration.html"
-NODE_ADD = f"{DOCS}/4.3/configure/clusters/nodes/node-add.html"
-ON_PREMISES = f"{DOCS}/4.3/configure/clusters/on-premises.html"
 
 
 def plan_page(plan: ClusterPlan) -> str:

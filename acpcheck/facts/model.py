@@ -22,7 +22,10 @@ import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acpcheck.model.plan import ClusterPlan, Node
 
 from acpcheck.facts import parse
 from acpcheck.facts.parse import RawProbe, Reading
@@ -230,9 +233,9 @@ class GatherFailure:
 class NodeContext:
     """What a node check receives as its ``node`` argument."""
 
-    spec: Any  # acpcheck.model.plan.Node: the plan's entry for this node
+    spec: Node  # the plan's entry for this node
     facts: NodeFacts
-    plan: Any  # acpcheck.model.plan.ClusterPlan
+    plan: ClusterPlan
 
     @property
     def name(self) -> str:
@@ -250,4 +253,4 @@ class NodeSet:
 
     members: tuple[NodeContext, ...]
     failures: dict[str, GatherFailure]
-    plan: Any
+    plan: ClusterPlan

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, TypeVar
 
 from packaging.specifiers import SpecifierSet
 
+from acpcheck.model.result import Status
+
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
 
@@ -346,7 +348,7 @@ def manual(message: str) -> NoReturn:
 class Verdict:
     """What one run of a check body came to, before waivers."""
 
-    status: str  # a Status value; kept as text to avoid a cycle with model.result
+    status: Status
     message: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
@@ -359,13 +361,13 @@ def verdict_of(error: BaseException | None, severity: Severity, fail_on: Severit
     check" must never read as "non-compliant".
     """
     if error is None:
-        return Verdict("pass")
+        return Verdict(Status.PASS)
     if isinstance(error, CheckWarning):
-        return Verdict("warn", error.message, error.evidence)
+        return Verdict(Status.WARN, error.message, error.evidence)
     if isinstance(error, ManualCheck):
-        return Verdict("manual", error.message)
+        return Verdict(Status.MANUAL, error.message)
     if isinstance(error, NotApplicable):
-        return Verdict("skip", error.message)
+        return Verdict(Status.SKIP, error.message)
     if isinstance(error, AssertionError):
         message = (
             error.message
@@ -373,5 +375,5 @@ def verdict_of(error: BaseException | None, severity: Severity, fail_on: Severit
             else (str(error).split("\nassert ")[0] or "assertion failed")
         )
         evidence = error.evidence if isinstance(error, CheckFailed) else {}
-        return Verdict("fail" if severity >= fail_on else "warn", message, evidence)
-    return Verdict("error", f"could not check: {type(error).__name__}: {error}")
+        return Verdict(Status.FAIL if severity >= fail_on else Status.WARN, message, evidence)
+    return Verdict(Status.ERROR, f"could not check: {type(error).__name__}: {error}")

@@ -26,13 +26,16 @@ class Status(str, enum.Enum):
 #: a waiver's target is a glob over them, so ``node:*`` waives per-node and cross-node results.
 ALL_NODES = "node:*"
 
-# Exit codes of `acpcheck run`.
+# Exit codes of `acpcheck run` (docs/interfaces.md); `remediate` and `rollback` use the same
+# numbers for the same outcomes (docs/interfaces.md), and EXIT_INTERRUPTED for Ctrl-C.
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_ERROR = 2
 EXIT_INTERNAL = 3
 EXIT_BAD_INPUT = 4
 EXIT_NOTHING_SELECTED = 5
+#: remediate/rollback stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
 
 
 @dataclass

@@ -29,10 +29,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from acpcheck.constants import DEFAULT_OUT
 from acpcheck.errors import InputError, Problem, visible
-from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL
-
-DEFAULT_OUT = Path("reports/out")
+from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("acpcheck: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 — one line and exit 3, never a traceback with a node's data
         print(
             f"acpcheck: internal error: {type(error).__name__}: {visible(str(error), one_line=True)}", file=sys.stderr

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from acpcheck.constants import ETCD_ENCRYPTION, NODE_PLANNING, PREPROCESSING
+
 if TYPE_CHECKING:
     from acpcheck.facts.model import NodeContext
     from acpcheck.model.plan import ClusterPlan
 
-DOCS = "https://docs.alauda.io/container_platform"
-#: The 4.3 node preprocessing page: its checks do not apply to Immutable Infrastructure.
-PREPROCESSING_43 = f"{DOCS}/4.3/install/prepare/node_preprocessing.html"
 #: Clusters overview (cluster management models): on platform-provisioned
 #: infrastructure the node OS is managed by the platform (Immutable OS only).
 MANAGEMENT_MODELS = "https://github.com/alauda/acp-docs/blob/master/docs/en/overview/cluster-management-models.mdx"
-SOURCES = f"{PREPROCESSING_43} (node preprocessing does not apply to Immutable Infrastructure); {MANAGEMENT_MODELS} (the platform manages the node OS)"
+SOURCES = f"{PREPROCESSING} (node preprocessing does not apply to Immutable Infrastructure); {MANAGEMENT_MODELS} (the platform manages the node OS)"
 
 #: os-release IDs of the immutable operating systems the docs name (openSUSE MicroOS,
 #: the one the platform supports, and its SUSE build; Flatcar).
@@ -54,10 +53,6 @@ def node_refusal(node: NodeContext) -> str | None:
     return None
 
 
-#: Cluster Node Planning: infra and custom role nodes only on non-immutable clusters.
-NODE_PLANNING = f"{DOCS}/4.3/configure/clusters/acp-node-planning.html"
-#: The etcd Encryption page: the Encryption Manager does not support the global cluster.
-ETCD_ENCRYPTION = f"{DOCS}/4.3/configure/clusters/etcd-encryption.html"
 #: Cluster types that are third-party clusters (ACP did not build them).
 THIRD_PARTY_TYPES = frozenset({"imported", "registered"})
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from acpcheck.errors import InputError, Problem
 from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts
 from acpcheck.grading import GradingPolicy, evaluate
-from acpcheck.model.result import CheckResult, Status
+from acpcheck.model.result import EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, CheckResult, Status
 from acpcheck.remediation.actions import (
     BACKUP_ROOT,
     KINDS,
@@ -266,16 +266,17 @@ class RunReport:
         """0 nothing left to do; 1 changes planned (dry-run) or findings remain; 2 a node
         or a step failed; 130 interrupted."""
         if self.interrupted:
-            return 130
+            return EXIT_INTERRUPTED
         if self.refused:
-            return 1
+            return EXIT_FAIL
         if any(n.error or n.locked for n in self.nodes) or any(
             s.outcome in ("failed", "unverified") for s in self.steps()
         ):
-            return 2
+            return EXIT_ERROR
         if not self.apply:
-            return 1 if any(s.changes_planned or s.outcome in ("skipped", "refused") for s in self.steps()) else 0
-        return 1 if any(s.outcome not in ("fixed",) for s in self.steps()) else 0
+            planned = any(s.changes_planned or s.outcome in ("skipped", "refused") for s in self.steps())
+            return EXIT_FAIL if planned else EXIT_OK
+        return EXIT_FAIL if any(s.outcome not in ("fixed",) for s in self.steps()) else EXIT_OK
 
 
 # ---------------------------------------------------------------------------
@@ -728,8 +729,8 @@ class RollbackReport:
 
     def exit_code(self) -> int:
         if any(t.error or not all(line.ok for line in t.lines) for t in self.targets):
-            return 2
-        return 0
+            return EXIT_ERROR
+        return EXIT_OK
 
 
 def pending_undos(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

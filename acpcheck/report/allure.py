@@ -51,6 +51,7 @@ from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult
 from allure_commons.utils import md5
 
 from acpcheck.model.result import best_ref
+from acpcheck.report.document import verdict
 from acpcheck.report.sarif import fails_the_run
 
 #: acpcheck severity -> Allure severity, by rank (Allure has no "high" or "info").
@@ -207,8 +208,6 @@ def _utf16(char: str) -> list[int]:
 
 def environment(document: dict[str, Any]) -> str:
     """``environment.properties``: what the Allure report's Environment widget shows."""
-    from acpcheck.report.writers import verdict
-
     run = document["run"]
     pairs = [
         ("plan", run["plan"]),

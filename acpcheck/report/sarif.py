@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from acpcheck.constants import ACP_DOCS
 from acpcheck.model.check import Severity
 from acpcheck.model.result import best_ref
-
-if TYPE_CHECKING:
-    from acpcheck.report.writers import Context
+from acpcheck.report.document import Context, error_groups, verdict
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 #: A finding's status -> its SARIF level: what it did to the run, not only its severity.
@@ -54,8 +53,6 @@ def fails_the_run(severity: str, fail_on: str) -> bool:
 
 def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
     """The SARIF log of one results document (see the module's docstring)."""
-    from acpcheck.report.writers import error_groups, verdict
-
     run = document["run"]
     artifact, bases = artifact_location(run["plan"])
     rules: dict[str, dict[str, Any]] = {}
@@ -145,7 +142,7 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
                         "name": "acpcheck",
                         "version": run["acpcheck"],
                         "semanticVersion": run["acpcheck"],
-                        "informationUri": "https://docs.alauda.io/container_platform/4.3/",
+                        "informationUri": f"{ACP_DOCS}/4.3/",
                         "rules": list(rules.values()),
                     }
                 },

@@ -20,7 +20,7 @@ from typing import Any
 
 from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
-from acpcheck.report.writers import SEVERITY_ORDER, error_groups, verdict
+from acpcheck.report.document import SEVERITY_ORDER, error_groups, verdict
 
 INDENT = " " * 7
 _ORDER = {"fail": 0, "error": 1, "warn": 2, "manual": 3}

@@ -41,14 +41,13 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acpcheck import jsontext
 from acpcheck.errors import has_invisible, visible
 from acpcheck.model.result import best_ref
+from acpcheck.report.document import SEVERITY_ORDER, Context, error_groups, verdict
 from acpcheck.report.sarif import artifact_location, sarif
 
 if TYPE_CHECKING:
@@ -72,34 +71,6 @@ STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️",
 # Findings first, in the order a person should read them.
 SECTIONS = ("fail", "error", "warn", "manual", "waived")
 STATUS_ORDER = {s: i for i, s in enumerate((*SECTIONS, "pass", "skip"))}
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
-VERDICT = {
-    0: "compliant",
-    1: "NOT compliant",
-    2: "assessment incomplete: some checks could not run",
-    5: "nothing selected",
-}
-#: The verdict of a run that did not complete, whatever its results say.
-INCOMPLETE = "INCOMPLETE: the run did not complete"
-
-
-def verdict(document: dict[str, Any]) -> str:
-    """The run's verdict in words: ``INCOMPLETE: the run did not complete (<reason>)``
-    for a run that did not complete, else the words for its exit code."""
-    reason = document.get("incomplete")
-    if reason:
-        return f"{INCOMPLETE} ({reason})"
-    return VERDICT.get(document["run"]["exitCode"], "unknown")
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the reports show beyond results.json, from the run that made it."""
-
-    #: check id -> its rationale (the check's docstring): why the rule exists
-    rationales: Mapping[str, str] = field(default_factory=dict)
-    #: target -> the plan line of its entry (node:<name> -> its item of spec.nodes)
-    lines: Mapping[str, int] = field(default_factory=dict)
 
 
 def render_all(document: dict[str, Any], context: Context | None = None) -> dict[str, str]:
@@ -191,19 +162,6 @@ def _first_line(text: str) -> str:
 
 
 # -- grouping: what repeats across targets is read once ----------------------------------
-
-
-def error_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """ERRORs with one reason on one target (an unreachable node: every check of it),
-    one group each, in order of first appearance: ``{"target", "message", "members"}``."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for result in results:
-        if result["status"] == "error":
-            key = (result["target"], result["message"])
-            found.setdefault(key, {"target": result["target"], "message": result["message"], "members": []})[
-                "members"
-            ].append(result)
-    return list(found.values())
 
 
 def groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

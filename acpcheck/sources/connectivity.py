@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from acpcheck.constants import PLATFORM_URL_ANNOTATION
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.lb import EvidenceDocument, JsonEvidenceSource, _reachable, busy_ports, live_reason
 from acpcheck.sources.nodeside import (
@@ -53,7 +54,7 @@ from acpcheck.sources.nodeside import (
 )
 
 if TYPE_CHECKING:
-    from acpcheck.matrix.ports import ConnPort
+    from acpcheck.model.ports import ConnPort
     from acpcheck.model.plan import ClusterPlan, Node
 
 #: Every pair is probed up to this many nodes; above it, a sample (module docstring).
@@ -72,7 +73,6 @@ TRIES = 2
 #: A connector that timed out (or lost its connection) runs once more, after the
 #: others, with this many times its time budget (ours).
 RETRY_BUDGET_FACTOR = 2
-PLATFORM_URL = "cpaas.io/platform-url"
 REGISTRY_PORT = 11443
 
 
@@ -138,7 +138,7 @@ def global_targets(plan: ClusterPlan) -> list[GlobalTarget]:
     if plan.spec.cluster.role != "workload":
         return []
     targets = []
-    url = plan.spec.cluster.annotations.get(PLATFORM_URL)
+    url = plan.spec.cluster.annotations.get(PLATFORM_URL_ANNOTATION)
     host = None
     if url:
         parts = urlsplit(url if "://" in url else f"https://{url}")
@@ -147,7 +147,10 @@ def global_targets(plan: ClusterPlan) -> list[GlobalTarget]:
             port = parts.port or (80 if parts.scheme == "http" else 443)
             targets.append(
                 GlobalTarget(
-                    name="platform-url", host=host, port=port, source=f"spec.cluster.annotations[{PLATFORM_URL}]"
+                    name="platform-url",
+                    host=host,
+                    port=port,
+                    source=f"spec.cluster.annotations[{PLATFORM_URL_ANNOTATION}]",
                 )
             )
     registry = plan.spec.registry
@@ -169,7 +172,7 @@ def global_targets(plan: ClusterPlan) -> list[GlobalTarget]:
                     name="registry",
                     host=host,
                     port=REGISTRY_PORT,
-                    source=f"spec.cluster.annotations[{PLATFORM_URL}] (its host)",
+                    source=f"spec.cluster.annotations[{PLATFORM_URL_ANNOTATION}] (its host)",
                 )
             )
     return targets
@@ -233,7 +236,7 @@ class ConnectivitySource(JsonEvidenceSource):
     what = "connectivity evidence"
 
     def gather(self, context: GatherContext) -> ConnEvidence:
-        from acpcheck.matrix.ports import connectivity_ports
+        from acpcheck.model.ports import connectivity_ports
         from acpcheck.transport.errors import (
             unexpected,
         )  # lazily, as every source: the transport package loads paramiko

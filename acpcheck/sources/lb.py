@@ -295,7 +295,7 @@ def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
 
 
 def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] | None) -> LbEvidence:
-    from acpcheck.matrix.ports import lb_ports
+    from acpcheck.model.ports import lb_ports
     from acpcheck.transport.settings import proxy_for
 
     plan = context.plan
@@ -409,7 +409,7 @@ def prove_port(
 
 
 def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) -> LbEvidence:
-    from acpcheck.matrix.ports import lb_ports
+    from acpcheck.model.ports import lb_ports
     from acpcheck.transport.errors import TransportError
 
     plan = context.plan

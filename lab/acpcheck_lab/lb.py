@@ -248,7 +248,7 @@ def prepare(
     extras.directory.mkdir(parents=True, exist_ok=True)
     control_plane = [build for build in builds if build.spec.role == "control-plane"]
     if lb is not None and lb.endpoint == "up":
-        from acpcheck.matrix.ports import lb_ports
+        from acpcheck.model.ports import lb_ports
 
         plan = load_plan(paths.plan)
         wanted = lb.ports if lb.ports is not None else [port.port for port in lb_ports(plan)]

@@ -24,7 +24,7 @@ import pytest
 from nodes.conftest import node_context, plan_with
 
 from acpcheck.checks import lb as checks
-from acpcheck.matrix.ports import lb_ports
+from acpcheck.model.ports import lb_ports
 from acpcheck.sources.lb import (
     LbEvidence,
     LiveEvidence,

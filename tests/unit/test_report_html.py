@@ -12,7 +12,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from acpcheck.model.result import Status
-from acpcheck.report.writers import SECTIONS, VERDICT, Context, groups, paragraphs, report_html
+from acpcheck.report.document import VERDICT, Context
+from acpcheck.report.writers import SECTIONS, groups, paragraphs, report_html
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
 STATUSES = [str(s) for s in Status]
