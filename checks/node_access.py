@@ -20,7 +20,6 @@ from acpcheck.remediation import (
     Changes,
     NamedCommand,
     NodeView,
-    changes_of,
     edit,
     ini_value,
     set_ini_key,
@@ -209,8 +208,7 @@ def default_tasks_max(node: NodeView) -> Changes:
         if node.systemd
         else ["systemd is not PID 1 here: nothing to re-execute; the setting applies when systemd starts"]
     )
-    changes = changes_of(edits, notes=notes)
-    if node.systemd and changes.actions:  # one re-exec, after the last file
-        *first, last = changes.actions
-        changes = Changes((*first, replace(last, then=NamedCommand("systemctl-daemon-reexec"))), changes.notes)
-    return changes
+    writes = [write for write, _ in edits if write is not None]
+    if node.systemd and writes:  # one re-exec, after the last file
+        writes[-1] = replace(writes[-1], then=NamedCommand("systemctl-daemon-reexec"))
+    return Changes(tuple(writes), (*notes, *(note for _, note in edits if note)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.nodefiles import FileState
@@ -88,7 +88,16 @@ class MoveAside:
     kind: Literal["move"] = field(default="move", init=False)
 
 
+#: The actions of a node step.
 Action = WriteFile | RunCommand | MoveAside
+
+
+class AnyAction(Protocol):
+    """An action of any kind a step may return: a node action above, or a kind of its
+    own registered with ``actions.register_kind`` (cluster steps: ``objects.ObjectChange``)."""
+
+    @property
+    def kind(self) -> str: ...
 
 
 # ---------------------------------------------------------------------------
@@ -99,7 +108,7 @@ Action = WriteFile | RunCommand | MoveAside
 class Changes:
     """What a step would change on one node (or the cluster) now: its actions, in order."""
 
-    actions: tuple[Action, ...] = ()
+    actions: tuple[AnyAction, ...] = ()
     #: What the step leaves undone here, and why (shown in the dry-run and the report).
     notes: tuple[str, ...] = ()
     #: Part of the fix takes effect only at the next boot (the change made now is
@@ -112,7 +121,7 @@ class Changes:
 
 
 def changes_of(
-    parts: Iterable[tuple[Action | None, str | None]], *, deferred: bool = False, notes: Iterable[str] = ()
+    parts: Iterable[tuple[AnyAction | None, str | None]], *, deferred: bool = False, notes: Iterable[str] = ()
 ) -> Changes:
     """``Changes`` from (action or None, note or None) pairs, as ``nodesteps.edit`` returns
     them, and extra notes."""

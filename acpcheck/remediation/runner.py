@@ -515,7 +515,8 @@ def _remediate_node(
                 except NodeLockError as error:
                     report.locked, report.steps = str(error), []
                     return report
-            if not _planned(item, report.refused, view, options):
+            changes = _proposed(item, report.refused, view, options)
+            if changes is None:
                 continue
             if options.apply and writer is not None:
                 ctx = ActionContext(
@@ -529,7 +530,7 @@ def _remediate_node(
                 _perform(item, ctx, writer, crasher, stop)
                 view.forget()  # the next step reads what the node holds now
             else:
-                view.assume(item.changes)  # a dry-run: the next step reads the node as if this one's were made
+                view.assume(changes)  # a dry-run: the next step reads the node as if this one's were made
         if options.apply and report.steps and not stop.is_set():
             _verify(report, spec, plan, access, policy)
     except SimulatedCrash:
@@ -581,14 +582,17 @@ def _remediate_cluster(
         if options.findings is not None and (step.check, target) not in options.findings:
             continue
         item = _wanted(report, step, evaluate(check_function(meta), policy, {"cluster": view}), options)
-        if item is None or not _planned(item, cluster_step_refusal(plan, step.check, live_nodes), objects, options):
+        if item is None:
+            continue
+        changes = _proposed(item, cluster_step_refusal(plan, step.check, live_nodes), objects, options)
+        if changes is None:
             continue
         if options.apply and writer is not None:
             ctx = ActionContext(None, options.run_id, target, kube=objects.kube)  # type: ignore[arg-type]
             _perform(item, ctx, writer, crasher, threading.Event())
             objects.forget()
         else:
-            objects.assume(item.changes)
+            objects.assume(changes)
     if options.apply and report.steps:
         pending = [s for s in report.steps if s.outcome not in ("failed", "refused", "skipped")]
         if pending:
@@ -616,17 +620,18 @@ def _wanted(report: NodeReport, step: Step, before: CheckResult, options: Option
     return item
 
 
-def _planned(item: StepReport, refusal: str | None, view: Any, options: Options) -> bool:
-    """Ask the step for its changes (unless refused); True when it has changes to show or make."""
+def _proposed(item: StepReport, refusal: str | None, view: Any, options: Options) -> Changes | None:
+    """Ask the step for its changes (unless refused): they are ``item.changes``, and
+    returned when there is anything to show or make."""
     if refusal:
         item.outcome, item.changes = "refused", Changes(refused=refusal)
-        return False
+        return None
     try:
         item.changes = item.step.changes(view)
     except NODE_ERRORS as error:
         item.outcome = "failed"
-        item.messages.append(f"could not plan: {error}")
-        return False
+        item.messages.append(f"could not work out the changes: {error}")
+        return None
     if item.changes.refused:
         item.outcome = "refused"
     elif item.step.removes and not options.allow_removals:
@@ -635,8 +640,8 @@ def _planned(item: StepReport, refusal: str | None, view: Any, options: Options)
     elif not item.changes.actions:
         item.outcome = "nothing to change"
     else:
-        return True
-    return False
+        return item.changes
+    return None
 
 
 def _perform(
