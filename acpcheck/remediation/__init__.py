@@ -31,7 +31,7 @@ The steps themselves live next to the checks they fix, in ``checks/node_*.py``,
 ``checks/roles.py`` and ``checks/registry.py``.
 """
 
-from acpcheck.remediation.changes import Action, Changes, MoveAside, RunCommand, WriteFile, changes_of
+from acpcheck.remediation.changes import Action, AnyAction, Changes, MoveAside, RunCommand, WriteFile, changes_of
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import (
     add_words,
@@ -62,6 +62,7 @@ from acpcheck.remediation.view import NodeView
 
 __all__ = [
     "Action",
+    "AnyAction",
     "Changes",
     "ClusterObjects",
     "FileState",
