@@ -601,8 +601,29 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"  applies   {info['applies']}")
     print("\nWhy:\n" + textwrap.indent(meta.rationale, "  "))
     print("\nFix:\n" + textwrap.indent(textwrap.fill(meta.remediation, 90), "  "))
+    print("\n" + _remediation_steps(meta.id))
     print("\nSources:\n" + "\n".join(f"  {ref}" for ref in meta.refs))
     return EXIT_OK
+
+
+def _remediation_steps(check_id: str) -> str:
+    """The explain section on `acpcheck remediate`: the steps that fix ``check_id``
+    (registered by the check modules the catalogue imported), or that none does."""
+    from acpcheck.remediation.steps import steps_for
+
+    steps = steps_for(check_id)
+    lines = ["Remediation steps (`acpcheck remediate`, a dry-run unless --apply):"]
+    if not steps:
+        lines.append("  none: acpcheck does not change anything for this check; fix it by hand as above")
+    for step in steps:
+        where = "the cluster" if step.target == "cluster" else "each node where the check fails"
+        removes = "; deletes software or data: only with --allow-removals" if step.removes else ""
+        lines.append(
+            textwrap.fill(
+                f"{step.id} ({where}{removes}): {step.does}", 90, initial_indent="  ", subsequent_indent="    "
+            )
+        )
+    return "\n".join(lines)
 
 
 def _schema(args: argparse.Namespace) -> int:

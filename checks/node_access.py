@@ -18,11 +18,16 @@ from acpcheck import Scope, Severity, check, fail, manual
 from acpcheck.checks.support import PREPROCESSING_PAGES, before_install, plan_page, preprocessed
 from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
-from acpcheck.remediation.commands import NamedCommand
-from acpcheck.remediation.edits import ini_value, set_ini_key
-from acpcheck.remediation.nodesteps import edit, plan_of, sshd_option
-from acpcheck.remediation.step import Plan, WriteFile, step
-from acpcheck.remediation.view import NodeView
+from acpcheck.remediation import (
+    Changes,
+    NamedCommand,
+    NodeView,
+    edit,
+    ini_value,
+    set_ini_key,
+    sshd_option,
+    step,
+)
 
 #: What `systemctl show` prints for an unlimited DefaultTasksMax: "infinity", or on
 #: older systemd (CentOS 7's 219) the raw value it stands for, UINT64_MAX.
@@ -156,28 +161,28 @@ def check_default_tasks_max(node: NodeContext) -> None:
 
 # ---------------------------------------------------------------------------
 # Remediation steps (`acpcheck remediate`): what acpcheck may change to fix the checks
-# above (see acpcheck/remediation/step.py). sshd steps run last on a node: each
+# above (see acpcheck/remediation/steps.py). sshd steps run last on a node: each
 # validates the new file with sshd itself, reloads sshd and proves that a new login
 # still works, or puts the old file back at once.
 
 
 @step(
-    check="ACP-NODE-010",
+    fixes=check_sshd_usedns,
     name="sshd-usedns",
     does="sets UseDNS no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd",
     order=90,
 )
-def sshd_usedns(node: NodeView) -> Plan:
+def sshd_usedns(node: NodeView) -> Changes:
     return sshd_option(node, "UseDNS", "no")
 
 
 @step(
-    check="ACP-NODE-011",
+    fixes=check_sshd_usepam,
     name="sshd-usepam",
     does="sets UsePAM no in /etc/ssh/sshd_config, checked with sshd -t, and reloads sshd",
     order=91,
 )
-def sshd_usepam(node: NodeView) -> Plan:
+def sshd_usepam(node: NodeView) -> Changes:
     return sshd_option(node, "UsePAM", "no")
 
 
@@ -185,18 +190,18 @@ SYSTEM_CONF = "/etc/systemd/system.conf"
 
 
 @step(
-    check="ACP-NODE-012",
+    fixes=check_default_tasks_max,
     name="tasks-max",
     does="sets DefaultTasksMax=infinity in systemd's system.conf (and drop-ins that override it), then systemctl daemon-reexec",
 )
-def default_tasks_max(node: NodeView) -> Plan:
+def default_tasks_max(node: NodeView) -> Changes:
     drop_ins = node.glob("/etc/systemd/system.conf.d/*.conf")
     overriding = [
         path
         for path in drop_ins
         if ini_value(node.file(path).text, "Manager", "DefaultTasksMax") not in (None, "infinity")
     ]
-    changes = [
+    edits = [
         edit(
             node,
             path,
@@ -210,9 +215,7 @@ def default_tasks_max(node: NodeView) -> Plan:
         if node.systemd
         else ["systemd is not PID 1 here: nothing to re-execute; the setting applies when systemd starts"]
     )
-    plan = plan_of(changes, notes=notes)
-    if node.systemd and plan.actions:  # one re-exec, after the last file
-        *first, last = plan.actions
-        assert isinstance(last, WriteFile)  # every change above edits a file
-        plan = Plan((*first, replace(last, then=NamedCommand("systemctl-daemon-reexec"))), plan.notes)
-    return plan
+    writes = [write for write, _ in edits if write is not None]
+    if node.systemd and writes:  # one re-exec, after the last file
+        writes[-1] = replace(writes[-1], then=NamedCommand("systemctl-daemon-reexec"))
+    return Changes(tuple(writes), (*notes, *(note for _, note in edits if note)))

@@ -24,11 +24,20 @@ from acpcheck.checks.support import listed, plan_page, preprocessed, require
 from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
-from acpcheck.remediation.commands import NamedCommand
-from acpcheck.remediation.edits import comment_out_swap, set_assignment
-from acpcheck.remediation.nodesteps import edit, kernel_parameter, load_modules, plan_of
-from acpcheck.remediation.step import Plan, RunCommand, WriteFile, step
-from acpcheck.remediation.view import NodeView
+from acpcheck.remediation import (
+    Changes,
+    NamedCommand,
+    NodeView,
+    RunCommand,
+    WriteFile,
+    changes_of,
+    comment_out_swap,
+    edit,
+    kernel_parameter,
+    load_modules,
+    set_assignment,
+    step,
+)
 
 IP_VS_MODULES = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
 KUBE_OVN_MODULES = ["geneve", "openvswitch"]
@@ -324,42 +333,42 @@ def check_swap_disabled(node: NodeContext) -> None:
 
 # ---------------------------------------------------------------------------
 # Remediation steps (`acpcheck remediate`): what acpcheck may change to fix the checks
-# above, planned from the node's current files (see acpcheck/remediation/step.py).
+# above, read from the node's current files (see acpcheck/remediation/steps.py).
 
 
 @step(
-    check="ACP-NODE-001",
+    fixes=check_transparent_hugepage_never,
     name="grub-thp",
     does="puts transparent_hugepage=never on the kernel command line of the next boot (GRUB); no reboot",
 )
-def grub_transparent_hugepage(node: NodeView) -> Plan:
+def grub_transparent_hugepage(node: NodeView) -> Changes:
     return kernel_parameter(node, "transparent_hugepage=never")
 
 
 @step(
-    check="ACP-NODE-002",
+    fixes=check_centos7_nokmem,
     name="grub-nokmem",
     does="puts cgroup.memory=nokmem on the kernel command line of the next boot (GRUB); no reboot",
 )
-def grub_nokmem(node: NodeView) -> Plan:
+def grub_nokmem(node: NodeView) -> Changes:
     return kernel_parameter(node, "cgroup.memory=nokmem", exclusive=False)
 
 
 @step(
-    check="ACP-NODE-003",
+    fixes=check_ipvs_modules,
     name="ipvs-modules",
     does="loads the IPVS modules now and lists them in /etc/modules-load.d/ipvs.conf",
 )
-def ipvs_modules(node: NodeView) -> Plan:
+def ipvs_modules(node: NodeView) -> Changes:
     return load_modules(node, IP_VS_MODULES, "/etc/modules-load.d/ipvs.conf", "kube-proxy in IPVS mode")
 
 
 @step(
-    check="ACP-NODE-004",
+    fixes=check_conntrack_modules,
     name="conntrack-modules",
     does="loads nf_conntrack_ipv4 (and _ipv6) now and lists them in /etc/modules-load.d/conntrack.conf",
 )
-def conntrack_modules(node: NodeView) -> Plan:
+def conntrack_modules(node: NodeView) -> Changes:
     wanted = ["nf_conntrack_ipv4"] + (
         ["nf_conntrack_ipv6"] if node.plan.spec.cluster.ip_family in ("ipv6", "dual-stack") else []
     )
@@ -369,11 +378,11 @@ def conntrack_modules(node: NodeView) -> Plan:
 
 
 @step(
-    check="ACP-NODE-005",
+    fixes=check_kube_ovn_modules,
     name="kube-ovn-modules",
     does="loads geneve and openvswitch now and lists them in /etc/modules-load.d/kube-ovn.conf",
 )
-def kube_ovn_modules(node: NodeView) -> Plan:
+def kube_ovn_modules(node: NodeView) -> Changes:
     return load_modules(node, KUBE_OVN_MODULES, "/etc/modules-load.d/kube-ovn.conf", "Kube-OVN")
 
 
@@ -381,11 +390,11 @@ SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 
 @step(
-    check="ACP-NODE-006",
+    fixes=check_security_modules_disabled,
     name="selinux-off",
     does="switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the next boot)",
 )
-def selinux_off(node: NodeView) -> Plan:
+def selinux_off(node: NodeView) -> Changes:
     parts: list[tuple[RunCommand | WriteFile | None, str | None]] = []
     deferred = False
     if node.facts.selinux == "enforcing":
@@ -417,15 +426,15 @@ def selinux_off(node: NodeView) -> Plan:
             "--now apparmor`, "
             "apparmor=0 on the kernel command line, reboot)"
         )
-    return plan_of(parts, deferred=deferred, notes=notes)
+    return changes_of(parts, deferred=deferred, notes=notes)
 
 
 @step(
-    check="ACP-NODE-007",
+    fixes=check_firewall_disabled,
     name="firewall-off",
     does="stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it",
 )
-def firewall_off(node: NodeView) -> Plan:
+def firewall_off(node: NodeView) -> Changes:
     active = {name for name, state in node.facts.firewall_services.items() if state == "active"}
     actions: list[RunCommand | WriteFile] = []
     notes: list[str] = []
@@ -485,11 +494,15 @@ def firewall_off(node: NodeView) -> Plan:
                 reverse=NamedCommand("iptables-restore"),
             )
         )
-    return Plan(tuple(actions), tuple(notes))
+    return Changes(tuple(actions), tuple(notes))
 
 
-@step(check="ACP-NODE-008", name="swap-off", does="turns swap off now and comments the swap entries out of /etc/fstab")
-def swap_off(node: NodeView) -> Plan:
+@step(
+    fixes=check_swap_disabled,
+    name="swap-off",
+    does="turns swap off now and comments the swap entries out of /etc/fstab",
+)
+def swap_off(node: NodeView) -> Changes:
     parts: list[tuple[RunCommand | WriteFile | None, str | None]] = [
         edit(node, "/etc/fstab", comment_out_swap, "no swap at boot")
     ]
@@ -515,4 +528,4 @@ def swap_off(node: NodeView) -> Plan:
         parts.append(
             (None, f"swapoff is not run: {why_not}; without fstab entries there is no swap after the next boot")
         )
-    return plan_of(parts, deferred=deferred)
+    return changes_of(parts, deferred=deferred)

@@ -46,10 +46,7 @@ from acpcheck.checks.support import (
 )
 from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
-from acpcheck.remediation.edits import ensure_localhost
-from acpcheck.remediation.nodesteps import edit, plan_of
-from acpcheck.remediation.step import Plan, step
-from acpcheck.remediation.view import NodeView
+from acpcheck.remediation import Changes, NodeView, changes_of, edit, ensure_localhost, step
 
 # ---------------------------------------------------------------------------
 # Rules, as the node preprocessing page states them
@@ -514,15 +511,15 @@ def check_runtime_bridge_range_unused(node: NodeContext) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Remediation steps (`acpcheck remediate`; see acpcheck/remediation/step.py). Only
+# Remediation steps (`acpcheck remediate`; see acpcheck/remediation/steps.py). Only
 # N2 has a value the docs give that a machine can set; a hostname, nameservers or a
 # node address are the operator's to choose.
 
 
 @step(
-    check="ACP-NODE-014",
+    fixes=check_localhost_resolves,
     name="hosts-localhost",
     does="puts `127.0.0.1 localhost` in /etc/hosts ahead of any other IPv4 localhost line",
 )
-def hosts_localhost(node: NodeView) -> Plan:
-    return plan_of([edit(node, "/etc/hosts", ensure_localhost, "localhost resolves to 127.0.0.1")])
+def hosts_localhost(node: NodeView) -> Changes:
+    return changes_of([edit(node, "/etc/hosts", ensure_localhost, "localhost resolves to 127.0.0.1")])

@@ -32,10 +32,7 @@ from acpcheck.checks.support import (
 from acpcheck.constants import PREPROCESSING
 from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
-from acpcheck.remediation.commands import NamedCommand
-from acpcheck.remediation.nodesteps import remove_packages
-from acpcheck.remediation.step import MoveAside, Plan, WriteFile, step
-from acpcheck.remediation.view import NodeView
+from acpcheck.remediation import Changes, MoveAside, NamedCommand, NodeView, WriteFile, remove_packages, step
 
 
 def rules_source() -> str:
@@ -206,32 +203,32 @@ def check_no_leftover_paths(node: NodeContext) -> None:
 
 # ---------------------------------------------------------------------------
 # Remediation steps (`acpcheck remediate --allow-removals`; see
-# acpcheck/remediation/step.py). They delete software and data, so they run only when
+# acpcheck/remediation/steps.py). They delete software and data, so they run only when
 # asked for explicitly, and keep a backup on the node that `acpcheck rollback` restores.
 
 
 @step(
-    check="ACP-NODE-023",
+    fixes=check_no_kubelet_unit,
     name="kubelet-unit",
     does="removes /etc/systemd/system/kubelet.service (its content kept in the journal)",
     removes=True,
 )
-def remove_kubelet_unit(node: NodeView) -> Plan:
+def remove_kubelet_unit(node: NodeView) -> Changes:
     unit = os_matrix().preprocessing.kubelet_unit
     state = node.file(unit)
     if state.kind != "file":
-        return Plan(notes=(f"{unit} is {state.kind}: nothing acpcheck removes",) if state.exists else ())
+        return Changes(notes=(f"{unit} is {state.kind}: nothing acpcheck removes",) if state.exists else ())
     reload = NamedCommand("systemctl-daemon-reload") if node.systemd else None
-    return Plan((WriteFile(unit, state, None, "a leftover of an earlier Kubernetes", then=reload),))
+    return Changes((WriteFile(unit, state, None, "a leftover of an earlier Kubernetes", then=reload),))
 
 
 @step(
-    check="ACP-NODE-025",
+    fixes=check_no_conflicting_software,
     name="conflicting-software",
     does="removes the conflicting packages and moves the stray /usr/local/bin binaries aside",
     removes=True,
 )
-def remove_conflicting_software(node: NodeView) -> Plan:
+def remove_conflicting_software(node: NodeView) -> Changes:
     facts, pre = node.facts, os_matrix().preprocessing
     os_id = facts.os_id or ""
     conflicting = set(pre.packages.get(os_id, [name for names in pre.packages.values() for name in names]))
@@ -246,16 +243,16 @@ def remove_conflicting_software(node: NodeView) -> Plan:
         f"snap {name}: remove it by hand (`snap remove --purge {name}`); acpcheck cannot restore a snap"
         for name in snaps
     ]
-    return Plan(packages.actions + strays, (*packages.notes, *notes))
+    return Changes(packages.actions + strays, (*packages.notes, *notes))
 
 
 @step(
-    check="ACP-NODE-026",
+    fixes=check_no_leftover_paths,
     name="leftover-paths",
     does="moves the listed leftover paths aside into the node's acpcheck backup directory",
     removes=True,
 )
-def remove_leftover_paths(node: NodeView) -> Plan:
+def remove_leftover_paths(node: NodeView) -> Changes:
     support = node_support(node.plan.spec.acp.version)
     mount_points = {mount.target.rstrip("/") or "/" for mount in node.facts.mounts}
     existing = {path.rstrip("/") for path in node.facts.existing_paths}
@@ -270,4 +267,4 @@ def remove_leftover_paths(node: NodeView) -> Plan:
         for path in present
         if path in mount_points
     )
-    return Plan(moves, notes)
+    return Changes(moves, notes)

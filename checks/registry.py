@@ -26,13 +26,7 @@ from acpcheck import Scope, Severity, check, fail, skip
 from acpcheck.checks.support import PlannedInCluster
 from acpcheck.constants import ACP_DOCS, PLATFORM_URL_ANNOTATION, PLATFORM_URL_PAGE
 from acpcheck.model.plan import ClusterPlan
-from acpcheck.remediation.objects import (
-    ClusterObjects,
-    ObjectChange,
-    Ref,
-    redacted_secret,
-)
-from acpcheck.remediation.step import Plan, cluster_step
+from acpcheck.remediation import Changes, ClusterObjects, ObjectChange, Ref, cluster_step, redacted_secret
 from acpcheck.sources.cluster import (
     CAPI_CLUSTERS,
     REGISTRY_INGRESS,
@@ -293,11 +287,11 @@ def _differs(what: str, problems: list[str]) -> str:
 
 
 @cluster_step(
-    check="ACP-REG-001",
+    fixes=check_registry_secret,
     name="registry-tls-secret",
     does="creates Secret kube-system/registry-address.tls from spec.registry.externalAddress's certificate files",
 )
-def registry_secret_step(cluster: ClusterObjects) -> Plan:
+def registry_secret_step(cluster: ClusterObjects) -> Changes:
     external = _external(cluster.plan)
     current = cluster.get("secrets", SECRET, NAMESPACE)
     cert_path, key_path = plan_file(cluster.plan, external.cert_file), plan_file(cluster.plan, external.key_file)
@@ -315,11 +309,11 @@ def registry_secret_step(cluster: ClusterObjects) -> Plan:
                 problems.append(f"its tls.crt is not {cert_path}")
         except OSError:
             pass
-        return Plan(notes=(_differs(f"Secret {NAMESPACE}/{SECRET}", problems),) if problems else ())
+        return Changes(notes=(_differs(f"Secret {NAMESPACE}/{SECRET}", problems),) if problems else ())
     try:
         cert, key = cert_path.read_bytes(), key_path.read_bytes()
     except OSError as error:
-        return Plan(
+        return Changes(
             notes=(
                 f"cannot read the certificate files of spec.registry.externalAddress: {error.strerror}: {error.filename}",
             )
@@ -332,7 +326,7 @@ def registry_secret_step(cluster: ClusterObjects) -> Plan:
         "data": {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()},
     }
     shown = redacted_secret(body, {"tls.crt": str(cert_path), "tls.key": str(key_path)})
-    return Plan(
+    return Changes(
         actions=(
             ObjectChange(
                 Ref("secrets", SECRET, NAMESPACE),
@@ -346,17 +340,17 @@ def registry_secret_step(cluster: ClusterObjects) -> Plan:
 
 
 @cluster_step(
-    check="ACP-REG-002",
+    fixes=check_registry_ingress,
     name="registry-ingress",
     does="creates Ingress kube-system/registry-address with the documented paths, annotation and TLS",
 )
-def registry_ingress_step(cluster: ClusterObjects) -> Plan:
+def registry_ingress_step(cluster: ClusterObjects) -> Changes:
     domain = _external(cluster.plan).domain
     current = cluster.get("ingresses", INGRESS, NAMESPACE)
     if current is not None:
         problems = ingress_problems(current, domain)
-        return Plan(notes=(_differs(f"Ingress {NAMESPACE}/{INGRESS}", problems),) if problems else ())
-    return Plan(
+        return Changes(notes=(_differs(f"Ingress {NAMESPACE}/{INGRESS}", problems),) if problems else ())
+    return Changes(
         actions=(
             ObjectChange(
                 Ref("ingresses", INGRESS, NAMESPACE),
@@ -369,16 +363,16 @@ def registry_ingress_step(cluster: ClusterObjects) -> Plan:
 
 
 @cluster_step(
-    check="ACP-REG-003",
+    fixes=check_registry_service,
     name="registry-service",
     does="creates Service kube-system/registry (ClusterIP, 443 -> 60080, selector component: registry)",
 )
-def registry_service_step(cluster: ClusterObjects) -> Plan:
+def registry_service_step(cluster: ClusterObjects) -> Changes:
     current = cluster.get("services", SERVICE, NAMESPACE)
     if current is not None:
         problems = service_problems(current)
-        return Plan(notes=(_differs(f"Service {NAMESPACE}/{SERVICE}", problems),) if problems else ())
-    return Plan(
+        return Changes(notes=(_differs(f"Service {NAMESPACE}/{SERVICE}", problems),) if problems else ())
+    return Changes(
         actions=(
             ObjectChange(Ref("services", SERVICE, NAMESPACE), "create", "the Ingress's backend", body=service_body()),
         )
@@ -386,15 +380,15 @@ def registry_service_step(cluster: ClusterObjects) -> Plan:
 
 
 @cluster_step(
-    check="ACP-REG-004",
+    fixes=check_platform_url,
     name="platform-url",
     does="annotates the workload cluster's Cluster object cpaas.io/platform-url (kubectl annotate --overwrite)",
 )
-def platform_url_step(cluster: ClusterObjects) -> Plan:
+def platform_url_step(cluster: ClusterObjects) -> Changes:
     plan = cluster.plan
     current = cluster.get("clusters.cluster.x-k8s.io", plan.metadata.name, "cpaas-system")
     if current is None:
-        return Plan(
+        return Changes(
             notes=(
                 f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the global cluster's); nothing to annotate",
             )
@@ -402,7 +396,7 @@ def platform_url_step(cluster: ClusterObjects) -> Plan:
     wanted = plan.spec.cluster.annotations[PLATFORM_URL_ANNOTATION]
     now = ((current.get("metadata") or {}).get("annotations") or {}).get(PLATFORM_URL_ANNOTATION)
     if now == wanted:
-        return Plan()
+        return Changes()
     notes = (
         (
             f"replaces its {PLATFORM_URL_ANNOTATION} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",
@@ -416,4 +410,4 @@ def platform_url_step(cluster: ClusterObjects) -> Plan:
         "how its nodes reach global",
         fields={("metadata", "annotations", PLATFORM_URL_ANNOTATION): (now, wanted)},
     )
-    return Plan(actions=(change,), notes=notes)
+    return Changes(actions=(change,), notes=notes)

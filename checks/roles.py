@@ -22,8 +22,7 @@ from acpcheck import Scope, Severity, check, fail
 from acpcheck.checks.support import PlannedInCluster
 from acpcheck.constants import ACP_DOCS
 from acpcheck.model.plan import ClusterPlan, NodeRoleAssignment
-from acpcheck.remediation.objects import ClusterObjects, ObjectChange, Ref
-from acpcheck.remediation.step import Plan, cluster_step
+from acpcheck.remediation import Changes, ClusterObjects, ObjectChange, Ref, cluster_step
 from acpcheck.sources.cluster import NODES, ROLE_LABEL_PREFIX, ClusterView
 
 NODE_PLANNING_PAGES = [f"{ACP_DOCS}/{version}/configure/clusters/acp-node-planning.html" for version in ("4.0", "4.3")]
@@ -118,11 +117,11 @@ def check_role_taints(plan: ClusterPlan, cluster: ClusterView) -> None:
 
 
 @cluster_step(
-    check="ACP-ROLE-001",
+    fixes=check_role_labels,
     name="role-label",
     does='labels each planned Node node-role.kubernetes.io/<role>="" (a merge patch of the Node)',
 )
-def role_label_step(cluster: ClusterObjects) -> Plan:
+def role_label_step(cluster: ClusterObjects) -> Changes:
     actions, notes = [], []
     for assignment in cluster.plan.spec.node_roles:
         node = cluster.get("nodes", assignment.node)
@@ -142,15 +141,15 @@ def role_label_step(cluster: ClusterObjects) -> Plan:
                 fields={("metadata", "labels", key): (None, "")},
             )
         )
-    return Plan(actions=tuple(actions), notes=tuple(notes))
+    return Changes(actions=tuple(actions), notes=tuple(notes))
 
 
 @cluster_step(
-    check="ACP-ROLE-002",
+    fixes=check_role_taints,
     name="role-taint",
     does="taints each planned Node node-role.kubernetes.io/<role>=<value>:NoSchedule (a merge patch of its taints)",
 )
-def role_taint_step(cluster: ClusterObjects) -> Plan:
+def role_taint_step(cluster: ClusterObjects) -> Changes:
     actions, notes = [], []
     for assignment in cluster.plan.spec.node_roles:
         node = cluster.get("nodes", assignment.node)
@@ -177,4 +176,4 @@ def role_taint_step(cluster: ClusterObjects) -> Plan:
                 fields={("spec", "taints"): (before, [*kept, wanted])},
             )
         )
-    return Plan(actions=tuple(actions), notes=tuple(notes))
+    return Changes(actions=tuple(actions), notes=tuple(notes))

@@ -8,7 +8,7 @@ never need to know what an action is:
   as the ``intent`` before anything changes): a file's current bytes, mode and owner;
   a command's captured state and an archive of the paths it touches, made on the node;
   where a path is moved to. Raises ``Stale`` when the node no longer looks the way the
-  plan assumed, so a plan is never applied to something else;
+  step saw it, so changes are never applied to something else;
 - ``perform(action, ctx)``: make the change (and check it happened);
 - ``undo(record, ctx)``: restore from the record; safe to repeat, and right whether
   or not the change had happened (an ``intent`` without ``done``);
@@ -32,18 +32,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from acpcheck.errors import visible
 from acpcheck.remediation import records
+from acpcheck.remediation.changes import MoveAside, RunCommand, WriteFile
 from acpcheck.remediation.commands import NamedCommand, record_problems
 from acpcheck.remediation.nodefiles import (
+    FileState,
     NodeFileError,
     read_state,
     remove_file,
     restore,
     write_file,
 )
-from acpcheck.remediation.step import FileState, MoveAside, RunCommand, WriteFile
 
 if TYPE_CHECKING:
-    from acpcheck.remediation.journal import TargetJournal
     from acpcheck.transport.base import NodeTransport
 
 #: Where a node keeps what a run moved aside or archived, per run id.
@@ -57,7 +57,7 @@ class ActionFailed(Exception):
 
 
 class Stale(ActionFailed):
-    """The node changed between planning and performing: nothing was done."""
+    """The node changed between the step reading it and the change: nothing was done."""
 
 
 @dataclass
@@ -67,7 +67,6 @@ class ActionContext:
     transport: NodeTransport
     run_id: str
     target: str
-    journal: TargetJournal | None = None
     #: Names this action's node-side archive (the runner sets it: step and action index).
     label: str = "action"
     #: Open a brand-new login to the node: None when it works, else why not.
@@ -179,7 +178,7 @@ class FileKind:
         current = read_state(ctx.transport, action.path)
         if not current.same_as(action.before):
             raise Stale(
-                f"{action.path} changed on the node since the plan was made ({action.before.describe()} -> {current.describe()}); nothing done"
+                f"{action.path} changed on the node since the step read it ({action.before.describe()} -> {current.describe()}); nothing done"
             )
         return {
             "path": action.path,

@@ -1,4 +1,5 @@
-"""Files on a node, read and written as root over any ``NodeTransport``, byte for byte.
+"""Files on a node: their state (``FileState``), read and written as root over any
+``NodeTransport``, byte for byte.
 
 Content travels as base64 on stdin (never on a command line, never through a
 terminal), so any byte survives. A write goes to a temporary file in the same
@@ -12,13 +13,140 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import shlex
-from typing import TYPE_CHECKING
-
-from acpcheck.remediation.step import FileState
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from acpcheck.transport.base import NodeTransport
+
+# ---------------------------------------------------------------------------
+# A file's state on a node: what a backup must restore byte for byte.
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One path on a node: a regular file (content, mode, owner), absent, or
+    something acpcheck does not edit (a symlink, a directory, a device)."""
+
+    path: str
+    kind: Literal["file", "absent", "symlink", "other"]
+    content: bytes = b""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    #: For an absent file: the directories above it that do not exist either,
+    #: shallowest first (created for a new file, removed again by its undo).
+    missing_parents: tuple[str, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return self.kind != "absent"
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.content).hexdigest() if self.kind == "file" else None
+
+    def same_as(self, other: FileState) -> bool:
+        """Same kind, and for a file the same bytes, mode and owner."""
+        if self.kind != other.kind:
+            return False
+        if self.kind != "file":
+            return True
+        return (self.content, self.mode, self.uid, self.gid) == (other.content, other.mode, other.uid, other.gid)
+
+    def describe(self) -> str:
+        if self.kind == "file":
+            return f"{self.mode:04o} {self.uid}:{self.gid}, {len(self.content)} bytes"
+        return self.kind
+
+    def as_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"path": self.path, "kind": self.kind}
+        if self.kind == "file":
+            record.update(
+                content=base64.b64encode(self.content).decode(),
+                mode=f"{self.mode:04o}",
+                uid=self.uid,
+                gid=self.gid,
+                sha256=self.sha256,
+            )
+        if self.missing_parents:
+            record["missingParents"] = list(self.missing_parents)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> FileState:
+        """The state a (verified: ``record_problems``) journal record holds."""
+        if record["kind"] == "file":
+            return cls(
+                record["path"],
+                "file",
+                base64.b64decode(record["content"]),
+                int(record["mode"], 8),
+                int(record["uid"]),
+                int(record["gid"]),
+            )
+        return cls(record["path"], record["kind"], missing_parents=tuple(record.get("missingParents", ())))
+
+    @staticmethod
+    def record_problems(record: Any, path: str) -> list[tuple[str, str]]:
+        """What is wrong with ``as_record()`` output read back from a journal, for the file
+        at ``path``; above all, bytes that do not match their own sha256 (rollback
+        writes them to the node as root)."""
+        import binascii
+
+        from acpcheck.remediation import records
+
+        found = records.problems(
+            record,
+            {
+                "path": lambda value: None if value == path else f"is not the path of the change ({path})",
+                "kind": lambda value: (
+                    None if value in ("file", "absent", "symlink", "other") else "is not file, absent, symlink or other"
+                ),
+                "missingParents": records.list_of(lambda parent: records.ancestor_of(parent, path)),
+            },
+            optional=frozenset({"missingParents"}),
+        )
+        if found or record["kind"] != "file":
+            return found
+        found = records.problems(
+            record,
+            {
+                "content": records.text,
+                "sha256": records.sha256,
+                "mode": lambda value: (
+                    None
+                    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{1,4}", value)
+                    else "is not a file mode (octal, at most 7777)"
+                ),
+                "uid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+                "gid": lambda value: records.count(value) or (None if value < 2**32 else "is too large"),
+            },
+        )
+        if found:
+            return found
+        try:
+            content = base64.b64decode(record["content"], validate=True)
+        except (binascii.Error, ValueError):
+            return [("content", "is not base64")]
+        if hashlib.sha256(content).hexdigest() != record["sha256"]:
+            return [
+                (
+                    "content",
+                    "does not match its sha256: these are not the bytes the node had, and rollback will not write them",
+                )
+            ]
+        return []
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing files on a node
 
 #: Seconds a file operation may take (reads and writes of configuration files).
 FILE_TIMEOUT = 60.0

@@ -1,17 +1,18 @@
-"""Building blocks of node steps: the plan parts several steps share (edit a file,
+"""Building blocks of node steps: the changes several steps share (edit a file,
 load kernel modules now and at boot, set an sshd keyword and reload sshd safely, set
 sysctls now and at boot, edit the kernel command line GRUB generates, remove
 packages). The steps themselves live next to their checks, in ``checks/node_*.py``.
 
-Everything here only plans: it reads the node through a ``NodeView`` and returns
-actions (``step``); nothing changes until the runner performs them.
+Everything here only proposes: it reads the node through a ``NodeView`` and returns
+actions (``changes``); nothing changes until the runner performs them.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
+from acpcheck.remediation.changes import Action, Changes, RunCommand, WriteFile, changes_of
 from acpcheck.remediation.commands import NamedCommand
 from acpcheck.remediation.edits import (
     add_words,
@@ -19,7 +20,6 @@ from acpcheck.remediation.edits import (
     set_sshd_option,
     set_sysctl,
 )
-from acpcheck.remediation.step import Action, Plan, RunCommand, WriteFile
 from acpcheck.remediation.view import NodeView
 
 
@@ -39,24 +39,11 @@ def edit(
     return WriteFile(path, state, new.encode(), why, **options), None  # type: ignore[arg-type]
 
 
-def plan_of(
-    parts: Iterable[tuple[Action | None, str | None]], *, deferred: bool = False, notes: Iterable[str] = ()
-) -> Plan:
-    """A Plan from (action or None, note or None) pairs and extra notes."""
-    actions, all_notes = [], list(notes)
-    for action, note in parts:
-        if action is not None:
-            actions.append(action)
-        if note:
-            all_notes.append(note)
-    return Plan(actions=tuple(actions), notes=tuple(all_notes), deferred=deferred)
-
-
 # ---------------------------------------------------------------------------
 # Kernel modules
 
 
-def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str) -> Plan:
+def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str) -> Changes:
     """``required`` listed in ``conf`` (modules-load.d: loaded at every boot) and the
     missing ones loaded now with modprobe (undo: ``modprobe -r`` of exactly those)."""
     missing = [module for module in required if module not in view.facts.modules]
@@ -77,7 +64,7 @@ def load_modules(view: NodeView, required: list[str], conf: str, needed_by: str)
         else:
             deferred = True
             parts.append((None, f"modprobe is not run: {why_not}; {conf} loads them at the next boot"))
-    return plan_of(parts, deferred=deferred)
+    return changes_of(parts, deferred=deferred)
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +82,7 @@ def reload_sshd(view: NodeView) -> NamedCommand:
     return NamedCommand("sshd-reload-listener")
 
 
-def sshd_option(view: NodeView, keyword: str, value: str) -> Plan:
+def sshd_option(view: NodeView, keyword: str, value: str) -> Changes:
     """``keyword value`` in sshd_config where sshd reads it first, validated with the
     node's own sshd on the new file before it replaces the old one (``sshd -t`` and
     ``sshd -T`` must show the value), then a reload, then a brand-new login; if that
@@ -113,14 +100,14 @@ def sshd_option(view: NodeView, keyword: str, value: str) -> Plan:
         then=reload_sshd(view),
         login_check=True,
     )
-    return plan_of([change])
+    return changes_of([change])
 
 
 # ---------------------------------------------------------------------------
 # sysctls
 
 
-def sysctl_values(view: NodeView, values: dict[str, str], conf: str, why: str) -> Plan:
+def sysctl_values(view: NodeView, values: dict[str, str], conf: str, why: str) -> Changes:
     """Each ``key = value`` persisted in ``conf`` (sysctl.d: applied at every boot) and
     applied now with ``sysctl -w`` (undo: the value read just before, written back)."""
 
@@ -144,7 +131,7 @@ def sysctl_values(view: NodeView, values: dict[str, str], conf: str, why: str) -
                     None,
                 )
             )
-    return plan_of(parts)
+    return changes_of(parts)
 
 
 # ---------------------------------------------------------------------------
@@ -172,13 +159,13 @@ def regenerate_grub(view: NodeView) -> tuple[RunCommand | None, str | None]:
     )
 
 
-def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) -> Plan:
+def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) -> Changes:
     """``parameter`` on the kernel command line of the next boot: /etc/default/grub
     edited, GRUB's configuration regenerated (and, on BLS systems with grubby, every
     boot entry updated). Never reboots: the step reports "needs reboot"."""
     state = view.file(DEFAULT_GRUB)
     if state.kind != "file":
-        return Plan(
+        return Changes(
             notes=(
                 f"{DEFAULT_GRUB} does not exist here: add {parameter} to the boot loader's kernel command line by hand, then reboot",
             )
@@ -209,7 +196,7 @@ def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) 
                 )
             )
     # the next boot has it once GRUB's configuration is (or will be) regenerated
-    return plan_of(parts, deferred=regenerate is not None)
+    return changes_of(parts, deferred=regenerate is not None)
 
 
 def _generated_without(view: NodeView, regenerate: RunCommand, parameter: str) -> bool:
@@ -226,12 +213,12 @@ MAINTAINER_SCRIPTS = (
 )
 
 
-def remove_packages(view: NodeView, packages: list[str], manager: str | None) -> Plan:
+def remove_packages(view: NodeView, packages: list[str], manager: str | None) -> Changes:
     """Remove exactly ``packages`` (``dpkg --purge`` / ``rpm -e``: never what depends on
     them; a package something else needs makes the command fail and nothing is removed),
     with every file they own and the package database archived on the node first."""
     if not packages:
-        return Plan()
+        return Changes()
     names = " ".join(shlex.quote(p) for p in packages)
     if manager == "dpkg":
         owned = [
@@ -248,7 +235,7 @@ def remove_packages(view: NodeView, packages: list[str], manager: str | None) ->
             recursive=DPKG_TREES,
             no_reverse=MAINTAINER_SCRIPTS,
         )
-        return Plan(
+        return Changes(
             (command,),
             (
                 f"undo restores the packages' {len(owned)} files and dpkg's database byte for byte; {MAINTAINER_SCRIPTS}",
@@ -265,10 +252,10 @@ def remove_packages(view: NodeView, packages: list[str], manager: str | None) ->
             recursive=(database,),
             no_reverse=MAINTAINER_SCRIPTS,
         )
-        return Plan(
+        return Changes(
             (command,),
             (
                 f"undo restores the packages' {len(owned)} files and the rpm database byte for byte; {MAINTAINER_SCRIPTS}",
             ),
         )
-    return Plan(notes=(f"no dpkg or rpm answered: remove {', '.join(packages)} by hand",))
+    return Changes(notes=(f"no dpkg or rpm answered: remove {', '.join(packages)} by hand",))

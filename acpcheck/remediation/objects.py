@@ -1,8 +1,8 @@
 """Cluster steps: Kubernetes API objects created or patched, shown as a diff, journaled, undone.
 
-A cluster step (``@cluster_step``, ``target = "cluster"``) plans on a ``ClusterObjects``
+A cluster step (``@cluster_step``, ``target = "cluster"``) reads a ``ClusterObjects``
 view (live reads through the plan's kubeconfig, as the ``cluster`` source reads) and
-returns ``ObjectChange`` actions:
+returns ``Changes`` of ``ObjectChange`` actions:
 
 - ``create``: the object must not exist yet (else ``Stale``). Its undo record holds the
   object's coordinates and the sha256 of what was created, never its body (a Secret's
@@ -10,7 +10,7 @@ returns ``ObjectChange`` actions:
   run created.
 - ``patch``: a JSON merge patch of a few fields (``fields``: path -> new value, None
   removes). ``prepare`` reads the object, refuses (``Stale``) when those fields no longer
-  hold what the plan was made from, and journals their values before the change; the
+  hold what the step read, and journals their values before the change; the
   undo patches them back (a field that was absent is removed again), and refuses to
   overwrite a field that changed after the run changed it.
 
@@ -38,6 +38,7 @@ from acpcheck.remediation.actions import (
     Stale,
     register_kind,
 )
+from acpcheck.remediation.changes import Changes
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
@@ -141,7 +142,7 @@ class ObjectChange:
     why: str = ""
     #: create: the whole object.
     body: dict[str, Any] | None = field(default=None, repr=False)
-    #: patch: field path -> (value the plan was made from, new value); None: absent / remove.
+    #: patch: field path -> (value the step read, new value); None: absent / remove.
     fields: dict[Path_, tuple[Any, Any]] = field(default_factory=dict)
     #: create: what the diff shows instead of the body (a Secret's values as digests).
     shown: dict[str, Any] | None = None
@@ -209,7 +210,7 @@ class ObjectKind:
         current = read_object(kube, action.ref)
         if action.op == "create":
             if current is not None:
-                raise Stale(f"{action.ref} exists now (the plan was made when it did not); nothing done")
+                raise Stale(f"{action.ref} exists now (the step read it when it did not); nothing done")
             assert action.body is not None
             like = created_shape(action.body)
             return {"op": "create", "ref": action.ref.as_record(), "shape": like, "sha256": digest(action.body, like)}
@@ -219,7 +220,7 @@ class ObjectKind:
         for path, (before, after) in action.fields.items():
             now = get_path(current, path)
             if now != before:
-                raise Stale(f"{action.ref}: {'.'.join(path)} changed since the plan was made; nothing done")
+                raise Stale(f"{action.ref}: {'.'.join(path)} changed since the step read it; nothing done")
             entry: dict[str, Any] = {"path": list(path), "before": now, "after": after}
             absent_from = next((path[:i] for i in range(1, len(path)) if get_path(current, path[:i]) is None), None)
             if now is None and absent_from is not None:
@@ -419,7 +420,7 @@ def delete_object(kube: KubeClient, ref: Ref) -> None:
 
 
 class ClusterObjects:
-    """What a cluster step's plan function reads: the plan, and live objects (cached per run)."""
+    """What a cluster step's function reads: the plan, and live objects (cached per run)."""
 
     def __init__(self, kube: KubeClient, plan: ClusterPlan):
         self.kube = kube
@@ -435,9 +436,9 @@ class ClusterObjects:
     def forget(self) -> None:
         self._cache.clear()
 
-    def assume(self, plan: Any) -> None:
-        """Later reads see ``plan``'s changes as made (a dry-run shows each step on top of the ones before)."""
-        for action in plan.actions:
+    def assume(self, changes: Changes) -> None:
+        """Later reads see ``changes`` as made (a dry-run shows each step on top of the ones before)."""
+        for action in changes.actions:
             if not isinstance(action, ObjectChange):
                 continue
             if action.op == "create":

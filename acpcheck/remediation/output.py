@@ -15,8 +15,8 @@ from typing import Any
 
 from acpcheck.errors import visible
 from acpcheck.remediation.actions import kind_of, unified_diff
+from acpcheck.remediation.changes import MoveAside, RunCommand, WriteFile
 from acpcheck.remediation.runner import RollbackReport, RunReport, StepReport
-from acpcheck.remediation.step import MoveAside, RunCommand, WriteFile
 
 REMEDIATION_SCHEMA = "acpcheck/remediation/v1"
 
@@ -42,17 +42,17 @@ def step_lines(item: StepReport, apply: bool) -> list[str]:
     status = str(item.before.status)
     after = f" -> {item.after.status}" if item.after is not None else ""
     outcome = OUTCOMES.get(item.outcome, item.outcome.upper())
-    if item.outcome == "planned" and item.plan is not None and item.plan.deferred:
+    if item.outcome == "planned" and item.changes is not None and item.changes.deferred:
         outcome += " (full effect at the next boot)"
     lines = [f"{step.check} {item.before.title}: {status}{after}  [{outcome}]", f"  step {step.id}: {step.does}"]
-    plan = item.plan
-    if plan is not None and plan.refused:
-        lines.append(f"  {visible(plan.refused)}")
-    if plan is not None and plan.actions:
+    changes = item.changes
+    if changes is not None and changes.refused:
+        lines.append(f"  {visible(changes.refused)}")
+    if changes is not None and changes.actions:
         lines.append("  changes made:" if apply and item.changed else "  changes:")
-        for action in plan.actions:
+        for action in changes.actions:
             lines += _indent(kind_of(action).describe(action), "    ")
-    for note in plan.notes if plan is not None else ():
+    for note in changes.notes if changes is not None else ():
         lines.append(f"  note: {visible(note)}")
     for message in item.messages:
         lines.append(f"  {visible(message)}")
@@ -110,7 +110,7 @@ def summary(report: RunReport) -> str:
     counts = Counter(OUTCOMES.get(s.outcome, s.outcome) for s in steps)
     nodes = len({n.node for n in report.nodes if n.steps})
     actions = [
-        a for s in steps if s.plan is not None and s.outcome not in ("skipped", "refused") for a in s.plan.actions
+        a for s in steps if s.changes is not None and s.outcome not in ("skipped", "refused") for a in s.changes.actions
     ]
     files = sum(isinstance(a, WriteFile) for a in actions)
     commands = sum(isinstance(a, RunCommand) for a in actions)
@@ -157,7 +157,7 @@ def document(report: RunReport, exit_code: int) -> dict[str, Any]:
 
 
 def _step_document(item: StepReport) -> dict[str, Any]:
-    plan = item.plan
+    changes = item.changes
     return {
         "step": item.step.id,
         "check": item.step.check,
@@ -167,9 +167,9 @@ def _step_document(item: StepReport) -> dict[str, Any]:
         "afterMessage": item.after.message if item.after is not None else None,
         "outcome": item.outcome,
         "changed": item.changed,
-        "notes": list(plan.notes) if plan is not None else [],
+        "notes": list(changes.notes) if changes is not None else [],
         "messages": item.messages,
-        "actions": [_action_document(action) for action in (plan.actions if plan is not None else ())],
+        "actions": [_action_document(action) for action in (changes.actions if changes is not None else ())],
     }
 
 

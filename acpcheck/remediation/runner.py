@@ -5,9 +5,9 @@
 
 A step is *wanted* on a node when its owning check FAILs or WARNs there, graded by
 ``acpcheck.grading.evaluate`` on facts gathered now (``--from results.json`` narrows
-this to the findings of an earlier assessment, still re-graded now). Its plan is made
-from the node's current files. A dry-run stops there and shows it. ``apply`` then
-performs the plan's actions one by one, each journaled (intent, with what undoes it)
+this to the findings of an earlier assessment, still re-graded now). Its changes are
+read from the node's current files. A dry-run stops there and shows them. ``apply``
+then performs their actions one by one, each journaled (intent, with what undoes it)
 before it changes anything and marked done after; an action that fails undoes its
 whole step at once. When a node's steps are done its facts are gathered again (one
 probe) and every owning check graded again: fixed, needs reboot, or still failing.
@@ -17,8 +17,8 @@ undone, whether its apply finished, failed, or was killed midway. The journal it
 was verified whole when it was opened (``Journal.open``), and every target it names is
 checked against the plan, before any node is touched.
 
-An apply holds each node's lock (``nodelock``) from before it plans the node's first
-change until the node is done; rollback holds it while it undoes. A node another
+An apply holds each node's lock (``nodelock``) from before its first step reads the
+node until the node is done; rollback holds it while it undoes. A node another
 remediation holds is not changed, and its report names the holder.
 
 Nodes are reached through a ``NodeAccess``: the run's SSH pool (``SshAccess``), or
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import signal
 import threading
@@ -51,11 +50,12 @@ from acpcheck.remediation.actions import (
     ActionFailed,
     kind_of,
 )
-from acpcheck.remediation.journal import Journal, file_name
+from acpcheck.remediation.changes import Changes
+from acpcheck.remediation.journal import Journal, TargetJournal, file_name
 from acpcheck.remediation.nodefiles import NodeFileError
 from acpcheck.remediation.nodelock import NodeLock, NodeLockError, lock_file, release_run
 from acpcheck.remediation.refusals import node_refusal, plan_refusal
-from acpcheck.remediation.step import Plan, Step
+from acpcheck.remediation.steps import Step
 from acpcheck.remediation.view import NodeView
 from acpcheck.transport.errors import TransportError
 
@@ -227,7 +227,7 @@ class KubeAccess:
 class StepReport:
     step: Step
     before: CheckResult
-    plan: Plan | None = None
+    changes: Changes | None = None  # what the step proposed
     #: planned | nothing to change | fixed | needs reboot | still failing | failed | refused | skipped | unverified
     outcome: str = "planned"
     after: CheckResult | None = None
@@ -236,7 +236,7 @@ class StepReport:
 
     @property
     def changes_planned(self) -> bool:
-        return bool(self.plan and self.plan.actions)
+        return bool(self.changes and self.changes.actions)
 
 
 @dataclass
@@ -301,14 +301,19 @@ class Options:
 def selected_steps(selectors: Iterable[str], target: str = "node") -> list[tuple[Step, CheckMeta]]:
     """Every node (or cluster) step whose owning check matches a selector (all of them without one)."""
     from acpcheck.model.profile import matches_selector
-    from acpcheck.remediation.step import STEPS
+    from acpcheck.remediation.steps import STEPS
 
     catalog = checks()
     chosen = list(selectors)
     found = []
     for check_id in sorted(STEPS):
         meta = catalog.get(check_id)
-        if meta is None or (chosen and not any(matches_selector(s, meta) for s in chosen)):
+        if meta is None:
+            # @step and @cluster_step take the check function itself, so this is a Step
+            # made by hand for a check that was never imported: a bug, never skipped quietly.
+            names = ", ".join(s.id for s in STEPS[check_id])
+            raise LookupError(f"steps {names} fix {check_id}, but no check {check_id} was imported")
+        if chosen and not any(matches_selector(s, meta) for s in chosen):
             continue
         found += [(s, meta) for s in STEPS[check_id] if s.target == target]
     return sorted(found, key=lambda pair: (pair[0].order, pair[0].check, pair[0].name))
@@ -505,28 +510,28 @@ def _remediate_node(
             if item is None:
                 continue
             if writer is not None and lock is None and not report.refused:
-                # Taken before the first plan, so that the plan is made from what no other remediation is changing.
+                # Taken before the first step reads the node, so that it reads what no other remediation is changing.
                 try:
                     lock = NodeLock.acquire(transport, options.lock_path(spec), run_id=options.run_id, target=target)
                 except NodeLockError as error:
                     report.locked, report.steps = str(error), []
                     return report
-            if not _planned(item, report.refused, view, options):
+            changes = _proposed(item, report.refused, view, options)
+            if changes is None:
                 continue
             if options.apply and writer is not None:
                 ctx = ActionContext(
                     transport,
                     options.run_id,
                     target,
-                    writer,
                     fresh_login=lambda: access.fresh_login(spec),
                     backup_root=options.backup_root,
                     lock=lock,
                 )
-                _perform(item, ctx, crasher, stop)
-                view.forget()  # the next step plans on what the node holds now
+                _perform(item, ctx, writer, crasher, stop)
+                view.forget()  # the next step reads what the node holds now
             else:
-                view.assume(item.plan)  # a dry-run: the next step plans on top of this one
+                view.assume(changes)  # a dry-run: the next step reads the node as if this one's were made
         if options.apply and report.steps and not stop.is_set():
             _verify(report, spec, plan, access, policy)
     except SimulatedCrash:
@@ -578,14 +583,17 @@ def _remediate_cluster(
         if options.findings is not None and (step.check, target) not in options.findings:
             continue
         item = _wanted(report, step, evaluate(check_function(meta), policy, {"cluster": view}), options)
-        if item is None or not _planned(item, cluster_step_refusal(plan, step.check, live_nodes), objects, options):
+        if item is None:
+            continue
+        changes = _proposed(item, cluster_step_refusal(plan, step.check, live_nodes), objects, options)
+        if changes is None:
             continue
         if options.apply and writer is not None:
-            ctx = ActionContext(None, options.run_id, target, writer, kube=objects.kube)  # type: ignore[arg-type]
-            _perform(item, ctx, crasher, threading.Event())
+            ctx = ActionContext(None, options.run_id, target, kube=objects.kube)  # type: ignore[arg-type]
+            _perform(item, ctx, writer, crasher, threading.Event())
             objects.forget()
         else:
-            objects.assume(item.plan)
+            objects.assume(changes)
     if options.apply and report.steps:
         pending = [s for s in report.steps if s.outcome not in ("failed", "refused", "skipped")]
         if pending:
@@ -613,36 +621,40 @@ def _wanted(report: NodeReport, step: Step, before: CheckResult, options: Option
     return item
 
 
-def _planned(item: StepReport, refusal: str | None, view: Any, options: Options) -> bool:
-    """Plan the step (unless refused); True when it has changes to show or make."""
+def _proposed(item: StepReport, refusal: str | None, view: Any, options: Options) -> Changes | None:
+    """Ask the step for its changes (unless refused): they are ``item.changes``, and
+    returned when there is anything to show or make."""
     if refusal:
-        item.outcome, item.plan = "refused", Plan(refused=refusal)
-        return False
+        item.outcome, item.changes = "refused", Changes(refused=refusal)
+        return None
     try:
-        item.plan = item.step.plan(view)
+        item.changes = item.step.changes(view)
     except NODE_ERRORS as error:
         item.outcome = "failed"
-        item.messages.append(f"could not plan: {error}")
-        return False
-    if item.plan.refused:
+        item.messages.append(f"could not work out the changes: {error}")
+        return None
+    if item.changes.refused:
         item.outcome = "refused"
     elif item.step.removes and not options.allow_removals:
         item.outcome = "skipped"
         item.messages.append("deletes software or data: only with --allow-removals")
-    elif not item.plan.actions:
+    elif not item.changes.actions:
         item.outcome = "nothing to change"
     else:
-        return True
-    return False
+        return item.changes
+    return None
 
 
-def _perform(item: StepReport, ctx: ActionContext, crasher: Crasher, stop: threading.Event) -> None:
-    """Perform one step's actions; on a failure undo the step's own changes at once."""
-    assert item.plan is not None and ctx.journal is not None
-    writer, run_id = ctx.journal, ctx.run_id
+def _perform(
+    item: StepReport, ctx: ActionContext, writer: TargetJournal, crasher: Crasher, stop: threading.Event
+) -> None:
+    """Perform one step's actions, each journaled by ``writer``; on a failure undo the
+    step's own changes at once."""
+    assert item.changes is not None
+    run_id = ctx.run_id
     started: list[tuple[int, str, dict[str, Any]]] = []  # (intent seq, kind, undo record)
     try:
-        for index, action in enumerate(item.plan.actions):
+        for index, action in enumerate(item.changes.actions):
             if stop.is_set():
                 item.messages.append("interrupted before this step was complete")
                 return
@@ -693,7 +705,7 @@ def _verify(report: NodeReport, spec: Node, plan: ClusterPlan, access: NodeAcces
     catalog = checks()
     for item in pending:
         item.after = grade(catalog[item.step.check], node, policy)
-        deferred = item.plan is not None and item.plan.deferred
+        deferred = item.changes is not None and item.changes.deferred
         if item.after.status not in FINDINGS:
             item.outcome = "fixed"
         elif deferred:
@@ -798,7 +810,7 @@ def rollback(
                 outcome.error = f"{target}: no kubeconfig (spec.kubeconfig, or --kubeconfig); nothing undone there"
                 return
             try:
-                ctx = ActionContext(None, journal.run_id, target, journal.writer(target), kube=kube_access.kube())  # type: ignore[arg-type]
+                ctx = ActionContext(None, journal.run_id, target, kube=kube_access.kube())  # type: ignore[arg-type]
             except ActionFailed as error:
                 outcome.error = str(error)
                 return
@@ -815,7 +827,7 @@ def rollback(
             except NodeLockError as error:
                 outcome.error = str(error)
                 return
-            ctx = ActionContext(transport, journal.run_id, target, journal.writer(target), lock=lock)
+            ctx = ActionContext(transport, journal.run_id, target, lock=lock)
         writer = journal.writer(target)
         try:
             for record in pending:

@@ -1,8 +1,8 @@
-"""What a node step's plan function reads: the node's facts, its files and the answers
-of read-only commands, all as root through the run's connection to that node.
+"""What a node step's function reads: the node's facts, its files and the answers of
+read-only commands, all as root through the run's connection to that node.
 
-A plan function must not change anything: the view offers reads only, and the runner
-performs the actions a plan returns. Reads are cached for the life of one view (one
+A step's function must not change anything: the view offers reads only, and the runner
+performs the actions of the ``Changes`` it returns. Reads are cached for the life of one view (one
 node, one run), so a step that asks twice costs one round trip.
 """
 
@@ -12,15 +12,15 @@ import shlex
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from acpcheck.remediation.nodefiles import read_state
-from acpcheck.remediation.step import FileState, Plan, WriteFile
+from acpcheck.remediation.changes import Changes, WriteFile
+from acpcheck.remediation.nodefiles import FileState, read_state
 
 if TYPE_CHECKING:
     from acpcheck.facts.model import NodeContext, NodeFacts
     from acpcheck.model.plan import ClusterPlan
     from acpcheck.transport.base import CommandResult, NodeTransport
 
-#: Seconds a read-only command of a plan may take.
+#: Seconds a read-only command of a step may take.
 READ_TIMEOUT = 30.0
 #: File systems whose files are the kernel's own state (what swapoff, modprobe and
 #: setenforce act on); a node that shows these paths on anything else is a container
@@ -29,7 +29,7 @@ KERNEL_FILESYSTEMS = frozenset({"proc", "sysfs", "selinuxfs"})
 
 
 class NodeView:
-    """One node, for planning: ``facts``, ``node`` (the check's ``NodeContext``),
+    """One node, for a step's function: ``facts``, ``node`` (the check's ``NodeContext``),
     ``file(path)``, ``run(command)`` and a few derived answers."""
 
     def __init__(self, transport: NodeTransport, node: NodeContext):
@@ -55,10 +55,10 @@ class NodeView:
             self._files[path] = read_state(self.transport, path)
         return self._files[path]
 
-    def assume(self, plan: Plan) -> None:
-        """Later reads of the files ``plan`` writes see the planned content (a dry-run
+    def assume(self, changes: Changes) -> None:
+        """Later reads of the files ``changes`` writes see their new content (a dry-run
         shows each step's diff on top of the steps before it on the same node)."""
-        for action in plan.actions:
+        for action in changes.actions:
             if isinstance(action, WriteFile):
                 before = action.before
                 if action.after is None:

@@ -26,7 +26,7 @@ from judge import TALLY
 from nodes.conftest import plan_with
 from remediation.conftest import TEST_STEPS, Machine, needs_root, run, seed
 
-from acpcheck.remediation import step as step_module
+from acpcheck.remediation import steps as step_module
 from acpcheck.remediation.journal import Journal, JournalError
 
 MUTATIONS = (

@@ -32,11 +32,12 @@ import yaml
 
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.facts.model import NodeContext
-from acpcheck.remediation import step as step_module
+from acpcheck.remediation import steps as step_module
+from acpcheck.remediation.changes import Changes
 from acpcheck.remediation.journal import Journal
 from acpcheck.remediation.nodesteps import sshd_option, sysctl_values
 from acpcheck.remediation.runner import Options, SshAccess, remediate, rollback
-from acpcheck.remediation.step import Plan, Step, register
+from acpcheck.remediation.steps import Step, register
 from acpcheck.remediation.view import NodeView
 from acpcheck_lab import LabInfo, down, up
 
@@ -290,7 +291,7 @@ def check_lockout(node: NodeContext) -> None:
     fail(f"{node.name}: always")
 
 
-def _lockout(view: NodeView) -> Plan:
+def _lockout(view: NodeView) -> Changes:
     return sshd_option(view, "AllowUsers", "nobody-at-all")
 
 

@@ -3,12 +3,9 @@ plan, and grading the way the plugin grades.
 
     verdict = grade(check_swap_disabled, node_context("w1", swaps=("/swap.img",)))
 
-``healthy_facts`` describes a node that passes every node check: Ubuntu 22.04 with
-kernel 5.15.0-56-generic on x86_64, 16 CPUs, 32 GiB, the required modules loaded, no
-swap, sshd with UseDNS/UsePAM no, DefaultTasksMax infinity, good /etc/hosts and
-resolv.conf, a default route, its plan IP on eth0/24 (also the SSH address), a spare NIC
-eth1 without an address, nothing listening but sshd:22,
-dedicated data disks. Keyword arguments replace single fields.
+``healthy_facts`` describes a node that passes every node check, at its plan IP: the
+public ``acpcheck.testing.healthy_node_facts`` (Ubuntu 22.04, kernel 5.15, the required
+modules loaded, no swap, …). Keyword arguments replace single fields.
 
 The plan is examples/workload-kube-ovn.yaml (ACP 4.3, Kube-OVN overlay, cp1-cp3 at
 192.0.2.11-13, w1/w2 at 192.0.2.21-22); ``plan_with`` deep-merges edits into it.
@@ -31,7 +28,7 @@ import pytest
 import yaml
 
 from acpcheck import testing
-from acpcheck.facts.model import Address, DiskSpace, GatherFailure, Listener, Mount, NodeContext, NodeFacts, NodeSet
+from acpcheck.facts.model import DiskSpace, GatherFailure, Mount, NodeContext, NodeFacts, NodeSet
 from acpcheck.matrix import known_acp_versions
 from acpcheck.model.check import Severity
 from acpcheck.model.plan import ClusterPlan, load_plan, plan_from_document
@@ -44,12 +41,12 @@ EXAMPLE_PLAN = load_plan(EXAMPLE)
 
 KIB_PER_GIB = 1024 * 1024
 #: The controller's clock when the healthy probe ran (2026-01-01T00:00:00Z).
-PROBE_EPOCH = 1_767_225_600.0
-
-REQUIRED_BINARIES = ("ip", "ss", "tar", "swapoff", "modprobe", "sysctl", "md5sum", "scp", "sftp")
-LOADED_MODULES = frozenset(
-    {"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack", "geneve", "openvswitch", "br_netfilter", "overlay"}
-)
+PROBE_EPOCH = testing.HEALTHY_CLOCK
+# What the healthy node has (acpcheck.testing), named as the tables use them.
+REQUIRED_BINARIES = testing.HEALTHY_BINARIES
+LOADED_MODULES = testing.HEALTHY_MODULES
+HEALTHY_MOUNTS = testing.HEALTHY_MOUNTS
+HEALTHY_DISKS = testing.HEALTHY_DISKS
 
 
 def disk(path: str, size_gib: float, free_gib: float, mount: str | None = None) -> DiskSpace:
@@ -63,78 +60,15 @@ def mount(target: str, fstype: str = "xfs", *options: str, source: str = "/dev/s
     return Mount(source=source, target=target, fstype=fstype, options=options or ("rw", "relatime"))
 
 
-HEALTHY_MOUNTS = (
-    mount("/", "ext4", source="/dev/sda1"),
-    mount("/var/lib/etcd", source="/dev/sdb1"),
-    mount("/var/lib/containerd", source="/dev/sdc1"),
-    mount("/cpaas", source="/dev/sdd1"),
-)
-HEALTHY_DISKS = (
-    disk("/", 200, 150),
-    disk("/var/lib/etcd", 50, 50),
-    disk("/var/lib/containerd", 300, 300),
-    disk("/cpaas", 300, 300),
-)
-
-
 def plan_ip(name: str, plan: ClusterPlan | None = None) -> str:
     node = next(n for n in (plan or EXAMPLE_PLAN).spec.nodes if n.name == name)
     return str(node.ipv4 or node.ipv6)
 
 
 def healthy_facts(name: str = "cp1", plan: ClusterPlan | None = None, **overrides: Any) -> NodeFacts:
-    """Facts of a node that passes every node check, with ``overrides`` replacing fields."""
-    ip = plan_ip(name, plan)
-    facts = NodeFacts(
-        node=name,
-        gathered_at="2026-01-01T00:00:00Z",
-        round_trip_seconds=0.2,
-        clock_epoch=PROBE_EPOCH,
-        clock_read_at_epoch=PROBE_EPOCH,
-        os_id="ubuntu",
-        os_version_id="22.04",
-        os_pretty_name="Ubuntu 22.04.1 LTS",
-        kernel_release="5.15.0-56-generic",
-        architecture="x86_64",
-        cpu_count=16,
-        cpu_model="Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
-        memory_kib=32 * KIB_PER_GIB,
-        swaps=(),
-        kernel_cmdline="BOOT_IMAGE=/boot/vmlinuz-5.15.0-56-generic root=/dev/sda1 ro transparent_hugepage=never",
-        modules=LOADED_MODULES,
-        sysctls={"net.ipv4.ip_forward": "1"},
-        selinux=None,
-        apparmor_enabled=False,
-        firewall_services={"ufw": "inactive", "nftables": "inactive"},
-        sshd={"port": "22", "usedns": "no", "usepam": "no"},
-        default_tasks_max="infinity",
-        hostname=name,
-        etc_hosts=f"127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n{ip} {name}\n",
-        resolv_conf="nameserver 192.0.2.53\nnameserver 198.51.100.53\n",
-        systemd_resolved_active=False,
-        addresses=(Address("lo", 4, "127.0.0.1", 8), Address("eth0", 4, ip, 24)),
-        routes=(
-            "default via 192.0.2.1 dev eth0 proto static",
-            f"192.0.2.0/24 dev eth0 proto kernel scope link src {ip}",
-        ),
-        listeners=(Listener("tcp", "0.0.0.0", 22, "sshd"),),
-        package_manager="dpkg",
-        installed_packages=frozenset(),
-        snaps=frozenset(),
-        binaries={binary: f"/usr/bin/{binary}" for binary in REQUIRED_BINARIES},
-        usr_local_bin=frozenset(),
-        existing_paths=frozenset(),
-        mounts=HEALTHY_MOUNTS,
-        disks=HEALTHY_DISKS,
-        timezone="UTC",
-        cgroup_fs="cgroup2fs",
-        user="root",
-        is_root=True,
-        passwordless_sudo=None,
-        interfaces=("lo", "eth0", "eth1"),  # eth1: a spare NIC without an address (Kube-OVN Underlay)
-        ssh_server_address=ip,
-    )
-    return dataclasses.replace(facts, **overrides)
+    """Facts of a node that passes every node check (``acpcheck.testing``), at its IP
+    in ``plan`` (default: the example plan), with ``overrides`` replacing fields."""
+    return testing.healthy_node_facts(name, plan_ip(name, plan), **overrides)
 
 
 # ---------------------------------------------------------------------------
@@ -158,9 +92,7 @@ def plan_with(edits: dict[str, Any] | None = None) -> ClusterPlan:
 
 def node_context(name: str = "cp1", plan: ClusterPlan | None = None, **overrides: Any) -> NodeContext:
     """What a node check gets as ``node``: the plan's entry for ``name`` and its facts."""
-    plan = plan or EXAMPLE_PLAN
-    spec = next(n for n in plan.spec.nodes if n.name == name)
-    return NodeContext(spec=spec, facts=healthy_facts(name, plan, **overrides), plan=plan)
+    return testing.healthy_node(plan or EXAMPLE_PLAN, name, **overrides)
 
 
 def node_set(

@@ -247,7 +247,7 @@ CASES = [
         "fail",
         "ipv6-plan-ipv4-route",
         plan=IPV6_PLAN,
-        facts={"addresses": IPV6_ADDRESSES},
+        facts={"addresses": IPV6_ADDRESSES, "routes": ("default via 192.0.2.1 dev eth0 proto static",)},
         mentions=["no IPv6 default route", "ip -6 route"],
     ),
     # N7

@@ -28,13 +28,14 @@ from acpcheck import Scope, Severity, check, fail
 from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts
 from acpcheck.model.plan import ClusterPlan, Node
 from acpcheck.remediation import records
-from acpcheck.remediation import step as step_module
+from acpcheck.remediation import steps as step_module
+from acpcheck.remediation.changes import Changes, MoveAside, RunCommand, changes_of
 from acpcheck.remediation.commands import NamedCommand, register_command
 from acpcheck.remediation.edits import set_assignment
 from acpcheck.remediation.journal import Journal
-from acpcheck.remediation.nodesteps import edit, plan_of
+from acpcheck.remediation.nodesteps import edit
 from acpcheck.remediation.runner import Crasher, Options, RollbackReport, RunReport, remediate, rollback
-from acpcheck.remediation.step import MoveAside, Plan, RunCommand, Step, register
+from acpcheck.remediation.steps import Step, register
 from acpcheck.remediation.view import NodeView
 from acpcheck.transport.local import LocalTransport
 
@@ -132,10 +133,10 @@ register_command("test-reload", lambda path: f"echo reload >> {shlex.quote(path)
 register_command("test-write-state", lambda path: f"cat > {shlex.quote(path)}", path=records.node_path)
 
 
-def _config(view: NodeView) -> Plan:
+def _config(view: NodeView) -> Changes:
     path = str(node_dir(view.node) / "config")
     touched = node_dir(view.node) / "reloaded"
-    return plan_of(
+    return changes_of(
         [
             edit(
                 view,
@@ -148,19 +149,19 @@ def _config(view: NodeView) -> Plan:
     )
 
 
-def _leftover(view: NodeView) -> Plan:
-    return Plan((MoveAside(str(node_dir(view.node) / "leftover"), "a leftover"),))
+def _leftover(view: NodeView) -> Changes:
+    return Changes((MoveAside(str(node_dir(view.node) / "leftover"), "a leftover"),))
 
 
-def _new_file(view: NodeView) -> Plan:
+def _new_file(view: NodeView) -> Changes:
     path = str(node_dir(view.node) / "new" / "deeper" / "file.conf")
-    return plan_of([edit(view, path, lambda text: text + "created\n", "a new file", mode=0o600)])
+    return changes_of([edit(view, path, lambda text: text + "created\n", "a new file", mode=0o600)])
 
 
-def _state(view: NodeView) -> Plan:
+def _state(view: NodeView) -> Changes:
     where = node_dir(view.node)
     state, tree, made = where / "state", where / "tree", where / "made-by-command"
-    return Plan(
+    return Changes(
         (
             RunCommand(
                 f"echo off > {state}",
@@ -181,9 +182,9 @@ def _state(view: NodeView) -> Plan:
     )
 
 
-def _broken(view: NodeView) -> Plan:
+def _broken(view: NodeView) -> Changes:
     where = node_dir(view.node)
-    return plan_of(
+    return changes_of(
         [
             edit(view, str(where / "broken.conf"), lambda text: text + "half=done\n", "first half"),
             (RunCommand("echo the second half fails >&2; false", "fails"), None),

@@ -20,7 +20,8 @@ import yaml
 
 from acpcheck import Scope, Severity, check, fail
 from acpcheck.checks.registry import DOC_PATHS
-from acpcheck.remediation import step as step_module
+from acpcheck.remediation import steps as step_module
+from acpcheck.remediation.changes import Changes
 from acpcheck.remediation.journal import Journal
 from acpcheck.remediation.objects import ObjectChange, created_shape, get_path, project
 from acpcheck.remediation.output import document, render_rollback, render_run
@@ -32,7 +33,7 @@ from acpcheck.remediation.runner import (
     remediate,
     rollback,
 )
-from acpcheck.remediation.step import Plan, cluster_step
+from acpcheck.remediation.steps import cluster_step
 from acpcheck.testing import load_plan_text
 from acpcheck_lab.apiserver import (
     ServerDir,
@@ -196,9 +197,9 @@ def test_dry_run_apply_second_apply_and_rollback(server: tuple[TestApiServer, Se
         and "create Secret kube-system/registry-address.tls" in text
     )
     assert "node-role.kubernetes.io/log=dedicated" not in text  # shown as YAML fields, not kubectl taint syntax
-    planned = [a for item in steps.values() for a in item.plan.actions if isinstance(a, ObjectChange)]
+    planned = [a for item in steps.values() for a in item.changes.actions if isinstance(a, ObjectChange)]
     # The log node already has its label: only the infra node is labelled; both get a taint.
-    assert [a.ref.name for a in steps["ACP-ROLE-001/role-label"].plan.actions] == ["192.0.2.21"]
+    assert [a.ref.name for a in steps["ACP-ROLE-001/role-label"].changes.actions] == ["192.0.2.21"]
 
     applied = run(plan, tmp_path, apply=True, run_id="apply1")
     outcomes = {item.step.id: item.outcome for item in cluster_report(applied).steps}
@@ -284,10 +285,10 @@ def test_an_object_that_differs_is_never_overwritten(server: tuple[TestApiServer
     before = snapshot(plan)["services"]
     report = run(plan, tmp_path, apply=True, run_id="differs", selectors=("ACP-REG-003",))
     (item,) = cluster_report(report).steps
-    assert item.outcome == "still failing" and not item.plan.actions and report.exit_code() == 1
+    assert item.outcome == "still failing" and not item.changes.actions and report.exit_code() == 1
     assert (
         "exists and differs from the documented one (no port 443 -> targetPort 60080); not overwritten"
-        in item.plan.notes[0]
+        in item.changes.notes[0]
     )
     assert "not overwritten" in render_run(report)
     assert snapshot(plan)["services"] == before
@@ -353,7 +354,7 @@ def test_node_roles_are_refused_where_the_docs_say_unsupported(
     items = cluster_report(report).steps
     assert {item.step.id for item in items} == {"ACP-ROLE-001/role-label", "ACP-ROLE-002/role-taint"}
     assert all(
-        item.outcome == "refused" and why in item.plan.refused and "acp-node-planning.html" in item.plan.refused
+        item.outcome == "refused" and why in item.changes.refused and "acp-node-planning.html" in item.changes.refused
         for item in items
     )
     assert "Nothing was changed." in render_run(report) and report.exit_code() == 1
@@ -379,9 +380,9 @@ def check_encryption_change(cluster: Any) -> None:
 
 @pytest.fixture
 def encryption_step() -> Iterator[None]:
-    @cluster_step(check="ACP-ENC-951", name="change", does="test: would change etcd encryption")
-    def change(cluster: Any) -> Plan:
-        raise AssertionError("a refused step is never planned")
+    @cluster_step(fixes=check_encryption_change, name="change", does="test: would change etcd encryption")
+    def change(cluster: Any) -> Changes:
+        raise AssertionError("a refused step is never asked for its changes")
 
     yield
     step_module.STEPS.pop("ACP-ENC-951", None)
@@ -396,7 +397,7 @@ def test_etcd_encryption_changes_are_refused_on_the_global_cluster(
     (item,) = cluster_report(report).steps
     assert (
         item.outcome == "refused"
-        and "global cluster" in item.plan.refused
-        and "etcd-encryption.html" in item.plan.refused
+        and "global cluster" in item.changes.refused
+        and "etcd-encryption.html" in item.changes.refused
     )
     assert cluster_step_refusal(global_plan(server_dir, tmp_path, role="workload"), "ACP-ENC-951") is None

@@ -20,7 +20,7 @@ from acpcheck.remediation.journal import Journal, JournalError
 from acpcheck.remediation.nodelock import NodeLock, NodeLockError
 from acpcheck.remediation.output import render_run
 from acpcheck.remediation.runner import Crasher, SimulatedCrash, rollback
-from acpcheck.remediation.step import STEPS, Step
+from acpcheck.remediation.steps import STEPS, Step
 from acpcheck.transport.local import LocalTransport
 from remediation.conftest import Machine, _config, locks, outcomes, rollback_run, run, snapshot
 

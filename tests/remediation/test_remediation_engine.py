@@ -150,12 +150,13 @@ def test_a_failing_step_undoes_its_own_changes(machine: Machine, tmp_path: Path)
 
 
 def test_a_new_login_that_fails_puts_the_file_back(machine: Machine, tmp_path: Path) -> None:
-    from acpcheck.remediation.step import STEPS, Plan, Step, WriteFile
+    from acpcheck.remediation.changes import Changes, WriteFile
+    from acpcheck.remediation.steps import STEPS, Step
     from remediation.conftest import _config
 
-    def guarded(view) -> Plan:  # the sshd steps' shape: validate, reload, then a brand-new login
-        plan = _config(view)
-        return Plan(tuple(replace(a, login_check=True) if isinstance(a, WriteFile) else a for a in plan.actions))
+    def guarded(view) -> Changes:  # the sshd steps' shape: validate, reload, then a brand-new login
+        changes = _config(view)
+        return Changes(tuple(replace(a, login_check=True) if isinstance(a, WriteFile) else a for a in changes.actions))
 
     STEPS["ACP-NODE-951"] = [Step("ACP-NODE-951", "config", "sets value=good", guarded)]
     machine.login_problem = "auth: authentication failed"
@@ -170,23 +171,24 @@ def test_a_new_login_that_fails_puts_the_file_back(machine: Machine, tmp_path: P
     assert any("a new SSH login failed" in m for node in report.nodes for item in node.steps for m in item.messages)
 
 
-def test_a_file_changed_since_the_plan_is_not_written(machine: Machine, tmp_path: Path) -> None:
-    from acpcheck.remediation.step import STEPS, Plan, Step, WriteFile
+def test_a_file_changed_since_the_step_read_it_is_not_written(machine: Machine, tmp_path: Path) -> None:
+    from acpcheck.remediation.changes import Changes, WriteFile
+    from acpcheck.remediation.steps import STEPS, Step
 
     config = machine.root / "cp1" / "config"
 
     def stale(view):
         path = node_dir(view.node) / "config"
         planned = view.file(str(path))
-        path.write_text("value=bad\nsomeone=else\n")  # between the plan and the change
-        return Plan((WriteFile(str(path), planned, b"value=good\n", "stale"),))
+        path.write_text("value=bad\nsomeone=else\n")  # between the step reading it and the change
+        return Changes((WriteFile(str(path), planned, b"value=good\n", "stale"),))
 
     STEPS["ACP-NODE-951"] = [Step("ACP-NODE-951", "config", "sets value=good", stale)]
     report = run(machine, tmp_path, apply=True, selectors=("ACP-NODE-951",))
     assert outcomes(report)[("cp1", "ACP-NODE-951/config")] == "failed"
     assert config.read_text() == "value=bad\nsomeone=else\n"
     assert any(
-        "changed on the node since the plan was made" in m
+        "changed on the node since the step read it" in m
         for node in report.nodes
         for item in node.steps
         for m in item.messages
@@ -244,7 +246,7 @@ def test_remediation_json_is_plain_json(machine: Machine, tmp_path: Path) -> Non
 
 
 def test_ctrl_c_starts_no_new_change_and_rollback_completes_the_journal(machine: Machine, tmp_path: Path) -> None:
-    from acpcheck.remediation.step import STEPS, Step
+    from acpcheck.remediation.steps import STEPS, Step
     from remediation.conftest import _state
 
     def interrupted(view):

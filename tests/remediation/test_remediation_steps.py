@@ -1,5 +1,5 @@
-"""The shipped node steps' plans, for node states the lab cannot show (a real kernel,
-systemd, GRUB, firewalld, rpm …): each plan is read from a node described by its files
+"""The changes the shipped node steps propose, for node states the lab cannot show (a real kernel,
+systemd, GRUB, firewalld, rpm …): each is read from a node described by its files
 and the answers of its read-only commands. Performing them is the engine's job (tested
 in test_remediation_engine.py) and, on real sshd nodes, the lab's
 (tests/lab/test_remediation_on_lab.py)."""
@@ -12,16 +12,11 @@ from typing import Any
 import pytest
 from nodes.conftest import node_context
 
+from acpcheck.catalog import load_catalog
+from acpcheck.remediation.changes import Changes, MoveAside, RunCommand, WriteFile
 from acpcheck.remediation.commands import RELOAD_SSHD_LISTENER
-from acpcheck.remediation.step import (
-    FileState,
-    MoveAside,
-    Plan,
-    RunCommand,
-    WriteFile,
-    all_steps,
-    steps_for,
-)
+from acpcheck.remediation.nodefiles import FileState
+from acpcheck.remediation.steps import all_steps, steps_for
 from acpcheck.remediation.view import NodeView
 from acpcheck.transport.base import CommandResult
 
@@ -53,17 +48,17 @@ class FakeView(NodeView):
         return CommandResult(1, "", "not found", 0.0, 0.0, None, 0.0)
 
 
-def plan(check: str, view: FakeView) -> Plan:
-    all_steps()  # imports the check modules (their steps), whichever test of this file runs first
+def changes(check: str, view: FakeView) -> Changes:
+    load_catalog()  # imports the check modules (their steps), whichever test of this file runs first
     (step,) = steps_for(check)
-    return step.plan(view)
+    return step.changes(view)
 
 
-def commands(result: Plan) -> list[str]:
+def commands(result: Changes) -> list[str]:
     return [a.command for a in result.actions if isinstance(a, RunCommand)]
 
 
-def files(result: Plan) -> dict[str, str | None]:
+def files(result: Changes) -> dict[str, str | None]:
     return {
         a.path: (a.after.decode() if a.after is not None else None) for a in result.actions if isinstance(a, WriteFile)
     }
@@ -73,8 +68,6 @@ KERNEL = {"stat -f -c %T /proc": "proc", "stat -f -c %T /sys": "sysfs"}
 
 
 def test_every_shipped_step_belongs_to_a_check_of_its_target_in_the_catalogue() -> None:
-    from acpcheck.catalog import load_catalog
-
     catalog = load_catalog()
     cluster_steps = [s for s in all_steps() if s.check in catalog and s.target == "cluster"]
     assert {s.check for s in cluster_steps} == {
@@ -112,7 +105,7 @@ def test_swap_off_now_and_in_fstab_on_a_real_kernel() -> None:
     view = FakeView(
         {"/etc/fstab": "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"}, KERNEL, swaps=("/swap.img",)
     )
-    result = plan("ACP-NODE-008", view)
+    result = changes("ACP-NODE-008", view)
     assert files(result) == {"/etc/fstab": "UUID=1 / ext4 defaults 0 1\n#/swap.img none swap sw 0 0\n"}
     (swapoff,) = [a for a in result.actions if isinstance(a, RunCommand)]
     assert (
@@ -126,14 +119,14 @@ def test_swap_in_a_container_is_left_to_the_next_boot() -> None:
     view = FakeView(
         {"/etc/fstab": "/swap.img none swap sw 0 0\n"}, {"stat -f -c %T /proc/swaps": "tmpfs"}, swaps=("/swap.img",)
     )
-    result = plan("ACP-NODE-008", view)
+    result = changes("ACP-NODE-008", view)
     assert commands(result) == [] and result.deferred
     assert any("is not the kernel's (it is on tmpfs" in note for note in result.notes)
 
 
 def test_modules_loaded_now_and_at_boot() -> None:
     view = FakeView(answers=KERNEL, modules=frozenset({"geneve", "openvswitch", "ip_vs"}))
-    result = plan("ACP-NODE-003", view)
+    result = changes("ACP-NODE-003", view)
     assert files(result) == {
         "/etc/modules-load.d/ipvs.conf": "# kube-proxy in IPVS mode (node preprocessing); written by acpcheck remediate\nip_vs\nip_vs_rr\nip_vs_wrr\nip_vs_sh\n"
     }
@@ -156,7 +149,7 @@ def test_selinux_permissive_now_disabled_at_boot() -> None:
         selinux="enforcing",
         apparmor_enabled=True,
     )
-    result = plan("ACP-NODE-006", view)
+    result = changes("ACP-NODE-006", view)
     assert [(c.command, c.reverse) for c in result.actions if isinstance(c, RunCommand)] == [
         ("setenforce 0", "setenforce 1")
     ]
@@ -177,7 +170,7 @@ def test_firewall_services_are_stopped_with_their_reverse() -> None:
         systemd=True,
         firewall_services={"firewalld": "active", "ufw": "active", "nftables": "active", "iptables": "inactive"},
     )
-    result = plan("ACP-NODE-007", view)
+    result = changes("ACP-NODE-007", view)
     pairs = [(c.command, c.reverse, c.capture) for c in result.actions if isinstance(c, RunCommand)]
     assert pairs == [
         ("systemctl disable --now firewalld.service", "systemctl enable --now firewalld.service", None),
@@ -191,11 +184,11 @@ def test_sshd_reload_through_systemd_or_the_listener_of_this_session() -> None:
     with_systemd = FakeView(
         config, {"systemctl is-active ssh.service": "active", "command -v sshd": "/usr/sbin/sshd"}, systemd=True
     )
-    (change,) = plan("ACP-NODE-010", with_systemd).actions
+    (change,) = changes("ACP-NODE-010", with_systemd).actions
     assert isinstance(change, WriteFile) and change.after == b"Port 22\nUseDNS no\n"
     assert change.then == "systemctl reload ssh.service" and change.login_check
     assert change.validate == '/usr/sbin/sshd -t -f "$1" && /usr/sbin/sshd -T -f "$1" | grep -qix \'usedns no\''
-    (change,) = plan("ACP-NODE-010", FakeView(config)).actions
+    (change,) = changes("ACP-NODE-010", FakeView(config)).actions
     assert isinstance(change, WriteFile) and change.then == RELOAD_SSHD_LISTENER
 
 
@@ -208,7 +201,7 @@ def test_tasks_max_in_the_file_and_the_drop_in_that_overrides_it_then_one_reexec
         {"for p in /etc/systemd/system.conf.d/*.conf": "/etc/systemd/system.conf.d/limits.conf"},
         systemd=True,
     )
-    result = plan("ACP-NODE-012", view)
+    result = changes("ACP-NODE-012", view)
     assert files(result) == {
         "/etc/systemd/system.conf": "[Manager]\n#DefaultTasksMax=15%\nDefaultTasksMax=infinity\n",
         "/etc/systemd/system.conf.d/limits.conf": "[Manager]\nDefaultTasksMax=infinity\n",
@@ -224,12 +217,12 @@ def test_grub_edited_and_regenerated_never_rebooted() -> None:
         },
         {"command -v update-grub": "/usr/sbin/update-grub"},
     )
-    result = plan("ACP-NODE-001", view)
+    result = changes("ACP-NODE-001", view)
     assert files(result) == {"/etc/default/grub": 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="transparent_hugepage=never"\n'}
     (regenerate,) = [a for a in result.actions if isinstance(a, RunCommand)]
     assert regenerate.command == "update-grub" and regenerate.touches == ("/boot/grub/grub.cfg",)
     assert result.deferred  # NEEDS REBOOT if the check still fails: acpcheck never reboots
-    assert plan("ACP-NODE-001", FakeView()).notes[0].startswith("/etc/default/grub does not exist here")
+    assert changes("ACP-NODE-001", FakeView()).notes[0].startswith("/etc/default/grub does not exist here")
 
 
 def test_packages_removed_with_their_files_and_database_archived() -> None:
@@ -240,7 +233,7 @@ def test_packages_removed_with_their_files_and_database_archived() -> None:
     view = FakeView(
         answers=answers, installed_packages=frozenset({"docker.io", "tar"}), usr_local_bin=frozenset({"runc", "helm"})
     )
-    result = plan("ACP-NODE-025", view)
+    result = changes("ACP-NODE-025", view)
     (purge,) = [a for a in result.actions if isinstance(a, RunCommand)]
     assert purge.command == "dpkg --purge docker.io" and purge.reverse is None
     assert {"/var/lib/dpkg/status", "/var/lib/dpkg/info/docker.io.list", "/usr/bin/dockerd", "/etc/docker"} <= set(
@@ -254,7 +247,7 @@ def test_leftover_paths_moved_aside_but_never_a_mount_point() -> None:
     from nodes.conftest import HEALTHY_MOUNTS
 
     view = FakeView(existing_paths=frozenset({"/var/lib/docker", "/var/lib/containerd"}), mounts=HEALTHY_MOUNTS)
-    result = plan("ACP-NODE-026", view)
+    result = changes("ACP-NODE-026", view)
     assert [a.path for a in result.actions] == ["/var/lib/docker"]
     assert result.notes == (
         "/var/lib/containerd is a mount point: empty it by hand (acpcheck never removes a mount point)",
@@ -263,7 +256,7 @@ def test_leftover_paths_moved_aside_but_never_a_mount_point() -> None:
 
 def test_kubelet_unit_removed_and_systemd_reloaded() -> None:
     view = FakeView({"/etc/systemd/system/kubelet.service": "[Service]\n"}, systemd=True)
-    (removal,) = plan("ACP-NODE-023", view).actions
+    (removal,) = changes("ACP-NODE-023", view).actions
     assert isinstance(removal, WriteFile) and removal.after is None and removal.then == "systemctl daemon-reload"
 
 
@@ -274,10 +267,10 @@ def test_a_node_already_right_plans_nothing(check: str) -> None:
         "/etc/systemd/system.conf": "[Manager]\nDefaultTasksMax=infinity\n",
         "/etc/hosts": "127.0.0.1 localhost\n",
     }
-    assert plan(check, FakeView(right)).actions == ()
+    assert changes(check, FakeView(right)).actions == ()
 
 
 def test_commands_quote_what_comes_from_a_node() -> None:
     view = FakeView(answers=KERNEL, swaps=("/swap file;rm -rf /",))
-    (swapoff,) = [a for a in plan("ACP-NODE-008", view).actions if isinstance(a, RunCommand)]
+    (swapoff,) = [a for a in changes("ACP-NODE-008", view).actions if isinstance(a, RunCommand)]
     assert shlex.split(swapoff.command) == ["swapoff", "/swap file;rm -rf /"]
