@@ -32,8 +32,9 @@ from pydantic import Field
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, ClusterView, kubeconfig_of
-from acpcheck.sources.etcd import FAILING, ScanResult
+from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, ClusterView
+from acpcheck.sources.encryption_scan import FAILING, ScanResult
+from acpcheck.transport.kube import kubeconfig_of
 
 DOCS = "https://docs.alauda.io/container_platform"
 ENCRYPTION_PAGE = f"{DOCS}/4.3/configure/clusters/etcd-encryption.html"

@@ -72,7 +72,7 @@ import yaml
 
 from acpcheck.lab import protowire
 from acpcheck.lab.tlsapi import DRIP_INTERVAL, HOSTILE_MODES, hostile_answer, parse_hostile
-from acpcheck.sources.cluster import group_version, qualified_name
+from acpcheck.transport.kube import group_version, qualified_name
 
 NAME = "acpcheck test API server"
 BANNER = f"{NAME} (a stand-in for tests and the lab; not a Kubernetes API server)"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from acpcheck.lab import etcd as lab_etcd
 from acpcheck.sources.encryption import ConfigSummary, expectations_for, parse_config
-from acpcheck.sources.etcd import Classifier, Expectation, Provider, etcd_prefix, prefix_end, subranges
+from acpcheck.sources.encryption_scan import Classifier, Expectation, Provider, etcd_prefix, subranges
+from acpcheck.transport.etcd import prefix_end
 
 
 def test_subranges_cover_the_prefix_exactly_and_in_order() -> None:

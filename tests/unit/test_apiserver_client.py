@@ -23,9 +23,9 @@ from acpcheck.sources.cluster import (
     ClusterSource,
     ClusterView,
     gather_cluster,
-    kubeconfig_of,
 )
 from acpcheck.testing import load_plan_text
+from acpcheck.transport.kube import kubeconfig_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = load_plan_text((ROOT / "examples" / "workload-kube-ovn.yaml").read_text())
