@@ -588,7 +588,7 @@ def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> s
 
 
 def _client(state: Path, wait: float = 20.0) -> Any:
-    from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
+    from acpcheck.transport.etcd import ClientCredentials, EtcdClient, EtcdError
 
     root = state / "controlplane"
     credentials = ClientCredentials(
@@ -639,7 +639,7 @@ def migrate(state: Path) -> int:
     """Rewrite every secret and configmap under the current key, as ``kubectl replace`` makes kube-apiserver do."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from acpcheck.sources.etcd import _values, prefix_end  # the scan's own pager
+    from acpcheck.transport.etcd import prefix_end, range_values  # the scan's own pager
 
     material = Material.load(state / "controlplane")
     keys = material.all_keys()
@@ -659,7 +659,7 @@ def migrate(state: Path) -> int:
             revision = int(client.range(prefix, prefix_end(prefix), count_only=True)["header"]["revision"])
             rewritten += [
                 (key, encrypt(key, plain(key, value), CURRENT, keys[CURRENT]))
-                for key, value in _values(client, prefix, prefix_end(prefix), revision)
+                for key, value in range_values(client, prefix, prefix_end(prefix), revision)
             ]
         return put_all(client, iter(rewritten))
 
