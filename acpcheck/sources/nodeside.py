@@ -647,6 +647,19 @@ def probe(host: str, port: int, nonce: str, *, proxy: ProxySettings | None, time
 # Listeners on many nodes at once
 
 
+def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
+    """Of ``wanted``, the ports something already listens on (from the node's facts)."""
+    taken = {(listener.protocol, listener.port): listener for listener in getattr(facts, "listeners", None) or ()}
+    busy = {}
+    for proto, port in wanted:
+        listener = taken.get((proto, port))
+        if listener is not None:
+            busy[f"{proto}/{port}"] = (
+                f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
+            )
+    return busy
+
+
 class ListenerState(BaseModel):
     """One node's listener, as the evidence records it."""
 
