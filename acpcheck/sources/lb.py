@@ -47,6 +47,7 @@ from acpcheck.sources.nodeside import (
     connector_command,
     connector_input,
     identity,
+    node_program,
     parse_connector,
     probe,
 )
@@ -315,42 +316,6 @@ def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) 
     return LbEvidence(mode="vip", endpoint=vip, vip=state, vrrp=vrrp)
 
 
-_VRRP_RECEIVER = r"""
-import os, re, select, socket, struct, sys, time
-n, ip = sys.argv[1:3]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("224.0.0.18"), socket.inet_aton(ip)))
-sys.stdout.write("acpcheck-ready\n"); sys.stdout.flush()
-last = 0.0
-while True:
-    if select.select([s], [], [], 0.5)[0]:
-        d, a = s.recvfrom(4096)
-        m = re.search(rb"acpcheck-vrrp ([0-9a-f]+) ([A-Za-z0-9._-]+)", d[(d[0] & 15) * 4:])
-        if m and m.group(1).decode() == n:
-            sys.stdout.write("acpcheck-vrrp-from %s %s\n" % (a[0], m.group(2).decode())); sys.stdout.flush()
-    if time.time() - last >= 0.5:
-        last = time.time()
-        try:
-            sys.stdout.write("\n"); sys.stdout.flush()
-        except OSError:
-            os._exit(0)
-"""
-
-# Version 0 and type 0: every VRRP implementation discards the packet (RFC 3768/5798
-# check the version first), so a real VRRP group on this segment is never disturbed.
-_VRRP_SENDER = r"""
-import socket, sys, time
-n, i, ip = sys.argv[1:4]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-for k in range(3):
-    s.sendto(b"\x00\x00\x00\x00" + ("acpcheck-vrrp %s %s\n" % (n, i)).encode(), ("224.0.0.18", 0))
-    time.sleep(0.1)
-print("acpcheck-sent")
-"""
-
 VRRP_MANUAL = (
     "prove it by hand: on each control-plane node run `tcpdump -ni <nic> vrrp` (or `ip protocol 112`) while keepalived "
     "runs on another with a spare VRID (or send any IP protocol 112 packet to 224.0.0.18); every node must see every other one"
@@ -388,7 +353,7 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
             return node.name, None, "VRRP over IPv6 is not probed"
         try:
             handle = context.pool.session(node).start(
-                _python_line(_VRRP_RECEIVER, nonce, ip), deadline=20, as_root=True
+                _python_line(node_program("vrrp_receiver.py"), nonce, ip), deadline=20, as_root=True
             )
         except TransportError as error:
             return node.name, None, f"{error.kind}: {error.message}"
@@ -417,7 +382,7 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
         def send(node: Node) -> tuple[str, str]:
             try:
                 result = context.pool.session(node).run_as_root(
-                    _python_line(_VRRP_SENDER, nonce, idents[node.name], str(node.ipv4)), timeout=15
+                    _python_line(node_program("vrrp_sender.py"), nonce, idents[node.name], str(node.ipv4)), timeout=15
                 )
             except TransportError as error:
                 return node.name, f"{error.kind}: {error.message}"
