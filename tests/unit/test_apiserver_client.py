@@ -1,4 +1,4 @@
-"""acpcheck's Kubernetes API access (acpcheck/sources/cluster.py) against the test API server:
+"""acpcheck's Kubernetes API access (acpcheck/transport/kube.py, and the cluster source) against the test API server:
 token, client-certificate and exec-plugin auth, TLS that the environment cannot loosen,
 an ERROR with the reason for an unreachable, unauthorised or forbidden API and for a
 resource type the cluster does not serve, credentials in no output, and the kubernetes
