@@ -369,7 +369,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.live:
         os.environ["ACPCHECK_LIVE"] = "1"
     if args.request_timeout is not None:
-        from acpcheck.sources.deadline import REQUEST_TIMEOUT_ENV, request_timeout
+        from acpcheck.transport.deadline import REQUEST_TIMEOUT_ENV, request_timeout
 
         try:
             request_timeout({REQUEST_TIMEOUT_ENV: args.request_timeout})
@@ -377,8 +377,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError([Problem("--request-timeout", None, "", str(error))]) from None
         os.environ[REQUEST_TIMEOUT_ENV] = args.request_timeout  # read by the live sources, here and in xdist workers
     if args.kubeconfig or args.context or args.etcd_sample is not None:
-        from acpcheck.sources.cluster import CONTEXT_ENV, KUBECONFIG_ENV
-        from acpcheck.sources.etcd import SAMPLE_ENV
+        from acpcheck.sources.encryption_scan import SAMPLE_ENV
+        from acpcheck.transport.kube import CONTEXT_ENV, KUBECONFIG_ENV
 
         if args.etcd_sample is not None and args.etcd_sample < 1:
             raise InputError([Problem("--etcd-sample", None, "", "give a number of objects, 1 or more")])

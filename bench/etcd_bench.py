@@ -45,7 +45,7 @@ import sys, yaml
 from acpcheck.model.plan import load_plan
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.encryption import read_node, _credentials
-from acpcheck.sources.etcd import EtcdClient, _values, prefix_end
+from acpcheck.transport.etcd import EtcdClient, prefix_end, range_values
 plan = load_plan(sys.argv[1])
 context = GatherContext(plan)
 node = plan.control_plane[0]
@@ -56,7 +56,7 @@ count = 0
 with session.forward("127.0.0.1", 2379) as forward, EtcdClient(forward.address, "127.0.0.1", credentials) as client:
     for prefix in (b"/registry/secrets/", b"/registry/configmaps/"):
         revision = int(client.range(prefix, prefix_end(prefix), count_only=True)["header"]["revision"])
-        count += sum(1 for _ in _values(client, prefix, prefix_end(prefix), revision))
+        count += sum(1 for _ in range_values(client, prefix, prefix_end(prefix), revision))
 context.close()
 print(count)
 """

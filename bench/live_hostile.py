@@ -48,7 +48,7 @@ ORPHAN_MARK = "4242.4242"  # an argument of the never-ending plugin's sleep, to 
 ETCD_READ = r"""
 import sys
 from pathlib import Path
-from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
+from acpcheck.transport.etcd import ClientCredentials, EtcdClient, EtcdError
 work = Path(sys.argv[2])
 credentials = ClientCredentials(*((work / name).read_text() for name in ("ca.pem", "cert.pem", "key.pem")))
 try:

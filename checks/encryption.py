@@ -33,8 +33,9 @@ from pydantic import Field
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 from acpcheck.constants import ACP_DOCS, ETCD_ENCRYPTION, GLOBAL_DR
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, ClusterView, kubeconfig_of
-from acpcheck.sources.etcd import FAILING, ScanResult
+from acpcheck.sources.cluster import ETCD_ENCRYPTION_CONFIG, ClusterView
+from acpcheck.sources.encryption_scan import FAILING, ScanResult
+from acpcheck.transport.kube import kubeconfig_of
 
 ENCRYPTION_PAGES = [
     f"{ACP_DOCS}/{version}/configure/clusters/etcd-encryption.html" for version in ("4.1", "4.2", "4.3")

@@ -3,9 +3,9 @@ every control-plane node (before install: proven with listeners on the nodes), a
 self-built VIP is free and VRRP passes, and after install the API servers behind it
 serve the right certificates and all answer.
 
-The evidence is ``acpcheck.sources.lb`` (``lb`` before install, ``api_tls`` after);
-the required ports are data (``acpcheck/matrix/ports.yaml``, overridable in
-``spec.loadBalancer.ports``).
+The evidence is ``acpcheck.sources.lb`` (``lb`` before install) and
+``acpcheck.sources.api_tls`` (``api_tls`` after); the required ports are data
+(``acpcheck/matrix/ports.yaml``, overridable in ``spec.loadBalancer.ports``).
 
 What makes each check FAIL (the lab scenarios in lab/acpcheck_lab/scenarios/lb-*.yaml):
 
@@ -35,8 +35,9 @@ from acpcheck.checks.support import conclude, listed, some_lines, some_names
 from acpcheck.constants import ACP_DOCS, GLOBAL_DR, ON_PREMISES, PREREQUISITES
 from acpcheck.facts.model import NodeContext
 from acpcheck.model.plan import ClusterPlan
+from acpcheck.sources.api_tls import LiveEvidence, TlsProbe
 from acpcheck.sources.base import TargetUnavailable
-from acpcheck.sources.lb import VRRP_MANUAL, LbEvidence, LiveEvidence, PortProof, TlsProbe, max_connections
+from acpcheck.sources.lb import VRRP_MANUAL, LbEvidence, PortProof, max_connections
 from acpcheck.sources.nodeside import manual_listener
 
 CERT_MONITORING = f"{ACP_DOCS}/4.3/security/cert/certificate-monitoring.html"

@@ -184,7 +184,7 @@ class PlannedInCluster(When):
     what: str = ""
 
     def not_applicable(self, plan: ClusterPlan) -> str | None:
-        from acpcheck.sources.cluster import kubeconfig_of
+        from acpcheck.transport.kube import kubeconfig_of
 
         reason = super().not_applicable(plan)
         if reason:

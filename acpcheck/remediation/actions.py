@@ -73,7 +73,7 @@ class ActionContext:
     fresh_login: Callable[[], str | None] = lambda: None
     #: Where on the node backups go (tests put it under their own directory).
     backup_root: str = BACKUP_ROOT
-    #: Cluster steps: the Kubernetes client (``sources.cluster.KubeClient``); ``transport`` is unused then.
+    #: Cluster steps: the Kubernetes client (``transport.kube.KubeClient``); ``transport`` is unused then.
     kube: Any = None
     #: The node lock this apply holds (``nodelock.NodeLock``), refreshed before each change.
     lock: Any = None

@@ -42,7 +42,7 @@ from acpcheck.remediation.changes import Changes
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
-    from acpcheck.sources.cluster import KubeClient
+    from acpcheck.transport.kube import KubeClient
 
 MERGE_PATCH = "application/merge-patch+json"
 #: API kinds a cluster step may touch: resource -> (group, version, kind, namespaced, typed API, method stem).
@@ -362,7 +362,7 @@ def _kube(ctx: ActionContext) -> KubeClient:
 
 
 def _call(kube: KubeClient, ref: Ref, verb: str, *extra: Any, **kwargs: Any) -> Any:
-    from acpcheck.sources.cluster import ApiFailure
+    from acpcheck.transport.kube import ApiFailure
 
     group, version, _, namespaced, api_name, stem = TYPES[ref.resource]
     what = f"{verb} {ref}"
@@ -392,7 +392,7 @@ def _call(kube: KubeClient, ref: Ref, verb: str, *extra: Any, **kwargs: Any) -> 
 
 
 def read_object(kube: KubeClient, ref: Ref) -> dict[str, Any] | None:
-    from acpcheck.sources.cluster import ApiFailure
+    from acpcheck.transport.kube import ApiFailure
 
     try:
         # The raw JSON: the client's typed models refuse objects a real server may well hold.
@@ -411,7 +411,7 @@ def patch_object(kube: KubeClient, ref: Ref, patch: dict[str, Any]) -> None:
 
 
 def delete_object(kube: KubeClient, ref: Ref) -> None:
-    from acpcheck.sources.cluster import ApiFailure
+    from acpcheck.transport.kube import ApiFailure
 
     try:
         _call(kube, ref, "delete", _preload_content=False)

@@ -171,7 +171,7 @@ class SshAccess:
 class ClusterAccess(Protocol):
     """The Kubernetes API of the plan's cluster, for cluster steps: a client, and evidence read now."""
 
-    def kube(self) -> Any: ...  # sources.cluster.KubeClient
+    def kube(self) -> Any: ...  # transport.kube.KubeClient
     def gather(self) -> Any: ...  # sources.cluster.ClusterEvidence
     def close(self) -> None: ...
 
@@ -187,12 +187,12 @@ class KubeAccess:
     @classmethod
     def of(cls, plan: ClusterPlan, environ: dict[str, str] | None = None) -> KubeAccess | None:
         """None when the run has no kubeconfig (the cluster checks are not applicable then)."""
-        from acpcheck.sources.cluster import kubeconfig_of
+        from acpcheck.transport.kube import kubeconfig_of
 
         return cls(plan, environ) if kubeconfig_of(plan, environ)[0] else None
 
     def kube(self) -> Any:
-        from acpcheck.sources.cluster import (
+        from acpcheck.transport.kube import (
             ApiFailure,
             KubeClient,
             KubeconfigError,

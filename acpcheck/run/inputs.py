@@ -108,7 +108,7 @@ def prepare_run(
     elif needed:
         problems = secret_reference_problems(plan)
         if any(entry.name == "cluster" for entry in needed):
-            from acpcheck.sources.cluster import kubeconfig_problems
+            from acpcheck.transport.kube import kubeconfig_problems
 
             # a kubeconfig (or a file it names) that is no file, too big, not YAML or
             # missing a field is the user's to fix: exit 4 now, not an ERROR per check

@@ -64,10 +64,10 @@ REGISTRY: dict[str, SourceEntry] = {
             },
         ),
         SourceEntry(
-            "lb_live",
-            "acpcheck.sources.lb:ApiTlsSource",
+            "api_tls",
+            "acpcheck.sources.api_tls:ApiTlsSource",
             {
-                "api_tls": "Post-install TLS probes (acpcheck.sources.lb.LiveEvidence) of endpoint:6443 and of every "
+                "api_tls": "Post-install TLS probes (acpcheck.sources.api_tls.LiveEvidence) of endpoint:6443 and of every "
                 "control-plane node's own :6443: certificate, expiry, /version.",
             },
         ),

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import random
 import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
@@ -39,14 +38,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from acpcheck.constants import PLATFORM_URL_ANNOTATION
-from acpcheck.sources.base import GatherContext
-from acpcheck.sources.lb import EvidenceDocument, JsonEvidenceSource, _reachable, busy_ports, live_reason
+from acpcheck.sources.base import EvidenceDocument, GatherContext, JsonEvidenceSource, nodes_to_probe
 from acpcheck.sources.nodeside import (
     NODES_AT_ONCE,
     READY_TIMEOUT,
     ListenerSet,
     ListenerState,
     Target,
+    busy_ports,
     connector_command,
     connector_input,
     identity,
@@ -232,25 +231,20 @@ class ConnectivitySource(JsonEvidenceSource):
     name: ClassVar[str] = "connectivity"
     order: ClassVar[int] = 20
     model = ConnEvidence
-    file = "connectivity.json"
     what = "connectivity evidence"
 
-    def gather(self, context: GatherContext) -> ConnEvidence:
+    def collect(self, context: GatherContext, reason: str | None) -> ConnEvidence:
         from acpcheck.model.ports import connectivity_ports
         from acpcheck.transport.errors import (
             unexpected,
         )  # lazily, as every source: the transport package loads paramiko
 
         plan = context.plan
-        started = time.monotonic()
-        reason = live_reason(plan)
-        if reason:
-            return ConnEvidence(mode="live", reason=reason)
         ports = connectivity_ports(plan)
         if not plan.spec.nodes:
             return ConnEvidence(mode="none", reason="the plan lists no nodes")
         facts = context.gathered.get("nodes")  # None when the selected checks needed no node facts
-        reachable, failed = _reachable(plan.spec.nodes, facts)
+        reachable, failed = nodes_to_probe(context, plan.spec.nodes)
         index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
         idents = {node.name: identity(node.name, index[node.name]) for node in plan.spec.nodes}
         ordered = sorted(plan.spec.nodes, key=lambda node: node.name)
@@ -344,7 +338,6 @@ class ConnectivitySource(JsonEvidenceSource):
             node.name: evidence.listeners[node.name] for node in plan.spec.nodes if node.name in evidence.listeners
         }
         evidence.connections = sum(result.targets for result in evidence.nodes.values())
-        evidence.seconds = round(time.monotonic() - started, 3)
         return evidence
 
     @staticmethod

@@ -11,7 +11,7 @@ two check parameters:
   rule's providers and key *names*, and a fingerprint (HMAC-SHA256 under a key made for
   this run, so files can be compared across nodes while nothing about the keys can be
   learnt from a report).
-- ``etcd``: one scan of etcd's raw values (``acpcheck.sources.etcd``) through an SSH
+- ``etcd``: one scan of etcd's raw values (``acpcheck.sources.encryption_scan``, with the client ``acpcheck.transport.etcd``) through an SSH
   forward from the first control-plane node that gets one (the manifest's etcd
   address, as the node sees it), with the client certificate the manifest names, read
   over SSH into memory. Every resource the node's config lists is scanned, and always
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from acpcheck.sources.base import GatherContext, TargetUnavailable
-from acpcheck.sources.etcd import (
+from acpcheck.sources.encryption_scan import (
     SAMPLE_ENV,
     Expectation,
     Provider,
@@ -420,7 +420,7 @@ def read_node(transport: NodeTransport, salt: bytes) -> _NodeRead:
 
 
 def _credentials(transport: NodeTransport, flags: dict[str, str]) -> Any:
-    from acpcheck.sources.etcd import ClientCredentials, EtcdError
+    from acpcheck.transport.etcd import ClientCredentials, EtcdError
 
     texts = []
     for flag in ("etcd-cafile", "etcd-certfile", "etcd-keyfile"):
@@ -436,8 +436,9 @@ def _credentials(transport: NodeTransport, flags: dict[str, str]) -> Any:
 
 def scan_from(transport: NodeTransport, read: _NodeRead, sample: int | None) -> ScanResult:
     """Scan etcd through a forward from this node, with what its manifest names (EtcdError otherwise)."""
-    from acpcheck.sources.etcd import EtcdClient, EtcdError, scan
+    from acpcheck.sources.encryption_scan import scan
     from acpcheck.transport.errors import TransportError
+    from acpcheck.transport.etcd import EtcdClient, EtcdError
 
     flags = read.observed.flags
     servers = [url.strip() for url in flags.get("etcd-servers", "").split(",") if url.strip()]
@@ -499,8 +500,8 @@ class EncryptionSource:
 
     def gather(self, context: GatherContext) -> EncryptionEvidence:
         from acpcheck.facts.model import GatherFailure
-        from acpcheck.sources.etcd import EtcdError
         from acpcheck.transport.errors import TransportError
+        from acpcheck.transport.etcd import EtcdError
 
         plan = context.plan
         evidence = EncryptionEvidence(target=f"cluster:{plan.metadata.name}")

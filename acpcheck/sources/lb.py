@@ -1,6 +1,5 @@
 """Load-balancer evidence: proof that the endpoint forwards every port to every
-control-plane node (pre-install), the self-built VIP's state, and TLS probes of a
-live cluster's API servers (post-install).
+control-plane node, and the self-built VIP's state (pre-install).
 
 ``LoadBalancerSource`` (``lb``, order 10: after node facts, which say which nodes
 answer and which ports are already taken):
@@ -24,40 +23,31 @@ answer and which ports are already taken):
   and with version 0 so that no VRRP speaker acts on it).
 - **post-install** (``live_reason(plan)``: ``spec.kubeconfig`` or
   ``ACPCHECK_KUBECONFIG`` set, or ``ACPCHECK_LIVE=1``): nothing here; the cluster's
-  own listeners hold the ports. ``ApiTlsSource`` takes over.
-
-``ApiTlsSource`` (``lb_live``, order 11), post-install only: TLS to
-``endpoint:6443`` several times and to each control-plane node's own ``:6443``,
-recording the certificate each one serves (SANs, expiry, fingerprint) and whether
-``/version`` answers, so a check can tell which node each LB connection reached.
+  own listeners hold the ports. The ``api_tls`` source (``acpcheck.sources.api_tls``)
+  takes over.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import os
 import secrets
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from acpcheck.errors import InputError, Problem
-from acpcheck.sources.base import GatherContext, TargetUnavailable
+from acpcheck.sources.base import EvidenceDocument, GatherContext, JsonEvidenceSource, nodes_to_probe
 from acpcheck.sources.nodeside import (
     ListenerSet,
     ListenerState,
     Target,
+    busy_ports,
     connector_command,
     connector_input,
     identity,
+    node_program,
     parse_connector,
     probe,
 )
@@ -65,24 +55,9 @@ from acpcheck.sources.nodeside import (
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan, Node
 
-#: Set to 1 to say the cluster exists (what ``acpcheck run --live`` sets).
-LIVE_ENV = "ACPCHECK_LIVE"
-#: A kubeconfig given by the environment instead of spec.kubeconfig (the live-cluster source's).
-KUBECONFIG_ENV = "ACPCHECK_KUBECONFIG"
 #: Seconds a listener may live beyond the proof itself (start, stop, a slow node).
 LISTENER_MARGIN = 15.0
 VRRP_GROUP = "224.0.0.18"
-
-
-def live_reason(plan: ClusterPlan) -> str | None:
-    """Why acpcheck treats the cluster as existing (post-install mode), or None before install."""
-    if plan.spec.kubeconfig:
-        return "the plan gives a kubeconfig (spec.kubeconfig): the cluster exists"
-    if os.environ.get(KUBECONFIG_ENV):
-        return f"{KUBECONFIG_ENV} gives a kubeconfig: the cluster exists"
-    if os.environ.get(LIVE_ENV) == "1":
-        return f"{LIVE_ENV}=1 (acpcheck run --live): the cluster exists"
-    return None
 
 
 def max_connections(backends: int) -> int:
@@ -144,16 +119,6 @@ class VrrpState(BaseModel):
     failed: dict[str, str] = Field(default_factory=dict)
 
 
-class EvidenceDocument(BaseModel):
-    """One source's evidence of one run: what was done (``mode``; ``error`` when gathering
-    failed) and why (``reason``), then the source's own fields."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    mode: str
-    reason: str = ""
-
-
 class LbEvidence(EvidenceDocument):
     """The ``lb`` evidence. mode: proof (external LB) | vip (self-built VIP) | live
     (post-install: nothing gathered) | none (nothing to prove) | error."""
@@ -181,73 +146,18 @@ class LbEvidence(EvidenceDocument):
 # ---------------------------------------------------------------------------
 
 
-def _save(model: BaseModel, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(model.model_dump(mode="json", by_alias=True), indent=1, sort_keys=False) + "\n", encoding="utf-8"
-    )
-
-
-def _load(model: type[Any], path: Path, missing: Any) -> Any:
-    from acpcheck.yamlsource import load_json
-
-    if not path.exists():
-        return missing()
-    document = load_json(path)
-    try:
-        return model.model_validate(document.data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InputError([Problem(str(path), None, where, f"not {model.__name__} evidence: {first['msg']}")]) from None
-
-
-class JsonEvidenceSource:
-    """What the sources here share: one JSON document (a pydantic model with ``mode`` and
-    ``reason``) per run, an ``error`` document when gathering failed, and ERROR (never a
-    finding) for every check that reads an ``error`` document."""
-
-    #: the model, its file under the source's directory, and what it is, for messages
-    model: ClassVar[type[Any]]
-    file: ClassVar[str]
-    what: ClassVar[str]
-
-    def unavailable(self, plan: ClusterPlan, message: str) -> Any:
-        return self.model(mode="error", reason=message)
-
-    def save(self, evidence: BaseModel, directory: Path) -> None:
-        _save(evidence, directory / self.file)
-
-    def load(self, directory: Path, plan: ClusterPlan) -> Any:
-        return _load(
-            self.model,
-            directory / self.file,
-            lambda: self.unavailable(plan, f"no {self.what} was saved with these facts"),
-        )
-
-    def provide(self, parameter: str, evidence: Any, plan: ClusterPlan, param: Any) -> Any:
-        if evidence.mode == "error":
-            raise TargetUnavailable(self.target(plan), "probe", evidence.reason)
-        return evidence
-
-    def target(self, plan: ClusterPlan) -> str:
-        return "node:*"
-
-
 class LoadBalancerSource(JsonEvidenceSource):
     name: ClassVar[str] = "lb"
     order: ClassVar[int] = 10
     model = LbEvidence
-    file = "lb.json"
     what = "load-balancer evidence"
 
-    def gather(self, context: GatherContext) -> LbEvidence:
+    def idle_fields(self, plan: ClusterPlan) -> dict[str, Any]:
+        return {"endpoint": plan.spec.endpoint.address}
+
+    def collect(self, context: GatherContext, reason: str | None) -> LbEvidence:
         plan = context.plan
-        started = time.monotonic()
         endpoint = plan.spec.endpoint.address
-        reason = live_reason(plan)
-        if reason:
-            return LbEvidence(mode="live", reason=reason, endpoint=endpoint)
         if not endpoint:
             return LbEvidence(mode="none", reason="the plan gives no endpoint address (spec.endpoint.address)")
         if not plan.control_plane:
@@ -257,41 +167,7 @@ class LoadBalancerSource(JsonEvidenceSource):
             evidence = _gather_vip(context, endpoint, facts)
         else:
             evidence = _gather_proof(context, endpoint, facts)
-        evidence.seconds = round(time.monotonic() - started, 3)
         return evidence
-
-
-def _reachable(plan_nodes: list[Node], facts: dict[str, Any] | None) -> tuple[list[Node], dict[str, str]]:
-    """The nodes to start listeners on, and why the others are left out: with node facts
-    (the usual case), those whose facts were gathered; without (a run whose checks
-    need no facts), every node, and a session that fails says so."""
-    from acpcheck.facts.model import NodeFacts
-
-    if facts is None:
-        return list(plan_nodes), {}
-    ok, failed = [], {}
-    for node in plan_nodes:
-        found = facts.get(node.name)
-        if isinstance(found, NodeFacts):
-            ok.append(node)
-        else:
-            failed[node.name] = (
-                f"{found.kind}: {found.message}" if found is not None else "no facts were gathered for this node"
-            )
-    return ok, failed
-
-
-def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
-    """Of ``wanted``, the ports something already listens on (from the node's facts)."""
-    taken = {(listener.protocol, listener.port): listener for listener in getattr(facts, "listeners", None) or ()}
-    busy = {}
-    for proto, port in wanted:
-        listener = taken.get((proto, port))
-        if listener is not None:
-            busy[f"{proto}/{port}"] = (
-                f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
-            )
-    return busy
 
 
 def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] | None) -> LbEvidence:
@@ -302,7 +178,7 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
     ports = lb_ports(plan)
     nonce = secrets.token_hex(8)
     seconds = plan.spec.load_balancer.proof_seconds
-    nodes, failed = _reachable(plan.control_plane, facts)
+    nodes, failed = nodes_to_probe(context, plan.control_plane)
     index = {node.name: i for i, node in enumerate(plan.spec.nodes)}
     evidence = LbEvidence(mode="proof", endpoint=endpoint)
     for name, why in failed.items():
@@ -413,7 +289,7 @@ def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) 
     from acpcheck.transport.errors import TransportError
 
     plan = context.plan
-    nodes, failed = _reachable(plan.control_plane, facts)
+    nodes, failed = nodes_to_probe(context, plan.control_plane)
     state = VipState(address=vip)
     for name, node_facts in (facts or {}).items():
         for address in getattr(node_facts, "addresses", None) or ():
@@ -439,42 +315,6 @@ def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) 
     vrrp = _gather_vrrp(context, nodes, failed, nonce)
     return LbEvidence(mode="vip", endpoint=vip, vip=state, vrrp=vrrp)
 
-
-_VRRP_RECEIVER = r"""
-import os, re, select, socket, struct, sys, time
-n, ip = sys.argv[1:3]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, struct.pack("4s4s", socket.inet_aton("224.0.0.18"), socket.inet_aton(ip)))
-sys.stdout.write("acpcheck-ready\n"); sys.stdout.flush()
-last = 0.0
-while True:
-    if select.select([s], [], [], 0.5)[0]:
-        d, a = s.recvfrom(4096)
-        m = re.search(rb"acpcheck-vrrp ([0-9a-f]+) ([A-Za-z0-9._-]+)", d[(d[0] & 15) * 4:])
-        if m and m.group(1).decode() == n:
-            sys.stdout.write("acpcheck-vrrp-from %s %s\n" % (a[0], m.group(2).decode())); sys.stdout.flush()
-    if time.time() - last >= 0.5:
-        last = time.time()
-        try:
-            sys.stdout.write("\n"); sys.stdout.flush()
-        except OSError:
-            os._exit(0)
-"""
-
-# Version 0 and type 0: every VRRP implementation discards the packet (RFC 3768/5798
-# check the version first), so a real VRRP group on this segment is never disturbed.
-_VRRP_SENDER = r"""
-import socket, sys, time
-n, i, ip = sys.argv[1:4]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-for k in range(3):
-    s.sendto(b"\x00\x00\x00\x00" + ("acpcheck-vrrp %s %s\n" % (n, i)).encode(), ("224.0.0.18", 0))
-    time.sleep(0.1)
-print("acpcheck-sent")
-"""
 
 VRRP_MANUAL = (
     "prove it by hand: on each control-plane node run `tcpdump -ni <nic> vrrp` (or `ip protocol 112`) while keepalived "
@@ -513,7 +353,7 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
             return node.name, None, "VRRP over IPv6 is not probed"
         try:
             handle = context.pool.session(node).start(
-                _python_line(_VRRP_RECEIVER, nonce, ip), deadline=20, as_root=True
+                _python_line(node_program("vrrp_receiver.py"), nonce, ip), deadline=20, as_root=True
             )
         except TransportError as error:
             return node.name, None, f"{error.kind}: {error.message}"
@@ -542,7 +382,7 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
         def send(node: Node) -> tuple[str, str]:
             try:
                 result = context.pool.session(node).run_as_root(
-                    _python_line(_VRRP_SENDER, nonce, idents[node.name], str(node.ipv4)), timeout=15
+                    _python_line(node_program("vrrp_sender.py"), nonce, idents[node.name], str(node.ipv4)), timeout=15
                 )
             except TransportError as error:
                 return node.name, f"{error.kind}: {error.message}"
@@ -579,187 +419,3 @@ def _gather_vrrp(context: GatherContext, nodes: list[Node], failed: dict[str, st
 
 
 READY_SECONDS = 10.0
-
-
-# ---------------------------------------------------------------------------
-# Post-install: TLS to the API servers
-
-
-class TlsProbe(BaseModel):
-    """One TLS connection to an API server: the certificate it served and /version."""
-
-    model_config = _model_config()
-
-    host: str
-    port: int = 6443
-    error: str = ""
-    fingerprint: str = ""  # sha256 of the DER certificate
-    subject: str = ""
-    sans: list[str] = Field(default_factory=list)
-    not_after: str = ""  # ISO 8601 UTC
-    days_left: float | None = None
-    version: str = ""  # gitVersion from /version
-    version_status: int | None = None
-    version_error: str = ""
-
-
-class LiveEvidence(EvidenceDocument):
-    """The ``lb_live`` evidence. mode: live | off (before install: nothing gathered) | error."""
-
-    schema_: str = Field(default="acpcheck/lb-live/v1", alias="schema")
-    endpoint: str | None = None
-    #: connections to endpoint:6443, in order
-    through_endpoint: list[TlsProbe] = Field(default_factory=list)
-    #: control-plane node name -> its own :6443
-    nodes: dict[str, TlsProbe] = Field(default_factory=dict)
-    checked_at: str = ""
-
-    def node_of(self, probe_: TlsProbe) -> str | None:
-        """The control-plane node that served this certificate (by fingerprint), if one did."""
-        if not probe_.fingerprint:
-            return None
-        owners = [name for name, own in self.nodes.items() if own.fingerprint == probe_.fingerprint]
-        return owners[0] if len(owners) == 1 else None
-
-    @property
-    def certificates_differ(self) -> bool:
-        """Whether every reachable node serves its own certificate (else the LB's spread cannot be seen)."""
-        prints = [p.fingerprint for p in self.nodes.values() if p.fingerprint]
-        return len(prints) >= 2 and len(set(prints)) == len(prints)
-
-
-API_PORT = 6443
-
-
-def endpoint_connections(control_plane: int) -> int:
-    """TLS connections made to the endpoint: enough to see a round-robin LB reach every node."""
-    return min(60, max(6, 4 * control_plane))
-
-
-class ApiTlsSource(JsonEvidenceSource):
-    name: ClassVar[str] = "lb_live"
-    order: ClassVar[int] = 11
-    model = LiveEvidence
-    file = "lb_live.json"
-    what = "API server TLS evidence"
-
-    def gather(self, context: GatherContext) -> LiveEvidence:
-        from acpcheck.transport.settings import proxy_for
-
-        plan = context.plan
-        endpoint = plan.spec.endpoint.address
-        reason = live_reason(plan)
-        if reason is None:
-            return LiveEvidence(
-                mode="off",
-                reason="the cluster does not exist yet (set spec.kubeconfig or ACPCHECK_KUBECONFIG, or ACPCHECK_LIVE=1)",
-                endpoint=endpoint,
-            )
-        evidence = LiveEvidence(
-            mode="live",
-            reason=reason,
-            endpoint=endpoint,
-            checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        )
-        timeout = min(plan.spec.ssh.connect_timeout_seconds, 5.0)
-
-        def node_probe(node: Node) -> tuple[str, TlsProbe]:
-            host = str(node.ipv4 if node.ipv4 is not None else node.ipv6)
-            return node.name, tls_probe(
-                host, API_PORT, proxy=proxy_for(plan, node), timeout=timeout, server_name=endpoint
-            )
-
-        with ThreadPoolExecutor(max_workers=max(1, min(32, len(plan.control_plane)))) as executor:
-            evidence.nodes = dict(executor.map(node_probe, plan.control_plane))
-        if endpoint:
-            proxy = proxy_for(plan)
-            for count in range(endpoint_connections(len(plan.control_plane))):
-                evidence.through_endpoint.append(
-                    tls_probe(
-                        endpoint, API_PORT, proxy=proxy, timeout=timeout, server_name=endpoint, version=count == 0
-                    )
-                )
-        return evidence
-
-    def target(self, plan: ClusterPlan) -> str:
-        return f"cluster:{plan.metadata.name}"
-
-
-def tls_probe(
-    host: str,
-    port: int,
-    *,
-    proxy: Any,
-    timeout: float,
-    server_name: str | None = None,
-    version: bool = True,
-    now: dt.datetime | None = None,
-) -> TlsProbe:
-    """One TLS handshake with ``host:port`` (no verification: we read the certificate,
-    we do not trust it), then ``GET /version`` when ``version``."""
-    from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID
-
-    from acpcheck.addressing import is_ip
-    from acpcheck.transport.errors import TransportError
-    from acpcheck.transport.net import open_tcp
-
-    result = TlsProbe(host=host, port=port)
-    try:
-        raw = open_tcp(host, port, proxy=proxy, timeout=timeout)
-    except TransportError as error:
-        result.error = f"{error.kind}: {error.message}"
-        return result
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        sni = server_name if server_name and not is_ip(server_name) else None
-        with context.wrap_socket(raw, server_hostname=sni) as tls:
-            der = tls.getpeercert(binary_form=True) or b""
-            result.fingerprint = hashlib.sha256(der).hexdigest()
-            cert = x509.load_der_x509_certificate(der)
-            result.subject = cert.subject.rfc4514_string()
-            try:
-                names = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
-                result.sans = [str(value) for value in names.get_values_for_type(x509.DNSName)]
-                result.sans += [str(value) for value in names.get_values_for_type(x509.IPAddress)]
-            except x509.ExtensionNotFound:
-                pass
-            expiry = cert.not_valid_after_utc
-            result.not_after = expiry.isoformat(timespec="seconds")
-            result.days_left = round(((expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()) / 86400, 2)
-            if version:
-                _version(tls, host, result)
-    except (OSError, ssl.SSLError, ValueError) as error:
-        result.error = f"TLS: {error}"
-    return result
-
-
-def _version(tls: ssl.SSLSocket, host: str, result: TlsProbe) -> None:
-    try:
-        tls.settimeout(5.0)
-        tls.sendall(
-            f"GET /version HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n".encode()
-        )
-        data = b""
-        while len(data) < 65536:
-            chunk = tls.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (OSError, ssl.SSLError) as error:
-        result.version_error = f"no answer to GET /version: {error}"
-        return
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-    try:
-        result.version_status = int(status_line.split()[1])
-    except (IndexError, ValueError):
-        result.version_error = f"not an HTTP answer to GET /version: {status_line[:60]!r}"
-        return
-    if result.version_status == 200:
-        try:
-            result.version = str(json.loads(body.decode("utf-8", errors="replace")).get("gitVersion", ""))
-        except (ValueError, AttributeError):
-            result.version_error = "GET /version answered 200 without the JSON of a Kubernetes API server"

@@ -41,11 +41,13 @@ tool reports the same way.
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +60,22 @@ QUERY = b"ACPCHECK?\n"
 #: Tools a listener may use, in order of preference.
 TOOLS = ("python3", "platform-python", "perl", "socat", "nc")
 _IDENT = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+
+
+@functools.cache
+def node_program(name: str) -> str:
+    """The text of a program run on the nodes: ``acpcheck/sources/nodeprograms/<name>``.
+
+    The listener and the connector each come in Python (``.py``, one thread on epoll;
+    run with ``-S``), Perl (``.pl``) and sh for socat/nc (``.sh``, after
+    ``nc_flavour.sh``, which tells the nc flavours apart); the VRRP probe is Python only.
+    They are package data, so the test suite checks them with ``sh -n``, ``perl -c`` and
+    ruff (tests/checks/test_nodeprograms.py); each is passed to the node on its command
+    line, read once per run."""
+    text = resources.files("acpcheck.sources").joinpath("nodeprograms", name).read_text(encoding="utf-8")
+    return text.rstrip("\n")
+
+
 _HELLO = re.compile(rb"acpcheck ([0-9a-f]{8,64}) ([A-Za-z0-9._-]{1,63})")
 
 
@@ -116,171 +134,6 @@ def classify(data: bytes, nonce: str) -> Answer:
 # ---------------------------------------------------------------------------
 # The listener
 
-# One thread, one epoll loop: no thread per connection. A node probed by hundreds of
-# peers at once (every node probes every control-plane node) answers all of them
-# with the CPU of a few system calls each, on nodes that share cores with the lab's
-# other nodes or with the workloads of a real one.
-_PY_LISTENER = r"""
-import errno, os, selectors, socket, stat, sys, time
-n, i, f, b = sys.argv[1:5]
-h = ("acpcheck %s %s\n" % (n, i)).encode()
-page = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(h)).encode() + b"\r\nConnection: close\r\n\r\n" + h
-fam = socket.AF_INET6 if f == "6" else socket.AF_INET
-host = b or ("::" if f == "6" else "0.0.0.0")
-sel = selectors.DefaultSelector()
-out = []
-for spec in sys.argv[5:]:
-    p, port = spec.split("/")
-    k = socket.socket(fam, socket.SOCK_STREAM if p == "tcp" else socket.SOCK_DGRAM)
-    try:
-        if fam == socket.AF_INET6 and not b:
-            k.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        if p == "tcp":
-            k.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        k.bind((host, int(port)))
-        if p == "tcp":
-            k.listen(4096)
-        k.setblocking(False)
-        sel.register(k, selectors.EVENT_READ, p)
-        out.append("acpcheck-port %s %s ok" % (p, port))
-    except OSError as e:
-        k.close()
-        out.append("acpcheck-port %s %s %s %s" % (p, port, "busy" if e.errno == errno.EADDRINUSE else "error", (e.strerror or "?").replace(" ", "_")))
-sys.stdout.write("\n".join(out + ["acpcheck-ready", ""]))
-sys.stdout.flush()
-# The runner is gone when the reading end of stdout closes: on a pipe, epoll reports
-# that on the write end itself (EPOLLERR), with no traffic at all. Anything else (a
-# socket that sshd might also use for stdin) gets the heartbeat instead. On a pipe
-# the rare beat is a second safety net; each one wakes the runner.
-beat = 0.5
-try:
-    if stat.S_ISFIFO(os.fstat(1).st_mode):
-        sel.register(1, selectors.EVENT_READ, "runner")
-        beat = 60.0
-except (OSError, ValueError):
-    pass
-waiting = {}
-def answer(c, q):
-    try:
-        c.send(page if q[:4] in (b"GET ", b"HEAD", b"OPTI") else h)
-    except OSError:
-        pass
-    c.close()
-last = 0.0
-while True:
-    now = time.monotonic()
-    for c, t in list(waiting.items()):
-        if t <= now:
-            sel.unregister(c)
-            del waiting[c]
-            answer(c, b"")
-    for key, _ in sel.select(0.1 if waiting else beat):
-        k, kind = key.fileobj, key.data
-        if kind == "runner":
-            os._exit(0)
-        try:
-            if kind == "udp":
-                while True:
-                    d, a = k.recvfrom(512)
-                    k.sendto(h, a)
-            elif kind == "tcp":
-                while True:
-                    c = k.accept()[0]
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ, "conn")
-                    waiting[c] = now + 0.3
-            else:
-                try:
-                    q = k.recv(512)
-                except OSError:
-                    q = b""
-                sel.unregister(k)
-                del waiting[k]
-                answer(k, q)
-        except OSError:
-            pass
-    if now - last >= beat:
-        last = now
-        try:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-        except OSError:
-            os._exit(0)
-"""
-
-_PL_LISTENER = r"""
-use strict; use IO::Socket::INET; use IO::Select;
-my ($n, $i, $f, $b, @specs) = @ARGV;
-my $h = "acpcheck $n $i\n";
-$SIG{PIPE} = "IGNORE"; $| = 1;
-my $class = "IO::Socket::INET";
-if ($f eq "6") { require IO::Socket::IP; $class = "IO::Socket::IP"; }
-my $host = $b ne "" ? $b : ($f eq "6" ? "::" : "0.0.0.0");
-my $sel = IO::Select->new; my %udp; my @out;
-for my $spec (@specs) {
-  my ($p, $port) = split m{/}, $spec;
-  my $k = $p eq "tcp"
-    ? $class->new(LocalHost => $host, LocalPort => $port, Proto => "tcp", Listen => 128, ReuseAddr => 1)
-    : $class->new(LocalHost => $host, LocalPort => $port, Proto => "udp");
-  if ($k) { $sel->add($k); $udp{fileno $k} = 1 if $p eq "udp"; push @out, "acpcheck-port $p $port ok"; }
-  else { my $w = $!{EADDRINUSE} ? "busy" : "error"; (my $m = "$!") =~ s/ /_/g; push @out, "acpcheck-port $p $port $w $m"; }
-}
-print join("\n", @out, "acpcheck-ready"), "\n";
-my $last = 0;
-while (1) {
-  for my $k ($sel->can_read(0.5)) {
-    if ($udp{fileno $k}) { my $a = $k->recv(my $d, 512); $k->send($h, 0, $a) if defined $a; next; }
-    my $c = $k->accept or next;
-    my $q = ""; sysread($c, $q, 512) if IO::Select->new($c)->can_read(0.3);
-    if ($q =~ /^(GET |HEAD|OPTI)/) { print $c "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " . length($h) . "\r\nConnection: close\r\n\r\n$h"; }
-    else { print $c $h; }
-    close $c;
-  }
-  if (time != $last) { $last = time; print "\n" or exit 0; }
-}
-"""
-
-#: Which nc this is: the flavours differ in their flags.
-_NC_FLAVOUR = r"""if [ "$T" = nc ]; then
-  case $(nc -h 2>&1 | head -n 3) in
-    *OpenBSD*) NCV=openbsd ;; *BusyBox*) NCV=busybox ;; *Ncat*) NCV=ncat ;; *) NCV=traditional ;;
-  esac
-fi"""
-
-# socat and nc: one background loop per TCP port; a port whose first bind fails ends
-# its loop at once, which is how "busy" is told. The nc flavours differ in flags.
-_SH_LISTENER = r"""
-H="acpcheck $N $I"
-ncl() {
-  case $NCV in
-    openbsd) nc -N -l $B "$1" ;;
-    busybox) nc -l -p "$1" -e sh -c "echo $H; read -r x" ;;  # BusyBox's small nc: no address choice, no close on EOF
-    ncat) nc -l --send-only $B "$1" ;;
-    *) nc -l -p "$1" -q 1 ${B:+-s "$B"} ;;
-  esac
-}
-NC_FLAVOUR
-ports=""
-for s in $SPECS; do
-  p=${s%/*}; port=${s#*/}
-  if [ "$p" != tcp ]; then echo "acpcheck-port $p $port notool"; continue; fi
-  if [ "$T" = socat ]; then
-    socat TCP-LISTEN:"$port",reuseaddr,fork${B:+,bind=$B} SYSTEM:"echo $H; read -r x" </dev/null >/dev/null 2>&1 &
-  else
-    ( while printf '%s\n' "$H" | ncl "$port" >/dev/null 2>&1; do :; done ) &
-  fi
-  eval "pid_$port=\$!"
-  ports="$ports $port"
-done
-sleep 0.3 2>/dev/null || sleep 1
-for port in $ports; do
-  eval "pid=\$pid_$port"
-  if kill -0 "$pid" 2>/dev/null; then echo "acpcheck-port tcp $port ok"; else echo "acpcheck-port tcp $port busy could_not_listen"; fi
-done
-echo acpcheck-ready
-while printf '\n'; do sleep 1; done
-"""
-
 
 def listener_command(nonce: str, ident: str, specs: list[tuple[str, int]], *, family: int = 4, bind: str = "") -> str:
     """The sh command line of a listener for ``specs`` (``[("tcp", 6443), ("udp", 6081)]``).
@@ -296,8 +149,8 @@ def listener_command(nonce: str, ident: str, specs: list[tuple[str, int]], *, fa
     args = f'"$N" "$I" {family} "$B" $SPECS'
     lines = [
         f"N={nonce} I={q(ident)} B={q(bind)} SPECS={q(spec_words)}",
-        f"PY={q(_PY_LISTENER)}",
-        f"PL={q(_PL_LISTENER)}",
+        f"PY={q(node_program('listener.py'))}",
+        f"PL={q(node_program('listener.pl'))}",
         "for P in python3 platform-python /usr/libexec/platform-python; do",
         '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac',
         f'  echo "acpcheck-tool $P"; exec "$P" -S -c "$PY" {args}',
@@ -308,7 +161,8 @@ def listener_command(nonce: str, ident: str, specs: list[tuple[str, int]], *, fa
         "command -v socat >/dev/null 2>&1 && T=socat",
         'if [ -z "$T" ]; then echo acpcheck-notool; exit 3; fi',
         'echo "acpcheck-tool $T"',
-        _SH_LISTENER.replace("NC_FLAVOUR", _NC_FLAVOUR),
+        node_program("nc_flavour.sh"),
+        node_program("listener.sh"),
     ]
     return "\n".join(lines)
 
@@ -351,192 +205,6 @@ def manual_listener(ident: str, proto: str, port: int) -> str:
 # ---------------------------------------------------------------------------
 # The connector
 
-# One thread, non-blocking sockets and epoll, at most PAR connections in flight: the
-# CPU of a few system calls per target, where a thread per connection spent most of
-# it switching between threads.
-_PY_CONNECTOR = r"""
-import errno, os, selectors, socket, sys, time
-to, par = float(sys.argv[1]), int(sys.argv[2])
-tries = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-todo = [l.split() for l in sys.stdin.read().splitlines() if l.strip()]
-todo.reverse()
-sel = selectors.DefaultSelector()
-live = {}
-def say(idx, r):
-    sys.stdout.write("acpcheck-conn %s %s\n" % (idx, r))
-def why(e):
-    if e == errno.ECONNREFUSED:
-        return "refused"
-    if e == errno.ETIMEDOUT:
-        return "timeout"
-    return "unreachable " + (os.strerror(e) if e else "error").replace(" ", "_")
-tried = {}
-def done(t, r):
-    # No answer at all may be a packet lost on a busy network: try again (last), and
-    # report only the final attempt. A firewall that drops the port drops it every time.
-    if tried[t[0]] < tries and (r in ("timeout", "silent") or r.startswith("unreachable")):
-        todo.insert(0, t)
-    else:
-        say(t[0], r)
-def end(s, r):
-    t = live.pop(s)[6]
-    sel.unregister(s)
-    s.close()
-    done(t, r)
-def begin(t):
-    idx, p, host, port, mode = t
-    tried[idx] = tried.get(idx, 0) + 1
-    try:
-        fam, ty, pr, _, addr = socket.getaddrinfo(host, int(port), 0, socket.SOCK_STREAM if p == "tcp" else socket.SOCK_DGRAM)[0]
-        s = socket.socket(fam, ty, pr)
-    except OSError as e:
-        say(idx, "unreachable " + (e.strerror or type(e).__name__).replace(" ", "_"))
-        return
-    s.setblocking(False)
-    e = s.connect_ex(addr)
-    if e not in (0, errno.EINPROGRESS):
-        s.close()
-        done(t, why(e))
-        return
-    # [index, proto, mode, deadline, phase, data, target]
-    live[s] = [idx, p, mode, time.monotonic() + to, "connect" if p == "tcp" else "read", b"", t]
-    if p == "udp":
-        try:
-            s.send(b"ACPCHECK?\n")
-        except OSError as e:
-            live.pop(s)
-            s.close()
-            done(t, why(e.errno))
-            return
-        sel.register(s, selectors.EVENT_READ)
-    else:
-        sel.register(s, selectors.EVENT_WRITE)
-def expire(s, st):
-    if st[4] == "connect":
-        end(s, "timeout")
-    elif st[5]:
-        end(s, "data " + st[5].hex())
-    else:
-        end(s, "silent" if st[1] == "tcp" else "timeout")
-while todo or live:
-    while todo and len(live) < par:
-        begin(todo.pop())
-    if not live:
-        continue
-    now = time.monotonic()
-    for s, st in list(live.items()):
-        if st[3] <= now:
-            expire(s, st)
-    if not live:
-        continue
-    wait = max(0.0, min(st[3] for st in live.values()) - now)
-    for key, _ in sel.select(wait):
-        s = key.fileobj
-        st = live.get(s)
-        if st is None:
-            continue
-        if st[4] == "connect":
-            e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if e:
-                end(s, why(e))
-            elif st[2] == "tcp":
-                end(s, "ok")
-            else:
-                try:
-                    s.send(b"ACPCHECK?\n")
-                except OSError as x:
-                    end(s, why(x.errno))
-                    continue
-                st[3], st[4] = time.monotonic() + to, "read"
-                sel.modify(s, selectors.EVENT_READ)
-            continue
-        try:
-            c = s.recv(512)
-        except BlockingIOError:
-            continue
-        except OSError as x:
-            if st[5]:
-                end(s, "data " + st[5].hex())
-            else:
-                end(s, "refused" if x.errno == errno.ECONNREFUSED else ("closed" if st[1] == "tcp" else why(x.errno)))
-            continue
-        st[5] += c
-        d = st[5]
-        if not c or st[1] == "udp" or len(d) >= 512 or (b"acpcheck " in d and d.endswith(b"\n")):
-            end(s, "data " + d.hex() if d else "closed")
-    sys.stdout.flush()
-sys.stdout.flush()
-"""
-
-_PL_CONNECTOR = r"""
-use strict; use IO::Socket::INET; use IO::Select;
-my ($to, $par) = @ARGV; $| = 1;
-my @todo = grep { /\S/ } <STDIN>; chomp @todo;
-my $w = $par < @todo ? $par : scalar @todo; $w = 1 if $w < 1;
-my @kids;
-for my $k (0 .. $w - 1) {
-  my $pid = fork;
-  if (!$pid) {
-    for (my $j = $k; $j < @todo; $j += $w) {
-      my ($idx, $p, $host, $port, $mode) = split ' ', $todo[$j];
-      my $r;
-      my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Proto => $p, Timeout => $to);
-      if (!$s) { $r = $!{ECONNREFUSED} ? "refused" : ($!{ETIMEDOUT} || $!{EINPROGRESS}) ? "timeout" : do { (my $m = "$!") =~ s/ /_/g; "unreachable $m" }; }
-      elsif ($mode eq "tcp") { $r = "ok"; close $s; }
-      else {
-        $s->send("ACPCHECK?\n"); my $d = ""; my $sel = IO::Select->new($s);
-        while (length($d) < 512 && $sel->can_read($to)) { my $c; my $got = sysread($s, $c, 512); if (!defined $got) { $r = $!{ECONNREFUSED} ? "refused" : "closed"; last } last if !$got; $d .= $c; last if $p eq "udp" || ($d =~ /acpcheck / && $d =~ /\n\z/); }
-        $r //= length($d) ? "data " . unpack("H*", $d) : ($p eq "tcp" ? "silent" : "timeout");
-        close $s;
-      }
-      print "acpcheck-conn $idx $r\n";
-    }
-    exit 0;
-  }
-  push @kids, $pid;
-}
-waitpid($_, 0) for @kids;
-"""
-
-# socat/nc: TCP only, W targets at a time in background subshells.
-_SH_CONNECTOR = r"""
-hex() { od -An -tx1 | tr -d ' \n'; }
-one() {
-  idx=$1 p=$2 host=$3 port=$4 mode=$5
-  if [ "$p" != tcp ]; then echo "acpcheck-conn $idx notool"; return; fi
-  f=$(mktemp) || { echo "acpcheck-conn $idx unreachable no_mktemp"; return; }
-  if [ "$T" = socat ]; then
-    printf 'ACPCHECK?\n' | socat -T"$TO" - TCP:"$host":"$port",connect-timeout="$TO" >"$f.out" 2>"$f" &
-  else
-    printf 'ACPCHECK?\n' | nc $NCVERBOSE -w "$TO" "$host" "$port" >"$f.out" 2>"$f" &
-  fi
-  pid=$!
-  # some nc never time out a silent peer: end it here
-  ( sleep $((TO + 1)); kill "$pid" ) >/dev/null 2>&1 &
-  w=$!
-  wait "$pid"; rc=$?
-  kill "$w" 2>/dev/null
-  d=$(hex <"$f.out"); e=$(cat "$f"); rm -f "$f" "$f.out"
-  case $e in
-    *efused*) r=refused ;;
-    *imed\ out*|*imeout*) r=timeout ;;
-    *o\ route*|*nreachable*) r="unreachable no_route" ;;
-    *) if [ -n "$d" ]; then r="data $d"; elif [ "$mode" = tcp ]; then r=ok; elif [ "$rc" -gt 128 ]; then r=silent; else r=closed; fi ;;
-  esac
-  echo "acpcheck-conn $idx $r"
-}
-NC_FLAVOUR
-NCVERBOSE=-v; [ "$NCV" = busybox ] && NCVERBOSE=
-n=0
-while read -r a b c d e; do
-  [ -n "$a" ] || continue
-  one "$a" "$b" "$c" "$d" "$e" &
-  n=$((n + 1))
-  if [ "$n" -ge "$PAR" ]; then wait; n=0; fi
-done
-wait
-"""
-
 
 def connector_command(timeout: float, parallel: int = 64, tries: int = 1) -> str:
     """The sh command line of a connector; the targets come on stdin (``connector_input``).
@@ -548,8 +216,8 @@ def connector_command(timeout: float, parallel: int = 64, tries: int = 1) -> str
     return "\n".join(
         [
             f"TO={seconds} PAR={int(parallel)}",
-            f"PY={q(_PY_CONNECTOR)}",
-            f"PL={q(_PL_CONNECTOR)}",
+            f"PY={q(node_program('connector.py'))}",
+            f"PL={q(node_program('connector.pl'))}",
             "for P in python3 platform-python /usr/libexec/platform-python; do",
             '  case $P in /*) [ -x "$P" ] || continue ;; *) command -v "$P" >/dev/null 2>&1 || continue ;; esac',
             f'  exec "$P" -S -c "$PY" {timeout:g} "$PAR" {int(tries)}',
@@ -559,7 +227,8 @@ def connector_command(timeout: float, parallel: int = 64, tries: int = 1) -> str
             "command -v nc >/dev/null 2>&1 && T=nc",
             "command -v socat >/dev/null 2>&1 && T=socat",
             'if [ -z "$T" ]; then echo acpcheck-notool; exit 3; fi',
-            _SH_CONNECTOR.replace("NC_FLAVOUR", _NC_FLAVOUR),
+            node_program("nc_flavour.sh"),
+            node_program("connector.sh"),
         ]
     )
 
@@ -645,6 +314,19 @@ def probe(host: str, port: int, nonce: str, *, proxy: ProxySettings | None, time
 
 # ---------------------------------------------------------------------------
 # Listeners on many nodes at once
+
+
+def busy_ports(facts: Any, wanted: list[tuple[str, int]]) -> dict[str, str]:
+    """Of ``wanted``, the ports something already listens on (from the node's facts)."""
+    taken = {(listener.protocol, listener.port): listener for listener in getattr(facts, "listeners", None) or ()}
+    busy = {}
+    for proto, port in wanted:
+        listener = taken.get((proto, port))
+        if listener is not None:
+            busy[f"{proto}/{port}"] = (
+                f"busy {listener.process or 'a process'} listens on {listener.address}, per the node's facts"
+            )
+    return busy
 
 
 class ListenerState(BaseModel):

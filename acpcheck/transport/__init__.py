@@ -14,29 +14,84 @@
 - ``forward`` — ``Forwarder``: a 127.0.0.1 listener piping connections through
   a transport's streams (``forward()``).
 
+- ``kube`` — the Kubernetes API client (``KubeClient``): kubeconfig resolution
+  (``kubeconfig_of``, ``load_kubeconfig``), tokens, client certificates held in
+  memfds, exec credential plugins, bounded answers, TLS failures named by cause;
+- ``etcd`` — the etcd client (``EtcdClient``): etcd's JSON gateway over client TLS,
+  and the range pager (``range_values``);
+- ``deadline`` — the deadline on one whole exchange (``Deadline``, ``request_timeout``).
+
+The names below are imported on first use: ``acpcheck.transport.kube`` must not load
+paramiko (a plan-only run never does), and ``acpcheck.transport.ssh`` loads it.
+
 Every failure is a ``TransportError`` whose ``kind`` is one of the GatherFailure
 kinds and whose message never contains a secret.
 """
 
 from __future__ import annotations
 
-from acpcheck.transport.background import Background
-from acpcheck.transport.base import BackgroundCommand, CommandResult, LocalForward, NodeTransport, Stream
-from acpcheck.transport.errors import FAILURE_KINDS, FailureKind, TransportError
-from acpcheck.transport.forward import Forwarder
-from acpcheck.transport.hostkeys import KnownHosts, default_known_hosts_path, host_key_name
-from acpcheck.transport.local import LocalTransport
-from acpcheck.transport.net import open_tcp, proxy_for
-from acpcheck.transport.settings import ProxySettings, SecretRef, SshSettings, resolve_ssh
-from acpcheck.transport.ssh import (
-    DEFAULT_TIMEOUTS,
-    SshPool,
-    SshSession,
-    Timeouts,
-    connect,
-    connect_node,
-    raise_open_file_limit,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acpcheck.transport.background import Background
+    from acpcheck.transport.base import BackgroundCommand, CommandResult, LocalForward, NodeTransport, Stream
+    from acpcheck.transport.errors import FAILURE_KINDS, FailureKind, TransportError
+    from acpcheck.transport.forward import Forwarder
+    from acpcheck.transport.hostkeys import KnownHosts, default_known_hosts_path, host_key_name
+    from acpcheck.transport.local import LocalTransport
+    from acpcheck.transport.net import open_tcp, proxy_for
+    from acpcheck.transport.settings import ProxySettings, SecretRef, SshSettings, resolve_ssh
+    from acpcheck.transport.ssh import (
+        DEFAULT_TIMEOUTS,
+        SshPool,
+        SshSession,
+        Timeouts,
+        connect,
+        connect_node,
+        raise_open_file_limit,
+    )
+
+#: Public name -> the submodule that defines it (imported when the name is first used).
+_LAZY = {
+    "Background": "background",
+    "BackgroundCommand": "base",
+    "CommandResult": "base",
+    "LocalForward": "base",
+    "NodeTransport": "base",
+    "Stream": "base",
+    "FAILURE_KINDS": "errors",
+    "FailureKind": "errors",
+    "TransportError": "errors",
+    "Forwarder": "forward",
+    "KnownHosts": "hostkeys",
+    "default_known_hosts_path": "hostkeys",
+    "host_key_name": "hostkeys",
+    "LocalTransport": "local",
+    "open_tcp": "net",
+    "proxy_for": "net",
+    "ProxySettings": "settings",
+    "SecretRef": "settings",
+    "SshSettings": "settings",
+    "resolve_ssh": "settings",
+    "DEFAULT_TIMEOUTS": "ssh",
+    "SshPool": "ssh",
+    "SshSession": "ssh",
+    "Timeouts": "ssh",
+    "connect": "ssh",
+    "connect_node": "ssh",
+    "raise_open_file_limit": "ssh",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_TIMEOUTS",

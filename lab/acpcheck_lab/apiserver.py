@@ -70,7 +70,7 @@ from typing import Any
 
 import yaml
 
-from acpcheck.sources.cluster import group_version, qualified_name
+from acpcheck.transport.kube import group_version, qualified_name
 from acpcheck_lab import protowire
 from acpcheck_lab.tlsapi import DRIP_INTERVAL, HOSTILE_MODES, hostile_answer, parse_hostile
 

@@ -534,7 +534,7 @@ def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> s
 
 
 def _client(state: Path, wait: float = 20.0) -> Any:
-    from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
+    from acpcheck.transport.etcd import ClientCredentials, EtcdClient, EtcdError
 
     root = state / "controlplane"
     credentials = ClientCredentials(
@@ -581,30 +581,11 @@ def seed(state: Path, mix: str, objects: int) -> int:
         )
 
 
-#: Keys per range request of ``range_values``: the lab's objects are small (a few hundred bytes each).
-RANGE_PAGE = 500
-
-
-def range_values(client: Any, start: bytes, end: bytes, revision: int) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) of every key in [start, end) as of ``revision``, ``RANGE_PAGE`` keys per request.
-
-    The lab's own pager on the public ``EtcdClient.range``: the product's scan has one of
-    its own, tuned for clusters of any size, which is not part of its API."""
-    while True:
-        answer = client.range(start, end, limit=RANGE_PAGE, revision=revision)
-        kvs = answer.get("kvs") or []
-        for kv in kvs:
-            yield base64.b64decode(kv["key"]), base64.b64decode(kv.get("value", ""))
-        if not answer.get("more") or not kvs:
-            return
-        start = base64.b64decode(kvs[-1]["key"]) + b"\0"  # the next key after the page's last
-
-
 def migrate(state: Path) -> int:
     """Rewrite every secret and configmap under the current key, as ``kubectl replace`` makes kube-apiserver do."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from acpcheck.sources.etcd import prefix_end
+    from acpcheck.transport.etcd import prefix_end, range_values
 
     material = Material.load(state / "controlplane")
     keys = material.all_keys()

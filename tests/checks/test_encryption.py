@@ -20,7 +20,7 @@ from acpcheck.checks import encryption as enc
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import ClusterEvidence, ClusterView, ReadResult
 from acpcheck.sources.encryption import ConfigSummary, EncryptionEvidence, EncryptionView, NodeEncryption
-from acpcheck.sources.etcd import CATEGORIES, ResourceScan, ScanResult
+from acpcheck.sources.encryption_scan import CATEGORIES, ResourceScan, ScanResult
 
 EXAMPLE = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml").read_text())
 

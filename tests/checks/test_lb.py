@@ -25,11 +25,10 @@ from nodes.conftest import node_context, plan_with
 
 from acpcheck.checks import lb as checks
 from acpcheck.model.ports import lb_ports
+from acpcheck.sources.api_tls import LiveEvidence, TlsProbe
 from acpcheck.sources.lb import (
     LbEvidence,
-    LiveEvidence,
     PortProof,
-    TlsProbe,
     VipState,
     VrrpState,
     max_connections,

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from acpcheck.sources.encryption import ConfigSummary, expectations_for, parse_config
-from acpcheck.sources.etcd import Classifier, Expectation, Provider, etcd_prefix, prefix_end, subranges
+from acpcheck.sources.encryption_scan import Classifier, Expectation, Provider, etcd_prefix, subranges
+from acpcheck.transport.etcd import prefix_end
 from acpcheck_lab import etcd as lab_etcd
 
 

@@ -1,4 +1,4 @@
-"""acpcheck's Kubernetes API access (acpcheck/sources/cluster.py) against the test API server:
+"""acpcheck's Kubernetes API access (acpcheck/transport/kube.py, and the cluster source) against the test API server:
 token, client-certificate and exec-plugin auth, TLS that the environment cannot loosen,
 an ERROR with the reason for an unreachable, unauthorised or forbidden API and for a
 resource type the cluster does not serve, credentials in no output, and the kubernetes
@@ -22,9 +22,9 @@ from acpcheck.sources.cluster import (
     ClusterSource,
     ClusterView,
     gather_cluster,
-    kubeconfig_of,
 )
 from acpcheck.testing import load_plan_text
+from acpcheck.transport.kube import kubeconfig_of
 from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, serve_dir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,8 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acpcheck.sources import cluster as cluster_module
-from acpcheck.sources import etcd as etcd_module
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.cluster import (
     ETCD_ENCRYPTION_CONFIG,
@@ -32,11 +30,13 @@ from acpcheck.sources.cluster import (
     ClusterSource,
     ClusterView,
     gather_cluster,
-    kubeconfig_problems,
 )
-from acpcheck.sources.deadline import REQUEST_TIMEOUT, Deadline, request_timeout
-from acpcheck.sources.etcd import ClientCredentials, EtcdClient, EtcdError
 from acpcheck.testing import load_plan_text
+from acpcheck.transport import etcd as etcd_module
+from acpcheck.transport import kube as kube_module
+from acpcheck.transport.deadline import REQUEST_TIMEOUT, Deadline, request_timeout
+from acpcheck.transport.etcd import ClientCredentials, EtcdClient, EtcdError
+from acpcheck.transport.kube import kubeconfig_problems
 from acpcheck_lab.apiserver import Hostile, ServerDir, TestApiServer, init_server_dir, serve_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_an_endless_answer_is_cut_at_the_size_limit_and_the_other_reads_complete
     api: tuple[TestApiServer, ServerDir], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, server_dir = api
-    monkeypatch.setattr(cluster_module, "MAX_RESPONSE_BYTES", 1 << 20)  # 1 MiB: reached long before any deadline
+    monkeypatch.setattr(kube_module, "MAX_RESPONSE_BYTES", 1 << 20)  # 1 MiB: reached long before any deadline
     server.hostile = Hostile("huge", "/api/v1/nodes")
     evidence = gather(server_dir.kubeconfig("acpcheck-reader"), deadline="60")
     assert evidence.failure is None

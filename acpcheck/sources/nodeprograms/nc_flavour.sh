@@ -1,0 +1,6 @@
+# Which nc this is (NCV): the flavours differ in their flags.
+if [ "$T" = nc ]; then
+  case $(nc -h 2>&1 | head -n 3) in
+    *OpenBSD*) NCV=openbsd ;; *BusyBox*) NCV=busybox ;; *Ncat*) NCV=ncat ;; *) NCV=traditional ;;
+  esac
+fi
