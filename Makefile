@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test fuzz demo bench clean
+.PHONY: setup test lint fuzz demo bench clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml lab/pyproject.toml scripts/setup-system.sh
 # The wheel check installs packages, so it runs first: before any test brings up a lab.
 test: setup
 	PYTHON=$(PYTHON) ./scripts/check-wheel.sh $(VENV)
+	./scripts/lint.sh $(VENV)
 	$(PY) -m pytest -n auto --dist loadgroup -q
+
+# Style and types alone (make test runs them too): ruff check, ruff format --check, mypy.
+lint: setup
+	./scripts/lint.sh $(VENV)
 
 # The long fuzzing run (the default suite runs a short, derandomised one): every kind of
 # hostile input, FUZZ_EXAMPLES cases each, outcomes counted at the end (and in
@@ -42,4 +47,4 @@ bench: setup
 	$(PY) bench/secret_scan_bench.py
 
 clean:
-	rm -rf $(VENV) reports/out bench/out *.egg-info
+	rm -rf $(VENV) reports/out bench/out *.egg-info lab/*.egg-info
