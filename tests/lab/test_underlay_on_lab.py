@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from test_node_checks_on_lab import Proof, acpcheck_run, assert_proof, proofs, statuses
 
-from acpcheck.lab import LabInfo, down, up
-from acpcheck.lab.scenario import healthy_scenario
+from acpcheck_lab import LabInfo, down, up
+from acpcheck_lab.scenario import healthy_scenario
 
 UNDERLAY_CHECKS = ("ACP-NODE-039", "ACP-NODE-040", "ACP-NODE-041")
 NODES = ("ul-ok", "ul-no-nic", "ul-ssh", "ul-odd")
