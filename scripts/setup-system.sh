@@ -38,6 +38,9 @@ for entry in "${lab_tools[@]}"; do
   [[ " ${need[*]} " == *" $package "* ]] || need+=("$package")
 done
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(libfaketime)
+# The node programs (acpcheck/sources/nodeprograms/*.sh) are linted as shell by the suite
+# (tests/checks/test_nodeprograms.py), as the probe is run with sh -n.
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 # The report tests open report.html in headless Chromium, as its readers do (tests/unit/test_report_browser.py).
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 
