@@ -97,7 +97,7 @@ class ApiTlsSource(JsonEvidenceSource):
             mode="live",
             reason=reason or "",
             endpoint=endpoint,
-            checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         timeout = min(plan.spec.ssh.connect_timeout_seconds, 5.0)
 
@@ -166,7 +166,7 @@ def tls_probe(
                 pass
             expiry = cert.not_valid_after_utc
             result.not_after = expiry.isoformat(timespec="seconds")
-            result.days_left = round(((expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()) / 86400, 2)
+            result.days_left = round(((expiry - (now or dt.datetime.now(dt.UTC))).total_seconds()) / 86400, 2)
             if version:
                 _version(tls, host, result)
     except (OSError, ssl.SSLError, ValueError) as error:

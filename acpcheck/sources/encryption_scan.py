@@ -301,7 +301,7 @@ def scan(
     limit = sample if sample is not None else DEFAULT_LIMIT
     mode = "all" if total <= limit else "sample"
     namespaces: list[bytes] | None = None
-    for expectation, resource_scan in zip(expectations, scans):
+    for expectation, resource_scan in zip(expectations, scans, strict=True):
         classifier = Classifier(expectation, verify)
         prefix = expectation.prefix.encode()
         parts = [(prefix, prefix_end(prefix))]

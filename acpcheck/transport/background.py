@@ -265,7 +265,10 @@ class Background:
             self._abandon()
             raise TransportError(
                 "timeout",
-                f"{self.where}: the background command did not start within {timeout:g} s (if it did, the node ends it at its deadline)",
+                (
+                    f"{self.where}: the background command did not start within {timeout:g} s (if it did, the "
+                    "node ends it at its deadline)"
+                ),
             )
 
     def output(self) -> tuple[str, str]:
@@ -302,7 +305,10 @@ class Background:
         if self._lost:
             raise TransportError(
                 "unreachable",
-                f"{self.where}: the connection was lost while the background command ran (the node ends it at its deadline)",
+                (
+                    f"{self.where}: the connection was lost while the background command ran (the node ends it "
+                    "at its deadline)"
+                ),
             )
         assert self._result is not None
         return self._result

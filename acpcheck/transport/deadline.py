@@ -162,7 +162,7 @@ def watch_connections(pool_manager: Any) -> None:
     }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _watched_pool(pool_class: type) -> type:
     """``pool_class`` whose connections call ``watch_current`` on their socket: when it is
     created (before the TLS handshake) and before each request (a kept-alive connection)."""

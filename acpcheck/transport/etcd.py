@@ -147,7 +147,10 @@ class EtcdClient:
         except ssl.SSLError as error:
             raise EtcdError(
                 "tls",
-                f"the CA, certificate or key named in the kube-apiserver manifest cannot be used ({error.reason or error})",
+                (
+                    "the CA, certificate or key named in the kube-apiserver manifest cannot be used "
+                    f"({error.reason or error})"
+                ),
             ) from None
         self._connection = _Connection(address, host, context, timeout)
         self.last_size = 0
@@ -301,7 +304,8 @@ MIN_PAGE, MAX_PAGE, MAX_KEYS_PAGE = 100, 10_000, 50_000
 def _pages(
     client: EtcdClient, start: bytes, end: bytes, revision: int, keys_only: bool
 ) -> Iterator[list[dict[str, Any]]]:
-    """The kvs of [start, end) as of ``revision``, a page at a time; the page size adapts so a page is about PAGE_BYTES."""
+    """The kvs of [start, end) as of ``revision``, a page at a time; the page size adapts so
+    a page is about PAGE_BYTES."""
     limit = MIN_PAGE * 10
     while True:
         answer = client.range(start, end, limit=limit, revision=revision, keys_only=keys_only)

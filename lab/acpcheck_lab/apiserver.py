@@ -37,7 +37,8 @@ immediate (no finalizers, no graceful termination, a namespace takes its objects
 it), no watch, no admission webhooks, no server-side apply, no protobuf responses.
 
     python -m acpcheck_lab.apiserver init DIR [--host 127.0.0.1] [--version 1.34.5]
-    python -m acpcheck_lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...] [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
+    python -m acpcheck_lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...]
+        [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
 
 ``init`` writes a CA, a serving certificate, a config (users, tokens, rules: mode
 0600) and one kubeconfig per user into DIR; ``serve`` serves until SIGTERM. From Python:
@@ -95,7 +96,8 @@ class ResourceType:
     singular: str = ""
     short_names: tuple[str, ...] = ()
     status: bool = False  # has a status subresource
-    #: strategic merge patch: list field path (dotted, "[]" for list items) -> merge key, or "" for a merged primitive list
+    #: strategic merge patch: list field path (dotted, "[]" for list items) -> merge key,
+    #: or "" for a merged primitive list
     merge_keys: dict[str, str] = field(default_factory=dict)
     schema: dict[str, Any] | None = None  # CRD openAPIV3Schema (custom resources only)
     custom: bool = False
@@ -557,7 +559,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Store:
@@ -827,7 +829,8 @@ class Store:
                     (
                         "metadata.name",
                         f'Invalid value: "{name}": a lowercase RFC 1123 '
-                        f'{"label" if rtype.kind == "Namespace" else "subdomain"} must consist of lower case alphanumeric characters, "-" or "."',
+                        f"{'label' if rtype.kind == 'Namespace' else 'subdomain'} must consist of lower case "
+                        'alphanumeric characters, "-" or "."',
                     )
                 ],
             )
@@ -917,10 +920,10 @@ def label_selector(text: str) -> Callable[[dict[str, Any]], bool]:
             )
         elif "!=" in term:
             key, value = (part.strip() for part in term.split("!=", 1))
-            tests.append((lambda k, v: lambda labels: labels.get(k) != v)(key, value))
+            tests.append((lambda k, want: lambda labels: labels.get(k) != want)(key, value))
         elif "=" in term:
             key, value = (part.strip() for part in term.replace("==", "=").split("=", 1))
-            tests.append((lambda k, v: lambda labels: labels.get(k) == v)(key, value))
+            tests.append((lambda k, want: lambda labels: labels.get(k) == want)(key, value))
         elif term.startswith("!"):
             tests.append((lambda k: lambda labels: k not in labels)(term[1:].strip()))
         else:
@@ -1324,7 +1327,7 @@ class TestApiServer:
         )
 
     def _table(self, items: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
 
         def age(obj: dict[str, Any]) -> str:
             created = (obj.get("metadata") or {}).get("creationTimestamp")
@@ -1490,7 +1493,7 @@ def issue(
         + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
     )
     issuer_cert, issuer_key = ca if ca is not None else (None, key)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -1710,7 +1713,8 @@ def serve_dir(
         log=log,
     )
     if port == 0:  # an ephemeral port: point the directory's kubeconfigs at the one bound
-        bound = f"{parsed.scheme}://{parsed.hostname if ':' not in (parsed.hostname or '') else '[' + str(parsed.hostname) + ']'}:{server.port}"
+        url_host = parsed.hostname if ":" not in (parsed.hostname or "") else "[" + str(parsed.hostname) + "]"
+        bound = f"{parsed.scheme}://{url_host}:{server.port}"
         for path in [server_dir.config, *server_dir.root.glob("*.kubeconfig")]:
             _write_private(path, path.read_text().replace(f"server: {config['server']}", f"server: {bound}"))
     for seed in seeds:
@@ -1773,7 +1777,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":
         server_dir = init_server_dir(args.dir, host=args.host, port=args.port)
         print(
-            f"{NAME}: wrote {server_dir.root} (kubeconfigs: {', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})"
+            f"{NAME}: wrote {server_dir.root} (kubeconfigs: "
+            f"{', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})"
         )
         return 0
     hostile = None
