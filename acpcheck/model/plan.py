@@ -544,8 +544,9 @@ class ClusterSpec(Spec):
     model_config = ConfigDict(
         json_schema_extra={
             "if": {
+                # [*…]: a fresh list, which mypy takes as list[JsonValue] (sorted's list[str] is not one)
                 "properties": {
-                    "cluster": {"properties": {"type": {"enum": sorted(THIRD_PARTY)}}, "required": ["type"]}
+                    "cluster": {"properties": {"type": {"enum": [*sorted(THIRD_PARTY)]}}, "required": ["type"]}
                 },
                 "required": ["cluster"],
             },

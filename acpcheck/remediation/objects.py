@@ -359,7 +359,7 @@ def _kube(ctx: ActionContext) -> KubeClient:
     kube = getattr(ctx, "kube", None)
     if kube is None:
         raise ActionFailed("no Kubernetes API access for a cluster step")
-    return kube  # type: ignore[no-any-return]
+    return kube
 
 
 # ---------------------------------------------------------------------------
@@ -404,7 +404,7 @@ def read_object(kube: KubeClient, ref: Ref) -> dict[str, Any] | None:
         found = _call(kube, ref, "read" if TYPES[ref.resource][4] else "get", _preload_content=False)
     except ApiFailure:
         return None
-    return json.loads(found.data)  # type: ignore[no-any-return]
+    return json.loads(found.data)
 
 
 def create_object(kube: KubeClient, ref: Ref, body: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ class SourceEntry:
     def create(self) -> EvidenceSource:
         module, _, attribute = self.implementation.partition(":")
         source: Any = getattr(importlib.import_module(module), attribute)()
-        return source  # type: ignore[no-any-return]
+        return source
 
 
 REGISTRY: dict[str, SourceEntry] = {

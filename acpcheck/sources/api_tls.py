@@ -136,7 +136,6 @@ def tls_probe(
     """One TLS handshake with ``host:port`` (no verification: we read the certificate,
     we do not trust it), then ``GET /version`` when ``version``."""
     from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID
 
     from acpcheck.addressing import is_ip
     from acpcheck.transport.errors import TransportError
@@ -159,7 +158,7 @@ def tls_probe(
             cert = x509.load_der_x509_certificate(der)
             result.subject = cert.subject.rfc4514_string()
             try:
-                names = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+                names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                 result.sans = [str(value) for value in names.get_values_for_type(x509.DNSName)]
                 result.sans += [str(value) for value in names.get_values_for_type(x509.IPAddress)]
             except x509.ExtensionNotFound:

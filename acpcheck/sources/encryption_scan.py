@@ -311,6 +311,7 @@ def scan(
                     key.rsplit(b"/", 1)[-1] for key in range_keys(client, NAMESPACES, prefix_end(NAMESPACES), revision)
                 ]
             parts = subranges(prefix, namespaces)
+        pairs: Iterator[tuple[bytes, bytes]]
         if mode == "all":
             pairs = (kv for start, end in parts for kv in range_values(client, start, end, revision))
         else:

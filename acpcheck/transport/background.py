@@ -201,9 +201,10 @@ class Background:
         with self._lock:
             if not self._marker_done:
                 self._head += data
-                data = self._after_marker()
-                if data is None:
+                after = self._after_marker()
+                if after is None:
                     return
+                data = after
             if data:
                 if self._first_output_at is None:
                     self._first_output_at = time.time()

@@ -110,7 +110,7 @@ class _Connection(http.client.HTTPSConnection):
             del self._buffer[:]  # type: ignore[attr-defined]
             self.send(request)
             return
-        super()._send_output(message_body, encode_chunked)
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]  # private in http.client, not in typeshed
 
 
 #: The largest answer read from etcd, in bytes. Our choice: pages aim at ``PAGE_BYTES``
@@ -282,7 +282,8 @@ def _read_bounded(response: http.client.HTTPResponse, limit: int) -> bytes:
     declared = response.getheader("Content-Length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise _TooLarge(f"is {int(declared):,} bytes, more than the {limit:,} acpcheck reads")
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = response.read(1 << 20)
         if not chunk:

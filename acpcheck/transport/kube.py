@@ -606,7 +606,7 @@ class KubeClient:
         self.client = client
         rest = self.api.rest_client
         watch_connections(rest.pool_manager)
-        rest.request = _bounded_request(rest.request, MAX_RESPONSE_BYTES)
+        rest.request = _bounded_request(rest.request, MAX_RESPONSE_BYTES)  # type: ignore[method-assign]  # this instance only
 
     def _exec(self, target: KubeTarget) -> dict[str, Any]:
         """The ``status`` of the ExecCredential the user's exec plugin prints (ApiFailure otherwise)."""

@@ -111,8 +111,8 @@ class _Wake:
 
     def __init__(self, channel: paramiko.Channel):
         self._event = threading.Event()
-        channel.in_buffer.set_event(self)
-        channel.in_stderr_buffer.set_event(self)
+        channel.in_buffer.set_event(self)  # type: ignore[arg-type]  # duck-typed Event (docstring)
+        channel.in_stderr_buffer.set_event(self)  # type: ignore[arg-type]  # duck-typed Event (docstring)
 
     def set(self) -> None:
         self._event.set()

@@ -67,7 +67,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -631,9 +631,8 @@ class Store:
                 meta.pop("namespace", None)
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + secrets_module.token_hex(3)[:5]
-            name = meta.get("name")
             self._check_kind(rtype, obj)
-            self._check_name(rtype, name)
+            name = self._checked_name(rtype, meta.get("name"))
             key = (meta.get("namespace") or "", name)
             if key in self.bucket(rtype):
                 raise ApiError(
@@ -693,7 +692,8 @@ class Store:
             current = self.bucket(rtype).get((namespace or "", name))
             if current is None:
                 raise not_found(rtype, name)
-            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            metadata = body.get("metadata")
+            meta: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
             if meta.get("name") not in (None, name):
                 raise ApiError(
                     400,
@@ -817,7 +817,8 @@ class Store:
             )
         obj["kind"], obj["apiVersion"] = rtype.kind, rtype.group_version
 
-    def _check_name(self, rtype: ResourceType, name: Any) -> None:
+    def _checked_name(self, rtype: ResourceType, name: Any) -> str:
+        """``name`` if it is a valid name for ``rtype`` (ApiError Invalid otherwise)."""
         if not isinstance(name, str) or not name:
             raise invalid(rtype, "", [("metadata.name", "Required value: name or generateName is required")])
         pattern = _DNS_LABEL if rtype.kind == "Namespace" else _DNS_SUBDOMAIN
@@ -834,6 +835,7 @@ class Store:
                     )
                 ],
             )
+        return name
 
     def _defaults(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         if rtype.kind == "Secret":
@@ -1044,7 +1046,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         error = sys.exc_info()[1]
         self.owner.log(f"{client_address[0]} connection ended: {type(error).__name__}")
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
+    def finish_request(self: Self, request: Any, client_address: Any) -> None:
         """TLS per connection, in the connection's own thread (a slow handshake never blocks accept)."""
         request.settimeout(30)
         try:
@@ -1182,7 +1184,7 @@ class TestApiServer:
             user = self.by_token.get(header[7:].strip())
             return Identity(user.name, (*user.groups, "system:authenticated")) if user else None
         try:
-            peer = handler.connection.getpeercert()  # type: ignore[attr-defined]
+            peer = handler.connection.getpeercert()
         except (AttributeError, ValueError):
             peer = None
         if peer:
@@ -1282,13 +1284,14 @@ class TestApiServer:
             content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
             handler._json(200, store.patch(rtype, namespace, name, content_type, handler._body(), subresource))  # type: ignore[arg-type]
         elif verb == "delete":
+            assert name is not None  # "delete" is only chosen with a name (the verb table above)
             options = handler._body() or {}
             handler._json(
                 200,
                 store.delete(
                     rtype, namespace, name, options.get("preconditions") if isinstance(options, dict) else None
                 ),
-            )  # type: ignore[arg-type]
+            )
         else:  # deletecollection
             selector = label_selector(query.get("labelSelector", ""))
             items, _ = store.list(rtype, namespace, selector)
@@ -1469,7 +1472,7 @@ def _pem_key(key: Any) -> bytes:
 def _pem_cert(cert: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[no-any-return]
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def issue(
@@ -1633,7 +1636,7 @@ class ServerDir:
         return ServerTls(self.root / "server.crt", self.root / "server.key", self.ca)
 
     def load(self) -> dict[str, Any]:
-        return yaml.safe_load(self.config.read_text())  # type: ignore[no-any-return]
+        return yaml.safe_load(self.config.read_text())
 
     def users(self) -> list[User]:
         return [
