@@ -251,7 +251,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--request-timeout",
         metavar="SECONDS",
-        help="deadline of each whole exchange with the Kubernetes API, etcd or an exec credential plugin (default 60; ACPCHECK_REQUEST_TIMEOUT)",
+        help=(
+            "deadline of each whole exchange with the Kubernetes API, etcd or an exec credential plugin (default "
+            "60; ACPCHECK_REQUEST_TIMEOUT)"
+        ),
     )
     run.add_argument(
         "--etcd-sample",
@@ -262,12 +265,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--live",
         action="store_true",
-        help="the cluster exists: probe its API servers through the load balancer instead of the pre-install LB and connectivity proofs",
+        help=(
+            "the cluster exists: probe its API servers through the load balancer instead of the pre-install LB "
+            "and connectivity proofs"
+        ),
     )
     run.add_argument(
         "--remediate",
         action="store_true",
-        help="after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)",
+        help=(
+            "after the assessment, show the fixes for its findings (a dry-run; apply with `acpcheck remediate --apply`)"
+        ),
     )
     run.add_argument(
         "--facts",
@@ -303,7 +311,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "remediate",
-        help="fix the findings that have a remediation step; a dry-run unless --apply (see `acpcheck remediate --help`)",
+        help=(
+            "fix the findings that have a remediation step; a dry-run unless --apply (see `acpcheck remediate --help`)"
+        ),
     )
     commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
 
@@ -423,8 +433,9 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
     spec = plan.spec
     print(
         visible(
-            f"acpcheck {__version__}: {plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} {spec.cluster.type}, "
-            f"Kubernetes {spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes), profile {args.profile}",
+            f"acpcheck {__version__}: {plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} "
+            f"{spec.cluster.type}, Kubernetes {spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes), profile "
+            f"{args.profile}",
             one_line=True,
         ),
         flush=True,
@@ -542,7 +553,10 @@ def _gather(args: argparse.Namespace) -> int:
         print(visible(f"ERROR  {failure.node}: {failure.kind}: {failure.message}", True), file=sys.stderr)
     print(
         visible(
-            f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in {Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)",
+            (
+                f"facts of {len(results) - len(failures)}/{len(results)} nodes saved in "
+                f"{Path(args.out) / 'nodes'}/ (replay with `acpcheck run --facts {args.out}`)"
+            ),
             True,
         )
     )

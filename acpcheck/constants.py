@@ -1,4 +1,5 @@
-"""Constants several modules share: the ACP documentation links, the plan's annotation keys, the default output directory.
+"""Constants several modules share: the ACP documentation links, the plan's annotation keys,
+the default output directory.
 
 A docs page that more than one module cites is defined here once; a page only one
 check module cites is defined in that module, from ``ACP_DOCS``. Exit codes are not

@@ -172,4 +172,4 @@ def _is_skip(ending: BaseException | None) -> bool:
 
 
 def _jsonable(evidence: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(evidence, default=str))  # type: ignore[no-any-return]
+    return json.loads(json.dumps(evidence, default=str))

@@ -192,7 +192,10 @@ SYSTEM_CONF = "/etc/systemd/system.conf"
 @step(
     fixes=check_default_tasks_max,
     name="tasks-max",
-    does="sets DefaultTasksMax=infinity in systemd's system.conf (and drop-ins that override it), then systemctl daemon-reexec",
+    does=(
+        "sets DefaultTasksMax=infinity in systemd's system.conf (and drop-ins that override it), then systemctl "
+        "daemon-reexec"
+    ),
 )
 def default_tasks_max(node: NodeView) -> Changes:
     drop_ins = node.glob("/etc/systemd/system.conf.d/*.conf")

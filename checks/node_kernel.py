@@ -392,7 +392,10 @@ SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 @step(
     fixes=check_security_modules_disabled,
     name="selinux-off",
-    does="switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the next boot)",
+    does=(
+        "switches SELinux to permissive now and sets SELINUX=disabled in /etc/selinux/config (disabled from the "
+        "next boot)"
+    ),
 )
 def selinux_off(node: NodeView) -> Changes:
     parts: list[tuple[RunCommand | WriteFile | None, str | None]] = []
@@ -432,7 +435,9 @@ def selinux_off(node: NodeView) -> Changes:
 @step(
     fixes=check_firewall_disabled,
     name="firewall-off",
-    does="stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it",
+    does=(
+        "stops and disables the active firewall (firewalld, ufw, nftables rules, iptables rules), saving what undoes it"
+    ),
 )
 def firewall_off(node: NodeView) -> Changes:
     active = {name for name, state in node.facts.firewall_services.items() if state == "active"}

@@ -460,8 +460,9 @@ def check_cni_ports_free(node: NodeContext) -> None:
     Calico's BGP on 179. The ACP 4.0/4.1 pages word the rule for the global cluster,
     4.2 and later for any cluster; a taken port breaks the plugin on any cluster, so
     it is checked on every node of every cluster that uses the plugin (our reading)."""
-    plugin = node.plan.spec.network.plugin
-    require_ports_free(node, CNI_PORTS[plugin], plugin)
+    network = node.plan.spec.network
+    assert network is not None, "ACP-NODE-020 applies only to plans with a network (a CNI plugin)"
+    require_ports_free(node, CNI_PORTS[network.plugin], network.plugin)
 
 
 # ---------------------------------------------------------------------------

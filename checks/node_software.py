@@ -46,7 +46,10 @@ def rules_source() -> str:
     scope=Scope.NODE,
     applies=preprocessed(),
     refs=[PREPROCESSING],
-    remediation="Install the missing tools with the distribution's package manager (iproute2/iproute, tar, util-linux, kmod, procps, coreutils, openssh-clients).",
+    remediation=(
+        "Install the missing tools with the distribution's package manager (iproute2/iproute, tar, util-linux, "
+        "kmod, procps, coreutils, openssh-clients)."
+    ),
 )
 def check_required_binaries(node: NodeContext) -> None:
     """The installer runs ip, ss, tar, swapoff, modprobe, sysctl and md5sum on every
@@ -78,7 +81,10 @@ def check_required_binaries(node: NodeContext) -> None:
     scope=Scope.NODE,
     applies=before_install(),
     refs=[PREPROCESSING],
-    remediation="Remove the earlier Kubernetes installation (kubeadm reset, or uninstall its packages) and delete /etc/systemd/system/kubelet.service, then run `systemctl daemon-reload`.",
+    remediation=(
+        "Remove the earlier Kubernetes installation (kubeadm reset, or uninstall its packages) and delete "
+        "/etc/systemd/system/kubelet.service, then run `systemctl daemon-reload`."
+    ),
 )
 def check_no_kubelet_unit(node: NodeContext) -> None:
     """A kubelet.service in /etc/systemd/system belongs to an earlier Kubernetes
@@ -113,7 +119,10 @@ def check_tmp_executable(node: NodeContext) -> None:
     if "noexec" in mount.options:
         where = "/tmp" if mount.target == "/tmp" else f"/tmp (on the {mount.target} mount)"
         fail(
-            f"{node.name}: {where} is mounted noexec ({mount.fstype}, {','.join(mount.options)}); node preprocessing requires /tmp to allow execution",
+            (
+                f"{node.name}: {where} is mounted noexec ({mount.fstype}, {','.join(mount.options)}); node "
+                "preprocessing requires /tmp to allow execution"
+            ),
             options=list(mount.options),
         )
 

@@ -31,7 +31,9 @@ UNDERLAY_NODES = preprocessed(plugins=frozenset({"kube-ovn"}), transmit_modes=fr
 
 def underlay_nic(node: NodeContext) -> str:
     """The NIC Kube-OVN bridges on this node (node NIC > cluster NIC); SKIP when the plan names none."""
-    nic = node.spec.nic or node.plan.spec.network.nic
+    network = node.plan.spec.network
+    assert network is not None, "UNDERLAY_NODES applies only to plans with a network (Kube-OVN Underlay)"
+    nic = node.spec.nic or network.nic
     if not nic:
         skip(f"{node.name}: the plan names no Underlay NIC (ACP-NET-004)")
     return str(nic)

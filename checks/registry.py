@@ -204,7 +204,10 @@ def as_documented(found: dict[str, Any] | None, what: str, problems_of: Callable
     applies=REGISTRY,
     tags=TAGS,
     refs=[*REGISTRY_ADDRESS_PAGES, UPSTREAM_TLS_SECRET],
-    remediation="kubectl create secret tls registry-address.tls --cert=<cert> --key=<key> -n kube-system (acpcheck remediate does it from spec.registry.externalAddress)",
+    remediation=(
+        "kubectl create secret tls registry-address.tls --cert=<cert> --key=<key> -n kube-system (acpcheck "
+        "remediate does it from spec.registry.externalAddress)"
+    ),
 )
 def check_registry_secret(plan: ClusterPlan, cluster: ClusterView) -> None:
     """The Ingress of the registry's external address serves the domain's certificate
@@ -221,7 +224,10 @@ def check_registry_secret(plan: ClusterPlan, cluster: ClusterView) -> None:
     applies=REGISTRY,
     tags=TAGS,
     refs=[*REGISTRY_ADDRESS_PAGES],
-    remediation="Create Ingress kube-system/registry-address as the page gives it (acpcheck remediate does it when it is missing)",
+    remediation=(
+        "Create Ingress kube-system/registry-address as the page gives it (acpcheck remediate does it when it is "
+        "missing)"
+    ),
 )
 def check_registry_ingress(plan: ClusterPlan, cluster: ClusterView) -> None:
     """The Ingress sends the registry API paths (``/v2/…``, ``/auth/token``) of the
@@ -242,7 +248,10 @@ def check_registry_ingress(plan: ClusterPlan, cluster: ClusterView) -> None:
     applies=REGISTRY,
     tags=TAGS,
     refs=[*REGISTRY_ADDRESS_PAGES],
-    remediation="Create Service kube-system/registry (ClusterIP, 443 -> 60080, selector component: registry) as the page gives it",
+    remediation=(
+        "Create Service kube-system/registry (ClusterIP, 443 -> 60080, selector component: registry) as the page "
+        "gives it"
+    ),
 )
 def check_registry_service(plan: ClusterPlan, cluster: ClusterView) -> None:
     """The Ingress's backend: a ClusterIP Service ``registry`` whose port 443 reaches the
@@ -258,7 +267,10 @@ def check_registry_service(plan: ClusterPlan, cluster: ClusterView) -> None:
     applies=PLATFORM,
     tags=frozenset({"registry", "connectivity"}),
     refs=[PLATFORM_URL_PAGE],
-    remediation="kubectl annotate --overwrite -n cpaas-system clusters.cluster.x-k8s.io <name> cpaas.io/platform-url=https://<domain> (on the global cluster)",
+    remediation=(
+        "kubectl annotate --overwrite -n cpaas-system clusters.cluster.x-k8s.io <name> "
+        "cpaas.io/platform-url=https://<domain> (on the global cluster)"
+    ),
 )
 def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
     """A workload cluster that cannot reach global's access address uses this annotation:
@@ -267,7 +279,8 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
     global cluster's."""
     if not cluster.served(CAPI_CLUSTERS):
         skip(
-            "the cluster does not serve clusters.cluster.x-k8s.io: give the global cluster's kubeconfig (--kubeconfig) to check this"
+            "the cluster does not serve clusters.cluster.x-k8s.io: give the global cluster's kubeconfig "
+            "(--kubeconfig) to check this"
         )
     found = next((c for c in cluster.items(CAPI_CLUSTERS) if c.get("name") == plan.metadata.name), None)
     if found is None:
@@ -283,7 +296,10 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
 
 
 def _differs(what: str, problems: list[str]) -> str:
-    return f"{what} exists and differs from the documented one ({'; '.join(problems)}); not overwritten: fix or delete it by hand"
+    return (
+        f"{what} exists and differs from the documented one ({'; '.join(problems)}); not overwritten: fix or "
+        "delete it by hand"
+    )
 
 
 @cluster_step(
@@ -315,7 +331,10 @@ def registry_secret_step(cluster: ClusterObjects) -> Changes:
     except OSError as error:
         return Changes(
             notes=(
-                f"cannot read the certificate files of spec.registry.externalAddress: {error.strerror}: {error.filename}",
+                (
+                    f"cannot read the certificate files of spec.registry.externalAddress: {error.strerror}: "
+                    f"{error.filename}"
+                ),
             )
         )
     body = {
@@ -390,7 +409,10 @@ def platform_url_step(cluster: ClusterObjects) -> Changes:
     if current is None:
         return Changes(
             notes=(
-                f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the global cluster's); nothing to annotate",
+                (
+                    f"no Cluster cpaas-system/{plan.metadata.name} through this kubeconfig (it must be the "
+                    "global cluster's); nothing to annotate"
+                ),
             )
         )
     wanted = plan.spec.cluster.annotations[PLATFORM_URL_ANNOTATION]
@@ -399,7 +421,10 @@ def platform_url_step(cluster: ClusterObjects) -> Changes:
         return Changes()
     notes = (
         (
-            f"replaces its {PLATFORM_URL_ANNOTATION} {now!r} with the plan's {wanted!r} (the page's command uses --overwrite)",
+            (
+                f"replaces its {PLATFORM_URL_ANNOTATION} {now!r} with the plan's {wanted!r} (the page's command "
+                "uses --overwrite)"
+            ),
         )
         if now is not None
         else ()

@@ -29,7 +29,8 @@ NODE_PLANNING_PAGES = [f"{ACP_DOCS}/{version}/configure/clusters/acp-node-planni
 UPSTREAM_TAINTS = "https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/"
 EFFECT = "NoSchedule"
 
-#: Any cluster type: on EKS, third-party and immutable-OS clusters the finding stands and the steps are refused, naming the doc.
+#: Any cluster type: on EKS, third-party and immutable-OS clusters the finding stands and
+#: the steps are refused, naming the doc.
 APPLIES = PlannedInCluster(wants=lambda plan: bool(plan.spec.node_roles), what="spec.nodeRoles")
 TAGS = frozenset({"roles", "scheduling"})
 
@@ -61,7 +62,10 @@ def _has_taint(taints: list[dict[str, Any]], wanted: dict[str, str]) -> bool:
     applies=APPLIES,
     tags=TAGS,
     refs=[*NODE_PLANNING_PAGES],
-    remediation='kubectl label nodes <node> node-role.kubernetes.io/<role>="" --overwrite (acpcheck remediate does it: step ACP-ROLE-001/role-label)',
+    remediation=(
+        'kubectl label nodes <node> node-role.kubernetes.io/<role>="" --overwrite (acpcheck remediate does it: '
+        "step ACP-ROLE-001/role-label)"
+    ),
 )
 def check_role_labels(plan: ClusterPlan, cluster: ClusterView) -> None:
     """A cluster gives nodes roles with the role label ``node-role.kubernetes.io/<role>``
@@ -93,7 +97,10 @@ def check_role_labels(plan: ClusterPlan, cluster: ClusterView) -> None:
     applies=APPLIES,
     tags=TAGS,
     refs=[*NODE_PLANNING_PAGES, UPSTREAM_TAINTS],
-    remediation="kubectl taint nodes <node> node-role.kubernetes.io/<role>=<value>:NoSchedule (acpcheck remediate does it: step ACP-ROLE-002/role-taint)",
+    remediation=(
+        "kubectl taint nodes <node> node-role.kubernetes.io/<role>=<value>:NoSchedule (acpcheck remediate does "
+        "it: step ACP-ROLE-002/role-taint)"
+    ),
 )
 def check_role_taints(plan: ClusterPlan, cluster: ClusterView) -> None:
     """The role taint ``node-role.kubernetes.io/<role>=<value>:NoSchedule`` keeps every
@@ -163,7 +170,9 @@ def role_taint_step(cluster: ClusterObjects) -> Changes:
         for taint in taints:
             if taint.get("key") == wanted["key"] and taint.get("effect") == EFFECT:
                 notes.append(
-                    f"{assignment.node}: replaces its taint {taint.get('key')}={taint.get('value') or ''}:{EFFECT} with value {wanted['value']!r} (the plan's)"
+                    f"{assignment.node}: replaces its taint "
+                    f"{taint.get('key')}={taint.get('value') or ''}:{EFFECT} with value {wanted['value']!r} "
+                    "(the plan's)"
                 )
                 continue
             kept.append(taint)

@@ -175,7 +175,8 @@ _COMMANDS = {
     "ip_addr": "ip -o addr show", "ip_route": "ip route show", "ip6_route": "ip -6 route show",
     "ss_tcp": "ss -Htlnp", "ss_udp": "ss -Hulnp", "sshd_t": "sshd -T", "nft_ruleset": "nft list ruleset",
     "iptables_rules": "iptables -S", "systemctl_is_active": "systemctl is-active",
-    "default_tasks_max": "systemctl show --property=DefaultTasksMax", "timedatectl": "timedatectl show -p Timezone --value",
+    "default_tasks_max": "systemctl show --property=DefaultTasksMax",
+    "timedatectl": "timedatectl show -p Timezone --value",
     "packages": "the package query", "snaps": "snap list", "usr_local_bin": "ls -A /usr/local/bin",
     "existing_paths": "test -e", "id_user": "id -un", "id_uid": "id -u",
 }  # fmt: skip
@@ -531,7 +532,7 @@ def _unit_states(raw: RawProbe, errors: _Errors) -> dict[str, str]:
     if len(states) != len(_FIREWALL_UNITS):
         errors.add("firewall_services", describe_failure("systemctl_is_active", section))
         return {}
-    return dict(zip(_FIREWALL_UNITS, states))
+    return dict(zip(_FIREWALL_UNITS, states, strict=True))
 
 
 def _active(state: bool) -> str:

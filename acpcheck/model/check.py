@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import inspect
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from packaging.specifiers import SpecifierSet
 
@@ -44,15 +45,12 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-class Scope(str, enum.Enum):
+class Scope(enum.StrEnum):
     """What a check needs: the plan alone, one node over SSH, or a live cluster."""
 
     PLAN = "plan"
     NODE = "node"
     CLUSTER = "cluster"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,10 @@ class Cluster(Spec):
     )
     type: ClusterType = Field(
         default="on-premise",
-        description="how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or imported/registered",
+        description=(
+            "how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or "
+            "imported/registered"
+        ),
     )
     kubernetes_version: str = Field(
         pattern=VERSION_PATTERN,
@@ -287,15 +290,23 @@ class RegistryExternalAddress(Spec):
         min_length=1,
         max_length=253,
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$",
-        description="the registry's domain name, reachable from the workload nodes and different from the platform access address",
+        description=(
+            "the registry's domain name, reachable from the workload nodes and different from the platform "
+            "access address"
+        ),
     )
     cert_file: str = Field(
         min_length=1,
-        description="PEM certificate (chain) for the domain, for Secret registry-address.tls; relative to the plan file",
+        description=(
+            "PEM certificate (chain) for the domain, for Secret registry-address.tls; relative to the plan file"
+        ),
     )
     key_file: str = Field(
         min_length=1,
-        description="PEM private key of the certificate; relative to the plan file (read when a step creates the Secret, never copied into reports or journals)",
+        description=(
+            "PEM private key of the certificate; relative to the plan file (read when a step creates the Secret, "
+            "never copied into reports or journals)"
+        ),
     )
 
 
@@ -308,7 +319,9 @@ class Registry(Spec):
     address: str | None = Field(default=None, description="a private registry's address (host[:port])")
     external_address: RegistryExternalAddress | None = Field(
         default=None,
-        description="global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted",
+        description=(
+            "global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted"
+        ),
     )
 
 
@@ -439,7 +452,9 @@ class Ssh(Spec):
     )
     known_hosts_file: str | None = Field(
         default=None,
-        description="where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts",
+        description=(
+            "where acpcheck keeps (strict) or pins (accept-new) host keys; default ~/.config/acpcheck/known_hosts"
+        ),
     )
     connect_timeout_seconds: float = Field(
         default=10, gt=0, le=600, description="TCP connect, SSH handshake and authentication, each"
@@ -529,8 +544,9 @@ class ClusterSpec(Spec):
     model_config = ConfigDict(
         json_schema_extra={
             "if": {
+                # [*…]: a fresh list, which mypy takes as list[JsonValue] (sorted's list[str] is not one)
                 "properties": {
-                    "cluster": {"properties": {"type": {"enum": sorted(THIRD_PARTY)}}, "required": ["type"]}
+                    "cluster": {"properties": {"type": {"enum": [*sorted(THIRD_PARTY)]}}, "required": ["type"]}
                 },
                 "required": ["cluster"],
             },
@@ -544,9 +560,10 @@ class ClusterSpec(Spec):
     network: Network | None = Field(
         default=None,
         description=(
-            "the cluster network (the form's Network section). Required when ACP builds the cluster (spec.cluster.type "
-            "on-premise, hosted-control-plane or immutable). Optional when spec.cluster.type is imported or registered: "
-            "ACP does not manage that network, so leave it out when unknown; the checks that need it are then skipped"
+            "the cluster network (the form's Network section). Required when ACP builds the cluster "
+            "(spec.cluster.type on-premise, hosted-control-plane or immutable). Optional when spec.cluster.type is "
+            "imported or registered: ACP does not manage that network, so leave it out when unknown; the checks that "
+            "need it are then skipped"
         ),
     )
     management_cluster: ManagementCluster = Field(default_factory=ManagementCluster)
@@ -567,7 +584,9 @@ class ClusterSpec(Spec):
     etcd_encryption: EtcdEncryption = Field(default_factory=EtcdEncryption)
     node_roles: list[NodeRoleAssignment] = Field(
         default_factory=list,
-        description="infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)",
+        description=(
+            "infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)"
+        ),
     )
 
     @model_validator(mode="before")
@@ -731,7 +750,10 @@ def _unresolved_env(name: str) -> str | None:
     state = "is empty" if value == "" else "is not set"
     if CONVENTIONAL_ENV_NAME.match(name):
         return f"environment variable {name} {state}; set it before a run that connects to nodes"
-    return f"the environment variable named here {state}; its name is not shown because it does not look like one (a password typed in place of the name?)"
+    return (
+        f"the environment variable named here {state}; its name is not shown because it does not look like one "
+        "(a password typed in place of the name?)"
+    )
 
 
 def _unresolved_file(reference: str) -> str | None:

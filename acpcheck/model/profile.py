@@ -55,7 +55,8 @@ def _valid_selector(selector: str) -> str:
     if kind == "tag" and value:
         return selector
     raise ValueError(
-        f"{_shown(selector, 'this selector')} is not a selector (use an id glob like ACP-NET-*, area:NET, scope:plan or tag:X)"
+        f"{_shown(selector, 'this selector')} is not a selector (use an id glob like ACP-NET-*, area:NET, "
+        "scope:plan or tag:X)"
     )
 
 

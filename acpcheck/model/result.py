@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
@@ -16,9 +16,6 @@ class Status(str, enum.Enum):
     MANUAL = "manual"
     ERROR = "error"
     WAIVED = "waived"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 #: The target of a check about every node of the plan at once (a cross-node check).

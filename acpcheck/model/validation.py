@@ -55,7 +55,10 @@ def validate_document(
                 continue
             if error["type"] == "extra_forbidden" and loc and not _shows_as_field(loc[-1]):
                 line = doc.line_of(loc)
-                why = f"an unknown field whose name is not shown: it does not look like a field name{_unknown_field_hint(error, model)}"
+                why = (
+                    "an unknown field whose name is not shown: it does not look like a field "
+                    f"name{_unknown_field_hint(error, model)}"
+                )
                 problems.append(Problem(doc.file, line, dotted(loc[:-1]), not_valid_here(doc.file, line, why)))
                 continue
             problems.append(doc.problem(loc, _describe(error, model)))

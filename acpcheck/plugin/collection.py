@@ -98,7 +98,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
     # private pytest API: Session._fixturemanager.getfixtureinfo, the fixture closure of
     # a function; with func=None, the autouse fixtures only, computed once per module.
-    info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)
+    info = collector.session._fixturemanager.getfixtureinfo(node=collector, func=None, cls=None)  # type: ignore[arg-type]  # a Module works here
     code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
     location = (Path(code.co_filename), code.co_firstlineno - 1)
 

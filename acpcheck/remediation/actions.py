@@ -178,7 +178,8 @@ class FileKind:
         current = read_state(ctx.transport, action.path)
         if not current.same_as(action.before):
             raise Stale(
-                f"{action.path} changed on the node since the step read it ({action.before.describe()} -> {current.describe()}); nothing done"
+                f"{action.path} changed on the node since the step read it ({action.before.describe()} -> "
+                f"{current.describe()}); nothing done"
             )
         return {
             "path": action.path,
@@ -282,7 +283,8 @@ _RESTORE = r"""set -eu
 b=$1 sum=$2; shift 2
 if [ -n "$b" ]; then
   [ -f "$b" ] || { echo "the backup archive $b is missing on the node; nothing restored" >&2; exit 3; }
-  [ "$(sha256sum < "$b" | cut -d' ' -f1)" = "$sum" ] || { echo "the backup archive $b is not the one this run made (its sha256 differs); nothing restored" >&2; exit 3; }
+  [ "$(sha256sum < "$b" | cut -d' ' -f1)" = "$sum" ] || {
+    echo "the backup archive $b is not the one this run made (its sha256 differs); nothing restored" >&2; exit 3; }
 fi
 for a in "$@"; do
   case $a in
@@ -368,7 +370,8 @@ class CommandKind:
             sha = done.stdout.split()[0] if done.stdout.split() else ""
             if records.sha256(sha):
                 raise ActionFailed(
-                    f"cannot archive {len(existing)} paths before `{action.command}`: no sha256 of the archive ({done.stdout.strip()[:200]!r})"
+                    f"cannot archive {len(existing)} paths before `{action.command}`: no sha256 of the "
+                    f"archive ({done.stdout.strip()[:200]!r})"
                 )
             return {
                 "archive": archive,
@@ -409,7 +412,10 @@ class CommandKind:
                 )
             done.append(f"ran `{reverse}`")
         if not done:
-            return f"`{record['command']}`: NOT reversed: no reverse exists ({record.get('noReverse') or 'not reversible'})"
+            return (
+                f"`{record['command']}`: NOT reversed: no reverse exists "
+                f"({record.get('noReverse') or 'not reversible'})"
+            )
         return f"`{record['command']}`: " + "; ".join(done)
 
     def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:

@@ -8,7 +8,10 @@ makes the shell text again from them (every parameter quoted). An edited journal
 at most ask for another of these commands with other valid parameters, never for a
 shell string of its own::
 
-    RunCommand("systemctl disable --now firewalld.service", reverse=NamedCommand("systemctl-enable-now", unit="firewalld.service"))
+    RunCommand(
+        "systemctl disable --now firewalld.service",
+        reverse=NamedCommand("systemctl-enable-now", unit="firewalld.service"),
+    )
 
 A ``NamedCommand`` *is* its shell text (a ``str``: shown, run and compared as before)
 and also knows its name and parameters, which is all the journal keeps of it. A step
@@ -138,7 +141,8 @@ def one_of(*allowed: str) -> Callable[[Any], str | None]:
 def _modprobe_remove(modules: list[str]) -> str:
     names = " ".join(shlex.quote(m) for m in modules)
     pattern = shlex.quote("^(" + "|".join(modules) + ") ")
-    return f"modprobe -r -a {names} 2>/dev/null; ! grep -qE {pattern} /proc/modules"  # safe to repeat; fails if one stays loaded
+    # safe to repeat; fails if one stays loaded
+    return f"modprobe -r -a {names} 2>/dev/null; ! grep -qE {pattern} /proc/modules"
 
 
 def _non_empty_modules(value: Any) -> str | None:

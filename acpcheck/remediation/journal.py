@@ -18,8 +18,10 @@ Layout (``reports/out/<run-id>/journal/`` or ``--journal-dir``)::
 
 Records of a target, in order (``seq`` counts per target from 1)::
 
-    {"seq": 1, "at": "…Z", "target": "node:cp1", "event": "open", "run": "…", "prev": <run.json's digest>, "digest": "…"}
-    {"seq": 2, …, "event": "intent", "step": "ACP-NODE-010/sshd-usedns", "action": 0, "kind": "file", "undo": {…}, "prev": …, "digest": …}
+    {"seq": 1, "at": "…Z", "target": "node:cp1", "event": "open", "run": "…",
+     "prev": <run.json's digest>, "digest": "…"}
+    {"seq": 2, …, "event": "intent", "step": "ACP-NODE-010/sshd-usedns", "action": 0,
+     "kind": "file", "undo": {…}, "prev": …, "digest": …}
     {"seq": 3, …, "event": "done", "ref": 2, …}               the change was made
     {"seq": 4, …, "event": "failed", "ref": 2, "error": "…", …}
     {"seq": 9, …, "event": "undone", "ref": 2, "note": "…", …}  written by an undo (rollback, or a failed step's own)
@@ -69,9 +71,9 @@ JOURNAL_SCHEMA = "acpcheck/journal/v2"
 #: Formats an earlier acpcheck wrote, and why this one does not roll them back.
 OLD_SCHEMAS = {
     "acpcheck/journal/v1": (
-        "was written by an earlier acpcheck (journal format acpcheck/journal/v1): its records carry no digests, so nothing shows "
-        "whether they were changed since, and this acpcheck does not act on them as root; roll the run back with the acpcheck "
-        "that wrote it, or restore the nodes by hand (each intent record says what changed)"
+        "was written by an earlier acpcheck (journal format acpcheck/journal/v1): its records carry no digests, so "
+        "nothing shows whether they were changed since, and this acpcheck does not act on them as root; roll the run "
+        "back with the acpcheck that wrote it, or restore the nodes by hand (each intent record says what changed)"
     ),
 }
 HEADER = "run.json"
@@ -408,7 +410,10 @@ def _verified_target(path: Path, target: str, header: dict[str, Any]) -> TargetJ
     if not os.path.lexists(path):
         raise JournalError(
             path,
-            f"is missing: {HEADER} lists it for {target} (the journal lost a file; changes recorded there would stay on the node)",
+            (
+                f"is missing: {HEADER} lists it for {target} (the journal lost a file; changes recorded there "
+                "would stay on the node)"
+            ),
         )
     data = _read(path)
     lines = data.split(b"\n")
@@ -509,5 +514,8 @@ def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes
             )
         raise JournalError(
             head_path,
-            f"does not match {path.name} (it ends at record {last}): records were cut off its end, or the file was replaced",
+            (
+                f"does not match {path.name} (it ends at record {last}): records were cut off its end, or the "
+                "file was replaced"
+            ),
         )

@@ -60,7 +60,9 @@ class NodeLockError(ActionFailed):
 
 # $0 says whether flock guards the body: a stale lock is taken over only then.
 _BODY = r"""f=$1 op=$2 run=$3 owner=$4 stale=$5
-if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "$f is not a regular file: remove it by hand" >&2; exit 5; fi
+if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
+  echo "$f is not a regular file: remove it by hand" >&2; exit 5
+fi
 mine() { grep -qxF "owner: $owner" "$f" 2>/dev/null; }
 age() { echo $(( $(date +%s) - $(stat -c %Y "$f") )); }
 case $op in
@@ -147,7 +149,8 @@ class NodeLock:
         status, _, rest = answer.partition("\n")
         if status != "ok":
             raise NodeLockError(
-                f"this apply lost its lock {self.path} (now held by {describe(rest, '') if rest else 'nobody'}); nothing more done here"
+                f"this apply lost its lock {self.path} (now held by "
+                f"{describe(rest, '') if rest else 'nobody'}); nothing more done here"
             )
 
     def release(self) -> None:
@@ -189,5 +192,8 @@ def describe(text: str, age: str) -> str:
             fields[key] = visible(value, one_line=True)[:200]
     if not fields:
         return "an unreadable lock (not written by acpcheck)"
-    what = f"run {fields.get('run', '?')} ({fields.get('purpose', '?')} of {fields.get('target', '?')} from {fields.get('controller', '?')}, since {fields.get('since', '?')}"
+    what = (
+        f"run {fields.get('run', '?')} ({fields.get('purpose', '?')} of {fields.get('target', '?')} from "
+        f"{fields.get('controller', '?')}, since {fields.get('since', '?')}"
+    )
     return what + (f", last change {age} s ago)" if age.isdigit() else ")")

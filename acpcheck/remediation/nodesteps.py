@@ -155,7 +155,10 @@ def regenerate_grub(view: NodeView) -> tuple[RunCommand | None, str | None]:
         ), None
     return (
         None,
-        "no GRUB configuration to regenerate here (neither update-grub with /boot/grub/grub.cfg nor grub2-mkconfig with /boot/grub2/grub.cfg)",
+        (
+            "no GRUB configuration to regenerate here (neither update-grub with /boot/grub/grub.cfg nor "
+            "grub2-mkconfig with /boot/grub2/grub.cfg)"
+        ),
     )
 
 
@@ -167,7 +170,10 @@ def kernel_parameter(view: NodeView, parameter: str, *, exclusive: bool = True) 
     if state.kind != "file":
         return Changes(
             notes=(
-                f"{DEFAULT_GRUB} does not exist here: add {parameter} to the boot loader's kernel command line by hand, then reboot",
+                (
+                    f"{DEFAULT_GRUB} does not exist here: add {parameter} to the boot loader's kernel command "
+                    "line by hand, then reboot"
+                ),
             )
         )
     change = edit(
@@ -238,7 +244,10 @@ def remove_packages(view: NodeView, packages: list[str], manager: str | None) ->
         return Changes(
             (command,),
             (
-                f"undo restores the packages' {len(owned)} files and dpkg's database byte for byte; {MAINTAINER_SCRIPTS}",
+                (
+                    f"undo restores the packages' {len(owned)} files and dpkg's database byte for byte; "
+                    f"{MAINTAINER_SCRIPTS}"
+                ),
             ),
         )
     if manager == "rpm":
@@ -255,7 +264,10 @@ def remove_packages(view: NodeView, packages: list[str], manager: str | None) ->
         return Changes(
             (command,),
             (
-                f"undo restores the packages' {len(owned)} files and the rpm database byte for byte; {MAINTAINER_SCRIPTS}",
+                (
+                    f"undo restores the packages' {len(owned)} files and the rpm database byte for byte; "
+                    f"{MAINTAINER_SCRIPTS}"
+                ),
             ),
         )
     return Changes(notes=(f"no dpkg or rpm answered: remove {', '.join(packages)} by hand",))

@@ -117,7 +117,11 @@ def project(value: Any, like: Any) -> Any:
     if isinstance(like, dict):
         return {key: project(value.get(key), item) for key, item in like.items()} if isinstance(value, dict) else value
     if isinstance(like, list):
-        return [project(v, s) for v, s in zip(value, like)] + value[len(like) :] if isinstance(value, list) else value
+        return (
+            [project(v, s) for v, s in zip(value, like, strict=False)] + value[len(like) :]
+            if isinstance(value, list)
+            else value
+        )
     return value
 
 
@@ -189,7 +193,8 @@ class ObjectKind:
         lines = [f"patch {ref}" + (f": {action.why}" if action.why else "")]
         namespace = f" -n {ref.namespace}" if ref.namespace else ""
         lines.append(
-            f"  $ kubectl patch {ref.resource} {ref.name}{namespace} --type merge -p '{json.dumps(patch, separators=(',', ':'))}'"
+            f"  $ kubectl patch {ref.resource} {ref.name}{namespace} --type merge -p "
+            f"'{json.dumps(patch, separators=(',', ':'))}'"
         )
         for path, (before, after) in action.fields.items():
             where = ".".join(path)
@@ -354,7 +359,7 @@ def _kube(ctx: ActionContext) -> KubeClient:
     kube = getattr(ctx, "kube", None)
     if kube is None:
         raise ActionFailed("no Kubernetes API access for a cluster step")
-    return kube  # type: ignore[no-any-return]
+    return kube
 
 
 # ---------------------------------------------------------------------------
@@ -399,7 +404,7 @@ def read_object(kube: KubeClient, ref: Ref) -> dict[str, Any] | None:
         found = _call(kube, ref, "read" if TYPES[ref.resource][4] else "get", _preload_content=False)
     except ApiFailure:
         return None
-    return json.loads(found.data)  # type: ignore[no-any-return]
+    return json.loads(found.data)
 
 
 def create_object(kube: KubeClient, ref: Ref, body: dict[str, Any]) -> None:

@@ -65,7 +65,10 @@ def render_run(report: RunReport) -> str:
     plan = report.plan
     mode = "apply" if report.apply else "dry-run: nothing is changed; add --apply to make these changes"
     out = [
-        f"acpcheck remediate: {plan.metadata.name} (ACP {plan.spec.acp.version}, {len(plan.spec.nodes)} nodes), run {report.run_id}, {mode}"
+        (
+            f"acpcheck remediate: {plan.metadata.name} (ACP {plan.spec.acp.version}, {len(plan.spec.nodes)} "
+            f"nodes), run {report.run_id}, {mode}"
+        )
     ]
     if report.refused:
         return "\n".join([*out, visible(report.refused)]) + "\n"

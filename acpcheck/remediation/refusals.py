@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 #: Clusters overview (cluster management models): on platform-provisioned
 #: infrastructure the node OS is managed by the platform (Immutable OS only).
 MANAGEMENT_MODELS = "https://github.com/alauda/acp-docs/blob/master/docs/en/overview/cluster-management-models.mdx"
-SOURCES = f"{PREPROCESSING} (node preprocessing does not apply to Immutable Infrastructure); {MANAGEMENT_MODELS} (the platform manages the node OS)"
+SOURCES = (
+    f"{PREPROCESSING} (node preprocessing does not apply to Immutable Infrastructure); {MANAGEMENT_MODELS} (the "
+    "platform manages the node OS)"
+)
 
 #: os-release IDs of the immutable operating systems the docs name (openSUSE MicroOS,
 #: the one the platform supports, and its SUSE build; Flatcar).
@@ -36,8 +39,9 @@ def plan_refusal(plan: ClusterPlan) -> str | None:
     """Why no node of ``plan`` may be changed, or None."""
     if plan.spec.cluster.type == "immutable":
         return (
-            f"refused: cluster {plan.metadata.name} is an immutable-OS cluster; changing its nodes' OS is not supported: "
-            f"the nodes are image-provisioned and the platform manages their OS (source: {SOURCES}). Nothing was changed."
+            f"refused: cluster {plan.metadata.name} is an immutable-OS cluster; changing its nodes' OS is not "
+            f"supported: the nodes are image-provisioned and the platform manages their OS (source: {SOURCES}). "
+            "Nothing was changed."
         )
     return None
 
@@ -47,8 +51,9 @@ def node_refusal(node: NodeContext) -> str | None:
     facts = node.facts
     if facts.os_id in IMMUTABLE_OS_IDS or any(name in (facts.os_pretty_name or "") for name in IMMUTABLE_OS_NAMES):
         return (
-            f"refused: {node.name} runs an immutable OS ({facts.os_pretty_name or facts.os_id}); changing it is not supported: "
-            f"the platform manages the OS of immutable nodes (source: {SOURCES}). Nothing was changed on {node.name}."
+            f"refused: {node.name} runs an immutable OS ({facts.os_pretty_name or facts.os_id}); changing it is not "
+            f"supported: the platform manages the OS of immutable nodes (source: {SOURCES}). Nothing was changed on "
+            f"{node.name}."
         )
     return None
 
@@ -85,7 +90,7 @@ def cluster_step_refusal(plan: ClusterPlan, check_id: str, nodes: list[dict[str,
             )
     if check_id.startswith("ACP-ENC-") and plan.spec.cluster.role == "global":
         return (
-            f"refused: cluster {name} is the global cluster; etcd encryption changes are not supported on the global cluster "
-            f"(source: {ETCD_ENCRYPTION}). Nothing was changed."
+            f"refused: cluster {name} is the global cluster; etcd encryption changes are not supported on the global "
+            f"cluster (source: {ETCD_ENCRYPTION}). Nothing was changed."
         )
     return None

@@ -330,7 +330,7 @@ def checks() -> dict[str, CheckMeta]:
 
 def check_function(meta: CheckMeta) -> Callable[..., Any]:
     module, _, name = meta.function.rpartition(".")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def grade(meta: CheckMeta, node: NodeContext, policy: GradingPolicy) -> CheckResult:

@@ -48,7 +48,7 @@ class NodeView:
 
     @property
     def plan(self) -> ClusterPlan:
-        return self.node.plan  # type: ignore[no-any-return]
+        return self.node.plan
 
     def file(self, path: str) -> FileState:
         if path not in self._files:

@@ -119,7 +119,10 @@ def status_of(result: dict[str, Any], fail_on: str, acp: str) -> tuple[str, str 
         waiver = result.get("waiver") or {}
         return (
             "passed",
-            f"WAIVED by {waiver.get('owner')} until {waiver.get('expires')}: {waiver.get('reason')}\n\nfinding: {message}",
+            (
+                f"WAIVED by {waiver.get('owner')} until {waiver.get('expires')}: "
+                f"{waiver.get('reason')}\n\nfinding: {message}"
+            ),
             fix,
         )
     if status == "skip":
@@ -242,8 +245,14 @@ def write_run_files(directory: Path, document: dict[str, Any]) -> None:
                 name=f"{waiver['check']} waiver expired [{waiver['target']}]",
                 status="failed",
                 statusDetails=StatusDetails(
-                    message=f"EXPIRED WAIVER owned by {waiver['owner']}, expired on {waiver['expires']}: it waives nothing and fails the run",
-                    trace=f"reason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file",
+                    message=(
+                        f"EXPIRED WAIVER owned by {waiver['owner']}, expired on {waiver['expires']}: it waives "
+                        "nothing and fails the run"
+                    ),
+                    trace=(
+                        f"reason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it "
+                        "from the waivers file"
+                    ),
                 ),
                 stage="finished",
                 start=now,

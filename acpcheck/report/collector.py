@@ -179,7 +179,10 @@ class ResultCollector:
             self._say(session, EXIT_BAD_INPUT, f"bad input\n{problem}")
             return
         failure = (
-            f"the run did not complete: {stopped[1]}; the reports in {_path_text(self.written)} say so (no results.json)"
+            (
+                f"the run did not complete: {stopped[1]}; the reports in {_path_text(self.written)} say so (no "
+                "results.json)"
+            )
             if stopped
             else None
         )
@@ -218,7 +221,8 @@ def crash_reason(error: BaseException, directories: dict[str, str | None]) -> st
         for option, directory in directories.items():
             if directory and _inside(str(error.filename), directory):
                 return _first_line(
-                    f"{option} {_path_text(directory)}: {error.strerror or error} (writing {_path_text(Path(str(error.filename)).name)})"
+                    f"{option} {_path_text(directory)}: {error.strerror or error} (writing "
+                    f"{_path_text(Path(str(error.filename)).name)})"
                 )
     if isinstance(error, OSError) or "[Errno " in said:
         for option, directory in directories.items():

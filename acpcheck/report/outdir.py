@@ -135,7 +135,10 @@ class OutDir:
             raise _refuse(
                 self.path,
                 option,
-                f"holds files acpcheck did not write ({shown}); choose an empty or new directory, or pass --force to write beside them",
+                (
+                    f"holds files acpcheck did not write ({shown}); choose an empty or new directory, or pass "
+                    "--force to write beside them"
+                ),
             )
         for name in sorted(owned) if retire else ():
             target = self.path / name

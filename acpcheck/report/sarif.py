@@ -90,7 +90,10 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             "level": "error",
             "descriptor": {"id": "could-not-check"},
             "message": {
-                "text": f"ERROR [{group['target']}] {len(checks)} check(s) could not run ({', '.join(checks)}): {first['message']}"
+                "text": (
+                    f"ERROR [{group['target']}] {len(checks)} check(s) could not run ({', '.join(checks)}): "
+                    f"{first['message']}"
+                )
             },
             "locations": [_location(artifact, plan_line(first, run["plan"], context), group["target"])],
             "properties": {"target": group["target"], "checks": checks},
@@ -103,7 +106,10 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             "level": "error",
             "descriptor": {"id": "expired-waiver"},
             "message": {
-                "text": f"the waiver for {w['check']} [{w['target']}] owned by {w['owner']} expired on {w['expires']}: it waives nothing and fails the run ({w['reason']})"
+                "text": (
+                    f"the waiver for {w['check']} [{w['target']}] owned by {w['owner']} expired on "
+                    f"{w['expires']}: it waives nothing and fails the run ({w['reason']})"
+                )
             },
             "properties": dict(w),
         }

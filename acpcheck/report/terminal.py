@@ -98,10 +98,16 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
     for _, block in sorted(blocks, key=lambda b: b[0]):
         lines += block
     for waiver in document.get("expiredWaivers", []):
-        head = f"EXPIRED waiver {waiver['check']} [{waiver['target']}] owned by {waiver['owner']}, expired {waiver['expires']}: it waives nothing and fails the run"
+        head = (
+            f"EXPIRED waiver {waiver['check']} [{waiver['target']}] owned by {waiver['owner']}, expired "
+            f"{waiver['expires']}: it waives nothing and fails the run"
+        )
         lines += [(line, {"red": True}) for line in wrap(head, width, "", INDENT)]
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
-    head = f"{run['cluster']}: {verdict(document)} — {counts or 'no results'} (profile {run['profile']}, fail_on {run['failOn']})"
+    head = (
+        f"{run['cluster']}: {verdict(document)} — {counts or 'no results'} (profile {run['profile']}, fail_on "
+        f"{run['failOn']})"
+    )
     lines += [(line, {"bold": True}) for line in wrap(head, width, "", INDENT)]
     names = (
         "junit.xml, summary.md, report.html, results.sarif"

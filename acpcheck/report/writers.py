@@ -289,7 +289,10 @@ def junit_xml(document: dict[str, Any]) -> str:
             ]
         elif status in ("skip", "manual"):
             ET.SubElement(case, "skipped", message=f"{status.upper()}: {result['message']}", type=status)
-        out = f"status: {status.upper()}\ncheck: {result['check']}\nseverity: {result['severity']}\ntarget: {result['target']}\n"
+        out = (
+            f"status: {status.upper()}\ncheck: {result['check']}\nseverity: {result['severity']}\ntarget: "
+            f"{result['target']}\n"
+        )
         if status in ("warn", "waived", "manual"):
             out += f"\n{detail}\n"
         if result.get("waiver"):
@@ -307,9 +310,10 @@ def junit_xml(document: dict[str, Any]) -> str:
         message = (
             f"the waiver owned by {waiver['owner']} expired on {waiver['expires']}: it waives nothing and fails the run"
         )
-        ET.SubElement(
-            case, "failure", message=message, type="expired-waiver"
-        ).text = f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it from the waivers file."
+        ET.SubElement(case, "failure", message=message, type="expired-waiver").text = (
+            f"{message}\nreason it was given: {waiver['reason']}\nrenew it (a new expires date) or remove it "
+            "from the waivers file."
+        )
     if incomplete:
         # A CI test view shows this case red: the results above are only what was graded before the run stopped.
         case = ET.SubElement(
@@ -341,7 +345,10 @@ def summary_markdown(document: dict[str, Any]) -> str:
     lines = [
         f"# acpcheck: {run['cluster']} — {verdict(document)}",
         "",
-        f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and above) · run `{run['id']}` · acpcheck {run['acpcheck']} · exit code {run['exitCode']}",
+        (
+            f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and "
+            f"above) · run `{run['id']}` · acpcheck {run['acpcheck']} · exit code {run['exitCode']}"
+        ),
         "",
         "| " + " | ".join(f"{STATUS_ICON[s]} {s}" for s in summary) + " |",
         "|" + "---|" * len(summary),
@@ -350,18 +357,22 @@ def summary_markdown(document: dict[str, Any]) -> str:
     ]
     if document.get("incomplete"):
         lines += [
-            f"> **The run did not complete:** {document['incomplete']}. The results below are those graded before it stopped; "
-            "this is not an assessment, and results.json was not written.",
+            f"> **The run did not complete:** {document['incomplete']}. The results below are those graded before it "
+            "stopped; this is not an assessment, and results.json was not written.",
             "",
         ]
     for waiver in document.get("expiredWaivers", []):
         lines.append(
-            f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, expired {waiver['expires']}): it no longer applies and fails the run."
+            f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, "
+            f"expired {waiver['expires']}): it no longer applies and fails the run."
         )
         lines.append("")
     if summary["error"]:
         lines += [
-            f"> **Incomplete:** {summary['error']} check result(s) could not be determined (ERROR); the run is not compliant until they are.",
+            (
+                f"> **Incomplete:** {summary['error']} check result(s) could not be determined (ERROR); the run "
+                "is not compliant until they are."
+            ),
             "",
         ]
     for status in SECTIONS:
@@ -400,7 +411,8 @@ def summary_markdown(document: dict[str, Any]) -> str:
         for result in passed:
             note = result["message"].replace("|", "\\|") if result["status"] == "skip" else result["title"]
             lines.append(
-                f"| {result['check']} | {result['target']} | {STATUS_ICON[result['status']]} {result['status']} | {note} |"
+                f"| {result['check']} | {result['target']} | {STATUS_ICON[result['status']]} "
+                f"{result['status']} | {note} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from pytest_configure. Either way the same function reads the same files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,14 @@ def prepare_run(
     def load_run_profile(reference: str) -> Profile:
         return load_profile(reference, known_checks=known_checks)
 
-    for name, loader, value in (
-        ("plan", load_plan, plan_path),
-        ("profile", load_run_profile, profile),
-        ("waivers", load_waivers, waivers),
-    ):
+    stages: tuple[tuple[str, Callable[[], Any]], ...] = (
+        ("plan", lambda: load_plan(plan_path)),
+        ("profile", lambda: load_run_profile(profile)),
+        ("waivers", lambda: load_waivers(waivers)),
+    )
+    for name, load in stages:
         try:
-            loaded[name] = loader(value)
+            loaded[name] = load()
         except InputError as error:
             problems.extend(error.problems)
     selectors = [s.strip() for s in ",".join(select or []).split(",") if s.strip()]

@@ -39,7 +39,7 @@ class SourceEntry:
     def create(self) -> EvidenceSource:
         module, _, attribute = self.implementation.partition(":")
         source: Any = getattr(importlib.import_module(module), attribute)()
-        return source  # type: ignore[no-any-return]
+        return source
 
 
 REGISTRY: dict[str, SourceEntry] = {
@@ -58,41 +58,42 @@ REGISTRY: dict[str, SourceEntry] = {
             "lb",
             "acpcheck.sources.lb:LoadBalancerSource",
             {
-                "lb": "The load-balancer proof (acpcheck.sources.lb.LbEvidence): per required port, which control-plane "
-                "node answered through the endpoint, and each node's listener; or, with a self-built VIP, whether the VIP "
-                "is free and VRRP passes between the control-plane nodes.",
+                "lb": "The load-balancer proof (acpcheck.sources.lb.LbEvidence): per required port, which "
+                "control-plane node answered through the endpoint, and each node's listener; or, with a self-built "
+                "VIP, whether the VIP is free and VRRP passes between the control-plane nodes.",
             },
         ),
         SourceEntry(
             "api_tls",
             "acpcheck.sources.api_tls:ApiTlsSource",
             {
-                "api_tls": "Post-install TLS probes (acpcheck.sources.api_tls.LiveEvidence) of endpoint:6443 and of every "
-                "control-plane node's own :6443: certificate, expiry, /version.",
+                "api_tls": "Post-install TLS probes (acpcheck.sources.api_tls.LiveEvidence) of endpoint:6443 and of "
+                "every control-plane node's own :6443: certificate, expiry, /version.",
             },
         ),
         SourceEntry(
             "connectivity",
             "acpcheck.sources.connectivity:ConnectivitySource",
             {
-                "connectivity": "Node-to-node connections on the control-plane and CNI ports, and to the global cluster "
-                "(acpcheck.sources.connectivity.ConnEvidence).",
+                "connectivity": "Node-to-node connections on the control-plane and CNI ports, and to the global "
+                "cluster (acpcheck.sources.connectivity.ConnEvidence).",
             },
         ),
         SourceEntry(
             "cluster",
             "acpcheck.sources.cluster:ClusterSource",
             {
-                "cluster": "The live cluster's API objects (ClusterView), read once with the official kubernetes client from the "
-                "run's kubeconfig. An unreachable, unauthorised or broken API is ERROR for every cluster check."
+                "cluster": "The live cluster's API objects (ClusterView), read once with the official kubernetes "
+                "client from the run's kubeconfig. An unreachable, unauthorised or broken API is ERROR for every "
+                "cluster check."
             },
         ),
         SourceEntry(
             "encryption",
             "acpcheck.sources.encryption:EncryptionSource",
             {
-                "encryption": "Each control-plane node's kube-apiserver manifest and encryption config (EncryptionView; "
-                "key names and fingerprints, never keys).",
+                "encryption": "Each control-plane node's kube-apiserver manifest and encryption config "
+                "(EncryptionView; key names and fingerprints, never keys).",
                 "etcd": "One scan of etcd's raw values through an SSH forward from a control-plane node (ScanResult: "
                 "counts per resource, namespace and category).",
             },

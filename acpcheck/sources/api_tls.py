@@ -97,7 +97,7 @@ class ApiTlsSource(JsonEvidenceSource):
             mode="live",
             reason=reason or "",
             endpoint=endpoint,
-            checked_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         timeout = min(plan.spec.ssh.connect_timeout_seconds, 5.0)
 
@@ -136,7 +136,6 @@ def tls_probe(
     """One TLS handshake with ``host:port`` (no verification: we read the certificate,
     we do not trust it), then ``GET /version`` when ``version``."""
     from cryptography import x509
-    from cryptography.x509.oid import ExtensionOID
 
     from acpcheck.addressing import is_ip
     from acpcheck.transport.errors import TransportError
@@ -159,14 +158,14 @@ def tls_probe(
             cert = x509.load_der_x509_certificate(der)
             result.subject = cert.subject.rfc4514_string()
             try:
-                names = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+                names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
                 result.sans = [str(value) for value in names.get_values_for_type(x509.DNSName)]
                 result.sans += [str(value) for value in names.get_values_for_type(x509.IPAddress)]
             except x509.ExtensionNotFound:
                 pass
             expiry = cert.not_valid_after_utc
             result.not_after = expiry.isoformat(timespec="seconds")
-            result.days_left = round(((expiry - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()) / 86400, 2)
+            result.days_left = round(((expiry - (now or dt.datetime.now(dt.UTC))).total_seconds()) / 86400, 2)
             if version:
                 _version(tls, host, result)
     except (OSError, ssl.SSLError, ValueError) as error:

@@ -222,7 +222,7 @@ class JsonEvidenceSource:
             return self.model(mode="off", reason=NOT_LIVE, **self.idle_fields(plan))
         evidence = self.collect(context, reason)
         if "seconds" in type(evidence).model_fields:
-            evidence.seconds = round(time.monotonic() - started, 3)  # type: ignore[attr-defined]
+            evidence.seconds = round(time.monotonic() - started, 3)
         return evidence
 
     def collect(self, context: GatherContext, reason: str | None) -> Any:

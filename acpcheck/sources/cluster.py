@@ -285,7 +285,7 @@ def fetch(api: KubeClient, read: Read) -> ReadResult:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def gather_cluster(
@@ -326,7 +326,10 @@ def gather_cluster(
                 if not api.served(read, discovered):
                     evidence.reads[read.key] = ReadResult(
                         "not-served",
-                        message=f"the cluster does not serve {read.qualified}/{read.version} (is the plugin that defines it installed?)",
+                        message=(
+                            f"the cluster does not serve {read.qualified}/{read.version} (is the plugin that "
+                            "defines it installed?)"
+                        ),
                     )
                     continue
                 evidence.reads[read.key] = fetch(api, read)

@@ -53,8 +53,8 @@ from acpcheck.sources.nodeside import (
 )
 
 if TYPE_CHECKING:
-    from acpcheck.model.ports import ConnPort
     from acpcheck.model.plan import ClusterPlan, Node
+    from acpcheck.model.ports import ConnPort
 
 #: Every pair is probed up to this many nodes; above it, a sample (module docstring).
 #: Both numbers are ours, not ACP's: all pairs at 50 nodes are 50 x 49 pairs, the
@@ -83,7 +83,8 @@ class Pair(BaseModel):
     to: str  # a node name, or a host for the global targets
     port: int
     protocol: str
-    outcome: str  # refused | timeout | unreachable | closed | silent | foreign | stale | node (another one) | busy … | notool …
+    # refused | timeout | unreachable | closed | silent | foreign | stale | node (another one) | busy … | notool …
+    outcome: str
     detail: str = ""
 
 
@@ -351,7 +352,8 @@ class ConnectivitySource(JsonEvidenceSource):
         nonce: str,
         budget: float,
     ) -> tuple[FromNode, list[GlobalResult], bool]:
-        """The connections from ``node``, and whether another attempt is worth it (the connector timed out or its connection was lost)."""
+        """The connections from ``node``, and whether another attempt is worth it (the connector
+        timed out or its connection was lost)."""
         from acpcheck.transport.errors import TransportError
 
         result = FromNode()
@@ -387,7 +389,8 @@ class ConnectivitySource(JsonEvidenceSource):
             result.error = f"probe: {error}"
             return result, [], False
         answers = parse_connector(run.stdout, len(targets), nonce)
-        for (peer, port), answer in zip(about, answers):
+        # answers holds one answer per target: the node pairs (about) first, then the global targets
+        for (peer, port), answer in zip(about, answers, strict=False):
             if answer.kind == "node" and answer.ident == idents[peer.name]:
                 result.ok += 1
             elif answer.kind == "notool":
@@ -407,6 +410,6 @@ class ConnectivitySource(JsonEvidenceSource):
                 outcome="connected" if answer.reached else answer.kind,
                 detail=answer.detail,
             )
-            for target, answer in zip(globals_, answers[len(about) :])
+            for target, answer in zip(globals_, answers[len(about) :], strict=True)
         ]
         return result, global_results, False

@@ -11,11 +11,12 @@ two check parameters:
   rule's providers and key *names*, and a fingerprint (HMAC-SHA256 under a key made for
   this run, so files can be compared across nodes while nothing about the keys can be
   learnt from a report).
-- ``etcd``: one scan of etcd's raw values (``acpcheck.sources.encryption_scan``, with the client ``acpcheck.transport.etcd``) through an SSH
-  forward from the first control-plane node that gets one (the manifest's etcd
-  address, as the node sees it), with the client certificate the manifest names, read
-  over SSH into memory. Every resource the node's config lists is scanned, and always
-  ``secrets`` and ``configmaps``; each against that node's config.
+- ``etcd``: one scan of etcd's raw values (``acpcheck.sources.encryption_scan``, with
+  the client ``acpcheck.transport.etcd``) through an SSH forward from the first
+  control-plane node that gets one (the manifest's etcd address, as the node sees it),
+  with the client certificate the manifest names, read over SSH into memory. Every
+  resource the node's config lists is scanned, and always ``secrets`` and
+  ``configmaps``; each against that node's config.
 
 Key material exists only in this process's memory while it gathers: it is never
 saved, printed or logged. How much is scanned: ``ACPCHECK_ETCD_SAMPLE`` (the command
@@ -155,7 +156,10 @@ def parse_config(text: str, summary: ConfigSummary) -> list[tuple[list[str], tup
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        summary.parse_error = f"not valid YAML{f' at line {mark.line + 1}' if mark else ''}: {getattr(error, 'problem', None) or 'syntax error'}"
+        summary.parse_error = (
+            f"not valid YAML{f' at line {mark.line + 1}' if mark else ''}: "
+            f"{getattr(error, 'problem', None) or 'syntax error'}"
+        )
         return []
     if not isinstance(document, dict) or document.get("kind") != "EncryptionConfiguration":
         summary.parse_error = (
@@ -199,7 +203,8 @@ def parse_config(text: str, summary: ConfigSummary) -> list[tuple[list[str], tup
                         secret = b""
                     if len(secret) not in KEY_SIZES[kind]:
                         summary.key_problems.append(
-                            f"{kind} key {name!r} is {len(secret)} bytes (wants {' or '.join(map(str, KEY_SIZES[kind]))})"
+                            f"{kind} key {name!r} is {len(secret)} bytes (wants "
+                            f"{' or '.join(map(str, KEY_SIZES[kind]))})"
                         )
                     keys.append((name, secret))
             providers.append(Provider(kind, tuple(keys)))
@@ -376,14 +381,20 @@ def _read_file(transport: NodeTransport, path: str, *, stat: bool = False) -> tu
     if result.stdout.startswith("acpcheck-not-regular"):
         raise TransportError(
             "probe",
-            f"{transport.node}: {path} is not a regular file (a FIFO, a device or a directory?); acpcheck reads regular files only",
+            (
+                f"{transport.node}: {path} is not a regular file (a FIFO, a device or a directory?); acpcheck "
+                "reads regular files only"
+            ),
         )
     head, _, body = result.stdout.partition("\n")
     size = head.split()[-1] if head.split() else ""
     if (size.isdigit() and int(size) > limit) or len(body) > limit:
         raise TransportError(
             "probe",
-            f"{transport.node}: {path} is larger than {limit:,} bytes, the input size limit (ACPCHECK_MAX_INPUT_BYTES raises it)",
+            (
+                f"{transport.node}: {path} is larger than {limit:,} bytes, the input size limit "
+                "(ACPCHECK_MAX_INPUT_BYTES raises it)"
+            ),
         )
     return (head if stat else None), body
 
@@ -551,7 +562,8 @@ class EncryptionSource:
                 continue
             if not read.observed.flags.get("etcd-servers"):
                 attempts.append(
-                    f"{node.name}: {read.observed.manifest_problem or 'its kube-apiserver manifest names no --etcd-servers'}"
+                    f"{node.name}: "
+                    f"{read.observed.manifest_problem or 'its kube-apiserver manifest names no --etcd-servers'}"
                 )
                 continue
             try:

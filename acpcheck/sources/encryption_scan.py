@@ -301,7 +301,7 @@ def scan(
     limit = sample if sample is not None else DEFAULT_LIMIT
     mode = "all" if total <= limit else "sample"
     namespaces: list[bytes] | None = None
-    for expectation, resource_scan in zip(expectations, scans):
+    for expectation, resource_scan in zip(expectations, scans, strict=True):
         classifier = Classifier(expectation, verify)
         prefix = expectation.prefix.encode()
         parts = [(prefix, prefix_end(prefix))]
@@ -311,6 +311,7 @@ def scan(
                     key.rsplit(b"/", 1)[-1] for key in range_keys(client, NAMESPACES, prefix_end(NAMESPACES), revision)
                 ]
             parts = subranges(prefix, namespaces)
+        pairs: Iterator[tuple[bytes, bytes]]
         if mode == "all":
             pairs = (kv for start, end in parts for kv in range_values(client, start, end, revision))
         else:

@@ -305,7 +305,7 @@ def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) 
             session = context.pool.session(prober)
             result = session.run(connector_command(2.0), timeout=30, stdin=connector_input(targets))
             answers = parse_connector(result.stdout, len(targets), nonce)
-            state.ports = {str(port): answer.kind for port, answer in zip(ports, answers)}
+            state.ports = {str(port): answer.kind for port, answer in zip(ports, answers, strict=True)}
             neighbour = session.run(f"ip -4 neigh show to {vip} 2>/dev/null || ip neigh show {vip}", timeout=10)
             state.neighbour = neighbour.stdout.strip()
         except TransportError as error:
@@ -318,7 +318,8 @@ def _gather_vip(context: GatherContext, vip: str, facts: dict[str, Any] | None) 
 
 VRRP_MANUAL = (
     "prove it by hand: on each control-plane node run `tcpdump -ni <nic> vrrp` (or `ip protocol 112`) while keepalived "
-    "runs on another with a spare VRID (or send any IP protocol 112 packet to 224.0.0.18); every node must see every other one"
+    "runs on another with a spare VRID (or send any IP protocol 112 packet to 224.0.0.18); every node must "
+    "see every other one"
 )
 
 

@@ -74,9 +74,9 @@ def node_context(plan: ClusterPlan, spec: Node, facts: FactsByNode) -> NodeConte
 def node_set(plan: ClusterPlan, facts: FactsByNode) -> NodeSet:
     """The ``nodes`` argument of a cross-node check: the nodes with facts, and why the others have none."""
     members = tuple(
-        NodeContext(spec=n, facts=facts[n.name], plan=plan)
+        NodeContext(spec=n, facts=found, plan=plan)
         for n in plan.spec.nodes
-        if isinstance(facts.get(n.name), NodeFacts)
+        if isinstance(found := facts.get(n.name), NodeFacts)
     )
     failures = {
         n.name: _failure_of(n.name, facts) for n in plan.spec.nodes if not isinstance(facts.get(n.name), NodeFacts)

@@ -201,9 +201,10 @@ class Background:
         with self._lock:
             if not self._marker_done:
                 self._head += data
-                data = self._after_marker()
-                if data is None:
+                after = self._after_marker()
+                if after is None:
                     return
+                data = after
             if data:
                 if self._first_output_at is None:
                     self._first_output_at = time.time()
@@ -265,7 +266,10 @@ class Background:
             self._abandon()
             raise TransportError(
                 "timeout",
-                f"{self.where}: the background command did not start within {timeout:g} s (if it did, the node ends it at its deadline)",
+                (
+                    f"{self.where}: the background command did not start within {timeout:g} s (if it did, the "
+                    "node ends it at its deadline)"
+                ),
             )
 
     def output(self) -> tuple[str, str]:
@@ -302,7 +306,10 @@ class Background:
         if self._lost:
             raise TransportError(
                 "unreachable",
-                f"{self.where}: the connection was lost while the background command ran (the node ends it at its deadline)",
+                (
+                    f"{self.where}: the connection was lost while the background command ran (the node ends it "
+                    "at its deadline)"
+                ),
             )
         assert self._result is not None
         return self._result

@@ -26,7 +26,10 @@ import os
 import socket
 import stat
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from urllib3 import HTTPConnectionPool
 
 #: The environment variable that sets the deadline of one exchange, in seconds.
 REQUEST_TIMEOUT_ENV = "ACPCHECK_REQUEST_TIMEOUT"
@@ -162,17 +165,17 @@ def watch_connections(pool_manager: Any) -> None:
     }
 
 
-@functools.lru_cache(maxsize=None)
-def _watched_pool(pool_class: type) -> type:
+@functools.cache
+def _watched_pool(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
     """``pool_class`` whose connections call ``watch_current`` on their socket: when it is
     created (before the TLS handshake) and before each request (a kept-alive connection)."""
     base: Any = pool_class.ConnectionCls
 
-    class WatchedConnection(base):  # type: ignore[misc, valid-type]
+    class WatchedConnection(base):
         def _new_conn(self) -> socket.socket:
             sock = super()._new_conn()
             watch_current(sock)
-            return sock  # type: ignore[no-any-return]
+            return sock
 
         def request(self, *args: Any, **kwargs: Any) -> Any:
             if self.sock is not None:

@@ -110,7 +110,7 @@ class _Connection(http.client.HTTPSConnection):
             del self._buffer[:]  # type: ignore[attr-defined]
             self.send(request)
             return
-        super()._send_output(message_body, encode_chunked)
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]  # private in http.client, not in typeshed
 
 
 #: The largest answer read from etcd, in bytes. Our choice: pages aim at ``PAGE_BYTES``
@@ -147,7 +147,10 @@ class EtcdClient:
         except ssl.SSLError as error:
             raise EtcdError(
                 "tls",
-                f"the CA, certificate or key named in the kube-apiserver manifest cannot be used ({error.reason or error})",
+                (
+                    "the CA, certificate or key named in the kube-apiserver manifest cannot be used "
+                    f"({error.reason or error})"
+                ),
             ) from None
         self._connection = _Connection(address, host, context, timeout)
         self.last_size = 0
@@ -279,7 +282,8 @@ def _read_bounded(response: http.client.HTTPResponse, limit: int) -> bytes:
     declared = response.getheader("Content-Length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise _TooLarge(f"is {int(declared):,} bytes, more than the {limit:,} acpcheck reads")
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = response.read(1 << 20)
         if not chunk:
@@ -301,7 +305,8 @@ MIN_PAGE, MAX_PAGE, MAX_KEYS_PAGE = 100, 10_000, 50_000
 def _pages(
     client: EtcdClient, start: bytes, end: bytes, revision: int, keys_only: bool
 ) -> Iterator[list[dict[str, Any]]]:
-    """The kvs of [start, end) as of ``revision``, a page at a time; the page size adapts so a page is about PAGE_BYTES."""
+    """The kvs of [start, end) as of ``revision``, a page at a time; the page size adapts so
+    a page is about PAGE_BYTES."""
     limit = MIN_PAGE * 10
     while True:
         answer = client.range(start, end, limit=limit, revision=revision, keys_only=keys_only)

@@ -293,7 +293,10 @@ def load_kubeconfig(path: str, context: str | None = None) -> KubeTarget:
     if user.get("username") or user.get("password"):
         raise config.error(
             at_user,
-            "basic authentication (username, password) is no longer served by Kubernetes; use a token or a client certificate",
+            (
+                "basic authentication (username, password) is no longer served by Kubernetes; use a token or a "
+                "client certificate"
+            ),
         )
     if user.get("exec"):
         target.exec_config = _exec_config(config, (*at_user, "exec"), user["exec"])
@@ -530,7 +533,10 @@ def run_exec_plugin(config: dict[str, Any], cwd: str, seconds: float) -> tuple[i
                         if len(stdout) + len(chunk) > EXEC_MAX_OUTPUT:
                             raise ExecPluginError(
                                 "auth",
-                                f"printed more than {EXEC_MAX_OUTPUT:,} bytes (an ExecCredential is a few kB); it was stopped",
+                                (
+                                    f"printed more than {EXEC_MAX_OUTPUT:,} bytes (an ExecCredential is a few "
+                                    "kB); it was stopped"
+                                ),
                             )
                         stdout += chunk
                     elif len(stderr) < EXEC_STDERR_KEPT:
@@ -600,7 +606,7 @@ class KubeClient:
         self.client = client
         rest = self.api.rest_client
         watch_connections(rest.pool_manager)
-        rest.request = _bounded_request(rest.request, MAX_RESPONSE_BYTES)
+        rest.request = _bounded_request(rest.request, MAX_RESPONSE_BYTES)  # type: ignore[method-assign]  # this instance only
 
     def _exec(self, target: KubeTarget) -> dict[str, Any]:
         """The ``status`` of the ExecCredential the user's exec plugin prints (ApiFailure otherwise)."""
@@ -628,7 +634,10 @@ class KubeClient:
         if credential.get("apiVersion") != config["apiVersion"]:
             raise ApiFailure(
                 "auth",
-                f"{plugin} answered in apiVersion {str(credential.get('apiVersion'))[:60]!r}, not {config['apiVersion']!r}",
+                (
+                    f"{plugin} answered in apiVersion {str(credential.get('apiVersion'))[:60]!r}, not "
+                    f"{config['apiVersion']!r}"
+                ),
             )
         if not all(
             isinstance(status.get(key), (str, type(None)))
@@ -763,7 +772,10 @@ class KubeClient:
         ):
             return ApiFailure(
                 "timeout",
-                f"{what}: {server} did not answer within {self.timeout[0]:g} s (connect) / {self.timeout[1]:g} s (one read)",
+                (
+                    f"{what}: {server} did not answer within {self.timeout[0]:g} s (connect) / "
+                    f"{self.timeout[1]:g} s (one read)"
+                ),
             )
         if isinstance(error, urllib3.exceptions.ProtocolError):  # connected, then the answer broke off
             return ApiFailure(
@@ -864,7 +876,10 @@ class KubeClient:
             if not isinstance(items, list):
                 raise ApiFailure(
                     "error",
-                    f"{read.describe()}: the answer of {self.target.server} is not a Kubernetes list (its items are no list)",
+                    (
+                        f"{read.describe()}: the answer of {self.target.server} is not a Kubernetes list (its "
+                        "items are no list)"
+                    ),
                 )
             for item in items:
                 item = self._object(read.describe(), item)

@@ -200,7 +200,8 @@ def _pump(
     end: float | None,
     stop: threading.Event | None = None,
 ) -> bool:
-    """Hand stdout/stderr to ``out``/``err`` until both reach EOF (True), ``end`` (monotonic) passes or ``stop`` is set (False)."""
+    """Hand stdout/stderr to ``out``/``err`` until both reach EOF (True), ``end`` (monotonic)
+    passes or ``stop`` is set (False)."""
     assert process.stdout is not None and process.stderr is not None
     sinks = {process.stdout.fileno(): out, process.stderr.fileno(): err}
     with selectors.DefaultSelector() as selector:

@@ -111,8 +111,8 @@ class _Wake:
 
     def __init__(self, channel: paramiko.Channel):
         self._event = threading.Event()
-        channel.in_buffer.set_event(self)
-        channel.in_stderr_buffer.set_event(self)
+        channel.in_buffer.set_event(self)  # type: ignore[arg-type]  # duck-typed Event (docstring)
+        channel.in_stderr_buffer.set_event(self)  # type: ignore[arg-type]  # duck-typed Event (docstring)
 
     def set(self) -> None:
         self._event.set()
@@ -376,12 +376,18 @@ class SshSession:
             if exc.code == 1:  # SSH2_OPEN_ADMINISTRATIVELY_PROHIBITED
                 raise TransportError(
                     "permission",
-                    f"{where}: sshd refuses to forward to {target} (administratively prohibited: AllowTcpForwarding or PermitOpen)",
+                    (
+                        f"{where}: sshd refuses to forward to {target} (administratively prohibited: "
+                        "AllowTcpForwarding or PermitOpen)"
+                    ),
                 ) from None
             if exc.code == 2:  # SSH2_OPEN_CONNECT_FAILED
                 raise TransportError(
                     "unreachable",
-                    f"{where}: the node could not connect to {target} (connection refused or no route: is anything listening there?)",
+                    (
+                        f"{where}: the node could not connect to {target} (connection refused or no route: is "
+                        "anything listening there?)"
+                    ),
                 ) from None
             raise TransportError(
                 "unreachable", f"{where}: sshd would not open a channel to {target}: {exc.text} (code {exc.code})"
@@ -545,7 +551,10 @@ def _handshake(
         if isinstance(cause, (EOFError, ConnectionError)):
             raise TransportError(
                 "unreachable",
-                f"{target} closed the connection before the SSH handshake (not sshd, or sshd refused: MaxStartups, tcp wrappers)",
+                (
+                    f"{target} closed the connection before the SSH handshake (not sshd, or sshd refused: "
+                    "MaxStartups, tcp wrappers)"
+                ),
             ) from None
         raise TransportError("unreachable", f"SSH negotiation with {target} failed: {exc}") from None
     if not (transport.is_active() and transport.initial_kex_done):

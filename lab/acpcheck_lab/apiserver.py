@@ -37,7 +37,8 @@ immediate (no finalizers, no graceful termination, a namespace takes its objects
 it), no watch, no admission webhooks, no server-side apply, no protobuf responses.
 
     python -m acpcheck_lab.apiserver init DIR [--host 127.0.0.1] [--version 1.34.5]
-    python -m acpcheck_lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...] [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
+    python -m acpcheck_lab.apiserver serve DIR [--listen 127.0.0.1:6443] [--seed FILE ...]
+        [--hostile MODE[:SECONDS]] [--hostile-path PREFIX]
 
 ``init`` writes a CA, a serving certificate, a config (users, tokens, rules: mode
 0600) and one kubeconfig per user into DIR; ``serve`` serves until SIGTERM. From Python:
@@ -66,7 +67,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -95,7 +96,8 @@ class ResourceType:
     singular: str = ""
     short_names: tuple[str, ...] = ()
     status: bool = False  # has a status subresource
-    #: strategic merge patch: list field path (dotted, "[]" for list items) -> merge key, or "" for a merged primitive list
+    #: strategic merge patch: list field path (dotted, "[]" for list items) -> merge key,
+    #: or "" for a merged primitive list
     merge_keys: dict[str, str] = field(default_factory=dict)
     schema: dict[str, Any] | None = None  # CRD openAPIV3Schema (custom resources only)
     custom: bool = False
@@ -557,7 +559,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 class Store:
@@ -629,9 +631,8 @@ class Store:
                 meta.pop("namespace", None)
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + secrets_module.token_hex(3)[:5]
-            name = meta.get("name")
             self._check_kind(rtype, obj)
-            self._check_name(rtype, name)
+            name = self._checked_name(rtype, meta.get("name"))
             key = (meta.get("namespace") or "", name)
             if key in self.bucket(rtype):
                 raise ApiError(
@@ -691,7 +692,8 @@ class Store:
             current = self.bucket(rtype).get((namespace or "", name))
             if current is None:
                 raise not_found(rtype, name)
-            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            metadata = body.get("metadata")
+            meta: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
             if meta.get("name") not in (None, name):
                 raise ApiError(
                     400,
@@ -815,7 +817,8 @@ class Store:
             )
         obj["kind"], obj["apiVersion"] = rtype.kind, rtype.group_version
 
-    def _check_name(self, rtype: ResourceType, name: Any) -> None:
+    def _checked_name(self, rtype: ResourceType, name: Any) -> str:
+        """``name`` if it is a valid name for ``rtype`` (ApiError Invalid otherwise)."""
         if not isinstance(name, str) or not name:
             raise invalid(rtype, "", [("metadata.name", "Required value: name or generateName is required")])
         pattern = _DNS_LABEL if rtype.kind == "Namespace" else _DNS_SUBDOMAIN
@@ -827,10 +830,12 @@ class Store:
                     (
                         "metadata.name",
                         f'Invalid value: "{name}": a lowercase RFC 1123 '
-                        f'{"label" if rtype.kind == "Namespace" else "subdomain"} must consist of lower case alphanumeric characters, "-" or "."',
+                        f"{'label' if rtype.kind == 'Namespace' else 'subdomain'} must consist of lower case "
+                        'alphanumeric characters, "-" or "."',
                     )
                 ],
             )
+        return name
 
     def _defaults(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         if rtype.kind == "Secret":
@@ -917,10 +922,10 @@ def label_selector(text: str) -> Callable[[dict[str, Any]], bool]:
             )
         elif "!=" in term:
             key, value = (part.strip() for part in term.split("!=", 1))
-            tests.append((lambda k, v: lambda labels: labels.get(k) != v)(key, value))
+            tests.append((lambda k, want: lambda labels: labels.get(k) != want)(key, value))
         elif "=" in term:
             key, value = (part.strip() for part in term.replace("==", "=").split("=", 1))
-            tests.append((lambda k, v: lambda labels: labels.get(k) == v)(key, value))
+            tests.append((lambda k, want: lambda labels: labels.get(k) == want)(key, value))
         elif term.startswith("!"):
             tests.append((lambda k: lambda labels: k not in labels)(term[1:].strip()))
         else:
@@ -1041,7 +1046,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
         error = sys.exc_info()[1]
         self.owner.log(f"{client_address[0]} connection ended: {type(error).__name__}")
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
+    def finish_request(self: Self, request: Any, client_address: Any) -> None:
         """TLS per connection, in the connection's own thread (a slow handshake never blocks accept)."""
         request.settimeout(30)
         try:
@@ -1179,7 +1184,7 @@ class TestApiServer:
             user = self.by_token.get(header[7:].strip())
             return Identity(user.name, (*user.groups, "system:authenticated")) if user else None
         try:
-            peer = handler.connection.getpeercert()  # type: ignore[attr-defined]
+            peer = handler.connection.getpeercert()
         except (AttributeError, ValueError):
             peer = None
         if peer:
@@ -1279,13 +1284,14 @@ class TestApiServer:
             content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip()
             handler._json(200, store.patch(rtype, namespace, name, content_type, handler._body(), subresource))  # type: ignore[arg-type]
         elif verb == "delete":
+            assert name is not None  # "delete" is only chosen with a name (the verb table above)
             options = handler._body() or {}
             handler._json(
                 200,
                 store.delete(
                     rtype, namespace, name, options.get("preconditions") if isinstance(options, dict) else None
                 ),
-            )  # type: ignore[arg-type]
+            )
         else:  # deletecollection
             selector = label_selector(query.get("labelSelector", ""))
             items, _ = store.list(rtype, namespace, selector)
@@ -1324,7 +1330,7 @@ class TestApiServer:
         )
 
     def _table(self, items: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
 
         def age(obj: dict[str, Any]) -> str:
             created = (obj.get("metadata") or {}).get("creationTimestamp")
@@ -1466,7 +1472,7 @@ def _pem_key(key: Any) -> bytes:
 def _pem_cert(cert: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[no-any-return]
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def issue(
@@ -1490,7 +1496,7 @@ def issue(
         + [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
     )
     issuer_cert, issuer_key = ca if ca is not None else (None, key)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -1630,7 +1636,7 @@ class ServerDir:
         return ServerTls(self.root / "server.crt", self.root / "server.key", self.ca)
 
     def load(self) -> dict[str, Any]:
-        return yaml.safe_load(self.config.read_text())  # type: ignore[no-any-return]
+        return yaml.safe_load(self.config.read_text())
 
     def users(self) -> list[User]:
         return [
@@ -1710,7 +1716,8 @@ def serve_dir(
         log=log,
     )
     if port == 0:  # an ephemeral port: point the directory's kubeconfigs at the one bound
-        bound = f"{parsed.scheme}://{parsed.hostname if ':' not in (parsed.hostname or '') else '[' + str(parsed.hostname) + ']'}:{server.port}"
+        url_host = parsed.hostname if ":" not in (parsed.hostname or "") else "[" + str(parsed.hostname) + "]"
+        bound = f"{parsed.scheme}://{url_host}:{server.port}"
         for path in [server_dir.config, *server_dir.root.glob("*.kubeconfig")]:
             _write_private(path, path.read_text().replace(f"server: {config['server']}", f"server: {bound}"))
     for seed in seeds:
@@ -1773,7 +1780,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "init":
         server_dir = init_server_dir(args.dir, host=args.host, port=args.port)
         print(
-            f"{NAME}: wrote {server_dir.root} (kubeconfigs: {', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})"
+            f"{NAME}: wrote {server_dir.root} (kubeconfigs: "
+            f"{', '.join(sorted(p.name for p in server_dir.root.glob('*.kubeconfig')))})"
         )
         return 0
     hostile = None

@@ -73,13 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         "--nodes",
         type=int,
         metavar="N",
-        help="N healthy nodes behind a load balancer (benchmarks); with --scenario: the scenario with healthy workers added up to N nodes",
+        help=(
+            "N healthy nodes behind a load balancer (benchmarks); with --scenario: the scenario with healthy "
+            "workers added up to N nodes"
+        ),
     )
     up.add_argument("--state", default=str(DEFAULT_STATE_DIR), help=state_help)
     up.add_argument(
         "--subnets",
         metavar="DIRECT,HIDDEN",
-        help=f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else {DEFAULT_SUBNETS})",
+        help=(
+            f"the lab's two IPv4 subnets, /{WIDEST_PREFIX} to /{NARROWEST_PREFIX} (default: ${SUBNETS_ENV}, else "
+            f"{DEFAULT_SUBNETS})"
+        ),
     )
     up.add_argument("--json", action="store_true", help="print the lab's description as JSON")
     up.set_defaults(handler=_up)
@@ -181,7 +187,10 @@ def _status(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     report = core.down(args.state, purge=args.purge)
     print(
-        f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces and {len(report.links)} links"
+        (
+            f"lab down: stopped {report.processes} processes, removed {len(report.namespaces)} namespaces and "
+            f"{len(report.links)} links"
+        )
         + ("" if args.purge else f" (keys kept in {StatePaths(Path(args.state).resolve()).keys}; --purge removes them)")
     )
     return EXIT_OK
@@ -191,10 +200,12 @@ def _scenarios(args: argparse.Namespace) -> int:
     for name in shipped_scenarios():
         scenario = load_scenario(name)
         print(
-            f"{name:10} {len(scenario.nodes):3} nodes  {scenario.description.strip().splitlines()[0] if scenario.description else ''}"
+            f"{name:10} {len(scenario.nodes):3} nodes  "
+            f"{scenario.description.strip().splitlines()[0] if scenario.description else ''}"
         )
     print(
-        f"{'--nodes N':10}   N nodes  healthy nodes behind a load balancer, for benchmarks (with --scenario: that scenario grown to N nodes)"
+        f"{'--nodes N':10}   N nodes  healthy nodes behind a load balancer, for benchmarks (with --scenario: "
+        "that scenario grown to N nodes)"
     )
     return EXIT_OK
 
@@ -225,6 +236,6 @@ def _proxy_connect(args: argparse.Namespace) -> int:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in [header, *rows]:
-        print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

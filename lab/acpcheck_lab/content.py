@@ -86,7 +86,11 @@ def cpuinfo(cpus: int) -> str:
             f"cpu cores\t: {cpus}\n"
             f"apicid\t\t: {index}\n"
             "fpu\t\t: yes\n"
-            "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm 3dnowprefetch avx2 smep bmi2 erms invpcid avx512f avx512dq rdseed adx smap avx512cd avx512bw avx512vl\n"
+            "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "
+            "fxsr sse sse2 ss ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid "
+            "tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave "
+            "avx f16c rdrand hypervisor lahf_lm abm 3dnowprefetch avx2 smep bmi2 erms invpcid avx512f "
+            "avx512dq rdseed adx smap avx512cd avx512bw avx512vl\n"
             "bogomips\t: 6000.00\n"
             "address sizes\t: 46 bits physical, 48 bits virtual\n"
             "power management:\n"
@@ -237,11 +241,17 @@ def sudoers(user: str, mode: str) -> str | None:
 
 
 def stray_binary(name: str) -> str:
-    return f"#!/bin/sh\n# a stray {name} binary left in /usr/local/bin (acpcheck lab defect)\necho '{name} version 20.10.21'\n"
+    return (
+        f"#!/bin/sh\n# a stray {name} binary left in /usr/local/bin (acpcheck lab defect)\necho '{name} version "
+        "20.10.21'\n"
+    )
 
 
 def kubelet_unit() -> str:
-    return "[Unit]\nDescription=kubelet: The Kubernetes Node Agent\n\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
+    return (
+        "[Unit]\nDescription=kubelet: The Kubernetes Node "
+        "Agent\n\n[Service]\nExecStart=/usr/bin/kubelet\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
 
 
 def dpkg_without_conflicts(host_status: str) -> tuple[str, set[str]]:
@@ -261,7 +271,8 @@ def dpkg_installed(names: list[str]) -> str:
     return "".join(
         f"\nPackage: {name}\nStatus: install ok installed\nPriority: optional\nSection: admin\nInstalled-Size: 10240\n"
         "Maintainer: Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>\nArchitecture: amd64\n"
-        f"Version: {_PACKAGE_VERSIONS.get(name, '1.0-1')}\nDescription: {name} (installed on this lab node as a defect)\n"
+        f"Version: {_PACKAGE_VERSIONS.get(name, '1.0-1')}\nDescription: {name} (installed on this lab node "
+        "as a defect)\n"
         for name in names
     )
 

@@ -118,7 +118,8 @@ def _preflight(
     existing = lab_namespaces() + lab_links() + [f"the unreachable route for {route}" for route in lab_routes()]
     if existing:
         raise LabError(
-            f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run `acpcheck lab down` first"
+            f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run "
+            "`acpcheck lab down` first"
         )
     hostcheck.check_host(subnets, ["direct", "hidden"] if scenario.needs_proxy else ["direct"], host_sources)
     if re.search(r"[\s,:\\'\"]", str(paths.root)):
@@ -376,7 +377,8 @@ def _wait_ready(paths: StatePaths, builds: list[NodeBuild], proxy: ProxyInfo | N
             proxy_ready = listening(paths.proxy_dir / "proxy.pid", proxy.port)
             if not proxy_ready and pid_alive(paths.proxy_dir / "proxy.pid", verify=False) is False:
                 raise LabError(
-                    f"the SOCKS5 proxy did not start:\n{_tail((paths.proxy_dir / 'proxy.log').read_text(errors='replace'))}"
+                    "the SOCKS5 proxy did not "
+                    f"start:\n{_tail((paths.proxy_dir / 'proxy.log').read_text(errors='replace'))}"
                 )
         if time.monotonic() > deadline:
             waiting = sorted(pending) + ([] if proxy_ready else ["proxy"])

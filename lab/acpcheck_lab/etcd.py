@@ -82,7 +82,10 @@ CURRENT, PREVIOUS, RETIRED = "key-3", "key-2", "key-1"
 def encryption_config(variant: str, keys: dict[str, str], other: dict[str, str], extra: dict[str, str]) -> str:
     """encryption-provider.conf in ``variant`` (keys: name -> base64 secret, current first)."""
     if variant == "unparsable":
-        return "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: [secrets, configmaps\n    providers:\n"
+        return (
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources: "
+            "[secrets, configmaps\n    providers:\n"
+        )
     chosen = other if variant == "other-keys" else {**keys, **extra} if variant == "ten-keys" else keys
     aesgcm = {"aesgcm": {"keys": [{"name": name, "secret": secret} for name, secret in chosen.items()]}}
     providers = [{"identity": {}}, aesgcm] if variant == "identity-first" else [aesgcm, {"identity": {}}]
@@ -152,7 +155,8 @@ def etcd_command(name: str) -> str:
         f"--listen-client-urls https://127.0.0.1:{ETCD_PORT} --advertise-client-urls https://127.0.0.1:{ETCD_PORT} "
         "--listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 "
         f"--initial-cluster {shlex.quote(name)}=http://127.0.0.1:2380 --initial-cluster-state new "
-        f"--cert-file {PKI}/etcd/server.crt --key-file {PKI}/etcd/server.key --client-cert-auth --trusted-ca-file {PKI}/etcd/ca.crt "
+        f"--cert-file {PKI}/etcd/server.crt --key-file {PKI}/etcd/server.key --client-cert-auth "
+        f"--trusted-ca-file {PKI}/etcd/ca.crt "
         "--max-txn-ops 2048 --max-request-bytes 16777216 --quota-backend-bytes 8589934592 --log-level warn "
         "> /var/log/etcd.log 2>&1 &"
     )
@@ -345,7 +349,8 @@ class LabParts:
             return
         if self.etcd_nodes and not os.path.exists(ETCD_BIN):
             raise LabError(
-                f"{ETCD_BIN} is missing: the scenario runs etcd (apt-get install etcd-server, or run scripts/setup-system.sh)"
+                f"{ETCD_BIN} is missing: the scenario runs etcd (apt-get install etcd-server, or run "
+                "scripts/setup-system.sh)"
             )
         if self.live is not None and self.live.api_server is not None and self.live.api_server not in self.builds:
             raise LabError(f"liveCluster.apiServer: no node {self.live.api_server!r} in the scenario")
@@ -355,7 +360,8 @@ class LabParts:
             and getattr(getattr(scenario, "load_balancer", None), "api_servers", None)
         ):
             raise LabError(
-                "liveCluster.apiServer and loadBalancer.apiServers both listen on port 6443 of the control-plane nodes: choose one"
+                "liveCluster.apiServer and loadBalancer.apiServers both listen on port 6443 of the "
+                "control-plane nodes: choose one"
             )
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.material = Material.create()
@@ -423,7 +429,7 @@ class LabParts:
         address = str(self.builds[self.live.api_server].address)
         init_server_dir(self.api_dir, host=address, port=API_PORT)
         control_plane = [build for build in self.builds.values() if build.spec.role == "control-plane"]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         objects: list[dict[str, Any]] = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in NAMESPACES
         ]

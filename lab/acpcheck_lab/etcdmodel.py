@@ -5,13 +5,13 @@ use them without importing the lab's machinery (as ``lbmodel`` for the load bala
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from acpcheck.model.plan import Spec
 
-CONFIG_VARIANTS = (
+ConfigVariant = Literal[
     "current",
     "identity-first",
     "no-configmaps",
@@ -20,8 +20,10 @@ CONFIG_VARIANTS = (
     "unparsable",
     "missing",
     "not-set",
-)
-EEC_STATES = ("success", "processing", "update-failed", "overdue", "absent", "not-installed")
+]
+CONFIG_VARIANTS: tuple[str, ...] = get_args(ConfigVariant)
+EecState = Literal["success", "processing", "update-failed", "overdue", "absent", "not-installed"]
+EEC_STATES: tuple[str, ...] = get_args(EecState)
 
 
 class ControlPlaneSpec(Spec):
@@ -31,9 +33,9 @@ class ControlPlaneSpec(Spec):
         default=False, description="run etcd (etcd-server) on this node's 127.0.0.1:2379 with client TLS"
     )
     manifest: bool = Field(default=True, description="a kube-apiserver static pod manifest exists")
-    encryption_config: Literal[CONFIG_VARIANTS] = Field(
+    encryption_config: ConfigVariant = Field(
         default="current", description="which encryption-provider.conf the node has"
-    )  # type: ignore[valid-type]
+    )
     config_mode: str = Field(default="0600", pattern=r"^0?[0-7]{3}$", description="mode of encryption-provider.conf")
     config_owner: Literal["root", "acplab"] = Field(default="root", description="owner of encryption-provider.conf")
     etcd_client_cert: Literal["valid", "wrong-ca"] = Field(
@@ -56,7 +58,5 @@ class LiveClusterSpec(Spec):
     api_server: str | None = Field(
         default=None, description="the node in whose namespace the test API server listens on :6443"
     )
-    etcd_encryption_config: Literal[EEC_STATES] = Field(
-        default="success", description="state of EtcdEncryptionConfig default"
-    )  # type: ignore[valid-type]
+    etcd_encryption_config: EecState = Field(default="success", description="state of EtcdEncryptionConfig default")
     etcd_data: EtcdDataSpec = Field(default_factory=EtcdDataSpec)

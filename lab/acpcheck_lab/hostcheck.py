@@ -161,7 +161,7 @@ def free_subnets(uses: list[HostUse], like: LabSubnets, names: Iterable[str] = N
         return None
     directs = direct_range.subnets(new_prefix=like.direct.prefixlen)
     hiddens = hidden_range.subnets(new_prefix=like.hidden.prefixlen)
-    for direct, hidden in zip(directs, hiddens):
+    for direct, hidden in zip(directs, hiddens, strict=False):
         candidate = LabSubnets(direct, hidden)
         if not find_conflicts(candidate, uses, names):
             return candidate

@@ -25,9 +25,9 @@ package mirrors inside 203.0.113.0/24), and a lab on top of them cut the machine
 from those. RFC 1918 space and 100.64.0.0/10 are taken by corporate networks, VPNs,
 container bridges and the clusters the plans describe. One /24 in each half of the /15
 keeps the two networks apart at a glance (198.18 direct, 198.19 hidden); the direct
-network is a /22 so that it holds the 1,000 nodes of ``--nodes 1000``. Some proxy tools (Clash's fake-ip mode) answer DNS from
-198.18.0.0/16: ``up`` inspects the host first (``hostcheck``) and refuses, naming the
-clash, whenever a subnet is in use here.
+network is a /22 so that it holds the 1,000 nodes of ``--nodes 1000``. Some proxy tools
+(Clash's fake-ip mode) answer DNS from 198.18.0.0/16: ``up`` inspects the host first
+(``hostcheck``) and refuses, naming the clash, whenever a subnet is in use here.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class LabSubnets:
                 [Problem(origin, None, "", f"{text!r}: give two IPv4 subnets as DIRECT,HIDDEN, e.g. {DEFAULT_SUBNETS}")]
             )
         problems, networks = [], []
-        for name, part in zip(NETWORK_NAMES, parts):
+        for name, part in zip(NETWORK_NAMES, parts, strict=True):
             try:
                 network = ipaddress.IPv4Network(part)
             except ValueError as error:
@@ -136,7 +136,10 @@ class LabSubnets:
                     origin,
                     None,
                     "",
-                    f"the direct subnet {networks[0]} and the hidden subnet {networks[1]} overlap; give two separate subnets",
+                    (
+                        f"the direct subnet {networks[0]} and the hidden subnet {networks[1]} overlap; give two "
+                        "separate subnets"
+                    ),
                 )
             )
         if problems:

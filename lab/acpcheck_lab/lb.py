@@ -111,7 +111,10 @@ def apply_firewalls(builds: list[NodeBuild]) -> None:
             else:
                 lines.append(f"\t\t{source}meta l4proto {rule.protocol} ct state new drop")
         table = (
-            "table inet acplab_dropfrom {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+            (
+                "table inet acplab_dropfrom {\n\tchain input {\n\t\ttype filter hook input priority filter; "
+                "policy accept;\n"
+            )
             + "\n".join(lines)
             + "\n\t}\n}\n"
         )
@@ -185,13 +188,14 @@ class LabExtras:
                     "ip link set eth0 up",
                     f"ip address add {holder}/{prefix} dev eth0",
                     (
-                        f"exec keepalived -n -l -D -P -f {shlex.quote(str(d / 'keepalived.conf'))} -p {shlex.quote(str(d / 'keepalived-main.pid'))} "
+                        f"exec keepalived -n -l -D -P -f {shlex.quote(str(d / 'keepalived.conf'))} -p "
+                        f"{shlex.quote(str(d / 'keepalived-main.pid'))} "
                         f"-r {shlex.quote(str(d / 'keepalived-vrrp.pid'))}"
                     ),
                 ],
             )
             requests.append((VIP_NS, ["/bin/sh", str(script)], self.directory / "keepalived.log", env))
-        for node, (netns, address) in self.api_nodes.items():
+        for node, (netns, _address) in self.api_nodes.items():
             cert, key = self.directory / f"{node}.crt", self.directory / f"{node}.key"
             script = self._script(
                 f"api-{node}",
@@ -317,7 +321,7 @@ def write_certificates(directory: Path, builds: list[NodeBuild], names: list[str
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acplab-kubernetes-ca")])
     ca = (

@@ -131,7 +131,8 @@ def write_ssh_files(paths: StatePaths, info: LabInfo, host_keys: dict[str, str])
         ]
         if node.network == "hidden":
             lines.append(
-                f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck_lab proxy-connect --state {shlex.quote(str(paths.root))} %h %p"
+                f"  ProxyCommand {shlex.quote(sys.executable)} -m acpcheck_lab proxy-connect --state "
+                f"{shlex.quote(str(paths.root))} %h %p"
             )
         blocks.append("\n".join(lines))
     paths.ssh_config.write_text("# written by `acpcheck lab up`\n" + "\n\n".join(blocks) + "\n")

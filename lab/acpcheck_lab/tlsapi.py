@@ -73,7 +73,8 @@ def hostile_answer(handler, mode, stop, interval=DRIP_INTERVAL):
             )
         elif mode == "reset":
             handler.wfile.write(
-                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"kind":"List","items":['
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                b'100000\r\n\r\n{"kind":"List","items":['
             )
             # SO_LINGER 0: close() sends a TCP reset instead of a FIN.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -30,7 +30,8 @@ def document(sections: dict[str, Section], clock: str = "1767225600.250000000") 
 
 def df(source: str, size: int, used: int, mount: str) -> Section:
     return ok(
-        f"Filesystem     1024-blocks     Used Available Capacity Mounted on\n{source} {size} {used} {size - used} 50% {mount}\n"
+        f"Filesystem     1024-blocks     Used Available Capacity Mounted on\n{source} {size} {used} "
+        f"{size - used} 50% {mount}\n"
     )
 
 
@@ -56,14 +57,16 @@ UBUNTU_2204 = {
     ),
     "meminfo": ok("MemTotal:       16393536 kB\nMemFree:         9876543 kB\nMemAvailable:   12345678 kB\n"),
     "swaps": ok(
-        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n"
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               "
+        "file\t\t2097148\t\t0\t\t-2\n"
     ),
     "cmdline": ok(
         "BOOT_IMAGE=/vmlinuz-5.15.0-56-generic root=/dev/mapper/ubuntu--vg-ubuntu--lv ro transparent_hugepage=never\n"
     ),
     "modules": ok(
         "ip_vs_sh 16384 0 - Live 0x0000000000000000\nip_vs_wrr 16384 0 - Live 0x0000000000000000\n"
-        "ip_vs_rr 16384 0 - Live 0x0000000000000000\nip_vs 176128 6 ip_vs_sh,ip_vs_wrr,ip_vs_rr, Live 0x0000000000000000\n"
+        "ip_vs_rr 16384 0 - Live 0x0000000000000000\nip_vs 176128 6 ip_vs_sh,ip_vs_wrr,ip_vs_rr, Live "
+        "0x0000000000000000\n"
         "br_netfilter 32768 0 - Live 0x0000000000000000\noverlay 151552 0 - Live 0x0000000000000000\n"
     ),
     "sysctl:net.ipv4.ip_forward": ok("1\n"),
@@ -81,7 +84,8 @@ UBUNTU_2204 = {
     "ufw_conf": ok("# /etc/ufw/ufw.conf\n#\n\n# Set to yes to start on boot.\nENABLED=yes\n\nLOGLEVEL=low\n"),
     "nft_ruleset": ok(
         "table ip filter {\n\tchain ufw-before-input {\n\t}\n\tchain INPUT {\n"
-        "\t\ttype filter hook input priority filter; policy drop;\n\t\tcounter packets 812 bytes 61514 jump ufw-before-logging-input\n\t}\n}\n"
+        "\t\ttype filter hook input priority filter; policy drop;\n\t\tcounter packets 812 bytes 61514 jump "
+        "ufw-before-logging-input\n\t}\n}\n"
     ),
     "iptables_rules": ok(
         "-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ufw-before-input\n-A INPUT -j ufw-before-logging-input\n"
@@ -100,15 +104,19 @@ UBUNTU_2204 = {
     "ip_addr": ok(
         "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
         "1: lo    inet6 ::1/128 scope host \\       valid_lft forever preferred_lft forever\n"
-        "2: ens160    inet 192.0.2.11/24 brd 192.0.2.255 scope global ens160\\       valid_lft forever preferred_lft forever\n"
+        "2: ens160    inet 192.0.2.11/24 brd 192.0.2.255 scope global ens160\\       valid_lft forever "
+        "preferred_lft forever\n"
         "2: ens160    inet6 2001:db8::11/64 scope global \\       valid_lft forever preferred_lft forever\n"
-        "5: tun0    inet 198.51.100.1 peer 198.51.100.2/32 scope global tun0\\       valid_lft forever preferred_lft forever\n"
+        "5: tun0    inet 198.51.100.1 peer 198.51.100.2/32 scope global tun0\\       valid_lft forever "
+        "preferred_lft forever\n"
     ),
     "ip_route": ok(
-        "default via 192.0.2.1 dev ens160 proto static \n192.0.2.0/24 dev ens160 proto kernel scope link src 192.0.2.11 \n"
+        "default via 192.0.2.1 dev ens160 proto static \n192.0.2.0/24 dev ens160 proto kernel scope link src "
+        "192.0.2.11 \n"
     ),
     "ip6_route": ok(
-        "2001:db8::/64 dev ens160 proto kernel metric 256 pref medium\nfe80::/64 dev ens160 proto kernel metric 256 pref medium\n"
+        "2001:db8::/64 dev ens160 proto kernel metric 256 pref medium\nfe80::/64 dev ens160 proto kernel "
+        "metric 256 pref medium\n"
     ),
     "ss_tcp": ok(
         'LISTEN 0      4096   127.0.0.53%lo:53        0.0.0.0:*    users:(("systemd-resolve",pid=612,fd=14))\n'
@@ -137,7 +145,8 @@ UBUNTU_2204 = {
     "usr_local_bin": ok("kubectl\nnerdctl\n"),
     "existing_paths": ok("/var/lib/containerd\n"),
     "mounts": ok(
-        "/dev/mapper/ubuntu--vg-ubuntu--lv / ext4 rw,relatime 0 0\ntmpfs /tmp tmpfs rw,nosuid,nodev,noexec,relatime 0 0\n"
+        "/dev/mapper/ubuntu--vg-ubuntu--lv / ext4 rw,relatime 0 0\ntmpfs /tmp tmpfs "
+        "rw,nosuid,nodev,noexec,relatime 0 0\n"
         "/dev/sdb1 /var/lib/etcd xfs rw,relatime 0 0\n/dev/sdc1 /mnt/my\\040data ext4 rw 0 0\n"
     ),
     "df:/": df("/dev/mapper/ubuntu--vg-ubuntu--lv", 102626232, 20000000, "/"),
@@ -154,7 +163,8 @@ UBUNTU_2204 = {
 _CENTOS_PACKAGES = [
     "apptainer", "containerd", "containernetworking-plugins", "docker", "docker-client", "docker-common",
     "docker-engine", "docker-latest", "docker-proxy", "docker-runc", "docker.io", "kubernetes", "kubernetes-client",
-    "kubernetes-kubeadm", "kubernetes-master", "kubernetes-node", "podman", "podman-docker", "rkt", "rootlesskit", "runc",
+    "kubernetes-kubeadm", "kubernetes-master", "kubernetes-node", "podman", "podman-docker", "rkt", "rootlesskit",
+    "runc",
 ]  # fmt: skip
 CENTOS_79 = {
     "id_uid": ok("1001\n"),
@@ -173,7 +183,8 @@ CENTOS_79 = {
     "meminfo": ok("MemTotal:       32779764 kB\n"),
     "swaps": ok("Filename\t\t\t\tType\t\tSize\tUsed\tPriority\n"),
     "cmdline": ok(
-        "BOOT_IMAGE=/vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rhgb quiet cgroup.memory=nokmem\n"
+        "BOOT_IMAGE=/vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rhgb "
+        "quiet cgroup.memory=nokmem\n"
     ),
     "modules": ok("nf_conntrack_ipv4 15053 2 - Live 0xffffffffc0a1b000\nip_vs 145458 0 - Live 0xffffffffc09f0000\n"),
     "sysctl:net.ipv4.ip_forward": ok("0\n"),
@@ -198,20 +209,25 @@ CENTOS_79 = {
     "etc_hosts": ok("127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n"),
     "resolv_conf": ok("# Generated by NetworkManager\nsearch localdomain\nnameserver 172.16.0.2\n"),
     "ip_addr": ok(
-        "2: eth0    inet 203.0.113.21/24 brd 203.0.113.255 scope global noprefixroute eth0\\       valid_lft forever preferred_lft forever\n"
+        "2: eth0    inet 203.0.113.21/24 brd 203.0.113.255 scope global noprefixroute eth0\\       valid_lft "
+        "forever preferred_lft forever\n"
     ),
     "ip_route": ok("203.0.113.0/24 dev eth0 proto kernel scope link src 203.0.113.21 metric 100 \n"),
     "ip6_route": ok(""),
     # Old iproute2: no -H, so a header and older columns.
     "ss_tcp": ok(
         "State      Recv-Q Send-Q Local Address:Port               Peer Address:Port              \n"
-        'LISTEN     0      128          *:22                       *:*                   users:(("sshd",pid=1093,fd=3))\n'
-        'LISTEN     0      100    127.0.0.1:25                       *:*                   users:(("master",pid=1310,fd=13))\n'
-        'LISTEN     0      128       [::]:22                    [::]:*                   users:(("sshd",pid=1093,fd=4))\n'
+        "LISTEN     0      128          *:22                       *:*                   "
+        'users:(("sshd",pid=1093,fd=3))\n'
+        "LISTEN     0      100    127.0.0.1:25                       *:*                   "
+        'users:(("master",pid=1310,fd=13))\n'
+        "LISTEN     0      128       [::]:22                    [::]:*                   "
+        'users:(("sshd",pid=1093,fd=4))\n'
     ),
     "ss_udp": ok(
         "State      Recv-Q Send-Q Local Address:Port               Peer Address:Port              \n"
-        'UNCONN     0      0      127.0.0.1:323                      *:*                   users:(("chronyd",pid=701,fd=5))\n'
+        "UNCONN     0      0      127.0.0.1:323                      *:*                   "
+        'users:(("chronyd",pid=701,fd=5))\n'
     ),
     "package_manager": ok("rpm\n"),
     "packages": failed(
@@ -252,17 +268,20 @@ KYLIN_V10_ARM = {
     "uname_m": ok("aarch64\n"),
     "cpuinfo": ok(
         "".join(
-            f"processor\t: {n}\nBogoMIPS\t: 200.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid\n"
+            f"processor\t: {n}\nBogoMIPS\t: 200.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 "
+            "atomics fphp asimdhp cpuid\n"
             "CPU implementer\t: 0x48\nCPU architecture: 8\nCPU variant\t: 0x1\nCPU part\t: 0xd01\nCPU revision\t: 0\n\n"
             for n in range(4)
         )
     ),
     "meminfo": ok("MemTotal:       65365568 kB\n"),
     "swaps": ok(
-        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/dm-1                               partition\t4194300\t\t0\t\t-2\n"
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/dm-1                               "
+        "partition\t4194300\t\t0\t\t-2\n"
     ),
     "cmdline": ok(
-        "BOOT_IMAGE=/vmlinuz-4.19.90-52.22.v2207.ky10.aarch64 root=/dev/mapper/klas-root ro video=VGA-1:640x480-32@60me\n"
+        "BOOT_IMAGE=/vmlinuz-4.19.90-52.22.v2207.ky10.aarch64 root=/dev/mapper/klas-root ro "
+        "video=VGA-1:640x480-32@60me\n"
     ),
     "modules": ok("geneve 36864 0 - Live 0xffff000000d10000\nopenvswitch 180224 1 geneve, Live 0xffff000000c90000\n"),
     "sysctl:net.ipv4.ip_forward": ok("1\n"),
@@ -284,12 +303,14 @@ KYLIN_V10_ARM = {
     "etc_hosts": ok("127.0.0.1   localhost\n"),
     "resolv_conf": absent(),
     "ip_addr": ok(
-        "2: enp125s0f0    inet 198.51.100.31/24 brd 198.51.100.255 scope global enp125s0f0\\       valid_lft forever preferred_lft forever\n"
+        "2: enp125s0f0    inet 198.51.100.31/24 brd 198.51.100.255 scope global enp125s0f0\\       valid_lft "
+        "forever preferred_lft forever\n"
     ),
     "ip_route": ok("default via 198.51.100.1 dev enp125s0f0 proto static metric 100 \n"),
     "ip6_route": ok(""),
     "ss_tcp": ok(
-        "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      4096         0.0.0.0:6443      0.0.0.0:*\n"
+        "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\nLISTEN 0      4096         0.0.0.0:6443     "
+        " 0.0.0.0:*\n"
     ),
     "ss_udp": ok(""),
     "package_manager": ok("rpm\n"),

@@ -54,7 +54,10 @@ def test_ubuntu_2204() -> None:
             "cpu_model": "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz",
             "memory_kib": 16393536,
             "swaps": ("/swap.img",),
-            "kernel_cmdline": "BOOT_IMAGE=/vmlinuz-5.15.0-56-generic root=/dev/mapper/ubuntu--vg-ubuntu--lv ro transparent_hugepage=never",
+            "kernel_cmdline": (
+                "BOOT_IMAGE=/vmlinuz-5.15.0-56-generic root=/dev/mapper/ubuntu--vg-ubuntu--lv ro "
+                "transparent_hugepage=never"
+            ),
             "modules": frozenset({"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "br_netfilter", "overlay"}),
             # bridge-nf-call-iptables is absent (br_netfilter sysctls not there): omitted, not guessed
             "sysctls": {
@@ -256,9 +259,9 @@ def test_probe_asks_what_the_checks_read() -> None:
 
 def test_probe_escapes_any_bytes(tmp_path: Path) -> None:
     """Run the real probe.sh (system sh and awk) with /etc/hosts swapped for a file of hostile bytes."""
-    weird = (
-        bytes(b for b in range(1, 256) if b != 10)
-        + b'\n"quoted" \\back\\slash\\ \t tab\r\n\x1b[31m ANSI \x7f\n\xe4\xb8\xad\xe6\x96\x87\n\xff\xfe bad utf-8\nno final newline'
+    weird = bytes(b for b in range(1, 256) if b != 10) + (
+        b'\n"quoted" \\back\\slash\\ \t tab\r\n\x1b[31m ANSI \x7f\n\xe4\xb8\xad\xe6\x96\x87\n\xff\xfe bad '
+        b"utf-8\nno final newline"
     )
     hosts = tmp_path / "hosts with space"
     hosts.write_bytes(weird)
@@ -302,7 +305,10 @@ def test_output_of_a_chatty_login_shell_is_skipped() -> None:
     [
         ("", False),
         (
-            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n",
+            (
+                "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy "
+                "accept;\n\t}\n}\n"
+            ),
             False,
         ),  # Debian default
         (
@@ -310,20 +316,32 @@ def test_output_of_a_chatty_login_shell_is_skipped() -> None:
             True,
         ),
         (
-            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 22 accept\n\t}\n}\n",
+            (
+                "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority 0; policy "
+                "accept;\n\t\ttcp dport 22 accept\n\t}\n}\n"
+            ),
             True,
         ),
         # NAT and regular chains filter nothing by themselves
         (
-            "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmasquerade\n\t}\n}\n",
+            (
+                "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy "
+                "accept;\n\t\tmasquerade\n\t}\n}\n"
+            ),
             False,
         ),
         (
-            "table ip filter {\n\tchain helper {\n\t\tcounter accept\n\t}\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n}\n",
+            (
+                "table ip filter {\n\tchain helper {\n\t\tcounter accept\n\t}\n\tset blocked {\n\t\ttype "
+                "ipv4_addr\n\t}\n}\n"
+            ),
             False,
         ),
         (
-            'table inet t {\n\tchain c {\n\t\tcomment "x"\n\t\ttype filter hook input priority 0; policy accept;\n\t}\n}\n',
+            (
+                'table inet t {\n\tchain c {\n\t\tcomment "x"\n\t\ttype filter hook input priority 0; policy '
+                "accept;\n\t}\n}\n"
+            ),
             False,
         ),
     ],

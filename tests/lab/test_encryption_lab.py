@@ -178,7 +178,8 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
         "etcd holds 7 of 60 objects not encrypted with a key of cp1's config (read from cp1 via https://127.0.0.1:2379"
     )
     assert (
-        "secrets: 4 plaintext, 1 identity, 1 unknown-key of 38 (written now as aesgcm:key-3) — per namespace: team-a: 3 plaintext; "
+        "secrets: 4 plaintext, 1 identity, 1 unknown-key of 38 (written now as aesgcm:key-3) — per "
+        "namespace: team-a: 3 plaintext; "
         "team-b: 1 plaintext, 1 identity; cpaas-system: 1 unknown-key"
     ) in etcd
     assert (
@@ -304,8 +305,10 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     runs.append((tmp_path / "4-forbidden", fourth))
     assert set(statuses(fourth).values()) == {"error"}
     assert message(fourth, "ACP-ENC-002").startswith(
-        "could not check: forbidden: forbidden: kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\" "
-        '(403 Forbidden: etcdencryptionconfigs.cluster.alauda.io "default" is forbidden: User "no-eec-reader" cannot get resource'
+        "could not check: forbidden: forbidden: kubeconfig user 'no-eec-reader' may not get "
+        'etcdencryptionconfigs.cluster.alauda.io "default" '
+        '(403 Forbidden: etcdencryptionconfigs.cluster.alauda.io "default" is forbidden: User '
+        '"no-eec-reader" cannot get resource'
     )
 
     # 5. The plugin uninstalled (its CRD deleted): the resource type is not served.

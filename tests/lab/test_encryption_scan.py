@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+from itertools import pairwise
 from pathlib import Path
 
 from acpcheck.sources.encryption import ConfigSummary, expectations_for, parse_config
@@ -18,7 +19,7 @@ def test_subranges_cover_the_prefix_exactly_and_in_order() -> None:
     prefix = b"/registry/secrets/"
     parts = subranges(prefix, [b"team-b", b"default", b"team-a", b"team-a"])
     assert parts[0][0] == prefix and parts[-1][1] == prefix_end(prefix)
-    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))  # contiguous, no overlap
+    assert all(a[1] == b[0] for a, b in pairwise(parts))  # contiguous, no overlap
     assert (b"/registry/secrets/default0", b"/registry/secrets/team-a0") in parts and len(parts) == 4
     keys = [
         b"/registry/secrets/default/x",
@@ -114,7 +115,7 @@ def test_the_lab_eec_states_are_valid_and_judged_as_their_names_say() -> None:
     document["spec"]["kubeconfig"] = "a-kubeconfig"  # live-cluster checks apply
     plan = load_plan_text(yaml.safe_dump(document))
     addresses = [str(n.ipv4) for n in plan.control_plane]
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     failing = {
         "success": set(),
         "processing": {"ACP-ENC-004", "ACP-ENC-005"},

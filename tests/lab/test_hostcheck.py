@@ -65,7 +65,8 @@ def test_hosts_file_entry_in_the_default_subnet_is_refused(tmp_path: Path) -> No
     message = str(caught.value)
     assert isinstance(caught.value, InputError)  # exit code 4 in the CLI
     assert message.startswith(
-        f"{DIRECT_ADDRESS} (mirror.corp.example mirror, from {hosts} line 3) lies in the lab's direct subnet {DEFAULT.direct}"
+        f"{DIRECT_ADDRESS} (mirror.corp.example mirror, from {hosts} line 3) lies in the lab's direct subnet "
+        f"{DEFAULT.direct}"
     )
     assert "choose others with --subnets or ACPCHECK_LAB_SUBNETS" in message
     assert len(caught.value.conflicts) == 1  # the commented line is no entry
@@ -85,7 +86,8 @@ def test_pip_indexes_from_files_and_environment(tmp_path: Path) -> None:
     conf = tmp_path / "pip.conf"
     conf.write_text(
         "[global]\nindex-url = https://builder:s3cret-token@pypi.mirror.example:8443/simple\n"
-        "extra-index-url = file:///opt/wheels/simple\n    https://extra.example/simple\n[install]\nfind_links = /opt/wheels\n"
+        "extra-index-url = file:///opt/wheels/simple\n    "
+        "https://extra.example/simple\n[install]\nfind_links = /opt/wheels\n"
     )
     resolver = fake_resolver(
         {
@@ -111,13 +113,13 @@ def test_pip_indexes_from_files_and_environment(tmp_path: Path) -> None:
         check_host(DEFAULT, sources=got)
     message = str(caught.value)
     assert (
-        f"{DIRECT_ADDRESS} (pypi.mirror.example, from pip index https://pypi.mirror.example:8443/simple in {conf}) lies in"
-        in message
-    )
+        f"{DIRECT_ADDRESS} (pypi.mirror.example, from pip index https://pypi.mirror.example:8443/simple in "
+        f"{conf}) lies in"
+    ) in message
     assert (
-        f"{HIDDEN_ADDRESS} (env.example, from pip extra index https://env.example/simple in PIP_EXTRA_INDEX_URL) lies in"
-        in message
-    )
+        f"{HIDDEN_ADDRESS} (env.example, from pip extra index https://env.example/simple in "
+        "PIP_EXTRA_INDEX_URL) lies in"
+    ) in message
     assert "s3cret-token" not in message and "builder" not in message  # credentials in a URL are never shown
 
 
@@ -217,9 +219,18 @@ def test_routes_and_addresses(tmp_path: Path) -> None:
     conflicts = [str(c) for c in find_conflicts(DEFAULT, uses)]
     assert set(conflicts) == {
         f"address {DIRECT_ADDRESS}/32 on tun0 (from `ip addr`) lies in the lab's direct subnet {DEFAULT.direct}",
-        f"route 128.0.0.0/1 gateway 10.8.0.1 dev tun1 (from `ip route`) overlaps the lab's direct subnet {DEFAULT.direct}",
-        f"route 128.0.0.0/1 gateway 10.8.0.1 dev tun1 (from `ip route`) overlaps the lab's hidden subnet {DEFAULT.hidden}",
-        f"route 198.19.0.0/16 gateway 192.0.2.254 dev eth0 (from `ip route`) overlaps the lab's hidden subnet {DEFAULT.hidden}",
+        (
+            "route 128.0.0.0/1 gateway 10.8.0.1 dev tun1 (from `ip route`) overlaps the lab's direct subnet "
+            f"{DEFAULT.direct}"
+        ),
+        (
+            "route 128.0.0.0/1 gateway 10.8.0.1 dev tun1 (from `ip route`) overlaps the lab's hidden subnet "
+            f"{DEFAULT.hidden}"
+        ),
+        (
+            "route 198.19.0.0/16 gateway 192.0.2.254 dev eth0 (from `ip route`) overlaps the lab's hidden "
+            f"subnet {DEFAULT.hidden}"
+        ),
     }
     with pytest.raises(SubnetsInUse) as caught:
         check_host(DEFAULT, sources=sources(tmp_path, ip=ip))
@@ -272,7 +283,8 @@ def test_this_machine_refuses_the_old_documentation_subnet_if_its_registries_liv
     }
     if not inside:
         pytest.skip(
-            f"none of this machine's package indexes ({', '.join(sorted(resolved)) or 'none resolved'}) resolves into {old.direct}"
+            f"none of this machine's package indexes ({', '.join(sorted(resolved)) or 'none resolved'}) "
+            f"resolves into {old.direct}"
         )
     with pytest.raises(SubnetsInUse) as caught:
         check_host(old)

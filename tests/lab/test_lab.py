@@ -19,7 +19,7 @@ paramiko = pytest.importorskip("paramiko", reason="the lab tests talk SSH with p
 python_socks = pytest.importorskip(
     "python_socks", reason="the proxy tests use python-socks as an independent SOCKS5 client"
 )
-from python_socks.sync import Proxy
+Proxy = pytest.importorskip("python_socks.sync").Proxy
 
 TIMEOUT = 10
 
@@ -264,7 +264,10 @@ def test_stray_binaries(sh: Shells) -> None:
 
 
 def test_leftover_paths(sh: Shells) -> None:
-    paths = "/etc/systemd/system/kubelet.service /var/lib/docker /var/lib/containerd /var/log/pods /var/lib/kubelet/pki /var/lib/nerdctl /opt/nerdctl"
+    paths = (
+        "/etc/systemd/system/kubelet.service /var/lib/docker /var/lib/containerd /var/log/pods "
+        "/var/lib/kubelet/pki /var/lib/nerdctl /opt/nerdctl"
+    )
     assert sh("bad-software", f"ls -d {paths}")[0] == 0
     assert sh.out("healthy", f"for p in {paths}; do test -e $p && echo $p; done").strip() == ""
 

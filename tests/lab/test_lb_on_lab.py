@@ -287,11 +287,13 @@ def keepalived_masters(lab: LabInfo) -> list[str]:
     config.mkdir()
     started = []
     try:
-        for priority, node in zip((150, 100, 50), ("cp1", "cp2", "cp3")):
+        for priority, node in zip((150, 100, 50), ("cp1", "cp2", "cp3"), strict=True):
             conf = config / f"{node}.conf"
             conf.write_text(
-                f"global_defs {{\n  vrrp_version 3\n}}\nvrrp_instance check {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n"
-                f"  priority {priority}\n  advert_int 0.2\n  virtual_ipaddress {{\n    {lab.lab_subnets.endpoint_address}/24 dev eth0\n  }}\n}}\n"
+                f"global_defs {{\n  vrrp_version 3\n}}\nvrrp_instance check {{\n  state BACKUP\n  interface "
+                "eth0\n  virtual_router_id 52\n"
+                f"  priority {priority}\n  advert_int 0.2\n  virtual_ipaddress {{\n    "
+                f"{lab.lab_subnets.endpoint_address}/24 dev eth0\n  }}\n}}\n"
             )
             started.append(
                 subprocess.Popen(

@@ -433,7 +433,10 @@ def test_xdist_run_gives_the_same_results_and_contacts_each_node_once(lab: LabIn
     after = {name: log.read_text().count("Accepted ") for name, log in logs.items()}
     assert {name: after[name] - before[name] for name in logs} == dict.fromkeys(logs, 1)
     serial = acpcheck_run(lab, plan, tmp_path / "serial")
-    strip = lambda d: sorted(
-        (r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"]
-    )
+
+    def strip(d):
+        return sorted(
+            (r["check"], r["target"], r["status"], r["message"]) for r in d["results"] if "clock" not in r["message"]
+        )
+
     assert strip(parallel) == strip(serial)

@@ -118,7 +118,8 @@ def test_dpkg_status_lists_exactly_the_scenario_packages() -> None:
 
 def test_init_script_makes_the_defects() -> None:
     scenario = scenario_text(
-        "name: t\nnodes:\n  - name: n1\n    role: worker\n    defects: {tmpNoexec: true, clockSkewSeconds: 60, listen: [6443],"
+        "name: t\nnodes:\n  - name: n1\n    role: worker\n    defects: {tmpNoexec: true, clockSkewSeconds: "
+        "60, listen: [6443],"
         " defaultRoute: false, runtimeBridge: 172.17.0.1/16, missingBinaries: [tar]}\n"
     )
     network = LabSubnets.default().networks["direct"]

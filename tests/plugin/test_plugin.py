@@ -193,7 +193,10 @@ def test_node_checks_are_grouped_per_node(checks: pytest.Pytester) -> None:
     assert "cp1" not in result.stdout.str()
     # The xdist_group mark sits on each parameter (test_same_results_under_xdist shows
     # the end-to-end effect); here we read the marks pytest attached.
-    conftest = "def pytest_collection_finish(session):\n    for item in session.items:\n        group = item.get_closest_marker('xdist_group')\n        if group: print('GROUP', item.name, group.args[0])\n"
+    conftest = (
+        "def pytest_collection_finish(session):\n    for item in session.items:\n        group = "
+        "item.get_closest_marker('xdist_group')\n        if group: print('GROUP', item.name, group.args[0])\n"
+    )
     checks.makeconftest(conftest)
     result = checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", "--collect-only", "-q", "-s")
     result.stdout.fnmatch_lines(["GROUP check_per_worker[[]w1[]] w1", "GROUP check_per_worker[[]w2[]] w2"])
@@ -202,7 +205,8 @@ def test_node_checks_are_grouped_per_node(checks: pytest.Pytester) -> None:
 def test_profile_selects_and_regrades(checks: pytest.Pytester) -> None:
     profile = checks.path / "strict.yaml"
     profile.write_text(
-        "name: strict\nextends: plan\nexclude: [ACP-NET-907, ACP-NET-906]\nfail_on: low\noverrides:\n  ACP-NET-902: {severity: info}\n"
+        "name: strict\nextends: plan\nexclude: [ACP-NET-907, ACP-NET-906]\nfail_on: low\noverrides:\n  "
+        "ACP-NET-902: {severity: info}\n"
     )
     out = checks.path / "out"
     checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}", f"--acp-profile={profile}")
@@ -373,7 +377,8 @@ def test_checks_get_their_evidence_without_fixtures_and_pack_fixtures_still_work
     asks for a fixture of its conftest.py is collected the usual way, same names."""
     checks.makeconftest(
         "import pytest\n\n@pytest.fixture\ndef bad_node():\n    return 'w1'\n\n"
-        "def pytest_collection_finish(session):\n    for item in session.items:\n        print('ITEM', item.name, sorted(item.fixturenames))\n"
+        "def pytest_collection_finish(session):\n    for item in session.items:\n        print('ITEM', "
+        "item.name, sorted(item.fixturenames))\n"
     )
     pack = checks.path / "check_pack.py"
     pack.write_text(
@@ -429,7 +434,8 @@ def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
     assert document["version"] == "2.1.0"
     run = document["runs"][0]
     by_rule = {(r["ruleId"], r["message"]["text"].split("]")[0] + "]"): r for r in run["results"]}
-    # A FAIL (it failed the run): an error; the explicit warn() of a critical check: a warning; waived: a suppressed note.
+    # A FAIL (it failed the run): an error; the explicit warn() of a critical check: a warning;
+    # waived: a suppressed note.
     assert by_rule[("ACP-NET-902", "[plan]")]["level"] == "error"
     assert by_rule[("ACP-NET-904", "[plan]")]["level"] == "warning"
     assert by_rule[("ACP-NET-903", "[plan]")]["level"] == "note"

@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = "registry.example.com"
 SELECT = ("ACP-ROLE-*", "ACP-REG-*")
 NODE_INFO = (
-    "{architecture: amd64, bootID: b, containerRuntimeVersion: containerd://1.7.27, kernelVersion: 5.15.0, kubeProxyVersion: v1.34.5, "
+    "{architecture: amd64, bootID: b, containerRuntimeVersion: containerd://1.7.27, kernelVersion: 5.15.0, "
+    "kubeProxyVersion: v1.34.5, "
     "kubeletVersion: v1.34.5, machineID: m, operatingSystem: linux, osImage: Ubuntu 22.04.4 LTS, systemUUID: u}"
 )
 SEED = """
@@ -148,7 +149,10 @@ def snapshot(plan: Any) -> dict[str, Any]:
     kube = access.kube()
     try:
         core, net = kube.client.CoreV1Api(kube.api), kube.client.NetworkingV1Api(kube.api)
-        raw = lambda call, *args: json.loads(call(*args, _preload_content=False).data)["items"]
+
+        def raw(call, *args):
+            return json.loads(call(*args, _preload_content=False).data)["items"]
+
         found = {
             "nodes": raw(core.list_node),
             "secrets": raw(core.list_namespaced_secret, "kube-system"),
@@ -305,9 +309,12 @@ def test_platform_url_annotation_and_its_undo(server: tuple[TestApiServer, Serve
     assert item.step.id == "ACP-REG-004/platform-url" and item.outcome == "fixed"
     access = KubeAccess(plan)
     kube = access.kube()
-    get = lambda: kube.client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
-        "cluster.x-k8s.io", "v1beta1", "cpaas-system", "clusters", "prod-east"
-    )
+
+    def get():
+        return kube.client.CustomObjectsApi(kube.api).get_namespaced_custom_object(
+            "cluster.x-k8s.io", "v1beta1", "cpaas-system", "clusters", "prod-east"
+        )
+
     try:
         assert get()["metadata"]["annotations"] == {
             "cpaas.io/display-name": "prod",

@@ -67,11 +67,14 @@ def test_ini_key(text: str, expected: str) -> None:
 
 
 def test_fstab_swap_lines_are_commented_out_and_nothing_else() -> None:
-    fstab = "UUID=1 / ext4 defaults 0 1\n/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\nUUID=2 none swap sw 0 0\n"
+    fstab = (
+        "UUID=1 / ext4 defaults 0 1\n/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\nUUID=2 none swap "
+        "sw 0 0\n"
+    )
     new = edits.comment_out_swap(fstab)
-    assert (
-        new
-        == "UUID=1 / ext4 defaults 0 1\n#/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\n#UUID=2 none swap sw 0 0\n"
+    assert new == (
+        "UUID=1 / ext4 defaults 0 1\n#/swap.img\tnone\tswap\tsw\t0\t0\n# /old none swap sw 0 0\n#UUID=2 none "
+        "swap sw 0 0\n"
     )
     assert edits.swap_entries(new) == [] and edits.comment_out_swap(new) == new
 

@@ -91,7 +91,10 @@ def test_rollback_restores_byte_for_byte_and_absent_stays_absent(machine: Machin
     assert not (machine.root / "cp1" / "new").exists()  # the directories made for a new file are gone again
     irreversible = sorted(line.text for target in report.targets for line in target.lines if line.irreversible)
     assert irreversible == [
-        f"`echo note >> {machine.root / name / 'log'}`: NOT reversed: no reverse exists (a log line cannot be taken back)"
+        (
+            f"`echo note >> {machine.root / name / 'log'}`: NOT reversed: no reverse exists (a log line cannot "
+            "be taken back)"
+        )
         for name in ("cp1", "w1")
     ]
     again = rollback_run(machine, tmp_path)  # a second rollback has nothing left to do

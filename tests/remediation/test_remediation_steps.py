@@ -128,13 +128,16 @@ def test_modules_loaded_now_and_at_boot() -> None:
     view = FakeView(answers=KERNEL, modules=frozenset({"geneve", "openvswitch", "ip_vs"}))
     result = changes("ACP-NODE-003", view)
     assert files(result) == {
-        "/etc/modules-load.d/ipvs.conf": "# kube-proxy in IPVS mode (node preprocessing); written by acpcheck remediate\nip_vs\nip_vs_rr\nip_vs_wrr\nip_vs_sh\n"
+        "/etc/modules-load.d/ipvs.conf": (
+            "# kube-proxy in IPVS mode (node preprocessing); written by acpcheck "
+            "remediate\nip_vs\nip_vs_rr\nip_vs_wrr\nip_vs_sh\n"
+        )
     }
     (load,) = [a for a in result.actions if isinstance(a, RunCommand)]
     assert load.command == "modprobe -a ip_vs_rr ip_vs_wrr ip_vs_sh"
-    assert (
-        load.reverse
-        == "modprobe -r -a ip_vs_rr ip_vs_wrr ip_vs_sh 2>/dev/null; ! grep -qE '^(ip_vs_rr|ip_vs_wrr|ip_vs_sh) ' /proc/modules"
+    assert load.reverse == (
+        "modprobe -r -a ip_vs_rr ip_vs_wrr ip_vs_sh 2>/dev/null; ! grep -qE '^(ip_vs_rr|ip_vs_wrr|ip_vs_sh) "
+        "' /proc/modules"
     )
 
 

@@ -16,7 +16,7 @@ tries = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 todo = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
 todo.reverse()
 sel = selectors.DefaultSelector()
-live = {}
+live = {}  # type: dict[socket.socket, list]
 
 
 def say(idx, r):
@@ -31,7 +31,7 @@ def why(e):
     return "unreachable " + (os.strerror(e) if e else "error").replace(" ", "_")
 
 
-tried = {}
+tried = {}  # type: dict[str, int]
 
 
 def done(t, r):
@@ -62,10 +62,10 @@ def begin(t):
         say(idx, "unreachable " + (e.strerror or type(e).__name__).replace(" ", "_"))
         return
     s.setblocking(False)
-    e = s.connect_ex(addr)
-    if e not in (0, errno.EINPROGRESS):
+    err = s.connect_ex(addr)
+    if err not in (0, errno.EINPROGRESS):
         s.close()
-        done(t, why(e))
+        done(t, why(err))
         return
     # [index, proto, mode, deadline, phase, data, target]
     live[s] = [idx, p, mode, time.monotonic() + to, "connect" if p == "tcp" else "read", b"", t]
@@ -77,9 +77,9 @@ def begin(t):
             s.close()
             done(t, why(e.errno))
             return
-        sel.register(s, selectors.EVENT_READ)
+        sel.register(s, selectors.EVENT_READ, s)
     else:
-        sel.register(s, selectors.EVENT_WRITE)
+        sel.register(s, selectors.EVENT_WRITE, s)
 
 
 def expire(s, st):
@@ -104,10 +104,10 @@ while todo or live:
         continue
     wait = max(0.0, min(st[3] for st in live.values()) - now)
     for key, _ in sel.select(wait):
-        s = key.fileobj
-        st = live.get(s)
-        if st is None:
+        s = key.data  # the socket itself (registered as the key's data)
+        if s not in live:
             continue
+        st = live[s]
         if st[4] == "connect":
             e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if e:
@@ -121,7 +121,7 @@ while todo or live:
                     end(s, why(x.errno))
                     continue
                 st[3], st[4] = time.monotonic() + to, "read"
-                sel.modify(s, selectors.EVENT_READ)
+                sel.modify(s, selectors.EVENT_READ, s)
             continue
         try:
             c = s.recv(512)

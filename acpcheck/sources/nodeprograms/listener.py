@@ -36,7 +36,7 @@ for spec in sys.argv[5:]:
         if p == "tcp":
             k.listen(4096)
         k.setblocking(False)
-        sel.register(k, selectors.EVENT_READ, p)
+        sel.register(k, selectors.EVENT_READ, (p, k))
         out.append("acpcheck-port %s %s ok" % (p, port))
     except OSError as e:
         k.close()
@@ -53,11 +53,11 @@ sys.stdout.flush()
 beat = 0.5
 try:
     if stat.S_ISFIFO(os.fstat(1).st_mode):
-        sel.register(1, selectors.EVENT_READ, "runner")
+        sel.register(1, selectors.EVENT_READ, ("runner", None))
         beat = 60.0
 except (OSError, ValueError):
     pass
-waiting = {}
+waiting = {}  # type: dict[socket.socket, float]
 
 
 def answer(c, q):
@@ -77,7 +77,7 @@ while True:
             del waiting[c]
             answer(c, b"")
     for key, _ in sel.select(0.1 if waiting else beat):
-        k, kind = key.fileobj, key.data
+        kind, k = key.data  # what the file is, and the socket itself (None for the runner's pipe)
         if kind == "runner":
             os._exit(0)
         try:
@@ -89,7 +89,7 @@ while True:
                 while True:
                     c = k.accept()[0]
                     c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ, "conn")
+                    sel.register(c, selectors.EVENT_READ, ("conn", c))
                     waiting[c] = now + 0.3
             else:
                 try:
