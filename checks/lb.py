@@ -35,7 +35,7 @@ from acpcheck.checks.support import conclude, listed, some_lines, some_names
 from acpcheck.constants import ACP_DOCS, GLOBAL_DR, ON_PREMISES, PREREQUISITES
 from acpcheck.facts.model import NodeContext
 from acpcheck.model.plan import ClusterPlan
-from acpcheck.sources.api_tls import LiveEvidence, TlsProbe
+from acpcheck.sources.api_tls import ApiTlsEvidence, TlsProbe
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.lb import VRRP_MANUAL, LbEvidence, PortProof, max_connections
 from acpcheck.sources.nodeside import manual_listener
@@ -347,13 +347,13 @@ def check_vrrp_passes(lb: LbEvidence) -> None:
 # After install: TLS to the API servers
 
 
-def _live(api_tls: LiveEvidence) -> LiveEvidence:
+def _live(api_tls: ApiTlsEvidence) -> ApiTlsEvidence:
     if api_tls.mode != "live":
         skip(f"post-install mode only: {api_tls.reason or 'the cluster does not exist yet'}")
     return api_tls
 
 
-def _served(api_tls: LiveEvidence) -> list[tuple[str, TlsProbe]]:
+def _served(api_tls: ApiTlsEvidence) -> list[tuple[str, TlsProbe]]:
     """Every distinct certificate seen, with who served it ("cp1", or "the endpoint")."""
     seen: dict[str, tuple[str, TlsProbe]] = {}
     for name, probe in api_tls.nodes.items():
@@ -396,7 +396,7 @@ def covers(sans: Iterable[str], name: str) -> bool:
     "server certificates.",
     tags={"lb", "live"},
 )
-def check_api_certificate_names(plan: ClusterPlan, api_tls: LiveEvidence) -> None:
+def check_api_certificate_names(plan: ClusterPlan, api_tls: ApiTlsEvidence) -> None:
     """Clients reach the API server through the endpoint and the addresses in
     publicAlternativeNames (the form's APIServer URL); each must be among the SANs of
     the certificate that every API server serves, or clients that verify it fail on
@@ -418,7 +418,7 @@ def check_api_certificate_names(plan: ClusterPlan, api_tls: LiveEvidence) -> Non
     fail_if(findings, wanted=wanted)
 
 
-def _expiring(api_tls: LiveEvidence, days: int) -> list[str]:
+def _expiring(api_tls: ApiTlsEvidence, days: int) -> list[str]:
     lines = []
     for who, probe in _served(api_tls):
         if probe.days_left is None or probe.days_left > days:
@@ -443,7 +443,7 @@ def _expiring(api_tls: LiveEvidence, days: int) -> list[str]:
     "cert-renew).",
     tags={"lb", "live", "certificates"},
 )
-def check_api_certificate_not_expiring(api_tls: LiveEvidence) -> None:
+def check_api_certificate_not_expiring(api_tls: ApiTlsEvidence) -> None:
     """ACP's certificate monitoring raises a High alert 10 days before a certificate
     expires and a Critical one when it has: an expired API server certificate takes
     the cluster down for every client that verifies it."""
@@ -462,7 +462,7 @@ def check_api_certificate_not_expiring(api_tls: LiveEvidence) -> None:
     "validity).",
     tags={"lb", "live", "certificates"},
 )
-def check_api_certificate_renewal_due(api_tls: LiveEvidence) -> None:
+def check_api_certificate_renewal_due(api_tls: ApiTlsEvidence) -> None:
     """ACP's certificate monitoring raises a Medium alert 30 days before a
     certificate expires, the point at which its rotation plugin renews."""
     api_tls = _live(api_tls)
@@ -491,7 +491,7 @@ def _answers(probe: TlsProbe) -> str | None:
     "the endpoint.",
     tags={"lb", "live"},
 )
-def check_api_answers(api_tls: LiveEvidence) -> None:
+def check_api_answers(api_tls: ApiTlsEvidence) -> None:
     """A healthy endpoint hides a dead API server behind it until the next one dies.
     Each control-plane node's own :6443 is asked for /version (anonymous access to it
     is Kubernetes' default; 401 or 403 still proves the server answers), and so is the
@@ -518,7 +518,7 @@ def check_api_answers(api_tls: LiveEvidence) -> None:
     "health checks) instead of pinning clients.",
     tags={"lb", "live"},
 )
-def check_endpoint_spreads(api_tls: LiveEvidence) -> None:
+def check_endpoint_spreads(api_tls: ApiTlsEvidence) -> None:
     """An LB that pins every client to one node, or leaves a node out, concentrates
     the API load and fails over only when that node dies. Every API server serves its
     own certificate, so the certificate of each connection through the endpoint says

@@ -67,7 +67,7 @@ REGISTRY: dict[str, SourceEntry] = {
             "api_tls",
             "acpcheck.sources.api_tls:ApiTlsSource",
             {
-                "api_tls": "Post-install TLS probes (acpcheck.sources.api_tls.LiveEvidence) of endpoint:6443 and of "
+                "api_tls": "Post-install TLS probes (acpcheck.sources.api_tls.ApiTlsEvidence) of endpoint:6443 and of "
                 "every control-plane node's own :6443: certificate, expiry, /version.",
             },
         ),

@@ -43,7 +43,7 @@ class TlsProbe(BaseModel):
     version_error: str = ""
 
 
-class LiveEvidence(EvidenceDocument):
+class ApiTlsEvidence(EvidenceDocument):
     """The ``api_tls`` evidence. mode: live | off (before install: nothing gathered) | error."""
 
     schema_: str = Field(default="acpcheck/api-tls/v1", alias="schema")
@@ -82,18 +82,18 @@ class ApiTlsSource(JsonEvidenceSource):
     phase: ClassVar[str] = "live"
     #: its registry name (and evidence directory and file) until issue 17
     former_names: ClassVar[tuple[str, ...]] = ("lb_live",)
-    model = LiveEvidence
+    model = ApiTlsEvidence
     what = "API server TLS evidence"
 
     def idle_fields(self, plan: ClusterPlan) -> dict[str, Any]:
         return {"endpoint": plan.spec.endpoint.address}
 
-    def collect(self, context: GatherContext, reason: str | None) -> LiveEvidence:
+    def collect(self, context: GatherContext, reason: str | None) -> ApiTlsEvidence:
         from acpcheck.transport.settings import proxy_for
 
         plan = context.plan
         endpoint = plan.spec.endpoint.address
-        evidence = LiveEvidence(
+        evidence = ApiTlsEvidence(
             mode="live",
             reason=reason or "",
             endpoint=endpoint,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from acpcheck.sources import REGISTRY
-from acpcheck.sources.api_tls import ApiTlsSource, LiveEvidence
+from acpcheck.sources.api_tls import ApiTlsSource, ApiTlsEvidence
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.evidence import Evidence
 from acpcheck.sources.lb import LoadBalancerSource
@@ -44,7 +44,7 @@ def test_evidence_saved_under_the_former_name_replays(tmp_path: Path) -> None:
     evidence = Evidence(PLAN)
     evidence.replay([REGISTRY["api_tls"]], facts)
     replayed = evidence.provide("api_tls")
-    assert isinstance(replayed, LiveEvidence)
+    assert isinstance(replayed, ApiTlsEvidence)
     assert replayed.mode == "live"
     assert replayed.nodes["cp1"].version == "v1.31.4"
     assert replayed.through_endpoint[0].error == "unreachable: connection refused"
@@ -60,7 +60,7 @@ def test_evidence_saved_under_the_former_name_replays(tmp_path: Path) -> None:
 def test_the_new_name_wins_over_the_former_one(tmp_path: Path) -> None:
     facts = tmp_path / "facts"
     shutil.copytree(OLD_EVIDENCE, facts)
-    ApiTlsSource().save(LiveEvidence(mode="off", reason="saved by this version"), facts / "api_tls")
+    ApiTlsSource().save(ApiTlsEvidence(mode="off", reason="saved by this version"), facts / "api_tls")
     assert ApiTlsSource().load(facts / "api_tls", PLAN).reason == "saved by this version"
 
 

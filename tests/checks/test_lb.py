@@ -25,7 +25,7 @@ from nodes.conftest import node_context, plan_with
 
 from acpcheck.checks import lb as checks
 from acpcheck.model.ports import lb_ports
-from acpcheck.sources.api_tls import LiveEvidence, TlsProbe
+from acpcheck.sources.api_tls import ApiTlsEvidence, TlsProbe
 from acpcheck.sources.lb import (
     LbEvidence,
     PortProof,
@@ -363,13 +363,13 @@ def tls(name: str, days: float = 300, sans: tuple[str, ...] = (ENDPOINT, "api.ex
     return TlsProbe(**base)
 
 
-def live(nodes: dict[str, TlsProbe] | None = None, through: list[TlsProbe] | None = None) -> LiveEvidence:
+def live(nodes: dict[str, TlsProbe] | None = None, through: list[TlsProbe] | None = None) -> ApiTlsEvidence:
     nodes = nodes if nodes is not None else {name: tls(name) for name in ("cp1", "cp2", "cp3")}
     if through is None:
         through = [
             nodes[name].model_copy(update={"host": ENDPOINT}) for name in ("cp1", "cp2", "cp3") * 4 if name in nodes
         ]
-    return LiveEvidence(mode="live", endpoint=ENDPOINT, nodes=nodes, through_endpoint=through)
+    return ApiTlsEvidence(mode="live", endpoint=ENDPOINT, nodes=nodes, through_endpoint=through)
 
 
 LIVE_CASES = [
@@ -439,14 +439,14 @@ LIVE_CASES = [
     LIVE_CASES,
     ids=[f"{c[0].__name__}-{c[2]}-{i}" for i, c in enumerate(LIVE_CASES)],
 )
-def test_live_checks(check: Callable[..., Any], evidence: LiveEvidence, status: str, words: list[str]) -> None:
+def test_live_checks(check: Callable[..., Any], evidence: ApiTlsEvidence, status: str, words: list[str]) -> None:
     result = grade(check, LIVE_PLAN, api_tls=evidence)
     assert (result.status, result.target) == (status, "cluster:prod-east"), result.message
     assert all(word in result.message for word in words), result.message
 
 
 def test_live_checks_skip_before_install() -> None:
-    result = grade(checks.check_api_answers, api_tls=LiveEvidence(mode="off", reason="before install"))
+    result = grade(checks.check_api_answers, api_tls=ApiTlsEvidence(mode="off", reason="before install"))
     assert result.status == "skip" and "post-install mode only" in result.message
 
 
