@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from acpcheck.sources import REGISTRY
-from acpcheck.sources.api_tls import ApiTlsSource, ApiTlsEvidence
+from acpcheck.sources.api_tls import ApiTlsEvidence, ApiTlsSource
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.evidence import Evidence
 from acpcheck.sources.lb import LoadBalancerSource
