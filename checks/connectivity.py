@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from acpcheck import Scope, Severity, When, check, fail, manual, skip
+from acpcheck import NodeContext, Scope, Severity, When, check, fail, manual, skip
 from acpcheck.checks.support import before_install, conclude, listed
 from acpcheck.constants import ACP_DOCS, ON_PREMISES, PLATFORM_URL_PAGE, PREPROCESSING, PREREQUISITES
-from acpcheck.facts.model import NodeContext
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.connectivity import (
     ALL_PAIRS_UP_TO,

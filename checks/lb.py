@@ -30,10 +30,9 @@ from collections.abc import Iterable
 
 from netaddr import AddrFormatError, IPAddress
 
-from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip
+from acpcheck import NodeContext, Scope, Severity, When, check, fail, fail_if, manual, skip
 from acpcheck.checks.support import conclude, listed, some_lines, some_names
 from acpcheck.constants import ACP_DOCS, GLOBAL_DR, ON_PREMISES, PREREQUISITES
-from acpcheck.facts.model import NodeContext
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.sources.api_tls import ApiTlsEvidence, TlsProbe
 from acpcheck.sources.base import TargetUnavailable

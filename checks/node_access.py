@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from acpcheck import Scope, Severity, check, fail, manual
+from acpcheck import NodeContext, Scope, Severity, check, fail, manual
 from acpcheck.checks.support import PREPROCESSING_PAGES, before_install, plan_page, preprocessed
 from acpcheck.constants import PREPROCESSING
-from acpcheck.facts.model import NodeContext
 from acpcheck.remediation import (
     Changes,
     NamedCommand,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from netaddr import IPNetwork
 
-from acpcheck import Scope, Severity, check, skip
+from acpcheck import NodeSet, Scope, Severity, check, skip
 from acpcheck.addressing import is_ip, parse_ip
 from acpcheck.checks.support import (
     address_carrying,
@@ -38,7 +38,7 @@ from acpcheck.checks.support import (
     some_names,
 )
 from acpcheck.constants import NODE_ADD, ON_PREMISES, PREPROCESSING, PREREQUISITES
-from acpcheck.facts.model import NodeFacts, NodeSet
+from acpcheck.facts.model import NodeFacts
 
 #: Largest clock difference allowed between two nodes (node preprocessing X3).
 MAX_CLOCK_SKEW_SECONDS = 10.0

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import shlex
 
-from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
+from acpcheck import NodeContext, Scope, Severity, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.support import listed, plan_page, preprocessed, require
 from acpcheck.constants import PREPROCESSING
-from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import kernel_tuple
 from acpcheck.remediation import (
     Changes,

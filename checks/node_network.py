@@ -28,7 +28,7 @@ import re
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork
 
-from acpcheck import Scope, Severity, check, fail, fail_if, manual, warn
+from acpcheck import NodeContext, Scope, Severity, check, fail, fail_if, manual, warn
 from acpcheck.addressing import Labelled, find_overlaps, host
 from acpcheck.checks.support import (
     PREPROCESSING_PAGES,
@@ -45,7 +45,6 @@ from acpcheck.checks.support import (
     runtime_bridge_range,
 )
 from acpcheck.constants import PREPROCESSING
-from acpcheck.facts.model import NodeContext
 from acpcheck.remediation import Changes, NodeView, changes_of, edit, ensure_localhost, step
 
 # ---------------------------------------------------------------------------

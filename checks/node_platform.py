@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from math import ceil
 
-from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
+from acpcheck import NodeContext, Scope, Severity, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.support import (
     PREPROCESSING_PAGES,
     conclude,
@@ -32,7 +32,7 @@ from acpcheck.checks.support import (
     require,
 )
 from acpcheck.constants import DISK_CONFIGURATION, PREPROCESSING, PREREQUISITES
-from acpcheck.facts.model import DiskSpace, NodeContext
+from acpcheck.facts.model import DiskSpace
 from acpcheck.matrix.os import (
     DiskRule,
     NodeSupport,

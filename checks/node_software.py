@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from acpcheck import Scope, Severity, check, fail, manual
+from acpcheck import NodeContext, Scope, Severity, check, fail, manual
 from acpcheck.checks.support import (
     PREPROCESSING_PAGES,
     before_install,
@@ -30,7 +30,6 @@ from acpcheck.checks.support import (
     require,
 )
 from acpcheck.constants import PREPROCESSING
-from acpcheck.facts.model import NodeContext
 from acpcheck.matrix.os import node_support, os_matrix
 from acpcheck.remediation import Changes, MoveAside, NamedCommand, NodeView, WriteFile, remove_packages, step
 

@@ -17,10 +17,9 @@ Node state that makes each check FAIL (for the lab):
 
 from __future__ import annotations
 
-from acpcheck import Scope, Severity, check, fail_if, manual, skip, warn
+from acpcheck import NodeContext, Scope, Severity, check, fail_if, manual, skip, warn
 from acpcheck.checks.support import preprocessed, require
 from acpcheck.constants import ACP_DOCS, ON_PREMISES
-from acpcheck.facts.model import NodeContext
 
 UNDERLAY = f"{ACP_DOCS}/4.3/configure/networking/how_to/kube_ovn/kubeovn_underlay_py.html"
 #: NIC name prefixes whose traffic the platform's monitoring collects by default (Node Settings).

@@ -20,10 +20,10 @@ from typing import Any
 from netaddr import AddrFormatError, IPAddress, IPRange
 from packaging.specifiers import SpecifierSet
 
-from acpcheck import When, fail_if, manual, warn
+from acpcheck import NodeContext, When, fail_if, manual, warn
 from acpcheck.addressing import Labelled, parse_ip
 from acpcheck.constants import preprocessing_page
-from acpcheck.facts.model import Address, NodeContext, field_errors
+from acpcheck.facts.model import Address, field_errors
 from acpcheck.matrix.os import os_matrix
 from acpcheck.model.plan import ClusterPlan
 
