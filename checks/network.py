@@ -36,7 +36,7 @@ from acpcheck.addressing import (
     parse_ip,
     within,
 )
-from acpcheck.checks.support import runtime_bridge_range, some_lines, some_names
+from acpcheck.checks.support import planned_network, runtime_bridge_range, some_lines, some_names
 from acpcheck.constants import (
     ACP_DOCS,
     NODE_ADD,
@@ -47,7 +47,7 @@ from acpcheck.constants import (
     PREREQUISITES,
     preprocessing_page,
 )
-from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, Network, dotted
+from acpcheck.model.plan import PLATFORM_MANAGED, ClusterPlan, dotted
 
 # ---------------------------------------------------------------------------
 # Sources
@@ -112,13 +112,6 @@ def located_cidrs(
 def located_address(label: str, address: IPAddress, at: str) -> Located:
     single = host(label, address)
     return Located(single.label, single.network, at)
-
-
-def planned_network(plan: ClusterPlan) -> Network:
-    """spec.network, which every check reading it has: When(needs_network=True), plugins or
-    transmit modes leave out the plans without one (imported and registered clusters)."""
-    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
-    return plan.spec.network
 
 
 def ip_versions(plan: ClusterPlan) -> frozenset[int]:

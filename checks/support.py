@@ -25,7 +25,7 @@ from acpcheck.addressing import Labelled, parse_ip
 from acpcheck.constants import preprocessing_page
 from acpcheck.facts.model import Address, field_errors
 from acpcheck.matrix.os import os_matrix
-from acpcheck.model.plan import ClusterPlan
+from acpcheck.model.plan import ClusterPlan, Network
 
 # ---------------------------------------------------------------------------
 # Sources
@@ -197,3 +197,10 @@ class PlannedInCluster(When):
 
     def describe(self) -> str:
         return ", ".join([super().describe(), f"the plan gives {self.what}", "with a kubeconfig"])
+
+
+def planned_network(plan: ClusterPlan) -> Network:
+    """spec.network, which every check reading it has: When(needs_network=True), plugins or
+    transmit modes leave out the plans without one (imported and registered clusters)."""
+    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
+    return plan.spec.network

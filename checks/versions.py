@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 from packaging.version import Version
 
 from acpcheck import Severity, When, check, fail, skip, warn
+from acpcheck.checks.support import planned_network
 from acpcheck.matrix import AcpRelease, acp_minor, kubernetes_minor, kubernetes_version, matrix, release, satisfies
 from acpcheck.model.plan import PLATFORM_MANAGED, THIRD_PARTY
 
 if TYPE_CHECKING:
-    from acpcheck.model.plan import ClusterPlan, Network
+    from acpcheck.model.plan import ClusterPlan
 
 
 # ---------------------------------------------------------------------------
@@ -73,15 +74,9 @@ def _docker_note(target: AcpRelease) -> None:
         )
 
 
-def _network(plan: ClusterPlan) -> Network:
-    """spec.network: the checks reading it apply only to plans that have one (needs_network)."""
-    assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
-    return plan.spec.network
-
-
 def _plugin_status(plan: ClusterPlan) -> str:
     """Status of the plan's network plugin on the target: available, maintenance or removed."""
-    plugin, acp = _network(plan).plugin, plan.spec.acp.version
+    plugin, acp = planned_network(plan).plugin, plan.spec.acp.version
     status = _target(plan).plugins.get(plugin)
     if status is None:  # incomplete matrix data: an ERROR ("could not check"), never a verdict
         raise LookupError(f"the version matrix gives no status for network plugin {plugin} on ACP {acp}")
@@ -271,7 +266,7 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
     plugins of its release: Flannel was removed in ACP 4.2 (release notes), so a plan
     on a removed plugin cannot be installed as written.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, planned_network(plan).plugin
     if _plugin_status(plan) == "removed":
         offered = _plugins_with(target, "available", "maintenance")
         fail(
@@ -298,7 +293,7 @@ def check_new_cluster_network_plugin_not_in_maintenance(plan: ClusterPlan) -> No
     for new clusters. It still works, which is why this is LOW: a WARN under the
     default profile, a FAIL only for profiles with fail_on: low.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, planned_network(plan).plugin
     if _plugin_status(plan) == "maintenance":
         recommended = _plugins_with(target, "available")
         fail(
@@ -534,7 +529,7 @@ def check_upgrade_network_plugin_not_removed(plan: ClusterPlan) -> None:
     """Flannel was removed in ACP 4.2, and the release notes require Flannel clusters to
     migrate to Kube-OVN before the platform is upgraded to 4.2 or later.
     """
-    target, acp, plugin = _target(plan), plan.spec.acp.version, _network(plan).plugin
+    target, acp, plugin = _target(plan), plan.spec.acp.version, planned_network(plan).plugin
     if _plugin_status(plan) == "removed":
         supported = _plugins_with(target, "available")
         fail(
