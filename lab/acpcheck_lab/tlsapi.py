@@ -68,8 +68,11 @@ def hostile_answer(handler, mode, stop, interval=DRIP_INTERVAL):
                 handler.wfile.write(b"%x\r\n%s\r\n" % (len(item), item))
         elif mode == "malformed":
             body = b'{"kind": "List", "apiVersion": "v1", "items": [{"metadata": {"name": "cut-off-'
+            # "Connection: close", as a server says when it closes after an answer: without it the
+            # client may send its next read on this connection before the close reaches it
             handler.wfile.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
             )
         elif mode == "reset":
             handler.wfile.write(
