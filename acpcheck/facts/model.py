@@ -180,6 +180,7 @@ class NodeFacts:
         return best
 
 
+@functools.cache  # the declarations are fixed: read them once, not once per node gathered
 def declared_facts() -> dict[str, Fact]:
     """Every NodeFacts field that is read from the probe, by name, in field order."""
     return {f.name: f.metadata["fact"] for f in dataclasses.fields(NodeFacts) if "fact" in f.metadata}
