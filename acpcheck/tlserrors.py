@@ -102,8 +102,8 @@ def describe_tls_error(
     expired CA is then named, and of a client certificate and key that cannot be
     loaded, the one at fault."""
     found = find_ssl_error(error)
-    if found is None:
-        return TlsProblem("tls", f"TLS failed: {_first_line(str(error)) or type(error).__name__}")
+    if found is None:  # only its text is left (a client that kept the words, not the ssl error)
+        return TlsProblem("tls", f"TLS failed: {openssl_reason(str(error)) or type(error).__name__}")
     trust = trusted or ("the given CA" if ca_pem else "the system's CAs")
     if isinstance(found, ssl.SSLCertVerificationError):
         return _verification(found, trust, ca_pem)
@@ -151,7 +151,23 @@ def describe_tls_error(
             "the server closed the connection during the TLS handshake (a server that refuses the client "
             "certificate may do this too)",
         )
-    return TlsProblem("tls", f"TLS failed: {_first_line(text)}")
+    return TlsProblem("tls", f"TLS failed: {openssl_reason(text)}")
+
+
+#: OpenSSL's words in an ssl error's text, wherever it was quoted: ``[SSL: CODE] words (_ssl.c:N)``.
+_OPENSSL_WORDS = re.compile(r"\[SSL(?:: \w+)?\] (?P<words>.+?)(?: \(_ssl\.c:\d+\)|'|\"|\)|$)", re.MULTILINE)
+
+
+def openssl_reason(text: str) -> str:
+    """What OpenSSL said in an error's text (``certificate verify failed: self-signed
+    certificate in certificate chain``), also when a client quoted it inside its own
+    wrapper (``SSLError(SSLCertVerificationError(1, '[SSL: …] …'))``); else the text's
+    first line that is more than an exception's name (``SSLError`` alone says nothing)."""
+    quoted = _OPENSSL_WORDS.search(text)
+    if quoted:
+        return quoted.group("words").strip()
+    lines = [line for line in (_first_line(part) for part in text.splitlines()) if line]
+    return next((line for line in lines if not re.fullmatch(r"[\w.]+", line)), lines[0] if lines else "")
 
 
 def find_ssl_error(error: BaseException | None) -> ssl.SSLError | None:
@@ -172,7 +188,9 @@ def find_ssl_error(error: BaseException | None) -> ssl.SSLError | None:
 
 def _verification(error: ssl.SSLCertVerificationError, trust: str, ca_pem: str | bytes | None) -> TlsProblem:
     code = error.verify_code
-    said = error.verify_message or str(error.reason or error)
+    # OpenSSL's own words ("certificate verify failed: self-signed certificate in certificate chain"):
+    # what a search for the error finds.
+    said = f"certificate verify failed: {error.verify_message}" if error.verify_message else openssl_reason(str(error))
     if code in UNKNOWN_CA_CODES:
         self_signed = " (it is self-signed)" if code == DEPTH_ZERO_SELF_SIGNED_CERT else ""
         return TlsProblem(
@@ -183,9 +201,8 @@ def _verification(error: ssl.SSLCertVerificationError, trust: str, ca_pem: str |
     if code in (HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH):
         return TlsProblem(
             "hostname",
-            f"hostname mismatch: {_first_line(said).rstrip('.')}; connect by a name or address the "
-            "certificate lists (its SANs), "
-            "or reissue it with this one",
+            f"hostname mismatch: {_first_line(error.verify_message or said).rstrip('.')}; connect by a name or "
+            "address the certificate lists (its SANs), or reissue it with this one",
         )
     if code in (CERT_HAS_EXPIRED, CERT_NOT_YET_VALID):
         kind, state = ("expired", "expired") if code == CERT_HAS_EXPIRED else ("not-yet-valid", "not valid yet")

@@ -122,6 +122,13 @@ def kubeconfig_of(plan: ClusterPlan, environ: dict[str, str] | None = None) -> t
     return (os.path.expanduser(path) if path else None), context
 
 
+def kubeconfig_given(environ: dict[str, str] | None = None) -> bool:
+    """Whether the command line named a kubeconfig or a context (``--kubeconfig``,
+    ``--context``: ``KUBECONFIG_ENV``, ``CONTEXT_ENV``)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(KUBECONFIG_ENV) or env.get(CONTEXT_ENV))
+
+
 class KubeconfigError(Exception):
     """The kubeconfig (or a file it names) cannot be used. ``problems``: where and what, as
     ``file:line: field: message`` (exit 4 before a run); the message never quotes a value."""
@@ -707,7 +714,7 @@ class KubeClient:
         if status == 0:
             reason = scrub(str(getattr(error, "reason", "") or ""), self.secrets)
             if "SSL" in reason or "certificate" in reason.lower():
-                return self._tls_failure(error, reason)
+                return self._tls_failure(error)
             return ApiFailure(
                 "unreachable", f"{self.target.server}: {reason.splitlines()[-1] if reason else 'no response'}"
             )
@@ -721,7 +728,8 @@ class KubeClient:
         if status == 403:
             return ApiFailure(
                 "forbidden",
-                f"forbidden: {user} may not {what} (403 Forbidden" + (f": {detail})" if detail else ")"),
+                # No "forbidden:" in front: the kind is said with the message ("forbidden: <this>").
+                f"{user} may not {what} (403 Forbidden" + (f": {detail})" if detail else ")"),
                 403,
             )
         if status == 404:
@@ -730,24 +738,19 @@ class KubeClient:
             "error", f"{what}: HTTP {status} {getattr(error, 'reason', '')}" + (f": {detail}" if detail else ""), status
         )
 
-    def _tls_failure(self, error: BaseException, reason: str) -> ApiFailure:
+    def _tls_failure(self, error: BaseException) -> ApiFailure:
         """A TLS failure named by its cause (unknown CA, expired, host name, client
-        certificate or key; ``acpcheck.tlserrors``), from the ssl error the client's
-        exception still holds; from ``reason`` (its text, scrubbed) when none is left."""
-        from acpcheck.tlserrors import describe_tls_error, find_ssl_error
+        certificate or key, with OpenSSL's own words): ``acpcheck.tlserrors`` names
+        every TLS failure, from the ssl error the client's exception holds, or from
+        its text when only that is left. The message starts with the server, not with
+        "TLS": the kind (``tls``) is said in front of it."""
+        from acpcheck.tlserrors import describe_tls_error
 
         trust = (
             f"the kubeconfig's CA of cluster {self.target.cluster!r}"
             if (self.target.ca_data or self.target.ca_file)
             else "the system's CAs (the kubeconfig names no CA)"
         )
-        if find_ssl_error(error) is None:
-            line = next(
-                (part for part in reason.splitlines() if "certificate" in part.lower() or "ssl" in part.lower()), reason
-            )
-            return ApiFailure(
-                "tls", f"TLS with {self.target.server} failed, checked against {trust}: {line.strip()[:300]}"
-            )
         problem = describe_tls_error(
             error,
             trusted=trust,
@@ -755,7 +758,7 @@ class KubeClient:
             cert_pem=self.target.cert_data,
             key_pem=self.target.key_data,
         )
-        return ApiFailure("tls", f"TLS with {self.target.server} failed: {scrub(problem.message, self.secrets)[:400]}")
+        return ApiFailure("tls", f"{self.target.server}: {scrub(problem.message, self.secrets)[:400]}")
 
     def _connection_failure(self, error: Exception, what: str) -> ApiFailure:
         import urllib3
@@ -763,7 +766,7 @@ class KubeClient:
         cause: Any = getattr(error, "reason", None) or error
         server = self.target.server
         if isinstance(cause, urllib3.exceptions.SSLError) or isinstance(error, urllib3.exceptions.SSLError):
-            return self._tls_failure(error, scrub(str(cause), self.secrets))
+            return self._tls_failure(error)
         timeouts = (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError)
         if (
             isinstance(cause, timeouts)

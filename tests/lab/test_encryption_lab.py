@@ -305,7 +305,7 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     runs.append((tmp_path / "4-forbidden", fourth))
     assert set(statuses(fourth).values()) == {"error"}
     assert message(fourth, "ACP-ENC-002").startswith(
-        "could not check: forbidden: forbidden: kubeconfig user 'no-eec-reader' may not get "
+        "could not check: forbidden: kubeconfig user 'no-eec-reader' may not get "
         'etcdencryptionconfigs.cluster.alauda.io "default" '
         '(403 Forbidden: etcdencryptionconfigs.cluster.alauda.io "default" is forbidden: User '
         '"no-eec-reader" cannot get resource'

@@ -168,7 +168,7 @@ def test_forbidden_names_the_verb_and_the_resource(served: tuple[TestApiServer, 
         ClusterView(evidence).get(ETCD_ENCRYPTION_CONFIG)
     assert refused.value.kind == "forbidden"
     assert refused.value.message.startswith(
-        "forbidden: kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\""
+        "kubeconfig user 'no-eec-reader' may not get etcdencryptionconfigs.cluster.alauda.io \"default\""
     )
     nodes = gather(served[1].kubeconfig("no-node-reader"))
     with pytest.raises(TargetUnavailable, match="may not list nodes"):
