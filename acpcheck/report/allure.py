@@ -27,7 +27,7 @@ Per check and target, one Allure test result:
   ======== ========= ==========================================================
 
 The run adds ``environment.properties`` (plan, cluster, ACP version, profile,
-``fail_on``, verdict), ``categories.json`` and one failed result per expired
+``fail_on``, verdict, where the live evidence came from), ``categories.json`` and one failed result per expired
 waiver (``EXPIRED WAIVER``), written by the controller at the end of the run.
 
 The per-item labels, links and description are pytest marks that allure-pytest
@@ -51,7 +51,7 @@ from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult
 from allure_commons.utils import md5
 
 from acpcheck.model.result import best_ref
-from acpcheck.report.document import verdict
+from acpcheck.report.document import LIVE_EVIDENCE_LABELS, live_evidence, verdict
 from acpcheck.report.sarif import fails_the_run
 
 #: acpcheck severity -> Allure severity, by rank (Allure has no "high" or "info").
@@ -223,6 +223,7 @@ def environment(document: dict[str, Any]) -> str:
         ("run", run["id"]),
         ("acpcheck", run["acpcheck"]),
     ]
+    pairs += [(f"live evidence {LIVE_EVIDENCE_LABELS[key]}", value) for key, value in live_evidence(document)]
     return "".join(f"{_property(k, key=True)}={_property(str(v))}\n" for k, v in pairs)
 
 

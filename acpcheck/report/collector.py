@@ -143,6 +143,7 @@ class ResultCollector:
             "acpcheck": __version__,
             "failOn": str(described.profile.fail_on),
             "exitCode": exit_code(summary, len(expired)),
+            "liveEvidence": live_evidence(described),  # null: the run read no cluster
         }
         document = self.document = {
             "schema": "acpcheck/results/v1",
@@ -208,6 +209,20 @@ class ResultCollector:
         # terminal.summary_lines makes every line visible: a hostname may hold escape sequences.
         for text, markup in summary_lines(self.document, tr.config.get_terminal_writer().fullwidth, str(self.written)):
             tr.write_line(text, **markup)
+
+
+def live_evidence(described: RunDescription) -> dict[str, Any] | None:
+    """results.json's ``run.liveEvidence``: where the run's live-cluster evidence came
+    from (``acpcheck.sources.cluster.LiveProvenance``), replayed or not; None when the
+    run read no cluster (no check needed it, or no kubeconfig named an API server)."""
+    evidence = described.evidence
+    if not evidence.has("cluster"):
+        return None
+    from acpcheck.sources.cluster import live_provenance
+
+    replayed = described.hand_back.replay_dir
+    found = live_provenance(evidence.raw("cluster"), str(replayed) if replayed else None, described.started)
+    return found.as_dict() if found else None
 
 
 def crash_reason(error: BaseException, directories: dict[str, str | None]) -> str:

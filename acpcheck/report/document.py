@@ -57,3 +57,42 @@ def error_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "members"
             ].append(result)
     return list(found.values())
+
+
+#: results.json's ``run.liveEvidence`` fields, as the reports label them, in the order they show them.
+LIVE_EVIDENCE_LABELS = {
+    "server": "API server",
+    "context": "context",
+    "user": "user",
+    "serverVersion": "API server version",
+    "readAt": "read at",
+    "replayedFrom": "replayed from",
+    "replayedAt": "replayed at",
+}
+
+
+def live_evidence(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field, value)`` of the run's live-evidence provenance (``run.liveEvidence``),
+    the fields that have a value, in ``LIVE_EVIDENCE_LABELS`` order; [] when the run
+    read no cluster (every report then says nothing about one)."""
+    found = document["run"].get("liveEvidence") or {}
+    return [(key, str(found[key])) for key in LIVE_EVIDENCE_LABELS if found.get(key) is not None]
+
+
+def live_evidence_sentence(document: dict[str, Any]) -> str:
+    """The provenance in one sentence for people (terminal, summary.md, report.html), or "":
+    ``Live evidence: https://… (context c, user u), API server v1.34.5, read at 2026-…Z``,
+    then ``; replayed by this run from DIR at 2026-…Z`` for a replay."""
+    said = dict(live_evidence(document))
+    if not said:
+        return ""
+    who = ", ".join(f"{LIVE_EVIDENCE_LABELS[key]} {said[key]}" for key in ("context", "user") if key in said)
+    sentence = f"Live evidence: {said['server']}" + (f" ({who})" if who else "")
+    sentence += f", API server {said['serverVersion']}" if "serverVersion" in said else ", API server version unknown"
+    if "readAt" in said:
+        sentence += f", read at {said['readAt']}"
+    if "replayedFrom" in said:
+        sentence += f"; replayed by this run from {said['replayedFrom']}" + (
+            f" at {said['replayedAt']}" if "replayedAt" in said else ""
+        )
+    return sentence

@@ -16,7 +16,8 @@
   the verdict, ``executionSuccessful`` false when a check could not run (ERROR:
   the assessment is incomplete) or the run did not complete, a tool-execution
   notification per ERROR reason and target (and one ``run-incomplete``), and a
-  tool-configuration notification per expired waiver.
+  tool-configuration notification per expired waiver; and where the live-cluster
+  evidence came from (the invocation's ``liveEvidence`` property), when the run read a cluster.
 
 Validated in the tests against the OASIS SARIF 2.1.0 schema and read back by
 sarif-tools (tests/unit/test_sarif.py).
@@ -138,6 +139,8 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             "expiredWaivers": len(configuration),
         },
     }
+    if run.get("liveEvidence"):  # where the live evidence came from, when the run read a cluster
+        invocation["properties"]["liveEvidence"] = run["liveEvidence"]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

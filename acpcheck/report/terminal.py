@@ -7,6 +7,8 @@
   the same finding on several targets (swap on 40 nodes) is one block naming them.
 - Every line wraps to the terminal's width and keeps its indent, so a long message
   stays readable as a block; a URL is never broken.
+- Where the live-cluster evidence came from first (server, context, user, version,
+  time read; replayed or not), when the run read a cluster.
 - Expired waivers, then the verdict with the counts, then where the reports are.
 
 Every line is made visible: a node's hostname or a facts value may hold escape
@@ -20,7 +22,7 @@ from typing import Any
 
 from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
-from acpcheck.report.document import SEVERITY_ORDER, error_groups, verdict
+from acpcheck.report.document import SEVERITY_ORDER, error_groups, live_evidence_sentence, verdict
 
 INDENT = " " * 7
 _ORDER = {"fail": 0, "error": 1, "warn": 2, "manual": 3}
@@ -63,7 +65,8 @@ def _named(names: list[str]) -> str:
 def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Line]:
     """The lines of the ``acpcheck`` section for ``document`` (a results.json document)."""
     run, results = document["run"], document["results"]
-    lines: list[Line] = []
+    # Where the live evidence came from heads the section (nothing when the run read no cluster).
+    lines: list[Line] = [(line, {}) for line in wrap(live_evidence_sentence(document), width, "", INDENT) if line]
     grouped = [g for g in error_groups(results) if len(g["members"]) > 1]
     in_group = {id(item) for g in grouped for item in g["members"]}
     # The same finding on several targets (one check, one status, one message) is one block.

@@ -47,7 +47,14 @@ from typing import TYPE_CHECKING, Any
 from acpcheck import jsontext
 from acpcheck.errors import has_invisible, visible
 from acpcheck.model.result import best_ref
-from acpcheck.report.document import SEVERITY_ORDER, Context, error_groups, verdict
+from acpcheck.report.document import (
+    SEVERITY_ORDER,
+    Context,
+    error_groups,
+    live_evidence,
+    live_evidence_sentence,
+    verdict,
+)
 from acpcheck.report.sarif import artifact_location, sarif
 
 if TYPE_CHECKING:
@@ -269,6 +276,8 @@ def junit_xml(document: dict[str, Any]) -> str:
         ("acpcheck", run["acpcheck"]),
     ):
         ET.SubElement(properties, "property", name=name, value=str(value))
+    for key, value in live_evidence(document):  # where the live evidence came from, when the run read a cluster
+        ET.SubElement(properties, "property", name=f"liveEvidence.{key}", value=value)
     for result in results:
         case = ET.SubElement(
             suite,
@@ -355,6 +364,8 @@ def summary_markdown(document: dict[str, Any]) -> str:
         "| " + " | ".join(str(n) for n in summary.values()) + " |",
         "",
     ]
+    if live_evidence_sentence(document):
+        lines += [live_evidence_sentence(document), ""]
     if document.get("incomplete"):
         lines += [
             f"> **The run did not complete:** {document['incomplete']}. The results below are those graded before it "
@@ -445,6 +456,7 @@ def report_html(document: dict[str, Any], context: Context | None = None) -> str
         run=run,
         summary=document["summary"],
         verdict=verdict(document),
+        live_evidence=live_evidence_sentence(document),
         expired=document.get("expiredWaivers", []),
         groups=page_groups,
         areas=sorted({r["area"] for r in document["results"]}),

@@ -154,6 +154,8 @@ class RunDescription:
     #: the prepared input, where the collector hands back the exit code and what went wrong
     #: (``exit_code``, ``failure``) and which says whether `acpcheck run` prints it itself
     hand_back: RunInputs
+    #: this process's evidence, read by the collector once the checks have run: where the live evidence came from
+    evidence: Evidence
 
     @classmethod
     def of(cls, settings: Settings, hand_back: RunInputs, alluredir: str | None) -> RunDescription:
@@ -167,4 +169,5 @@ class RunDescription:
             hand_back.out,
             alluredir,
             hand_back,
+            settings.evidence,
         )

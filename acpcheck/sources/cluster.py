@@ -212,6 +212,54 @@ class ClusterEvidence:
         )
 
 
+@dataclass(frozen=True)
+class LiveProvenance:
+    """Where a run's live-cluster evidence came from, for every report to say: the API
+    server, the kubeconfig context and user *names* (never a credential), the API
+    server's version as its ``/version`` said, and when it was read. A run that
+    replayed saved evidence (``--facts``) keeps the original reading's time and says
+    that it replayed it, from where and when. ``as_dict`` is results.json's
+    ``run.liveEvidence`` (reports/results.schema.json)."""
+
+    server: str
+    context: str | None
+    user: str | None
+    server_version: str | None  # /version's gitVersion; None when the API could not be read
+    read_at: str | None  # ISO 8601 UTC
+    replayed_from: str | None = None  # the evidence directory this run replayed, else None
+    replayed_at: str | None = None  # when this run replayed it (the run's start)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "server": self.server,
+            "context": self.context,
+            "user": self.user,
+            "serverVersion": self.server_version,
+            "readAt": self.read_at,
+            "replayedFrom": self.replayed_from,
+            "replayedAt": self.replayed_at,
+        }
+
+
+def live_provenance(
+    evidence: ClusterEvidence, replayed_from: str | None = None, replayed_at: str | None = None
+) -> LiveProvenance | None:
+    """The provenance of ``evidence``; None when no API server was named (no kubeconfig,
+    or one that could not be read): then no cluster was read, and the reports say nothing."""
+    if evidence.server is None:
+        return None
+    version = (evidence.version or {}).get("gitVersion")
+    return LiveProvenance(
+        server=evidence.server,
+        context=evidence.context,
+        user=evidence.user,
+        server_version=str(version) if version else None,
+        read_at=evidence.observed_at,
+        replayed_from=replayed_from,
+        replayed_at=replayed_at if replayed_from is not None else None,
+    )
+
+
 class ClusterView:
     """What a check receives as ``cluster``: the objects read, by ``Read``."""
 
