@@ -106,13 +106,15 @@ def prepare_run(
     if facts is not None:
         evidence = Evidence(plan)
         evidence.replay(needed, Path(facts))
-    elif needed:
-        problems = secret_reference_problems(plan)
-        if any(entry.name == "cluster" for entry in needed):
-            from acpcheck.transport.kube import kubeconfig_problems
+    else:
+        from acpcheck.transport.kube import kubeconfig_given, kubeconfig_problems
 
+        problems = secret_reference_problems(plan) if needed else []
+        if any(entry.name == "cluster" for entry in needed) or kubeconfig_given():
             # a kubeconfig (or a file it names) that is no file, too big, not YAML or
-            # missing a field is the user's to fix: exit 4 now, not an ERROR per check
+            # missing a field, or a context it does not have, is the user's to fix: exit 4
+            # now, not an ERROR per check; one named by --kubeconfig or --context whatever
+            # the run reads with it (the live load-balancer checks only ask whether it is given)
             problems += kubeconfig_problems(plan)
         if problems:
             raise InputError(problems)
