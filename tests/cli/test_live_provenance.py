@@ -25,6 +25,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import xmlschema
 import yaml
 from runner import acpcheck
 
@@ -34,6 +35,7 @@ from acpcheck.tlserrors import describe_tls_error
 from acpcheck_lab.apiserver import Hostile, ServerDir, TestApiServer, init_server_dir, serve_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 SCHEMA = json.loads((ROOT / "reports" / "results.schema.json").read_text())
 #: The reader's bearer token: it authenticates every live run here, and must appear in no output.
 CANARY = "acpcheck-CANARY-token-7Qx9w2Lr5Tz"
@@ -141,10 +143,14 @@ def assert_provenance_everywhere(out: Path, allure: Path | None, result: Any, ex
     document = json.loads((out / "results.json").read_text())
     assert document["run"]["liveEvidence"] == expected
     said = {key: value for key, value in expected.items() if value is not None}
-    properties = {p.get("name"): p.get("value") for p in ET.parse(out / "junit.xml").getroot().iter("property")}
+    properties = {
+        str(p.get("name")): str(p.get("value")) for p in ET.parse(out / "junit.xml").getroot().iter("property")
+    }
     assert {k[len("liveEvidence.") :]: v for k, v in properties.items() if k.startswith("liveEvidence.")} == said
-    invocation = json.loads((out / "results.sarif").read_text())["runs"][0]["invocations"][0]
-    assert invocation["properties"]["liveEvidence"] == expected
+    xmlschema.XMLSchema(str(DATA / "junit-10.xsd")).validate(str(out / "junit.xml"))  # what Jenkins enforces
+    sarif = json.loads((out / "results.sarif").read_text())
+    jsonschema.validate(sarif, json.loads((DATA / "sarif-schema-2.1.0.json").read_text()))
+    assert sarif["runs"][0]["invocations"][0]["properties"]["liveEvidence"] == expected
     if allure is not None:
         environment = allure_environment(allure)
         assert environment["live evidence API server"] == expected["server"]
