@@ -138,6 +138,7 @@ def tls_probe(
     from cryptography import x509
 
     from acpcheck.addressing import is_ip
+    from acpcheck.tlserrors import describe_tls_error
     from acpcheck.transport.errors import TransportError
     from acpcheck.transport.net import open_tcp
 
@@ -168,7 +169,9 @@ def tls_probe(
             result.days_left = round(((expiry - (now or dt.datetime.now(dt.UTC))).total_seconds()) / 86400, 2)
             if version:
                 _version(tls, host, result)
-    except (OSError, ssl.SSLError, ValueError) as error:
+    except ssl.SSLError as error:  # before OSError, which it is: said the way every TLS failure is
+        result.error = describe_tls_error(error).message
+    except (OSError, ValueError) as error:
         result.error = f"TLS: {error}"
     return result
 

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from acpcheck.tlserrors import openssl_reason
 from acpcheck.transport.deadline import REQUEST_TIMEOUT_ENV, Deadline, request_timeout, watch_current
 
 
@@ -214,7 +215,8 @@ class EtcdClient:
                 raise EtcdError(
                     "auth", f"{self.label}: etcd refused the client certificate of --etcd-certfile ({reason})"
                 ) from None
-            raise EtcdError("tls", f"{self.label}: TLS with etcd failed ({reason})") from None
+            words = openssl_reason(str(error)) or reason
+            raise EtcdError("tls", f"{self.label}: the handshake with etcd failed ({words})") from None
         except TimeoutError:
             self._connection.close()
             raise EtcdError(
