@@ -85,7 +85,9 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
     shown_context = dataclasses.replace(
         context, rationales={k: visible(v) for k, v in _writable(dict(context.rationales)).items()}
     )
-    exact_context = dataclasses.replace(context, rationales=_writable(dict(context.rationales)))
+    exact_context = dataclasses.replace(
+        context, rationales=_writable(dict(context.rationales)), waivers_file=_writable(context.waivers_file)
+    )
     files = {
         # One result per line (jsontext): reads and greps well, and fast to write.
         "results.json": jsontext.dumps(exact, expand=2) + "\n",

@@ -216,3 +216,40 @@ def test_the_gitlab_job_runs_for_real(workspace: tuple[Path, dict[str, str]]) ->
     assert {i["severity"] for i in issues if i["check_name"] == "ACP-NET-913"} == {"info"}  # waived
     for path in job["artifacts"]["paths"]:
         assert (repo / path).exists(), path
+
+
+def test_codequality_of_any_text_is_valid_json() -> None:
+    """A lone surrogate (a non-UTF-8 file name) in the waivers path or a message still writes
+    a UTF-8 code quality report; without a waivers file an expired waiver sits on the plan."""
+    from acpcheck.report import writers
+    from acpcheck.report.document import Context
+
+    finding = {
+        "check": "ACP-NET-001", "title": "t", "area": "NET", "severity": "critical", "status": "fail",
+        "target": "node:\ud800", "message": "bad \ud800", "evidence": {}, "remediation": "r",
+        "refs": ["https://docs.alauda.io/container_platform/4.3/x.html"], "waiver": None, "duration": 0.1,
+    }  # fmt: skip
+    document = {
+        "schema": "acpcheck/results/v1",
+        "run": {
+            "id": "r",
+            "started": "2026-01-01T00:00:00Z",
+            "finished": "2026-01-01T00:00:01Z",
+            "profile": "p",
+            "plan": "plan.yaml",
+            "cluster": "c",
+            "acp": "4.3",
+            "acpcheck": "0",
+            "failOn": "medium",
+            "exitCode": 1,
+        },  # fmt: skip
+        "summary": {"pass": 0, "fail": 1, "warn": 0, "skip": 0, "manual": 0, "error": 0, "waived": 0},
+        "expiredWaivers": [{"check": "X", "target": "*", "reason": "r", "owner": "o", "expires": "2000-01-01"}],
+        "results": [finding],
+    }
+    located = writers.render_all(document, Context(waivers_file="w\udcff.yaml", expired_waiver_lines=(3,)))
+    issues = json.loads(located["codequality.json"].encode("utf-8"))
+    assert [i["severity"] for i in issues] == ["blocker", "critical"]
+    assert issues[1]["location"] == {"path": "w\\udcff.yaml", "lines": {"begin": 3}}
+    alone = json.loads(writers.render_all(document)["codequality.json"])
+    assert alone[1]["location"] == {"path": "plan.yaml", "lines": {"begin": 1}}
