@@ -101,7 +101,8 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
             allow_nan=False,
         )
         + "\n",
-        "codequality.json": json.dumps(codequality(exact, exact_context), indent=2, ensure_ascii=False) + "\n",
+        "codequality.json": json.dumps(codequality(exact, exact_context), indent=2, ensure_ascii=False, allow_nan=False)
+        + "\n",
     }
     if document.get("incomplete"):
         # Its exitCode would be read as a completed run's verdict; the other files say "incomplete".
