@@ -79,10 +79,20 @@ class WaiverFile(BaseModel):
 class Waivers:
     """The waivers of one run, split into live and expired as of ``today``."""
 
-    def __init__(self, waivers: list[Waiver], today: dt.date | None = None):
+    def __init__(
+        self, waivers: list[Waiver], today: dt.date | None = None, file: str = "", lines: tuple[int, ...] = ()
+    ):
         self.today = today or dt.date.today()
         self.all = waivers
         self.expired = [w for w in waivers if w.is_expired(self.today)]
+        #: the waivers file as given, and the line of each of ``all`` in it (for the reports)
+        self.file = file
+        self.lines = lines
+
+    def expired_lines(self) -> tuple[int, ...]:
+        """The waivers file line of each expired waiver (1 where unknown), in the order of ``expired``."""
+        line_of = {id(w): line for w, line in zip(self.all, self.lines, strict=False)}
+        return tuple(line_of.get(id(w)) or 1 for w in self.expired)
 
     def find(self, check_id: str, target: str) -> Waiver | None:
         """The first waiver (live or expired) that names this check and target."""
@@ -99,4 +109,5 @@ def load_waivers(path: str | Path | None, today: dt.date | None = None) -> Waive
     data, problems = validate_document(WaiverFile, document, hidden=hidden)
     if secrets or problems or data is None:
         raise InputError(sorted(secrets + problems, key=lambda p: p.line or 0))
-    return Waivers(data.waivers, today)
+    lines = tuple(document.line_of(("waivers", index)) or 1 for index in range(len(data.waivers)))
+    return Waivers(data.waivers, today, str(path), lines)

@@ -165,7 +165,12 @@ class ResultCollector:
                 stopped = stopped or (EXIT_INTERNAL, f"--alluredir {_path_text(alluredir)}: {error.strerror or error}")
         if stopped is not None:
             self._mark_incomplete(*stopped)
-        context = writers.Context(self.rationales, plan_lines(described.plan))
+        context = writers.Context(
+            self.rationales,
+            plan_lines(described.plan),
+            described.waivers.file,
+            described.waivers.expired_lines(),
+        )
         try:
             files = writers.render_all(document, context)
             self.written = described.out.write(files, "incomplete" if stopped else "complete")

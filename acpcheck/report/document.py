@@ -44,6 +44,10 @@ class Context:
     rationales: Mapping[str, str] = field(default_factory=dict)
     #: target -> the plan line of its entry (node:<name> -> its item of spec.nodes)
     lines: Mapping[str, int] = field(default_factory=dict)
+    #: the waivers file of the run as given (--waivers), where an expired waiver is reported
+    waivers_file: str = ""
+    #: the line in ``waivers_file`` of each expired waiver, in the order of ``expiredWaivers``
+    expired_waiver_lines: tuple[int, ...] = ()
 
 
 def error_groups(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

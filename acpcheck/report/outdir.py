@@ -40,7 +40,7 @@ MANIFEST = ".acpcheck-manifest.json"
 STAGING_PREFIX = ".acpcheck-staging-"
 UNKNOWN_HOLDER = "unknown holder"
 #: What a run writes (reports and the gathered evidence), by name.
-REPORT_NAMES = ("results.json", "junit.xml", "summary.md", "report.html", "results.sarif", "facts")
+REPORT_NAMES = ("results.json", "junit.xml", "summary.md", "report.html", "results.sarif", "codequality.json", "facts")
 PROBE_PREFIX = ".acpcheck-probe-"
 
 

@@ -42,6 +42,26 @@ SARIF_LEVEL = {"fail": "error", "warn": "warning", "waived": "note"}
 SARIF_BASE = "SRCROOT"
 #: Otherwise: the plan file's own directory.
 PLAN_BASE = "PLANDIR"
+#: And the waivers file's own directory, when it is not under the working directory either.
+WAIVERS_BASE = "WAIVERSDIR"
+#: The rule of the results for expired waivers (one per expired waiver, on its line in the waivers file).
+EXPIRED_WAIVER: dict[str, Any] = {
+    "id": "expired-waiver",
+    "name": "ExpiredWaiver",
+    "shortDescription": {"text": "every waiver in the waivers file is still in force"},
+    "fullDescription": {
+        "text": (
+            "A waiver past its expires date waives nothing and fails the run, so that an exception cannot "
+            "silently outlive the reason it was granted for."
+        )
+    },
+    "help": {
+        "text": "Renew the waiver (a new expires date, with its owner's agreement) or remove it from the waivers file.",
+        "markdown": "**Fix:** renew the waiver (a new `expires` date) or remove it from the waivers file.",
+    },
+    "defaultConfiguration": {"level": "error"},
+    "properties": {"tags": ["acpcheck", "waivers"]},
+}
 
 
 def fails_the_run(severity: str, fail_on: str) -> bool:
@@ -68,7 +88,9 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             "ruleIndex": index[finding["check"]],
             "level": SARIF_LEVEL[finding["status"]],
             "kind": "fail",
-            "message": {"text": f"[{finding['target']}] {finding['message'] or finding['title']}"},
+            # The target is in the location (logicalLocations), not the text: tools that group
+            # by message then see "swap is on" on 40 nodes as one finding with 40 locations.
+            "message": {"text": finding["message"] or finding["title"]},
             "locations": [_location(artifact, plan_line(finding, run["plan"], context), finding["target"])],
             "partialFingerprints": {"acpcheck/check-target/v1": f"{finding['check']}|{finding['target']}"},
             "properties": {"status": finding["status"], "severity": finding["severity"], "target": finding["target"]},
@@ -102,6 +124,14 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         if len(checks) == 1:
             notification["associatedRule"] = {"id": checks[0], "index": index[checks[0]]}
         execution.append(notification)
+    waivers_artifact, waivers_bases = (
+        artifact_location(context.waivers_file, base_id=WAIVERS_BASE) if context.waivers_file else ({}, {})
+    )
+    for number, waiver in enumerate(document.get("expiredWaivers", [])):
+        if EXPIRED_WAIVER["id"] not in rules:
+            rules[EXPIRED_WAIVER["id"]] = EXPIRED_WAIVER
+            index[EXPIRED_WAIVER["id"]] = len(index)
+        results.append(_expired_waiver_result(waiver, index[EXPIRED_WAIVER["id"]], waivers_artifact, context, number))
     configuration = [
         {
             "level": "error",
@@ -156,13 +186,39 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
                     }
                 },
                 "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
-                "originalUriBaseIds": bases,
+                "originalUriBaseIds": {**waivers_bases, **bases},
                 "invocations": [invocation],
                 "results": results,
                 "properties": {"cluster": run["cluster"], "acp": run["acp"], "verdict": verdict(document)},
             }
         ],
     }
+
+
+def _expired_waiver_result(
+    waiver: dict[str, Any], rule_index: int, artifact: dict[str, str], context: Context, number: int
+) -> dict[str, Any]:
+    """The result for an expired waiver: an error on its line in the waivers file (no
+    location when the file is not known, as for a document rendered on its own)."""
+    entry: dict[str, Any] = {
+        "ruleId": EXPIRED_WAIVER["id"],
+        "ruleIndex": rule_index,
+        "level": "error",
+        "kind": "fail",
+        "message": {
+            "text": (
+                f"the waiver for {waiver['check']} [{waiver['target']}] owned by {waiver['owner']} expired on "
+                f"{waiver['expires']}: it waives nothing and fails the run ({waiver['reason']})"
+            )
+        },
+        "partialFingerprints": {"acpcheck/expired-waiver/v1": f"{waiver['check']}|{waiver['target']}"},
+        "properties": {"status": "expired-waiver", **waiver},
+    }
+    if artifact:
+        lines = context.expired_waiver_lines
+        line = lines[number] if number < len(lines) else 1
+        entry["locations"] = [{"physicalLocation": {"artifactLocation": dict(artifact), "region": {"startLine": line}}}]
+    return entry
 
 
 def _rule(result: dict[str, Any], run: dict[str, Any], context: Context) -> dict[str, Any]:
@@ -210,12 +266,15 @@ def plan_line(finding: dict[str, Any], plan_file: str, context: Context) -> int:
     return context.lines.get(finding["target"]) or 1
 
 
-def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str, str], dict[str, Any]]:
-    """The SARIF ``artifactLocation`` of the plan file, and the ``originalUriBaseIds`` it needs.
+def artifact_location(
+    plan_file: str, cwd: Path | None = None, base_id: str = PLAN_BASE
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The SARIF ``artifactLocation`` of the plan file (or another input file), and the
+    ``originalUriBaseIds`` it needs.
 
     Always a relative, percent-encoded URI with a ``uriBaseId``: relative to
     ``SRCROOT`` (the working directory, what code-scanning uploads are relative to)
-    when the plan is under it, else to ``PLANDIR``, the plan's own directory."""
+    when the file is under it, else to ``base_id`` (``PLANDIR``), the file's own directory."""
     cwd = (cwd or Path.cwd()).resolve()
     path = Path(plan_file)
     absolute = path if path.is_absolute() else cwd / path
@@ -227,6 +286,6 @@ def artifact_location(plan_file: str, cwd: Path | None = None) -> tuple[dict[str
         return {"uri": quote(relative.as_posix()), "uriBaseId": SARIF_BASE}, {SARIF_BASE: {"uri": cwd.as_uri() + "/"}}
     resolved = Path(*absolute.parts).resolve() if ".." in absolute.parts else absolute
     base = resolved.parent.as_uri()
-    return {"uri": quote(resolved.name), "uriBaseId": PLAN_BASE}, {
-        PLAN_BASE: {"uri": base if base.endswith("/") else base + "/"}
+    return {"uri": quote(resolved.name), "uriBaseId": base_id}, {
+        base_id: {"uri": base if base.endswith("/") else base + "/"}
     }

@@ -113,9 +113,9 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
     )
     lines += [(line, {"bold": True}) for line in wrap(head, width, "", INDENT)]
     names = (
-        "junit.xml, summary.md, report.html, results.sarif"
+        "junit.xml, summary.md, report.html, results.sarif, codequality.json"
         if document.get("incomplete")
-        else "results.json, junit.xml, summary.md, report.html, results.sarif"
+        else "results.json, junit.xml, summary.md, report.html, results.sarif, codequality.json"
     )
     lines += [(line, {}) for line in wrap(f"reports: {written}/  ({names})", width, "", INDENT)]
     return lines

@@ -9,6 +9,7 @@
                 script), from the Jinja2 template reports/report.html.j2
                 (package acpcheck.reports)
 - results.sarif SARIF 2.1.0 for code-scanning UIs (acpcheck.report.sarif)
+- codequality.json  GitLab's code quality report (acpcheck.report.codequality)
 
 Every non-compliance shows in every file: FAILs, ERRORs (the assessment is
 incomplete), expired waivers and the verdict.
@@ -35,6 +36,7 @@ Markdown, HTML) every control or escape character is written as a visible escape
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.resources
 import json
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from acpcheck import jsontext
 from acpcheck.errors import has_invisible, visible
 from acpcheck.model.result import best_ref
+from acpcheck.report.codequality import codequality
 from acpcheck.report.document import (
     SEVERITY_ORDER,
     Context,
@@ -86,7 +89,12 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
     plain = _plain(document)
     exact = document if plain else _writable(document)
     shown = exact if plain else _shown(exact)
-    shown_context = Context({k: visible(v) for k, v in _writable(dict(context.rationales)).items()}, context.lines)
+    shown_context = dataclasses.replace(
+        context, rationales={k: visible(v) for k, v in _writable(dict(context.rationales)).items()}
+    )
+    exact_context = dataclasses.replace(
+        context, rationales=_writable(dict(context.rationales)), waivers_file=_writable(context.waivers_file)
+    )
     files = {
         # One result per line (jsontext): reads and greps well, and fast to write.
         "results.json": jsontext.dumps(exact, expand=2) + "\n",
@@ -94,11 +102,13 @@ def render_all(document: dict[str, Any], context: Context | None = None) -> dict
         "summary.md": summary_markdown(shown),
         "report.html": report_html(shown, shown_context),
         "results.sarif": json.dumps(
-            sarif(exact, Context(_writable(dict(context.rationales)), context.lines)),
+            sarif(exact, exact_context),
             indent=2,
             ensure_ascii=False,
             allow_nan=False,
         )
+        + "\n",
+        "codequality.json": json.dumps(codequality(exact, exact_context), indent=2, ensure_ascii=False, allow_nan=False)
         + "\n",
     }
     if document.get("incomplete"):
@@ -257,7 +267,7 @@ def junit_xml(document: dict[str, Any]) -> str:
         tests=str(len(results) + len(expired) + bool(incomplete)),
         failures=str(summary["fail"] + len(expired)),
         errors=str(summary["error"] + bool(incomplete)),
-        skipped=str(summary["skip"] + summary["manual"]),
+        skipped=str(sum(summary[status] for status in SKIPPED_IN_JUNIT)),
         time=f"{sum(r['duration'] for r in results):.3f}",
         timestamp=run["started"],
     )
@@ -296,8 +306,8 @@ def junit_xml(document: dict[str, Any]) -> str:
             ET.SubElement(case, "error", message=_first_line(result["message"]), type="could-not-check").text = result[
                 "message"
             ]
-        elif status in ("skip", "manual"):
-            ET.SubElement(case, "skipped", message=f"{status.upper()}: {result['message']}", type=status)
+        elif status in SKIPPED_IN_JUNIT:
+            _skipped(case, result, detail)
         out = (
             f"status: {status.upper()}\ncheck: {result['check']}\nseverity: {result['severity']}\ntarget: "
             f"{result['target']}\n"
@@ -346,6 +356,27 @@ def junit_xml(document: dict[str, Any]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+#: Statuses written as a ``skipped`` case: neither passed nor failed, and shown with their text.
+#: GitLab's test report shows a case's text only for failed, errored and skipped cases (its JUnit
+#: parser drops system-out of a passed one), so a WARN or WAIVED finding written as passed with
+#: its details in system-out was invisible there; as ``skipped`` GitLab shows the element's text.
+SKIPPED_IN_JUNIT = ("warn", "waived", "skip", "manual")
+
+
+def _skipped(case: ET.Element, result: dict[str, Any], detail: str) -> None:
+    """The ``skipped`` element of a WARN, WAIVED, SKIP or MANUAL case: ``message`` its first
+    line, the text everything a reader needs (GitLab shows only the text, Jenkins both)."""
+    status = result["status"]
+    text = f"{status.upper()} ({result['severity']}) on {result['target']}\n\n"
+    text += detail if status != "skip" else result["message"] or "(no message)"
+    if result.get("waiver"):
+        waiver = result["waiver"]
+        text += f"\nwaived by {waiver['owner']} until {waiver['expires']}: {waiver['reason']}"
+    ET.SubElement(case, "skipped", message=f"{status.upper()}: {_first_line(result['message'])}", type=status).text = (
+        text + "\n"
+    )
+
+
 # -- summary.md ------------------------------------------------------------------------------
 
 
@@ -372,12 +403,15 @@ def summary_markdown(document: dict[str, Any]) -> str:
             "stopped; this is not an assessment, and results.json was not written.",
             "",
         ]
-    for waiver in document.get("expiredWaivers", []):
+    expired = document.get("expiredWaivers", [])
+    for waiver in expired[:SUMMARY_LIST_MAX]:
         lines.append(
             f"> **Expired waiver** for `{waiver['check']}` `[{waiver['target']}]` (owner {waiver['owner']}, "
             f"expired {waiver['expires']}): it no longer applies and fails the run."
         )
         lines.append("")
+    if len(expired) > SUMMARY_LIST_MAX:
+        lines += [f"> …and {len(expired) - SUMMARY_LIST_MAX} more expired waivers in report.html.", ""]
     if summary["error"]:
         lines += [
             (
@@ -386,47 +420,102 @@ def summary_markdown(document: dict[str, Any]) -> str:
             ),
             "",
         ]
+    budget = SUMMARY_BUDGET - sum(len(line) + 1 for line in lines)
+    left_out = 0
     for status in SECTIONS:
         chosen = [g for g in groups(results) if g["status"] == status]
         if not chosen:
             continue
-        lines += [f"## {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
+        heading = [f"## {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
         for group in chosen:
-            if group["kind"] == "target":
-                lines += [
-                    f"### {group['title']}",
-                    "",
-                    "Checks: " + ", ".join(f"{i['check']}" for i in group["members"]),
-                    "",
-                ]
-                lines += [*_fenced(group["message"]), ""]
+            block = _summary_group(group, status, run["acp"])
+            size = sum(len(line) + 1 for line in heading + block)
+            if size > budget:
+                left_out += 1
                 continue
-            for result in group["members"] if not group["same_message"] else group["members"][:1]:
-                targets = result["target"] if not group["same_message"] else ", ".join(group["targets"])
-                lines += [
-                    f"### {result['check']} — {result['title']} `[{targets}]`",
-                    "",
-                    f"Severity **{result['severity']}**.",
-                    "",
-                ]
-                lines += [*_fenced(result["message"]), ""]
-                if result.get("waiver"):
-                    w = result["waiver"]
-                    lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
-                if status in ("fail", "warn", "waived"):
-                    lines += [f"**Fix:** {result['remediation']}", ""]
-                lines += [f"Source: {best_ref(result, run['acp'])}", ""]
-    passed = [r for r in results if r["status"] in ("pass", "skip")]
-    if passed:
-        lines += ["## Passed and not applicable", "", "| check | target | status | note |", "|---|---|---|---|"]
-        for result in passed:
-            note = result["message"].replace("|", "\\|") if result["status"] == "skip" else result["title"]
-            lines.append(
-                f"| {result['check']} | {result['target']} | {STATUS_ICON[result['status']]} "
-                f"{result['status']} | {note} |"
-            )
-        lines.append("")
+            lines += heading + block
+            budget -= size
+            heading = []
+    if left_out:
+        lines += [f"**…and {left_out} more groups of findings in report.html** (this summary is kept short).", ""]
+    passed = sum(1 for r in results if r["status"] == "pass")
+    skipped = sum(1 for r in results if r["status"] == "skip")
+    if passed or skipped:
+        # Counted, not listed: one row per passing check and target is ~3 KB per healthy node.
+        lines += [
+            "## Passed and not applicable",
+            "",
+            (
+                f"{STATUS_ICON['pass']} {passed} passed · {STATUS_ICON['skip']} {skipped} not applicable, "
+                f"over {len({r['target'] for r in results})} targets; each is listed in report.html."
+            ),
+            "",
+        ]
     return "\n".join(lines)
+
+
+#: summary.md is read in a PR comment or a job summary: GitHub refuses a comment over 65,536
+#: characters, so the findings get this many and the rest is in report.html (``summary_markdown``).
+SUMMARY_BUDGET = 60_000
+#: At most this many targets, expired waivers or differing messages are listed in one place.
+SUMMARY_LIST_MAX = 20
+#: At most this many findings of one check with differing messages are written out in full.
+SUMMARY_MESSAGES_MAX = 5
+#: A message longer than this is cut in summary.md (report.html has it whole).
+SUMMARY_MESSAGE_MAX = 1_500
+
+
+def _summary_group(group: dict[str, Any], status: str, acp: str) -> list[str]:
+    """The summary.md lines of one group of findings, each list and message bounded."""
+    if group["kind"] == "target":
+        checks = [item["check"] for item in group["members"]]
+        return [
+            f"### {group['title']}",
+            "",
+            "Checks: " + _bounded(checks, "checks"),
+            "",
+            *_fenced(_cut(group["message"])),
+            "",
+        ]
+    lines: list[str] = []
+    shown = group["members"][:1] if group["same_message"] else group["members"][:SUMMARY_MESSAGES_MAX]
+    for result in shown:
+        targets = _bounded(group["targets"], "targets") if group["same_message"] else result["target"]
+        lines += [
+            f"### {result['check']} — {result['title']} `[{targets}]`",
+            "",
+            f"Severity **{result['severity']}**.",
+            "",
+            *_fenced(_cut(result["message"])),
+            "",
+        ]
+        if result.get("waiver"):
+            w = result["waiver"]
+            lines += [f"Waived by {w['owner']} until {w['expires']}: {w['reason']}", ""]
+        if status in ("fail", "warn", "waived"):
+            lines += [f"**Fix:** {result['remediation']}", ""]
+        lines += [f"Source: {best_ref(result, acp)}", ""]
+    if not group["same_message"] and len(shown) < len(group["members"]):
+        more = group["members"][len(shown) :]
+        lines += [
+            f"…and {len(more)} more {status.upper()} of {group['check']} with other messages, on "
+            f"{_bounded([r['target'] for r in more], 'targets')}: in report.html.",
+            "",
+        ]
+    return lines
+
+
+def _bounded(names: list[str], what: str) -> str:
+    """``names`` joined, at most ``SUMMARY_LIST_MAX`` of them, then how many more."""
+    if len(names) <= SUMMARY_LIST_MAX:
+        return ", ".join(names)
+    return ", ".join(names[:SUMMARY_LIST_MAX]) + f" and {len(names) - SUMMARY_LIST_MAX} more {what}"
+
+
+def _cut(text: str) -> str:
+    if len(text) <= SUMMARY_MESSAGE_MAX:
+        return text
+    return text[:SUMMARY_MESSAGE_MAX] + f"\n… ({len(text) - SUMMARY_MESSAGE_MAX} more characters in report.html)"
 
 
 def _fenced(text: str) -> list[str]:

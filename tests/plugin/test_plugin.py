@@ -433,7 +433,8 @@ def test_sarif_puts_findings_on_the_plan_file(checks: pytest.Pytester) -> None:
     document = json.loads((out / "results.sarif").read_text())
     assert document["version"] == "2.1.0"
     run = document["runs"][0]
-    by_rule = {(r["ruleId"], r["message"]["text"].split("]")[0] + "]"): r for r in run["results"]}
+    # The target is in the result's properties and location, not in its message.
+    by_rule = {(r["ruleId"], f"[{r['properties']['target']}]"): r for r in run["results"]}
     # A FAIL (it failed the run): an error; the explicit warn() of a critical check: a warning;
     # waived: a suppressed note.
     assert by_rule[("ACP-NET-902", "[plan]")]["level"] == "error"

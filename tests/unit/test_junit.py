@@ -8,6 +8,7 @@ report_runs.py), serial and under -n 2, plus every example plan.
 
 from __future__ import annotations
 
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -75,6 +76,54 @@ def test_every_non_compliance_is_in_it(run: report_runs.Run) -> None:
     warn = by_name["ACP-NET-904 explicit warning [plan]"].findtext("system-out") or ""
     assert "status: WARN" in warn and "worth a look" in warn and "fix: look at it" in warn
     assert all(case.find("properties") is None for case in by_name.values())
+
+
+def gitlab_view(text: str) -> dict[str, tuple[str, str | None]]:
+    """Each case as GitLab's test report shows it: (status, the text it shows).
+
+    The rules of GitLab's JUnit parser (lib/gitlab/ci/parsers/test/junit.rb,
+    ``create_test_case``): a failure or error shows its element's text then the case's
+    system-out; a skipped case shows only the skipped element's text; a passed case
+    shows nothing (its system-out is dropped)."""
+    view: dict[str, tuple[str, str | None]] = {}
+    for case in ET.fromstring(text).iter("testcase"):
+        out = case.findtext("system-out")
+        if case.find("failure") is not None:
+            view[case.get("name", "")] = ("failed", "\n\n".join(filter(None, [case.findtext("failure"), out])))
+        elif case.find("error") is not None:
+            view[case.get("name", "")] = ("error", "\n\n".join(filter(None, [case.findtext("error"), out])))
+        elif case.find("skipped") is not None:
+            view[case.get("name", "")] = ("skipped", case.findtext("skipped"))
+        else:
+            view[case.get("name", "")] = ("success", None)
+    return view
+
+
+def test_gitlab_shows_warn_and_waived_details(run: report_runs.Run) -> None:
+    """WARN and WAIVED are skipped cases whose text has the message, the fix and the waiver:
+    what GitLab's test report shows (it drops the output of passed cases)."""
+    view = gitlab_view(run.text("junit.xml"))
+    status, warn = view["ACP-NET-904 explicit warning [plan]"]
+    assert status == "skipped" and warn is not None
+    assert warn.startswith("WARN (critical) on plan") and "worth a look" in warn and "fix: look at it" in warn
+    status, waived = view["ACP-NET-913 waived failure [plan]"]
+    assert status == "skipped" and waived is not None
+    assert "WAIVED" in waived and "waived by net-team@example.com until 2999-01-01: single-node lab" in waived
+    status, manual = view["ACP-NET-906 needs a person [plan]"]
+    assert status == "skipped" and manual is not None and "ask the network team" in manual
+    assert view["ACP-NODE-909 swap is disabled [node:w2]"] == (
+        "failed",
+        view["ACP-NODE-909 swap is disabled [node:w2]"][1],
+    )
+    # Every case that is not a pass has text in GitLab.
+    document = json.loads(run.text("results.json"))
+    for result in document["results"]:
+        name = f"{result['check']} {result['title']} [{result['target']}]"
+        assert (view[name][1] is None) == (result["status"] == "pass"), name
+    suite = ET.fromstring(run.text("junit.xml")).find("testsuite")
+    assert suite is not None and suite.get("skipped") == str(
+        sum(document["summary"][s] for s in ("warn", "waived", "skip", "manual"))
+    )
 
 
 def test_names_are_the_same_with_and_without_xdist(run: report_runs.Run, tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def _no_constant(name: str) -> None:
 @given(st.lists(ANY_TEXT, min_size=4, max_size=4), st.floats(allow_nan=True, allow_infinity=True))
 def test_every_report_is_well_formed_whatever_the_results_hold(texts: list[str], number: float) -> None:
     files = writers.render_all(document(texts, number))
-    for name in ("results.json", "results.sarif"):
+    for name in ("results.json", "results.sarif", "codequality.json"):
         json.loads(files[name], parse_constant=_no_constant)
         files[name].encode("utf-8")
     ET.fromstring(files["junit.xml"].encode("utf-8"))

@@ -60,14 +60,15 @@ def test_the_log_is_valid_sarif_2_1_0(log: dict[str, Any]) -> None:
 def test_every_rule_says_what_why_and_where(log: dict[str, Any], run: report_runs.Run) -> None:
     rules = log["runs"][0]["tool"]["driver"]["rules"]
     document = json.loads(run.text("results.json"))
-    assert [r["id"] for r in rules] == list(dict.fromkeys(r["check"] for r in document["results"]))
-    for rule in rules:
+    assert [r["id"] for r in rules] == [*dict.fromkeys(r["check"] for r in document["results"]), "expired-waiver"]
+    for rule in rules[:-1]:
         assert (
             rule["shortDescription"]["text"]
             and rule["fullDescription"]["text"]
             and rule["helpUri"].startswith("https://")
         ), rule["id"]
-        assert rule["help"]["text"].strip()
+    for rule in rules:
+        assert rule["help"]["text"].strip() and rule["fullDescription"]["text"], rule["id"]
     by_id = {r["id"]: r for r in rules}
     assert (
         by_id["ACP-NET-902"]["fullDescription"]["text"] == "Why 902 exists: the cluster CIDR must be chosen on purpose."
@@ -82,7 +83,11 @@ def test_every_rule_says_what_why_and_where(log: dict[str, Any], run: report_run
 
 def test_findings_sit_on_the_plan_line_of_what_they_are_about(log: dict[str, Any]) -> None:
     run = log["runs"][0]
-    located = {(r["ruleId"], r["properties"]["target"]): r["locations"][0] for r in run["results"]}
+    located = {
+        (r["ruleId"], r["properties"]["target"]): r["locations"][0]
+        for r in run["results"]
+        if r["ruleId"] != "expired-waiver"
+    }
     for name in ("cp1", "cp2", "cp3", "w2"):
         location = located[("ACP-NODE-909", f"node:{name}")]
         assert location["physicalLocation"]["region"]["startLine"] == node_line(name)
@@ -94,6 +99,56 @@ def test_findings_sit_on_the_plan_line_of_what_they_are_about(log: dict[str, Any
         artifact = location["physicalLocation"]["artifactLocation"]
         assert artifact == {"uri": "examples/workload-kube-ovn.yaml", "uriBaseId": "SRCROOT"}
     assert run["originalUriBaseIds"]["SRCROOT"]["uri"] == ROOT.as_uri() + "/"
+
+
+def test_messages_leave_the_target_to_the_location(log: dict[str, Any]) -> None:
+    """The same finding on several nodes has one text, so tools group it; the node is in its location."""
+    swap = [r for r in log["runs"][0]["results"] if r["ruleId"] == "ACP-NODE-909"]
+    assert {r["message"]["text"] for r in swap} == {"swap is on (/swap.img)"}
+    assert sorted(r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in swap) == [
+        "node:cp1", "node:cp2", "node:cp3", "node:w2",
+    ]  # fmt: skip
+    assert not any(r["message"]["text"].startswith("[") for r in log["runs"][0]["results"])
+
+
+def test_an_expired_waiver_is_a_result_on_its_line_in_the_waivers_file(
+    log: dict[str, Any], run: report_runs.Run
+) -> None:
+    """A run whose only problem is an expired waiver is red: code scanning must see a result too."""
+    (expired,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "expired-waiver"]
+    waivers = run.directory / "waivers.yaml"
+    location = expired["locations"][0]["physicalLocation"]
+    line = location["region"]["startLine"]
+    assert "ACP-NET-999" in waivers.read_text().splitlines()[line - 1]
+    assert location["artifactLocation"] == {"uri": "waivers.yaml", "uriBaseId": "WAIVERSDIR"}
+    assert log["runs"][0]["originalUriBaseIds"]["WAIVERSDIR"]["uri"] == waivers.parent.as_uri() + "/"
+    assert expired["level"] == "error" and "expired on 2020-01-01" in expired["message"]["text"]
+
+
+def test_a_run_failed_only_by_an_expired_waiver_has_a_result(tmp_path: Path) -> None:
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "waivers:\n  - check: ACP-NET-001\n    reason: old\n    owner: ops@example.com\n    expires: 2020-01-01\n"
+    )
+    process = report_runs.acpcheck(
+        "run", "--plan", str(report_runs.EXAMPLE), "--profile", "plan", "--waivers", str(waivers),
+        "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert process.returncode == 1, process.stdout + process.stderr
+    log = json.loads((tmp_path / "out" / "results.sarif").read_text())
+    (result,) = log["runs"][0]["results"]
+    assert result["ruleId"] == "expired-waiver" and result["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": 2
+    }
+    assert schema_errors(log) == []
+    gate = subprocess.run(
+        [str(SARIF_TOOL), "--check", "error", "summary", str(tmp_path / "out" / "results.sarif")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert gate.returncode != 0 and "error: 1" in gate.stdout
 
 
 def test_levels_follow_what_the_finding_did_to_the_run(log: dict[str, Any]) -> None:
@@ -174,10 +229,11 @@ def test_sarif_tools_reads_it_back(run: report_runs.Run, tmp_path: Path) -> None
     assert {(row["Code"], row["Severity"]) for row in rows} == {
         ("ACP-NET-902", "error"), ("ACP-NODE-908", "error"), ("ACP-NODE-909", "error"),
         ("ACP-NET-903", "warning"), ("ACP-NET-904", "warning"), ("ACP-NET-913", "note"),
+        ("expired-waiver", "error"),
     }  # fmt: skip
-    swap = {row["Description"]: int(row["Line"]) for row in rows if row["Code"] == "ACP-NODE-909"}
-    assert swap == {f"[node:{n}] swap is on (/swap.img)": node_line(n) for n in ("cp1", "cp2", "cp3", "w2")}
-    assert {row["Location"] for row in rows} == {"examples/workload-kube-ovn.yaml"}
+    swap = sorted((row["Description"], int(row["Line"])) for row in rows if row["Code"] == "ACP-NODE-909")
+    assert swap == sorted(("swap is on (/swap.img)", node_line(n)) for n in ("cp1", "cp2", "cp3", "w2"))
+    assert {row["Location"] for row in rows} == {"examples/workload-kube-ovn.yaml", "waivers.yaml"}
     # Its CI gate: errors in the log fail it.
     gate = subprocess.run(
         [str(SARIF_TOOL), "--check", "error", "summary", str(run.out / "results.sarif")],
@@ -186,4 +242,4 @@ def test_sarif_tools_reads_it_back(run: report_runs.Run, tmp_path: Path) -> None
         check=False,
         timeout=60,
     )
-    assert gate.returncode != 0 and "error: 6" in gate.stdout
+    assert gate.returncode != 0 and "error: 7" in gate.stdout  # 6 FAILs and the expired waiver
