@@ -5,6 +5,9 @@
     acpcheck list [--area A] [--scope S] [--profile P] [--json]
     acpcheck explain ID
     acpcheck schema
+    acpcheck completion bash|zsh
+
+Each command's ``--help`` has a description, examples and its exit codes (acpcheck/clihelp.py).
 
 Input is validated before pytest starts, so bad input exits 4 with every problem
 listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
