@@ -46,7 +46,7 @@ VALUES = {
     "id": CHECKS,  # explain
     "run_id": RUNS,  # rollback
 }
-#: Values nothing can guess: completed with nothing (the shell shows the option's help, zsh its name).
+#: Values nothing can guess: completed with nothing (zsh says what the value is).
 FREE_TEXT = {"context", "request_timeout", "etcd_sample", "workers", "pytest_args"}
 
 
