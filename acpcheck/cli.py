@@ -5,6 +5,9 @@
     acpcheck list [--area A] [--scope S] [--profile P] [--json]
     acpcheck explain ID
     acpcheck schema
+    acpcheck completion bash|zsh
+
+Each command's ``--help`` has a description, examples and its exit codes (acpcheck/clihelp.py).
 
 Input is validated before pytest starts, so bad input exits 4 with every problem
 listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
@@ -33,11 +36,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from acpcheck import __version__
+from acpcheck.clihelp import Example
+from acpcheck.completion import SHELLS
 from acpcheck.errors import InputError, Problem, visible
 from acpcheck.model.check import AREAS
 from acpcheck.model.result import (
     EXIT_BAD_INPUT,
     EXIT_ERROR,
+    EXIT_FAIL,
     EXIT_INTERNAL,
     EXIT_NOTHING_SELECTED,
     EXIT_OK,
@@ -222,16 +228,76 @@ def _lab(arguments: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every command's options and ``--help``; remediate and rollback keep theirs in acpcheck/remediation/cli.py,
+    the lab its own in its distribution (here they are only listed)."""
+    from acpcheck.clihelp import HelpFormatter, epilog
+
     parser = UsageParser(
-        prog="acpcheck", description="Checks an Alauda Container Platform cluster plan, its nodes and its clusters."
+        prog="acpcheck",
+        formatter_class=HelpFormatter,
+        description=(
+            "Checks an Alauda Container Platform cluster plan, its nodes and its clusters against what the ACP "
+            "documentation requires: before an install, an upgrade or a CI merge."
+        ),
+        epilog=epilog(
+            [
+                ("acpcheck run --plan plan.yaml", "the pre-install assessment: the plan, its nodes over SSH, the LB"),
+                ("acpcheck run --plan plan.yaml --profile plan", "the plan alone: no connection, well under a second"),
+                ("acpcheck explain ACP-NODE-008", "why a rule exists, how to fix it, where it comes from"),
+                ("acpcheck remediate --plan plan.yaml", "the fixes for the findings, shown and not made"),
+                ("acpcheck run --help", "a command's options, examples and exit codes"),
+            ]
+        ),
     )
     parser.add_argument("--version", action="version", version=f"acpcheck {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageParser)
 
-    run = commands.add_parser("run", help="assess a plan (and its nodes and cluster, by profile)")
+    def command(name: str, summary: str, description: str, examples: list[Example], exits: dict[int, str]) -> Any:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=epilog(examples, exits),
+            formatter_class=HelpFormatter,
+        )
+
+    run = command(
+        "run",
+        "assess a plan (and its nodes and cluster, by profile)",
+        "Assesses a cluster plan with the checks its profile selects: the plan itself, its nodes over SSH, the load "
+        "balancer and the connectivity between the nodes, and with a kubeconfig the live cluster and its etcd. "
+        "Every input is read and validated first: bad input ends the run before anything connects. Writes "
+        "results.json, junit.xml, summary.md, report.html and results.sarif to --out.",
+        [
+            ("acpcheck run --plan plan.yaml", "the pre-install assessment (profile preinstall)"),
+            ("acpcheck run --plan plan.yaml --profile plan --out reports/ci", "the plan alone, no connection"),
+            (
+                "acpcheck run --plan plan.yaml --profile upgrade --kubeconfig ~/.kube/config",
+                "upgrade readiness, with the live cluster's API and etcd",
+            ),
+            ("acpcheck run --plan plan.yaml --check 'ACP-NODE-*' -n auto", "the node checks only, in parallel"),
+            ("acpcheck gather --plan plan.yaml --out evidence", "save every node's facts once, then judge them"),
+            ("acpcheck run --plan plan.yaml --facts evidence", "... offline, as often as needed"),
+            ("acpcheck run --plan plan.yaml --waivers waivers.yaml --remediate", "accepted findings; then the fixes"),
+            ("acpcheck run --plan plan.yaml -- --co", "pytest arguments after --: here, list the items only"),
+        ],
+        {
+            EXIT_OK: "compliant: no FAIL, no ERROR, no expired waiver (WARN allowed)",
+            EXIT_FAIL: "at least one FAIL, or an expired waiver",
+            EXIT_ERROR: "no FAIL, but at least one ERROR (a target could not be checked), or stopped by Ctrl-C",
+            EXIT_INTERNAL: "the run did not complete (acpcheck or a plugin broke); its reports say why",
+            EXIT_BAD_INPUT: (
+                "bad input: plan, profile, waivers, saved facts, kubeconfig, options or an unusable --out; every "
+                "problem is listed with its file, line and field, and nothing is run"
+            ),
+            EXIT_NOTHING_SELECTED: "nothing selected: the --check selectors and the profile select no check",
+        },
+    )
     run.add_argument("--plan", required=True, help="cluster plan YAML")
     run.add_argument(
-        "--profile", default="preinstall", help="built-in profile name or profile file (default: preinstall)"
+        "--profile",
+        default="preinstall",
+        help="built-in profile name or profile file (default: preinstall); an unknown name's error lists the built-ins",
     )
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>); locked for the run")
     run.add_argument(
@@ -292,14 +358,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
-    run.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+    run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="extra pytest arguments, after --")
     run.set_defaults(handler=_run)
 
-    gather = commands.add_parser(
+    gather = command(
         "gather",
-        help="collect every node's facts into an evidence directory (for --facts, offline review, bug reports)",
+        "collect every node's facts into an evidence directory (for --facts, offline review, bug reports)",
+        "Connects to every node of the plan once and saves what the node checks judge, one JSON file per node "
+        "(DIR/nodes/<node>.json), judging nothing. `acpcheck run --facts DIR` replays them without connecting: on "
+        "another machine, after the nodes are gone, or attached to a bug report.",
+        [
+            ("acpcheck gather --plan plan.yaml --out evidence", "every node's facts, in evidence/nodes/"),
+            ("acpcheck run --plan plan.yaml --facts evidence", "judge them, no connection"),
+        ],
+        {
+            EXIT_OK: "every node's facts saved",
+            EXIT_ERROR: "a node could not be reached or read (its failure is saved too, and replays as ERROR)",
+        },
     )
-    gather.add_argument("--plan", required=True)
+    gather.add_argument("--plan", required=True, help="cluster plan YAML")
     gather.add_argument("--out", required=True, help="evidence directory: node facts go to DIR/nodes/<node>.json")
     gather.add_argument(
         "--force", action="store_true", help="write into a directory that holds files acpcheck did not write"
@@ -317,23 +394,79 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
 
-    validate = commands.add_parser("validate", help="validate a plan file only")
-    validate.add_argument("--plan", required=True)
+    validate = command(
+        "validate",
+        "validate a plan file only",
+        "Reads and validates a plan against its schema, connecting to nothing and running no check: every problem "
+        "at once, as file:line: field: what is wrong. A schema problem is bad input; a plan that is valid but "
+        "breaks a rule (two CIDRs that overlap) is a finding of `acpcheck run --profile plan`.",
+        [("acpcheck validate --plan plan.yaml", "is this a plan acpcheck can read?")],
+        {EXIT_OK: "a valid plan", EXIT_BAD_INPUT: "not a valid plan (or no such file): every problem is listed"},
+    )
+    validate.add_argument("--plan", required=True, help="cluster plan YAML")
     validate.set_defaults(handler=_validate)
 
-    listing = commands.add_parser("list", help="list checks")
+    listing = command(
+        "list",
+        "list checks",
+        "Lists the check catalogue, one line per check: id, severity, scope and title; filtered by area, scope "
+        "or the checks a profile selects.",
+        [
+            ("acpcheck list --area NODE", "the node checks"),
+            ("acpcheck list --profile ci", "what the ci profile runs"),
+            ("acpcheck list --json", "every check's metadata, for tools"),
+        ],
+        {EXIT_OK: "listed (also when no check matches)"},
+    )
     listing.add_argument("--area", type=str.upper, choices=AREAS, help="one of " + ", ".join(AREAS))
-    listing.add_argument("--scope", choices=["plan", "node", "cluster"])
-    listing.add_argument("--profile", help="only checks this profile selects")
+    listing.add_argument("--scope", choices=["plan", "node", "cluster"], help="what the checks look at")
+    listing.add_argument("--profile", help="only checks this profile selects (a built-in name or a file)")
     listing.add_argument("--json", action="store_true", help="machine-readable")
     listing.set_defaults(handler=_list)
 
-    explain = commands.add_parser("explain", help="everything about one check")
-    explain.add_argument("id")
+    explain = command(
+        "explain",
+        "everything about one check",
+        "Everything about one check: severity, scope, when it applies, why the rule exists, how to fix a finding, "
+        "the remediation steps that fix it (`acpcheck remediate`) and the docs pages it comes from.",
+        [("acpcheck explain ACP-NODE-008", "one check (the case of the id does not matter)")],
+        {EXIT_OK: "explained", EXIT_BAD_INPUT: "no such check (close ids are suggested)"},
+    )
+    explain.add_argument("id", help="a check id, e.g. ACP-NODE-008")
     explain.set_defaults(handler=_explain)
 
-    schema = commands.add_parser("schema", help="print the plan's JSON Schema")
+    schema = command(
+        "schema",
+        "print the plan's JSON Schema",
+        "Prints the JSON Schema of the plan file (JSON Schema 2020-12), with a title and a description for every "
+        "field: for editors that check and complete a plan as it is typed (the YAML language server).",
+        [
+            (
+                "acpcheck schema > plan.schema.json",
+                "then start the plan with: # yaml-language-server: $schema=plan.schema.json",
+            )
+        ],
+        {EXIT_OK: "printed"},
+    )
     schema.set_defaults(handler=_schema)
+
+    completion = command(
+        "completion",
+        "print a shell completion script (bash or zsh)",
+        "Prints a completion script for bash or zsh: commands, options, built-in profiles, check ids and files. "
+        "It is written from this version's commands, so generate it again after an upgrade.",
+        [
+            ("source <(acpcheck completion bash)", "bash: add this line to ~/.bashrc"),
+            ("source <(acpcheck completion zsh)", "zsh: add this line to ~/.zshrc, after compinit"),
+            (
+                "acpcheck completion zsh > ~/.zfunc/_acpcheck",
+                "zsh, or install it as a function file in a directory of $fpath",
+            ),
+        ],
+        {EXIT_OK: "printed"},
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: " + " or ".join(SHELLS))
+    completion.set_defaults(handler=_completion)
     return parser
 
 
@@ -638,6 +771,15 @@ def _remediation_steps(check_id: str) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from acpcheck.completion import commands_of, script, subcommands, words
+    from acpcheck.remediation.cli import parser as remediation_parser
+
+    commands = commands_of(_parser(), replacements=subcommands(remediation_parser()))
+    print(script(args.shell, _parser(), commands, words()), end="")
+    return EXIT_OK
 
 
 def _schema(args: argparse.Namespace) -> int:

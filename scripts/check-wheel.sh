@@ -4,8 +4,9 @@
 # from a directory outside the checkout, where only the installed files can be found:
 #
 #   - the wheel holds acpcheck/checks/*.py, acpcheck/profiles/*.yaml and
-#     acpcheck/reports/{report.html.j2,results.schema.json}, and no reports/out/ and no
-#     lab (the lab is its own distribution, acpcheck-lab, built from lab/)
+#     acpcheck/reports/{report.html.j2,results.schema.json}, the checkout's LICENSE in its
+#     dist-info, and no reports/out/ and no lab (the lab is its own distribution,
+#     acpcheck-lab, built from lab/, with its own copy of LICENSE)
 #   - `acpcheck list` shows the same catalogue as the checkout's; `acpcheck explain` works
 #   - `acpcheck run --profile plan` on an example plan exits 0 and writes its reports
 #   - `pytest --pyargs acpcheck.checks` (the plain-plugin way) passes
@@ -55,20 +56,23 @@ mkdir -p "$WORK/dist-lab"
 lab_wheel=$(ls "$WORK"/dist-lab/acpcheck_lab-*.whl)
 
 # 2. What the wheels hold; the product's file list, summed up per directory, is kept for the last line.
-contents=$("$PY" - "$wheel" "$lab_wheel" 2>>"$LOG" <<'EOF'
+contents=$("$PY" - "$wheel" "$lab_wheel" "$ROOT/LICENSE" 2>>"$LOG" <<'EOF'
 import collections, fnmatch, sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-missing = [p for p in ("acpcheck/checks/*.py", "acpcheck/profiles/*.yaml", "acpcheck/reports/report.html.j2", "acpcheck/reports/results.schema.json") if not fnmatch.filter(names, p)]
+# The license travels in each wheel's dist-info (license-files, PEP 639), byte for byte the checkout's LICENSE.
+license = open(sys.argv[3], "rb").read()
+licensed = [n for n in names if fnmatch.fnmatch(n, "acpcheck-*.dist-info/licenses/LICENSE") and zipfile.ZipFile(sys.argv[1]).read(n) == license]
+missing = [p for p in ("acpcheck/checks/*.py", "acpcheck/profiles/*.yaml", "acpcheck/reports/report.html.j2", "acpcheck/reports/results.schema.json") if not fnmatch.filter(names, p)] + ([] if licensed else ["acpcheck-*.dist-info/licenses/LICENSE"])
 leaked = [n for n in names if "reports/out/" in n]
 lab = [n for n in names if n.startswith(("acpcheck_lab", "acpcheck/lab/"))]
 lab_names = zipfile.ZipFile(sys.argv[2]).namelist()
-lab_missing = [p for p in ("acpcheck_lab/cli.py", "acpcheck_lab/apiserver.py", "acpcheck_lab/scenarios/demo.yaml", "acpcheck_lab/crds/*.yaml", "acpcheck_lab-*.dist-info/entry_points.txt") if not fnmatch.filter(lab_names, p)]
+lab_missing = [p for p in ("acpcheck_lab/cli.py", "acpcheck_lab/apiserver.py", "acpcheck_lab/scenarios/demo.yaml", "acpcheck_lab/crds/*.yaml", "acpcheck_lab-*.dist-info/entry_points.txt", "acpcheck_lab-*.dist-info/licenses/LICENSE") if not fnmatch.filter(lab_names, p)]
 lab_strays = [n for n in lab_names if not n.startswith("acpcheck_lab")]
-print("missing:", missing, "leaked:", leaked, "lab modules:", lab, "lab wheel missing:", lab_missing, "lab wheel strays:", lab_strays, file=sys.stderr)
+print("license:", licensed, "missing:", missing, "leaked:", leaked, "lab modules:", lab, "lab wheel missing:", lab_missing, "lab wheel strays:", lab_strays, file=sys.stderr)
 if missing or leaked or lab or lab_missing or lab_strays:
     sys.exit(1)
 per_directory = collections.Counter(name.rpartition("/")[0] + "/" for name in names)
-print(f"{len(names)} files:", ", ".join(f"{directory} {count}" for directory, count in sorted(per_directory.items())))
+print(f"{len(names)} files (license: {licensed[0]}):", ", ".join(f"{directory} {count}" for directory, count in sorted(per_directory.items())))
 EOF
 ) || fail "wheel contents ($(basename "$wheel"), $(basename "$lab_wheel"))"
 

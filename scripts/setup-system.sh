@@ -41,6 +41,8 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(libfaketime)
 # The node programs (acpcheck/sources/nodeprograms/*.sh) are linted as shell by the suite
 # (tests/checks/test_nodeprograms.py), as the probe is run with sh -n.
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+# `acpcheck completion zsh` is tried in a real zsh (tests/cli/test_help_and_completion.py).
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
 # The report tests open report.html in headless Chromium, as its readers do (tests/unit/test_report_browser.py).
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 

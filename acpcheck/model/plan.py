@@ -119,6 +119,52 @@ FORMAT_EXAMPLES[ACP_VERSION_PATTERN] = "4.3 or 4.3.1"
 FORMAT_EXAMPLES[r"^[A-Za-z_][A-Za-z0-9_]*$"] = "SSH_PASSWORD (the name of an environment variable)"
 
 
+# Titles of the JSON Schema, written for people: a field's (or a section's) name in words,
+# with these words and phrases in their usual form ("API version", not pydantic's "Apiversion").
+TITLE_WORDS = {
+    "acp": "ACP",
+    "api": "API",
+    "args": "arguments",
+    "auth": "authentication",
+    "cert": "certificate",
+    "cidr": "CIDR",
+    "env": "environment variable",
+    "etcd": "etcd",
+    "http": "HTTP",
+    "id": "ID",
+    "ip": "IP",
+    "ips": "IPs",
+    "ipv4": "IPv4",
+    "ipv6": "IPv6",
+    "nic": "NIC",
+    "seconds": "(seconds)",
+    "ssh": "SSH",
+    "url": "URL",
+    "vip": "VIP",
+    "vlan": "VLAN",
+    "vrid": "VRID",
+}
+TITLE_PHRASES = {"kube_ovn": "Kube-OVN", "self_built": "self-built"}
+#: Names written in lower case even at the start of a title.
+LOWER_CASE_NAMES = {"etcd"}
+
+
+def schema_title(name: str) -> str:
+    """A title for people from a field's name (``api_version``: "API version") or a section's
+    class name (``SelfBuiltVip``: "Self-built VIP"); the first word is capitalised unless
+    it is a name written in lower case ("etcd encryption")."""
+    snake = re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})", "_", name
+    ).lower()  # nodeIPCount: node_ip_count
+    for phrase, written in TITLE_PHRASES.items():
+        snake = re.sub(rf"(?<![a-z]){phrase}(?![a-z])", written, snake)
+    words = snake.split("_")
+    titled = [TITLE_WORDS.get(word, word) for word in words]
+    if words[0] not in LOWER_CASE_NAMES:
+        titled[0] = titled[0][:1].upper() + titled[0][1:]
+    return " ".join(titled)
+
+
 class Spec(BaseModel):
     """Base of every plan section: camelCase keys, unknown keys are errors, and values of
     the type the JSON Schema says (strict: ``port: "22"`` or ``enabled: "true"`` is
@@ -131,6 +177,8 @@ class Spec(BaseModel):
         frozen=True,
         arbitrary_types_allowed=True,
         strict=True,
+        field_title_generator=lambda name, _field: schema_title(name),
+        model_title_generator=lambda model: schema_title(model.__name__),
     )
 
 
@@ -769,15 +817,17 @@ def plan_json_schema() -> dict[str, Any]:
     """JSON Schema of the plan file, for editors (``acpcheck schema``).
 
     Every field has a title and a description, both from the model: a field's own
-    ``description``, or for a section (a model) the section's docstring; the title
-    from the field's name where pydantic gives none (next to a ``$ref``)."""
+    ``description``, or for a section (a model) the section's docstring; titles are
+    written for people from the names (``schema_title``: pydantic's field title
+    generator, and here for a field that is only a ``$ref``, which pydantic leaves
+    without one). ``$id`` names the plan format as results.schema.json names its own."""
     schema = ClusterPlan.model_json_schema(by_alias=True, mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:acpcheck:plan:v1", **schema}
     schema["title"] = "acpcheck ClusterPlan"
     definitions = schema.get("$defs", {})
     for body in (schema, *definitions.values()):
         for name, prop in body.get("properties", {}).items():
-            prop.setdefault("title", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).capitalize())
+            prop.setdefault("title", schema_title(name))
             if "description" not in prop:
                 refs = [prop, *prop.get("anyOf", []), prop.get("items") or {}]
                 target = next((str(r["$ref"]).rsplit("/", 1)[-1] for r in refs if "$ref" in r), None)
@@ -794,5 +844,6 @@ __all__ = [
     "load_plan",
     "plan_from_document",
     "plan_json_schema",
+    "schema_title",
     "secret_reference_problems",
 ]

@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from acpcheck.clihelp import HelpFormatter, epilog
 from acpcheck.constants import DEFAULT_OUT
 from acpcheck.errors import InputError, Problem, visible
-from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED
+from acpcheck.model.result import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,10 +42,48 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="acpcheck", description="Fix what an assessment found, show it first, and undo it.")
+    top = _Parser(
+        prog="acpcheck",
+        description="Fix what an assessment found, show it first, and undo it.",
+        formatter_class=HelpFormatter,
+    )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fix = commands.add_parser(
-        "remediate", help="fix the findings that have a remediation step (a dry-run unless --apply)"
+        "remediate",
+        help="fix the findings that have a remediation step (a dry-run unless --apply)",
+        formatter_class=HelpFormatter,
+        description=(
+            "Fixes the findings of the plan's nodes and cluster that have a remediation step. Without --apply it is a "
+            "dry-run: per node the steps, the exact commands and a unified diff of every file, and nothing changes. "
+            "With --apply it makes the changes (nodes in parallel, steps in order), journals what undoes each one "
+            "before making it, and grades the owning checks again. Removing software or data needs --allow-removals "
+            "as well. `acpcheck explain ID` lists the steps that fix a check."
+        ),
+        epilog=epilog(
+            [
+                ("acpcheck remediate --plan plan.yaml", "what would change on every node, and why"),
+                (
+                    "acpcheck remediate --plan plan.yaml --from reports/out/RUN-ID/results.json",
+                    "only the findings of that run (graded again now)",
+                ),
+                ("acpcheck remediate --plan plan.yaml --check ACP-NODE-010 --apply", "fix one check's findings"),
+                ("acpcheck remediate --plan plan.yaml --apply --out fix-1", "fix them all; journal in fix-1/journal"),
+                ("acpcheck rollback RUN-ID --journal-dir fix-1/journal", "undo that run"),
+            ],
+            {
+                EXIT_OK: "nothing (left) to do",
+                EXIT_FAIL: (
+                    "a dry-run with changes to make, or after --apply findings that remain (needs reboot, still "
+                    "failing, refused, skipped)"
+                ),
+                EXIT_ERROR: (
+                    "a node could not be reached, another remediation holds it, or a step failed (its own changes "
+                    "undone)"
+                ),
+                EXIT_INTERNAL: "acpcheck itself broke",
+                EXIT_INTERRUPTED: "interrupted: the journal holds what was done (undo it with `acpcheck rollback`)",
+            },
+        ),
     )
     fix.add_argument("--plan", required=True, help="cluster plan YAML")
     fix.add_argument(
@@ -72,8 +111,40 @@ def parser() -> argparse.ArgumentParser:
         help="write remediation.json (and with --apply the journal) here; default with --apply: reports/out/<run-id>",
     )
     fix.add_argument("--run-id", help=argparse.SUPPRESS)
-    back = commands.add_parser("rollback", help="undo every change of a remediation run, from its journal")
-    back.add_argument("run_id", metavar="RUN-ID")
+    back = commands.add_parser(
+        "rollback",
+        help="undo every change of a remediation run, from its journal",
+        formatter_class=HelpFormatter,
+        description=(
+            "Undoes every change of a remediation run, newest first, from the journal `acpcheck remediate --apply` "
+            "wrote before each change: also after an apply that was interrupted or killed. The journal is verified "
+            "whole before any node is touched; commands that have no reverse are listed."
+        ),
+        epilog=epilog(
+            [
+                ("acpcheck rollback RUN-ID", "the run's journal in its default place, reports/out/RUN-ID/journal"),
+                ("acpcheck rollback RUN-ID --journal-dir fix-1/journal", "a run applied with --out fix-1"),
+            ],
+            {
+                EXIT_OK: "every change undone (commands without a reverse are listed)",
+                EXIT_ERROR: (
+                    "something could not be undone: a node could not be reached, another remediation holds it, "
+                    "or an undo failed"
+                ),
+                EXIT_INTERNAL: "acpcheck itself broke",
+                EXIT_BAD_INPUT: (
+                    "no such journal, or one that is damaged, was changed after it was written, is of an older "
+                    "format, or names a target the plan lacks: refused before any node is touched"
+                ),
+                EXIT_INTERRUPTED: "interrupted",
+            },
+        ),
+    )
+    back.add_argument(
+        "run_id",
+        metavar="RUN-ID",
+        help="the id of the remediation run (remediate prints it; its remediation.json has it)",
+    )
     back.add_argument("--journal-dir", metavar="DIR", help="the run's journal (default: reports/out/RUN-ID/journal)")
     back.add_argument("--plan", help="the plan to reach the nodes with (default: the one the run used)")
     return top

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import re
 import time
 import uuid
 from pathlib import Path
@@ -64,6 +65,30 @@ def title(result: dict[str, Any]) -> str:
     return f"{result['check']} {result['title']} [{result['target']}]"
 
 
+def description(rationale: str, remediation: str) -> str:
+    """The Allure description: why the rule exists and how to fix it, in the Markdown Allure
+    renders. A docstring's hard wraps are no line breaks there (each paragraph becomes one
+    line, list items keep theirs, a word cut at a hyphen is joined again), and reST
+    ``code`` becomes Markdown `code`."""
+    return f"{_markdown(rationale)}\n\nFix: {_markdown(remediation)}"
+
+
+_LIST_ITEM = re.compile(r"([-*+]|\d+[.)])\s")
+
+
+def _markdown(text: str) -> str:
+    paragraphs = []
+    for paragraph in re.split(r"\n[ \t]*\n", text.strip()):
+        lines: list[str] = []
+        for line in (line.strip() for line in paragraph.splitlines()):
+            if not lines or _LIST_ITEM.match(line):
+                lines.append(line)
+            else:
+                lines[-1] += ("" if re.search(r"\w-$", lines[-1]) else " ") + line
+        paragraphs.append("\n".join(lines))
+    return re.sub(r"``(.+?)``", r"`\1`", "\n\n".join(paragraphs))
+
+
 def marks(
     check: str,
     check_title: str,
@@ -87,7 +112,7 @@ def marks(
         label(EPIC, label_type="parentSuite"),
         label(area, label_type="suite"),
         label(f"{check} {check_title}", label_type="subSuite"),
-        pytest.mark.allure_description(f"{rationale}\n\nFix: {remediation}"),
+        pytest.mark.allure_description(description(rationale, remediation)),
     ]
     for index, ref in enumerate(refs):
         out.append(

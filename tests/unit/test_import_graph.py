@@ -58,7 +58,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("matrix", ["acpcheck.matrix.*"]),
-    ("model", ["acpcheck.model.*", "acpcheck.catalog", "acpcheck.checks"]),
+    ("model", ["acpcheck.model.*", "acpcheck.catalog", "acpcheck.checks", "acpcheck.clihelp"]),
     ("transport", ["acpcheck.transport.*"]),
     ("facts", ["acpcheck.facts.*"]),
     ("sources", ["acpcheck.sources.*"]),
@@ -68,7 +68,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("remediation", ["acpcheck.remediation.*"]),
     ("checks", ["acpcheck.checks.*"]),
     ("run and plugin", ["acpcheck.run.*", "acpcheck.plugin.*", "acpcheck.report.collector"]),
-    ("cli", ["acpcheck.cli", "acpcheck.__main__"]),
+    ("cli", ["acpcheck.cli", "acpcheck.__main__", "acpcheck.completion"]),
     ("lab", ["acpcheck_lab.*", "acpcheck.lab.*"]),
 ]
 
