@@ -182,9 +182,7 @@ class FileKind:
                 f"  before it is moved into place: $ {action.validate.replace(chr(34) + '$1' + chr(34), 'NEWFILE')}"
             )
         if action.then:
-            script = (
-                "" if shown(action.then) == action.then else "  (a script acpcheck ships; its text: remediation.json)"
-            )
+            script = "" if shown(action.then) == action.then else "    # acpcheck's node script, in remediation.json"
             lines.append(f"  then: $ {shown(action.then)}{script}")
         if action.login_check:
             lines.append("  then: a new SSH login must succeed, else the file is restored and reloaded at once")
