@@ -3,7 +3,8 @@
 Every kind has the same four parts, so that the runner, the journal and ``rollback``
 never need to know what an action is:
 
-- ``describe(action)``: the dry-run lines, exact commands and a unified diff;
+- ``describe(action, how)``: the lines people read, exact commands and a unified diff,
+  worded as planned (a dry-run) or written (after ``--apply``; ``DescribeAs``);
 - ``prepare(action, ctx)``: look at the node and return the *undo record* (journaled
   as the ``intent`` before anything changes): a file's current bytes, mode and owner;
   a command's captured state and an archive of the paths it touches, made on the node;
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from acpcheck.errors import visible
 from acpcheck.remediation import records
 from acpcheck.remediation.changes import MoveAside, RunCommand, WriteFile
-from acpcheck.remediation.commands import NamedCommand, record_problems
+from acpcheck.remediation.commands import NamedCommand, record_problems, shown
 from acpcheck.remediation.nodefiles import (
     FileState,
     NodeFileError,
@@ -89,8 +90,23 @@ class ActionContext:
         return result.ok, said or f"exit {result.exit_status}"
 
 
+@dataclass(frozen=True)
+class DescribeAs:
+    """How ``describe`` words an action: as planned (a dry-run, or a change not made) or
+    as written (made by ``--apply``), and where on the node its backups go."""
+
+    done: bool = False
+    #: The run's backup directory on the node (``ActionContext.backup_dir``).
+    backup_dir: str = f"{BACKUP_ROOT}/<run>"
+    #: The action's archive name there (``runner.action_label``).
+    label: str = "action"
+
+
+PLANNED = DescribeAs()
+
+
 class ActionKind(Protocol):
-    def describe(self, action: Any) -> list[str]: ...
+    def describe(self, action: Any, how: DescribeAs = PLANNED) -> list[str]: ...
     def prepare(self, action: Any, ctx: ActionContext) -> dict[str, Any]: ...
     def perform(self, action: Any, ctx: ActionContext) -> None: ...
     def undo(self, record: dict[str, Any], ctx: ActionContext) -> str: ...
@@ -112,8 +128,10 @@ def kind_of(action: Any) -> ActionKind:
 # Diffs
 
 
-def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode: int = 0o644) -> list[str]:
-    """A unified diff of a planned file change, every character made visible."""
+def unified_diff(
+    path: str, before: FileState, after: bytes | None, *, new_mode: int = 0o644, written: bool = False
+) -> list[str]:
+    """A unified diff of a file change, planned or ``written``, every character made visible."""
     if before.kind == "file":
         old_head = f"--- {path}\t({before.describe()})"
         old = before.content
@@ -122,7 +140,8 @@ def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode:
     if after is None:
         new_head, new = f"+++ {path}\t(removed)", b""
     elif before.kind == "file":
-        new_head, new = f"+++ {path}\t(planned, {before.mode:04o} {before.uid}:{before.gid} kept)", after
+        state = "written" if written else "planned"
+        new_head, new = f"+++ {path}\t({state}, {before.mode:04o} {before.uid}:{before.gid} kept)", after
     else:
         new_head, new = f"+++ {path}\t(new, {new_mode:04o} 0:0)", after
     if b"\0" in old or b"\0" in new:
@@ -151,16 +170,20 @@ def unified_diff(path: str, before: FileState, after: bytes | None, *, new_mode:
 
 
 class FileKind:
-    def describe(self, action: WriteFile) -> list[str]:
+    def describe(self, action: WriteFile, how: DescribeAs = PLANNED) -> list[str]:
         verb = "remove" if action.after is None else ("create" if not action.before.exists else "edit")
+        if how.done:
+            verb = {"remove": "removed", "create": "created", "edit": "edited"}[verb]
         lines = [f"{verb} {visible(action.path, one_line=True)}" + (f": {action.why}" if action.why else "")]
-        lines += ["  " + line for line in unified_diff(action.path, action.before, action.after, new_mode=action.mode)]
+        diff = unified_diff(action.path, action.before, action.after, new_mode=action.mode, written=how.done)
+        lines += ["  " + line for line in diff]
         if action.validate:
             lines.append(
                 f"  before it is moved into place: $ {action.validate.replace(chr(34) + '$1' + chr(34), 'NEWFILE')}"
             )
         if action.then:
-            lines.append(f"  then: $ {action.then}")
+            script = "" if shown(action.then) == action.then else "    # acpcheck's node script, in remediation.json"
+            lines.append(f"  then: $ {shown(action.then)}{script}")
         if action.login_check:
             lines.append("  then: a new SSH login must succeed, else the file is restored and reloaded at once")
         return lines
@@ -169,7 +192,7 @@ class FileKind:
         then_undo = action.then_undo if action.then_undo is not None else action.then
         if then_undo is not None and not isinstance(then_undo, NamedCommand):
             raise ActionFailed(
-                f"the command its undo would run (`{then_undo}`) is shell text, not a named command "
+                f"the command its undo would run (`{shown(then_undo)}`) is shell text, not a named command "
                 "(acpcheck.remediation.commands): rollback runs named commands only; nothing done"
             )
         problem = records.node_path(action.path)
@@ -207,7 +230,7 @@ class FileKind:
         if action.then:
             ok, said = ctx.root(action.then)
             if not ok:
-                raise ActionFailed(f"`{action.then}` failed: {said}")
+                raise ActionFailed(f"`{shown(action.then)}` failed: {said}")
         if action.login_check:
             problem = ctx.fresh_login()
             if problem is not None:
@@ -232,11 +255,11 @@ class FileKind:
         if then:
             ok, said = ctx.root(then)
             if not ok:
-                raise NodeFileError(f"{before.path} restored, but `{then}` failed: {said}")
+                raise NodeFileError(f"{before.path} restored, but `{shown(then)}` failed: {said}")
         what = (
             "removed again (it did not exist)" if not before.exists else f"restored byte for byte ({before.describe()})"
         )
-        return f"{record['path']}: {what}" + (f"; ran `{then}`" if then else "")
+        return f"{record['path']}: {what}" + (f"; ran `{shown(then)}`" if then else "")
 
     def verify(self, record: Any, backup_dir: str) -> list[tuple[str, str]]:
         found = records.problems(
@@ -302,17 +325,21 @@ def _sh(body: str, *args: str) -> str:
 
 
 class CommandKind:
-    def describe(self, action: RunCommand) -> list[str]:
-        lines = [f"$ {visible(action.command)}" + (f"    # {action.why}" if action.why else "")]
+    def describe(self, action: RunCommand, how: DescribeAs = PLANNED) -> list[str]:
+        lines = [f"$ {visible(shown(action.command))}" + (f"    # {action.why}" if action.why else "")]
         if action.capture:
             lines.append(f"  first saves the output of `{action.capture}` in the journal (for the undo)")
         if action.touches:
-            shown = ", ".join(action.touches[:6]) + (
+            paths = ", ".join(action.touches[:6]) + (
                 f" and {len(action.touches) - 6} more" if len(action.touches) > 6 else ""
             )
-            lines.append(f"  first archives on the node what it changes: {visible(shown, one_line=True)}")
+            archived = "archived" if how.done else "archives"
+            lines.append(
+                f"  first {archived} on the node what it changes: {visible(paths, one_line=True)} "
+                f"(archive: {how.backup_dir}/{how.label}.tar)"
+            )
         if action.reverse:
-            lines.append(f"  undo: $ {visible(action.reverse)}")
+            lines.append(f"  undo: $ {visible(shown(action.reverse))}")
         elif action.touches:
             lines.append("  undo: restore the archived paths")
         else:
@@ -408,9 +435,9 @@ class CommandKind:
             result = ctx.transport.run_as_root(reverse, 300.0, stdin=record.get("captured"))
             if not result.ok:
                 raise NodeFileError(
-                    f"the reverse of `{record['command']}` failed: `{reverse}`: {result.stderr.strip()}"
+                    f"the reverse of `{record['command']}` failed: `{shown(reverse)}`: {result.stderr.strip()}"
                 )
-            done.append(f"ran `{reverse}`")
+            done.append(f"ran `{shown(reverse)}`")
         if not done:
             return (
                 f"`{record['command']}`: NOT reversed: no reverse exists "
@@ -471,10 +498,10 @@ class CommandKind:
 
 
 class MoveKind:
-    def describe(self, action: MoveAside) -> list[str]:
-        where = f"{BACKUP_ROOT}/<run>/moved{action.path}"
+    def describe(self, action: MoveAside, how: DescribeAs = PLANNED) -> list[str]:
+        where = f"{how.backup_dir}/moved{action.path}"
         return [
-            f"$ mv -T {shlex.quote(action.path)} {where}" + (f"    # {action.why}" if action.why else ""),
+            f"$ mv -T {shlex.quote(action.path)} {shlex.quote(where)}" + (f"    # {action.why}" if action.why else ""),
             "  undo: move it back",
         ]
 

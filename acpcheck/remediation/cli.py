@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -177,7 +177,7 @@ def remediate_command(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
     from acpcheck.model.profile import selector_problems
     from acpcheck.model.result import new_run_id
-    from acpcheck.remediation.output import document, render_run
+    from acpcheck.remediation.output import document, run_lines
     from acpcheck.remediation.runner import Options, SshAccess, findings_of, remediate
     from acpcheck.report.outdir import usable
     from acpcheck.yamlsource import read_input
@@ -227,7 +227,7 @@ def remediate_command(args: argparse.Namespace) -> int:
     finally:
         access.close()
     code = report.exit_code()
-    sys.stdout.write(render_run(report))
+    _write(lambda width: run_lines(report, width))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "remediation.json").write_text(json.dumps(document(report, code), indent=2) + "\n", encoding="utf-8")
@@ -237,7 +237,7 @@ def remediate_command(args: argparse.Namespace) -> int:
 def rollback_command(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
     from acpcheck.remediation.journal import Journal
-    from acpcheck.remediation.output import render_rollback
+    from acpcheck.remediation.output import rollback_lines
     from acpcheck.remediation.runner import SshAccess, rollback
     from acpcheck.testing import load_plan_text
 
@@ -260,8 +260,20 @@ def rollback_command(args: argparse.Namespace) -> int:
         report = rollback(plan, journal, access)
     finally:
         access.close()
-    sys.stdout.write(render_rollback(report, plan.metadata.name))
+    _write(lambda width: rollback_lines(report, plan.metadata.name, width))
     return report.exit_code()
+
+
+def _write(lines_of: Callable[[int], list[tuple[str, dict[str, bool]]]]) -> None:
+    """Print to stdout as ``run`` prints its summary: pytest's TerminalWriter wraps to the
+    terminal's width (COLUMNS, else 80 off a terminal) and colours on a terminal only
+    (NO_COLOR, FORCE_COLOR and PY_COLORS as pytest reads them)."""
+    from _pytest._io import TerminalWriter
+
+    writer = TerminalWriter(sys.stdout)
+    for text, markup in lines_of(writer.fullwidth):
+        writer.line(text, **markup)
+    writer.flush()
 
 
 def after_run(plan: str, out: Path) -> int:

@@ -17,6 +17,11 @@ A ``NamedCommand`` *is* its shell text (a ``str``: shown, run and compared as be
 and also knows its name and parameters, which is all the journal keeps of it. A step
 that gives a plain string as a reverse is refused at ``--apply`` before it changes
 anything. ``register_command`` adds a command (test steps, check packs).
+
+A command longer than a line is a node script (``register_script``): a file of
+``acpcheck/sources/nodeprograms`` (package data, checked with ``sh -n`` and shellcheck
+by tests/checks/test_nodeprograms.py), run as ``sh -c '<its text>' <name>``. People see
+its short name (``shown``: ``reload-sshd``); remediation.json keeps the full text.
 """
 
 from __future__ import annotations
@@ -29,17 +34,6 @@ from typing import Any
 
 from acpcheck.remediation import records
 
-#: Reload the sshd that serves this very session: walk up from this shell to the first
-#: sshd whose parent is not an sshd (the listener; the ones below it are this
-#: connection's session processes) and send it SIGHUP. sshd validates nothing on HUP:
-#: the config was validated with ``sshd -t`` before it was moved into place.
-RELOAD_SSHD_LISTENER = (
-    'p=$$; l=; while [ "$p" -gt 1 ]; do c=$(cat /proc/$p/comm) || break; '
-    'case $c in sshd|sshd-session) l=$p ;; *) [ -n "$l" ] && break ;; esac; '
-    "p=$(awk '$1 == \"PPid:\" {print $2}' /proc/$p/status); done; "
-    '[ -n "$l" ] && kill -HUP "$l"'
-)
-
 
 @dataclass(frozen=True)
 class CommandShape:
@@ -47,6 +41,8 @@ class CommandShape:
 
     params: dict[str, Callable[[Any], str | None]]
     render: Callable[..., str]
+    #: What people read for it, when its shell text is too long to read (a node script's name).
+    shown: str | None = None
 
 
 COMMANDS: dict[str, CommandShape] = {}
@@ -55,6 +51,19 @@ COMMANDS: dict[str, CommandShape] = {}
 def register_command(name: str, render: Callable[..., str], **params: Callable[[Any], str | None]) -> None:
     """Add ``name``: ``render(**params)`` gives its shell text, each parameter checked first."""
     COMMANDS[name] = CommandShape(params, render)
+
+
+def register_script(name: str, file: str, shown: str) -> None:
+    """Add ``name``: the node script ``acpcheck/sources/nodeprograms/<file>`` (no
+    parameters), shown to people as ``shown``."""
+    from acpcheck.sources.nodeside import node_program
+
+    COMMANDS[name] = CommandShape({}, lambda: f"sh -c {shlex.quote(node_program(file))} {shlex.quote(shown)}", shown)
+
+
+def shown(command: str) -> str:
+    """``command`` as people read it: a node script by its name, any other command as it is."""
+    return getattr(command, "shown", command)
 
 
 def command_problem(name: Any, params: Any) -> tuple[str, str] | None:
@@ -78,13 +87,16 @@ class NamedCommand(str):
 
     name: str
     params: dict[str, Any]
+    shown: str
 
     def __new__(cls, name: str, /, **params: Any) -> NamedCommand:
         problem = command_problem(name, params)
         if problem:
             raise ValueError(f"command {name!r}: {problem[0]} {problem[1]}")
-        made = super().__new__(cls, COMMANDS[name].render(**params))
+        shape = COMMANDS[name]
+        made = super().__new__(cls, shape.render(**params))
         made.name, made.params = name, dict(params)
+        made.shown = shape.shown or str(made)
         return made
 
     def __reduce__(self) -> Any:  # copies and pickles keep the name (str's own would lose it)
@@ -156,7 +168,8 @@ register_command("systemctl-enable-now", lambda unit: f"systemctl enable --now {
 register_command("systemctl-reload", lambda unit: f"systemctl reload {q(unit)}", unit=unit_name)
 register_command("systemctl-daemon-reload", lambda: "systemctl daemon-reload")
 register_command("systemctl-daemon-reexec", lambda: "systemctl daemon-reexec")
-register_command("sshd-reload-listener", lambda: RELOAD_SSHD_LISTENER)
+#: Reload the sshd that serves this very session (a node without an sshd unit).
+register_script("sshd-reload-listener", "reload_sshd.sh", "reload-sshd")
 register_command("setenforce", lambda mode: f"setenforce {mode}", mode=one_of("0", "1"))
 register_command("selinux-enforce-file", lambda mode: f"echo {mode} > /sys/fs/selinux/enforce", mode=one_of("0", "1"))
 register_command("ufw-enable", lambda: "ufw --force enable")

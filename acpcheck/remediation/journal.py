@@ -54,6 +54,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -519,3 +520,9 @@ def _check_head(path: Path, target: str, found: list[dict[str, Any]], cut: bytes
                 "file was replaced"
             ),
         )
+
+
+def rollback_command(run_id: str, directory: Path) -> str:
+    """The command that undoes run ``run_id`` from its journal in ``directory``, exactly
+    as a person types it, from any working directory."""
+    return shlex.join(["acpcheck", "rollback", run_id, "--journal-dir", str(directory.resolve())])

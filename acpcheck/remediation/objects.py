@@ -33,8 +33,10 @@ import yaml
 from acpcheck.errors import visible
 from acpcheck.remediation import records
 from acpcheck.remediation.actions import (
+    PLANNED,
     ActionContext,
     ActionFailed,
+    DescribeAs,
     Stale,
     register_kind,
 )
@@ -179,18 +181,18 @@ def _yaml(value: Any) -> list[str]:
 
 
 class ObjectKind:
-    def describe(self, action: ObjectChange) -> list[str]:
+    def describe(self, action: ObjectChange, how: DescribeAs = PLANNED) -> list[str]:
         ref = action.ref
         if action.op == "create":
             lines = [
-                f"create {ref}" + (f": {action.why}" if action.why else ""),
+                f"{'created' if how.done else 'create'} {ref}" + (f": {action.why}" if action.why else ""),
                 f"  $ kubectl create -f - <<EOF  # {ref.kind}",
             ]
             lines += [f"  + {visible(line)}" for line in _yaml(action.display)]
             lines.append("  undo: delete it (only while it is still what this run created)")
             return lines
         patch = merge_patch_of({path: after for path, (_, after) in action.fields.items()})
-        lines = [f"patch {ref}" + (f": {action.why}" if action.why else "")]
+        lines = [f"{'patched' if how.done else 'patch'} {ref}" + (f": {action.why}" if action.why else "")]
         namespace = f" -n {ref.namespace}" if ref.namespace else ""
         lines.append(
             f"  $ kubectl patch {ref.resource} {ref.name}{namespace} --type merge -p "
@@ -201,7 +203,8 @@ class ObjectKind:
             old = _yaml({path[-1]: before}) if before is not None else []
             new = _yaml({path[-1]: after}) if after is not None else []
             lines.append(f"  --- {visible(where, one_line=True)}\t({'absent' if before is None else 'now'})")
-            lines.append(f"  +++ {visible(where, one_line=True)}\t({'removed' if after is None else 'planned'})")
+            state = "removed" if after is None else ("written" if how.done else "planned")
+            lines.append(f"  +++ {visible(where, one_line=True)}\t({state})")
             lines += [
                 "  " + visible(line)
                 for line in difflib.unified_diff(old, new, lineterm="", n=3)

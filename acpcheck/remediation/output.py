@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from acpcheck.errors import visible
-from acpcheck.remediation.actions import kind_of, unified_diff
+from acpcheck.remediation.actions import DescribeAs, kind_of, unified_diff
 from acpcheck.remediation.changes import MoveAside, RunCommand, WriteFile
-from acpcheck.remediation.runner import RollbackReport, RunReport, StepReport
+from acpcheck.remediation.commands import shown
+from acpcheck.remediation.runner import NodeReport, RollbackReport, RunReport, StepReport, action_label
+from acpcheck.report.terminal import Line, wrap
 
 REMEDIATION_SCHEMA = "acpcheck/remediation/v1"
 
@@ -31,75 +34,274 @@ OUTCOMES = {
     "skipped": "SKIPPED",
     "unverified": "UNVERIFIED",
 }
+_RED, _YELLOW, _GREEN, _CYAN = {"red": True}, {"yellow": True}, {"green": True}, {"cyan": True}
+#: The colour of each outcome on a terminal.
+_OUTCOME_MARKUP = {
+    "planned": _CYAN,
+    "nothing to change": _GREEN,
+    "fixed": _GREEN,
+    "needs reboot": _YELLOW,
+    "still failing": _RED,
+    "failed": _RED,
+    "refused": _YELLOW,
+    "skipped": _YELLOW,
+    "unverified": _RED,
+}
+#: The recap's counters, in order (Ansible's ``ok`` and ``changed`` first): after an apply …
+APPLY_RECAP = (
+    "ok",
+    "changed",
+    "fixed",
+    "needs_reboot",
+    "still_failing",
+    "failed",
+    "refused",
+    "skipped",
+    "unreachable",
+)
+#: … and in a dry-run.
+DRY_RUN_RECAP = ("ok", "would_change", "failed", "refused", "skipped", "unreachable")
+#: Recap counters that mean something went wrong (red), or that something is left to do (yellow).
+_BAD = frozenset({"failed", "still_failing", "unreachable"})
+_LEFT = frozenset({"needs_reboot", "refused", "skipped", "would_change"})
+#: A continued (wrapped) line is indented this much more than its first.
+HANGING = "    "
 
 
-def _indent(lines: list[str], prefix: str) -> list[str]:
-    return [prefix + line for line in lines]
+@dataclass
+class Row:
+    """One line of remediation's text before it is wrapped."""
+
+    text: str
+    indent: int = 0
+    markup: dict[str, bool] = field(default_factory=dict)
+    verbatim: bool = False  # a diff line or a command: never wrapped, so it copies as it is
+    #: A command after ``text`` (``then: $ reload-sshd``): on the same line when it fits,
+    #: else on a line of its own under it; never wrapped.
+    command: str | None = None
 
 
-def step_lines(item: StepReport, apply: bool) -> list[str]:
-    step = item.step
-    status = str(item.before.status)
-    after = f" -> {item.after.status}" if item.after is not None else ""
-    outcome = OUTCOMES.get(item.outcome, item.outcome.upper())
-    if item.outcome == "planned" and item.changes is not None and item.changes.deferred:
-        outcome += " (full effect at the next boot)"
-    lines = [f"{step.check} {item.before.title}: {status}{after}  [{outcome}]", f"  step {step.id}: {step.does}"]
-    changes = item.changes
-    if changes is not None and changes.refused:
-        lines.append(f"  {visible(changes.refused)}")
-    if changes is not None and changes.actions:
-        lines.append("  changes made:" if apply and item.changed else "  changes:")
-        for action in changes.actions:
-            lines += _indent(kind_of(action).describe(action), "    ")
-    for note in changes.notes if changes is not None else ():
-        lines.append(f"  note: {visible(note)}")
-    for message in item.messages:
-        lines.append(f"  {visible(message)}")
-    if item.outcome == "needs reboot":
-        lines.append("  reboot the node to finish (acpcheck never reboots)")
+def lay_out(rows: list[Row], width: int | None) -> list[Line]:
+    """``rows`` as lines of at most ``width`` columns (None: each row one line), each
+    continued line under its first, one indent further."""
+    lines: list[Line] = []
+    for row in rows:
+        indent = " " * row.indent
+        if row.command is not None:
+            joined = f"{indent}{row.text} {row.command}"
+            if width is None or len(joined) <= width:
+                lines.append((joined, row.markup))
+            else:
+                lines += [(line, row.markup) for line in wrap(row.text, width, indent, indent + HANGING)]
+                lines.append((f"{indent}  {row.command}", row.markup))
+            continue
+        for part in row.text.splitlines() or [""]:
+            if width is None or row.verbatim:
+                lines.append((indent + part, row.markup))
+            else:
+                lines += [(line, row.markup) for line in wrap(part, width, indent, indent + HANGING)]
     return lines
 
 
-def render_run(report: RunReport) -> str:
+def text_of(lines: list[Line]) -> str:
+    return "".join(text + "\n" for text, _ in lines)
+
+
+def heading(target: str) -> str:
+    """How remediate and rollback name a target: ``node cp1``, ``cluster demo``."""
+    kind, sep, name = target.partition(":")
+    return f"{kind} {name}" if sep and kind in ("node", "cluster") else f"node {target}"
+
+
+def _diff_markup(line: str) -> dict[str, bool]:
+    if line.startswith(("--- ", "+++ ")):
+        return {"bold": True}
+    if line.startswith("+"):
+        return _GREEN
+    if line.startswith("-"):
+        return _RED
+    return {}
+
+
+#: How a diff line (or a created object's YAML line) starts, under an action's first line.
+_DIFF_LINE = ("--- ", "+++ ", "@@", "+", "-", " ", "… ", "binary content")
+
+
+def _action_rows(lines: list[str], indent: int) -> list[Row]:
+    """The lines a kind describes (``ActionKind.describe``: a first line, the rest one
+    level in): the prose wraps; the diff lines and the commands do not."""
+    rows = []
+    for number, line in enumerate(lines):
+        nested = number > 0 and line.startswith("  ")
+        body, at = (line[2:], indent + 2) if nested else (line, indent)
+        if number > 0 and body.startswith(_DIFF_LINE):
+            rows.append(Row(body, at, _diff_markup(body), verbatim=True))
+        elif body.startswith("$ "):
+            rows.append(Row(body, at, verbatim=True))
+        elif ": $ " in body:
+            text, _, command = body.partition(": $ ")
+            rows.append(Row(f"{text}:", at, command=f"$ {command}"))
+        else:
+            rows.append(Row(body, at))
+    return rows
+
+
+def step_rows(item: StepReport, report: RunReport, node: str, written_by: dict[str, str], indent: int) -> list[Row]:
+    """One step: its head (outcome first, as run's FAIL lines), what it does, its changes."""
+    step = item.step
+    after = f" -> {item.after.status}" if item.after is not None else ""
+    outcome = OUTCOMES.get(item.outcome, item.outcome.upper())
+    deferred = item.changes is not None and item.changes.deferred
+    later = " (full effect at the next boot)" if item.outcome == "planned" and deferred else ""
+    markup = {"bold": True, **_OUTCOME_MARKUP.get(item.outcome, {})}
+    rows = [
+        Row(f"[{outcome}] {step.check} {item.before.title}: {item.before.status}{after}{later}", indent, markup),
+        Row(f"step {step.id}: {step.does}", indent + 2),
+    ]
+    changes = item.changes
+    if changes is not None and changes.refused:
+        rows.append(Row(visible(changes.refused), indent + 2))
+    if changes is not None and changes.actions:
+        rows.append(Row("changes made:" if made(item, report.apply, 0) else "changes:", indent + 2))
+        for index, action in enumerate(changes.actions):
+            lines = kind_of(action).describe(action, described_as(item, report, node, index))
+            path = getattr(action, "path", None)
+            if isinstance(action, WriteFile) and path in written_by:
+                lines.insert(
+                    1,
+                    f"  stacked on step {written_by[path]} above: this diff starts from the file as that step "
+                    "leaves it",
+                )
+            rows += _action_rows(lines, indent + 4)
+        if item.outcome not in ("failed", "refused", "skipped", "nothing to change"):
+            for action in changes.actions:
+                if isinstance(action, WriteFile):
+                    written_by[action.path] = step.id
+    for note in changes.notes if changes is not None else ():
+        rows.append(Row(f"note: {visible(note)}", indent + 2))
+    for message in item.messages:
+        rows.append(Row(visible(message), indent + 2))
+    if item.outcome == "needs reboot":
+        rows.append(Row("reboot the node to finish (acpcheck never reboots)", indent + 2))
+    return rows
+
+
+def made(item: StepReport, apply: bool, index: int) -> bool:
+    """The step's action ``index`` was made by this apply, and stays made (a failed step's
+    changes are undone at once)."""
+    return apply and index < item.changed and item.outcome != "failed"
+
+
+def described_as(item: StepReport, report: RunReport, node: str, index: int) -> DescribeAs:
+    """How action ``index`` of ``item`` on ``node`` is worded: planned or written, and its backups."""
+    target = node if node.startswith("cluster:") else f"node:{node}"
+    return DescribeAs(
+        done=made(item, report.apply, index),
+        backup_dir=report.backup_dir,
+        label=action_label(target, item.step, index),
+    )
+
+
+def recap(node: NodeReport, apply: bool) -> dict[str, int]:
+    """A node's recap counters (``APPLY_RECAP`` or ``DRY_RUN_RECAP``): steps by outcome."""
+    outcomes = Counter(item.outcome for item in node.steps)
+    counts = {
+        "ok": outcomes["nothing to change"],
+        "changed": sum(1 for item in node.steps if item.changed and item.outcome != "failed"),
+        "would_change": outcomes["planned"],
+        "fixed": outcomes["fixed"],
+        "needs_reboot": outcomes["needs reboot"],
+        "still_failing": outcomes["still failing"],
+        "failed": outcomes["failed"] + outcomes["unverified"],
+        "refused": outcomes["refused"],
+        "skipped": outcomes["skipped"],
+        "unreachable": int(bool(node.error)),
+    }
+    return {key: counts[key] for key in (APPLY_RECAP if apply else DRY_RUN_RECAP)}
+
+
+def _recap_rows(report: RunReport) -> list[Row]:
+    if not report.nodes:
+        return []
+    names = [n.node for n in report.nodes]
+    pad = max(len(name) for name in [*names, "total"])
+    totals: Counter[str] = Counter()
+    rows = [Row("recap", 0, {"bold": True})]
+    for node in report.nodes:
+        counts = recap(node, report.apply)
+        totals.update(counts)
+        why = " (held by another remediation: nothing done)" if node.locked else ""
+        if node.refused and not node.steps:
+            why = " (refused: nothing done)"
+        rows.append(Row(_recap_line(visible(node.node, one_line=True), pad, counts) + why, 2, _recap_markup(counts)))
+    if len(report.nodes) > 1:
+        total = {key: totals[key] for key in counts}
+        rows.append(Row(_recap_line("total", pad, total), 2, {"bold": True, **_recap_markup(total)}))
+    return rows
+
+
+def _recap_line(name: str, pad: int, counts: dict[str, int]) -> str:
+    return f"{name:<{pad}} : " + " ".join(f"{key}={value}" for key, value in counts.items())
+
+
+def _recap_markup(counts: dict[str, int]) -> dict[str, bool]:
+    if any(counts.get(key) for key in _BAD):
+        return _RED
+    return _YELLOW if any(counts.get(key) for key in _LEFT) else _GREEN
+
+
+def run_lines(report: RunReport, width: int | None = None) -> list[Line]:
+    """The text of a remediate run, as lines of at most ``width`` columns (None: unwrapped)."""
     plan = report.plan
     mode = "apply" if report.apply else "dry-run: nothing is changed; add --apply to make these changes"
-    out = [
-        (
+    rows = [
+        Row(
             f"acpcheck remediate: {plan.metadata.name} (ACP {plan.spec.acp.version}, {len(plan.spec.nodes)} "
-            f"nodes), run {report.run_id}, {mode}"
+            f"nodes), run {report.run_id}, {mode}",
+            0,
+            {"bold": True},
         )
     ]
     if report.refused:
-        return "\n".join([*out, visible(report.refused)]) + "\n"
+        return lay_out([*rows, Row(visible(report.refused))], width)
     for node in report.nodes:
-        out.append("")
+        rows.append(Row(""))
+        head = heading(node.node)
         if node.error:
-            out.append(
-                f"node {node.node}: could not be reached ({visible(node.error, one_line=True)}); nothing done there"
+            rows.append(
+                Row(f"{head}: could not be reached ({visible(node.error, one_line=True)}); nothing done there", 0, _RED)
             )
             continue
         if node.locked:
-            out.append(f"node {node.node}: NOT changed: {visible(node.locked, one_line=True)}")
+            rows.append(Row(f"{head}: NOT changed: {visible(node.locked, one_line=True)}", 0, _RED))
             continue
         if node.refused and not node.steps:
-            out.append(f"node {node.node}: {visible(node.refused)}")
+            rows.append(Row(f"{head}: {visible(node.refused)}", 0, _YELLOW))
             continue
         if not node.steps:
             passing = f" ({'; '.join(node.already_passing)})" if node.already_passing else ""
-            out.append(f"node {node.node}: nothing to change: no check with a remediation step fails here{passing}")
+            rows.append(
+                Row(f"{head}: nothing to change: no check with a remediation step fails here{passing}", 0, _GREEN)
+            )
             continue
-        out.append(node.node if node.node.startswith("cluster:") else f"node {node.node}")
+        rows.append(Row(head, 0, {"bold": True}))
         if node.refused:
-            out.append(f"  {visible(node.refused)}")
+            rows.append(Row(visible(node.refused), 2))
+        written_by: dict[str, str] = {}
         for item in node.steps:
-            out += _indent(step_lines(item, report.apply), "  ")
-    out += ["", summary(report)]
+            rows += step_rows(item, report, node.node, written_by, 2)
+    rows += [Row(""), *_recap_rows(report), Row(summary(report), 0, {"bold": True})]
     if report.interrupted:
-        out.append("interrupted: no further change was started.")
+        rows.append(Row("interrupted: no further change was started.", 0, _RED))
     if report.journal is not None:
-        out.append(f"journal: {report.journal}; undo every change of this run with: acpcheck rollback {report.run_id}")
-    return "\n".join(out) + "\n"
+        rows.append(Row(f"journal: {report.journal}"))
+    if report.undo is not None:
+        rows += [Row("undo every change of this run with:"), Row(report.undo, 2, {"bold": True}, verbatim=True)]
+    return lay_out(rows, width)
+
+
+def render_run(report: RunReport, width: int | None = None) -> str:
+    return text_of(run_lines(report, width))
 
 
 def summary(report: RunReport) -> str:
@@ -143,6 +345,8 @@ def document(report: RunReport, exit_code: int) -> dict[str, Any]:
         "mode": "apply" if report.apply else "dry-run",
         "refused": report.refused,
         "journal": str(report.journal) if report.journal else None,
+        "undo": report.undo,
+        "backupDir": report.backup_dir,
         "interrupted": report.interrupted,
         "exitCode": exit_code,
         "nodes": [
@@ -152,14 +356,15 @@ def document(report: RunReport, exit_code: int) -> dict[str, Any]:
                 "refused": node.refused,
                 "locked": node.locked,
                 "alreadyPassing": node.already_passing,
-                "steps": [_step_document(item) for item in node.steps],
+                "recap": recap(node, report.apply),
+                "steps": [_step_document(item, report, node.node) for item in node.steps],
             }
             for node in report.nodes
         ],
     }
 
 
-def _step_document(item: StepReport) -> dict[str, Any]:
+def _step_document(item: StepReport, report: RunReport, node: str) -> dict[str, Any]:
     changes = item.changes
     return {
         "step": item.step.id,
@@ -172,61 +377,82 @@ def _step_document(item: StepReport) -> dict[str, Any]:
         "changed": item.changed,
         "notes": list(changes.notes) if changes is not None else [],
         "messages": item.messages,
-        "actions": [_action_document(action) for action in (changes.actions if changes is not None else ())],
+        "actions": [
+            _action_document(action, described_as(item, report, node, index))
+            for index, action in enumerate(changes.actions if changes is not None else ())
+        ],
     }
 
 
-def _action_document(action: Any) -> dict[str, Any]:
+def _action_document(action: Any, how: DescribeAs) -> dict[str, Any]:
     if isinstance(action, WriteFile):
         return {
             "kind": "file",
+            "done": how.done,
             "path": action.path,
             "before": action.before.kind,
             "beforeSha256": action.before.sha256,
             "afterSha256": hashlib.sha256(action.after).hexdigest() if action.after is not None else None,
-            "diff": unified_diff(action.path, action.before, action.after, new_mode=action.mode),
+            "diff": unified_diff(action.path, action.before, action.after, new_mode=action.mode, written=how.done),
             "then": action.then,
+            "thenShown": shown(action.then) if action.then is not None else None,
         }
     if isinstance(action, RunCommand):
         return {
             "kind": "command",
+            "done": how.done,
             "command": action.command,
             "reverse": action.reverse,
             "noReverse": action.no_reverse,
             "touches": len(action.touches),
         }
     if isinstance(action, MoveAside):
-        return {"kind": "move", "path": action.path}
+        return {"kind": "move", "done": how.done, "path": action.path, "backup": f"{how.backup_dir}/moved{action.path}"}
     # A cluster object (remediation.objects.ObjectChange): its diff, never a Secret's values.
     return {
         "kind": "object",
+        "done": how.done,
         "op": action.op,
         "object": str(action.ref),
         **action.ref.as_record(),
-        "diff": kind_of(action).describe(action),
+        "diff": kind_of(action).describe(action, how),
     }
 
 
-def render_rollback(report: RollbackReport, cluster: str) -> str:
-    out = [f"acpcheck rollback: run {report.run_id} of {cluster}"]
+def rollback_lines(report: RollbackReport, cluster: str, width: int | None = None) -> list[Line]:
+    """The text of a rollback, in remediate's heading style, as lines of at most ``width`` columns."""
+    rows = [Row(f"acpcheck rollback: run {report.run_id} of {cluster}", 0, {"bold": True})]
     undone = irreversible = failed = 0
     for target in report.targets:
-        out.append("")
+        rows.append(Row(""))
+        head = heading(target.target)
         if target.warning:
-            out.append(f"{target.target}: warning: {target.warning}")
+            rows.append(Row(f"{head}: warning: {visible(target.warning)}", 0, _YELLOW))
         if target.error:
-            out.append(f"{target.target}: NOT rolled back: {visible(target.error, one_line=True)}")
+            rows.append(Row(f"{head}: NOT rolled back: {visible(target.error, one_line=True)}", 0, _RED))
             failed += 1
             continue
         if not target.lines:
-            out.append(f"{target.target}: nothing to undo")
+            rows.append(Row(f"{head}: nothing to undo", 0, _GREEN))
             continue
-        out.append(target.target)
+        rows.append(Row(head, 0, {"bold": True}))
         for line in target.lines:
             mark = "not reversible" if line.irreversible else ("undone" if line.ok else "FAILED")
-            out.append(f"  {line.step}: [{mark}] {visible(line.text)}")
+            markup = _YELLOW if line.irreversible else (_GREEN if line.ok else _RED)
+            rows.append(Row(f"[{mark}] {line.step}: {visible(line.text)}", 2, markup))
             undone += line.ok and not line.irreversible
             irreversible += line.irreversible
             failed += not line.ok
-    out += ["", f"summary: {undone} change(s) undone, {irreversible} without a reverse (listed above), {failed} failed"]
-    return "\n".join(out) + "\n"
+    rows += [
+        Row(""),
+        Row(
+            f"summary: {undone} change(s) undone, {irreversible} without a reverse (listed above), {failed} failed",
+            0,
+            {"bold": True, **(_RED if failed else _GREEN)},
+        ),
+    ]
+    return lay_out(rows, width)
+
+
+def render_rollback(report: RollbackReport, cluster: str, width: int | None = None) -> str:
+    return text_of(rollback_lines(report, cluster, width))

@@ -51,7 +51,7 @@ from acpcheck.remediation.actions import (
     kind_of,
 )
 from acpcheck.remediation.changes import Changes
-from acpcheck.remediation.journal import Journal, TargetJournal, file_name
+from acpcheck.remediation.journal import Journal, TargetJournal, file_name, rollback_command
 from acpcheck.remediation.nodefiles import NodeFileError
 from acpcheck.remediation.nodelock import NodeLock, NodeLockError, lock_file, release_run
 from acpcheck.remediation.refusals import node_refusal, plan_refusal
@@ -258,6 +258,20 @@ class RunReport:
     refused: str | None = None
     journal: Path | None = None
     interrupted: bool = False
+    #: Where each node keeps this run's backups (``Options.backup_root``).
+    backup_root: str = BACKUP_ROOT
+    #: Changes of this run the journal holds and ``rollback`` would undo (started, not undone).
+    to_undo: int = 0
+
+    @property
+    def backup_dir(self) -> str:
+        """This run's backup directory on each node (``ActionContext.backup_dir``)."""
+        return f"{self.backup_root}/{self.run_id}"
+
+    @property
+    def undo(self) -> str | None:
+        """The command that undoes this run, when it changed anything."""
+        return rollback_command(self.run_id, self.journal) if self.journal is not None and self.to_undo else None
 
     def steps(self) -> Iterable[StepReport]:
         return (s for n in self.nodes for s in n.steps)
@@ -352,7 +366,7 @@ def remediate(
     cluster_access: ClusterAccess | None = None,
 ) -> RunReport:
     crasher = crasher or Crasher.from_environment()
-    report = RunReport(options.run_id, plan, options.apply, [])
+    report = RunReport(options.run_id, plan, options.apply, [], backup_root=options.backup_root)
     cluster_steps = selected_steps(options.selectors, "cluster")
     cluster_target = f"cluster:{plan.metadata.name}"
     if options.findings is not None and not any(target == cluster_target for _, target in options.findings):
@@ -387,7 +401,7 @@ def remediate(
         journal = Journal.create(options.journal_dir, header, targets)
         report.journal = options.journal_dir
     with journal.locked() if journal is not None else contextlib.nullcontext():
-        return _remediate_all(
+        _remediate_all(
             plan,
             options,
             access,
@@ -402,6 +416,9 @@ def remediate(
             steps,
             nodes,
         )
+    if journal is not None:
+        report.to_undo = sum(len(pending_undos(records)) for _, records, _ in journal.read())
+    return report
 
 
 def _remediate_all(
@@ -660,7 +677,7 @@ def _perform(
                 return
             if ctx.lock is not None:
                 ctx.lock.refresh()  # still ours (and alive) before each change
-            ctx.label = f"{journal_file_stem(ctx.target)}-{item.step.check}-{item.step.name}-{index}"
+            ctx.label = action_label(ctx.target, item.step, index)
             kind = kind_of(action)
             undo = kind.prepare(action, ctx)
             seq = writer.append("intent", step=item.step.id, action=index, kind=action.kind, undo=undo)
@@ -683,11 +700,18 @@ def _perform(
                 item.messages.append(f"undone: {note}")
             except NODE_ERRORS as undo_error:
                 writer.append("undo-failed", ref=seq, error=str(undo_error))
-                item.messages.append(f"could NOT undo ({undo_error}); run `acpcheck rollback {run_id}`")
+                item.messages.append(
+                    f"could NOT undo ({undo_error}); run `{rollback_command(run_id, writer.path.parent)}`"
+                )
 
 
 def journal_file_stem(target: str) -> str:
     return file_name(target).removesuffix(".jsonl")
+
+
+def action_label(target: str, step: Step, index: int) -> str:
+    """The name of an action's archive in the run's backup directory on the node."""
+    return f"{journal_file_stem(target)}-{step.check}-{step.name}-{index}"
 
 
 def _verify(report: NodeReport, spec: Node, plan: ClusterPlan, access: NodeAccess, policy: GradingPolicy) -> None:

@@ -14,10 +14,11 @@ from nodes.conftest import node_context
 
 from acpcheck.catalog import load_catalog
 from acpcheck.remediation.changes import Changes, MoveAside, RunCommand, WriteFile
-from acpcheck.remediation.commands import RELOAD_SSHD_LISTENER
+from acpcheck.remediation.commands import shown
 from acpcheck.remediation.nodefiles import FileState
 from acpcheck.remediation.steps import all_steps, steps_for
 from acpcheck.remediation.view import NodeView
+from acpcheck.sources.nodeside import node_program
 from acpcheck.transport.base import CommandResult
 
 
@@ -192,7 +193,10 @@ def test_sshd_reload_through_systemd_or_the_listener_of_this_session() -> None:
     assert change.then == "systemctl reload ssh.service" and change.login_check
     assert change.validate == '/usr/sbin/sshd -t -f "$1" && /usr/sbin/sshd -T -f "$1" | grep -qix \'usedns no\''
     (change,) = changes("ACP-NODE-010", FakeView(config)).actions
-    assert isinstance(change, WriteFile) and change.then == RELOAD_SSHD_LISTENER
+    assert isinstance(change, WriteFile) and change.then is not None
+    # the packaged node script, run by its name (what people read), with its full text on the command line
+    assert shown(change.then) == "reload-sshd" and change.then.endswith(" reload-sshd")
+    assert node_program("reload_sshd.sh").splitlines()[-1] in change.then
 
 
 def test_tasks_max_in_the_file_and_the_drop_in_that_overrides_it_then_one_reexec() -> None:
