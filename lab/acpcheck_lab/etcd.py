@@ -512,13 +512,13 @@ class LabParts:
 def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> str:
     """Run ``python -m acpcheck_lab.etcd ARGS`` inside ``node``'s network namespace (its etcd's loopback)."""
     from acpcheck_lab.host import LabError
-    from acpcheck_lab.layout import netns_name
+    from acpcheck_lab.info import LabInfo
 
     command = [
         "ip",
         "netns",
         "exec",
-        netns_name(node),
+        LabInfo.load(state).node(node).netns,  # named with the lab's prefix
         sys.executable,
         "-m",
         "acpcheck_lab.etcd",
