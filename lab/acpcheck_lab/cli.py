@@ -191,12 +191,12 @@ def _state_dir(args: argparse.Namespace) -> Path:
         return Path(args.state)
     if args.name is None:
         return DEFAULT_STATE_DIR
-    entry = registry.find_by_name(args.name)
-    if entry is not None and args.handler is not _up:
-        return entry.state_dir
     if args.handler is _up:
         return DEFAULT_STATE_DIR.with_name(f"{DEFAULT_STATE_DIR.name}-{args.name}")
-    raise InputError([Problem("--name", None, "", f"no lab called {args.name!r} is up here (acpcheck lab list)")])
+    entry = registry.find_by_name(args.name)
+    if entry is None:
+        raise InputError([Problem("--name", None, "", f"no lab called {args.name!r} is up here (acpcheck lab list)")])
+    return entry.state_dir
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -304,7 +304,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    state = _state_dir(args) if not (args.all_labs and args.name) else DEFAULT_STATE_DIR
+    state = _state_dir(args)
     entry = registry.find(state.resolve())
     others = [lab for lab in registry.labs_up() if lab.state_dir != state.resolve()]
     report = core.down(state, purge=args.purge, all_labs=args.all_labs)
@@ -318,6 +318,8 @@ def _down(args: argparse.Namespace) -> int:
     )
     if others and not args.all_labs:
         print(f"still up: {', '.join(str(lab) for lab in others)}")
+        if entry is None:
+            print(f"(no lab was recorded with state dir {state}; `acpcheck lab down --all` removes every lab)")
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ from acpcheck.errors import InputError
 from acpcheck_lab import LabInfo, Scenario, down, registry, status, up
 from acpcheck_lab.cli import main
 from acpcheck_lab.host import lab_links, lab_namespaces, lab_processes
-from acpcheck_lab.layout import IFNAME_MAX, LabNames
+from acpcheck_lab.layout import DEFAULT_SUBNETS, IFNAME_MAX, LabNames, LabSubnets
 from acpcheck_lab.scenario import MAX_NODES_PER_NETWORK, NodeSpec
 
 #: Two nodes: one on the direct network, one on the hidden one (so each lab has its own proxy too).
@@ -53,6 +53,25 @@ def test_a_lab_name_that_would_not_fit_or_would_blur_the_prefix_is_bad_input(bad
 def test_no_lab_prefix_starts_another() -> None:
     prefixes = [LabNames(name).prefix for name in ("1", "12", "a", "ab")]
     assert not [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)]
+
+
+def test_the_registry_keeps_labs_while_they_are_up_and_drops_stale_ones(tmp_path: Path) -> None:
+    subnets = LabSubnets.default()
+    me = os.getpid()
+    # names no lab of the suite takes: is_up also looks for kernel objects with the lab's prefix
+    building = registry.LabEntry("zy", tmp_path / "a", subnets, 2, me, registry.process_started(me) or 0)
+    # an `up` that was killed before it built anything: its pid is gone (or reused: another start time)
+    killed = registry.LabEntry("zz", tmp_path / "b", subnets, 2, me, (registry.process_started(me) or 0) + 1)
+    for entry in (building, killed):
+        registry.claim(entry, tmp_path)
+    assert registry.entries(tmp_path) == [building, killed]
+    assert registry.find(tmp_path / "b", tmp_path) == killed and registry.find_by_name("zy", tmp_path) == building
+    assert registry.labs_up(tmp_path) == [building]
+    registry.drop_stale(tmp_path)
+    assert registry.entries(tmp_path) == [building]
+    assert registry.free_name({"1", "3"}) == "2"
+    registry.release("zy", tmp_path)
+    assert registry.entries(tmp_path) == []
 
 
 # --- two labs up at once ---------------------------------------------------------------
@@ -105,6 +124,11 @@ def test_two_labs_up_at_once_and_down_of_one_leaves_the_other_working(
     try:
         # own name and prefix, own state dir, own subnets: inside 198.18.0.0/15 and apart
         assert first.name != second.name and first.paths.root != second.paths.root
+        # the first lab on the default subnets, the second on the next free pair (layout.py)
+        assert (str(first.lab_subnets), str(second.lab_subnets)) == (
+            DEFAULT_SUBNETS,
+            "198.18.4.0/22,198.19.1.0/24",
+        )
         networks = [ipaddress.ip_network(cidr) for info in (first, second) for cidr in info.subnets.values()]
         assert all(network.subnet_of(BENCHMARKING) for network in networks)  # type: ignore[arg-type]
         assert not [(a, b) for a in networks for b in networks if a is not b and a.overlaps(b)]
