@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from acpcheck_lab import content, hostcheck, kernel_limits, outputs, socks5
+from acpcheck.errors import InputError, Problem
+from acpcheck_lab import content, hostcheck, kernel_limits, outputs, registry, socks5
 from acpcheck_lab import etcd as lab_etcd
 from acpcheck_lab import lb as lab_lb
 from acpcheck_lab.host import (
@@ -41,19 +42,20 @@ from acpcheck_lab.host import (
 )
 from acpcheck_lab.info import LabInfo, NodeInfo, ProxyInfo, write_env
 from acpcheck_lab.layout import (
-    BRIDGE,
     DEFAULT_STATE_DIR,
+    DEFAULT_SUBNETS,
+    LABS_PREFIX,
     MARKER_ENV,
-    PROXY_NS,
+    NETWORK_NAMES,
     PROXY_PASSWORD_ENV,
     PROXY_PORT,
     PROXY_USER_ENV,
-    PROXY_VETH,
     ROUTE_METRIC,
+    SUBNETS_ENV,
+    LabNames,
     LabNetwork,
     LabSubnets,
     StatePaths,
-    veth_name,
 )
 from acpcheck_lab.node import HostBase, LabBuildError, NodeBuild, build_node, write_node
 from acpcheck_lab.scenario import LAB_USER, Scenario, load_scenario
@@ -70,6 +72,7 @@ def up(
     scenario: Scenario | str | Path = "demo",
     state_dir: Path | str = DEFAULT_STATE_DIR,
     *,
+    name: str | None = None,
     ready_timeout: float | None = None,
     subnets: LabSubnets | str | None = None,
     host_sources: hostcheck.HostSources | None = None,
@@ -78,21 +81,32 @@ def up(
     until every node's sshd and the proxy accept connections. On any failure whatever
     was built is torn down again before the error is raised.
 
+    Other labs may be up on this machine (``registry``); this one gets its own name
+    (``name``, default the first free number), state dir and subnets, and an InputError
+    naming the lab in the way refuses a name, state dir or subnets another lab has.
     ``subnets``: ``DIRECT,HIDDEN`` or LabSubnets; default ACPCHECK_LAB_SUBNETS, else
-    198.18.0.0/22,198.19.0.0/24. Before anything is built the host is inspected
-    (``hostcheck``, from ``host_sources``): a subnet in use here is refused with
+    the first pair of DEFAULT_SUBNETS' sizes inside 198.18.0.0/15 that no lab and
+    nothing on this machine uses. Chosen subnets are checked against the host
+    (``hostcheck``, from ``host_sources``): one in use here is refused with
     SubnetsInUse (an InputError), as are subnets too small for the scenario."""
     started = time.monotonic()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    if not isinstance(subnets, LabSubnets):
+    names = LabNames.parse(name) if name is not None else None
+    if subnets is None and os.environ.get(SUBNETS_ENV, "").strip():
+        subnets = LabSubnets.chosen()
+    if subnets is not None and not isinstance(subnets, LabSubnets):
         subnets = LabSubnets.chosen(subnets)
-    subnets.check_room({name: sum(node.network == name for node in scenario.nodes) for name in ("direct", "hidden")})
+    counts = {network: sum(node.network == network for node in scenario.nodes) for network in NETWORK_NAMES}
+    if subnets is not None:
+        subnets.check_room(counts)
     require_root("up")
     paths = StatePaths(Path(state_dir).resolve())
-    _preflight(scenario, paths, subnets, host_sources)
+    _preflight(scenario, paths)
+    with registry.locked():
+        entry = _claim(scenario, paths, names, subnets, counts, host_sources)
     try:
-        info = _build(scenario, paths, subnets, ready_timeout)
+        info = _build(scenario, paths, entry.names, entry.subnets, ready_timeout)
     except BaseException:
         down(paths.root, purge=False, quiet=True)
         raise
@@ -101,10 +115,8 @@ def up(
     return info
 
 
-def _preflight(
-    scenario: Scenario, paths: StatePaths, subnets: LabSubnets, host_sources: hostcheck.HostSources | None
-) -> None:
-    """Everything that can refuse an ``up`` before it writes or builds anything."""
+def _preflight(scenario: Scenario, paths: StatePaths) -> None:
+    """What can refuse an ``up`` before it writes or builds anything, other labs aside."""
     tools = list(REQUIRED_TOOLS)
     if scenario.needs_proxy:
         tools.append("microsocks")
@@ -115,13 +127,6 @@ def _preflight(
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
-    existing = lab_namespaces() + lab_links() + [f"the unreachable route for {route}" for route in lab_routes()]
-    if existing:
-        raise LabError(
-            f"a lab is already up ({', '.join(existing[:4])}{' …' if len(existing) > 4 else ''}); run "
-            "`acpcheck lab down` first"
-        )
-    hostcheck.check_host(subnets, ["direct", "hidden"] if scenario.needs_proxy else ["direct"], host_sources)
     if re.search(r"[\s,:\\'\"]", str(paths.root)):
         raise LabError(
             f"{paths.root}: a state dir path must not contain spaces, quotes, ',' or ':' (they end up in mount options)"
@@ -130,7 +135,85 @@ def _preflight(
         raise LabError(f"{paths.root} exists and is not a lab state dir; choose another --state")
 
 
-def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_timeout: float | None) -> LabInfo:
+def _claim(
+    scenario: Scenario,
+    paths: StatePaths,
+    names: LabNames | None,
+    subnets: LabSubnets | None,
+    counts: dict[str, int],
+    host_sources: hostcheck.HostSources | None,
+) -> registry.LabEntry:
+    """Pick (or check) this lab's name and subnets against the labs up on this machine
+    and record it in the registry; call with the registry locked. Every refusal names
+    the lab in the way and its state dir."""
+    registry.drop_stale()
+    labs = registry.labs_up()
+    for lab in labs:
+        if lab.state_dir == paths.root:
+            raise InputError(
+                [
+                    Problem(
+                        "--state",
+                        None,
+                        "",
+                        f"{lab} is up in this state dir; give another --state, or take it down first: "
+                        f"acpcheck lab down --state {lab.state_dir}",
+                    )
+                ]
+            )
+    unrecorded = registry.unrecorded_objects(labs)
+    if unrecorded:
+        raise LabError(
+            f"this machine has lab objects of no recorded lab ({', '.join(unrecorded[:4])}"
+            f"{' …' if len(unrecorded) > 4 else ''}): a crashed lab or an older acpcheck's. Remove them with "
+            "`acpcheck lab down --all` (that takes down every lab on this machine)"
+        )
+    taken = {lab.name: lab for lab in labs}
+    if names is None:
+        free = registry.free_name(set(taken))
+        if free is None:
+            raise LabError(f"{len(labs)} labs are up; every default name is taken (give one with --name)")
+        names = LabNames(free)
+    elif names.name in taken:
+        lab = taken[names.name]
+        raise InputError(
+            [
+                Problem(
+                    "--name",
+                    None,
+                    "",
+                    f"{lab} has this name; choose another --name, or take it down first: "
+                    f"acpcheck lab down --state {lab.state_dir}",
+                )
+            ]
+        )
+    wanted = list(NETWORK_NAMES) if scenario.needs_proxy else ["direct"]
+    lab_uses = [
+        hostcheck.HostUse(lab.subnets.cidr(network), f"the {network} subnet {lab.subnets.cidr(network)} of {lab}")
+        for lab in labs
+        for network in NETWORK_NAMES
+    ]
+    if subnets is not None:
+        hostcheck.check_host(subnets, wanted, host_sources, also=lab_uses)
+    else:
+        uses = hostcheck.host_uses(host_sources) + lab_uses
+        subnets = hostcheck.free_subnets(uses, LabSubnets.default(), wanted)
+        if subnets is None:
+            raise LabError(
+                f"no pair of subnets of the sizes of {DEFAULT_SUBNETS} is free in 198.18.0.0/15 ({len(labs)} labs are "
+                "up: acpcheck lab list); give smaller ones with --subnets"
+            )
+        subnets.check_room(counts)
+    entry = registry.LabEntry(
+        names.name, paths.root, subnets, len(scenario.nodes), os.getpid(), registry.process_started(os.getpid()) or 0
+    )
+    registry.claim(entry)
+    return entry
+
+
+def _build(
+    scenario: Scenario, paths: StatePaths, names: LabNames, subnets: LabSubnets, ready_timeout: float | None
+) -> LabInfo:
     # Leftovers of an earlier lab in this state dir (keys are kept on purpose).
     _unmount_nodes(paths)
     for stale in (paths.nodes, paths.proxy_dir):
@@ -146,7 +229,7 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
     _ensure_keys(paths, [node.name for node in scenario.nodes])
     password = secrets.token_urlsafe(15)  # the lab user's, new for every `up`
     host = _host_base(paths, password)
-    networks = subnets.networks
+    networks = subnets.networks(names)
     counters = {"direct": 0, "hidden": 0}
     builds: list[NodeBuild] = []
     try:
@@ -174,6 +257,7 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
         lab_user=LAB_USER,
         lab_password=password,
         subnets=subnets.as_dict(),
+        name=names.name,
     )
     # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
     outputs.write_plan(paths, scenario, info)
@@ -186,7 +270,8 @@ def _build(scenario: Scenario, paths: StatePaths, subnets: LabSubnets, ready_tim
         node_dir.mkdir(parents=True)
         write_node(build, node_dir, paths.host_key(build.spec.name), host)
 
-    kernel_limits.raise_limits(len(builds))  # one ARP table and one backlog for every node: see kernel_limits.py
+    # One ARP table and one backlog for every node of every lab: see kernel_limits.py.
+    kernel_limits.raise_limits(sum(lab.nodes for lab in registry.labs_up() if lab.name != names.name) + len(builds))
     _create_network(builds, networks, with_hidden=proxy is not None)
     extras.create_network()
     env = {
@@ -301,6 +386,7 @@ def _with_newline(text: str) -> str:
 def _create_network(builds: list[NodeBuild], networks: dict[str, LabNetwork], with_hidden: bool) -> None:
     """Bridges, namespaces and veths, in two ``ip -batch`` runs for any number of nodes."""
     direct, hidden = networks["direct"], networks["hidden"]
+    names = direct.lab
     bridges = [direct.bridge] + ([hidden.bridge] if with_hidden else [])
     ip_batch(f"link add {bridge} type bridge" for bridge in bridges)
     disable_ipv6(bridges)  # before they come up, so they never get a link-local address
@@ -310,16 +396,17 @@ def _create_network(builds: list[NodeBuild], networks: dict[str, LabNetwork], wi
         # Without this, a connection attempt to a hidden node would leave through the
         # machine's default route instead of failing here.
         lines.append(f"route add unreachable {hidden.cidr} metric {ROUTE_METRIC}")
-        lines.append(f"netns add {PROXY_NS}")
+        lines.append(f"netns add {names.proxy_netns}")
         for leg, network in (("eth0", direct), ("eth1", hidden)):
-            lines.append(f"link add {PROXY_VETH[network.name]} type veth peer name {leg} netns {PROXY_NS}")
-            lines.append(f"link set {PROXY_VETH[network.name]} master {network.bridge} up")
+            veth = names.proxy_veth(network.name)
+            lines.append(f"link add {veth} type veth peer name {leg} netns {names.proxy_netns}")
+            lines.append(f"link set {veth} master {network.bridge} up")
     for index, build in enumerate(builds):
         lines.append(f"netns add {build.netns}")
-        lines.append(f"link add {veth_name(index)} type veth peer name eth0 netns {build.netns}")
-        lines.append(f"link set {veth_name(index)} master {build.network.bridge} up")
+        lines.append(f"link add {names.veth(index)} type veth peer name eth0 netns {build.netns}")
+        lines.append(f"link set {names.veth(index)} master {build.network.bridge} up")
     ip_batch(lines)
-    disable_ipv6(link for link in lab_links() if link not in bridges)
+    disable_ipv6(link for link in lab_links(names.prefix) if link not in bridges)
 
 
 def _proxy_request(
@@ -342,7 +429,7 @@ def _proxy_request(
         f'exec microsocks -i {proxy.host} -p {proxy.port} -u "${PROXY_USER_ENV}" -P "${PROXY_PASSWORD_ENV}"\n'
     )
     return (
-        PROXY_NS,
+        direct.lab.proxy_netns,
         ["/bin/sh", str(script)],
         paths.proxy_dir / "proxy.log",
         {**env, PROXY_USER_ENV: proxy.username, PROXY_PASSWORD_ENV: proxy.password},
@@ -405,52 +492,103 @@ class DownReport:
     leftovers: list[str]  # what could not be removed (empty when all is clean)
 
 
-def down(state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quiet: bool = False) -> DownReport:
-    """Remove every lab process, namespace, link, route and /etc/netns entry (found by
-    name prefix and process marker, so this also cleans up after a crashed or
-    half-finished ``up``), then the state dir's contents. The keys are kept unless
-    ``purge``; a directory that is not a lab state dir is never touched. Idempotent."""
+def down(
+    state_dir: Path | str = DEFAULT_STATE_DIR, *, purge: bool = False, quiet: bool = False, all_labs: bool = False
+) -> DownReport:
+    """Remove the lab of ``state_dir``: its processes (those carrying its state dir in
+    their marker, or inside its namespaces or its nodes' mounts), namespaces, links,
+    route and /etc/netns entries (found by its name prefix, so this also cleans up
+    after a crashed or half-finished ``up``), then the state dir's contents. Other labs
+    on this machine are left alone. With ``all_labs``: every lab's, found by the prefix
+    all labs share, ``acplab``, and every recorded lab's state dir (for crashed labs
+    whose state dir or registry entry is gone). The keys are kept unless ``purge``; a
+    directory that is not a lab state dir is never touched. Idempotent."""
     require_root("down")
     paths = StatePaths(Path(state_dir).resolve())
-    pid_files = list(paths.nodes.glob("*/*.pid")) + list(paths.proxy_dir.glob("*.pid")) + [paths.keeper_pid]
-    processes = lab_processes(pid_files)
+    entry = registry.find(paths.root)
+    if all_labs:
+        prefix: str | None = LABS_PREFIX
+        marked: Path | None = None  # every lab's marker
+        state_dirs = [paths] + [StatePaths(lab.state_dir) for lab in registry.entries() if lab.state_dir != paths.root]
+    else:
+        names = _names_of(paths, entry)
+        prefix, marked, state_dirs = names.prefix if names else None, paths.root, [paths]
+    pid_files = [paths.keeper_pid for paths in state_dirs]
+    for state in state_dirs:
+        pid_files += list(state.nodes.glob("*/*.pid")) + list(state.proxy_dir.glob("*.pid"))
+    processes = lab_processes(pid_files, prefix, marked)
     # The keeper last: it reaps the others as they end, then exits by itself.
     keepers = {pid for pid in processes if is_keeper(pid)}
     survivors = terminate(set(processes) - keepers)
     survivors += terminate(wait_gone(keepers, timeout=2.0))
-    namespaces, links = lab_namespaces(), lab_links()
+    namespaces, links = (lab_namespaces(prefix), lab_links(prefix)) if prefix else ([], [])
     ip_batch((f"netns delete {name}" for name in namespaces), force=True)
     # veths first (each takes its peer with it), then the bridges
-    ip_batch((f"link delete {name}" for name in sorted(lab_links(), key=lambda n: n in _bridges())), force=True)
-    _delete_lab_routes()
-    kernel_limits.restore_limits()
-    for directory in lab_etc_netns_dirs():
+    if prefix:
+        ip_batch((f"link delete {name}" for name in sorted(lab_links(prefix), key=_is_bridge)), force=True)
+    routes = None if all_labs else _hidden_subnets(paths, entry)
+    _delete_lab_routes(routes)
+    for directory in lab_etc_netns_dirs(prefix) if prefix else []:
         shutil.rmtree(directory, ignore_errors=True)
-    _clear_state(paths, purge)
+    for state in state_dirs:
+        _clear_state(state, purge)
+    if all_labs:
+        _unmount_all_nodes()
+    for lab in registry.entries() if all_labs else [entry] if entry else []:
+        registry.release(lab.name)
+    if not registry.labs_up():  # the last lab on this machine: the kernel limits it raised go back
+        kernel_limits.restore_limits()
 
     leftovers = [f"process {pid}" for pid in survivors]
-    leftovers += [f"namespace {name}" for name in lab_namespaces()] + [f"link {name}" for name in lab_links()]
-    leftovers += [f"directory {path}" for path in lab_etc_netns_dirs()]
-    leftovers += [f"the unreachable route for {route}" for route in lab_routes()]
-    leftovers += [f"the tmpfs on {paths.nodes}"] if os.path.ismount(paths.nodes) else []
+    if prefix:
+        leftovers += [f"namespace {name}" for name in lab_namespaces(prefix)]
+        leftovers += [f"link {name}" for name in lab_links(prefix)]
+        leftovers += [f"directory {path}" for path in lab_etc_netns_dirs(prefix)]
+    leftovers += [f"the unreachable route for {route}" for route in lab_routes(routes)]
+    leftovers += [f"the tmpfs on {state.nodes}" for state in state_dirs if os.path.ismount(state.nodes)]
     if leftovers and not quiet:
         raise LabError(f"could not remove: {', '.join(leftovers)}")
     return DownReport(len(processes), namespaces, links, leftovers)
 
 
-def _bridges() -> set[str]:
-    return set(BRIDGE.values())
+def _names_of(paths: StatePaths, entry: registry.LabEntry | None) -> LabNames | None:
+    """The names of the lab of a state dir: from its registry entry (written before
+    anything is built), else from its lab.json; None when no lab is known there."""
+    if entry is not None:
+        return entry.names
+    try:
+        return LabNames.parse(str(json.loads(paths.info.read_text())["name"]))
+    except (OSError, ValueError, KeyError, InputError):
+        return None
 
 
-def lab_routes() -> list[str]:
-    """The lab's unreachable routes (for its hidden subnet, whichever that was), found
-    by their tag, the metric: lab.json may not exist after a killed ``up``."""
+def _hidden_subnets(paths: StatePaths, entry: registry.LabEntry | None) -> list[str]:
+    """The hidden subnet of the lab of a state dir, as the key of its unreachable route."""
+    if entry is not None:
+        return [str(entry.subnets.hidden)]
+    try:
+        return [str(LabSubnets.from_dict(json.loads(paths.info.read_text())["subnets"]).hidden)]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _is_bridge(link: str) -> bool:
+    return link.endswith(tuple(f"-{network}" for network in NETWORK_NAMES))
+
+
+def lab_routes(subnets: list[str] | None = None) -> list[str]:
+    """Labs' unreachable routes (one per lab with a hidden network), found by their tag,
+    the metric: those for ``subnets``, or every lab's (None)."""
     routes = json.loads(run(["ip", "-4", "-j", "route", "show", "type", "unreachable"], timeout=10).stdout or "[]")
-    return [route["dst"] for route in routes if route.get("metric") == ROUTE_METRIC and "dst" in route]
+    return [
+        route["dst"]
+        for route in routes
+        if route.get("metric") == ROUTE_METRIC and "dst" in route and (subnets is None or route["dst"] in subnets)
+    ]
 
 
-def _delete_lab_routes() -> None:
-    ip_batch((f"route delete unreachable {dst} metric {ROUTE_METRIC}" for dst in lab_routes()), force=True)
+def _delete_lab_routes(subnets: list[str] | None) -> None:
+    ip_batch((f"route delete unreachable {dst} metric {ROUTE_METRIC}" for dst in lab_routes(subnets)), force=True)
 
 
 #: The source name of the tmpfs under the state dir's nodes/. Not PREFIX: a host-side
@@ -462,6 +600,15 @@ def _unmount_nodes(paths: StatePaths) -> None:
     """Detach the nodes' tmpfs (lazily: a node's mount namespace may still hold it)."""
     if os.path.ismount(paths.nodes):
         run(["umount", "-l", str(paths.nodes)], timeout=10)
+
+
+def _unmount_all_nodes() -> None:
+    """Detach every lab's nodes' tmpfs, found by its source name (``down --all``: a lab's
+    state dir may be unknown)."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if " - " in line and line.split(" - ", 1)[1].split()[1:2] == [NODES_MOUNT]:
+            run(["umount", "-l", fields[4]], timeout=10, check=False)
 
 
 def _clear_state(paths: StatePaths, purge: bool) -> None:

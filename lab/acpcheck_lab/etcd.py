@@ -499,7 +499,7 @@ class LabParts:
         for name in self.etcd_nodes:
             node_command(
                 self.paths.root,
-                name,
+                self.builds[name].netns,
                 "seed",
                 "--mix",
                 data.mix,
@@ -509,16 +509,15 @@ class LabParts:
             )
 
 
-def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> str:
-    """Run ``python -m acpcheck_lab.etcd ARGS`` inside ``node``'s network namespace (its etcd's loopback)."""
+def node_command(state: Path, netns: str, *args: str, timeout: float = 60.0) -> str:
+    """Run ``python -m acpcheck_lab.etcd ARGS`` inside a node's network namespace ``netns`` (its etcd's loopback)."""
     from acpcheck_lab.host import LabError
-    from acpcheck_lab.layout import netns_name
 
     command = [
         "ip",
         "netns",
         "exec",
-        netns_name(node),
+        netns,
         sys.executable,
         "-m",
         "acpcheck_lab.etcd",
@@ -529,9 +528,9 @@ def node_command(state: Path, node: str, *args: str, timeout: float = 60.0) -> s
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise LabError(f"etcd on {node}: {' '.join(args[:1])} did not finish within {timeout:.0f} s") from None
+        raise LabError(f"etcd in {netns}: {' '.join(args[:1])} did not finish within {timeout:.0f} s") from None
     if result.returncode != 0:
-        raise LabError(f"etcd on {node}: {' '.join(args[:1])} failed: {result.stderr.strip()[-600:]}")
+        raise LabError(f"etcd in {netns}: {' '.join(args[:1])} failed: {result.stderr.strip()[-600:]}")
     return result.stdout
 
 

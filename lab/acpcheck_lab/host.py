@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from acpcheck_lab.layout import MARKER_ENV, PREFIX
+from acpcheck_lab.layout import LABS_PREFIX, MARKER_ENV
 
 NETNS_DIR = Path("/run/netns")
 ETC_NETNS_DIR = Path("/etc/netns")
@@ -54,21 +54,24 @@ def require_root(action: str) -> None:
         raise LabError(f"lab {action} needs root: it creates network namespaces, bridges and mounts")
 
 
-def lab_namespaces() -> list[str]:
+# ``prefix``: one lab's (``LabNames.prefix``), or LABS_PREFIX, the default, for every lab's.
+
+
+def lab_namespaces(prefix: str = LABS_PREFIX) -> list[str]:
     try:
-        return sorted(name for name in os.listdir(NETNS_DIR) if name.startswith(PREFIX))
+        return sorted(name for name in os.listdir(NETNS_DIR) if name.startswith(prefix))
     except FileNotFoundError:
         return []
 
 
-def lab_links() -> list[str]:
+def lab_links(prefix: str = LABS_PREFIX) -> list[str]:
     """Lab interfaces in the root namespace (bridges, root ends of veths)."""
-    return sorted(name for name in os.listdir("/sys/class/net") if name.startswith(PREFIX))
+    return sorted(name for name in os.listdir("/sys/class/net") if name.startswith(prefix))
 
 
-def lab_etc_netns_dirs() -> list[Path]:
+def lab_etc_netns_dirs(prefix: str = LABS_PREFIX) -> list[Path]:
     try:
-        return sorted(path for path in ETC_NETNS_DIR.iterdir() if path.name.startswith(PREFIX))
+        return sorted(path for path in ETC_NETNS_DIR.iterdir() if path.name.startswith(prefix))
     except FileNotFoundError:
         return []
 
@@ -103,29 +106,35 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
-#: A mount made by a node's init.sh (overlay or tmpfs named acplab-…), as /proc/PID/mountinfo shows it.
-_NODE_MOUNT = re.compile(r" - \S+ " + re.escape(PREFIX))
-
-
-def has_marker(pid: int) -> bool:
-    """Whether ``pid`` is a process of a lab: it carries MARKER_ENV in its environment
-    (the proxy, listeners), or it lives in a node's mount namespace (sshd and its
-    sessions: sshd overwrites its environment block with its process title)."""
+def has_marker(pid: int, prefix: str | None = LABS_PREFIX, state_dir: Path | None = None) -> bool:
+    """Whether ``pid`` is a process of the lab with ``prefix`` and ``state_dir`` (None:
+    of any lab): it carries MARKER_ENV (with that state dir) in its environment (the
+    keeper, proxy, listeners, haproxy, etcd…), or it lives in a node's mount namespace,
+    whose mounts' sources start with the prefix (sshd and its sessions: sshd overwrites
+    its environment block with its process title). A ``prefix`` of None: the marker only."""
+    marker = MARKER_ENV.encode() + b"=" + (str(state_dir).encode() if state_dir is not None else b"")
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
-        if any(item.startswith(MARKER_ENV.encode() + b"=") for item in environ.split(b"\0")):
+        if any(item == marker or (state_dir is None and item.startswith(marker)) for item in environ.split(b"\0")):
             return True
-        return _NODE_MOUNT.search(Path(f"/proc/{pid}/mountinfo").read_text()) is not None
+        # a mount made by a node's init.sh, as /proc/PID/mountinfo shows it: " - tmpfs acplab1-disk …"
+        if prefix is None:
+            return False
+        return re.search(r" - \S+ " + re.escape(prefix), Path(f"/proc/{pid}/mountinfo").read_text()) is not None
     except OSError:
         return False
 
 
-def lab_processes(pid_files: Iterable[Path] = ()) -> dict[int, str]:
-    """Every live process of the lab, with why it counts: it is inside a lab network
-    namespace, or carries the lab's environment marker (this also finds processes
-    whose namespace was already deleted). A pid file's pid counts only if the process
-    still carries the marker, so a reused pid is never touched."""
-    ns_ids = _namespace_ids(lab_namespaces())
+def lab_processes(
+    pid_files: Iterable[Path] = (), prefix: str | None = LABS_PREFIX, state_dir: Path | None = None
+) -> dict[int, str]:
+    """Every live process of one lab (``prefix`` and ``state_dir``; by default of every
+    lab), with why it counts: it is inside one of the lab's network namespaces, or
+    carries the lab's marker (this also finds processes whose namespace was already
+    deleted). A pid file's pid counts only if the process still carries the marker, so
+    a reused pid is never touched. A ``prefix`` of None (a lab whose name is unknown):
+    the marker only."""
+    ns_ids = _namespace_ids(lab_namespaces(prefix)) if prefix is not None else set()
     found: dict[int, str] = {}
     me = os.getpid()
     for entry in os.listdir("/proc"):
@@ -138,14 +147,14 @@ def lab_processes(pid_files: Iterable[Path] = ()) -> dict[int, str]:
             continue
         if (st.st_dev, st.st_ino) in ns_ids:
             found[pid] = "in a lab namespace"
-        elif has_marker(pid):
+        elif has_marker(pid, prefix, state_dir):
             found[pid] = "started by the lab"
     for pid_file in pid_files:
         try:
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             continue
-        if pid not in found and _alive(pid) and has_marker(pid):
+        if pid not in found and _alive(pid) and has_marker(pid, prefix, state_dir):
             found[pid] = f"from {pid_file.name}"
     return {pid: why for pid, why in found.items() if _alive(pid)}
 

@@ -14,8 +14,9 @@ subnets that overlap anything this machine uses or talks to:
   and ``NPM_CONFIG_REGISTRY``; registry.npmjs.org when none is set).
 
 Every source is a field of ``HostSources`` with the real location as its default, so a
-test can feed its own files. The lab's own interfaces and its tagged route are left to
-``up``'s "a lab is already up" check. Names are resolved with getaddrinfo, all at once,
+test can feed its own files. Labs' interfaces and tagged routes are left out: ``up``
+knows every lab's subnets from the registry of labs (``registry``) and passes them in as
+uses (``also``), named by lab and state dir. Names are resolved with getaddrinfo, all at once,
 each bounded by ``HostSources.resolve_timeout``: a name that does not resolve in time is
 skipped (it cannot be reached through the lab either).
 
@@ -47,8 +48,8 @@ from urllib.parse import urlsplit, urlunsplit
 from acpcheck.errors import InputError, Problem
 from acpcheck_lab.host import LabError
 from acpcheck_lab.layout import (
+    LABS_PREFIX,
     NETWORK_NAMES,
-    PREFIX,
     ROUTE_METRIC,
     SUBNETS_ENV,
     LabSubnets,
@@ -133,11 +134,14 @@ class SubnetsInUse(InputError):
 
 
 def check_host(
-    subnets: LabSubnets, names: Iterable[str] = NETWORK_NAMES, sources: HostSources | None = None
+    subnets: LabSubnets,
+    names: Iterable[str] = NETWORK_NAMES,
+    sources: HostSources | None = None,
+    also: Iterable[HostUse] = (),
 ) -> list[HostUse]:
-    """Raise SubnetsInUse if a subnet among ``names`` is in use here; else return what
-    was inspected."""
-    uses = host_uses(sources)
+    """Raise SubnetsInUse if a subnet among ``names`` is in use here (or by ``also``,
+    the other labs' subnets); else return what was inspected."""
+    uses = host_uses(sources) + list(also)
     wanted = list(names)
     conflicts = find_conflicts(subnets, uses, wanted)
     if conflicts:
@@ -202,8 +206,8 @@ def interface_uses(ip: IpReader) -> list[HostUse]:
     uses = []
     for link in ip("addr"):
         name = link.get("ifname", "?")
-        if name.startswith(PREFIX):
-            continue  # the lab's own bridge: up's "already up" check
+        if name.startswith(LABS_PREFIX):
+            continue  # a lab's bridge: up knows the labs' subnets from the registry
         for info in link.get("addr_info", []):
             if info.get("family") != "inet" or "local" not in info:
                 continue
@@ -211,10 +215,10 @@ def interface_uses(ip: IpReader) -> list[HostUse]:
             uses.append(HostUse(interface.network, f"address {interface} on {name} (from `ip addr`)"))
     for route in ip("route"):
         dst = route.get("dst", "")
-        if dst in ("", "default") or str(route.get("dev", "")).startswith(PREFIX):
+        if dst in ("", "default") or str(route.get("dev", "")).startswith(LABS_PREFIX):
             continue
         if route.get("type") == "unreachable" and route.get("metric") == ROUTE_METRIC:
-            continue  # the lab's own tagged route
+            continue  # a lab's tagged route (as for bridges)
         try:
             network = ipaddress.IPv4Network(dst, strict=False)
         except ValueError:

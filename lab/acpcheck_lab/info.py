@@ -16,6 +16,7 @@ from acpcheck_lab.layout import (
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
     SSH_PASSWORD_ENV,
+    LabNames,
     LabSubnets,
     StatePaths,
 )
@@ -59,6 +60,8 @@ class LabInfo:
     started_seconds: float = 0.0
     #: {"direct": cidr, "hidden": cidr}: the subnets every address of this lab comes from.
     subnets: dict[str, str] = field(default_factory=lambda: LabSubnets.default().as_dict())
+    #: The lab's name; its kernel objects are named with the prefix ``acplab<name>-``.
+    name: str = "1"
 
     @property
     def paths(self) -> StatePaths:
@@ -67,6 +70,10 @@ class LabInfo:
     @property
     def lab_subnets(self) -> LabSubnets:
         return LabSubnets.from_dict(self.subnets)
+
+    @property
+    def names(self) -> LabNames:
+        return LabNames(self.name)
 
     @property
     def plan_file(self) -> Path:
@@ -105,9 +112,10 @@ class LabInfo:
             secrets_ = read_env(paths)
         except FileNotFoundError:
             raise LabError(f"no lab is up with state dir {state_dir} (no {paths.info.name})") from None
-        if "subnets" not in data:
+        if "subnets" not in data or "name" not in data:
             raise LabError(
-                f"{paths.info} was written by an older acpcheck (no subnets); run `acpcheck lab down` and `up` again"
+                f"{paths.info} was written by an older acpcheck (no subnets or name); run `acpcheck lab down --all` "
+                "and `up` again"
             )
         proxy = data["proxy"]
         return cls(
@@ -124,6 +132,7 @@ class LabInfo:
             lab_password=secrets_.get(SSH_PASSWORD_ENV, ""),
             started_seconds=data.get("started_seconds", 0.0),
             subnets=data["subnets"],
+            name=data["name"],
         )
 
 

@@ -22,7 +22,9 @@ Real machines are not affected: each has its own table and its own backlog for i
 own peers. So ``up`` raises these limits to fit the lab (only ever raises them; the
 memory is used per entry or packet actually held) and records the values it found in
 ``/run`` (a tmpfs: gone at boot, like the sysctls themselves), and ``down`` puts them
-back. One lab per machine, so one record.
+back. Several labs share the kernel: each ``up`` raises the limits for the nodes of all
+labs up (the first raise records what it found), and the ``down`` of the last lab puts
+them back, so one record serves them all.
 """
 
 from __future__ import annotations

@@ -1,23 +1,42 @@
 """Names, addresses and state-dir paths of a lab: one place, so ``up`` creates and
 ``down`` finds exactly the same things.
 
-Only one lab runs on a machine at a time (its addresses live in the root namespace's
-routing table), so every kernel object is named with the fixed prefix ``acplab-`` and
-``down`` removes everything with that prefix, whatever state dir it is given.
+Several labs can be up on one machine at once (the suite under ``-n``, a benchmark beside
+a demo). Each has:
 
-Two subnets, chosen per ``up`` (``--subnets DIRECT,HIDDEN`` or ``ACPCHECK_LAB_SUBNETS``)
-and recorded in ``lab.json``; every address below is derived from them:
+- a *name*, one or two lowercase letters or digits (``--name``; by default the first free
+  number, 1, 2, …), and from it the *prefix* ``acplab<name>-`` of every kernel object it
+  makes: bridges ``acplab1-direct`` and ``acplab1-hidden``, node namespaces
+  ``acplab1-<node>``, veths ``acplab1-n<index>``, the proxy's namespace ``acplab1-proxy``,
+  and the sources of the mounts inside its nodes (``acplab1-root``…). Linux interface
+  names are at most 15 bytes: ``acplab`` + two characters + ``-`` + ``direct`` is 15,
+  and ``n1999`` (the 2,000th node) is shorter, so a name has at most two characters. The
+  ``-`` ends every prefix, so no lab's prefix starts another's (``acplab1-`` and
+  ``acplab12-``);
+- its own state dir (one lab per state dir), whose value the lab's processes carry in
+  MARKER_ENV: ``down --state X`` stops the processes marked with X and removes the
+  objects with X's prefix, and nothing of another lab;
+- its own two subnets, recorded in ``lab.json`` and in the machine's registry of running
+  labs (``registry``), so that the next ``up`` picks subnets no lab uses.
 
-- direct network (default 198.18.0.0/22): bridge ``acplab-direct``; the root
+Everything of every lab starts with LABS_PREFIX, ``acplab``: ``down --all`` removes all of
+it (for labs whose state dir or registry entry is gone).
+
+Two subnets per lab, chosen per ``up`` (``--subnets DIRECT,HIDDEN`` or
+``ACPCHECK_LAB_SUBNETS``; else the first pair of the sizes of DEFAULT_SUBNETS that no lab
+and nothing on this machine uses, 198.18.0.0/22,198.19.0.0/24 for the first lab,
+198.18.4.0/22,198.19.1.0/24 for the second…); every address below is derived from them:
+
+- direct network (default 198.18.0.0/22): bridge ``acplab<name>-direct``; the root
   namespace (the controller) is .1, the proxy's leg .2, a spare endpoint address .10,
   nodes from .11.
-- hidden network (default 198.19.0.0/24): bridge ``acplab-hidden``, no address in
+- hidden network (default 198.19.0.0/24): bridge ``acplab<name>-hidden``, no address in
   the root namespace; the proxy's leg is .1 (also the hidden nodes' gateway), nodes
   from .11. The root namespace gets an ``unreachable`` route for it, tagged with a
   metric, so a direct attempt fails at once instead of leaving through the machine's
   default route.
 
-Why the defaults come from 198.18.0.0/15: it is set aside for test networks in a lab
+Why the subnets come from 198.18.0.0/15: it is set aside for test networks in a lab
 (RFC 2544 benchmarking; RFC 6815 and RFC 6890: never on the Internet), so it is rarely
 used for anything real. The documentation ranges (RFC 5737), the lab's first defaults,
 are not: sandboxes and examples use them for real hosts (interfaces on 192.0.2.0/24,
@@ -34,6 +53,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +61,19 @@ from pathlib import Path
 from acpcheck.errors import InputError, Problem
 from acpcheck_lab.scenario import FIRST_NODE_HOST, MAX_NODES_PER_NETWORK
 
-PREFIX = "acplab-"
-BRIDGE = {"direct": "acplab-direct", "hidden": "acplab-hidden"}
-PROXY_NS = "acplab-proxy"
+#: The start of every kernel object of every lab (``down --all`` removes all of them).
+LABS_PREFIX = "acplab"
+#: A lab name: one or two lowercase letters or digits (see the module doc for the budget).
+LAB_NAME = re.compile(r"[a-z0-9]{1,2}")
+#: Linux's limit for an interface name (IFNAMSIZ 16, with the terminating NUL).
+IFNAME_MAX = 15
 PROXY_PORT = 1080
-#: Metric that tags the lab's "unreachable hidden network" route in the root namespace:
-#: ``down`` removes every unreachable route with it, whatever subnet it is for.
+#: Metric that tags a lab's "unreachable hidden network" route in the root namespace:
+#: ``down`` removes the one for its lab's hidden subnet, ``down --all`` every one.
 ROUTE_METRIC = 4242
-#: Environment variable on every process the lab starts, holding the state dir:
-#: ``down`` recognises lab processes by it, so a reused pid is never killed.
+#: Environment variable on every process a lab starts, holding the lab's state dir:
+#: ``down`` recognises its lab's processes by it, so a reused pid or another lab's
+#: process is never killed.
 MARKER_ENV = "ACPCHECK_LAB_STATE"
 #: Environment variables (names) the plan refers to; values are in <state>/lab.env.
 PROXY_USER_ENV = "ACPLAB_PROXY_USER"
@@ -69,16 +93,67 @@ NETWORK_NAMES = ("direct", "hidden")
 
 
 @dataclass(frozen=True)
+class LabNames:
+    """The names of one lab's kernel objects, all starting with its prefix ``acplab<name>-``."""
+
+    name: str
+
+    @classmethod
+    def parse(cls, text: str, origin: str = "--name") -> LabNames:
+        """InputError (exit 4) naming ``origin`` unless ``text`` is a valid lab name."""
+        if not LAB_NAME.fullmatch(text):
+            raise InputError(
+                [
+                    Problem(
+                        origin,
+                        None,
+                        "",
+                        f"{text!r}: a lab name is one or two lowercase letters or digits, e.g. 2 or ci (it goes into "
+                        f"interface names such as {LABS_PREFIX}ci-direct, which Linux limits to {IFNAME_MAX} "
+                        "characters)",
+                    )
+                ]
+            )
+        return cls(text)
+
+    @property
+    def prefix(self) -> str:
+        return f"{LABS_PREFIX}{self.name}-"
+
+    def bridge(self, network: str) -> str:
+        return f"{self.prefix}{network}"
+
+    def netns(self, node: str) -> str:
+        return f"{self.prefix}{node}"
+
+    def veth(self, index: int) -> str:
+        """Root-namespace end of the index-th node's veth (interface names are at most 15 bytes)."""
+        return f"{self.prefix}n{index}"
+
+    @property
+    def proxy_netns(self) -> str:
+        return f"{self.prefix}proxy"
+
+    def proxy_veth(self, network: str) -> str:
+        return f"{self.prefix}{'px' if network == 'direct' else 'py'}"
+
+    def mount_source(self, what: str) -> str:
+        """The source name of a mount inside a node (``down`` finds the node's processes by it)."""
+        return f"{self.prefix}{what}"
+
+
+@dataclass(frozen=True)
 class LabNetwork:
     name: str  # direct | hidden
     cidr: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address  # the nodes' default route and nameserver
     proxy_address: ipaddress.IPv4Address  # the proxy namespace's leg on this network
     root_address: ipaddress.IPv4Address | None  # the controller's address, None for hidden
+    lab: LabNames  # the lab this network belongs to
 
     @property
     def bridge(self) -> str:
-        return BRIDGE[self.name]
+        return self.lab.bridge(self.name)
 
     @property
     def capacity(self) -> int:
@@ -171,12 +246,12 @@ class LabSubnets:
     def cidr(self, name: str) -> ipaddress.IPv4Network:
         return self.direct if name == "direct" else self.hidden
 
-    @property
-    def networks(self) -> dict[str, LabNetwork]:
+    def networks(self, lab: LabNames) -> dict[str, LabNetwork]:
+        """The two networks of lab ``lab`` on these subnets."""
         direct, hidden = self.direct.network_address, self.hidden.network_address
         return {
-            "direct": LabNetwork("direct", self.direct, direct + 1, direct + 2, direct + 1),
-            "hidden": LabNetwork("hidden", self.hidden, hidden + 1, hidden + 1, None),
+            "direct": LabNetwork("direct", self.direct, direct + 1, direct + 2, direct + 1, lab),
+            "hidden": LabNetwork("hidden", self.hidden, hidden + 1, hidden + 1, None, lab),
         }
 
     @property
@@ -186,7 +261,7 @@ class LabSubnets:
 
     def check_room(self, counts: Mapping[str, int], origin: str = "--subnets") -> None:
         """InputError unless each network has addresses for its ``counts[name]`` nodes."""
-        networks = self.networks
+        networks = self.networks(LabNames("0"))  # capacity only: any name does
         problems = [
             Problem(
                 origin,
@@ -218,18 +293,6 @@ def _unusable(network: ipaddress.IPv4Network) -> str | None:
     if network.overlaps(ipaddress.IPv4Network("0.0.0.0/8")):
         return '0.0.0.0/8 means "this network"; it cannot be a lab network'
     return None
-
-
-def netns_name(node: str) -> str:
-    return f"{PREFIX}{node}"
-
-
-def veth_name(index: int) -> str:
-    """Root-namespace end of a node's veth (interface names are at most 15 bytes)."""
-    return f"{PREFIX}n{index}"
-
-
-PROXY_VETH = {"direct": f"{PREFIX}px", "hidden": f"{PREFIX}py"}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ per-node firewall rules against other nodes (nftables in the node's namespace).
 
 Scenario keys (see lab/README.md, "Load balancer")::
 
-    loadBalancer:                 # haproxy in namespace acplab-lb-haproxy, on the endpoint address
+    loadBalancer:                 # haproxy in namespace acplab<name>-lb-haproxy, on the endpoint address
       endpoint: up                # down: nobody holds the endpoint address (the LB is off)
       ports: null                 # frontends; null: the plan's required LB ports
       unforwarded: [11781]        # required ports without a frontend (refused)
@@ -13,15 +13,16 @@ Scenario keys (see lab/README.md, "Load balancer")::
       balance: roundrobin         # source: every connection of one client goes to one node
       healthCheck: true           # TCP checks, every 200 ms, up after one success
       apiServers: null            # {certDays: 365, down: [cp2], sans: [], omitEndpoint: false}
-    vip:                          # keepalived in namespace acplab-lb-vip, VRRP master of the endpoint
+    vip:                          # keepalived in namespace acplab<name>-lb-vip, VRRP master of the endpoint
       vrid: 51
     nodes:
       - name: cp3
         defects:
           dropFrom: [{from: w1, protocol: tcp, ports: [6443, 2379]}, {from: any, protocol: vrrp}]
 
-Everything runs under the lab's keeper in namespaces named ``acplab-…``, so
-``acpcheck lab down`` finds and removes it like every other lab process.
+Everything runs under the lab's keeper in namespaces named with the lab's prefix
+(``acplab<name>-…``), so ``acpcheck lab down`` finds and removes it like every other
+process of that lab.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from acpcheck_lab.host import (
     pid_alive,
     run,
 )
-from acpcheck_lab.layout import BRIDGE, PREFIX, StatePaths
+from acpcheck_lab.layout import StatePaths
 from acpcheck_lab.lbmodel import LabLoadBalancer
 
 if TYPE_CHECKING:
@@ -50,15 +51,13 @@ if TYPE_CHECKING:
     from acpcheck_lab.node import NodeBuild
     from acpcheck_lab.scenario import Scenario
 
-HAPROXY_NS = f"{PREFIX}lb-haproxy"
-VIP_NS = f"{PREFIX}lb-vip"
-HAPROXY_VETH = f"{PREFIX}lbh"
-VIP_VETH = f"{PREFIX}lbv"
 #: Host number of the VIP holder's own address (the endpoint is .10, nodes from .11).
 VIP_HOLDER_HOST = 3
 API_PORT = 6443
 TLS_SERVER = Path(__file__).with_name("tlsapi.py")
-RESERVED_NODE_NAMES = ("lb-haproxy", "lb-vip")
+#: The load balancer's namespaces are named like nodes' (the lab's prefix + this), so no node may be called so.
+HAPROXY_NODE, VIP_NODE = "lb-haproxy", "lb-vip"
+RESERVED_NODE_NAMES = (HAPROXY_NODE, VIP_NODE)
 
 
 def required_tools(scenario: Scenario) -> list[str]:
@@ -139,6 +138,14 @@ class LabExtras:
         return self.paths.root / "lb"
 
     @property
+    def haproxy_netns(self) -> str:
+        return self.direct.lab.netns(HAPROXY_NODE)
+
+    @property
+    def vip_netns(self) -> str:
+        return self.direct.lab.netns(VIP_NODE)
+
+    @property
     def empty(self) -> bool:
         return self.haproxy is None and self.keepalived is None and not self.api_nodes
 
@@ -147,14 +154,14 @@ class LabExtras:
     def create_network(self) -> None:
         lines, links = [], []
         for netns, veth, present in (
-            (HAPROXY_NS, HAPROXY_VETH, self.haproxy is not None),
-            (VIP_NS, VIP_VETH, self.keepalived is not None),
+            (self.haproxy_netns, f"{self.direct.lab.prefix}lbh", self.haproxy is not None),
+            (self.vip_netns, f"{self.direct.lab.prefix}lbv", self.keepalived is not None),
         ):
             if present:
                 lines += [
                     f"netns add {netns}",
                     f"link add {veth} type veth peer name eth0 netns {netns}",
-                    f"link set {veth} master {BRIDGE['direct']} up",
+                    f"link set {veth} master {self.direct.bridge} up",
                 ]
                 links.append(veth)
         ip_batch(lines)
@@ -176,7 +183,7 @@ class LabExtras:
                     f"exec haproxy -db -f {shlex.quote(str(self.directory / 'haproxy.cfg'))}",
                 ],
             )
-            requests.append((HAPROXY_NS, ["/bin/sh", str(script)], self.directory / "haproxy.log", env))
+            requests.append((self.haproxy_netns, ["/bin/sh", str(script)], self.directory / "haproxy.log", env))
         if self.keepalived is not None:
             (self.directory / "keepalived.conf").write_text(self.keepalived)
             holder = self.direct.cidr.network_address + VIP_HOLDER_HOST
@@ -194,7 +201,7 @@ class LabExtras:
                     ),
                 ],
             )
-            requests.append((VIP_NS, ["/bin/sh", str(script)], self.directory / "keepalived.log", env))
+            requests.append((self.vip_netns, ["/bin/sh", str(script)], self.directory / "keepalived.log", env))
         for node, (netns, _address) in self.api_nodes.items():
             cert, key = self.directory / f"{node}.crt", self.directory / f"{node}.key"
             script = self._script(
@@ -220,7 +227,8 @@ class LabExtras:
             waiting["haproxy"] = lambda: listening(self.directory / "haproxy.pid", self.frontends[0])
         if self.keepalived is not None:
             waiting["keepalived"] = lambda: (
-                self.endpoint in run(["ip", "-n", VIP_NS, "-4", "address", "show", "dev", "eth0"], check=False).stdout
+                self.endpoint
+                in run(["ip", "-n", self.vip_netns, "-4", "address", "show", "dev", "eth0"], check=False).stdout
             )
         for node in self.api_nodes:
             waiting[f"api-{node}"] = lambda node=node: listening(self.directory / f"api-{node}.pid", API_PORT)

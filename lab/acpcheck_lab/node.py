@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Literal
 
 from acpcheck_lab import content
-from acpcheck_lab.layout import LabNetwork, netns_name
+from acpcheck_lab.layout import LabNetwork
 from acpcheck_lab.scenario import LAB_USER, NOT_A_NODE_FILE, NodeSpec
 
 #: Layers of a node's file view: "/" is the root file system; the sysfs ones are
@@ -170,7 +170,7 @@ class NodeBuild:
 
     @property
     def netns(self) -> str:
-        return netns_name(self.spec.name)
+        return self.network.lab.netns(self.spec.name)
 
 
 def build_node(spec: NodeSpec, address: ipaddress.IPv4Address, network: LabNetwork, host: HostBase) -> NodeBuild:
@@ -438,17 +438,18 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
         ]
 
     layers = {layer: f'"$N/layer/{layer_dir(layer)}"' for layer in LAYERS}
+    source = build.network.lab.mount_source  # names the lab's mounts: `down` finds the node's processes by them
     lines += [
         "",
         f"# the node's disk ({d.disk_gib} GiB as df sees it; memory is used only for what is written)",
-        f"mount -t tmpfs -o size={d.disk_gib}g,mode=0755 acplab-disk {n}/disk",
+        f"mount -t tmpfs -o size={d.disk_gib}g,mode=0755 {source('disk')} {n}/disk",
         f"mkdir {n}/disk/upper {n}/disk/work {root}",
         f"cp -a {layers['/']}/. {n}/disk/upper/",
-        f"mount -t overlay acplab-root -o lowerdir=/,upperdir={n}/disk/upper,workdir={n}/disk/work {root}",
+        f"mount -t overlay {source('root')} -o lowerdir=/,upperdir={n}/disk/upper,workdir={n}/disk/work {root}",
         f"mount --rbind /proc {root}/proc",
         f"mount --rbind /sys {root}/sys",
         f"mount --rbind /dev {root}/dev",
-        f"mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m acplab-run {root}/run",
+        f"mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m {source('run')} {root}/run",
         f"mkdir -m 0755 {root}/run/sshd",
         "",
         "# /proc: generated files over the kernel's",
@@ -460,14 +461,14 @@ def init_script(build: NodeBuild, node_dir: Path, host: HostBase) -> str:
     lines.append("# /sys: read-only overlays, this node's files over the namespace's sysfs")
     for layer in LAYERS[1:]:
         lines.append(
-            f"mount -t overlay acplab-{layer_dir(layer)} -o ro,lowerdir={layers[layer]}:{root}{layer} {root}{layer}"
+            f"mount -t overlay {source(layer_dir(layer))} -o ro,lowerdir={layers[layer]}:{root}{layer} {root}{layer}"
         )
     # after the /sys/fs overlay, which would hide it; best effort (a cgroup v1 host has none)
     lines.append(f"mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 {root}/sys/fs/cgroup 2>/dev/null || true")
     if d.tmp_noexec:
         lines += [
             "# defect: /tmp mounted noexec",
-            f"mount -t tmpfs -o mode=1777,nosuid,nodev,noexec,size=1g acplab-tmp {root}/tmp",
+            f"mount -t tmpfs -o mode=1777,nosuid,nodev,noexec,size=1g {source('tmp')} {root}/tmp",
         ]
     lines += [
         "",

@@ -1,8 +1,10 @@
 """Fixtures for the real-lab tests: they build namespaces, bridges and sshds, so they
 need root, ``ip netns``, OpenSSH's sshd and microsocks; without them they are skipped
-with the reason. One lab runs per machine: a file lock serialises pytest workers and
-concurrent runs, and the tests use their own state dir so they never tear down a lab
-someone else is using."""
+with the reason. Several labs can be up on one machine, but the lab tests check that
+``down`` leaves nothing of any lab behind, so they want the machine's labs to
+themselves: a file lock serialises pytest workers and concurrent runs, and the tests use
+their own state dirs (TEST_STATE, SECOND_STATE), so they never tear down a lab someone
+else is using."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from acpcheck_lab import LabInfo, down, up
+from acpcheck_lab import LabInfo, down, registry, up
 from acpcheck_lab.host import lab_links, lab_namespaces
 
 TEST_STATE = Path("/tmp/acpcheck-lab-tests")
+#: The second lab's, for the tests with two labs up at once.
+SECOND_STATE = Path("/tmp/acpcheck-lab-tests-second")
 LOCK_FILE = Path("/run/lock/acpcheck-lab-tests.lock")
 LOCK_TIMEOUT = 300
 
@@ -43,7 +47,7 @@ def _why_no_lab() -> str | None:
 
 @pytest.fixture(scope="session")
 def lab_machine() -> Iterator[Path]:
-    """This machine, ready for one lab at a time; yields the tests' state dir."""
+    """This machine, with no lab up but the tests'; yields the tests' state dir."""
     reason = _why_no_lab()
     if reason:
         pytest.skip(reason)
@@ -58,11 +62,17 @@ def lab_machine() -> Iterator[Path]:
                 if time.monotonic() > deadline:
                     pytest.skip(f"another run held the lab lock for {LOCK_TIMEOUT} s")
                 time.sleep(0.2)
+        for state in (TEST_STATE, SECOND_STATE):
+            if (state / ".acpcheck-lab").exists() or registry.find(state):
+                down(state, purge=True)  # a crashed earlier test run
         if lab_namespaces() or lab_links():
-            if not (TEST_STATE / ".acpcheck-lab").exists():
-                pytest.skip("another lab is up on this machine (not the tests'); run `acpcheck lab down` first")
-            down(TEST_STATE, purge=True)  # a crashed earlier test run
+            others = ", ".join(str(lab) for lab in registry.labs_up()) or "objects of no recorded lab"
+            pytest.skip(
+                f"another lab is up on this machine ({others}); the lab tests want the machine's labs to themselves: "
+                "take it down first (acpcheck lab down --state DIR, or --all)"
+            )
         yield TEST_STATE
+        down(SECOND_STATE, purge=True, quiet=True)
         down(TEST_STATE, purge=True, quiet=True)
 
 

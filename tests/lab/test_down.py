@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def test_down_removes_everything(lab_machine: Path) -> None:
     pids = [int((lab_machine / "nodes" / n.name / "sshd.pid").read_text()) for n in info.nodes]
     pids.append(int((lab_machine / "proxy" / "proxy.pid").read_text()))
     had_etc_netns = ETC_NETNS_DIR.exists()
-    ETC_NETNS_DIR.joinpath("acplab-a1").mkdir(
+    ETC_NETNS_DIR.joinpath(info.names.netns("a1")).mkdir(
         parents=True, exist_ok=True
     )  # as if someone used ip netns exec's /etc view
     assert leftovers()
@@ -106,11 +107,28 @@ def test_down_after_a_killed_up(lab_machine: Path) -> None:
     assert leftovers() == []
 
 
-def test_second_up_is_refused_while_a_lab_runs(lab_machine: Path) -> None:
-    up(SMALL, lab_machine)
+def test_a_second_up_is_refused_what_another_lab_has_naming_that_lab_and_its_state_dir(lab_machine: Path) -> None:
+    first = up(SMALL, lab_machine, name="t1")
+    second = lab_machine.with_name(lab_machine.name + "-second")
+    objects = sorted(lab_links() + lab_namespaces())
     try:
-        with pytest.raises(LabError, match="already up"):
-            up(healthy_scenario(1), lab_machine.with_name(lab_machine.name + "-second"))
+        in_the_way = f"lab 't1' (state {lab_machine})"
+        with pytest.raises(InputError, match=re.escape(f"{in_the_way} is up in this state dir; give another --state")):
+            up(healthy_scenario(1), lab_machine)
+        with pytest.raises(InputError, match=re.escape(f"{in_the_way} has this name; choose another --name")):
+            up(healthy_scenario(1), second, name="t1")
+        with pytest.raises(
+            SubnetsInUse,
+            match=re.escape(
+                f"the direct subnet {first.subnets['direct']} of {in_the_way} overlaps the lab's direct subnet "
+                f"{first.subnets['direct']}"
+            ),
+        ):
+            up(healthy_scenario(1), second, subnets=f"{first.subnets['direct']},198.19.99.0/24")
+        assert main(["up", "--state", str(second), "--name", "t1"]) == 4
+        assert main(["up", "--state", str(second), "--name", "way-too-long"]) == 4
+        # refused before anything was built: the first lab's objects only, and no second state dir
+        assert sorted(lab_links() + lab_namespaces()) == objects and not second.exists()
     finally:
         down(lab_machine, purge=True)
     assert leftovers() == []
@@ -125,7 +143,7 @@ def test_chosen_subnets_are_used_and_recorded_and_down_finds_them_without_lab_js
         assert info.proxy is not None and info.proxy.host == "198.18.77.2"
         assert LabInfo.load(lab_machine).subnets == info.subnets  # lab.json: what status and the fixtures read
         assert "address: 198.18.77.10" in info.plan_file.read_text()  # the plan's endpoint
-        assert "198.18.77.1/26" in run(["ip", "-4", "-o", "addr", "show", "dev", "acplab-direct"]).stdout
+        assert "198.18.77.1/26" in run(["ip", "-4", "-o", "addr", "show", "dev", info.names.bridge("direct")]).stdout
         assert lab_routes() == ["198.19.77.0/28"]
         assert "HostName 198.19.77.11" in (lab_machine / "ssh_config").read_text()
     finally:

@@ -202,7 +202,7 @@ def test_encryption_status_config_and_etcd_on_real_parts(lab: LabInfo, tmp_path:
     # 2. Repaired files and data, a troubled controller: every node gets the same config
     # (ten keys, 0600 root), etcd is re-encrypted under the current key; the status shows a
     # failed node, a failed migration, an old rotation and configmaps dropped from the spec.
-    lab_etcd.node_command(lab.state_dir, "cp1", "migrate")
+    lab_etcd.node_command(lab.state_dir, lab.node("cp1").netns, "migrate")
     ten_keys = lab_etcd.encryption_config("ten-keys", material.keys, material.other, material.extra)
     for node in CPS:
         ssh(

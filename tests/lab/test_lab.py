@@ -229,7 +229,7 @@ def test_resolv_conf(sh: Shells, defects_lab: LabInfo) -> None:
         len(next(line for line in bad.splitlines() if line.startswith("search")).split()) == 31
     )  # "search" + 30 domains
     healthy = sh.out("healthy", "cat /etc/resolv.conf")
-    gateway = defects_lab.lab_subnets.networks["direct"].gateway  # the default: the node's gateway
+    gateway = defects_lab.lab_subnets.networks(defects_lab.names)["direct"].gateway  # the default: the node's gateway
     assert f"nameserver {gateway}\n" in healthy and "search" not in healthy
 
 

@@ -16,6 +16,7 @@ from acpcheck_lab.layout import (
     DEFAULT_SUBNETS,
     PROXY_PASSWORD_ENV,
     PROXY_USER_ENV,
+    LabNames,
     LabSubnets,
     StatePaths,
 )
@@ -122,7 +123,7 @@ def test_init_script_makes_the_defects() -> None:
         "60, listen: [6443],"
         " defaultRoute: false, runtimeBridge: 172.17.0.1/16, missingBinaries: [tar]}\n"
     )
-    network = LabSubnets.default().networks["direct"]
+    network = LabSubnets.default().networks(LabNames("7"))["direct"]
     build = build_node(scenario.nodes[0], network.node_address(0), network, HOST)
     script = init_script(build, Path("/state/nodes/n1"), HOST)
     assert (
@@ -131,11 +132,12 @@ def test_init_script_makes_the_defects() -> None:
     )
     assert "address add 172.17.0.1/16 dev docker0" in script
     assert "listener.py 6443" in script
-    assert 'noexec,size=1g acplab-tmp "$R"/tmp' in script
+    assert 'noexec,size=1g acplab7-tmp "$R"/tmp' in script  # named with the lab's prefix: down finds the sshd by it
     assert script.rstrip().splitlines()[-1].startswith("exec /usr/sbin/sshd -D -e -o UsePAM=no -o UseDNS=no")
     assert "FAKETIME=+60" in script
     assert build.view.entries["/usr/bin/tar"].kind == "whiteout"
-    assert 'mount -t overlay acplab-root -o lowerdir=/,upperdir="$N"/disk/upper' in script
+    assert 'mount -t overlay acplab7-root -o lowerdir=/,upperdir="$N"/disk/upper' in script
+    assert build.netns == "acplab7-n1"
     assert "size=512g" in script  # the default disk
 
 
@@ -145,11 +147,11 @@ BENCHMARKING = ipaddress.ip_network("198.18.0.0/15")
 
 def lab_info(scenario, subnets: LabSubnets, state: Path = Path("/state")) -> LabInfo:
     """A LabInfo as ``up`` makes it (node addresses counted per network), without a lab."""
-    networks, counters, nodes = subnets.networks, {"direct": 0, "hidden": 0}, []
+    networks, counters, nodes = subnets.networks(LabNames("1")), {"direct": 0, "hidden": 0}, []
     for n in scenario.nodes:
         address = networks[n.network].node_address(counters[n.network])
         counters[n.network] += 1
-        nodes.append(NodeInfo(n.name, n.role, n.network, str(address), n.name, f"acplab-{n.name}", n.ssh_user, []))
+        nodes.append(NodeInfo(n.name, n.role, n.network, str(address), n.name, f"acplab1-{n.name}", n.ssh_user, []))
     proxy = ProxyInfo(str(networks["direct"].proxy_address), 1080, "user", "SECRET")
     return LabInfo(
         state,
@@ -265,10 +267,10 @@ def test_bad_subnets_are_input_errors(text: str, origin: str, message: str) -> N
 def test_subnets_must_hold_the_scenario() -> None:
     default = LabSubnets.default()
     default.check_room({"direct": 240, "hidden": 240})  # `--nodes 240` keeps working with /24
-    assert default.networks["direct"].node_address(239) == default.direct.network_address + 250
+    assert default.networks(LabNames("1"))["direct"].node_address(239) == default.direct.network_address + 250
     small = LabSubnets.parse("10.1.0.0/28,10.1.0.16/28")
     small.check_room({"direct": 4, "hidden": 1})
     with pytest.raises(InputError, match=r"direct subnet 10.1.0.0/28 has addresses for 4 nodes .* puts 5 there"):
         small.check_room({"direct": 5, "hidden": 0})
     with pytest.raises(ValueError):
-        small.networks["direct"].node_address(4)  # would be the broadcast address
+        small.networks(LabNames("1"))["direct"].node_address(4)  # would be the broadcast address
