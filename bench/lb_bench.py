@@ -131,7 +131,7 @@ def main() -> int:
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     results = []
     with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one lab per machine: wait for the tests' or anyone's
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one lab at a time while measuring: wait for the tests' or anyone's
         for size in (int(part) for part in args.sizes.split(",")):
             results.append(measure(size, args.runs))
     OUT.mkdir(parents=True, exist_ok=True)

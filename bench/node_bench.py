@@ -53,7 +53,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 STATE = Path(tempfile.gettempdir()) / "acpcheck-bench-lab"
-LOCK = Path("/run/lock/acpcheck-lab-tests.lock")  # one lab per machine: the tests and the other benchmarks take it too
+#: One lab at a time while measuring (several can be up, but they would share the cores):
+#: the tests and the other benchmarks take this lock too.
+LOCK = Path("/run/lock/acpcheck-lab-tests.lock")
 
 FLOOR = r"""
 import sys, yaml, paramiko

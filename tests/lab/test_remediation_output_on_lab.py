@@ -7,7 +7,6 @@ The sshd steps reload sshd with the packaged node script, shown as ``reload-sshd
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 import os
 import pty
@@ -21,7 +20,6 @@ import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -29,7 +27,6 @@ import pytest
 
 from acpcheck.sources.nodeside import node_program
 from acpcheck_lab import LabInfo, down, up
-from acpcheck_lab.host import lab_links, lab_namespaces
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "reports" / "remediation.schema.json").read_text())
@@ -38,56 +35,6 @@ SSHD_CHECKS = ("--check", "ACP-NODE-010", "--check", "ACP-NODE-011")
 #: How a line starts that is never wrapped (a diff line, a command, the undo command).
 VERBATIM = ("$ ", "--- ", "+++ ", "@@", "+", "-", " ", "acpcheck rollback ")
 WIDTH = 80
-
-
-def _lab_tests() -> ModuleType:
-    """tests/lab/conftest.py, for its lock file, state dir and reasons to skip (not its fixtures)."""
-    spec = importlib.util.spec_from_file_location("acpcheck_lab_tests_conftest", ROOT / "tests" / "lab" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _lock_held_by_this_process(path: Path) -> bool:
-    """tests/lab's session fixture holds the lab lock in this very pytest process (its
-    module labs are down between modules): /proc/locks names the holder's pid."""
-    inode = str(path.stat().st_ino)
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[4] == str(os.getpid()):
-            if fields[5].rsplit(":", 1)[-1] == inode:
-                return True
-    return False
-
-
-@pytest.fixture(scope="module")
-def lab_machine() -> Iterator[Path]:
-    """This machine, ready for one lab, under the machine's lab lock (as tests/lab's
-    ``lab_machine``, whose name puts these tests on the lab's xdist worker), held for
-    this module only."""
-    tests = _lab_tests()
-    reason = tests._why_no_lab()
-    if reason:
-        pytest.skip(reason)
-    tests.LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(tests.LOCK_FILE, "w") as lock:
-        deadline = time.monotonic() + tests.LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if _lock_held_by_this_process(tests.LOCK_FILE):
-                    break
-                if time.monotonic() > deadline:
-                    pytest.skip(f"another run held the lab lock for {tests.LOCK_TIMEOUT} s")
-                time.sleep(0.2)
-        if lab_namespaces() or lab_links():
-            if not (tests.TEST_STATE / ".acpcheck-lab").exists():
-                pytest.skip("another lab is up on this machine (not the tests'); run `acpcheck lab down` first")
-            down(tests.TEST_STATE, purge=True)  # a crashed earlier test run
-        yield tests.TEST_STATE
 
 
 @pytest.fixture(scope="module")
