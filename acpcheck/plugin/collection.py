@@ -18,7 +18,7 @@ import pytest
 from acpcheck.grading import target_of
 from acpcheck.model.check import CheckMeta, Scope
 from acpcheck.model.plan import Node
-from acpcheck.plugin.options import refuse_unknown_overrides
+from acpcheck.plugin.session import refuse_unknown_overrides
 from acpcheck.plugin.stash import META, NODE_PARAM, TARGET, settings_of
 from acpcheck.run.inputs import CHECKS_DIR, CHECKS_PACKAGE
 from acpcheck.run.settings import Settings
@@ -61,7 +61,7 @@ class CheckItem(pytest.Function):
     31,000 items, that alone was a fifth of the run. A check whose parameters are
     all provided by the run (``PROVIDED``) gets these items instead; one that asks
     for anything else (a fixture of a check pack's conftest.py) is collected the
-    usual way, through the fixtures of ``acpcheck.plugin.fixtures``. Names, markers,
+    usual way, through the fixtures of ``acpcheck.plugin.evidence``. Names, markers,
     ``-k``, ``-m``, ``-n`` and JUnit are the same either way: ``check_name[node]`` per node.
     """
 
