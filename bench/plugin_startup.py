@@ -11,8 +11,9 @@ acpcheck plugin must stay cheap when no ``--acp-*`` option is given (target: und
   import in turn), so the figure comes from an interpreter that imports pytest, then
   the plugin's entry point and the modules it lists (``pytest_plugins``) with
   ``import``, as pytest would; the pytest run's own log is shown beside it;
-- wall time of ``python -m pytest -q`` with the plugin and with ``-p no:acpcheck``,
-  median of several runs each (interleaved, so load on a shared machine hits both).
+- wall and CPU time (user + system) of ``python -m pytest -q`` with the plugin and
+  with ``-p no:acpcheck``, median of several runs each (interleaved, so load on a
+  shared machine hits both; CPU time is the steadier of the two there).
 
 It also says whether pydantic or ``acpcheck.model.plan`` was imported at all.
 Nothing is asserted: this is a measuring tool (tests/plugin/test_startup.py is the test).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,7 +87,9 @@ def importtime(directory: Path, *command: str) -> tuple[int, dict[str, int], boo
     return sum(found.values()), found, bool(imported & {"pydantic", "acpcheck.model.plan"})
 
 
-def wall(directory: Path, *extra: str) -> float:
+def timed(directory: Path, *extra: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one pytest run on ``directory``."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra, str(directory)],
@@ -93,7 +97,10 @@ def wall(directory: Path, *extra: str) -> float:
         check=True,
         cwd=directory,
     )
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime
+    return wall, cpu
 
 
 def main() -> None:
@@ -104,7 +111,7 @@ def main() -> None:
         directory = Path(tmp)
         (directory / "test_trivial.py").write_text(TRIVIAL_TEST)
         os.environ.pop("PYTEST_ADDOPTS", None)
-        wall(directory)  # warm the file cache and the bytecode cache
+        timed(directory)  # warm the file cache and the bytecode cache
         totals, splits, in_run, heavy = [], [], [], False
         for _ in range(runs):
             total, split, pulled = importtime(directory, "-c", IMPORT_LIKE_PYTEST)
@@ -115,8 +122,8 @@ def main() -> None:
             heavy = heavy or pulled or run_pulled
         with_plugin, without_plugin = [], []
         for _ in range(runs):
-            with_plugin.append(wall(directory))
-            without_plugin.append(wall(directory, "-p", "no:acpcheck"))
+            with_plugin.append(timed(directory))
+            without_plugin.append(timed(directory, "-p", "no:acpcheck"))
     median_split = splits[totals.index(sorted(totals)[len(totals) // 2])]
     print(f"runs: {runs} each, on {os.cpu_count()} cores, pytest on one trivial test")
     print(f"acpcheck imports at start-up (median, -X importtime): {statistics.median(totals) / 1000:.1f} ms")
@@ -124,10 +131,13 @@ def main() -> None:
         print(f"  {name}: {micros / 1000:.1f} ms")
     print(f"  (what a pytest --co run logs of them: {statistics.median(in_run) / 1000:.1f} ms)")
     print(f"pydantic or acpcheck.model.plan imported: {'yes' if heavy else 'no'}")
-    plugin, bare = statistics.median(with_plugin), statistics.median(without_plugin)
-    print(f"wall, with the plugin (median): {plugin * 1000:.0f} ms")
-    print(f"wall, -p no:acpcheck (median): {bare * 1000:.0f} ms")
-    print(f"difference: {(plugin - bare) * 1000:+.0f} ms")
+    for index, kind in enumerate(("wall", "CPU")):
+        plugin = statistics.median(times[index] for times in with_plugin)
+        bare = statistics.median(times[index] for times in without_plugin)
+        print(
+            f"{kind}, median: {plugin * 1000:.0f} ms with the plugin, {bare * 1000:.0f} ms with -p no:acpcheck, "
+            f"difference {(plugin - bare) * 1000:+.0f} ms"
+        )
 
 
 if __name__ == "__main__":
