@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest import python as pytest_python
 
 from acpcheck.grading import target_of
 from acpcheck.model.check import AREAS, CheckMeta, Scope, Severity
@@ -149,12 +150,12 @@ def _parametrised(param_id: str) -> Any:
     callspec would never equal the id read back. Older pytest builds the id from the
     name, which is the same text.
     """
-    # private pytest API: CallSpec (CallSpec2 in older pytest), what Metafunc.parametrize
-    # makes for each parameter set; _idlist holds one id per parametrize() call.
-    from _pytest import python
+    return _CALLSPEC(_idlist=[param_id])
 
-    callspec_type = getattr(python, "CallSpec", None) or getattr(python, "CallSpec2")  # noqa: B009
-    return callspec_type(_idlist=[param_id])
+
+#: private pytest API: CallSpec (CallSpec2 in older pytest), what Metafunc.parametrize
+#: makes for each parameter set; _idlist holds one id per parametrize() call.
+_CALLSPEC: Any = getattr(pytest_python, "CallSpec", None) or getattr(pytest_python, "CallSpec2")  # noqa: B009
 
 
 def _per_node(meta: CheckMeta, parameters: Iterable[str]) -> bool:
