@@ -17,17 +17,20 @@ else's pytest run. With a plan it
   report.html (see ``acpcheck.report``).
 
 This module is only the entry point; the hooks are in its submodules, one concern
-each. What a run is (its input, settings and evidence, what xdist workers are
-sent) is in ``acpcheck.run``, which does not import pytest.
+each. pytest imports the entry point and its two light parts (``options``,
+``fixtures``) on every run where acpcheck is installed; the parts that import the
+model are registered by ``options`` only on a run with ``--acp-plan``
+(``options.RUN_PARTS``), so a run without a plan does not pay for them. What a run
+is (its input, settings and evidence, what xdist workers are sent) is in
+``acpcheck.run``, which does not import pytest.
 """
 
-#: The plugin's parts, each registered as a plugin of its own when pytest registers
-#: this module: pytest's own pytester does the same (``pytest_plugins =
-#: ["pytester_assertions"]``), and it keeps one entry point, so ``-p no:acpcheck``
-#: still turns all of them off (a blocked module is never imported, nor its list read).
+#: The plugin's parts loaded on every run, each registered as a plugin of its own
+#: when pytest registers this module: pytest's own pytester does the same
+#: (``pytest_plugins = ["pytester_assertions"]``), and it keeps one entry point, so
+#: ``-p no:acpcheck`` still turns all of them off (a blocked module is never imported,
+#: nor its list read).
 pytest_plugins = [
-    "acpcheck.plugin.options",  # --acp-* options, the run's settings, xdist hand-off, report collector
-    "acpcheck.plugin.collection",  # check modules and items, selection, applicability, order
-    "acpcheck.plugin.fixtures",  # plan, params and evidence fixtures (checks collected the usual way)
-    "acpcheck.plugin.outcomes",  # running a check body, grading, pytest outcomes and statuses
+    "acpcheck.plugin.options",  # --acp-* options, markers; with --acp-plan, registers the other parts
+    "acpcheck.plugin.fixtures",  # plan and params fixtures (they say a plan is needed when none is given)
 ]

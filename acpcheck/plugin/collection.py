@@ -1,5 +1,15 @@
 """Collection: the first-party check modules, one item per check (per node for a node
-check), selection by profile and --acp-select, applicability, markers and order.
+check), selection by profile and --acp-select, applicability, markers, keywords and order.
+
+What pytest's own selection sees of a check item (README "Selecting checks"):
+
+- its node id, ``…::check_swap_disabled[cp2]``: a node check's items are
+  parametrised by node, so pytest's cache (``--lf``, ``--ff``, ``--nf``, ``--sw``)
+  reads their ids back as the ids of the same items;
+- ``-k`` keywords: the check id (``ACP-NODE-008``) and the target (``node:cp2``,
+  ``plan``, ``cluster:<name>``), besides pytest's own (the item's name);
+- markers ``area_<AREA>`` and ``severity_<severity>`` (the profile's severity), for
+  ``-m``, registered with the run's other markers.
 
 Every use of pytest's private API by the plugin is here, each marked "private pytest
 API" with what it is and why; a pytest upgrade that breaks the plugin breaks it here.
@@ -14,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest import python as pytest_python
 
 from acpcheck.grading import target_of
-from acpcheck.model.check import CheckMeta, Scope
+from acpcheck.model.check import AREAS, CheckMeta, Scope, Severity
 from acpcheck.model.plan import Node
-from acpcheck.plugin.options import refuse_unknown_overrides
+from acpcheck.plugin.session import refuse_unknown_overrides
 from acpcheck.plugin.stash import META, NODE_PARAM, TARGET, settings_of
 from acpcheck.run.inputs import CHECKS_DIR, CHECKS_PACKAGE
 from acpcheck.run.settings import Settings
@@ -61,8 +72,9 @@ class CheckItem(pytest.Function):
     31,000 items, that alone was a fifth of the run. A check whose parameters are
     all provided by the run (``PROVIDED``) gets these items instead; one that asks
     for anything else (a fixture of a check pack's conftest.py) is collected the
-    usual way, through the fixtures of ``acpcheck.plugin.fixtures``. Names, markers,
-    ``-k``, ``-m``, ``-n`` and JUnit are the same either way: ``check_name[node]`` per node.
+    usual way, through the fixtures of ``acpcheck.plugin.evidence``. Names, markers,
+    ``-k``, ``-m``, ``-n``, ``--lf`` and JUnit are the same either way: ``check_name[node]``
+    per node, parametrised by node as pytest's own items would be.
     """
 
     #: (file, 0-based line) of the check function, found once per check by the collector
@@ -102,14 +114,18 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
     location = (Path(code.co_filename), code.co_firstlineno - 1)
 
-    def item(suffix: str, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
-        # The full name makes the node id on every pytest; originalname after, as
-        # pytest >= 9.2 would build the id from it and a callspec, which these items have not.
+    def item(param: str | None = None, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
         # private pytest API: Function's callobj= and fixtureinfo= arguments (pytest's
         # own collector passes them), so pytest neither looks the function up again
-        # nor computes its fixture closure per item.
-        made = CheckItem.from_parent(collector, name=name + suffix, callobj=obj, fixtureinfo=info)
-        made.originalname = name
+        # nor computes its fixture closure per item; and callspec=, see _parametrised.
+        made = CheckItem.from_parent(
+            collector,
+            name=name if param is None else f"{name}[{param}]",
+            originalname=name,
+            callspec=None if param is None else _parametrised(param),
+            callobj=obj,
+            fixtureinfo=info,
+        )
         made.check_location = location
         made.stash[NODE_PARAM] = node
         for mark in marks:
@@ -117,11 +133,29 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         return made
 
     if not _per_node(meta, meta.needs):
-        return [item("")]
+        return [item()]
     targets = _node_targets(meta, settings)
     if isinstance(targets, str):
-        return [item("[not-applicable]", None, pytest.mark.skip(reason=targets))]
-    return [item(f"[{node.name}]", node, pytest.mark.xdist_group(node.name)) for node in targets]
+        return [item("not-applicable", None, pytest.mark.skip(reason=targets))]
+    return [item(node.name, node, pytest.mark.xdist_group(node.name)) for node in targets]
+
+
+def _parametrised(param_id: str) -> Any:
+    """The callspec of a CheckItem of one node: its id only (the node is in the item's
+    stash, not a fixture parameter).
+
+    pytest >= 9.2 builds an item's node id from its original name and its callspec's
+    id, and reads the ids that ``--lf``, ``--ff``, ``--nf`` and ``--sw`` keep in its
+    cache back the same way (``name[params]``); an item named ``check_x[cp2]`` with no
+    callspec would never equal the id read back. Older pytest builds the id from the
+    name, which is the same text.
+    """
+    return _CALLSPEC(_idlist=[param_id])
+
+
+#: private pytest API: CallSpec (CallSpec2 in older pytest), what Metafunc.parametrize
+#: makes for each parameter set; _idlist holds one id per parametrize() call.
+_CALLSPEC: Any = getattr(pytest_python, "CallSpec", None) or getattr(pytest_python, "CallSpec2")  # noqa: B009
 
 
 def _per_node(meta: CheckMeta, parameters: Iterable[str]) -> bool:
@@ -168,6 +202,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 # -- selection, applicability, labels -------------------------------------------
 
 
+def area_marker(area: str) -> str:
+    return f"area_{area}"
+
+
+def severity_marker(severity: Severity) -> str:
+    return f"severity_{severity}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers the check items get (``--strict-markers`` refuses others)."""
+    for area in AREAS:
+        config.addinivalue_line("markers", f"{area_marker(area)}: acpcheck check of area {area} (added by the plugin)")
+    for severity in Severity:
+        config.addinivalue_line(
+            "markers",
+            f"{severity_marker(severity)}: acpcheck check of severity {severity} in the profile (added by the plugin)",
+        )
+
+
 def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
     if isinstance(item, CheckItem):
         node = item.stash[NODE_PARAM]
@@ -183,13 +236,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if settings is None:
         return
     allure = bool(config.getoption("allure_report_dir", None))
+    marks_of: dict[str, list[pytest.MarkDecorator]] = {}  # per check, made once for all its items
     for item in items:
         meta: CheckMeta | None = getattr(getattr(item, "function", None), "__acpcheck__", None)
         if meta is None:
             continue
         item.stash[META] = meta
         item.stash[TARGET] = _target(item, meta, settings)
-        item.add_marker(pytest.mark.acpcheck(meta.id))
+        if meta.id not in marks_of:
+            marks_of[meta.id] = _check_marks(meta, settings)
+        for mark in marks_of[meta.id]:
+            item.add_marker(mark)
+        item.extra_keyword_matches.update((meta.id, item.stash[TARGET]))  # -k ACP-NODE-008, -k node:cp2
         reason = settings.not_applicable(meta)
         if reason and not _per_node(meta, meta.needs):  # a node check's SKIP was made with its items
             item.add_marker(pytest.mark.skip(reason=reason))
@@ -199,6 +257,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         refuse_unknown_overrides(settings)  # now every check pack of the run is imported
     # Stable order: by check id, then target, whatever the file layout.
     items.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
+
+
+def _check_marks(meta: CheckMeta, settings: Settings) -> list[pytest.MarkDecorator]:
+    """The markers of a check's items: ``acpcheck(id)``, ``area_<AREA>`` and
+    ``severity_<severity>`` (the run's profile's). The last two take their value as
+    argument too: allure-pytest makes a tag of every marker without one, and the Allure
+    labels already carry the area and the severity."""
+    severity = settings.profile.severity_of(meta)
+    return [
+        pytest.mark.acpcheck(meta.id),
+        getattr(pytest.mark, area_marker(meta.area))(meta.area),
+        getattr(pytest.mark, severity_marker(severity))(str(severity)),
+    ]
 
 
 def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -> None:

@@ -21,6 +21,7 @@ from acpcheck.model.profile import Profile, load_profile, matches_selector, sele
 from acpcheck.model.result import new_run_id
 from acpcheck.model.waivers import Waivers, load_waivers
 from acpcheck.report.outdir import OutDir, usable
+from acpcheck.run import DEFAULT_PROFILE
 from acpcheck.sources import SourceEntry, sources_for
 from acpcheck.sources.evidence import Evidence
 
@@ -29,7 +30,6 @@ from acpcheck.sources.evidence import Evidence
 #: ``acpcheck.checks.<module>``.
 CHECKS_DIR = Path(acpcheck.checks.__file__).resolve().parent
 CHECKS_PACKAGE = acpcheck.checks.__name__
-DEFAULT_PROFILE = "preinstall"
 
 
 @dataclass(eq=False)  # registered as a pytest plugin object: hashed by identity

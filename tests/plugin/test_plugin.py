@@ -14,8 +14,17 @@ import pytest
 
 from acpcheck.facts.model import GatherFailure
 from acpcheck.facts.store import save_facts
+from acpcheck.plugin.options import RUN_PARTS
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# pytester's in-process runs (runpytest) drop every module a run imported when it ends;
+# the plugin imports its run parts (and the model) only on a run with a plan, so a
+# second run would import a second copy of some of them beside the first copy kept by
+# this process (a check whose CheckMeta is not the CheckMeta a step knows). Imported
+# here once, they are there before every run, as in one plain pytest process.
+for part in RUN_PARTS:
+    importlib.import_module(part)
 EXAMPLE = ROOT / "examples" / "workload-kube-ovn.yaml"
 
 
