@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from netaddr import IPAddress, IPNetwork
 from pydantic import Field
 
-from acpcheck import Severity, When, check, fail, fail_if, skip
+from acpcheck import Severity, When, check, fail, fail_if, manual, skip
 from acpcheck.addressing import (
     Labelled,
     family_name,
@@ -36,7 +36,14 @@ from acpcheck.addressing import (
     parse_ip,
     within,
 )
-from acpcheck.checks.support import planned_network, runtime_bridge_range, some_lines, some_names
+from acpcheck.checks.support import (
+    HCP_CONCEPTS,
+    HOSTED_CONTROL_PLANE,
+    planned_network,
+    runtime_bridge_range,
+    some_lines,
+    some_names,
+)
 from acpcheck.constants import (
     ACP_DOCS,
     NODE_ADD,
@@ -58,7 +65,6 @@ UNDERLAY = f"{ACP_DOCS}/4.3/configure/networking/how_to/kube_ovn/kubeovn_underla
 PREPROCESSING_41 = preprocessing_page("4.1")
 INSTALLING = f"{ACP_DOCS}/4.3/install/installing.html"
 EVALUATING_WORKLOAD = f"{ACP_DOCS}/4.3/configure/scalability/evaluating_workload.html"
-HCP_CONCEPTS = "https://docs.alauda.io/hosted-control-plane/1.0/concepts.html"
 KB_UNATTENDED = "https://github.com/alauda/knowledge/blob/main/docs/en/solutions/Unattended_Installation.md"
 
 # ---------------------------------------------------------------------------
@@ -386,26 +392,29 @@ def check_underlay_subnet(plan: ClusterPlan) -> None:
         "Set spec.managementCluster.podCIDR and serviceCIDR to the management cluster's ranges, and choose hosted "
         "cluster CIDRs outside them (e.g. 10.13.0.0/16 and 10.14.0.0/16 when the management cluster uses the defaults)."
     ),
-    applies=When(cluster_types=frozenset({"hosted-control-plane"}), needs_network=True),
+    applies=When(cluster_types=HOSTED_CONTROL_PLANE, needs_network=True),
 )
 def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
     """The Hosted Control Plane concepts page requires the hosted cluster's pod CIDR not to
     overlap the management cluster's pod CIDR, and its service CIDR not to overlap the
     management cluster's service CIDR: the hosted control plane runs as pods of the management
-    cluster and talks to the hosted data plane. Without the management cluster's CIDRs in the
-    plan the rule cannot be verified, which is reported as a finding."""
+    cluster and talks to the hosted data plane. That page is the only one that states the
+    rule; the other ACP pages have generic no-overlap rules only (a cluster's CIDRs against
+    the host network, the global cluster and other clusters).
+
+    The management cluster's CIDRs come from the plan (spec.managementCluster); a range the
+    plan does not give cannot be compared here, and is left to a person (MANUAL) with what
+    to compare, unless the given one already overlaps (FAIL)."""
     management = plan.spec.management_cluster
-    findings = []
+    findings, unset, by_hand = [], [], []
     for label, key, hosted, theirs in (
         ("pod", "podCIDR", pod_cidrs(plan), management.pod_cidr),
         ("service", "serviceCIDR", service_cidrs(plan), management.service_cidr),
     ):
         path = ("spec", "managementCluster", key)
         if not theirs:
-            findings.append(
-                f"{field_at(plan, *path)} is not set: the hosted {label} CIDR cannot be compared with the "
-                "management cluster's"
-            )
+            unset.append(dotted(path))
+            by_hand.append(f"{label} CIDR overlaps none of {', '.join(str(cidr.network) for cidr in hosted)}")
             continue
         management_ranges = located_cidrs(plan, f"management cluster {label} CIDR", path, theirs)
         for ours, other in find_overlaps(hosted, management_ranges):
@@ -413,6 +422,11 @@ def check_hosted_cidrs_disjoint_from_management(plan: ClusterPlan) -> None:
                 f"{clash(ours, other)}: a hosted cluster's {label} CIDR must not overlap the management cluster's"
             )
     fail_if(findings, at=plan.where("spec", "managementCluster"))
+    if unset:
+        manual(
+            f"{' and '.join(unset)} not set, so acpcheck cannot compare: check on the management cluster that its "
+            f"{' and that its '.join(by_hand)} (this cluster's own; source: {HCP_CONCEPTS}), or set the field"
+        )
 
 
 @check(

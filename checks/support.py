@@ -40,6 +40,11 @@ def plan_page(plan: ClusterPlan) -> str:
     return preprocessing_page(plan.spec.acp.version)
 
 
+#: The Hosted Control Plane concepts page: what a hosted control plane
+#: cluster needs (network plugin, runtime, CIDRs, DataStore, management cluster).
+HCP_CONCEPTS = "https://docs.alauda.io/hosted-control-plane/1.0/concepts.html"
+
+
 # ---------------------------------------------------------------------------
 # Applicability
 
@@ -48,6 +53,8 @@ def plan_page(plan: ClusterPlan) -> str:
 #: (the 4.3 page says the checks do not apply to them), and imported or registered
 #: clusters were built by someone else.
 PREPROCESSED_CLUSTER_TYPES = frozenset({"on-premise", "hosted-control-plane"})
+#: Clusters whose control plane runs as workloads of a management cluster (the ACP-HCP checks).
+HOSTED_CONTROL_PLANE = frozenset({"hosted-control-plane"})
 
 
 def preprocessed(**conditions: Any) -> When:

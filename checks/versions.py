@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from packaging.version import Version
 
 from acpcheck import Severity, When, check, fail, skip, warn
-from acpcheck.checks.support import planned_network
+from acpcheck.checks.support import HOSTED_CONTROL_PLANE, planned_network
 from acpcheck.matrix import AcpRelease, acp_minor, kubernetes_minor, kubernetes_version, matrix, release, satisfies
 from acpcheck.model.plan import PLATFORM_MANAGED, THIRD_PARTY
 
@@ -283,7 +283,8 @@ def check_new_cluster_network_plugin_offered(plan: ClusterPlan) -> None:
     id="ACP-VER-006",
     title="network plugin of a new cluster is not in maintenance mode on the target ACP",
     severity=Severity.LOW,
-    applies=When(cluster_types=PLATFORM_MANAGED, upgrade=False, needs_network=True),
+    # Not hosted control planes: they support Calico only (ACP-HCP-001), so the advice would be wrong there.
+    applies=When(cluster_types=PLATFORM_MANAGED - HOSTED_CONTROL_PLANE, upgrade=False, needs_network=True),
     refs=_matrix_refs(lambda entry: entry.plugins_source),
     remediation="Prefer Kube-OVN (the default) for new clusters; keep a maintenance-mode plugin only where an existing "
     "design depends on it.",
@@ -292,6 +293,10 @@ def check_new_cluster_network_plugin_not_in_maintenance(plan: ClusterPlan) -> No
     """Calico is in maintenance mode from ACP 4.2 (release notes) and is not recommended
     for new clusters. It still works, which is why this is LOW: a WARN under the
     default profile, a FAIL only for profiles with fail_on: low.
+
+    Hosted control plane clusters are left out: the Hosted Control Plane concepts page
+    says they support only Calico, so advising another plugin would be wrong there;
+    ACP-HCP-001 checks their plugin instead.
     """
     target, acp, plugin = _target(plan), plan.spec.acp.version, planned_network(plan).plugin
     if _plugin_status(plan) == "maintenance":

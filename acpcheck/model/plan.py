@@ -117,6 +117,9 @@ ACP_VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
 FORMAT_EXAMPLES[VERSION_PATTERN] = "1.34.5"
 FORMAT_EXAMPLES[ACP_VERSION_PATTERN] = "4.3 or 4.3.1"
 FORMAT_EXAMPLES[r"^[A-Za-z_][A-Za-z0-9_]*$"] = "SSH_PASSWORD (the name of an environment variable)"
+#: A Kubernetes object name (DNS-1123 subdomain), e.g. of a DataStore.
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+FORMAT_EXAMPLES[OBJECT_NAME_PATTERN] = "default-datastore (lower-case letters, digits, '-' and '.')"
 
 
 # Titles of the JSON Schema, written for people: a field's (or a section's) name in words,
@@ -233,6 +236,14 @@ class Cluster(Spec):
     container_runtime: Literal["containerd", "docker"] = Field(
         default="containerd", description="the container runtime of the nodes"
     )
+    container_runtime_version: str | None = Field(
+        default=None,
+        pattern=VERSION_PATTERN,
+        description=(
+            "the runtime's version, e.g. 1.7.27-4 (hosted control plane: as its SSH machine template specifies it); "
+            "null: not stated"
+        ),
+    )
     ip_family: Literal["ipv4", "ipv6", "dual-stack"] = Field(
         default="ipv4", description="the address families of the cluster network"
     )
@@ -311,6 +322,15 @@ class ManagementCluster(Spec):
     pod_cidr: CIDRs | None = Field(default=None, alias="podCIDR", description="the management cluster's pod CIDR")
     service_cidr: CIDRs | None = Field(
         default=None, alias="serviceCIDR", description="the management cluster's Service CIDR"
+    )
+    data_store: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=OBJECT_NAME_PATTERN,
+        description=(
+            "the DataStore (kamaji.clastix.io, external etcd) in the management cluster that keeps this cluster's "
+            "control-plane data: the name the KamajiControlPlane's DataStore reference gives"
+        ),
     )
 
 
