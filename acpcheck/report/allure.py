@@ -192,8 +192,9 @@ class AllureAdapter:
         node = data["target"].removeprefix("node:")
         if node != data["target"] and node != "*":
             # The node's name (not the repr of its facts) as the parameter, and one
-            # history per check and node: allure-pytest takes both from a callspec,
-            # which the plugin's check items have not (acpcheck.plugin.CheckItem).
+            # history per check and node: allure-pytest takes both from a callspec's
+            # params, and a CheckItem's callspec carries only the node's id
+            # (acpcheck.plugin.collection._parametrised).
             result.parameters = [p for p in result.parameters if p.name != "node"] + [
                 Parameter(name="node", value=node)
             ]
