@@ -25,8 +25,13 @@ from pathlib import Path
 import pytest
 from runner import acpcheck
 
+from acpcheck.catalog import load_catalog
+from acpcheck.model.profile import load_profile
+
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = ROOT / "examples" / "workload-kube-ovn.yaml"  # compliant under the plan profile: exit 0 when all goes well
+#: How many checks the plan profile selects (one item each on GOOD: plan checks run once).
+PLAN_CHECKS = sum(1 for meta in load_catalog().values() if load_profile("plan").selects(meta))
 PAGE = 4096
 TMPFS_PAGES = 16  # size=64k
 
@@ -163,7 +168,7 @@ def test_a_worker_that_dies_leaves_an_incomplete_report(tmp_path: Path) -> None:
     )
     assert result.returncode == 3, output(result)
     reason = (
-        r"\d+ of 29 checks gave no result \(first: checks/network\.py::check_nodes_unique: worker 'gw\d' "
+        rf"\d+ of {PLAN_CHECKS} checks gave no result \(first: checks/network\.py::check_nodes_unique: worker 'gw\d' "
         r"crashed while running"
     )
     assert re.search(f"acpcheck: the run did not complete: {reason}", result.stderr), result.stderr
@@ -230,7 +235,7 @@ def test_a_path_over_the_name_limit_is_exit_4_with_the_path(tmp_path: Path, opti
 
 
 @pytest.mark.parametrize(
-    ("argument", "shows"), [("--co", "29 tests collected"), ("--markers", "@pytest.mark.acpcheck(id)")]
+    ("argument", "shows"), [("--co", f"{PLAN_CHECKS} tests collected"), ("--markers", "@pytest.mark.acpcheck(id)")]
 )
 def test_pytest_early_exits_with_success_pass_through(tmp_path: Path, argument: str, shows: str) -> None:
     result = acpcheck("run", "--plan", str(GOOD), "--profile", "plan", "--out", str(tmp_path / "out"), "--", argument)
