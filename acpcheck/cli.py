@@ -1,6 +1,7 @@
 """The ``acpcheck`` command: a thin front over pytest and the catalogue.
 
     acpcheck run --plan PLAN [--profile NAME|FILE] [--out DIR] [--waivers FILE] [--check SEL]
+    acpcheck diff OLD NEW [--format text|json]
     acpcheck validate --plan PLAN
     acpcheck list [--area A] [--scope S] [--profile P] [--json]
     acpcheck explain ID
@@ -355,6 +356,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SEL",
         help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)",
     )
+    run.add_argument(
+        "--baseline",
+        metavar="RESULTS",
+        help=(
+            "results.json of an earlier run of this cluster: only findings not in it fail the run (expired waivers "
+            "still do); the reports count the known ones and SARIF marks each result new, unchanged or updated"
+        ),
+    )
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
@@ -393,6 +402,34 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
+
+    diff = command(
+        "diff",
+        "what changed between two runs: new, fixed, changed and still-failing findings",
+        "Compares two results.json files of one cluster, an earlier run (OLD) and a later one (NEW). A finding is "
+        "a FAIL, ERROR, WARN, MANUAL or WAIVED result, known by its check and target: new (a finding in NEW only), "
+        "fixed (a finding in OLD that NEW passes, skips or has no result for), changed (a finding in both, with "
+        "another status or message) and still failing (the same in both). Files of two different clusters are "
+        "refused.",
+        [
+            ("acpcheck diff reports/out/monday/results.json reports/out/today/results.json", "what changed"),
+            ("acpcheck diff old.json new.json --format json", "the same, for tools (schema acpcheck/diff/v1)"),
+        ],
+        {
+            EXIT_OK: "nothing new (findings may have been fixed, changed or still be there)",
+            EXIT_FAIL: "at least one new finding",
+            EXIT_BAD_INPUT: (
+                "bad input: a file that cannot be read, is not a results.json or has another schema version, or two "
+                "files of different clusters; the file and what is wrong are named"
+            ),
+        },
+    )
+    diff.add_argument("old", metavar="OLD", help="results.json of the earlier run")
+    diff.add_argument("new", metavar="NEW", help="results.json of the later run")
+    diff.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text (default) or json (acpcheck/diff/v1)"
+    )
+    diff.set_defaults(handler=_diff)
 
     validate = command(
         "validate",
@@ -531,6 +568,18 @@ def _run(args: argparse.Namespace) -> int:
             os.environ[CONTEXT_ENV] = args.context
         if args.etcd_sample is not None:
             os.environ[SAMPLE_ENV] = str(args.etcd_sample)
+    if args.baseline:
+        from acpcheck.model.plan import load_plan
+        from acpcheck.report.diff import Baseline, refuse_other_cluster
+
+        # Exit 4 naming the file before anything runs (the collector reads it again, for use).
+        baseline = Baseline.read(args.baseline)
+        try:
+            cluster = load_plan(args.plan).metadata.name
+        except InputError:
+            cluster = None  # prepare_run lists the plan's problems with every other one
+        if cluster is not None:
+            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline")
     from acpcheck.catalog import load_catalog
 
     inputs = prepare_run(
@@ -625,6 +674,8 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         argv.append(f"--acp-waivers={args.waivers}")
     if args.facts:
         argv.append(f"--acp-facts={args.facts}")
+    if args.baseline:
+        argv.append(f"--acp-baseline={args.baseline}")
     if inputs.select:
         argv.append(f"--acp-select={','.join(inputs.select)}")
     if args.workers:
@@ -694,6 +745,29 @@ def _gather(args: argparse.Namespace) -> int:
         )
     )
     return EXIT_ERROR if failures else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import shutil
+
+    from acpcheck.jsontext import dumps
+    from acpcheck.report.diff import (
+        compare,
+        diff_document,
+        diff_exit_code,
+        diff_text,
+        read_results,
+        refuse_other_cluster,
+    )
+
+    old, new = read_results(args.old), read_results(args.new)
+    refuse_other_cluster(new, old.run["cluster"], visible(args.old, one_line=True))
+    changes = compare(old, new)
+    if args.format == "json":
+        print(dumps(diff_document(old, new, changes), expand=2))
+    else:
+        print("\n".join(diff_text(old, new, changes, shutil.get_terminal_size().columns)))
+    return diff_exit_code(changes)
 
 
 def _validate(args: argparse.Namespace) -> int:
