@@ -284,12 +284,13 @@ def _parser() -> argparse.ArgumentParser:
         ],
         {
             EXIT_OK: "compliant: no FAIL, no ERROR, no expired waiver (WARN allowed)",
-            EXIT_FAIL: "at least one FAIL, or an expired waiver",
+            EXIT_FAIL: "at least one FAIL, or an expired waiver (with --baseline: a FAIL that was no finding in it)",
             EXIT_ERROR: "no FAIL, but at least one ERROR (a target could not be checked), or stopped by Ctrl-C",
             EXIT_INTERNAL: "the run did not complete (acpcheck or a plugin broke); its reports say why",
             EXIT_BAD_INPUT: (
-                "bad input: plan, profile, waivers, saved facts, kubeconfig, options or an unusable --out; every "
-                "problem is listed with its file, line and field, and nothing is run"
+                "bad input: plan, profile, waivers, saved facts, kubeconfig, a --baseline that is no results.json "
+                "of this cluster, options or an unusable --out; every problem is listed with its file, line and "
+                "field, and nothing is run"
             ),
             EXIT_NOTHING_SELECTED: "nothing selected: the --check selectors and the profile select no check",
         },
