@@ -25,18 +25,21 @@ code, the counts in the reports, SARIF's ``baselineState``) both ask it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from acpcheck.errors import InputError, Problem, visible
 from acpcheck.model.result import EXIT_FAIL, EXIT_OK, CheckResult, Status, exit_code, summarise
+from acpcheck.yamlsource import load_json
 
 RESULTS_SCHEMA = "acpcheck/results/v1"
 DIFF_SCHEMA = "acpcheck/diff/v1"
+#: The largest results.json read (as remediate --from reads it, remediation.runner): it grows
+#: with the cluster, about 19 kB per node, past the 16 MiB limit of hand-written input.
+RESULTS_MAX_BYTES = 256 << 20
 
 #: The statuses that make a result a finding (see the module's docstring).
 FINDINGS = frozenset({Status.FAIL, Status.ERROR, Status.WARN, Status.MANUAL, Status.WAIVED})
@@ -87,14 +90,11 @@ def read_results(path: str, option: str = "") -> ResultsFile:
         return InputError([Problem(path, None, field or option, message)])
 
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read()
-    except OSError as error:
-        raise refuse(f"cannot read file: {error.strerror or error}") from None
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise refuse(f"not a results.json: not JSON ({error})") from None
+        # The one loader (regular files only, UTF-8, strict JSON), within the size results.json may reach.
+        located = load_json(path, RESULTS_MAX_BYTES)
+    except InputError as error:
+        raise InputError([replace(p, field=p.field or option) for p in error.problems]) from None
+    document = located.data
     if not isinstance(document, dict) or "schema" not in document:
         raise refuse(f'not a results.json: it has no "schema": "{RESULTS_SCHEMA}" (written by `acpcheck run`)')
     schema = document["schema"]
@@ -123,7 +123,7 @@ def read_results(path: str, option: str = "") -> ResultsFile:
             raise refuse(f"unknown status {result['status'][:20]!r}", f"results[{index}].status")
         if "cluster" in result and not isinstance(result["cluster"], str):
             raise refuse("not a string", f"results[{index}].cluster")
-    return ResultsFile(path, hashlib.sha256(raw).hexdigest(), document)
+    return ResultsFile(path, hashlib.sha256((located.text or "").encode()).hexdigest(), document)
 
 
 def _version() -> str:

@@ -9,6 +9,7 @@ VRID: ACP-NET-014's message); ACP-NET-012, ACP-NET-017 and ACP-VER-001 stay as t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def by_category(document: dict[str, Any]) -> dict[str, set[str]]:
 
 def test_diff_sorts_every_finding_into_new_fixed_changed_and_still_failing(runs: Runs) -> None:
     code, document = diff_json(runs.old, runs.new)
+    assert document["old"]["sha256"] == hashlib.sha256(runs.old.read_bytes()).hexdigest()
     assert code == 1 and document["exitCode"] == 1  # something is new
     assert by_category(document) == {"new": NEW, "fixed": FIXED, "changed": CHANGED, "still-failing": STILL}
     assert document["counts"] == {"new": 1, "fixed": 1, "changed": 1, "still-failing": 3}
@@ -148,8 +150,9 @@ def bad(path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("name", "content", "said"),
     [
-        ("missing.json", None, "cannot read file: No such file or directory"),
-        ("summary.md", "# acpcheck: staging-west\n", "not a results.json: not JSON"),
+        ("missing.json", None, "file not found"),
+        ("a-directory", "", "not a regular file (it is a directory)"),
+        ("summary.md", "# acpcheck: staging-west\n", "not readable JSON: Expecting value"),
         ("sarif.json", '{"version": "2.1.0", "runs": []}', 'not a results.json: it has no "schema"'),
         ("future.json", '{"schema": "acpcheck/results/v2"}', "schema: acpcheck/results/v2 is not a version"),
         ("other.json", '{"schema": "acpcheck/remediation/v1"}', "schema: not a results.json"),
@@ -164,11 +167,15 @@ def bad(path: Path, text: str) -> Path:
 def test_bad_input_exits_4_naming_the_file_and_what_is_wrong(
     runs: Runs, tmp_path: Path, name: str, content: str | None, said: str
 ) -> None:
-    path = tmp_path / name if content is None else bad(tmp_path / name, content)
+    path = tmp_path / name
+    if content == "":
+        path.mkdir()
+    elif content is not None:
+        bad(path, content)
     for args in ([str(path), str(runs.new)], [str(runs.old), str(path)]):
         code, out, err = diff(*args)
         assert code == 4 and out == ""
-        assert f"{path}: {said}" in err, err
+        assert f"{path}: {said}" in err or f"{path}:1: {said}" in err, err
 
 
 def test_results_of_two_clusters_are_refused(runs: Runs, tmp_path: Path) -> None:
@@ -271,4 +278,4 @@ def test_plain_pytest_takes_the_baseline_too(runs: Runs, tmp_path: Path) -> None
         timeout=120,
         check=False,
     )
-    assert done.returncode == 4 and f"{bad_baseline}: --baseline: not a results.json" in done.stdout + done.stderr
+    assert done.returncode == 4 and f"{bad_baseline}:1: --baseline: not readable JSON" in done.stdout + done.stderr
