@@ -15,7 +15,8 @@ listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
 1 a FAIL (or an expired waiver), 2 no FAIL but an ERROR, 4 bad input (options
 and usage errors included, and a path acpcheck cannot read or write: a name too
 long, no permission, a read-only or full file system), 5 nothing selected, 3 the
-run did not complete (its reports then say "incomplete" and why). The exit code
+run did not complete (its reports then say "incomplete" and why); with ``--baseline OLD``
+only results that were no finding in OLD count (``acpcheck.report.diff``). The exit code
 of a run is handed back by the plugin (``RunInputs.exit_code``), never re-read
 from a report file; pytest's own early exits with 0 (``-- --co``, ``-- --markers``)
 are 0.

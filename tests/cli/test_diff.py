@@ -279,3 +279,17 @@ def test_plain_pytest_takes_the_baseline_too(runs: Runs, tmp_path: Path) -> None
         check=False,
     )
     assert done.returncode == 4 and f"{bad_baseline}:1: --baseline: not readable JSON" in done.stdout + done.stderr
+
+
+def test_a_finding_whose_check_did_not_run_is_fixed_with_no_result(runs: Runs, tmp_path: Path) -> None:
+    # The later run selected the NET checks only: ACP-VER-001 has no result there at all.
+    done = acpcheck(
+        "run", "--plan", str(DEFECTIVE), "--profile", "plan", "--check", "ACP-NET-*", "--out", str(tmp_path / "net"),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    code, document = diff_json(runs.old, tmp_path / "net" / "results.json")
+    assert code == 0
+    fixed = [f for f in document["findings"] if f["category"] == "fixed"]
+    assert [(f["check"], f["new"]) for f in fixed] == [("ACP-VER-001", None)]
+    _, out, _ = diff(str(runs.old), str(tmp_path / "net" / "results.json"))
+    assert "FAIL → no result ACP-VER-001 [plan]" in out
