@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from typing import Any
 import jsonschema
 import pytest
 from runner import acpcheck
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data")) if "report_runs" not in sys.modules else None
+import report_runs  # noqa: E402  (tests/data: the shared report runs)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFECTIVE = ROOT / "examples" / "defective" / "workload-with-defects.yaml"
@@ -293,3 +297,23 @@ def test_a_finding_whose_check_did_not_run_is_fixed_with_no_result(runs: Runs, t
     assert [(f["check"], f["new"]) for f in fixed] == [("ACP-VER-001", None)]
     _, out, _ = diff(str(runs.old), str(tmp_path / "net" / "results.json"))
     assert "FAIL → no result ACP-VER-001 [plan]" in out
+
+
+def test_every_status_but_pass_and_skip_is_a_finding(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The every-status run (tests/data/report_runs.py): FAIL, ERROR (an unreachable node),
+    WARN, MANUAL and WAIVED results are findings, PASS and SKIP are not; against itself,
+    every finding is still failing, and as a baseline of the same run it leaves nothing
+    new, yet the run still fails on its expired waiver."""
+    first = report_runs.every_status(tmp_path_factory.getbasetemp())
+    results = first.out / "results.json"
+    document = json.loads(results.read_text())
+    code, compared = diff_json(results, results)
+    assert code == 0 and set(compared["counts"].values()) - {0} == {len(compared["findings"])}
+    statuses = {f["new"]["status"] for f in compared["findings"]}
+    assert statuses == {"fail", "error", "warn", "manual", "waived"}
+    assert len(compared["findings"]) == sum(n for s, n in document["summary"].items() if s not in ("pass", "skip"))
+
+    again = report_runs.run_every_status(tmp_path_factory.mktemp("again"), "out", "--baseline", str(results))
+    gated = json.loads((again.out / "results.json").read_text())
+    assert gated["run"]["baseline"]["counts"]["new"] == 0 and gated["expiredWaivers"]
+    assert again.process.returncode == 1  # the expired waiver still fails the run
