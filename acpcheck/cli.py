@@ -1,6 +1,7 @@
 """The ``acpcheck`` command: a thin front over pytest and the catalogue.
 
     acpcheck run --plan PLAN [--profile NAME|FILE] [--out DIR] [--waivers FILE] [--check SEL]
+    acpcheck diff OLD NEW [--format text|json]
     acpcheck validate --plan PLAN
     acpcheck list [--area A] [--scope S] [--profile P] [--json]
     acpcheck explain ID
@@ -14,7 +15,8 @@ listed and nothing run. Exit codes of ``run``: 0 compliant (warnings allowed),
 1 a FAIL (or an expired waiver), 2 no FAIL but an ERROR, 4 bad input (options
 and usage errors included, and a path acpcheck cannot read or write: a name too
 long, no permission, a read-only or full file system), 5 nothing selected, 3 the
-run did not complete (its reports then say "incomplete" and why). The exit code
+run did not complete (its reports then say "incomplete" and why); with ``--baseline OLD``
+only results that were no finding in OLD count (``acpcheck.report.diff``). The exit code
 of a run is handed back by the plugin (``RunInputs.exit_code``), never re-read
 from a report file; pytest's own early exits with 0 (``-- --co``, ``-- --markers``)
 are 0.
@@ -283,12 +285,13 @@ def _parser() -> argparse.ArgumentParser:
         ],
         {
             EXIT_OK: "compliant: no FAIL, no ERROR, no expired waiver (WARN allowed)",
-            EXIT_FAIL: "at least one FAIL, or an expired waiver",
+            EXIT_FAIL: "at least one FAIL, or an expired waiver (with --baseline: a FAIL that was no finding in it)",
             EXIT_ERROR: "no FAIL, but at least one ERROR (a target could not be checked), or stopped by Ctrl-C",
             EXIT_INTERNAL: "the run did not complete (acpcheck or a plugin broke); its reports say why",
             EXIT_BAD_INPUT: (
-                "bad input: plan, profile, waivers, saved facts, kubeconfig, options or an unusable --out; every "
-                "problem is listed with its file, line and field, and nothing is run"
+                "bad input: plan, profile, waivers, saved facts, kubeconfig, a --baseline that is no results.json "
+                "of this cluster, options or an unusable --out; every problem is listed with its file, line and "
+                "field, and nothing is run"
             ),
             EXIT_NOTHING_SELECTED: "nothing selected: the --check selectors and the profile select no check",
         },
@@ -355,6 +358,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SEL",
         help="only these checks: ACP-NET-*, area:VER, scope:plan (repeatable)",
     )
+    run.add_argument(
+        "--baseline",
+        metavar="RESULTS",
+        help=(
+            "results.json of an earlier run of this cluster: only findings not in it fail the run (expired waivers "
+            "still do); the reports count the known ones and SARIF marks each result new, unchanged or updated"
+        ),
+    )
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
@@ -393,6 +404,34 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     commands.add_parser("rollback", help="undo a remediation run from its journal (see `acpcheck rollback --help`)")
+
+    diff = command(
+        "diff",
+        "what changed between two runs: new, fixed, changed and still-failing findings",
+        "Compares two results.json files of one cluster, an earlier run (OLD) and a later one (NEW). A finding is "
+        "a FAIL, ERROR, WARN, MANUAL or WAIVED result, known by its check and target: new (a finding in NEW only), "
+        "fixed (a finding in OLD that NEW passes, skips or has no result for), changed (a finding in both, with "
+        "another status or message) and still failing (the same in both). Files of two different clusters are "
+        "refused.",
+        [
+            ("acpcheck diff reports/out/monday/results.json reports/out/today/results.json", "what changed"),
+            ("acpcheck diff old.json new.json --format json", "the same, for tools (schema acpcheck/diff/v1)"),
+        ],
+        {
+            EXIT_OK: "nothing new (findings may have been fixed, changed or still be there)",
+            EXIT_FAIL: "at least one new finding",
+            EXIT_BAD_INPUT: (
+                "bad input: a file that cannot be read, is not a results.json or has another schema version, or two "
+                "files of different clusters; the file and what is wrong are named"
+            ),
+        },
+    )
+    diff.add_argument("old", metavar="OLD", help="results.json of the earlier run")
+    diff.add_argument("new", metavar="NEW", help="results.json of the later run")
+    diff.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text (default) or json (acpcheck/diff/v1)"
+    )
+    diff.set_defaults(handler=_diff)
 
     validate = command(
         "validate",
@@ -531,6 +570,18 @@ def _run(args: argparse.Namespace) -> int:
             os.environ[CONTEXT_ENV] = args.context
         if args.etcd_sample is not None:
             os.environ[SAMPLE_ENV] = str(args.etcd_sample)
+    if args.baseline:
+        from acpcheck.model.plan import load_plan
+        from acpcheck.report.diff import Baseline, refuse_other_cluster
+
+        # Exit 4 naming the file before anything runs (the collector reads it again, for use).
+        baseline = Baseline.read(args.baseline)
+        try:
+            cluster = load_plan(args.plan).metadata.name
+        except InputError:
+            cluster = None  # prepare_run lists the plan's problems with every other one
+        if cluster is not None:
+            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline")
     from acpcheck.catalog import load_catalog
 
     inputs = prepare_run(
@@ -625,6 +676,8 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         argv.append(f"--acp-waivers={args.waivers}")
     if args.facts:
         argv.append(f"--acp-facts={args.facts}")
+    if args.baseline:
+        argv.append(f"--acp-baseline={args.baseline}")
     if inputs.select:
         argv.append(f"--acp-select={','.join(inputs.select)}")
     if args.workers:
@@ -694,6 +747,29 @@ def _gather(args: argparse.Namespace) -> int:
         )
     )
     return EXIT_ERROR if failures else EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    import shutil
+
+    from acpcheck.jsontext import dumps
+    from acpcheck.report.diff import (
+        compare,
+        diff_document,
+        diff_exit_code,
+        diff_text,
+        read_results,
+        refuse_other_cluster,
+    )
+
+    old, new = read_results(args.old), read_results(args.new)
+    refuse_other_cluster(new, old.run["cluster"], visible(args.old, one_line=True))
+    changes = compare(old, new)
+    if args.format == "json":
+        print(dumps(diff_document(old, new, changes), expand=2))
+    else:
+        print("\n".join(diff_text(old, new, changes, shutil.get_terminal_size().columns)))
+    return diff_exit_code(changes)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -37,6 +37,9 @@ VALUES = {
     "waivers": FILES,
     "kubeconfig": FILES,
     "results": FILES,  # remediate --from
+    "baseline": FILES,  # run --baseline: an earlier results.json
+    "old": FILES,  # diff OLD NEW: two results.json files
+    "new": FILES,
     "out": DIRECTORIES,
     "facts": DIRECTORIES,
     "alluredir": DIRECTORIES,

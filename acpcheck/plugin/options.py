@@ -41,6 +41,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--acp-facts", metavar="DIR", help="replay the evidence saved by a run or by `acpcheck gather` (no connection)"
     )
+    group.addoption(
+        "--acp-baseline",
+        metavar="FILE",
+        help="results.json of an earlier run: only findings not in it fail the run (acpcheck run --baseline)",
+    )
     group.addoption("--acp-run-id", metavar="ID", help=None)
     group.addoption(
         "--acp-force", action="store_true", help="write reports into a --acp-out directory that holds other files"

@@ -41,6 +41,7 @@ from acpcheck.report.terminal import summary_lines
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
+    from acpcheck.report.diff import Baseline
     from acpcheck.run.settings import RunDescription
 
 
@@ -69,6 +70,19 @@ class ResultCollector:
         self.crash: str | None = None
         #: the first check item that ended without a graded result, and how
         self.lost: str | None = None
+        #: --baseline (--acp-baseline): the earlier run whose findings do not fail this one
+        self.baseline: Baseline | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        path = session.config.getoption("acp_baseline", None)
+        if path:
+            from acpcheck.report.diff import Baseline, refuse_other_cluster
+
+            try:
+                self.baseline = Baseline.read(path)
+                refuse_other_cluster(self.baseline.file, self.description.plan.metadata.name, "the plan", "--baseline")
+            except InputError as error:
+                raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.expected = {item.nodeid for item in session.items if self.is_check_item(item)}
@@ -144,7 +158,12 @@ class ResultCollector:
             "failOn": str(described.profile.fail_on),
             "exitCode": exit_code(summary, len(expired)),
             "liveEvidence": live_evidence(described),  # null: the run read no cluster
+            "baseline": None,
         }
+        if self.baseline is not None:
+            dicts = [r.as_dict() for r in results]
+            self.run["exitCode"] = self.baseline.exit_code(results, self.run, len(expired))
+            self.run["baseline"] = self.baseline.record(dicts, self.run)
         document = self.document = {
             "schema": "acpcheck/results/v1",
             "run": self.run,
@@ -214,6 +233,12 @@ class ResultCollector:
         # terminal.summary_lines makes every line visible: a hostname may hold escape sequences.
         for text, markup in summary_lines(self.document, tr.config.get_terminal_writer().fullwidth, str(self.written)):
             tr.write_line(text, **markup)
+        if self.baseline is not None:
+            from acpcheck.report.diff import baseline_sentence
+            from acpcheck.report.terminal import INDENT, wrap
+
+            for text in wrap(baseline_sentence(self.run), tr.config.get_terminal_writer().fullwidth, "", INDENT):
+                tr.write_line(text, bold=True)
 
 
 def live_evidence(described: RunDescription) -> dict[str, Any] | None:

@@ -8,6 +8,9 @@
   finding did to the run: a FAIL (it failed the run) is ``error``, a WARN (below
   ``fail_on``, or advice) ``warning``, a WAIVED finding ``note`` with a suppression
   naming the waiver.
+- With ``acpcheck run --baseline``, each finding's ``baselineState`` (SARIF 2.1.0
+  §3.27.24) is ``new``, ``unchanged`` or ``updated`` (``report.diff``); fixed
+  findings are not written as ``absent`` results (results.json counts them).
 - Each result sits on the plan line of what it is about: the field its ``at``
   evidence names, else the target's own entry (a node's ``spec.nodes`` item, the
   ``spec.nodes`` list for a cross-node result, ``metadata.name`` for the live
@@ -33,6 +36,7 @@ from urllib.parse import quote
 from acpcheck.constants import ACP_DOCS
 from acpcheck.model.check import Severity
 from acpcheck.model.result import best_ref
+from acpcheck.report.diff import baseline_state
 from acpcheck.report.document import Context, error_groups, verdict
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -95,6 +99,9 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             "partialFingerprints": {"acpcheck/check-target/v1": f"{finding['check']}|{finding['target']}"},
             "properties": {"status": finding["status"], "severity": finding["severity"], "target": finding["target"]},
         }
+        state = baseline_state(finding, run)  # SARIF 2.1.0 §3.27.24; None: the run had no --baseline
+        if state is not None:
+            entry["baselineState"] = state
         if finding.get("waiver"):
             waiver = finding["waiver"]
             entry["suppressions"] = [

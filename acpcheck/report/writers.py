@@ -397,6 +397,10 @@ def summary_markdown(document: dict[str, Any]) -> str:
     ]
     if live_evidence_sentence(document):
         lines += [live_evidence_sentence(document), ""]
+    if run.get("baseline"):
+        from acpcheck.report.diff import baseline_sentence
+
+        lines += [baseline_sentence(run), ""]
     if document.get("incomplete"):
         lines += [
             f"> **The run did not complete:** {document['incomplete']}. The results below are those graded before it "
