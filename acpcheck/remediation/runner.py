@@ -889,26 +889,17 @@ def rollback(
 # Earlier findings
 
 
-#: The largest results.json ``--from`` reads. Ours: it grows with the cluster (about
-#: 19 kB per node with the preinstall profile: 18 MB at 1,000 nodes, past the 16 MiB
-#: limit for hand-written input); 256 MiB is some 13,000 nodes.
-RESULTS_MAX_BYTES = 256 << 20
-
-
 def findings_of(results_file: Path, plan: ClusterPlan) -> frozenset[tuple[str, str]]:
-    """(check, target) pairs that FAILed or WARNed in a results.json of this plan's cluster."""
-    from acpcheck.errors import InputError, Problem
-    from acpcheck.yamlsource import load_json
+    """(check, target) pairs that FAILed or WARNed in a results.json of this plan's cluster.
 
-    # Regular files only, within a size limit: a FIFO or /dev/zero is exit 4 at once.
-    document = load_json(results_file, RESULTS_MAX_BYTES).data
-    try:
-        cluster = document["run"]["cluster"]
-        pairs = frozenset((r["check"], r["target"]) for r in document["results"] if r["status"] in ("fail", "warn"))
-    except (KeyError, TypeError) as error:
-        raise InputError(
-            [Problem(str(results_file), None, "", f"not an acpcheck results.json: {type(error).__name__} {error}")]
-        ) from None
+    Read by the one results.json reader (``acpcheck.report.diff.read_results``, which
+    ``diff`` and ``--baseline`` use too): a file that is not a whole results.json of
+    this version is bad input (exit 4) before any node is touched."""
+    from acpcheck.errors import InputError, Problem
+    from acpcheck.report.diff import read_results
+
+    results = read_results(str(results_file), "--from")
+    cluster = results.run["cluster"]
     if cluster != plan.metadata.name:
         raise InputError(
             [
@@ -920,4 +911,4 @@ def findings_of(results_file: Path, plan: ClusterPlan) -> frozenset[tuple[str, s
                 )
             ]
         )
-    return pairs
+    return frozenset((r["check"], r["target"]) for r in results.document["results"] if r["status"] in ("fail", "warn"))

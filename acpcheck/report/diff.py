@@ -37,8 +37,9 @@ from acpcheck.yamlsource import load_json
 
 RESULTS_SCHEMA = "acpcheck/results/v1"
 DIFF_SCHEMA = "acpcheck/diff/v1"
-#: The largest results.json read (as remediate --from reads it, remediation.runner): it grows
-#: with the cluster, about 19 kB per node, past the 16 MiB limit of hand-written input.
+#: The largest results.json read (diff, --baseline, remediate --from): it grows with the
+#: cluster, about 19 kB per node with the preinstall profile (18 MB at 1,000 nodes), past
+#: the 16 MiB limit of hand-written input; 256 MiB is some 13,000 nodes.
 RESULTS_MAX_BYTES = 256 << 20
 
 #: The statuses that make a result a finding (see the module's docstring).

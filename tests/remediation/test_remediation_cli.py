@@ -36,6 +36,11 @@ def test_bad_input_is_exit_4(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"run": {"cluster": "another"}, "results": []}))
     assert main(["remediate", "--plan", str(EXAMPLE), "--from", str(results)]) == 4
+    assert '--from: not a results.json: it has no "schema"' in capsys.readouterr().err
+    results.write_text(
+        json.dumps({"schema": "acpcheck/results/v1", "run": {"id": "r", "cluster": "another"}, "results": []})
+    )
+    assert main(["remediate", "--plan", str(EXAMPLE), "--from", str(results)]) == 4
     assert "is 'another', but the plan is of cluster 'prod-east'" in capsys.readouterr().err
     fifo = tmp_path / "results-fifo.json"
     os.mkfifo(fifo)  # it used to wait for a writer forever; /dev/zero grew to 3.8 GB
@@ -150,8 +155,18 @@ def test_run_remediate_shows_the_dry_run_of_that_runs_findings(
     out = tmp_path / "run"
     out.mkdir()
     results = {
-        "run": {"cluster": "prod-east"},
-        "results": [{"check": "ACP-NODE-010", "target": "node:cp1", "status": "fail"}],
+        "schema": "acpcheck/results/v1",
+        "run": {"id": "r1", "cluster": "prod-east"},
+        "results": [
+            {
+                "check": "ACP-NODE-010",
+                "title": "sshd does not look up client names",
+                "severity": "low",
+                "target": "node:cp1",
+                "status": "fail",
+                "message": "UseDNS yes",
+            }
+        ],
     }
     (out / "results.json").write_text(json.dumps(results))
     assert after_run(str(loopback_plan(tmp_path)), out) == 2  # its one node cannot be reached here
@@ -168,13 +183,16 @@ def test_from_reads_a_results_file_of_a_thousand_node_run(tmp_path: Path) -> Non
         {
             "check": f"ACP-NODE-{i % 40:03d}",
             "target": f"node:w{i}",
+            "title": "a node check",
+            "severity": "high",
             "status": "fail" if i % 997 == 0 else "pass",
-            "message": "x" * 480,
+            "message": "x" * 440,
         }
         for i in range(36_000)
     ]
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"run": {"cluster": "prod-east"}, "results": results}))
+    document = {"schema": "acpcheck/results/v1", "run": {"id": "r1", "cluster": "prod-east"}, "results": results}
+    path.write_text(json.dumps(document))
     assert path.stat().st_size > 16 << 20
     assert findings_of(path, load_plan(EXAMPLE)) == {
         (r["check"], r["target"]) for r in results if r["status"] == "fail"
