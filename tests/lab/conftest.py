@@ -76,6 +76,12 @@ def lab_machine() -> Iterator[Path]:
         down(TEST_STATE, purge=True, quiet=True)
 
 
+@pytest.fixture
+def second_state(lab_machine: Path) -> Path:
+    """The state dir of the tests' second lab (taken down with the first by ``lab_machine``)."""
+    return SECOND_STATE
+
+
 @pytest.fixture(scope="module")
 def defects_lab(lab_machine: Path) -> Iterator[LabInfo]:
     """The shipped ``defects`` scenario, up for one test module."""

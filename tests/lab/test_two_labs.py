@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SECOND_STATE
 from test_down import leftovers
 
 from acpcheck.errors import InputError
@@ -113,11 +112,11 @@ def objects_of(info: LabInfo) -> list[str]:
 
 
 def test_two_labs_up_at_once_and_down_of_one_leaves_the_other_working(
-    lab_machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    lab_machine: Path, second_state: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = up(PAIR, lab_machine)
     try:
-        second = up(PAIR, SECOND_STATE)
+        second = up(PAIR, second_state)
     except BaseException:
         down(lab_machine, purge=True)
         raise
@@ -170,17 +169,17 @@ def test_two_labs_up_at_once_and_down_of_one_leaves_the_other_working(
         assert {"node:cp1", "node:w1"} <= reached, sorted(reached)
     finally:
         down(lab_machine, purge=True, quiet=True)
-        down(SECOND_STATE, purge=True)
+        down(second_state, purge=True)
     assert leftovers() == []  # no link, namespace, process, /etc/netns entry or route of any lab
     assert registry.labs_up() == []
 
 
-def test_down_all_removes_every_lab(lab_machine: Path) -> None:
+def test_down_all_removes_every_lab(lab_machine: Path, second_state: Path) -> None:
     first = up(PAIR, lab_machine)
     try:
-        up(PAIR, SECOND_STATE)
+        up(PAIR, second_state)
     finally:
         (first.paths.info).unlink()  # as if its state dir were lost: --all still finds everything
         assert main(["down", "--all", "--purge", "--state", str(lab_machine)]) == 0
     assert leftovers() == [] and registry.entries() == []
-    assert not SECOND_STATE.exists()
+    assert not second_state.exists()
