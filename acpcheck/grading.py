@@ -59,6 +59,11 @@ class GradingPolicy:
 
 def not_applicable(meta: CheckMeta, plan: ClusterPlan) -> str | None:
     """Why ``meta`` does not apply to ``plan`` (SKIP with this reason), or None."""
+    if not plan.declared and not meta.plan_free:
+        return (
+            f"not applicable: cluster {plan.metadata.name} has no plan file in the fleet (only live-state "
+            "checks run; give its entry a plan: for the others)"
+        )
     return meta.applies.not_applicable(plan)
 
 
@@ -113,6 +118,7 @@ def grade(
         refs=list(meta.refs),
         waiver=waiver,
         duration=round(duration, 4),
+        cluster=policy.plan.metadata.name,
     )
 
 
@@ -158,7 +164,10 @@ def evaluate(
 
 def target_of(meta: CheckMeta, plan: ClusterPlan, evidence: Mapping[str, Any]) -> str:
     """The target grammar (docs/interfaces.md): ``plan``, ``node:<name>``, ``node:*``
-    for a check about all nodes at once, ``cluster:<name>``."""
+    for a check about all nodes at once, ``cluster:<name>``, ``fleet:<name>``."""
+    if meta.scope is Scope.FLEET:
+        fleet = evidence.get("fleet")
+        return f"fleet:{fleet.name}" if fleet is not None else "fleet:*"
     if meta.scope is Scope.NODE:
         node = evidence.get("node")
         return f"node:{node.name}" if node is not None else ALL_NODES

@@ -51,6 +51,8 @@ class Scope(enum.StrEnum):
     PLAN = "plan"
     NODE = "node"
     CLUSTER = "cluster"
+    #: a rule about a whole fleet (``acpcheck run --fleet``), judged on its global cluster: target ``fleet:<name>``
+    FLEET = "fleet"
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,10 @@ class CheckMeta:
     #: ``{"defaultMaxPods": Annotated[int, Field(strict=True, ge=1)]}``. A profile's
     #: params are validated against the union of these when it is loaded.
     params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: The body reads of the plan only what a fleet file gives for a cluster without a
+    #: plan file (``metadata.name``, ``spec.acp``, ``spec.cluster.role``/``type``, the
+    #: kubeconfig): it runs for such a cluster too. Every other check is SKIPped there.
+    plan_free: bool = False
 
     @property
     def area(self) -> str:
@@ -227,6 +233,7 @@ def check(
     applies: When = ALWAYS,
     tags: frozenset[str] | set[str] = frozenset(),
     params: Mapping[str, Any] | None = None,
+    plan_free: bool = False,
 ) -> Callable[[F], F]:
     """Declare a check. The function's docstring is its rationale; ``params`` the
     schema of the profile parameters it reads (see ``CheckMeta.params``)."""
@@ -266,6 +273,7 @@ def check(
             tags=frozenset(tags),
             needs=frozenset(inspect.signature(function).parameters),
             params=dict(params or {}),
+            plan_free=plan_free,
         )
         REGISTRY[id] = meta
         function.__acpcheck__ = meta  # type: ignore[attr-defined]

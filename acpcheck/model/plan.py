@@ -696,8 +696,17 @@ class ClusterPlan(Spec):
     spec: ClusterSpec
 
     _source: LocatedDocument | None = PrivateAttr(default=None)
+    #: False for the plan a fleet file makes for a cluster it names without a plan file
+    #: (``acpcheck.model.fleet``): only its name, ACP versions, role, type and kubeconfig
+    #: are real, and only checks declared ``plan_free`` run on it (grading.not_applicable).
+    _declared: bool = PrivateAttr(default=True)
 
     # -- conveniences the checks share ---------------------------------------
+
+    @property
+    def declared(self) -> bool:
+        """Whether this plan was written by a person (a plan file), not made from a fleet entry."""
+        return self._declared
 
     @property
     def file(self) -> str:

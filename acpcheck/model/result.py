@@ -51,6 +51,8 @@ class CheckResult:
     refs: list[str] = field(default_factory=list)
     waiver: dict[str, Any] | None = None
     duration: float = 0.0
+    #: the cluster the target belongs to (the plan's metadata.name; a fleet's member)
+    cluster: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         # Shallow on purpose (one per check and node): evidence is already plain JSON data.

@@ -182,6 +182,7 @@ def test_bash_completes_check_ids_and_selectors(bash_script: Path) -> None:
         "scope:plan",
         "scope:node",
         "scope:cluster",
+        "scope:fleet",
     ]
 
 
