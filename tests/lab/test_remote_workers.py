@@ -1,0 +1,247 @@
+"""Remote pytest-xdist workers on lab nodes (issue 18, item 4): two lab nodes act as worker
+hosts, reached by execnet over the lab's SSH (``acpcheck_lab.workers``), and a pytest run
+spreads over them with ``--dist loadgroup``: each group runs on one node, in that node's
+network namespace, and its results come back to the runner through execnet only (what a
+worker writes stays on its node).
+
+The lab runs under the lab tests' machine lock (``lab_machine``); the worker environment
+lives in /var/tmp, which the nodes see (they have their own /tmp)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from acpcheck_lab import LabError, LabInfo, NodeInfo, Scenario, down, up
+from acpcheck_lab.scenario import NodeSpec
+from acpcheck_lab.workers import (
+    NODE_PRIVATE_DIRS,
+    check_worker_hosts,
+    controller_address,
+    hidden_from_nodes,
+    worker_python,
+    worker_specs,
+)
+
+#: Two worker hosts, as if one stood in each data centre.
+WORKER_NODES = ("dc1", "dc2")
+SCENARIO = Scenario(
+    name="workers",
+    description="two worker hosts for remote pytest-xdist workers",
+    nodes=[NodeSpec(name="dc1", role="control-plane"), NodeSpec(name="dc2", role="worker")],
+)
+#: A directory of this machine that the nodes see too.
+SHARED_TMP = Path("/var/tmp")
+GREETING = "hello from the runner's machine"
+
+#: The suite the workers run: every test says where it ran and what it could reach. Two
+#: xdist groups ("sites"), two tests each: --dist loadgroup gives each group one worker.
+SUITE = """
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+SERVERS = json.loads(Path(__file__).with_name("servers.json").read_text())
+
+
+def answer(address):
+    try:
+        with socket.create_connection(tuple(address), timeout=5) as connection:
+            return connection.recv(100).decode()
+    except OSError as error:
+        return type(error).__name__
+
+
+@pytest.mark.parametrize("site", [pytest.param(site, marks=pytest.mark.xdist_group(site)) for site in ("east", "west")])
+@pytest.mark.parametrize("probe", ["first", "second"])
+def test_where(site, probe, record_property):
+    record_property("worker", os.environ.get("PYTEST_XDIST_WORKER", "none"))
+    record_property("netns", os.readlink("/proc/self/ns/net"))
+    record_property("hostname", socket.gethostname())
+    record_property("lab_address", answer(SERVERS["lab"]))
+    record_property("loopback", answer(SERVERS["loopback"]))
+    Path(__file__).with_name(f"written-by-{site}-{probe}").write_text("a worker's file")
+"""
+
+
+class _Greeter(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.sendall(GREETING.encode())
+
+
+@pytest.fixture
+def greeter() -> Iterator[Callable[[str], list]]:
+    """Start TCP servers on this machine that greet whoever connects; stopped afterwards."""
+    servers: list[socketserver.ThreadingTCPServer] = []
+
+    def start(host: str) -> list:
+        server = socketserver.ThreadingTCPServer((host, 0), _Greeter)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return [host, server.server_address[1]]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def shared_dir() -> Iterator[Path]:
+    """A fresh directory that this machine and the lab's nodes both see."""
+    path = Path(tempfile.mkdtemp(prefix="acpcheck-remote-workers-", dir=SHARED_TMP))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def node_python(shared_dir: Path) -> Path:
+    """The interpreter the workers run on the nodes, built before the lab is up."""
+    return worker_python(shared_dir / "python")
+
+
+@pytest.fixture(scope="module")
+def workers_lab(lab_machine: Path, node_python: Path) -> Iterator[LabInfo]:
+    info = up(SCENARIO, lab_machine)
+    try:
+        check_worker_hosts(info, node_python, WORKER_NODES)
+        yield info
+    finally:
+        down(lab_machine, purge=True)
+
+
+def _netns_of(node: NodeInfo) -> str:
+    """``net:[inode]`` of a node's network namespace, as /proc/self/ns/net reads inside it."""
+    return f"net:[{os.stat(Path('/run/netns') / node.netns).st_ino}]"
+
+
+def _properties(junit: Path) -> dict[str, dict[str, str]]:
+    """{test name: {property: value}} of a JUnit XML file."""
+    cases = ET.parse(junit).getroot().iter("testcase")
+    return {
+        case.get("name", ""): {p.get("name", ""): p.get("value", "") for p in case.iter("property")} for case in cases
+    }
+
+
+# --- without a lab ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("private", NODE_PRIVATE_DIRS)
+def test_a_worker_environment_in_a_node_private_directory_is_refused_naming_it(private: Path) -> None:
+    with pytest.raises(
+        LabError, match=rf"the worker directory is not visible on the lab's nodes: {private}/x is under"
+    ):
+        worker_python(private / "x")
+
+
+def test_a_path_on_another_file_system_is_hidden_from_the_nodes() -> None:
+    if Path("/dev/shm").stat().st_dev == Path("/").stat().st_dev:
+        pytest.skip("/dev/shm is not a mount of its own here")
+    assert hidden_from_nodes("/dev/shm/x") == (
+        "/dev/shm/x is on the file system mounted at /dev/shm; a lab node sees only this machine's root file system"
+    )
+    assert hidden_from_nodes(SHARED_TMP / "x") is None
+
+
+def test_worker_specs_name_the_lab_ssh_config_and_refuse_an_unknown_node(tmp_path: Path) -> None:
+    def node(name: str, network: str) -> NodeInfo:
+        return NodeInfo(name, "worker", network, "198.18.0.11", name, f"acplab1-{name}", "root", [])
+
+    info = LabInfo(tmp_path, "x", [node("a", "direct"), node("h", "hidden")], None, tmp_path / "key", "acplab", "")
+    config = tmp_path / "ssh_config"
+    assert worker_specs(info, "/v/bin/python3") == [f"ssh=a//python=/v/bin/python3//ssh_config={config}"]
+    assert worker_specs(info, "/p", ["h"], chdir="/w") == [f"ssh=h//python=/p//ssh_config={config}//chdir=/w"]
+    with pytest.raises(LabError, match="no lab node zz in .* \\(nodes: a, h\\)"):
+        worker_specs(info, "/p", ["a", "zz"])
+
+
+# --- on the lab -----------------------------------------------------------------------
+
+
+def test_a_node_sees_this_machines_files_but_not_its_private_directories(
+    workers_lab: LabInfo, shared_dir: Path
+) -> None:
+    visible = shared_dir / "visible"
+    visible.write_text("shared\n")
+    hidden = [
+        Path(tempfile.mkstemp(prefix="acpcheck-remote-workers-", dir=private)[1]) for private in NODE_PRIVATE_DIRS
+    ]
+    try:
+        script = "; ".join(f"cat {path} 2>/dev/null || echo missing" for path in [visible, *hidden])
+        answer = subprocess.run(
+            ["ssh", "-F", str(workers_lab.paths.ssh_config), "-o", "BatchMode=yes", "dc1", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        for path in hidden:
+            path.unlink()
+    assert answer.stdout.splitlines() == ["shared"] + ["missing"] * len(NODE_PRIVATE_DIRS)
+
+
+def test_two_lab_nodes_run_a_suite_as_remote_xdist_workers(
+    workers_lab: LabInfo, node_python: Path, shared_dir: Path, greeter: Callable[[str], list]
+) -> None:
+    root = shared_dir / "suite"
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "test_where.py").write_text(SUITE)
+    address = controller_address(workers_lab)
+    servers = {"lab": greeter(address), "loopback": greeter("127.0.0.1")}
+    (root / "servers.json").write_text(json.dumps(servers))
+    junit = shared_dir / "junit.xml"
+    # The worker's working directory is the suite's, the same path on the nodes; xdist
+    # copies pytest into it, which on a node stays on the node.
+    specs = worker_specs(workers_lab, node_python, WORKER_NODES, chdir=str(root))
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--disable-plugin-autoload"]
+    command += ["-p", "xdist.plugin", "--dist", "loadgroup", f"--junitxml={junit}", "-rA"]
+    for spec in specs:
+        command += ["--tx", spec]
+    started = time.monotonic()
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    wall = time.monotonic() - started
+    print(" ".join(command), f"\n{run.stdout[-3000:]}{run.stderr[-2000:]}\nwall {wall:.1f} s")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+    cases = _properties(junit)
+    assert sorted(cases) == sorted(
+        f"test_where[{probe}-{site}]@{site}" for site in ("east", "west") for probe in ("first", "second")
+    )
+    nodes = {node.name: node for node in workers_lab.nodes}
+    by_worker: dict[str, set[tuple[str, str]]] = {}
+    for name, found in cases.items():
+        # every test ran on a lab node, in that node's own network namespace ...
+        assert found["hostname"] in WORKER_NODES, (name, found)
+        assert found["netns"] == _netns_of(nodes[found["hostname"]]), (name, found)
+        # ... reached this machine at its lab address, and found its own loopback there
+        assert found["lab_address"] == GREETING, (name, found)
+        assert found["loopback"] == "ConnectionRefusedError", (name, found)
+        by_worker.setdefault(found["worker"], set()).add((found["hostname"], found["netns"]))
+    # two workers, one node each, two different namespaces, neither the runner's
+    assert sorted(by_worker) == ["gw0", "gw1"]
+    places = [next(iter(where)) for where in by_worker.values() if len(where) == 1]
+    assert len(places) == 2 and {host for host, _ in places} == set(WORKER_NODES)
+    assert os.readlink("/proc/self/ns/net") not in {netns for _, netns in places}
+    # one group, one worker (--dist loadgroup)
+    for site in ("east", "west"):
+        assert len({cases[f"test_where[{p}-{site}]@{site}"]["worker"] for p in ("first", "second")}) == 1
+    # what the workers wrote stayed on their nodes: the results came back through execnet
+    assert not list(root.glob("written-by-*"))
