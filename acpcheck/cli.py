@@ -296,11 +296,23 @@ def _parser() -> argparse.ArgumentParser:
             EXIT_NOTHING_SELECTED: "nothing selected: the --check selectors and the profile select no check",
         },
     )
-    run.add_argument("--plan", required=True, help="cluster plan YAML")
+    judged = run.add_mutually_exclusive_group(required=True)
+    judged.add_argument("--plan", help="cluster plan YAML")
+    judged.add_argument(
+        "--fleet",
+        metavar="FILE",
+        help=(
+            "fleet file YAML (kind: Fleet): every cluster it names (and the workload clusters its global cluster "
+            "lists) judged in one run, one verdict each (docs/fleet.md)"
+        ),
+    )
     run.add_argument(
         "--profile",
-        default="preinstall",
-        help="built-in profile name or profile file (default: preinstall); an unknown name's error lists the built-ins",
+        default=None,
+        help=(
+            "built-in profile name or profile file (default: preinstall; with --fleet: upgrade); an unknown name's "
+            "error lists the built-ins"
+        ),
     )
     run.add_argument("--out", help="report directory (default: reports/out/<run-id>); locked for the run")
     run.add_argument(
@@ -367,6 +379,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("-n", "--workers", help="parallel workers (pytest-xdist), e.g. 4 or auto")
+    run.add_argument(
+        "--tx",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=(
+            "a pytest-xdist worker, e.g. ssh=HOST//python=/opt/acpcheck/bin/python on a host with acpcheck installed "
+            "(repeatable; a fleet's clusters are spread over them, each gathered on its worker: docs/fleet.md)"
+        ),
+    )
     run.add_argument("--alluredir", help="also write Allure results here")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
     run.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="extra pytest arguments, after --")
@@ -543,6 +565,25 @@ def _run(args: argparse.Namespace) -> int:
 
     from acpcheck.run.inputs import prepare_run
 
+    if args.profile is None:
+        args.profile = "upgrade" if args.fleet else "preinstall"
+    if args.fleet:
+        # Each member's kubeconfig is the fleet file's; a run-wide one would point them all at one cluster.
+        given = [f"--{name}" for name in ("kubeconfig", "context") if getattr(args, name)]
+        given += ["--remediate"] if args.remediate else []
+        if given:
+            raise InputError(
+                [
+                    Problem(
+                        option,
+                        None,
+                        "",
+                        "not with --fleet (each cluster's kubeconfig and context are in the fleet file; remediate "
+                        "one cluster at a time with --plan)",
+                    )
+                    for option in given
+                ]
+            )
     if args.workers is not None:
         args.workers = bounded_workers(args.workers)
     # Everything is read and checked once, here, before pytest starts: bad input is
@@ -570,7 +611,7 @@ def _run(args: argparse.Namespace) -> int:
             os.environ[CONTEXT_ENV] = args.context
         if args.etcd_sample is not None:
             os.environ[SAMPLE_ENV] = str(args.etcd_sample)
-    if args.baseline:
+    if args.baseline and not args.fleet:  # a fleet's is checked as the run starts (the collector)
         from acpcheck.model.plan import load_plan
         from acpcheck.report.diff import Baseline, refuse_other_cluster
 
@@ -595,6 +636,7 @@ def _run(args: argparse.Namespace) -> int:
         args.force,
         args.alluredir,
         known_checks=load_catalog(),
+        fleet=args.fleet,
     )
     inputs.command_line = True  # what went wrong is said here, on stderr (_run_checks)
     try:
@@ -615,15 +657,18 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
 
     plan = inputs.plan
     spec = plan.spec
-    print(
-        visible(
-            f"acpcheck {__version__}: {plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} "
-            f"{spec.cluster.type}, Kubernetes {spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes), profile "
-            f"{args.profile}",
-            one_line=True,
-        ),
-        flush=True,
-    )
+    if inputs.fleet is not None:
+        members = inputs.fleet.members
+        about = (
+            f"fleet {inputs.fleet.name} (target ACP {inputs.fleet.target}, {len(members)} clusters: "
+            f"{', '.join(m.name for m in members[:8])}{', …' if len(members) > 8 else ''})"
+        )
+    else:
+        about = (
+            f"{plan.metadata.name} (ACP {spec.acp.version}, {spec.cluster.role} {spec.cluster.type}, Kubernetes "
+            f"{spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes)"
+        )
+    print(visible(f"acpcheck {__version__}: {about}, profile {args.profile}", one_line=True), flush=True)
     argv = [
         # Only the plugins a run needs: whatever else is installed next to acpcheck
         # cannot slow the run down or change it (see the environment below).
@@ -667,7 +712,7 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         # option=value form: pytest would take a bare path value for a test path
         # when it looks for its rootdir and ini file. The plugin takes the input
         # from `inputs` (registered below), already read and checked.
-        f"--acp-plan={args.plan}",
+        f"--acp-fleet={args.fleet}" if args.fleet else f"--acp-plan={args.plan}",
         f"--acp-profile={args.profile}",
         f"--acp-out={inputs.out.path}",
         f"--acp-run-id={inputs.run_id}",
@@ -685,6 +730,10 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         # hangs for ever once it replaces one (pytest-dev/pytest-xdist#1323, #1327).
         # The run ends instead, and its reports say which check gave no result (exit 3).
         argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
+    elif args.tx:
+        argv += ["-p", "xdist.plugin", "--dist", "loadgroup", "--max-worker-restart", "0"]
+    for spec_text in args.tx:
+        argv += ["--tx", spec_text]
     if args.alluredir:
         argv += ["-p", "allure_pytest.plugin", "--alluredir", args.alluredir]
     argv += args.pytest_args

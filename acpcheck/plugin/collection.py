@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from acpcheck.grading import target_of
 from acpcheck.model.check import AREAS, CheckMeta, Scope, Severity
 from acpcheck.model.plan import Node
 from acpcheck.plugin.session import refuse_unknown_overrides
-from acpcheck.plugin.stash import META, NODE_PARAM, TARGET, settings_of
+from acpcheck.plugin.stash import CLUSTER, META, NODE_PARAM, TARGET, settings_of
 from acpcheck.run.inputs import CHECKS_DIR, CHECKS_PACKAGE
 from acpcheck.run.settings import Settings
 from acpcheck.sources import REGISTRY, sources_for
@@ -59,9 +59,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     return None
 
 
-#: The check parameters a run provides itself: the plan, the profile's params and
-#: the evidence of every registered source.
-PROVIDED = frozenset({"plan", "params"} | {parameter for entry in REGISTRY.values() for parameter in entry.provides})
+#: The check parameters a run provides itself: the plan, the profile's params, the
+#: fleet (``acpcheck run --fleet``) and the evidence of every registered source.
+PROVIDED = frozenset(
+    {"plan", "params", "fleet"} | {parameter for entry in REGISTRY.values() for parameter in entry.provides}
+)
 
 
 class CheckItem(pytest.Function):
@@ -88,8 +90,8 @@ class CheckItem(pytest.Function):
 def check_arguments(item: pytest.Function, settings: Settings) -> dict[str, Any]:
     """A check item's arguments; a TargetUnavailable in place of a target's missing evidence."""
     if isinstance(item, CheckItem):
-        node = item.stash.get(NODE_PARAM, None)
-        return {parameter: settings.provide(parameter, node) for parameter in item.stash[META].needs}
+        node, cluster = item.stash.get(NODE_PARAM, None), item.stash.get(CLUSTER, None)
+        return {parameter: settings.provide(parameter, node, cluster) for parameter in item.stash[META].needs}
     # private pytest API: Function._fixtureinfo, the names of the fixtures the function
     # itself takes (funcargs also holds autouse fixtures, which the check does not take).
     return {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
@@ -107,6 +109,14 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     if not settings.chooses(meta):
         return []
     if not meta.needs <= PROVIDED or not isinstance(collector, pytest.Module):
+        if settings.fleet is not None:
+            # Their evidence fixtures know one cluster only.
+            reason = "not applicable: checks that take fixtures of their own do not run in a fleet run yet"
+            return [
+                pytest.Function.from_parent(
+                    collector, name=name, callobj=obj, keywords={"skip": pytest.mark.skip(reason=reason)}
+                )
+            ]
         return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
     # private pytest API: Session._fixturemanager.getfixtureinfo, the fixture closure of
     # a function; with func=None, the autouse fixtures only, computed once per module.
@@ -114,7 +124,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     code = inspect.unwrap(obj).__code__  # type: ignore[arg-type]
     location = (Path(code.co_filename), code.co_firstlineno - 1)
 
-    def item(param: str | None = None, node: Node | None = None, *marks: pytest.MarkDecorator) -> CheckItem:
+    def item(
+        param: str | None = None, node: Node | None = None, *marks: pytest.MarkDecorator, cluster: str | None = None
+    ) -> CheckItem:
         # private pytest API: Function's callobj= and fixtureinfo= arguments (pytest's
         # own collector passes them), so pytest neither looks the function up again
         # nor computes its fixture closure per item; and callspec=, see _parametrised.
@@ -128,16 +140,41 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         )
         made.check_location = location
         made.stash[NODE_PARAM] = node
+        made.stash[CLUSTER] = cluster if cluster is not None else settings.plan.metadata.name
         for mark in marks:
             made.add_marker(mark)
         return made
 
+    if settings.fleet is not None:
+        return _fleet_items(meta, settings, item)
     if not _per_node(meta, meta.needs):
         return [item()]
     targets = _node_targets(meta, settings)
     if isinstance(targets, str):
         return [item("not-applicable", None, pytest.mark.skip(reason=targets))]
     return [item(node.name, node, pytest.mark.xdist_group(node.name)) for node in targets]
+
+
+def _fleet_items(meta: CheckMeta, settings: Settings, item: Callable[..., CheckItem]) -> list[pytest.Item]:
+    """A check's items in a fleet run: per member (``check_x[east]``), per member and node
+    for a node check (``check_x[east/cp1]``); a fleet rule once, on the global member.
+    Every item of a member is in the member's ``xdist_group``: ``--dist loadgroup`` runs
+    a member on one worker, which gathers its evidence once (acpcheck.run.fleetrun)."""
+    made: list[pytest.Item] = []
+    members = [settings.fleet_rules_cluster()] if meta.scope is Scope.FLEET else list(settings.clusters)
+    for cluster in members:
+        group = pytest.mark.xdist_group(cluster)
+        if not _per_node(meta, meta.needs):
+            made.append(item(cluster, None, group, cluster=cluster))
+            continue
+        targets = _node_targets(meta, settings, cluster)
+        if isinstance(targets, str):
+            made.append(
+                item(f"{cluster}/not-applicable", None, group, pytest.mark.skip(reason=targets), cluster=cluster)
+            )
+        else:
+            made += [item(f"{cluster}/{node.name}", node, group, cluster=cluster) for node in targets]
+    return made
 
 
 def _parametrised(param_id: str) -> Any:
@@ -163,11 +200,11 @@ def _per_node(meta: CheckMeta, parameters: Iterable[str]) -> bool:
     return meta.scope is Scope.NODE and "node" in parameters
 
 
-def _node_targets(meta: CheckMeta, settings: Settings) -> list[Node] | str:
+def _node_targets(meta: CheckMeta, settings: Settings, cluster: str | None = None) -> list[Node] | str:
     """The nodes a node check has an item for, or why it has none (one SKIP, target
     ``node:*``, that says why: not one per node, nor pytest's "got empty parameter set")."""
-    nodes = [n for n in settings.plan.spec.nodes if n.role in meta.roles]
-    return settings.not_applicable(meta) or (
+    nodes = [n for n in settings.cluster(cluster).plan.spec.nodes if n.role in meta.roles]
+    return settings.not_applicable(meta, cluster) or (
         nodes if nodes else f"not applicable: the plan lists no {'/'.join(sorted(meta.roles))} nodes"
     )
 
@@ -189,8 +226,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gather before the first check runs (not inside it), so progress reads cleanly."""
     settings = settings_of(session.config)
-    if settings is None or session.config.option.collectonly:
-        return
+    if settings is None or session.config.option.collectonly or settings.fleet is not None:
+        return  # a fleet member's evidence is gathered where its checks run, when first needed
     needs = [
         item.stash[META].needs for item in session.items if META in item.stash and not item.get_closest_marker("skip")
     ]
@@ -227,7 +264,10 @@ def _target(item: pytest.Item, meta: CheckMeta, settings: Settings) -> str:
     else:
         callspec = getattr(item, "callspec", None)
         node = callspec.params.get("node") if callspec else None
-    return target_of(meta, settings.plan, {"node": node} if node is not None else {})
+    about: dict[str, Any] = {"node": node} if node is not None else {}
+    if meta.scope is Scope.FLEET:
+        about["fleet"] = settings.fleet
+    return target_of(meta, settings.cluster(item.stash.get(CLUSTER, None)).plan, about)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -247,16 +287,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             marks_of[meta.id] = _check_marks(meta, settings)
         for mark in marks_of[meta.id]:
             item.add_marker(mark)
+        cluster = item.stash.setdefault(CLUSTER, settings.plan.metadata.name)
         item.extra_keyword_matches.update((meta.id, item.stash[TARGET]))  # -k ACP-NODE-008, -k node:cp2
-        reason = settings.not_applicable(meta)
+        if settings.fleet is not None:
+            item.extra_keyword_matches.add(cluster)  # -k east
+        reason = settings.not_applicable(meta, cluster)
         if reason and not _per_node(meta, meta.needs):  # a node check's SKIP was made with its items
             item.add_marker(pytest.mark.skip(reason=reason))
         if allure:
             _add_allure_labels(item, meta, settings)
     if getattr(config, "workerinput", None) is None:
         refuse_unknown_overrides(settings)  # now every check pack of the run is imported
-    # Stable order: by check id, then target, whatever the file layout.
-    items.sort(key=lambda i: (i.stash[META].id, i.stash[TARGET]) if META in i.stash else ("", i.nodeid))
+    # Stable order: by cluster (in the fleet's order), check id, then target, whatever the file layout.
+    order = {name: index for index, name in enumerate(settings.clusters)}
+    items.sort(
+        key=lambda i: (
+            (order.get(i.stash[CLUSTER], 0), i.stash[META].id, i.stash[TARGET])
+            if META in i.stash
+            else (-1, "", i.nodeid)
+        )
+    )
 
 
 def _check_marks(meta: CheckMeta, settings: Settings) -> list[pytest.MarkDecorator]:

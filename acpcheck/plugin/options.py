@@ -1,5 +1,5 @@
 """The plugin's options and its start: the ``--acp-*`` options, the markers every run
-knows, and, on a run with ``--acp-plan`` only, the plugin's other parts.
+knows, and, on a run with ``--acp-plan`` (or ``--acp-fleet``) only, the plugin's other parts.
 
 pytest imports this module (and ``fixtures``) on every run in an environment where
 acpcheck is installed, so it imports nothing of the model: pydantic and the plan model
@@ -27,6 +27,11 @@ RUN_PARTS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("acpcheck", "Alauda Container Platform checks")
     group.addoption("--acp-plan", metavar="FILE", help="cluster plan (YAML); without it acpcheck does nothing")
+    group.addoption(
+        "--acp-fleet",
+        metavar="FILE",
+        help="fleet file (YAML, kind: Fleet) instead of a plan: every member cluster judged in one run",
+    )
     group.addoption(
         "--acp-profile", metavar="NAME|FILE", default=DEFAULT_PROFILE, help=f"profile (default {DEFAULT_PROFILE})"
     )
@@ -56,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "acpcheck(id): an acpcheck check (added by the plugin)")
     if "xdist_group" not in (line.split("(")[0].split(":")[0] for line in config.getini("markers")):
         config.addinivalue_line("markers", "xdist_group(name): keep items of one group on one xdist worker")
-    if not config.getoption("acp_plan"):
+    if not (config.getoption("acp_plan") or config.getoption("acp_fleet")):
         return
     for part in RUN_PARTS:
         config.pluginmanager.import_plugin(part)

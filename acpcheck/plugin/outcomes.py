@@ -13,7 +13,7 @@ from acpcheck.grading import grade
 from acpcheck.model.check import NotApplicable
 from acpcheck.model.result import CheckResult, Status
 from acpcheck.plugin.collection import check_arguments
-from acpcheck.plugin.stash import META, SETTINGS, TARGET, settings_of
+from acpcheck.plugin.stash import CLUSTER, META, SETTINGS, TARGET, settings_of
 from acpcheck.sources import TargetUnavailable
 
 #: how a check body ended (its finding, or the exception it raised), kept for grading
@@ -68,7 +68,8 @@ def pytest_runtest_makereport(
         ending = call.excinfo.value
     else:
         ending = item.stash.get(ENDING, None) if report.when == "call" else None
-    result = grade(meta, item.stash[TARGET], ending, settings.policy, phase=report.when, duration=report.duration)
+    policy = settings.cluster(item.stash.get(CLUSTER, None)).policy
+    result = grade(meta, item.stash[TARGET], ending, policy, phase=report.when, duration=report.duration)
     report.acp_result = result.as_dict()  # type: ignore[attr-defined]  # travels to the xdist controller
     sent = item.config.stash.setdefault(RATIONALE_SENT, set())
     if meta.id not in sent:  # the reports' "why": once per check and process, not per target

@@ -14,6 +14,7 @@ import pytest
 from acpcheck.errors import InputError
 from acpcheck.model.profile import unknown_override_problems
 from acpcheck.plugin.stash import SETTINGS, is_check_item, settings_of
+from acpcheck.run.fleetrun import WORKER_EVIDENCE, receive_evidence, worker_evidence
 from acpcheck.run.inputs import RunInputs, prepare_run
 from acpcheck.run.settings import RunDescription, Settings
 from acpcheck.run.workers import for_workers, worker_settings
@@ -29,13 +30,19 @@ def refuse_unknown_overrides(settings: Settings) -> None:
         raise bad_input(InputError(problems))
 
 
+def distributed(config: pytest.Config) -> bool:
+    """Whether xdist runs the checks in workers (``-n N`` or ``--tx``), not this process."""
+    return bool(config.getoption("numprocesses", None) or config.getoption("tx", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     plan_path = config.getoption("acp_plan")
     workerinput = getattr(config, "workerinput", None)
     settings = worker_settings(workerinput) if workerinput is not None else _controller_settings(config, plan_path)
     config.stash[SETTINGS] = settings
-    needed = settings.sources_needed()
-    if workerinput is not None and settings.replay_dir is not None:
+    # A fleet member's evidence is gathered where its checks run, when first needed (acpcheck.run.fleetrun).
+    needed = settings.sources_needed() if settings.fleet is None else []
+    if workerinput is not None and settings.replay_dir is not None and needed:
         try:  # what the controller gathered or checked; read again only if damaged since
             settings.evidence.replay(needed, settings.replay_dir)
         except InputError as error:
@@ -51,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         allure.register(
             config, str(settings.profile.fail_on), settings.plan.spec.acp.version
         )  # titles and statuses, in every process
-    if workerinput is None and config.getoption("numprocesses", None):
+    if workerinput is None and distributed(config):
         # Under xdist this process collects nothing: the checks it knows (first-party
         # and imported packs) are all the run has to name an override.
         refuse_unknown_overrides(settings)
@@ -64,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "acpcheck-collector",
         )
         if not config.option.collectonly and needed and settings.replay_dir is None:
-            if config.getoption("numprocesses", None):
+            if distributed(config):
                 # xdist workers must not each connect to every node: gather here, once,
                 # and hand the workers the saved directory.
                 settings.ensure_evidence(needed)
@@ -88,6 +95,7 @@ def _controller_settings(config: pytest.Config, plan_path: str) -> Settings:
                 config.getoption("acp_facts"),
                 config.getoption("acp_force"),
                 config.getoption("allure_report_dir", None),
+                fleet=config.getoption("acp_fleet"),
             )
         except InputError as error:
             raise bad_input(error) from None
@@ -97,9 +105,31 @@ def _controller_settings(config: pytest.Config, plan_path: str) -> Settings:
 def pytest_unconfigure(config: pytest.Config) -> None:
     settings = settings_of(config)
     if settings is not None:
-        settings.evidence.close()  # a gather interrupted by Ctrl-C drops its connections
+        for run in settings.clusters.values():
+            run.evidence.close()  # a gather interrupted by Ctrl-C drops its connections
         if settings.inputs is not None:
             settings.inputs.out.release()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """xdist worker of a fleet run: send the controller the evidence gathered here."""
+    settings = settings_of(session.config)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if settings is not None and settings.fleet is not None and workeroutput is not None:
+        workeroutput[WORKER_EVIDENCE] = worker_evidence(settings)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Controller of a fleet run: keep the evidence a worker gathered (``<out>/facts/<cluster>/``)."""
+    settings = settings_of(node.config)
+    output = getattr(node, "workeroutput", None)
+    if settings is not None and settings.fleet is not None and output:
+        try:
+            receive_evidence(settings, output.get(WORKER_EVIDENCE), str(getattr(node, "gateway", node).id))
+        except InputError as refused:
+            # The run cannot say where this evidence came from: it does not complete (exit 3, reports say why).
+            raise RuntimeError(f"refused what an xdist worker sent: {refused.problems[0].message}") from None
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent without xdist

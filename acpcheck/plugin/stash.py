@@ -25,6 +25,10 @@ TARGET: pytest.StashKey[str] = pytest.StashKey()
 NODE_PARAM: pytest.StashKey[Node | None] = pytest.StashKey()
 
 
+#: a check item's cluster: the plan's name, or the fleet member it is about (set at collection)
+CLUSTER: pytest.StashKey[str] = pytest.StashKey()
+
+
 def settings_of(config: pytest.Config) -> Settings | None:
     return config.stash.get(SETTINGS, None)
 

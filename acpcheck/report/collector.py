@@ -80,7 +80,12 @@ class ResultCollector:
 
             try:
                 self.baseline = Baseline.read(path)
-                refuse_other_cluster(self.baseline.file, self.description.plan.metadata.name, "the plan", "--baseline")
+                if self.description.fleet is not None:
+                    refuse_other_cluster(self.baseline.file, self.description.fleet.name, "the fleet", "--baseline")
+                else:
+                    refuse_other_cluster(
+                        self.baseline.file, self.description.plan.metadata.name, "the plan", "--baseline"
+                    )
             except InputError as error:
                 raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
 
@@ -146,19 +151,21 @@ class ResultCollector:
         results = self.results
         summary = summarise(results)
         expired = [w.as_dict() for w in described.waivers.expired]
+        fleet = described.fleet
         self.run = {
             "id": described.run_id,
             "started": described.started,
             "finished": utc_now(),
             "profile": described.profile.name,
             "plan": described.plan_path,
-            "cluster": described.plan.metadata.name,
-            "acp": described.plan.spec.acp.version,
+            "cluster": fleet.name if fleet is not None else described.plan.metadata.name,
+            "acp": fleet.target if fleet is not None else described.plan.spec.acp.version,
             "acpcheck": __version__,
             "failOn": str(described.profile.fail_on),
             "exitCode": exit_code(summary, len(expired)),
-            "liveEvidence": live_evidence(described),  # null: the run read no cluster
+            "liveEvidence": live_evidence(described) if fleet is None else None,  # null: the run read no cluster
             "baseline": None,
+            "fleet": fleet_roster(described),  # null: a single-plan run
         }
         if self.baseline is not None:
             dicts = [r.as_dict() for r in results]
@@ -186,7 +193,7 @@ class ResultCollector:
             self._mark_incomplete(*stopped)
         context = writers.Context(
             self.rationales,
-            plan_lines(described.plan),
+            plan_lines(described.plan) if fleet is None else {},
             described.waivers.file,
             described.waivers.expired_lines(),
         )
@@ -241,18 +248,45 @@ class ResultCollector:
                 tr.write_line(text, bold=True)
 
 
-def live_evidence(described: RunDescription) -> dict[str, Any] | None:
-    """results.json's ``run.liveEvidence``: where the run's live-cluster evidence came
-    from (``acpcheck.sources.cluster.LiveProvenance``), replayed or not; None when the
-    run read no cluster (no check needed it, or no kubeconfig named an API server)."""
-    evidence = described.evidence
+def live_evidence(described: RunDescription, cluster: str | None = None) -> dict[str, Any] | None:
+    """results.json's ``run.liveEvidence`` (a fleet: each member's, ``cluster``): where
+    the live-cluster evidence came from (``acpcheck.sources.cluster.LiveProvenance``),
+    replayed or not; None when no cluster was read (no check needed it, no kubeconfig
+    named an API server, or the member's checks did not run)."""
+    evidence = described.evidence if cluster is None else described.clusters[cluster].evidence
     if not evidence.has("cluster"):
         return None
     from acpcheck.sources.cluster import live_provenance
 
     replayed = described.hand_back.replay_dir
+    if replayed is not None and cluster is not None:
+        replayed = replayed / cluster
     found = live_provenance(evidence.raw("cluster"), str(replayed) if replayed else None, described.started)
     return found.as_dict() if found else None
+
+
+def fleet_roster(described: RunDescription) -> dict[str, Any] | None:
+    """results.json's ``run.fleet``: the fleet and its members in order (those the global
+    cluster listed too), each with where its live evidence came from; None for a plan."""
+    fleet = described.fleet
+    if fleet is None:
+        return None
+    return {
+        "name": fleet.name,
+        "file": described.plan_path,
+        "acp": fleet.target,
+        "clusters": [
+            {
+                "name": member.name,
+                "role": member.role,
+                "type": member.type,
+                "plan": member.plan.file if member.plan.declared else None,
+                "discovered": member.discovered,
+                "liveEvidence": live_evidence(described, member.name),
+            }
+            for member in fleet.members
+        ],
+    }
 
 
 def crash_reason(error: BaseException, directories: dict[str, str | None]) -> str:

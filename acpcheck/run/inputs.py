@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import acpcheck.checks
 from acpcheck.errors import InputError, Problem
@@ -24,6 +24,9 @@ from acpcheck.report.outdir import OutDir, usable
 from acpcheck.run import DEFAULT_PROFILE
 from acpcheck.sources import SourceEntry, sources_for
 from acpcheck.sources.evidence import Evidence
+
+if TYPE_CHECKING:
+    from acpcheck.model.fleet import Fleet
 
 #: Where the first-party checks are: the top-level checks/ of a checkout (editable
 #: install) or acpcheck/checks/ inside a wheel. Either way their import name is
@@ -56,6 +59,10 @@ class RunInputs:
     failure: str | None = None
     #: `acpcheck run` prints ``failure`` itself (on stderr); under plain pytest the collector does
     command_line: bool = False
+    #: the fleet under assessment (``--fleet``); ``plan`` is then its global member's (else its first)
+    fleet: Fleet | None = None
+    #: a fleet's evidence replayed from --facts, per member (checked here: exit 4 when damaged)
+    fleet_evidence: dict[str, Evidence] | None = None
 
 
 def prepare_run(
@@ -69,6 +76,7 @@ def prepare_run(
     force: bool = False,
     alluredir: str | None = None,
     known_checks: Iterable[str] | None = None,
+    fleet: str | None = None,
 ) -> RunInputs:
     """Read, validate and check everything a run needs, in this order, before any
     check runs: plan, profile and waivers (every problem at once), ``--check``
@@ -79,6 +87,10 @@ def prepare_run(
     ``known_checks``: every check the run can have, when the caller knows them
     (``acpcheck run``: the catalogue), so that an override naming none is refused
     here with the other problems; otherwise the plugin refuses it after collection.
+
+    ``fleet``: a fleet file instead of a plan (``plan_path`` is then ignored): every
+    member's plan, kubeconfig and secret references are checked the same way, and the
+    workload clusters the global cluster lists are added (``prepare_fleet``).
     """
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -86,8 +98,12 @@ def prepare_run(
     def load_run_profile(reference: str) -> Profile:
         return load_profile(reference, known_checks=known_checks)
 
+    if fleet is not None:
+        from acpcheck.model.fleet import load_fleet
+
+        plan_path = fleet
     stages: tuple[tuple[str, Callable[[], Any]], ...] = (
-        ("plan", lambda: load_plan(plan_path)),
+        ("plan", lambda: load_fleet(plan_path) if fleet is not None else load_plan(plan_path)),
         ("profile", lambda: load_run_profile(profile)),
         ("waivers", lambda: load_waivers(waivers)),
     )
@@ -100,24 +116,24 @@ def prepare_run(
     problems.extend(selector_problems(selectors))
     if problems:
         raise InputError(problems)
-    plan: ClusterPlan = loaded["plan"]
-    needed = sources_needed(plan, loaded["profile"], selectors)
-    evidence = None
-    if facts is not None:
-        evidence = Evidence(plan)
-        evidence.replay(needed, Path(facts))
+    fleet_run: Fleet | None = None
+    fleet_evidence: dict[str, Evidence] | None = None
+    if fleet is not None:
+        fleet_run, fleet_evidence = prepare_fleet(loaded["plan"], loaded["profile"], selectors, facts)
+        first = fleet_run.global_member or fleet_run.members[0]
+        plan: ClusterPlan = first.plan
+        evidence = None
     else:
-        from acpcheck.transport.kube import kubeconfig_given, kubeconfig_problems
-
-        problems = secret_reference_problems(plan) if needed else []
-        if any(entry.name == "cluster" for entry in needed) or kubeconfig_given():
-            # a kubeconfig (or a file it names) that is no file, too big, not YAML or
-            # missing a field, or a context it does not have, is the user's to fix: exit 4
-            # now, not an ERROR per check; one named by --kubeconfig or --context whatever
-            # the run reads with it (the live load-balancer checks only ask whether it is given)
-            problems += kubeconfig_problems(plan)
-        if problems:
-            raise InputError(problems)
+        plan = loaded["plan"]
+        needed = sources_needed(plan, loaded["profile"], selectors)
+        evidence = None
+        if facts is not None:
+            evidence = Evidence(plan)
+            evidence.replay(needed, Path(facts))
+        else:
+            problems = connection_problems(plan, needed)
+            if problems:
+                raise InputError(problems)
     if alluredir:
         usable(Path(alluredir), "--alluredir")
     run_id = run_id or new_run_id()
@@ -134,7 +150,71 @@ def prepare_run(
         selectors,
         evidence,
         Path(facts) if facts else None,
+        fleet=fleet_run,
+        fleet_evidence=fleet_evidence,
     )
+
+
+def connection_problems(plan: ClusterPlan, needed: list[SourceEntry]) -> list[Problem]:
+    """What stops a run that connects from reaching ``plan``'s machines and cluster:
+    secret references that resolve to nothing, a kubeconfig that cannot be used."""
+    from acpcheck.transport.kube import kubeconfig_given, kubeconfig_problems
+
+    problems = secret_reference_problems(plan) if needed else []
+    if any(entry.name == "cluster" for entry in needed) or kubeconfig_given():
+        # a kubeconfig (or a file it names) that is no file, too big, not YAML or
+        # missing a field, or a context it does not have, is the user's to fix: exit 4
+        # now, not an ERROR per check; one named by --kubeconfig or --context whatever
+        # the run reads with it (the live load-balancer checks only ask whether it is given)
+        problems += kubeconfig_problems(plan)
+    return problems
+
+
+def prepare_fleet(
+    fleet: Fleet, profile: Profile, select: list[str], facts: str | None
+) -> tuple[Fleet, dict[str, Evidence] | None]:
+    """A fleet ready to run, and its members' replayed evidence (``--facts``: one
+    directory per member, exit 4 when damaged). Every member that connects is checked
+    like a plan first (exit 4 for all their problems at once). Then the workload
+    clusters that the global cluster lists and the fleet file does not are added as
+    members (``discover: true``; read from global's cluster registry now, on this
+    machine, or from its replayed evidence, so that every worker runs the same
+    members). A discovered member acpcheck has no way into stays, as ERROR with the reason."""
+    from acpcheck.model.fleet import discover_members
+    from acpcheck.sources.cluster import PLATFORM_CLUSTERS, gather_cluster
+
+    problems: list[Problem] = []
+    if facts is None:
+        for member in fleet.members:
+            if member.unreachable is None:
+                problems += connection_problems(member.plan, sources_needed(member.plan, profile, select))
+    if problems:
+        raise InputError(problems)
+    replayed: dict[str, Evidence] | None = {} if facts is not None else None
+
+    def replay(member_plan: ClusterPlan) -> Evidence:
+        evidence = Evidence(member_plan)
+        assert facts is not None
+        evidence.replay(sources_needed(member_plan, profile, select), Path(facts) / member_plan.metadata.name)
+        return evidence
+
+    global_member = fleet.global_member
+    if fleet.discover and global_member is not None:
+        if replayed is not None:
+            replayed[global_member.name] = replay(global_member.plan)
+            found = replayed[global_member.name]
+            listed = found.raw("cluster") if found.has("cluster") else None
+        else:
+            listed = gather_cluster(global_member.plan, reads=(PLATFORM_CLUSTERS,))
+        read = listed.reads.get(PLATFORM_CLUSTERS.key) if listed is not None and listed.failure is None else None
+        if read is not None and read.status == "ok":
+            fleet = fleet.with_members(discover_members(fleet, read.items or []))
+        # else: the global cluster could not list its clusters; its own checks say why (ERROR)
+    if replayed is not None:
+        for member in fleet.members:
+            if member.name not in replayed:
+                replayed[member.name] = replay(member.plan)
+    return fleet, replayed
 
 
 def sources_needed(plan: ClusterPlan, profile: Profile, select: list[str]) -> list[SourceEntry]:

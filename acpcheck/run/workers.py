@@ -1,6 +1,7 @@
 """What the xdist controller hands its workers, and the settings a worker makes of it.
 
-A worker reads no input file again: the controller sends the plan's text, the
+A worker reads no input file again: the controller sends the plan's text (a fleet's
+members and their plans: ``acpcheck.model.fleet.fleet_to_data``), the
 profile and waivers it loaded, the run id, the report directory and, when the
 evidence was gathered (or replayed) on the controller, the directory it is in.
 xdist sends ``workerinput`` through execnet, so everything here is plain data
@@ -32,7 +33,13 @@ def for_workers(settings: Settings) -> dict[str, Any]:
 def _inputs(settings: Settings) -> dict[str, Any]:
     profile = settings.profile
     source = settings.plan._source
+    fleet = None
+    if settings.fleet is not None:
+        from acpcheck.model.fleet import fleet_to_data
+
+        fleet = fleet_to_data(settings.fleet)
     return {
+        "fleet": fleet,
         "plan_path": settings.plan_path,
         "plan_text": source.text if source is not None and source.text is not None else "",
         "profile": {
@@ -58,7 +65,15 @@ def worker_settings(workerinput: dict[str, Any]) -> Settings:
     from acpcheck.yamlsource import parse_yaml
 
     given = workerinput["acp_inputs"]
-    plan = plan_from_document(parse_yaml(given["plan_text"], given["plan_path"]), known_acp_versions())
+    fleet = None
+    if given.get("fleet") is not None:
+        from acpcheck.model.fleet import fleet_from_data
+
+        fleet = fleet_from_data(given["fleet"])
+        first = fleet.global_member or fleet.members[0]
+        plan = first.plan
+    else:
+        plan = plan_from_document(parse_yaml(given["plan_text"], given["plan_path"]), known_acp_versions())
     profile = Profile(
         **{
             **given["profile"],
@@ -78,4 +93,5 @@ def worker_settings(workerinput: dict[str, Any]) -> Settings:
         given["select"],
         utc_now(),
         Path(replay) if replay else None,
+        fleet=fleet,
     )
