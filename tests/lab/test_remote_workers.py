@@ -159,6 +159,14 @@ def test_a_path_on_another_file_system_is_hidden_from_the_nodes() -> None:
     assert hidden_from_nodes(SHARED_TMP / "x") is None
 
 
+def test_an_interpreter_of_another_python_version_is_refused(shared_dir: Path) -> None:
+    other = shared_dir / "python3.99"
+    other.write_text("#!/bin/sh\necho 3.99.0\n")  # answers the version probe as another Python would
+    other.chmod(0o755)
+    with pytest.raises(LabError, match=rf"{other} is Python 3.99.0, this environment is Python 3\.\d+: its compiled"):
+        worker_python(shared_dir / "other", interpreter=str(other))
+
+
 def test_worker_specs_name_the_lab_ssh_config_and_refuse_an_unknown_node(tmp_path: Path) -> None:
     def node(name: str, network: str) -> NodeInfo:
         return NodeInfo(name, "worker", network, "198.18.0.11", name, f"acplab1-{name}", "root", [])
@@ -195,6 +203,14 @@ def test_a_node_sees_this_machines_files_but_not_its_private_directories(
         for path in hidden:
             path.unlink()
     assert answer.stdout.splitlines() == ["shared"] + ["missing"] * len(NODE_PRIVATE_DIRS)
+
+
+def test_a_node_without_the_worker_python_is_named_with_its_answer(workers_lab: LabInfo, shared_dir: Path) -> None:
+    missing = shared_dir / "no-such-env" / "bin" / "python3"
+    with pytest.raises(
+        LabError, match=rf"lab node dc2 cannot run a worker with {missing}: .*No such file or directory"
+    ):
+        check_worker_hosts(workers_lab, missing, ["dc2"])
 
 
 def test_two_lab_nodes_run_a_suite_as_remote_xdist_workers(
