@@ -325,3 +325,16 @@ def test_json_schema_describes_the_file() -> None:
         "immutable",
     ]
     assert schema["$defs"]["FleetSpec"]["properties"]["clusters"]["minItems"] == 1
+
+
+def test_the_documented_fleet_loads_and_shows_every_field(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "interfaces.md").read_text()
+    section = doc.split("## Fleet file", 1)[1]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    plan = (EXAMPLE.parent / "plans" / "global.yaml").read_text()
+    fleet = load_fleet(write(tmp_path, text, plan))
+    assert [m.name for m in fleet.members] == ["global", "business-1"]
+    schema = fleet_json_schema()
+    fields = {name for definition in schema["$defs"].values() for name in definition.get("properties", {})}
+    missing = sorted(name for name in fields | set(schema["properties"]) if f"{name}:" not in text)
+    assert not missing, f"fields of the fleet model that docs/interfaces.md does not show: {missing}"
