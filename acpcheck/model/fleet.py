@@ -291,7 +291,7 @@ def _member(
             plan=plan,
             unreachable=None if reachable else _no_way_in(entry.name, "the fleet file gives no kubeconfig for it"),
         )
-    plan_path = str(Path(fleet.file).parent / entry.plan)
+    plan_path = str(Path(fleet.file).parent / os.path.expanduser(entry.plan))
     try:
         plan_doc = read_plan(plan_path)
         text = plan_doc.text

@@ -16,7 +16,7 @@ from acpcheck.checks.fleet import (
 )
 from acpcheck.model.fleet import Fleet, load_fleet
 from acpcheck.model.result import CheckResult
-from acpcheck.sources.cluster import SCHEMA, ClusterEvidence, ClusterView
+from acpcheck.sources.cluster import PLATFORM_CLUSTERS, SCHEMA, ClusterEvidence, ClusterView
 from acpcheck.testing import run_check
 
 GLOBAL = {"name": "global", "role": "global", "kubeconfig": "kube/global.yaml"}
@@ -292,3 +292,75 @@ def test_fleet_rules_are_plan_free_fleet_checks_citing_https_pages(check: Any) -
     assert meta.plan_free and str(meta.scope) == "fleet" and meta.area == "UPG"
     assert meta.needs == {"plan", "fleet", "cluster"}
     assert meta.refs and all(ref.startswith("https://docs.alauda.io/") for ref in meta.refs)
+
+
+# ---------------------------------------------------------------------------
+# The whole way: the global cluster's registry served by the test API server (the project's
+# stand-in for kube-apiserver), read by the cluster source, judged by the fleet rules.
+
+REGISTRY_SEED = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: clusters.platform.tkestack.io}
+spec:
+  group: platform.tkestack.io
+  scope: Cluster
+  names: {plural: clusters, singular: cluster, kind: Cluster}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: platform.tkestack.io/v1
+kind: Cluster
+metadata: {name: global}
+spec: {type: Baremetal, version: 1.33.7}
+status: {version: 1.33.7-4, phase: Running}
+---
+apiVersion: platform.tkestack.io/v1
+kind: Cluster
+metadata: {name: business-1, annotations: {cpaas.io/display-name: Business one}}
+spec: {type: Baremetal, version: 1.32.7}
+status: {version: 1.30.14, phase: Running}
+---
+apiVersion: platform.tkestack.io/v1
+kind: Cluster
+metadata: {name: aks-1}
+spec: {type: Imported, version: 1.35.1}
+"""
+
+
+def test_fleet_rules_on_the_registry_read_from_a_test_api_server(tmp_path: Path) -> None:
+    from acpcheck.sources.cluster import gather_cluster
+    from acpcheck_lab.apiserver import init_server_dir, serve_dir
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(REGISTRY_SEED)
+    server_dir = init_server_dir(tmp_path / "api", port=0)
+    server = serve_dir(server_dir.root, listen="127.0.0.1:0", seeds=[seed])
+    try:
+        kube = tmp_path / "kube"
+        kube.mkdir()
+        (kube / "global.yaml").write_bytes(server_dir.kubeconfig("admin").read_bytes())
+        fleet = fleet_in(tmp_path, workload("business-1"))
+        member = fleet.global_member
+        assert member is not None
+        evidence = gather_cluster(member.plan, environ={})
+    finally:
+        server.stop()
+    assert evidence.failure is None, evidence.failure
+    view = ClusterView(evidence)
+    assert view.items(PLATFORM_CLUSTERS)[1] == {
+        "name": "business-1",
+        "version": "1.30.14",  # status.version: what the cluster runs, not spec.version
+        "type": "Baremetal",
+        "phase": "Running",
+        "annotations": {"cpaas.io/display-name": "Business one"},
+    }
+    in_range = judge(check_fleet_workloads_in_target_range, fleet, view)
+    assert in_range.status == "fail" and in_range.evidence["offenders"] == [
+        "business-1 runs Kubernetes 1.30.14, needs >=1.31,<1.35"
+    ]
+    third_party = judge(check_fleet_third_party_in_range, fleet, view)  # aks-1: listed only, spec.version
+    assert third_party.status == "fail" and third_party.evidence["outside"] == ["aks-1 runs Kubernetes 1.35.1"]
