@@ -457,14 +457,20 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = command(
         "validate",
-        "validate a plan file only",
-        "Reads and validates a plan against its schema, connecting to nothing and running no check: every problem "
-        "at once, as file:line: field: what is wrong. A schema problem is bad input; a plan that is valid but "
-        "breaks a rule (two CIDRs that overlap) is a finding of `acpcheck run --profile plan`.",
-        [("acpcheck validate --plan plan.yaml", "is this a plan acpcheck can read?")],
-        {EXIT_OK: "a valid plan", EXIT_BAD_INPUT: "not a valid plan (or no such file): every problem is listed"},
+        "validate a plan or fleet file only",
+        "Reads and validates a plan (or a fleet file and the plans it names) against its schema, connecting to "
+        "nothing and running no check: every problem at once, as file:line: field: what is wrong. A schema problem "
+        "is bad input; a plan that is valid but breaks a rule (two CIDRs that overlap) is a finding of `acpcheck "
+        "run --profile plan`.",
+        [
+            ("acpcheck validate --plan plan.yaml", "is this a plan acpcheck can read?"),
+            ("acpcheck validate --fleet fleet.yaml", "... a fleet file, with every plan it names"),
+        ],
+        {EXIT_OK: "valid", EXIT_BAD_INPUT: "not valid (or no such file): every problem is listed"},
     )
-    validate.add_argument("--plan", required=True, help="cluster plan YAML")
+    validated = validate.add_mutually_exclusive_group(required=True)
+    validated.add_argument("--plan", help="cluster plan YAML")
+    validated.add_argument("--fleet", metavar="FILE", help="fleet file YAML (kind: Fleet)")
     validate.set_defaults(handler=_validate)
 
     listing = command(
@@ -498,7 +504,7 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = command(
         "schema",
-        "print the plan's JSON Schema",
+        "print the plan's (or the fleet file's) JSON Schema",
         "Prints the JSON Schema of the plan file (JSON Schema 2020-12), with a title and a description for every "
         "field: for editors that check and complete a plan as it is typed (the YAML language server).",
         [
@@ -508,6 +514,9 @@ def _parser() -> argparse.ArgumentParser:
             )
         ],
         {EXIT_OK: "printed"},
+    )
+    schema.add_argument(
+        "kind", nargs="?", choices=("plan", "fleet"), default="plan", help="whose schema: plan (default) or fleet"
     )
     schema.set_defaults(handler=_schema)
 
@@ -824,6 +833,13 @@ def _diff(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan
 
+    if args.fleet:
+        from acpcheck.model.fleet import load_fleet
+
+        fleet = load_fleet(args.fleet)
+        names = ", ".join(member.name for member in fleet.members)
+        print(visible(f"{args.fleet}: valid fleet {fleet.name} ({len(fleet.members)} clusters: {names})", True))
+        return EXIT_OK
     plan = load_plan(args.plan)
     print(visible(f"{args.plan}: valid plan for {plan.metadata.name} ({len(plan.spec.nodes)} nodes)", True))
     return EXIT_OK
@@ -910,6 +926,11 @@ def _completion(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import plan_json_schema
 
+    if args.kind == "fleet":
+        from acpcheck.model.fleet import fleet_json_schema
+
+        print(json.dumps(fleet_json_schema(), indent=2))
+        return EXIT_OK
     print(json.dumps(plan_json_schema(), indent=2))
     return EXIT_OK
 

@@ -733,6 +733,22 @@ class ClusterPlan(Spec):
 # Loading: YAML with lines -> secret scan -> pydantic -> located messages.
 
 
+def unknown_acp_version(doc: LocatedDocument, known_acp_versions: frozenset[str] | None) -> Problem | None:
+    """The problem with the document's ``spec.acp.version`` (a plan's or a fleet's target) when
+    its minor is not in acpcheck's version matrix; None when it is, or is not a version at all
+    (the schema reports that)."""
+    spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+    acp = spec.get("acp") if isinstance(spec, dict) else None
+    version = acp.get("version") if isinstance(acp, dict) else None
+    if known_acp_versions is None or not isinstance(version, str) or not re.match(ACP_VERSION_PATTERN, version):
+        return None
+    minor = ".".join(version.split(".")[:2])
+    if minor in known_acp_versions:
+        return None
+    known = ", ".join(sorted(known_acp_versions))
+    return doc.problem(("spec", "acp", "version"), f"ACP {minor} is not in acpcheck's version matrix (known: {known})")
+
+
 def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] | None = None) -> ClusterPlan:
     """Validate a loaded document into a ClusterPlan, or raise InputError with every problem."""
     if not isinstance(doc.data, dict):
@@ -740,18 +756,9 @@ def plan_from_document(doc: LocatedDocument, known_acp_versions: frozenset[str] 
     problems, hidden = find_literal_secrets(doc)
     plan, schema_problems = validate_document(ClusterPlan, doc, hidden=hidden)
     problems.extend(schema_problems)
-    spec = doc.data.get("spec")
-    acp = spec.get("acp") if isinstance(spec, dict) else None
-    version = acp.get("version") if isinstance(acp, dict) else None
-    if known_acp_versions is not None and isinstance(version, str) and re.match(ACP_VERSION_PATTERN, version):
-        minor = ".".join(version.split(".")[:2])
-        if minor not in known_acp_versions:
-            known = ", ".join(sorted(known_acp_versions))
-            problems.append(
-                doc.problem(
-                    ("spec", "acp", "version"), f"ACP {minor} is not in acpcheck's version matrix (known: {known})"
-                )
-            )
+    unknown = unknown_acp_version(doc, known_acp_versions)
+    if unknown is not None:
+        problems.append(unknown)
     if problems:
         problems.sort(key=lambda p: p.line or 0)
         raise InputError(problems)

@@ -120,7 +120,9 @@ class ResultCollector:
 
     @property
     def results(self) -> list[CheckResult]:
-        return sorted(self.by_nodeid.values(), key=lambda r: (r.check, r.target))
+        # By cluster (in the fleet's order: a single plan has one), then check and target.
+        order = {name: index for index, name in enumerate(self.description.clusters)}
+        return sorted(self.by_nodeid.values(), key=lambda r: (order.get(r.cluster, len(order)), r.check, r.target))
 
     def incomplete(self, session: pytest.Session, exitstatus: int) -> tuple[int, str] | None:
         """(exit code, reason) when the run did not complete, else None."""

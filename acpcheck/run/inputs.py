@@ -180,7 +180,6 @@ def prepare_fleet(
     members (``discover: true``; read from global's cluster registry now, on this
     machine, or from its replayed evidence, so that every worker runs the same
     members). A discovered member acpcheck has no way into stays, as ERROR with the reason."""
-    from acpcheck.model.fleet import discover_members
     from acpcheck.sources.cluster import PLATFORM_CLUSTERS, gather_cluster
 
     problems: list[Problem] = []
@@ -199,7 +198,7 @@ def prepare_fleet(
         return evidence
 
     global_member = fleet.global_member
-    if fleet.discover and global_member is not None:
+    if fleet.spec.discover and global_member is not None:
         if replayed is not None:
             replayed[global_member.name] = replay(global_member.plan)
             found = replayed[global_member.name]
@@ -208,7 +207,7 @@ def prepare_fleet(
             listed = gather_cluster(global_member.plan, reads=(PLATFORM_CLUSTERS,))
         read = listed.reads.get(PLATFORM_CLUSTERS.key) if listed is not None and listed.failure is None else None
         if read is not None and read.status == "ok":
-            fleet = fleet.with_members(discover_members(fleet, read.items or []))
+            fleet = fleet.with_discovered(read.items or [])
         # else: the global cluster could not list its clusters; its own checks say why (ERROR)
     if replayed is not None:
         for member in fleet.members:

@@ -124,6 +124,29 @@ REGISTRY_SERVICE = Read("registry-service", "", "v1", "services", name="registry
 CAPI_CLUSTERS = Read(
     "capi-clusters", "cluster.x-k8s.io", "v1beta1", "clusters", namespace="cpaas-system", summarise=_annotated_summary
 )
+
+
+def _platform_cluster_summary(obj: dict[str, Any]) -> dict[str, Any]:
+    """A cluster as ACP's registry on the global cluster records it: TKEStack's Cluster type
+    (platform.tkestack.io/v1, cluster-scoped; spec.type, spec.version, status.version,
+    status.phase: https://github.com/tkestack/tke/blob/master/api/platform/v1/types.go), which
+    ACP keeps for every cluster it manages (``kubectl get clusters.platform.tkestack.io``,
+    https://docs.alauda.io/container_platform/4.3/install/prepare/download.html).
+    ``version`` is the cluster's Kubernetes version: the observed one, else the desired one."""
+    metadata, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    return {
+        "name": metadata.get("name"),
+        "version": status.get("version") or spec.get("version") or None,
+        "type": spec.get("type"),
+        "phase": status.get("phase"),
+        "annotations": metadata.get("annotations") or {},
+    }
+
+
+#: The global cluster's registry of the clusters it manages (fleet rules, discovery).
+PLATFORM_CLUSTERS = Read(
+    "platform-clusters", "platform.tkestack.io", "v1", "clusters", summarise=_platform_cluster_summary
+)
 #: Everything a run reads from the API (later issues add rows here).
 READS: tuple[Read, ...] = (
     NODES,
@@ -132,6 +155,7 @@ READS: tuple[Read, ...] = (
     REGISTRY_INGRESS,
     REGISTRY_SERVICE,
     CAPI_CLUSTERS,
+    PLATFORM_CLUSTERS,
 )
 
 
