@@ -163,6 +163,8 @@ def refuse_other_cluster(
     the names only (``refuse_other_run`` compares two files' kinds too)."""
     kind_differs = fleet is not None and bool(file.run.get("fleet")) != fleet
     if file.run["cluster"] != cluster or kind_differs:
+        if fleet is None:  # names only: say the other side is of the same kind as this file
+            fleet = bool(file.run.get("fleet"))
         expected = f"{'fleet' if fleet else 'cluster'} {cluster!r}"
         raise InputError(
             [
