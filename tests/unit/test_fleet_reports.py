@@ -201,6 +201,19 @@ def test_report_html_links_work_in_chromium(files: dict[str, str], tmp_path: Pat
         browser.click("#filters input[value=pass]")
         shown = browser.js("[...document.querySelectorAll('#results .group')].filter(g => !g.hidden).length")
         assert shown == 3  # global's WARN, east's FAIL, west's ERROR
+        # ...and one cluster can be chosen: the other clusters' sections are hidden.
+        browser.js(
+            "(() => { const s = document.querySelector('#filters select[name=cluster]'); s.value = 'east'; "
+            "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
+        assert browser.js(
+            "[...document.querySelectorAll('#results .cluster')].filter(s => !s.hidden).map(s => s.id)"
+        ) == ["cluster-east"]
+        assert (
+            browser.js("document.getElementById('shown').value") == "1 of 8 shown"
+        )  # east's FAIL (its passes are unticked)
+        browser.screenshot(tmp_path / "fleet-report.png", PHONE["width"])
+        print(f"screenshot: {tmp_path / 'fleet-report.png'}")
     finally:
         browser.close()
 
