@@ -631,7 +631,7 @@ def _run(args: argparse.Namespace) -> int:
         except InputError:
             cluster = None  # prepare_run lists the plan's problems with every other one
         if cluster is not None:
-            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline")
+            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline", fleet=False)
     from acpcheck.catalog import load_catalog
 
     inputs = prepare_run(
@@ -817,11 +817,11 @@ def _diff(args: argparse.Namespace) -> int:
         diff_exit_code,
         diff_text,
         read_results,
-        refuse_other_cluster,
+        refuse_other_run,
     )
 
     old, new = read_results(args.old), read_results(args.new)
-    refuse_other_cluster(new, old.run["cluster"], visible(args.old, one_line=True))
+    refuse_other_run(new, old, visible(args.old, one_line=True))
     changes = compare(old, new)
     if args.format == "json":
         print(dumps(diff_document(old, new, changes), expand=2))
