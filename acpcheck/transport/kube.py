@@ -90,6 +90,8 @@ class Read:
     name: str | None = None
     namespace: str | None = None
     summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    #: A list of at most this many objects (one page, no ``continue``): enough to tell whether any exists.
+    limit: int | None = None
 
     @property
     def qualified(self) -> str:
@@ -871,7 +873,7 @@ class KubeClient:
         return data
 
     def list_objects(self, read: Read) -> Iterator[dict[str, Any]]:
-        """Every object of a list, a page at a time; ApiFailure otherwise."""
+        """Every object of a list, a page at a time (with ``read.limit``: the first page only); ApiFailure otherwise."""
         token = None
         while True:
             page = self._page(read, token)
@@ -888,11 +890,11 @@ class KubeClient:
                 item = self._object(read.describe(), item)
                 yield read.summarise(item) if read.summarise else item
             token = (page.get("metadata") or {}).get("continue")
-            if not token:
+            if not token or read.limit is not None:
                 return
 
     def _page(self, read: Read, token: str | None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"limit": PAGE}
+        extra: dict[str, Any] = {"limit": read.limit if read.limit is not None else PAGE}
         if token:
             extra["_continue"] = token
         if read.group:
