@@ -78,7 +78,8 @@ class LiveCluster(PlannedInCluster):
     """Applies when the run has a kubeconfig to look with (and the ``When`` conditions hold)."""
 
     def describe(self) -> str:
-        return f"{When.describe(self)}, with a kubeconfig"
+        conditions = When.describe(self)
+        return "with a kubeconfig" if conditions == "always" else f"{conditions}, with a kubeconfig"
 
 
 LIVE = LiveCluster()
