@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_plan
+import yaml
+from conftest import EXAMPLES, make_plan
 
 from acpcheck import testing
 from acpcheck.checks import upgrade as upg
@@ -484,3 +488,57 @@ def test_missing_preflight_results_are_manual(
     assert result.status == "manual" and said in result.message
     # A workload cluster's results are read on the global cluster, under its name.
     assert "upgrade.sh --cluster=prod-east --preflight" in result.message and "get cvsh prod-east" in result.message
+
+
+# ---------------------------------------------------------------------------
+# The same through `acpcheck run` and its `--facts` replay
+
+
+def acpcheck_run(plan: Path, out: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan), "--profile", "upgrade"]
+        + ["--check", "ACP-UPG-01*", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NODE_SSH_PASSWORD": "not-used-by-cluster-checks"},
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # 1: a FAIL
+    return json.loads((out / "results.json").read_text())
+
+
+def test_a_run_reads_the_cluster_and_its_replay_agrees(live: Live, tmp_path: Path) -> None:
+    plan, _ = live(
+        [*healthy(), node("w2", ready="False"), flowschema("exempt-ci", managed=False)],
+        version="1.31.4",
+        crds=[flowcontrol_crd()],
+    )
+    document = yaml.safe_load((EXAMPLES / "workload-kube-ovn.yaml").read_text())
+    document["spec"]["acp"]["upgradeFrom"] = "4.2"
+    document["spec"]["cluster"]["kubernetesVersion"] = "1.33.7"
+    document["spec"]["kubeconfig"] = plan.spec.kubeconfig
+    document["spec"]["ssh"]["auth"] = {"passwordEnv": "NODE_SSH_PASSWORD"}
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(yaml.safe_dump(document))
+
+    def verdicts(results: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+        return {r["check"]: (r["target"], r["status"], r["message"]) for r in results["results"]}
+
+    first = verdicts(acpcheck_run(plan_file, tmp_path / "live"))
+    assert {check: status for check, (_, status, _) in first.items()} == {
+        "ACP-UPG-010": "fail",  # v1.31.4 runs, 1.33.7 declared
+        "ACP-UPG-011": "pass",
+        "ACP-UPG-012": "fail",  # w2 NotReady
+        "ACP-UPG-013": "fail",  # kubelets v1.33.7 are newer than the API server
+        "ACP-UPG-014": "pass",
+        "ACP-UPG-015": "pass",
+        "ACP-UPG-016": "fail",  # FlowSchema v1beta3 still served, with exempt-ci
+        "ACP-UPG-017": "pass",
+        "ACP-UPG-018": "pass",
+        "ACP-UPG-019": "pass",
+    }
+    assert {target for target, _, _ in first.values()} == {"cluster:prod-east"}
+    replayed = verdicts(acpcheck_run(plan_file, tmp_path / "replay", "--facts", str(tmp_path / "live" / "facts")))
+    assert replayed == first
