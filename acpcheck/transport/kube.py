@@ -62,6 +62,8 @@ CONTEXT_ENV = "ACPCHECK_KUBECONTEXT"
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 #: Items per page of a list (the API server's ``limit``/``continue``).
 PAGE = 500
+#: ``KubeClient.served``'s cache key for the group versions ``/apis`` lists.
+SERVED_GROUP_VERSIONS = "/apis"
 
 
 # ---------------------------------------------------------------------------
@@ -808,7 +810,21 @@ class KubeClient:
         return self._object("get /version", self.api.sanitize_for_serialization(info))
 
     def served(self, read: Read, cache: dict[str, set[str] | None]) -> bool:
-        """Whether the API serves ``read``'s resource (discovery, once per group/version)."""
+        """Whether the API serves ``read``'s resource (discovery, once per group/version). The group
+        versions ``/apis`` does not list are not asked about one by one (a run reads many removed ones)."""
+        if read.group and SERVED_GROUP_VERSIONS not in cache:
+            try:
+                groups = self.call("discover /apis", self.client.ApisApi(self.api).get_api_versions)
+                cache[SERVED_GROUP_VERSIONS] = {
+                    version.group_version for group in groups.groups or [] for version in group.versions or []
+                }
+            except ApiFailure as failure:
+                if failure.kind != "absent":
+                    raise
+                cache[SERVED_GROUP_VERSIONS] = None  # no list: ask each group/version
+        listed = cache.get(SERVED_GROUP_VERSIONS)
+        if read.group and listed is not None and read.group_version not in listed:
+            cache[read.group_version] = None
         if read.group_version not in cache:
             try:
                 if read.group:

@@ -542,3 +542,20 @@ def test_a_run_reads_the_cluster_and_its_replay_agrees(live: Live, tmp_path: Pat
     assert {target for target, _, _ in first.values()} == {"cluster:prod-east"}
     replayed = verdicts(acpcheck_run(plan_file, tmp_path / "replay", "--facts", str(tmp_path / "live" / "facts")))
     assert replayed == first
+
+
+def test_removed_api_versions_the_server_does_not_list_cost_no_request(server_dir: ServerDir) -> None:
+    """One /apis answer tells which group versions are served: a run does not ask about each of the
+    thirty-odd removed ones (each a round trip to every cluster of a fleet)."""
+    lines: list[str] = []
+    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
+    with TestApiServer(server_dir.tls(), server_dir.users(), port=0, log=lines.append) as server:
+        path = server_dir.root / "timing.kubeconfig"
+        path.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+        evidence = gather_cluster(make_plan({"spec": {"kubeconfig": str(path)}}), environ={})
+    assert (
+        evidence.failure is None and evidence.reads["removed-api/extensions/v1beta1/ingresses"].status == "not-served"
+    )
+    asked = [line for line in lines if '"GET /apis' in line]
+    assert not [line for line in asked if "v1beta" in line or "v2beta" in line], asked
+    assert sum('"GET /apis/ HTTP' in line for line in asked) == 1
