@@ -279,8 +279,10 @@ def check_kubelet_skew(cluster: ClusterView) -> None:
         if not kubelet_text:
             continue
         kubelet = kubernetes_version(str(kubelet_text))
-        behind = server.minor - kubelet.minor if kubelet.major == server.major else None
-        if behind is None or behind < 0:
+        behind = server.minor - kubelet.minor
+        if kubelet.major != server.major:
+            findings.append(f"{node.get('name')}: kubelet {kubelet_text} is of another major version")
+        elif behind < 0:
             findings.append(f"{node.get('name')}: kubelet {kubelet_text} is newer than the API server")
         elif behind > KUBELET_MAX_MINORS_OLDER:
             findings.append(

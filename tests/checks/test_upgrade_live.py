@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES, make_plan
+from conftest import EXAMPLES, make_plan, merge
 
 from acpcheck import testing
 from acpcheck.checks import upgrade as upg
@@ -246,7 +246,7 @@ def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
                 "cluster": {"kubernetesVersion": "1.33.7"},
             }
         }
-        the_plan = make_plan(merge_edits(edits, plan or {}))
+        the_plan = make_plan(merge(edits, plan or {}))
         evidence = gather_cluster(the_plan, environ={})
         assert evidence.failure is None, evidence.failure
         return the_plan, evidence
@@ -254,13 +254,6 @@ def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
     yield start
     for server in started:
         server.stop()
-
-
-def merge_edits(base: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(base)
-    for key, value in edits.items():
-        result[key] = merge_edits(result.get(key) or {}, value) if isinstance(value, dict) else value
-    return result
 
 
 def run(check: Callable[..., Any], plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:
