@@ -631,7 +631,7 @@ def _run(args: argparse.Namespace) -> int:
         except InputError:
             cluster = None  # prepare_run lists the plan's problems with every other one
         if cluster is not None:
-            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline")
+            refuse_other_cluster(baseline.file, cluster, "the plan (metadata.name)", "--baseline", fleet=False)
     from acpcheck.catalog import load_catalog
 
     inputs = prepare_run(
@@ -662,7 +662,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
-    from acpcheck.run.inputs import CHECKS_DIR
+    from acpcheck.run.inputs import CHECKS_DIR, CHECKS_PACKAGE
 
     plan = inputs.plan
     spec = plan.spec
@@ -678,22 +678,27 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
             f"{spec.cluster.kubernetes_version}, {len(spec.nodes)} nodes)"
         )
     print(visible(f"acpcheck {__version__}: {about}, profile {args.profile}", one_line=True), flush=True)
+    # xdist hands a remote (--tx ssh=…) worker the command line with every argument that
+    # is an existing path rewritten relative to an rsync root, and refuses the run when it
+    # is not under one: there, the checks are named by package and each path option is
+    # given as option=value, which xdist passes on as it is (so acpcheck is installed at
+    # the same path on each worker host: docs/fleet.md). The environment does not travel
+    # over SSH either, so a remote worker loads its entry-point plugins itself: the plugin
+    # is named by its entry point ("acpcheck"), which pytest then loads only once.
+    remote = bool(args.tx)
     argv = [
         # Only the plugins a run needs: whatever else is installed next to acpcheck
         # cannot slow the run down or change it (see the environment below).
         "-p",
-        "acpcheck.plugin",
+        "acpcheck" if remote else "acpcheck.plugin",
         # The first-party checks by their directory, with conftest.py files looked for
         # there and below only: given a package name, pytest would import the
         # conftest.py of the caller's working directory and its tests/ (someone
         # else's code, in every run), and per-path hook proxies would cost every item.
-        str(CHECKS_DIR),
-        "--confcutdir",
-        str(CHECKS_DIR),
-        "-c",
-        str(Path(__file__).with_name("run.ini")),  # our settings, never the caller's pytest.ini
-        "--rootdir",
-        str(Path(__file__).resolve().parent.parent),
+        *(["--pyargs", CHECKS_PACKAGE] if remote else [str(CHECKS_DIR)]),
+        f"--confcutdir={CHECKS_DIR}",
+        f"--config-file={Path(__file__).with_name('run.ini')}",  # our settings, never the caller's pytest.ini
+        f"--rootdir={Path(__file__).resolve().parent.parent}",
         "-p",
         "no:cacheprovider",
         # Per-item log, warning and output capture costs ~12 % of a large node run
@@ -817,11 +822,11 @@ def _diff(args: argparse.Namespace) -> int:
         diff_exit_code,
         diff_text,
         read_results,
-        refuse_other_cluster,
+        refuse_other_run,
     )
 
     old, new = read_results(args.old), read_results(args.new)
-    refuse_other_cluster(new, old.run["cluster"], visible(args.old, one_line=True))
+    refuse_other_run(new, old, visible(args.old, one_line=True))
     changes = compare(old, new)
     if args.format == "json":
         print(dumps(diff_document(old, new, changes), expand=2))

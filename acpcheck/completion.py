@@ -34,6 +34,7 @@ RUNS = "runs"  # the run id of a remediation journal under DEFAULT_OUT
 #: Option (or positional) destination -> what its value is completed with.
 VALUES = {
     "plan": FILES,
+    "fleet": FILES,
     "waivers": FILES,
     "kubeconfig": FILES,
     "results": FILES,  # remediate --from
@@ -50,7 +51,7 @@ VALUES = {
     "run_id": RUNS,  # rollback
 }
 #: Values nothing can guess: completed with nothing (zsh says what the value is).
-FREE_TEXT = {"context", "request_timeout", "etcd_sample", "workers", "pytest_args"}
+FREE_TEXT = {"context", "request_timeout", "etcd_sample", "workers", "pytest_args", "tx"}
 
 
 @dataclass(frozen=True)

@@ -327,7 +327,16 @@ def _add_allure_labels(item: pytest.Item, meta: CheckMeta, settings: Settings) -
     from acpcheck.report.allure import marks
 
     severity = str(settings.profile.severity_of(meta))
+    cluster = item.stash[CLUSTER] if settings.fleet is not None else None  # the top of Allure's Suites tree
     for mark in marks(
-        meta.id, meta.title, meta.area, item.stash[TARGET], severity, meta.rationale, meta.remediation, list(meta.refs)
+        meta.id,
+        meta.title,
+        meta.area,
+        item.stash[TARGET],
+        severity,
+        meta.rationale,
+        meta.remediation,
+        list(meta.refs),
+        cluster,
     ):
         item.add_marker(mark)

@@ -6,7 +6,8 @@ Per check and target, one Allure test result:
 - labels Allure shows: ``epic`` acpcheck, ``feature`` the area, ``story`` the check
   (the Behaviors tree: area, then check, then its targets), ``tag`` the check id, the
   target and the severity, the suites area / check (the Suites tree), and the custom
-  ``check_id`` and ``target`` labels for filters;
+  ``check_id`` and ``target`` labels for filters; in a fleet run the Suites tree starts
+  with the cluster (``parentSuite``, and a ``cluster`` label: cluster, area, check);
 - the severity by rank: acpcheck critical, high, medium, low, info are Allure
   blocker, critical, normal, minor, trivial (after the profile's overrides);
 - the docs pages as Allure links, and the description says why the rule exists
@@ -27,7 +28,8 @@ Per check and target, one Allure test result:
   ======== ========= ==========================================================
 
 The run adds ``environment.properties`` (plan, cluster, ACP version, profile,
-``fail_on``, verdict, where the live evidence came from), ``categories.json`` and one failed result per expired
+``fail_on``, verdict, where the live evidence came from; a fleet run: the fleet file
+and each cluster's verdict), ``categories.json`` and one failed result per expired
 waiver (``EXPIRED WAIVER``), written by the controller at the end of the run.
 
 The per-item labels, links and description are pytest marks that allure-pytest
@@ -52,7 +54,7 @@ from allure_commons.model2 import Label, Parameter, StatusDetails, TestResult
 from allure_commons.utils import md5
 
 from acpcheck.model.result import best_ref
-from acpcheck.report.document import LIVE_EVIDENCE_LABELS, live_evidence, verdict
+from acpcheck.report.document import LIVE_EVIDENCE_LABELS, clusters, is_fleet, live_evidence, verdict
 from acpcheck.report.sarif import fails_the_run
 
 #: acpcheck severity -> Allure severity, by rank (Allure has no "high" or "info").
@@ -98,8 +100,10 @@ def marks(
     rationale: str,
     remediation: str,
     refs: list[str],
+    cluster: str | None = None,
 ) -> list[Any]:
-    """The allure-pytest marks of one check item: labels, links, description."""
+    """The allure-pytest marks of one check item: labels, links, description.
+    ``cluster``: the item's fleet member (a fleet run), the top of its Suites tree."""
     label, link = pytest.mark.allure_label, pytest.mark.allure_link
     out = [
         label(ALLURE_SEVERITY.get(severity, "normal"), label_type="severity"),
@@ -109,11 +113,13 @@ def marks(
         label(check, target, f"severity:{severity}", label_type="tag"),
         label(check, label_type="check_id"),
         label(target, label_type="target"),
-        label(EPIC, label_type="parentSuite"),
+        label(cluster or EPIC, label_type="parentSuite"),
         label(area, label_type="suite"),
         label(f"{check} {check_title}", label_type="subSuite"),
         pytest.mark.allure_description(description(rationale, remediation)),
     ]
+    if cluster:
+        out.append(label(cluster, label_type="cluster"))
     for index, ref in enumerate(refs):
         out.append(
             link(
@@ -168,21 +174,29 @@ class AllureAdapter:
     def __init__(self, fail_on: str, acp: str):
         self.fail_on = fail_on
         self.acp = acp
-        self.results: dict[tuple[str, str], dict[str, Any]] = {}
+        # (cluster, check, target): a fleet's clusters may have targets of the same name
+        self.results: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # (check, target) -> its key above, for an item without a cluster label (a run of one plan)
+        self.keys: dict[tuple[str, str], tuple[str, str, str]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "acp_result", None)
         if data is None:
             return
-        key = (data["check"], data["target"])
+        key = (data.get("cluster") or "", data["check"], data["target"])
         previous = self.results.get(key)
         if previous is None or previous["status"] == "pass":  # a teardown error only matters after a pass
             self.results[key] = data
+            self.keys[key[1:]] = key
 
     @allure_commons.hookimpl(tryfirst=True)
     def report_result(self, result: Any) -> None:
         labels = {label.name: label.value for label in result.labels}
-        data = self.results.get((labels.get("check_id", ""), labels.get("target", "")))  # "": not a check
+        check, target = labels.get("check_id", ""), labels.get("target", "")  # "": not a check
+        if "cluster" in labels:  # a fleet run's item
+            data = self.results.get((labels["cluster"], check, target))
+        else:  # one plan: one cluster, whatever its name
+            data = self.results.get(self.keys.get((check, target), ("", "", "")))
         if data is None:
             return
         status, message, trace = status_of(data, self.fail_on, self.acp)
@@ -250,6 +264,12 @@ def environment(document: dict[str, Any]) -> str:
         ("acpcheck", run["acpcheck"]),
     ]
     pairs += [(f"live evidence {LIVE_EVIDENCE_LABELS[key]}", value) for key, value in live_evidence(document)]
+    if is_fleet(document):
+        pairs[0] = ("fleet", run["fleet"]["file"])
+        pairs[1] = ("fleet name", run["cluster"])
+        pairs += [
+            (f"cluster {m.name}", m.verdict + (f": {m.blockers}" if m.blockers else "")) for m in clusters(document)
+        ]
     return "".join(f"{_property(k, key=True)}={_property(str(v))}\n" for k, v in pairs)
 
 

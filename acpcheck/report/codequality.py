@@ -17,17 +17,20 @@ GitLab cannot read SARIF here, so acpcheck writes this file with the other repor
 
 The fingerprint is the check and target (and for an expired waiver its expiry date), so
 GitLab can tell a finding that is new in a merge request from one already on the target
-branch.
+branch. In a fleet run it is the cluster, check and target (the same node name may be in
+two clusters), the description starts with the cluster, and the location is the
+member's plan file (the fleet file for a member without one).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
-from acpcheck.report.document import Context
-from acpcheck.report.sarif import SARIF_BASE, artifact_location, plan_line
+from acpcheck.report.document import Context, cluster_of, is_fleet
+from acpcheck.report.sarif import SARIF_BASE, artifact_location, member_file, plan_line
 
 #: A FAIL's severity -> GitLab's (a FAIL fails the run, so at least ``major``).
 FAIL_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "major", "low": "major", "info": "major"}
@@ -38,16 +41,25 @@ OTHER_SEVERITY = {"warn": "minor", "waived": "info"}
 def codequality(document: dict[str, Any], context: Context) -> list[dict[str, Any]]:
     """The code quality issues of one results document (see the module's docstring)."""
     run = document["run"]
-    plan = _project_path(run["plan"])
+    fleet = is_fleet(document)
+    plans = {m["name"]: member_file(m["plan"], run["fleet"]["file"]) for m in run["fleet"]["clusters"]} if fleet else {}
+    where: dict[str, tuple[str, Context]] = {}
     issues = []
     for finding in document["results"]:
         status = finding["status"]
         if status not in ("fail", "warn", "waived"):
             continue
         severity = FAIL_SEVERITY.get(finding["severity"], "major") if status == "fail" else OTHER_SEVERITY[status]
+        cluster = cluster_of(finding, run)
+        plan_file = plans.get(cluster, run["plan"])
+        if cluster not in where:  # the member's plan as GitLab names it, and its lines: once per cluster
+            where[cluster] = (_project_path(plan_file), replace(context, lines=context.lines_of(cluster, fleet)))
+        path, lines_context = where[cluster]
         description = (
             f"{finding['check']} {status.upper()} on {finding['target']}: {finding['message'] or finding['title']}"
         )
+        if fleet:
+            description = f"{cluster}: {description}"
         if finding.get("waiver"):
             waiver = finding["waiver"]
             description += f" (waived by {waiver['owner']} until {waiver['expires']})"
@@ -56,13 +68,15 @@ def codequality(document: dict[str, Any], context: Context) -> list[dict[str, An
                 description,
                 finding["check"],
                 severity,
-                plan,
-                plan_line(finding, run["plan"], context),
-                f"{finding['check']}|{finding['target']}",
+                path,
+                plan_line(finding, plan_file, lines_context),
+                f"{cluster}|{finding['check']}|{finding['target']}"
+                if fleet
+                else f"{finding['check']}|{finding['target']}",
             )
         )
     # Without the waivers file (a document rendered on its own) the issue sits on the plan's first line.
-    waivers = _project_path(context.waivers_file) if context.waivers_file else plan
+    waivers = _project_path(context.waivers_file) if context.waivers_file else _project_path(run["plan"])
     lines = context.expired_waiver_lines if context.waivers_file else ()
     for number, waiver in enumerate(document.get("expiredWaivers", [])):
         issues.append(

@@ -36,6 +36,7 @@ from acpcheck.model.result import (
     utc_now,
 )
 from acpcheck.report import writers
+from acpcheck.report.document import RESULTS_SCHEMA
 from acpcheck.report.outdir import ReportsNotWritten, usable
 from acpcheck.report.terminal import summary_lines
 
@@ -80,11 +81,14 @@ class ResultCollector:
 
             try:
                 self.baseline = Baseline.read(path)
-                if self.description.fleet is not None:
-                    refuse_other_cluster(self.baseline.file, self.description.fleet.name, "the fleet", "--baseline")
+                fleet = self.description.fleet
+                if fleet is not None:
+                    refuse_other_cluster(
+                        self.baseline.file, fleet.name, "the fleet (metadata.name)", "--baseline", fleet=True
+                    )
                 else:
                     refuse_other_cluster(
-                        self.baseline.file, self.description.plan.metadata.name, "the plan", "--baseline"
+                        self.baseline.file, self.description.plan.metadata.name, "the plan", "--baseline", fleet=False
                     )
             except InputError as error:
                 raise pytest.UsageError(f"acpcheck: bad input\n{error}") from None
@@ -174,7 +178,7 @@ class ResultCollector:
             self.run["exitCode"] = self.baseline.exit_code(results, self.run, len(expired))
             self.run["baseline"] = self.baseline.record(dicts, self.run)
         document = self.document = {
-            "schema": "acpcheck/results/v1",
+            "schema": RESULTS_SCHEMA,
             "run": self.run,
             "summary": summary,
             "expiredWaivers": expired,
@@ -198,6 +202,7 @@ class ResultCollector:
             plan_lines(described.plan) if fleet is None else {},
             described.waivers.file,
             described.waivers.expired_lines(),
+            {m.name: plan_lines(m.plan) for m in fleet.members} if fleet is not None else {},
         )
         try:
             files = writers.render_all(document, context)

@@ -3,8 +3,9 @@
 A **finding** is a result a person has to look at: FAIL, ERROR, WARN, MANUAL or WAIVED
 (what summary.md lists as findings); PASS and SKIP are not findings. A finding is known
 by its key, ``(cluster, check, target)``: the cluster is the result's own ``cluster``
-when it has one (fleet results) and the run's ``run.cluster`` otherwise, so fleet
-documents compare with the same code and format.
+(results/v2) and the run's ``run.cluster`` in a results/v1 document
+(``document.cluster_of``), so a fleet's documents compare cluster by cluster with the
+same code and format, and a v1 document with a v2 one of the same cluster.
 
 Comparing an OLD document with a NEW one puts every key that is a finding on either side
 in one category (docs/interfaces.md, "acpcheck diff"):
@@ -33,9 +34,9 @@ from typing import Any
 
 from acpcheck.errors import InputError, Problem, visible
 from acpcheck.model.result import EXIT_FAIL, EXIT_OK, CheckResult, Status, exit_code, summarise
+from acpcheck.report.document import READABLE_SCHEMAS, RESULTS_SCHEMA, RESULTS_SCHEMA_V1, cluster_of
 from acpcheck.yamlsource import load_json
 
-RESULTS_SCHEMA = "acpcheck/results/v1"
 DIFF_SCHEMA = "acpcheck/diff/v1"
 #: The largest results.json read (diff, --baseline, remediate --from): it grows with the
 #: cluster, about 19 kB per node with the preinstall profile (18 MB at 1,000 nodes), past
@@ -63,7 +64,7 @@ def is_finding(result: dict[str, Any]) -> bool:
 
 
 def key_of(result: dict[str, Any], run: dict[str, Any]) -> Key:
-    return (result.get("cluster") or run["cluster"], result["check"], result["target"])
+    return (cluster_of(result, run), result["check"], result["target"])
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,10 @@ class ResultsFile:
 
 def read_results(path: str, option: str = "") -> ResultsFile:
     """``path`` as a results.json document, or InputError (exit 4) naming the file and
-    what is wrong with it: unreadable, not JSON, not a results.json, another schema
-    version, or a result without the keys diff compares."""
+    what is wrong with it: unreadable, not JSON, not a results.json, a schema version
+    this acpcheck does not read (it reads ``READABLE_SCHEMAS``), or a result without the
+    keys diff compares (a v2 result also its ``cluster``; a v2 ``run.fleet`` null or an
+    object naming its clusters)."""
 
     def refuse(message: str, field: str = "") -> InputError:
         return InputError([Problem(path, None, field or option, message)])
@@ -99,17 +102,25 @@ def read_results(path: str, option: str = "") -> ResultsFile:
     if not isinstance(document, dict) or "schema" not in document:
         raise refuse(f'not a results.json: it has no "schema": "{RESULTS_SCHEMA}" (written by `acpcheck run`)')
     schema = document["schema"]
-    if schema != RESULTS_SCHEMA:
+    if schema not in READABLE_SCHEMAS:
         said = visible(str(schema), one_line=True)[:80]
+        readable = " or ".join(READABLE_SCHEMAS)
         if isinstance(schema, str) and schema.startswith("acpcheck/results/"):
-            raise refuse(f"{said} is not a version this acpcheck {_version()} reads ({RESULTS_SCHEMA})", "schema")
-        raise refuse(f"not a results.json: {said}, expected {RESULTS_SCHEMA}", "schema")
+            raise refuse(f"{said} is not a version this acpcheck {_version()} reads ({readable})", "schema")
+        raise refuse(f"not a results.json: {said}, expected {readable}", "schema")
     run = document.get("run")
     if not isinstance(run, dict):
         raise refuse("missing or not an object", "run")
     for name in ("id", "cluster"):
         if not isinstance(run.get(name), str) or not run[name]:
             raise refuse("missing or not a string", f"run.{name}")
+    fleet = run.get("fleet")
+    if schema != RESULTS_SCHEMA_V1 and fleet is not None:
+        if not isinstance(fleet, dict) or not isinstance(fleet.get("clusters"), list):
+            raise refuse("not null or an object with a list of clusters", "run.fleet")
+        for index, member in enumerate(fleet["clusters"]):
+            if not isinstance(member, dict) or not isinstance(member.get("name"), str) or not member["name"]:
+                raise refuse("not an object with a name", f"run.fleet.clusters[{index}]")
     results = document.get("results")
     if not isinstance(results, list):
         raise refuse("missing or not a list", "results")
@@ -122,8 +133,8 @@ def read_results(path: str, option: str = "") -> ResultsFile:
                 raise refuse("missing or not a string", f"results[{index}].{name}")
         if result["status"] not in statuses:
             raise refuse(f"unknown status {result['status'][:20]!r}", f"results[{index}].status")
-        if "cluster" in result and not isinstance(result["cluster"], str):
-            raise refuse("not a string", f"results[{index}].cluster")
+        if ("cluster" in result or schema != RESULTS_SCHEMA_V1) and not isinstance(result.get("cluster"), str):
+            raise refuse("missing or not a string", f"results[{index}].cluster")
     return ResultsFile(path, hashlib.sha256((located.text or "").encode()).hexdigest(), document)
 
 
@@ -133,22 +144,45 @@ def _version() -> str:
     return __version__
 
 
-def refuse_other_cluster(file: ResultsFile, cluster: str, compared_with: str, option: str = "") -> None:
+def subject(run: dict[str, Any]) -> str:
+    """What a run is of, in words: ``fleet 'prod'`` (``run.fleet`` set: ``run.cluster`` is the
+    fleet's name) or ``cluster 'prod-east'``."""
+    return f"{'fleet' if run.get('fleet') else 'cluster'} {run['cluster']!r}"
+
+
+def refuse_other_cluster(
+    file: ResultsFile, cluster: str, compared_with: str, option: str = "", fleet: bool | None = None
+) -> None:
     """Exit 4 when ``file`` is a run of another cluster than ``cluster`` (that of
-    ``compared_with``): comparing two clusters would call every finding of one of them
-    new and every one of the other fixed, which says nothing."""
-    if file.run["cluster"] != cluster:
+    ``compared_with``), or of another fleet: comparing two clusters would call every
+    finding of one of them new and every one of the other fixed, which says nothing.
+
+    ``cluster`` is the plan's ``metadata.name``, or with ``fleet=True`` the fleet's name
+    (``run.cluster`` of a fleet run); ``fleet`` True or False also refuses a file of the
+    other kind (a fleet's run compared with one plan's of the same name). None compares
+    the names only (``refuse_other_run`` compares two files' kinds too)."""
+    kind_differs = fleet is not None and bool(file.run.get("fleet")) != fleet
+    if file.run["cluster"] != cluster or kind_differs:
+        if fleet is None:  # names only: say the other side is of the same kind as this file
+            fleet = bool(file.run.get("fleet"))
+        expected = f"{'fleet' if fleet else 'cluster'} {cluster!r}"
         raise InputError(
             [
                 Problem(
                     file.path,
                     None,
                     option or "run.cluster",
-                    f"is a run of cluster {file.run['cluster']!r}, but {compared_with} is of cluster {cluster!r}: "
-                    "compare runs of one cluster",
+                    f"is a run of {subject(file.run)}, but {compared_with} is of {expected}: compare runs of one "
+                    f"{'fleet' if fleet else 'cluster'}",
                 )
             ]
         )
+
+
+def refuse_other_run(new: ResultsFile, old: ResultsFile, compared_with: str, option: str = "") -> None:
+    """``acpcheck diff``'s check: exit 4 unless ``new`` is of the same cluster, or the same
+    fleet, as ``old`` (named ``compared_with``)."""
+    refuse_other_cluster(new, old.run["cluster"], compared_with, option, fleet=bool(old.run.get("fleet")))
 
 
 def same_message(old: str, old_run: dict[str, Any], new: str, new_run: dict[str, Any]) -> bool:
@@ -217,7 +251,12 @@ class Baseline:
                 states[category] += 1
                 if category != NEW:
                     known.append(
-                        {"check": result["check"], "target": result["target"], "state": BASELINE_STATE[category]}
+                        {
+                            "cluster": cluster_of(result, run),
+                            "check": result["check"],
+                            "target": result["target"],
+                            "state": BASELINE_STATE[category],
+                        }
                     )
         states[FIXED] = len(self.fixed(results, run))
         return {
@@ -235,8 +274,8 @@ def baseline_state(result: dict[str, Any], run: dict[str, Any]) -> str | None:
     recorded = run.get("baseline")
     if not recorded:
         return None
-    known = {(k["check"], k["target"]): k["state"] for k in recorded["known"]}
-    return known.get((result["check"], result["target"]), BASELINE_STATE[NEW])
+    known = {(k.get("cluster") or run["cluster"], k["check"], k["target"]): k["state"] for k in recorded["known"]}
+    return known.get(key_of(result, run), BASELINE_STATE[NEW])
 
 
 def baseline_sentence(run: dict[str, Any]) -> str:
@@ -349,34 +388,60 @@ def diff_text(old: ResultsFile, new: ResultsFile, changes: list[Change], width: 
         return f"run {side.run['id']}" + (f" ({side.run['finished']})" if side.run.get("finished") else "")
 
     lines = wrap(f"{new.run['cluster']}: {when(old)} → {when(new)}", width, "", INDENT)
-    for category in CATEGORIES:
-        members = [c for c in changes if c.category == category]
-        if not members:
-            continue
-        lines += ["", f"{HEADINGS[category]} ({len(members)})"]
-        for change in members:
-            result = change.shown
-            was = change.old["status"].upper() if change.old else "—"
-            now = change.new["status"].upper() if change.new else "no result"
-            status = now if category in (NEW, STILL) or was == now else f"{was} → {now}"
-            cluster = "" if change.key[0] == new.run["cluster"] else f"{change.key[0]} "
-            lines += wrap(f"{status} {change.key[1]} [{cluster}{change.key[2]}] {result['title']}", width, "  ", INDENT)
-            if category == CHANGED and change.old and change.new and change.old["message"] != change.new["message"]:
-                # both sides in full: the message is what changed (or came with the new status)
-                lines += _message(change.old["message"], "was: ", width)
-                lines += _message(change.new["message"], "now: ", width)
-            elif category != FIXED:
-                lines += _message(result["message"], "", width)
+    fleet = bool(new.run.get("fleet") or old.run.get("fleet"))
+    if not fleet:
+        lines += _categories(changes, new.run["cluster"], width, "")
+    else:
+        # A fleet: each cluster's changes under its own heading, in the order NEW lists its clusters.
+        order = {m["name"]: i for i, m in enumerate((new.run.get("fleet") or old.run.get("fleet") or {})["clusters"])}
+        for cluster in sorted({c.key[0] for c in changes}, key=lambda name: (order.get(name, len(order)), name)):
+            members = [c for c in changes if c.key[0] == cluster]
+            tally = counts(members)
+            said = ", ".join(f"{tally[c]} {HEADINGS[c].lower()}" for c in CATEGORIES if tally[c])
+            lines += ["", f"== cluster {cluster}: {said}"]
+            lines += _categories(members, cluster, width, "  ")
     tally = counts(changes)
     lines += ["", ", ".join(f"{tally[c]} {HEADINGS[c].lower()}" for c in CATEGORIES)]
     return lines
 
 
-def _message(text: str, label: str, width: int) -> list[str]:
+def _categories(changes: list[Change], cluster_shown: str, width: int, indent: str) -> list[str]:
+    """The text of ``changes`` under their categories' headings; a finding of another cluster
+    than ``cluster_shown`` names its cluster."""
+    from acpcheck.report.terminal import INDENT, wrap
+
+    lines: list[str] = []
+    for category in CATEGORIES:
+        members = [c for c in changes if c.category == category]
+        if not members:
+            continue
+        lines += ["", f"{indent}{HEADINGS[category]} ({len(members)})"]
+        for change in members:
+            result = change.shown
+            was = change.old["status"].upper() if change.old else "—"
+            now = change.new["status"].upper() if change.new else "no result"
+            status = now if category in (NEW, STILL) or was == now else f"{was} → {now}"
+            cluster = "" if change.key[0] == cluster_shown else f"{change.key[0]} "
+            lines += wrap(
+                f"{status} {change.key[1]} [{cluster}{change.key[2]}] {result['title']}",
+                width,
+                indent + "  ",
+                indent + INDENT,
+            )
+            if category == CHANGED and change.old and change.new and change.old["message"] != change.new["message"]:
+                # both sides in full: the message is what changed (or came with the new status)
+                lines += _message(change.old["message"], "was: ", width, indent)
+                lines += _message(change.new["message"], "now: ", width, indent)
+            elif category != FIXED:
+                lines += _message(result["message"], "", width, indent)
+    return lines
+
+
+def _message(text: str, label: str, width: int, indent: str = "") -> list[str]:
     from acpcheck.report.terminal import INDENT, wrap
 
     lines: list[str] = []
     for part in text.splitlines() or [""]:
-        lines += wrap(part, width, INDENT + label, INDENT + " " * len(label))
+        lines += wrap(part, width, indent + INDENT + label, indent + INDENT + " " * len(label))
         label = " " * len(label)
     return lines

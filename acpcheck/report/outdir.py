@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from acpcheck.errors import InputError, Problem
+from acpcheck.report.document import READABLE_SCHEMAS
 
 LOCK = ".acpcheck.lock"
 MANIFEST = ".acpcheck-manifest.json"
@@ -259,9 +260,7 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
 
 def _looks_like_ours(directory: Path) -> bool:
     try:
-        return (
-            json.loads((directory / "results.json").read_text(encoding="utf-8")).get("schema") == "acpcheck/results/v1"
-        )
+        return json.loads((directory / "results.json").read_text(encoding="utf-8")).get("schema") in READABLE_SCHEMAS
     except (OSError, ValueError, AttributeError):
         return False
 

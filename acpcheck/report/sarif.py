@@ -22,13 +22,22 @@
   tool-configuration notification per expired waiver; and where the live-cluster
   evidence came from (the invocation's ``liveEvidence`` property), when the run read a cluster.
 
+A fleet run's log has one run per cluster (in the fleet's order): its own rules,
+results and invocation (its verdict: ready, blocked or incomplete), its findings on
+that member's plan file (the fleet file for a member without one), an
+``automationDetails.id`` of ``acpcheck/<profile>/<cluster>/<run id>`` (a code-scanning
+category per cluster) and ``baselineState`` per (cluster, check, target). What belongs
+to no cluster (expired waivers, a run that did not complete) is in the first run.
+
 Validated in the tests against the OASIS SARIF 2.1.0 schema and read back by
-sarif-tools (tests/unit/test_sarif.py).
+sarif-tools (tests/unit/test_sarif.py, tests/unit/test_fleet_reports.py).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +46,7 @@ from acpcheck.constants import ACP_DOCS
 from acpcheck.model.check import Severity
 from acpcheck.model.result import best_ref
 from acpcheck.report.diff import baseline_state
-from acpcheck.report.document import Context, error_groups, verdict
+from acpcheck.report.document import Context, clusters, error_groups, is_fleet, verdict
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 #: A finding's status -> its SARIF level: what it did to the run, not only its severity.
@@ -79,14 +88,79 @@ def fails_the_run(severity: str, fail_on: str) -> bool:
 def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
     """The SARIF log of one results document (see the module's docstring)."""
     run = document["run"]
-    artifact, bases = artifact_location(run["plan"])
+    if not is_fleet(document):
+        runs = [
+            _run(
+                document,
+                document["results"],
+                document["summary"],
+                context,
+                Scope(run["plan"], context.lines, f"acpcheck/{run['profile']}/{run['id']}", run["cluster"]),
+                verdict(document),
+                True,
+            )
+        ]
+    else:
+        runs = []
+        for number, member in enumerate(clusters(document)):
+            plan = member_file(member.plan, run["fleet"]["file"])
+            said = member.verdict + (f": {member.blockers}" if member.blockers else "")
+            scope = Scope(
+                plan,
+                context.lines_of(member.name, fleet=True),
+                f"acpcheck/{run['profile']}/{member.name}/{run['id']}",
+                member.name,
+                {"fleet": run["fleet"]["name"], "role": member.role, "type": member.type},
+            )
+            entry = _run(document, member.results, member.summary, context, scope, said, number == 0)
+            if member.live_evidence:
+                entry["invocations"][0]["properties"]["liveEvidence"] = member.live_evidence
+            runs.append(entry)
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}
+
+
+def member_file(plan: str | None, fleet_file: str) -> str:
+    """Where a fleet member's findings sit: its plan file (as the fleet file names it,
+    relative to the fleet file), else the fleet file."""
+    if not plan:
+        return fleet_file
+    path = Path(plan)
+    return str(path if path.is_absolute() else Path(fleet_file).parent / path)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one SARIF run is of: the plan file its findings sit on and its lines, its
+    automation id, its cluster, and more properties for a fleet member."""
+
+    plan: str
+    lines: Mapping[str, int]
+    automation: str
+    cluster: str
+    more: Mapping[str, str] = field(default_factory=dict)
+
+
+def _run(
+    document: dict[str, Any],
+    these: list[dict[str, Any]],
+    summary: dict[str, int],
+    context: Context,
+    scope: Scope,
+    said: str,
+    run_level: bool,
+) -> dict[str, Any]:
+    """One SARIF run of ``these`` results; ``run_level``: also what belongs to the whole
+    run (expired waivers, a run that did not complete)."""
+    run = document["run"]
+    context = replace(context, lines=scope.lines)
+    artifact, bases = artifact_location(scope.plan)
     rules: dict[str, dict[str, Any]] = {}
-    for result in document["results"]:
+    for result in these:
         if result["check"] not in rules:
             rules[result["check"]] = _rule(result, run, context)
     index = {check: i for i, check in enumerate(rules)}
     results = []
-    for finding in (r for r in document["results"] if r["status"] in SARIF_LEVEL):
+    for finding in (r for r in these if r["status"] in SARIF_LEVEL):
         entry: dict[str, Any] = {
             "ruleId": finding["check"],
             "ruleIndex": index[finding["check"]],
@@ -95,7 +169,7 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             # The target is in the location (logicalLocations), not the text: tools that group
             # by message then see "swap is on" on 40 nodes as one finding with 40 locations.
             "message": {"text": finding["message"] or finding["title"]},
-            "locations": [_location(artifact, plan_line(finding, run["plan"], context), finding["target"])],
+            "locations": [_location(artifact, plan_line(finding, scope.plan, context), finding["target"])],
             "partialFingerprints": {"acpcheck/check-target/v1": f"{finding['check']}|{finding['target']}"},
             "properties": {"status": finding["status"], "severity": finding["severity"], "target": finding["target"]},
         }
@@ -113,7 +187,7 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             ]
         results.append(entry)
     execution = []
-    for group in error_groups(document["results"]):
+    for group in error_groups(these):
         first = group["members"][0]
         checks = [item["check"] for item in group["members"]]
         notification: dict[str, Any] = {
@@ -125,16 +199,17 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
                     f"{first['message']}"
                 )
             },
-            "locations": [_location(artifact, plan_line(first, run["plan"], context), group["target"])],
+            "locations": [_location(artifact, plan_line(first, scope.plan, context), group["target"])],
             "properties": {"target": group["target"], "checks": checks},
         }
         if len(checks) == 1:
             notification["associatedRule"] = {"id": checks[0], "index": index[checks[0]]}
         execution.append(notification)
+    expired = document.get("expiredWaivers", []) if run_level else []
     waivers_artifact, waivers_bases = (
         artifact_location(context.waivers_file, base_id=WAIVERS_BASE) if context.waivers_file else ({}, {})
     )
-    for number, waiver in enumerate(document.get("expiredWaivers", [])):
+    for number, waiver in enumerate(expired):
         if EXPIRED_WAIVER["id"] not in rules:
             rules[EXPIRED_WAIVER["id"]] = EXPIRED_WAIVER
             index[EXPIRED_WAIVER["id"]] = len(index)
@@ -151,9 +226,9 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             },
             "properties": dict(w),
         }
-        for w in document.get("expiredWaivers", [])
+        for w in expired
     ]
-    if document.get("incomplete"):
+    if document.get("incomplete") and run_level:
         execution.append(
             {
                 "level": "error",
@@ -162,9 +237,9 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
             }
         )
     invocation: dict[str, Any] = {
-        "executionSuccessful": document["summary"]["error"] == 0 and not document.get("incomplete"),
+        "executionSuccessful": summary["error"] == 0 and not document.get("incomplete"),
         "exitCode": run["exitCode"],
-        "exitCodeDescription": verdict(document),
+        "exitCodeDescription": said,
         "startTimeUtc": run["started"],
         "endTimeUtc": run["finished"],
         "toolExecutionNotifications": execution,
@@ -172,33 +247,27 @@ def sarif(document: dict[str, Any], context: Context) -> dict[str, Any]:
         "properties": {
             "profile": run["profile"],
             "failOn": run["failOn"],
-            "summary": document["summary"],
+            "summary": summary,
             "expiredWaivers": len(configuration),
         },
     }
     if run.get("liveEvidence"):  # where the live evidence came from, when the run read a cluster
         invocation["properties"]["liveEvidence"] = run["liveEvidence"]
     return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "acpcheck",
-                        "version": run["acpcheck"],
-                        "semanticVersion": run["acpcheck"],
-                        "informationUri": f"{ACP_DOCS}/4.3/",
-                        "rules": list(rules.values()),
-                    }
-                },
-                "automationDetails": {"id": f"acpcheck/{run['profile']}/{run['id']}"},
-                "originalUriBaseIds": {**waivers_bases, **bases},
-                "invocations": [invocation],
-                "results": results,
-                "properties": {"cluster": run["cluster"], "acp": run["acp"], "verdict": verdict(document)},
+        "tool": {
+            "driver": {
+                "name": "acpcheck",
+                "version": run["acpcheck"],
+                "semanticVersion": run["acpcheck"],
+                "informationUri": f"{ACP_DOCS}/4.3/",
+                "rules": list(rules.values()),
             }
-        ],
+        },
+        "automationDetails": {"id": scope.automation},
+        "originalUriBaseIds": {**waivers_bases, **bases},
+        "invocations": [invocation],
+        "results": results,
+        "properties": {"cluster": scope.cluster, "acp": run["acp"], "verdict": said, **scope.more},
     }
 
 

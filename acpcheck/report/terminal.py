@@ -9,7 +9,9 @@
   stays readable as a block; a URL is never broken.
 - Where the live-cluster evidence came from first (server, context, user, version,
   time read; replayed or not), when the run read a cluster.
-- Expired waivers, then the verdict with the counts, then where the reports are.
+- Expired waivers, then (a fleet run) one line per cluster with its verdict and
+  blockers, then the verdict with the counts, then where the reports are. A fleet's
+  findings name their cluster (``[east: node:cp1]``).
 
 Every line is made visible: a node's hostname or a facts value may hold escape
 sequences.
@@ -22,11 +24,23 @@ from typing import Any
 
 from acpcheck.errors import visible
 from acpcheck.model.result import best_ref
-from acpcheck.report.document import SEVERITY_ORDER, error_groups, live_evidence_sentence, verdict
+from acpcheck.report.document import (
+    BLOCKED,
+    INCOMPLETE_CLUSTER,
+    SEVERITY_ORDER,
+    cluster_of,
+    clusters,
+    error_groups,
+    is_fleet,
+    live_evidence_sentence,
+    verdict,
+)
 
 INDENT = " " * 7
 _ORDER = {"fail": 0, "error": 1, "warn": 2, "manual": 3}
 _COLOUR = {"fail": {"red": True}, "error": {"red": True}, "warn": {"yellow": True}}
+#: A cluster's verdict line: blocked red, incomplete yellow, ready green.
+_VERDICT_COLOUR = {BLOCKED: {"red": True}, INCOMPLETE_CLUSTER: {"yellow": True}}
 #: At most this many check ids or targets are named in a grouped block's head line.
 MAX_IDS = 6
 
@@ -65,15 +79,17 @@ def _named(names: list[str]) -> str:
 def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Line]:
     """The lines of the ``acpcheck`` section for ``document`` (a results.json document)."""
     run, results = document["run"], document["results"]
+    fleet = is_fleet(document)
     # Where the live evidence came from heads the section (nothing when the run read no cluster).
     lines: list[Line] = [(line, {}) for line in wrap(live_evidence_sentence(document), width, "", INDENT) if line]
     grouped = [g for g in error_groups(results) if len(g["members"]) > 1]
     in_group = {id(item) for g in grouped for item in g["members"]}
     # The same finding on several targets (one check, one status, one message) is one block.
-    same: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    same: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for result in results:
         if result["status"] in _ORDER and id(result) not in in_group:
-            same.setdefault((result["check"], result["status"], result["message"]), []).append(result)
+            where = cluster_of(result, run) if fleet else ""
+            same.setdefault((where, result["check"], result["status"], result["message"]), []).append(result)
     blocks: list[tuple[tuple[Any, ...], list[Line]]] = []
     for members in same.values():
         result, status = members[0], members[0]["status"]
@@ -81,6 +97,8 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
         if status in ("fail", "warn"):
             body += [("fix: ", result["remediation"]), ("see: ", best_ref(result, run["acp"]))]
         targets = _named([m["target"] for m in members])
+        if fleet:
+            targets = f"{cluster_of(result, run)}: {targets}"
         key = (_ORDER[status], SEVERITY_ORDER.get(result["severity"], 9), result["check"], result["target"])
         blocks.append(
             (
@@ -95,7 +113,8 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
         )
     for group in grouped:
         checks = [item["check"] for item in group["members"]]
-        head = f"ERROR  {group['target']}: {len(checks)} checks could not run ({_named(checks)})"
+        where = f"{cluster_of(group['members'][0], run)}: " if fleet else ""
+        head = f"ERROR  {where}{group['target']}: {len(checks)} checks could not run ({_named(checks)})"
         key = (_ORDER["error"], -1, checks[0], group["target"])
         blocks.append((key, _block(head, [("", group["message"])], width, _COLOUR["error"])))
     for _, block in sorted(blocks, key=lambda b: b[0]):
@@ -106,10 +125,12 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
             f"{waiver['expires']}: it waives nothing and fails the run"
         )
         lines += [(line, {"red": True}) for line in wrap(head, width, "", INDENT)]
+    if fleet:
+        lines += cluster_lines(document, width)
     counts = ", ".join(f"{n} {s}" for s, n in document["summary"].items() if n)
     head = (
-        f"{run['cluster']}: {verdict(document)} — {counts or 'no results'} (profile {run['profile']}, fail_on "
-        f"{run['failOn']})"
+        f"{'fleet ' if fleet else ''}{run['cluster']}: {verdict(document)} — {counts or 'no results'} "
+        f"(profile {run['profile']}, fail_on {run['failOn']})"
     )
     lines += [(line, {"bold": True}) for line in wrap(head, width, "", INDENT)]
     names = (
@@ -118,4 +139,19 @@ def summary_lines(document: dict[str, Any], width: int, written: str) -> list[Li
         else "results.json, junit.xml, summary.md, report.html, results.sarif, codequality.json"
     )
     lines += [(line, {}) for line in wrap(f"reports: {written}/  ({names})", width, "", INDENT)]
+    return lines
+
+
+def cluster_lines(document: dict[str, Any], width: int) -> list[Line]:
+    """A fleet's verdict per cluster, one line each (wrapped when its blockers are long):
+    ``east      BLOCKED     ACP-UPG-010: live v1.33.2, the plan declares 1.34.1``."""
+    members = clusters(document)
+    name_width = max(len(m.name) for m in members) if members else 0
+    lines: list[Line] = []
+    for member in members:
+        head = f"{member.name:<{name_width}}  {member.verdict.upper():<10}  {member.blockers}".rstrip()
+        hanging = " " * (name_width + 14)
+        lines += [
+            (line, _VERDICT_COLOUR.get(member.verdict, {"green": True})) for line in wrap(head, width, "", hanging)
+        ]
     return lines

@@ -52,10 +52,15 @@ from acpcheck.model.result import best_ref
 from acpcheck.report.codequality import codequality
 from acpcheck.report.document import (
     SEVERITY_ORDER,
+    ClusterVerdict,
     Context,
+    cluster_of,
+    clusters,
     error_groups,
+    is_fleet,
     live_evidence,
     live_evidence_sentence,
+    provenance_sentence,
     verdict,
 )
 from acpcheck.report.sarif import artifact_location, sarif
@@ -257,13 +262,117 @@ def junit_xml(document: dict[str, Any]) -> str:
     """One testcase per check and target (``ACP-NET-001 <title> [target]``, classname
     ``acpcheck.<AREA>``), one failing testcase per expired waiver; run data as suite
     properties and per-case data in the case's ``system-out``, where junit-10.xsd
-    allows them (it has no ``properties`` inside a ``testcase``)."""
+    allows them (it has no ``properties`` inside a ``testcase``).
+
+    A fleet run has one ``testsuite`` per cluster (``acpcheck <cluster>``, its verdict and
+    blockers as properties), and one more (``acpcheck <fleet>``) only for what belongs to
+    no cluster: expired waivers and a run that did not complete."""
     run, results, summary = document["run"], document["results"], document["summary"]
     expired = document.get("expiredWaivers", [])
     incomplete = document.get("incomplete")
+    said = verdict(document)
+    if not is_fleet(document):
+        properties: list[tuple[str, Any]] = [
+            ("verdict", said),
+            ("exitCode", run["exitCode"]),
+            ("plan", run["plan"]),
+            ("cluster", run["cluster"]),
+            ("acp", run["acp"]),
+            ("profile", run["profile"]),
+            ("failOn", run["failOn"]),
+            ("expiredWaivers", len(expired)),
+            ("run", run["id"]),
+            ("acpcheck", run["acpcheck"]),
+        ]
+        # where the live evidence came from, when the run read a cluster
+        properties += [(f"liveEvidence.{key}", value) for key, value in live_evidence(document)]
+        suites = [
+            _suite(
+                f"acpcheck {run['cluster']}",
+                run,
+                results,
+                summary,
+                properties,
+                expired,
+                incomplete,
+                f"acpcheck {run['cluster']}: {said} (exit {run['exitCode']})\n",
+            )
+        ]
+    else:
+        suites = []
+        for member in clusters(document):
+            properties = [
+                ("verdict", member.verdict),
+                ("blockers", member.blockers),
+                ("cluster", member.name),
+                ("role", member.role),
+                ("type", member.type),
+                ("plan", member.plan or ""),
+                ("fleet", run["fleet"]["name"]),
+                ("fleetFile", run["fleet"]["file"]),
+                ("acp", run["acp"]),
+                ("profile", run["profile"]),
+                ("failOn", run["failOn"]),
+                ("run", run["id"]),
+                ("acpcheck", run["acpcheck"]),
+            ]
+            found = dict(member.live_evidence or {})
+            properties += [(f"liveEvidence.{key}", str(found[key])) for key in found if found[key] is not None]
+            said_of = f"{member.verdict}" + (f": {member.blockers}" if member.blockers else "")
+            suites.append(
+                _suite(
+                    f"acpcheck {member.name}",
+                    run,
+                    member.results,
+                    member.summary,
+                    properties,
+                    [],
+                    None,
+                    f"acpcheck {member.name}: {said_of}\n",
+                )
+            )
+        if expired or incomplete:
+            properties = [("verdict", said), ("exitCode", run["exitCode"]), ("fleet", run["fleet"]["name"])]
+            suites.append(
+                _suite(
+                    f"acpcheck {run['cluster']}",
+                    run,
+                    [],
+                    {status: 0 for status in summary},
+                    properties,
+                    expired,
+                    incomplete,
+                    f"acpcheck fleet {run['cluster']}: {said} (exit {run['exitCode']})\n",
+                )
+            )
+    root = ET.Element(
+        "testsuites",
+        name="acpcheck",
+        tests=str(sum(int(suite.get("tests", "0")) for suite in suites)),
+        failures=str(sum(int(suite.get("failures", "0")) for suite in suites)),
+        errors=str(sum(int(suite.get("errors", "0")) for suite in suites)),
+    )
+    root.extend(suites)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _suite(
+    name: str,
+    run: dict[str, Any],
+    results: list[dict[str, Any]],
+    summary: dict[str, int],
+    properties: list[tuple[str, Any]],
+    expired: list[dict[str, Any]],
+    incomplete: str | None,
+    said: str,
+) -> ET.Element:
+    """One ``testsuite``: its ``properties``, a testcase per result, a failing one per
+    expired waiver, an errored one when the run did not complete, and ``said`` (the
+    verdict line) as its ``system-out``."""
     suite = ET.Element(
         "testsuite",
-        name=f"acpcheck {run['cluster']}",
+        name=name,
         tests=str(len(results) + len(expired) + bool(incomplete)),
         failures=str(summary["fail"] + len(expired)),
         errors=str(summary["error"] + bool(incomplete)),
@@ -271,23 +380,9 @@ def junit_xml(document: dict[str, Any]) -> str:
         time=f"{sum(r['duration'] for r in results):.3f}",
         timestamp=run["started"],
     )
-    properties = ET.SubElement(suite, "properties")
-    said = verdict(document)
-    for name, value in (
-        ("verdict", said),
-        ("exitCode", run["exitCode"]),
-        ("plan", run["plan"]),
-        ("cluster", run["cluster"]),
-        ("acp", run["acp"]),
-        ("profile", run["profile"]),
-        ("failOn", run["failOn"]),
-        ("expiredWaivers", len(expired)),
-        ("run", run["id"]),
-        ("acpcheck", run["acpcheck"]),
-    ):
-        ET.SubElement(properties, "property", name=name, value=str(value))
-    for key, value in live_evidence(document):  # where the live evidence came from, when the run read a cluster
-        ET.SubElement(properties, "property", name=f"liveEvidence.{key}", value=value)
+    listed = ET.SubElement(suite, "properties")
+    for key, value in properties:
+        ET.SubElement(listed, "property", name=key, value=str(value))
     for result in results:
         case = ET.SubElement(
             suite,
@@ -343,17 +438,8 @@ def junit_xml(document: dict[str, Any]) -> str:
         ).text = (
             f"{incomplete}\nThe results in this file are those graded before the run stopped; it is not an assessment."
         )
-    ET.SubElement(suite, "system-out").text = f"acpcheck {run['cluster']}: {said} (exit {run['exitCode']})\n"
-    root = ET.Element(
-        "testsuites",
-        name="acpcheck",
-        tests=suite.get("tests", "0"),
-        failures=suite.get("failures", "0"),
-        errors=suite.get("errors", "0"),
-    )
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    ET.SubElement(suite, "system-out").text = said
+    return suite
 
 
 #: Statuses written as a ``skipped`` case: neither passed nor failed, and shown with their text.
@@ -381,12 +467,17 @@ def _skipped(case: ET.Element, result: dict[str, Any], detail: str) -> None:
 
 
 def summary_markdown(document: dict[str, Any]) -> str:
+    """summary.md: the verdict, the counts, then the findings with their fixes, worst
+    first, within ``SUMMARY_BUDGET``. A fleet run's opens with one row per cluster
+    (verdict, blockers, a link to its findings), then each cluster's findings."""
     run, summary, results = document["run"], document["summary"], document["results"]
+    fleet = is_fleet(document)
     lines = [
-        f"# acpcheck: {run['cluster']} — {verdict(document)}",
+        f"# acpcheck: {'fleet ' if fleet else ''}{run['cluster']} — {verdict(document)}",
         "",
         (
-            f"Plan `{run['plan']}` · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and "
+            (f"Fleet `{run['fleet']['file']}`" if fleet else f"Plan `{run['plan']}`")
+            + f" · ACP {run['acp']} · profile `{run['profile']}` (fail on {run['failOn']} and "
             f"above) · run `{run['id']}` · acpcheck {run['acpcheck']} · exit code {run['exitCode']}"
         ),
         "",
@@ -424,22 +515,31 @@ def summary_markdown(document: dict[str, Any]) -> str:
             ),
             "",
         ]
+    if fleet:
+        members = clusters(document)
+        lines += _clusters_table(members, SUMMARY_BUDGET // 2 - sum(len(line) + 1 for line in lines))
     budget = SUMMARY_BUDGET - sum(len(line) + 1 for line in lines)
     left_out = 0
-    for status in SECTIONS:
-        chosen = [g for g in groups(results) if g["status"] == status]
-        if not chosen:
-            continue
-        heading = [f"## {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
-        for group in chosen:
-            block = _summary_group(group, status, run["acp"])
-            size = sum(len(line) + 1 for line in heading + block)
+    if not fleet:
+        found, budget, left_out = _summary_findings(results, summary, run["acp"], budget, "##")
+        lines += found
+    else:
+        for member in members:
+            head = [
+                f"## Cluster {member.name}",
+                "",
+                f"{VERDICT_ICON[member.verdict]} **{member.verdict}**"
+                + (f": {member.blockers}" if member.blockers else ""),
+                "",
+            ]
+            size = sum(len(line) + 1 for line in head)
             if size > budget:
-                left_out += 1
+                left_out += len(groups([r for r in member.results if r["status"] in SECTIONS]))
                 continue
-            lines += heading + block
             budget -= size
-            heading = []
+            found, budget, skipped = _summary_findings(member.results, member.summary, run["acp"], budget, "###")
+            lines += head + found
+            left_out += skipped
     if left_out:
         lines += [f"**…and {left_out} more groups of findings in report.html** (this summary is kept short).", ""]
     passed = sum(1 for r in results if r["status"] == "pass")
@@ -451,11 +551,75 @@ def summary_markdown(document: dict[str, Any]) -> str:
             "",
             (
                 f"{STATUS_ICON['pass']} {passed} passed · {STATUS_ICON['skip']} {skipped} not applicable, "
-                f"over {len({r['target'] for r in results})} targets; each is listed in report.html."
+                f"over {len({(cluster_of(r, run), r['target']) for r in results})} targets; each is listed in "
+                "report.html."
             ),
             "",
         ]
     return "\n".join(lines)
+
+
+def _summary_findings(
+    results: list[dict[str, Any]], summary: dict[str, int], acp: str, budget: int, level: str
+) -> tuple[list[str], int, int]:
+    """The findings of ``results`` by status (headed ``level``), the groups that fit in
+    ``budget`` characters: (lines, the budget left, how many groups were left out)."""
+    lines: list[str] = []
+    left_out = 0
+    for status in SECTIONS:
+        chosen = [g for g in groups(results) if g["status"] == status]
+        if not chosen:
+            continue
+        heading = [f"{level} {STATUS_ICON[status]} {status.upper()} ({summary[status]})", ""]
+        for group in chosen:
+            block = _summary_group(group, status, acp, level + "#")
+            size = sum(len(line) + 1 for line in heading + block)
+            if size > budget:
+                left_out += 1
+                continue
+            lines += heading + block
+            budget -= size
+            heading = []
+    return lines, budget, left_out
+
+
+#: A cluster's verdict as summary.md and the terminal show it.
+VERDICT_ICON = {"ready": "✅", "blocked": "❌", "incomplete": "⚠️"}
+
+
+def _clusters_table(members: list[ClusterVerdict], budget: int) -> list[str]:
+    """summary.md's table of a fleet: one row per cluster, in the fleet's order, linking
+    to the cluster's heading (``## Cluster <name>``, whose anchor GitHub and GitLab make
+    ``#cluster-<name>``); rows past ``budget`` characters are counted, not listed."""
+    lines = [
+        "| Cluster | Role | Type | Verdict | Blockers |",
+        "|---|---|---|---|---|",
+    ]
+    budget -= sum(len(line) + 1 for line in lines)
+    left: list[ClusterVerdict] = []
+    for member in members:
+        origin = " (discovered)" if member.discovered else ""
+        row = (
+            f"| [{_cell(member.name)}](#{member.anchor}) | {_cell(member.role)} | {_cell(member.type)}{origin} | "
+            f"{VERDICT_ICON[member.verdict]} {member.verdict} | {_cell(member.blockers) or '—'} |"
+        )
+        if left or len(row) + 1 > budget:
+            left.append(member)
+            continue
+        lines.append(row)
+        budget -= len(row) + 1
+    lines.append("")
+    if left:
+        tally = ", ".join(
+            f"{sum(m.verdict == v for m in left)} {v}" for v in VERDICT_ICON if any(m.verdict == v for m in left)
+        )
+        lines += [f"…and {len(left)} more clusters ({tally}) in report.html.", ""]
+    return lines
+
+
+def _cell(text: str) -> str:
+    """``text`` in one Markdown table cell: one line, its pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 #: summary.md is read in a PR comment or a job summary: GitHub refuses a comment over 65,536
@@ -469,12 +633,12 @@ SUMMARY_MESSAGES_MAX = 5
 SUMMARY_MESSAGE_MAX = 1_500
 
 
-def _summary_group(group: dict[str, Any], status: str, acp: str) -> list[str]:
-    """The summary.md lines of one group of findings, each list and message bounded."""
+def _summary_group(group: dict[str, Any], status: str, acp: str, level: str = "###") -> list[str]:
+    """The summary.md lines of one group of findings (headed ``level``), each list and message bounded."""
     if group["kind"] == "target":
         checks = [item["check"] for item in group["members"]]
         return [
-            f"### {group['title']}",
+            f"{level} {group['title']}",
             "",
             "Checks: " + _bounded(checks, "checks"),
             "",
@@ -486,7 +650,7 @@ def _summary_group(group: dict[str, Any], status: str, acp: str) -> list[str]:
     for result in shown:
         targets = _bounded(group["targets"], "targets") if group["same_message"] else result["target"]
         lines += [
-            f"### {result['check']} — {result['title']} `[{targets}]`",
+            f"{level} {result['check']} — {result['title']} `[{targets}]`",
             "",
             f"Severity **{result['severity']}**.",
             "",
@@ -535,13 +699,26 @@ def report_html(document: dict[str, Any], context: Context | None = None) -> str
     every group of results, findings first, each with its rationale and fix."""
     context = context or Context()
     run = document["run"]
-    page_groups = groups(document["results"])
-    for group in page_groups:
-        group["why"] = (
-            paragraphs(context.rationales.get(group["check"], "") or group["title"]) if group["kind"] == "check" else []
-        )
-        best = best_ref(group["members"][0], run["acp"]) if group.get("refs") else ""
-        group["sources"] = list(dict.fromkeys([best, *group.get("refs", [])])) if best else []
+    members = (
+        [
+            {
+                "name": member.name,
+                "anchor": member.anchor,
+                "role": member.role,
+                "type": member.type,
+                "plan": member.plan,
+                "discovered": member.discovered,
+                "verdict": member.verdict,
+                "blockers": member.blockers,
+                "summary": member.summary,
+                "live_evidence": provenance_sentence(member.live_evidence),
+                "groups": _page_groups(member.results, context, run["acp"]),
+            }
+            for member in clusters(document)
+        ]
+        if is_fleet(document)
+        else None
+    )
     targets = sorted(
         {r["target"] for r in document["results"]}, key=lambda t: (not t == "plan", not t.startswith("node:*"), t)
     )
@@ -551,10 +728,23 @@ def report_html(document: dict[str, Any], context: Context | None = None) -> str
         verdict=verdict(document),
         live_evidence=live_evidence_sentence(document),
         expired=document.get("expiredWaivers", []),
-        groups=page_groups,
+        groups=_page_groups(document["results"], context, run["acp"]) if members is None else [],
+        clusters=members,
         areas=sorted({r["area"] for r in document["results"]}),
         targets=targets,
     )
+
+
+def _page_groups(results: list[dict[str, Any]], context: Context, acp: str) -> list[dict[str, Any]]:
+    """``groups`` of ``results``, each with its rationale's paragraphs (``why``) and its sources, best first."""
+    page_groups = groups(results)
+    for group in page_groups:
+        group["why"] = (
+            paragraphs(context.rationales.get(group["check"], "") or group["title"]) if group["kind"] == "check" else []
+        )
+        best = best_ref(group["members"][0], acp) if group.get("refs") else ""
+        group["sources"] = list(dict.fromkeys([best, *group.get("refs", [])])) if best else []
+    return page_groups
 
 
 def paragraphs(text: str) -> list[str]:

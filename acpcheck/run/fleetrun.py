@@ -20,7 +20,6 @@ contacts a cluster whose checks it does not run.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -28,24 +27,13 @@ from acpcheck.errors import InputError, Problem
 from acpcheck.sources import REGISTRY
 
 if TYPE_CHECKING:
-    from acpcheck.run.settings import ClusterRun, Settings
+    from acpcheck.run.settings import Settings
 
 #: the key of ``workeroutput`` that carries the evidence a worker gathered
 WORKER_EVIDENCE = "acp_evidence"
 #: no single evidence file a worker sends may be larger (a fleet member's cluster.json
 #: is kilobytes to a few megabytes; anything bigger is refused, not written)
 MAX_FILE_BYTES = 64 * 1024 * 1024
-
-
-def prepare_member_gathering(settings: Settings, run: ClusterRun) -> None:
-    """Decide where ``run``'s evidence is saved, before it is first gathered here."""
-    if settings.inputs is not None:  # the controller, running the checks itself (no xdist)
-        settings.inputs.out.adopt(settings.evidence_dir.name)
-        run.save_dir = settings.evidence_dir / run.name
-        return
-    if settings.scratch is None:
-        settings.scratch = Path(tempfile.mkdtemp(prefix=f"acpcheck-{settings.run_id}-"))
-    run.save_dir = settings.scratch / run.name
 
 
 def worker_evidence(settings: Settings) -> dict[str, dict[str, str]]:

@@ -5,6 +5,7 @@ and the fixed description of it that the report collector is given (``RunDescrip
 from __future__ import annotations
 
 import gc
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,10 +251,20 @@ class Settings:
         entry = source_providing(parameter)
         assert entry is not None, parameter
         if self.fleet is not None and run.save_dir is None and run.replay_dir is None:
-            from acpcheck.run.fleetrun import prepare_member_gathering
-
-            prepare_member_gathering(self, run)
+            self._prepare_member_gathering(run)
         return run.provide(entry, parameter, node)
+
+    def _prepare_member_gathering(self, run: ClusterRun) -> None:
+        """Where a fleet member's evidence is saved, decided before it is first gathered
+        in this process: ``<out>/facts/<member>`` on the controller (no xdist), else this
+        worker's own temporary directory, sent back at its end (``acpcheck.run.fleetrun``)."""
+        if self.inputs is not None:
+            self._adopt_evidence_dir()
+            run.save_dir = self.evidence_dir / run.name
+            return
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"acpcheck-{self.run_id}-"))
+        run.save_dir = self.scratch / run.name
 
 
 @dataclass(frozen=True)

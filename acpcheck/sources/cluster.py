@@ -23,10 +23,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from acpcheck.matrix.removed_apis import RemovedApi, removed_apis
 from acpcheck.sources.base import GatherContext, TargetUnavailable
 from acpcheck.transport.deadline import REQUEST_TIMEOUT_ENV, request_timeout
 from acpcheck.transport.kube import (
@@ -57,6 +59,7 @@ def _node_summary(node: dict[str, Any]) -> dict[str, Any]:
     """What the checks need of a Node (a whole Node is tens of kB: 5,000 of them would not fit a report)."""
     metadata, status = node.get("metadata") or {}, node.get("status") or {}
     labels = metadata.get("labels") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     return {
         "name": metadata.get("name"),
         "controlPlane": any(label in labels for label in CONTROL_PLANE_LABELS),
@@ -70,6 +73,12 @@ def _node_summary(node: dict[str, Any]) -> dict[str, Any]:
         "eks": any(key.startswith("eks.amazonaws.com/") for key in labels)
         or str((node.get("spec") or {}).get("providerID") or "").startswith("aws://"),
         "osImage": (status.get("nodeInfo") or {}).get("osImage"),
+        # Upgrade readiness (ACP-UPG-012..014): the Ready condition, the kubelet and the runtime.
+        "ready": ready.get("status"),
+        "readyReason": ready.get("reason"),
+        "kubeletVersion": (status.get("nodeInfo") or {}).get("kubeletVersion"),
+        "containerRuntimeVersion": (status.get("nodeInfo") or {}).get("containerRuntimeVersion"),
+        "providerID": (node.get("spec") or {}).get("providerID"),
     }
 
 
@@ -100,6 +109,112 @@ def _annotated_summary(obj: dict[str, Any]) -> dict[str, Any]:
         "namespace": metadata.get("namespace"),
         "annotations": metadata.get("annotations") or {},
     }
+
+
+#: Longest message kept of a condition or a preflight check (they are for people; a page of text is not).
+MESSAGE_MAX = 500
+
+
+def _text(value: Any) -> Any:
+    return value[:MESSAGE_MAX] if isinstance(value, str) else value
+
+
+def _csr_summary(csr: dict[str, Any]) -> dict[str, Any]:
+    """A CertificateSigningRequest without its request or certificate: who signs it, its age, its condition types."""
+    metadata = csr.get("metadata") or {}
+    return {
+        "name": metadata.get("name"),
+        "signerName": (csr.get("spec") or {}).get("signerName"),
+        "created": metadata.get("creationTimestamp"),
+        "conditions": [c.get("type") for c in (csr.get("status") or {}).get("conditions") or []],
+    }
+
+
+def _cronjob_summary(cronjob: dict[str, Any]) -> dict[str, Any]:
+    metadata, spec = cronjob.get("metadata") or {}, cronjob.get("spec") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "labels": metadata.get("labels") or {},
+        "schedule": spec.get("schedule"),
+        "suspend": spec.get("suspend"),
+    }
+
+
+def _daemonset_summary(daemonset: dict[str, Any]) -> dict[str, Any]:
+    """A DaemonSet's name and container images (what tells the network plugin in use)."""
+    metadata = daemonset.get("metadata") or {}
+    pod = ((daemonset.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "images": [c.get("image") for c in containers if c.get("image")],
+    }
+
+
+def _etcd_backup_summary(config: dict[str, Any]) -> dict[str, Any]:
+    metadata, spec = config.get("metadata") or {}, config.get("spec") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "paused": spec.get("paused"),
+        "schedule": spec.get("schedule"),
+    }
+
+
+def _cluster_version_shadow_summary(cvsh: dict[str, Any]) -> dict[str, Any]:
+    """What the upgrade pages tell to look at in ``cvsh.status``: conditions, preflight, current; and the request."""
+    metadata, status = cvsh.get("metadata") or {}, cvsh.get("status") or {}
+    preflight = status.get("preflight")
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "conditions": [
+            {k: _text(c.get(k)) for k in ("type", "status", "reason", "message")}
+            for c in status.get("conditions") or []
+        ],
+        "preflight": None
+        if not isinstance(preflight, dict)
+        else {
+            "observedAt": preflight.get("observedAt"),
+            "checks": [
+                {k: _text(c.get(k)) for k in ("name", "policy", "state", "reason", "message")}
+                for c in preflight.get("checks") or []
+                if isinstance(c, dict)
+            ],
+        },
+        "current": status.get("current"),
+        "desiredUpdate": (cvsh.get("spec") or {}).get("desiredUpdate"),
+    }
+
+
+def _removed_api_summary(row: RemovedApi) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """An object seen through a removed API version: its name, and whether the API server keeps it itself."""
+    annotation, _, value = (row.api_server_managed or "").partition("=")
+
+    def summarise(obj: dict[str, Any]) -> dict[str, Any]:
+        metadata = obj.get("metadata") or {}
+        summary = {"name": metadata.get("name"), "namespace": metadata.get("namespace")}
+        if annotation:
+            summary["apiServerManaged"] = (metadata.get("annotations") or {}).get(annotation) == value
+        return summary
+
+    return summarise
+
+
+def _removed_api_read(row: RemovedApi) -> Read:
+    """Whether the cluster still serves ``row`` and holds anything there: one object is enough to know
+    (``limit=1``); where the API server keeps objects of its own there, all of them (a handful), to tell
+    those from the ones someone created."""
+    return Read(
+        row.key,
+        row.group,
+        row.version,
+        row.resource,
+        summarise=_removed_api_summary(row),
+        limit=None if row.api_server_managed else 1,
+    )
 
 
 ETCD_ENCRYPTION_CONFIG = Read(
@@ -147,6 +262,37 @@ def _platform_cluster_summary(obj: dict[str, Any]) -> dict[str, Any]:
 PLATFORM_CLUSTERS = Read(
     "platform-clusters", "platform.tkestack.io", "v1", "clusters", summarise=_platform_cluster_summary
 )
+#: Upgrade readiness (ACP-UPG-010 and up): pending CSRs, CronJobs and DaemonSets of every namespace.
+CSRS = Read("csrs", "certificates.k8s.io", "v1", "certificatesigningrequests", summarise=_csr_summary)
+CRONJOBS = Read("cronjobs", "batch", "v1", "cronjobs", summarise=_cronjob_summary)
+DAEMONSETS = Read("daemonsets", "apps", "v1", "daemonsets", summarise=_daemonset_summary)
+#: The Cluster Enhancer's etcd backup tasks ("etcd backup", ACP 4.2+ docs); cluster-scoped there, but
+#: listed without a namespace it is read whatever its scope.
+ETCD_BACKUP_CONFIGS = Read(
+    "etcd-backup-configs",
+    "enhancement.cluster.alauda.io",
+    "v1",
+    "etcdbackupconfigurations",
+    summarise=_etcd_backup_summary,
+)
+#: ACP 4.3's upgrade resource, ClusterVersionShadow ``cvsh`` ``global`` in ``cpaas-system``
+#: (https://docs.alauda.io/container_platform/4.3/upgrade/upgrade_global_cluster.html: kind, short
+#: name, namespace, fields). The docs never give its API group: config.cpaas.io/v1 is our reading —
+#: the CVO's own exemption annotation is ``config.cpaas.io/exempt-for-ver`` (same page), as OpenShift's
+#: ClusterVersion, whose fields (desiredUpdate, history) it mirrors, is config.openshift.io/v1. A cluster
+#: that serves it elsewhere reads as not-served, which ACP-UPG-019 reports as MANUAL, never as PASS.
+CVSH_GROUP, CVSH_VERSION = "config.cpaas.io", "v1"
+CLUSTER_VERSION_SHADOW = Read(
+    "cluster-version-shadow",
+    CVSH_GROUP,
+    CVSH_VERSION,
+    "clusterversionshadows",
+    name="global",
+    namespace="cpaas-system",
+    summarise=_cluster_version_shadow_summary,
+)
+#: One read per row of acpcheck/matrix/removed_apis.yaml, by the row's key.
+REMOVED_API_READS: dict[str, Read] = {row.key: _removed_api_read(row) for row in removed_apis()}
 #: Everything a run reads from the API (later issues add rows here).
 READS: tuple[Read, ...] = (
     NODES,
@@ -156,6 +302,12 @@ READS: tuple[Read, ...] = (
     REGISTRY_SERVICE,
     CAPI_CLUSTERS,
     PLATFORM_CLUSTERS,
+    CSRS,
+    CRONJOBS,
+    DAEMONSETS,
+    ETCD_BACKUP_CONFIGS,
+    CLUSTER_VERSION_SHADOW,
+    *REMOVED_API_READS.values(),
 )
 
 
@@ -300,6 +452,12 @@ class ClusterView:
     @property
     def server(self) -> str | None:
         return self.evidence.server
+
+    @property
+    def server_version(self) -> str | None:
+        """The API server's ``/version`` gitVersion (``v1.34.5``); None when it did not say."""
+        version = (self.evidence.version or {}).get("gitVersion")
+        return str(version) if version else None
 
     def _result(self, read: Read) -> ReadResult:
         result = self.evidence.reads.get(read.key)

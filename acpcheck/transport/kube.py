@@ -62,6 +62,8 @@ CONTEXT_ENV = "ACPCHECK_KUBECONTEXT"
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 30.0
 #: Items per page of a list (the API server's ``limit``/``continue``).
 PAGE = 500
+#: ``KubeClient.served``'s cache key for the group versions ``/apis`` lists.
+SERVED_GROUP_VERSIONS = "/apis"
 
 
 # ---------------------------------------------------------------------------
@@ -90,6 +92,8 @@ class Read:
     name: str | None = None
     namespace: str | None = None
     summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, compare=False)
+    #: A list of at most this many objects (one page, no ``continue``): enough to tell whether any exists.
+    limit: int | None = None
 
     @property
     def qualified(self) -> str:
@@ -806,7 +810,21 @@ class KubeClient:
         return self._object("get /version", self.api.sanitize_for_serialization(info))
 
     def served(self, read: Read, cache: dict[str, set[str] | None]) -> bool:
-        """Whether the API serves ``read``'s resource (discovery, once per group/version)."""
+        """Whether the API serves ``read``'s resource (discovery, once per group/version). The group
+        versions ``/apis`` does not list are not asked about one by one (a run reads many removed ones)."""
+        if read.group and SERVED_GROUP_VERSIONS not in cache:
+            try:
+                groups = self.call("discover /apis", self.client.ApisApi(self.api).get_api_versions)
+                cache[SERVED_GROUP_VERSIONS] = {
+                    version.group_version for group in groups.groups or [] for version in group.versions or []
+                }
+            except ApiFailure as failure:
+                if failure.kind != "absent":
+                    raise
+                cache[SERVED_GROUP_VERSIONS] = None  # no list: ask each group/version
+        listed = cache.get(SERVED_GROUP_VERSIONS)
+        if read.group and listed is not None and read.group_version not in listed:
+            cache[read.group_version] = None
         if read.group_version not in cache:
             try:
                 if read.group:
@@ -871,7 +889,7 @@ class KubeClient:
         return data
 
     def list_objects(self, read: Read) -> Iterator[dict[str, Any]]:
-        """Every object of a list, a page at a time; ApiFailure otherwise."""
+        """Every object of a list, a page at a time (with ``read.limit``: the first page only); ApiFailure otherwise."""
         token = None
         while True:
             page = self._page(read, token)
@@ -888,11 +906,11 @@ class KubeClient:
                 item = self._object(read.describe(), item)
                 yield read.summarise(item) if read.summarise else item
             token = (page.get("metadata") or {}).get("continue")
-            if not token:
+            if not token or read.limit is not None:
                 return
 
     def _page(self, read: Read, token: str | None) -> dict[str, Any]:
-        extra: dict[str, Any] = {"limit": PAGE}
+        extra: dict[str, Any] = {"limit": read.limit if read.limit is not None else PAGE}
         if token:
             extra["_continue"] = token
         if read.group:

@@ -22,10 +22,13 @@ exercised over the real protocol, with the official ``kubernetes`` client and
   there). Every change bumps a global ``resourceVersion``. ``watch`` is refused (405).
   kubectl's Table requests get a Table (Name, Age).
 - **Types**: namespaces, nodes, secrets, configmaps, services, ingresses
-  (networking.k8s.io/v1), customresourcedefinitions (apiextensions.k8s.io/v1), and any
+  (networking.k8s.io/v1), certificatesigningrequests (certificates.k8s.io/v1), cronjobs
+  (batch/v1), daemonsets (apps/v1), customresourcedefinitions (apiextensions.k8s.io/v1), and any
   custom resource whose CRD is created (or loaded at start): its objects are validated
   against, and pruned to, the CRD's ``openAPIV3Schema`` (422 Invalid), like the real one.
-  ``etcdencryptionconfigs.cluster.alauda.io`` is built in from ACP's published CRD.
+  The CRDs of lab/acpcheck_lab/crds/ are loaded at start (each file names its source):
+  ``etcdencryptionconfigs.cluster.alauda.io`` from ACP's published CRD; ClusterVersionShadow,
+  EtcdBackupConfiguration and platform.tkestack.io Cluster as minimal structural ones.
 
 - **Hostile answers** (``hostile = Hostile(mode, path, interval)``, or ``serve --hostile``):
   for the requests under a path, one of ``acpcheck_lab.tlsapi.HOSTILE_MODES`` instead of
@@ -150,6 +153,11 @@ _POD_SPEC_KEYS = {
 _META_KEYS = {"metadata.ownerReferences": "uid", "metadata.finalizers": ""}
 
 
+def _pod_template_keys(prefix: str) -> dict[str, str]:
+    """The pod spec's merge keys under a workload's pod template (``spec.template.spec`` of a DaemonSet)."""
+    return {f"{prefix}.{path}": key for path, key in _POD_SPEC_KEYS.items()}
+
+
 def builtin_types() -> list[ResourceType]:
     """The built-in types the server serves (merge keys from k8s.io/api's patchMergeKey tags)."""
     return [
@@ -206,6 +214,42 @@ def builtin_types() -> list[ResourceType]:
             ("ing",),
             status=True,
             merge_keys=dict(_META_KEYS),
+        ),
+        # Read by the upgrade-readiness checks (ACP-UPG-*): scopes and kinds as kube-apiserver serves them.
+        ResourceType(
+            "certificates.k8s.io",
+            "v1",
+            "certificatesigningrequests",
+            "CertificateSigningRequest",
+            False,
+            "certificatesigningrequest",
+            ("csr",),
+            status=True,
+            merge_keys={**_META_KEYS, "status.conditions": "type"},
+        ),
+        ResourceType(
+            "batch",
+            "v1",
+            "cronjobs",
+            "CronJob",
+            True,
+            "cronjob",
+            ("cj",),
+            status=True,
+            merge_keys={**_META_KEYS, **_pod_template_keys("spec.jobTemplate.spec.template.spec")},
+            categories=("all",),
+        ),
+        ResourceType(
+            "apps",
+            "v1",
+            "daemonsets",
+            "DaemonSet",
+            True,
+            "daemonset",
+            ("ds",),
+            status=True,
+            merge_keys={**_META_KEYS, **_pod_template_keys("spec.template.spec"), "status.conditions": "type"},
+            categories=("all",),
         ),
         ResourceType(
             "apiextensions.k8s.io",
@@ -1595,7 +1639,24 @@ DEFAULT_USERS: list[dict[str, Any]] = [
         "rules": [
             {
                 "verbs": ["get", "list", "watch"],
-                "apiGroups": ["", "cluster.alauda.io", "networking.k8s.io", "apiextensions.k8s.io"],
+                "apiGroups": [
+                    "",
+                    "cluster.alauda.io",
+                    "networking.k8s.io",
+                    "apiextensions.k8s.io",
+                    # upgrade readiness (ACP-UPG-*): CSRs, CronJobs, DaemonSets, etcd backups, the CVO's
+                    # ClusterVersionShadow, ACP's cluster registry, and the removed API versions it lists
+                    "certificates.k8s.io",
+                    "batch",
+                    "apps",
+                    "enhancement.cluster.alauda.io",
+                    "config.cpaas.io",
+                    "platform.tkestack.io",
+                    "flowcontrol.apiserver.k8s.io",
+                    "policy",
+                    "autoscaling",
+                    "storage.k8s.io",
+                ],
                 "resources": ["*"],
             }
         ],

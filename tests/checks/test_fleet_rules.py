@@ -296,22 +296,10 @@ def test_fleet_rules_are_plan_free_fleet_checks_citing_https_pages(check: Any) -
 
 # ---------------------------------------------------------------------------
 # The whole way: the global cluster's registry served by the test API server (the project's
-# stand-in for kube-apiserver), read by the cluster source, judged by the fleet rules.
+# stand-in for kube-apiserver, which serves the platform.tkestack.io Cluster CRD), read by
+# the cluster source, judged by the fleet rules.
 
 REGISTRY_SEED = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: clusters.platform.tkestack.io}
-spec:
-  group: platform.tkestack.io
-  scope: Cluster
-  names: {plural: clusters, singular: cluster, kind: Cluster}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
 apiVersion: platform.tkestack.io/v1
 kind: Cluster
 metadata: {name: global}

@@ -9,6 +9,7 @@ VRID: ACP-NET-014's message); ACP-NET-012, ACP-NET-017 and ACP-VER-001 stay as t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -158,7 +159,7 @@ def bad(path: Path, text: str) -> Path:
         ("a-directory", "", "not a regular file (it is a directory)"),
         ("summary.md", "# acpcheck: staging-west\n", "not readable JSON: Expecting value"),
         ("sarif.json", '{"version": "2.1.0", "runs": []}', 'not a results.json: it has no "schema"'),
-        ("future.json", '{"schema": "acpcheck/results/v2"}', "schema: acpcheck/results/v2 is not a version"),
+        ("future.json", '{"schema": "acpcheck/results/v9"}', "schema: acpcheck/results/v9 is not a version"),
         ("other.json", '{"schema": "acpcheck/remediation/v1"}', "schema: not a results.json"),
         (
             "status.json",
@@ -317,3 +318,86 @@ def test_every_status_but_pass_and_skip_is_a_finding(tmp_path_factory: pytest.Te
     gated = json.loads((again.out / "results.json").read_text())
     assert gated["run"]["baseline"]["counts"]["new"] == 0 and gated["expiredWaivers"]
     assert again.process.returncode == 1  # the expired waiver still fails the run
+
+
+# ---------------------------------------------------------------------------
+# fleets (acpcheck/results/v2 with run.fleet), and v1 files next to v2 ones
+
+
+def fleet_files(tmp_path: Path) -> tuple[Path, Path]:
+    """OLD: the three-cluster fleet (tests/data/fleet_documents.py: global ready, east
+    blocked, west's API down). NEW: west answers again (its three ERRORs pass), east
+    still fails, and global has a new FAIL on node cp1 (a node east has too)."""
+    import fleet_documents as fleet
+
+    old = fleet.three_clusters()
+    results = [r for r in copy.deepcopy(old["results"]) if r["cluster"] != "west"]
+    results += [fleet.result("west", f"ACP-UPG-0{n}", "pass", "cluster:west") for n in (10, 12, 13)]
+    results.append(fleet.result("global", "ACP-UPG-011", "fail", "node:cp1", "kubelet v1.30 is 3 minors behind"))
+    results = [r for r in results if not (r["cluster"], r["target"], r["status"]) == ("global", "node:cp1", "pass")]
+    new = fleet.document(results, run_id="20261208T200000Z-bbbb")
+    paths = tmp_path / "old.json", tmp_path / "new.json"
+    for path, document in zip(paths, (old, new), strict=True):
+        path.write_text(json.dumps(document))
+    return paths
+
+
+def test_diff_of_two_fleet_runs_lists_changes_per_cluster(tmp_path: Path) -> None:
+    old, new = fleet_files(tmp_path)
+    code, document = diff_json(old, new)
+    assert code == 1 and document["counts"] == {"new": 1, "fixed": 3, "changed": 0, "still-failing": 2}
+    per_cluster = {(f["cluster"], f["check"], f["target"]): f["category"] for f in document["findings"]}
+    assert per_cluster == {
+        ("global", "ACP-UPG-011", "node:cp1"): "new",  # east's node:cp1 passes: another finding
+        ("west", "ACP-UPG-010", "cluster:west"): "fixed",
+        ("west", "ACP-UPG-012", "cluster:west"): "fixed",
+        ("west", "ACP-UPG-013", "cluster:west"): "fixed",
+        ("global", "ACP-UPG-012", "cluster:global"): "still-failing",
+        ("east", "ACP-UPG-010", "cluster:east"): "still-failing",
+    }
+    code, out, err = diff(str(old), str(new))
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("== ")] == [
+        "== cluster global: 1 new, 1 still failing",
+        "== cluster east: 1 still failing",
+        "== cluster west: 3 fixed",
+    ]
+    east = lines.index("== cluster east: 1 still failing")
+    # Under its cluster's heading a finding does not repeat the cluster.
+    assert lines[east + 2 : east + 4] == [
+        "  Still failing (1)",
+        "    FAIL ACP-UPG-010 [cluster:east] the live version is in range",
+    ]
+    assert lines[-1] == "1 new, 3 fixed, 0 changed, 2 still failing"
+    # Nothing new the other way round... but west's ERRORs are new then.
+    assert diff_json(new, old)[1]["counts"] == {"new": 3, "fixed": 1, "changed": 0, "still-failing": 2}
+
+
+def test_a_fleet_is_compared_only_with_the_same_fleet(tmp_path: Path) -> None:
+    old, new = fleet_files(tmp_path)
+    other = json.loads(new.read_text())
+    other["run"]["cluster"] = other["run"]["fleet"]["name"] = "staging"
+    new.write_text(json.dumps(other))
+    code, out, err = diff(str(old), str(new))
+    assert code == 4 and out == ""
+    assert f"{new}: run.cluster: is a run of fleet 'staging', but {old} is of fleet 'prod'" in err, err
+
+
+def test_a_v1_results_json_compares_with_a_v2_one(runs: Runs, tmp_path: Path) -> None:
+    """results.json written before v2 is still read: its results are of run.cluster."""
+    document = json.loads(runs.new.read_text())
+    if document["schema"] == "acpcheck/results/v1":  # the other version of the same run
+        document.update(schema="acpcheck/results/v2")
+        document["run"]["fleet"] = None
+        for result in document["results"]:
+            result["cluster"] = document["run"]["cluster"]
+    else:
+        document.update(schema="acpcheck/results/v1")
+        del document["run"]["fleet"]
+        for result in document["results"]:
+            del result["cluster"]
+    other = tmp_path / "other-version.json"
+    other.write_text(json.dumps(document))
+    assert diff_json(runs.old, other)[1]["findings"] == diff_json(runs.old, runs.new)[1]["findings"]
+    assert diff_json(other, runs.new)[1]["counts"] == {"new": 0, "fixed": 0, "changed": 0, "still-failing": 5}

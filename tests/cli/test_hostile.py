@@ -77,7 +77,7 @@ def test_size_limit_is_overridable(tmp_path: Path) -> None:
     ("argv", "words"),
     [
         (["run", "--plan", str(GOOD), "--frobnicate"], "unrecognized arguments"),
-        (["run", "--profile", "plan"], "the following arguments are required: --plan"),
+        (["run", "--profile", "plan"], "one of the arguments --plan --fleet is required"),
         (["frobnicate"], "invalid choice"),
         (["run", "--plan", str(GOOD), "--check", "nonsense"], "--check: 'nonsense' matches no check id"),
         (["run", "--plan", str(GOOD), "--check", "acp-net-001"], "did you mean ACP-NET-001?"),

@@ -15,6 +15,7 @@ import pytest
 from acpcheck.facts.model import GatherFailure
 from acpcheck.facts.store import save_facts
 from acpcheck.plugin.options import RUN_PARTS
+from acpcheck.report.document import RESULTS_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +166,7 @@ def test_results_json_entry_is_complete(checks: pytest.Pytester) -> None:
     out = checks.path / "out"
     checks.runpytest(replay(checks), f"--acp-plan={EXAMPLE}", f"--acp-out={out}")
     document = results_of(out)
-    assert document["schema"] == "acpcheck/results/v1"
+    assert document["schema"] == RESULTS_SCHEMA
     assert {"id", "started", "finished", "profile", "plan", "acpcheck"} <= set(document["run"])
     failing = next(r for r in document["results"] if r["check"] == "ACP-NET-902")
     assert failing == {

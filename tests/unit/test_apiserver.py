@@ -155,7 +155,26 @@ def test_tls_is_real(served: tuple[TestApiServer, ServerDir]) -> None:
 def test_discovery(served: tuple[TestApiServer, ServerDir]) -> None:
     admin = api(served)
     groups = {g.name: g.preferred_version.version for g in client.ApisApi(admin).get_api_versions().groups}
-    assert groups == {"apiextensions.k8s.io": "v1", "cluster.alauda.io": "v1alpha1", "networking.k8s.io": "v1"}
+    assert groups == {
+        "apiextensions.k8s.io": "v1",
+        "cluster.alauda.io": "v1alpha1",
+        "networking.k8s.io": "v1",
+        # read by the upgrade-readiness checks (ACP-UPG-*): built-in types and the lab's CRDs
+        "apps": "v1",
+        "batch": "v1",
+        "certificates.k8s.io": "v1",
+        "config.cpaas.io": "v1",
+        "enhancement.cluster.alauda.io": "v1",
+        "platform.tkestack.io": "v1",
+    }
+    scopes = {
+        (group, r.name): (r.kind, r.namespaced)
+        for group in ("apps", "batch", "certificates.k8s.io")
+        for r in client.CustomObjectsApi(admin).get_api_resources(group, "v1").resources
+    }
+    assert scopes[("apps", "daemonsets")] == ("DaemonSet", True)
+    assert scopes[("batch", "cronjobs")] == ("CronJob", True)
+    assert scopes[("certificates.k8s.io", "certificatesigningrequests")] == ("CertificateSigningRequest", False)
     core = {r.name for r in client.CoreV1Api(admin).get_api_resources().resources}
     assert {"namespaces", "nodes", "nodes/status", "secrets", "configmaps", "services", "services/status"} <= core
     eec = client.CustomObjectsApi(admin).get_api_resources(*EEC[:2]).resources

@@ -127,7 +127,12 @@ MISTAKES: dict[str, Callable[[dict[str, Any]], None]] = {
     "exit code 3": lambda d: d["run"].update(exitCode=3),
     "unknown top-level key": lambda d: d.update(extra=True),
     "missing expiredWaivers": lambda d: d.pop("expiredWaivers"),
-    "wrong schema id": lambda d: d.update(schema="acpcheck/results/v2"),
+    "wrong schema id": lambda d: d.update(schema="acpcheck/results/v1"),  # readers take v1; the schema is v2's
+    "result without its cluster": lambda d: _first("fail")(d).pop("cluster"),
+    "run without fleet": lambda d: d["run"].pop("fleet"),
+    "fleet without clusters": lambda d: d["run"].update(
+        fleet={"name": "prod", "file": "f.yaml", "acp": "4.3", "clusters": []}
+    ),
     "unknown status": lambda d: _first("fail")(d).update(status="failed"),
     "upper-case severity": lambda d: _first("fail")(d).update(severity="HIGH"),
     "unknown area": lambda d: _first("fail")(d).update(area="DNS"),
