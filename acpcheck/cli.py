@@ -683,14 +683,15 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
     # is not under one: there, the checks are named by package and each path option is
     # given as option=value, which xdist passes on as it is (so acpcheck is installed at
     # the same path on each worker host: docs/fleet.md). The environment does not travel
-    # over SSH either, so a remote worker loads its entry-point plugins itself: the plugin
-    # is named by its entry point ("acpcheck"), which pytest then loads only once.
+    # over SSH either, so a remote worker loads its entry-point plugins itself: plugins are
+    # named by their entry points ("acpcheck", "xdist", "allure_pytest"), which pytest
+    # loads once whether it loads entry points by itself or not.
     remote = bool(args.tx)
     argv = [
         # Only the plugins a run needs: whatever else is installed next to acpcheck
         # cannot slow the run down or change it (see the environment below).
         "-p",
-        "acpcheck" if remote else "acpcheck.plugin",
+        "acpcheck",
         # The first-party checks by their directory, with conftest.py files looked for
         # there and below only: given a package name, pytest would import the
         # conftest.py of the caller's working directory and its tests/ (someone
@@ -743,13 +744,13 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         # A worker that dies is not replaced: with --dist loadgroup, pytest-xdist 3.8
         # hangs for ever once it replaces one (pytest-dev/pytest-xdist#1323, #1327).
         # The run ends instead, and its reports say which check gave no result (exit 3).
-        argv += ["-p", "xdist.plugin", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
+        argv += ["-p", "xdist", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
     elif args.tx:
-        argv += ["-p", "xdist.plugin", "--dist", "loadgroup", "--max-worker-restart", "0"]
+        argv += ["-p", "xdist", "--dist", "loadgroup", "--max-worker-restart", "0"]
     for spec_text in args.tx:
         argv += ["--tx", spec_text]
     if args.alluredir:
-        argv += ["-p", "allure_pytest.plugin", "--alluredir", args.alluredir]
+        argv += ["-p", "allure_pytest", "--alluredir", args.alluredir]
     argv += args.pytest_args
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # inherited by xdist workers too
     # No cyclic garbage collection while pytest runs: a large run keeps its items,
