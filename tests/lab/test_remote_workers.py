@@ -357,14 +357,6 @@ def _comparable(results: dict) -> dict:
     return {**results, "run": run, "results": found}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="acpcheck run --tx names xdist's plugin as -p xdist.plugin: a remote worker, which loads entry-point "
-    "plugins itself (PYTEST_DISABLE_PLUGIN_AUTOLOAD does not travel over SSH), then registers it a second time as "
-    "'xdist' and stops ('Plugin already registered under a different name'); -p xdist loads it once: remove this "
-    "mark with that fix in acpcheck/cli.py",
-)
 def test_a_fleet_on_two_remote_lab_workers_gives_the_results_of_local_workers(
     workers_lab: LabInfo, node_python: Path, shared_dir: Path, fleet_for_workers: tuple[Path, dict[str, list[str]]]
 ) -> None:
