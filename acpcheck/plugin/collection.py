@@ -112,11 +112,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         if settings.fleet is not None:
             # Their evidence fixtures know one cluster only.
             reason = "not applicable: checks that take fixtures of their own do not run in a fleet run yet"
-            return [
-                pytest.Function.from_parent(
-                    collector, name=name, callobj=obj, keywords={"skip": pytest.mark.skip(reason=reason)}
-                )
-            ]
+            skipped = pytest.Function.from_parent(collector, name=name, callobj=obj)
+            skipped.add_marker(pytest.mark.skip(reason=reason))
+            return [skipped]
         return None  # pytest's own items and fixtures (pytest_generate_tests parametrises them)
     # private pytest API: Session._fixturemanager.getfixtureinfo, the fixture closure of
     # a function; with func=None, the autouse fixtures only, computed once per module.

@@ -250,8 +250,11 @@ class Settings:
             return self.fleet
         entry = source_providing(parameter)
         assert entry is not None, parameter
-        if self.fleet is not None and run.save_dir is None and run.replay_dir is None:
+        if self.fleet is not None and run.unreachable is None and run.save_dir is None and run.replay_dir is None:
+            # A member's first check here: gather every source its checks read, at once
+            # (one SSH pool for all of them), as a single plan's run does on the controller.
             self._prepare_member_gathering(run)
+            run.ensure_evidence(sources_needed(run.plan, self.profile, self.select))
         return run.provide(entry, parameter, node)
 
     def _prepare_member_gathering(self, run: ClusterRun) -> None:
