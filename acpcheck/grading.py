@@ -64,6 +64,15 @@ def not_applicable(meta: CheckMeta, plan: ClusterPlan) -> str | None:
             f"not applicable: cluster {plan.metadata.name} has no plan file in the fleet (only live-state "
             "checks run; give its entry a plan: for the others)"
         )
+    cloud = plan.spec.cluster.cloud_provider
+    if meta.scope is Scope.NODE and cloud is not None:
+        # The one rule that is about where a check runs, not about the plan's contents: a node check
+        # runs over SSH, and the nodes of a public-cloud cluster are the provider's ("Adding nodes
+        # through the platform interface is not supported": the EKS/AKS/GKE import pages).
+        return (
+            f"not applicable: a public-cloud cluster ({cloud.upper()}): its nodes are managed by the cloud "
+            "provider, not reached by ACP over SSH"
+        )
     return meta.applies.not_applicable(plan)
 
 

@@ -214,6 +214,9 @@ ClusterType = Literal["on-premise", "hosted-control-plane", "imported", "registe
 PLATFORM_MANAGED: frozenset[str] = frozenset({"on-premise", "hosted-control-plane", "immutable"})
 #: Cluster types that ACP connects to but did not build ("third-party").
 THIRD_PARTY: frozenset[str] = frozenset({"imported", "registered"})
+#: The public clouds whose managed Kubernetes ACP takes on (EKS, AKS, GKE: "Connected Clusters", Public Cloud
+#: Kubernetes); their nodes belong to the cloud provider, never to ACP's SSH.
+CloudProvider = Literal["eks", "aks", "gke"]
 
 
 class Cluster(Spec):
@@ -227,6 +230,13 @@ class Cluster(Spec):
         description=(
             "how the cluster comes to ACP: built on-premise (or immutable, or with a hosted control plane) or "
             "imported/registered"
+        ),
+    )
+    cloud_provider: CloudProvider | None = Field(
+        default=None,
+        description=(
+            "the public cloud whose managed Kubernetes this is (eks, aks or gke; usually with type imported or "
+            "registered): its nodes are the provider's, so the checks run on nodes over SSH are skipped; null: none"
         ),
     )
     kubernetes_version: str = Field(
