@@ -6,6 +6,7 @@ reason (no SSH is tried), and a cloud credential stored on the cluster reaches n
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -215,6 +216,10 @@ def test_a_real_run_on_an_eks_cluster_skips_its_nodes_and_prints_no_credential(t
     seed = tmp_path / "seed.yaml"
     seed.write_text(yaml.safe_dump_all([eks("ip-10-0-1-5"), credential_secret()]))
     server = serve_dir(server_dir.root, listen="127.0.0.1:0", seeds=[seed])
+    secrets = server.store.find("", "v1", "secrets")
+    assert secrets is not None
+    stored = server.store.get(secrets, "cpaas-system", "aws-account")
+    assert CANARY in json.dumps(stored) or CANARY.encode() in base64.b64decode(stored["data"]["secretAccessKey"])
     try:
         document = merge(
             REGISTERED,
