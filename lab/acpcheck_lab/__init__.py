@@ -22,7 +22,8 @@ file view and init script), ``host`` (namespaces, links, processes, the keeper),
 ``registry`` (the labs up on this machine),
 ``hostcheck`` (is a subnet already in use on this machine?), ``outputs`` (plan, ssh_config),
 ``info`` (a running lab: lab.json, lab.env), ``core`` (up/down/status), ``socks5`` (a tiny client),
-``workers`` (lab nodes as remote pytest-xdist worker hosts), ``cli``; ``keeper.py`` and ``listener.py`` run as separate processes.
+``workers`` (lab nodes as remote pytest-xdist worker hosts), ``cli``; ``keeper.py`` and
+``listener.py`` run as separate processes.
 """
 
 from acpcheck_lab.cli import main
