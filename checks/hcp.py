@@ -185,8 +185,8 @@ MANAGEMENT = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE)
     tags=LIVE_TAGS,
     refs=[HCP_CONCEPTS],
     remediation=(
-        "Install the missing cluster plugins on the management cluster (Administrator > Marketplace > Cluster "
-        "Plugins): Kubeadm Provider, Hosted Control Plane and SSH Infrastructure Provider."
+        "Install the missing cluster plugins on the management cluster: Kubeadm Provider, Hosted Control Plane and "
+        "SSH Infrastructure Provider, as the Hosted Control Plane docs require."
     ),
 )
 def check_management_cluster_plugins(plan: ClusterPlan, cluster: ClusterView) -> None:
@@ -204,7 +204,8 @@ def check_management_cluster_plugins(plan: ClusterPlan, cluster: ClusterView) ->
         if absent:
             missing.append(row.plugin)
             findings.append(
-                f"cluster plugin {row.plugin} is not installed on {cluster.target}: it serves no "
+                f"cluster plugin {row.plugin} is not installed on the management cluster ({cluster.server}): it "
+                f"serves no "
                 f"{', '.join(absent)} (source: {row.source})"
             )
     fail_if(findings, missing=missing, data=str(HCP_PLUGINS_FILE.name), source=HCP_CONCEPTS)
@@ -214,7 +215,8 @@ def _pools(cluster: ClusterView) -> list[dict[str, Any]]:
     """MetalLB's address pools; FAIL when MetalLB is not installed (the cluster does not serve them)."""
     if not cluster.served(METALLB_POOLS):
         fail(
-            f"{cluster.target} serves no {METALLB_POOLS.qualified}: MetalLB is not installed, so nothing gives "
+            f"The management cluster ({cluster.server}) serves no {METALLB_POOLS.qualified}: MetalLB is not "
+            "installed, so nothing gives "
             "LoadBalancer Services an address, and each hosted control plane's API server is exposed through one "
             f"(source: {HCP_CONCEPTS}). A LoadBalancer implementation other than MetalLB is not recognised here",
             source=HCP_CONCEPTS,
@@ -255,14 +257,15 @@ def check_management_cluster_load_balancer(plan: ClusterPlan, cluster: ClusterVi
     pools = _pools(cluster)
     if not pools:
         fail(
-            f"MetalLB is installed on {cluster.target} but has no IPAddressPool: no LoadBalancer Service can get an "
+            f"MetalLB is installed on the management cluster ({cluster.server}) but has no IPAddressPool: no "
+            "LoadBalancer Service can get an "
             f"address, so no hosted control plane's API server can be exposed (source: {HCP_CONCEPTS})",
             source=HCP_CONCEPTS,
         )
     counted = [pool for pool in pools if pool.get("available")]
     if len(counted) == len(pools) and all(sum(pool["available"].values()) == 0 for pool in counted):
         warn(
-            f"Every MetalLB address pool of {cluster.target} reports no free address "
+            f"Every MetalLB address pool of the management cluster ({cluster.server}) reports no free address "
             f"({', '.join(_pool_name(pool) for pool in pools)}: status availableIPv4/availableIPv6 0): the "
             "LoadBalancer Service of the next hosted control plane would wait for an address",
             pools=[_pool_name(pool) for pool in pools],
@@ -282,29 +285,26 @@ def _pool_range(label: str, text: str) -> Labelled | None:
         return None
 
 
-def _planned_cidrs(plan: ClusterPlan) -> tuple[list[Labelled], list[str]]:
+def _planned_cidrs(plan: ClusterPlan) -> tuple[list[Labelled], dict[str, str], list[str]]:
     """The ranges a pool must stay out of, as the plan gives them: the management cluster's pod and
-    Service CIDRs (spec.managementCluster) and this hosted cluster's (spec.network); and the
-    management cluster's fields the plan leaves unset."""
-    management = plan.spec.management_cluster
+    Service CIDRs (spec.managementCluster) and this hosted cluster's (spec.network); where the plan
+    gives each (by label); and the management cluster's fields the plan leaves unset."""
+    management, network = plan.spec.management_cluster, plan.spec.network
     ranges: list[Labelled] = []
+    where: dict[str, str] = {}
     unset: list[str] = []
-    for label, key, cidrs in (
-        ("management cluster pod CIDR", "podCIDR", management.pod_cidr),
-        ("management cluster Service CIDR", "serviceCIDR", management.service_cidr),
+    for label, path, cidrs in (
+        ("management cluster pod CIDR", ("spec", "managementCluster", "podCIDR"), management.pod_cidr),
+        ("management cluster Service CIDR", ("spec", "managementCluster", "serviceCIDR"), management.service_cidr),
+        ("this cluster's pod CIDR", ("spec", "network", "clusterCIDR"), network and network.cluster_cidr),
+        ("this cluster's Service CIDR", ("spec", "network", "serviceCIDR"), network and network.service_cidr),
     ):
         if cidrs:
-            ranges.extend(Labelled(f"{label} ({plan.where('spec', 'managementCluster', key)})", c) for c in cidrs)
-        else:
-            unset.append(f"spec.managementCluster.{key}")
-    network = plan.spec.network
-    if network is not None:
-        for label, key, cidrs in (
-            ("this cluster's pod CIDR", "clusterCIDR", network.cluster_cidr),
-            ("this cluster's Service CIDR", "serviceCIDR", network.service_cidr),
-        ):
-            ranges.extend(Labelled(f"{label} ({plan.where('spec', 'network', key)})", c) for c in cidrs or ())
-    return ranges, unset
+            ranges.extend(Labelled(label, cidr) for cidr in cidrs)
+            where[label] = f"{'.'.join(path)}, {plan.where(*path)}"
+        elif path[1] == "managementCluster":
+            unset.append(".".join(path))
+    return ranges, where, unset
 
 
 @check(
@@ -344,13 +344,16 @@ def check_management_cluster_pools_clear_of_cidrs(plan: ClusterPlan, cluster: Cl
                 findings.append(f"MetalLB pool {_pool_name(pool)}: {text!r} is neither a CIDR nor a first-last range")
             else:
                 pools.append(found)
-    cidrs, unset = _planned_cidrs(plan)
+    cidrs, where, unset = _planned_cidrs(plan)
     for pool_range, cidr in find_overlaps(pools, cidrs):
-        findings.append(f"{pool_range} overlaps {cidr}: a LoadBalancer address must not be a pod or Service address")
+        findings.append(
+            f"{pool_range} overlaps {cidr} ({where[cidr.label]}): a LoadBalancer address must not be a pod or "
+            "Service address"
+        )
     fail_if(findings, source=METALLB_OPERATOR)
     if unset:
         manual(
-            f"{' and '.join(unset)} not set, so the MetalLB pools of {cluster.target} were compared with this "
+            f"{' and '.join(unset)} not set, so the management cluster's MetalLB pools were compared with this "
             "cluster's CIDRs only: check that no pool overlaps the management cluster's pod and Service CIDRs "
             f"(`kubectl get ipaddresspools -A -o yaml`; source: {METALLB_OPERATOR}), or set the fields"
         )

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,7 +218,7 @@ def test_a_pool_overlapping_the_tenant_pod_cidr_fails_naming_both(live: Live) ->
     status, message = results(plan, evidence)["ACP-HCP-006"]
     assert status == "fail"
     assert "MetalLB pool metallb-system/tenant-clash 10.13.200.0/24 overlaps this cluster's pod CIDR" in message
-    assert "10.13.0.0/16" in message and "hcp-apiservers" not in message
+    assert "10.13.0.0/16 (spec.network.clusterCIDR, " in message and "hcp-apiservers" not in message
 
 
 def test_a_pool_range_inside_the_management_service_cidr_fails(live: Live) -> None:
@@ -255,3 +258,90 @@ def test_the_management_rules_apply_only_to_hosted_control_planes_with_a_kubecon
         assert "no kubeconfig" in (meta.applies.not_applicable(without_kubeconfig) or "")
         assert meta.applies.not_applicable(not_hosted)
         assert meta.area == "HCP" and str(meta.scope) == "cluster"
+
+
+def test_a_reader_refused_the_crds_gets_an_error_never_a_pass(
+    live: Live, server_dir: ServerDir, tmp_path: Path
+) -> None:
+    """A kubeconfig whose user may not list CRDs (403) cannot show the plugins: ERROR, with the refusal."""
+    plan, _ = live(healthy())
+    token = next(user.token for user in server_dir.users() if user.name == "no-eec-reader")
+    server = TestApiServer(server_dir.tls(), server_dir.users(), port=0).start()
+    try:
+        path = tmp_path / "refused.kubeconfig"
+        path.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "no-eec-reader", token=token))
+        refused = make_plan({"spec": {"kubeconfig": str(path)}}, base=HCP)
+        evidence = gather_cluster(refused, environ={})
+    finally:
+        server.stop()
+    result = run(hcp.check_management_cluster_plugins, refused, evidence)
+    assert str(result.status) == "error" and "forbidden" in result.message
+
+
+# ---------------------------------------------------------------------------
+# End to end: `acpcheck run --profile hcp --check area:HCP` with the management cluster's kubeconfig
+
+
+def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, tuple[str, str]]]:
+    """The hcp profile narrowed to area:HCP (its node checks would log in to the workers: not these)."""
+    key = tmp_path / "id_ed25519"  # the plan names a key; the run opens no SSH session
+    key.write_text("unused\n")
+    key.chmod(0o600)
+    plan = merge(plan, {"spec": {"ssh": {"auth": {"privateKeyFile": str(key)}}}})
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "acpcheck",
+            "run",
+            "--plan",
+            "plan.yaml",
+            "--profile",
+            "hcp",
+            "--check",
+            "area:HCP",
+            "--out",
+            "out",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ACPCHECK_")},
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    return done.returncode, {r["check"]: (r["status"], r["message"]) for r in document["results"]}
+
+
+def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_cluster(
+    server_dir: ServerDir, tmp_path: Path
+) -> None:
+    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
+    states = {
+        "healthy": ((), healthy()),
+        "defective": (("sshhosts.infrastructure.cluster.x-k8s.io",), [*healthy(), pool("clash", "10.13.9.0/24")]),
+    }
+    found = {}
+    for state, (without, objects) in states.items():
+        crds = [crd for crd in shipped_crds() if crd["metadata"]["name"] not in without]
+        with TestApiServer(server_dir.tls(), server_dir.users(), port=0, crds=crds) as server:
+            for obj in objects:
+                server.put(copy.deepcopy(obj))
+            (tmp_path / state).mkdir()
+            kube = tmp_path / state / "management.kubeconfig"
+            kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+            found[state] = acpcheck_run(merge(HCP, {"spec": {"kubeconfig": str(kube)}}), tmp_path / state)
+    code, healthy_results = found["healthy"]
+    assert code == 0 and {check: status for check, (status, _) in healthy_results.items()} == {
+        f"ACP-HCP-00{n}": "pass" for n in range(1, 7)
+    }
+    code, defective = found["defective"]
+    assert code == 1
+    assert {check for check, (status, _) in defective.items() if status == "fail"} == {"ACP-HCP-004", "ACP-HCP-006"}
+    assert "SSH Infrastructure Provider" in defective["ACP-HCP-004"][1]
+    assert "metallb-system/clash 10.13.9.0/24 overlaps this cluster's pod CIDR" in defective["ACP-HCP-006"][1]
+    assert token not in (tmp_path / "defective" / "out" / "results.json").read_text()
