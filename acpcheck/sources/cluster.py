@@ -291,6 +291,40 @@ CLUSTER_VERSION_SHADOW = Read(
     namespace="cpaas-system",
     summarise=_cluster_version_shadow_summary,
 )
+# Hosted control planes: the management cluster (ACP-HCP-004 and up). For an HCP plan the run's
+# kubeconfig is the management cluster's (checks/hcp.py says why).
+
+
+def _crd_summary(crd: dict[str, Any]) -> dict[str, Any]:
+    """A CustomResourceDefinition's name and the versions it serves (its schema is tens of kB: never kept)."""
+    spec = crd.get("spec") or {}
+    return {
+        "name": (crd.get("metadata") or {}).get("name"),
+        "servedVersions": [
+            v.get("name") for v in spec.get("versions") or [] if isinstance(v, dict) and v.get("served")
+        ],
+    }
+
+
+def _ip_address_pool_summary(pool: dict[str, Any]) -> dict[str, Any]:
+    """A MetalLB IPAddressPool: its addresses (CIDRs or ``first-last`` ranges), whether MetalLB hands them out
+    unasked (``autoAssign``, default true), and the address counts MetalLB's newer releases keep in status
+    (``availableIPv4``/``availableIPv6``; absent before them)."""
+    metadata, spec, status = pool.get("metadata") or {}, pool.get("spec") or {}, pool.get("status") or {}
+    return {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "addresses": [a for a in spec.get("addresses") or [] if isinstance(a, str)],
+        "autoAssign": spec.get("autoAssign", True),
+        "available": {k: status[k] for k in ("availableIPv4", "availableIPv6") if isinstance(status.get(k), int)},
+    }
+
+
+#: Every CRD of the cluster, name and served versions: which cluster plugins are installed.
+CRDS = Read("crds", "apiextensions.k8s.io", "v1", "customresourcedefinitions", summarise=_crd_summary)
+#: MetalLB's address pools (https://metallb.universe.tf/configuration/#defining-the-ips-to-assign-to-the-load-balancer-services),
+#: every namespace; not-served when MetalLB is not installed.
+METALLB_POOLS = Read("metallb-pools", "metallb.io", "v1beta1", "ipaddresspools", summarise=_ip_address_pool_summary)
 #: One read per row of acpcheck/matrix/removed_apis.yaml, by the row's key.
 REMOVED_API_READS: dict[str, Read] = {row.key: _removed_api_read(row) for row in removed_apis()}
 #: Everything a run reads from the API (later issues add rows here).
@@ -307,6 +341,8 @@ READS: tuple[Read, ...] = (
     DAEMONSETS,
     ETCD_BACKUP_CONFIGS,
     CLUSTER_VERSION_SHADOW,
+    CRDS,
+    METALLB_POOLS,
     *REMOVED_API_READS.values(),
 )
 

@@ -28,7 +28,9 @@ exercised over the real protocol, with the official ``kubernetes`` client and
   against, and pruned to, the CRD's ``openAPIV3Schema`` (422 Invalid), like the real one.
   The CRDs of lab/acpcheck_lab/crds/ are loaded at start (each file names its source):
   ``etcdencryptionconfigs.cluster.alauda.io`` from ACP's published CRD; ClusterVersionShadow,
-  EtcdBackupConfiguration and platform.tkestack.io Cluster as minimal structural ones.
+  EtcdBackupConfiguration and platform.tkestack.io Cluster as minimal structural ones, and for
+  hosted control planes the CRDs of the management cluster's plugins (Kubeadm Provider, Hosted
+  Control Plane, SSH Infrastructure Provider) and MetalLB's IPAddressPool, minimal structural too.
 
 - **Hostile answers** (``hostile = Hostile(mode, path, interval)``, or ``serve --hostile``):
   for the requests under a path, one of ``acpcheck_lab.tlsapi.HOSTILE_MODES`` instead of
@@ -1656,6 +1658,8 @@ DEFAULT_USERS: list[dict[str, Any]] = [
                     "policy",
                     "autoscaling",
                     "storage.k8s.io",
+                    # hosted control planes (ACP-HCP-004 and up): MetalLB's address pools
+                    "metallb.io",
                 ],
                 "resources": ["*"],
             }

@@ -110,7 +110,9 @@ def test_the_lab_eec_states_are_valid_and_judged_as_their_names_say() -> None:
     from acpcheck.testing import load_plan_text, run_check
     from acpcheck_lab.apiserver import shipped_crds
 
-    schema = shipped_crds()[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema = next(c for c in shipped_crds() if c["metadata"]["name"] == "etcdencryptionconfigs.cluster.alauda.io")[
+        "spec"
+    ]["versions"][0]["schema"]["openAPIV3Schema"]
     document = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "workload-kube-ovn.yaml").read_text())
     document["spec"]["kubeconfig"] = "a-kubeconfig"  # live-cluster checks apply
     plan = load_plan_text(yaml.safe_dump(document))
