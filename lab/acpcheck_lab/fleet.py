@@ -418,19 +418,19 @@ def api_down_fleet() -> FleetSpec:
 def scale_fleet(count: int, nodes_per_cluster: int = 20, objects_per_cluster: int = 3000) -> FleetSpec:
     """``count`` healthy clusters (one global, the rest workload), each with ``nodes_per_cluster`` Ready
     nodes and ``objects_per_cluster`` ordinary objects: the benchmark's fleet."""
-    clusters = []
-    for index in range(count):
-        name = "global" if index == 0 else f"wl-{index:03d}"
-        clusters.append(
-            ClusterSpec(
-                name,
-                role="global" if index == 0 else "workload",
-                version=K8S_OF_4_2,
-                nodes=nodes(f"{name}-n", nodes_per_cluster, kubelet=f"v{K8S_OF_4_2}"),
-                objects=healthy_objects(),
-                population=objects_per_cluster,
-            )
+    names = ["global", *(f"wl-{index:03d}" for index in range(1, count))]
+    registry = tuple(platform_cluster(name, K8S_OF_4_2) for name in names)  # global lists every cluster
+    clusters = [
+        ClusterSpec(
+            name,
+            role="global" if name == "global" else "workload",
+            version=K8S_OF_4_2,
+            nodes=nodes(f"{name}-n", nodes_per_cluster, kubelet=f"v{K8S_OF_4_2}"),
+            objects=(*healthy_objects(), *(registry if name == "global" else ())),
+            population=objects_per_cluster,
         )
+        for name in names
+    ]
     return FleetSpec(f"scale-{count}", tuple(clusters))
 
 
