@@ -52,17 +52,16 @@ FLOOR = r"""
 import sys, yaml
 from pathlib import Path
 from kubernetes import config
-from kubernetes.client.exceptions import ApiException
 from acpcheck.sources.cluster import READS
 fleet_file = Path(sys.argv[1])
 fleet = yaml.safe_load(fleet_file.read_text())
 def get(api, path, query=()):
-    try:
-        answer = api.call_api(path, "GET", query_params=list(query), auth_settings=["BearerToken"],
-                              _preload_content=False, _return_http_data_only=True)
-        return answer.data
-    except ApiException as error:
-        return b""
+    request = api.param_serialize("GET", path, query_params=list(query), auth_settings=["BearerToken"])
+    answer = api.call_api(*request)
+    answer.read()
+    if answer.status >= 400 and answer.status != 404:
+        raise SystemExit(f"{path}: HTTP {answer.status}")
+    return answer.data
 for entry in fleet["spec"]["clusters"]:
     with config.new_client_from_config(config_file=str(fleet_file.parent / entry["kubeconfig"])) as api:
         get(api, "/version")
@@ -214,7 +213,7 @@ class RemoteWorkers:
 def table(records: list[dict[str, object]], modes: list[str]) -> str:
     lines = [
         "| clusters | start-up s (files + serve) | servers MiB | mode | wall s | runner CPU s | wall/cluster s "
-        "| CPU/cluster s | CPU vs floor | CPU/cluster vs smallest | FAIL+ERROR |",
+        "| CPU/cluster s | CPU vs floor | CPU/cluster vs smallest | FAIL+ERROR (floor: exit) |",
         "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     smallest: dict[str, float] = {}
@@ -231,12 +230,13 @@ def table(records: list[dict[str, object]], modes: list[str]) -> str:
                 )
                 continue
             per_cluster = sample.cpu_s / size
+            outcome = f"exit {sample.exit}" if sample.bad is None else str(sample.bad)
             smallest.setdefault(mode, per_cluster)
             lines.append(
                 f"| {size} | {startup} | {record['servers_mb']:.0f} | {mode} "
                 f"| {sample.wall_s:.1f} | {sample.cpu_s:.1f} "
                 f"| {sample.wall_s / size:.2f} | {per_cluster:.3f} | {sample.cpu_s / max(floor.cpu_s, 1e-9):.1f}x "
-                f"| {per_cluster / smallest[mode]:.2f} | {'' if sample.bad is None else sample.bad} |"
+                f"| {per_cluster / smallest[mode]:.2f} | {outcome} |"
             )
     return "\n".join(lines)
 
