@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -411,8 +411,7 @@ def three_cluster_fleet() -> FleetSpec:
 def api_down_fleet() -> FleetSpec:
     """The three-cluster fleet with ``west``'s API down (its port closed): ERROR for it, verdicts for the rest."""
     spec = three_cluster_fleet()
-    clusters = tuple(ClusterSpec(**{**c.__dict__, "down": True}) if c.name == "west" else c for c in spec.clusters)
-    return FleetSpec(spec.name, clusters, spec.target, spec.upgrade_from, spec.discover)
+    return replace(spec, clusters=tuple(replace(c, down=True) if c.name == "west" else c for c in spec.clusters))
 
 
 def scale_fleet(count: int, nodes_per_cluster: int = 20, objects_per_cluster: int = 3000) -> FleetSpec:
@@ -456,7 +455,6 @@ class FleetError(RuntimeError):
 class _Child:
     process: subprocess.Popen[str]
     log: Path
-    names: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: The child's answer lines, read by a thread of their own (None once its output ends).
     lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
@@ -466,8 +464,9 @@ class _Child:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self.lines.put(line.strip())
         self.lines.put(None)
 
 
@@ -549,8 +548,10 @@ class TestFleet:
             cluster.served = False
 
     def stop_cluster(self, name: str) -> None:
-        """Stop one cluster's server: its port refuses connections from now on."""
+        """Stop one cluster's server: its port refuses connections from now on (nothing to do if it is not served)."""
         cluster = self.clusters[name]
+        if not cluster.served:
+            return
         child = self._children[cluster.child]
         with child.lock:
             self._send(child, f"stop {name}")
@@ -619,7 +620,7 @@ class TestFleet:
                     bufsize=1,
                     start_new_session=True,  # a Ctrl-C in the terminal reaches the owner, who stops it
                 )
-            self._children.append(_Child(process, log, [entry["name"] for entry in share]))
+            self._children.append(_Child(process, log))
 
     def _await_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
