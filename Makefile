@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/lb_bench.py
 	$(PY) bench/etcd_bench.py
 	$(PY) bench/secret_scan_bench.py
+	$(PY) bench/fleet_bench.py
 
 clean:
 	rm -rf $(VENV) reports/out bench/out *.egg-info lab/*.egg-info
