@@ -1095,6 +1095,9 @@ class _HttpServer(http.server.ThreadingHTTPServer):
     def finish_request(self: Self, request: Any, client_address: Any) -> None:
         """TLS per connection, in the connection's own thread (a slow handshake never blocks accept)."""
         request.settimeout(30)
+        # Answers go out in more than one write; with Nagle's algorithm the second waits for the
+        # client's delayed ACK (~40 ms a request). kube-apiserver (Go) sets TCP_NODELAY too.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.owner.tls_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as error:
