@@ -48,6 +48,13 @@ class ClusterRun:
 
     def __post_init__(self) -> None:
         self._reasons: dict[str, str | None] = {}
+        self._judged_as = self.plan
+        if self.unreachable is not None:
+            # A fleet member acpcheck has no way into is still a live cluster: its live checks
+            # apply (and are ERROR with the reason, ``provide``), they are not SKIPped for want
+            # of a kubeconfig, which would leave the cluster out in silence.
+            spec = self.plan.spec.model_copy(update={"kubeconfig": f"<{self.unreachable}>"})
+            self._judged_as = self.plan.model_copy(update={"spec": spec})
 
     @property
     def name(self) -> str:
@@ -56,7 +63,7 @@ class ClusterRun:
     def not_applicable(self, meta: CheckMeta) -> str | None:
         """Why ``meta`` does not apply to this cluster's plan: decided once per check, not per item."""
         if meta.id not in self._reasons:
-            self._reasons[meta.id] = not_applicable(meta, self.plan)
+            self._reasons[meta.id] = not_applicable(meta, self._judged_as)
         return self._reasons[meta.id]
 
     def gather_in_background(self, entries: list[SourceEntry]) -> None:
