@@ -174,6 +174,8 @@ class ManagementClusterLive(PlannedInCluster):
 
 
 MANAGEMENT = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE)
+#: ACP-HCP-006 also reads the tenant's spec.network (its pod and Service CIDRs).
+MANAGEMENT_AND_TENANT_NETWORK = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE, needs_network=True)
 
 
 @check(
@@ -312,7 +314,7 @@ def _planned_cidrs(plan: ClusterPlan) -> tuple[list[Labelled], dict[str, str], l
     title="the management cluster's MetalLB address pools stay out of the pod and Service CIDRs",
     severity=Severity.HIGH,
     scope=Scope.CLUSTER,
-    applies=MANAGEMENT,
+    applies=MANAGEMENT_AND_TENANT_NETWORK,
     tags=LIVE_TAGS,
     refs=[METALLB_OPERATOR, HCP_CONCEPTS, METALLB_POOLS_DOCS],
     remediation=(

@@ -7,18 +7,17 @@ reason (no SSH is tried), and a cloud credential stored on the cluster reaches n
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES, make_plan, merge
+from conftest import EXAMPLES, ServeCluster, make_plan, merge
 
 from acpcheck import testing
 from acpcheck.checks import cloud
@@ -26,7 +25,7 @@ from acpcheck.checks.node_kernel import check_transparent_hugepage_never
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import NODES, ClusterEvidence, ClusterView, gather_cluster
-from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, serve_dir, shipped_crds
+from acpcheck_lab.apiserver import init_server_dir, serve_dir
 
 #: The EKS plan of the examples (a registered cluster): with cloudProvider eks it is a public-cloud plan.
 REGISTERED = yaml.safe_load((EXAMPLES / "registered-cluster.yaml").read_text())
@@ -72,37 +71,23 @@ def credential_secret() -> dict[str, Any]:
 # A fresh test API server per test, read by the cluster source with the reader's token
 
 
-@pytest.fixture(scope="module")
-def server_dir(tmp_path_factory: pytest.TempPathFactory) -> ServerDir:
-    return init_server_dir(tmp_path_factory.mktemp("api") / "dir", port=0)
-
-
 Live = Callable[..., tuple[ClusterPlan, ClusterEvidence]]
 
 
 @pytest.fixture
-def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
-    """``live(nodes, plan=edits, base=plan document)``: (the plan with a kubeconfig for the server, the evidence)."""
-    started: list[TestApiServer] = []
-    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
+def live(serve_cluster: ServeCluster) -> Live:
+    """``live(objects, plan=edits, base=plan document)``: (the plan with a kubeconfig for the server, the evidence)."""
 
     def start(
         objects: list[dict[str, Any]], plan: dict[str, Any] | None = None, base: dict[str, Any] | None = None
     ) -> tuple[ClusterPlan, ClusterEvidence]:
-        server = TestApiServer(server_dir.tls(), server_dir.users(), port=0, crds=shipped_crds()).start()
-        started.append(server)
-        for obj in objects:
-            server.put(copy.deepcopy(obj))
-        path = tmp_path / f"kubeconfig-{len(started)}"
-        path.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+        path = serve_cluster(objects)
         the_plan = make_plan(merge({"spec": {"kubeconfig": str(path)}}, plan or {}), base=base)
         evidence = gather_cluster(the_plan, environ={})
         assert evidence.failure is None, evidence.failure
         return the_plan, evidence
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 def run(plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:

@@ -16,13 +16,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import DELETE, EXAMPLES, make_plan, merge
+from conftest import DELETE, EXAMPLES, ServeCluster, make_plan, merge
 
 from acpcheck import testing
 from acpcheck.checks import hcp
@@ -30,7 +30,7 @@ from acpcheck.matrix.hcp_plugins import hcp_plugins
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import ClusterEvidence, ClusterSource, ClusterView, gather_cluster
-from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
+from acpcheck_lab.apiserver import ServerDir, TestApiServer, kubeconfig, shipped_crds
 
 HCP: dict[str, Any] = yaml.safe_load((EXAMPLES / "hosted-control-plane.yaml").read_text())
 CHECKS: list[Callable[..., Any]] = [
@@ -63,39 +63,24 @@ def healthy() -> list[dict[str, Any]]:
     return [namespace("metallb-system"), pool("hcp-apiservers", "192.0.2.200-192.0.2.220", available=21)]
 
 
-@pytest.fixture(scope="module")
-def server_dir(tmp_path_factory: pytest.TempPathFactory) -> ServerDir:
-    return init_server_dir(tmp_path_factory.mktemp("api") / "dir", port=0)
-
-
 Live = Callable[..., tuple[ClusterPlan, ClusterEvidence]]
 
 
 @pytest.fixture
-def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
+def live(serve_cluster: ServeCluster) -> Live:
     """``live(objects, without=, plan=)``: a test API server holding ``objects`` and serving the shipped
     CRDs but those named in ``without``, gathered through an HCP plan whose kubeconfig names it."""
-    started: list[TestApiServer] = []
-    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
 
     def start(
         objects: list[dict[str, Any]], without: tuple[str, ...] = (), plan: dict[str, Any] | None = None
     ) -> tuple[ClusterPlan, ClusterEvidence]:
-        crds = [crd for crd in shipped_crds() if crd["metadata"]["name"] not in without]
-        server = TestApiServer(server_dir.tls(), server_dir.users(), port=0, crds=crds).start()
-        started.append(server)
-        for obj in objects:
-            server.put(copy.deepcopy(obj))
-        path = tmp_path / f"kubeconfig-{len(started)}"
-        path.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+        path = serve_cluster(objects, without=without)
         the_plan = make_plan({"spec": {"kubeconfig": str(path)}}, base=merge(HCP, plan or {}))
         evidence = gather_cluster(the_plan, environ={})
         assert evidence.failure is None, evidence.failure
         return the_plan, evidence
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 def run(check: Callable[..., Any], plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:

@@ -6,18 +6,17 @@ saved evidence replays to the same results."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import EXAMPLES, make_plan, merge
+from conftest import EXAMPLES, ServeCluster, make_plan, merge
 
 from acpcheck import testing
 from acpcheck.checks import upgrade as upg
@@ -30,7 +29,7 @@ from acpcheck.sources.cluster import (
     ClusterView,
     gather_cluster,
 )
-from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
+from acpcheck_lab.apiserver import ServerDir, TestApiServer, kubeconfig
 
 CHECKS: list[Callable[..., Any]] = [
     upg.check_live_kubernetes_matches_plan,
@@ -207,21 +206,14 @@ def flowschema(name: str, managed: bool) -> dict[str, Any]:
 # Fixtures: one server directory (CA, users) per module, one server per cluster state
 
 
-@pytest.fixture(scope="module")
-def server_dir(tmp_path_factory: pytest.TempPathFactory) -> ServerDir:
-    return init_server_dir(tmp_path_factory.mktemp("api") / "dir", port=0)
-
-
 Live = Callable[..., tuple[ClusterPlan, ClusterEvidence]]
 
 
 @pytest.fixture
-def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
+def live(serve_cluster: ServeCluster) -> Live:
     """``live(objects, version=, crds=, plan=, without=)``: a test API server with ``objects`` (and
     ``crds`` besides the shipped ones, but for those named in ``without``), read by the ``cluster``
     source through a kubeconfig for the reader; (the plan, the evidence)."""
-    started: list[TestApiServer] = []
-    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
 
     def start(
         objects: list[dict[str, Any]],
@@ -230,15 +222,7 @@ def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
         plan: dict[str, Any] | None = None,
         without: tuple[str, ...] = (),
     ) -> tuple[ClusterPlan, ClusterEvidence]:
-        shipped = [crd for crd in shipped_crds() if crd["metadata"]["name"] not in without]
-        server = TestApiServer(
-            server_dir.tls(), server_dir.users(), port=0, kubernetes_version=version, crds=[*shipped, *(crds or [])]
-        ).start()
-        started.append(server)
-        for obj in objects:
-            server.put(copy.deepcopy(obj))
-        path = tmp_path / f"kubeconfig-{len(started)}"
-        path.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+        path = serve_cluster(objects, version=version, crds=crds, without=without)
         edits = {
             "spec": {
                 "kubeconfig": str(path),
@@ -251,9 +235,7 @@ def live(server_dir: ServerDir, tmp_path: Path) -> Iterator[Live]:
         assert evidence.failure is None, evidence.failure
         return the_plan, evidence
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 def run(check: Callable[..., Any], plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:
