@@ -685,13 +685,13 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
     # the same path on each worker host: docs/fleet.md). The environment does not travel
     # over SSH either, so a remote worker loads its entry-point plugins itself: plugins are
     # named by their entry points ("acpcheck", "xdist", "allure_pytest"), which pytest
-    # loads once whether it loads entry points by itself or not.
+    # loads once whether it loads entry points by itself or not. Each is one argument
+    # (``-pacpcheck``): a bare ``acpcheck`` is a path in a checkout, which xdist would rewrite.
     remote = bool(args.tx)
     argv = [
         # Only the plugins a run needs: whatever else is installed next to acpcheck
         # cannot slow the run down or change it (see the environment below).
-        "-p",
-        "acpcheck",
+        "-pacpcheck",
         # The first-party checks by their directory, with conftest.py files looked for
         # there and below only: given a package name, pytest would import the
         # conftest.py of the caller's working directory and its tests/ (someone
@@ -700,24 +700,18 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         f"--confcutdir={CHECKS_DIR}",
         f"--config-file={Path(__file__).with_name('run.ini')}",  # our settings, never the caller's pytest.ini
         f"--rootdir={Path(__file__).resolve().parent.parent}",
-        "-p",
-        "no:cacheprovider",
+        "-pno:cacheprovider",
         # Per-item log, warning and output capture costs ~12 % of a large node run
         # and buys nothing here: checks report through their results (they do not
         # print), and acpcheck's own warnings (e.g. an insecure host-key policy)
         # should reach the terminal.
-        "-p",
-        "no:logging",
-        "-p",
-        "no:warnings",
-        "-p",
-        "no:capture",
+        "-pno:logging",
+        "-pno:warnings",
+        "-pno:capture",
         # They report exceptions nobody caught as pytest warnings, and their clean-up
         # runs gc.collect() five times over the run's whole heap (1 s at 1,000 nodes).
-        "-p",
-        "no:unraisableexception",
-        "-p",
-        "no:threadexception",
+        "-pno:unraisableexception",
+        "-pno:threadexception",
         "--no-header",
         "-q" if not args.verbose else "-v",
         # Findings are printed once, by acpcheck's own summary; pytest's failure
@@ -744,13 +738,13 @@ def _run_checks(args: argparse.Namespace, inputs: Any, pytest: Any) -> int:
         # A worker that dies is not replaced: with --dist loadgroup, pytest-xdist 3.8
         # hangs for ever once it replaces one (pytest-dev/pytest-xdist#1323, #1327).
         # The run ends instead, and its reports say which check gave no result (exit 3).
-        argv += ["-p", "xdist", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
+        argv += ["-pxdist", "-n", args.workers, "--dist", "loadgroup", "--max-worker-restart", "0"]
     elif args.tx:
-        argv += ["-p", "xdist", "--dist", "loadgroup", "--max-worker-restart", "0"]
+        argv += ["-pxdist", "--dist", "loadgroup", "--max-worker-restart", "0"]
     for spec_text in args.tx:
         argv += ["--tx", spec_text]
     if args.alluredir:
-        argv += ["-p", "allure_pytest", "--alluredir", args.alluredir]
+        argv += ["-pallure_pytest", f"--alluredir={args.alluredir}"]
     argv += args.pytest_args
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # inherited by xdist workers too
     # No cyclic garbage collection while pytest runs: a large run keeps its items,

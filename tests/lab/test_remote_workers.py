@@ -336,7 +336,10 @@ def _acpcheck_run(fleet: Path, out: Path, *workers: str) -> tuple[int, dict, flo
     """``acpcheck run --fleet`` with the given worker options: exit code, results.json, wall seconds."""
     command = [sys.executable, "-m", "acpcheck", "run", "--fleet", str(fleet), "--out", str(out), *workers]
     started = time.monotonic()
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=out.parent)
+    # From the checkout's root, where "acpcheck" is also a directory: an argument that names an
+    # existing path is rewritten by xdist for remote workers (and refused outside an rsync root).
+    checkout = Path(__file__).resolve().parents[2]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, cwd=checkout)
     wall = time.monotonic() - started
     print(" ".join(command), f"\n{run.stdout[-1500:]}{run.stderr[-1500:]}\nwall {wall:.1f} s")
     assert (out / "results.json").is_file(), run.stdout[-3000:] + run.stderr[-3000:]
