@@ -38,7 +38,8 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 def worker_evidence(settings: Settings) -> dict[str, dict[str, str]]:
     """What this worker gathered, as ``{cluster: {"<source>/<file>": text}}`` (then its
-    scratch directory is removed): every file a source saved, as text."""
+    scratch directory is removed): every file a source saved, as text, and each empty
+    directory as ``"<path>/": ""``."""
     scratch = settings.scratch
     if scratch is None:
         return {}
@@ -46,8 +47,12 @@ def worker_evidence(settings: Settings) -> dict[str, dict[str, str]]:
     try:
         for cluster_dir in sorted(p for p in scratch.iterdir() if p.is_dir()):
             files = sent.setdefault(cluster_dir.name, {})
-            for path in sorted(p for p in cluster_dir.rglob("*") if p.is_file()):
-                files[path.relative_to(cluster_dir).as_posix()] = path.read_text(encoding="utf-8")
+            for path in sorted(cluster_dir.rglob("*")):
+                relative = path.relative_to(cluster_dir).as_posix()
+                if path.is_file():
+                    files[relative] = path.read_text(encoding="utf-8")
+                elif path.is_dir() and not any(path.iterdir()):
+                    files[relative + "/"] = ""  # an empty directory (a source with nothing to save) is evidence too
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         settings.scratch = None
@@ -78,6 +83,9 @@ def receive_evidence(settings: Settings, sent: Any, worker: str) -> None:
                 raise InputError(
                     [Problem(worker, None, WORKER_EVIDENCE, f"{cluster}: refused evidence file {relative!r}")]
                 )
+            if relative.endswith("/"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         sources = [REGISTRY[name] for name in {PurePosixPath(r).parts[0] for r in files} if name in REGISTRY]
