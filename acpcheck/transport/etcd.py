@@ -289,6 +289,10 @@ def _read_bounded(response: http.client.HTTPResponse, limit: int) -> bytes:
     while True:
         chunk = response.read(1 << 20)
         if not chunk:
+            if declared.isdigit() and size < int(declared):
+                # read(amt) returns short at a connection that ended early, where read() would
+                # raise: a body cut off is the connection's end, not an answer that is not JSON.
+                raise http.client.IncompleteRead(b"".join(chunks), int(declared) - size)
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
