@@ -63,6 +63,41 @@ def hidden_from_nodes(path: Path | str) -> str | None:
     return None
 
 
+def _in_node_private_dir(path: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return any(real == private or private in real.parents for private in NODE_PRIVATE_DIRS)
+
+
+def _mirror(hidden: list[Path], site_dirs: list[str], into: Path) -> list[str]:
+    """A copy the nodes can see of the tree that holds this environment's hidden site
+    directories and packages (a checkout and its virtualenv under /tmp, say), made of hard
+    links (same file system: quick, no space): the site directories' paths in the copy.
+    The files that name the tree's own path (.pth files, editable installs' finders) are
+    written anew in the copy with the copy's path, never changed in place (a hard link
+    would change the original)."""
+    root = Path(os.path.commonpath([os.path.realpath(path) for path in hidden]))
+    if root in NODE_PRIVATE_DIRS or root == Path("/"):
+        raise LabError(
+            f"the environment's files under {root} are spread too widely to copy where lab nodes see them; "
+            "install it outside /tmp, /root and /home"
+        )
+    copy = into / root.relative_to("/")
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        run(["cp", "-al", str(root), str(copy)], timeout=300)
+        for site in site_dirs:
+            mirrored = Path(str(copy) + os.path.realpath(site)[len(str(root)) :])
+            for path in [*mirrored.glob("*.pth"), *mirrored.glob("__editable__*.py")]:
+                text = path.read_text(encoding="utf-8", errors="surrogateescape")
+                if str(root) in text:
+                    path.unlink()  # a new file: the hard link's original keeps its text
+                    path.write_text(text.replace(str(root), str(copy)), encoding="utf-8", errors="surrogateescape")
+    return [
+        str(copy) + os.path.realpath(site)[len(str(root)) :] if _in_node_private_dir(Path(site)) else site
+        for site in site_dirs
+    ]
+
+
 def worker_python(directory: Path | str, interpreter: str = SYSTEM_PYTHON) -> Path:
     """An interpreter that lab nodes can start as pytest-xdist workers: ``directory`` becomes a
     virtual environment of ``interpreter`` (default the system's) whose packages are those of
@@ -70,8 +105,10 @@ def worker_python(directory: Path | str, interpreter: str = SYSTEM_PYTHON) -> Pa
     installs keep working). Returns its ``bin/python3``, for ``worker_specs``.
 
     Needed wherever this environment's interpreter is one the nodes do not see (a virtualenv
-    made by a pyenv Python in /root). ``directory``, ``interpreter``, the site directories and
-    the packages a worker imports must all be visible on the nodes (``hidden_from_nodes``), and
+    made by a pyenv Python in /root). A checkout and its virtualenv in a directory every node
+    has its own copy of (/tmp, /root, /home) is mirrored into ``directory`` first (``_mirror``).
+    ``directory``, ``interpreter``, the site directories and the packages a worker imports
+    must all be visible on the nodes (``hidden_from_nodes``), and
     ``interpreter`` must be this Python's minor version (compiled packages are built for it):
     LabError naming the one that is not."""
     directory = Path(directory).absolute()
@@ -82,9 +119,13 @@ def worker_python(directory: Path | str, interpreter: str = SYSTEM_PYTHON) -> Pa
         if spec is None or spec.origin is None:
             raise LabError(f"{name} is not installed in {sys.prefix}: a worker needs it (pip install {name})")
         package_dirs.append(Path(spec.origin).parent)
+    hidden = [path for path in [*map(Path, site_dirs), *package_dirs] if _in_node_private_dir(path)]
+    if hidden:
+        site_dirs = _mirror(hidden, site_dirs, directory / "mirror")
+        package_dirs = []  # now inside the mirror, which is visible
     needed = [("the worker directory", directory), ("the interpreter", Path(interpreter))]
     needed += [("a site directory", Path(path)) for path in site_dirs]
-    needed += [(f"package {name}", path) for name, path in zip(WORKER_PACKAGES, package_dirs, strict=True)]
+    needed += [(f"package {name}", path) for name, path in zip(WORKER_PACKAGES, package_dirs, strict=False)]
     for what, path in needed:
         reason = hidden_from_nodes(path)
         if reason:
