@@ -30,6 +30,7 @@ from acpcheck.sources.cluster import (
     gather_cluster,
 )
 from acpcheck_lab.apiserver import ServerDir, TestApiServer, kubeconfig
+from acpcheck_lab.fleet import CSR_REQUEST, cronjob, csr, daemonset, etcd_backup
 
 CHECKS: list[Callable[..., Any]] = [
     upg.check_live_kubernetes_matches_plan,
@@ -44,7 +45,6 @@ CHECKS: list[Callable[..., Any]] = [
     upg.check_preflight,
 ]
 #: A CSR's request (base64 PEM): what a summary must never keep.
-CSR_REQUEST = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KYWNwY2hlY2stdGVzdAo="
 
 
 def node(name: str, ready: str | None = "True", kubelet: str = "v1.33.7", runtime: str = "containerd://2.2.1") -> Any:
@@ -74,49 +74,6 @@ def node(name: str, ready: str | None = "True", kubelet: str = "v1.33.7", runtim
         "metadata": {"name": name},
         "spec": {"providerID": f"acp://{name}"},
         "status": status,
-    }
-
-
-def daemonset(name: str, image: str, namespace: str = "kube-system") -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"spec": {"containers": [{"name": "main", "image": image}]}},
-        },
-    }
-
-
-def csr(name: str, approved: bool) -> dict[str, Any]:
-    return {
-        "apiVersion": "certificates.k8s.io/v1",
-        "kind": "CertificateSigningRequest",
-        "metadata": {"name": name},
-        "spec": {"signerName": "kubernetes.io/kubelet-serving", "request": CSR_REQUEST, "usages": ["server auth"]},
-        "status": {"conditions": [{"type": "Approved", "status": "True"}]} if approved else {},
-    }
-
-
-def etcd_backup(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "enhancement.cluster.alauda.io/v1",
-        "kind": "EtcdBackupConfiguration",
-        "metadata": {"name": name},
-        "spec": {"schedule": "0 0 * * *", "paused": False, "localStorage": {"path": "/cpaas/backup", "ttl": "7776000"}},
-    }
-
-
-def cronjob(name: str, namespace: str = "cpaas-system") -> dict[str, Any]:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "schedule": "0 * * * *",
-            "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}},
-        },
     }
 
 
@@ -159,7 +116,7 @@ def healthy() -> list[dict[str, Any]]:
         node("w1"),
         daemonset("kube-ovn-cni", "registry.alauda.cn:60080/acp/kube-ovn:v4.3.3"),
         etcd_backup("etcd-backup-default"),
-        cronjob("log-rotate"),
+        cronjob("log-rotate", "cpaas-system"),
         csr("csr-approved", approved=True),
         cvsh(*PASSED),
     ]
