@@ -31,6 +31,10 @@ lab_tools=(
   "/usr/bin/nc.openbsd                             netcat-openbsd"
   # etcd on lab control-plane nodes (lab/acpcheck_lab/etcd.py): the encryption checks read its bytes
   "/usr/bin/etcd                                   etcd-server"
+  # a real OCI registry (the CNCF distribution registry) in its own namespace, with TLS
+  # and htpasswd (bcrypt) auth: the image-source checks' lab (lab/acpcheck_lab/ociregistry.py)
+  "/usr/bin/docker-registry                        docker-registry"
+  "htpasswd                                        apache2-utils"
 )
 for entry in "${lab_tools[@]}"; do
   read -r tool package <<<"$entry"
@@ -73,7 +77,7 @@ if [ ${#need[@]} -gt 0 ]; then
     update-rc.d etcd disable >/dev/null 2>&1 || true
     systemctl disable --quiet etcd.service >/dev/null 2>&1 || true
   fi
-  for service in haproxy keepalived; do
+  for service in haproxy keepalived docker-registry; do
     # The lab runs its own haproxy and keepalived in namespaces; the machine's stay off.
     if [[ " ${need[*]} " == *" $service "* ]]; then
       update-rc.d "$service" disable >/dev/null 2>&1 || true
