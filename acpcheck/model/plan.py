@@ -388,6 +388,35 @@ class RegistryExternalAddress(Spec):
     )
 
 
+# --- private registry: the credential, CA and images ACP-IMG-001…003 use (checks/images.py) ---
+
+#: An image reference as the registry API takes it: [host[:port]/]repository[:tag][@sha256:digest]
+#: (the distribution reference grammar, simplified: lower-case path components).
+_IMAGE_REFERENCE = (
+    r"^(?:(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|localhost|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?/|[A-Za-z0-9.-]+:[0-9]{1,5}/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+
+
+class RegistryCredential(Spec):
+    """The account nodes pull with: a user name and its password BY REFERENCE (a file or an
+    environment variable on the machine that runs acpcheck; never the password itself). The
+    password reaches each node on the standard input of the probe, never on a command line."""
+
+    username: str = Field(min_length=1, max_length=255, pattern=r"^[^\s:]+$", description="the registry user name")
+    password_file: str | None = Field(
+        default=None, description="a file that holds the password (relative to the plan file, or absolute)"
+    )
+    password_env: EnvName | None = Field(default=None, description="the environment variable that holds the password")
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> RegistryCredential:
+        if bool(self.password_file) == bool(self.password_env):
+            raise ValueError("give the password by reference: passwordFile or passwordEnv (exactly one)")
+        return self
+
+
 class Registry(Spec):
     """Where the cluster pulls its images from."""
 
@@ -401,6 +430,43 @@ class Registry(Spec):
             "global cluster: the built-in registry's external address to set up (ACP-REG-001…003); null: not wanted"
         ),
     )
+    # --- private registry (checks/images.py, ACP-IMG-001…003; ACP-REG-009 reads ca_file, credential, images) ---
+    ca_file: str | None = Field(
+        default=None,
+        description=(
+            "PEM CA certificate(s) that signed the registry's certificate, relative to the plan file; null: each "
+            "node's own trust store"
+        ),
+    )
+    credential: RegistryCredential | None = Field(
+        default=None, description="the account the nodes pull with (password by reference only); null: anonymous"
+    )
+    images: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description=(
+            "images the install needs, relative to the registry address ([address/]repository[:tag][@digest]); "
+            "checked present by manifest requests. The ACP docs publish no list of required images (\"contact "
+            "technical support\"): name a sample, e.g. from your ACP release's image list"
+        ),
+    )
+
+    @field_validator("images")
+    @classmethod
+    def _image_references(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if len(item) > 512 or not re.match(_IMAGE_REFERENCE, item):
+                raise ValueError(
+                    f"{item[:80]!r} is not an image reference ([host[:port]/]repository[:tag][@sha256:<64 hex>], "
+                    "lower-case repository path)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _private_needs_address(self) -> Registry:
+        if self.type == "private" and not self.address and (self.credential or self.images or self.ca_file):
+            raise ValueError("a private registry needs its address (host[:port]) for credential, caFile and images")
+        return self
 
 
 class NodeRoleAssignment(Spec):

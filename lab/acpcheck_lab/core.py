@@ -23,6 +23,7 @@ from acpcheck.errors import InputError, Problem
 from acpcheck_lab import content, hostcheck, kernel_limits, outputs, registry, socks5
 from acpcheck_lab import etcd as lab_etcd
 from acpcheck_lab import lb as lab_lb
+from acpcheck_lab import ociregistry as lab_oci
 from acpcheck_lab.host import (
     Keeper,
     LabError,
@@ -259,6 +260,7 @@ def _build(
         subnets=subnets.as_dict(),
         name=names.name,
     )
+    scenario, oci = lab_oci.prepare(scenario, paths, networks)  # the private registry: spec.registry of the plan
     # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
     outputs.write_plan(paths, scenario, info)
     _validate_plan(paths)
@@ -274,6 +276,8 @@ def _build(
     kernel_limits.raise_limits(sum(lab.nodes for lab in registry.labs_up() if lab.name != names.name) + len(builds))
     _create_network(builds, networks, with_hidden=proxy is not None)
     extras.create_network()
+    if oci is not None:
+        oci.create_network()
     env = {
         "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "LANG": "C.UTF-8",
@@ -287,6 +291,7 @@ def _build(
         )
     requests += extras.requests(env)
     requests += parts.processes(env)
+    requests += oci.requests(env) if oci is not None else []
     keeper = Keeper(paths.keeper_pid, env)
     try:
         keeper.launch(requests)
@@ -295,6 +300,10 @@ def _build(
     _wait_ready(paths, builds, proxy, ready_timeout if ready_timeout is not None else 20 + 0.2 * len(builds))
     extras.wait_ready()
     parts.ready()
+    if oci is not None:
+        oci.wait_ready()
+        oci.seed()
+        oci.write_variants()
 
     host_keys = {b.spec.name: outputs.host_key_line(paths.host_key(b.spec.name).with_suffix(".pub")) for b in builds}
     outputs.write_ssh_files(paths, info, host_keys)

@@ -36,6 +36,7 @@ from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
 from acpcheck_lab.etcdmodel import ControlPlaneSpec, LiveClusterSpec
 from acpcheck_lab.lbmodel import DropRule, LabLoadBalancer, LabVip
+from acpcheck_lab.ocimodel import LabOciRegistry
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -392,6 +393,10 @@ class Scenario(Spec):
     )
     live_cluster: LiveClusterSpec | None = Field(
         default=None, description="the test API server and etcd's data (lab/acpcheck_lab/etcd.py)"
+    )
+    # --- private OCI registry (lab/acpcheck_lab/ociregistry.py) ---
+    oci_registry: LabOciRegistry | None = Field(
+        default=None, description="docker-registry instances with TLS and htpasswd auth, seeded with small images"
     )
 
     @model_validator(mode="after")
