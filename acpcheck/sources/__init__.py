@@ -122,3 +122,14 @@ __all__ = [
     "source_providing",
     "sources_for",
 ]
+
+# --- the image registry, from every node (checks/images.py: ACP-IMG-*, ACP-REG-009) ---
+REGISTRY["images"] = SourceEntry(
+    "images",
+    "acpcheck.sources.images:ImagesSource",
+    {
+        "images": "What every node sees of the plan's image registry (acpcheck.sources.images.ImagesEvidence): "
+        "TLS with the node's trust or registry.caFile, /v2/ with and without the credential, each named image's "
+        "manifest (never the password).",
+    },
+)

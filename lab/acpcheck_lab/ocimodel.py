@@ -50,7 +50,7 @@ class LabOciRegistry(Spec):
         default=None, description="the instance the lab's plan names (spec.registry.address); default: the first"
     )
     wrong_password: bool = Field(
-        default=False, description="the plan's passwordFile holds a wrong password (the right one is next to it)"
+        default=False, description="the plan's passwordFile is password-wrong (the right one, password, is next to it)"
     )
     plan_images: list[str] | None = Field(
         default=None, description="spec.registry.images of the lab's plan; default: the seeded images"

@@ -17,11 +17,11 @@ Scenario key (see lab/README.md, "Private registry")::
 
 What ``up`` writes under ``<state>/registry/``: ``ca.crt`` (the lab CA: the plan's
 ``caFile``), one certificate and key per instance, ``htpasswd`` (bcrypt, made by
-``htpasswd -niB`` with the password on stdin), ``password`` (what the plan's
-``credential.passwordFile`` names: the right password, or a wrong one with
-``wrongPassword``), ``password-right``, and one plan per other case, next to the lab's
-own plan: ``plan-<instance>.yaml`` (the plan, pointed at that instance) and
-``plan-healthy.yaml`` (the plan instance, the right password, only seeded images, the
+``htpasswd -niB`` with the password on stdin), ``password`` (the account's password, new
+for every ``up``) and ``password-wrong`` (what the plan's ``credential.passwordFile`` names
+with ``wrongPassword``), and one plan per other case, next to the lab's own plan:
+``plan-<instance>.yaml`` (pointed at that instance), ``plan-wrong-password.yaml`` and
+``plan-healthy.yaml`` (the plan's instance, the right password, only seeded images, the
 CA): the healthy variant in which every ACP-IMG check passes.
 
 Every process runs under the lab's keeper in a namespace named with the lab's prefix
@@ -108,6 +108,9 @@ class OciLab:
         port = self.instance(instance).port
         return self.addresses[instance] if port == 443 else f"{self.addresses[instance]}:{port}"
 
+    def password_file(self, wrong: bool = False) -> Path:
+        return self.directory / ("password-wrong" if wrong else "password")
+
     def instance(self, name: str) -> LabRegistryInstance:
         return next(instance for instance in self.spec.instances if instance.name == name)
 
@@ -122,9 +125,8 @@ class OciLab:
         write_certificates(self.directory, self.spec.instances, self.addresses)
         hashed = run(["htpasswd", "-niB", self.spec.username], stdin=self.password + "\n", timeout=30).stdout
         _private(self.directory / "htpasswd", hashed.strip() + "\n")
-        _private(self.directory / "password-right", self.password + "\n")
-        planned = ("wrong-" + secrets.token_urlsafe(12)) if self.spec.wrong_password else self.password
-        _private(self.directory / "password", planned + "\n")
+        _private(self.directory / "password", self.password + "\n")
+        _private(self.directory / "password-wrong", "wrong-" + secrets.token_urlsafe(12) + "\n")
         for instance in self.spec.instances:
             config = {
                 "version": 0.1,
@@ -149,7 +151,7 @@ class OciLab:
             "type": "private",
             "address": self.address(self.spec.planned),
             "caFile": str(self.directory / "ca.crt"),
-            "credential": {"username": self.spec.username, "passwordFile": str(self.directory / "password")},
+            "credential": {"username": self.spec.username, "passwordFile": str(self.password_file(self.spec.wrong_password))},
             "images": images,
         }
 
@@ -216,30 +218,30 @@ class OciLab:
                 client.push_image(repository, tag)
 
     def write_variants(self) -> None:
-        """``plan-<instance>.yaml`` for every other instance, and ``plan-healthy.yaml``."""
+        """Plans next to the lab's own, each with one defect or none: ``plan-<instance>.yaml`` per
+        other instance, ``plan-wrong-password.yaml`` and ``plan-healthy.yaml`` (the right password,
+        the seeded images only)."""
         text = self.paths.plan.read_text()
         header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
         plan = yaml.safe_load(text)
+
+        def variant(name: str, instance: str, wrong: bool, what: str) -> None:
+            edited = json.loads(json.dumps(plan))
+            edited["spec"]["registry"].update(
+                {
+                    "address": self.address(instance),
+                    "images": list(self.spec.seed),
+                    "credential": {"username": self.spec.username, "passwordFile": str(self.password_file(wrong))},
+                }
+            )
+            edited["metadata"]["name"] += f"-{name}"
+            self._write_plan(f"plan-{name}.yaml", header, edited, what)
+
         for instance in self.spec.instances:
-            if instance.name == self.spec.planned:
-                continue
-            variant = json.loads(json.dumps(plan))
-            variant["spec"]["registry"]["address"] = self.address(instance.name)
-            variant["metadata"]["name"] += f"-{instance.name}"
-            self._write_plan(f"plan-{instance.name}.yaml", header, variant, f"registry instance {instance.name}")
-        healthy = json.loads(json.dumps(plan))
-        healthy["spec"]["registry"].update(
-            {
-                "address": self.address(self.spec.planned),
-                "images": list(self.spec.seed),
-                "credential": {
-                    "username": self.spec.username,
-                    "passwordFile": str(self.directory / "password-right"),
-                },
-            }
-        )
-        healthy["metadata"]["name"] += "-healthy"
-        self._write_plan("plan-healthy.yaml", header, healthy, "the healthy variant: every ACP-IMG check passes")
+            if instance.name != self.spec.planned:
+                variant(instance.name, instance.name, False, f"registry instance {instance.name} ({instance.certificate})")
+        variant("wrong-password", self.spec.planned, True, "a wrong password in the credential's passwordFile")
+        variant("healthy", self.spec.planned, False, "the healthy variant: every ACP-IMG check passes")
 
     def _write_plan(self, name: str, header: str, plan: dict[str, Any], what: str) -> None:
         body = yaml.safe_dump(plan, sort_keys=False, default_flow_style=None, width=120)

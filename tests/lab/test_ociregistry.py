@@ -47,7 +47,7 @@ def get(url: str, context: ssl.SSLContext, auth: str | None = None, method: str 
         return error.code, dict(error.headers)
 
 
-def basic(lab: LabInfo, password_file: str = "password-right") -> str:
+def basic(lab: LabInfo, password_file: str = "password") -> str:
     registry = registry_of(lab)
     password = (lab.paths.root / "registry" / password_file).read_text().strip()
     return "Basic " + base64.b64encode(f"{registry['credential']['username']}:{password}".encode()).decode()
@@ -61,7 +61,7 @@ def test_the_registry_serves_tls_and_asks_for_the_account(registry_lab: LabInfo)
     status, headers = get(base, context)
     assert status == 401 and headers["Www-Authenticate"].startswith("Basic realm=")
     assert get(base, context, basic(registry_lab))[0] == 200
-    assert get(base, context, basic(registry_lab, "password"))[0] == 401  # the plan's password is the wrong one
+    assert get(base, context, basic(registry_lab, "password-wrong"))[0] == 401
     # without the lab CA, the node's (this machine's) trust does not know the registry
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         get(base, ssl.create_default_context())
@@ -87,7 +87,8 @@ def test_the_expired_and_wrong_name_instances_serve_such_certificates(registry_l
         with pytest.raises(urllib.error.URLError, match=reason):
             get(f"https://{address}/v2/", ssl.create_default_context(cafile=ca))
     healthy = registry_of(registry_lab, "plan-healthy.yaml")
-    assert healthy["credential"]["passwordFile"].endswith("password-right")
+    assert healthy["credential"]["passwordFile"].endswith("/password")
+    assert registry_of(registry_lab, "plan-wrong-password.yaml")["credential"]["passwordFile"].endswith("password-wrong")
     assert "acp/coredns:v1.12.0" not in healthy["images"]
 
 
