@@ -78,7 +78,8 @@ def _probe(node: NodeContext, images: ImagesEvidence) -> NodeProbe:
         raise TargetUnavailable(node.spec.target, "unreachable", "no probe ran on this node")
     if probe.notool:
         manual(
-            f"{node.name} has no python3 to ask the registry with: run there `curl -sS -o /dev/null -w '%{{http_code}}' "
+            f"{node.name} has no python3 to ask the registry with: run there "
+            "`curl -sS -o /dev/null -w '%{http_code}' "
             f"{'--cacert <registry.caFile> ' if images.trust.startswith('registry.caFile') else ''}"
             f"https://{images.address}/v2/` (expect 401, then 200 with `-u <user>`, which prompts for the password)"
         )
@@ -273,7 +274,7 @@ def check_registry_images(node: NodeContext, images: ImagesEvidence) -> None:
     tags=TAGS,
 )
 def check_external_address_test_pull(node: NodeContext, images: ImagesEvidence) -> None:
-    """"Add External Address for Built-in Registry", step 5: "test the configuration by
+    """ "Add External Address for Built-in Registry", step 5: "test the configuration by
     pulling an image from the registry using the domain name" (``crictl pull
     <registry-domain-name>/automation/qaimages:helloworld``). Each node of the plan asks for
     the manifest of the first image in ``registry.images`` (else the docs' example image)
@@ -301,4 +302,3 @@ def check_external_address_test_pull(node: NodeContext, images: ImagesEvidence) 
         f"{answer.status if answer.status is not None else answer.detail}",
         image=image,
     )
-

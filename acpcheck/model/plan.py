@@ -446,7 +446,7 @@ class Registry(Spec):
         max_length=1000,
         description=(
             "images the install needs, relative to the registry address ([address/]repository[:tag][@digest]); "
-            "checked present by manifest requests. The ACP docs publish no list of required images (\"contact "
+            'checked present by manifest requests. The ACP docs publish no list of required images ("contact '
             "technical support\"): name a sample, e.g. from your ACP release's image list"
         ),
     )

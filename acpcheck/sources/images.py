@@ -337,5 +337,3 @@ class ImagesSource(JsonEvidenceSource):
 
     def idle_fields(self, plan: ClusterPlan) -> dict[str, Any]:
         return {}
-
-

@@ -21,7 +21,9 @@ from acpcheck_lab import LabInfo, down, up
 from acpcheck_lab.host import lab_namespaces, lab_processes
 from acpcheck_lab.ociregistry import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
-ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST, "application/vnd.docker.distribution.manifest.list.v2+json"])
+ACCEPT = ", ".join(
+    [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST, "application/vnd.docker.distribution.manifest.list.v2+json"]
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,9 @@ def registry_of(lab: LabInfo, plan: str = "") -> dict:
 def get(url: str, context: ssl.SSLContext, auth: str | None = None, method: str = "GET") -> tuple[int, dict[str, str]]:
     headers = {"Accept": ACCEPT} | ({"Authorization": auth} if auth else {})
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers, method=method), context=context, timeout=5) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers, method=method), context=context, timeout=5
+        ) as r:
             return r.status, dict(r.headers)
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers)
@@ -82,13 +86,18 @@ def test_seeded_images_answer_manifest_requests(registry_lab: LabInfo) -> None:
 
 def test_the_expired_and_wrong_name_instances_serve_such_certificates(registry_lab: LabInfo) -> None:
     ca = registry_of(registry_lab)["caFile"]
-    for plan, reason in (("plan-expired.yaml", "certificate has expired"), ("plan-wrongsan.yaml", "IP address mismatch")):
+    for plan, reason in (
+        ("plan-expired.yaml", "certificate has expired"),
+        ("plan-wrongsan.yaml", "IP address mismatch"),
+    ):
         address = registry_of(registry_lab, plan)["address"]
         with pytest.raises(urllib.error.URLError, match=reason):
             get(f"https://{address}/v2/", ssl.create_default_context(cafile=ca))
     healthy = registry_of(registry_lab, "plan-healthy.yaml")
     assert healthy["credential"]["passwordFile"].endswith("/password")
-    assert registry_of(registry_lab, "plan-wrong-password.yaml")["credential"]["passwordFile"].endswith("password-wrong")
+    assert registry_of(registry_lab, "plan-wrong-password.yaml")["credential"]["passwordFile"].endswith(
+        "password-wrong"
+    )
     assert "acp/coredns:v1.12.0" not in healthy["images"]
 
 

@@ -59,8 +59,8 @@ class Probe:
             self.context.load_verify_locations(cadata=request["ca"])
         self.user = request.get("username")
         self.password = request.get("password")
-        self.challenge = ("", {})
-        self.tokens = {}
+        self.challenge = ("", {})  # type: tuple[str, dict[str, str]]
+        self.tokens = {}  # type: dict[str, tuple[int, str]]
 
     def call(self, path_or_url, method="GET", authorization=None, accept=None):
         url = path_or_url if "://" in path_or_url else "https://" + self.address + path_or_url
@@ -152,7 +152,7 @@ class Probe:
                 say(step="image", image=image["name"], status=None, detail=outcome + ": " + detail)
 
     def peer_certificate(self):
-        """The certificate the registry served (base64 DER), fetched without verification to say what is wrong with it."""
+        """The certificate the registry served (base64 DER), fetched unverified to say what is wrong."""
         host, port = self.address, ""
         if host.startswith("["):
             host, _, port = host[1:].partition("]")
