@@ -6,7 +6,14 @@ read. The real registry, from real nodes, is tests/lab/test_images_on_lab.py."""
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
+import secrets
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -309,3 +316,110 @@ def test_good_registry_fields_load() -> None:
     registry = plan.spec.registry
     assert registry.ca_file == "ca.pem" and registry.credential is not None
     assert registry.credential.password_file == "registry-password" and len(registry.images) == 2
+
+
+# -- the node program itself, against a Bearer-token registry on loopback (Harbor's and the
+#    built-in registry's flow; the lab's docker-registry speaks Basic) ----------------------
+
+
+class TokenRegistry(http.server.BaseHTTPRequestHandler):
+    """/v2/ challenges with Bearer; /token gives a token for the right Basic credentials."""
+
+    password = "right-" + secrets.token_hex(4)
+    present = {"/v2/acp/pause/manifests/3.10"}
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        auth = self.headers.get("Authorization", "")
+        if self.path.startswith("/token"):
+            expected = "Basic " + base64.b64encode(f"puller:{self.password}".encode()).decode()
+            if auth != expected:
+                self._answer(401)
+                return
+            self._answer(200, {"Content-Type": "application/json"}, json.dumps({"token": "tok"}).encode())
+            return
+        if auth != "Bearer tok":
+            realm = f"https://127.0.0.1:{self.server.server_address[1]}/token"
+            self._answer(401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="registry"'})
+            return
+        if self.path == "/v2/" or self.path in self.present:
+            self._answer(200, {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+            return
+        self._answer(404)
+
+    do_HEAD = do_GET  # noqa: N815
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    from acpcheck_lab.ocimodel import LabRegistryInstance
+    from acpcheck_lab.ociregistry import write_certificates
+
+    directory = tmp_path_factory.mktemp("token-registry")
+    write_certificates(directory, [LabRegistryInstance(name="t")], {"t": "127.0.0.1"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenRegistry)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "t.crt", directory / "t.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", (directory / "ca.crt").read_text()
+    finally:
+        server.shutdown()
+
+
+def probe_locally(address: str, ca: str, password: str) -> tuple[str, NodeProbe]:
+    request = {
+        "address": address,
+        "ca": ca,
+        "username": "puller",
+        "password": password,
+        "images": [
+            {"name": "acp/pause:3.10", "repository": "acp/pause", "reference": "3.10"},
+            {"name": "acp/etcd:v3.5.21", "repository": "acp/etcd", "reference": "v3.5.21"},
+        ],
+        "timeout": 5,
+    }
+    done = subprocess.run(
+        ["sh", "-c", registry_command()], input=json.dumps(request), capture_output=True, text=True, timeout=60
+    )
+    return done.stdout + done.stderr, parse_probe(done.stdout, "registry.caFile (ca.pem)", ca)
+
+
+def test_the_probe_logs_in_with_a_bearer_token(token_registry: tuple[str, str]) -> None:
+    address, ca = token_registry
+    output, probe = probe_locally(address, ca, TokenRegistry.password)
+    assert (probe.tls, probe.anonymous, probe.scheme, probe.login, probe.token_status) == (
+        "ok",
+        401,
+        "bearer",
+        200,
+        200,
+    )
+    assert [(a.image, a.status) for a in probe.images] == [("acp/pause:3.10", 200), ("acp/etcd:v3.5.21", 404)]
+    assert TokenRegistry.password not in output and "tok" not in output.replace("tokenStatus", "")
+    given = evidence(probe, address=address)
+    assert run(checks.check_registry_login, given).status == "pass"
+    assert "acp/etcd:v3.5.21" in run(checks.check_registry_images, given).message
+
+
+def test_the_probe_reports_a_refused_token_without_the_password(token_registry: tuple[str, str]) -> None:
+    address, ca = token_registry
+    output, probe = probe_locally(address, ca, CANARY)
+    assert (probe.login, probe.token_status) == (None, 401)
+    assert CANARY not in output
+    result = run(checks.check_registry_login, evidence(probe, address=address))
+    assert result.status == "fail" and "its token endpoint" in result.message, result.message
+    assert CANARY not in result.message

@@ -39,12 +39,18 @@ def variant(lab: LabInfo, name: str = "") -> dict[str, Any]:
 
 
 def acpcheck_run(
-    lab: LabInfo, plan: dict[str, Any], out: Path, *checks: str, env: dict[str, str] | None = None
+    lab: LabInfo,
+    plan: dict[str, Any],
+    out: Path,
+    *checks: str,
+    env: dict[str, str] | None = None,
+    facts: Path | None = None,
 ) -> dict[str, Any]:
     plan_file = out.parent / f"{out.name}-plan.yaml"
     plan_file.write_text(yaml.safe_dump(plan))
     selectors = [arg for check in (checks or CHECKS) for arg in ("--check", check)]
     command = [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_file), "--out", str(out), *selectors]
+    command += ["--facts", str(facts)] if facts is not None else []
     done = subprocess.run(
         command,
         capture_output=True,
@@ -81,6 +87,13 @@ def test_healthy_variant_passes_every_check(registry_lab: LabInfo, tmp_path: Pat
     assert document["exit"] == 0, document["output"]
     password = (registry_lab.paths.root / "registry" / "password").read_text().strip()
     assert_nowhere(document, tmp_path / "out", password)
+    # the evidence replays: the same results with no connection at all
+    replayed = acpcheck_run(
+        registry_lab, variant(registry_lab, "healthy"), tmp_path / "replayed", facts=tmp_path / "out" / "facts"
+    )
+    assert {k: r["status"] for k, r in results(replayed).items()} == {
+        k: r["status"] for k, r in results(document).items()
+    }
 
 
 def test_missing_image_fails_naming_it_and_the_node(registry_lab: LabInfo, tmp_path: Path) -> None:
