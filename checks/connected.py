@@ -29,7 +29,9 @@ guess an object name.
 
 from __future__ import annotations
 
-from acpcheck import Scope, Severity, check, fail, manual, skip, warn
+from dataclasses import dataclass
+
+from acpcheck import Scope, Severity, When, check, fail, manual, skip, warn
 from acpcheck.checks.support import PlannedInCluster
 from acpcheck.constants import ACP_DOCS, ON_PREMISES, PLATFORM_URL_PAGE
 from acpcheck.matrix import kubernetes_version
@@ -37,7 +39,14 @@ from acpcheck.model.check import CheckFailed, CheckWarning
 from acpcheck.model.plan import THIRD_PARTY, ClusterPlan
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.cluster import ClusterEvidence, ClusterView
-from acpcheck.sources.connected import GLOBAL_PORTS, ConnectedEvidence, PortResult, record_read
+from acpcheck.sources.connected import (
+    ENDPOINT,
+    ENDPOINT_TYPES,
+    GLOBAL_PORTS,
+    ConnectedEvidence,
+    PortResult,
+    record_read,
+)
 
 CLUSTERS_OVERVIEW = f"{ACP_DOCS}/4.3/configure/clusters/overview.html"
 MANAGED_OVERVIEW = f"{ACP_DOCS}/4.3/configure/clusters/managed/overview.html"
@@ -64,9 +73,17 @@ def _through_tunnel(plan: ClusterPlan) -> bool:
     return plan.spec.global_cluster is not None and plan.spec.global_cluster.reach == "tunnel"
 
 
-LIVE_THIRD_PARTY = PlannedInCluster(
-    cluster_roles=frozenset({"workload"}), cluster_types=THIRD_PARTY, wants=lambda plan: True, what="cluster"
-)
+@dataclass(frozen=True)
+class Live(PlannedInCluster):
+    """Applies with a kubeconfig (and, with ``wants``, what the plan must give); said without an empty "gives"."""
+
+    def describe(self) -> str:
+        if self.wants is None:
+            return ", ".join([When.describe(self), "with a kubeconfig"])
+        return super().describe()
+
+
+LIVE_THIRD_PARTY = Live(cluster_roles=frozenset({"workload"}), cluster_types=THIRD_PARTY)
 LIVE_IMPORTED_WITH_GLOBAL_NODES = PlannedInCluster(
     cluster_roles=frozenset({"workload"}),
     cluster_types=IMPORTED,
@@ -79,9 +96,7 @@ LIVE_WITH_GLOBAL_KUBECONFIG = PlannedInCluster(
     wants=_has_global_kubeconfig,
     what="global kubeconfig (spec.globalCluster.kubeconfig)",
 )
-LIVE_REGISTERED = PlannedInCluster(
-    cluster_roles=frozenset({"workload"}), cluster_types=REGISTERED, wants=lambda plan: True, what="cluster"
-)
+LIVE_REGISTERED = Live(cluster_roles=frozenset({"workload"}), cluster_types=REGISTERED)
 LIVE_TUNNEL = PlannedInCluster(
     cluster_roles=frozenset({"workload"}),
     wants=_through_tunnel,
@@ -119,7 +134,9 @@ def _node_errors(connected: ConnectedEvidence) -> None:
     """ERROR when no global node ran its connector (nothing proven either way)."""
     if connected.from_global and all(result.error for result in connected.from_global.values()):
         detail = "; ".join(f"{name}: {result.error}" for name, result in connected.from_global.items())
-        raise TargetUnavailable("global:control-plane", "unreachable", f"no global control-plane node answered: {detail}")
+        raise TargetUnavailable(
+            "global:control-plane", "unreachable", f"no global control-plane node answered: {detail}"
+        )
 
 
 def _outcome(result: PortResult) -> str:
@@ -149,7 +166,10 @@ def check_api_answers_from_runner(plan: ClusterPlan, connected: ConnectedEvidenc
         fail(f"the cluster's kubeconfig names no usable API server: {connected.api_error}")
     ok, how = _runner_answer(connected)
     if not ok:
-        fail(f"the cluster's API {connected.api.server} does not answer from this runner: {how}", server=connected.api.server)
+        fail(
+            f"the cluster's API {connected.api.server} does not answer from this runner: {how}",
+            server=connected.api.server,
+        )
 
 
 @check(
@@ -253,8 +273,9 @@ def check_live_kubernetes_accepted(plan: ClusterPlan, cluster: ClusterView) -> N
         warn(prefix + str(finding.args[0]), live=live, **_without_plan_place(finding.evidence))
     typed = plan.spec.cluster.kubernetes_version
     if kubernetes_version(typed).release != kubernetes_version(live).release:
+        at = plan.where("spec", "cluster", "kubernetesVersion")
         warn(
-            f"the plan says Kubernetes {typed} (spec.cluster.kubernetesVersion, {plan.where('spec', 'cluster', 'kubernetesVersion')}) "
+            f"the plan says Kubernetes {typed} (spec.cluster.kubernetesVersion, {at}) "
             f"but the cluster reports {live}: ACP-VER-003 judged the plan's",
             live=live,
             planned=typed,
@@ -272,7 +293,12 @@ def _without_plan_place(evidence: dict[str, object]) -> dict[str, object]:
     severity=Severity.HIGH,
     scope=Scope.CLUSTER,
     applies=LIVE_WITH_GLOBAL_KUBECONFIG,
-    refs=[MANAGED_OVERVIEW, REGISTER_PAGE, f"{ACP_DOCS}/4.3/configure/clusters/how-to/update_public_repository_credentials.html", TKESTACK_CLUSTER],
+    refs=[
+        MANAGED_OVERVIEW,
+        REGISTER_PAGE,
+        f"{ACP_DOCS}/4.3/configure/clusters/how-to/update_public_repository_credentials.html",
+        TKESTACK_CLUSTER,
+    ],
     remediation=(
         "Import or register the cluster under the plan's name (metadata.name); for a registered cluster run the "
         "registration command (valid 24 hours) on the cluster, and check the cluster's status on global: "
@@ -309,9 +335,14 @@ def check_global_records_cluster(plan: ClusterPlan, connected: ConnectedEvidence
         )
     phase = record.get("phase")
     if phase != "Running":
+        waiting = (
+            " (a registered cluster waits for its registration command and reverse tunnel)"
+            if plan.spec.cluster.type == "registered"
+            else ""
+        )
         fail(
             f"the global cluster records {plan.metadata.name!r} in phase {phase or 'none'} (not Running): global is "
-            f"not connected to it{' (a registered cluster waits for its registration command and reverse tunnel)' if plan.spec.cluster.type == 'registered' else ''}",
+            f"not connected to it{waiting}",
             phase=phase,
             cluster=plan.metadata.name,
         )
@@ -350,18 +381,18 @@ def check_register_components(plan: ClusterPlan, connected: ConnectedEvidence) -
 
 @check(
     id="ACP-CONN-015",
-    title="where global cannot reach the cluster: the Tunnel Server on global and the Tunnel Agent on the cluster are connected",
+    title="where global cannot reach the cluster: the Tunnel Server (global) and the Tunnel Agent are connected",
     severity=Severity.HIGH,
     scope=Scope.CLUSTER,
     applies=LIVE_TUNNEL,
     refs=[CLUSTERS_OVERVIEW],
     remediation=(
-        "Deploy the Tunnel Server on the global cluster and the Tunnel Agent on the workload cluster, and let the agent "
-        "reach the server; or give global direct access to the cluster (spec.globalCluster.reach: direct)."
+        "Deploy the Tunnel Server on the global cluster and the Tunnel Agent on the workload cluster, and let the "
+        "agent reach the server; or give global direct access to the cluster (spec.globalCluster.reach: direct)."
     ),
 )
 def check_tunnel_components(plan: ClusterPlan, connected: ConnectedEvidence) -> None:
-    """"When the Global cluster cannot directly access a Workload cluster, a Tunnel Server (global
+    """ "When the Global cluster cannot directly access a Workload cluster, a Tunnel Server (global
     side) and Tunnel Agent (workload side) establish secure communication" (Clusters Overview,
     Tunnel-Based Connectivity). The docs give no object by which either is recognised (no
     namespace, workload, CRD or label): MANUAL with the commands. Global's record of the cluster
@@ -409,7 +440,7 @@ def check_global_reaches_control_plane_ports(plan: ClusterPlan, connected: Conne
         if result.error:
             unproven.append(f"{name}: {result.error}")
             continue
-        wanted = [r for r in result.results if r.to != "api" and r.port in GLOBAL_PORTS]
+        wanted = [r for r in result.results if r.to not in ("api", ENDPOINT) and r.port in GLOBAL_PORTS]
         bad = [f"{r.to} {r.host}:{r.port} {_outcome(r)}" for r in wanted if r.outcome not in ("connected", "notool")]
         notool = [r for r in wanted if r.outcome == "notool"]
         if bad:
@@ -422,4 +453,59 @@ def check_global_reaches_control_plane_ports(plan: ClusterPlan, connected: Conne
         manual(
             f"not proven from every global control-plane node: {'; '.join(unproven)}. From each, run: "
             "nc -zv <control-plane node> 6443 11780 11781"
+        )
+
+
+LIVE_GLOBAL_TO_ENDPOINT = PlannedInCluster(
+    cluster_roles=frozenset({"workload"}),
+    cluster_types=ENDPOINT_TYPES,
+    self_built_vip=False,
+    wants=lambda plan: _has_global_nodes(plan) and bool(plan.spec.endpoint.address),
+    what="global control-plane nodes (spec.globalCluster.controlPlane) and an endpoint (spec.endpoint.address)",
+)
+
+
+@check(
+    id="ACP-CONN-017",
+    title="every global control-plane node reaches the cluster's load balancer on 6443, 11780 and 11781",
+    severity=Severity.HIGH,
+    scope=Scope.CLUSTER,
+    applies=LIVE_GLOBAL_TO_ENDPOINT,
+    refs=[ON_PREMISES],
+    remediation=(
+        "Make the load balancer listen on 6443, 11780 and 11781 and forward them to every control-plane node, and "
+        "let the global cluster's control-plane nodes reach it; check from a global node: "
+        "nc -zv <endpoint> 6443 11780 11781"
+    ),
+)
+def check_global_reaches_endpoint_ports(plan: ClusterPlan, connected: ConnectedEvidence) -> None:
+    """The on-premises page: "The load balancer must correctly forward traffic to ports 6443, 11780,
+    and 11781 on all control plane nodes in the cluster", and global must reach those ports. The LB
+    proof (ACP-LB-001..003) shows before install which node answers behind each port; after install
+    the live LB checks (ACP-LB-006..010) probe 6443 only, from the runner. This check covers the
+    three ports after install from where ACP uses them: from every control-plane node of global
+    (over SSH), a TCP connection to each port of ``spec.endpoint.address`` must be accepted. Which
+    node accepted it is not seen here (the platform ALB answers HTTP, not acpcheck's hello)."""
+    connected = _live(connected)
+    if connected.reach == "tunnel":
+        skip("not applicable: the plan says global reaches this cluster only through the tunnel (ACP-CONN-015)")
+    _node_errors(connected)
+    blocked: list[str] = []
+    unproven: list[str] = []
+    for name, result in connected.from_global.items():
+        if result.error:
+            unproven.append(f"{name}: {result.error}")
+            continue
+        wanted = [r for r in result.results if r.to == ENDPOINT]
+        bad = [f"{r.port} {_outcome(r)}" for r in wanted if r.outcome not in ("connected", "notool")]
+        if bad:
+            blocked.append(f"{name} cannot reach the endpoint {plan.spec.endpoint.address} on " + ", ".join(bad))
+        if not wanted or any(r.outcome == "notool" for r in wanted):
+            unproven.append(f"{name}: not probed" if not wanted else f"{name}: {_outcome(wanted[0])}")
+    if blocked:
+        fail("; ".join(blocked), blocked=blocked)
+    if unproven:
+        manual(
+            f"not proven from every global control-plane node: {'; '.join(unproven)}. From each, run: "
+            f"nc -zv {plan.spec.endpoint.address} 6443 11780 11781"
         )

@@ -14,7 +14,8 @@ gathers, for a workload plan (ACP-CONN-010 and up, ACP-CLOUD-003 and up):
    logged in over SSH with the plan's ``spec.ssh``): one connector
    (``nodeside.connector_command``, the connectivity proof's program, TCP mode) to
    the API server's host:port and to 6443, 11780 and 11781 on every control-plane
-   node of the cluster. Only when ``spec.globalCluster.reach`` is ``direct``: with
+   node of the cluster, and (an on-premise or immutable cluster behind an external load balancer) to the
+   same ports of ``spec.endpoint.address``. Only when ``spec.globalCluster.reach`` is ``direct``: with
    ``tunnel`` global is not expected to reach the cluster itself;
 4. the global cluster's record of this cluster, read through
    ``spec.globalCluster.kubeconfig``: ``clusters.platform.tkestack.io/<metadata.name>``
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 #: What global must reach on every control-plane node of a workload cluster (the on-premises
 #: page: "global can access ports 6443, 11780, and 11781 on all control plane nodes").
 GLOBAL_PORTS: tuple[int, ...] = (6443, 11780, 11781)
+#: The target name of the cluster's endpoint (spec.endpoint.address, the load balancer), and the cluster
+#: types whose endpoint is the LB in front of their control plane (an imported cluster's is its API only).
+ENDPOINT = "endpoint"
+ENDPOINT_TYPES = frozenset({"on-premise", "immutable"})
 #: Seconds per connection from a global node, and tries for a target that gave no answer (ours,
 #: as the connectivity proof's: one lost SYN is not a firewall).
 CONNECT_TIMEOUT = 2.0
@@ -75,7 +80,7 @@ class PortResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: str  # "api" (the kubeconfig's server), or a control-plane node's name
+    to: str  # "api" (the kubeconfig's server), "endpoint" (spec.endpoint.address), or a control-plane node's name
     host: str
     port: int
     outcome: str  # connected | refused | timeout | unreachable … | notool
@@ -161,7 +166,10 @@ def _control_plane(context: GatherContext) -> tuple[list[ControlPlaneTarget], st
     plan = context.plan
     if plan.control_plane:
         return (
-            [ControlPlaneTarget(name=n.name, address=str(n.ipv4 if n.ipv4 is not None else n.ipv6)) for n in plan.control_plane],
+            [
+                ControlPlaneTarget(name=n.name, address=str(n.ipv4 if n.ipv4 is not None else n.ipv6))
+                for n in plan.control_plane
+            ],
             "plan",
             "",
         )
@@ -276,6 +284,9 @@ class ConnectedSource(JsonEvidenceSource):
         if evidence.api is not None:
             targets.append(("api", evidence.api.host, evidence.api.port))
         targets += [(cp.name, cp.address, port) for cp in evidence.control_plane for port in GLOBAL_PORTS]
+        endpoint = plan.spec.endpoint.address
+        if endpoint and plan.spec.cluster.type in ENDPOINT_TYPES and not plan.spec.endpoint.self_built_vip.enabled:
+            targets += [(ENDPOINT, endpoint, port) for port in GLOBAL_PORTS]
         if not targets:
             return evidence
         self._probe_from_global(context, evidence, targets)
@@ -293,7 +304,9 @@ class ConnectedSource(JsonEvidenceSource):
         pool = SshPool(plan, context.timeouts, KnownHosts(plan.spec.ssh.known_hosts_file))
         try:
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(plan.spec.nodes)))) as executor:
-                done = executor.map(lambda node: (node.name, _from_global_node(pool, node, targets, budget)), plan.spec.nodes)
+                done = executor.map(
+                    lambda node: (node.name, _from_global_node(pool, node, targets, budget)), plan.spec.nodes
+                )
                 for count, (name, result) in enumerate(done, 1):
                     evidence.from_global[name] = result
                     if context.progress is not None:

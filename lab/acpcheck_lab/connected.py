@@ -64,9 +64,7 @@ def serve_cluster(
     users = server_dir.users()
     token = next(user.token for user in users if user.name == READER and user.token)
     crds = [crd for crd in shipped_crds() if crd["metadata"]["name"] not in without]
-    server = TestApiServer(
-        server_dir.tls(), users, host=host, port=port, kubernetes_version=version, crds=crds
-    ).start()
+    server = TestApiServer(server_dir.tls(), users, host=host, port=port, kubernetes_version=version, crds=crds).start()
     for obj in objects:
         server.put(copy.deepcopy(obj))
     document = yaml.safe_load(kubeconfig(server.url, server_dir.ca.read_bytes(), READER, token=token))

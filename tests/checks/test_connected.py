@@ -130,9 +130,7 @@ def test_before_install_the_connected_checks_skip() -> None:
         ("1.29.4", "warn", "inside the range ACP 4.3 accepts for third-party clusters"),
     ],
 )
-def test_the_live_version_is_judged_by_the_onboarding_range(
-    serve: Serve, version: str, status: str, said: str
-) -> None:
+def test_the_live_version_is_judged_by_the_onboarding_range(serve: Serve, version: str, status: str, said: str) -> None:
     cluster = serve([], version=version)
     plan = plan_for(cluster, cluster={"kubernetesVersion": version})
     evidence = gather_cluster(plan, environ={})
@@ -292,7 +290,12 @@ def test_a_tunnel_only_plan_skips_the_direct_paths() -> None:
 
 def test_a_registered_cluster_is_not_held_to_direct_reach() -> None:
     plan = make_plan(
-        {"spec": {"kubeconfig": "kubeconfig", "globalCluster": {"controlPlane": [{"name": "g1", "ipv4": "192.0.2.1"}]}}},
+        {
+            "spec": {
+                "kubeconfig": "kubeconfig",
+                "globalCluster": {"controlPlane": [{"name": "g1", "ipv4": "192.0.2.1"}]},
+            }
+        },
         base=REGISTERED,
     )
     result = run(checks.check_global_reaches_api, plan, connected=evidence_with(API_TIMEOUT, []))
@@ -340,7 +343,18 @@ def test_no_credential_reaches_any_artifact(serve: Serve, tmp_path: Path) -> Non
     plan_file.write_text(yaml.safe_dump(document))
     env = {key: value for key, value in os.environ.items() if not key.startswith("ACPCHECK_")}
     completed = subprocess.run(
-        [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_file), "--out", str(out), "--check", "ACP-CONN-01*"],
+        [
+            sys.executable,
+            "-m",
+            "acpcheck",
+            "run",
+            "--plan",
+            str(plan_file),
+            "--out",
+            str(out),
+            "--check",
+            "ACP-CONN-01*",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -355,3 +369,55 @@ def test_no_credential_reaches_any_artifact(serve: Serve, tmp_path: Path) -> Non
     assert len(texts) > 5
     for secret in (CANARY, KUBECONFIG_CANARY, cluster.token, global_.token):
         assert all(secret not in text for text in texts), secret
+
+
+# ---------------------------------------------------------------------------
+# ACP-CONN-017: global reaches the cluster's load balancer on 6443, 11780, 11781 (after install)
+
+
+def on_premise_plan() -> ClusterPlan:
+    return make_plan(
+        {"spec": {"kubeconfig": "kubeconfig", "globalCluster": {"controlPlane": [{"name": "g1", "ipv4": "192.0.2.1"}]}}}
+    )
+
+
+def endpoint_results(outcomes: dict[int, str]) -> list[PortResult]:
+    endpoint = on_premise_plan().spec.endpoint.address
+    assert endpoint
+    return [PortResult(to="endpoint", host=endpoint, port=port, outcome=outcome) for port, outcome in outcomes.items()]
+
+
+def test_global_reaching_the_endpoint_on_every_port_passes_and_a_closed_one_fails() -> None:
+    plan = on_premise_plan()
+    good = evidence_with(API_OK, [*ports(ALL_OK), *endpoint_results(ALL_OK)])
+    assert run(checks.check_global_reaches_endpoint_ports, plan, connected=good).status == "pass"
+    bad = evidence_with(API_OK, [*ports(ALL_OK), *endpoint_results({**ALL_OK, 11780: "timeout"})])
+    result = run(checks.check_global_reaches_endpoint_ports, plan, connected=bad)
+    assert result.status == "fail"
+    assert result.message == f"g1 cannot reach the endpoint {plan.spec.endpoint.address} on 11780 timeout"
+    # The per-node check is not confused by the endpoint's results.
+    assert run(checks.check_global_reaches_control_plane_ports, plan, connected=bad).status == "pass"
+
+
+def test_the_endpoint_check_skips_for_an_imported_cluster() -> None:
+    result = run(checks.check_global_reaches_endpoint_ports, global_plan(), connected=evidence_with(API_OK, []))
+    assert result.status == "skip" and "cluster type imported" in result.message
+
+
+# ---------------------------------------------------------------------------
+# Public cloud (ACP-CLOUD-002): a global cluster without any cloud credential is never a PASS
+
+
+def test_a_missing_cloud_credential_is_never_passed(serve: Serve) -> None:
+    """The planted defect "cloud credential missing": the docs give no object a Cloud Credential or a provider
+    plugin is recognised by, so ACP-CLOUD-002 stays MANUAL (with the commands) whatever global holds."""
+    from acpcheck.checks import cloud
+
+    global_ = serve([platform_cluster("eks-analytics")])  # no credential of any shape
+    plan = make_plan(
+        {"spec": {"cluster": {"cloudProvider": "eks"}, "globalCluster": {"kubeconfig": str(global_.kubeconfig)}}},
+        base=REGISTERED,
+    )
+    result = run(cloud.check_cloud_provider_plugin_and_credential, plan)
+    assert result.status == "manual"
+    assert "Cloud Credential" in result.message and "kubectl get moduleinfo" in result.message

@@ -101,9 +101,9 @@ def test_global_reaches_the_imported_cluster(lab: LabInfo, tmp_path: Path, close
         assert status == "pass", message
     else:
         assert status == "fail"
-        assert message == (
-            f"g1 cannot reach cp1 {host}:11781 refused; g2 cannot reach cp1 {host}:11781 refused"
-        ), message
+        assert message == (f"g1 cannot reach cp1 {host}:11781 refused; g2 cannot reach cp1 {host}:11781 refused"), (
+            message
+        )
 
 
 def test_an_imported_cluster_unreachable_from_global_but_reachable_from_the_runner(
