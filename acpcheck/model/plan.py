@@ -911,13 +911,6 @@ __all__ = [
 GlobalReach = Literal["direct", "tunnel"]
 
 
-class GlobalNode(Node):
-    """One control-plane node of the global cluster: acpcheck logs in to it over SSH (with spec.ssh, or the
-    node's own ssh override) and connects from it to this cluster, the path ACP itself uses."""
-
-    role: NodeRole = Field(default="control-plane", description="always control-plane (the default)")
-
-
 class GlobalCluster(Spec):
     """The global cluster that manages this one, as the connected-cluster checks reach it."""
 
@@ -939,13 +932,26 @@ class GlobalCluster(Spec):
             "cannot, and reaches it only through the Tunnel Server (global) and Tunnel Agent (this cluster)"
         ),
     )
-    control_plane: list[GlobalNode] = Field(
+    control_plane: list[Node] = Field(
         default_factory=list,
-        description="the global cluster's control-plane nodes (name, ipv4/ipv6, sshHost, ssh), reached over SSH",
+        description=(
+            "the global cluster's control-plane nodes (name, role: control-plane, ipv4/ipv6, sshHost, ssh), reached "
+            "over SSH with spec.ssh: acpcheck connects from them to this cluster, the path ACP uses"
+        ),
     )
 
+    @field_validator("control_plane", mode="before")
+    @classmethod
+    def _control_plane_role(cls, value: Any) -> Any:
+        # Every entry is a control-plane node: its role may be left out.
+        if isinstance(value, list):
+            return [{"role": "control-plane", **item} if isinstance(item, dict) else item for item in value]
+        return value
+
     @model_validator(mode="after")
-    def _unique_names(self) -> GlobalCluster:
+    def _control_plane_only(self) -> GlobalCluster:
+        if any(node.role != "control-plane" for node in self.control_plane):
+            raise ValueError("controlPlane lists the global cluster's control-plane nodes: role must be control-plane")
         names = [node.name for node in self.control_plane]
         if len(set(names)) != len(names):
             raise ValueError("the global control-plane nodes' names must be unique")

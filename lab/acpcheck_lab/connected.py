@@ -160,7 +160,7 @@ def connected_plan(
     """A plan for an imported/registered workload cluster whose global control-plane nodes are the lab's
     nodes (``global_nodes``: their names; default every control-plane node), reached with the lab's SSH."""
     nodes = [
-        {key: value for key, value in node.items() if key != "role"}
+        dict(node)
         for node in lab_plan["spec"]["nodes"]
         if node["role"] == "control-plane" and (global_nodes is None or node["name"] in global_nodes)
     ]

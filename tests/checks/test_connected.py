@@ -244,7 +244,7 @@ ALL_OK = {6443: "connected", 11780: "connected", 11781: "connected"}
 
 
 def global_plan(**global_cluster: Any) -> ClusterPlan:
-    nodes = [{"name": "g1", "ipv4": "192.0.2.1"}]
+    nodes = [{"name": "g1", "role": "control-plane", "ipv4": "192.0.2.1"}]
     return make_plan(
         {"spec": {"kubeconfig": "kubeconfig", "globalCluster": {"controlPlane": nodes, **global_cluster}}},
         base=IMPORTED,
@@ -293,7 +293,7 @@ def test_a_registered_cluster_is_not_held_to_direct_reach() -> None:
         {
             "spec": {
                 "kubeconfig": "kubeconfig",
-                "globalCluster": {"controlPlane": [{"name": "g1", "ipv4": "192.0.2.1"}]},
+                "globalCluster": {"controlPlane": [{"name": "g1", "role": "control-plane", "ipv4": "192.0.2.1"}]},
             }
         },
         base=REGISTERED,
@@ -377,7 +377,12 @@ def test_no_credential_reaches_any_artifact(serve: Serve, tmp_path: Path) -> Non
 
 def on_premise_plan() -> ClusterPlan:
     return make_plan(
-        {"spec": {"kubeconfig": "kubeconfig", "globalCluster": {"controlPlane": [{"name": "g1", "ipv4": "192.0.2.1"}]}}}
+        {
+            "spec": {
+                "kubeconfig": "kubeconfig",
+                "globalCluster": {"controlPlane": [{"name": "g1", "role": "control-plane", "ipv4": "192.0.2.1"}]},
+            }
+        }
     )
 
 
@@ -421,3 +426,59 @@ def test_a_missing_cloud_credential_is_never_passed(serve: Serve) -> None:
     result = run(cloud.check_cloud_provider_plugin_and_credential, plan)
     assert result.status == "manual"
     assert "Cloud Credential" in result.message and "kubectl get moduleinfo" in result.message
+
+
+def test_a_worker_in_the_global_control_plane_is_bad_input() -> None:
+    from acpcheck.errors import InputError
+
+    with pytest.raises(InputError) as raised:
+        make_plan(
+            {"spec": {"globalCluster": {"controlPlane": [{"name": "g1", "role": "worker", "ipv4": "192.0.2.1"}]}}}
+        )
+    assert "test-plan.yaml" in str(raised.value) and "role must be control-plane" in str(raised.value)
+
+
+def test_a_registered_cluster_run_finds_each_planted_defect(serve: Serve, tmp_path: Path) -> None:
+    """The registered example, connected through the tunnel, as a real ``acpcheck run``: the cluster runs
+    Kubernetes 1.36 (outside ACP 4.3's onboarding range) and its Tunnel Agent never connected (global's
+    record stays Initializing). Each defect is a FAIL; the components the docs do not name are MANUAL."""
+    cluster = serve([canary_secret(CANARY)], version="1.36.0", extra_user_token=KUBECONFIG_CANARY)
+    global_ = serve([platform_cluster("eks-analytics", phase="Initializing", cluster_type="Registered")])
+    plan_file, out = tmp_path / "plan.yaml", tmp_path / "out"
+    document = merge(
+        REGISTERED,
+        {
+            "spec": {
+                "cluster": {"kubernetesVersion": "1.36.0"},
+                "kubeconfig": str(cluster.kubeconfig),
+                "globalCluster": {"kubeconfig": str(global_.kubeconfig), "reach": "tunnel"},
+            }
+        },
+    )
+    plan_file.write_text(yaml.safe_dump(document))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ACPCHECK_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_file), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    results = json.loads((out / "results.json").read_text())
+    seen = {r["check"]: (r["status"], r["message"]) for r in results["results"] if r["check"].startswith("ACP-CONN-01")}
+    for check, (status, message) in sorted(seen.items()):
+        print(f"finding {check} {status}: {message}")  # shown with -s: the texts for the closing note
+    assert seen["ACP-CONN-010"][0] == "pass"
+    assert seen["ACP-CONN-012"][0] == "fail" and "is outside the range ACP 4.3 accepts" in seen["ACP-CONN-012"][1]
+    assert seen["ACP-CONN-013"][0] == "fail" and "phase Initializing" in seen["ACP-CONN-013"][1]
+    assert seen["ACP-CONN-014"][0] == "manual" and seen["ACP-CONN-015"][0] == "manual"
+    assert all(seen[check][0] == "skip" for check in ("ACP-CONN-011", "ACP-CONN-016", "ACP-CONN-017"))
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    texts = [
+        completed.stdout,
+        completed.stderr,
+        *(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file()),
+    ]
+    for secret in (CANARY, KUBECONFIG_CANARY, cluster.token, global_.token):
+        assert all(secret not in text for text in texts), secret

@@ -86,6 +86,8 @@ def run_case(
         if path.is_file():
             text = path.read_text(errors="replace")
             assert CANARY not in text and cluster.token not in text and global_.token not in text, path
+    for check, (status, message) in sorted(statuses(document).items()):
+        print(f"finding {check} {status}: {message}")  # shown with -s: the texts for the closing note
     return statuses(document), document, served
 
 
