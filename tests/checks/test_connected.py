@@ -482,3 +482,16 @@ def test_a_registered_cluster_run_finds_each_planted_defect(serve: Serve, tmp_pa
     ]
     for secret in (CANARY, KUBECONFIG_CANARY, cluster.token, global_.token):
         assert all(secret not in text for text in texts), secret
+
+
+def test_the_evidence_saves_and_replays_exactly(serve: Serve, tmp_path: Path) -> None:
+    cluster, global_ = serve([]), serve([platform_cluster("ops-west")])
+    plan = plan_for(cluster, globalCluster={"kubeconfig": str(global_.kubeconfig)})
+    evidence = gather(plan)
+    source = ConnectedSource()
+    source.save(evidence, tmp_path / "connected")
+    replayed = source.load(tmp_path / "connected", plan)
+    assert replayed == evidence
+    assert run(checks.check_global_records_cluster, plan, connected=replayed).status == "pass"
+    saved = (tmp_path / "connected" / "connected.json").read_text()
+    assert cluster.token not in saved and global_.token not in saved
