@@ -732,6 +732,15 @@ class ClusterSpec(Spec):
             "infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)"
         ),
     )
+    # -- connected clusters (issue 20): the global cluster, as the connected checks reach it (appended)
+    global_cluster: GlobalCluster | None = Field(
+        default=None,
+        description=(
+            "the global cluster that manages this one: its kubeconfig, its control-plane nodes (reached over SSH "
+            "with spec.ssh) and whether it reaches this cluster's API directly or only through the tunnel "
+            "(ACP-CONN-010 and up); null: the global-side checks are skipped"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -959,3 +968,61 @@ __all__ = [
     "schema_title",
     "secret_reference_problems",
 ]
+
+
+# ---------------------------------------------------------------------------
+# Connected clusters (issue 20): the global cluster a workload cluster is connected to.
+# Appended block; ClusterSpec.global_cluster refers to GlobalCluster, resolved below.
+
+GlobalReach = Literal["direct", "tunnel"]
+
+
+class GlobalCluster(Spec):
+    """The global cluster that manages this one, as the connected-cluster checks reach it."""
+
+    kubeconfig: str | None = Field(
+        default=None,
+        description=(
+            "the global cluster's kubeconfig (relative paths: to the plan file); its objects say whether global "
+            "records this cluster as running (ACP-CONN-013)"
+        ),
+    )
+    kubeconfig_context: str | None = Field(
+        default=None, min_length=1, description="the context of that kubeconfig; null: its current-context"
+    )
+    reach: GlobalReach = Field(
+        default="direct",
+        description=(
+            "direct: global reaches this cluster's API and control-plane nodes itself (an imported cluster; the "
+            "on-premises page: global must reach 6443, 11780 and 11781 on every control-plane node); tunnel: it "
+            "cannot, and reaches it only through the Tunnel Server (global) and Tunnel Agent (this cluster)"
+        ),
+    )
+    control_plane: list[Node] = Field(
+        default_factory=list,
+        description=(
+            "the global cluster's control-plane nodes (name, role: control-plane, ipv4/ipv6, sshHost, ssh), reached "
+            "over SSH with spec.ssh: acpcheck connects from them to this cluster, the path ACP uses"
+        ),
+    )
+
+    @field_validator("control_plane", mode="before")
+    @classmethod
+    def _control_plane_role(cls, value: Any) -> Any:
+        # Every entry is a control-plane node: its role may be left out.
+        if isinstance(value, list):
+            return [{"role": "control-plane", **item} if isinstance(item, dict) else item for item in value]
+        return value
+
+    @model_validator(mode="after")
+    def _control_plane_only(self) -> GlobalCluster:
+        if any(node.role != "control-plane" for node in self.control_plane):
+            raise ValueError("controlPlane lists the global cluster's control-plane nodes: role must be control-plane")
+        names = [node.name for node in self.control_plane]
+        if len(set(names)) != len(names):
+            raise ValueError("the global control-plane nodes' names must be unique")
+        return self
+
+
+ClusterSpec.model_rebuild()
+ClusterPlan.model_rebuild()

@@ -133,3 +133,16 @@ REGISTRY["images"] = SourceEntry(
         "manifest (never the password).",
     },
 )
+
+# ---------------------------------------------------------------------------
+# Connected clusters (issue 20; appended): the workload cluster from the runner and from global.
+REGISTRY["connected"] = SourceEntry(
+    "connected",
+    "acpcheck.sources.connected:ConnectedSource",
+    {
+        "connected": "A workload cluster seen from the runner and from the global cluster "
+        "(acpcheck.sources.connected.ConnectedEvidence): its API server's TLS and /version from the runner, TCP from "
+        "every global control-plane node (SSH) to that API and to 6443/11780/11781 on each of its control-plane "
+        "nodes, and global's record of it (clusters.platform.tkestack.io).",
+    },
+)
