@@ -21,7 +21,7 @@ from acpcheck.model.result import Status
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
 
-AREAS = ("NODE", "VER", "NET", "LB", "ENC", "ROLE", "REG", "CONN", "HCP", "UPG", "CLOUD")
+AREAS = ("NODE", "VER", "NET", "LB", "ENC", "ROLE", "REG", "CONN", "HCP", "UPG", "CLOUD", "IMG")
 ID_PATTERN = re.compile(rf"^ACP-({'|'.join(AREAS)})-\d{{3}}$")
 
 
