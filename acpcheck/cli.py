@@ -485,7 +485,7 @@ def _parser() -> argparse.ArgumentParser:
         ],
         {EXIT_OK: "listed (also when no check matches)"},
     )
-    listing.add_argument("--area", type=str.upper, choices=AREAS, help="one of " + ", ".join(AREAS))
+    listing.add_argument("--area", type=str.upper, choices=AREAS, metavar="AREA", help="one of " + ", ".join(AREAS))
     listing.add_argument("--scope", choices=["plan", "node", "cluster"], help="what the checks look at")
     listing.add_argument("--profile", help="only checks this profile selects (a built-in name or a file)")
     listing.add_argument("--json", action="store_true", help="machine-readable")

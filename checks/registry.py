@@ -660,10 +660,10 @@ class RegistryType(When):
         return None
 
     def describe(self) -> str:
-        where = {True: "with the global cluster's kubeconfig", False: "without the global cluster's kubeconfig"}
-        return ", ".join(
-            [super().describe(), f"spec.registry.type {'/'.join(sorted(self.types))}", where.get(self.live, "")]
-        ).rstrip(", ")
+        parts = [super().describe(), f"spec.registry.type {'/'.join(sorted(self.types))}"]
+        if self.live is not None:
+            parts.append(f"{'with' if self.live else 'without'} the global cluster's kubeconfig")
+        return ", ".join(parts)
 
 
 @check(
