@@ -30,8 +30,10 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
+
+from pydantic import Field
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.lb import CERT_MONITORING, MEDIUM_ALERT_DAYS, covers, nobody_answered
@@ -380,13 +382,25 @@ RFC_6125 = "https://www.rfc-editor.org/rfc/rfc6125#section-6.4.3"
 #: threshold chosen by acpcheck: 30 days, the point at which ACP's certificate monitoring raises its
 #: Medium alert (checks/lb.py's MEDIUM_ALERT_DAYS, from the certificate-monitoring page).
 EXPIRY_WARNING_DAYS = MEDIUM_ALERT_DAYS
+#: Profile parameter (``params: {registryCertificateWarningDays: N}``) that moves the WARN threshold.
+WARNING_DAYS_PARAM = "registryCertificateWarningDays"
+CERTIFICATE_PARAMS: dict[str, Any] = {WARNING_DAYS_PARAM: Annotated[int, Field(strict=True, ge=1, le=3650)]}
+
+
+def warning_days(params: dict[str, Any]) -> int:
+    return int(params.get(WARNING_DAYS_PARAM, EXPIRY_WARNING_DAYS))
 
 
 def certificate_findings(
-    info: dict[str, Any], key_match: bool | None, domain: str, now: dt.datetime, where: str
+    info: dict[str, Any],
+    key_match: bool | None,
+    domain: str,
+    now: dt.datetime,
+    where: str,
+    warn_days: int = EXPIRY_WARNING_DAYS,
 ) -> tuple[list[str], list[str]]:
     """What is wrong with the certificate ``info`` (``acpcheck.sources.certificates.describe_certificate``)
-    for ``domain`` at ``now``, and what is about to be (expiry within EXPIRY_WARNING_DAYS)."""
+    for ``domain`` at ``now``, and what is about to be (expiry within ``warn_days``)."""
     if info.get("error"):
         return [f"{where}: {info['error']}"], []
     findings, warnings = [], []
@@ -399,10 +413,10 @@ def certificate_findings(
     left = days_left(info, now)
     if left is not None and left <= 0:
         findings.append(f"{where}: the certificate expired on {info['notAfter']} ({-left:.1f} days ago)")
-    elif left is not None and left <= EXPIRY_WARNING_DAYS:
+    elif left is not None and left <= warn_days:
         warnings.append(
             f"{where}: the certificate expires in {left:.1f} days ({info['notAfter']}); replace it before it expires "
-            f"(acpcheck warns {EXPIRY_WARNING_DAYS} days ahead, as ACP's certificate monitoring does)"
+            f"(acpcheck warns {warn_days} days ahead)"
         )
     if info.get("notBefore") and dt.datetime.fromisoformat(info["notBefore"]) > now:
         findings.append(f"{where}: the certificate is not valid before {info['notBefore']}")
@@ -426,19 +440,21 @@ def _judged(findings: list[str], warnings: list[str], info: dict[str, Any], doma
     applies=REGISTRY,
     tags=TAGS,
     refs=[*REGISTRY_ADDRESS_PAGES, CERT_MONITORING, RFC_6125],
+    params=CERTIFICATE_PARAMS,
     remediation=(
         "Replace Secret kube-system/registry-address.tls with a certificate (and its key) whose SANs hold the "
         "registry's domain, before the old one expires: kubectl create secret tls registry-address.tls --cert=<cert> "
         "--key=<key> -n kube-system --dry-run=client -o yaml | kubectl apply -f -"
     ),
 )
-def check_registry_certificate(plan: ClusterPlan, cluster: ClusterView) -> None:
+def check_registry_certificate(plan: ClusterPlan, params: dict[str, Any], cluster: ClusterView) -> None:
     """The page asks for "a valid SSL certificate for the domain name" and to "monitor the
     expiration date of the registry-address.tls secret ... Replace the certificate before it
     expires". Workload nodes pull through the domain over HTTPS, so a certificate without the
     domain among its SANs (RFC 6125 matching), an expired one, one not valid yet, or one whose
     key is not the Secret's tls.key FAILs; one that expires within 30 days WARNs (threshold
-    chosen by acpcheck: 30 days, where ACP's certificate monitoring raises its Medium alert).
+    chosen by acpcheck: 30 days, where ACP's certificate monitoring raises its Medium alert;
+    a profile moves it with ``params: {registryCertificateWarningDays: N}``).
     Judged at the time the cluster was read. Only the certificate's public fields are read into
     the evidence; the key is compared with it in memory and never kept."""
     found = cluster.get(REGISTRY_TLS_CERTIFICATE)
@@ -447,7 +463,7 @@ def check_registry_certificate(plan: ClusterPlan, cluster: ClusterView) -> None:
     domain = _external(plan).domain
     info = found["certificate"]
     findings, warnings = certificate_findings(
-        info, found.get("keyMatches"), domain, cluster.observed_at, f"Secret {NAMESPACE}/{SECRET}"
+        info, found.get("keyMatches"), domain, cluster.observed_at, f"Secret {NAMESPACE}/{SECRET}", warning_days(params)
     )
     _judged(findings, warnings, info, domain)
 
@@ -460,16 +476,18 @@ def check_registry_certificate(plan: ClusterPlan, cluster: ClusterView) -> None:
     applies=REGISTRY_BEFORE_INSTALL,
     tags=TAGS,
     refs=[*REGISTRY_ADDRESS_PAGES, CERT_MONITORING, RFC_6125],
+    params=CERTIFICATE_PARAMS,
     remediation=(
         "Get a certificate for the registry's domain (its SANs must hold the domain) that is not about to expire, "
         "with its own key, and name both in spec.registry.externalAddress (certFile, keyFile)"
     ),
 )
-def check_planned_registry_certificate(plan: ClusterPlan) -> None:
+def check_planned_registry_certificate(plan: ClusterPlan, params: dict[str, Any]) -> None:
     """Before the global cluster is up (no kubeconfig), the same judgement as ACP-REG-005 on the
     files the plan names for Secret registry-address.tls: the certificate holds the domain among
     its SANs, has not expired, is valid already, and WARNs within 30 days of expiry (threshold
-    chosen by acpcheck: 30 days, ACP's certificate monitoring's Medium alert); the key file must
+    chosen by acpcheck: 30 days, ACP's certificate monitoring's Medium alert; profile parameter
+    ``registryCertificateWarningDays``); the key file must
     be the certificate's key. The key is read into memory only to compare public keys; nothing of
     it is reported."""
     external = _external(plan)
@@ -488,7 +506,9 @@ def check_planned_registry_certificate(plan: ClusterPlan) -> None:
     match = key_matches(cert, key) if key else None
     del key
     where = f"{external.cert_file} ({field_at(plan, *path, 'certFile')})"
-    findings, warnings = certificate_findings(info, match, external.domain, dt.datetime.now(dt.UTC), where)
+    findings, warnings = certificate_findings(
+        info, match, external.domain, dt.datetime.now(dt.UTC), where, warning_days(params)
+    )
     _judged([*findings, *problems], warnings, info, external.domain)
 
 
@@ -603,9 +623,10 @@ def check_registry_domain_forwards(plan: ClusterPlan, lb: LbEvidence) -> None:
             findings.append(f"{at}: something that is not a control-plane node answered through {where}")
     for state in lb.listeners.values():
         for proof in registry.ports:
-            if state.state == "ok" and state.port_state("tcp", proof.port) not in ("ok", ""):
+            if state.state == "ok" and state.port_state("tcp", proof.port) != "ok":
                 unproven.append(
-                    f"{state.node}: port {proof.port} is not free there ({state.port_state('tcp', proof.port)})"
+                    f"{state.node}: port {proof.port} was not listened on there "
+                    f"({state.port_state('tcp', proof.port) or 'no listener'}); it must be free before install"
                 )
             elif state.state != "ok":
                 unproven.append(f"{state.node}: no listener ({state.state}: {state.detail})")

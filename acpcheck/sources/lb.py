@@ -219,6 +219,7 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
         )
     proxy = proxy_for(plan)
     connect_timeout = min(plan.spec.ssh.connect_timeout_seconds, 3.0)
+    registry = registry_address_proof(plan)  # resolved before any listener starts
     with ListenerSet(context.pool, nonce, seconds + LISTENER_MARGIN) as listeners:
         states = listeners.start(wanted)
         if context.progress is not None:
@@ -241,7 +242,6 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
             )
 
         # The registry external domain's address (ACP-REG-007) is proven at the same time, on the same listeners.
-        registry = registry_address_proof(plan)
         extra = [port for port in ports if port.name == "https"] if registry is not None and registry.address else []
         with ThreadPoolExecutor(max_workers=max(1, len(ports) + len(extra)), thread_name_prefix="acpcheck-lb") as pool:
             at_registry = [pool.submit(prove, port, registry.address) for port in extra] if registry else []

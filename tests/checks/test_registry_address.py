@@ -195,6 +195,18 @@ def test_planned_certificate(
     assert_result(result, status, words)
 
 
+@pytest.mark.parametrize(("days", "warn_days", "status"), [(10, 5, "pass"), (45, 60, "warn"), (45, None, "pass")])
+def test_the_warning_threshold_is_a_profile_parameter(
+    days: int, warn_days: int | None, status: str, tmp_path: Path
+) -> None:
+    cert, key = make_certificate(days=days)
+    params = {} if warn_days is None else {checks.WARNING_DAYS_PARAM: warn_days}
+    result = run_check(checks.check_planned_registry_certificate, global_plan(tmp_path, cert, key), params=params)
+    assert result.status == status, result.message
+    if status == "warn":
+        assert f"acpcheck warns {warn_days} days ahead" in result.message
+
+
 def test_planned_certificate_file_missing_names_the_field(tmp_path: Path) -> None:
     cert, key = make_certificate()
     plan = global_plan(tmp_path, cert, key)
@@ -276,6 +288,15 @@ def registry_proof(
     return LbEvidence(mode="proof", endpoint="192.0.2.10", listeners=states, registry=registry)
 
 
+def busy_on_m2() -> LbEvidence:
+    """global-m2's 443 was in use, so no listener there: the proof expected only m1 and m3."""
+    evidence = registry_proof({"global-m1": 24, "global-m3": 24})
+    evidence.listeners["global-m2"].ports["tcp/443"] = "busy nginx"
+    assert evidence.registry is not None
+    evidence.registry.ports[0].expected = ["global-m1", "global-m3"]
+    return evidence
+
+
 @pytest.mark.parametrize(
     ("evidence", "status", "words"),
     [
@@ -293,12 +314,17 @@ def registry_proof(
             ("does not resolve", "spec.registry.externalAddress.address"),
         ),
         (
+            busy_on_m2(),
+            "manual",
+            ("global-m2: port 443 was not listened on there (busy nginx)",),
+        ),
+        (
             LbEvidence(mode="live", reason="post-install (spec.kubeconfig)"),
             "manual",
             ("ingress holds port 443", "global-m1, global-m2, global-m3"),
         ),
     ],
-    ids=["every node", "one node left out", "refused", "down", "unresolved", "after install"],
+    ids=["every node", "one node left out", "refused", "down", "unresolved", "port busy", "after install"],
 )
 def test_registry_domain_forwards(evidence: LbEvidence, status: str, words: tuple[str, ...], tmp_path: Path) -> None:
     cert, key = make_certificate()
