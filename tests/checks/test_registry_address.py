@@ -193,6 +193,8 @@ def test_planned_certificate(
     cert, key = make()
     result = run_check(checks.check_planned_registry_certificate, global_plan(tmp_path, cert, key))
     assert_result(result, status, words)
+    key_body = "".join(key.decode().splitlines()[1:-1])
+    assert key_body[:32] not in result.message + json.dumps(result.evidence)
 
 
 @pytest.mark.parametrize(("days", "warn_days", "status"), [(10, 5, "pass"), (45, 60, "warn"), (45, None, "pass")])
