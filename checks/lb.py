@@ -74,6 +74,32 @@ def _example(proof: PortProof, *kinds: str) -> str:
     return ""
 
 
+def nobody_answered(proof: PortProof, where: str) -> str:
+    """Why no control-plane node answered any connection to ``where`` (``address:port``) in ``proof``
+    (ACP-LB-001, and ACP-REG-007 for the registry's external domain)."""
+    kinds = set(proof.outcomes)
+    if kinds <= {"refused"}:
+        return (
+            f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not forward "
+            "this port"
+        )
+    if kinds <= {"timeout", "unreachable"}:
+        return (
+            f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the endpoint is down or "
+            "filtered"
+        )
+    if kinds & {"foreign", "stale"}:
+        return (
+            f"port {proof.port} ({proof.name}): no control-plane node answered through {where}; something else did"
+            + _example(proof, "foreign", "stale")
+            + " (see ACP-LB-003)"
+        )
+    return (
+        f"port {proof.port} ({proof.name}): {where} accepted connections but no control-plane node answered: "
+        "the LB forwards this port to no live backend"
+    )
+
+
 @check(
     id="ACP-LB-001",
     title="the endpoint answers on every required port, with a control-plane node behind it",
@@ -102,30 +128,8 @@ def check_endpoint_answers(lb: LbEvidence) -> None:
         if proof.skipped:
             unproven.append(f"port {proof.port} ({proof.name}): not probed: {proof.skipped} (see ACP-LB-002)")
             continue
-        if proof.answered:
-            continue
-        kinds = set(proof.outcomes)
-        if kinds <= {"refused"}:
-            findings.append(
-                f"port {proof.port} ({proof.name}): {where} refused every connection: the endpoint does not "
-                "forward this port"
-            )
-        elif kinds <= {"timeout", "unreachable"}:
-            findings.append(
-                f"port {proof.port} ({proof.name}): {where} did not answer (no TCP connection): the "
-                "endpoint is down or filtered"
-            )
-        elif kinds & {"foreign", "stale"}:
-            findings.append(
-                f"port {proof.port} ({proof.name}): no control-plane node answered through {where}; something else did"
-                + _example(proof, "foreign", "stale")
-                + " (see ACP-LB-003)"
-            )
-        else:
-            findings.append(
-                f"port {proof.port} ({proof.name}): {where} accepted connections but no control-plane node answered: "
-                "the LB forwards this port to no live backend"
-            )
+        if not proof.answered:
+            findings.append(nobody_answered(proof, where))
     evidence = {
         "endpoint": lb.endpoint,
         "ports": {

@@ -386,6 +386,14 @@ class RegistryExternalAddress(Spec):
             "never copied into reports or journals)"
         ),
     )
+    # Issue 20 (ACP-REG-007): the address the domain points to.
+    address: IPText | None = Field(
+        default=None,
+        description=(
+            "the IP address the domain points to (the page's prerequisite), where acpcheck proves that port 443 "
+            "forwards to every global control-plane node (ACP-REG-007); null: the runner resolves the domain"
+        ),
+    )
 
 
 # --- private registry: the credential, CA and images ACP-IMG-001…003 use (checks/images.py) ---

@@ -327,6 +327,118 @@ CRDS = Read("crds", "apiextensions.k8s.io", "v1", "customresourcedefinitions", s
 METALLB_POOLS = Read("metallb-pools", "metallb.io", "v1beta1", "ipaddresspools", summarise=_ip_address_pool_summary)
 #: One read per row of acpcheck/matrix/removed_apis.yaml, by the row's key.
 REMOVED_API_READS: dict[str, Read] = {row.key: _removed_api_read(row) for row in removed_apis()}
+# ---------------------------------------------------------------------------
+# Image sources (issue 20): the registry external address's certificate (ACP-REG-005) and the
+# public registry's Cloud Credential (ACP-IMG-020). Neither keeps a secret value: the first only
+# the public certificate's names and dates and whether the key matches it (compared in memory),
+# the second only the shape of each value.
+
+
+def _tls_certificate_summary(secret: dict[str, Any]) -> dict[str, Any]:
+    """A TLS Secret's certificate (public: names, dates, fingerprint) and whether its key is the
+    certificate's; the key is parsed in memory and forgotten, nothing of it is kept."""
+    from acpcheck.sources.certificates import describe_certificate, key_matches
+
+    data = secret.get("data") or {}
+    try:
+        cert = base64.b64decode(data.get("tls.crt") or "")
+        key = base64.b64decode(data.get("tls.key") or "")
+    except ValueError:
+        return {"type": secret.get("type"), "certificate": {"error": "a value is not base64"}, "keyMatches": None}
+    return {
+        "type": secret.get("type"),
+        "certificate": describe_certificate(cert) if cert else None,
+        "keyMatches": key_matches(cert, key) if cert and key else None,
+    }
+
+
+REGISTRY_AUTH_FIELDS = ("auth", "username", "password", "identitytoken")
+
+
+def _auth_entry_usable(entry: Any) -> bool:
+    """A registry auth entry as container clients write it (docker's config.json ``auths``): a
+    base64 ``auth`` of ``user:password``, a username and a password, or an identity token."""
+    if not isinstance(entry, dict):
+        return False
+    auth = entry.get("auth")
+    if isinstance(auth, str) and auth:
+        try:
+            user, colon, password = base64.b64decode(auth, validate=True).partition(b":")
+        except ValueError:
+            return False
+        return bool(colon and user and password)
+    if entry.get("identitytoken"):
+        return True
+    return bool(entry.get("username") and entry.get("password"))
+
+
+def _credential_value_shape(raw: bytes) -> dict[str, Any]:
+    """The shape of one Secret value, never the value: empty, text, json, or registry auth
+    entries (``docker-config``: ``{"auths": {registry: entry}}``; ``dockercfg``: ``{registry: entry}``)
+    with how many entries there are and how many are usable."""
+    shape: dict[str, Any] = {"bytes": len(raw)}
+    if not raw.strip():
+        return {**shape, "shape": "empty"}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return {**shape, "shape": "text"}
+    if isinstance(document, dict) and isinstance(document.get("auths"), dict):
+        kind, entries = "docker-config", document["auths"]
+    elif (
+        isinstance(document, dict)
+        and document
+        and all(isinstance(v, dict) and any(f in v for f in REGISTRY_AUTH_FIELDS) for v in document.values())
+    ):
+        kind, entries = "dockercfg", document
+    else:
+        return {**shape, "shape": "json"}
+    usable = sum(1 for entry in entries.values() if _auth_entry_usable(entry))
+    return {**shape, "shape": kind, "entries": len(entries), "usable": usable}
+
+
+def _registry_credential_summary(secret: dict[str, Any]) -> dict[str, Any]:
+    metadata = secret.get("metadata") or {}
+    status = (metadata.get("annotations") or {}).get("cpaas.io/status") or (metadata.get("labels") or {}).get(
+        "cpaas.io/status"
+    )
+    keys: dict[str, Any] = {}
+    for key, value in sorted((secret.get("data") or {}).items()):
+        try:
+            keys[key] = _credential_value_shape(base64.b64decode(value or ""))
+        except ValueError:
+            keys[key] = {"shape": "not-base64"}
+    return {
+        "metadata": {"name": metadata.get("name"), "namespace": metadata.get("namespace")},
+        "type": secret.get("type"),
+        "status": status if isinstance(status, str) else None,
+        "keys": keys,
+    }
+
+
+#: The registry external address's certificate (ACP-REG-005), read apart from REGISTRY_TLS_SECRET's summary.
+REGISTRY_TLS_CERTIFICATE = Read(
+    "registry-tls-certificate",
+    "",
+    "v1",
+    "secrets",
+    name="registry-address.tls",
+    namespace="kube-system",
+    summarise=_tls_certificate_summary,
+)
+#: The built-in Cloud Credential public-registry-credential (ACP-IMG-020): a Secret of that name in
+#: cpaas-system (checks/registry.py says why), kept as the shape of its values only.
+PUBLIC_REGISTRY_CREDENTIAL = Read(
+    "public-registry-credential",
+    "",
+    "v1",
+    "secrets",
+    name="public-registry-credential",
+    namespace="cpaas-system",
+    summarise=_registry_credential_summary,
+)
+# --- end of the image-source block -------------------------------------------------------------
+
 #: Everything a run reads from the API (later issues add rows here).
 READS: tuple[Read, ...] = (
     NODES,
@@ -344,6 +456,8 @@ READS: tuple[Read, ...] = (
     CRDS,
     METALLB_POOLS,
     *REMOVED_API_READS.values(),
+    REGISTRY_TLS_CERTIFICATE,
+    PUBLIC_REGISTRY_CREDENTIAL,
 )
 
 

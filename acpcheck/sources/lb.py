@@ -119,6 +119,23 @@ class VrrpState(BaseModel):
     failed: dict[str, str] = Field(default_factory=dict)
 
 
+class RegistryAddressProof(BaseModel):
+    """The same proof for the built-in registry's external domain (ACP-REG-007): its address
+    (the plan's ``spec.registry.externalAddress.address``, else the domain as the runner resolves
+    it) forwarding the platform's HTTPS port to every control-plane node, with the endpoint's
+    listeners."""
+
+    model_config = _model_config()
+
+    domain: str
+    address: str = ""
+    #: plan (externalAddress.address) | literal (the domain is an IP) | dns (resolved by the runner)
+    resolved_by: str = ""
+    #: why there is no proof (the domain does not resolve, the HTTPS port is dropped)
+    error: str = ""
+    ports: list[PortProof] = Field(default_factory=list)
+
+
 class LbEvidence(EvidenceDocument):
     """The ``lb`` evidence. mode: proof (external LB) | vip (self-built VIP) | live
     (post-install: nothing gathered) | none (nothing to prove) | error."""
@@ -130,6 +147,8 @@ class LbEvidence(EvidenceDocument):
     vip: VipState | None = None
     vrrp: VrrpState | None = None
     seconds: float = 0.0
+    #: the registry external address's proof (a global plan with spec.registry.externalAddress)
+    registry: RegistryAddressProof | None = None
 
     @property
     def connections(self) -> int:
@@ -200,16 +219,17 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
         )
     proxy = proxy_for(plan)
     connect_timeout = min(plan.spec.ssh.connect_timeout_seconds, 3.0)
+    registry = registry_address_proof(plan)  # resolved before any listener starts
     with ListenerSet(context.pool, nonce, seconds + LISTENER_MARGIN) as listeners:
         states = listeners.start(wanted)
         if context.progress is not None:
             for done, state in enumerate(states.values(), 1):
                 context.progress("lb", done, len(states), state.node, state.state == "ok")
 
-        def prove(port: Any) -> PortProof:
+        def prove(port: Any, address: str = endpoint) -> PortProof:
             expected = [s.ident for s in states.values() if s.state == "ok" and s.port_state("tcp", port.port) == "ok"]
             return prove_port(
-                endpoint,
+                address,
                 port.name,
                 port.port,
                 port.source,
@@ -221,8 +241,16 @@ def _gather_proof(context: GatherContext, endpoint: str, facts: dict[str, Any] |
                 cancelled=listeners.lost,
             )
 
-        with ThreadPoolExecutor(max_workers=max(1, len(ports)), thread_name_prefix="acpcheck-lb") as executor:
-            evidence.ports = list(executor.map(prove, ports))
+        # The registry external domain's address (ACP-REG-007) is proven at the same time, on the same listeners.
+        extra = [port for port in ports if port.name == "https"] if registry is not None and registry.address else []
+        with ThreadPoolExecutor(max_workers=max(1, len(ports) + len(extra)), thread_name_prefix="acpcheck-lb") as pool:
+            at_registry = [pool.submit(prove, port, registry.address) for port in extra] if registry else []
+            evidence.ports = list(pool.map(prove, ports))
+            if registry is not None:
+                registry.ports = [future.result() for future in at_registry]
+                if registry.address and not extra:
+                    registry.error = "the plan drops the https port (spec.loadBalancer.ports)"
+        evidence.registry = registry
     evidence.listeners.update(listeners.states)
     evidence.listeners = {
         node.name: evidence.listeners[node.name] for node in plan.control_plane if node.name in evidence.listeners
@@ -277,6 +305,32 @@ def prove_port(
     proof.answered = dict(sorted(seen.items()))
     proof.outcomes = dict(sorted(outcomes.items()))
     proof.seconds = round(time.monotonic() - started, 3)
+    return proof
+
+
+def registry_address_proof(plan: ClusterPlan) -> RegistryAddressProof | None:
+    """Where the registry external domain's proof connects: the plan's address for the domain,
+    the domain itself when it is an IP, else what the runner's resolver gives for it (the first
+    address); None when the plan has no external address for the registry."""
+    import socket
+
+    from acpcheck.addressing import is_ip
+
+    external = plan.spec.registry.external_address
+    if external is None or plan.spec.cluster.role != "global":
+        return None
+    proof = RegistryAddressProof(domain=external.domain)
+    if external.address:
+        proof.address, proof.resolved_by = external.address, "plan"
+    elif is_ip(external.domain):
+        proof.address, proof.resolved_by = external.domain, "literal"
+    else:
+        try:
+            found = socket.getaddrinfo(external.domain, 443, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as error:
+            proof.error = f"{external.domain} does not resolve on the runner ({error})"
+            return proof
+        proof.address, proof.resolved_by = str(found[0][4][0]), "dns"
     return proof
 
 
