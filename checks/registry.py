@@ -29,7 +29,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
@@ -98,11 +97,6 @@ PLATFORM = PlannedInCluster(
     what=f"spec.cluster.annotations[{PLATFORM_URL_ANNOTATION}]",
 )
 TAGS = frozenset({"registry"})
-
-
-def plan_file(plan: ClusterPlan, name: str) -> Path:
-    path = Path(name).expanduser()
-    return path if path.is_absolute() or plan.file == "<plan>" else Path(plan.file).resolve().parent / path
 
 
 def ingress_body(domain: str) -> dict[str, Any]:
@@ -494,11 +488,11 @@ def check_planned_registry_certificate(plan: ClusterPlan, params: dict[str, Any]
     path = ("spec", "registry", "externalAddress")
     problems = []
     try:
-        cert = plan_file(plan, external.cert_file).read_bytes()
+        cert = plan.relative_file(external.cert_file).read_bytes()
     except OSError as error:
         fail(f"{field_at(plan, *path, 'certFile')}: cannot read {error.filename}: {error.strerror}")
     try:
-        key: bytes | None = plan_file(plan, external.key_file).read_bytes()
+        key: bytes | None = plan.relative_file(external.key_file).read_bytes()
     except OSError as error:
         key = None
         problems.append(f"{field_at(plan, *path, 'keyFile')}: cannot read {error.filename}: {error.strerror}")
@@ -782,7 +776,7 @@ def _differs(what: str, problems: list[str]) -> str:
 def registry_secret_step(cluster: ClusterObjects) -> Changes:
     external = _external(cluster.plan)
     current = cluster.get("secrets", SECRET, NAMESPACE)
-    cert_path, key_path = plan_file(cluster.plan, external.cert_file), plan_file(cluster.plan, external.key_file)
+    cert_path, key_path = cluster.plan.relative_file(external.cert_file), cluster.plan.relative_file(external.key_file)
     if current is not None:
         keys = {
             k: {

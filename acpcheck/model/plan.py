@@ -805,6 +805,11 @@ class ClusterPlan(Spec):
     def file(self) -> str:
         return self._source.file if self._source else "<plan>"
 
+    def relative_file(self, name: str) -> Path:
+        """A file the plan names (``~`` expanded): absolute, or relative to the plan file's directory."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() or self.file == "<plan>" else Path(self.file).resolve().parent / path
+
     def where(self, *path: str | int) -> str:
         """``plan.yaml:17`` for a field path such as ("spec", "network", "clusterCIDR")."""
         line = self._source.line_of(path) if self._source else None

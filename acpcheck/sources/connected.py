@@ -229,9 +229,7 @@ def _global_record(plan: ClusterPlan) -> dict[str, Any] | None:
     connected = plan.spec.global_cluster
     if connected is None or not connected.kubeconfig:
         return None
-    path = os.path.expanduser(connected.kubeconfig)
-    if not os.path.isabs(path) and plan.file != "<plan>":
-        path = os.path.join(os.path.dirname(os.path.abspath(plan.file)), path)
+    path = str(plan.relative_file(connected.kubeconfig))
     spec = plan.spec.model_copy(update={"kubeconfig": path, "kubeconfig_context": connected.kubeconfig_context})
     derived = plan.model_copy(update={"spec": spec})
     # Only this plan's global kubeconfig: the command line's --kubeconfig names the workload cluster's.

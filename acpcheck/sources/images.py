@@ -33,7 +33,6 @@ import json
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -105,12 +104,6 @@ class ImagesEvidence(EvidenceDocument):
     nodes: dict[str, NodeProbe] = Field(default_factory=dict)
     unreachable: dict[str, str] = Field(default_factory=dict)  # node -> why no probe ran
     seconds: float = 0.0
-
-
-def plan_relative(plan: ClusterPlan, name: str) -> Path:
-    """A file the plan names: absolute, or relative to the plan file."""
-    path = Path(name).expanduser()
-    return path if path.is_absolute() or plan.file == "<plan>" else Path(plan.file).resolve().parent / path
 
 
 def split_reference(image: str, address: str) -> tuple[str, str] | None:
@@ -264,7 +257,7 @@ class ImagesSource(JsonEvidenceSource):
         ca_pem = None
         trust = "the node's own trust store"
         if registry.ca_file:
-            path = plan_relative(plan, registry.ca_file)
+            path = plan.relative_file(registry.ca_file)
             try:
                 ca_pem = path.read_text(encoding="utf-8")
             except (OSError, UnicodeError) as error:
@@ -277,7 +270,7 @@ class ImagesSource(JsonEvidenceSource):
         if registry.credential is not None:
             cred = registry.credential
             ref = (
-                SecretRef("registry password", file=plan_relative(plan, cred.password_file))
+                SecretRef("registry password", file=plan.relative_file(cred.password_file))
                 if cred.password_file
                 else SecretRef("registry password", env=cred.password_env)
             )

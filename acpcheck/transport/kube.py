@@ -119,9 +119,7 @@ def kubeconfig_of(plan: ClusterPlan, environ: dict[str, str] | None = None) -> t
     env = os.environ if environ is None else environ
     path = env.get(KUBECONFIG_ENV) or None
     if path is None and plan.spec.kubeconfig:
-        path = plan.spec.kubeconfig
-        if not os.path.isabs(os.path.expanduser(path)) and plan.file != "<plan>":
-            path = str(Path(plan.file).resolve().parent / path)
+        path = str(plan.relative_file(plan.spec.kubeconfig))
     context = env.get(CONTEXT_ENV) or plan.spec.kubeconfig_context
     return (os.path.expanduser(path) if path else None), context
 
