@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 from acpcheck import Scope, Severity, When, check, fail, manual, skip, warn
 from acpcheck.checks.support import PlannedInCluster
+from acpcheck.checks.versions import judge_third_party_version
 from acpcheck.constants import ACP_DOCS, ON_PREMISES, PLATFORM_URL_PAGE
 from acpcheck.matrix import kubernetes_version
-from acpcheck.model.check import CheckFailed, CheckWarning
 from acpcheck.model.plan import THIRD_PARTY, ClusterPlan
 from acpcheck.sources.base import TargetUnavailable
 from acpcheck.sources.cluster import ClusterEvidence, ClusterView
@@ -250,27 +250,18 @@ def check_global_reaches_api(plan: ClusterPlan, connected: ConnectedEvidence) ->
 )
 def check_live_kubernetes_accepted(plan: ClusterPlan, cluster: ClusterView) -> None:
     """ACP-VER-003 judges the version typed into the plan; this judges the version the cluster's
-    API server reports (``/version`` gitVersion), by the same rule and data (ACP-VER-003's own code
-    on a copy of the plan that carries the live version): outside the onboarding range for
+    API server reports (``/version`` gitVersion), by the same rule and data (ACP-VER-003's
+    ``judge_third_party_version``): outside the onboarding range for
     third-party clusters (ACP 4.3: >=1.19.0 <1.35.0) is a FAIL, inside it but outside the validated
     list a WARN; for ACP 4.0-4.2, which publish no such range, the compatible list applies. A plan
     whose typed version differs from the live one is a WARN (the plan-only check judged the wrong
     version)."""
-    # ACP-VER-003's own body, imported here: at module level the collector would find it in this module too.
-    from acpcheck.checks.versions import check_third_party_kubernetes_accepted
-
     live = cluster.server_version
     if not live:
         skip("the cluster's /version gave no gitVersion")
-    cluster_spec = plan.spec.cluster.model_copy(update={"kubernetes_version": live})
-    as_live = plan.model_copy(update={"spec": plan.spec.model_copy(update={"cluster": cluster_spec})})
-    prefix = f"the cluster's API server reports Kubernetes {live} (/version): "
-    try:
-        check_third_party_kubernetes_accepted(as_live)
-    except CheckFailed as finding:
-        fail(prefix + str(finding.args[0]), live=live, **_without_plan_place(finding.evidence))
-    except CheckWarning as finding:
-        warn(prefix + str(finding.args[0]), live=live, **_without_plan_place(finding.evidence))
+    judge_third_party_version(
+        plan, live, prefix=f"the cluster's API server reports Kubernetes {live} (/version): ", live=live
+    )
     typed = plan.spec.cluster.kubernetes_version
     if kubernetes_version(typed).release != kubernetes_version(live).release:
         at = plan.where("spec", "cluster", "kubernetesVersion")
@@ -280,11 +271,6 @@ def check_live_kubernetes_accepted(plan: ClusterPlan, cluster: ClusterView) -> N
             live=live,
             planned=typed,
         )
-
-
-def _without_plan_place(evidence: dict[str, object]) -> dict[str, object]:
-    """ACP-VER-003's evidence without what points at the plan (the version judged here is the live one)."""
-    return {key: value for key, value in evidence.items() if key not in ("planned", "at")}
 
 
 @check(

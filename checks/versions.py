@@ -51,9 +51,11 @@ def _cluster_kind(plan: ClusterPlan) -> str:
     return f"{plan.spec.cluster.type} {plan.spec.cluster.role} cluster"
 
 
-def _incompatibility(plan: ClusterPlan) -> str | None:
-    """The finding (without its source) when the cluster's Kubernetes minor is not in the target's compatible list."""
-    target, acp, planned = _target(plan), plan.spec.acp.version, plan.spec.cluster.kubernetes_version
+def _incompatibility(plan: ClusterPlan, version: str | None = None) -> str | None:
+    """The finding (without its source) when the cluster's Kubernetes minor (the plan's, or ``version``)
+    is not in the target's compatible list."""
+    target, acp = _target(plan), plan.spec.acp.version
+    planned = version or plan.spec.cluster.kubernetes_version
     if kubernetes_minor(planned) in target.compatible:
         return None
     return (
@@ -179,28 +181,37 @@ def check_third_party_kubernetes_accepted(plan: ClusterPlan) -> None:
     compatible list applies. The check runs for imports and for upgrade plans alike,
     since an existing third-party cluster must still be accepted by the target release.
     """
-    target, acp, planned = _target(plan), plan.spec.acp.version, plan.spec.cluster.kubernetes_version
-    evidence = {"planned": planned, "source": target.source, "at": plan.where("spec", "cluster", "kubernetesVersion")}
+    planned = plan.spec.cluster.kubernetes_version
+    judge_third_party_version(plan, planned, planned=planned, at=plan.where("spec", "cluster", "kubernetesVersion"))
+
+
+def judge_third_party_version(plan: ClusterPlan, version: str, prefix: str = "", **evidence: object) -> None:
+    """ACP-VER-003's rule for any version of a third-party cluster (the plan's, or the one its API
+    server reports: ACP-CONN-012): FAIL outside the onboarding range of the plan's target ACP, WARN
+    inside it but outside the validated list; ``prefix`` opens each message, ``evidence`` joins each
+    finding's."""
+    target, acp = _target(plan), plan.spec.acp.version
+    evidence = {"source": target.source, **evidence}
     if target.third_party is None:
-        finding = _incompatibility(plan)
+        finding = _incompatibility(plan, version)
         if finding:
             fail(
-                f"{finding}; ACP {acp} publishes no separate range for third-party clusters, "
+                f"{prefix}{finding}; ACP {acp} publishes no separate range for third-party clusters, "
                 f"so the compatible list applies to this {_cluster_kind(plan)} too (source: {target.source})",
                 allowed=target.compatible,
                 **evidence,
             )
         return
-    if not satisfies(planned, target.third_party):
+    if not satisfies(version, target.third_party):
         fail(
-            f"Kubernetes {planned} is outside the range ACP {acp} accepts for third-party clusters "
+            f"{prefix}Kubernetes {version} is outside the range ACP {acp} accepts for third-party clusters "
             f"({target.third_party}); ACP {acp} will not manage this {_cluster_kind(plan)} (source: {target.source})",
             allowed=target.third_party,
             **evidence,
         )
-    if kubernetes_minor(planned) not in target.compatible:
+    if kubernetes_minor(version) not in target.compatible:
         warn(
-            f"Kubernetes {planned} is inside the range ACP {acp} accepts for third-party clusters "
+            f"{prefix}Kubernetes {version} is inside the range ACP {acp} accepts for third-party clusters "
             f"({target.third_party}) "
             f"but not among the versions ACP {acp} validated ({_listed(target.compatible)}); "
             f"operators and cluster plugins may not have been tested on it (source: {target.source})",
