@@ -1906,5 +1906,11 @@ def shipped_crds() -> list[dict[str, Any]]:  # type: ignore[no-redef]  # noqa: F
     return crds
 
 
+# The reader may read Kamaji's DataStores (ACP-HCP-010..015; their Secrets are core, already readable).
+next(user for user in DEFAULT_USERS if user["name"] == "acpcheck-reader")["rules"].append(
+    {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]}
+)
+
+
 if __name__ == "__main__":
     sys.exit(main())
