@@ -287,7 +287,10 @@ def _expiry(label: str, certificate: Certificate) -> tuple[str, str] | None:
     if certificate.days_left <= 0:
         return "fail", f"{label} ({certificate.subject}) expired on {certificate.not_after}"
     if certificate.days_left <= EXPIRY_WARN_DAYS:
-        return "warn", f"{label} ({certificate.subject}) expires in {certificate.days_left:.1f} days ({certificate.not_after})"
+        return (
+            "warn",
+            f"{label} ({certificate.subject}) expires in {certificate.days_left:.1f} days ({certificate.not_after})",
+        )
     return None
 
 

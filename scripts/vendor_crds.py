@@ -70,7 +70,7 @@ def vendor(mirror: Path) -> list[str]:
             f"# https://github.com/{repository}/blob/{commit}/{path}\n"
             f"# (commit {commit}, {date}). Licence: Apache-2.0 (https://github.com/{repository}/blob/{commit}/LICENSE).\n"
             "# Vendored by scripts/vendor_crds.py: the description texts are removed, nothing else is changed.\n"
-            "# The acpcheck test API server (a stand-in for kube-apiserver) serves it and validates objects against it.\n"
+            "# The acpcheck test API server (a stand-in for kube-apiserver) serves it and validates objects by it.\n"
             "---\n"
         )
         target = CRD_DIR / Path(path).name

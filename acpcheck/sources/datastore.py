@@ -304,7 +304,12 @@ def probe(
         client = EtcdClient((host, port), host, credentials, timeout=timeout, label=where, deadline=timeout * 2)
     except EtcdError as error:
         found = _REASON.search(error.message)
-        return "tls", f"the CA, client certificate or key cannot be used ({found.group(1) if found else error.kind})", None, None
+        return (
+            "tls",
+            f"the CA, client certificate or key cannot be used ({found.group(1) if found else error.kind})",
+            None,
+            None,
+        )
     with client:
         try:
             status = client.status()
@@ -345,7 +350,14 @@ class DataStoreSource(JsonEvidenceSource):
 
     def collect(self, context: GatherContext, reason: str | None) -> DataStoreEvidence:
         from acpcheck.transport.deadline import request_timeout
-        from acpcheck.transport.kube import ApiFailure, KubeClient, KubeconfigError, Read, kubeconfig_of, load_kubeconfig
+        from acpcheck.transport.kube import (
+            ApiFailure,
+            KubeClient,
+            KubeconfigError,
+            Read,
+            kubeconfig_of,
+            load_kubeconfig,
+        )
 
         plan = context.plan
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -419,7 +431,9 @@ class DataStoreSource(JsonEvidenceSource):
                     continue
                 internal = cluster_internal(result.host, plan)
                 if internal:
-                    result.route = f"not probed: {internal} (going through a management-cluster node is not implemented)"
+                    result.route = (
+                        f"not probed: {internal} (going through a management-cluster node is not implemented)"
+                    )
                     continue
                 result.route = "direct from the runner"
                 result.outcome, result.message, result.server_certificate, result.etcd_version = probe(

@@ -85,7 +85,9 @@ def datastore_objects(
         if ca_key_pem is not None:
             ca_data["ca.key"] = ca_key_pem
         objects.append(_secret(ca_secret, secret_namespace, ca_data))
-        objects.append(_secret(client_secret, secret_namespace, {"tls.crt": client_cert_pem, "tls.key": client_key_pem}))
+        objects.append(
+            _secret(client_secret, secret_namespace, {"tls.crt": client_cert_pem, "tls.key": client_key_pem})
+        )
         authority: dict[str, Any] = {"certificate": _ref(ca_secret, secret_namespace, "ca.crt")}
         if ca_key_pem is not None:
             authority["privateKey"] = _ref(ca_secret, secret_namespace, "ca.key")

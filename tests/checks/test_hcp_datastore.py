@@ -208,7 +208,9 @@ def defective(etcd: Etcd) -> list[dict[str, Any]]:
         # test API server does not evaluate; an older Kamaji's did not (crds/SOURCES.md).
         *store("single-no-tls", etcd, [etcd.endpoints[0]], tls=False),
         *store("rogue-client", etcd, client=etcd.rogue),
-        *store("sql", etcd, ["postgres.example:5432"], driver="PostgreSQL", tls=False, basic_auth=("kine", CANARY_PASSWORD)),
+        *store(
+            "sql", etcd, ["postgres.example:5432"], driver="PostgreSQL", tls=False, basic_auth=("kine", CANARY_PASSWORD)
+        ),
         *store("expiring-client", etcd, client=etcd.expiring),
     ]
 
@@ -287,8 +289,7 @@ def test_each_planted_defect_is_found_on_its_own_datastore(live: Live, etcd: Etc
     assert found["ACP-HCP-010"] == ("pass", "")
     status, message = found["ACP-HCP-011"]
     assert status == "fail" and message == (
-        "DataStore sql uses driver PostgreSQL: hosted control planes support only etcd "
-        f"(source: {ds.HCP_CONCEPTS})"
+        f"DataStore sql uses driver PostgreSQL: hosted control planes support only etcd (source: {ds.HCP_CONCEPTS})"
     )
     status, message = found["ACP-HCP-012"]
     assert status == "warn" and message.startswith(
@@ -343,9 +344,9 @@ def test_what_a_real_etcd_says_to_wrong_certificates_and_a_stopped_member(live: 
     assert str(result.status) == "fail" and len(lines) == 3, result.message
     assert lines[0].startswith(f"DataStore expired-client: endpoint {etcd.endpoints[0]}: etcd at ")
     assert "refused the client certificate" in lines[0]
-    assert lines[1].startswith(
-        f"DataStore member-down (planned for this cluster): endpoint {stopped}: "
-    ) and lines[1].endswith("refused the connection (is its etcd member running?)"), lines[1]
+    assert lines[1].startswith(f"DataStore member-down (planned for this cluster): endpoint {stopped}: ") and lines[
+        1
+    ].endswith("refused the connection (is its etcd member running?)"), lines[1]
     assert lines[2].startswith(f"DataStore other-ca: endpoint {etcd.endpoints[1]}: the TLS handshake with ")
     assert "the CA does not verify its certificate for localhost" in lines[2]
     result = run(ds.check_datastore_certificates_not_expiring, plan, evidence)
@@ -409,7 +410,20 @@ def test_the_command_reports_each_defect_and_no_key_material_reaches_any_artifac
     scratch.mkdir()
     before = {path for path in Path("/tmp").glob("*")} if Path("/tmp").is_dir() else set()
     done = subprocess.run(
-        [sys.executable, "-m", "acpcheck", "run", "--plan", "plan.yaml", "--profile", "hcp", "--check", "ACP-HCP-01*", "--out", "out"],
+        [
+            sys.executable,
+            "-m",
+            "acpcheck",
+            "run",
+            "--plan",
+            "plan.yaml",
+            "--profile",
+            "hcp",
+            "--check",
+            "ACP-HCP-01*",
+            "--out",
+            "out",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
