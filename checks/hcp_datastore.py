@@ -252,7 +252,8 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
     not the certificate's), a CA that does not verify the server, a client certificate etcd
     refuses, an endpoint that does not answer. An endpoint with a cluster-internal name
     (a Service name, a one-label name, an address in the management cluster's pod or
-    Service CIDR) cannot be reached from the runner: MANUAL, naming it.
+    Service CIDR), or a name the runner cannot resolve, is not reached from the runner:
+    MANUAL, naming it (unless another finding FAILs).
     """
     findings, unprobed = [], []
     judged = 0

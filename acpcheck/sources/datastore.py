@@ -23,7 +23,8 @@ endpoint whose host is a cluster-internal name is resolvable only inside the man
 cluster, and is **not probed** (reported as such, with why): a Service DNS name (a name with a
 ``.svc`` label, as ``etcd-0.etcd.kamaji-system.svc.cluster.local``) or a name of one label
 (resolved through the pods' search domains), or an address inside the management cluster's pod
-or Service CIDR (``spec.managementCluster.podCIDR``/``serviceCIDR``). Going through a
+or Service CIDR (``spec.managementCluster.podCIDR``/``serviceCIDR``); so is a name the runner
+cannot resolve (it may resolve in the management cluster). Going through a
 management-cluster node over SSH for those is not implemented yet: the plan names no SSH access
 to the management cluster's nodes.
 
@@ -293,6 +294,20 @@ def _unreachable(where: str, message: str) -> str:
     return message.removeprefix(where + ": ")
 
 
+def _unresolved(host: str, port: int) -> str | None:
+    """Why ``host`` does not resolve here, or None when it does (a name the runner cannot resolve may
+    still resolve in the management cluster: left to a person, not a FAIL)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return error.strerror or type(error).__name__
+    except UnicodeError:
+        return "not a valid host name"
+    return None
+
+
 def probe(
     host: str, port: int, credentials: ClientCredentials, *, timeout: float, now: dt.datetime
 ) -> tuple[str, str, Certificate | None, str | None]:
@@ -434,6 +449,10 @@ class DataStoreSource(JsonEvidenceSource):
                     result.route = (
                         f"not probed: {internal} (going through a management-cluster node is not implemented)"
                     )
+                    continue
+                unresolved = _unresolved(result.host, result.port)
+                if unresolved:
+                    result.route = f"not probed: {result.host} does not resolve from the runner ({unresolved})"
                     continue
                 result.route = "direct from the runner"
                 result.outcome, result.message, result.server_certificate, result.etcd_version = probe(

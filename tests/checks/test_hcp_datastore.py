@@ -365,12 +365,24 @@ def test_tls_material_that_cannot_be_read_fails_and_an_internal_endpoint_is_left
     assert str(result.status) == "fail" and result.message == (
         "DataStore no-secret: the client certificate's Secret kamaji-system/no-secret-root-client-certs does not exist"
     )
-    internal = store("in-cluster", etcd, ["etcd-0.etcd.kamaji-system.svc.cluster.local:2379", "10.4.0.20:2379"])
+    internal = store(
+        "in-cluster",
+        etcd,
+        [
+            "etcd-0.etcd.kamaji-system.svc.cluster.local:2379",
+            "10.4.0.20:2379",
+            "etcd..invalid:2379",
+        ],  # no DNS query: an empty label
+    )
     plan, evidence = live([namespace(), *internal], planned="in-cluster")
     result = run(ds.check_datastore_endpoints_answer, plan, evidence)
     assert str(result.status) == "manual", result.message
     assert "etcd-0.etcd.kamaji-system.svc.cluster.local:2379 not probed: " in result.message
     assert "10.4.0.20 is inside the management cluster's Service CIDR 10.4.0.0/16" in result.message
+    assert (
+        "etcd..invalid:2379 not probed: etcd..invalid does not resolve from the runner (not a valid host name)"
+        in result.message
+    )
     assert str(run(ds.check_datastore_certificates_not_expiring, plan, evidence).status) == "pass"
 
 
