@@ -253,7 +253,8 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
     refuses, an endpoint that does not answer. An endpoint with a cluster-internal name
     (a Service name, a one-label name, an address in the management cluster's pod or
     Service CIDR), or a name the runner cannot resolve, is not reached from the runner:
-    MANUAL, naming it (unless another finding FAILs).
+    MANUAL, naming it (unless another finding FAILs); so is a DataStore whose Secrets the
+    kubeconfig's user may not read (acpcheck's permission, not the DataStore's defect).
     """
     findings, unprobed = [], []
     judged = 0
@@ -264,6 +265,9 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
         name = _name(store, datastores)
         if store.credentials_problem:
             findings.append(f"{name}: {store.credentials_problem}")
+            continue
+        if store.credentials_unread:
+            unprobed.append(f"{name}: not probed: {store.credentials_unread}")
             continue
         for probe in store.probes:
             if probe.outcome == "ok" or probe.outcome == "format":  # format: ACP-HCP-012

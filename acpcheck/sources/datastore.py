@@ -104,6 +104,8 @@ class DataStore(BaseModel):
     ready: bool | None = None  # status.ready (Kamaji's own validation)
     #: why the TLS material could not be read or used ("" when it was)
     credentials_problem: str = ""
+    #: why acpcheck could not read the TLS material (refused, timed out: not the DataStore's fault)
+    credentials_unread: str = ""
     ca_certificates: list[Certificate] = Field(default_factory=list)
     client_certificate: Certificate | None = None
     probes: list[Endpoint] = Field(default_factory=list)
@@ -220,6 +222,10 @@ class _Unusable(Exception):
     """The DataStore's TLS material cannot be read or used (the message names it, never its value)."""
 
 
+class _Unread(Exception):
+    """acpcheck could not read a Secret the DataStore references (403, timeout …): no finding about it."""
+
+
 def _read_value(api: KubeClient, ref: dict[str, Any], what: str) -> str:
     """One ContentRef's value, in memory: the inline content, else the Secret's key."""
     import base64
@@ -251,7 +257,7 @@ def _read_value(api: KubeClient, ref: dict[str, Any], what: str) -> str:
     except ApiFailure as failure:
         if failure.kind == "absent":
             raise _Unusable(f"the {what}'s {where} does not exist") from None
-        raise _Unusable(f"the {what}'s {where} could not be read ({failure.kind})") from None
+        raise _Unread(f"acpcheck could not read the {what}'s {where}: {failure.message}") from None
     if not found.get("has") or not found.get("value"):
         raise _Unusable(f"the {what}'s {where} has no key {key}")
     raw = base64.b64decode(str(found["value"]))
@@ -433,9 +439,11 @@ class DataStoreSource(JsonEvidenceSource):
             store.client_certificate = clients[0] if clients else None
         except _Unusable as error:
             store.credentials_problem = str(error)
+        except _Unread as error:
+            store.credentials_unread = str(error)
         except ValueError:
             store.credentials_problem = "the CA or client certificate is not a PEM certificate"
-        if store.credentials_problem:
+        if store.credentials_problem or store.credentials_unread:
             for result in store.probes:
                 if result.outcome == "not-probed":
                     result.route = "not probed: the TLS material cannot be read"

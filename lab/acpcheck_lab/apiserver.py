@@ -1910,6 +1910,17 @@ def shipped_crds() -> list[dict[str, Any]]:  # type: ignore[no-redef]  # noqa: F
 next(user for user in DEFAULT_USERS if user["name"] == "acpcheck-reader")["rules"].append(
     {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]}
 )
+#: A user that may read DataStores but not the Secrets they reference.
+DEFAULT_USERS.append(
+    {
+        "name": "datastore-only-reader",
+        "auth": "token",
+        "rules": [
+            {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]},
+            {"verbs": ["get", "list"], "apiGroups": ["apiextensions.k8s.io"], "resources": ["*"]},
+        ],
+    }
+)
 
 
 if __name__ == "__main__":

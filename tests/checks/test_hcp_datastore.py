@@ -40,7 +40,7 @@ from acpcheck.model.result import CheckResult
 from acpcheck.sources.base import GatherContext
 from acpcheck.sources.datastore import DataStoreEvidence, DataStoreSource, cluster_internal, split_endpoint
 from acpcheck.transport.etcd import ClientCredentials, EtcdClient
-from acpcheck_lab.apiserver import issue
+from acpcheck_lab.apiserver import ServerDir, issue, kubeconfig
 from acpcheck_lab.hcpdata import datastore_objects, namespace
 
 pytestmark = pytest.mark.xdist_group("hcp-datastore-etcd")
@@ -384,6 +384,25 @@ def test_tls_material_that_cannot_be_read_fails_and_an_internal_endpoint_is_left
         in result.message
     )
     assert str(run(ds.check_datastore_certificates_not_expiring, plan, evidence).status) == "pass"
+
+
+def test_secrets_acpcheck_may_not_read_are_left_to_a_person_not_failed(
+    serve_cluster: ServeCluster, server_dir: ServerDir, etcd: Etcd, tmp_path: Path
+) -> None:
+    reader = serve_cluster(healthy(etcd))
+    url = yaml.safe_load(reader.read_text())["clusters"][0]["cluster"]["server"]
+    token = next(user.token for user in server_dir.users() if user.name == "datastore-only-reader")
+    path = tmp_path / "datastore-only.kubeconfig"
+    path.write_text(kubeconfig(url, server_dir.ca.read_bytes(), "datastore-only-reader", token=token))
+    plan = make_plan({"spec": {"kubeconfig": str(path)}}, base=HCP)
+    evidence = DataStoreSource().gather(GatherContext(plan))
+    result = run(ds.check_datastore_endpoints_answer, plan, evidence)
+    assert str(result.status) == "manual", result.message
+    assert result.message.startswith(
+        "DataStore default-datastore (planned for this cluster): not probed: acpcheck could not read the CA "
+        "certificate's Secret kamaji-system/default-datastore-etcd-certs: "
+    )
+    assert "forbidden" in result.message.lower()
 
 
 def test_endpoint_forms_and_where_they_are_reached_from() -> None:
