@@ -17,8 +17,8 @@ ACP-HCP-011's FAIL).
 
 ACP-HCP-014 connects to each endpoint with the DataStore's own CA, client certificate and key,
 read from the Secrets it references into memory only (the source's docstring says how); an
-endpoint with a cluster-internal name cannot be reached from the runner and is left to a
-person (MANUAL).
+endpoint with a cluster-internal name is reached through a management-cluster node over SSH
+(spec.managementCluster.sshNodes), or left to a person (MANUAL) when the plan lists none.
 """
 
 from __future__ import annotations
@@ -252,9 +252,11 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
     not the certificate's), a CA that does not verify the server, a client certificate etcd
     refuses, an endpoint that does not answer. An endpoint with a cluster-internal name
     (a Service name, a one-label name, an address in the management cluster's pod or
-    Service CIDR), or a name the runner cannot resolve, is not reached from the runner:
-    MANUAL, naming it (unless another finding FAILs); so is a DataStore whose Secrets the
-    kubeconfig's user may not read (acpcheck's permission, not the DataStore's defect).
+    Service CIDR) is reached through a management-cluster node over SSH when the plan lists
+    one in spec.managementCluster.sshNodes, and judged the same way; without one, and for a
+    name the runner cannot resolve, it is MANUAL, naming it (unless another finding FAILs);
+    so is a DataStore whose Secrets the kubeconfig's user may not read (acpcheck's
+    permission, not the DataStore's defect).
     """
     findings, unprobed = [], []
     judged = 0

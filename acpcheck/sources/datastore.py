@@ -24,9 +24,12 @@ cluster, and is **not probed** (reported as such, with why): a Service DNS name 
 ``.svc`` label, as ``etcd-0.etcd.kamaji-system.svc.cluster.local``) or a name of one label
 (resolved through the pods' search domains), or an address inside the management cluster's pod
 or Service CIDR (``spec.managementCluster.podCIDR``/``serviceCIDR``); so is a name the runner
-cannot resolve (it may resolve in the management cluster). Going through a
-management-cluster node over SSH for those is not implemented yet: the plan names no SSH access
-to the management cluster's nodes.
+cannot resolve (it may resolve in the management cluster). The cluster-internal ones are reached
+through a management-cluster node over SSH when the plan lists such nodes
+(``spec.managementCluster.sshNodes``: the first that gives a session, with ``spec.ssh``'s port,
+user and key; an SSH direct-tcpip forward, ``acpcheck.transport.forward``, as the encryption
+source reaches etcd), the server's certificate still verified for the endpoint's own host name;
+otherwise, and for names the runner cannot resolve, they are not probed (MANUAL).
 
 Saved as ``datastore/datastore.json``: the DataStores' specs (Secret *references*; inline
 ``content`` only as its size), each certificate's subject, issuer, expiry and SHA-256
@@ -315,14 +318,24 @@ def _unresolved(host: str, port: int) -> str | None:
 
 
 def probe(
-    host: str, port: int, credentials: ClientCredentials, *, timeout: float, now: dt.datetime
+    host: str,
+    port: int,
+    credentials: ClientCredentials,
+    *,
+    timeout: float,
+    now: dt.datetime,
+    address: tuple[str, int] | None = None,
 ) -> tuple[str, str, Certificate | None, str | None]:
-    """(outcome, message, server certificate, etcd version) of etcd's status at ``host:port``."""
+    """(outcome, message, server certificate, etcd version) of etcd's status at ``host:port``,
+    connecting to ``address`` (an SSH forward's local end) when given; the server's certificate
+    is verified for ``host`` either way."""
     from acpcheck.transport.etcd import EtcdClient, EtcdError
 
     where = f"{host}:{port}"
     try:
-        client = EtcdClient((host, port), host, credentials, timeout=timeout, label=where, deadline=timeout * 2)
+        client = EtcdClient(
+            address or (host, port), host, credentials, timeout=timeout, label=where, deadline=timeout * 2
+        )
     except EtcdError as error:
         found = _REASON.search(error.message)
         return (
@@ -405,7 +418,7 @@ class DataStoreSource(JsonEvidenceSource):
                     evidence.served = False
                     return evidence
                 for obj in api.list_objects(read):
-                    evidence.datastores.append(self._one(api, obj, plan, now, timeout))
+                    evidence.datastores.append(self._one(api, obj, context, now, timeout))
         except ApiFailure as failure:
             return DataStoreEvidence(
                 mode="error", reason=f"the management cluster's DataStores could not be read: {failure.message}"
@@ -415,8 +428,9 @@ class DataStoreSource(JsonEvidenceSource):
         return evidence
 
     def _one(
-        self, api: KubeClient, obj: dict[str, Any], plan: ClusterPlan, now: dt.datetime, timeout: float
+        self, api: KubeClient, obj: dict[str, Any], context: GatherContext, now: dt.datetime, timeout: float
     ) -> DataStore:
+        plan = context.plan
         store = summarise(obj)
         parsed = {endpoint: split_endpoint(endpoint) for endpoint in store.endpoints}
         for endpoint, where in parsed.items():
@@ -454,9 +468,7 @@ class DataStoreSource(JsonEvidenceSource):
                     continue
                 internal = cluster_internal(result.host, plan)
                 if internal:
-                    result.route = (
-                        f"not probed: {internal} (going through a management-cluster node is not implemented)"
-                    )
+                    through_node(context, result, credentials, internal, timeout=timeout, now=now)
                     continue
                 unresolved = _unresolved(result.host, result.port)
                 if unresolved:
@@ -469,3 +481,53 @@ class DataStoreSource(JsonEvidenceSource):
         finally:
             del credentials  # the key goes with it
         return store
+
+
+def through_node(
+    context: GatherContext,
+    result: Endpoint,
+    credentials: ClientCredentials,
+    internal: str,
+    *,
+    timeout: float,
+    now: dt.datetime,
+) -> None:
+    """Probe a cluster-internal endpoint through an SSH forward from the first management-cluster node of
+    ``spec.managementCluster.sshNodes`` that gives a session (the run's pool, spec.ssh's port, user and key;
+    the node's sshd opens the connection, so the node resolves the name). No such node: not probed."""
+    from acpcheck.model.plan import Node
+    from acpcheck.transport.errors import TransportError
+
+    assert result.host is not None and result.port is not None
+    addresses = context.plan.spec.management_cluster.ssh_nodes
+    if not addresses:
+        result.route = (
+            f"not probed: {internal}; list management-cluster nodes in spec.managementCluster.sshNodes to reach it "
+            "through one over SSH"
+        )
+        return
+    failures = []
+    for address in addresses:
+        family = "ipv6" if ":" in address else "ipv4"
+        node = Node.model_validate({"name": f"management-node-{address}", "role": "worker", family: address})
+        try:
+            session = context.pool.session(node)
+        except TransportError as error:
+            failures.append(f"{address}: {error.message}")
+            continue
+        result.route = f"through management-cluster node {address} over SSH ({internal})"
+        try:
+            forward = session.forward(result.host, result.port)
+        except TransportError as error:
+            result.outcome = "unreachable"
+            result.message = (
+                f"management-cluster node {address} could not connect to {result.host}:{result.port} "
+                f"({error.message}; is the etcd member up, and does the node resolve the name?)"
+            )
+            return
+        with forward:
+            result.outcome, result.message, result.server_certificate, result.etcd_version = probe(
+                result.host, result.port, credentials, timeout=timeout, now=now, address=forward.address
+            )
+        return
+    result.route = f"not probed: {internal}, and no management-cluster node gave an SSH session: {'; '.join(failures)}"

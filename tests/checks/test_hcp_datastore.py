@@ -45,6 +45,10 @@ from acpcheck_lab.hcpdata import datastore_objects, namespace
 
 pytestmark = pytest.mark.xdist_group("hcp-datastore-etcd")
 
+# The real sshd on 127.0.0.1 of the transport tests (tests/transport/realsshd.py) plays a management-cluster node.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "transport"))
+from realsshd import Lab, lab  # noqa: E402, F401  (the session fixture)
+
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 HCP: dict[str, Any] = yaml.safe_load((EXAMPLES / "hosted-control-plane.yaml").read_text())
 CHECKS: list[Callable[..., Any]] = [
@@ -232,7 +236,11 @@ def live(serve_cluster: ServeCluster) -> Live:
         path = serve_cluster(objects, without=without)
         edits = merge({"spec": {"kubeconfig": str(path), "managementCluster": {"dataStore": planned}}}, plan or {})
         the_plan = make_plan(edits, base=HCP)
-        evidence = DataStoreSource().gather(GatherContext(the_plan))
+        context = GatherContext(the_plan)
+        try:
+            evidence = DataStoreSource().gather(context)
+        finally:
+            context.close()
         assert evidence.mode == "live", evidence.reason
         return the_plan, evidence
 
@@ -403,6 +411,50 @@ def test_secrets_acpcheck_may_not_read_are_left_to_a_person_not_failed(
         "certificate's Secret kamaji-system/default-datastore-etcd-certs: "
     )
     assert "forbidden" in result.message.lower()
+
+
+def test_a_cluster_internal_endpoint_is_reached_through_a_management_cluster_node_over_ssh(
+    live: Live,
+    etcd: Etcd,
+    lab: Lab,  # noqa: F811 (the realsshd fixture)
+    tmp_path: Path,
+) -> None:
+    """The plan's management-cluster Service CIDR is 127.0.0.0/8 here, so the etcd members' loopback addresses
+    are cluster-internal: the runner does not connect to them itself but through the "node" (the loopback
+    sshd) of spec.managementCluster.sshNodes, over an SSH direct-tcpip forward, with the same certificates."""
+    ssh = {
+        "port": lab.sshd.port,
+        "user": "root",
+        "auth": {"privateKeyFile": str(lab.keys["ed25519"])},
+        "hostKeyPolicy": "accept-new",
+        "knownHostsFile": str(tmp_path / "known_hosts"),
+    }
+    through = {"spec": {"ssh": ssh, "managementCluster": {"serviceCIDR": "127.0.0.0/8", "sshNodes": ["127.0.0.1"]}}}
+    plan, evidence = live(
+        [namespace(), *store("default-datastore", etcd, [etcd.endpoints[0], etcd.endpoints[2]])], plan=through
+    )
+    assert [(probe.outcome, probe.route) for probe in evidence.datastores[0].probes] == [
+        (
+            "ok",
+            "through management-cluster node 127.0.0.1 over SSH (127.0.0.1 is inside the management cluster's "
+            "Service CIDR 127.0.0.0/8)",
+        )
+    ] * 2
+    assert str(run(ds.check_datastore_endpoints_answer, plan, evidence).status) == "pass"
+    plan, evidence = live(
+        [namespace(), *store("rogue-client", etcd, [etcd.endpoints[0]], client=etcd.rogue)],
+        planned="rogue-client",
+        plan=through,
+    )
+    result = run(ds.check_datastore_endpoints_answer, plan, evidence)
+    assert str(result.status) == "fail" and "refused the client certificate" in result.message, result.message
+    stopped = f"127.0.0.1:{_free_port()}"
+    plan, evidence = live([namespace(), *store("default-datastore", etcd, [stopped])], plan=through)
+    result = run(ds.check_datastore_endpoints_answer, plan, evidence)
+    assert str(result.status) == "fail" and result.message.startswith(
+        f"DataStore default-datastore (planned for this cluster): endpoint {stopped}: management-cluster node "
+        f"127.0.0.1 could not connect to {stopped} ("
+    ), result.message
 
 
 def test_endpoint_forms_and_where_they_are_reached_from() -> None:
