@@ -351,10 +351,9 @@ def probe(
             found = _REASON.search(error.message)
             reason = found.group(1) if found else ""
             messages = {
-                "auth": f"etcd at {where} refused the client certificate ({reason})",
-                "tls": f"the TLS handshake with {where} failed: the CA does not verify its certificate for {host} "
-                f"({reason})",
-                "timeout": f"{where} gave no complete answer within the deadline",
+                "auth": f"etcd refused the client certificate ({reason})",
+                "tls": f"the TLS handshake failed: the CA does not verify etcd's certificate for {host} ({reason})",
+                "timeout": "etcd gave no complete answer within the deadline",
                 "unreachable": _unreachable(where, error.message),
             }
             return error.kind, messages.get(error.kind, error.message), None, None
