@@ -18,18 +18,18 @@ DataStore with a TLS configuration, connects to each endpoint as Kamaji would:
   verify the server's certificate for that host name, and etcd must accept the client
   certificate (an answer proves both).
 
-Where from: directly from the runner, for endpoints the runner can resolve and route to. An
-endpoint whose host is a cluster-internal name is resolvable only inside the management
-cluster, and is **not probed** (reported as such, with why): a Service DNS name (a name with a
-``.svc`` label, as ``etcd-0.etcd.kamaji-system.svc.cluster.local``) or a name of one label
-(resolved through the pods' search domains), or an address inside the management cluster's pod
-or Service CIDR (``spec.managementCluster.podCIDR``/``serviceCIDR``); so is a name the runner
-cannot resolve (it may resolve in the management cluster). The cluster-internal ones are reached
-through a management-cluster node over SSH when the plan lists such nodes
-(``spec.managementCluster.sshNodes``: the first that gives a session, with ``spec.ssh``'s port,
-user and key; an SSH direct-tcpip forward, ``acpcheck.transport.forward``, as the encryption
-source reaches etcd), the server's certificate still verified for the endpoint's own host name;
-otherwise, and for names the runner cannot resolve, they are not probed (MANUAL).
+Where from (decided per endpoint by its host, ``cluster_internal``): an endpoint is
+**cluster-internal** when its host is a Service DNS name (a name with a ``.svc`` label, as
+``etcd-0.etcd.kamaji-system.svc.cluster.local``), a name of one label (resolved through the pods'
+search domains), or an address inside the management cluster's pod or Service CIDR
+(``spec.managementCluster.podCIDR``/``serviceCIDR``). Those are reached through a
+management-cluster node over SSH when the plan lists such nodes (``spec.managementCluster.sshNodes``:
+the first that gives a session, with ``spec.ssh``'s port, user and key; an SSH direct-tcpip forward,
+``acpcheck.transport.forward``, as the encryption source reaches etcd; the node's sshd resolves the
+name), the server's certificate still verified for the endpoint's own host name; without such a
+node they are not probed (MANUAL, with why). Every other endpoint is reached directly from the
+runner; one whose name the runner cannot resolve is not probed either (it may resolve in the
+management cluster).
 
 Saved as ``datastore/datastore.json``: the DataStores' specs (Secret *references*; inline
 ``content`` only as its size), each certificate's subject, issuer, expiry and SHA-256
