@@ -342,6 +342,16 @@ class ManagementCluster(Spec):
             "control-plane data: the name the KamajiControlPlane's DataStore reference gives"
         ),
     )
+    # Issue 19, item 3 (ACP-HCP-014): where DataStore endpoints only the management cluster resolves are reached.
+    ssh_nodes: list[IPText] = Field(
+        default_factory=list,
+        alias="sshNodes",
+        description=(
+            "addresses of management-cluster nodes acpcheck may log in to over SSH (spec.ssh's port, user and key) "
+            "to reach the DataStore endpoints that only the management cluster resolves or routes (Service names, "
+            "pod and Service addresses); empty: those endpoints are left to a person (MANUAL)"
+        ),
+    )
 
 
 class Kubelet(Spec):

@@ -102,6 +102,18 @@ REGISTRY: dict[str, SourceEntry] = {
 }
 
 
+# Hosted control planes (issue 19, item 3): the management cluster's DataStores and their etcd.
+REGISTRY["datastore"] = SourceEntry(
+    "datastore",
+    "acpcheck.sources.datastore:DataStoreSource",
+    {
+        "datastores": "The management cluster's Kamaji DataStores (acpcheck.sources.datastore.DataStoreEvidence): "
+        "their specs (Secret references, never values), each certificate's expiry, and whether each etcd endpoint "
+        "answered over TLS with the DataStore's own CA and client certificate (read into memory only).",
+    },
+)
+
+
 def source_providing(parameter: str) -> SourceEntry | None:
     """The source that fills check parameter ``parameter``, if any."""
     return next((entry for entry in REGISTRY.values() if parameter in entry.provides), None)

@@ -1876,5 +1876,52 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------
+# Issue 19 (hosted control planes): published CRD schemas
+#
+# The Kamaji (DataStore, TenantControlPlane), Kamaji control-plane provider (KamajiControlPlane)
+# and Cluster API (Cluster, KubeadmConfig, KubeadmConfigTemplate) CRDs in crds/ are now the ones
+# those projects publish (crds/SOURCES.md: repository, path, commit, licence; descriptions removed
+# by scripts/vendor_crds.py), so objects of those kinds are validated against their real schemas
+# (422 Invalid with the field path, as kube-apiserver answers). Alauda's SSH Infrastructure
+# Provider publishes no CRD: its three stay minimal structural ones. Like every schema here,
+# they are checked as JSON Schema (types, enums, patterns, bounds, required fields);
+# ``x-kubernetes-validations`` (CEL rules, e.g. Kamaji's "tlsConfig is required when driver is
+# etcd"), ``format`` and list-map key uniqueness are NOT evaluated by this test API server,
+# which kube-apiserver does: an object this server accepts may still be refused by a real one.
+#
+# They are hundreds of kB of YAML, so they are parsed once per process (libyaml when PyYAML
+# has it) and every caller gets its own copy; this definition replaces the one above.
+
+_SHIPPED_CRDS_JSON: list[str] = []
+
+
+def shipped_crds() -> list[dict[str, Any]]:  # type: ignore[no-redef]  # noqa: F811
+    """The CRDs shipped with the lab (crds/*.yaml), a fresh copy each call (parsed once per process)."""
+    if not _SHIPPED_CRDS_JSON:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        parsed = [yaml.load(path.read_text(), Loader=loader) for path in sorted(CRD_DIR.glob("*.yaml"))]  # noqa: S506
+        _SHIPPED_CRDS_JSON.append(json.dumps(parsed))
+    crds: list[dict[str, Any]] = json.loads(_SHIPPED_CRDS_JSON[0])
+    return crds
+
+
+# The reader may read Kamaji's DataStores (ACP-HCP-010..015; their Secrets are core, already readable).
+next(user for user in DEFAULT_USERS if user["name"] == "acpcheck-reader")["rules"].append(
+    {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]}
+)
+#: A user that may read DataStores but not the Secrets they reference.
+DEFAULT_USERS.append(
+    {
+        "name": "datastore-only-reader",
+        "auth": "token",
+        "rules": [
+            {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]},
+            {"verbs": ["get", "list"], "apiGroups": ["apiextensions.k8s.io"], "resources": ["*"]},
+        ],
+    }
+)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -76,19 +76,7 @@ kind: Node
 metadata: {name: 192.0.2.22, labels: {node-role.kubernetes.io/log: ""}}
 status: {addresses: [{type: InternalIP, address: 192.0.2.22}], nodeInfo: NODE_INFO}
 ---
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: clusters.cluster.x-k8s.io}
-spec:
-  group: cluster.x-k8s.io
-  scope: Namespaced
-  names: {plural: clusters, singular: cluster, kind: Cluster, listKind: ClusterList}
-  versions:
-    - name: v1beta1
-      served: true
-      storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
----
+# a Cluster API Cluster: the test API server ships Cluster API's published CRD (lab/acpcheck_lab/crds/)
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
 metadata: {name: prod-east, namespace: cpaas-system, annotations: {cpaas.io/display-name: prod}}

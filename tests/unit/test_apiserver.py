@@ -168,10 +168,12 @@ def test_discovery(served: tuple[TestApiServer, ServerDir]) -> None:
         "platform.tkestack.io": "v1",
         # a hosted control plane's management cluster (ACP-HCP-004…006): its plugins' CRDs and MetalLB's
         "bootstrap.cluster.x-k8s.io": "v1beta1",
-        "controlplane.cluster.x-k8s.io": "v1alpha1",
+        "controlplane.cluster.x-k8s.io": "v1alpha2",  # the published KamajiControlPlane CRD serves v1alpha2 only
         "infrastructure.cluster.x-k8s.io": "v1beta1",
         "kamaji.clastix.io": "v1alpha1",
         "metallb.io": "v1beta1",
+        # Cluster API's published Cluster CRD (issue 19, item 7)
+        "cluster.x-k8s.io": "v1beta1",
     }
     scopes = {
         (group, r.name): (r.kind, r.namespaced)
