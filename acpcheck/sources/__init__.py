@@ -98,6 +98,17 @@ REGISTRY: dict[str, SourceEntry] = {
                 "counts per resource, namespace and category).",
             },
         ),
+        # -- hosted control planes: the management cluster and its tenant control planes (issue 19) --
+        SourceEntry(
+            "tenants",
+            "acpcheck.sources.hcp_tenants:TenantsSource",
+            {
+                "tenants": "A hosted control plane's management cluster, read through the run's kubeconfig "
+                "(acpcheck.sources.hcp_tenants.TenantsEvidence): whether ACP manages it, its own pod and Service "
+                "CIDRs, and every TenantControlPlane it hosts with its endpoint's certificate, its kubeconfig Secret "
+                "(keys only), its DataStore and, through the tenant's own API, the Konnectivity agent.",
+            },
+        ),
     )
 }
 
