@@ -646,8 +646,7 @@ def check_tenant_ready(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
     hosted cluster's API is not (fully) serving.
     """
     findings = [
-        f"{_name(plane)} is {plane.status or 'without a status'} (status.kubernetesResources.version.status), "
-        "not Ready"
+        f"{_name(plane)} is {plane.status or 'without a status'} (status.kubernetesResources.version.status), not Ready"
         for plane in _planes(plan, tenants)
         if plane.status != "Ready"
     ]

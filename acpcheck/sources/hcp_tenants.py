@@ -68,9 +68,6 @@ if TYPE_CHECKING:
 #: Kamaji's API (kamaji.clastix.io/v1alpha1) and the Cluster API kinds around it.
 TENANT_CONTROL_PLANES = Read("tenant-control-planes", "kamaji.clastix.io", "v1alpha1", "tenantcontrolplanes")
 DATASTORES = Read("datastores", "kamaji.clastix.io", "v1alpha1", "datastores")
-KAMAJI_CONTROL_PLANES = Read(
-    "kamaji-control-planes", "controlplane.cluster.x-k8s.io", "v1alpha1", "kamajicontrolplanes"
-)
 CAPI_CLUSTERS = Read("clusters", "cluster.x-k8s.io", "v1beta1", "clusters")
 #: ACP's system namespace on the clusters it manages (docs: every platform component and the
 #: DataStore example of the Hosted Control Plane concepts page live there).
@@ -270,7 +267,9 @@ def _cluster_config_cidrs(configmap: dict[str, Any]) -> Cidrs | None:
     pod, service = _split(networking.get("podSubnet")), _split(networking.get("serviceSubnet"))
     if not (pod or service):
         return None
-    return Cidrs(where="ConfigMap kube-system/kubeadm-config (ClusterConfiguration networking)", pod=pod, service=service)
+    return Cidrs(
+        where="ConfigMap kube-system/kubeadm-config (ClusterConfiguration networking)", pod=pod, service=service
+    )
 
 
 def _kube_proxy_cidrs(configmap: dict[str, Any]) -> Cidrs | None:
@@ -499,7 +498,9 @@ def _read_plane(
             plane.probe = tls_probe(host, port, proxy=None, timeout=ENDPOINT_TIMEOUT, server_name=host)
     if not plane.kubeconfig_secret:
         return
-    secret_read = Read("kubeconfig-secret", "", "v1", "secrets", name=plane.kubeconfig_secret, namespace=plane.namespace)
+    secret_read = Read(
+        "kubeconfig-secret", "", "v1", "secrets", name=plane.kubeconfig_secret, namespace=plane.namespace
+    )
     try:
         secret = api.get_object(secret_read)
     except ApiFailure as failure:

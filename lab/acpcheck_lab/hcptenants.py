@@ -117,8 +117,10 @@ def kube_proxy_config(pod: str) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
-        "data": {"config.conf": f"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
-                 f"clusterCIDR: {pod}\nmode: ipvs\n"},
+        "data": {
+            "config.conf": f"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+            f"clusterCIDR: {pod}\nmode: ipvs\n"
+        },
     }
 
 
@@ -308,7 +310,7 @@ def admin_kubeconfig_secret(name: str, namespace: str, text: str, key: str = "ad
 
 
 def konnectivity_agent(desired: int = 2, ready: int | None = None, name: str = "konnectivity-agent") -> dict[str, Any]:
-    """The tenant's Konnectivity agent DaemonSet in kube-system, scheduled on ``desired`` nodes, ``ready`` of them ready."""
+    """The tenant's Konnectivity agent DaemonSet in kube-system: scheduled on ``desired`` nodes, ``ready`` ready."""
     ready = desired if ready is None else ready
     return {
         "apiVersion": "apps/v1",
@@ -318,7 +320,9 @@ def konnectivity_agent(desired: int = 2, ready: int | None = None, name: str = "
             "selector": {"matchLabels": {"k8s-app": name}},
             "template": {
                 "metadata": {"labels": {"k8s-app": name}},
-                "spec": {"containers": [{"name": name, "image": "registry.k8s.io/kas-network-proxy/proxy-agent:v0.33.0"}]},
+                "spec": {
+                    "containers": [{"name": name, "image": "registry.k8s.io/kas-network-proxy/proxy-agent:v0.33.0"}]
+                },
             },
         },
         "status": {

@@ -30,7 +30,8 @@ from acpcheck.matrix.hcp_plugins import hcp_plugins
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import ClusterEvidence, ClusterSource, ClusterView, gather_cluster
-from acpcheck_lab.apiserver import ServerDir, TestApiServer, kubeconfig, shipped_crds
+from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
+from acpcheck_lab.hcptenants import MANAGEMENT_READER, acp_namespace, kubeadm_config
 
 HCP: dict[str, Any] = yaml.safe_load((EXAMPLES / "hosted-control-plane.yaml").read_text())
 CHECKS: list[Callable[..., Any]] = [
@@ -59,8 +60,14 @@ def namespace(name: str) -> dict[str, Any]:
 
 
 def healthy() -> list[dict[str, Any]]:
-    """Every plugin's CRDs (shipped), MetalLB with one pool of 21 free addresses on the nodes' network."""
-    return [namespace("metallb-system"), pool("hcp-apiservers", "192.0.2.200-192.0.2.220", available=21)]
+    """Every plugin's CRDs (shipped), MetalLB with one pool of 21 free addresses on the nodes' network; ACP's
+    namespace and the cluster's own CIDRs (kubeadm-config) for ACP-HCP-007/008 (test_hcp_tenants.py)."""
+    return [
+        namespace("metallb-system"),
+        pool("hcp-apiservers", "192.0.2.200-192.0.2.220", available=21),
+        acp_namespace(),
+        kubeadm_config("10.3.0.0/16", "10.4.0.0/16"),
+    ]
 
 
 Live = Callable[..., tuple[ClusterPlan, ClusterEvidence]]
@@ -302,13 +309,17 @@ def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, t
     return done.returncode, {r["check"]: (r["status"], r["message"]) for r in document["results"]}
 
 
-def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_cluster(
-    server_dir: ServerDir, tmp_path: Path
-) -> None:
-    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
+def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_cluster(tmp_path: Path) -> None:
+    # A reader that may get and list what every HCP rule reads, the tenant control planes too.
+    server_dir = init_server_dir(tmp_path / "api", port=0, users=[MANAGEMENT_READER])
+    token = next(user.token for user in server_dir.users() if user.name == "hcp-reader")
     states = {
-        "healthy": ((), healthy()),
-        "defective": (("sshhosts.infrastructure.cluster.x-k8s.io",), [*healthy(), pool("clash", "10.13.9.0/24")]),
+        # Not the global cluster (whose registry, clusters.platform.tkestack.io, ACP-HCP-007 warns about).
+        "healthy": (("clusters.platform.tkestack.io",), healthy()),
+        "defective": (
+            ("clusters.platform.tkestack.io", "sshhosts.infrastructure.cluster.x-k8s.io"),
+            [*healthy(), pool("clash", "10.13.9.0/24")],
+        ),
     }
     found = {}
     for state, (without, objects) in states.items():
@@ -318,12 +329,15 @@ def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_c
                 server.put(copy.deepcopy(obj))
             (tmp_path / state).mkdir()
             kube = tmp_path / state / "management.kubeconfig"
-            kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+            kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "hcp-reader", token=token))
             found[state] = acpcheck_run(merge(HCP, {"spec": {"kubeconfig": str(kube)}}), tmp_path / state)
     code, healthy_results = found["healthy"]
-    assert code == 0 and {check: status for check, (status, _) in healthy_results.items()} == {
-        f"ACP-HCP-00{n}": "pass" for n in range(1, 7)
+    # 001..008 pass; the tenant control plane rules (020..028) SKIP: the cluster hosts none yet.
+    statuses = {check: status for check, (status, _) in healthy_results.items()}
+    assert code == 0 and {check: status for check, status in statuses.items() if check < "ACP-HCP-009"} == {
+        f"ACP-HCP-00{n}": "pass" for n in range(1, 9)
     }
+    assert {statuses[f"ACP-HCP-0{n}"] for n in range(20, 29)} == {"skip"}
     code, defective = found["defective"]
     assert code == 1
     assert {check for check, (status, _) in defective.items() if status == "fail"} == {"ACP-HCP-004", "ACP-HCP-006"}
