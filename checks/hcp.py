@@ -30,7 +30,7 @@ and their etcd are ACP-HCP-010..019 (checks/hcp_datastore.py), the SSH hosts ACP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from netaddr import AddrFormatError, IPNetwork, IPRange
 from pydantic import Field
@@ -50,6 +50,7 @@ from acpcheck.sources.hcp_tenants import (
     DATASTORES,
     TENANT_CONTROL_PLANES,
     Cidrs,
+    ManagementEvidence,
     TenantPlane,
     TenantsEvidence,
 )
@@ -402,10 +403,13 @@ KAMAJI_DEFAULT_REPLICAS = 2
 TENANT_EXPECTED = "hcpTenantExpected"
 
 
-def _tenants_live(tenants: TenantsEvidence) -> TenantsEvidence:
-    if tenants.mode != "live":
-        skip(f"not applicable: the management cluster was not read ({tenants.reason})")
-    return tenants
+E = TypeVar("E", ManagementEvidence, TenantsEvidence)
+
+
+def _live(evidence: E) -> E:
+    if evidence.mode != "live":
+        skip(f"not applicable: the management cluster was not read ({evidence.reason})")
+    return evidence
 
 
 def _management_target(plan: ClusterPlan) -> str:
@@ -415,7 +419,7 @@ def _management_target(plan: ClusterPlan) -> str:
 def _planes(plan: ClusterPlan, tenants: TenantsEvidence) -> list[TenantPlane]:
     """The tenant control planes of the management cluster; SKIP when there is none (before any hosted
     cluster is created), ERROR when they could not be read."""
-    tenants = _tenants_live(tenants)
+    tenants = _live(tenants)
     if TENANT_CONTROL_PLANES.key in tenants.errors:
         raise TargetUnavailable(_management_target(plan), "forbidden", tenants.errors[TENANT_CONTROL_PLANES.key])
     if not tenants.kamaji_served:
@@ -450,7 +454,7 @@ def _name(plane: TenantPlane) -> str:
         "cluster, and give its kubeconfig in spec.kubeconfig."
     ),
 )
-def check_management_cluster_is_acp_workload(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
+def check_management_cluster_is_acp_workload(plan: ClusterPlan, management: ManagementEvidence) -> None:
     """The concepts page says a management cluster is a "workload cluster hosted in Alauda
     Container Platform". The docs give no marker that a cluster shows of itself to say ACP
     manages it; what they do say is that ACP's components live in the ``cpaas-system``
@@ -464,20 +468,19 @@ def check_management_cluster_is_acp_workload(plan: ClusterPlan, tenants: Tenants
     To confirm by hand: ``kubectl get clusters.platform.tkestack.io`` on the global cluster
     lists the management cluster.
     """
-    tenants = _tenants_live(tenants)
-    management = tenants.management
+    management = _live(management)
     if management.acp_namespace is None:
-        raise TargetUnavailable(_management_target(plan), "forbidden", "; ".join(management.errors))
+        raise TargetUnavailable(_management_target(plan), "forbidden", "; ".join(management.errors.values()))
     if not management.acp_namespace:
         fail(
-            f"The management cluster ({tenants.server}) has no namespace {ACP_NAMESPACE}: ACP does not manage it, "
+            f"The management cluster ({management.server}) has no namespace {ACP_NAMESPACE}: ACP does not manage it, "
             "and a management cluster is a workload cluster hosted in ACP (source: "
             f"{HCP_CONCEPTS})",
             source=HCP_CONCEPTS,
         )
     if management.global_registry:
         warn(
-            f"The management cluster ({tenants.server}) serves clusters.platform.tkestack.io, the global cluster's "
+            f"The management cluster ({management.server}) serves clusters.platform.tkestack.io, the global cluster's "
             "registry of the clusters it manages: it is the global cluster, not a workload cluster as the Hosted "
             f"Control Plane docs describe (sources: {HCP_CONCEPTS}, {ARCHITECTURE})",
             source=HCP_CONCEPTS,
@@ -512,7 +515,7 @@ def _live_ranges(cidrs: list[Cidrs], kind: str) -> tuple[list[Labelled], Cidrs |
         "management cluster's own, and write the management cluster's in spec.managementCluster."
     ),
 )
-def check_hosted_cidrs_clear_of_live_management(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
+def check_hosted_cidrs_clear_of_live_management(plan: ClusterPlan, management: ManagementEvidence) -> None:
     """The concepts page: a hosted cluster's pod CIDR "must not overlap with management
     cluster's pod CIDR", its Service CIDR not with the management cluster's Service CIDR.
     ACP-NET-005 compares the plan's spec.managementCluster; this rule reads the management
@@ -531,15 +534,15 @@ def check_hosted_cidrs_clear_of_live_management(plan: ClusterPlan, tenants: Tena
     """
     from acpcheck.checks.network import clash, pod_cidrs, service_cidrs
 
-    tenants = _tenants_live(tenants)
-    cidrs = tenants.management.cidrs
-    management = plan.spec.management_cluster
+    evidence = _live(management)
+    cidrs = evidence.cidrs
+    planned_cluster = plan.spec.management_cluster
     findings: list[str] = []
     unknown: list[str] = []
     differs: list[str] = []
     for kind, ours, planned in (
-        ("pod", pod_cidrs(plan), management.pod_cidr),
-        ("service", service_cidrs(plan), management.service_cidr),
+        ("pod", pod_cidrs(plan), planned_cluster.pod_cidr),
+        ("service", service_cidrs(plan), planned_cluster.service_cidr),
     ):
         ranges, found, bad = _live_ranges(cidrs, kind)
         findings += bad
@@ -561,7 +564,7 @@ def check_hosted_cidrs_clear_of_live_management(plan: ClusterPlan, tenants: Tena
     fail_if(findings, source=HCP_CONCEPTS)
     if unknown:
         manual(
-            f"The management cluster ({tenants.server}) does not show its {' and '.join(unknown)} CIDR where acpcheck "
+            f"The management cluster ({evidence.server}) does not show its {' and '.join(unknown)} CIDR where acpcheck "
             "looks: compare it with this cluster's spec.network by hand (`kubectl -n kube-system get configmap "
             "kubeadm-config -o yaml`, `kubectl get nodes -o jsonpath='{.items[*].spec.podCIDRs}'`, the API server's "
             f"--service-cluster-ip-range; source: {HCP_CONCEPTS})"
@@ -897,7 +900,7 @@ def check_planned_tenant_exists(plan: ClusterPlan, tenants: TenantsEvidence, par
     """
     if not params.get(TENANT_EXPECTED, False):
         skip(f"not applicable: the hosted cluster is not expected to exist yet (params.{TENANT_EXPECTED} is not set)")
-    tenants = _tenants_live(tenants)
+    tenants = _live(tenants)
     if TENANT_CONTROL_PLANES.key in tenants.errors:
         raise TargetUnavailable(_management_target(plan), "forbidden", tenants.errors[TENANT_CONTROL_PLANES.key])
     if tenants.plane_of(plan.metadata.name) is None:

@@ -3,16 +3,17 @@
 For a hosted-control-plane plan the run's kubeconfig is the **management cluster's**
 (checks/hcp.py says why). This source reads, through it:
 
-- **the management cluster itself** (``management_network``): whether ACP manages it (the
+- **the management cluster itself** (source ``hcp_management``, check parameter ``management``;
+  pre-create): whether ACP manages it (the
   ``cpaas-system`` namespace; whether it serves the global cluster's registry of clusters,
   ``clusters.platform.tkestack.io``), and its own pod and Service CIDRs, from where the
-  cluster keeps them (``ManagementNetwork``): the ``kubeadm-config`` ConfigMap's
+  cluster keeps them (``Cidrs``): the ``kubeadm-config`` ConfigMap's
   ClusterConfiguration (``networking.podSubnet``/``serviceSubnet``: the ranges the cluster was
   created with), else the ``kube-proxy`` ConfigMap's ``clusterCIDR`` (pods only), else the
   Nodes' ``spec.podCIDRs`` (the per-node blocks cut from the pod CIDR: a lower bound);
-- **the tenant control planes** it hosts (``tenants``): every Kamaji ``TenantControlPlane``
-  (``kamaji.clastix.io/v1alpha1``), the Cluster API ``Cluster`` and ``KamajiControlPlane`` that
-  lead to it, and the ``DataStore`` objects they reference. The field names are Kamaji's
+- **the tenant control planes** it hosts (source and parameter ``tenants``; post-create): every
+  Kamaji ``TenantControlPlane`` (``kamaji.clastix.io/v1alpha1``), the Cluster API ``Cluster``
+  and ``KamajiControlPlane`` that lead to it, and the ``DataStore`` objects they reference. The field names are Kamaji's
   published API (``api/v1alpha1/tenantcontrolplane_types.go``, ``tenantcontrolplane_status.go``,
   ``datastore_types.go`` at github.com/clastix/kamaji; the CRD's printer columns name the same
   status fields: Status ``.status.kubernetesResources.version.status``, Control-Plane endpoint
@@ -36,7 +37,9 @@ way the client already holds client keys), never written to disk, never kept in 
 data from the cluster, not the user's: one that names local files, an exec plugin or a
 proxy is refused (it would make acpcheck read this machine's files or run a program).
 
-Saved as ``tenants/tenants.json``; ``--facts`` replays it.
+Two sources, so that a pre-create run (ACP-HCP-007/008 only) never connects to a tenant with its
+admin credentials. Saved as ``hcp_management/hcp_management.json`` and ``tenants/tenants.json``;
+``--facts`` replays them.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,17 +100,6 @@ class Cidrs(BaseModel):
     pod: list[str] = Field(default_factory=list)
     service: list[str] = Field(default_factory=list)
     partial: bool = False  # True: per-node pod blocks, only part of the pod CIDR
-
-
-class ManagementNetwork(BaseModel):
-    """What the management cluster says of itself."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    acp_namespace: bool | None = None  # cpaas-system exists; None: could not be read
-    global_registry: bool | None = None  # serves clusters.platform.tkestack.io (the global cluster's registry)
-    cidrs: list[Cidrs] = Field(default_factory=list)  # every place found, most authoritative first
-    errors: list[str] = Field(default_factory=list)  # reads that failed (forbidden, error), said without secrets
 
 
 class TenantApi(BaseModel):
@@ -165,13 +158,27 @@ class DataStoreState(BaseModel):
     reason: str = ""
 
 
+class ManagementEvidence(EvidenceDocument):
+    """The ``hcp_management`` evidence: what the management cluster says of itself.
+    mode: live | off (no kubeconfig: the management cluster is not read) | error."""
+
+    schema_: str = Field(default="acpcheck/hcp-management/v1", alias="schema")
+    server: str | None = None  # the management cluster's API server
+    checked_at: str = ""
+    acp_namespace: bool | None = None  # cpaas-system exists; None: could not be read
+    global_registry: bool | None = None  # serves clusters.platform.tkestack.io (the global cluster's registry)
+    cidrs: list[Cidrs] = Field(default_factory=list)  # every place found, most authoritative first
+    #: per Read key: why it failed (forbidden, error), said without secrets
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
 class TenantsEvidence(EvidenceDocument):
-    """The ``tenants`` evidence. mode: live | off (no kubeconfig: the management cluster is not read) | error."""
+    """The ``tenants`` evidence: the tenant control planes the management cluster hosts.
+    mode: live | off (no kubeconfig: the management cluster is not read) | error."""
 
     schema_: str = Field(default="acpcheck/hcp-tenants/v1", alias="schema")
     server: str | None = None  # the management cluster's API server
     checked_at: str = ""
-    management: ManagementNetwork = Field(default_factory=ManagementNetwork)
     #: whether the management cluster serves TenantControlPlanes (None: could not be read)
     kamaji_served: bool | None = None
     planes: list[TenantPlane] = Field(default_factory=list)
@@ -383,46 +390,74 @@ def endpoint_host_port(endpoint: str) -> tuple[str, int] | None:
 # The source
 
 
-class TenantsSource(JsonEvidenceSource):
-    name: ClassVar[str] = "tenants"
+class _ManagementClusterSource(JsonEvidenceSource):
+    """A source that reads the management cluster through the run's kubeconfig, once it exists."""
+
     order: ClassVar[int] = 6  # after the cluster source; opens no port on any node
     phase: ClassVar[str] = "live"
-    model = TenantsEvidence
-    what = "hosted control plane evidence"
 
     def target(self, plan: ClusterPlan) -> str:
         return f"cluster:{plan.metadata.name}"
+
+
+class ManagementSource(_ManagementClusterSource):
+    name: ClassVar[str] = "hcp_management"
+    model = ManagementEvidence
+    what = "management cluster evidence"
+
+    def collect(self, context: GatherContext, reason: str | None) -> ManagementEvidence:
+        return gather_management(context.plan)
+
+
+class TenantsSource(_ManagementClusterSource):
+    name: ClassVar[str] = "tenants"
+    model = TenantsEvidence
+    what = "tenant control plane evidence"
 
     def collect(self, context: GatherContext, reason: str | None) -> TenantsEvidence:
         return gather_tenants(context.plan)
 
 
-def gather_tenants(plan: ClusterPlan, environ: dict[str, str] | None = None) -> TenantsEvidence:
-    """Read the management cluster and its tenant control planes (never raises for a cluster's sake)."""
+E = TypeVar("E", ManagementEvidence, TenantsEvidence)
+
+
+def _gather(
+    model: type[E], plan: ClusterPlan, environ: dict[str, str] | None, read: Callable[[KubeClient, E, float], None]
+) -> E:
+    """``model`` evidence filled by ``read`` through the run's kubeconfig (never raises for a cluster's sake)."""
     from acpcheck.transport.deadline import request_timeout
 
-    evidence = TenantsEvidence(mode="live", checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    evidence = model(mode="live", checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     path, context = kubeconfig_of(plan, environ)
     if path is None:
-        return TenantsEvidence(mode="error", reason="no kubeconfig: the management cluster cannot be read")
+        return model(mode="error", reason="no kubeconfig: the management cluster cannot be read")
     try:
         deadline = request_timeout(environ)
         target = load_kubeconfig(path, context)
     except (ValueError, KubeconfigError) as error:
-        return TenantsEvidence(mode="error", reason=f"the management cluster's kubeconfig: {error}")
+        return model(mode="error", reason=f"the management cluster's kubeconfig: {error}")
     evidence.server = target.server
     try:
         with KubeClient(target, deadline=deadline) as api:
-            _read_management(api, evidence)
-            _read_planes(api, evidence, deadline)
+            read(api, evidence, deadline)
     except ApiFailure as failure:
-        return TenantsEvidence(
+        return model(
             mode="error", server=target.server, reason=f"the management cluster ({target.server}): {failure.message}"
         )
     return evidence
 
 
-def _try(evidence: TenantsEvidence, read: Read, call: Any) -> Any:
+def gather_management(plan: ClusterPlan, environ: dict[str, str] | None = None) -> ManagementEvidence:
+    """Read what the management cluster says of itself."""
+    return _gather(ManagementEvidence, plan, environ, _read_management)
+
+
+def gather_tenants(plan: ClusterPlan, environ: dict[str, str] | None = None) -> TenantsEvidence:
+    """Read the management cluster's tenant control planes, and connect to each."""
+    return _gather(TenantsEvidence, plan, environ, _read_planes)
+
+
+def _try(evidence: ManagementEvidence | TenantsEvidence, read: Read, call: Any) -> Any:
     """``call()``; None when the read is refused or fails (recorded in ``evidence.errors``), or when absent."""
     try:
         return call()
@@ -435,22 +470,20 @@ def _try(evidence: TenantsEvidence, read: Read, call: Any) -> Any:
         raise
 
 
-def _read_management(api: KubeClient, evidence: TenantsEvidence) -> None:
-    management = evidence.management
+def _read_management(api: KubeClient, evidence: ManagementEvidence, deadline: float) -> None:
     cache: dict[str, set[str] | None] = {}
     namespace = _try(evidence, CPAAS_NAMESPACE, lambda: api.get_object(CPAAS_NAMESPACE))
-    management.acp_namespace = None if CPAAS_NAMESPACE.key in evidence.errors else namespace is not None
-    management.global_registry = api.served(PLATFORM_REGISTRY, cache)
+    evidence.acp_namespace = None if CPAAS_NAMESPACE.key in evidence.errors else namespace is not None
+    evidence.global_registry = api.served(PLATFORM_REGISTRY, cache)
     for read, parse in ((KUBEADM_CONFIG, _cluster_config_cidrs), (KUBE_PROXY_CONFIG, _kube_proxy_cidrs)):
         found = _try(evidence, read, lambda read=read: api.get_object(read))
         cidrs = parse(found) if found else None
         if cidrs is not None:
-            management.cidrs.append(cidrs)
-    nodes = _try(evidence, NODES, lambda: list(api.list_objects(NODES)))
-    cidrs = _node_cidrs(nodes or [])
-    if cidrs is not None:
-        management.cidrs.append(cidrs)
-    management.errors = [f"{key}: {message}" for key, message in evidence.errors.items()]
+            evidence.cidrs.append(cidrs)
+    if not any(found.pod for found in evidence.cidrs):  # the Nodes only when nothing better gave the pod CIDR
+        cidrs = _node_cidrs(_try(evidence, NODES, lambda: list(api.list_objects(NODES))) or [])
+        if cidrs is not None:
+            evidence.cidrs.append(cidrs)
 
 
 def _read_planes(api: KubeClient, evidence: TenantsEvidence, deadline: float) -> None:

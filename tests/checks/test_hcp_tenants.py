@@ -23,7 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -33,7 +33,15 @@ from acpcheck import testing
 from acpcheck.checks import hcp
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.profile import load_profile
-from acpcheck.sources.hcp_tenants import TenantsEvidence, TenantsSource, gather_tenants, tenant_target_refusal
+from acpcheck.sources.hcp_tenants import (
+    ManagementEvidence,
+    ManagementSource,
+    TenantsEvidence,
+    TenantsSource,
+    gather_management,
+    gather_tenants,
+    tenant_target_refusal,
+)
 from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
 from acpcheck_lab.hcptenants import (
     MANAGEMENT_READER,
@@ -89,6 +97,13 @@ def management_dir(tmp_path_factory: pytest.TempPathFactory) -> ServerDir:
     )
 
 
+class Live(NamedTuple):
+    """What the two sources read of one management cluster."""
+
+    management: ManagementEvidence
+    tenants: TenantsEvidence
+
+
 class World:
     """Management clusters and tenants started by one test, stopped after it."""
 
@@ -128,10 +143,12 @@ class World:
 
     def gather(
         self, objects: list[dict[str, Any]], edit: dict[str, Any] | None = None, **management: Any
-    ) -> tuple[ClusterPlan, TenantsEvidence]:
+    ) -> tuple[ClusterPlan, Live]:
+        """The plan, and both sources' evidence of a management cluster holding ``objects``."""
         plan = self.plan(self.management(objects, **management), edit)
-        evidence = gather_tenants(plan, environ={})
-        assert evidence.mode == "live", evidence.reason
+        evidence = Live(gather_management(plan, environ={}), gather_tenants(plan, environ={}))
+        assert evidence.management.mode == "live", evidence.management.reason
+        assert evidence.tenants.mode == "live", evidence.tenants.reason
         return plan, evidence
 
     def healthy(self, **tcp: Any) -> list[dict[str, Any]]:
@@ -161,12 +178,14 @@ def world(management_dir: ServerDir, tmp_path: Path) -> Iterator[World]:
     started.stop()
 
 
-def run(check: Callable[..., Any], plan: ClusterPlan, evidence: TenantsEvidence, **params: Any) -> tuple[str, str]:
-    result = testing.run_check(check, plan, tenants=evidence, params=params or None)
+def run(check: Callable[..., Any], plan: ClusterPlan, evidence: Live, **params: Any) -> tuple[str, str]:
+    result = testing.run_check(
+        check, plan, management=evidence.management, tenants=evidence.tenants, params=params or None
+    )
     return str(result.status), result.message
 
 
-def results(plan: ClusterPlan, evidence: TenantsEvidence) -> dict[str, tuple[str, str]]:
+def results(plan: ClusterPlan, evidence: Live) -> dict[str, tuple[str, str]]:
     return {id_of(check): run(check, plan, evidence, **EXPECTED) for check in CHECKS}
 
 
@@ -182,15 +201,20 @@ def replace(objects: list[dict[str, Any]], kind: str, new: dict[str, Any] | None
 def test_a_healthy_management_cluster_and_tenant_pass_every_rule(world: World, tmp_path: Path) -> None:
     plan, evidence = world.gather(world.healthy())
     assert results(plan, evidence) == {id_of(check): ("pass", "") for check in CHECKS}
-    plane = evidence.planes[0]
+    plane = evidence.tenants.planes[0]
     assert (plane.cluster, plane.status, plane.secret_keys) == (NAME, "Ready", ["admin.conf"])
     assert plane.tenant is not None and (plane.tenant.desired, plane.tenant.ready) == (2, 2)
     assert evidence.management.cidrs[0].where.startswith("ConfigMap kube-system/kubeadm-config")
+    assert len(evidence.management.cidrs) == 1  # the Nodes are not listed when kubeadm-config gives the CIDRs
     # Saved and replayed: the same results, and no trace of the tenant's kubeconfig.
-    TenantsSource().save(evidence, tmp_path / "facts")
-    saved = (tmp_path / "facts" / "tenants.json").read_text()
+    TenantsSource().save(evidence.tenants, tmp_path / "facts" / "tenants")
+    ManagementSource().save(evidence.management, tmp_path / "facts" / "hcp_management")
+    saved = (tmp_path / "facts" / "tenants" / "tenants.json").read_text()
     assert CANARY not in saved and "certificate-authority-data" not in saved
-    replayed = TenantsSource().load(tmp_path / "facts", plan)
+    replayed = Live(
+        ManagementSource().load(tmp_path / "facts" / "hcp_management", plan),
+        TenantsSource().load(tmp_path / "facts" / "tenants", plan),
+    )
     assert results(plan, replayed) == results(plan, evidence)
 
 
@@ -423,6 +447,20 @@ def test_explain_shows_the_seed_page_of_each_hcp_rule() -> None:
     assert "https://docs.alauda.io/hosted-control-plane/1.0/concepts.html" in done.stdout
 
 
+def acpcheck_run(plan_file: Path, profile: str, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "acpcheck", "run", "--plan", str(plan_file), "--profile", profile, "--out", str(out)]
+        + list(more),
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ACPCHECK_")},
+    )
+
+
 def test_the_command_finds_each_planted_defect_and_no_artifact_holds_the_tenant_kubeconfig(
     world: World, tmp_path: Path
 ) -> None:
@@ -448,27 +486,7 @@ def test_the_command_finds_each_planted_defect_and_no_artifact_holds_the_tenant_
     plan_file = tmp_path / "plan.yaml"
     edit = {"spec": {"kubeconfig": str(world.management(objects)), "ssh": {"auth": {"privateKeyFile": str(key)}}}}
     plan_file.write_text(yaml.safe_dump(merge(HCP, edit)))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "acpcheck",
-            "run",
-            "--plan",
-            str(plan_file),
-            "--profile",
-            "hcp-postcreate",
-            "--out",
-            "out",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ACPCHECK_")},
-    )
+    done = acpcheck_run(plan_file, "hcp-postcreate", tmp_path / "out")
     assert done.returncode == 1, done.stdout + done.stderr
     document = json.loads((tmp_path / "out" / "results.json").read_text())
     found = {r["check"]: (r["status"], r["message"]) for r in document["results"]}
@@ -494,3 +512,11 @@ def test_the_command_finds_each_planted_defect_and_no_artifact_holds_the_tenant_
             text = path.read_bytes()
             assert CANARY.encode() not in text, path
             assert b"certificate-authority-data" not in text, path
+    # Pre-create, the same management cluster: ACP-HCP-007/008 only; no tenant is contacted (no tenants evidence).
+    done = acpcheck_run(plan_file, "hcp-precreate", tmp_path / "pre", "--check", "ACP-HCP-00[78]")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads((tmp_path / "pre" / "results.json").read_text())
+    statuses = {r["check"]: r["status"] for r in document["results"]}
+    assert statuses == {"ACP-HCP-007": "pass", "ACP-HCP-008": "pass"}
+    saved = {path.parent.name for path in (tmp_path / "pre").rglob("*.json")}
+    assert "hcp_management" in saved and "tenants" not in saved, saved
