@@ -344,7 +344,9 @@ def _planned_cidrs(plan: ClusterPlan) -> tuple[list[Labelled], dict[str, str], l
         "every hosted cluster's pod and Service CIDRs (or choose other CIDRs for the hosted cluster)."
     ),
 )
-def check_management_cluster_pools_clear_of_cidrs(plan: ClusterPlan, cluster: ClusterView) -> None:
+def check_management_cluster_pools_clear_of_cidrs(
+    plan: ClusterPlan, cluster: ClusterView, management: ManagementEvidence
+) -> None:
     """ACP's MetalLB page says the address pools must not overlap the Cluster CIDR or the
     Service CIDR: an address handed to a LoadBalancer Service that is also a pod's or a
     ClusterIP is routed to the wrong place. A hosted cluster's pods and Services are reached
@@ -352,10 +354,13 @@ def check_management_cluster_pools_clear_of_cidrs(plan: ClusterPlan, cluster: Cl
     out of this hosted cluster's CIDRs (spec.network clusterCIDR and serviceCIDR).
 
     The management cluster's CIDRs come from the plan (spec.managementCluster podCIDR and
-    serviceCIDR, as ACP-NET-005 reads them). Any overlap FAILs; a pool address that is neither
-    a CIDR nor a range FAILs too (MetalLB would refuse it). Without the management cluster's
-    CIDRs in the plan and no overlap found, the comparison is incomplete: MANUAL, naming the
-    fields to set. Without MetalLB or a pool there is nothing to compare (ACP-HCP-005 says so).
+    serviceCIDR, as ACP-NET-005 reads them); where the plan leaves one out, from the
+    management cluster itself (the ``hcp_management`` source, as ACP-HCP-008 reads them:
+    kubeadm-config, kube-proxy, the Nodes' pod blocks). Any overlap FAILs; a pool address that
+    is neither a CIDR nor a range FAILs too (MetalLB would refuse it). A management cluster
+    CIDR known from neither (or only as per-node blocks) and no overlap found leaves the
+    comparison incomplete: MANUAL, naming the fields to set. Without MetalLB or a pool there is
+    nothing to compare (ACP-HCP-005 says so).
     """
     if not cluster.served(METALLB_POOLS) or not cluster.items(METALLB_POOLS):
         skip("not applicable: the management cluster has no MetalLB address pool (ACP-HCP-005 reports it)")
@@ -368,7 +373,17 @@ def check_management_cluster_pools_clear_of_cidrs(plan: ClusterPlan, cluster: Cl
                 findings.append(f"MetalLB pool {_pool_name(pool)}: {text!r} is neither a CIDR nor a first-last range")
             else:
                 pools.append(found)
-    cidrs, where, unset = _planned_cidrs(plan)
+    cidrs, where, planned_unset = _planned_cidrs(plan)
+    unset = []
+    for path in planned_unset:  # the management cluster's own, read from it
+        kind = "pod" if path.endswith("podCIDR") else "service"
+        ranges, found, bad = _live_ranges(management.cidrs if management.mode == "live" else [], kind)
+        findings += bad
+        cidrs += ranges
+        for labelled in ranges:
+            where[labelled.label] = f"read from {found.where}" if found else ""
+        if found is None or found.partial:
+            unset.append(path)
     for pool_range, cidr in find_overlaps(pools, cidrs):
         findings.append(
             f"{pool_range} overlaps {cidr} ({where[cidr.label]}): a LoadBalancer address must not be a pod or "
@@ -377,8 +392,9 @@ def check_management_cluster_pools_clear_of_cidrs(plan: ClusterPlan, cluster: Cl
     fail_if(findings, source=METALLB_OPERATOR)
     if unset:
         manual(
-            f"{' and '.join(unset)} not set, so the management cluster's MetalLB pools were compared with this "
-            "cluster's CIDRs only: check that no pool overlaps the management cluster's pod and Service CIDRs "
+            f"{' and '.join(unset)} not set, and the management cluster does not show it whole (ACP-HCP-008), so "
+            "its MetalLB pools were compared with this cluster's CIDRs only: check that no pool overlaps the "
+            "management cluster's pod and Service CIDRs "
             f"(`kubectl get ipaddresspools -A -o yaml`; source: {METALLB_OPERATOR}), or set the fields"
         )
 

@@ -30,6 +30,7 @@ from acpcheck.matrix.hcp_plugins import hcp_plugins
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import ClusterEvidence, ClusterSource, ClusterView, gather_cluster
+from acpcheck.sources.hcp_tenants import gather_management
 from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
 from acpcheck_lab.hcptenants import MANAGEMENT_READER, acp_namespace, kubeadm_config
 
@@ -91,7 +92,9 @@ def live(serve_cluster: ServeCluster) -> Live:
 
 
 def run(check: Callable[..., Any], plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:
-    return testing.run_check(check, plan, cluster=ClusterView(evidence))
+    """``check`` on the cluster ``evidence`` and on what the management cluster says of itself (ACP-HCP-006
+    reads its CIDRs where the plan gives none), read from the same server while it still serves."""
+    return testing.run_check(check, plan, cluster=ClusterView(evidence), management=gather_management(plan, environ={}))
 
 
 def results(plan: ClusterPlan, evidence: ClusterEvidence) -> dict[str, tuple[str, str]]:
@@ -228,13 +231,26 @@ def test_a_pool_address_that_is_not_an_address_fails(live: Live) -> None:
     assert status == "fail" and "'192.0.2.300/32' is neither a CIDR nor a first-last range" in message
 
 
-def test_without_the_management_cluster_cidrs_the_comparison_is_manual(live: Live) -> None:
+def test_without_the_management_cluster_cidrs_in_the_plan_they_are_read_from_the_cluster(live: Live) -> None:
     unset = {"spec": {"managementCluster": {"podCIDR": DELETE, "serviceCIDR": DELETE}}}
     plan, evidence = live(healthy(), plan=unset)
+    assert results(plan, evidence)["ACP-HCP-006"] == ("pass", "")
+    # A pool inside the management cluster's Service CIDR, which only its kubeadm-config gives.
+    plan, evidence = live([*healthy(), pool("svc-clash", "10.4.9.0/24")], plan=unset)
+    status, message = results(plan, evidence)["ACP-HCP-006"]
+    assert status == "fail", message
+    assert "svc-clash 10.4.9.0/24 overlaps the management cluster's service CIDR 10.4.0.0/16" in message
+    assert "read from ConfigMap kube-system/kubeadm-config" in message
+
+
+def test_without_the_management_cluster_cidrs_anywhere_the_comparison_is_manual(live: Live) -> None:
+    unset = {"spec": {"managementCluster": {"podCIDR": DELETE, "serviceCIDR": DELETE}}}
+    bare = [obj for obj in healthy() if obj["kind"] != "ConfigMap"]
+    plan, evidence = live(bare, plan=unset)
     status, message = results(plan, evidence)["ACP-HCP-006"]
     assert status == "manual" and "spec.managementCluster.podCIDR and spec.managementCluster.serviceCIDR" in message
     # An overlap with this cluster's own CIDRs is still found without them.
-    plan, evidence = live([*healthy(), pool("tenant-clash", "10.14.0.0/24")], plan=unset)
+    plan, evidence = live([*bare, pool("tenant-clash", "10.14.0.0/24")], plan=unset)
     assert results(plan, evidence)["ACP-HCP-006"][0] == "fail"
 
 
