@@ -377,12 +377,12 @@ def check_management_cluster_pools_clear_of_cidrs(
     unset = []
     for path in planned_unset:  # the management cluster's own, read from it
         kind = "pod" if path.endswith("podCIDR") else "service"
-        ranges, found, bad = _live_ranges(management.cidrs if management.mode == "live" else [], kind)
+        ranges, shown, bad = _live_ranges(management.cidrs if management.mode == "live" else [], kind)
         findings += bad
         cidrs += ranges
         for labelled in ranges:
-            where[labelled.label] = f"read from {found.where}" if found else ""
-        if found is None or found.partial:
+            where[labelled.label] = f"read from {shown.where}" if shown else ""
+        if shown is None or shown.partial:
             unset.append(path)
     for pool_range, cidr in find_overlaps(pools, cidrs):
         findings.append(
