@@ -47,7 +47,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import yaml
@@ -89,6 +91,9 @@ ADMIN_KUBECONFIG_KEY = "admin.conf"
 AGENT_NAME, AGENT_NAMESPACE = "konnectivity-agent", "kube-system"
 #: Seconds for the TLS connection to a control-plane endpoint (our choice, as the api_tls source's).
 ENDPOINT_TIMEOUT = 5.0
+#: Tenants reached at once (endpoint TLS, tenant API): our choice, so that a management cluster with
+#: many unreachable tenants costs their timeouts a few at a time, not one after the other.
+TENANT_WORKERS = 8
 
 
 class Cidrs(BaseModel):
@@ -348,7 +353,8 @@ def read_tenant(kubeconfig_bytes: bytes, plane: TenantPlane, agent: tuple[str, s
     try:
         target = load_kubeconfig(path)
         secrets = target.secrets()
-        result.server = target.server
+        parts = urllib.parse.urlsplit(target.server)
+        result.server = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never a userinfo
         daemonset = Read("konnectivity-agent", "apps", "v1", "daemonsets", name=name, namespace=namespace)
         with KubeClient(target, deadline=deadline) as api:
             try:
@@ -504,6 +510,8 @@ def _read_planes(api: KubeClient, evidence: TenantsEvidence, deadline: float) ->
             if ref.get("kind") == "KamajiControlPlane" and ref.get("name"):
                 namespace = ref.get("namespace") or _get(cluster, "metadata", "namespace") or ""
                 owners[(str(namespace), str(ref["name"]))] = str(_get(cluster, "metadata", "name"))
+    # First, from the management cluster and one at a time: each plane's kubeconfig Secret (in memory).
+    work: list[tuple[TenantPlane, tuple[str, str], bytes | None]] = []
     for tcp in tcps:
         plane = plane_summary(tcp)
         labels = _get(tcp, "metadata", "labels") or {}
@@ -513,24 +521,43 @@ def _read_planes(api: KubeClient, evidence: TenantsEvidence, deadline: float) ->
             _get(tcp, "status", "addons", "konnectivity", "agent", "namespace") or AGENT_NAMESPACE,
             _get(tcp, "status", "addons", "konnectivity", "agent", "name") or AGENT_NAME,
         )
-        mode = _get(tcp, "spec", "addons", "konnectivity", "agent", "mode") or "DaemonSet"
-        _read_plane(api, evidence, plane, agent, str(mode), deadline)
+        mode = str(_get(tcp, "spec", "addons", "konnectivity", "agent", "mode") or "DaemonSet")
+        kubeconfig = _read_secret(api, plane)
+        if mode != "DaemonSet" and plane.secret_found:
+            plane.tenant = TenantApi(agent=f"{agent[0]}/{agent[1]}", agent_mode=mode)
+            kubeconfig = None
+        work.append((plane, agent, kubeconfig))
+
+    # Then, in parallel, what is reached outside the management cluster's API: each endpoint and each tenant's API.
+    def reach(item: tuple[TenantPlane, tuple[str, str], bytes | None]) -> None:
+        plane, agent, kubeconfig = item
+        _probe_endpoint(plane)
+        if kubeconfig is not None:
+            plane.tenant = read_tenant(kubeconfig, plane, agent, deadline)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(TENANT_WORKERS, len(work)))) as executor:
+        list(executor.map(reach, work))
 
 
-def _read_plane(
-    api: KubeClient, evidence: TenantsEvidence, plane: TenantPlane, agent: tuple[str, str], mode: str, deadline: float
-) -> None:
+def _probe_endpoint(plane: TenantPlane) -> None:
+    """TLS to the plane's control-plane endpoint, straight from the runner: the certificate it serves."""
     from acpcheck.sources.api_tls import tls_probe
 
-    if plane.endpoint:
-        where = endpoint_host_port(plane.endpoint)
-        if where is None:
-            plane.probe = TlsProbe(host=plane.endpoint, port=0, error="not host:port")
-        else:
-            host, port = where
-            plane.probe = tls_probe(host, port, proxy=None, timeout=ENDPOINT_TIMEOUT, server_name=host)
-    if not plane.kubeconfig_secret:
+    if not plane.endpoint:
         return
+    where = endpoint_host_port(plane.endpoint)
+    if where is None:
+        plane.probe = TlsProbe(host=plane.endpoint, port=0, error="not host:port")
+        return
+    host, port = where
+    plane.probe = tls_probe(host, port, proxy=None, timeout=ENDPOINT_TIMEOUT, server_name=host)
+
+
+def _read_secret(api: KubeClient, plane: TenantPlane) -> bytes | None:
+    """The admin kubeconfig of the plane's Secret (bytes, in memory; None when there is none to use).
+    Only the Secret's key names are kept in the evidence."""
+    if not plane.kubeconfig_secret:
+        return None
     secret_read = Read(
         "kubeconfig-secret", "", "v1", "secrets", name=plane.kubeconfig_secret, namespace=plane.namespace
     )
@@ -543,20 +570,16 @@ def _read_plane(
             plane.secret_error = f"{failure.kind}: {failure.message}"
         else:
             raise
-        return
+        return None
     data = secret.get("data") or {}
     plane.secret_found = True
     plane.secret_keys = sorted(str(key) for key in data)
     encoded = data.get(ADMIN_KUBECONFIG_KEY)
-    del secret
-    if mode != "DaemonSet":
-        plane.tenant = TenantApi(agent=f"{agent[0]}/{agent[1]}", agent_mode=mode)
-        return
+    del secret, data
     if not isinstance(encoded, str):
-        return
+        return None
     try:
-        raw = base64.b64decode(encoded, validate=True)
+        return base64.b64decode(encoded, validate=True)
     except ValueError:
         plane.tenant = TenantApi(error=f"Secret {plane.namespace}/{plane.kubeconfig_secret}: not base64")
-        return
-    plane.tenant = read_tenant(raw, plane, agent, deadline)
+        return None
