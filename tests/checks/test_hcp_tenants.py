@@ -31,6 +31,7 @@ from conftest import DELETE, EXAMPLES, make_plan, merge
 
 from acpcheck import testing
 from acpcheck.checks import hcp
+from acpcheck.matrix.seeds import seeds, seeds_of
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.profile import load_profile
 from acpcheck.sources.hcp_tenants import (
@@ -66,6 +67,8 @@ NAME = "tenant-a"
 #: The tenant's admin token: it must reach no artifact (report, evidence, log, terminal).
 CANARY = "CANARY-tenant-admin-token-5e1f0c2b9d"
 REGISTRY_CRD = "clusters.platform.tkestack.io"
+#: The seed pages in the project's workspace (acpcheck/matrix/seeds.yaml maps them to their docs pages).
+SEEDS_DIR = Path("/work/shared/seeds")
 TENANT_CHECKS: list[Callable[..., Any]] = [
     hcp.check_tenant_kubernetes_supported,
     hcp.check_tenant_ready,
@@ -443,8 +446,23 @@ def test_explain_shows_the_seed_page_of_each_hcp_rule() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "acpcheck", "explain", "ACP-HCP-024"], capture_output=True, text=True, check=True
     )
-    assert "Seed:\n  003_548e964e9eec5514.txt (Hosted Control Plane: Concepts): " in done.stdout
+    assert "Seed:\n  003_548e964e9eec5514.txt (Concepts): " in done.stdout
     assert "https://docs.alauda.io/hosted-control-plane/1.0/concepts.html" in done.stdout
+    # Every HCP rule here cites the concepts page (seed 003); ACP-HCP-007 the architecture page too (seed 002).
+    named = {id_of(check): [seed.file[:3] for seed in seeds_of(check.__acpcheck__.refs)] for check in CHECKS}  # type: ignore[attr-defined]
+    assert named == {id_of(check): ["003"] for check in CHECKS} | {"ACP-HCP-007": ["003", "002"]}
+    # A rule whose sources are no seed page says so.
+    done = subprocess.run(
+        [sys.executable, "-m", "acpcheck", "explain", "ACP-NODE-001"], capture_output=True, text=True, check=True
+    )
+    assert "Seed:\n  none: no source of this rule is one of the seed pages" in done.stdout
+
+
+@pytest.mark.skipif(not SEEDS_DIR.is_dir(), reason=f"the seed pages are not here ({SEEDS_DIR})")
+def test_the_seed_map_names_real_seed_files_by_their_first_line() -> None:
+    for seed in seeds():
+        text = (SEEDS_DIR / seed.file).read_text()
+        assert text.lstrip().splitlines()[0].lstrip("# ").strip() == seed.title, seed.file
 
 
 def acpcheck_run(plan_file: Path, profile: str, out: Path, *more: str) -> subprocess.CompletedProcess[str]:
