@@ -685,7 +685,8 @@ def check_tenant_endpoint(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
     """The concepts page: a hosted control plane's API server is "exposed via LoadBalancer
     service", and the TenantControlPlane reports its "control plane endpoint (LoadBalancer
     IP)" (``status.controlPlaneEndpoint``, ``host:port``). Each endpoint must be present,
-    its LoadBalancer Service must have an address (``status.kubernetesResources.service.
+    its Service must be of type LoadBalancer (``spec.controlPlane.service.serviceType``) and
+    have an address (``status.kubernetesResources.service.
     loadBalancer.ingress``, when the service type is LoadBalancer), and a TLS connection to
     it must get a certificate whose SANs name the endpoint's host (the SAN match of
     ACP-LB-006): else every client that verifies the server (kubelets, kubectl) is refused.
@@ -700,7 +701,12 @@ def check_tenant_endpoint(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
         if not plane.endpoint:
             findings.append(f"{_name(plane)} has no control-plane endpoint (status.controlPlaneEndpoint is empty)")
             continue
-        if plane.service_type == "LoadBalancer" and not plane.load_balancer:
+        if plane.service_type and plane.service_type != "LoadBalancer":
+            findings.append(
+                f"{_name(plane)}: its API server is exposed as a {plane.service_type} Service "
+                "(spec.controlPlane.service.serviceType), not through a LoadBalancer Service"
+            )
+        elif plane.service_type == "LoadBalancer" and not plane.load_balancer:
             findings.append(f"{_name(plane)}: its LoadBalancer Service has no address (no MetalLB address given)")
         probe, where = plane.probe, endpoint_host_port(plane.endpoint)
         if probe is None or where is None:

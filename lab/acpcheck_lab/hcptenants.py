@@ -35,6 +35,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from acpcheck_lab.apiserver import (
     DEFAULT_VERSION,
     Rule,
@@ -167,6 +169,7 @@ def tenant_control_plane(
     konnectivity_enabled: bool = True,
     secret: str | None = "",
     agent_mode: str | None = None,
+    service_type: str = "LoadBalancer",
 ) -> dict[str, Any]:
     """A Kamaji TenantControlPlane as Kamaji leaves it. Defaults: healthy, Ready, 2 of 2 replicas ready.
 
@@ -181,7 +184,7 @@ def tenant_control_plane(
     spec: dict[str, Any] = {
         "controlPlane": {
             "deployment": {} if replicas is None else {"replicas": replicas},
-            "service": {"serviceType": "LoadBalancer"},
+            "service": {"serviceType": service_type},
         },
         "kubernetes": {"version": version, "kubelet": {"cgroupfs": "systemd"}},
     }
@@ -209,7 +212,7 @@ def tenant_control_plane(
             "name": name,
             "namespace": namespace,
             "port": 6443,
-            "loadBalancer": {"ingress": [{"ip": address}]} if address else {},
+            "loadBalancer": {"ingress": [{"ip": address}]} if address and service_type == "LoadBalancer" else {},
         },
     }
     tcp_status: dict[str, Any] = {
@@ -339,15 +342,21 @@ def konnectivity_agent(desired: int = 2, ready: int | None = None, name: str = "
 class TenantServer:
     """A tenant's own API: a second test API server with its own CA (``init_server_dir`` in ``directory``),
     serving on ``host`` (its certificate names 127.0.0.1 and localhost: serve on 127.0.0.2 for a certificate
-    that does not name the endpoint), and the admin kubeconfig for it (bearer ``token``)."""
+    that does not name the endpoint), and the admin kubeconfig for it: with a bearer ``token``, or, without
+    one, with a client certificate (CN kubernetes-admin, O system:masters), as kubeadm's admin.conf has."""
 
     __test__ = False
 
-    def __init__(self, directory: Path, token: str, *, host: str = "127.0.0.1", version: str = DEFAULT_VERSION):
-        self.dir: ServerDir = init_server_dir(directory, host="127.0.0.1", port=0, users=[])
+    def __init__(
+        self, directory: Path, token: str | None = None, *, host: str = "127.0.0.1", version: str = DEFAULT_VERSION
+    ):
         self.token = token
-        admin = User("kubernetes-admin", ("system:masters",), token, (Rule(("*",), ("*",), ("*",)),))
-        self.server = TestApiServer(self.dir.tls(), [admin], host=host, port=0, kubernetes_version=version)
+        spec: dict[str, Any] = {"name": "kubernetes-admin", "groups": ["system:masters"], "auth": "client-certificate"}
+        self.dir: ServerDir = init_server_dir(directory, host="127.0.0.1", port=0, users=[] if token else [spec])
+        users = [User("kubernetes-admin", ("system:masters",), token, (Rule(("*",), ("*",), ("*",)),))]
+        self.server = TestApiServer(
+            self.dir.tls(), users if token else self.dir.users(), host=host, port=0, kubernetes_version=version
+        )
 
     @property
     def endpoint(self) -> str:
@@ -355,7 +364,16 @@ class TenantServer:
 
     def kubeconfig(self) -> str:
         """The tenant's admin kubeconfig (what Kamaji puts under ``admin.conf``)."""
-        return kubeconfig(self.server.url, self.dir.ca.read_bytes(), "kubernetes-admin", token=self.token)
+        if self.token:
+            return kubeconfig(self.server.url, self.dir.ca.read_bytes(), "kubernetes-admin", token=self.token)
+        document = yaml.safe_load(self.dir.kubeconfig("kubernetes-admin").read_text())
+        document["clusters"][0]["cluster"]["server"] = self.server.url  # written before the port was known
+        return yaml.safe_dump(document, sort_keys=False)
+
+    def client_key(self) -> str:
+        """The client key's base64 (as in ``client-key-data``), for a test to look for where it must not be."""
+        document = yaml.safe_load(self.dir.kubeconfig("kubernetes-admin").read_text())
+        return str(document["users"][0]["user"]["client-key-data"])
 
     def start(self) -> TenantServer:
         self.server.start()

@@ -16,6 +16,7 @@ and 10.4.0.0/16 in the plan and in its kubeadm-config.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -340,6 +341,9 @@ def test_an_endpoint_missing_silent_or_without_a_load_balancer_address_fails(wor
     plan, evidence = world.gather(world.healthy(endpoint=stopped.endpoint, load_balancer=None))
     status, message = run(hcp.check_tenant_endpoint, plan, evidence)
     assert status == "fail" and "does not answer TLS" in message and "has no address" in message
+    plan, evidence = world.gather(world.healthy(service_type="NodePort"))
+    status, message = run(hcp.check_tenant_endpoint, plan, evidence)
+    assert status == "fail" and "exposed as a NodePort Service" in message
 
 
 def test_a_secret_that_is_gone_or_lacks_admin_conf_fails_and_a_refused_read_is_an_error(world: World) -> None:
@@ -399,6 +403,25 @@ def test_a_tenant_kubeconfig_that_names_a_program_is_refused_never_run(world: Wo
     status, message = run(hcp.check_tenant_konnectivity_agent, plan, evidence)
     assert status == "error" and "uses exec" in message
     assert not marker.exists()
+
+
+def test_a_tenant_admin_conf_with_a_client_certificate_is_used_in_memory_and_its_key_shows_nowhere(
+    world: World, tmp_path: Path
+) -> None:
+    """kubeadm's admin.conf (what Kamaji keeps) authenticates by client certificate: the key goes through a
+    memfd into the client, and neither its base64 nor a line of its PEM reaches the evidence."""
+    tenant = TenantServer(tmp_path / "cert-tenant", host="127.0.0.1").start()
+    world.tenants.append(tenant)
+    tenant.server.put(konnectivity_agent(2, ready=1))
+    plan, evidence = world.gather(management_objects(NAME, tenant.endpoint, tenant.kubeconfig()))
+    status, message = run(hcp.check_tenant_konnectivity_agent, plan, evidence)
+    assert status == "fail" and "has 1 of 2 pods ready" in message  # the tenant's API was read with the certificate
+    TenantsSource().save(evidence.tenants, tmp_path / "facts")
+    saved = (tmp_path / "facts" / "tenants.json").read_text()
+    key = tenant.client_key()
+    pem = base64.b64decode(key).decode().splitlines()
+    assert key not in saved and not any(line in saved for line in pem if len(line) > 20)
+    assert key not in message and not list((tmp_path / "facts").glob("*.kubeconfig"))
 
 
 def test_an_agent_in_deployment_mode_is_left_to_a_person(world: World) -> None:
