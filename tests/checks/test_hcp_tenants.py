@@ -561,3 +561,39 @@ def test_the_command_finds_each_planted_defect_and_no_artifact_holds_the_tenant_
     assert statuses == {"ACP-HCP-007": "pass", "ACP-HCP-008": "pass"}
     saved = {path.parent.name for path in (tmp_path / "pre").rglob("*.json")}
     assert "hcp_management" in saved and "tenants" not in saved, saved
+
+
+def test_the_hcp_profile_runs_pre_and_post_create_rules_and_passes_a_healthy_management_cluster(
+    world: World, tmp_path: Path
+) -> None:
+    """`acpcheck run --profile hcp`, narrowed to checks/hcp.py's rules (its node checks would log in to the
+    workers): a healthy
+    management cluster with MetalLB and one healthy tenant passes every HCP rule of this module and of
+    checks/hcp.py's others; ACP-HCP-028 is SKIPped (only hcp-postcreate expects the cluster)."""
+    tenant = world.tenant()
+    pool = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "IPAddressPool",
+        "metadata": {"name": "hcp-apiservers", "namespace": "metallb-system"},
+        "spec": {"addresses": ["192.0.2.200-192.0.2.220"]},
+    }
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}},
+        pool,
+        *management_objects(NAME, tenant.endpoint, tenant.kubeconfig()),
+    ]
+    key = tmp_path / "id_ed25519"  # the plan names a key; the run opens no SSH session
+    key.write_text("unused\n")
+    key.chmod(0o600)
+    plan_file = tmp_path / "plan.yaml"
+    edit = {"spec": {"kubeconfig": str(world.management(objects)), "ssh": {"auth": {"privateKeyFile": str(key)}}}}
+    plan_file.write_text(yaml.safe_dump(merge(HCP, edit)))
+    # checks/hcp.py's rules only: the DataStore and SSH host rules (ACP-HCP-010..019, 030..039) have their own tests.
+    done = acpcheck_run(plan_file, "hcp", tmp_path / "out", "--check", "ACP-HCP-00[1-8]", "--check", "ACP-HCP-02?")
+    assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    statuses = {r["check"]: r["status"] for r in document["results"]}
+    mine = {f"ACP-HCP-{n:03d}" for n in (*range(1, 9), *range(20, 28))}
+    assert {check: statuses[check] for check in mine} == dict.fromkeys(mine, "pass")
+    assert statuses["ACP-HCP-028"] == "skip"
+    assert CANARY not in done.stdout + done.stderr
