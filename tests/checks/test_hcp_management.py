@@ -287,11 +287,12 @@ def test_a_reader_refused_the_crds_gets_an_error_never_a_pass(
 
 
 # ---------------------------------------------------------------------------
-# End to end: `acpcheck run --profile hcp --check area:HCP` with the management cluster's kubeconfig
+# End to end: `acpcheck run --profile hcp --check ACP-HCP-00[1-8] --check ACP-HCP-02?`
+# with the management cluster's kubeconfig
 
 
 def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, tuple[str, str]]]:
-    """The hcp profile narrowed to area:HCP (its node checks would log in to the workers: not these)."""
+    """The hcp profile narrowed to checks/hcp.py's rules (its node checks would log in to the workers: not these)."""
     key = tmp_path / "id_ed25519"  # the plan names a key; the run opens no SSH session
     key.write_text("unused\n")
     key.chmod(0o600)
@@ -307,8 +308,11 @@ def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, t
             "plan.yaml",
             "--profile",
             "hcp",
+            # checks/hcp.py's rules: the DataStore and SSH host rules (010..019, 030..039) have their own tests
             "--check",
-            "area:HCP",
+            "ACP-HCP-00[1-8]",
+            "--check",
+            "ACP-HCP-02?",
             "--out",
             "out",
         ],
