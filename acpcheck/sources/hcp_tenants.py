@@ -217,43 +217,66 @@ def _split(text: Any) -> list[str]:
     return [part.strip() for part in str(text or "").split(",") if part.strip()]
 
 
+def _str(value: Any) -> str | None:
+    """A non-empty string field as it is; anything else (absent, empty, not a string: a damaged object) None."""
+    return value[:MESSAGE_MAX] if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+#: Longest string kept of an object's field (a field is a name, a version, an address: not a page of text).
+MESSAGE_MAX = 500
+
+
 def plane_summary(tcp: dict[str, Any]) -> TenantPlane:
-    """A TenantControlPlane object as ``TenantPlane`` (Kamaji's field names, see the module docstring)."""
-    metadata, spec, status = tcp.get("metadata") or {}, tcp.get("spec") or {}, tcp.get("status") or {}
-    deployment = _get(status, "kubernetesResources", "deployment") or {}
-    ingress = _get(status, "kubernetesResources", "service", "loadBalancer", "ingress") or []
+    """A TenantControlPlane object as ``TenantPlane`` (Kamaji's field names, see the module docstring).
+    A field of the wrong type reads as absent: the rules then say what is missing, never crash."""
+    metadata, spec, status = _dict(tcp.get("metadata")), _dict(tcp.get("spec")), _dict(tcp.get("status"))
+    deployment = _dict(_get(status, "kubernetesResources", "deployment"))
+    ingress = _get(status, "kubernetesResources", "service", "loadBalancer", "ingress")
+    enabled = _get(status, "addons", "konnectivity", "enabled")
     return TenantPlane(
-        namespace=str(metadata.get("namespace") or ""),
-        name=str(metadata.get("name") or ""),
-        version=_get(spec, "kubernetes", "version"),
-        installed_version=_get(status, "kubernetesResources", "version", "version"),
-        status=_get(status, "kubernetesResources", "version", "status"),
-        endpoint=status.get("controlPlaneEndpoint") or None,
-        service_type=_get(spec, "controlPlane", "service", "serviceType"),
+        namespace=_str(metadata.get("namespace")) or "",
+        name=_str(metadata.get("name")) or "",
+        version=_str(_get(spec, "kubernetes", "version")),
+        installed_version=_str(_get(status, "kubernetesResources", "version", "version")),
+        status=_str(_get(status, "kubernetesResources", "version", "status")),
+        endpoint=_str(status.get("controlPlaneEndpoint")),
+        service_type=_str(_get(spec, "controlPlane", "service", "serviceType")),
         load_balancer=[
-            str(entry.get("ip") or entry.get("hostname"))
-            for entry in ingress
-            if isinstance(entry, dict) and (entry.get("ip") or entry.get("hostname"))
+            address
+            for entry in (ingress if isinstance(ingress, list) else [])
+            if isinstance(entry, dict)
+            for address in [_str(entry.get("ip")) or _str(entry.get("hostname"))]
+            if address
         ],
-        kubeconfig_secret=_get(status, "kubeconfig", "admin", "secretName") or None,
-        datastore_spec=spec.get("dataStore") or None,
-        datastore_status=_get(status, "storage", "dataStoreName") or None,
+        kubeconfig_secret=_str(_get(status, "kubeconfig", "admin", "secretName")),
+        datastore_spec=_str(spec.get("dataStore")),
+        datastore_status=_str(_get(status, "storage", "dataStoreName")),
         replicas_declared=_int(_get(spec, "controlPlane", "deployment", "replicas")),
         replicas=_int(deployment.get("replicas")),
         ready_replicas=_int(deployment.get("readyReplicas")),
         available_replicas=_int(deployment.get("availableReplicas")),
         updated_replicas=_int(deployment.get("updatedReplicas")),
         konnectivity_declared=isinstance(_get(spec, "addons", "konnectivity"), dict),
-        konnectivity_enabled=_get(status, "addons", "konnectivity", "enabled"),
+        konnectivity_enabled=enabled if isinstance(enabled, bool) else None,
     )
 
 
 def datastore_summary(datastore: dict[str, Any]) -> DataStoreState:
     """A DataStore's readiness as it publishes it: ``status.ready`` (Kamaji since it has the field), else
     a ``Ready`` condition; neither: not published (older Kamaji keeps only ``status.usedBy``)."""
-    status = datastore.get("status") or {}
+    status = _dict(datastore.get("status"))
+    conditions = status.get("conditions")
     condition = next(
-        (c for c in status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Ready"), None
+        (
+            c
+            for c in (conditions if isinstance(conditions, list) else [])
+            if isinstance(c, dict) and c.get("type") == "Ready"
+        ),
+        None,
     )
     ready: bool | None = status.get("ready") if isinstance(status.get("ready"), bool) else None
     reason = ""
@@ -261,8 +284,8 @@ def datastore_summary(datastore: dict[str, Any]) -> DataStoreState:
         ready = condition.get("status") == "True" if ready is None else ready
         reason = str(condition.get("reason") or condition.get("message") or "")[:200]
     return DataStoreState(
-        name=str(_get(datastore, "metadata", "name") or ""),
-        driver=_get(datastore, "spec", "driver"),
+        name=_str(_get(datastore, "metadata", "name")) or "",
+        driver=_str(_get(datastore, "spec", "driver")),
         ready=ready,
         reason=reason,
     )

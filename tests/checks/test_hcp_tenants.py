@@ -597,3 +597,23 @@ def test_the_hcp_profile_runs_pre_and_post_create_rules_and_passes_a_healthy_man
     assert {check: statuses[check] for check in mine} == dict.fromkeys(mine, "pass")
     assert statuses["ACP-HCP-028"] == "skip"
     assert CANARY not in done.stdout + done.stderr
+
+
+def test_a_damaged_tenant_control_plane_reads_as_fields_missing_never_a_crash() -> None:
+    """Fields of the wrong type (a controller bug, a hand edit the schema let through) read as absent."""
+    from acpcheck.sources.hcp_tenants import datastore_summary, plane_summary
+
+    plane = plane_summary(
+        {
+            "metadata": {"name": "odd", "namespace": NAMESPACE},
+            "spec": {"kubernetes": {"version": 133}, "controlPlane": ["not", "a", "mapping"], "dataStore": 7},
+            "status": {
+                "kubernetesResources": {"version": {"status": True}, "deployment": "x", "service": {"loadBalancer": 1}},
+                "controlPlaneEndpoint": ["192.0.2.1:6443"],
+                "addons": {"konnectivity": {"enabled": "yes"}},
+            },
+        }
+    )
+    assert (plane.version, plane.status, plane.endpoint, plane.datastore_spec) == (None, None, None, None)
+    assert (plane.replicas_declared, plane.konnectivity_enabled, plane.load_balancer) == (None, None, [])
+    assert datastore_summary({"metadata": {"name": "d"}, "status": {"conditions": "Ready"}}).ready is None
