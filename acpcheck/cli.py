@@ -891,7 +891,18 @@ def _explain(args: argparse.Namespace) -> int:
     print("\nFix:\n" + textwrap.indent(textwrap.fill(meta.remediation, 90), "  "))
     print("\n" + _remediation_steps(meta.id))
     print("\nSources:\n" + "\n".join(f"  {ref}" for ref in meta.refs))
+    print("\n" + _seed_lines(meta.refs))
     return EXIT_OK
+
+
+def _seed_lines(refs: tuple[str, ...]) -> str:
+    """The explain section on the seed pages among a rule's sources (acpcheck/matrix/seeds.yaml)."""
+    from acpcheck.matrix.seeds import seeds_of
+
+    found = seeds_of(refs)
+    if not found:
+        return "Seed:\n  none: no source of this rule is one of the seed pages (acpcheck/matrix/seeds.yaml)"
+    return "Seed:\n" + "\n".join(f"  {seed.file} ({seed.title}): {seed.url}" for seed in found)
 
 
 def _remediation_steps(check_id: str) -> str:

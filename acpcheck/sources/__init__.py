@@ -98,6 +98,26 @@ REGISTRY: dict[str, SourceEntry] = {
                 "counts per resource, namespace and category).",
             },
         ),
+        # -- hosted control planes: the management cluster and its tenant control planes (issue 19) --
+        SourceEntry(
+            "hcp_management",
+            "acpcheck.sources.hcp_tenants:ManagementSource",
+            {
+                "management": "What a hosted control plane's management cluster says of itself, read through the "
+                "run's kubeconfig (acpcheck.sources.hcp_tenants.ManagementEvidence): whether ACP manages it, and its "
+                "own pod and Service CIDRs with where they were read.",
+            },
+        ),
+        SourceEntry(
+            "tenants",
+            "acpcheck.sources.hcp_tenants:TenantsSource",
+            {
+                "tenants": "Every TenantControlPlane the management cluster hosts "
+                "(acpcheck.sources.hcp_tenants.TenantsEvidence): its status, its endpoint's certificate, its "
+                "kubeconfig Secret (keys only), its DataStore and, through the tenant's own API, the Konnectivity "
+                "agent.",
+            },
+        ),
     )
 }
 

@@ -30,7 +30,9 @@ from acpcheck.matrix.hcp_plugins import hcp_plugins
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.model.result import CheckResult
 from acpcheck.sources.cluster import ClusterEvidence, ClusterSource, ClusterView, gather_cluster
-from acpcheck_lab.apiserver import ServerDir, TestApiServer, kubeconfig, shipped_crds
+from acpcheck.sources.hcp_tenants import gather_management
+from acpcheck_lab.apiserver import ServerDir, TestApiServer, init_server_dir, kubeconfig, shipped_crds
+from acpcheck_lab.hcptenants import MANAGEMENT_READER, acp_namespace, kubeadm_config
 
 HCP: dict[str, Any] = yaml.safe_load((EXAMPLES / "hosted-control-plane.yaml").read_text())
 CHECKS: list[Callable[..., Any]] = [
@@ -59,8 +61,14 @@ def namespace(name: str) -> dict[str, Any]:
 
 
 def healthy() -> list[dict[str, Any]]:
-    """Every plugin's CRDs (shipped), MetalLB with one pool of 21 free addresses on the nodes' network."""
-    return [namespace("metallb-system"), pool("hcp-apiservers", "192.0.2.200-192.0.2.220", available=21)]
+    """Every plugin's CRDs (shipped), MetalLB with one pool of 21 free addresses on the nodes' network; ACP's
+    namespace and the cluster's own CIDRs (kubeadm-config) for ACP-HCP-007/008 (test_hcp_tenants.py)."""
+    return [
+        namespace("metallb-system"),
+        pool("hcp-apiservers", "192.0.2.200-192.0.2.220", available=21),
+        acp_namespace(),
+        kubeadm_config("10.3.0.0/16", "10.4.0.0/16"),
+    ]
 
 
 Live = Callable[..., tuple[ClusterPlan, ClusterEvidence]]
@@ -84,7 +92,9 @@ def live(serve_cluster: ServeCluster) -> Live:
 
 
 def run(check: Callable[..., Any], plan: ClusterPlan, evidence: ClusterEvidence) -> CheckResult:
-    return testing.run_check(check, plan, cluster=ClusterView(evidence))
+    """``check`` on the cluster ``evidence`` and on what the management cluster says of itself (ACP-HCP-006
+    reads its CIDRs where the plan gives none), read from the same server while it still serves."""
+    return testing.run_check(check, plan, cluster=ClusterView(evidence), management=gather_management(plan, environ={}))
 
 
 def results(plan: ClusterPlan, evidence: ClusterEvidence) -> dict[str, tuple[str, str]]:
@@ -222,13 +232,26 @@ def test_a_pool_address_that_is_not_an_address_fails(live: Live) -> None:
     assert status == "fail" and "'192.0.2.300/32' is neither a CIDR nor a first-last range" in message
 
 
-def test_without_the_management_cluster_cidrs_the_comparison_is_manual(live: Live) -> None:
+def test_without_the_management_cluster_cidrs_in_the_plan_they_are_read_from_the_cluster(live: Live) -> None:
     unset = {"spec": {"managementCluster": {"podCIDR": DELETE, "serviceCIDR": DELETE}}}
     plan, evidence = live(healthy(), plan=unset)
+    assert results(plan, evidence)["ACP-HCP-006"] == ("pass", "")
+    # A pool inside the management cluster's Service CIDR, which only its kubeadm-config gives.
+    plan, evidence = live([*healthy(), pool("svc-clash", "10.4.9.0/24")], plan=unset)
+    status, message = results(plan, evidence)["ACP-HCP-006"]
+    assert status == "fail", message
+    assert "svc-clash 10.4.9.0/24 overlaps the management cluster's service CIDR 10.4.0.0/16" in message
+    assert "read from ConfigMap kube-system/kubeadm-config" in message
+
+
+def test_without_the_management_cluster_cidrs_anywhere_the_comparison_is_manual(live: Live) -> None:
+    unset = {"spec": {"managementCluster": {"podCIDR": DELETE, "serviceCIDR": DELETE}}}
+    bare = [obj for obj in healthy() if obj["kind"] != "ConfigMap"]
+    plan, evidence = live(bare, plan=unset)
     status, message = results(plan, evidence)["ACP-HCP-006"]
     assert status == "manual" and "spec.managementCluster.podCIDR and spec.managementCluster.serviceCIDR" in message
     # An overlap with this cluster's own CIDRs is still found without them.
-    plan, evidence = live([*healthy(), pool("tenant-clash", "10.14.0.0/24")], plan=unset)
+    plan, evidence = live([*bare, pool("tenant-clash", "10.14.0.0/24")], plan=unset)
     assert results(plan, evidence)["ACP-HCP-006"][0] == "fail"
 
 
@@ -265,11 +288,12 @@ def test_a_reader_refused_the_crds_gets_an_error_never_a_pass(
 
 
 # ---------------------------------------------------------------------------
-# End to end: `acpcheck run --profile hcp --check area:HCP` with the management cluster's kubeconfig
+# End to end: `acpcheck run --profile hcp --check ACP-HCP-00[1-8] --check ACP-HCP-02?`
+# with the management cluster's kubeconfig
 
 
 def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, tuple[str, str]]]:
-    """The hcp profile narrowed to ACP-HCP-00* (its node checks would log in to the workers: not these)."""
+    """The hcp profile narrowed to checks/hcp.py's rules (its node checks would log in to the workers: not these)."""
     key = tmp_path / "id_ed25519"  # the plan names a key; the run opens no SSH session
     key.write_text("unused\n")
     key.chmod(0o600)
@@ -285,8 +309,11 @@ def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, t
             "plan.yaml",
             "--profile",
             "hcp",
+            # checks/hcp.py's rules: the DataStore and SSH host rules (010..019, 030..039) have their own tests
             "--check",
-            "ACP-HCP-00*",  # the plan and management-cluster rules; the DataStore ones (01x) need an etcd
+            "ACP-HCP-00[1-8]",
+            "--check",
+            "ACP-HCP-02?",
             "--out",
             "out",
         ],
@@ -303,13 +330,17 @@ def acpcheck_run(plan: dict[str, Any], tmp_path: Path) -> tuple[int, dict[str, t
     return done.returncode, {r["check"]: (r["status"], r["message"]) for r in document["results"]}
 
 
-def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_cluster(
-    server_dir: ServerDir, tmp_path: Path
-) -> None:
-    token = next(user.token for user in server_dir.users() if user.name == "acpcheck-reader")
+def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_cluster(tmp_path: Path) -> None:
+    # A reader that may get and list what every HCP rule reads, the tenant control planes too.
+    server_dir = init_server_dir(tmp_path / "api", port=0, users=[MANAGEMENT_READER])
+    token = next(user.token for user in server_dir.users() if user.name == "hcp-reader")
     states = {
-        "healthy": ((), healthy()),
-        "defective": (("sshhosts.infrastructure.cluster.x-k8s.io",), [*healthy(), pool("clash", "10.13.9.0/24")]),
+        # Not the global cluster (whose registry, clusters.platform.tkestack.io, ACP-HCP-007 warns about).
+        "healthy": (("clusters.platform.tkestack.io",), healthy()),
+        "defective": (
+            ("clusters.platform.tkestack.io", "sshhosts.infrastructure.cluster.x-k8s.io"),
+            [*healthy(), pool("clash", "10.13.9.0/24")],
+        ),
     }
     found = {}
     for state, (without, objects) in states.items():
@@ -319,12 +350,15 @@ def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_c
                 server.put(copy.deepcopy(obj))
             (tmp_path / state).mkdir()
             kube = tmp_path / state / "management.kubeconfig"
-            kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
+            kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "hcp-reader", token=token))
             found[state] = acpcheck_run(merge(HCP, {"spec": {"kubeconfig": str(kube)}}), tmp_path / state)
     code, healthy_results = found["healthy"]
-    assert code == 0 and {check: status for check, (status, _) in healthy_results.items()} == {
-        f"ACP-HCP-00{n}": "pass" for n in range(1, 7)
+    # 001..008 pass; the tenant control plane rules (020..028) SKIP: the cluster hosts none yet.
+    statuses = {check: status for check, (status, _) in healthy_results.items()}
+    assert code == 0 and {check: status for check, status in statuses.items() if check < "ACP-HCP-009"} == {
+        f"ACP-HCP-00{n}": "pass" for n in range(1, 9)
     }
+    assert {statuses[f"ACP-HCP-0{n}"] for n in range(20, 29)} == {"skip"}
     code, defective = found["defective"]
     assert code == 1
     assert {check for check, (status, _) in defective.items() if status == "fail"} == {"ACP-HCP-004", "ACP-HCP-006"}

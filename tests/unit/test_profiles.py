@@ -65,7 +65,8 @@ def test_custom_profile_extends_relative_file(tmp_path: Path) -> None:
         ("name: x\nincludes: [scope:plan]\n", "includes: unknown field"),
         (
             "name: x\nextends: nonexistent\n",
-            "profile 'nonexistent' not found (built-in profiles: ci, hcp, plan, preinstall, upgrade)",
+            "profile 'nonexistent' not found (built-in profiles: ci, hcp, hcp-postcreate, hcp-precreate, plan, "
+            "preinstall, upgrade)",
         ),
     ],
 )
