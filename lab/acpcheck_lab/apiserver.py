@@ -27,10 +27,10 @@ exercised over the real protocol, with the official ``kubernetes`` client and
   custom resource whose CRD is created (or loaded at start): its objects are validated
   against, and pruned to, the CRD's ``openAPIV3Schema`` (422 Invalid), like the real one.
   The CRDs of lab/acpcheck_lab/crds/ are loaded at start (each file names its source):
-  ``etcdencryptionconfigs.cluster.alauda.io`` from ACP's published CRD; ClusterVersionShadow,
-  EtcdBackupConfiguration and platform.tkestack.io Cluster as minimal structural ones, and for
-  hosted control planes the CRDs of the management cluster's plugins (Kubeadm Provider, Hosted
-  Control Plane, SSH Infrastructure Provider) and MetalLB's IPAddressPool, minimal structural too.
+  ``etcdencryptionconfigs.cluster.alauda.io`` from ACP's published CRD; for hosted control planes
+  the published Kamaji, Kamaji control-plane provider and Cluster API CRDs (crds/SOURCES.md);
+  ClusterVersionShadow, EtcdBackupConfiguration, platform.tkestack.io Cluster, the SSH
+  Infrastructure Provider's kinds and MetalLB's IPAddressPool as minimal structural ones.
 
 - **Hostile answers** (``hostile = Hostile(mode, path, interval)``, or ``serve --hostile``):
   for the requests under a path, one of ``acpcheck_lab.tlsapi.HOSTILE_MODES`` instead of
@@ -293,9 +293,30 @@ def crd_types(crd: dict[str, Any]) -> list[ResourceType]:
     return found
 
 
+#: The shipped CRDs as JSON, parsed once per process: they are hundreds of kB of YAML.
+_SHIPPED_CRDS_JSON: list[str] = []
+
+
 def shipped_crds() -> list[dict[str, Any]]:
-    """The CRDs shipped with the lab (lab/acpcheck_lab/crds/*.yaml: ACP's published definitions)."""
-    return [yaml.safe_load(path.read_text()) for path in sorted(CRD_DIR.glob("*.yaml"))]
+    """The CRDs shipped with the lab (crds/*.yaml: the published definitions, crds/SOURCES.md), a
+    fresh copy each call.
+
+    Kamaji (DataStore, TenantControlPlane), its Cluster API control-plane provider
+    (KamajiControlPlane) and Cluster API (Cluster, KubeadmConfig, KubeadmConfigTemplate) are
+    the projects' own (descriptions removed by scripts/vendor_crds.py), so objects of those
+    kinds are validated against their real schemas. Alauda's SSH Infrastructure Provider
+    publishes no CRD: its three stay minimal structural ones. Like every schema here they are
+    checked as JSON Schema (types, enums, patterns, bounds, required fields);
+    ``x-kubernetes-validations`` (CEL rules, e.g. Kamaji's "tlsConfig is required when driver
+    is etcd"), ``format`` and list-map key uniqueness are NOT evaluated by this test API
+    server, which kube-apiserver does: an object it accepts may still be refused by a real one.
+    """
+    if not _SHIPPED_CRDS_JSON:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        parsed = [yaml.load(path.read_text(), Loader=loader) for path in sorted(CRD_DIR.glob("*.yaml"))]  # noqa: S506
+        _SHIPPED_CRDS_JSON.append(json.dumps(parsed))
+    crds: list[dict[str, Any]] = json.loads(_SHIPPED_CRDS_JSON[0])
+    return crds
 
 
 # ---------------------------------------------------------------------------
@@ -1661,11 +1682,25 @@ DEFAULT_USERS: list[dict[str, Any]] = [
                     "policy",
                     "autoscaling",
                     "storage.k8s.io",
-                    # hosted control planes (ACP-HCP-004 and up): MetalLB's address pools
+                    # hosted control planes (ACP-HCP-*): MetalLB's address pools, Kamaji's DataStores and
+                    # TenantControlPlanes, Cluster API's clusters, control planes and SSH hosts
                     "metallb.io",
+                    "kamaji.clastix.io",
+                    "cluster.x-k8s.io",
+                    "controlplane.cluster.x-k8s.io",
+                    "infrastructure.cluster.x-k8s.io",
                 ],
                 "resources": ["*"],
-            }
+            },
+        ],
+    },
+    {
+        # may read DataStores but not the Secrets they reference
+        "name": "datastore-only-reader",
+        "auth": "token",
+        "rules": [
+            {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]},
+            {"verbs": ["get", "list"], "apiGroups": ["apiextensions.k8s.io"], "resources": ["*"]},
         ],
     },
     {
@@ -1874,53 +1909,6 @@ def main(argv: list[str] | None = None) -> int:
     stopped.wait()
     server.stop()
     return 0
-
-
-# ---------------------------------------------------------------------------
-# Issue 19 (hosted control planes): published CRD schemas
-#
-# The Kamaji (DataStore, TenantControlPlane), Kamaji control-plane provider (KamajiControlPlane)
-# and Cluster API (Cluster, KubeadmConfig, KubeadmConfigTemplate) CRDs in crds/ are now the ones
-# those projects publish (crds/SOURCES.md: repository, path, commit, licence; descriptions removed
-# by scripts/vendor_crds.py), so objects of those kinds are validated against their real schemas
-# (422 Invalid with the field path, as kube-apiserver answers). Alauda's SSH Infrastructure
-# Provider publishes no CRD: its three stay minimal structural ones. Like every schema here,
-# they are checked as JSON Schema (types, enums, patterns, bounds, required fields);
-# ``x-kubernetes-validations`` (CEL rules, e.g. Kamaji's "tlsConfig is required when driver is
-# etcd"), ``format`` and list-map key uniqueness are NOT evaluated by this test API server,
-# which kube-apiserver does: an object this server accepts may still be refused by a real one.
-#
-# They are hundreds of kB of YAML, so they are parsed once per process (libyaml when PyYAML
-# has it) and every caller gets its own copy; this definition replaces the one above.
-
-_SHIPPED_CRDS_JSON: list[str] = []
-
-
-def shipped_crds() -> list[dict[str, Any]]:  # type: ignore[no-redef]  # noqa: F811
-    """The CRDs shipped with the lab (crds/*.yaml), a fresh copy each call (parsed once per process)."""
-    if not _SHIPPED_CRDS_JSON:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        parsed = [yaml.load(path.read_text(), Loader=loader) for path in sorted(CRD_DIR.glob("*.yaml"))]  # noqa: S506
-        _SHIPPED_CRDS_JSON.append(json.dumps(parsed))
-    crds: list[dict[str, Any]] = json.loads(_SHIPPED_CRDS_JSON[0])
-    return crds
-
-
-# The reader may read Kamaji's DataStores (ACP-HCP-010..015; their Secrets are core, already readable).
-next(user for user in DEFAULT_USERS if user["name"] == "acpcheck-reader")["rules"].append(
-    {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]}
-)
-#: A user that may read DataStores but not the Secrets they reference.
-DEFAULT_USERS.append(
-    {
-        "name": "datastore-only-reader",
-        "auth": "token",
-        "rules": [
-            {"verbs": ["get", "list"], "apiGroups": ["kamaji.clastix.io"], "resources": ["datastores"]},
-            {"verbs": ["get", "list"], "apiGroups": ["apiextensions.k8s.io"], "resources": ["*"]},
-        ],
-    }
-)
 
 
 if __name__ == "__main__":
