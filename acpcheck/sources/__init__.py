@@ -98,6 +98,16 @@ REGISTRY: dict[str, SourceEntry] = {
                 "counts per resource, namespace and category).",
             },
         ),
+        # -- hosted control planes: the management cluster's SSH hosts (ACP-HCP-030..039) --
+        SourceEntry(
+            "sshhosts",
+            "acpcheck.sources.sshhosts:SshHostSource",
+            {
+                "ssh_hosts": "The SSH hosts of a hosted control plane's management cluster (SshHostView): each "
+                "SSHHost's address, port, reuse policy and credential Secret (key names only), and the node target "
+                "that stands for it in this run.",
+            },
+        ),
     )
 }
 

@@ -1663,6 +1663,8 @@ DEFAULT_USERS: list[dict[str, Any]] = [
                     "storage.k8s.io",
                     # hosted control planes (ACP-HCP-004 and up): MetalLB's address pools
                     "metallb.io",
+                    # hosted control planes (ACP-HCP-030..039): the SSH Infrastructure Provider's SSHHosts
+                    "infrastructure.cluster.x-k8s.io",
                 ],
                 "resources": ["*"],
             }
