@@ -33,9 +33,10 @@ pytestmark = [
 ]
 
 
-def acpcheck_run(lab: LabInfo, out: Path) -> dict[str, Any]:
+def acpcheck_run(lab: LabInfo, out: Path, *args: str, plan: Path | None = None) -> dict[str, Any]:
+    command = ["run", "--plan", str(plan or lab.plan_file), "--profile", "hcp", "--out", str(out), *args]
     done = subprocess.run(
-        [sys.executable, "-m", "acpcheck", "run", "--plan", str(lab.plan_file), "--profile", "hcp", "--out", str(out)],
+        [sys.executable, "-m", "acpcheck", *command],
         capture_output=True,
         text=True,
         env={**os.environ, **lab.env()},
@@ -76,9 +77,18 @@ def test_the_hcp_scenario_finds_each_planted_defect_on_its_object(lab_machine: P
         plan = yaml.safe_load(lab.plan_file.read_text())
         assert plan["spec"]["cluster"]["type"] == "hosted-control-plane" and plan["spec"]["nodes"] == []
         document = acpcheck_run(lab, tmp_path / "out")
+        parallel = acpcheck_run(lab, tmp_path / "parallel", "-n", "2")
         canaries = canaries_of(lab)
+        kept_plan = tmp_path / "plan.yaml"
+        kept_plan.write_text(lab.plan_file.read_text())
     finally:
         down(lab_machine, purge=True)
+    # xdist workers collect the same SSH-host node targets; --facts replays them with the lab gone
+    replayed = acpcheck_run(lab, tmp_path / "replayed", "--facts", str(tmp_path / "out" / "facts"), plan=kept_plan)
+    assert (tmp_path / "out" / "facts" / "sshhosts" / "sshhosts.json").exists()
+    statuses = {key: r["status"] for key, r in by_target(document).items()}
+    assert {key: r["status"] for key, r in by_target(parallel).items()} == statuses
+    assert {key: r["status"] for key, r in by_target(replayed).items()} == statuses
     results = by_target(document)
     cluster = f"cluster:{plan['metadata']['name']}"
     assert document["exit"] == 1, document["terminal"]
@@ -124,7 +134,8 @@ def test_the_hcp_scenario_finds_each_planted_defect_on_its_object(lab_machine: P
         assert not [r for r in node_results[target] if r["status"] in ("fail", "error")], target
     assert "mgmt" not in {t.split(":", 1)[1] for (_, t) in results if t.startswith("node:")}
 
-    canaries_absent(canaries, tmp_path / "out", document["terminal"])
+    for run in (document, parallel, replayed):
+        canaries_absent(canaries, tmp_path, run["terminal"])
 
 
 def test_the_healthy_management_cluster_passes(lab_machine: Path, tmp_path: Path) -> None:
