@@ -22,12 +22,12 @@ with the reason (node preprocessing does not apply to Immutable Infrastructure).
 from __future__ import annotations
 
 from acpcheck import NodeSet, Scope, Severity, check, fail_if, manual, skip, warn
-from acpcheck.checks.support import HCP_CONCEPTS, HOSTED_CONTROL_PLANE, PlannedInCluster
+from acpcheck.checks.support import HCP_CONCEPTS, MANAGEMENT_CLUSTER
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.sources.sshhosts import LOGIN_KEYS, SPEC_FIELDS, SSH_HOSTS, SshHost, SshHostView
 
 #: A hosted-control-plane plan whose run reads the management cluster (its kubeconfig).
-MANAGEMENT = PlannedInCluster(cluster_types=HOSTED_CONTROL_PLANE)
+MANAGEMENT = MANAGEMENT_CLUSTER
 LIVE_TAGS = frozenset({"live"})
 #: Kubernetes' Secret types, whose keys a login Secret follows (ssh-auth: ssh-privatekey; basic-auth: password).
 SECRET_TYPES = "https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"

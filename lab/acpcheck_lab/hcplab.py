@@ -265,7 +265,7 @@ def tenant_control_plane(tenant: LabTenant, namespace: str, canaries: dict[str, 
     .version.status, status.controlPlaneEndpoint, status.kubeconfig.admin.secretName, status.storage
     .dataStoreName), the KamajiControlPlane behind it, and the admin kubeconfig Secret Kamaji writes."""
     kubeconfig_secret = f"{tenant.name}-admin-kubeconfig"
-    tcp = {
+    tcp: dict[str, Any] = {
         "apiVersion": "kamaji.clastix.io/v1alpha1",
         "kind": "TenantControlPlane",
         "metadata": {"name": tenant.name, "namespace": namespace},

@@ -119,8 +119,10 @@ def test_the_hcp_scenario_finds_each_planted_defect_on_its_object(lab_machine: P
     swap = results[("ACP-NODE-008", "node:h2")]
     assert swap["status"] == "fail"
     assert results[("ACP-NODE-008", "node:h1")]["status"] == "pass"
-    node_results = {target: [] for target in ("node:h1", "node:h2", "node:h3", "node:h4", "node:gone")}
-    for (check, target), result in results.items():
+    node_results: dict[str, list[dict[str, Any]]] = {
+        target: [] for target in ("node:h1", "node:h2", "node:h3", "node:h4", "node:gone")
+    }
+    for (_, target), result in results.items():
         if target in node_results:
             node_results[target].append(result)
     assert all(node_results.values()), {t: len(r) for t, r in node_results.items()}
