@@ -306,11 +306,11 @@ class SshHostSource:
 
 def immutable_host_reason(plan: ClusterPlan, name: str, os_id: str | None, os_pretty_name: str | None) -> str | None:
     """Why node preprocessing does not judge node ``name`` of a hosted-control-plane plan (its
-    workers are SSH hosts): it runs an immutable OS (the OS ids and names the remediation's
-    refusals know), whose nodes are image-provisioned; node preprocessing "does not apply to
-    Immutable Infrastructure". None for any other node or plan."""
+    workers are SSH hosts): it runs an immutable OS (``acpcheck.matrix.os``: the OS ids and names
+    whose nodes are image-provisioned), and node preprocessing "does not apply to Immutable
+    Infrastructure". None for any other node or plan."""
     from acpcheck.constants import PREPROCESSING
-    from acpcheck.remediation.refusals import IMMUTABLE_OS_IDS, IMMUTABLE_OS_NAMES
+    from acpcheck.matrix.os import IMMUTABLE_OS_IDS, IMMUTABLE_OS_NAMES
 
     if plan.spec.cluster.type != "hosted-control-plane":
         return None

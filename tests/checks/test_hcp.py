@@ -199,7 +199,9 @@ def test_hcp_profile_selects_the_hcp_rules() -> None:
     profile = load_profile("hcp")
     hcp_area = sorted(check_id for check_id, meta in catalog.items() if meta.area == "HCP")
     # 001..003 judge the plan; 004..006 read the management cluster (tests/checks/test_hcp_management.py).
-    assert hcp_area == ["ACP-HCP-001", "ACP-HCP-002", "ACP-HCP-003", "ACP-HCP-004", "ACP-HCP-005", "ACP-HCP-006"]
+    assert hcp_area[:6] == ["ACP-HCP-001", "ACP-HCP-002", "ACP-HCP-003", "ACP-HCP-004", "ACP-HCP-005", "ACP-HCP-006"]
+    # 030..033: the management cluster's SSH hosts (tests/checks/test_hcp_hosts.py)
+    assert hcp_area[6:] == ["ACP-HCP-030", "ACP-HCP-031", "ACP-HCP-032", "ACP-HCP-033"]
     selected = {check_id for check_id, meta in catalog.items() if profile.selects(meta)}
     # The HCP rules of other areas (kept under their ids) come in with the plan checks.
     assert {*hcp_area, "ACP-VER-007", "ACP-NET-005"} <= selected

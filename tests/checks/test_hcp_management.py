@@ -321,9 +321,9 @@ def test_the_command_finds_each_planted_defect_and_passes_a_healthy_management_c
             kube.write_text(kubeconfig(server.url, server_dir.ca.read_bytes(), "acpcheck-reader", token=token))
             found[state] = acpcheck_run(merge(HCP, {"spec": {"kubeconfig": str(kube)}}), tmp_path / state)
     code, healthy_results = found["healthy"]
-    assert code == 0 and {check: status for check, (status, _) in healthy_results.items()} == {
+    assert code == 0 and {check: status for check, (status, _) in healthy_results.items() if check < "ACP-HCP-030"} == {
         f"ACP-HCP-00{n}": "pass" for n in range(1, 7)
-    }
+    }  # 030 and up: the SSH hosts (this cluster has none; tests/checks/test_hcp_hosts.py)
     code, defective = found["defective"]
     assert code == 1
     assert {check for check, (status, _) in defective.items() if status == "fail"} == {"ACP-HCP-004", "ACP-HCP-006"}
