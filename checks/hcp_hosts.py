@@ -172,9 +172,13 @@ def check_ssh_hosts_reachable(plan: ClusterPlan, ssh_hosts: SshHostView, nodes: 
     if not hosts:
         skip("not applicable: the management cluster lists no SSH hosts (ACP-HCP-030)")
     findings, unknown = [], []
+    targets = {member.name for member in nodes.members} | set(nodes.failures)
     for host in hosts:
         if host.node is None:
             unknown.append(f"{host.label}: not tried: {host.not_a_node}")
+            continue
+        if host.node not in targets:
+            unknown.append(f"{host.label}: not tried: it is no node target of this run (listed after the run began?)")
             continue
         failure = nodes.failures.get(host.node)
         if failure is not None:
