@@ -107,7 +107,8 @@ def prepare(scenario: Scenario, paths: StatePaths, info: LabInfo, builds: list[N
     addresses = {build.spec.name: str(build.address) for build in builds}
     unreachable = str(info.lab_subnets.direct.network_address + UNREACHABLE_HOST)
     pki = paths.root / "controlplane"
-    objects = management_objects(hcp, addresses, unreachable, pki, canaries)
+    endpoint = str(info.lab_subnets.endpoint_address)  # the plan's spec.endpoint.address
+    objects = management_objects(hcp, addresses, unreachable, pki, canaries, endpoint)
     seed = paths.root / "apiserver" / "seed.yaml"
     with seed.open("a") as handle:
         handle.write("---\n" + yaml.safe_dump_all(objects, sort_keys=False))
@@ -136,9 +137,16 @@ def _private(path: Path, text: str) -> None:
 
 
 def management_objects(
-    hcp: HcpSpec, addresses: dict[str, str], unreachable: str, pki: Path, canaries: dict[str, str]
+    hcp: HcpSpec,
+    addresses: dict[str, str],
+    unreachable: str,
+    pki: Path,
+    canaries: dict[str, str],
+    endpoint: str = "203.0.113.80",
 ) -> list[dict[str, Any]]:
-    """Every object of the management cluster, CRDs first."""
+    """Every object of the management cluster, CRDs first. ``endpoint``: the plan's endpoint address,
+    the control-plane endpoint of the Ready tenants (MetalLB's address for their API server); a pool
+    address ``endpoint`` stands for it (as a /32)."""
     from acpcheck.matrix.hcp_plugins import hcp_plugins
     from acpcheck_lab.apiserver import shipped_crds
 
@@ -150,7 +158,10 @@ def management_objects(
         *crds,
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}},
     ]
-    objects += [ip_address_pool(pool.name, pool.addresses) for pool in hcp.pools]
+    objects += [
+        ip_address_pool(pool.name, [f"{endpoint}/32" if a == "endpoint" else a for a in pool.addresses])
+        for pool in hcp.pools
+    ]
     for host in hcp.ssh_hosts:
         address = addresses[host.node] if host.node is not None else unreachable
         objects += ssh_host(host, address, ns, canaries)
@@ -161,7 +172,7 @@ def management_objects(
     # -- DataStore and tenant objects: the integrator may switch these two lines to the DataStore
     # -- helper's acpcheck_lab.hcpdata and the tenants helper's acpcheck_lab.hcptenants builders.
     objects += [obj for store in hcp.data_stores for obj in data_store(store, ns, pem, scopes)]
-    objects += [obj for tenant in hcp.tenants for obj in tenant_control_plane(tenant, ns, canaries)]
+    objects += [obj for tenant in hcp.tenants for obj in tenant_control_plane(tenant, ns, canaries, endpoint)]
     return objects
 
 
@@ -258,7 +269,9 @@ def data_store(
     return made
 
 
-def tenant_control_plane(tenant: LabTenant, namespace: str, canaries: dict[str, str]) -> list[dict[str, Any]]:
+def tenant_control_plane(
+    tenant: LabTenant, namespace: str, canaries: dict[str, str], endpoint: str
+) -> list[dict[str, Any]]:
     """Kamaji's TenantControlPlane (api/v1alpha1/tenantcontrolplane_types.go: spec.dataStore,
     spec.controlPlane.deployment.replicas, spec.controlPlane.service.serviceType, spec.kubernetes.version,
     spec.networkProfile {podCidr, serviceCidr, port}, spec.addons.konnectivity; status.kubernetesResources
@@ -288,7 +301,7 @@ def tenant_control_plane(tenant: LabTenant, namespace: str, canaries: dict[str, 
         },
     }
     if tenant.ready:
-        tcp["status"]["controlPlaneEndpoint"] = "203.0.113.80:6443"
+        tcp["status"]["controlPlaneEndpoint"] = f"{endpoint}:6443"
     kcp = {
         "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1",
         "kind": "KamajiControlPlane",

@@ -36,7 +36,9 @@ class LabPool(Spec):
     """A MetalLB IPAddressPool (metallb-system)."""
 
     name: str = Field(pattern=_NAME)
-    addresses: list[str] = Field(min_length=1)
+    addresses: list[str] = Field(
+        min_length=1, description="CIDRs or first-last ranges; 'endpoint': the plan's endpoint address (a /32)"
+    )
 
 
 class LabDataStore(Spec):
