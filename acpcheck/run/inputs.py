@@ -245,17 +245,21 @@ def chosen_by(profile: Profile, select: list[str], meta: CheckMeta) -> bool:
 def discover_ssh_hosts(
     plan: ClusterPlan, needed: list[SourceEntry], facts: str | None
 ) -> tuple[ClusterPlan, SshHostInventory | None]:
-    """A hosted-control-plane plan whose selected checks read ``ssh_hosts``: the management
-    cluster's SSH hosts, read now (or replayed from ``--facts``), and the plan with each host it
-    does not list added as a worker node, so that the node checks have an item per host (as a
-    fleet's discovered members get theirs). Any other run: the plan as it is, and None."""
+    """A hosted-control-plane plan whose selected checks read ``ssh_hosts`` or node facts: the
+    management cluster's SSH hosts, read now (or replayed from ``--facts``), and the plan with each
+    host it does not list added as a worker node, so that the node checks have an item per host (as
+    a fleet's discovered members get theirs). Any other run: the plan as it is, and None. (A run
+    that selects node checks only does not save the hosts: its ``--facts`` replay judges the plan's
+    own nodes.)"""
+    from acpcheck.sources import REGISTRY
     from acpcheck.sources.sshhosts import discovers_hosts, take_inventory, with_ssh_hosts
 
-    if not any(entry.name == "sshhosts" for entry in needed):
+    hosted = plan.spec.cluster.type == "hosted-control-plane"
+    if not hosted or not any(entry.name in ("sshhosts", "nodes") for entry in needed):
         return plan, None
     if facts is not None:
         replayed = Evidence(plan)
-        replayed.replay([entry for entry in needed if entry.name == "sshhosts"], Path(facts))
+        replayed.replay([REGISTRY["sshhosts"]], Path(facts))  # missing: an inventory that failed, no host
         inventory = replayed.raw("sshhosts")
     elif discovers_hosts(plan):
         inventory = take_inventory(plan)

@@ -236,6 +236,11 @@ def test_prepare_run_adds_the_hosts_before_collection(live: Live, tmp_path: Path
         assert inputs.ssh_hosts is not None and CANARY not in json.dumps(inputs.ssh_hosts.as_dict())
     finally:
         inputs.out.release()
+    nodes_only = prepare_run(str(plan_file), profile="hcp", select=["ACP-NODE-008"], out=str(tmp_path / "nodes"))
+    try:
+        assert [n.name for n in nodes_only.plan.spec.nodes][-2:] == ["w1", "w2"]  # node checks run on the hosts
+    finally:
+        nodes_only.out.release()
     plain = prepare_run(str(plan_file), profile="plan", out=str(tmp_path / "plain"))
     try:
         assert plain.ssh_hosts is None and len(plain.plan.spec.nodes) == 3  # no host check chosen: not read
