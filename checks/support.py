@@ -211,3 +211,19 @@ def planned_network(plan: ClusterPlan) -> Network:
     transmit modes leave out the plans without one (imported and registered clusters)."""
     assert plan.spec.network is not None, "a check reading spec.network applies to a plan without one"
     return plan.spec.network
+
+
+# -- hosted control planes: the management cluster, read live (checks/hcp_hosts.py) ---------------
+
+
+@dataclass(frozen=True)
+class ManagementClusterLive(PlannedInCluster):
+    """Applies to a hosted-control-plane plan whose run has a kubeconfig: the management cluster's.
+    (checks/hcp.py has had the same class since ACP-HCP-004; on merge it can use this one.)"""
+
+    def describe(self) -> str:
+        return f"{When.describe(self)}, with the management cluster's kubeconfig"
+
+
+#: The hosted-control-plane rules that read the management cluster.
+MANAGEMENT_CLUSTER = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE)

@@ -227,3 +227,14 @@ def probe_queries() -> dict[str, list[str]]:
         "paths": sorted(leftover | {pre.kubelet_unit}),
         "disks": sorted({"/", *(rule.path for rule in matrix.disks.paths)}),
     }
+
+
+# -- immutable operating systems (node preprocessing does not apply to them) ------------------
+
+#: os-release IDs of the immutable operating systems the docs name (openSUSE MicroOS,
+#: the one the platform supports, and its SUSE build; Flatcar): their nodes are
+#: image-provisioned and the platform manages their OS. Read by remediation's refusals and by
+#: the hosted control planes' SSH hosts (acpcheck.sources.sshhosts).
+IMMUTABLE_OS_IDS = frozenset({"opensuse-microos", "sl-micro", "suse-microos", "flatcar"})
+#: Fedora CoreOS says ID=fedora; its name tells it apart.
+IMMUTABLE_OS_NAMES = ("CoreOS",)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from acpcheck.constants import ETCD_ENCRYPTION, NODE_PLANNING, PREPROCESSING
+from acpcheck.matrix.os import IMMUTABLE_OS_IDS, IMMUTABLE_OS_NAMES
 
 if TYPE_CHECKING:
     from acpcheck.facts.model import NodeContext
@@ -27,12 +28,6 @@ SOURCES = (
     f"{PREPROCESSING} (node preprocessing does not apply to Immutable Infrastructure); {MANAGEMENT_MODELS} (the "
     "platform manages the node OS)"
 )
-
-#: os-release IDs of the immutable operating systems the docs name (openSUSE MicroOS,
-#: the one the platform supports, and its SUSE build; Flatcar).
-IMMUTABLE_OS_IDS = frozenset({"opensuse-microos", "sl-micro", "suse-microos", "flatcar"})
-#: Fedora CoreOS says ID=fedora; its name tells it apart.
-IMMUTABLE_OS_NAMES = ("CoreOS",)
 
 
 def plan_refusal(plan: ClusterPlan) -> str | None:

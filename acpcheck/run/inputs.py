@@ -27,6 +27,7 @@ from acpcheck.sources.evidence import Evidence
 
 if TYPE_CHECKING:
     from acpcheck.model.fleet import Fleet
+    from acpcheck.sources.sshhosts import SshHostInventory
 
 #: Where the first-party checks are: the top-level checks/ of a checkout (editable
 #: install) or acpcheck/checks/ inside a wheel. Either way their import name is
@@ -63,6 +64,9 @@ class RunInputs:
     fleet: Fleet | None = None
     #: a fleet's evidence replayed from --facts, per member (checked here: exit 4 when damaged)
     fleet_evidence: dict[str, Evidence] | None = None
+    #: hosted control planes: the management cluster's SSH hosts, added to ``plan`` as node targets
+    #: (``discover_ssh_hosts``); sent to xdist workers so that they collect the same items
+    ssh_hosts: SshHostInventory | None = None
 
 
 def prepare_run(
@@ -118,6 +122,7 @@ def prepare_run(
         raise InputError(problems)
     fleet_run: Fleet | None = None
     fleet_evidence: dict[str, Evidence] | None = None
+    ssh_hosts: SshHostInventory | None = None
     if fleet is not None:
         fleet_run, fleet_evidence = prepare_fleet(loaded["plan"], loaded["profile"], selectors, facts)
         first = fleet_run.global_member or fleet_run.members[0]
@@ -127,13 +132,14 @@ def prepare_run(
         plan = loaded["plan"]
         needed = sources_needed(plan, loaded["profile"], selectors)
         evidence = None
-        if facts is not None:
-            evidence = Evidence(plan)
-            evidence.replay(needed, Path(facts))
-        else:
+        if facts is None:
             problems = connection_problems(plan, needed)
             if problems:
                 raise InputError(problems)
+        plan, ssh_hosts = discover_ssh_hosts(plan, needed, facts)
+        if facts is not None:
+            evidence = Evidence(plan)
+            evidence.replay(needed, Path(facts))
     if alluredir:
         usable(Path(alluredir), "--alluredir")
     run_id = run_id or new_run_id()
@@ -152,6 +158,7 @@ def prepare_run(
         Path(facts) if facts else None,
         fleet=fleet_run,
         fleet_evidence=fleet_evidence,
+        ssh_hosts=ssh_hosts if fleet is None else None,
     )
 
 
@@ -230,3 +237,32 @@ def sources_needed(plan: ClusterPlan, profile: Profile, select: list[str]) -> li
 def chosen_by(profile: Profile, select: list[str], meta: CheckMeta) -> bool:
     """Selected by the profile and by every --acp-select (when any is given)."""
     return profile.selects(meta) and (not select or any(matches_selector(s, meta) for s in select))
+
+
+# -- hosted control planes: SSH hosts as node targets (ACP-HCP-030..039) ----------
+
+
+def discover_ssh_hosts(
+    plan: ClusterPlan, needed: list[SourceEntry], facts: str | None
+) -> tuple[ClusterPlan, SshHostInventory | None]:
+    """A hosted-control-plane plan whose selected checks read ``ssh_hosts`` or node facts: the
+    management cluster's SSH hosts, read now (or replayed from ``--facts``), and the plan with each
+    host it does not list added as a worker node, so that the node checks have an item per host (as
+    a fleet's discovered members get theirs). Any other run: the plan as it is, and None. (A run
+    that selects node checks only does not save the hosts: its ``--facts`` replay judges the plan's
+    own nodes.)"""
+    from acpcheck.sources import REGISTRY
+    from acpcheck.sources.sshhosts import discovers_hosts, take_inventory, with_ssh_hosts
+
+    hosted = plan.spec.cluster.type == "hosted-control-plane"
+    if not hosted or not any(entry.name in ("sshhosts", "nodes") for entry in needed):
+        return plan, None
+    if facts is not None:
+        replayed = Evidence(plan)
+        replayed.replay([REGISTRY["sshhosts"]], Path(facts))  # missing: an inventory that failed, no host
+        inventory = replayed.raw("sshhosts")
+    elif discovers_hosts(plan):
+        inventory = take_inventory(plan)
+    else:
+        return plan, None
+    return with_ssh_hosts(plan, inventory), inventory

@@ -56,6 +56,10 @@ def _inputs(settings: Settings) -> dict[str, Any]:
         "today": settings.waivers.today.isoformat(),
         "out": str(settings.out_dir),
         "select": list(settings.select),
+        # hosted control planes: the SSH hosts the controller added to the plan as node targets
+        "ssh_hosts": settings.inputs.ssh_hosts.as_dict()
+        if settings.inputs is not None and settings.inputs.ssh_hosts is not None
+        else None,
     }
 
 
@@ -74,6 +78,10 @@ def worker_settings(workerinput: dict[str, Any]) -> Settings:
         plan = first.plan
     else:
         plan = plan_from_document(parse_yaml(given["plan_text"], given["plan_path"]), known_acp_versions())
+        if given.get("ssh_hosts") is not None:  # the node targets the controller added (acpcheck.sources.sshhosts)
+            from acpcheck.sources.sshhosts import SshHostInventory, with_ssh_hosts
+
+            plan = with_ssh_hosts(plan, SshHostInventory.from_dict(given["ssh_hosts"]))
     profile = Profile(
         **{
             **given["profile"],

@@ -118,20 +118,50 @@ REGISTRY: dict[str, SourceEntry] = {
                 "agent.",
             },
         ),
+        # -- hosted control planes: the management cluster's SSH hosts (ACP-HCP-030..039) --
+        SourceEntry(
+            "sshhosts",
+            "acpcheck.sources.sshhosts:SshHostSource",
+            {
+                "ssh_hosts": "The SSH hosts of a hosted control plane's management cluster (SshHostView): each "
+                "SSHHost's address, port, reuse policy and credential Secret (key names only), and the node target "
+                "that stands for it in this run.",
+            },
+        ),
+        # -- hosted control planes: the management cluster's DataStores and their etcd (ACP-HCP-010..019) --
+        SourceEntry(
+            "datastore",
+            "acpcheck.sources.datastore:DataStoreSource",
+            {
+                "datastores": "The management cluster's Kamaji DataStores "
+                "(acpcheck.sources.datastore.DataStoreEvidence): their specs (Secret references, never values), each "
+                "certificate's expiry, and whether each etcd endpoint answered over TLS with the DataStore's own CA "
+                "and client certificate (read into memory only).",
+            },
+        ),
+        # -- the image registry, from every node (checks/images.py: ACP-IMG-*, ACP-REG-009) --
+        SourceEntry(
+            "images",
+            "acpcheck.sources.images:ImagesSource",
+            {
+                "images": "What every node sees of the plan's image registry "
+                "(acpcheck.sources.images.ImagesEvidence): TLS with the node's trust or registry.caFile, /v2/ with "
+                "and without the credential, each named image's manifest (never the password).",
+            },
+        ),
+        # -- connected clusters: the workload cluster from the runner and from global (ACP-CONN-010..017) --
+        SourceEntry(
+            "connected",
+            "acpcheck.sources.connected:ConnectedSource",
+            {
+                "connected": "A workload cluster seen from the runner and from the global cluster "
+                "(acpcheck.sources.connected.ConnectedEvidence): its API server's TLS and /version from the runner, "
+                "TCP from every global control-plane node (SSH) to that API and to 6443/11780/11781 on each of its "
+                "control-plane nodes, and global's record of it (clusters.platform.tkestack.io).",
+            },
+        ),
     )
 }
-
-
-# Hosted control planes (issue 19, item 3): the management cluster's DataStores and their etcd.
-REGISTRY["datastore"] = SourceEntry(
-    "datastore",
-    "acpcheck.sources.datastore:DataStoreSource",
-    {
-        "datastores": "The management cluster's Kamaji DataStores (acpcheck.sources.datastore.DataStoreEvidence): "
-        "their specs (Secret references, never values), each certificate's expiry, and whether each etcd endpoint "
-        "answered over TLS with the DataStore's own CA and client certificate (read into memory only).",
-    },
-)
 
 
 def source_providing(parameter: str) -> SourceEntry | None:
@@ -154,27 +184,3 @@ __all__ = [
     "source_providing",
     "sources_for",
 ]
-
-# --- the image registry, from every node (checks/images.py: ACP-IMG-*, ACP-REG-009) ---
-REGISTRY["images"] = SourceEntry(
-    "images",
-    "acpcheck.sources.images:ImagesSource",
-    {
-        "images": "What every node sees of the plan's image registry (acpcheck.sources.images.ImagesEvidence): "
-        "TLS with the node's trust or registry.caFile, /v2/ with and without the credential, each named image's "
-        "manifest (never the password).",
-    },
-)
-
-# ---------------------------------------------------------------------------
-# Connected clusters (issue 20; appended): the workload cluster from the runner and from global.
-REGISTRY["connected"] = SourceEntry(
-    "connected",
-    "acpcheck.sources.connected:ConnectedSource",
-    {
-        "connected": "A workload cluster seen from the runner and from the global cluster "
-        "(acpcheck.sources.connected.ConnectedEvidence): its API server's TLS and /version from the runner, TCP from "
-        "every global control-plane node (SSH) to that API and to 6443/11780/11781 on each of its control-plane "
-        "nodes, and global's record of it (clusters.platform.tkestack.io).",
-    },
-)

@@ -94,7 +94,11 @@ class Evidence:
 
 
 #: How a progress line names a source and what it counts (default: the source's name, nodes).
-_PROGRESS_WORDS = {"nodes": ("facts", "nodes"), "cluster": ("cluster objects", "clusters")}
+_PROGRESS_WORDS = {
+    "nodes": ("facts", "nodes"),
+    "cluster": ("cluster objects", "clusters"),
+    "sshhosts": ("SSH hosts", "clusters"),  # hosted control planes: the management cluster's SSHHosts
+}
 
 
 class ProgressLine:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from acpcheck.facts.model import GatherFailure, NodeContext, NodeFacts, NodeSet
+from acpcheck.model.check import NotApplicable
 from acpcheck.sources.base import GatherContext, TargetUnavailable
 
 if TYPE_CHECKING:
@@ -68,6 +69,12 @@ def node_context(plan: ClusterPlan, spec: Node, facts: FactsByNode) -> NodeConte
     if not isinstance(found, NodeFacts):
         failure = _failure_of(spec.name, facts)
         raise TargetUnavailable(spec.target, failure.kind, failure.message)
+    # hosted control planes: an SSH host on an immutable OS is not judged by node preprocessing (SKIP)
+    from acpcheck.sources.sshhosts import immutable_host_reason
+
+    reason = immutable_host_reason(plan, spec.name, found.os_id, found.os_pretty_name)
+    if reason is not None:
+        raise NotApplicable(reason)
     return NodeContext(spec=spec, facts=found, plan=plan)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from acpcheck.errors import InputError, Problem
 from acpcheck_lab import content, hostcheck, kernel_limits, outputs, registry, socks5
 from acpcheck_lab import etcd as lab_etcd
+from acpcheck_lab import hcplab as lab_hcp
 from acpcheck_lab import lb as lab_lb
 from acpcheck_lab import ociregistry as lab_oci
 from acpcheck_lab.host import (
@@ -125,6 +126,7 @@ def _preflight(scenario: Scenario, paths: StatePaths) -> None:
         tools.append("nft")
     tools += [tool for tool in lab_lb.required_tools(scenario) if tool not in tools]
     lab_lb.check_names(scenario)
+    lab_hcp.check(scenario)  # hosted control planes: the hcp section's references
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise LabError(f"missing on this machine: {', '.join(missing)} (run scripts/setup-system.sh as root)")
@@ -263,6 +265,7 @@ def _build(
     scenario, oci = lab_oci.prepare(scenario, paths, networks)  # the private registry: spec.registry of the plan
     # The plan is checked before anything starts: a bad `plan:` in a scenario fails fast.
     outputs.write_plan(paths, scenario, info)
+    lab_hcp.prepare(scenario, paths, info, builds)  # hosted control planes: management cluster objects, plan
     _validate_plan(paths)
     write_env(paths, info)
     extras = lab_lb.prepare(scenario, paths, networks, builds, str(subnets.endpoint_address))

@@ -35,6 +35,7 @@ from acpcheck.model.plan import Spec
 from acpcheck.model.validation import validate_document
 from acpcheck.yamlsource import LocatedDocument, load_yaml
 from acpcheck_lab.etcdmodel import ControlPlaneSpec, LiveClusterSpec
+from acpcheck_lab.hcpmodel import HcpSpec
 from acpcheck_lab.lbmodel import DropRule, LabLoadBalancer, LabVip
 from acpcheck_lab.ocimodel import LabOciRegistry
 
@@ -398,6 +399,10 @@ class Scenario(Spec):
     oci_registry: LabOciRegistry | None = Field(
         default=None, description="docker-registry instances with TLS and htpasswd auth, seeded with small images"
     )
+    hcp: HcpSpec | None = Field(
+        default=None,
+        description="a hosted control plane's management cluster on the test API server (lab/acpcheck_lab/hcplab.py)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -486,3 +491,18 @@ def scaled_scenario(scenario: Scenario, count: int) -> Scenario:
 def _check_count(count: int) -> None:
     if not 1 <= count <= MAX_NODES_PER_NETWORK:
         raise InputError([Problem("--nodes", None, "", f"give 1 to {MAX_NODES_PER_NETWORK} nodes")])
+
+
+# -- hosted control planes (lab/acpcheck_lab/hcplab.py) ---------------------------------------
+#: An immutable OS, for an SSH host that node preprocessing does not judge (openSUSE MicroOS,
+#: the immutable OS the docs name; acpcheck.remediation.refusals.IMMUTABLE_OS_IDS).
+OS_FLAVOURS["opensuse-microos"] = OsFlavour(
+    _os_release(
+        NAME="openSUSE MicroOS",
+        ID="opensuse-microos",
+        ID_LIKE="suse opensuse opensuse-tumbleweed microos",
+        VERSION_ID="20251201",
+        PRETTY_NAME="openSUSE MicroOS",
+    ),
+    "6.12.1-1-default",
+)

@@ -200,8 +200,8 @@ def test_hcp_profile_selects_the_hcp_rules() -> None:
     hcp_area = sorted(check_id for check_id, meta in catalog.items() if meta.area == "HCP")
     # 001..003 judge the plan; 004..008 read the management cluster (tests/checks/test_hcp_management.py,
     # test_hcp_tenants.py); 010..015 its DataStores and their etcd (test_hcp_datastore.py); 020..028 its
-    # tenant control planes (test_hcp_tenants.py).
-    assert {f"ACP-HCP-{n:03d}" for n in (*range(1, 9), *range(10, 16), *range(20, 29))} <= set(hcp_area)
+    # tenant control planes (test_hcp_tenants.py); 030..033 its SSH hosts (test_hcp_hosts.py).
+    assert {f"ACP-HCP-{n:03d}" for n in (*range(1, 9), *range(10, 16), *range(20, 29), *range(30, 34))} <= set(hcp_area)
     selected = {check_id for check_id, meta in catalog.items() if profile.selects(meta)}
     # The HCP rules of other areas (kept under their ids) come in with the plan checks.
     assert {*hcp_area, "ACP-VER-007", "ACP-NET-005"} <= selected
