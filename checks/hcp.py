@@ -29,7 +29,6 @@ and their etcd are ACP-HCP-010..019 (checks/hcp_datastore.py), the SSH hosts ACP
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from netaddr import AddrFormatError, IPNetwork, IPRange
@@ -37,7 +36,13 @@ from pydantic import Field
 
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 from acpcheck.addressing import Labelled, find_overlaps, parse_cidr, parse_ip
-from acpcheck.checks.support import HCP_CONCEPTS, HOSTED_CONTROL_PLANE, PlannedInCluster, planned_network
+from acpcheck.checks.support import (
+    HCP_CONCEPTS,
+    HOSTED_CONTROL_PLANE,
+    MANAGEMENT_CLUSTER,
+    ManagementClusterLive,
+    planned_network,
+)
 from acpcheck.constants import ACP_DOCS
 from acpcheck.matrix import kubernetes_minor, matrix, release
 from acpcheck.matrix.hcp_plugins import HCP_PLUGINS_FILE, hcp_plugins
@@ -187,15 +192,7 @@ METALLB_POOLS_DOCS = (
 LIVE_TAGS = frozenset({"live"})
 
 
-@dataclass(frozen=True)
-class ManagementClusterLive(PlannedInCluster):
-    """Applies to a hosted-control-plane plan whose run has a kubeconfig: the management cluster's."""
-
-    def describe(self) -> str:
-        return f"{When.describe(self)}, with the management cluster's kubeconfig"
-
-
-MANAGEMENT = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE)
+MANAGEMENT = MANAGEMENT_CLUSTER
 #: ACP-HCP-006 also reads the tenant's spec.network (its pod and Service CIDRs).
 MANAGEMENT_AND_TENANT_NETWORK = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE, needs_network=True)
 

@@ -23,10 +23,8 @@ endpoint with a cluster-internal name is reached through a management-cluster no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from acpcheck import Scope, Severity, check, fail, fail_if, manual, skip, warn
-from acpcheck.checks.support import HCP_CONCEPTS, HOSTED_CONTROL_PLANE, PlannedInCluster
+from acpcheck.checks.support import HCP_CONCEPTS, MANAGEMENT_CLUSTER
 from acpcheck.constants import ACP_DOCS
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.sources.datastore import QUALIFIED, Certificate, DataStore, DataStoreEvidence
@@ -45,15 +43,7 @@ EXPIRY_WARN_DAYS = 30
 LIVE_TAGS = frozenset({"live", "datastore"})
 
 
-@dataclass(frozen=True)
-class ManagementClusterLive(PlannedInCluster):
-    """Applies to a hosted-control-plane plan whose run has a kubeconfig: the management cluster's."""
-
-    def describe(self) -> str:
-        return "a hosted-control-plane plan, with the management cluster's kubeconfig"
-
-
-MANAGEMENT = ManagementClusterLive(cluster_types=HOSTED_CONTROL_PLANE)
+MANAGEMENT = MANAGEMENT_CLUSTER
 
 
 def _live(datastores: DataStoreEvidence) -> DataStoreEvidence:

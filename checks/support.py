@@ -218,8 +218,8 @@ def planned_network(plan: ClusterPlan) -> Network:
 
 @dataclass(frozen=True)
 class ManagementClusterLive(PlannedInCluster):
-    """Applies to a hosted-control-plane plan whose run has a kubeconfig: the management cluster's.
-    (checks/hcp.py has had the same class since ACP-HCP-004; on merge it can use this one.)"""
+    """Applies to a hosted-control-plane plan whose run has a kubeconfig: the management cluster's
+    (ACP-HCP-004 and up: checks/hcp.py, hcp_datastore.py, hcp_hosts.py)."""
 
     def describe(self) -> str:
         return f"{When.describe(self)}, with the management cluster's kubeconfig"

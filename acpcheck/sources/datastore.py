@@ -21,15 +21,16 @@ DataStore with a TLS configuration, connects to each endpoint as Kamaji would:
 Where from (decided per endpoint by its host, ``cluster_internal``): an endpoint is
 **cluster-internal** when its host is a Service DNS name (a name with a ``.svc`` label, as
 ``etcd-0.etcd.kamaji-system.svc.cluster.local``), a name of one label (resolved through the pods'
-search domains), or an address inside the management cluster's pod or Service CIDR
-(``spec.managementCluster.podCIDR``/``serviceCIDR``). Those are reached through a
-management-cluster node over SSH when the plan lists such nodes (``spec.managementCluster.sshNodes``:
-the first that gives a session, with ``spec.ssh``'s port, user and key; an SSH direct-tcpip forward,
-``acpcheck.transport.forward``, as the encryption source reaches etcd; the node's sshd resolves the
-name), the server's certificate still verified for the endpoint's own host name; without such a
-node they are not probed (MANUAL, with why). Every other endpoint is reached directly from the
-runner; one whose name the runner cannot resolve is not probed either (it may resolve in the
-management cluster).
+search domains), a loopback address or ``localhost`` when the plan lists management-cluster nodes
+(their own etcd; without them the runner is taken to be such a node), or an address inside the
+management cluster's pod or Service CIDR (``spec.managementCluster.podCIDR``/``serviceCIDR``). Those
+are reached through a management-cluster node over SSH when the plan lists such nodes
+(``spec.managementCluster.sshNodes``: the first that gives a session, with ``spec.ssh``'s port, user
+and key; an SSH direct-tcpip forward, ``acpcheck.transport.forward``, as the encryption source
+reaches etcd; the node's sshd resolves the name), the server's certificate still verified for the
+endpoint's own host name; without such a node they are not probed (MANUAL, with why). Every other
+endpoint is reached directly from the runner; one whose name the runner cannot resolve is not probed
+either (it may resolve in the management cluster).
 
 Saved as ``datastore/datastore.json``: the DataStores' specs (Secret *references*; inline
 ``content`` only as its size), each certificate's subject, issuer, expiry and SHA-256
@@ -181,13 +182,18 @@ def split_endpoint(endpoint: str) -> tuple[str, int] | None:
 
 def cluster_internal(host: str, plan: ClusterPlan) -> str | None:
     """Why ``host`` is reachable only inside the management cluster, or None (then: directly)."""
+    # A loopback endpoint is a management node's own etcd. Through a listed node when the plan lists
+    # any; otherwise the runner is taken to be such a node (acpcheck run on the management cluster).
+    node_local = bool(plan.spec.management_cluster.ssh_nodes)
+    if host.rstrip(".") == "localhost" and node_local:
+        return f"{host} is the loopback of a management-cluster node"
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         labels = host.rstrip(".").split(".")
         if "svc" in labels:
             return f"{host} is a Kubernetes Service name, resolvable inside the management cluster only"
-        if len(labels) == 1 and host != "localhost":
+        if len(labels) == 1 and host.rstrip(".") != "localhost":
             return f"{host} is a one-label name, resolved through the management cluster's pod search domains"
         return None
     management = plan.spec.management_cluster
@@ -195,6 +201,8 @@ def cluster_internal(host: str, plan: ClusterPlan) -> str | None:
         for cidr in cidrs or []:
             if address in ipaddress.ip_network(str(cidr), strict=False):
                 return f"{host} is inside the management cluster's {label} CIDR {cidr}"
+    if address.is_loopback and node_local:
+        return f"{host} is the loopback of a management-cluster node"
     return None
 
 

@@ -295,6 +295,7 @@ def _build(
     requests += extras.requests(env)
     requests += parts.processes(env)
     requests += oci.requests(env) if oci is not None else []
+    requests += lab_hcp.processes(scenario, paths, builds, env)  # each Ready tenant's own test API server
     keeper = Keeper(paths.keeper_pid, env)
     try:
         keeper.launch(requests)
@@ -303,6 +304,7 @@ def _build(
     _wait_ready(paths, builds, proxy, ready_timeout if ready_timeout is not None else 20 + 0.2 * len(builds))
     extras.wait_ready()
     parts.ready()
+    lab_hcp.wait_ready(scenario, paths, builds)
     if oci is not None:
         oci.wait_ready()
         oci.seed()

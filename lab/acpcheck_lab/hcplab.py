@@ -16,8 +16,11 @@ Kubernetes) holding what Alauda's Hosted Control Plane plugins and MetalLB would
 - DataStores (``dataStores``) backed by the lab's REAL etcd (a node with
   ``controlPlane: {etcd: true}``: Debian's etcd with client-certificate TLS on that node's
   loopback, ``acpcheck_lab.etcd``), their CA, client certificate and key in Secrets;
-- TenantControlPlanes and KamajiControlPlanes (``tenants``), Ready or not, with the
-  admin kubeconfig Secret Kamaji writes (a canary token).
+- TenantControlPlanes and their Cluster API Clusters (``tenants``), Ready or not, with the
+  admin kubeconfig Secret Kamaji writes. A Ready tenant's own API is a **second test API
+  server** (its own CA; a stand-in for the tenant's kube-apiserver) in the management node's
+  namespace on port 16443 and up: its control-plane endpoint, with the Konnectivity agent
+  DaemonSet on its workers; the admin kubeconfig's token is a canary.
 
 ``up`` calls ``prepare`` after writing the plan: it appends these objects to the test API
 server's seed and rewrites the plan as a hosted-control-plane plan that lists no nodes
@@ -25,9 +28,10 @@ server's seed and rewrites the plan as a hosted-control-plane plan that lists no
 Canary strings go to ``<state>/hcp/canaries.json`` (mode 0600) for tests to look for in
 every output.
 
-The object builders are in ONE marked section below (``# -- builders``): the field names are
-the published ones (Kamaji's api/v1alpha1 types at github.com/clastix/kamaji, MetalLB's
-IPAddressPool; the SSHHost's are our reading, acpcheck/sources/sshhosts.py).
+The DataStore and tenant objects come from the builders the checks' own tests use
+(``acpcheck_lab.hcpdata``, ``acpcheck_lab.hcptenants``: the published Kamaji and Cluster API
+field names); the SSHHost's field names are our reading (acpcheck/sources/sshhosts.py).
+Every worker no ``sshHosts`` entry names becomes an SSH host too (``lab up --nodes N``).
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ import base64
 import json
 import os
 import secrets
+import sys
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 if TYPE_CHECKING:
-    from acpcheck_lab.hcpmodel import HcpSpec, LabDataStore, LabSshHost, LabTenant
+    from acpcheck_lab.hcpmodel import HcpSpec, LabSshHost, LabTenant
     from acpcheck_lab.info import LabInfo
     from acpcheck_lab.layout import StatePaths
     from acpcheck_lab.node import NodeBuild
@@ -55,6 +61,8 @@ UNREACHABLE_HOST = 9
 METALLB_NAMESPACE = "metallb-system"
 #: The plan's SSH connect timeout in an hcp lab: an unreachable host costs seconds, not the default 10.
 CONNECT_TIMEOUT_SECONDS = 3
+#: A Ready tenant's own test API server listens on the management node from this port on.
+TENANT_API_PORT = 16443
 
 
 def check(scenario: Scenario) -> None:
@@ -94,28 +102,107 @@ def _etcd_node(scenario: Scenario) -> str | None:
 
 
 def prepare(scenario: Scenario, paths: StatePaths, info: LabInfo, builds: list[NodeBuild]) -> None:
-    """The management cluster's objects appended to the test API server's seed, and the plan rewritten."""
+    """The management cluster's objects appended to the test API server's seed, each Ready tenant's
+    own test API server made ready to start (``processes``), and the plan rewritten."""
     hcp = scenario.hcp
     if hcp is None:
         return
+    addresses = {build.spec.name: str(build.address) for build in builds}
+    management = addresses[_api_node(scenario)]
+    workers = [build.spec.name for build in builds if build.spec.role == "worker"]
     canaries = {
         "sshHostKey": f"acplab-canary-sshhost-{secrets.token_hex(8)}",
         "sshHostPassword": f"acplab-canary-sshpass-{secrets.token_hex(8)}",
-        "tenantToken": f"acplab-canary-tenant-{secrets.token_hex(8)}",
     }
+    tenant_apis = {}
+    for tenant, directory, port in tenant_servers(hcp, paths):
+        tenant_apis[tenant.name] = _tenant_server(directory, management, port, agents=len(workers))
+        canaries[f"tenantToken-{tenant.name}"] = yaml.safe_load(tenant_apis[tenant.name])["users"][0]["user"]["token"]
     _private(paths.root / "hcp" / "canaries.json", json.dumps(canaries, indent=1))
-    addresses = {build.spec.name: str(build.address) for build in builds}
     unreachable = str(info.lab_subnets.direct.network_address + UNREACHABLE_HOST)
     pki = paths.root / "controlplane"
-    endpoint = str(info.lab_subnets.endpoint_address)  # the plan's spec.endpoint.address
-    objects = management_objects(hcp, addresses, unreachable, pki, canaries, endpoint)
+    plan = yaml.safe_load(paths.plan.read_text())["spec"]
+    objects = management_objects(
+        hcp, addresses, workers, unreachable, pki, canaries, tenant_apis, plan.get("managementCluster") or {}
+    )
     seed = paths.root / "apiserver" / "seed.yaml"
     with seed.open("a") as handle:
         handle.write("---\n" + yaml.safe_dump_all(objects, sort_keys=False))
-    _rewrite_plan(paths.plan, hcp)
+    _rewrite_plan(paths.plan, hcp, management)
 
 
-def _rewrite_plan(plan_file: Path, hcp: HcpSpec) -> None:
+def _api_node(scenario: Scenario) -> str:
+    assert scenario.live_cluster is not None and scenario.live_cluster.api_server is not None  # check() said so
+    return scenario.live_cluster.api_server
+
+
+def tenant_servers(hcp: HcpSpec, paths: StatePaths) -> list[tuple[LabTenant, Path, int]]:
+    """Each Ready tenant's own test API server: its directory and port on the management node."""
+    ready = [tenant for tenant in hcp.tenants if tenant.ready]
+    return [
+        (tenant, paths.root / "hcp" / f"tenant-{tenant.name}", TENANT_API_PORT + n) for n, tenant in enumerate(ready)
+    ]
+
+
+def _tenant_server(directory: Path, host: str, port: int, agents: int) -> str:
+    """Initialise a tenant's test API server (its seed: the Konnectivity agent DaemonSet, ready on
+    ``agents`` workers); its admin kubeconfig (a bearer token, as Kamaji's admin.conf gives one)."""
+    from acpcheck_lab.apiserver import init_server_dir
+    from acpcheck_lab.hcptenants import konnectivity_agent
+
+    admin = {"name": "kubernetes-admin", "groups": ["system:masters"], "auth": "token"}
+    server_dir = init_server_dir(directory, host=host, port=port, users=[admin])
+    seed = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}, konnectivity_agent(agents)]
+    (directory / "seed.yaml").write_text(yaml.safe_dump_all(seed, sort_keys=False))
+    return server_dir.kubeconfig("kubernetes-admin").read_text()
+
+
+def processes(
+    scenario: Scenario, paths: StatePaths, builds: list[NodeBuild], env: dict[str, str]
+) -> list[tuple[str, list[str], Path, dict[str, str]]]:
+    """The keeper's requests for the tenants' test API servers (in the management node's namespace)."""
+    if scenario.hcp is None:
+        return []
+    netns = next(build.netns for build in builds if build.spec.name == _api_node(scenario))
+    return [
+        (
+            netns,
+            [
+                sys.executable,
+                "-m",
+                "acpcheck_lab.apiserver",
+                "serve",
+                str(directory),
+                "--listen",
+                f"0.0.0.0:{port}",
+                "--seed",
+                str(directory / "seed.yaml"),
+                "--no-crds",
+            ],
+            directory / "apiserver.log",
+            env,
+        )
+        for _, directory, port in tenant_servers(scenario.hcp, paths)
+    ]
+
+
+def wait_ready(scenario: Scenario, paths: StatePaths, builds: list[NodeBuild], timeout: float = 30.0) -> None:
+    """Until every tenant's test API server answers (LabError with the end of its log otherwise)."""
+    from acpcheck_lab.apiserver import wait_ready as server_ready
+    from acpcheck_lab.host import LabError
+
+    if scenario.hcp is None:
+        return
+    host = next(str(build.address) for build in builds if build.spec.name == _api_node(scenario))
+    for tenant, directory, port in tenant_servers(scenario.hcp, paths):
+        try:
+            server_ready(f"https://{host}:{port}", directory / "ca.crt", timeout)
+        except TimeoutError as error:
+            log = (directory / "apiserver.log").read_text(errors="replace")[-800:]
+            raise LabError(f"tenant {tenant.name}: {error}; end of its log:\n{log}") from None
+
+
+def _rewrite_plan(plan_file: Path, hcp: HcpSpec, management: str) -> None:
     text = plan_file.read_text()
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     document = yaml.safe_load(text)
@@ -123,6 +210,8 @@ def _rewrite_plan(plan_file: Path, hcp: HcpSpec) -> None:
     if not hcp.plan_nodes:
         spec["nodes"] = []  # the workers are the management cluster's SSH hosts: the run finds them
     spec["ssh"]["connectTimeoutSeconds"] = CONNECT_TIMEOUT_SECONDS
+    # the DataStores' etcd listens on the management node's loopback: reached through that node
+    spec.setdefault("managementCluster", {})["sshNodes"] = [management]
     if spec.get("network", {}).get("plugin") != "kube-ovn":
         spec["network"].pop("kubeOvn", None)  # the lab's base plan is Kube-OVN's; hosted control planes use Calico
     header += "# A hosted-control-plane plan: its kubeconfig is the management cluster's (the test API server).\n"
@@ -139,41 +228,91 @@ def _private(path: Path, text: str) -> None:
 def management_objects(
     hcp: HcpSpec,
     addresses: dict[str, str],
+    workers: list[str],
     unreachable: str,
     pki: Path,
     canaries: dict[str, str],
-    endpoint: str = "203.0.113.80",
+    tenant_apis: dict[str, str],
+    management_cidrs: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Every object of the management cluster, CRDs first. ``endpoint``: the plan's endpoint address,
-    the control-plane endpoint of the Ready tenants (MetalLB's address for their API server); a pool
-    address ``endpoint`` stands for it (as a /32)."""
+    """Every object of the management cluster, CRDs first. ``tenant_apis``: each Ready tenant's
+    admin kubeconfig (its server is its control-plane endpoint); ``management_cidrs``: the plan's
+    ``managementCluster`` (its podCIDR and serviceCIDR, published in kubeadm-config)."""
     from acpcheck.matrix.hcp_plugins import hcp_plugins
     from acpcheck_lab.apiserver import shipped_crds
+    from acpcheck_lab.hcpdata import datastore_objects
+    from acpcheck_lab.hcpmodel import LabSshHost
+    from acpcheck_lab.hcptenants import admin_kubeconfig_secret, capi_cluster, kubeadm_config, tenant_control_plane
 
     left_out = {crd for row in hcp_plugins() if row.plugin in hcp.missing_plugins for crd in row.crds}
-    crds = [crd for crd in shipped_crds() if crd["metadata"]["name"] not in left_out]
-    scopes = {crd["metadata"]["name"]: crd["spec"].get("scope", "Namespaced") for crd in crds}
     ns = hcp.namespace
     objects: list[dict[str, Any]] = [
-        *crds,
+        *(crd for crd in shipped_crds() if crd["metadata"]["name"] not in left_out),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}},
     ]
+    pod, service = management_cidrs.get("podCIDR"), management_cidrs.get("serviceCIDR")
+    if pod and service:
+        objects.append(kubeadm_config(_first(pod), _first(service)))
     objects += [
-        ip_address_pool(pool.name, [f"{endpoint}/32" if a == "endpoint" else a for a in pool.addresses])
-        for pool in hcp.pools
+        ip_address_pool(pool.name, [_pool_address(a, tenant_apis) for a in pool.addresses]) for pool in hcp.pools
     ]
-    for host in hcp.ssh_hosts:
+    named = {host.node for host in hcp.ssh_hosts}
+    hosts = [*hcp.ssh_hosts, *(LabSshHost(name=node, node=node) for node in workers if node not in named)]
+    for host in hosts:
         address = addresses[host.node] if host.node is not None else unreachable
         objects += ssh_host(host, address, ns, canaries)
     pem = {
         name: (pki / name).read_text()
         for name in ("ca.crt", "client.crt", "client.key", "rogue-client.crt", "rogue-client.key")
     }
-    # -- DataStore and tenant objects: the integrator may switch these two lines to the DataStore
-    # -- helper's acpcheck_lab.hcpdata and the tenants helper's acpcheck_lab.hcptenants builders.
-    objects += [obj for store in hcp.data_stores for obj in data_store(store, ns, pem, scopes)]
-    objects += [obj for tenant in hcp.tenants for obj in tenant_control_plane(tenant, ns, canaries, endpoint)]
+    for store in hcp.data_stores:
+        client = "rogue-client" if store.client_cert == "wrong-ca" else "client"
+        objects += datastore_objects(
+            store.name,
+            [f"127.0.0.1:{ETCD_PORT}", f"localhost:{ETCD_PORT}"][: store.endpoints],
+            ca_pem=pem["ca.crt"],
+            client_cert_pem=pem[f"{client}.crt"],
+            client_key_pem=pem[f"{client}.key"],
+            tls=store.tls,
+            secret_namespace=ns,
+        )
+    for tenant in hcp.tenants:
+        kubeconfig = tenant_apis.get(tenant.name)
+        endpoint = (
+            urllib.parse.urlsplit(yaml.safe_load(kubeconfig)["clusters"][0]["cluster"]["server"]).netloc
+            if kubeconfig
+            else None
+        )
+        objects.append(
+            tenant_control_plane(
+                tenant.name,
+                ns,
+                version=tenant.version,
+                status="Ready" if tenant.ready else "NotReady",
+                endpoint=endpoint,
+                replicas=tenant.replicas,
+                datastore=tenant.data_store,
+            )
+        )
+        objects.append(capi_cluster(tenant.name, ns, pods=(tenant.pod_cidr,), services=(tenant.service_cidr,)))
+        if kubeconfig:
+            objects.append(admin_kubeconfig_secret(f"{tenant.name}-admin-kubeconfig", ns, kubeconfig))
     return objects
+
+
+def _first(cidrs: str | list[str]) -> str:
+    return cidrs if isinstance(cidrs, str) else cidrs[0]
+
+
+def _pool_address(address: str, tenant_apis: dict[str, str]) -> str:
+    """A pool's address; ``endpoint``: the first Ready tenant's control-plane endpoint host (a /32), as
+    MetalLB gave it to that tenant's LoadBalancer Service."""
+    if address != "endpoint":
+        return address
+    if not tenant_apis:
+        return "203.0.113.80/32"  # no tenant is Ready: an address no lab part has
+    server = yaml.safe_load(next(iter(tenant_apis.values())))["clusters"][0]["cluster"]["server"]
+    return f"{urllib.parse.urlsplit(server).hostname}/32"
 
 
 # -- builders (published field names; one place) -------------------------------------------
@@ -232,84 +371,3 @@ def ssh_host(host: LabSshHost, address: str, namespace: str, canaries: dict[str,
         "spec": spec,
     }
     return [*made, host_object]
-
-
-def data_store(
-    store: LabDataStore, namespace: str, pem: dict[str, str], scopes: dict[str, str]
-) -> list[dict[str, Any]]:
-    """Kamaji's DataStore (kamaji.clastix.io/v1alpha1, api/v1alpha1/datastore_types.go: spec.driver,
-    spec.endpoints, spec.tlsConfig.certificateAuthority / clientCertificate, each a ContentRef with a
-    secretReference {name, namespace, keyPath}) and the Secret its TLS material is in. The etcd is the
-    lab's: one member on the etcd node's loopback, listed under ``endpoints`` names its certificate has."""
-    endpoints = [f"127.0.0.1:{ETCD_PORT}", f"localhost:{ETCD_PORT}"][: store.endpoints]
-    spec: dict[str, Any] = {"driver": "etcd", "endpoints": endpoints}
-    made: list[dict[str, Any]] = []
-    if store.tls:
-        secret = f"{store.name}-etcd-certs"
-        client = "rogue-client" if store.client_cert == "wrong-ca" else "client"
-        made.append(
-            _secret(
-                secret,
-                namespace,
-                {"ca.crt": pem["ca.crt"], "tls.crt": pem[f"{client}.crt"], "tls.key": pem[f"{client}.key"]},
-            )
-        )
-
-        def ref(key: str) -> dict[str, Any]:
-            return {"secretReference": {"name": secret, "namespace": namespace, "keyPath": key}}
-
-        spec["tlsConfig"] = {
-            "certificateAuthority": {"certificate": ref("ca.crt")},
-            "clientCertificate": {"certificate": ref("tls.crt"), "privateKey": ref("tls.key")},
-        }
-    metadata: dict[str, Any] = {"name": store.name}
-    if scopes.get("datastores.kamaji.clastix.io", "Cluster") == "Namespaced":
-        metadata["namespace"] = namespace  # the lab's minimal CRD; Kamaji's own DataStore is cluster-scoped
-    made.append({"apiVersion": "kamaji.clastix.io/v1alpha1", "kind": "DataStore", "metadata": metadata, "spec": spec})
-    return made
-
-
-def tenant_control_plane(
-    tenant: LabTenant, namespace: str, canaries: dict[str, str], endpoint: str
-) -> list[dict[str, Any]]:
-    """Kamaji's TenantControlPlane (api/v1alpha1/tenantcontrolplane_types.go: spec.dataStore,
-    spec.controlPlane.deployment.replicas, spec.controlPlane.service.serviceType, spec.kubernetes.version,
-    spec.networkProfile {podCidr, serviceCidr, port}, spec.addons.konnectivity; status.kubernetesResources
-    .version.status, status.controlPlaneEndpoint, status.kubeconfig.admin.secretName, status.storage
-    .dataStoreName), the KamajiControlPlane behind it, and the admin kubeconfig Secret Kamaji writes."""
-    kubeconfig_secret = f"{tenant.name}-admin-kubeconfig"
-    tcp: dict[str, Any] = {
-        "apiVersion": "kamaji.clastix.io/v1alpha1",
-        "kind": "TenantControlPlane",
-        "metadata": {"name": tenant.name, "namespace": namespace},
-        "spec": {
-            "dataStore": tenant.data_store,
-            "controlPlane": {
-                "deployment": {"replicas": tenant.replicas},
-                "service": {"serviceType": "LoadBalancer"},
-            },
-            "kubernetes": {"version": tenant.version},
-            "networkProfile": {"port": 6443, "podCidr": tenant.pod_cidr, "serviceCidr": tenant.service_cidr},
-            "addons": {"coreDNS": {}, "kubeProxy": {}, "konnectivity": {"server": {"port": 8132}}},
-        },
-        "status": {
-            "kubernetesResources": {
-                "version": {"version": tenant.version, "status": "Ready" if tenant.ready else "NotReady"}
-            },
-            "kubeconfig": {"admin": {"secretName": kubeconfig_secret}},
-            "storage": {"dataStoreName": tenant.data_store, "driver": "etcd"},
-        },
-    }
-    if tenant.ready:
-        tcp["status"]["controlPlaneEndpoint"] = f"{endpoint}:6443"
-    kcp = {
-        "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1",
-        "kind": "KamajiControlPlane",
-        "metadata": {"name": tenant.name, "namespace": namespace},
-        "spec": {"dataStoreName": tenant.data_store, "replicas": tenant.replicas, "version": tenant.version},
-        "status": {"ready": tenant.ready, "initialized": tenant.ready},
-    }
-    kubeconfig = (
-        "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: " + canaries["tenantToken"] + "\n"
-    )
-    return [_secret(kubeconfig_secret, namespace, {"admin.conf": kubeconfig}), tcp, kcp]

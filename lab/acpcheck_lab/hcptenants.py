@@ -12,8 +12,7 @@ shipped in lab/acpcheck_lab/crds/:
   Deployment replicas, Konnectivity addon); every defect the tenant rules look for is a
   keyword (``status="NotReady"``, ``ready=1``, ``datastore="missing"``, ``konnectivity=False``…);
 - ``capi_cluster(name, …)``: the Cluster API Cluster whose controlPlaneRef (a KamajiControlPlane
-  of the same name) leads to the tenant control plane; ``capi_cluster_crd()``: a minimal
-  structural CRD for it when the shipped CRDs do not serve it (``extra_crds()`` says which);
+  of the same name) leads to the tenant control plane;
 - ``datastore(name, ready=…)``: a DataStore (driver etcd, endpoints, its ``status.ready``);
 - ``admin_kubeconfig_secret(name, namespace, kubeconfig)``: the Secret Kamaji writes, with the
   kubeconfig under ``admin.conf``;
@@ -45,7 +44,6 @@ from acpcheck_lab.apiserver import (
     User,
     init_server_dir,
     kubeconfig,
-    shipped_crds,
 )
 
 #: ACP's system namespace; where the examples put hosted clusters' objects too.
@@ -258,47 +256,13 @@ def capi_cluster(
         "spec": {
             "clusterNetwork": {"pods": {"cidrBlocks": list(pods)}, "services": {"cidrBlocks": list(services)}},
             "controlPlaneRef": {
-                "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha1",
+                "apiVersion": "controlplane.cluster.x-k8s.io/v1alpha2",  # the provider serves only v1alpha2
                 "kind": "KamajiControlPlane",
                 "name": control_plane or name,
                 "namespace": namespace,
             },
         },
     }
-
-
-CAPI_CLUSTER_CRD = "clusters.cluster.x-k8s.io"
-
-
-def capi_cluster_crd() -> dict[str, Any]:
-    """A MINIMAL STRUCTURAL CRD for Cluster API's Cluster (cluster.x-k8s.io/v1beta1), written for the test
-    API server (spec and status unvalidated). Published CRD: https://github.com/kubernetes-sigs/cluster-api
-    config/crd/bases (Apache-2.0); this one copies no schema."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": CAPI_CLUSTER_CRD},
-        "spec": {
-            "group": "cluster.x-k8s.io",
-            "names": {"kind": "Cluster", "plural": "clusters", "singular": "cluster", "listKind": "ClusterList"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1beta1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                    "subresources": {"status": {}},
-                }
-            ],
-        },
-    }
-
-
-def extra_crds() -> list[dict[str, Any]]:
-    """The CRDs a management cluster needs beyond the shipped ones (the Cluster API Cluster, unless shipped)."""
-    shipped = {crd["metadata"]["name"] for crd in shipped_crds()}
-    return [crd for crd in (capi_cluster_crd(),) if crd["metadata"]["name"] not in shipped]
 
 
 def admin_kubeconfig_secret(name: str, namespace: str, text: str, key: str = "admin.conf") -> dict[str, Any]:

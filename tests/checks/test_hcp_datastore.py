@@ -466,6 +466,10 @@ def test_endpoint_forms_and_where_they_are_reached_from() -> None:
     assert cluster_internal("etcd", plan) and cluster_internal("etcd.kamaji-system.svc", plan)
     assert cluster_internal("10.3.1.1", plan) and not cluster_internal("192.0.2.10", plan)
     assert not cluster_internal("etcd.example.com", plan) and not cluster_internal("localhost", plan)
+    # a loopback endpoint is a management node's own etcd: through a listed node, else the runner is one
+    assert not cluster_internal("127.0.0.1", plan)
+    with_nodes = make_plan({"spec": {"managementCluster": {"sshNodes": ["192.0.2.30"]}}}, base=HCP)
+    assert cluster_internal("127.0.0.1", with_nodes) and cluster_internal("localhost", with_nodes)
 
 
 def test_a_malformed_endpoint_fails(live: Live, etcd: Etcd) -> None:

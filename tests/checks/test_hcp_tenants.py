@@ -54,7 +54,6 @@ from acpcheck_lab.hcptenants import (
     admin_kubeconfig_secret,
     capi_cluster,
     datastore,
-    extra_crds,
     konnectivity_agent,
     kube_proxy_config,
     kubeadm_config,
@@ -128,11 +127,7 @@ class World:
         self, objects: list[dict[str, Any]], *, user: str = "hcp-reader", global_registry: bool = False
     ) -> Path:
         """A management cluster holding ``objects``; the path of its reader's kubeconfig."""
-        crds = [
-            crd
-            for crd in [*shipped_crds(), *extra_crds()]
-            if global_registry or crd["metadata"]["name"] != REGISTRY_CRD
-        ]
+        crds = [crd for crd in shipped_crds() if global_registry or crd["metadata"]["name"] != REGISTRY_CRD]
         server = TestApiServer(self.dir.tls(), self.dir.users(), port=0, crds=crds).start()
         self.servers.append(server)
         for obj in objects:
