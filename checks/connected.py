@@ -100,7 +100,7 @@ LIVE_REGISTERED = Live(cluster_roles=frozenset({"workload"}), cluster_types=REGI
 LIVE_TUNNEL = PlannedInCluster(
     cluster_roles=frozenset({"workload"}),
     wants=_through_tunnel,
-    what="tunnel-only reach from global (spec.globalCluster.reach: tunnel)",
+    what="reach through the Tunnel Server and Agent (spec.globalCluster.reach: tunnel)",
 )
 #: The on-premises page states the ports for clusters ACP builds; an imported cluster is held to them too
 #: (our reading: the import page says only "global cluster must have network access to the cluster").

@@ -61,6 +61,8 @@ UNREACHABLE_HOST = 9
 METALLB_NAMESPACE = "metallb-system"
 #: The plan's SSH connect timeout in an hcp lab: an unreachable host costs seconds, not the default 10.
 CONNECT_TIMEOUT_SECONDS = 3
+#: The global cluster's registry of the clusters it manages: what tells global from a workload cluster.
+GLOBAL_REGISTRY_CRD = "clusters.platform.tkestack.io"
 #: A Ready tenant's own test API server listens on the management node from this port on.
 TENANT_API_PORT = 16443
 
@@ -245,6 +247,7 @@ def management_objects(
     from acpcheck_lab.hcptenants import admin_kubeconfig_secret, capi_cluster, kubeadm_config, tenant_control_plane
 
     left_out = {crd for row in hcp_plugins() if row.plugin in hcp.missing_plugins for crd in row.crds}
+    left_out.add(GLOBAL_REGISTRY_CRD)  # a management cluster is a workload cluster, not global (ACP-HCP-007)
     ns = hcp.namespace
     objects: list[dict[str, Any]] = [
         *(crd for crd in shipped_crds() if crd["metadata"]["name"] not in left_out),
