@@ -776,6 +776,7 @@ def _gather(args: argparse.Namespace) -> int:
     from acpcheck.model.plan import load_plan, secret_reference_problems
     from acpcheck.model.result import new_run_id
     from acpcheck.report.outdir import OutDir
+    from acpcheck.run.inputs import discover_ssh_hosts
     from acpcheck.sources import REGISTRY
     from acpcheck.sources.evidence import Evidence, ProgressLine
 
@@ -783,12 +784,18 @@ def _gather(args: argparse.Namespace) -> int:
     problems = secret_reference_problems(plan)
     if problems:
         raise InputError(problems)
+    # A hosted control plane's workers are its management cluster's SSH hosts, as in a run; their
+    # list is saved beside their facts, so that `run --facts` judges the same nodes.
+    plan, ssh_hosts = discover_ssh_hosts(plan, [REGISTRY["nodes"]], None)
+    sources = [REGISTRY["nodes"], *([REGISTRY["sshhosts"]] if ssh_hosts is not None else [])]
     # Locked like a run's --out; adds to what is there and deletes nothing.
-    out = OutDir.claim(Path(args.out), new_run_id(), args.force, ours=("nodes",), retire=False)
+    out = OutDir.claim(Path(args.out), new_run_id(), args.force, ours=("nodes", "sshhosts"), retire=False)
     try:
         out.adopt("nodes")
+        if ssh_hosts is not None:
+            out.adopt("sshhosts")
         evidence = Evidence(plan)
-        evidence.gather([REGISTRY["nodes"]], save_to=Path(args.out), progress=ProgressLine())
+        evidence.gather(sources, save_to=Path(args.out), progress=ProgressLine())
     finally:
         out.release()
     results = evidence.raw("nodes")

@@ -28,7 +28,7 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
@@ -37,7 +37,7 @@ from pydantic import Field
 from acpcheck import Scope, Severity, When, check, fail, fail_if, manual, skip, warn
 from acpcheck.checks.lb import CERT_MONITORING, MEDIUM_ALERT_DAYS, covers, nobody_answered
 from acpcheck.checks.network import field_at
-from acpcheck.checks.support import PlannedInCluster, conclude, listed, some_lines
+from acpcheck.checks.support import Planned, PlannedInCluster, conclude, listed, some_lines
 from acpcheck.constants import ACP_DOCS, PLATFORM_URL_ANNOTATION, PLATFORM_URL_PAGE
 from acpcheck.model.plan import ClusterPlan
 from acpcheck.remediation import Changes, ClusterObjects, ObjectChange, Ref, cluster_step, redacted_secret
@@ -311,13 +311,10 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
 
 
 @dataclass(frozen=True)
-class BeforeInstall(When):
-    """Applies when the plan asks for something (``wants``, said as ``what``) and the run has no
-    kubeconfig: the cluster is not up yet, so the plan's own files are judged (``instead`` names the
-    check that judges the live cluster)."""
+class BeforeInstall(Planned):
+    """``Planned``, and the run has no kubeconfig: the cluster is not up yet, so the plan's own
+    files are judged (``instead`` names the check that judges the live cluster)."""
 
-    wants: Callable[[ClusterPlan], bool] | None = field(default=None, compare=False)
-    what: str = ""
     instead: str = ""
 
     def not_applicable(self, plan: ClusterPlan) -> str | None:
@@ -326,33 +323,12 @@ class BeforeInstall(When):
         reason = super().not_applicable(plan)
         if reason:
             return reason
-        if self.wants is not None and not self.wants(plan):
-            return f"not applicable: the plan asks for no {self.what}"
         if kubeconfig_of(plan)[0] is not None:
             return f"not applicable: the run has a kubeconfig, so {self.instead} judges the live cluster"
         return None
 
     def describe(self) -> str:
-        return ", ".join([super().describe(), f"the plan gives {self.what}", "without a kubeconfig (before install)"])
-
-
-@dataclass(frozen=True)
-class Planned(When):
-    """Applies when the plan asks for something (``wants``, said as ``what``), live or not."""
-
-    wants: Callable[[ClusterPlan], bool] | None = field(default=None, compare=False)
-    what: str = ""
-
-    def not_applicable(self, plan: ClusterPlan) -> str | None:
-        reason = super().not_applicable(plan)
-        if reason:
-            return reason
-        if self.wants is not None and not self.wants(plan):
-            return f"not applicable: the plan asks for no {self.what}"
-        return None
-
-    def describe(self) -> str:
-        return ", ".join([super().describe(), f"the plan gives {self.what}"])
+        return ", ".join([super().describe(), "without a kubeconfig (before install)"])
 
 
 GLOBAL = frozenset({"global"})

@@ -183,12 +183,28 @@ def address_carrying(node: NodeContext, ip: IPAddress) -> Address | None:
 
 
 @dataclass(frozen=True)
-class PlannedInCluster(When):
-    """Applies when the plan asks for something (``wants``: a plan predicate, ``what``: how
-    it is said in the SKIP reason) and the run has a kubeconfig to look with."""
+class Planned(When):
+    """Applies when the plan asks for something (``wants``: a plan predicate, ``what``: how it is
+    said in the SKIP reason), live or not."""
 
     wants: Callable[[ClusterPlan], bool] | None = field(default=None, compare=False)
     what: str = ""
+
+    def not_applicable(self, plan: ClusterPlan) -> str | None:
+        reason = super().not_applicable(plan)
+        if reason:
+            return reason
+        if self.wants is not None and not self.wants(plan):
+            return f"not applicable: the plan asks for no {self.what}"
+        return None
+
+    def describe(self) -> str:
+        return ", ".join([super().describe(), f"the plan gives {self.what}"])
+
+
+@dataclass(frozen=True)
+class PlannedInCluster(Planned):
+    """``Planned``, and the run has a kubeconfig to look with."""
 
     def not_applicable(self, plan: ClusterPlan) -> str | None:
         from acpcheck.transport.kube import kubeconfig_of
@@ -196,14 +212,12 @@ class PlannedInCluster(When):
         reason = super().not_applicable(plan)
         if reason:
             return reason
-        if self.wants is not None and not self.wants(plan):
-            return f"not applicable: the plan asks for no {self.what}"
         if kubeconfig_of(plan)[0] is None:
             return "not applicable: no kubeconfig (spec.kubeconfig, or --kubeconfig): live-cluster checks need one"
         return None
 
     def describe(self) -> str:
-        return ", ".join([super().describe(), f"the plan gives {self.what}", "with a kubeconfig"])
+        return ", ".join([super().describe(), "with a kubeconfig"])
 
 
 def planned_network(plan: ClusterPlan) -> Network:

@@ -1554,8 +1554,12 @@ def issue(
     days: int = 365,
     is_ca: bool = False,
     client: bool = False,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
 ) -> tuple[bytes, bytes, Any, Any]:
-    """A certificate (PEM), its key (PEM) and both as objects; self-signed when ``ca`` is None."""
+    """A certificate (PEM), its key (PEM) and both as objects; self-signed when ``ca`` is None.
+    Valid from five minutes ago for ``days`` days, unless ``not_before``/``not_after`` say otherwise
+    (an expired certificate, one not valid yet). ``hosts``: its SANs, IP addresses or DNS names."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -1573,8 +1577,8 @@ def issue(
         .issuer_name(issuer_cert.subject if issuer_cert is not None else name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        .not_valid_before(not_before or now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after or now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
     )
     if is_ca:
@@ -1762,7 +1766,8 @@ def init_server_dir(
     hosts: Iterable[str] = (),
 ) -> ServerDir:
     """Write a CA, a serving certificate for ``host`` (and ``hosts``), the users' credentials
-    (config.yaml, mode 0600) and one kubeconfig per user (mode 0600) into ``root``."""
+    (config.yaml, mode 0600) and one kubeconfig per user (mode 0600) into ``root``. A token user's
+    token is made up unless its entry gives one (``"token"``: a canary a test looks for)."""
     server_dir = ServerDir(Path(root))
     server_dir.root.mkdir(parents=True, exist_ok=True)
     ca_pem, ca_key_pem, ca_cert, ca_key = issue(f"{NAME} CA", is_ca=True, days=3650)
@@ -1776,7 +1781,7 @@ def init_server_dir(
     for spec in users if users is not None else DEFAULT_USERS:
         entry = {key: value for key, value in spec.items() if key != "auth"}
         if spec.get("auth", "token") == "token":
-            entry["token"] = secrets_module.token_urlsafe(24)
+            entry["token"] = spec.get("token") or secrets_module.token_urlsafe(24)
             text = kubeconfig(server, ca_pem, spec["name"], token=entry["token"])
         else:
             user_cert, user_key, _, _ = issue(

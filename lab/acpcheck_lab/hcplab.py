@@ -152,7 +152,9 @@ def _tenant_server(directory: Path, host: str, port: int, agents: int) -> str:
     from acpcheck_lab.apiserver import init_server_dir
     from acpcheck_lab.hcptenants import konnectivity_agent
 
-    admin = {"name": "kubernetes-admin", "groups": ["system:masters"], "auth": "token"}
+    # its token is a canary: the tests look for it in every output
+    token = f"acplab-canary-tenant-{secrets.token_hex(8)}"
+    admin = {"name": "kubernetes-admin", "groups": ["system:masters"], "auth": "token", "token": token}
     server_dir = init_server_dir(directory, host=host, port=port, users=[admin])
     seed = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}, konnectivity_agent(agents)]
     (directory / "seed.yaml").write_text(yaml.safe_dump_all(seed, sort_keys=False))

@@ -28,7 +28,6 @@ process of that lab.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -324,54 +323,23 @@ def keepalived_config(vip: str, prefix: int, vrid: int) -> str:
 def write_certificates(directory: Path, builds: list[NodeBuild], names: list[str], days: float) -> None:
     """A lab CA and one serving certificate per node (its own key, so each node's
     certificate differs), valid for ``names`` plus the node's address."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from acpcheck_lab.apiserver import issue
 
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acplab-kubernetes-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    ca_pem, _, ca, ca_key = issue(
+        "acplab-kubernetes-ca", is_ca=True, days=3650, not_before=now - dt.timedelta(days=400)
     )
-    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-
-    def alternative(name: str) -> x509.GeneralName:
-        try:
-            return x509.IPAddress(ipaddress.ip_address(name))
-        except ValueError:
-            return x509.DNSName(name)
-
+    (directory / "ca.crt").write_bytes(ca_pem)
+    not_after = now + dt.timedelta(days=days)
     for build in builds:
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans = [alternative(name) for name in dict.fromkeys([*names, str(build.address)])]
-        not_after = now + dt.timedelta(days=days)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(min(now, not_after) - dt.timedelta(days=1))
-            .not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        cert_pem, key_pem, _, _ = issue(
+            "kube-apiserver",
+            ca=(ca, ca_key),
+            hosts=dict.fromkeys([*names, str(build.address)]),
+            not_before=min(now, not_after) - dt.timedelta(days=1),
+            not_after=not_after,
         )
-        (directory / f"{build.spec.name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (directory / f"{build.spec.name}.crt").write_bytes(cert_pem)
         key_file = directory / f"{build.spec.name}.key"
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+        key_file.write_bytes(key_pem)
         key_file.chmod(0o600)

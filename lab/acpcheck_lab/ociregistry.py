@@ -36,7 +36,6 @@ import datetime as dt
 import gzip
 import hashlib
 import io
-import ipaddress
 import json
 import secrets
 import shlex
@@ -278,58 +277,23 @@ def write_certificates(
     directory: Path, instances: list[LabRegistryInstance], addresses: dict[str, str], *, now: dt.datetime | None = None
 ) -> None:
     """A lab CA (``ca.crt``) and one serving certificate per instance, as its ``certificate`` says."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from acpcheck_lab.apiserver import issue
 
     now = now or dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "acplab-registry-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=400))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    ca_pem, _, ca, ca_key = issue("acplab-registry-ca", is_ca=True, days=3650, not_before=now - dt.timedelta(days=400))
+    (directory / "ca.crt").write_bytes(ca_pem)
     for instance in instances:
-        if instance.certificate == "wrong-san":
-            sans: list[x509.GeneralName] = [
-                x509.DNSName(WRONG_NAME),
-                x509.IPAddress(ipaddress.ip_address(WRONG_ADDRESS)),
-            ]
-        else:
-            sans = [x509.IPAddress(ipaddress.ip_address(addresses[instance.name]))]
-        if instance.certificate == "expired":
-            not_before, not_after = now - dt.timedelta(days=91), now - dt.timedelta(days=1)
-        else:
-            not_before, not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=365)
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"acplab-registry-{instance.name}")]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256())
+        wrong_san = instance.certificate == "wrong-san"
+        expired = instance.certificate == "expired"
+        cert_pem, key_pem, _, _ = issue(
+            f"acplab-registry-{instance.name}",
+            ca=(ca, ca_key),
+            hosts=[WRONG_NAME, WRONG_ADDRESS] if wrong_san else [addresses[instance.name]],
+            not_before=now - dt.timedelta(days=91 if expired else 1),
+            not_after=now - dt.timedelta(days=1) if expired else now + dt.timedelta(days=365),
         )
-        (directory / f"{instance.name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _private(
-            directory / f"{instance.name}.key",
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ).decode(),
-        )
+        (directory / f"{instance.name}.crt").write_bytes(cert_pem)
+        _private(directory / f"{instance.name}.key", key_pem.decode())
 
 
 def _private(path: Path, text: str) -> None:

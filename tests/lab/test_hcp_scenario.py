@@ -102,6 +102,29 @@ def test_the_hcp_scenario_finds_each_planted_defect_on_its_object(lab_machine: P
     assert pools["status"] == "fail" and "metallb-system/tenant-overlap" in pools["message"]
     assert "tenant-lb" not in pools["message"]
 
+    # the DataStores (ACP-HCP-010..015) on the lab's real etcd, reached through the management node
+    assert results[("ACP-HCP-010", cluster)]["status"] == "pass"  # default-datastore, the plan's, exists
+    single = results[("ACP-HCP-012", cluster)]
+    assert single["status"] == "warn" and single["message"].startswith("DataStore single-plain lists one endpoint")
+    plain = results[("ACP-HCP-013", cluster)]
+    assert plain["status"] == "fail" and plain["message"].startswith("DataStore single-plain has no spec.tlsConfig")
+    assert "default-datastore" not in plain["message"] and "rogue-client" not in plain["message"]
+    rogue = results[("ACP-HCP-014", cluster)]
+    assert rogue["status"] == "fail" and "etcd refused the client certificate" in rogue["message"]
+    assert {line.split(":")[0] for line in rogue["message"].splitlines()} == {"DataStore rogue-client"}
+
+    # the tenant control planes (ACP-HCP-020..027): tenant-b is not Ready; tenant-a, Ready, has its own
+    # test API server (its endpoint, with the Konnectivity agent) and passes every one of them
+    not_ready = results[("ACP-HCP-021", cluster)]
+    assert (
+        not_ready["status"] == "fail" and "cpaas-system/tenant-b (cluster tenant-b) is NotReady" in not_ready["message"]
+    )
+    assert "tenant-a" not in not_ready["message"]
+    for check in ("ACP-HCP-022", "ACP-HCP-023"):  # a tenant that never came up has no endpoint, no kubeconfig
+        assert results[(check, cluster)]["status"] == "fail" and "tenant-a" not in results[(check, cluster)]["message"]
+    for check in ("ACP-HCP-020", "ACP-HCP-024", "ACP-HCP-025", "ACP-HCP-026"):
+        assert results[(check, cluster)]["status"] == "pass", check
+
     # the SSH hosts (ACP-HCP-030..033): each finding names its SSHHost, and only it
     assert results[("ACP-HCP-030", cluster)]["status"] == "pass"
     credentials = results[("ACP-HCP-031", cluster)]
@@ -151,7 +174,8 @@ def test_the_healthy_management_cluster_passes(lab_machine: Path, tmp_path: Path
     assert not bad, "\n".join(f"{r['check']} {r['target']} {r['status']}: {r['message']}" for r in bad)
     assert document["exit"] == 0, document["terminal"]
     results = by_target(document)
-    for check in ("ACP-HCP-004", "ACP-HCP-005", "ACP-HCP-006", "ACP-HCP-030", "ACP-HCP-031", "ACP-HCP-032"):
+    hcp = [f"ACP-HCP-{n:03d}" for n in (*range(4, 9), *range(10, 16), *range(20, 28), *range(30, 33))]
+    for check in hcp:  # the management cluster, its DataStore's etcd, tenant-a through its own API, the hosts
         assert results[(check, "cluster:lab-hcp-healthy")]["status"] == "pass", check
     assert results[("ACP-HCP-033", "cluster:lab-hcp-healthy")]["status"] == "pass"
     assert results[("ACP-NODE-008", "node:h1")]["status"] == "pass"

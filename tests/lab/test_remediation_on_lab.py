@@ -125,6 +125,7 @@ def run(lab: LabInfo, *args: str, env: dict[str, str] | None = None) -> subproce
 def assess(lab: LabInfo, out: Path) -> set[tuple[str, str]]:
     """`acpcheck run` of the node checks: the (check, node) pairs that FAIL."""
     done = run(lab, "acpcheck", "run", "--plan", str(lab.plan_file), "--out", str(out), "--check", "ACP-NODE-0*")
+    assert (out / "results.json").exists(), f"exit {done.returncode}\n{done.stdout}{done.stderr}"
     results = json.loads((out / "results.json").read_text())
     assert results["summary"]["error"] == 0, done.stdout + done.stderr
     return {(r["check"], r["target"].removeprefix("node:")) for r in results["results"] if r["status"] == "fail"}
