@@ -168,8 +168,21 @@ def test_the_healthy_management_cluster_passes(lab_machine: Path, tmp_path: Path
     try:
         document = acpcheck_run(lab, tmp_path / "out")
         canaries = canaries_of(lab)
+        # `acpcheck gather` finds the SSH hosts as a run does, and saves their list for --facts
+        gathered = subprocess.run(
+            [sys.executable, "-m", "acpcheck", "gather", "--plan", str(lab.plan_file), "--out", str(tmp_path / "g")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **lab.env()},
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     finally:
         down(lab_machine, purge=True)
+    assert gathered.returncode == 0, gathered.stdout + gathered.stderr
+    assert sorted(p.name for p in (tmp_path / "g" / "nodes").iterdir()) == ["h1.json", "h2.json", "h3.json"]
+    assert (tmp_path / "g" / "sshhosts" / "sshhosts.json").exists()
     bad = [r for r in document["results"] if r["status"] in ("fail", "error")]
     assert not bad, "\n".join(f"{r['check']} {r['target']} {r['status']}: {r['message']}" for r in bad)
     assert document["exit"] == 0, document["terminal"]
