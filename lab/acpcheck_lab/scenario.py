@@ -430,9 +430,11 @@ def shipped_scenarios() -> list[str]:
 
 
 def load_scenario(ref: str | Path) -> Scenario:
-    """A scenario by file path or by the name of a shipped one (``demo``, ``defects``)."""
+    """A scenario by file path or by the name of a shipped one (``demo``, ``defects``). A bare name
+    is a shipped scenario unless a file of that name is here: a directory named so (a run's output
+    directory, say) does not hide it."""
     path = Path(ref)
-    if not path.exists() and SCENARIO_DIR.joinpath(f"{ref}.yaml").exists():
+    if not path.is_file() and SCENARIO_DIR.joinpath(f"{ref}.yaml").exists():
         path = SCENARIO_DIR / f"{ref}.yaml"
     if not path.exists():
         known = ", ".join(shipped_scenarios())

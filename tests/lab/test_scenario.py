@@ -91,6 +91,14 @@ def test_scenario_problems_are_located(body: str, message: str) -> None:
     assert message in str(caught.value) and "s.yaml:" in str(caught.value)
 
 
+def test_a_directory_named_like_a_shipped_scenario_does_not_hide_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "hcp-healthy").mkdir()  # e.g. a run's --out directory
+    monkeypatch.chdir(tmp_path)
+    assert load_scenario("hcp-healthy").name == "hcp-healthy"
+
+
 def test_unknown_scenario_name_lists_the_shipped_ones() -> None:
     with pytest.raises(InputError, match="shipped: .*demo"):
         load_scenario("no-such-scenario")
