@@ -24,13 +24,11 @@ import yaml
 from acpcheck_lab import LabInfo, down, up
 from acpcheck_lab import etcd as lab_etcd
 
-pytestmark = [
-    pytest.mark.skipif(
-        not os.path.exists(lab_etcd.ETCD_BIN),
-        reason="etcd is missing (apt-get install etcd-server, or scripts/setup-system.sh)",
-    ),
-    pytest.mark.xdist_group("lab"),
-]
+# (tests/conftest.py puts every test of lab_machine in the one xdist group of the lab's lock)
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(lab_etcd.ETCD_BIN),
+    reason="etcd is missing (apt-get install etcd-server, or scripts/setup-system.sh)",
+)
 
 
 def acpcheck_run(lab: LabInfo, out: Path, *args: str, plan: Path | None = None) -> dict[str, Any]:
