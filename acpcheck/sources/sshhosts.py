@@ -203,11 +203,17 @@ def with_ssh_hosts(plan: ClusterPlan, inventory: SshHostInventory) -> ClusterPla
     """``plan`` with every SSH host it does not list yet (by address) added as a worker node,
     named after its SSHHost (``<namespace>-<name>`` when a plan node has that name already).
     Sets each host's ``node`` (its node target's name) or ``not_a_node`` (why it has none)."""
+    from pydantic import ValidationError
+
     from acpcheck.model.plan import Node, SshOverride
 
     by_address = {str(address): node.name for node in plan.spec.nodes for address in node.addresses}
     by_address.update({node.ssh_host: node.name for node in plan.spec.nodes if node.ssh_host})
     taken = {node.name for node in plan.spec.nodes}
+    # The management cluster names these machines, not the plan: acpcheck sends them only a key
+    # login, never the plan's password (anyone who may write SSHHosts could otherwise collect it).
+    auth = plan.spec.ssh.auth
+    password_login = bool(auth.password_env or auth.password_file)
     added: list[Node] = []
     for host in inventory.hosts:
         ip = host.ip()
@@ -220,11 +226,29 @@ def with_ssh_hosts(plan: ClusterPlan, inventory: SshHostInventory) -> ClusterPla
         if str(ip) in by_address:
             host.node = by_address[str(ip)]
             continue
+        if ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast:
+            host.not_a_node = f"its address {ip} is no machine's own (loopback, unspecified, link-local or multicast)"
+            continue
+        if password_login:
+            host.not_a_node = (
+                "the plan's SSH login is a password, which acpcheck sends only to the nodes the plan lists: list "
+                "this host in spec.nodes, or log in with a key (spec.ssh.auth.privateKeyFile), to have it judged"
+            )
+            continue
         name = host.name if host.name not in taken else f"{host.namespace}-{host.name}"
-        taken.add(name)
         address = {"ipv4": str(ip)} if ip.version == 4 else {"ipv6": str(ip)}
         ssh = SshOverride(port=host.port) if host.port != plan.spec.ssh.port else None
-        added.append(Node.model_validate({"name": name, "role": "worker", **address, "ssh": ssh}))
+        try:
+            node = Node.model_validate({"name": name, "role": "worker", **address, "ssh": ssh})
+        except ValidationError as error:
+            problem = error.errors()[0]
+            host.not_a_node = f"it makes no node target ({'.'.join(map(str, problem['loc']))}: {problem['msg']})"
+            continue
+        if node.name in taken:
+            host.not_a_node = f"its node name {node.name} is taken by another node"
+            continue
+        taken.add(node.name)
+        added.append(node)
         by_address[str(ip)] = name
         host.node = name
     if not added:

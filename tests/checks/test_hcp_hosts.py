@@ -223,6 +223,39 @@ def test_hosts_become_worker_nodes_unless_the_plan_lists_their_address(live: Liv
     assert extended.where("spec", "network", "clusterCIDR") == plan.where("spec", "network", "clusterCIDR")
 
 
+def test_only_a_machine_s_own_address_and_a_key_login_make_a_host_a_node(live: Live) -> None:
+    """The management cluster, not the plan, names these machines: acpcheck logs in to none at a
+    loopback, unspecified, link-local or multicast address, never sends them the plan's password,
+    and an address no node can have (an IPv6 zone) is said, not a crash."""
+    objects = [
+        *healthy(),
+        host("lo", "127.0.0.1"),
+        host("any", "0.0.0.0"),
+        host("linklocal", "169.254.0.7"),
+        host("zoned", "fe80::1%eth0"),
+    ]
+    plan, hosts = live(objects)
+    extended = with_ssh_hosts(plan, hosts.inventory)
+    added = [node.name for node in extended.spec.nodes[len(plan.spec.nodes) :]]
+    assert sorted(added) == ["w1", "w2"]
+    why = {h.name: h.not_a_node for h in hosts.hosts}
+    assert (
+        "no machine's own" in why["lo"] and "no machine's own" in why["any"] and "no machine's own" in why["linklocal"]
+    )
+    assert why["zoned"] is not None
+    reach = run(
+        hcp_hosts.check_ssh_hosts_reachable, extended, hosts, nodes=NodeSet(members=(), failures={}, plan=extended)
+    )
+    assert status(reach) == "manual" and "SSHHost cpaas-system/lo" in reach.message
+
+    with_password = make_plan(
+        {"spec": {"kubeconfig": plan.spec.kubeconfig, "ssh": {"auth": {"passwordEnv": "SSH_PASSWORD"}}}}, base=HCP
+    )
+    inventory = take_inventory(with_password)
+    assert with_ssh_hosts(with_password, inventory).spec.nodes == with_password.spec.nodes
+    assert all("password" in (h.not_a_node or "") for h in inventory.hosts if h.name in ("w1", "w2"))
+
+
 def test_prepare_run_adds_the_hosts_before_collection(live: Live, tmp_path: Path) -> None:
     plan, _ = live(healthy())
     plan_file = tmp_path / "plan.yaml"
