@@ -240,7 +240,9 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
 
     FAIL: the TLS material cannot be read (a Secret or key missing, not PEM, a key that is
     not the certificate's), a CA that does not verify the server, a client certificate etcd
-    refuses, an endpoint that does not answer. An endpoint with a cluster-internal name
+    refuses, an endpoint that does not answer (through a management node, or on the runner's
+    loopback; one at another address that does not answer the runner is MANUAL: the runner need
+    not be on the management cluster's network). An endpoint with a cluster-internal name
     (a Service name, a one-label name, an address in the management cluster's pod or
     Service CIDR) is reached through a management-cluster node over SSH when the plan lists
     one in spec.managementCluster.sshNodes, and judged the same way; without one, and for a
@@ -260,6 +262,9 @@ def check_datastore_endpoints_answer(datastores: DataStoreEvidence) -> None:
             continue
         if store.credentials_unread:
             unprobed.append(f"{name}: not probed: {store.credentials_unread}")
+            continue
+        if not any(probe.outcome != "format" for probe in store.probes):  # nothing to connect to: no PASS
+            unprobed.append(f"{name}: not probed: it lists no endpoint in host:port form (ACP-HCP-012)")
             continue
         for probe in store.probes:
             if probe.outcome == "ok" or probe.outcome == "format":  # format: ACP-HCP-012

@@ -485,9 +485,26 @@ class DataStoreSource(JsonEvidenceSource):
                 result.outcome, result.message, result.server_certificate, result.etcd_version = probe(
                     result.host, result.port, credentials, timeout=timeout, now=now
                 )
+                if result.outcome == "unreachable" and not _is_loopback(result.host):
+                    # The runner need not reach etcd; the management cluster must. No answer from here
+                    # may be this runner's network path (a pod or Service address the plan's CIDRs do
+                    # not cover, a firewall): unknown, not a defect of the DataStore.
+                    result.outcome = "not-probed"
+                    result.route = (
+                        f"not probed: {result.message} from the runner, which may not be on the management "
+                        "cluster's network; list a management node in spec.managementCluster.sshNodes (and the "
+                        "management cluster's CIDRs) to reach it from there"
+                    )
         finally:
             del credentials  # the key goes with it
         return store
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host.rstrip(".") == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def through_node(

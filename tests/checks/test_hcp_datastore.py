@@ -479,6 +479,24 @@ def test_a_malformed_endpoint_fails(live: Live, etcd: Etcd) -> None:
         "DataStore default-datastore (planned for this cluster): endpoint 'https://etcd:2379' is not host:port "
         "(Kamaji reads bare host:port, no scheme)"
     )
+    # with no endpoint to connect to, the TLS check cannot pass: it says what it could not probe
+    plan, evidence = live([namespace(), *store("default-datastore", etcd, ["https://etcd:2379"])])
+    result = run(ds.check_datastore_endpoints_answer, plan, evidence)
+    assert str(result.status) == "manual" and "lists no endpoint in host:port form" in result.message
+
+
+def test_no_answer_from_the_runner_at_a_remote_address_is_unknown_not_a_defect(
+    live: Live, etcd: Etcd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner need not be on the management cluster's network: an endpoint that does not
+    answer it (here a probe that says so; nothing at that address is contacted) is MANUAL."""
+    import acpcheck.sources.datastore as source
+
+    unreachable = ("unreachable", "198.51.100.7:2379 did not answer (timeout)", None, None)
+    monkeypatch.setattr(source, "probe", lambda *args, **kwargs: unreachable)
+    plan, evidence = live([namespace(), *store("default-datastore", etcd, ["198.51.100.7:2379", "198.51.100.8:2379"])])
+    result = run(ds.check_datastore_endpoints_answer, plan, evidence)
+    assert str(result.status) == "manual" and "may not be on the management cluster's network" in result.message
 
 
 # ---------------------------------------------------------------------------
