@@ -340,8 +340,15 @@ class TokenRegistry(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    #: the token service's scheme in the challenge; where /v2/acp/moved/… redirects (a plain-http URL)
+    realm_scheme = "https"
+    moved_to = ""
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         auth = self.headers.get("Authorization", "")
+        if self.path.startswith("/v2/acp/moved/") and self.moved_to:
+            self._answer(307, {"Location": self.moved_to})
+            return
         if self.path.startswith("/token"):
             expected = "Basic " + base64.b64encode(f"puller:{self.password}".encode()).decode()
             if auth != expected:
@@ -350,7 +357,7 @@ class TokenRegistry(http.server.BaseHTTPRequestHandler):
             self._answer(200, {"Content-Type": "application/json"}, json.dumps({"token": "tok"}).encode())
             return
         if auth != "Bearer tok":
-            realm = f"https://127.0.0.1:{self.server.server_address[1]}/token"
+            realm = f"{self.realm_scheme}://127.0.0.1:{self.server.server_address[1]}/token"
             self._answer(401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="registry"'})
             return
         if self.path == "/v2/" or self.path in self.present:
@@ -380,7 +387,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
         server.shutdown()
 
 
-def probe_locally(address: str, ca: str, password: str) -> tuple[str, NodeProbe]:
+def probe_locally(address: str, ca: str, password: str, *more: str) -> tuple[str, NodeProbe]:
     request = {
         "address": address,
         "ca": ca,
@@ -389,6 +396,7 @@ def probe_locally(address: str, ca: str, password: str) -> tuple[str, NodeProbe]
         "images": [
             {"name": "acp/pause:3.10", "repository": "acp/pause", "reference": "3.10"},
             {"name": "acp/etcd:v3.5.21", "repository": "acp/etcd", "reference": "v3.5.21"},
+            *({"name": name, "repository": name.split(":")[0], "reference": name.split(":")[1]} for name in more),
         ],
         "timeout": 5,
     }
@@ -423,3 +431,36 @@ def test_the_probe_reports_a_refused_token_without_the_password(token_registry: 
     result = run(checks.check_registry_login, evidence(probe, address=address))
     assert result.status == "fail" and "its token endpoint" in result.message, result.message
     assert CANARY not in result.message
+
+
+def test_the_credential_goes_to_no_plain_http_token_service_and_follows_no_redirect_elsewhere(
+    token_registry: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, ca = token_registry
+    monkeypatch.setattr(TokenRegistry, "realm_scheme", "http")
+    output, probe = probe_locally(address, ca, CANARY)
+    assert probe.login is None and "not https" in output and CANARY not in output  # nothing was sent
+
+    seen: list[str] = []
+
+    class Capture(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("Authorization", "none"))
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD  # noqa: N815 - urllib follows a redirect with GET
+
+    capture = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=capture.serve_forever, daemon=True).start()
+    monkeypatch.setattr(TokenRegistry, "realm_scheme", "https")
+    monkeypatch.setattr(TokenRegistry, "moved_to", f"http://127.0.0.1:{capture.server_address[1]}/elsewhere")
+    try:
+        output, probe = probe_locally(address, ca, TokenRegistry.password, "acp/moved:1")
+    finally:
+        capture.shutdown()
+    assert probe.login == 200 and seen == ["none"]  # redirected to plain http: without the token

@@ -23,6 +23,19 @@ ACCEPT = ", ".join(
 )
 
 
+class CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects (blobs and manifests may move to storage), but the Authorization header
+    only to the same host over https: urllib would send it anywhere, plain http included."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        moved = urllib.request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+        if moved is not None:
+            old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
+            if new.scheme != "https" or new.netloc != old.netloc:
+                moved.remove_header("Authorization")
+        return moved
+
+
 def say(**fields):
     sys.stdout.write("acpcheck-reg " + json.dumps(fields, sort_keys=True) + "\n")
     sys.stdout.flush()
@@ -61,6 +74,10 @@ class Probe:
         self.password = request.get("password")
         self.challenge = ("", {})  # type: tuple[str, dict[str, str]]
         self.tokens = {}  # type: dict[str, tuple[int, str]]
+        self.refusal = ""  # why the credential was not sent
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=self.context), CredentialsStayHome()
+        )
 
     def call(self, path_or_url, method="GET", authorization=None, accept=None):
         url = path_or_url if "://" in path_or_url else "https://" + self.address + path_or_url
@@ -71,7 +88,7 @@ class Probe:
             headers["Accept"] = accept
         request = urllib.request.Request(url, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, context=self.context, timeout=self.timeout) as response:
+            with self.opener.open(request, timeout=self.timeout) as response:
                 return response.status, response.headers, response.read(1 << 20) if method == "GET" else b""
         except urllib.error.HTTPError as error:
             return error.code, error.headers, b""
@@ -88,6 +105,9 @@ class Probe:
         if scheme == "basic":
             return self.basic()
         if scheme == "bearer" and params.get("realm"):
+            if not params["realm"].startswith("https://"):
+                self.refusal = "the token service is not https: the credential is not sent there"
+                return None
             key = scope or ""
             if key not in self.tokens:
                 query = {"service": params.get("service", "")}
@@ -125,7 +145,8 @@ class Probe:
                 authorization = self.authorization()
                 token_status = self.tokens.get("", (None, ""))[0]
                 if authorization is None:
-                    say(step="login", status=None, tokenStatus=token_status, detail="no usable challenge")
+                    detail = self.refusal or "no usable challenge"
+                    say(step="login", status=None, tokenStatus=token_status, detail=detail)
                 else:
                     status, _, _ = self.call("/v2/", authorization=authorization)
                     say(step="login", status=status, tokenStatus=token_status)
