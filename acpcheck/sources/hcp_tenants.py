@@ -355,6 +355,12 @@ def tenant_target_refusal(document: Any) -> str | None:
                         "certificates and token inline (acpcheck reads no local file, runs no program and uses no "
                         "proxy a cluster object names)"
                     )
+            if isinstance(inner, dict) and section == "clusters":
+                server = str(inner.get("server") or "")
+                if not server.lower().startswith("https://"):
+                    return "its cluster's server is not https: the tenant's admin credential would travel in clear"
+                if inner.get("insecure-skip-tls-verify"):
+                    return "it skips TLS verification: the tenant's admin credential could go to any server"
     return None
 
 

@@ -389,6 +389,14 @@ def test_a_tenant_kubeconfig_that_names_a_program_is_refused_never_run(world: Wo
         "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "touch", "args": [str(marker)]}
     }
     assert "exec" in (tenant_target_refusal(hostile) or "")
+    for unsafe, said in (
+        ({"server": "http://192.0.2.200:6443"}, "not https"),
+        ({"insecure-skip-tls-verify": True}, "skips TLS"),
+    ):
+        clear = yaml.safe_load(tenant.kubeconfig())
+        clear["clusters"][0]["cluster"].update(unsafe)
+        assert said in (tenant_target_refusal(clear) or "")
+    assert tenant_target_refusal(yaml.safe_load(tenant.kubeconfig())) is None
     objects = replace(
         management_objects(NAME, tenant.endpoint, tenant.kubeconfig()),
         "Secret",
