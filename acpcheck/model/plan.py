@@ -441,7 +441,11 @@ class Registry(Spec):
     type: Literal["platform", "private", "public"] = Field(
         default="platform", description="the platform's own registry, a private one, or the public one"
     )
-    address: str | None = Field(default=None, description="a private registry's address (host[:port])")
+    address: str | None = Field(
+        default=None,
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(:[0-9]{1,5})?$",
+        description="a private registry's address (host[:port], as image references name it; no scheme, no path)",
+    )
     external_address: RegistryExternalAddress | None = Field(
         default=None,
         description=(

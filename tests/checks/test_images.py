@@ -291,6 +291,7 @@ def load(registry: dict[str, Any]) -> Any:
         ({"type": "private", "address": "r:5000", "images": ["Not An Image"]}, "spec.registry.images", "not an image"),
         ({"type": "private", "images": ["acp/pause:3.10"]}, "spec.registry", "needs its address"),
         ({"type": "private", "address": "r:5000", "caFile": 5}, "spec.registry.caFile", ""),
+        ({"type": "private", "address": "https://r:5000/v2"}, "spec.registry.address", "wrong format"),
     ],
 )
 def test_bad_registry_fields_name_file_line_and_field(registry: dict[str, Any], field: str, words: str) -> None:
