@@ -63,6 +63,8 @@ from acpcheck.sources.hcp_tenants import (
 #: The only network plugin hosted control planes support ("Network Plugin: Currently
 #: supports Calico"; the SSHCluster's network plugin selection is Calico).
 HCP_NETWORK_PLUGIN = "calico"
+#: Kamaji's status of a tenant control plane scaled to zero on purpose.
+SLEEPING = "Sleeping"
 #: The only container runtime hosted control planes support, as the concepts page
 #: writes it ("Container Runtime ... currently supports: Containerd 1.7.27-4",
 #: specified in the SSHMachineTemplate and installed on the workers).
@@ -659,14 +661,24 @@ def check_tenant_ready(plan: ClusterPlan, tenants: TenantsEvidence) -> None:
     publishes it as ``status.kubernetesResources.version.status`` (the CRD's Status column):
     ``Ready``, or Provisioning, Upgrading, Migrating, CertificateAuthorityRotating,
     WriteLimited, Sleeping, NotReady, Unknown. Anything but Ready FAILs, naming it: the
-    hosted cluster's API is not (fully) serving.
+    hosted cluster's API is not (fully) serving. Sleeping (a control plane scaled to zero on
+    purpose) only WARNs: it is the owner's choice, not a fault.
     """
-    findings = [
-        f"{_name(plane)} is {plane.status or 'without a status'} (status.kubernetesResources.version.status), not Ready"
-        for plane in _planes(plan, tenants)
-        if plane.status != "Ready"
-    ]
-    fail_if(findings, source=KAMAJI_API)
+    planes = [plane for plane in _planes(plan, tenants) if plane.status != "Ready"]
+    fail_if(
+        [
+            f"{_name(plane)} is {plane.status or 'without a status'} (status.kubernetesResources.version.status), "
+            "not Ready"
+            for plane in planes
+            if plane.status != SLEEPING
+        ],
+        source=KAMAJI_API,
+    )
+    if planes:
+        warn(
+            "; ".join(f"{_name(plane)} is Sleeping (scaled to zero): its API does not serve" for plane in planes),
+            source=KAMAJI_API,
+        )
 
 
 @_tenant_rule(
@@ -844,7 +856,7 @@ def check_tenant_konnectivity_server(plan: ClusterPlan, tenants: TenantsEvidence
                 f"{_name(plane)}: Kamaji has not enabled its Konnectivity server (status.addons.konnectivity.enabled "
                 f"is {plane.konnectivity_enabled})"
             )
-        elif not plane.ready_replicas:
+        elif not plane.ready_replicas and plane.status != SLEEPING:  # asleep: ACP-HCP-021 says so
             findings.append(f"{_name(plane)}: no control-plane pod is ready, so no Konnectivity server runs")
     fail_if(findings, source=HCP_CONCEPTS)
 

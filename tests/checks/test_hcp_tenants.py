@@ -308,6 +308,14 @@ def test_each_planted_tenant_defect_fails_its_rule(world: World, rule: str) -> N
     assert NAME in found[rule][1]
 
 
+def test_a_sleeping_tenant_control_plane_warns(world: World) -> None:
+    """Scaled to zero on purpose (Kamaji's Sleeping): the owner's choice, said, not failed."""
+    plan, evidence = world.gather(world.healthy(status="Sleeping", replicas=0, ready=0))
+    status, message = run(hcp.check_tenant_ready, plan, evidence)
+    assert status == "warn" and f"{NAMESPACE}/{NAME} (cluster {NAME}) is Sleeping" in message
+    assert run(hcp.check_tenant_konnectivity_server, plan, evidence)[0] == "pass"
+
+
 def test_a_datastore_that_is_not_ready_fails_and_one_without_readiness_is_not_judged(world: World) -> None:
     objects = world.healthy()
     plan, evidence = world.gather(replace(objects, "DataStore", datastore(ready=False)))
