@@ -13,7 +13,7 @@ says how it differs and leaves it, and the check keeps failing.
 ``cpaas.io/platform-url`` (ACP-REG-004), the address its nodes reach global and its
 registry by. It is read through the run's kubeconfig, so it needs the global cluster's.
 
-The external address end to end (issue 20): the certificate of ``registry-address.tls`` is valid
+The external address end to end: the certificate of ``registry-address.tls`` is valid
 for the domain and not near expiry (ACP-REG-005 live; ACP-REG-008 on the plan's files before
 install), the domain is not the platform access address (ACP-REG-006), and the domain's address
 forwards HTTPS to every global control-plane node, proven with the load-balancer proof's
@@ -306,7 +306,7 @@ def check_platform_url(plan: ClusterPlan, cluster: ClusterView) -> None:
 
 
 # ---------------------------------------------------------------------------
-# The external address end to end (issue 20): its certificate, its domain, its forwarding;
+# The external address end to end: its certificate, its domain, its forwarding;
 # and the public registry's Cloud Credential.
 
 

@@ -342,7 +342,7 @@ class ManagementCluster(Spec):
             "control-plane data: the name the KamajiControlPlane's DataStore reference gives"
         ),
     )
-    # Issue 19, item 3 (ACP-HCP-014): where DataStore endpoints only the management cluster resolves are reached.
+    # ACP-HCP-014: where DataStore endpoints only the management cluster resolves are reached.
     ssh_nodes: list[IPText] = Field(
         default_factory=list,
         alias="sshNodes",
@@ -396,7 +396,7 @@ class RegistryExternalAddress(Spec):
             "never copied into reports or journals)"
         ),
     )
-    # Issue 20 (ACP-REG-007): the address the domain points to.
+    # ACP-REG-007: the address the domain points to.
     address: IPText | None = Field(
         default=None,
         description=(
@@ -754,7 +754,7 @@ class ClusterSpec(Spec):
             "infra, log and custom role nodes: each Node's role label and NoSchedule taint (ACP-ROLE-001, -002)"
         ),
     )
-    # -- connected clusters (issue 20): the global cluster, as the connected checks reach it (appended)
+    # -- connected clusters: the global cluster, as the connected checks reach it
     global_cluster: GlobalCluster | None = Field(
         default=None,
         description=(
@@ -998,7 +998,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------
-# Connected clusters (issue 20): the global cluster a workload cluster is connected to.
+# Connected clusters: the global cluster a workload cluster is connected to.
 # Appended block; ClusterSpec.global_cluster refers to GlobalCluster, resolved below.
 
 GlobalReach = Literal["direct", "tunnel"]

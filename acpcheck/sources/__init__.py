@@ -98,7 +98,7 @@ REGISTRY: dict[str, SourceEntry] = {
                 "counts per resource, namespace and category).",
             },
         ),
-        # -- hosted control planes: the management cluster and its tenant control planes (issue 19) --
+        # -- hosted control planes: the management cluster and its tenant control planes --
         SourceEntry(
             "hcp_management",
             "acpcheck.sources.hcp_tenants:ManagementSource",

@@ -328,7 +328,7 @@ METALLB_POOLS = Read("metallb-pools", "metallb.io", "v1beta1", "ipaddresspools",
 #: One read per row of acpcheck/matrix/removed_apis.yaml, by the row's key.
 REMOVED_API_READS: dict[str, Read] = {row.key: _removed_api_read(row) for row in removed_apis()}
 # ---------------------------------------------------------------------------
-# Image sources (issue 20): the registry external address's certificate (ACP-REG-005) and the
+# Image sources: the registry external address's certificate (ACP-REG-005) and the
 # public registry's Cloud Credential (ACP-IMG-020). Neither keeps a secret value: the first only
 # the public certificate's names and dates and whether the key matches it (compared in memory),
 # the second only the shape of each value.
