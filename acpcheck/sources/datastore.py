@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from acpcheck.sources.base import EvidenceDocument, GatherContext, JsonEvidenceSource
+from acpcheck.sources.base import GatherContext, JsonEvidenceSource
+from acpcheck.sources.hcp_tenants import ManagementClusterEvidence, read_management_cluster
 
 if TYPE_CHECKING:
     from acpcheck.model.plan import ClusterPlan
@@ -115,15 +116,13 @@ class DataStore(BaseModel):
     probes: list[Endpoint] = Field(default_factory=list)
 
 
-class DataStoreEvidence(EvidenceDocument):
+class DataStoreEvidence(ManagementClusterEvidence):
     """The ``datastores`` evidence. mode: live | off (no kubeconfig) | error (the API could not be read)."""
 
     schema_: str = Field(default="acpcheck/datastore/v1", alias="schema")
-    server: str | None = None  # the management cluster's API server
     served: bool = True  # whether it serves datastores.kamaji.clastix.io
     planned: str | None = None  # spec.managementCluster.dataStore
     datastores: list[DataStore] = Field(default_factory=list)
-    checked_at: str = ""  # ISO 8601 UTC: expiry is judged against this, so a replay agrees
 
     def find(self, name: str) -> DataStore | None:
         return next((store for store in self.datastores if store.name == name), None)
@@ -390,48 +389,26 @@ class DataStoreSource(JsonEvidenceSource):
         return f"cluster:{plan.metadata.name}"
 
     def collect(self, context: GatherContext, reason: str | None) -> DataStoreEvidence:
-        from acpcheck.transport.deadline import request_timeout
-        from acpcheck.transport.kube import (
-            ApiFailure,
-            KubeClient,
-            KubeconfigError,
-            Read,
-            kubeconfig_of,
-            load_kubeconfig,
-        )
+        from acpcheck.transport.kube import Read
 
         plan = context.plan
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        evidence = DataStoreEvidence(
-            mode="live",
-            reason=reason or "",
-            planned=plan.spec.management_cluster.data_store,
-            checked_at=now.isoformat(),
-        )
-        path, kube_context = kubeconfig_of(plan)
-        if path is None:
-            return DataStoreEvidence(mode="error", reason="no kubeconfig: the management cluster cannot be read")
-        try:
-            kube = load_kubeconfig(path, kube_context)
-            deadline = request_timeout()
-        except (KubeconfigError, ValueError) as error:
-            return DataStoreEvidence(mode="error", reason=str(error))
-        evidence.server = kube.server
         timeout = min(plan.spec.ssh.connect_timeout_seconds, 10.0)
         read = Read("datastores", GROUP, VERSION, RESOURCE)
-        try:
-            with KubeClient(kube, deadline=deadline) as api:
-                if not api.served(read, {}):
-                    evidence.served = False
-                    return evidence
-                for obj in api.list_objects(read):
-                    evidence.datastores.append(self._one(api, obj, context, now, timeout))
-        except ApiFailure as failure:
-            return DataStoreEvidence(
-                mode="error", reason=f"the management cluster's DataStores could not be read: {failure.message}"
-            )
+
+        def datastores(api: KubeClient, evidence: DataStoreEvidence, deadline: float) -> None:
+            now = dt.datetime.fromisoformat(evidence.checked_at)
+            if not api.served(read, {}):
+                evidence.served = False
+                return
+            for obj in api.list_objects(read):
+                evidence.datastores.append(self._one(api, obj, context, now, timeout))
+
+        evidence = read_management_cluster(DataStoreEvidence, plan, None, datastores)
+        evidence.planned = plan.spec.management_cluster.data_store
+        if evidence.mode == "live":
+            evidence.reason = reason or ""
         if context.progress is not None:
-            context.progress(self.name, 1, 1, f"{len(evidence.datastores)} DataStore(s)", True)
+            context.progress(self.name, 1, 1, f"{len(evidence.datastores)} DataStore(s)", evidence.mode == "live")
         return evidence
 
     def _one(

@@ -163,13 +163,18 @@ class DataStoreState(BaseModel):
     reason: str = ""
 
 
-class ManagementEvidence(EvidenceDocument):
-    """The ``hcp_management`` evidence: what the management cluster says of itself.
-    mode: live | off (no kubeconfig: the management cluster is not read) | error."""
+class ManagementClusterEvidence(EvidenceDocument):
+    """Evidence read from a hosted control plane's management cluster through the run's
+    kubeconfig (``read_management_cluster``). mode: live | off (no kubeconfig) | error."""
+
+    server: str | None = None  # the management cluster's API server
+    checked_at: str = ""  # ISO 8601 UTC, to the second: what expiry is judged against, so a replay agrees
+
+
+class ManagementEvidence(ManagementClusterEvidence):
+    """The ``hcp_management`` evidence: what the management cluster says of itself."""
 
     schema_: str = Field(default="acpcheck/hcp-management/v1", alias="schema")
-    server: str | None = None  # the management cluster's API server
-    checked_at: str = ""
     acp_namespace: bool | None = None  # cpaas-system exists; None: could not be read
     global_registry: bool | None = None  # serves clusters.platform.tkestack.io (the global cluster's registry)
     cidrs: list[Cidrs] = Field(default_factory=list)  # every place found, most authoritative first
@@ -177,13 +182,10 @@ class ManagementEvidence(EvidenceDocument):
     errors: dict[str, str] = Field(default_factory=dict)
 
 
-class TenantsEvidence(EvidenceDocument):
-    """The ``tenants`` evidence: the tenant control planes the management cluster hosts.
-    mode: live | off (no kubeconfig: the management cluster is not read) | error."""
+class TenantsEvidence(ManagementClusterEvidence):
+    """The ``tenants`` evidence: the tenant control planes the management cluster hosts."""
 
     schema_: str = Field(default="acpcheck/hcp-tenants/v1", alias="schema")
-    server: str | None = None  # the management cluster's API server
-    checked_at: str = ""
     #: whether the management cluster serves TenantControlPlanes (None: could not be read)
     kamaji_served: bool | None = None
     planes: list[TenantPlane] = Field(default_factory=list)
@@ -453,13 +455,14 @@ class TenantsSource(_ManagementClusterSource):
         return gather_tenants(context.plan)
 
 
-E = TypeVar("E", ManagementEvidence, TenantsEvidence)
+E = TypeVar("E", bound=ManagementClusterEvidence)
 
 
-def _gather(
+def read_management_cluster(
     model: type[E], plan: ClusterPlan, environ: dict[str, str] | None, read: Callable[[KubeClient, E, float], None]
 ) -> E:
-    """``model`` evidence filled by ``read`` through the run's kubeconfig (never raises for a cluster's sake)."""
+    """``model`` evidence filled by ``read`` through the run's kubeconfig, the management cluster's
+    (never raises for a cluster's sake: an unusable kubeconfig or a failed read is ``mode: error``)."""
     from acpcheck.transport.deadline import request_timeout
 
     evidence = model(mode="live", checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -484,12 +487,12 @@ def _gather(
 
 def gather_management(plan: ClusterPlan, environ: dict[str, str] | None = None) -> ManagementEvidence:
     """Read what the management cluster says of itself."""
-    return _gather(ManagementEvidence, plan, environ, _read_management)
+    return read_management_cluster(ManagementEvidence, plan, environ, _read_management)
 
 
 def gather_tenants(plan: ClusterPlan, environ: dict[str, str] | None = None) -> TenantsEvidence:
     """Read the management cluster's tenant control planes, and connect to each."""
-    return _gather(TenantsEvidence, plan, environ, _read_planes)
+    return read_management_cluster(TenantsEvidence, plan, environ, _read_planes)
 
 
 def _try(evidence: ManagementEvidence | TenantsEvidence, read: Read, call: Any) -> Any:
