@@ -36,6 +36,7 @@ from acpcheck_lab.host import (
     lab_namespaces,
     lab_processes,
     listening,
+    namespace_on_bridge,
     pid_alive,
     require_root,
     run,
@@ -416,9 +417,7 @@ def _create_network(builds: list[NodeBuild], networks: dict[str, LabNetwork], wi
             lines.append(f"link add {veth} type veth peer name {leg} netns {names.proxy_netns}")
             lines.append(f"link set {veth} master {network.bridge} up")
     for index, build in enumerate(builds):
-        lines.append(f"netns add {build.netns}")
-        lines.append(f"link add {names.veth(index)} type veth peer name eth0 netns {build.netns}")
-        lines.append(f"link set {names.veth(index)} master {build.network.bridge} up")
+        lines += namespace_on_bridge(build.netns, names.veth(index), build.network.bridge)
     ip_batch(lines)
     disable_ipv6(link for link in lab_links(names.prefix) if link not in bridges)
 

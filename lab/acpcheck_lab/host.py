@@ -49,6 +49,16 @@ def ip_batch(lines: Iterable[str], *, force: bool = False, timeout: float = 120)
         run(["ip", *(["-force"] if force else []), "-batch", "-"], stdin=text, timeout=timeout, check=not force)
 
 
+def namespace_on_bridge(netns: str, veth: str, bridge: str) -> list[str]:
+    """The ``ip -batch`` lines for a new namespace whose ``eth0`` is plugged into ``bridge``
+    (through ``veth``, its peer on this side): how every node, LB and registry joins its network."""
+    return [
+        f"netns add {netns}",
+        f"link add {veth} type veth peer name eth0 netns {netns}",
+        f"link set {veth} master {bridge} up",
+    ]
+
+
 def require_root(action: str) -> None:
     if os.geteuid() != 0:
         raise LabError(f"lab {action} needs root: it creates network namespaces, bridges and mounts")

@@ -39,6 +39,7 @@ from acpcheck_lab.host import (
     disable_ipv6,
     ip_batch,
     listening,
+    namespace_on_bridge,
     pid_alive,
     run,
 )
@@ -157,11 +158,7 @@ class LabExtras:
             (self.vip_netns, f"{self.direct.lab.prefix}lbv", self.keepalived is not None),
         ):
             if present:
-                lines += [
-                    f"netns add {netns}",
-                    f"link add {veth} type veth peer name eth0 netns {netns}",
-                    f"link set {veth} master {self.direct.bridge} up",
-                ]
+                lines += namespace_on_bridge(netns, veth, self.direct.bridge)
                 links.append(veth)
         ip_batch(lines)
         disable_ipv6(links)

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from acpcheck_lab.host import LabError, disable_ipv6, ip_batch, listening, pid_alive, run
+from acpcheck_lab.host import LabError, disable_ipv6, ip_batch, listening, namespace_on_bridge, pid_alive, run
 from acpcheck_lab.layout import StatePaths
 
 if TYPE_CHECKING:
@@ -163,11 +163,7 @@ class OciLab:
         lines, links = [], []
         for index, instance in enumerate(self.spec.instances):
             netns, veth = self.netns(instance.name), self.veth(index)
-            lines += [
-                f"netns add {netns}",
-                f"link add {veth} type veth peer name eth0 netns {netns}",
-                f"link set {veth} master {self.direct.bridge} up",
-            ]
+            lines += namespace_on_bridge(netns, veth, self.direct.bridge)
             links.append(veth)
         ip_batch(lines)
         disable_ipv6(links)
